@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// `npm test`: every *.test.ts under test/, through node's own test runner with tsx.
+// Node 20's --test takes no globs, so the files are listed here. Extra arguments
+// (file paths or a folder) narrow the run: `npm test -- test/policy`.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+function collect(path, out) {
+  if (statSync(path).isDirectory()) {
+    for (const entry of readdirSync(path).sort()) collect(join(path, entry), out);
+  } else if (path.endsWith('.test.ts')) {
+    out.push(path);
+  }
+  return out;
+}
+
+const roots = process.argv.slice(2);
+const files = (roots.length ? roots : ['test']).flatMap((root) => collect(root, []));
+if (files.length === 0) {
+  console.error('no test files found');
+  process.exit(1);
+}
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', ...files],
+  { stdio: 'inherit', env: { ...process.env, NODE_NO_WARNINGS: '1' } },
+);
+process.exit(result.status ?? 1);

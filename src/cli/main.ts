@@ -1,0 +1,79 @@
+/**
+ * `mcp-warden <command>`: the only place that reads argv; each command lives in its own file
+ * under commands/ and is loaded on demand, so `mcp-warden token` does not load the gateway.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export interface CommandContext {
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/** A command returns its exit code. Errors it throws are printed as one line, never as a stack. */
+export type Command = (ctx: CommandContext) => Promise<number>;
+
+const commands: Record<string, { summary: string; load: () => Promise<{ run: Command }> }> = {
+  start: { summary: 'run the gateway and authorization server (--config FILE, or --demo)', load: () => import('./commands/start.ts') },
+  users: { summary: 'manage built-in users: add|list|remove|set-role|set-password', load: () => import('./commands/users.ts') },
+  clients: { summary: 'manage pre-registered OAuth clients: add|list|remove', load: () => import('./commands/clients.ts') },
+  keys: { summary: 'signing keys of the embedded authorization server: list|rotate', load: () => import('./commands/keys.ts') },
+  consents: { summary: 'remembered consents: list|revoke', load: () => import('./commands/consents.ts') },
+  audit: { summary: 'query recorded authorization decisions', load: () => import('./commands/audit.ts') },
+  explain: { summary: 'explain the decision for a user, client and tool without calling anything', load: () => import('./commands/explain.ts') },
+  secrets: { summary: "manage users' downstream credentials: set|list|remove", load: () => import('./commands/secrets.ts') },
+  connect: { summary: 'stdio ↔ Streamable HTTP bridge to a protected MCP server', load: () => import('./commands/connect.ts') },
+  login: { summary: 'sign in to a protected MCP server', load: () => import('./commands/login.ts') },
+  logout: { summary: 'forget the tokens for a protected MCP server', load: () => import('./commands/logout.ts') },
+  token: { summary: 'print a valid access token for a protected MCP server', load: () => import('./commands/token.ts') },
+  tools: { summary: 'list the tools of a protected MCP server', load: () => import('./commands/tools.ts') },
+  call: { summary: 'call one tool of a protected MCP server', load: () => import('./commands/call.ts') },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  return [
+    'usage: mcp-warden <command> [options]',
+    '',
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'mcp-warden <command> --help shows a command\'s options.',
+  ].join('\n');
+}
+
+/** Parses a command's options with node:util parseArgs, turning its errors into a usage error. */
+export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = true) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export async function main(argv: string[], io: Partial<CommandContext> = {}): Promise<number> {
+  const ctx: CommandContext = { args: argv.slice(1), env: process.env, stdout: process.stdout, stderr: process.stderr, ...io };
+  const name = argv[0];
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    ctx.stdout.write(`${usage()}\n`);
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    ctx.stderr.write(`mcp-warden: unknown command "${name}"\n\n${usage()}\n`);
+    return 2;
+  }
+  try {
+    const { run } = await command.load();
+    return await run(ctx);
+  } catch (err) {
+    const e = err as Error;
+    ctx.stderr.write(`mcp-warden ${name}: ${e.message}\n`);
+    if (ctx.env.WARDEN_DEBUG) ctx.stderr.write(`${e.stack}\n`);
+    return e instanceof UsageError ? 2 : 1;
+  }
+}

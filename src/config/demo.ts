@@ -1,0 +1,37 @@
+/**
+ * The embedded defaults `npm start` runs on: SQLite, the built-in authorization server on the
+ * gateway's origin, and the demo notes server over stdio at /mcp.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { parseConfig } from './load.ts';
+import type { Config } from './schema.ts';
+
+const require = createRequire(import.meta.url);
+
+/** The command line that runs the demo notes server (TypeScript, through tsx's loader). */
+export function demoServerCommand(): { command: string; args: string[] } {
+  const tsx = require.resolve('tsx');
+  return { command: process.execPath, args: ['--import', tsx, fileURLToPath(new URL('../demo/notes-server.ts', import.meta.url))] };
+}
+
+export function buildDemoConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const port = env.PORT ? Number(env.PORT) : 8080;
+  const publicUrl = env.WARDEN_PUBLIC_URL ?? `http://localhost:${port}`;
+  return parseConfig({
+    listen: { host: env.HOST ?? '127.0.0.1', port },
+    publicUrl,
+    storage: { sqlite: { path: env.WARDEN_DB ?? './data/warden.db' } },
+    authorizationServer: { embedded: { demo: true, clientIdMetadataDocuments: { allowHttpLocalhost: true } } },
+    servers: [
+      {
+        name: 'notes',
+        path: '/mcp',
+        upstream: { stdio: demoServerCommand() },
+        scopes: ['notes:read', 'notes:write'],
+        requiredScopes: ['notes:read'],
+        scopeDescriptions: { 'notes:read': 'Read your notes', 'notes:write': 'Create and delete notes' },
+      },
+    ],
+  });
+}

@@ -1,0 +1,91 @@
+/**
+ * Reads a configuration file (YAML or JSON), substitutes `${ENV}` references and validates it.
+ * An invalid file stops start-up with a `ConfigError` naming the key, the problem and the fix.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { configSchema, type Config } from './schema.ts';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/**
+ * Replaces `${NAME}` and `${NAME:-default}` in every string of a parsed document.
+ * A reference to an unset variable without a default is an error naming where it was used.
+ */
+export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, path: string[] = []): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (_m, name: string, fallback: string | undefined) => {
+      const v = env[name];
+      if (v !== undefined) return v;
+      if (fallback !== undefined) return fallback;
+      throw new ConfigError(`${keyOf(path)}: environment variable ${name} is not set. Set it, or write \${${name}:-default} to give a default.`);
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...path, String(i)]));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, [...path, k])]));
+  }
+  return value;
+}
+
+function keyOf(path: ReadonlyArray<PropertyKey>): string {
+  return path.length ? path.map(String).join('.') : '(top level)';
+}
+
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
+  const key = keyOf(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    return `${key}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}. Remove ${issue.keys.length > 1 ? 'them' : 'it'} or check the spelling (docs/configuration.md lists every key).`;
+  }
+  let actual = input;
+  for (const p of issue.path) actual = actual && typeof actual === 'object' ? (actual as Record<PropertyKey, unknown>)[p] : undefined;
+  const shown = actual === undefined ? 'is missing' : `is ${JSON.stringify(actual)?.slice(0, 80)}`;
+  return `${key} ${shown}: ${issue.message}`;
+}
+
+/** Validates an already-parsed document (after env substitution) into a Config. */
+export function parseConfig(document: unknown): Config {
+  const result = configSchema.safeParse(document);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  - ${describeIssue(i, document)}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const config = result.data;
+  const seenPaths = new Map<string, string>();
+  const seenNames = new Set<string>();
+  config.servers.forEach((s, i) => {
+    if (seenNames.has(s.name)) throw new ConfigError(`servers.${i}.name "${s.name}" is used twice. Give each server its own name.`);
+    seenNames.add(s.name);
+    const other = seenPaths.get(s.path);
+    if (other) throw new ConfigError(`servers.${i}.path "${s.path}" is already used by server "${other}". Give each server its own path.`);
+    seenPaths.set(s.path, s.name);
+    for (const [j, scope] of s.requiredScopes.entries()) {
+      if (!s.scopes.includes(scope)) {
+        throw new ConfigError(`servers.${i}.requiredScopes.${j} "${scope}" is not in servers.${i}.scopes. Add it to scopes so clients can request it.`);
+      }
+    }
+  });
+  return config;
+}
+
+/** Loads and validates a configuration file. */
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read configuration file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}. Check the path given to --config.`);
+  }
+  let document: unknown;
+  try {
+    document = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`configuration file ${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  return parseConfig(substituteEnv(document, env));
+}

@@ -1,0 +1,144 @@
+/**
+ * The one configuration of mcp-warden: its shape, defaults and validation.
+ *
+ * Untrusted input (a YAML/JSON file written by a person) is parsed here, at the edge, into a
+ * typed `Config`. Every later module takes the typed value and never re-validates it.
+ * Sections owned by other concerns (policy, downstream credentials) keep their schema beside
+ * their code and are composed here.
+ */
+import { z } from 'zod';
+import { policySchema } from '../policy/schema.ts';
+import { downstreamSchema } from '../downstream/schema.ts';
+
+const serverPath = z
+  .string()
+  .regex(/^\/[A-Za-z0-9._~\-/]*[A-Za-z0-9._~-]$|^\/$/, 'must be an absolute URL path such as /mcp or /mcp/github, without a trailing slash')
+  .refine((p) => !p.startsWith('/.well-known') && !p.startsWith('/oauth') && !p.startsWith('/interaction'), {
+    message: 'collides with a path the authorization server or metadata uses; pick another such as /mcp',
+  });
+
+const envMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and _'), z.string());
+
+export const stdioUpstreamSchema = z.strictObject({
+  command: z.string().min(1, 'must name the program to run, e.g. npx'),
+  args: z.array(z.string()).default([]),
+  /** Only these variables (plus PATH/HOME/LANG basics) reach the child: never the gateway's own secrets. */
+  env: envMap.default({}),
+  cwd: z.string().optional(),
+});
+
+export const httpUpstreamSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL of a Streamable HTTP MCP endpoint' }),
+  headers: z.record(z.string(), z.string()).default({}),
+});
+
+export const upstreamSchema = z.union([
+  z.strictObject({ stdio: stdioUpstreamSchema }),
+  z.strictObject({ http: httpUpstreamSchema }),
+], { error: 'must be either { stdio: { command, args, env } } or { http: { url } }' });
+
+export const serverSchema = z.strictObject({
+  /** A short name used in logs, audit events and CLI commands (`--server notes`). */
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lower-case letters, digits, - or _'),
+  path: serverPath,
+  upstream: upstreamSchema,
+  /** Scopes this server understands, advertised in its protected resource metadata (RFC 9728 §2 scopes_supported). */
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'a scope token has no spaces or quotes (RFC 6749 §3.3)')).default([]),
+  /** Scopes every request must carry; a missing one gets 403 insufficient_scope. */
+  requiredScopes: z.array(z.string()).default([]),
+  /** Plain-words descriptions of scopes, shown on the consent page. */
+  scopeDescriptions: z.record(z.string(), z.string()).default({}),
+  /** Seconds a session may stay idle before its upstream is closed. */
+  idleTimeoutSeconds: z.number().int().positive().default(900),
+  policy: policySchema.optional(),
+  downstream: downstreamSchema.optional(),
+});
+
+export const embeddedAuthorizationServerSchema = z.strictObject({
+  /** Defaults to publicUrl: the authorization server shares the gateway's origin. */
+  issuer: z.url().optional(),
+  accessTokenTtlSeconds: z.number().int().positive().default(900),
+  refreshTokenTtlSeconds: z.number().int().positive().default(14 * 24 * 3600),
+  /** Seconds a rotated refresh token is still honoured, for clients that refresh twice in parallel. */
+  refreshGraceSeconds: z.number().int().min(0).max(300).default(10),
+  dynamicClientRegistration: z.boolean().default(true),
+  clientIdMetadataDocuments: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Development only: accept http://localhost client IDs. */
+      allowHttpLocalhost: z.boolean().default(false),
+      /** Accept documents whose host resolves to loopback/private/link-local addresses. */
+      allowPrivateAddresses: z.boolean().default(false),
+    })
+    .prefault({}),
+  /** Roles a user may hold; the first is not special. */
+  roles: z.array(z.string()).default(['admin', 'member']),
+  /** Seed demo users and clients (npm start). */
+  demo: z.boolean().default(false),
+  /** Clients allowed to use token exchange (RFC 8693), e.g. the gateway's own confidential client. */
+  tokenExchange: z.unknown().optional(),
+});
+
+export const externalAuthorizationServerSchema = z.strictObject({
+  /** Any RFC 8414 or OpenID Connect issuer; metadata is discovered from it. */
+  issuer: z.url(),
+  /** For providers that ignore RFC 8707 `resource`: the `aud` value their tokens carry for this gateway. */
+  audience: z.string().optional(),
+  /** JWS algorithms accepted on access tokens. Never `none`; HS* is refused. */
+  algorithms: z.array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'])).default(['RS256', 'ES256', 'PS256', 'EdDSA']),
+  /** For opaque access tokens: RFC 7662 introspection with client authentication. */
+  introspection: z
+    .strictObject({
+      endpoint: z.url().optional(),
+      clientId: z.string(),
+      clientSecret: z.string(),
+    })
+    .optional(),
+  /** Where roles live in the token, e.g. `roles` or `realm_access.roles` (Keycloak). */
+  rolesClaim: z.string().default('roles'),
+});
+
+export const authorizationServerSchema = z.union([
+  z.strictObject({ embedded: embeddedAuthorizationServerSchema }),
+  z.strictObject({ external: externalAuthorizationServerSchema }),
+], { error: 'must be either { embedded: {...} } or { external: { issuer } }' });
+
+export const configSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8080),
+    })
+    .prefault({}),
+  /** The public origin clients use (scheme://host[:port]), for canonical resource URIs behind a reverse proxy. */
+  publicUrl: z.url({ protocol: /^https?$/ }).refine((u) => new URL(u).pathname === '/' && !u.endsWith('/'), {
+    message: 'must be an origin without a path or trailing slash, e.g. https://mcp.example.com',
+  }),
+  /** Browser origins allowed to call the MCP endpoints (Streamable HTTP: DNS-rebinding protection). */
+  allowedOrigins: z.array(z.string()).default([]),
+  /** Largest accepted POST body, in bytes. */
+  maxBodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
+  storage: z
+    .strictObject({
+      sqlite: z.strictObject({ path: z.string().default('./data/warden.db') }).prefault({}),
+    })
+    .prefault({}),
+  authorizationServer: authorizationServerSchema.default({ embedded: embeddedAuthorizationServerSchema.parse({}) }),
+  audit: z
+    .strictObject({
+      /** A JSON Lines file that receives every decision event. */
+      jsonl: z.string().optional(),
+      /** Record tool arguments verbatim instead of redacted. */
+      includeArguments: z.boolean().default(false),
+    })
+    .prefault({}),
+  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+  servers: z.array(serverSchema).min(1, 'list at least one MCP server to protect'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ServerConfig = z.infer<typeof serverSchema>;
+export type StdioUpstream = z.infer<typeof stdioUpstreamSchema>;
+export type HttpUpstream = z.infer<typeof httpUpstreamSchema>;
+export type EmbeddedAuthorizationServerConfig = z.infer<typeof embeddedAuthorizationServerSchema>;
+export type ExternalAuthorizationServerConfig = z.infer<typeof externalAuthorizationServerSchema>;

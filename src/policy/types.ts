@@ -1,0 +1,34 @@
+/**
+ * The contract between the gateway and the policy engine (issue 4). The gateway calls these
+ * for every JSON-RPC message a client sends and for every list result on the way back.
+ */
+import type { Caller } from '../gateway/caller.ts';
+
+export interface PolicyRequest {
+  /** The server's configured name. */
+  server: string;
+  /** JSON-RPC method, e.g. `tools/call`. */
+  method: string;
+  /** JSON-RPC params as received (untrusted; the engine only reads from it). */
+  params: unknown;
+}
+
+export type Decision =
+  | { effect: 'allow'; rule: string | null; reason: string }
+  | {
+      effect: 'deny';
+      rule: string | null;
+      reason: string;
+      /**
+       * When a scope the caller could be granted would allow this operation: every scope the
+       * operation needs (the union with what the caller already has), for a 403 insufficient_scope
+       * step-up challenge. Absent when no scope would help (e.g. a role is missing).
+       */
+      stepUpScopes?: string[];
+    };
+
+export interface ServerPolicy {
+  decide(caller: Caller, request: PolicyRequest): Decision;
+  /** Returns the list result with only the items this caller may use; `result` is not mutated. */
+  filterList(caller: Caller, method: string, result: unknown): unknown;
+}

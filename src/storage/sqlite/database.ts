@@ -1,0 +1,39 @@
+/**
+ * The embedded SQLite database (better-sqlite3 v12). One file holds everything the project keeps;
+ * each concern owns its tables and brings them up with `migrate` under its own name, so the
+ * authorization server, the user store, audit and downstream secrets evolve independently.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export type SqliteDatabase = Database.Database;
+
+export function openDatabase(path: string): SqliteDatabase {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  // WAL: readers never block the writer; a crash mid-write loses nothing already committed.
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    owner TEXT NOT NULL, version INTEGER NOT NULL, applied_at INTEGER NOT NULL,
+    PRIMARY KEY (owner, version))`);
+  return db;
+}
+
+/**
+ * Applies, in one transaction each, the migrations of `owner` not yet applied.
+ * `steps[i]` is version i+1; never edit a released step, append a new one.
+ */
+export function migrate(db: SqliteDatabase, owner: string, steps: readonly string[]): void {
+  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations WHERE owner = ?').get(owner) as { v: number | null };
+  const current = row.v ?? 0;
+  for (let version = current + 1; version <= steps.length; version++) {
+    db.transaction(() => {
+      db.exec(steps[version - 1]!);
+      db.prepare('INSERT INTO schema_migrations (owner, version, applied_at) VALUES (?, ?, ?)').run(owner, version, Date.now());
+    })();
+  }
+}
