@@ -13,3 +13,8 @@ export function createServerPolicy(_server: ServerConfig): ServerPolicy | undefi
 export function describeScopes(server: ServerConfig): Record<string, string[]> {
   return Object.fromEntries(server.scopes.map((s) => [s, []]));
 }
+
+/** Scopes for the server's protected resource metadata (RFC 9728 scopes_supported): its own and those its policy names. */
+export function advertisedScopes(server: ServerConfig): string[] {
+  return [...server.scopes];
+}
