@@ -31,6 +31,19 @@ export function buildDemoConfig(env: NodeJS.ProcessEnv = process.env): Config {
         scopes: ['notes:read', 'notes:write'],
         requiredScopes: ['notes:read'],
         scopeDescriptions: { 'notes:read': 'Read your notes', 'notes:write': 'Create and delete notes' },
+        // Issue 4 demo: members read; admins also write and see the admin resource and prompt.
+        // First match, default deny: whatever no rule allows is refused (docs/policy.md).
+        policy: {
+          mode: 'first-match',
+          default: 'deny',
+          rules: [
+            { name: 'read-tools', tools: ['list_notes', 'read_note', 'search_notes', 'whoami'], scopes: ['notes:read'] },
+            { name: 'read-notes', resources: ['notes://note/*'], scopes: ['notes:read'] },
+            { name: 'summarize', prompts: ['summarize'], scopes: ['notes:read'] },
+            { name: 'admin-write-tools', tools: ['create_note', 'delete_note'], roles: ['admin'], scopes: ['notes:write'] },
+            { name: 'admin-audit', resources: ['notes://admin/*'], prompts: ['purge_plan'], roles: ['admin'], scopes: ['notes:read'] },
+          ],
+        },
       },
     ],
   });

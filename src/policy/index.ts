@@ -1,20 +1,18 @@
-/** Placeholder until issue 4 lands: per-server policies are built here. */
+/**
+ * Per-server policies (issue 4): the gateway asks `createServerPolicy(server)` once per server at
+ * start-up and then `decide`/`filterList` for every message. docs/policy.md has the semantics.
+ */
 import type { ServerConfig } from '../config/schema.ts';
 import type { ServerPolicy } from './types.ts';
+import { compilePolicy } from './engine.ts';
 
 export type { Decision, PolicyRequest, ServerPolicy } from './types.ts';
+export { CompiledPolicy, compilePolicy, type Explanation, type RuleTrace } from './engine.ts';
+export { advertisedScopes, describeScopes } from './scopes.ts';
+export { parsePolicyRequest, targetOf, type ParsedRequest } from './request.ts';
+export { policySchema, type PolicyConfig, type PolicyRule } from './schema.ts';
 
 /** The policy of one server, or undefined when it has none (every authenticated call allowed). */
-export function createServerPolicy(_server: ServerConfig): ServerPolicy | undefined {
-  return undefined;
-}
-
-/** For the consent page: for each scope of the server, the tools it unlocks. */
-export function describeScopes(server: ServerConfig): Record<string, string[]> {
-  return Object.fromEntries(server.scopes.map((s) => [s, []]));
-}
-
-/** Scopes for the server's protected resource metadata (RFC 9728 scopes_supported): its own and those its policy names. */
-export function advertisedScopes(server: ServerConfig): string[] {
-  return [...server.scopes];
+export function createServerPolicy(server: ServerConfig): ServerPolicy | undefined {
+  return server.policy ? compilePolicy(server.policy) : undefined;
 }

@@ -1,0 +1,208 @@
+/**
+ * The decision engine of one server's policy: (caller, request) → decision and the rule that
+ * made it. Pure: no I/O, no clock, no randomness; rules are compiled once by `compilePolicy`.
+ *
+ * Order of evaluation (docs/policy.md):
+ *  1. A request that cannot be checked (no tool name, a URI with dot segments…) is denied.
+ *  2. Rules that name the request are evaluated, in order. A rule applies when all of its
+ *     conditions hold. `first-match`: the first rule that applies decides. `deny-overrides`: a
+ *     deny rule that applies wins over any allow rule; otherwise an allow rule that applies allows.
+ *  3. No rule applies: the policy's `default` decides for tools, resources and prompts, and for
+ *     methods some rule names; a method no rule names is not subject to policy and is allowed.
+ *  4. On deny, step-up (MCP 2025-11-25 §Scope Challenge Handling): if an allow rule whose other
+ *     conditions hold lacks only scopes, and the caller's scopes plus those would be allowed, the
+ *     decision carries `stepUpScopes`, the union, for a 403 insufficient_scope challenge.
+ */
+import type { Caller } from '../gateway/caller.ts';
+import type { Decision, PolicyRequest, ServerPolicy } from './types.ts';
+import { parsePolicyRequest, templateSample, hasDotSegments, type ParsedRequest, type TargetKind } from './request.ts';
+import {
+  compileRule,
+  hasScopes,
+  identityFailure,
+  missingScopes,
+  names,
+  type ArgumentsMode,
+  type CompiledRule,
+  type IdentityCondition,
+} from './rule.ts';
+import type { PolicyConfig } from './schema.ts';
+
+interface Outcome {
+  effect: 'allow' | 'deny';
+  rule: CompiledRule | null;
+  /** `rule`: a rule applied; `default`: the policy default; `unnamed`: a method no rule names. */
+  by: 'rule' | 'default' | 'unnamed';
+}
+
+/** Why one rule did or did not apply, for `mcp-warden explain`. */
+export interface RuleTrace {
+  name: string;
+  effect: 'allow' | 'deny';
+  /** The rule names this request (one of its tools/resources/prompts/methods matches). */
+  names: boolean;
+  /** The first condition other than scopes that does not hold. */
+  failed: IdentityCondition | null;
+  missingScopes: string[];
+  applies: boolean;
+}
+
+export interface Explanation {
+  decision: Decision;
+  request: ParsedRequest;
+  rules: RuleTrace[];
+}
+
+const LIST_FIELDS: Record<string, { key: string; field: string; method: string; kind: TargetKind; template?: boolean }> = {
+  'tools/list': { key: 'tools', field: 'name', method: 'tools/call', kind: 'tool' },
+  'resources/list': { key: 'resources', field: 'uri', method: 'resources/read', kind: 'resource' },
+  // A template is listed when the URI standing for it (each `{…}` as one segment) could be read.
+  'resources/templates/list': { key: 'resourceTemplates', field: 'uriTemplate', method: 'resources/read', kind: 'resource', template: true },
+  'prompts/list': { key: 'prompts', field: 'name', method: 'prompts/get', kind: 'prompt' },
+};
+
+function noun(request: ParsedRequest): string {
+  return request.kind === 'method' ? 'method' : request.kind;
+}
+
+function union(granted: readonly string[], more: readonly string[]): string[] {
+  const out = [...granted];
+  for (const s of more) if (!out.includes(s)) out.push(s);
+  return out;
+}
+
+// Reasons a caller sees: they say what is refused and what would help, never which rule or user.
+const IDENTITY_REASONS: Record<IdentityCondition, (n: string) => string> = {
+  roles: (n) => `this ${n} requires a role you do not have`,
+  claims: (n) => `this ${n} is not available to your account`,
+  clients: (n) => `this ${n} is not available to this client`,
+  clientHosts: (n) => `this ${n} is not available to this client`,
+  arguments: (n) => `these arguments are not allowed for this ${n}`,
+};
+
+export class CompiledPolicy implements ServerPolicy {
+  readonly mode: PolicyConfig['mode'];
+  readonly defaultEffect: PolicyConfig['default'];
+  readonly lists: PolicyConfig['lists'];
+  readonly rules: readonly CompiledRule[];
+
+  constructor(config: PolicyConfig) {
+    this.mode = config.mode;
+    this.defaultEffect = config.default;
+    this.lists = config.lists;
+    this.rules = config.rules.map(compileRule);
+  }
+
+  #evaluate(caller: Caller, scopes: readonly string[], request: ParsedRequest, argsMode: ArgumentsMode): Outcome {
+    let named = false;
+    let firstAllow: CompiledRule | null = null;
+    for (const rule of this.rules) {
+      if (!names(rule, request)) continue;
+      named = true;
+      if (!hasScopes(rule, scopes) || identityFailure(rule, caller, request, argsMode) !== null) continue;
+      if (this.mode === 'first-match' || rule.effect === 'deny') return { effect: rule.effect, rule, by: 'rule' };
+      firstAllow ??= rule;
+    }
+    if (firstAllow) return { effect: 'allow', rule: firstAllow, by: 'rule' };
+    if (request.kind === 'method' && !named) return { effect: 'allow', rule: null, by: 'unnamed' };
+    return { effect: this.defaultEffect, rule: null, by: 'default' };
+  }
+
+  /** The scopes that would turn this deny into an allow, or undefined when no scope would. */
+  #stepUp(caller: Caller, request: ParsedRequest, argsMode: ArgumentsMode): string[] | undefined {
+    for (const rule of this.rules) {
+      if (rule.effect !== 'allow' || !names(rule, request)) continue;
+      if (hasScopes(rule, caller.scopes) || identityFailure(rule, caller, request, argsMode) !== null) continue;
+      const scopes = union(caller.scopes, rule.scopes);
+      if (this.#evaluate(caller, scopes, request, argsMode).effect === 'allow') return scopes;
+    }
+    return undefined;
+  }
+
+  #denyReason(caller: Caller, request: ParsedRequest, outcome: Outcome): string {
+    const n = noun(request);
+    if (outcome.rule?.reason) return outcome.rule.reason;
+    if (outcome.by === 'default') {
+      for (const rule of this.rules) {
+        if (rule.effect !== 'allow' || !names(rule, request)) continue;
+        const failed = identityFailure(rule, caller, request, 'known');
+        if (failed) return IDENTITY_REASONS[failed](n);
+      }
+    }
+    return `this ${n} is not allowed by the server's policy`;
+  }
+
+  /** @see MCP 2025-11-25 basic/authorization §Scope Challenge Handling (403 insufficient_scope). */
+  decide(caller: Caller, policyRequest: PolicyRequest): Decision {
+    const request = parsePolicyRequest(policyRequest.method, policyRequest.params);
+    return this.#decideParsed(caller, request);
+  }
+
+  #decideParsed(caller: Caller, request: ParsedRequest): Decision {
+    if (request.malformed) return { effect: 'deny', rule: null, reason: request.malformed };
+    const outcome = this.#evaluate(caller, caller.scopes, request, 'known');
+    if (outcome.effect === 'allow') {
+      const reason = outcome.by === 'rule'
+        ? `allowed by rule "${outcome.rule!.name}"`
+        : outcome.by === 'unnamed' ? `${request.method} is not subject to the policy` : 'allowed by the policy default';
+      return { effect: 'allow', rule: outcome.rule?.name ?? null, reason };
+    }
+    const stepUp = this.#stepUp(caller, request, 'known');
+    if (stepUp) {
+      const missing = stepUp.filter((s) => !caller.scopes.includes(s));
+      return {
+        effect: 'deny',
+        rule: outcome.rule?.name ?? null,
+        reason: `this ${noun(request)} needs scope${missing.length > 1 ? 's' : ''} ${missing.join(' ')}, which the access token lacks`,
+        stepUpScopes: stepUp,
+      };
+    }
+    return { effect: 'deny', rule: outcome.rule?.name ?? null, reason: this.#denyReason(caller, request, outcome) };
+  }
+
+  /** Whether a list should show this item to the caller (arguments are not known yet). */
+  #visible(caller: Caller, method: string, kind: TargetKind, target: string): boolean {
+    const request: ParsedRequest = { method, kind, target, args: undefined };
+    if (this.#evaluate(caller, caller.scopes, request, 'unknown').effect === 'allow') return true;
+    return this.lists === 'usable-or-step-up' && this.#stepUp(caller, request, 'unknown') !== undefined;
+  }
+
+  /**
+   * Keeps only the items the caller may use; every other field (`nextCursor`, `_meta`) is kept,
+   * so pagination works on the filtered pages. Items without a readable name are dropped.
+   * @see MCP 2025-11-25 server/utilities/pagination
+   */
+  filterList(caller: Caller, method: string, result: unknown): unknown {
+    const spec = LIST_FIELDS[method];
+    if (!spec || result === null || typeof result !== 'object') return result;
+    const items = (result as Record<string, unknown>)[spec.key];
+    if (!Array.isArray(items)) return result;
+    const kept = items.filter((item: unknown) => {
+      if (item === null || typeof item !== 'object') return false;
+      const value = (item as Record<string, unknown>)[spec.field];
+      if (typeof value !== 'string') return false;
+      const target = spec.template ? templateSample(value) : value;
+      if (spec.kind === 'resource' && hasDotSegments(target)) return false;
+      return this.#visible(caller, spec.method, spec.kind, target);
+    });
+    return { ...(result as Record<string, unknown>), [spec.key]: kept };
+  }
+
+  /** The decision plus, for each rule, whether it names the request and why it did not apply. */
+  explain(caller: Caller, policyRequest: PolicyRequest): Explanation {
+    const request = parsePolicyRequest(policyRequest.method, policyRequest.params);
+    const decision = this.#decideParsed(caller, request);
+    const rules = this.rules.map((rule): RuleTrace => {
+      const named = names(rule, request);
+      const failed = named ? identityFailure(rule, caller, request, 'known') : null;
+      const missing = named ? missingScopes(rule, caller.scopes) : [];
+      return { name: rule.name, effect: rule.effect, names: named, failed, missingScopes: missing, applies: named && !failed && missing.length === 0 };
+    });
+    return { decision, request, rules };
+  }
+}
+
+/** Compiles a policy section. @see docs/policy.md */
+export function compilePolicy(config: PolicyConfig): CompiledPolicy {
+  return new CompiledPolicy(config);
+}
