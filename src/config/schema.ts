@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { policySchema } from '../policy/schema.ts';
-import { downstreamSchema } from '../downstream/schema.ts';
+import { downstreamSchema, tokenExchangeServerSchema } from '../downstream/schema.ts';
 
 const serverPath = z
   .string()

@@ -10,6 +10,13 @@ export interface DownstreamCredentials {
   envFor(caller: Caller, server: ServerConfig): Promise<Record<string, string>>;
   /** Headers for this caller's requests to the HTTP upstream of `server`. */
   headersFor(caller: Caller, server: ServerConfig): Promise<Record<string, string>>;
+  /**
+   * When the credentials `envFor` just gave this caller's child of `server` stop working (seconds
+   * since the epoch), or undefined if they do not expire. A child cannot be given a new
+   * environment, so the gateway ends the session then and the client re-initializes with a fresh
+   * exchange (docs/downstream.md, "Expiry during a long stdio session").
+   */
+  credentialsExpireAt?(caller: Caller, server: ServerConfig): number | undefined;
 }
 
 /** No downstream identity configured: the upstream gets only its configured env and headers. */
