@@ -76,7 +76,7 @@ export const embeddedAuthorizationServerSchema = z.strictObject({
   /** Seed demo users and clients (npm start). */
   demo: z.boolean().default(false),
   /** Clients allowed to use token exchange (RFC 8693), e.g. the gateway's own confidential client. */
-  tokenExchange: z.unknown().optional(),
+  tokenExchange: tokenExchangeServerSchema.optional(),
 });
 
 export const externalAuthorizationServerSchema = z.strictObject({
