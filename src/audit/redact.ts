@@ -1,0 +1,39 @@
+/**
+ * Tool arguments in audit events. By default only their names are kept: values may hold personal
+ * data or secrets. With `audit.includeArguments` values are kept, except those under names that
+ * look like credentials, and large values are cut, so the audit trail never becomes a copy of
+ * every payload or a store of secrets.
+ */
+
+export const REDACTED = '[redacted]';
+
+const SECRET_NAME = /pass(word|phrase)?|secret|token|api[-_]?key|authorization|credential|cookie|private[-_]?key|session/i;
+const MAX_STRING = 1024;
+const MAX_DEPTH = 8;
+const MAX_JSON = 16 * 1024;
+
+function copy(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return value.length > MAX_STRING ? `${value.slice(0, MAX_STRING)}…[${value.length} chars]` : value;
+  if (value === null || typeof value !== 'object') return typeof value === 'bigint' ? String(value) : value;
+  if (depth >= MAX_DEPTH) return '[nested too deep]';
+  if (Array.isArray(value)) return value.map((v) => copy(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = SECRET_NAME.test(k) ? REDACTED : copy(v, depth + 1);
+  return out;
+}
+
+/**
+ * The arguments to record: with `include` false every value is replaced by "[redacted]" (the
+ * argument names stay, they say what was asked for); with `include` true a copy whose
+ * credential-like values are still redacted and whose long strings are cut.
+ */
+export function redactArguments(args: unknown, include: boolean): unknown {
+  if (args === undefined) return undefined;
+  if (!include) {
+    if (args === null || typeof args !== 'object' || Array.isArray(args)) return REDACTED;
+    return Object.fromEntries(Object.keys(args).map((k) => [k, REDACTED]));
+  }
+  const copied = copy(args, 0);
+  const json = JSON.stringify(copied) ?? '';
+  return json.length > MAX_JSON ? `[${json.length} bytes of arguments, not recorded]` : copied;
+}

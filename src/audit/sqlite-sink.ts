@@ -1,0 +1,103 @@
+/**
+ * Audit events in SQLite: the `audit_events` table, owned by the `audit` migrations, indexed for
+ * the queries `mcp-warden audit` makes (by time, and by user, client, server or decision within
+ * a time range). Inserts are batched: `record` only queues, and the queue is written in one
+ * transaction on the next turn of the event loop (or at once when it grows large), so a request
+ * never waits for the disk.
+ */
+import { migrate, type SqliteDatabase } from '../storage/sqlite/database.ts';
+import type { AuditEvent, AuditSink } from './types.ts';
+
+export const AUDIT_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE audit_events (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     time TEXT NOT NULL,
+     time_ms INTEGER NOT NULL,
+     subject TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     roles TEXT NOT NULL,
+     server TEXT NOT NULL,
+     method TEXT NOT NULL,
+     target TEXT,
+     decision TEXT NOT NULL CHECK (decision IN ('allow', 'deny')),
+     rule TEXT,
+     reason TEXT NOT NULL,
+     latency_us REAL NOT NULL,
+     arguments TEXT,
+     session_id TEXT);
+   CREATE INDEX audit_events_time ON audit_events (time_ms);
+   CREATE INDEX audit_events_subject ON audit_events (subject, time_ms);
+   CREATE INDEX audit_events_client ON audit_events (client_id, time_ms);
+   CREATE INDEX audit_events_server ON audit_events (server, time_ms);
+   CREATE INDEX audit_events_decision ON audit_events (decision, time_ms);`,
+];
+
+export function migrateAudit(db: SqliteDatabase): void {
+  migrate(db, 'audit', AUDIT_MIGRATIONS);
+}
+
+/** A queue longer than this is written at once instead of on the next turn. */
+const MAX_QUEUE = 256;
+
+export class SqliteAuditSink implements AuditSink {
+  readonly #db: SqliteDatabase;
+  readonly #insert;
+  readonly #insertMany;
+  readonly #onError: (err: Error) => void;
+  #queue: AuditEvent[] = [];
+  #scheduled: NodeJS.Immediate | undefined;
+
+  constructor(db: SqliteDatabase, onError: (err: Error) => void = () => {}) {
+    migrateAudit(db);
+    this.#db = db;
+    this.#onError = onError;
+    this.#insert = db.prepare(`INSERT INTO audit_events
+      (time, time_ms, subject, client_id, roles, server, method, target, decision, rule, reason, latency_us, arguments, session_id)
+      VALUES (@time, @timeMs, @subject, @clientId, @roles, @server, @method, @target, @decision, @rule, @reason, @latencyUs, @arguments, @sessionId)`);
+    this.#insertMany = db.transaction((events: AuditEvent[]) => {
+      for (const e of events) {
+        const timeMs = Date.parse(e.time);
+        this.#insert.run({
+          time: e.time,
+          timeMs: Number.isNaN(timeMs) ? 0 : timeMs,
+          subject: e.subject,
+          clientId: e.clientId,
+          roles: JSON.stringify(e.roles),
+          server: e.server,
+          method: e.method,
+          target: e.target,
+          decision: e.decision,
+          rule: e.rule,
+          reason: e.reason,
+          latencyUs: e.latencyUs,
+          arguments: e.arguments === undefined ? null : JSON.stringify(e.arguments),
+          sessionId: e.sessionId ?? null,
+        });
+      }
+    });
+  }
+
+  record(event: AuditEvent): void {
+    this.#queue.push(event);
+    if (this.#queue.length >= MAX_QUEUE) this.flush();
+    else this.#scheduled ??= setImmediate(() => this.flush());
+  }
+
+  /** Writes every queued event now. */
+  flush(): void {
+    if (this.#scheduled) clearImmediate(this.#scheduled);
+    this.#scheduled = undefined;
+    if (!this.#queue.length) return;
+    const batch = this.#queue;
+    this.#queue = [];
+    try {
+      this.#insertMany(batch);
+    } catch (err) {
+      this.#onError(new Error(`could not write ${batch.length} audit event(s) to SQLite: ${(err as Error).message}`));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.flush();
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * `mcp-warden audit`: who did what, and why it was allowed. Reads the decision events the gateway
+ * recorded in the configured SQLite database, filtered by user, client, server, decision and time.
+ */
+import { existsSync } from 'node:fs';
+import { buildDemoConfig } from '../../config/demo.ts';
+import { loadConfigFile } from '../../config/load.ts';
+import type { Config } from '../../config/schema.ts';
+import { openDatabase } from '../../storage/sqlite/database.ts';
+import { queryAuditEvents, type AuditQuery } from '../../audit/query.ts';
+import type { AuditEvent } from '../../audit/types.ts';
+import { parseOptions, UsageError, type Command } from '../main.ts';
+
+const HELP = `usage: mcp-warden audit [--config FILE | --demo] [filters] [--json] [--limit N]
+
+  --user U             events of this user (token subject)
+  --client C           events of this OAuth client_id
+  --server S           events of this configured server
+  --decision D         allow or deny
+  --since T            from this time: ISO 8601 (2026-01-21T10:00:00Z) or an age (90s, 15m, 1h, 2d)
+  --until T            before this time, same forms
+  --limit N            at most N events, newest first (default 50)
+  --json               one JSON object per line instead of a table
+`;
+
+const AGE = /^(\d+)(s|m|h|d)$/;
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** An ISO 8601 time or an age such as `1h`, as milliseconds since the epoch. */
+export function parseTimeOption(option: string, value: string, now: number): number {
+  const age = AGE.exec(value);
+  if (age) return now - Number(age[1]) * UNIT_MS[age[2] as keyof typeof UNIT_MS];
+  const ms = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) throw new UsageError(`--${option} "${value}" is neither an ISO 8601 time (2026-01-21T10:00:00Z) nor an age (90s, 15m, 1h, 2d)`);
+  return ms;
+}
+
+/** The configuration named by --config or --demo (shared by audit and explain). */
+export function configFromOptions(values: { config?: string | undefined; demo?: boolean | undefined }, env: NodeJS.ProcessEnv): Config {
+  if (values.config && values.demo) throw new UsageError('give either --config FILE or --demo, not both');
+  if (values.config) return loadConfigFile(values.config, env);
+  if (values.demo) return buildDemoConfig(env);
+  throw new UsageError('say which configuration to read: --config FILE, or --demo for the npm start setup');
+}
+
+function cut(text: string, width: number): string {
+  return text.length > width ? `${text.slice(0, width - 1)}…` : text;
+}
+
+export function formatTable(events: readonly AuditEvent[]): string {
+  const header = ['TIME', 'DECISION', 'USER', 'CLIENT', 'SERVER', 'METHOD', 'TARGET', 'RULE', 'REASON'];
+  const rows = events.map((e) => [
+    e.time.replace(/\.\d+Z$/, 'Z'),
+    e.decision,
+    cut(e.subject, 24),
+    cut(e.clientId, 32),
+    e.server,
+    e.method,
+    cut(e.target ?? '-', 32),
+    e.rule ?? '-',
+    cut(e.reason, 60),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+}
+
+export const run: Command = async ({ args, env, stdout }) => {
+  const { values } = parseOptions(args, {
+    config: { type: 'string' },
+    demo: { type: 'boolean' },
+    user: { type: 'string' },
+    client: { type: 'string' },
+    server: { type: 'string' },
+    decision: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    limit: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  }, false);
+  if (values.help) {
+    stdout.write(HELP);
+    return 0;
+  }
+  if (values.decision !== undefined && values.decision !== 'allow' && values.decision !== 'deny') {
+    throw new UsageError(`--decision is allow or deny, not "${values.decision}"`);
+  }
+  const limit = values.limit === undefined ? 50 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new UsageError('--limit is a whole number from 1 to 100000');
+  const now = Date.now();
+  const query: AuditQuery = {
+    subject: values.user,
+    clientId: values.client,
+    server: values.server,
+    decision: values.decision as AuditQuery['decision'],
+    since: values.since === undefined ? undefined : parseTimeOption('since', values.since, now),
+    until: values.until === undefined ? undefined : parseTimeOption('until', values.until, now),
+    limit,
+  };
+  const config = configFromOptions(values, env);
+  if (query.server !== undefined && !config.servers.some((s) => s.name === query.server)) {
+    throw new UsageError(`no server "${query.server}" in the configuration; servers are: ${config.servers.map((s) => s.name).join(', ')}`);
+  }
+  const path = config.storage.sqlite.path;
+  if (path !== ':memory:' && !existsSync(path)) {
+    throw new Error(`no database at ${path} yet, so no decisions are recorded: start the gateway first (mcp-warden start)`);
+  }
+  const db = openDatabase(path);
+  try {
+    const events = queryAuditEvents(db, query);
+    if (values.json) {
+      for (const e of events) stdout.write(`${JSON.stringify(e)}\n`);
+    } else if (events.length === 0) {
+      stdout.write('no recorded decisions match\n');
+    } else {
+      stdout.write(`${formatTable(events)}\n`);
+    }
+    return 0;
+  } finally {
+    db.close();
+  }
+};
