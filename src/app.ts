@@ -1,0 +1,149 @@
+/**
+ * App composition: one `node:http` server that routes to the embedded authorization server
+ * (when configured), the protected resource metadata and the gateway's MCP endpoints.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { JSONWebKeySet } from 'jose';
+import { createAuditSink } from './audit/index.ts';
+import type { Config } from './config/schema.ts';
+import { createDownstreamCredentials } from './downstream/index.ts';
+import { createGateway, type Gateway } from './gateway/index.ts';
+import { GatewayError, sendGatewayError } from './gateway/errors.ts';
+import { createTokenVerifier } from './gateway/token-verifier.ts';
+import { silentLogger, type Logger } from './log.ts';
+import { openDatabase } from './storage/sqlite/database.ts';
+import { UserStore } from './users/user-store.ts';
+
+/** What app composition needs from the embedded authorization server (issue 3). */
+export interface EmbeddedAuthorizationServer {
+  issuer: string;
+  handles(pathname: string): boolean;
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  publicJwks(): Promise<JSONWebKeySet>;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** The environment (stdio children take PATH/HOME/LANG from it; downstream credentials read it). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Warden {
+  /** The URL the server listens on (http://host:port). */
+  url: string;
+  port: number;
+  server: Server;
+  config: Config;
+  gateway: Gateway;
+  close(): Promise<void>;
+}
+
+async function loadAuthorizationServer(): Promise<(options: { config: Config; db: ReturnType<typeof openDatabase>; users: UserStore; logger: Logger }) => Promise<EmbeddedAuthorizationServer> | EmbeddedAuthorizationServer> {
+  // Loaded on demand: external-issuer deployments never load oidc-provider.
+  const specifier = './authorization-server/index.ts';
+  const mod = (await import(specifier)) as { createAuthorizationServer?: unknown };
+  if (typeof mod.createAuthorizationServer !== 'function') throw new Error('the embedded authorization server is not available in this build');
+  return mod.createAuthorizationServer as never;
+}
+
+function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/**
+ * Starts mcp-warden. Given a function, it listens on an ephemeral port first and builds the
+ * configuration with the real port, so publicUrl and issuer match (tests, `PORT=0`).
+ */
+export async function startWarden(configOrFactory: Config | ((port: number) => Config), options: StartOptions = {}): Promise<Warden> {
+  const logger = options.logger ?? silentLogger;
+  const env = options.env ?? process.env;
+  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    if (handler) handler(req, res);
+    else sendGatewayError(res, new GatewayError('upstream_unavailable', 'starting up'));
+  });
+  // SSE streams live long; node's default request timeout (300 s) would cut them.
+  server.requestTimeout = 0;
+  server.headersTimeout = 30_000;
+
+  let config: Config;
+  let port: number;
+  if (typeof configOrFactory === 'function') {
+    const probe = configOrFactory(0);
+    port = await listen(server, probe.listen.host, 0);
+    config = configOrFactory(port);
+  } else {
+    config = configOrFactory;
+    port = await listen(server, config.listen.host, config.listen.port);
+  }
+
+  const closers: (() => Promise<void> | void)[] = [];
+  try {
+    const db = openDatabase(config.storage.sqlite.path);
+    closers.push(() => {
+      db.close();
+    });
+    const as = config.authorizationServer;
+    let authorizationServer: EmbeddedAuthorizationServer | undefined;
+    if ('embedded' in as) {
+      const users = new UserStore(db, as.embedded.roles);
+      const create = await loadAuthorizationServer();
+      authorizationServer = await create({ config, db, users, logger: logger.child({ component: 'authorization-server' }) });
+      closers.unshift(() => authorizationServer!.close());
+    }
+    const audit = createAuditSink(config, db);
+    closers.unshift(() => audit.close());
+    const downstream = await createDownstreamCredentials({ config, db, logger, env });
+    const verifier = createTokenVerifier({ config, publicJwks: authorizationServer ? () => authorizationServer.publicJwks() : undefined });
+    const gateway = createGateway({ config, verifier, audit, downstream, logger: logger.child({ component: 'gateway' }), env });
+    closers.unshift(() => gateway.close());
+
+    handler = (req, res) => {
+      const raw = req.url ?? '/';
+      const q = raw.indexOf('?');
+      const pathname = q === -1 ? raw : raw.slice(0, q);
+      const query = q === -1 ? '' : raw.slice(q + 1);
+      // Protected resource metadata and MCP endpoints first: their paths never collide with the AS's.
+      if (gateway.handles(pathname)) {
+        gateway.handle(req, res, pathname, query);
+      } else if (authorizationServer?.handles(pathname)) {
+        authorizationServer.handle(req, res);
+      } else {
+        sendGatewayError(res, new GatewayError('not_found', 'Not Found'));
+      }
+    };
+
+    let closing: Promise<void> | undefined;
+    const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+    return {
+      url: `http://${host}:${port}`,
+      port,
+      server,
+      config,
+      gateway,
+      close() {
+        closing ??= (async () => {
+          // Stop accepting, end sessions (kills children), then close storage.
+          const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+          for (const c of closers) await c();
+          server.closeAllConnections();
+          await stopped;
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    for (const c of closers) await c();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw err;
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * `mcp-warden start --config FILE` or `mcp-warden start --demo`: runs the gateway (and the
+ * embedded authorization server when configured) until SIGINT/SIGTERM.
+ */
+import { startWarden } from '../../app.ts';
+import { buildDemoConfig } from '../../config/demo.ts';
+import { loadConfigFile } from '../../config/load.ts';
+import type { Config } from '../../config/schema.ts';
+import { canonicalResourceUri, protectedResourceMetadataUrl } from '../../gateway/protected-resource-metadata.ts';
+import { createLogger } from '../../log.ts';
+import { parseOptions, UsageError, type Command } from '../main.ts';
+
+const HELP = `usage: mcp-warden start --config FILE
+       mcp-warden start --demo
+
+  --config FILE  a YAML or JSON configuration (docs/configuration.md)
+  --demo         the embedded demo: notes server at /mcp, built-in authorization server,
+                 SQLite at ./data/warden.db (PORT, HOST, WARDEN_DB, WARDEN_PUBLIC_URL override)
+`;
+
+export const run: Command = async (ctx) => {
+  const { values } = parseOptions(ctx.args, { config: { type: 'string', short: 'c' }, demo: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, false);
+  if (values.help) {
+    ctx.stdout.write(HELP);
+    return 0;
+  }
+  if (!values.config === !values.demo) throw new UsageError('give exactly one of --config FILE or --demo');
+  const config: Config = values.demo ? buildDemoConfig(ctx.env) : loadConfigFile(values.config!, ctx.env);
+  const logger = createLogger(config.log.level);
+  const warden = await startWarden(config, { logger, env: ctx.env });
+
+  const lines = [`mcp-warden listening on ${warden.url} (public URL ${config.publicUrl})`];
+  for (const server of config.servers) {
+    const endpoint = canonicalResourceUri(config, server);
+    lines.push('', `  ${server.name}: MCP endpoint ${endpoint}`, `    protected resource metadata: ${protectedResourceMetadataUrl(config, server)}`, `    connect a client:  npx mcp-warden connect ${endpoint}`);
+  }
+  if ('embedded' in config.authorizationServer) {
+    lines.push('', `  authorization server: ${config.authorizationServer.embedded.issuer ?? config.publicUrl}`);
+    if (config.authorizationServer.embedded.demo) lines.push('  demo users are seeded: see the README (mcp-warden users list)');
+  }
+  lines.push('', 'Ctrl-C stops.');
+  ctx.stdout.write(`${lines.join('\n')}\n`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, 'shutting down');
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      warden.close().then(resolve, (err: unknown) => {
+        logger.error({ err: (err as Error).message }, 'shutdown failed');
+        resolve();
+      });
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  logger.flush?.();
+  return 0;
+};

@@ -1,0 +1,137 @@
+/**
+ * The gateway's one error type: a code, its HTTP status, a wire description and a separate
+ * internal reason for logs. `sendGatewayError` is the only place an error reaches the wire.
+ */
+import type { ServerResponse } from 'node:http';
+import { renderBearerChallenge } from './challenge.ts';
+
+export type GatewayErrorCode =
+  // RFC 6750 §3.1 (and no token at all: a bare challenge)
+  | 'unauthorized'
+  | 'invalid_request'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  // Streamable HTTP transport (MCP 2025-11-25 basic/transports)
+  | 'forbidden_origin'
+  | 'unsupported_protocol_version'
+  | 'parse_error'
+  | 'invalid_message'
+  | 'batch_not_allowed'
+  | 'session_required'
+  | 'session_not_found'
+  | 'payload_too_large'
+  | 'not_acceptable'
+  | 'unsupported_media_type'
+  | 'method_not_allowed'
+  | 'not_found'
+  | 'upstream_unavailable'
+  | 'internal_error';
+
+const STATUS: Record<GatewayErrorCode, number> = {
+  unauthorized: 401,
+  invalid_request: 400,
+  invalid_token: 401,
+  insufficient_scope: 403,
+  forbidden_origin: 403,
+  unsupported_protocol_version: 400,
+  parse_error: 400,
+  invalid_message: 400,
+  batch_not_allowed: 400,
+  session_required: 400,
+  session_not_found: 404,
+  payload_too_large: 413,
+  not_acceptable: 406,
+  unsupported_media_type: 415,
+  method_not_allowed: 405,
+  not_found: 404,
+  upstream_unavailable: 502,
+  internal_error: 500,
+};
+
+/** JSON-RPC 2.0 §5.1 codes for transport errors whose body is a JSON-RPC error without id. */
+const JSONRPC_CODE: Partial<Record<GatewayErrorCode, number>> = {
+  parse_error: -32700,
+  invalid_message: -32600,
+  batch_not_allowed: -32600,
+  session_required: -32600,
+  unsupported_protocol_version: -32600,
+  forbidden_origin: -32600,
+  session_not_found: -32001,
+  payload_too_large: -32600,
+  not_acceptable: -32600,
+  unsupported_media_type: -32600,
+  method_not_allowed: -32600,
+  upstream_unavailable: -32603,
+  internal_error: -32603,
+};
+
+export interface GatewayErrorOptions {
+  /** Why, for logs only; never sent. */
+  reason?: string;
+  /** Scopes for a Bearer challenge (RFC 6750 §3 `scope`). */
+  scope?: string[];
+  /** RFC 9110 §15.5.6: methods for a 405. */
+  allow?: string;
+}
+
+export class GatewayError extends Error {
+  override name = 'GatewayError';
+  readonly status: number;
+  readonly reason: string;
+  readonly scope: string[] | undefined;
+  readonly allow: string | undefined;
+
+  constructor(readonly code: GatewayErrorCode, readonly description: string, options: GatewayErrorOptions = {}) {
+    super(description);
+    this.status = STATUS[code];
+    this.reason = options.reason ?? description;
+    this.scope = options.scope;
+    this.allow = options.allow;
+  }
+
+  get isAuthError(): boolean {
+    return this.code === 'unauthorized' || this.code === 'invalid_request' || this.code === 'invalid_token' || this.code === 'insufficient_scope';
+  }
+}
+
+export interface RenderContext {
+  /** RFC 9728 metadata URL of the server the request was for (challenges need it). */
+  resourceMetadata?: string;
+  /** Scopes to challenge for on 401 (RFC 6750 §3, MCP Scope Selection Strategy). */
+  challengeScope?: string[];
+  /** Extra headers (CORS) to send along. */
+  headers?: Record<string, string>;
+}
+
+/**
+ * Writes an error response: Bearer challenges as RFC 6750 §3 with a JSON OAuth error body,
+ * transport errors as a JSON-RPC error object without id (MCP transports: "MAY" body).
+ * Bodies are never cached (`Cache-Control: no-store`).
+ */
+export function sendGatewayError(res: ServerResponse, err: GatewayError, ctx: RenderContext = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...ctx.headers };
+  let body: unknown;
+  if (err.isAuthError && ctx.resourceMetadata) {
+    const scope = err.scope ?? (err.code === 'insufficient_scope' ? undefined : ctx.challengeScope);
+    headers['WWW-Authenticate'] = renderBearerChallenge({
+      error: err.code === 'unauthorized' ? undefined : (err.code as 'invalid_request' | 'invalid_token' | 'insufficient_scope'),
+      errorDescription: err.code === 'unauthorized' ? undefined : err.description,
+      scope: scope && scope.length ? scope.join(' ') : undefined,
+      resourceMetadata: ctx.resourceMetadata,
+    });
+    body = err.code === 'unauthorized' ? { error: 'unauthorized', error_description: err.description } : { error: err.code, error_description: err.description };
+  } else if (err.isAuthError) {
+    body = { error: err.code, error_description: err.description };
+  } else {
+    body = { jsonrpc: '2.0', id: null, error: { code: JSONRPC_CODE[err.code] ?? -32600, message: err.description } };
+  }
+  if (err.allow) headers.Allow = err.allow;
+  const payload = JSON.stringify(body);
+  headers['Content-Length'] = String(Buffer.byteLength(payload));
+  res.writeHead(err.status, headers);
+  res.end(payload);
+}

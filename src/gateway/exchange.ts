@@ -1,0 +1,102 @@
+/**
+ * One POST that carries requests, and the response stream that answers it.
+ *
+ * MCP 2025-11-25 transports §Sending Messages to the Server: the answer to a POST with requests is
+ * either one JSON object (or array, for a 2025-03-26 batch) or an SSE stream. We decide lazily:
+ * while only the response(s) arrive, the answer is plain JSON; as soon as the upstream sends
+ * something else for this request (progress, a server request) and the client accepts
+ * `text/event-stream`, the answer becomes SSE and every later message is one event, written as
+ * it arrives. List results pass through the policy filter one message at a time.
+ */
+import type { ServerResponse } from 'node:http';
+import { type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.ts';
+import { startSseResponse, writeSseMessage } from './sse.ts';
+
+/** Methods whose results the policy engine filters (issue 4: list results show only what may be used). */
+export const LIST_METHODS = new Set(['tools/list', 'resources/list', 'resources/templates/list', 'prompts/list']);
+
+export type ResponseTransform = (method: string, response: JsonRpcResponse) => JsonRpcResponse;
+
+export class Exchange {
+  private mode: 'pending' | 'sse' | 'done' = 'pending';
+  private outstanding = 0;
+  private readonly collected: JsonRpcResponse[] = [];
+  /** idKey → method, for the list filter. */
+  readonly methods = new Map<string, string>();
+
+  constructor(
+    private readonly res: ServerResponse,
+    readonly acceptsSse: boolean,
+    private readonly batch: boolean,
+    private readonly headers: Record<string, string>,
+    private readonly transform: ResponseTransform,
+  ) {
+    res.once('close', () => {
+      // A disconnect is not a cancellation (transports §Sending Messages); later messages are dropped.
+      if (this.mode !== 'done') this.mode = 'done';
+    });
+  }
+
+  get open(): boolean {
+    return this.mode !== 'done';
+  }
+
+  expect(key: string, method: string): void {
+    this.outstanding++;
+    this.methods.set(key, method);
+  }
+
+  /** A response produced here (policy denial), counted like an upstream one. */
+  answerLocally(response: JsonRpcResponse): void {
+    this.outstanding++;
+    this.deliverResponse('', response);
+  }
+
+  /** The response to one of this exchange's requests. */
+  deliverResponse(key: string, response: JsonRpcResponse): void {
+    this.outstanding--;
+    const method = this.methods.get(key);
+    const out = method && LIST_METHODS.has(method) && response.result !== undefined ? this.transform(method, response) : response;
+    if (this.mode === 'done') return;
+    if (this.mode === 'sse') {
+      writeSseMessage(this.res, JSON.stringify(out));
+      if (this.outstanding <= 0) this.finish();
+      return;
+    }
+    this.collected.push(out);
+    if (this.outstanding <= 0) {
+      const body = JSON.stringify(this.batch ? this.collected : this.collected[0]);
+      this.res.writeHead(200, {
+        'Content-Type': 'application/json',
+        'Content-Length': String(Buffer.byteLength(body)),
+        // Results may be filtered per caller: never cached or shared (RFC 9111 §5.2.2.3, §5.2.2.7).
+        'Cache-Control': 'private, no-store',
+        ...this.headers,
+      });
+      this.mode = 'done';
+      this.res.end(body);
+    }
+  }
+
+  /** A request or notification from the server related to this exchange; false when it cannot be carried. */
+  deliverOther(message: JsonRpcMessage): boolean {
+    if (this.mode === 'done' || !this.acceptsSse) return false;
+    if (this.mode === 'pending') {
+      startSseResponse(this.res, { 'Cache-Control': 'no-cache, no-store, private', ...this.headers });
+      this.mode = 'sse';
+      for (const r of this.collected.splice(0)) writeSseMessage(this.res, JSON.stringify(r));
+    }
+    writeSseMessage(this.res, JSON.stringify(message));
+    return true;
+  }
+
+  /** Ends the exchange with an error for every request still unanswered (upstream gone). */
+  fail(keys: Iterable<[string, JsonRpcResponse]>): void {
+    for (const [key, response] of keys) this.deliverResponse(key, response);
+  }
+
+  private finish(): void {
+    this.mode = 'done';
+    this.res.end();
+  }
+}

@@ -1,0 +1,331 @@
+/**
+ * The Streamable HTTP endpoint of one protected MCP server (MCP 2025-11-25 basic/transports),
+ * with the resource server's checks in the order the reference recommends (§4.8):
+ * Origin → bearer token → required scopes → protocol version → session → policy → forward.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuditEvent, AuditSink } from '../audit/types.ts';
+import type { Config, ServerConfig } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import type { ServerPolicy } from '../policy/types.ts';
+import { accepts, isJsonContentType } from './accept.ts';
+import { parseBearerToken } from './bearer.ts';
+import type { Caller } from './caller.ts';
+import { GatewayError, sendGatewayError } from './errors.ts';
+import { Exchange, type ResponseTransform } from './exchange.ts';
+import { errorResponse, idKey, isNotification, isRequest, parseJsonRpcBody, type JsonRpcMessage, type JsonRpcRequest } from './jsonrpc.ts';
+import { canonicalResourceUri, protectedResourceMetadataUrl } from './protected-resource-metadata.ts';
+import { allowsBatches, DEFAULT_PROTOCOL_VERSION, isSupportedProtocolVersion, parseProtocolVersionHeader, type ProtocolVersion } from './protocol-version.ts';
+import { readBody } from './read-body.ts';
+import { isBoundTo, Session } from './session.ts';
+import { startSseResponse } from './sse.ts';
+import type { TokenVerifier } from './token-verifier.ts';
+import { UpstreamError, type Upstream } from './upstreams/types.ts';
+
+/** JSON-RPC error code for a request the policy refuses (issue 4). */
+export const FORBIDDEN_CODE = -32003;
+
+export interface ServerEndpointOptions {
+  config: Config;
+  server: ServerConfig;
+  verifier: TokenVerifier;
+  upstream: Upstream;
+  policy: ServerPolicy | undefined;
+  audit: AuditSink;
+  logger: Logger;
+  /** Returns the allowed Origin (for CORS) or undefined; throws forbidden_origin. */
+  checkOrigin: (origin: string | undefined) => string | undefined;
+}
+
+export interface ServerEndpoint {
+  readonly server: ServerConfig;
+  readonly resource: string;
+  readonly resourceMetadataUrl: string;
+  handle(req: IncomingMessage, res: ServerResponse, query: string): Promise<void>;
+  /** Sessions alive now. */
+  readonly sessionCount: number;
+  close(): Promise<void>;
+}
+
+const ALLOW = 'GET, POST, DELETE, OPTIONS';
+const CORS_REQUEST_HEADERS = 'Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID';
+const CORS_EXPOSED_HEADERS = 'Mcp-Session-Id, WWW-Authenticate, MCP-Protocol-Version';
+
+function targetOf(method: string, params: unknown): string | null {
+  const p = params as { name?: unknown; uri?: unknown } | undefined;
+  if (method === 'tools/call' || method === 'prompts/get') return typeof p?.name === 'string' ? p.name : null;
+  if (method.startsWith('resources/') && typeof p?.uri === 'string') return p.uri;
+  return null;
+}
+
+export function createServerEndpoint(options: ServerEndpointOptions): ServerEndpoint {
+  const { config, server, verifier, upstream, policy, audit } = options;
+  const resource = canonicalResourceUri(config, server);
+  const resourceMetadataUrl = protectedResourceMetadataUrl(config, server);
+  const sessions = new Map<string, Session>();
+  const log = options.logger.child({ server: server.name });
+  const idleMs = server.idleTimeoutSeconds * 1000;
+
+  const transform: (caller: Caller) => ResponseTransform = (caller) => (method, response) => {
+    if (!policy) return response;
+    return { ...response, result: policy.filterList(caller, method, response.result) };
+  };
+
+  function record(caller: Caller | undefined, method: string, target: string | null, decision: 'allow' | 'deny', rule: string | null, reason: string, latencyUs: number, sessionId: string | null): void {
+    const event: AuditEvent = {
+      time: new Date().toISOString(),
+      subject: caller?.subject ?? '',
+      clientId: caller?.clientId ?? '',
+      roles: caller?.roles ?? [],
+      server: server.name,
+      method,
+      target,
+      decision,
+      rule,
+      reason,
+      latencyUs,
+      sessionId,
+    };
+    try {
+      audit.record(event);
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'audit sink failed');
+    }
+  }
+
+  function corsHeaders(origin: string | undefined): Record<string, string> {
+    return origin ? { 'Access-Control-Allow-Origin': origin, 'Access-Control-Expose-Headers': CORS_EXPOSED_HEADERS, Vary: 'Origin' } : {};
+  }
+
+  function fail(res: ServerResponse, err: unknown, cors: Record<string, string>): void {
+    const e = err instanceof GatewayError ? err : new GatewayError('internal_error', 'internal error', { reason: err instanceof Error ? err.message : String(err) });
+    if (e.status >= 500) log.error({ code: e.code, reason: e.reason }, 'request failed');
+    else log.debug({ code: e.code, reason: e.reason }, 'request refused');
+    // Closing after a 413 stops a client still streaming a body we will not read.
+    if (e.code === 'payload_too_large') res.setHeader('Connection', 'close');
+    sendGatewayError(res, e, { resourceMetadata: resourceMetadataUrl, challengeScope: server.requiredScopes.length ? server.requiredScopes : server.scopes, headers: cors });
+  }
+
+  /** 401/403 before any message is read: authenticate and check the server's required scopes. */
+  async function authenticate(req: IncomingMessage, query: string): Promise<Caller> {
+    const started = performance.now();
+    let token: string | undefined;
+    try {
+      token = parseBearerToken(req, query);
+    } catch (err) {
+      record(undefined, 'http', null, 'deny', null, 'malformed authorization', 0, null);
+      throw err;
+    }
+    if (token === undefined) {
+      record(undefined, 'http', null, 'deny', null, 'no access token', 0, null);
+      throw new GatewayError('unauthorized', 'an access token is required', { reason: 'no token' });
+    }
+    let caller: Caller;
+    try {
+      caller = await verifier.verify(token, server);
+    } catch (err) {
+      const reason = err instanceof GatewayError ? err.reason : 'verification failed';
+      record(undefined, 'http', null, 'deny', null, `invalid token: ${reason}`, Math.round((performance.now() - started) * 1000), null);
+      throw err;
+    }
+    const missing = server.requiredScopes.filter((s) => !caller.scopes.includes(s));
+    if (missing.length) {
+      record(caller, 'http', null, 'deny', null, `missing required scope ${missing.join(' ')}`, Math.round((performance.now() - started) * 1000), null);
+      // RS-14 "recommended" strategy: the scopes the caller holds here plus every required one.
+      const needed = [...new Set([...caller.scopes.filter((s) => server.scopes.includes(s)), ...server.requiredScopes])];
+      throw new GatewayError('insufficient_scope', `this server requires the scope ${missing.join(' ')}`, { scope: needed });
+    }
+    return caller;
+  }
+
+  function sessionFor(req: IncomingMessage, caller: Caller): Session {
+    const id = req.headers['mcp-session-id'];
+    if (typeof id !== 'string' || id.length === 0) throw new GatewayError('session_required', 'Bad Request: Mcp-Session-Id header is required');
+    const session = sessions.get(id);
+    if (!session || session.ended) throw new GatewayError('session_not_found', 'Session not found');
+    if (!isBoundTo(session.binding, caller, server.path)) {
+      record(caller, 'http', null, 'deny', null, 'session bound to another caller', 0, null);
+      log.warn({ subject: caller.subject, clientId: caller.clientId }, 'session ID presented by another caller');
+      throw new GatewayError('session_not_found', 'Session not found');
+    }
+    return session;
+  }
+
+  /** Policy decision for one client message; null when allowed, the denial otherwise. */
+  function decide(caller: Caller, message: JsonRpcRequest | { method: string; params?: unknown }, sessionId: string | null): { reason: string; stepUpScopes?: string[] } | null {
+    const target = targetOf(message.method, message.params);
+    if (!policy) return null;
+    const started = performance.now();
+    const decision = policy.decide(caller, { server: server.name, method: message.method, params: message.params });
+    const latencyUs = Math.round((performance.now() - started) * 1000);
+    record(caller, message.method, target, decision.effect, decision.rule, decision.reason, latencyUs, sessionId);
+    if (decision.effect === 'allow') return null;
+    return { reason: decision.reason, stepUpScopes: decision.stepUpScopes };
+  }
+
+  async function handlePost(req: IncomingMessage, res: ServerResponse, caller: Caller, headerVersion: ProtocolVersion | undefined, cors: Record<string, string>): Promise<void> {
+    if (!isJsonContentType(req.headers['content-type'])) throw new GatewayError('unsupported_media_type', 'Unsupported Media Type: Content-Type must be application/json');
+    const accept = req.headers.accept;
+    if (!accepts(accept, 'application/json') && !accepts(accept, 'text/event-stream')) {
+      throw new GatewayError('not_acceptable', 'Not Acceptable: Accept must list application/json and text/event-stream');
+    }
+    const acceptsSse = accepts(accept, 'text/event-stream');
+    const { messages, batch } = parseJsonRpcBody(await readBody(req, config.maxBodyBytes));
+    const initialize = messages.find((m) => isRequest(m) && m.method === 'initialize') as JsonRpcRequest | undefined;
+
+    let session: Session;
+    if (initialize) {
+      if (batch) throw new GatewayError('invalid_message', 'Invalid Request: initialize must not be part of a batch');
+      session = await openSession(caller, initialize);
+    } else {
+      session = sessionFor(req, caller);
+    }
+    session.touch();
+    const version = headerVersion ?? session.protocolVersion ?? DEFAULT_PROTOCOL_VERSION;
+    if (batch && !allowsBatches(version)) throw new GatewayError('batch_not_allowed', `Invalid Request: JSON-RPC batches are not accepted for protocol version ${version}`);
+
+    // Decide every message before anything is forwarded, so one step-up answer covers the POST.
+    const denied = new Map<JsonRpcMessage, string>();
+    for (const m of messages) {
+      if (!isRequest(m) && !isNotification(m)) continue;
+      const denial = decide(caller, m, initialize ? null : session.id);
+      if (!denial) continue;
+      if (denial.stepUpScopes?.length) {
+        if (initialize) session.end('refused');
+        throw new GatewayError('insufficient_scope', denial.reason, { scope: denial.stepUpScopes });
+      }
+      denied.set(m, denial.reason);
+    }
+
+    if (initialize && denied.has(initialize)) session.end('initialize refused by policy');
+    const forward: JsonRpcMessage[] = [];
+    const requests: JsonRpcRequest[] = [];
+    for (const m of messages) {
+      if (denied.has(m)) continue;
+      forward.push(m);
+      if (isRequest(m)) requests.push(m);
+    }
+    const deniedRequests = [...denied.keys()].filter(isRequest);
+
+    if (requests.length === 0 && deniedRequests.length === 0) {
+      // Only notifications and responses: accepted → 202 with no body (T-9).
+      if (forward.length) await sendUpstream(session, forward, version);
+      res.writeHead(202, cors).end();
+      return;
+    }
+
+    const headers = initialize ? { ...cors, 'Mcp-Session-Id': session.id } : cors;
+    const exchange = new Exchange(res, acceptsSse, batch, headers, transform(caller));
+    for (const r of requests) {
+      session.track(r.id, r.params, exchange);
+      exchange.expect(idKeyOf(r), r.method);
+    }
+    for (const r of deniedRequests) exchange.answerLocally(errorResponse(r.id, FORBIDDEN_CODE, `Forbidden: ${denied.get(r)}`));
+    if (forward.length === 0) return;
+    try {
+      await sendUpstream(session, forward, version);
+    } catch (err) {
+      const message = err instanceof UpstreamError ? err.message : 'upstream error';
+      for (const r of requests) {
+        session.forget(r.id);
+        exchange.deliverResponse(idKeyOf(r), errorResponse(r.id, -32603, message));
+      }
+    }
+  }
+
+  async function sendUpstream(session: Session, messages: JsonRpcMessage[], version: string): Promise<void> {
+    if (!session.upstream) throw new UpstreamError('no upstream');
+    await session.upstream.send(messages, version);
+  }
+
+  async function openSession(caller: Caller, initialize: JsonRpcRequest): Promise<Session> {
+    const session = new Session(
+      { subject: caller.subject, clientId: caller.clientId, audience: caller.audience, serverPath: server.path },
+      idleMs,
+      (s, reason) => {
+        sessions.delete(s.id);
+        log.info({ sessionId: s.id, reason }, 'session ended');
+      },
+    );
+    const requested = (initialize.params as { protocolVersion?: unknown } | undefined)?.protocolVersion;
+    if (isSupportedProtocolVersion(requested)) session.protocolVersion = requested;
+    sessions.set(session.id, session);
+    try {
+      session.upstream = await upstream.connect({
+        sessionId: session.id,
+        caller,
+        events: {
+          message: (m) => {
+            // The negotiated version (lifecycle §Version Negotiation) decides batches and defaults.
+            if (!('method' in m) && m.id === initialize.id && m.result && typeof m.result === 'object') {
+              const v = (m.result as { protocolVersion?: unknown }).protocolVersion;
+              if (isSupportedProtocolVersion(v)) session.protocolVersion = v;
+            }
+            session.route(m);
+          },
+          closed: (reason) => session.end(reason),
+        },
+      });
+    } catch (err) {
+      session.end('upstream failed to start');
+      throw new GatewayError('upstream_unavailable', 'the upstream MCP server is unavailable', { reason: err instanceof Error ? err.message : String(err) });
+    }
+    log.info({ sessionId: session.id, subject: caller.subject, clientId: caller.clientId }, 'session opened');
+    return session;
+  }
+
+  async function handleGet(req: IncomingMessage, res: ServerResponse, caller: Caller, headerVersion: ProtocolVersion | undefined, cors: Record<string, string>): Promise<void> {
+    if (!accepts(req.headers.accept, 'text/event-stream') || req.headers.accept === undefined) {
+      throw new GatewayError('not_acceptable', 'Not Acceptable: Accept must list text/event-stream');
+    }
+    const session = sessionFor(req, caller);
+    session.touch();
+    startSseResponse(res, cors);
+    session.attachServerStream(res);
+    session.upstream?.openServerStream(headerVersion ?? session.protocolVersion);
+  }
+
+  async function handleDelete(req: IncomingMessage, res: ServerResponse, caller: Caller, cors: Record<string, string>): Promise<void> {
+    const session = sessionFor(req, caller);
+    session.end('deleted by client');
+    res.writeHead(204, cors).end();
+  }
+
+  return {
+    server,
+    resource,
+    resourceMetadataUrl,
+    get sessionCount() {
+      return sessions.size;
+    },
+    async handle(req, res, query) {
+      let cors: Record<string, string> = {};
+      try {
+        const origin = options.checkOrigin(req.headers.origin);
+        cors = corsHeaders(origin);
+        if (req.method === 'OPTIONS') {
+          res.writeHead(204, { ...cors, 'Access-Control-Allow-Methods': ALLOW, 'Access-Control-Allow-Headers': CORS_REQUEST_HEADERS, 'Access-Control-Max-Age': '600' }).end();
+          return;
+        }
+        if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
+          throw new GatewayError('method_not_allowed', 'Method Not Allowed', { allow: ALLOW });
+        }
+        const caller = await authenticate(req, query);
+        const headerVersion = parseProtocolVersionHeader(req.headers['mcp-protocol-version']);
+        if (req.method === 'POST') await handlePost(req, res, caller, headerVersion, cors);
+        else if (req.method === 'GET') await handleGet(req, res, caller, headerVersion, cors);
+        else await handleDelete(req, res, caller, cors);
+      } catch (err) {
+        fail(res, err, cors);
+      }
+    },
+    async close() {
+      for (const s of [...sessions.values()]) s.end('gateway shutting down');
+      await upstream.close();
+    },
+  };
+}
+
+function idKeyOf(r: JsonRpcRequest): string {
+  return idKey(r.id);
+}

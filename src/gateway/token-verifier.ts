@@ -1,0 +1,255 @@
+/**
+ * Access-token verification (MCP authorization §Token Handling, OAuth 2.1 §5.2):
+ * JWT access tokens (RFC 9068) with jose, opaque tokens with RFC 7662 introspection.
+ * The result is a `Caller`; every failure is a GatewayError `invalid_token` (401).
+ */
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { request } from 'undici';
+import type { Config, ServerConfig } from '../config/schema.ts';
+import type { Caller } from './caller.ts';
+import { GatewayError } from './errors.ts';
+import { createIntrospector, type Introspector } from './introspection.ts';
+import { authorizationServerIssuer, canonicalResourceUri } from './protected-resource-metadata.ts';
+
+/** Asymmetric JWS algorithms only: never `none`, never HS* (a shared secret the issuer cannot hold alone). */
+export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+
+/** RFC 9068 §4 leaves skew to the resource server; at most 60 s. */
+const CLOCK_TOLERANCE_SECONDS = 60;
+/** Bound on JWKS re-fetches when a token names an unknown `kid`. */
+const JWKS_COOLDOWN_MS = 30_000;
+
+export interface TokenVerifier {
+  /**
+   * Verifies `token` for `server` and returns the caller.
+   * @throws GatewayError invalid_token
+   */
+  verify(token: string, server: ServerConfig): Promise<Caller>;
+}
+
+export interface TokenVerifierOptions {
+  config: Config;
+  /** The embedded authorization server's public keys (no HTTP hop). Required in embedded mode. */
+  publicJwks?: () => Promise<JSONWebKeySet>;
+  /** Seconds since the epoch; tests move time. */
+  now?: () => number;
+}
+
+/** Follows a dotted path (`realm_access.roles`) into claims. */
+function claimAt(claims: Record<string, unknown>, path: string): unknown {
+  let v: unknown = claims;
+  for (const part of path.split('.')) {
+    if (typeof v !== 'object' || v === null) return undefined;
+    v = (v as Record<string, unknown>)[part];
+  }
+  return v;
+}
+
+function stringList(v: unknown): string[] {
+  if (typeof v === 'string') return v.split(' ').filter(Boolean);
+  if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string');
+  return [];
+}
+
+/** RFC 9068 §2.2 claims (plus common IdP spellings: `scp`, `azp`, `appid`) → Caller. */
+function toCaller(claims: Record<string, unknown>, audience: string, token: string, rolesClaim: string): Caller {
+  if (typeof claims.sub !== 'string' || claims.sub.length === 0) {
+    throw new GatewayError('invalid_token', 'the access token is not valid for this resource', { reason: 'no sub claim' });
+  }
+  const clientId = [claims.client_id, claims.azp, claims.appid].find((v): v is string => typeof v === 'string') ?? '';
+  const scopes = claims.scope !== undefined ? stringList(claims.scope) : stringList(claims.scp);
+  return {
+    subject: claims.sub,
+    clientId,
+    issuer: typeof claims.iss === 'string' ? claims.iss : '',
+    audience,
+    scopes,
+    roles: stringList(claimAt(claims, rolesClaim)),
+    claims: Object.freeze({ ...claims }),
+    expiresAt: typeof claims.exp === 'number' ? claims.exp : 0,
+    accessToken: token,
+  };
+}
+
+function looksLikeJwt(token: string): boolean {
+  if (token.split('.').length !== 3) return false;
+  try {
+    decodeProtectedHeader(token);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface DiscoveredMetadata {
+  jwks_uri?: string;
+  introspection_endpoint?: string;
+}
+
+/**
+ * RFC 8414 §3 (path-inserted well-known), then OpenID Connect Discovery 1.0 §4; the document's
+ * `issuer` must equal the configured issuer (RFC 8414 §3.3).
+ */
+export async function discoverIssuerMetadata(issuer: string): Promise<DiscoveredMetadata> {
+  const u = new URL(issuer);
+  const path = u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '');
+  const candidates = [
+    `${u.origin}/.well-known/oauth-authorization-server${path}`,
+    `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
+  ];
+  let lastError: unknown;
+  for (const url of candidates) {
+    try {
+      const res = await request(url, { headers: { accept: 'application/json' }, headersTimeout: 10_000, bodyTimeout: 10_000, maxRedirections: 0 } as Parameters<typeof request>[1]);
+      const text = await res.body.text();
+      if (res.statusCode !== 200) {
+        lastError = new Error(`${url} answered ${res.statusCode}`);
+        continue;
+      }
+      const doc = JSON.parse(text) as Record<string, unknown>;
+      if (doc.issuer !== issuer) throw new Error(`metadata at ${url} names issuer ${String(doc.issuer)}, not ${issuer}`);
+      return {
+        jwks_uri: typeof doc.jwks_uri === 'string' ? doc.jwks_uri : undefined,
+        introspection_endpoint: typeof doc.introspection_endpoint === 'string' ? doc.introspection_endpoint : undefined,
+      };
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw lastError instanceof Error ? lastError : new Error('issuer metadata not found');
+}
+
+/** A local JWKS from the embedded AS, re-read at a bounded rate when a `kid` is unknown (key rotation). */
+function embeddedKeyResolver(publicJwks: () => Promise<JSONWebKeySet>): JWTVerifyGetKey {
+  let current: { getKey: JWTVerifyGetKey; fetchedAt: number } | undefined;
+  let loading: Promise<void> | undefined;
+  const load = () =>
+    (loading ??= publicJwks()
+      .then((jwks) => {
+        current = { getKey: createLocalJWKSet(jwks), fetchedAt: Date.now() };
+      })
+      .finally(() => {
+        loading = undefined;
+      }));
+  return async (header, token) => {
+    if (!current) await load();
+    try {
+      return await current!.getKey(header, token);
+    } catch (err) {
+      if (err instanceof joseErrors.JWKSNoMatchingKey && Date.now() - current!.fetchedAt > JWKS_COOLDOWN_MS) {
+        await load();
+        return current!.getKey(header, token);
+      }
+      throw err;
+    }
+  };
+}
+
+function describeJoseError(err: unknown): { description: string; reason: string } {
+  if (err instanceof joseErrors.JWTExpired) return { description: 'the access token expired', reason: 'exp' };
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return { description: 'the access token is not valid for this resource', reason: `claim ${err.claim}: ${err.reason}` };
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return { description: 'the access token is not valid for this resource', reason: 'algorithm not allowed' };
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return { description: 'the access token is not valid for this resource', reason: 'signature' };
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return { description: 'the access token is not valid for this resource', reason: 'no matching key' };
+  if (err instanceof joseErrors.JOSEError) return { description: 'the access token is not valid for this resource', reason: err.code };
+  return { description: 'the access token could not be verified', reason: err instanceof Error ? err.message : 'unknown' };
+}
+
+/**
+ * Builds the verifier for the configured authorization server.
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
+ * @see https://www.rfc-editor.org/rfc/rfc7662#section-2
+ */
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  const { config } = options;
+  const issuer = authorizationServerIssuer(config);
+  const as = config.authorizationServer;
+  const external = 'external' in as ? as.external : undefined;
+  const algorithms: string[] = external ? [...external.algorithms] : [...ASYMMETRIC_ALGORITHMS];
+  const rolesClaim = external ? external.rolesClaim : 'roles';
+  const now = options.now;
+
+  let discovered: Promise<DiscoveredMetadata> | undefined;
+  const discover = () => {
+    discovered ??= discoverIssuerMetadata(issuer).catch((err: unknown) => {
+      discovered = undefined;
+      throw err;
+    });
+    return discovered;
+  };
+
+  let getKey: JWTVerifyGetKey;
+  if (external) {
+    let remote: JWTVerifyGetKey | undefined;
+    getKey = async (header, token) => {
+      if (!remote) {
+        const meta = await discover();
+        if (!meta.jwks_uri) throw new Error('issuer metadata has no jwks_uri');
+        // jose caches the set and re-fetches on an unknown kid no more than once per cooldown.
+        remote = createRemoteJWKSet(new URL(meta.jwks_uri), { cooldownDuration: JWKS_COOLDOWN_MS, cacheMaxAge: 10 * 60_000, timeoutDuration: 10_000 });
+      }
+      return remote(header, token);
+    };
+  } else {
+    if (!options.publicJwks) throw new Error('embedded authorization server mode needs publicJwks');
+    getKey = embeddedKeyResolver(options.publicJwks);
+  }
+
+  let introspector: Promise<Introspector> | undefined;
+  const getIntrospector = () => {
+    const cfg = external?.introspection;
+    if (!cfg) return undefined;
+    introspector ??= (async () => {
+      const endpoint = cfg.endpoint ?? (await discover()).introspection_endpoint;
+      if (!endpoint) throw new Error('no introspection endpoint configured or discovered');
+      return createIntrospector({ endpoint, clientId: cfg.clientId, clientSecret: cfg.clientSecret, now });
+    })().catch((err: unknown) => {
+      introspector = undefined;
+      throw err;
+    });
+    return introspector;
+  };
+
+  return {
+    async verify(token, server) {
+      const resource = canonicalResourceUri(config, server);
+      // Providers that ignore RFC 8707 `resource` put a configured value in `aud` instead.
+      const expectedAudience = external?.audience ?? resource;
+      if (looksLikeJwt(token)) {
+        let payload: JWTPayload;
+        try {
+          ({ payload } = await jwtVerify(token, getKey, {
+            issuer,
+            audience: expectedAudience,
+            algorithms,
+            clockTolerance: CLOCK_TOLERANCE_SECONDS,
+            requiredClaims: ['exp', 'sub'],
+            ...(external ? {} : { typ: 'at+jwt' }),
+            ...(now ? { currentDate: new Date(now() * 1000) } : {}),
+          }));
+        } catch (err) {
+          const { description, reason } = describeJoseError(err);
+          throw new GatewayError('invalid_token', description, { reason });
+        }
+        return toCaller(payload as Record<string, unknown>, resource, token, rolesClaim);
+      }
+      const intro = getIntrospector();
+      if (!intro) throw new GatewayError('invalid_token', 'the access token is not valid for this resource', { reason: 'not a JWT and no introspection configured' });
+      let result;
+      try {
+        result = await (await intro).introspect(token);
+      } catch (err) {
+        throw new GatewayError('invalid_token', 'the access token could not be verified', { reason: `introspection failed: ${err instanceof Error ? err.message : 'error'}` });
+      }
+      const c = result.claims;
+      const t = now ? now() : Date.now() / 1000;
+      if (!result.active) throw new GatewayError('invalid_token', 'the access token is not active', { reason: 'inactive' });
+      if (typeof c.exp === 'number' && c.exp + CLOCK_TOLERANCE_SECONDS < t) throw new GatewayError('invalid_token', 'the access token expired', { reason: 'exp' });
+      if (typeof c.nbf === 'number' && c.nbf - CLOCK_TOLERANCE_SECONDS > t) throw new GatewayError('invalid_token', 'the access token is not valid yet', { reason: 'nbf' });
+      if (c.iss !== undefined && c.iss !== issuer) throw new GatewayError('invalid_token', 'the access token is not valid for this resource', { reason: 'introspection iss' });
+      // MCP authorization §Token Handling: the token must prove it was issued for this resource.
+      if (!stringList(c.aud).includes(expectedAudience)) throw new GatewayError('invalid_token', 'the access token is not valid for this resource', { reason: 'introspection aud' });
+      return toCaller({ iss: issuer, ...c }, resource, token, rolesClaim);
+    },
+  };
+}

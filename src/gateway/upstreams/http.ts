@@ -1,0 +1,186 @@
+/**
+ * HTTP upstream: a Streamable HTTP MCP server reached over pooled keep-alive connections
+ * (undici). Our session maps to the upstream's `Mcp-Session-Id`. The client's Authorization
+ * header and cookies are never forwarded (MCP security: no token passthrough); only the
+ * configured headers and the caller's downstream credentials go upstream.
+ */
+import { Pool } from 'undici';
+import type { Logger } from '../../log.ts';
+import type { HttpUpstream, ServerConfig } from '../../config/schema.ts';
+import type { DownstreamCredentials } from '../../downstream/types.ts';
+import { parseJsonRpcMessage, type JsonRpcMessage } from '../jsonrpc.ts';
+import { createSseParser } from '../sse.ts';
+import { UpstreamError, type Upstream, type UpstreamConnection, type UpstreamConnectContext } from './types.ts';
+
+export interface HttpUpstreamOptions {
+  server: ServerConfig;
+  http: HttpUpstream;
+  logger: Logger;
+  downstream: DownstreamCredentials;
+  /** Most pooled connections to the upstream origin. */
+  connections?: number;
+}
+
+type Body = AsyncIterable<Buffer> & { text(): Promise<string>; dump(): Promise<void> };
+
+export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
+  const url = new URL(options.http.url);
+  const path = `${url.pathname}${url.search}`;
+  const pool = new Pool(url.origin, { connections: options.connections ?? 256, keepAliveTimeout: 30_000, pipelining: 1 });
+  const live = new Set<UpstreamConnection>();
+
+  return {
+    async connect(ctx: UpstreamConnectContext): Promise<UpstreamConnection> {
+      const log = options.logger.child({ server: options.server.name, sessionId: ctx.sessionId });
+      const credentialHeaders = await options.downstream.headersFor(ctx.caller, options.server);
+      let upstreamSessionId: string | undefined;
+      let closed = false;
+      let streamOpen = false;
+      const aborts = new Set<AbortController>();
+
+      const headers = (protocolVersion: string | undefined, accept: string): Record<string, string> => {
+        const h: Record<string, string> = { ...options.http.headers, ...credentialHeaders, accept };
+        if (upstreamSessionId) h['mcp-session-id'] = upstreamSessionId;
+        if (protocolVersion) h['mcp-protocol-version'] = protocolVersion;
+        return h;
+      };
+
+      const end = (reason: string) => {
+        if (closed) return;
+        closed = true;
+        live.delete(connection);
+        for (const a of aborts) a.abort();
+        ctx.events.closed(reason);
+      };
+
+      const emit = (value: unknown) => {
+        const list = Array.isArray(value) ? value : [value];
+        for (const v of list) {
+          try {
+            ctx.events.message(parseJsonRpcMessage(v));
+          } catch {
+            log.warn('HTTP upstream sent something that is not a JSON-RPC message; ignored');
+          }
+        }
+      };
+
+      /** Reads an SSE body to its end, emitting each message event as it arrives. */
+      const pump = async (body: Body, abort: AbortController) => {
+        const parse = createSseParser((event) => {
+          if (event.event !== 'message' || !event.data) return;
+          try {
+            emit(JSON.parse(event.data));
+          } catch {
+            log.warn('HTTP upstream sent an SSE event that is not JSON; ignored');
+          }
+        });
+        try {
+          for await (const chunk of body) parse(chunk.toString('utf8'));
+        } catch (err) {
+          if (!abort.signal.aborted) log.debug({ err: (err as Error).message }, 'upstream stream ended');
+        } finally {
+          aborts.delete(abort);
+        }
+      };
+
+      const connection: UpstreamConnection = {
+        async send(messages, protocolVersion) {
+          if (closed) throw new UpstreamError('the upstream session has ended');
+          const abort = new AbortController();
+          aborts.add(abort);
+          let res;
+          try {
+            res = await pool.request({
+              path,
+              method: 'POST',
+              headers: { ...headers(protocolVersion, 'application/json, text/event-stream'), 'content-type': 'application/json' },
+              body: JSON.stringify(messages.length === 1 ? messages[0] : messages),
+              signal: abort.signal,
+              headersTimeout: 60_000,
+              bodyTimeout: 0,
+            });
+          } catch (err) {
+            aborts.delete(abort);
+            throw new UpstreamError(`the upstream could not be reached: ${(err as Error).message}`);
+          }
+          const body = res.body as unknown as Body;
+          const sid = res.headers['mcp-session-id'];
+          if (typeof sid === 'string' && !upstreamSessionId) upstreamSessionId = sid;
+          if (res.statusCode === 404 && upstreamSessionId) {
+            aborts.delete(abort);
+            await body.dump();
+            end('the upstream session ended');
+            throw new UpstreamError('the upstream session ended', 404);
+          }
+          if (res.statusCode === 202) {
+            aborts.delete(abort);
+            await body.dump();
+            return;
+          }
+          if (res.statusCode !== 200) {
+            aborts.delete(abort);
+            await body.dump();
+            throw new UpstreamError(`the upstream answered HTTP ${res.statusCode}`, res.statusCode);
+          }
+          const type = String(res.headers['content-type'] ?? '');
+          if (type.startsWith('text/event-stream')) {
+            void pump(body, abort);
+            return;
+          }
+          aborts.delete(abort);
+          const text = await body.text();
+          if (!text) return;
+          try {
+            emit(JSON.parse(text));
+          } catch {
+            throw new UpstreamError('the upstream answered with invalid JSON', 502);
+          }
+        },
+        openServerStream(protocolVersion) {
+          if (closed || streamOpen || !upstreamSessionId) return;
+          streamOpen = true;
+          const abort = new AbortController();
+          aborts.add(abort);
+          pool
+            .request({ path, method: 'GET', headers: headers(protocolVersion, 'text/event-stream'), signal: abort.signal, bodyTimeout: 0, headersTimeout: 60_000 })
+            .then(async (res) => {
+              const body = res.body as unknown as Body;
+              if (res.statusCode !== 200) {
+                // 405: the upstream offers no server stream (MCP transports §Listening).
+                aborts.delete(abort);
+                await body.dump();
+                return;
+              }
+              await pump(body, abort);
+            })
+            .catch(() => aborts.delete(abort))
+            .finally(() => {
+              streamOpen = false;
+            });
+        },
+        async close() {
+          if (closed) return;
+          const sid = upstreamSessionId;
+          closed = true;
+          live.delete(connection);
+          for (const a of aborts) a.abort();
+          // MCP transports §Session Management: a client SHOULD DELETE a session it no longer needs.
+          if (sid) {
+            try {
+              const res = await pool.request({ path, method: 'DELETE', headers: { ...options.http.headers, ...credentialHeaders, 'mcp-session-id': sid }, headersTimeout: 5000, bodyTimeout: 5000 });
+              await (res.body as unknown as Body).dump();
+            } catch {
+              // Best effort: the upstream expires it on its own.
+            }
+          }
+        },
+      };
+      live.add(connection);
+      return connection;
+    },
+    async close() {
+      await Promise.all([...live].map((c) => c.close()));
+      await pool.close();
+    },
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * stdio upstream: one child process per MCP session, newline-delimited JSON-RPC on
+ * stdin/stdout (MCP 2025-11-25 basic/transports §stdio). The child gets only the configured
+ * environment plus a few basics and the caller's downstream credentials: never the gateway's env.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Logger } from '../../log.ts';
+import type { ServerConfig, StdioUpstream } from '../../config/schema.ts';
+import type { DownstreamCredentials } from '../../downstream/types.ts';
+import type { Caller } from '../caller.ts';
+import { parseJsonRpcMessage, type JsonRpcMessage } from '../jsonrpc.ts';
+import { UpstreamError, type Upstream, type UpstreamConnection, type UpstreamConnectContext } from './types.ts';
+
+/** Variables a program needs to start at all; passed through from the gateway's environment. */
+const BASIC_ENV = ['PATH', 'HOME', 'LANG', 'SystemRoot', 'TMPDIR'] as const;
+/** Grace period between SIGTERM and SIGKILL. */
+const KILL_GRACE_MS = 2000;
+
+export interface StdioUpstreamOptions {
+  server: ServerConfig;
+  stdio: StdioUpstream;
+  logger: Logger;
+  downstream: DownstreamCredentials;
+  /** The gateway's environment, read only for BASIC_ENV. */
+  env: NodeJS.ProcessEnv;
+}
+
+/** The environment of a child: basics, then the configured env, then downstream credentials. */
+export async function childEnvironment(options: StdioUpstreamOptions, caller: Caller): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  for (const k of BASIC_ENV) {
+    const v = options.env[k];
+    if (v !== undefined) env[k] = v;
+  }
+  Object.assign(env, options.stdio.env, await options.downstream.envFor(caller, options.server));
+  return env;
+}
+
+export function createStdioUpstream(options: StdioUpstreamOptions): Upstream {
+  const live = new Set<UpstreamConnection>();
+  return {
+    async connect(ctx: UpstreamConnectContext): Promise<UpstreamConnection> {
+      const log = options.logger.child({ server: options.server.name, sessionId: ctx.sessionId });
+      const env = await childEnvironment(options, ctx.caller);
+      const child: ChildProcessWithoutNullStreams = spawn(options.stdio.command, options.stdio.args, {
+        env,
+        cwd: options.stdio.cwd,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        windowsHide: true,
+      });
+      let exited = false;
+      let closing = false;
+      let reported = false;
+      const report = (reason: string) => {
+        if (reported) return;
+        reported = true;
+        live.delete(connection);
+        ctx.events.closed(reason);
+      };
+      const exitedPromise = new Promise<void>((resolve) => {
+        child.once('exit', (code, signal) => {
+          exited = true;
+          if (!closing) log.warn({ code, signal }, 'stdio upstream exited');
+          report(closing ? 'closed' : `upstream process exited (${signal ?? `code ${code}`})`);
+          resolve();
+        });
+        child.once('error', (err) => {
+          log.error({ err: err.message }, 'stdio upstream failed to start');
+          exited = true;
+          report('upstream process failed to start');
+          resolve();
+        });
+      });
+      child.stdin.on('error', () => {});
+      createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
+        if (!line.trim()) return;
+        let message: JsonRpcMessage;
+        try {
+          message = parseJsonRpcMessage(JSON.parse(line));
+        } catch {
+          log.warn({ bytes: line.length }, 'stdio upstream wrote a line that is not a JSON-RPC message; ignored');
+          return;
+        }
+        ctx.events.message(message);
+      });
+      createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (line) => {
+        log.info({ stderr: line.slice(0, 4000) }, 'upstream stderr');
+      });
+
+      const connection: UpstreamConnection = {
+        async send(messages) {
+          if (exited || closing) throw new UpstreamError('the upstream process is not running');
+          // Each message is its own line: stdio servers read one message per line, not batches.
+          for (const m of messages) child.stdin.write(`${JSON.stringify(m)}\n`);
+        },
+        openServerStream() {},
+        async close() {
+          if (exited) return;
+          closing = true;
+          child.stdin.end();
+          child.kill('SIGTERM');
+          const timer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+          timer.unref();
+          await exitedPromise;
+          clearTimeout(timer);
+        },
+      };
+      live.add(connection);
+      return connection;
+    },
+    async close() {
+      await Promise.all([...live].map((c) => c.close()));
+    },
+  };
+}

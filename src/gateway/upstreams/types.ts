@@ -1,0 +1,46 @@
+/**
+ * What the Streamable HTTP front needs from an upstream MCP server, stdio or HTTP: a per-session
+ * connection that takes client messages and reports every message the server sends, whatever
+ * stream it arrived on. The front routes them (by id, by progressToken) to the right client stream.
+ */
+import type { Caller } from '../caller.ts';
+import type { JsonRpcMessage } from '../jsonrpc.ts';
+
+export interface UpstreamEvents {
+  /** A message from the server: a response, a request or a notification. */
+  message(message: JsonRpcMessage): void;
+  /** The upstream ended (child exited, upstream session gone); the MCP session ends with it. */
+  closed(reason: string): void;
+}
+
+export interface UpstreamConnection {
+  /**
+   * Sends client messages. Resolves once the upstream has accepted them; what it answers
+   * arrives through `UpstreamEvents.message`.
+   * @throws UpstreamError when the upstream refused or could not be reached
+   */
+  send(messages: JsonRpcMessage[], protocolVersion: string | undefined): Promise<void>;
+  /** Asks for the server's own message stream (HTTP: GET). Idempotent. */
+  openServerStream(protocolVersion: string | undefined): void;
+  /** Ends the upstream side of the session (kills the child / DELETEs the upstream session). */
+  close(): Promise<void>;
+}
+
+export interface UpstreamConnectContext {
+  sessionId: string;
+  caller: Caller;
+  events: UpstreamEvents;
+}
+
+export interface Upstream {
+  connect(ctx: UpstreamConnectContext): Promise<UpstreamConnection>;
+  /** Shuts shared resources (HTTP connection pools). */
+  close(): Promise<void>;
+}
+
+export class UpstreamError extends Error {
+  override name = 'UpstreamError';
+  constructor(message: string, readonly status?: number) {
+    super(message);
+  }
+}
