@@ -1,0 +1,17 @@
+/** Callers for policy tests: the verified token facts the gateway would build. */
+import type { Caller } from '../../src/gateway/caller.ts';
+
+export function caller(overrides: Partial<Caller> = {}): Caller {
+  return {
+    subject: 'alice',
+    clientId: 'client-1',
+    issuer: 'https://as.example.com',
+    audience: 'https://mcp.example.com/mcp',
+    scopes: [],
+    roles: [],
+    claims: {},
+    expiresAt: 2_000_000_000,
+    accessToken: 'not-a-real-token',
+    ...overrides,
+  };
+}
