@@ -1,0 +1,239 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestWarden, type TestWarden } from './fixtures/warden.ts';
+import { initializeMessage, messagesOf, openSession, post, TINY_SERVER } from './fixtures/raw.ts';
+
+const call = (id: number | string, name: string, args: Record<string, unknown> = {}, meta?: Record<string, unknown>) => ({
+  jsonrpc: '2.0',
+  id,
+  method: 'tools/call',
+  params: { name, arguments: args, ...(meta ? { _meta: meta } : {}) },
+});
+
+describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transports)', () => {
+  let t: TestWarden;
+  let token: string;
+  let url: string;
+  const secretBefore = process.env.WARDEN_TEST_GATEWAY_SECRET;
+  before(async () => {
+    // A secret in the gateway's own environment must never reach a child.
+    process.env.WARDEN_TEST_GATEWAY_SECRET = 'do-not-leak';
+    t = await startTestWarden({
+      servers: [
+        { name: 'tiny', path: '/mcp', upstream: { stdio: { ...TINY_SERVER, env: { CONFIGURED_VAR: 'configured' } } }, scopes: ['mcp:read'] },
+        { name: 'idle', path: '/mcp/idle', upstream: { stdio: TINY_SERVER }, idleTimeoutSeconds: 1 },
+      ],
+      config: { allowedOrigins: ['https://app.example'], maxBodyBytes: 4096 },
+    });
+    url = t.endpoint;
+    token = await t.issuer.mint({ aud: url, scope: 'mcp:read' });
+  });
+  after(async () => {
+    await t.close();
+    if (secretBefore === undefined) delete process.env.WARDEN_TEST_GATEWAY_SECRET;
+    else process.env.WARDEN_TEST_GATEWAY_SECRET = secretBefore;
+  });
+
+  it('T-2: a present, disallowed Origin gets 403 before anything else', async () => {
+    const res = await post(url, token, initializeMessage(), { origin: 'https://evil.example' });
+    assert.equal(res.status, 403);
+    const body = await res.json();
+    assert.equal(body.error.code, -32600);
+  });
+
+  it('T-2: an allowed Origin (configured or the public origin) passes and gets CORS headers', async () => {
+    for (const origin of ['https://app.example', new URL(url).origin]) {
+      const res = await post(url, token, initializeMessage(), { origin });
+      assert.equal(res.status, 200, origin);
+      assert.equal(res.headers.get('access-control-allow-origin'), origin);
+      assert.match(res.headers.get('access-control-expose-headers') ?? '', /Mcp-Session-Id/);
+      await res.text();
+      await fetch(url, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': res.headers.get('mcp-session-id')! } });
+    }
+  });
+
+  it('T-25: an unsupported MCP-Protocol-Version gets 400', async () => {
+    const sid = await openSession(url, token);
+    const res = await post(url, token, call(1, 'echo', { message: 'x' }), { 'mcp-session-id': sid, 'mcp-protocol-version': '1999-01-01' });
+    assert.equal(res.status, 400);
+    assert.match((await res.json()).error.message, /Unsupported MCP-Protocol-Version/);
+  });
+
+  it('T-8: a batch is refused (400, -32600) for 2025-06-18 and 2025-11-25 clients', async () => {
+    const sid = await openSession(url, token, '2025-06-18');
+    for (const version of ['2025-06-18', '2025-11-25']) {
+      const res = await post(url, token, [call(1, 'echo', { message: 'a' }), call(2, 'echo', { message: 'b' })], { 'mcp-session-id': sid, 'mcp-protocol-version': version });
+      assert.equal(res.status, 400);
+      assert.equal((await res.json()).error.code, -32600);
+    }
+  });
+
+  it('T-8/T-24: a 2025-03-26 client may batch, also without the header (missing header means 2025-03-26)', async () => {
+    const sid = await openSession(url, token, '2025-03-26');
+    const res = await post(url, token, [call(1, 'echo', { message: 'a' }), call('two', 'echo', { message: 'b' })], { 'mcp-session-id': sid });
+    assert.equal(res.status, 200);
+    const messages = await messagesOf(res);
+    assert.deepEqual(messages.map((m) => m.id).sort(), [1, 'two'].sort());
+    assert.deepEqual(messages.map((m) => m.result.content[0].text).sort(), ['a', 'b']);
+  });
+
+  it('413: a body over maxBodyBytes is refused', async () => {
+    const sid = await openSession(url, token);
+    const res = await post(url, token, call(1, 'echo', { message: 'x'.repeat(10_000) }), { 'mcp-session-id': sid });
+    assert.equal(res.status, 413);
+  });
+
+  it('JSON-RPC 2.0 §5.1: invalid JSON gets 400 with a parse error (-32700); a non-message gets -32600', async () => {
+    const sid = await openSession(url, token);
+    const bad = await post(url, token, '{"jsonrpc": "2.0", "id": 1,', { 'mcp-session-id': sid });
+    assert.equal(bad.status, 400);
+    assert.deepEqual((await bad.json()).error.code, -32700);
+    const notRpc = await post(url, token, { hello: 'world' }, { 'mcp-session-id': sid });
+    assert.equal(notRpc.status, 400);
+    assert.equal((await notRpc.json()).error.code, -32600);
+  });
+
+  it('415/406: wrong Content-Type and an Accept without JSON or SSE are refused', async () => {
+    const sid = await openSession(url, token);
+    const text = await post(url, token, call(1, 'echo'), { 'mcp-session-id': sid, 'content-type': 'text/plain' });
+    assert.equal(text.status, 415);
+    const accept = await post(url, token, call(1, 'echo'), { 'mcp-session-id': sid, accept: 'text/html' });
+    assert.equal(accept.status, 406);
+    const get = await fetch(url, { headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid, accept: 'application/json' } });
+    assert.equal(get.status, 406);
+  });
+
+  it('RFC 9110 §15.5.6: other methods get 405 with Allow', async () => {
+    const res = await fetch(url, { method: 'PUT', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 405);
+    assert.match(res.headers.get('allow') ?? '', /POST/);
+  });
+
+  it('T-19/T-20: no session ID gets 400, an unknown one 404', async () => {
+    const none = await post(url, token, call(1, 'echo'));
+    assert.equal(none.status, 400);
+    const unknown = await post(url, token, call(1, 'echo'), { 'mcp-session-id': 'not-a-session' });
+    assert.equal(unknown.status, 404);
+  });
+
+  it('RS-22: the same session ID with another caller\'s token gets 404; the owner keeps working', async () => {
+    const sid = await openSession(url, token);
+    const mallory = await t.issuer.mint({ aud: url, scope: 'mcp:read', sub: 'mallory' });
+    const stolen = await post(url, mallory, call(1, 'echo', { message: 'x' }), { 'mcp-session-id': sid });
+    assert.equal(stolen.status, 404);
+    const otherClient = await t.issuer.mint({ aud: url, scope: 'mcp:read', client_id: 'other-client' });
+    assert.equal((await post(url, otherClient, call(1, 'echo'), { 'mcp-session-id': sid })).status, 404);
+    const mine = await post(url, token, call(2, 'echo', { message: 'still mine' }), { 'mcp-session-id': sid });
+    assert.equal(mine.status, 200);
+    assert.equal((await messagesOf(mine))[0].result.content[0].text, 'still mine');
+  });
+
+  it('T-21: DELETE ends the session (204), after which it is 404', async () => {
+    const sid = await openSession(url, token);
+    const del = await fetch(url, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid } });
+    assert.equal(del.status, 204);
+    const after = await post(url, token, call(1, 'echo'), { 'mcp-session-id': sid });
+    assert.equal(after.status, 404);
+  });
+
+  it('T-9: a notification is accepted with 202 and no body', async () => {
+    const sid = await openSession(url, token);
+    const res = await post(url, token, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 99 } }, { 'mcp-session-id': sid });
+    assert.equal(res.status, 202);
+    assert.equal(await res.text(), '');
+  });
+
+  it('a crashed child ends its session: pending request gets a JSON-RPC error, then 404; other sessions are unaffected', async () => {
+    const victim = await openSession(url, token);
+    const bystander = await openSession(url, token);
+    const crash = await post(url, token, call(1, 'crash'), { 'mcp-session-id': victim });
+    assert.equal(crash.status, 200);
+    const [answer] = await messagesOf(crash);
+    assert.equal(answer.id, 1);
+    assert.equal(answer.error.code, -32603);
+    const next = await post(url, token, call(2, 'echo'), { 'mcp-session-id': victim });
+    assert.equal(next.status, 404);
+    const other = await post(url, token, call(3, 'echo', { message: 'alive' }), { 'mcp-session-id': bystander });
+    assert.equal((await messagesOf(other))[0].result.content[0].text, 'alive');
+  });
+
+  it('stdio children get only the configured env (+ PATH/HOME/LANG), never the gateway\'s own', async () => {
+    const sid = await openSession(url, token);
+    const res = await post(url, token, call(1, 'env'), { 'mcp-session-id': sid });
+    const env = JSON.parse((await messagesOf(res))[0].result.content[0].text) as Record<string, string>;
+    assert.equal(env.CONFIGURED_VAR, 'configured');
+    assert.equal(env.WARDEN_TEST_GATEWAY_SECRET, undefined);
+    for (const key of Object.keys(env)) assert.ok(['CONFIGURED_VAR', 'PATH', 'HOME', 'LANG', 'TMPDIR'].includes(key), `unexpected variable ${key}`);
+  });
+
+  it('T-10/T-11: progress is streamed as SSE on the request\'s own stream, unbuffered headers', async () => {
+    const sid = await openSession(url, token);
+    const res = await post(url, token, call(7, 'slow', {}, { progressToken: 'p1' }), { 'mcp-session-id': sid });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'text/event-stream');
+    assert.equal(res.headers.get('x-accel-buffering'), 'no');
+    assert.match(res.headers.get('cache-control') ?? '', /no-cache/);
+    const messages = await messagesOf(res);
+    assert.deepEqual(messages.filter((m) => m.method === 'notifications/progress').map((m) => m.params.progress), [1, 2, 3]);
+    assert.equal(messages.at(-1).id, 7);
+    assert.equal(messages.at(-1).result.content[0].text, 'slow done');
+  });
+
+  it('T-12/T-15: a server notification unrelated to a request goes to the GET stream, once', async () => {
+    const sid = await openSession(url, token);
+    const get = await fetch(url, { headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid, accept: 'text/event-stream' } });
+    assert.equal(get.status, 200);
+    assert.equal(get.headers.get('content-type'), 'text/event-stream');
+    assert.equal(get.headers.get('x-accel-buffering'), 'no');
+    const streamed = messagesOf(get, 1);
+    const res = await post(url, token, call(1, 'notify'), { 'mcp-session-id': sid });
+    const own = await messagesOf(res);
+    assert.deepEqual(own.map((m) => m.id), [1], 'the request stream carries only the response');
+    const [notification] = await streamed;
+    assert.equal(notification.method, 'notifications/message');
+  });
+
+  it('a server request reaches the client, and the client\'s response POST is forwarded (202)', async () => {
+    const sid = await openSession(url, token);
+    const res = await post(url, token, call(1, 'ask'), { 'mcp-session-id': sid });
+    assert.equal(res.headers.get('content-type'), 'text/event-stream');
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let buf = '';
+    let serverRequest: any;
+    while (!serverRequest) {
+      const { value } = await reader.read();
+      buf += decoder.decode(value);
+      const m = /data: (.*)\n\n/.exec(buf);
+      if (m) serverRequest = JSON.parse(m[1]!);
+    }
+    assert.equal(serverRequest.method, 'roots/list');
+    const reply = await post(url, token, { jsonrpc: '2.0', id: serverRequest.id, result: { roots: [] } }, { 'mcp-session-id': sid });
+    assert.equal(reply.status, 202);
+    let rest = buf.slice(buf.indexOf('\n\n') + 2);
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      rest += decoder.decode(value);
+    }
+    assert.match(rest, /client said \{\\"roots\\":\[\]\}/);
+  });
+
+  it('idleTimeoutSeconds: an idle session is closed with its child (then 404)', async () => {
+    const idleUrl = url.replace(/\/mcp$/, '/mcp/idle');
+    const idleToken = await t.issuer.mint({ aud: idleUrl });
+    const sid = await openSession(idleUrl, idleToken);
+    assert.equal(t.warden.gateway.endpoints.get('/mcp/idle')!.sessionCount, 1);
+    await new Promise((r) => setTimeout(r, 1600));
+    assert.equal(t.warden.gateway.endpoints.get('/mcp/idle')!.sessionCount, 0);
+    const res = await post(idleUrl, idleToken, call(1, 'echo'), { 'mcp-session-id': sid });
+    assert.equal(res.status, 404);
+  });
+
+  it('T-18: session IDs are random UUIDs of visible ASCII', async () => {
+    const a = await openSession(url, token);
+    const b = await openSession(url, token);
+    assert.notEqual(a, b);
+    assert.match(a, /^[0-9a-f-]{36}$/);
+  });
+});
