@@ -1,0 +1,31 @@
+/**
+ * The client's one error type. "The server said no" (an OAuth error response, kept as the SDK's
+ * OAuthError) stays apart from the failures below: the server broke the protocol, the local store
+ * is unusable, or the user/browser step failed.
+ */
+export type ClientErrorCode =
+  | 'protocol_error' // a server or AS broke the protocol (bad metadata, wrong issuer, no S256)
+  | 'pkce_unsupported' // RFC 7636 / MCP: the AS does not advertise S256
+  | 'invalid_state' // RFC 6749 §10.12: callback state missing or different
+  | 'access_denied' // the AS returned an error to the redirect URI
+  | 'login_required' // no usable token and no interactive login allowed
+  | 'store_corrupt' // the token store file could not be parsed
+  | 'lock_timeout' // another process held the refresh lock too long
+  | 'insufficient_scope' // step-up retries exhausted (MCP 2025-11-25 scope challenge handling)
+  | 'unsafe_url' // MCP security best practices: authorization URL is not https / loopback http
+  | 'usage'; // a bad argument from the caller
+
+export class ClientError extends Error {
+  override name = 'ClientError';
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function isClientError(value: unknown, code?: ClientErrorCode): value is ClientError {
+  return value instanceof ClientError && (code === undefined || value.code === code);
+}

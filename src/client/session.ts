@@ -1,0 +1,352 @@
+/**
+ * One MCP server as seen by this client: a valid access token on demand (refreshed before expiry,
+ * once across processes), a login when none can be had, step-up on `insufficient_scope`, and an
+ * authorized `fetch` for the SDK's Streamable HTTP transport.
+ *
+ * Order of work on a request (MCP 2025-11-25 Authorization):
+ *   1. send with the stored token, refreshing it first if it expires within `refreshSkewMs`;
+ *      with no token at all send without one, so the 401 can name resource_metadata and scope (C-1, C-17);
+ *   2. 401 → `auth()` with the challenge's resource_metadata and scope, then retry once;
+ *   3. 403 insufficient_scope → step-up with the union of requested and challenged scopes
+ *      (SEP-2350), at most `maxStepUps` times per request and never twice for the same union (C-23).
+ */
+import {
+  auth,
+  computeScopeUnion,
+  extractWWWAuthenticateParams,
+  isStrictScopeSuperset,
+  OAuthError,
+  type FetchLike,
+} from '@modelcontextprotocol/client';
+import { assertSafeAuthorizationUrl, openInBrowser } from './browser.ts';
+import { canonicalServerUri } from './canonical-uri.ts';
+import { ClientError, isClientError } from './errors.ts';
+import { startLoopbackReceiver, type AuthorizationResponse, type LoopbackReceiver } from './loopback.ts';
+import { resolveClientHome } from './paths.ts';
+import { StoreBackedProvider, type GrantMode } from './provider.ts';
+import { emptyRecord, TokenStore, type ServerRecord, type StoredTokens } from './token-store.ts';
+
+export interface WardenClientOptions {
+  /** The MCP server URL (its canonical form is the RFC 8707 resource and the store key). */
+  serverUrl: string | URL;
+  /** State folder; default from `resolveClientHome(env)`. */
+  home?: string;
+  env?: NodeJS.ProcessEnv;
+  clientName?: string;
+  /** `client_credentials` for agents (MCP ext-auth oauth-client-credentials); default `authorization_code`. */
+  grant?: GrantMode;
+  clientId?: string;
+  clientSecret?: string;
+  privateKeyJwt?: { privateKey: string | Record<string, unknown>; alg: string };
+  clientMetadataUrl?: string;
+  /** Send RFC 8707 `resource` (default true); false for providers that reject it. */
+  sendResource?: boolean;
+  /** Explicit scope for the first authorization; otherwise the spec's selection order. */
+  scope?: string;
+  /** May this client start an interactive login (default true)? */
+  interactive?: boolean;
+  /** How the user reaches the authorization URL; default: the system browser. */
+  openUrl?: (url: URL) => Promise<void>;
+  /** Human-facing notices (login URL, corrupt store); default: nowhere. */
+  onNotice?: (message: string) => void;
+  /** Refresh when the token expires within this many ms (default 60 s). */
+  refreshSkewMs?: number;
+  /** Step-up attempts per request (default 2). */
+  maxStepUps?: number;
+  /** How long to wait for the browser to come back (default 5 min). */
+  loginTimeoutMs?: number;
+  fetch?: FetchLike;
+  now?: () => number;
+}
+
+export class WardenClient {
+  readonly serverUrl: string;
+  readonly store: TokenStore;
+  readonly provider: StoreBackedProvider;
+  private readonly baseFetch: FetchLike;
+  private readonly now: () => number;
+  private readonly triedUnions = new Set<string>();
+  private inflight: Promise<StoredTokens> | undefined;
+  private receiver: LoopbackReceiver | undefined;
+  private pendingCallback: Promise<AuthorizationResponse> | undefined;
+
+  constructor(private readonly options: WardenClientOptions) {
+    this.serverUrl = canonicalServerUri(options.serverUrl);
+    this.store = new TokenStore(options.home ?? resolveClientHome(options.env));
+    this.baseFetch = options.fetch ?? ((url, init) => fetch(url, init));
+    this.now = options.now ?? Date.now;
+    const grant = options.grant ?? 'authorization_code';
+    if (grant === 'client_credentials' && !options.clientId) {
+      throw new ClientError('usage', 'client credentials need --client-id with --client-secret or --private-key-jwt');
+    }
+    this.provider = new StoreBackedProvider({
+      serverUrl: this.serverUrl,
+      store: this.store,
+      grant,
+      clientName: options.clientName ?? 'mcp-warden',
+      ...(options.clientId !== undefined && { clientId: options.clientId }),
+      ...(options.clientSecret !== undefined && { clientSecret: options.clientSecret }),
+      ...(options.privateKeyJwt !== undefined && { privateKeyJwt: options.privateKeyJwt }),
+      ...(options.clientMetadataUrl !== undefined && { clientMetadataUrl: options.clientMetadataUrl }),
+      sendResource: options.sendResource ?? true,
+      onAuthorizationUrl: (url) => this.presentAuthorizationUrl(url),
+      now: this.now,
+    });
+  }
+
+  get grant(): GrantMode {
+    return this.options.grant ?? 'authorization_code';
+  }
+
+  /** The stored record; a corrupt store is set aside with a notice and treated as empty (fresh login). */
+  async record(): Promise<ServerRecord> {
+    try {
+      return await this.store.read(this.serverUrl);
+    } catch (err) {
+      if (!isClientError(err, 'store_corrupt')) throw err;
+      const aside = await this.store.quarantine(this.serverUrl).catch(() => undefined);
+      this.notice(`${err.message}${aside ? ` (moved to ${aside})` : ''}`);
+      return emptyRecord(this.serverUrl);
+    }
+  }
+
+  private isUsable(tokens: StoredTokens | undefined): boolean {
+    if (!tokens) return false;
+    return tokens.expires_at === undefined || tokens.expires_at - (this.options.refreshSkewMs ?? 60_000) > this.now();
+  }
+
+  /**
+   * The token to send now: the stored one if it is not about to expire, else a refreshed one;
+   * `undefined` when there is nothing to refresh (the caller sends without and reads the 401).
+   */
+  async currentAccessToken(): Promise<string | undefined> {
+    const { tokens } = await this.record();
+    if (tokens && this.isUsable(tokens)) return tokens.access_token;
+    if (tokens?.refresh_token || (tokens && this.grant === 'client_credentials')) {
+      return (await this.authorize({ staleAccessToken: tokens.access_token })).access_token;
+    }
+    return undefined;
+  }
+
+  /** A valid access token, logging in if needed and allowed (`mcp-warden token`). */
+  async accessToken(): Promise<string> {
+    const current = await this.currentAccessToken();
+    if (current) return current;
+    const hints = await this.probe();
+    return (await this.authorize(hints)).access_token;
+  }
+
+  /** Runs the authorization flow even if a token is stored (`mcp-warden login`). */
+  async login(): Promise<StoredTokens> {
+    const hints = await this.probe();
+    return this.authorize({ ...hints, forceReauthorization: true, force: true });
+  }
+
+  /**
+   * Forgets this server's tokens and registration, first revoking the tokens at the AS when it
+   * has a revocation endpoint (RFC 7009 §2.1). Returns whether the AS accepted the revocation.
+   */
+  async logout(): Promise<{ removed: boolean; revoked: boolean }> {
+    const record = await this.record();
+    let revoked = false;
+    const endpoint = (record.discovery as { authorizationServerMetadata?: { revocation_endpoint?: string } } | undefined)?.authorizationServerMetadata?.revocation_endpoint;
+    const issuer = record.tokens?.issuer;
+    const client = this.options.clientId ? { client_id: this.options.clientId, client_secret: this.options.clientSecret } : issuer ? record.clients[issuer] : undefined;
+    if (endpoint && record.tokens && client) {
+      revoked = true;
+      for (const [token, hint] of [[record.tokens.refresh_token, 'refresh_token'], [record.tokens.access_token, 'access_token']] as const) {
+        if (!token) continue;
+        const body = new URLSearchParams({ token, token_type_hint: hint });
+        const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+        const secret = (client as { client_secret?: string }).client_secret;
+        if (secret) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+        else body.set('client_id', client.client_id);
+        try {
+          const res = await this.baseFetch(endpoint, { method: 'POST', headers, body });
+          await res.body?.cancel();
+          if (!res.ok) revoked = false;
+        } catch {
+          revoked = false;
+        }
+      }
+    }
+    const removed = await this.store.remove(this.serverUrl);
+    return { removed, revoked };
+  }
+
+  /**
+   * Gets new tokens under the cross-process refresh lock. Another process may have refreshed while
+   * we waited: then its tokens are used and the (possibly rotated) refresh token is not spent twice.
+   */
+  async authorize(request: AuthorizeRequest = {}): Promise<StoredTokens> {
+    // One flow per process at a time; callers arriving meanwhile share its result.
+    while (this.inflight) {
+      const shared = await this.inflight.catch(() => undefined);
+      if (shared && !request.force && shared.access_token !== request.staleAccessToken) return shared;
+      if (!this.inflight) break;
+    }
+    const run = this.store.refreshLock(this.serverUrl, async () => {
+      const { tokens } = await this.record();
+      if (tokens && !request.force && !request.scope && this.isUsable(tokens) && tokens.access_token !== request.staleAccessToken) return tokens;
+      return this.runFlow(request);
+    });
+    this.inflight = run;
+    try {
+      return await run;
+    } finally {
+      this.inflight = undefined;
+    }
+  }
+
+  private async runFlow(request: AuthorizeRequest): Promise<StoredTokens> {
+    const scope = request.scope ?? this.options.scope;
+    const base = {
+      serverUrl: this.serverUrl,
+      fetchFn: this.baseFetch,
+      ...(request.resourceMetadataUrl && { resourceMetadataUrl: request.resourceMetadataUrl }),
+      ...(scope && { scope }),
+    };
+    if (request.resourceMetadataUrl) {
+      // A challenge naming another metadata document than the cached one: discover again (the
+      // server may have moved to another AS; credentials are keyed by issuer, SEP-2352).
+      const { discovery } = await this.record();
+      const cached = (discovery as { resourceMetadataUrl?: string } | undefined)?.resourceMetadataUrl;
+      if (discovery && cached !== request.resourceMetadataUrl.href) await this.provider.invalidateCredentials('discovery');
+    }
+    if (this.grant === 'client_credentials') {
+      await this.withOAuthErrors(() => auth(this.provider, base));
+      return this.storedTokens();
+    }
+    const record = await this.record();
+    const interactive = this.options.interactive ?? true;
+    const receiver = interactive ? await startLoopbackReceiver(record.redirectPort) : undefined;
+    this.receiver = receiver;
+    this.pendingCallback = undefined;
+    this.provider.currentRedirectUrl = receiver?.redirectUrl ?? `http://127.0.0.1${record.redirectPort ? `:${record.redirectPort}` : ''}/callback`;
+    try {
+      const result = await this.withOAuthErrors(() => auth(this.provider, { ...base, ...(request.forceReauthorization && { forceReauthorization: true }) }));
+      if (result === 'REDIRECT') {
+        // Set by presentAuthorizationUrl during auth(); TypeScript cannot see that assignment.
+        const pending = this.pendingCallback as Promise<AuthorizationResponse> | undefined;
+        if (!pending) throw new ClientError('login_required', `sign-in needed: run mcp-warden login ${this.serverUrl}`);
+        const response = await pending;
+        await this.withOAuthErrors(() => auth(this.provider, { ...base, authorizationCode: response.code, ...(response.iss !== undefined && { iss: response.iss }) }));
+      }
+    } finally {
+      this.receiver = undefined;
+      this.pendingCallback = undefined;
+      await receiver?.close();
+      this.provider.saveCodeVerifier('');
+    }
+    return this.storedTokens();
+  }
+
+  private async storedTokens(): Promise<StoredTokens> {
+    const { tokens } = await this.record();
+    if (!tokens) throw new ClientError('login_required', `no tokens were issued for ${this.serverUrl}`);
+    return tokens;
+  }
+
+  private async withOAuthErrors<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ClientError) throw err;
+      if (err instanceof OAuthError) {
+        // "The server said no": keep the RFC error code visible.
+        throw new ClientError('access_denied', `the authorization server refused: ${err.code}${err.message ? ` (${err.message})` : ''}`, { cause: err });
+      }
+      throw new ClientError('protocol_error', `authorization failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** An unauthenticated request whose 401 names resource_metadata and scope (RFC 9728 §5.1). */
+  private async probe(): Promise<AuthorizeRequest> {
+    try {
+      const res = await this.baseFetch(this.serverUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'ping' }),
+      });
+      const hints = res.status === 401 ? challengeHints(res) : {};
+      await res.body?.cancel();
+      return hints;
+    } catch {
+      return {};
+    }
+  }
+
+  private async presentAuthorizationUrl(url: URL): Promise<void> {
+    if (!(this.options.interactive ?? true)) throw new ClientError('login_required', `sign-in needed: run mcp-warden login ${this.serverUrl}`);
+    assertSafeAuthorizationUrl(url);
+    const state = url.searchParams.get('state');
+    if (!this.receiver || !state) throw new ClientError('login_required', `sign-in needed: run mcp-warden login ${this.serverUrl}`);
+    // Listen before the browser opens: the response may arrive before auth() returns.
+    const pending = this.receiver.waitForCallback(state, this.options.loginTimeoutMs);
+    pending.catch(() => undefined);
+    this.pendingCallback = pending;
+    await (this.options.openUrl ?? openInBrowser)(url);
+  }
+
+  private notice(message: string): void {
+    this.options.onNotice?.(message);
+  }
+
+  /**
+   * A fetch that sends the bearer token on every request (MCP C-18, never in the query) and
+   * handles 401 and 403 insufficient_scope as described at the top of this file.
+   */
+  readonly fetch: FetchLike = async (input, init) => {
+    let reauthorized = false;
+    let stepUps = 0;
+    for (;;) {
+      const token = await this.currentAccessToken();
+      const headers = new Headers(init?.headers);
+      if (token) headers.set('authorization', `Bearer ${token}`);
+      else headers.delete('authorization');
+      const res = await this.baseFetch(input, { ...init, headers });
+      if (res.status === 401 && !reauthorized) {
+        reauthorized = true;
+        const hints = challengeHints(res);
+        await res.body?.cancel();
+        await this.authorize({ ...hints, ...(token !== undefined && { staleAccessToken: token }) });
+        continue;
+      }
+      if (res.status === 403 && this.grant === 'authorization_code') {
+        const challenge = extractWWWAuthenticateParams(res);
+        if (challenge.error === 'insufficient_scope' && challenge.scope) {
+          const record = await this.record();
+          const union = computeScopeUnion(record.requestedScope ?? record.tokens?.scope, challenge.scope) ?? challenge.scope;
+          // C-23: bounded per request, and a union already tried is a permanent denial.
+          if (stepUps >= (this.options.maxStepUps ?? 2) || this.triedUnions.has(union)) return res;
+          stepUps += 1;
+          this.triedUnions.add(union);
+          await res.body?.cancel();
+          await this.authorize({
+            scope: union,
+            forceReauthorization: isStrictScopeSuperset(union, record.tokens?.scope),
+            ...(challenge.resourceMetadataUrl && { resourceMetadataUrl: challenge.resourceMetadataUrl }),
+            ...(token !== undefined && { staleAccessToken: token }),
+          });
+          continue;
+        }
+      }
+      return res;
+    }
+  };
+}
+
+export interface AuthorizeRequest {
+  resourceMetadataUrl?: URL;
+  scope?: string;
+  forceReauthorization?: boolean;
+  /** Run the flow even if a usable token is stored. */
+  force?: boolean;
+  /** The token that was just refused or is expiring: a stored token equal to it is not reused. */
+  staleAccessToken?: string;
+}
+
+function challengeHints(res: Response): AuthorizeRequest {
+  const { resourceMetadataUrl, scope } = extractWWWAuthenticateParams(res);
+  return { ...(resourceMetadataUrl && { resourceMetadataUrl }), ...(scope && { scope }) };
+}
