@@ -1,0 +1,67 @@
+/**
+ * oidc-provider's storage adapter over the Store contract. One adapter instance per model name
+ * (Session, Grant, AuthorizationCode, RefreshToken, Client, Interaction, …).
+ *
+ * Two policies live here because they are about what is stored:
+ * - client secrets are stored as SHA-256 hashes, never in clear (see client-secret.ts);
+ * - a rotated refresh token stays usable for `refreshGraceSeconds` after its first use, for
+ *   clients that refresh twice in parallel; after that, oidc-provider sees it as consumed and
+ *   revokes the whole grant (OAuth 2.1 §4.3.1 / RFC 9700 §4.14.2 refresh token reuse detection).
+ */
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { ModelPayload, Store } from '../storage/store.ts';
+import { hashClientSecret, isHashedClientSecret } from './client-secret.ts';
+
+export interface AdapterOptions {
+  store: Store;
+  now: () => number;
+  refreshGraceSeconds: number;
+}
+
+/** The adapter class oidc-provider instantiates with a model name. */
+export function createAdapterClass({ store, now, refreshGraceSeconds }: AdapterOptions): new (name: string) => Adapter {
+  const models = store.models;
+  return class StoreAdapter implements Adapter {
+    readonly name: string;
+    constructor(name: string) { this.name = name; }
+
+    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      let stored = payload as ModelPayload;
+      if (this.name === 'Client' && typeof stored.client_secret === 'string' && !isHashedClientSecret(stored.client_secret)) {
+        stored = { ...stored, client_secret: hashClientSecret(stored.client_secret) };
+      }
+      await models.upsert(this.name, id, stored, expiresIn ? now() + expiresIn * 1000 : undefined);
+    }
+
+    async find(id: string): Promise<AdapterPayload | undefined> {
+      const payload = await models.find(this.name, id);
+      if (!payload) return undefined;
+      if (this.name === 'RefreshToken' && typeof payload.consumed === 'number') {
+        // Within the grace window a just-rotated token is honoured once more (it rotates again);
+        // the first consumption time is kept, so the window never slides.
+        if (now() - payload.consumed * 1000 <= refreshGraceSeconds * 1000) delete payload.consumed;
+      }
+      return payload as AdapterPayload;
+    }
+
+    async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+      return (await models.findByUserCode(this.name, userCode)) as AdapterPayload | undefined;
+    }
+
+    async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+      return (await models.findByUid(this.name, uid)) as AdapterPayload | undefined;
+    }
+
+    async consume(id: string): Promise<void> {
+      await models.consume(this.name, id, now());
+    }
+
+    async destroy(id: string): Promise<void> {
+      await models.destroy(this.name, id);
+    }
+
+    async revokeByGrantId(grantId: string): Promise<void> {
+      await models.revokeByGrantId(grantId);
+    }
+  };
+}

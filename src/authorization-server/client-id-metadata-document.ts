@@ -1,0 +1,77 @@
+/**
+ * Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document; MCP 2025-11-25
+ * §Client ID Metadata Documents). oidc-provider 9 implements the fetch natively
+ * (features.clientIdMetadataDocument): https-only client IDs without dot segments, fragments or
+ * userinfo; no redirects (redirect: manual, non-200 refused); a 5 KB body limit; the document's
+ * client_id compared to the URL exactly; no shared-secret auth methods; a bounded LRU cache
+ * (100 entries) honouring Cache-Control within [min, max]; an SSRF-protected dispatcher that
+ * refuses special-use (loopback, private, link-local incl. 169.254.169.254) peer addresses.
+ *
+ * What we add: the `enabled` switch, `allowPrivateAddresses` (drop the SSRF dispatcher, for
+ * development and tests), `allowHttpLocalhost` (accept `http://localhost[:port]/…` client IDs,
+ * which the library refuses outright) and our own fetch timeout.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type Provider from 'oidc-provider';
+
+export interface CimdOptions {
+  enabled: boolean;
+  allowHttpLocalhost: boolean;
+  allowPrivateAddresses: boolean;
+}
+
+/** `http://localhost[:port]/path` with no userinfo, fragment, or dot segments. */
+export function isHttpLocalhostClientId(id: string): boolean {
+  if (!/^http:\/\/localhost(:\d{1,5})?\//.test(id)) return false;
+  const url = URL.parse(id);
+  if (!url || url.hostname !== 'localhost' || url.username || url.password || id.includes('#')) return false;
+  return !url.pathname.split('/').some((seg) => /^(\.|%2e){1,2}$/i.test(seg));
+}
+
+/** Is this client_id a URL, i.e. a CIMD client (as opposed to a registered one)? */
+export function isUrlClientId(id: string): boolean {
+  return /^https?:\/\//i.test(id);
+}
+
+/**
+ * The `fetch` oidc-provider uses for outbound requests (CIMD, jwks_uri). Keeps the library's
+ * SSRF-protected dispatcher unless private addresses are explicitly allowed.
+ */
+export function createOutboundFetch(options: CimdOptions, timeoutMs: number): (url: URL | string, init: RequestInit & { dispatcher?: unknown }) => Promise<Response> {
+  return (url, init) => {
+    const next = { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' as const };
+    if (options.allowPrivateAddresses) delete next.dispatcher;
+    return globalThis.fetch(url, next as RequestInit);
+  };
+}
+
+type Resolve = (provider: Provider, id: string) => Promise<unknown>;
+let resolveByDocument: Promise<Resolve> | undefined;
+
+/** oidc-provider's own CIMD resolver (not in its package exports; loaded by file path). */
+function libraryResolver(): Promise<Resolve> {
+  resolveByDocument ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const lib = dirname(require.resolve('oidc-provider'));
+    const mod = await import(pathToFileURL(join(lib, 'helpers', 'client_id_metadata_document.js')).href) as { resolveClientByMetadataDocument: Resolve };
+    return mod.resolveClientByMetadataDocument;
+  })();
+  return resolveByDocument;
+}
+
+/**
+ * With `allowHttpLocalhost`, lets `http://localhost…` client IDs go through the same library
+ * resolver (and guards) as https ones. Development only; off by default.
+ */
+export function enableHttpLocalhostClientIds(provider: Provider, options: CimdOptions): void {
+  if (!options.enabled || !options.allowHttpLocalhost) return;
+  const Client = provider.Client as unknown as { find(id: string): Promise<unknown> };
+  const find = Client.find.bind(Client);
+  Client.find = async (id: string) => {
+    const found = await find(id);
+    if (found || typeof id !== 'string' || !isHttpLocalhostClientId(id)) return found;
+    return (await libraryResolver())(provider, id);
+  };
+}

@@ -1,0 +1,263 @@
+/**
+ * The embedded authorization server: oidc-provider 9 on our Store, mounted on the gateway's
+ * origin. `handles(pathname)` tells the app which requests are ours:
+ *   /oauth/*                                  oidc-provider endpoints (authorize, token, register, …)
+ *   /interaction/*                            login and consent pages
+ *   /.well-known/openid-configuration         OIDC Discovery 1.0
+ *   /.well-known/oauth-authorization-server   RFC 8414 (same document)
+ * Never /.well-known/oauth-protected-resource* or an MCP server path: those are the gateway's.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createLocalJWKSet, jwtVerify, type JWK } from 'jose';
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { Config, EmbeddedAuthorizationServerConfig } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import type { SqliteDatabase } from '../storage/sqlite/database.ts';
+import { createSqliteStore } from '../storage/sqlite/store.ts';
+import type { ConsentRecord, Store } from '../storage/store.ts';
+import type { UserStore } from '../users/user-store.ts';
+import { describeScopes } from '../policy/index.ts';
+import { createClientRegistry, type ClientRegistry } from './clients.ts';
+import { seedDemo } from './demo.ts';
+import { createInteractionHandler } from './interactions/routes.ts';
+import { sendPage } from './interactions/html.ts';
+import { errorPage } from './interactions/views.ts';
+import { ensureCookieKeys, ensureSigningKeys, toPublicJwk } from './keys.ts';
+import { createProvider, ROUTES } from './provider.ts';
+import { createResourceResolver, defaultResourceUri, type ExtraResourceResolver, type ResourceInfo } from './resources.ts';
+
+export type { ResourceInfo, ExtraResourceResolver } from './resources.ts';
+export { canonicalResourceUri } from './resources.ts';
+
+/** What an extension receives besides the provider (see `extensions`). */
+export interface ExtensionContext {
+  config: Config;
+  issuer: string;
+  store: Store;
+  logger: Logger;
+  resolveResource: (uri: string) => ResourceInfo | undefined;
+}
+
+/**
+ * EXTENSION POINT (engineer E, RFC 8693 token exchange): called once after the provider is
+ * built, before it serves a request. Register grant types here with
+ * `provider.registerGrantType(...)`; add resources (downstream audiences) with `extraResources`.
+ */
+export type AuthorizationServerExtension = (provider: Provider, ctx: ExtensionContext) => void | Promise<void>;
+
+export interface AuthorizationServerOptions {
+  config: Config;
+  db: SqliteDatabase;
+  users: UserStore;
+  logger: Logger;
+  /** Milliseconds since the epoch, for storage expiry and the refresh grace window. */
+  now?: () => number;
+  /** Defaults to the SQLite store on `db`. */
+  store?: Store;
+  extensions?: AuthorizationServerExtension[];
+  /** EXTENSION POINT: further RFC 8707 resources beyond the configured MCP servers. */
+  extraResources?: ExtraResourceResolver[];
+  /** Which of a resource's scopes a user may be granted; default all of them. */
+  scopesForUser?: (user: { username: string; roles: string[] }, resource: ResourceInfo) => string[];
+  /** Where generated demo secrets are printed, once. Default: stderr. */
+  announce?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+  /** Timeout of outbound fetches (CIMD documents, jwks_uri). Default 5000 ms. */
+  fetchTimeoutMs?: number;
+  /** Dynamic client registrations allowed per client IP per window. Default 20 per minute. */
+  registrationRateLimit?: { max: number; windowMs: number };
+}
+
+export interface AuthorizationServer {
+  issuer: string;
+  provider: Provider;
+  handles(pathname: string): boolean;
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  publicJwks(): Promise<{ keys: JWK[] }>;
+  close(): Promise<void>;
+  /** Pre-registered clients (CLI, demo). */
+  clients: ClientRegistry;
+  /** Remembered consents: list and revoke (revoking also revokes the grant's tokens). */
+  consents: {
+    list(filter?: { accountId?: string; clientId?: string }): Promise<ConsentRecord[]>;
+    revoke(accountId: string, clientId?: string): Promise<number>;
+  };
+  store: Store;
+}
+
+function embeddedConfig(config: Config): EmbeddedAuthorizationServerConfig {
+  const as = config.authorizationServer;
+  if (!('embedded' in as)) throw new Error('the embedded authorization server needs authorizationServer.embedded in the configuration');
+  return as.embedded;
+}
+
+/** A fixed-window counter per key, bounded in size. */
+function createRateLimiter({ max, windowMs }: { max: number; windowMs: number }, now: () => number) {
+  const windows = new Map<string, { start: number; count: number }>();
+  return (key: string): boolean => {
+    const t = now();
+    let w = windows.get(key);
+    if (!w || t - w.start >= windowMs) {
+      if (windows.size > 10_000) windows.clear();
+      w = { start: t, count: 0 };
+      windows.set(key, w);
+    }
+    w.count += 1;
+    return w.count <= max;
+  };
+}
+
+function sendJsonError(res: ServerResponse, status: number, error: string, description: string, headers: Record<string, string> = {}): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  res.end(JSON.stringify({ error, error_description: description }));
+}
+
+/** @see RFC 8414 §3, OpenID Connect Discovery 1.0, RFC 6749, RFC 7591, RFC 7009, RFC 7662, RFC 8707, RFC 9068, RFC 9207 */
+export async function createAuthorizationServer(options: AuthorizationServerOptions): Promise<AuthorizationServer> {
+  const { config, users, logger } = options;
+  const now = options.now ?? Date.now;
+  const embedded = embeddedConfig(config);
+  const issuer = embedded.issuer ?? config.publicUrl;
+  const issuerUrl = new URL(issuer);
+  const issuerPath = issuerUrl.pathname === '/' ? '' : issuerUrl.pathname.replace(/\/$/, '');
+  const store = options.store ?? createSqliteStore(options.db, now);
+
+  const signing = await ensureSigningKeys(store.keys, now);
+  const cookieKeys = await ensureCookieKeys(store.keys, now);
+  const publicKeys = signing.map((k) => toPublicJwk(k.jwk));
+  const localJwks = createLocalJWKSet({ keys: publicKeys });
+
+  const resolveResource = createResourceResolver(config, embedded.accessTokenTtlSeconds, options.extraResources);
+  const defaultResource = defaultResourceUri(config);
+  const provider = createProvider({
+    config, embedded, issuer, store, users, now,
+    signingKeys: signing.map((k) => k.jwk),
+    cookieKeys,
+    resolveResource,
+    defaultResource,
+    scopesForUser: options.scopesForUser ?? ((_user, resource) => resource.scopes),
+    fetchTimeoutMs: options.fetchTimeoutMs ?? 5000,
+  });
+
+  // RFC 7662 / RFC 7009 for our JWT access tokens, which oidc-provider does not persist and so
+  // answers with unsupported_token_type: the caller is already authenticated when that error is
+  // raised, so we verify the JWT with our own keys and answer ourselves.
+  provider.use(async (ctx, next) => {
+    await next();
+    const oidc = (ctx as KoaContextWithOIDC).oidc;
+    const route = oidc?.route;
+    if ((route !== 'introspection' && route !== 'revocation') || ctx.status !== 400) return;
+    if ((ctx.body as { error?: string } | undefined)?.error !== 'unsupported_token_type') return;
+    const token = String(oidc.params?.token ?? '');
+    const caller = oidc.client;
+    let claims: Record<string, unknown> | undefined;
+    try {
+      ({ payload: claims } = await jwtVerify(token, localJwks, { issuer, typ: 'at+jwt', algorithms: ['ES256'] }));
+    } catch { claims = undefined; }
+    const jti = typeof claims?.jti === 'string' ? claims.jti : undefined;
+    const revoked = jti ? await store.models.find('RevokedAccessToken', jti) : undefined;
+    ctx.status = 200;
+    ctx.set('Cache-Control', 'no-store');
+    if (route === 'revocation') {
+      // RFC 7009 §2.2: 200 whether or not the token was valid; only the owning client revokes.
+      if (claims && jti && caller && claims.client_id === caller.clientId) {
+        await store.models.upsert('RevokedAccessToken', jti, { jti }, Number(claims.exp) * 1000);
+      }
+      ctx.body = '';
+      return;
+    }
+    const mayKnow = caller && (caller.clientAuthMethod !== 'none' || claims?.client_id === caller.clientId);
+    ctx.body = claims && !revoked && mayKnow ? { active: true, token_type: 'Bearer', ...claims } : { active: false };
+  });
+
+  const ext: ExtensionContext = { config, issuer, store, logger, resolveResource };
+  for (const extension of options.extensions ?? []) await extension(provider, ext);
+
+  const clients = createClientRegistry(provider, store);
+  if (embedded.demo) {
+    await seedDemo({
+      config, users, clients, env: options.env ?? process.env,
+      announce: options.announce ?? ((line) => process.stderr.write(`mcp-warden: ${line}\n`)),
+    });
+  }
+
+  const interactions = createInteractionHandler({
+    provider, users, consents: store.consents, cookieSecret: cookieKeys[0]!, issuerOrigin: issuerUrl.origin,
+    resolveResource, defaultResource, logger, now,
+    describeScopes: (info) => (info.server ? describeScopes(info.server) : {}),
+  });
+  const callback = provider.callback();
+  const allowRegistration = createRateLimiter(options.registrationRateLimit ?? { max: 20, windowMs: 60_000 }, now);
+
+  const wellKnown = new Set([
+    '/.well-known/openid-configuration',
+    `/.well-known/oauth-authorization-server${issuerPath}`,
+    `${issuerPath}/.well-known/openid-configuration`,
+  ]);
+  const prefixes = [`${issuerPath}/oauth/`, `${issuerPath}/interaction/`];
+
+  function handles(pathname: string): boolean {
+    return wellKnown.has(pathname) || prefixes.some((p) => pathname.startsWith(p));
+  }
+
+  async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', issuerUrl.origin);
+    // The public origin is the issuer's, whatever Host the request came with (AS-13: endpoint
+    // URLs in metadata are built from it); client-supplied forwarding headers are discarded.
+    for (const h of ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port']) delete req.headers[h];
+    req.headers['x-forwarded-proto'] = issuerUrl.protocol.slice(0, -1);
+    req.headers['x-forwarded-host'] = issuerUrl.host;
+    req.headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
+
+    let pathname = url.pathname;
+    if (issuerPath && pathname.startsWith(`${issuerPath}/`) && !pathname.startsWith('/.well-known/')) pathname = pathname.slice(issuerPath.length);
+
+    if (pathname.startsWith('/.well-known/')) {
+      if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS') {
+        return sendJsonError(res, 405, 'invalid_request', 'metadata is read with GET', { Allow: 'GET, HEAD' });
+      }
+      // RFC 8414 §3: the same document as OIDC discovery, with `issuer` equal to ours.
+      req.url = `/.well-known/openid-configuration${url.search}`;
+      return callback(req, res);
+    }
+    if (pathname.startsWith('/interaction/')) return interactions(req, res, pathname);
+    if (pathname === ROUTES.registration && req.method === 'POST' && !allowRegistration(req.socket.remoteAddress ?? 'unknown')) {
+      return sendJsonError(res, 429, 'invalid_request', 'too many client registrations from this address; retry later', { 'Retry-After': '60' });
+    }
+    req.url = `${pathname}${url.search}`;
+    return callback(req, res);
+  }
+
+  return {
+    issuer,
+    provider,
+    handles,
+    handle(req, res) {
+      dispatch(req, res).catch((err: unknown) => {
+        logger.error({ err: { message: (err as Error).message, name: (err as Error).name } }, 'authorization server request failed');
+        if (!res.headersSent) sendPage(res, 500, 'Error', errorPage('Something went wrong', 'Please go back to the application and try again.'));
+        else res.end();
+      });
+    },
+    async publicJwks() {
+      return { keys: publicKeys.map((k) => ({ ...k })) };
+    },
+    async close() {
+      // Nothing to stop: the provider holds no timers or sockets; the database belongs to the caller.
+    },
+    clients,
+    consents: {
+      list: (filter) => store.consents.list(filter),
+      async revoke(accountId, clientId) {
+        const removed = await store.consents.remove({ accountId, ...(clientId ? { clientId } : {}) });
+        for (const r of removed) await store.models.revokeByGrantId(r.grantId);
+        return removed.length;
+      },
+    },
+    store,
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * Server-rendered pages of the authorization server: no scripts, no external assets, one
+ * inline stylesheet allowed by a per-response nonce. Every interpolated value is escaped here.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** A tagged template whose interpolations are escaped unless wrapped in `raw()`. */
+export interface Raw { readonly raw: string }
+export const raw = (html: string): Raw => ({ raw: html });
+export function html(strings: TemplateStringsArray, ...values: Array<string | number | Raw | Raw[]>): Raw {
+  let out = strings[0]!;
+  values.forEach((v, i) => {
+    const part = Array.isArray(v) ? v.map((r) => r.raw).join('') : typeof v === 'object' ? v.raw : escapeHtml(String(v));
+    out += part + strings[i + 1]!;
+  });
+  return raw(out);
+}
+
+const STYLE = `body{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
+main{max-width:28rem;margin:3rem auto;background:#fff;padding:2rem;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.15)}
+h1{font-size:1.4rem;margin-top:0}label{display:block;margin:.8rem 0 .3rem;font-weight:600}
+input{width:100%;box-sizing:border-box;padding:.55rem;font-size:1rem;border:1px solid #8a93a6;border-radius:4px}
+button{margin-top:1.2rem;padding:.6rem 1.2rem;font-size:1rem;border-radius:4px;border:1px solid #1d4ed8;background:#1d4ed8;color:#fff;cursor:pointer}
+button.secondary{background:#fff;color:#1d2330;border-color:#8a93a6;margin-left:.5rem}
+.error{background:#fde8e8;color:#8a1c1c;padding:.6rem;border-radius:4px}.warn{color:#8a5a00}
+dl dt{font-weight:600;margin-top:.6rem}dl dd{margin-left:0}ul{padding-left:1.2rem}code{font-size:.9em}
+:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}`;
+
+/** Sends a page with the security headers every interaction page carries. */
+export function sendPage(res: ServerResponse, status: number, title: string, body: Raw): void {
+  const nonce = randomBytes(16).toString('base64');
+  const page = `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">`
+    + `<title>${escapeHtml(title)}</title><style nonce="${nonce}">${STYLE}</style></head><body><main>${body.raw}</main></body></html>`;
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'text/html; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Pragma', 'no-cache');
+  // No form-action: after the consent POST the browser follows redirects to the client's
+  // redirect_uri, which form-action would block in Chromium.
+  res.setHeader('Content-Security-Policy', `default-src 'none'; style-src 'nonce-${nonce}'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'`);
+  res.setHeader('X-Frame-Options', 'DENY');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Referrer-Policy', 'no-referrer');
+  res.end(page);
+}

@@ -1,0 +1,188 @@
+/**
+ * The interaction endpoints oidc-provider sends the browser to: `/interaction/:uid` (GET: the
+ * login or consent page), `/interaction/:uid/login` and `/interaction/:uid/consent` (POST).
+ * Each POST checks Origin (when sent) and the CSRF token before anything else.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type Provider from 'oidc-provider';
+import type { Logger } from '../../log.ts';
+import type { UserStore } from '../../users/user-store.ts';
+import type { ConsentStore } from '../../storage/store.ts';
+import type { ResourceInfo } from '../resources.ts';
+import { isUrlClientId } from '../client-id-metadata-document.ts';
+import { createCsrf } from './csrf.ts';
+import { sendPage } from './html.ts';
+import { consentPage, errorPage, loginPage, type ConsentScope } from './views.ts';
+
+export interface InteractionDeps {
+  provider: Provider;
+  users: UserStore;
+  consents: ConsentStore;
+  cookieSecret: string;
+  issuerOrigin: string;
+  resolveResource: (uri: string) => ResourceInfo | undefined;
+  defaultResource: string | undefined;
+  describeScopes: (info: ResourceInfo) => Record<string, string[]>;
+  logger: Logger;
+  now: () => number;
+}
+
+const MAX_FORM_BYTES = 16 * 1024;
+
+class FormError extends Error {}
+
+/** Reads an urlencoded form, refusing oversized bodies and repeated fields. */
+async function readForm(req: IncomingMessage): Promise<Map<string, string>> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') throw new FormError('expected a form submission');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_FORM_BYTES) throw new FormError('form too large');
+    chunks.push(chunk as Buffer);
+  }
+  const form = new Map<string, string>();
+  for (const [k, v] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) {
+    if (form.has(k)) throw new FormError(`repeated field ${k}`);
+    form.set(k, v);
+  }
+  return form;
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '127.0.0.1' || hostname === '[::1]' || hostname === '::1';
+}
+
+export function createInteractionHandler(deps: InteractionDeps) {
+  const { provider, users, consents, logger } = deps;
+  const csrf = createCsrf(deps.cookieSecret);
+
+  async function clientView(clientId: string) {
+    const client = await provider.Client.find(clientId);
+    const meta = (client?.metadata() ?? {}) as Record<string, unknown>;
+    const name = typeof meta.client_name === 'string' && meta.client_name ? meta.client_name : clientId;
+    const refreshOk = Array.isArray(meta.grant_types) && meta.grant_types.includes('refresh_token');
+    if (isUrlClientId(clientId)) return { name, origin: new URL(clientId).host, verified: true, refresh: refreshOk };
+    const refresh = Array.isArray(meta.grant_types) && meta.grant_types.includes('refresh_token');
+    if (meta.warden_preregistered === true) return { name, origin: 'registered by an administrator', verified: true, refresh };
+    return { name, origin: 'unverified', verified: false, refresh };
+  }
+
+  async function renderLogin(res: ServerResponse, uid: string, clientId: string, status = 200, error?: string, username?: string) {
+    const client = await clientView(clientId);
+    sendPage(res, status, 'Sign in', loginPage({
+      action: `/interaction/${uid}/login`, csrf: csrf.issue(uid, 'login'), clientName: client.name,
+      ...(error ? { error } : {}), ...(username ? { username } : {}),
+    }));
+  }
+
+  async function renderConsent(res: ServerResponse, details: Awaited<ReturnType<Provider['interactionDetails']>>) {
+    const { uid, params, prompt, session } = details;
+    const clientId = String(params.client_id);
+    const client = await clientView(clientId);
+    const redirect = URL.parse(String(params.redirect_uri ?? ''));
+    const d = prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
+    const resourceUri = typeof params.resource === 'string' ? params.resource : deps.defaultResource ?? '';
+    const info = deps.resolveResource(resourceUri);
+    const requested = d.missingResourceScopes?.[resourceUri] ?? [];
+    const tools = info ? deps.describeScopes(info) : {};
+    const descriptions = info?.server?.scopeDescriptions ?? {};
+    const scopes: ConsentScope[] = requested.map((scope) => ({ scope, description: descriptions[scope] ?? scope, tools: tools[scope] ?? [] }));
+    sendPage(res, 200, 'Allow access?', consentPage({
+      action: `/interaction/${uid}/consent`, csrf: csrf.issue(uid, 'consent'),
+      username: session?.accountId ?? '',
+      clientName: client.name, clientOrigin: client.origin, clientVerified: client.verified,
+      redirectHost: redirect ? (redirect.protocol.startsWith('http') ? redirect.host : redirect.protocol) : 'unknown',
+      redirectIsLocal: redirect ? (!redirect.protocol.startsWith('http') || isLoopbackHost(redirect.hostname)) : false,
+      resource: resourceUri, scopes, offlineAccess: client.refresh,
+    }));
+  }
+
+  async function grantConsent(details: Awaited<ReturnType<Provider['interactionDetails']>>): Promise<string> {
+    const { prompt, params, session } = details;
+    const accountId = session!.accountId;
+    const clientId = String(params.client_id);
+    let grant = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
+    grant ??= new provider.Grant({ accountId, clientId });
+    const d = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    if (d.missingOIDCScope) grant.addOIDCScope(d.missingOIDCScope.join(' '));
+    if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    const grantId = await grant.save();
+    // Remember the consent per (user, client, resource) with everything granted so far, so a
+    // later authorization for the same or fewer scopes skips the page (until revoked).
+    const oidcScopes = (grant.openid?.scope ?? '').split(' ').filter((s) => s === 'offline_access');
+    for (const [resource, scope] of Object.entries(grant.resources ?? {})) {
+      await consents.put({ accountId, clientId, grantId, resource, scopes: [...String(scope).split(' ').filter(Boolean), ...oidcScopes], createdAt: deps.now() });
+    }
+    return grantId;
+  }
+
+  function originAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    return origin === undefined || origin === deps.issuerOrigin;
+  }
+
+  return async function handleInteraction(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
+    const match = /^\/interaction\/([A-Za-z0-9_-]{1,128})(?:\/(login|consent))?$/.exec(pathname);
+    if (!match) return sendPage(res, 404, 'Not found', errorPage('Not found', 'There is no page here.'));
+    const [, uid, step] = match as unknown as [string, string, 'login' | 'consent' | undefined];
+    let details;
+    try {
+      details = await provider.interactionDetails(req, res);
+    } catch {
+      return sendPage(res, 400, 'Request expired', errorPage('This sign-in request has expired',
+        'It may have timed out or been opened in another browser. Go back to the application and start again.'));
+    }
+    if (details.uid !== uid) return sendPage(res, 400, 'Request mismatch', errorPage('This sign-in request does not match', 'Go back to the application and start again.'));
+    const clientId = String(details.params.client_id);
+
+    if (req.method === 'GET' && !step) {
+      if (details.prompt.name === 'login') return renderLogin(res, uid, clientId);
+      if (details.prompt.name === 'consent') return renderConsent(res, details);
+      return sendPage(res, 400, 'Unsupported', errorPage('Unsupported request', 'This authorization request needs a step this server does not offer.'));
+    }
+    if (req.method !== 'POST' || !step) {
+      res.setHeader('Allow', step ? 'POST' : 'GET');
+      return sendPage(res, 405, 'Method not allowed', errorPage('Method not allowed', 'Use the form on the page.'));
+    }
+
+    let form: Map<string, string>;
+    try {
+      form = await readForm(req);
+    } catch (err) {
+      return sendPage(res, 400, 'Bad request', errorPage('Bad request', (err as Error).message));
+    }
+    if (!originAllowed(req) || !csrf.verify(uid, step, form.get('csrf'))) {
+      return sendPage(res, 403, 'Forbidden', errorPage('This form has expired', 'Reload the page and try again.'));
+    }
+
+    if (step === 'login') {
+      if (details.prompt.name !== 'login') return renderConsent(res, details);
+      const username = form.get('username') ?? '';
+      const password = form.get('password') ?? '';
+      const user = username && password ? await users.authenticate(username, password) : undefined;
+      if (!user) {
+        logger.info({ event: 'login_failed', client_id: clientId }, 'sign-in failed');
+        return renderLogin(res, uid, clientId, 401, 'Invalid username or password.', username);
+      }
+      logger.info({ event: 'login', client_id: clientId, user: user.username }, 'signed in');
+      await provider.interactionFinished(req, res, { login: { accountId: user.username } }, { mergeWithLastSubmission: false });
+      return;
+    }
+
+    // step === 'consent'
+    if (details.prompt.name !== 'consent') return renderLogin(res, uid, clientId);
+    const decision = form.get('decision');
+    if (decision === 'deny') {
+      logger.info({ event: 'consent_denied', client_id: clientId, user: details.session?.accountId }, 'consent denied');
+      await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'the user denied the request' }, { mergeWithLastSubmission: false });
+      return;
+    }
+    if (decision !== 'allow') return sendPage(res, 400, 'Bad request', errorPage('Bad request', 'Choose Allow or Deny.'));
+    const grantId = await grantConsent(details);
+    logger.info({ event: 'consent_granted', client_id: clientId, user: details.session?.accountId }, 'consent granted');
+    await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  };
+}

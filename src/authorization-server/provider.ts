@@ -1,0 +1,243 @@
+/**
+ * The oidc-provider configuration of the embedded authorization server: what it allows is
+ * decided here, one setting per rule of issue 3 / AS-1…14, each citing its clause.
+ */
+import Provider, { errors, type Configuration, type KoaContextWithOIDC, type ClientMetadata, type JWK } from 'oidc-provider';
+import type { Config, EmbeddedAuthorizationServerConfig } from '../config/schema.ts';
+import type { UserStore } from '../users/user-store.ts';
+import type { Store } from '../storage/store.ts';
+import { createAdapterClass } from './adapter.ts';
+import { verifyClientSecret } from './client-secret.ts';
+import { createOutboundFetch, enableHttpLocalhostClientIds, isUrlClientId } from './client-id-metadata-document.ts';
+import { renderErrorPage } from './errors.ts';
+import type { ResourceInfo } from './resources.ts';
+
+/** Routes of oidc-provider, all under /oauth so the gateway's paths stay free. */
+export const ROUTES = {
+  authorization: '/oauth/authorize',
+  token: '/oauth/token',
+  registration: '/oauth/register',
+  revocation: '/oauth/revoke',
+  introspection: '/oauth/introspect',
+  jwks: '/oauth/jwks',
+  userinfo: '/oauth/userinfo',
+  end_session: '/oauth/logout',
+  pushed_authorization_request: '/oauth/par',
+  device_authorization: '/oauth/device/auth',
+  code_verification: '/oauth/device',
+  backchannel_authentication: '/oauth/backchannel',
+  challenge: '/oauth/challenge',
+  credential: '/oauth/credential',
+} as const;
+
+/** Client metadata only an administrator sets (CLI / demo), never DCR or a CIMD document. */
+const ADMIN_ONLY_METADATA = ['warden_roles', 'warden_preregistered'] as const;
+
+export interface ProviderOptions {
+  config: Config;
+  embedded: EmbeddedAuthorizationServerConfig;
+  issuer: string;
+  store: Store;
+  users: UserStore;
+  now: () => number;
+  signingKeys: JWK[];
+  cookieKeys: string[];
+  resolveResource: (uri: string) => ResourceInfo | undefined;
+  defaultResource: string | undefined;
+  /** Which of a resource's scopes this user may hold (default: all). */
+  scopesForUser: (user: { username: string; roles: string[] }, resource: ResourceInfo) => string[];
+  fetchTimeoutMs: number;
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * MCP / RFC 7591 §2 + RFC 8252 §7.3: web clients register https redirect URIs; native clients
+ * loopback http or a private-use scheme. Everything else is invalid_redirect_uri.
+ */
+export function assertRegistrableRedirectUris(metadata: Record<string, unknown>): void {
+  const uris = metadata.redirect_uris;
+  if (!Array.isArray(uris)) return;
+  const native = metadata.application_type === 'native';
+  for (const value of uris) {
+    const uri = typeof value === 'string' ? URL.parse(value) : null;
+    if (!uri) throw new errors.InvalidRedirectUri('redirect_uris must contain valid URIs');
+    if (uri.hash || value.includes('#')) throw new errors.InvalidRedirectUri('redirect_uris must not contain fragments');
+    if (uri.protocol === 'https:') continue;
+    if (uri.protocol === 'http:') {
+      if (native && LOOPBACK.has(uri.hostname)) continue;
+      throw new errors.InvalidRedirectUri(native
+        ? 'http redirect_uris are only accepted for loopback addresses'
+        : 'web clients must use https redirect_uris (loopback http needs application_type native)');
+    }
+    if (native && /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(uri.protocol)) continue; // RFC 8252 §7.1 private-use scheme
+    throw new errors.InvalidRedirectUri('redirect_uris must be https, loopback http (native), or a reverse-domain private-use scheme (native)');
+  }
+}
+
+export function createProvider(o: ProviderOptions): Provider {
+  const { embedded, users, store, now } = o;
+  const cimd = embedded.clientIdMetadataDocuments;
+
+  async function accountScopes(ctx: KoaContextWithOIDC, info: ResourceInfo): Promise<string[]> {
+    const accountId = ctx.oidc.account?.accountId ?? ctx.oidc.session?.accountId;
+    if (!accountId) return info.scopes;
+    const user = users.get(accountId);
+    return user ? o.scopesForUser(user, info) : [];
+  }
+
+  const configuration: Configuration = {
+    adapter: createAdapterClass({ store, now, refreshGraceSeconds: embedded.refreshGraceSeconds }),
+    jwks: { keys: o.signingKeys },
+    cookies: {
+      keys: o.cookieKeys,
+      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      short: { signed: true, httpOnly: true, sameSite: 'lax' },
+    },
+    routes: ROUTES,
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    async findAccount(_ctx, sub) {
+      const user = users.get(sub);
+      if (!user) return undefined;
+      return { accountId: user.username, claims: async () => ({ sub: user.username }) };
+    },
+    claims: { openid: ['sub'] },
+    scopes: ['openid', 'offline_access'],
+    responseTypes: ['code'],
+    // OAuth 2.1 §4.1.1 / AS-1: PKCE for every client; oidc-provider 9 accepts only S256.
+    pkce: { required: () => true },
+    // AS-9: the redirect_uri is always sent and matched exactly.
+    allowOmittingSingleRegisteredRedirectUri: false,
+    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    enabledJWA: {
+      clientAuthSigningAlgValues: ['ES256', 'ES384', 'ES512', 'EdDSA', 'PS256', 'RS256'],
+      idTokenSigningAlgValues: ['ES256'],
+    },
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'ES256',
+    },
+    extraClientMetadata: {
+      properties: [...ADMIN_ONLY_METADATA],
+      validator(ctx, key, value, metadata) {
+        if (value === undefined) {
+          // Runs once per property; the redirect_uri rule of DCR hangs on the first one.
+          if (key === ADMIN_ONLY_METADATA[0] && ctx?.oidc?.route === 'registration') assertRegistrableRedirectUris(metadata as Record<string, unknown>);
+          return;
+        }
+        if (ctx?.oidc?.route === 'registration' || isUrlClientId(String(metadata.client_id))) {
+          throw new errors.InvalidClientMetadata(`${key} cannot be set by the client`);
+        }
+        if (key === 'warden_roles' && !(Array.isArray(value) && value.every((r) => typeof r === 'string'))) {
+          throw new errors.InvalidClientMetadata('warden_roles must be an array of strings');
+        }
+        if (key === ADMIN_ONLY_METADATA[0] && ctx?.oidc?.route === 'registration') assertRegistrableRedirectUris(metadata as Record<string, unknown>);
+      },
+    },
+    features: {
+      devInteractions: { enabled: false },
+      rpInitiatedLogout: { enabled: false },
+      userinfo: { enabled: false },
+      // RFC 7591; MCP 2025-11-25 AS-5. No RFC 7592 management: secrets are hashed at rest.
+      registration: { enabled: embedded.dynamicClientRegistration, initialAccessToken: false, issueRegistrationAccessToken: false },
+      revocation: { enabled: true },
+      introspection: {
+        enabled: true,
+        // RFC 7662 §2.1: the caller is authenticated; a public client only learns about its own tokens.
+        allowedPolicy: async (ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === ctx.oidc.client?.clientId,
+      },
+      // MCP client credentials extension (SEP-1046): client_secret_basic or private_key_jwt.
+      clientCredentials: { enabled: true },
+      // RFC 8707: `resource` must name a configured MCP server; its URI becomes `aud`.
+      resourceIndicators: {
+        enabled: true,
+        async defaultResource(_ctx, _client, oneOf) {
+          return oneOf ?? o.defaultResource ?? (undefined as unknown as string);
+        },
+        useGrantedResource: async () => true,
+        async getResourceServerInfo(ctx, resourceIndicator) {
+          const info = o.resolveResource(resourceIndicator);
+          if (!info) throw new errors.InvalidTarget('the resource is not an MCP server protected here');
+          const scopes = ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials'
+            ? info.scopes
+            : await accountScopes(ctx, info);
+          return {
+            scope: scopes.join(' '),
+            audience: info.uri,
+            accessTokenTTL: info.accessTokenTtlSeconds,
+            // RFC 9068: JWT access tokens, typ at+jwt, ES256.
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'ES256' } },
+          };
+        },
+      },
+      clientIdMetadataDocument: {
+        enabled: cimd.enabled,
+        ack: 'draft-02',
+        async allowFetch(_ctx, clientId) {
+          return cimd.enabled && (clientId.startsWith('https://') || (cimd.allowHttpLocalhost && clientId.startsWith('http://localhost')));
+        },
+        async allowClient() { return true; },
+        cacheDuration: { min: 30, max: 3600 },
+      },
+    },
+    ttl: {
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? embedded.accessTokenTtlSeconds,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? embedded.accessTokenTtlSeconds,
+      AuthorizationCode: 60,
+      RefreshToken: embedded.refreshTokenTtlSeconds,
+      Grant: embedded.refreshTokenTtlSeconds,
+      Session: 14 * 24 * 3600,
+      Interaction: 30 * 60,
+      IdToken: 3600,
+    },
+    // OAuth 2.1 §4.3.1 (AS-11): rotate on every use; reuse of a rotated token revokes the grant.
+    rotateRefreshToken: true,
+    // MCP 2026-07-28 (SEP-2207): we list offline_access in scopes_supported so clients know
+    // refresh tokens are available, and issue one to every client registered for the
+    // refresh_token grant. (oidc-provider drops a requested offline_access unless prompt=consent,
+    // per OIDC Core §11, which MCP clients do not send; so the grant type is the signal.)
+    async issueRefreshToken(_ctx, client) {
+      return client.grantTypeAllowed('refresh_token');
+    },
+    expiresWithSession: async () => false,
+    // The gateway and the policy engine read `roles` (src/gateway/caller.ts).
+    async extraTokenClaims(ctx, token) {
+      const accountId = (token as { accountId?: string }).accountId;
+      if (accountId) return { roles: users.get(accountId)?.roles ?? [] };
+      const roles = (ctx.oidc.client?.metadata() as Record<string, unknown> | undefined)?.warden_roles;
+      return { roles: Array.isArray(roles) ? roles : [] };
+    },
+    async loadExistingGrant(ctx) {
+      const { client, session, provider, params } = ctx.oidc;
+      if (!client || !session?.accountId) return undefined;
+      const grantId = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? session.grantIdFor(client.clientId);
+      if (grantId) return provider.Grant.find(grantId);
+      const resource = typeof params?.resource === 'string' ? params.resource : o.defaultResource;
+      if (!resource) return undefined;
+      const remembered = await store.consents.find(session.accountId, client.clientId, resource);
+      if (!remembered) return undefined;
+      const grant = await provider.Grant.find(remembered.grantId);
+      if (grant && grant.accountId === session.accountId && grant.clientId === client.clientId) return grant;
+      return undefined;
+    },
+    async renderError(ctx, out) {
+      renderErrorPage(ctx, out as { error: string; error_description?: string });
+    },
+    fetch: createOutboundFetch(cimd, o.fetchTimeoutMs) as unknown as Configuration['fetch'],
+    acceptQueryParamAccessTokens: false,
+  };
+
+  const provider = new Provider(o.issuer, configuration);
+  // We terminate no TLS ourselves; index.ts sets X-Forwarded-* from the configured issuer.
+  provider.proxy = true;
+  // Client secrets are stored hashed (client-secret.ts); compare against the hash.
+  (provider.Client.prototype as unknown as { compareClientSecret(this: { clientSecret?: string }, actual: string): boolean })
+    .compareClientSecret = function compareClientSecret(actual: string) { return verifyClientSecret(this.clientSecret, actual); };
+  enableHttpLocalhostClientIds(provider, cimd);
+  return provider;
+}
+
+export type { ClientMetadata };

@@ -1,0 +1,186 @@
+/**
+ * The SQLite backend of the Store contract (src/storage/store.ts), on the shared database file.
+ * Writes are single statements or transactions, so a failed write never loses what was stored.
+ * Expired rows are invisible to reads and swept lazily.
+ */
+import type { JWK } from 'jose';
+import { migrate, type SqliteDatabase } from './database.ts';
+import type { ConsentRecord, ConsentStore, KeyRecord, KeyStore, ModelPayload, ModelStore, Store } from '../store.ts';
+
+const MIGRATIONS = [
+  `CREATE TABLE oidc_models (
+     model TEXT NOT NULL,
+     id TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     grant_id TEXT,
+     uid TEXT,
+     user_code TEXT,
+     expires_at INTEGER,
+     consumed_at INTEGER,
+     PRIMARY KEY (model, id));
+   CREATE INDEX oidc_models_grant ON oidc_models (grant_id) WHERE grant_id IS NOT NULL;
+   CREATE INDEX oidc_models_uid ON oidc_models (model, uid) WHERE uid IS NOT NULL;
+   CREATE INDEX oidc_models_user_code ON oidc_models (model, user_code) WHERE user_code IS NOT NULL;
+   CREATE INDEX oidc_models_expiry ON oidc_models (expires_at) WHERE expires_at IS NOT NULL;
+   CREATE TABLE as_keys (
+     kid TEXT PRIMARY KEY,
+     use TEXT NOT NULL,
+     jwk TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     retired_at INTEGER);
+   CREATE TABLE as_consents (
+     account_id TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     resource TEXT NOT NULL,
+     grant_id TEXT NOT NULL,
+     scopes TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (account_id, client_id, resource));`,
+];
+
+interface ModelRow { payload: string; consumed_at: number | null }
+
+function decode(row: ModelRow | undefined): ModelPayload | undefined {
+  if (!row) return undefined;
+  const payload = JSON.parse(row.payload) as ModelPayload;
+  // oidc-provider reads `consumed` as a truthy epoch-seconds value.
+  if (row.consumed_at !== null) payload.consumed = Math.floor(row.consumed_at / 1000);
+  return payload;
+}
+
+class SqliteModelStore implements ModelStore {
+  readonly #db: SqliteDatabase;
+  readonly #now: () => number;
+  readonly #stmts;
+  #lastSweep = 0;
+
+  constructor(db: SqliteDatabase, now: () => number) {
+    this.#db = db;
+    this.#now = now;
+    this.#stmts = {
+      upsert: db.prepare(`INSERT INTO oidc_models (model, id, payload, grant_id, uid, user_code, expires_at, consumed_at)
+        VALUES (@model, @id, @payload, @grantId, @uid, @userCode, @expiresAt, NULL)
+        ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
+          user_code = excluded.user_code, expires_at = excluded.expires_at`),
+      find: db.prepare('SELECT payload, consumed_at FROM oidc_models WHERE model = ? AND id = ? AND (expires_at IS NULL OR expires_at > ?)'),
+      findByUid: db.prepare('SELECT payload, consumed_at FROM oidc_models WHERE model = ? AND uid = ? AND (expires_at IS NULL OR expires_at > ?)'),
+      findByUserCode: db.prepare('SELECT payload, consumed_at FROM oidc_models WHERE model = ? AND user_code = ? AND (expires_at IS NULL OR expires_at > ?)'),
+      consume: db.prepare('UPDATE oidc_models SET consumed_at = COALESCE(consumed_at, ?) WHERE model = ? AND id = ?'),
+      destroy: db.prepare('DELETE FROM oidc_models WHERE model = ? AND id = ?'),
+      revoke: db.prepare("DELETE FROM oidc_models WHERE grant_id = ? OR (model = 'Grant' AND id = ?)"),
+      list: db.prepare('SELECT id, payload, consumed_at FROM oidc_models WHERE model = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY id'),
+      sweep: db.prepare('DELETE FROM oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+    };
+  }
+
+  #maybeSweep(now: number): void {
+    if (now - this.#lastSweep < 60_000) return;
+    this.#lastSweep = now;
+    this.#stmts.sweep.run(now);
+  }
+
+  async upsert(model: string, id: string, payload: ModelPayload, expiresAt: number | undefined): Promise<void> {
+    const str = (v: unknown) => (typeof v === 'string' ? v : null);
+    this.#stmts.upsert.run({
+      model, id, payload: JSON.stringify(payload),
+      grantId: str(payload.grantId), uid: str(payload.uid), userCode: str(payload.userCode),
+      expiresAt: expiresAt ?? null,
+    });
+    this.#maybeSweep(this.#now());
+  }
+
+  async find(model: string, id: string): Promise<ModelPayload | undefined> {
+    return decode(this.#stmts.find.get(model, id, this.#now()) as ModelRow | undefined);
+  }
+
+  async findByUid(model: string, uid: string): Promise<ModelPayload | undefined> {
+    return decode(this.#stmts.findByUid.get(model, uid, this.#now()) as ModelRow | undefined);
+  }
+
+  async findByUserCode(model: string, userCode: string): Promise<ModelPayload | undefined> {
+    return decode(this.#stmts.findByUserCode.get(model, userCode, this.#now()) as ModelRow | undefined);
+  }
+
+  async consume(model: string, id: string, at: number): Promise<void> {
+    this.#stmts.consume.run(at, model, id);
+  }
+
+  async destroy(model: string, id: string): Promise<void> {
+    this.#stmts.destroy.run(model, id);
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    this.#stmts.revoke.run(grantId, grantId);
+  }
+
+  async list(model: string): Promise<Array<{ id: string; payload: ModelPayload }>> {
+    const rows = this.#stmts.list.all(model, this.#now()) as Array<ModelRow & { id: string }>;
+    return rows.map((r) => ({ id: r.id, payload: decode(r)! }));
+  }
+}
+
+class SqliteKeyStore implements KeyStore {
+  readonly #db: SqliteDatabase;
+  constructor(db: SqliteDatabase) { this.#db = db; }
+
+  async list(use: KeyRecord['use']): Promise<KeyRecord[]> {
+    const rows = this.#db.prepare('SELECT kid, use, jwk, created_at, retired_at FROM as_keys WHERE use = ? ORDER BY created_at DESC, rowid DESC').all(use) as
+      Array<{ kid: string; use: KeyRecord['use']; jwk: string; created_at: number; retired_at: number | null }>;
+    return rows.map((r) => ({
+      kid: r.kid, use: r.use, jwk: JSON.parse(r.jwk) as JWK, createdAt: r.created_at,
+      ...(r.retired_at !== null ? { retiredAt: r.retired_at } : {}),
+    }));
+  }
+
+  async add(record: KeyRecord): Promise<void> {
+    this.#db.prepare('INSERT INTO as_keys (kid, use, jwk, created_at, retired_at) VALUES (?, ?, ?, ?, ?)')
+      .run(record.kid, record.use, JSON.stringify(record.jwk), record.createdAt, record.retiredAt ?? null);
+  }
+
+  async retire(kid: string, at: number): Promise<void> {
+    this.#db.prepare('UPDATE as_keys SET retired_at = COALESCE(retired_at, ?) WHERE kid = ?').run(at, kid);
+  }
+}
+
+class SqliteConsentStore implements ConsentStore {
+  readonly #db: SqliteDatabase;
+  constructor(db: SqliteDatabase) { this.#db = db; }
+
+  static #decode(r: { account_id: string; client_id: string; grant_id: string; resource: string; scopes: string; created_at: number }): ConsentRecord {
+    return { accountId: r.account_id, clientId: r.client_id, grantId: r.grant_id, resource: r.resource, scopes: JSON.parse(r.scopes) as string[], createdAt: r.created_at };
+  }
+
+  async put(record: ConsentRecord): Promise<void> {
+    this.#db.prepare(`INSERT INTO as_consents (account_id, client_id, resource, grant_id, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (account_id, client_id, resource) DO UPDATE SET grant_id = excluded.grant_id, scopes = excluded.scopes, created_at = excluded.created_at`)
+      .run(record.accountId, record.clientId, record.resource, record.grantId, JSON.stringify(record.scopes), record.createdAt);
+  }
+
+  async find(accountId: string, clientId: string, resource: string): Promise<ConsentRecord | undefined> {
+    const row = this.#db.prepare('SELECT * FROM as_consents WHERE account_id = ? AND client_id = ? AND resource = ?').get(accountId, clientId, resource);
+    return row ? SqliteConsentStore.#decode(row as never) : undefined;
+  }
+
+  async list(filter: { accountId?: string; clientId?: string } = {}): Promise<ConsentRecord[]> {
+    const rows = this.#db.prepare(`SELECT * FROM as_consents WHERE (@accountId IS NULL OR account_id = @accountId)
+      AND (@clientId IS NULL OR client_id = @clientId) ORDER BY account_id, client_id, resource`)
+      .all({ accountId: filter.accountId ?? null, clientId: filter.clientId ?? null });
+    return rows.map((r) => SqliteConsentStore.#decode(r as never));
+  }
+
+  async remove(filter: { accountId: string; clientId?: string }): Promise<ConsentRecord[]> {
+    return this.#db.transaction(() => {
+      const rows = this.#db.prepare('SELECT * FROM as_consents WHERE account_id = @accountId AND (@clientId IS NULL OR client_id = @clientId)')
+        .all({ accountId: filter.accountId, clientId: filter.clientId ?? null });
+      this.#db.prepare('DELETE FROM as_consents WHERE account_id = @accountId AND (@clientId IS NULL OR client_id = @clientId)')
+        .run({ accountId: filter.accountId, clientId: filter.clientId ?? null });
+      return rows.map((r) => SqliteConsentStore.#decode(r as never));
+    })();
+  }
+}
+
+/** The Store on an open SQLite database; brings up its tables under the `authorization-server` owner. */
+export function createSqliteStore(db: SqliteDatabase, now: () => number = Date.now): Store {
+  migrate(db, 'authorization-server', MIGRATIONS);
+  return { models: new SqliteModelStore(db, now), keys: new SqliteKeyStore(db), consents: new SqliteConsentStore(db) };
+}
