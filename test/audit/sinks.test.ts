@@ -1,0 +1,141 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { openDatabase, type SqliteDatabase } from '../../src/storage/sqlite/database.ts';
+import { createAuditSink, JsonlAuditSink, queryAuditEvents, redactArguments, REDACTED, SqliteAuditSink, type AuditEvent } from '../../src/audit/index.ts';
+import { parseConfig } from '../../src/config/load.ts';
+
+function event(overrides: Partial<AuditEvent> = {}): AuditEvent {
+  return {
+    time: '2026-01-21T10:00:00.000Z',
+    subject: 'alice',
+    clientId: 'client-1',
+    roles: ['admin'],
+    server: 'notes',
+    method: 'tools/call',
+    target: 'delete_note',
+    decision: 'allow',
+    rule: 'admin-write-tools',
+    reason: 'allowed by rule "admin-write-tools"',
+    latencyUs: 3.5,
+    ...overrides,
+  };
+}
+
+describe('audit: SQLite sink (issue 4 §5)', () => {
+  let dir: string;
+  let db: SqliteDatabase;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'warden-audit-'));
+    db = openDatabase(join(dir, 'warden.db'));
+  });
+  after(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('record only queues; the batch is written on the next turn of the event loop', async () => {
+    const sink = new SqliteAuditSink(db);
+    sink.record(event({ subject: 'batch-1' }));
+    sink.record(event({ subject: 'batch-1' }));
+    assert.equal(queryAuditEvents(db, { subject: 'batch-1' }).length, 0);
+    await nextTurn();
+    assert.equal(queryAuditEvents(db, { subject: 'batch-1' }).length, 2);
+  });
+
+  it('a long queue is written at once, without waiting for the next turn', () => {
+    const sink = new SqliteAuditSink(db);
+    for (let i = 0; i < 256; i++) sink.record(event({ subject: 'burst' }));
+    assert.equal(queryAuditEvents(db, { subject: 'burst', limit: 1000 }).length, 256);
+  });
+
+  it('every field round-trips, and queries filter by user, client, server, decision and time, newest first', async () => {
+    const sink = new SqliteAuditSink(db);
+    sink.record(event({ time: '2026-02-01T10:00:00.000Z', subject: 'q-bob', clientId: 'c-a', decision: 'deny', rule: null, reason: 'this tool requires a role you do not have', arguments: { id: REDACTED }, sessionId: 's-1' }));
+    sink.record(event({ time: '2026-02-01T11:00:00.000Z', subject: 'q-bob', clientId: 'c-b', server: 'other', target: 'read_note' }));
+    sink.record(event({ time: '2026-02-01T12:00:00.000Z', subject: 'q-alice', clientId: 'c-a' }));
+    await sink.close();
+    const bob = queryAuditEvents(db, { subject: 'q-bob' });
+    assert.deepEqual(bob.map((e) => e.time), ['2026-02-01T11:00:00.000Z', '2026-02-01T10:00:00.000Z']);
+    assert.deepEqual(bob[1], event({ time: '2026-02-01T10:00:00.000Z', subject: 'q-bob', clientId: 'c-a', decision: 'deny', rule: null, reason: 'this tool requires a role you do not have', arguments: { id: REDACTED }, sessionId: 's-1' }));
+    assert.deepEqual(queryAuditEvents(db, { clientId: 'c-a', since: Date.parse('2026-02-01T00:00:00Z') }).map((e) => e.subject), ['q-alice', 'q-bob']);
+    assert.deepEqual(queryAuditEvents(db, { server: 'other' }).map((e) => e.target), ['read_note']);
+    assert.deepEqual(queryAuditEvents(db, { decision: 'deny', subject: 'q-bob' }).map((e) => e.rule), [null]);
+    assert.deepEqual(queryAuditEvents(db, { since: Date.parse('2026-02-01T10:30:00Z'), until: Date.parse('2026-02-01T12:00:00Z') }).map((e) => e.subject), ['q-bob']);
+    assert.equal(queryAuditEvents(db, { subject: 'q-bob', limit: 1 }).length, 1);
+  });
+
+  it('the user and time queries use an index, not a table scan', () => {
+    const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join('; ');
+    assert.match(plan("SELECT * FROM audit_events WHERE subject = 'x' ORDER BY time_ms DESC"), /USING INDEX audit_events_subject/);
+    assert.match(plan('SELECT * FROM audit_events WHERE time_ms >= 5 ORDER BY time_ms DESC'), /audit_events_time/);
+  });
+
+  it('a write failure is reported, not thrown at the caller', async () => {
+    const other = openDatabase(':memory:');
+    const errors: Error[] = [];
+    const sink = new SqliteAuditSink(other, (e) => errors.push(e));
+    other.close();
+    sink.record(event());
+    await nextTurn();
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!.message, /could not write 1 audit event/);
+  });
+});
+
+describe('audit: JSON Lines sink', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'warden-jsonl-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('appends one JSON object per line and flushes on close', async () => {
+    const file = join(dir, 'nested', 'audit.jsonl');
+    const first = new JsonlAuditSink(file);
+    first.record(event({ subject: 'one' }));
+    first.record(event({ subject: 'two', decision: 'deny', rule: null }));
+    await first.close();
+    const second = new JsonlAuditSink(file);
+    second.record(event({ subject: 'three' }));
+    await second.close();
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as AuditEvent);
+    assert.deepEqual(lines.map((l) => l.subject), ['one', 'two', 'three']);
+    assert.deepEqual(lines[1], event({ subject: 'two', decision: 'deny', rule: null }));
+  });
+
+  it('createAuditSink writes to SQLite and to audit.jsonl when configured', async () => {
+    const file = join(dir, 'both.jsonl');
+    const db = openDatabase(':memory:');
+    const config = parseConfig({ publicUrl: 'https://m.example.com', audit: { jsonl: file }, servers: [{ name: 'n', path: '/mcp', upstream: { http: { url: 'https://u.example.com/' } } }] });
+    const sink = createAuditSink(config, db);
+    sink.record(event({ subject: 'fan-out' }));
+    await sink.close();
+    assert.equal(queryAuditEvents(db, { subject: 'fan-out' }).length, 1);
+    assert.equal(JSON.parse(readFileSync(file, 'utf8')).subject, 'fan-out');
+    db.close();
+  });
+});
+
+describe('audit: argument redaction', () => {
+  it('by default keeps argument names and redacts every value', () => {
+    assert.deepEqual(redactArguments({ title: 'salary review', body: { text: 'x' } }, false), { title: REDACTED, body: REDACTED });
+    assert.equal(redactArguments('raw', false), REDACTED);
+    assert.equal(redactArguments(undefined, false), undefined);
+  });
+
+  it('with includeArguments keeps values but still redacts credential-like names, at any depth', () => {
+    const out = redactArguments({ path: '/public/a', auth: { apiKey: 'k', password: 'p', nested: [{ access_token: 't' }] }, n: 3 }, true);
+    assert.deepEqual(out, { path: '/public/a', auth: { apiKey: REDACTED, password: REDACTED, nested: [{ access_token: REDACTED }] }, n: 3 });
+  });
+
+  it('with includeArguments cuts long strings and refuses huge payloads', () => {
+    const long = redactArguments({ s: 'a'.repeat(5000) }, true) as { s: string };
+    assert.ok(long.s.length < 1100 && long.s.endsWith('[5000 chars]'));
+    const huge = redactArguments({ items: Array.from({ length: 100 }, () => 'b'.repeat(1000)) }, true);
+    assert.match(String(huge), /bytes of arguments, not recorded/);
+  });
+});
