@@ -33,6 +33,8 @@ export interface TokenVerifierOptions {
   publicJwks?: () => Promise<JSONWebKeySet>;
   /** Seconds since the epoch; tests move time. */
   now?: () => number;
+  /** Least time between JWKS re-fetches for an unknown `kid` (default 30 s). */
+  jwksCooldownMs?: number;
 }
 
 /** Follows a dotted path (`realm_access.roles`) into claims. */
@@ -120,7 +122,7 @@ export async function discoverIssuerMetadata(issuer: string): Promise<Discovered
 }
 
 /** A local JWKS from the embedded AS, re-read at a bounded rate when a `kid` is unknown (key rotation). */
-function embeddedKeyResolver(publicJwks: () => Promise<JSONWebKeySet>): JWTVerifyGetKey {
+function embeddedKeyResolver(publicJwks: () => Promise<JSONWebKeySet>, cooldownMs: number): JWTVerifyGetKey {
   let current: { getKey: JWTVerifyGetKey; fetchedAt: number } | undefined;
   let loading: Promise<void> | undefined;
   const load = () =>
@@ -136,7 +138,7 @@ function embeddedKeyResolver(publicJwks: () => Promise<JSONWebKeySet>): JWTVerif
     try {
       return await current!.getKey(header, token);
     } catch (err) {
-      if (err instanceof joseErrors.JWKSNoMatchingKey && Date.now() - current!.fetchedAt > JWKS_COOLDOWN_MS) {
+      if (err instanceof joseErrors.JWKSNoMatchingKey && Date.now() - current!.fetchedAt >= cooldownMs) {
         await load();
         return current!.getKey(header, token);
       }
@@ -168,6 +170,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const algorithms: string[] = external ? [...external.algorithms] : [...ASYMMETRIC_ALGORITHMS];
   const rolesClaim = external ? external.rolesClaim : 'roles';
   const now = options.now;
+  const cooldownMs = options.jwksCooldownMs ?? JWKS_COOLDOWN_MS;
 
   let discovered: Promise<DiscoveredMetadata> | undefined;
   const discover = () => {
@@ -186,13 +189,13 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         const meta = await discover();
         if (!meta.jwks_uri) throw new Error('issuer metadata has no jwks_uri');
         // jose caches the set and re-fetches on an unknown kid no more than once per cooldown.
-        remote = createRemoteJWKSet(new URL(meta.jwks_uri), { cooldownDuration: JWKS_COOLDOWN_MS, cacheMaxAge: 10 * 60_000, timeoutDuration: 10_000 });
+        remote = createRemoteJWKSet(new URL(meta.jwks_uri), { cooldownDuration: cooldownMs, cacheMaxAge: 10 * 60_000, timeoutDuration: 10_000 });
       }
       return remote(header, token);
     };
   } else {
     if (!options.publicJwks) throw new Error('embedded authorization server mode needs publicJwks');
-    getKey = embeddedKeyResolver(options.publicJwks);
+    getKey = embeddedKeyResolver(options.publicJwks, cooldownMs);
   }
 
   let introspector: Promise<Introspector> | undefined;
