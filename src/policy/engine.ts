@@ -61,6 +61,9 @@ const LIST_FIELDS: Record<string, { key: string; field: string; method: string; 
   'prompts/list': { key: 'prompts', field: 'name', method: 'prompts/get', kind: 'prompt' },
 };
 
+/** Distinct (method, target) pairs whose naming rules are remembered. */
+const NAMED_CACHE_SIZE = 4096;
+
 function noun(request: ParsedRequest): string {
   return request.kind === 'method' ? 'method' : request.kind;
 }
@@ -85,6 +88,10 @@ export class CompiledPolicy implements ServerPolicy {
   readonly defaultEffect: PolicyConfig['default'];
   readonly lists: PolicyConfig['lists'];
   readonly rules: readonly CompiledRule[];
+  // The rules naming a (method, target), in order: matching names against every rule's globs is
+  // most of a decision's cost, and a server has few distinct targets. Bounded, because targets
+  // come from clients.
+  readonly #named = new Map<string, readonly CompiledRule[]>();
 
   constructor(config: PolicyConfig) {
     this.mode = config.mode;
@@ -93,25 +100,34 @@ export class CompiledPolicy implements ServerPolicy {
     this.rules = config.rules.map(compileRule);
   }
 
+  #rulesNaming(request: ParsedRequest): readonly CompiledRule[] {
+    const key = request.target === null ? request.method : `${request.method}\n${request.target}`;
+    let found = this.#named.get(key);
+    if (!found) {
+      found = this.rules.filter((rule) => names(rule, request));
+      if (this.#named.size >= NAMED_CACHE_SIZE) this.#named.clear();
+      this.#named.set(key, found);
+    }
+    return found;
+  }
+
   #evaluate(caller: Caller, scopes: readonly string[], request: ParsedRequest, argsMode: ArgumentsMode): Outcome {
-    let named = false;
+    const named = this.#rulesNaming(request);
     let firstAllow: CompiledRule | null = null;
-    for (const rule of this.rules) {
-      if (!names(rule, request)) continue;
-      named = true;
+    for (const rule of named) {
       if (!hasScopes(rule, scopes) || identityFailure(rule, caller, request, argsMode) !== null) continue;
       if (this.mode === 'first-match' || rule.effect === 'deny') return { effect: rule.effect, rule, by: 'rule' };
       firstAllow ??= rule;
     }
     if (firstAllow) return { effect: 'allow', rule: firstAllow, by: 'rule' };
-    if (request.kind === 'method' && !named) return { effect: 'allow', rule: null, by: 'unnamed' };
+    if (request.kind === 'method' && named.length === 0) return { effect: 'allow', rule: null, by: 'unnamed' };
     return { effect: this.defaultEffect, rule: null, by: 'default' };
   }
 
   /** The scopes that would turn this deny into an allow, or undefined when no scope would. */
   #stepUp(caller: Caller, request: ParsedRequest, argsMode: ArgumentsMode): string[] | undefined {
-    for (const rule of this.rules) {
-      if (rule.effect !== 'allow' || !names(rule, request)) continue;
+    for (const rule of this.#rulesNaming(request)) {
+      if (rule.effect !== 'allow') continue;
       if (hasScopes(rule, caller.scopes) || identityFailure(rule, caller, request, argsMode) !== null) continue;
       const scopes = union(caller.scopes, rule.scopes);
       if (this.#evaluate(caller, scopes, request, argsMode).effect === 'allow') return scopes;
@@ -123,8 +139,8 @@ export class CompiledPolicy implements ServerPolicy {
     const n = noun(request);
     if (outcome.rule?.reason) return outcome.rule.reason;
     if (outcome.by === 'default') {
-      for (const rule of this.rules) {
-        if (rule.effect !== 'allow' || !names(rule, request)) continue;
+      for (const rule of this.#rulesNaming(request)) {
+        if (rule.effect !== 'allow') continue;
         const failed = identityFailure(rule, caller, request, 'known');
         if (failed) return IDENTITY_REASONS[failed](n);
       }
