@@ -191,13 +191,13 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       const denial = decide(caller, m, initialize ? null : session.id);
       if (!denial) continue;
       if (denial.stepUpScopes?.length) {
-        if (initialize) session.end('refused');
+        if (initialize) void session.end('refused');
         throw new GatewayError('insufficient_scope', denial.reason, { scope: denial.stepUpScopes });
       }
       denied.set(m, denial.reason);
     }
 
-    if (initialize && denied.has(initialize)) session.end('initialize refused by policy');
+    if (initialize && denied.has(initialize)) void session.end('initialize refused by policy');
     const forward: JsonRpcMessage[] = [];
     const requests: JsonRpcRequest[] = [];
     for (const m of messages) {
@@ -263,11 +263,11 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
             }
             session.route(m);
           },
-          closed: (reason) => session.end(reason),
+          closed: (reason) => void session.end(reason),
         },
       });
     } catch (err) {
-      session.end('upstream failed to start');
+      void session.end('upstream failed to start');
       throw new GatewayError('upstream_unavailable', 'the upstream MCP server is unavailable', { reason: err instanceof Error ? err.message : String(err) });
     }
     log.info({ sessionId: session.id, subject: caller.subject, clientId: caller.clientId }, 'session opened');
@@ -287,7 +287,8 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
 
   async function handleDelete(req: IncomingMessage, res: ServerResponse, caller: Caller, cors: Record<string, string>): Promise<void> {
     const session = sessionFor(req, caller);
-    session.end('deleted by client');
+    // The upstream side ends before we answer, so a DELETE is complete when the client sees 204.
+    await session.end('deleted by client');
     res.writeHead(204, cors).end();
   }
 
@@ -320,7 +321,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       }
     },
     async close() {
-      for (const s of [...sessions.values()]) s.end('gateway shutting down');
+      await Promise.all([...sessions.values()].map((s) => s.end('gateway shutting down')));
       await upstream.close();
     },
   };

@@ -37,6 +37,7 @@ export class Session {
   protocolVersion: ProtocolVersion | undefined;
   upstream: UpstreamConnection | undefined;
   ended = false;
+  private closed: Promise<void> | undefined;
   /** idKey of a pending client request → its exchange. */
   private readonly pending = new Map<string, Exchange>();
   /** progressToken key → idKey of the request that carried it. */
@@ -66,7 +67,7 @@ export class Session {
       this.timer.refresh();
       return;
     }
-    this.end('idle timeout');
+    void this.end('idle timeout');
   }
 
   track(id: JsonRpcId, params: unknown, exchange: Exchange): void {
@@ -127,8 +128,8 @@ export class Session {
   }
 
   /** Ends the session: unanswered requests get a JSON-RPC error, streams close, the upstream goes. */
-  end(reason: string): void {
-    if (this.ended) return;
+  end(reason: string): Promise<void> {
+    if (this.ended) return this.closed ?? Promise.resolve();
     this.ended = true;
     clearTimeout(this.timer);
     const byExchange = new Map<Exchange, [string, ReturnType<typeof errorResponse>][]>();
@@ -144,6 +145,7 @@ export class Session {
     this.serverStream?.end();
     this.serverStream = undefined;
     this.onEnd(this, reason);
-    void this.upstream?.close();
+    this.closed = this.upstream?.close().catch(() => {}) ?? Promise.resolve();
+    return this.closed;
   }
 }

@@ -1,0 +1,71 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { startTestWarden, type TestWarden } from './fixtures/warden.ts';
+import { startHttpUpstream, type HttpUpstreamFixture } from './fixtures/http-upstream.ts';
+
+describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HTTP server', () => {
+  let upstream: HttpUpstreamFixture;
+  let t: TestWarden;
+  let token: string;
+  before(async () => {
+    upstream = await startHttpUpstream();
+    t = await startTestWarden({
+      servers: [{ name: 'remote', path: '/mcp/remote', upstream: { http: { url: upstream.url, headers: { 'x-upstream-key': 'configured' } } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'] }],
+    });
+    token = await t.issuer.mint({ aud: t.endpoint, scope: 'mcp:read' });
+  });
+  after(async () => {
+    await t.close();
+    await upstream.close();
+  });
+
+  it('MCP 2025-11-25: the 2.x client lists and calls tools; the upstream session maps to ours and DELETE ends both', async () => {
+    const client = new Client({ name: 'v2', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(t.endpoint), { authProvider: { token: async () => token } });
+    await client.connect(transport);
+    assert.equal(upstream.sessions(), 1);
+    const ourId = transport.sessionId;
+    const tools = await client.listTools();
+    assert.deepEqual(tools.tools.map((x) => x.name).sort(), ['admin_reset', 'count', 'echo']);
+    const result = await client.callTool({ name: 'echo', arguments: { message: 'over http' } });
+    assert.deepEqual(result.content, [{ type: 'text', text: 'over http' }]);
+    const upstreamIds = new Set(upstream.requests.map((r) => r.headers['mcp-session-id']).filter(Boolean));
+    assert.equal(upstreamIds.size, 1);
+    assert.ok(!upstreamIds.has(ourId), 'the upstream session ID is not the one the client sees');
+    await transport.terminateSession();
+    await client.close();
+    assert.equal(upstream.sessions(), 0, 'DELETE reached the upstream');
+  });
+
+  it('MCP 2025-06-18: the 1.x client gets progress streamed through from the upstream SSE response', async () => {
+    const client = new ClientV1({ name: 'v1', version: '1.0.0' });
+    const transport = new TransportV1(new URL(t.endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+    await client.connect(transport);
+    const seen: number[] = [];
+    const result = await client.callTool({ name: 'count', arguments: { n: 3 } }, undefined, { onprogress: (p) => seen.push(p.progress) });
+    assert.deepEqual(seen, [1, 2, 3]);
+    assert.deepEqual(result.content, [{ type: 'text', text: 'counted 3' }]);
+    await transport.terminateSession();
+    await client.close();
+  });
+
+  it('MCP security (token passthrough): the client\'s Authorization and Cookie never reach the upstream; configured headers do', async () => {
+    upstream.requests.length = 0;
+    const client = new Client({ name: 'v2', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(t.endpoint), { authProvider: { token: async () => token }, requestInit: { headers: { Cookie: 'session=secret-cookie' } } });
+    await client.connect(transport);
+    await client.callTool({ name: 'echo', arguments: { message: 'x' } });
+    await transport.terminateSession();
+    await client.close();
+    assert.ok(upstream.requests.length >= 3);
+    for (const r of upstream.requests) {
+      assert.equal(r.headers.authorization, undefined, `${r.method} carried Authorization`);
+      assert.equal(r.headers.cookie, undefined, `${r.method} carried Cookie`);
+      assert.equal(r.headers['x-upstream-key'], 'configured');
+      assert.ok(!JSON.stringify(r.headers).includes(token));
+    }
+  });
+});
