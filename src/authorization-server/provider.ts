@@ -2,7 +2,7 @@
  * The oidc-provider configuration of the embedded authorization server: what it allows is
  * decided here, one setting per rule of issue 3 / AS-1…14, each citing its clause.
  */
-import Provider, { errors, type Configuration, type KoaContextWithOIDC, type ClientMetadata, type JWK } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC, type ClientMetadata, type JWK } from 'oidc-provider';
 import type { Config, EmbeddedAuthorizationServerConfig } from '../config/schema.ts';
 import type { UserStore } from '../users/user-store.ts';
 import type { Store } from '../storage/store.ts';
@@ -75,6 +75,17 @@ export function assertRegistrableRedirectUris(metadata: Record<string, unknown>)
   }
 }
 
+/**
+ * oidc-provider's default prompts, except that a native client's remembered consent is honoured
+ * (issue 3 §8: consent is remembered per user, client and scopes) instead of asking every time.
+ * Native clients registered by DCR are still shown as "unverified" with their redirect host.
+ */
+function consentPolicy() {
+  const policy = interactionPolicy.base();
+  policy.get('consent')?.checks.remove('native_client_prompt');
+  return policy;
+}
+
 export function createProvider(o: ProviderOptions): Provider {
   const { embedded, users, store, now } = o;
   const cimd = embedded.clientIdMetadataDocuments;
@@ -95,7 +106,7 @@ export function createProvider(o: ProviderOptions): Provider {
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     routes: ROUTES,
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: consentPolicy() },
     async findAccount(_ctx, sub) {
       const user = users.get(sub);
       if (!user) return undefined;
