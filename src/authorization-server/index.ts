@@ -25,6 +25,7 @@ import { sendPage } from './interactions/html.ts';
 import { errorPage } from './interactions/views.ts';
 import { ensureCookieKeys, ensureSigningKeys, toPublicJwk } from './keys.ts';
 import { createProvider, ROUTES } from './provider.ts';
+import { createTokenExchangeExtension } from './grants/token-exchange.ts';
 import { createResourceResolver, defaultResourceUri, type ExtraResourceResolver, type ResourceInfo } from './resources.ts';
 
 export type { ResourceInfo, ExtraResourceResolver } from './resources.ts';
@@ -175,7 +176,9 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   });
 
   const ext: ExtensionContext = { config, issuer, store, logger, resolveResource };
-  for (const extension of options.extensions ?? []) await extension(provider, ext);
+  // RFC 8693 token exchange (issue 5) turns itself on when embedded.tokenExchange is configured.
+  const builtIn = [createTokenExchangeExtension({ db: options.db, env: options.env ?? process.env })];
+  for (const extension of [...builtIn, ...(options.extensions ?? [])]) await extension(provider, ext);
 
   const clients = createClientRegistry(provider, store);
   if (embedded.demo) {

@@ -31,7 +31,7 @@ export function resolveGatewayClient(config: TokenExchangeServerConfig, env: Nod
  * The client metadata (RFC 7591 §2) oidc-provider registers for the gateway: confidential,
  * token exchange only, no redirect URIs.
  */
-export function gatewayClientMetadata(client: GatewayClient): Record<string, unknown> {
+export function gatewayClientMetadata(client: GatewayClient): { client_id: string; client_secret: string } & Record<string, unknown> {
   return {
     client_id: client.clientId,
     client_secret: client.clientSecret,

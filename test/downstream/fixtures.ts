@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, createRemoteJWKSet, jwtVerify, type JWK, type CryptoKey } from 'jose';
 import Provider from 'oidc-provider';
-import { registerTokenExchangeGrant, withTokenExchangeClaims } from '../../src/authorization-server/grants/token-exchange.ts';
+import { registerTokenExchangeGrant } from '../../src/authorization-server/grants/token-exchange.ts';
 import { gatewayClientMetadata, TOKEN_EXCHANGE_GRANT } from '../../src/downstream/gateway-client.ts';
 import { tokenExchangeServerSchema, type TokenExchangeServerConfig } from '../../src/downstream/schema.ts';
 
@@ -60,9 +60,8 @@ export async function startTestAuthorizationServer(overrides: Partial<TokenExcha
     jwks: { keys: [privateJwk] },
     features: { devInteractions: { enabled: false }, clientCredentials: { enabled: true } },
     clientDefaults: { id_token_signed_response_alg: 'ES256', grant_types: ['authorization_code'], response_types: ['code'] },
-    extraTokenClaims: withTokenExchangeClaims(async (_ctx: unknown, token: { accountId?: string }) => (token.accountId ? { roles: token.accountId === 'alice' ? ['admin'] : ['member'] } : undefined)) as never,
   });
-  registerTokenExchangeGrant(provider, { config, gatewayClientId: GATEWAY.clientId, localJwks: () => ({ keys: [publicJwk] }) });
+  registerTokenExchangeGrant(provider, { config, gatewayClientId: GATEWAY.clientId, localJwks: () => ({ keys: [publicJwk] }), signingKey: async () => ({ key: privateKey, kid: 'as-key-1', alg: 'ES256' }) });
   http.on('request', provider.callback());
 
   const tokenEndpoint = `${issuer}/token`;

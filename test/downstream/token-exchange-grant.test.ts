@@ -27,7 +27,7 @@ describe('RFC 8693 token exchange grant (embedded authorization server)', () => 
     as.tokenRequest({ grant_type: TOKEN_EXCHANGE_GRANT, subject_token: subjectToken, subject_token_type: ACCESS_TOKEN_TYPE, audience: DOWNSTREAM_API, ...extra }, client);
 
   it('RFC 8693 §2.2.1: issues an at+jwt for the downstream with sub = user, act.sub = gateway, verifiable with the AS JWKS', async () => {
-    const subject = await as.issueAccessToken({ sub: 'alice', scope: 'notes:read notes:write profile' });
+    const subject = await as.issueAccessToken({ sub: 'alice', scope: 'notes:read notes:write profile', roles: ['admin'] });
     const res = await exchange(subject);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.headers.get('cache-control'), 'no-store');
@@ -43,7 +43,7 @@ describe('RFC 8693 token exchange grant (embedded authorization server)', () => 
     assert.deepEqual(payload.act, { sub: GATEWAY.clientId });
     assert.equal(payload.client_id, GATEWAY.clientId);
     assert.equal(payload.scope, 'notes:read notes:write');
-    // The authorization server's own extra claims (roles) survive next to act.
+    // The user's roles from our own token carry over, next to act.
     assert.deepEqual(payload.roles, ['admin']);
   });
 

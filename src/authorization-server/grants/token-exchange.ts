@@ -10,12 +10,17 @@
  * (invalid_target), the subject token (invalid_grant), `may_act` (invalid_grant), the scope
  * (invalid_scope). Errors are oidc-provider errors, rendered as JSON with Cache-Control: no-store.
  */
-import type { JWTPayload, JSONWebKeySet } from 'jose';
-import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, errors as joseErrors } from 'jose';
+import { randomUUID, type KeyObject } from 'node:crypto';
+import type { CryptoKey, JWTPayload, JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, importJWK, jwtVerify, SignJWT, errors as joseErrors } from 'jose';
 import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC, type TokenEndpointGrantContext } from 'oidc-provider';
 import type { ExchangeAudienceConfig, TokenExchangeServerConfig, TrustedIssuerConfig } from '../../downstream/schema.ts';
-import { TOKEN_EXCHANGE_GRANT } from '../../downstream/gateway-client.ts';
+import { resolveGatewayClient, TOKEN_EXCHANGE_GRANT } from '../../downstream/gateway-client.ts';
+import type { SqliteDatabase } from '../../storage/sqlite/database.ts';
+import type { AuthorizationServerExtension } from '../index.ts';
+import { createClientRegistry } from '../clients.ts';
+import { toPublicJwk } from '../keys.ts';
 
 export { TOKEN_EXCHANGE_GRANT };
 
@@ -35,6 +40,11 @@ export interface TokenExchangeGrantOptions {
    * (RFC 9068). Called per exchange, so rotated keys are picked up.
    */
   localJwks: () => JSONWebKeySet | Promise<JSONWebKeySet>;
+  /**
+   * The authorization server's current signing key (the one oidc-provider signs access tokens
+   * with), so exchanged tokens verify with the same JWKS as every other token it issues.
+   */
+  signingKey: () => Promise<{ key: CryptoKey | KeyObject | Uint8Array; kid?: string; alg: string }>;
   /** For tests: the clock, in seconds. */
   now?: () => number;
 }
@@ -148,39 +158,37 @@ export function registerTokenExchangeGrant(provider: Provider, options: TokenExc
       granted = permitted;
     }
 
-    const ttl = Math.max(1, Math.min(target.accessTokenTtlSeconds, subject.claims.exp! - now()));
+    const iat = now();
+    const ttl = Math.max(1, Math.min(target.accessTokenTtlSeconds, subject.claims.exp! - iat));
     // RFC 8693 §4.1: `act` names the current actor; a prior actor chain nests inside it.
     const act: Record<string, unknown> = { sub: client.clientId };
     if (subject.claims.act && typeof subject.claims.act === 'object') act.act = subject.claims.act;
-    const extra: Record<string, unknown> = { act };
-    if (subject.claims.iss !== provider.issuer) extra.subject_issuer = subject.claims.iss;
+    const local = subject.claims.iss === provider.issuer;
+    // RFC 9068 §2.2 claims; roles carry over only from our own (verified) tokens.
+    const payload: JWTPayload = {
+      client_id: client.clientId,
+      ...(granted.length ? { scope: granted.join(' ') } : {}),
+      act,
+      ...(local && Array.isArray(subject.claims.roles) ? { roles: subject.claims.roles } : {}),
+      ...(local ? {} : { subject_issuer: subject.claims.iss }),
+    };
+    const signing = await options.signingKey();
+    const accessToken = await new SignJWT(payload)
+      .setProtectedHeader({ alg: signing.alg, typ: 'at+jwt', kid: signing.kid })
+      .setIssuer(provider.issuer)
+      .setSubject(subject.sub)
+      .setAudience(target.audience)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + ttl)
+      .setJti(randomUUID())
+      .sign(signing.key);
 
-    const { AccessToken } = ctx.oidc.provider;
-    const token = new AccessToken({
-      client,
-      accountId: subject.sub,
-      scope: granted.join(' ') || undefined,
-      gty: 'token_exchange',
-      expiresIn: ttl,
-      extra,
-      resourceServer: {
-        audience: target.audience,
-        scope: target.scopes.join(' '),
-        accessTokenTTL: ttl,
-        accessTokenFormat: 'jwt',
-        scopes: new Set(target.scopes),
-        identifier: () => target.audience,
-      },
-    } as unknown as ConstructorParameters<typeof AccessToken>[0]);
-    ctx.oidc.entity('AccessToken', token);
-    const value = await token.save();
-
-    // RFC 8693 §2.2.1 successful response.
+    // RFC 8693 §2.2.1 successful response (the token endpoint already set Cache-Control: no-store).
     ctx.body = {
-      access_token: value,
+      access_token: accessToken,
       issued_token_type: ACCESS_TOKEN_TYPE,
       token_type: 'Bearer',
-      expires_in: token.expiration,
+      expires_in: ttl,
       ...(granted.length ? { scope: granted.join(' ') } : {}),
     };
   }
@@ -202,19 +210,6 @@ export function registerTokenExchangeGrant(provider: Provider, options: TokenExc
       ctx.body = { error: 'unauthorized_client', error_description: 'this client is not allowed to use token exchange' };
     }
   });
-}
-
-/**
- * Keeps oidc-provider's `extraTokenClaims` from overwriting an exchanged token's `act`: wrap the
- * configured function with this before constructing the provider.
- */
-export function withTokenExchangeClaims<T extends (ctx: never, token: never) => unknown>(extraTokenClaims: T | undefined) {
-  return async (ctx: KoaContextWithOIDC, token: { gty?: string; extra?: Record<string, unknown> }): Promise<Record<string, unknown> | undefined> => {
-    const own = token.gty === 'token_exchange' ? token.extra : undefined;
-    const theirs = extraTokenClaims ? ((await (extraTokenClaims as unknown as (c: unknown, t: unknown) => unknown)(ctx, token)) as Record<string, unknown> | undefined) : undefined;
-    if (!own && !theirs) return undefined;
-    return { ...theirs, ...own };
-  };
 }
 
 /** RFC 6749 §5.2 invalid_grant with a description the client sees (oidc-provider's InvalidGrant has a fixed one). */
@@ -244,4 +239,42 @@ function resolveTarget(audiences: readonly ExchangeAudienceConfig[], params: Rec
   const match = audiences.find((a) => a.audience === distinct[0]);
   if (!match) throw new errors.InvalidTarget('the requested resource or audience is not a downstream API of this server');
   return match;
+}
+
+/**
+ * The authorization-server extension that turns token exchange on when
+ * `authorizationServer.embedded.tokenExchange` is configured: registers the grant and provisions
+ * the gateway's confidential client (secret from config, env, or generated once; see
+ * src/downstream/gateway-client.ts), replacing a stale registration on every start.
+ */
+export function createTokenExchangeExtension(deps: { db: SqliteDatabase; env: NodeJS.ProcessEnv }): AuthorizationServerExtension {
+  return async (provider, ctx) => {
+    const as = ctx.config.authorizationServer;
+    const config = 'embedded' in as ? as.embedded.tokenExchange : undefined;
+    if (!config) return;
+    const gateway = resolveGatewayClient(config, deps.env, deps.db);
+    const activeKeys = async () => (await ctx.store.keys.list('sig')).filter((k) => k.retiredAt === undefined);
+    registerTokenExchangeGrant(provider, {
+      config,
+      gatewayClientId: gateway.clientId,
+      localJwks: async () => ({ keys: (await activeKeys()).map((k) => toPublicJwk(k.jwk)) }),
+      async signingKey() {
+        // keys.ts: the newest active ES256 key is the one oidc-provider signs with.
+        const [newest] = await activeKeys();
+        if (!newest) throw new Error('the authorization server has no signing key');
+        return { key: await importJWK(newest.jwk, 'ES256'), kid: newest.kid, alg: 'ES256' };
+      },
+    });
+    const registry = createClientRegistry(provider, ctx.store);
+    await registry.remove(gateway.clientId);
+    await registry.add({
+      clientId: gateway.clientId,
+      clientName: 'mcp-warden gateway (token exchange)',
+      type: 'confidential',
+      grantTypes: [TOKEN_EXCHANGE_GRANT],
+      redirectUris: [],
+      clientSecret: gateway.clientSecret,
+    });
+    ctx.logger.info({ clientId: gateway.clientId, audiences: config.audiences.map((a) => a.audience) }, 'token exchange enabled for the gateway client');
+  };
 }
