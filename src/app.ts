@@ -99,7 +99,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       authorizationServer = await create({ config, db, users, logger: logger.child({ component: 'authorization-server' }) });
       closers.unshift(() => authorizationServer!.close());
     }
-    const audit = createAuditSink(config, db);
+    const audit = createAuditSink(config, db, { logger });
     closers.unshift(() => audit.close());
     const downstream = await createDownstreamCredentials({ config, db, logger, env });
     const verifier = createTokenVerifier({ config, publicJwks: authorizationServer ? () => authorizationServer.publicJwks() : undefined });

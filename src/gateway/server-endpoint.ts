@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditEvent, AuditSink } from '../audit/types.ts';
+import { redactArguments } from '../audit/redact.ts';
 import type { Config, ServerConfig } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { ServerPolicy } from '../policy/types.ts';
@@ -71,7 +72,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     return { ...response, result: policy.filterList(caller, method, response.result) };
   };
 
-  function record(caller: Caller | undefined, method: string, target: string | null, decision: 'allow' | 'deny', rule: string | null, reason: string, latencyUs: number, sessionId: string | null): void {
+  function record(caller: Caller | undefined, method: string, target: string | null, decision: 'allow' | 'deny', rule: string | null, reason: string, latencyUs: number, sessionId: string | null, args?: unknown): void {
     const event: AuditEvent = {
       time: new Date().toISOString(),
       subject: caller?.subject ?? '',
@@ -86,6 +87,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       latencyUs,
       sessionId,
     };
+    if (args !== undefined) event.arguments = redactArguments(args, config.audit.includeArguments);
     try {
       audit.record(event);
     } catch (err) {
@@ -158,7 +160,8 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     const started = performance.now();
     const decision = policy.decide(caller, { server: server.name, method: message.method, params: message.params });
     const latencyUs = Math.round((performance.now() - started) * 1000);
-    record(caller, message.method, target, decision.effect, decision.rule, decision.reason, latencyUs, sessionId);
+    const args = message.method === 'tools/call' || message.method === 'prompts/get' ? (message.params as { arguments?: unknown } | undefined)?.arguments : undefined;
+    record(caller, message.method, target, decision.effect, decision.rule, decision.reason, latencyUs, sessionId, args);
     if (decision.effect === 'allow') return null;
     return { reason: decision.reason, stepUpScopes: decision.stepUpScopes };
   }
