@@ -113,7 +113,9 @@ export function createProvider(o: ProviderOptions): Provider {
       return { accountId: user.username, claims: async () => ({ sub: user.username }) };
     },
     claims: { openid: ['sub'] },
-    scopes: ['openid', 'offline_access'],
+    // Server scopes are listed too, so discovery's scopes_supported names them and a client's
+    // `scope` metadata may restrict itself to them; tokens still carry them per resource.
+    scopes: ['openid', 'offline_access', ...new Set(o.config.servers.flatMap((s) => s.scopes))],
     responseTypes: ['code'],
     // OAuth 2.1 §4.1.1 / AS-1: PKCE for every client; oidc-provider 9 accepts only S256.
     pkce: { required: () => true },
