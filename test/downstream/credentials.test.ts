@@ -5,11 +5,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { createLocalJWKSet, jwtVerify, decodeJwt } from 'jose';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, decodeJwt } from 'jose';
 import { parseConfig } from '../../src/config/load.ts';
 import { createLogger } from '../../src/log.ts';
 import { openDatabase, type SqliteDatabase } from '../../src/storage/sqlite/database.ts';
-import { createDownstreamCredentials, DownstreamCredentialError, SecretsKeyError } from '../../src/downstream/index.ts';
+import { createDownstreamCredentials, DownstreamCredentialError, SecretsKeyError, WARDEN_JWKS_PATH } from '../../src/downstream/index.ts';
 import { openServerSecrets } from '../../src/downstream/secret-store.ts';
 import type { Caller } from '../../src/gateway/caller.ts';
 import type { Config } from '../../src/config/schema.ts';
@@ -103,6 +105,16 @@ describe('downstream credentials: per-user secrets', () => {
     assert.deepEqual(payload.roles, ['admin']);
     assert.equal(payload.client_id, 'claude-desktop');
     assert.ok(payload.exp! - payload.iat! === 30);
+    // Served at /.well-known/warden-jwks.json by the handler the gateway mounts.
+    const http = createServer(d.jwksHandler);
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    try {
+      const remote = createRemoteJWKSet(new URL(`http://127.0.0.1:${(http.address() as AddressInfo).port}${WARDEN_JWKS_PATH}`));
+      assert.equal((await jwtVerify(headers['X-Warden-Identity']!, remote, { audience: 'http://127.0.0.1:9/mcp' })).payload.sub, 'alice');
+    } finally {
+      http.closeAllConnections();
+      await new Promise((r) => http.close(r));
+    }
     // The key persists: a restarted gateway publishes the same JWKS.
     const again = await createDownstreamCredentials({ config: cfg, db, logger: createLogger('silent'), env: {} });
     assert.deepEqual(again.jwks, d.jwks);
@@ -181,6 +193,23 @@ describe('downstream credentials: token exchange at the embedded authorization s
     const d = await createDownstreamCredentials({ config: cfg, db, logger: createLogger('silent'), env: {}, embeddedTokenEndpoint: as.tokenEndpoint });
     const expired = caller('alice', await as.issueAccessToken({ sub: 'alice', scope: 'notes:read' }, { expiresIn: -60 }));
     await assert.rejects(d.envFor(expired, cfg.servers[0]!), (err: unknown) => err instanceof DownstreamCredentialError && err.code === 'exchange_failed' && err.status === 401 && /invalid_grant/.test(err.message));
+  });
+
+  it('RFC 8693 at an external authorization server (Keycloak-style: tokenEndpoint + the gateway\'s client there)', async () => {
+    const cfg = parseConfig({
+      publicUrl: 'http://localhost:8080',
+      authorizationServer: { external: { issuer: as.issuer } },
+      servers: [{ name: 'notes', path: '/mcp', upstream: { http: { url: `${api.url}/mcp` } }, downstream: { tokenExchange: { audience: DOWNSTREAM_API, tokenEndpoint: as.tokenEndpoint, clientId: GATEWAY.clientId, clientSecret: GATEWAY.clientSecret } } }],
+    });
+    const d = await createDownstreamCredentials({ config: cfg, db, logger: createLogger('silent'), env: {} });
+    const bob = caller('bob', await as.issueAccessToken({ sub: 'bob', scope: 'notes:read' }));
+    const headers = await d.headersFor(bob, cfg.servers[0]!);
+    const res = await fetch(api.url, { headers: { authorization: headers.Authorization! } });
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { sub: string }).sub, 'bob');
+    const bad = parseConfig({ ...cfg, servers: [{ ...cfg.servers[0]!, downstream: { tokenExchange: { audience: DOWNSTREAM_API, tokenEndpoint: as.tokenEndpoint, clientId: GATEWAY.clientId, clientSecret: 'wrong-secret' } } }] });
+    const refused = await createDownstreamCredentials({ config: bad, db, logger: createLogger('silent'), env: {} });
+    await assert.rejects(refused.headersFor(bob, bad.servers[0]!), (err: unknown) => err instanceof DownstreamCredentialError && /invalid_client/.test(err.message) && err.status === 502);
   });
 
   it('start-up refuses a stdio server without an env var, or an audience the authorization server does not list', async () => {
