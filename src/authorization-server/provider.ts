@@ -55,10 +55,12 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
  * MCP / RFC 7591 §2 + RFC 8252 §7.3: web clients register https redirect URIs; native clients
  * loopback http or a private-use scheme. Everything else is invalid_redirect_uri.
  */
-export function assertRegistrableRedirectUris(metadata: Record<string, unknown>): void {
+export function assertRegistrableRedirectUris(metadata: Record<string, unknown>, applicationTypeSent = true): void {
   const uris = metadata.redirect_uris;
   if (!Array.isArray(uris)) return;
-  const native = metadata.application_type === 'native';
+  // Clients older than MCP 2026-07-28 (SEP-837) send no application_type; a loopback redirect
+  // tells us they are native, so they are judged as native rather than refused.
+  const native = metadata.application_type === 'native' || !applicationTypeSent;
   for (const value of uris) {
     const uri = typeof value === 'string' ? URL.parse(value) : null;
     if (!uri) throw new errors.InvalidRedirectUri('redirect_uris must contain valid URIs');
@@ -73,6 +75,11 @@ export function assertRegistrableRedirectUris(metadata: Record<string, unknown>)
     if (native && /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(uri.protocol)) continue; // RFC 8252 §7.1 private-use scheme
     throw new errors.InvalidRedirectUri('redirect_uris must be https, loopback http (native), or a reverse-domain private-use scheme (native)');
   }
+}
+
+function sentApplicationType(ctx: KoaContextWithOIDC): boolean {
+  const body = ctx.oidc.body as Record<string, unknown> | undefined;
+  return typeof body?.application_type === 'string';
 }
 
 /**
@@ -137,7 +144,7 @@ export function createProvider(o: ProviderOptions): Provider {
       validator(ctx, key, value, metadata) {
         if (value === undefined) {
           // Runs once per property; the redirect_uri rule of DCR hangs on the first one.
-          if (key === ADMIN_ONLY_METADATA[0] && ctx?.oidc?.route === 'registration') assertRegistrableRedirectUris(metadata as Record<string, unknown>);
+          if (key === ADMIN_ONLY_METADATA[0] && ctx?.oidc?.route === 'registration') assertRegistrableRedirectUris(metadata as Record<string, unknown>, sentApplicationType(ctx));
           return;
         }
         if (ctx?.oidc?.route === 'registration' || isUrlClientId(String(metadata.client_id))) {
@@ -146,7 +153,7 @@ export function createProvider(o: ProviderOptions): Provider {
         if (key === 'warden_roles' && !(Array.isArray(value) && value.every((r) => typeof r === 'string'))) {
           throw new errors.InvalidClientMetadata('warden_roles must be an array of strings');
         }
-        if (key === ADMIN_ONLY_METADATA[0] && ctx?.oidc?.route === 'registration') assertRegistrableRedirectUris(metadata as Record<string, unknown>);
+        if (key === ADMIN_ONLY_METADATA[0] && ctx?.oidc?.route === 'registration') assertRegistrableRedirectUris(metadata as Record<string, unknown>, sentApplicationType(ctx));
       },
     },
     features: {
