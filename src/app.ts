@@ -15,7 +15,7 @@ import { silentLogger, type Logger } from './log.ts';
 import { openDatabase } from './storage/sqlite/database.ts';
 import { UserStore } from './users/user-store.ts';
 
-/** What app composition needs from the embedded authorization server (issue 3). */
+/** What app composition needs from the embedded authorization server (issue 3); `createAuthorizationServer` returns more. */
 export interface EmbeddedAuthorizationServer {
   issuer: string;
   handles(pathname: string): boolean;
@@ -28,6 +28,8 @@ export interface StartOptions {
   logger?: Logger;
   /** The environment (stdio children take PATH/HOME/LANG from it; downstream credentials read it). */
   env?: NodeJS.ProcessEnv;
+  /** Where the embedded authorization server prints generated demo secrets, once (default stderr). */
+  announce?: (line: string) => void;
 }
 
 export interface Warden {
@@ -38,14 +40,6 @@ export interface Warden {
   config: Config;
   gateway: Gateway;
   close(): Promise<void>;
-}
-
-async function loadAuthorizationServer(): Promise<(options: { config: Config; db: ReturnType<typeof openDatabase>; users: UserStore; logger: Logger }) => Promise<EmbeddedAuthorizationServer> | EmbeddedAuthorizationServer> {
-  // Loaded on demand: external-issuer deployments never load oidc-provider.
-  const specifier = './authorization-server/index.ts';
-  const mod = (await import(specifier)) as { createAuthorizationServer?: unknown };
-  if (typeof mod.createAuthorizationServer !== 'function') throw new Error('the embedded authorization server is not available in this build');
-  return mod.createAuthorizationServer as never;
 }
 
 function listen(server: Server, host: string, port: number): Promise<number> {
@@ -95,8 +89,16 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     let authorizationServer: EmbeddedAuthorizationServer | undefined;
     if ('embedded' in as) {
       const users = new UserStore(db, as.embedded.roles);
-      const create = await loadAuthorizationServer();
-      authorizationServer = await create({ config, db, users, logger: logger.child({ component: 'authorization-server' }) });
+      // Loaded on demand: external-issuer deployments never load oidc-provider.
+      const { createAuthorizationServer } = await import('./authorization-server/index.ts');
+      authorizationServer = await createAuthorizationServer({
+        config,
+        db,
+        users,
+        logger: logger.child({ component: 'authorization-server' }),
+        env,
+        ...(options.announce ? { announce: options.announce } : {}),
+      });
       closers.unshift(() => authorizationServer!.close());
     }
     const audit = createAuditSink(config, db, { logger });
