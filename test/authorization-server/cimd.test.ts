@@ -1,0 +1,165 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startEmbeddedAs, TEST_PASSWORD, type EmbeddedAs } from '../helpers/embedded-as.ts';
+import { authorize, Browser, obtainTokens } from '../helpers/oauth.ts';
+import * as oauth from 'oauth4webapi';
+
+/** Serves client ID metadata documents (and misbehaving variants) on 127.0.0.1, addressed as http://localhost. */
+async function startDocumentServer(): Promise<{ base: string; server: Server; hits: Map<string, number> }> {
+  const hits = new Map<string, number>();
+  const server = createServer((req, res) => {
+    const path = req.url ?? '/';
+    hits.set(path, (hits.get(path) ?? 0) + 1);
+    const id = `${base}${path}`;
+    const doc = (extra: Record<string, unknown> = {}) => JSON.stringify({
+      client_id: id, client_name: 'CIMD Test App', redirect_uris: ['http://127.0.0.1/callback'],
+      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none', ...extra,
+    });
+    res.setHeader('content-type', 'application/json');
+    switch (path) {
+      case '/client.json': case '/client2.json': res.end(doc()); return;
+      case '/mismatch.json': res.end(doc({ client_id: `${base}/other.json` })); return;
+      case '/big.json': res.end(doc({ client_name: 'x'.repeat(6000) })); return;
+      case '/redirect.json': res.statusCode = 302; res.setHeader('location', `${base}/client.json`); res.end(); return;
+      case '/secret.json': res.end(doc({ token_endpoint_auth_method: 'client_secret_basic' })); return;
+      case '/slow.json': setTimeout(() => res.end(doc()), 1500); return;
+      default: res.statusCode = 404; res.end('{}');
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://localhost:${(server.address() as AddressInfo).port}`;
+  return { base, server, hits };
+}
+
+/** The authorization request's first response: a redirect to our login (client accepted) or an error page. */
+async function firstResponse(s: EmbeddedAs, clientId: string, redirectUri = 'http://127.0.0.1/callback'): Promise<{ status: number; location: string | null; body: string }> {
+  const url = `${s.url}/oauth/authorize?` + new URLSearchParams({
+    client_id: clientId, redirect_uri: redirectUri, response_type: 'code', state: 'st', scope: 'notes:read', resource: s.resource,
+    code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()), code_challenge_method: 'S256',
+  });
+  const res = await fetch(url, { redirect: 'manual', headers: { accept: 'text/html' } });
+  return { status: res.status, location: res.headers.get('location'), body: await res.text() };
+}
+
+describe('client ID metadata documents', () => {
+  let docs: Awaited<ReturnType<typeof startDocumentServer>>;
+  let dev: EmbeddedAs;
+  let strict: EmbeddedAs;
+  let noPrivate: EmbeddedAs;
+  let off: EmbeddedAs;
+  before(async () => {
+    docs = await startDocumentServer();
+    const cimd = (o: Record<string, unknown>) => ({ embedded: { clientIdMetadataDocuments: o }, options: { fetchTimeoutMs: 500 } });
+    dev = await startEmbeddedAs(cimd({ allowHttpLocalhost: true, allowPrivateAddresses: true }));
+    strict = await startEmbeddedAs(cimd({}));
+    noPrivate = await startEmbeddedAs(cimd({ allowHttpLocalhost: true, allowPrivateAddresses: false }));
+    off = await startEmbeddedAs(cimd({ enabled: false, allowHttpLocalhost: true, allowPrivateAddresses: true }));
+  });
+  after(async () => {
+    for (const s of [dev, strict, noPrivate, off]) await s?.close();
+    docs.server.closeAllConnections();
+    await new Promise<void>((r) => docs.server.close(() => r()));
+  });
+
+  it('CIMD §3, AS-6: a URL client_id is fetched and the full flow works, with redirect_uris from the document', async () => {
+    const clientId = `${docs.base}/client.json`;
+    const t = await obtainTokens({ issuer: dev.issuer, clientId, username: 'bob', password: TEST_PASSWORD, resource: dev.resource, scope: 'notes:read' });
+    const claims = JSON.parse(Buffer.from(t.access_token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    assert.equal(claims.client_id, clientId);
+    assert.equal(claims.aud, dev.resource);
+  });
+
+  it('AS-8, CIMD §6: the consent page shows the client name and the document host as verified identity', async () => {
+    const clientId = `${docs.base}/client2.json`;
+    const browser = new Browser();
+    const url = `${dev.url}/oauth/authorize?` + new URLSearchParams({
+      client_id: clientId, redirect_uri: 'http://127.0.0.1/callback', response_type: 'code', state: 'st', scope: 'notes:read', resource: dev.resource,
+      code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()), code_challenge_method: 'S256',
+    });
+    const login = await browser.follow(url, dev.url);
+    const r = await browser.submit(login.url, await login.response.text(), { username: 'alice', password: TEST_PASSWORD });
+    const consent = await browser.follow(new URL(r.headers.get('location')!, login.url).href, dev.url);
+    const html = await consent.response.text();
+    assert.match(html, /<dd id="client-name">CIMD Test App<\/dd>/);
+    assert.match(html, new RegExp(`<dd id="client-origin">${new URL(docs.base).host}</dd>`));
+    assert.match(html, /<dd id="redirect-host">127\.0\.0\.1/);
+  });
+
+  it('CIMD §4.1: the document is cached (bounded), not fetched on every request', async () => {
+    const clientId = `${docs.base}/client.json`;
+    const before = docs.hits.get('/client.json') ?? 0;
+    await firstResponse(dev, clientId);
+    await firstResponse(dev, clientId);
+    assert.equal(docs.hits.get('/client.json') ?? 0, before);
+  });
+
+  it('AS-6: a redirect_uri not in the document gets an error page, never a redirect', async () => {
+    const r = await firstResponse(dev, `${docs.base}/client.json`, 'http://127.0.0.1/elsewhere');
+    assert.equal(r.status, 400);
+    assert.equal(r.location, null);
+  });
+
+  const refusedDocs: Array<[string, string]> = [
+    ['AS-6: the document\'s client_id differs from the URL', '/mismatch.json'],
+    ['CIMD §6: a document larger than 5 KB', '/big.json'],
+    ['CIMD §6: a redirect instead of the document', '/redirect.json'],
+    ['CIMD §4: a document declaring a shared-secret auth method', '/secret.json'],
+    ['a document that does not arrive within the timeout', '/slow.json'],
+    ['a document that does not exist', '/missing.json'],
+  ];
+  for (const [name, path] of refusedDocs) {
+    it(`${name} → invalid_client error page, no redirect`, async () => {
+      const r = await firstResponse(dev, `${docs.base}${path}`);
+      assert.equal(r.status, 400);
+      assert.equal(r.location, null);
+      assert.match(r.body, /invalid_client/);
+      assert.doesNotMatch(r.body, /node_modules|at \w+ \(/);
+    });
+  }
+
+  it('AS-7: http://localhost client IDs are refused without allowHttpLocalhost', async () => {
+    const r = await firstResponse(strict, `${docs.base}/client.json`);
+    assert.equal(r.status, 400);
+    assert.equal(r.location, null);
+    assert.match(r.body, /invalid_client/);
+  });
+
+  it('CIMD §6 (SSRF): a document on a loopback address is refused without allowPrivateAddresses', async () => {
+    const before = docs.hits.get('/client.json') ?? 0;
+    const r = await firstResponse(noPrivate, `${docs.base}/client.json?fresh=1`);
+    assert.equal(r.status, 400);
+    assert.match(r.body, /invalid_client/);
+    assert.equal(docs.hits.get('/client.json?fresh=1') ?? 0, 0, 'the request never reached the server');
+    assert.equal(docs.hits.get('/client.json') ?? 0, before);
+  });
+
+  it('CIMD §6 (SSRF): https client IDs naming private or metadata addresses are refused', async () => {
+    for (const id of ['https://127.0.0.1/client.json', 'https://169.254.169.254/latest/meta-data', 'https://10.0.0.1/c.json']) {
+      const r = await firstResponse(strict, id);
+      assert.equal(r.status, 400, id);
+      assert.match(r.body, /invalid_client/);
+    }
+  });
+
+  it('AS-7: client IDs with userinfo, fragments or dot segments are not treated as documents', async () => {
+    for (const id of [`${docs.base.replace('http://', 'http://user@')}/client.json`, `${docs.base}/a/../client.json`, 'https://app.example/client.json#x']) {
+      const r = await firstResponse(dev, id);
+      assert.equal(r.status, 400, id);
+      assert.equal(r.location, null);
+    }
+  });
+
+  it('clientIdMetadataDocuments.enabled=false: URL client IDs are unknown clients and metadata says unsupported', async () => {
+    const r = await firstResponse(off, `${docs.base}/client.json`);
+    assert.equal(r.status, 400);
+    const md = await (await fetch(`${off.url}/.well-known/oauth-authorization-server`)).json() as Record<string, unknown>;
+    assert.notEqual(md.client_id_metadata_document_supported, true);
+  });
+
+  it('a CIMD client gets access_denied at its redirect when the user denies', async () => {
+    const r = await authorize({ issuer: dev.issuer, clientId: `${docs.base}/client2.json`, consent: 'deny', username: 'bob', password: TEST_PASSWORD, resource: dev.resource, scope: 'notes:read' });
+    assert.equal(r.callbackUrl.searchParams.get('error'), 'access_denied');
+  });
+});
