@@ -111,7 +111,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   /** The public origin clients use (scheme://host[:port]), for canonical resource URIs behind a reverse proxy. */
-  publicUrl: z.url({ protocol: /^https?$/ }).refine((u) => new URL(u).pathname === '/' && !u.endsWith('/'), {
+  publicUrl: z.url({ protocol: /^https?$/ }).refine((u) => URL.canParse(u) && new URL(u).pathname === '/' && !u.endsWith('/'), {
     message: 'must be an origin without a path or trailing slash, e.g. https://mcp.example.com',
   }),
   /** Browser origins allowed to call the MCP endpoints (Streamable HTTP: DNS-rebinding protection). */
