@@ -1,0 +1,113 @@
+/**
+ * The Store contract suite (src/storage/store.ts): every backend runs exactly these tests.
+ * A PostgreSQL backend adds one line to store.test.ts.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Store } from '../../src/storage/store.ts';
+
+export interface StoreHarness {
+  store: Store;
+  clock: { now: number };
+  close(): void | Promise<void>;
+}
+
+export function runStoreContract(backend: string, open: () => Promise<StoreHarness> | StoreHarness): void {
+  describe(`Store contract: ${backend}`, () => {
+    async function withStore(fn: (h: StoreHarness) => Promise<void>): Promise<void> {
+      const h = await open();
+      try { await fn(h); } finally { await h.close(); }
+    }
+
+    it('upsert then find returns the payload; upsert replaces it', () => withStore(async ({ store }) => {
+      await store.models.upsert('Session', 'a', { uid: 'u1', accountId: 'alice' }, undefined);
+      assert.deepEqual(await store.models.find('Session', 'a'), { uid: 'u1', accountId: 'alice' });
+      await store.models.upsert('Session', 'a', { uid: 'u2', accountId: 'bob' }, undefined);
+      assert.deepEqual(await store.models.find('Session', 'a'), { uid: 'u2', accountId: 'bob' });
+      assert.equal(await store.models.find('Session', 'missing'), undefined);
+      assert.equal(await store.models.find('Grant', 'a'), undefined, 'models are separate namespaces');
+    }));
+
+    it('expired entries are invisible to every read', () => withStore(async ({ store, clock }) => {
+      await store.models.upsert('AuthorizationCode', 'c', { uid: 'x', userCode: 'UC', grantId: 'g' }, clock.now + 1000);
+      assert.ok(await store.models.find('AuthorizationCode', 'c'));
+      clock.now += 1001;
+      assert.equal(await store.models.find('AuthorizationCode', 'c'), undefined);
+      assert.equal(await store.models.findByUid('AuthorizationCode', 'x'), undefined);
+      assert.equal(await store.models.findByUserCode('AuthorizationCode', 'UC'), undefined);
+      assert.deepEqual(await store.models.list('AuthorizationCode'), []);
+    }));
+
+    it('findByUid and findByUserCode look up by those fields', () => withStore(async ({ store }) => {
+      await store.models.upsert('Session', 's1', { uid: 'uid-1' }, undefined);
+      await store.models.upsert('DeviceCode', 'd1', { userCode: 'ABCD-EFGH' }, undefined);
+      assert.deepEqual(await store.models.findByUid('Session', 'uid-1'), { uid: 'uid-1' });
+      assert.deepEqual(await store.models.findByUserCode('DeviceCode', 'ABCD-EFGH'), { userCode: 'ABCD-EFGH' });
+      assert.equal(await store.models.findByUid('Session', 'uid-2'), undefined);
+    }));
+
+    it('consume marks the entry with the first consumption time (seconds), later ones do not move it', () => withStore(async ({ store, clock }) => {
+      await store.models.upsert('RefreshToken', 'r', { grantId: 'g' }, undefined);
+      await store.models.consume('RefreshToken', 'r', clock.now);
+      const first = (await store.models.find('RefreshToken', 'r'))!.consumed;
+      assert.equal(first, Math.floor(clock.now / 1000));
+      await store.models.consume('RefreshToken', 'r', clock.now + 60_000);
+      assert.equal((await store.models.find('RefreshToken', 'r'))!.consumed, first);
+    }));
+
+    it('destroy removes one entry; revokeByGrantId removes the grant and everything issued under it', () => withStore(async ({ store }) => {
+      await store.models.upsert('Grant', 'g1', { jti: 'g1' }, undefined);
+      await store.models.upsert('RefreshToken', 'r1', { grantId: 'g1' }, undefined);
+      await store.models.upsert('AuthorizationCode', 'c1', { grantId: 'g1' }, undefined);
+      await store.models.upsert('RefreshToken', 'r2', { grantId: 'g2' }, undefined);
+      await store.models.destroy('AuthorizationCode', 'c1');
+      assert.equal(await store.models.find('AuthorizationCode', 'c1'), undefined);
+      await store.models.revokeByGrantId('g1');
+      assert.equal(await store.models.find('Grant', 'g1'), undefined);
+      assert.equal(await store.models.find('RefreshToken', 'r1'), undefined);
+      assert.ok(await store.models.find('RefreshToken', 'r2'), 'other grants are untouched');
+    }));
+
+    it('list returns every live entry of one model', () => withStore(async ({ store }) => {
+      await store.models.upsert('Client', 'b', { client_id: 'b' }, undefined);
+      await store.models.upsert('Client', 'a', { client_id: 'a' }, undefined);
+      await store.models.upsert('Grant', 'x', {}, undefined);
+      assert.deepEqual((await store.models.list('Client')).map((e) => e.id), ['a', 'b']);
+    }));
+
+    it('a failed write (unserialisable payload) loses nothing already stored', () => withStore(async ({ store }) => {
+      await store.models.upsert('Client', 'c', { client_id: 'c', v: 1 }, undefined);
+      await assert.rejects(store.models.upsert('Client', 'c', { client_id: 'c', v: 10n as unknown as number }, undefined));
+      assert.deepEqual(await store.models.find('Client', 'c'), { client_id: 'c', v: 1 });
+    }));
+
+    it('keys: newest first per use; retire keeps the record with retiredAt', () => withStore(async ({ store }) => {
+      await store.keys.add({ kid: 'k1', use: 'sig', jwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd' }, createdAt: 1 });
+      await store.keys.add({ kid: 'k2', use: 'sig', jwk: { kty: 'EC', crv: 'P-256', x: 'x2', y: 'y2', d: 'd2' }, createdAt: 2 });
+      await store.keys.add({ kid: 'c1', use: 'cookie', jwk: { kty: 'oct', k: 'secret' }, createdAt: 3 });
+      assert.deepEqual((await store.keys.list('sig')).map((k) => k.kid), ['k2', 'k1']);
+      await store.keys.retire('k1', 10);
+      const k1 = (await store.keys.list('sig')).find((k) => k.kid === 'k1');
+      assert.equal(k1!.retiredAt, 10);
+      assert.equal(k1!.jwk.d, 'd');
+      assert.deepEqual((await store.keys.list('cookie')).map((k) => k.kid), ['c1']);
+      await assert.rejects(store.keys.add({ kid: 'k1', use: 'sig', jwk: { kty: 'EC' }, createdAt: 4 }), 'kids are unique');
+    }));
+
+    it('consents: one per (user, client, resource), replaced on put, filtered lists, remove returns what it removed', () => withStore(async ({ store }) => {
+      const base = { accountId: 'alice', clientId: 'c1', grantId: 'g1', resource: 'https://r/mcp', scopes: ['a'], createdAt: 1 };
+      await store.consents.put(base);
+      await store.consents.put({ ...base, grantId: 'g2', scopes: ['a', 'b'] });
+      await store.consents.put({ ...base, clientId: 'c2', grantId: 'g3' });
+      await store.consents.put({ ...base, accountId: 'bob', grantId: 'g4' });
+      assert.deepEqual((await store.consents.find('alice', 'c1', 'https://r/mcp'))!.scopes, ['a', 'b']);
+      assert.equal(await store.consents.find('alice', 'c1', 'https://other/mcp'), undefined);
+      assert.equal((await store.consents.list()).length, 3);
+      assert.deepEqual((await store.consents.list({ accountId: 'alice' })).map((c) => c.clientId), ['c1', 'c2']);
+      const removed = await store.consents.remove({ accountId: 'alice', clientId: 'c1' });
+      assert.deepEqual(removed.map((c) => c.grantId), ['g2']);
+      assert.equal((await store.consents.remove({ accountId: 'alice' })).length, 1);
+      assert.deepEqual((await store.consents.list()).map((c) => c.accountId), ['bob']);
+    }));
+  });
+}
