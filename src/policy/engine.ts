@@ -184,8 +184,9 @@ export class CompiledPolicy implements ServerPolicy {
   }
 
   /**
-   * Keeps only the items the caller may use; every other field (`nextCursor`, `_meta`) is kept,
-   * so pagination works on the filtered pages. Items without a readable name are dropped.
+   * Keeps only the items the caller may use; every other field (`nextCursor`, `_meta`, `ttlMs`)
+   * is kept, so pagination works on the filtered pages, except that a 2026-07-28 `cacheScope`
+   * becomes `private`. Items without a readable name are dropped.
    * @see MCP 2025-11-25 server/utilities/pagination
    */
   filterList(caller: Caller, method: string, result: unknown): unknown {
@@ -201,7 +202,11 @@ export class CompiledPolicy implements ServerPolicy {
       if (spec.kind === 'resource' && hasDotSegments(target)) return false;
       return this.#visible(caller, spec.method, spec.kind, target);
     });
-    return { ...(result as Record<string, unknown>), [spec.key]: kept };
+    const out: Record<string, unknown> = { ...(result as Record<string, unknown>), [spec.key]: kept };
+    // MCP 2026-07-28 cacheable results (SEP-2549): a filtered list is for this caller only, so it
+    // must never be served from a shared cache. Older results carry no cache fields; none is added.
+    if ('cacheScope' in out) out.cacheScope = 'private';
+    return out;
   }
 
   /** The decision plus, for each rule, whether it names the request and why it did not apply. */

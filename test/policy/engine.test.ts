@@ -121,6 +121,15 @@ describe('policy engine decisions (issue 4 §1, §2)', () => {
     assert.equal(JSON.stringify([who, req]), before);
   });
 
+  it('the remembered rules per target stay correct past the cache bound (client-chosen names)', () => {
+    const p = policy({ rules: [{ name: 'reads', tools: 'read_*' }] });
+    for (let i = 0; i < 5000; i++) {
+      assert.equal(p.decide(caller(), call(i % 2 ? `read_${i}` : `write_${i}`)).effect, i % 2 ? 'allow' : 'deny');
+    }
+    assert.equal(p.decide(caller(), call('read_1')).effect, 'allow');
+    assert.equal(p.decide(caller(), call('write_2')).effect, 'deny');
+  });
+
   it('explain reports, per rule, whether it names the request and which condition failed', () => {
     const p = policy(demo);
     const { decision, rules } = p.explain(caller({ roles: ['member'], scopes: ['notes:read'] }), call('delete_note'));

@@ -42,6 +42,13 @@ describe('filtered lists (issue 4 §3)', () => {
     assert.notEqual(out, input);
   });
 
+  it('SEP-2549 (MCP 2026-07-28): a filtered list with cache fields becomes cacheScope private; 2025-era results get none', () => {
+    const modern = demoPolicy.filterList(bob, 'tools/list', { tools: allTools.map(tool), ttlMs: 60_000, cacheScope: 'public' }) as Record<string, unknown>;
+    assert.deepEqual([modern.cacheScope, modern.ttlMs], ['private', 60_000]);
+    const legacy = demoPolicy.filterList(bob, 'tools/list', { tools: allTools.map(tool) }) as Record<string, unknown>;
+    assert.equal('cacheScope' in legacy, false);
+  });
+
   it('an empty filtered page still carries its cursor', () => {
     const out = demoPolicy.filterList(bob, 'tools/list', { tools: [tool('delete_note')], nextCursor: 'c3' }) as Record<string, unknown>;
     assert.deepEqual(out, { tools: [], nextCursor: 'c3' });
