@@ -34,6 +34,7 @@ interface Row {
   session_id: string | null;
 }
 
+/** Recorded events matching every given filter, newest first (default limit 100). */
 export function queryAuditEvents(db: SqliteDatabase, query: AuditQuery = {}): AuditEvent[] {
   migrateAudit(db);
   const where: string[] = [];

@@ -32,6 +32,7 @@ export const AUDIT_MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_events_decision ON audit_events (decision, time_ms);`,
 ];
 
+/** Brings up the `audit_events` table (owner `audit`); idempotent. */
 export function migrateAudit(db: SqliteDatabase): void {
   migrate(db, 'audit', AUDIT_MIGRATIONS);
 }
@@ -39,6 +40,7 @@ export function migrateAudit(db: SqliteDatabase): void {
 /** A queue longer than this is written at once instead of on the next turn. */
 const MAX_QUEUE = 256;
 
+/** Batched writer of audit events to SQLite; `close` writes what is queued. */
 export class SqliteAuditSink implements AuditSink {
   readonly #db: SqliteDatabase;
   readonly #insert;

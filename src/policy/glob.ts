@@ -41,11 +41,12 @@ export function globSource(glob: string): string {
   return out;
 }
 
+/** Whether a pattern holds a wildcard (`*` or `**`). */
 export function isGlob(pattern: string): boolean {
   return pattern.includes('*');
 }
 
-/** Compiles a list of globs into one matcher. */
+/** Compiles a list of globs into one matcher: literals into a Set, the rest into one anchored RegExp. */
 export function compileGlobs(patterns: readonly string[], options: { caseInsensitive?: boolean } = {}): Matcher {
   const fold = options.caseInsensitive ? (s: string) => s.toLowerCase() : (s: string) => s;
   const literals = new Set(patterns.filter((p) => !isGlob(p)).map(fold));

@@ -89,6 +89,7 @@ export function readPath(source: Readonly<Record<string, unknown>>, name: string
   return value;
 }
 
+/** Compiles one validated rule (its index is its place in the policy's order). */
 export function compileRule(rule: PolicyRule, index: number): CompiledRule {
   return {
     index,

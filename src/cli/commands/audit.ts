@@ -47,6 +47,7 @@ function cut(text: string, width: number): string {
   return text.length > width ? `${text.slice(0, width - 1)}…` : text;
 }
 
+/** The human-readable table `mcp-warden audit` prints: one line per event, long cells cut. */
 export function formatTable(events: readonly AuditEvent[]): string {
   const header = ['TIME', 'DECISION', 'USER', 'CLIENT', 'SERVER', 'METHOD', 'TARGET', 'RULE', 'REASON'];
   const rows = events.map((e) => [
