@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Writable } from 'node:stream';
+import { main } from '../../src/cli/main.ts';
 import { startWarden, type Warden } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { demoServerCommand } from '../../src/config/demo.ts';
@@ -37,6 +39,15 @@ const EXPECTED_FAILURES = new Set(['client is told how to store a credential']);
 function expectation(name: string, passes: boolean): void {
   if (EXPECTED_FAILURES.has(name)) assert.equal(passes, false, `"${name}" passes now: remove it from EXPECTED_FAILURES`);
   else assert.ok(passes, name);
+}
+
+/** `mcp-warden …` through main(), for commands that do not read standard input. */
+async function inProcess(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const sink = (append: (s: string) => void) => new Writable({ write(chunk, _e, cb) { append(String(chunk)); cb(); } });
+  const code = await main(args, { env, stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) });
+  return { code, stdout, stderr };
 }
 
 const fingerprint = (secret: string) => createHash('sha256').update(secret).digest('hex').slice(0, 12);
@@ -78,10 +89,10 @@ describe('downstream identity end to end: per-user secrets for a stdio server', 
       const r = await cli(['secrets', 'set', '--config', configFile, '--server', 'notes', '--user', user], { WARDEN_SECRETS_KEY: key }, `${secret}\n`);
       assert.equal(r.code, 0, r.stderr);
     }
-    const argv = await cli(['secrets', 'set', '--config', configFile, '--server', 'notes', '--user', 'carol', 'the-secret'], { WARDEN_SECRETS_KEY: key });
+    const argv = await inProcess(['secrets', 'set', '--config', configFile, '--server', 'notes', '--user', 'carol', 'the-secret'], { WARDEN_SECRETS_KEY: key });
     assert.equal(argv.code, 2);
     assert.match(argv.stderr, /read from standard input, never from the command line/);
-    const list = await cli(['secrets', 'list', '--config', configFile], {});
+    const list = await inProcess(['secrets', 'list', '--config', configFile], {});
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^notes\talice\t/m);
     assert.match(list.stdout, /^notes\tbob\t/m);
@@ -90,7 +101,8 @@ describe('downstream identity end to end: per-user secrets for a stdio server', 
 
   it('a wrong encryption key is a clear error for the CLI and stops the gateway at start-up', async () => {
     const wrong = randomBytes(32).toString('base64');
-    const r = await cli(['secrets', 'set', '--config', configFile, '--server', 'notes', '--user', 'carol'], { WARDEN_SECRETS_KEY: wrong }, 'x');
+    // The key is checked before standard input is read, so this runs in-process.
+    const r = await inProcess(['secrets', 'set', '--config', configFile, '--server', 'notes', '--user', 'carol'], { WARDEN_SECRETS_KEY: wrong });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /does not match/);
     assert.ok(!r.stderr.includes('    at '), 'no stack trace');

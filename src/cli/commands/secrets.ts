@@ -51,9 +51,9 @@ export const run: Command = async (ctx) => {
       }
       case 'set': {
         const { server, user } = target(config, values);
-        const value = await readSecret(ctx);
-        const key = loadSecretsKey(server.downstream!.perUserSecret!.key, ctx.env);
-        openServerSecrets(db, server.name, key).set(user, value);
+        // Check the key before asking for the secret: a wrong key fails before anything is typed.
+        const store = openServerSecrets(db, server.name, loadSecretsKey(server.downstream!.perUserSecret!.key, ctx.env));
+        store.set(user, await readSecret(ctx));
         ctx.stdout.write(`stored the secret of user "${user}" for server "${server.name}"\n`);
         return 0;
       }
