@@ -223,6 +223,13 @@ describe('policy end to end: filtered lists, denial, step-up and audit (issue 4)
     const sse = await auditCli(configFile, '--server', 'notes-sse', '--user', 'bob');
     assert.ok(sse.filter((e) => e.method === 'tools/list').length >= 2);
 
+    // The same question, answered without calling anything, from the same configuration and user store.
+    let explained = '';
+    const out = new Writable({ write(chunk, _e, cb) { explained += String(chunk); cb(); } });
+    const code = await main(['explain', '--config', configFile, '--server', 'notes', '--user', 'bob', '--tool', 'delete_note'], { stdout: out, stderr: out, env: {} });
+    assert.equal(code, 3, explained);
+    assert.match(explained, /decision: DENY[\s\S]*reason:\s+this tool requires a role you do not have/);
+
     const lines = readFileSync(jsonl, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AuditEvent);
     assert.ok(lines.some((e) => e.subject === bobDelete.subject && e.target === 'delete_note' && e.decision === 'deny'), 'the JSON Lines sink has the same events');
   });
