@@ -66,6 +66,8 @@ export interface AuthorizationServerOptions {
   env?: NodeJS.ProcessEnv;
   /** Timeout of outbound fetches (CIMD documents, jwks_uri). Default 5000 ms. */
   fetchTimeoutMs?: number;
+  /** Seed demo users and clients when `embedded.demo` (default true; the admin CLI passes false). */
+  seedDemo?: boolean;
   /** Dynamic client registrations allowed per client IP per window. Default 20 per minute. */
   registrationRateLimit?: { max: number; windowMs: number };
 }
@@ -181,7 +183,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   for (const extension of [...builtIn, ...(options.extensions ?? [])]) await extension(provider, ext);
 
   const clients = createClientRegistry(provider, store);
-  if (embedded.demo) {
+  if (embedded.demo && options.seedDemo !== false) {
     await seedDemo({
       config, users, clients, env: options.env ?? process.env,
       announce: options.announce ?? ((line) => process.stderr.write(`mcp-warden: ${line}\n`)),

@@ -18,7 +18,7 @@ runStoreContract('sqlite (file)', () => {
 runStoreContract('sqlite (:memory:)', () => {
   const db = openDatabase(':memory:');
   const clock = { now: 1_800_000_000_000 };
-  return { store: createSqliteStore(db, () => clock.now), clock, close: () => db.close() };
+  return { store: createSqliteStore(db, () => clock.now), clock, close: () => { db.close(); } };
 });
 
 runStoreContract('memory', () => {

@@ -1,0 +1,45 @@
+/**
+ * `mcp-warden consents list|revoke`: consents the embedded authorization server remembers per
+ * (user, client, resource). Revoking one also revokes the refresh tokens of its grant, so the
+ * client must ask the user again.
+ */
+import { openAdminContext } from '../../authorization-server/admin.ts';
+import { createSqliteStore } from '../../storage/sqlite/store.ts';
+import { parseOptions, UsageError, type Command } from '../main.ts';
+import { configFromOptions } from './audit.ts';
+
+const HELP = `usage: mcp-warden consents <list|revoke> [--config FILE | --demo]
+  list [--user U] [--client C] [--json]
+  revoke --user U [--client C]     forget the consent(s) and revoke their grants`;
+
+export const run: Command = async (ctx) => {
+  const [sub, ...rest] = ctx.args;
+  if (!sub || sub === '--help' || sub === '-h') { ctx.stdout.write(`${HELP}\n`); return sub ? 0 : 2; }
+  const { values } = parseOptions(rest, {
+    config: { type: 'string' }, demo: { type: 'boolean' }, json: { type: 'boolean' }, user: { type: 'string' }, client: { type: 'string' },
+  }, false);
+  const admin = openAdminContext(configFromOptions(values, ctx.env), ctx.env);
+  try {
+    const store = createSqliteStore(admin.db);
+    switch (sub) {
+      case 'list': {
+        const list = await store.consents.list({ ...(values.user ? { accountId: values.user } : {}), ...(values.client ? { clientId: values.client } : {}) });
+        if (values.json) { for (const c of list) ctx.stdout.write(`${JSON.stringify({ ...c, createdAt: new Date(c.createdAt).toISOString() })}\n`); return 0; }
+        if (!list.length) { ctx.stdout.write('no consents\n'); return 0; }
+        for (const c of list) ctx.stdout.write(`${c.accountId.padEnd(16)} ${c.clientId.padEnd(44)} ${c.resource}  ${c.scopes.join(' ')}\n`);
+        return 0;
+      }
+      case 'revoke': {
+        if (!values.user) throw new UsageError('consents revoke needs --user');
+        const removed = await store.consents.remove({ accountId: values.user, ...(values.client ? { clientId: values.client } : {}) });
+        for (const r of removed) await store.models.revokeByGrantId(r.grantId);
+        ctx.stdout.write(`revoked ${removed.length} consent${removed.length === 1 ? '' : 's'}\n`);
+        return removed.length ? 0 : 1;
+      }
+      default:
+        throw new UsageError(`unknown subcommand "${sub}"\n${HELP}`);
+    }
+  } finally {
+    admin.close();
+  }
+};

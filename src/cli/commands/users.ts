@@ -1,0 +1,75 @@
+/**
+ * `mcp-warden users add|list|remove|set-role|set-password`: the built-in user store of the
+ * embedded authorization server. Passwords come from stdin or a hidden prompt, never argv.
+ */
+import { openAdminContext } from '../../authorization-server/admin.ts';
+import { readPassword } from '../../users/read-password.ts';
+import { parseOptions, UsageError, type Command, type CommandContext } from '../main.ts';
+import { configFromOptions } from './audit.ts';
+
+const HELP = `usage: mcp-warden users <subcommand> [--config FILE | --demo]
+  add USER --role ROLE [--role ROLE]   create a user; the password is read from stdin or a prompt
+  list [--json]                        list users and their roles
+  remove USER                          delete a user
+  set-role USER --role ROLE [...]      replace a user's roles
+  set-password USER                    change a password (stdin or prompt)`;
+
+function stdinOf(ctx: CommandContext): NodeJS.ReadableStream & { isTTY?: boolean } {
+  return (ctx as CommandContext & { stdin?: NodeJS.ReadableStream }).stdin ?? process.stdin;
+}
+
+export const run: Command = async (ctx) => {
+  const [sub, ...rest] = ctx.args;
+  if (!sub || sub === '--help' || sub === '-h') { ctx.stdout.write(`${HELP}\n`); return sub ? 0 : 2; }
+  const { values, positionals } = parseOptions(rest, {
+    config: { type: 'string' }, demo: { type: 'boolean' }, role: { type: 'string', multiple: true }, json: { type: 'boolean' },
+  });
+  const config = configFromOptions(values, ctx.env);
+  const admin = openAdminContext(config, ctx.env);
+  try {
+    const username = positionals[0];
+    const needUser = () => { if (!username) throw new UsageError(`users ${sub} needs a USER`); return username; };
+    switch (sub) {
+      case 'add': {
+        const user = needUser();
+        if (!values.role?.length) throw new UsageError('users add needs at least one --role');
+        const password = await readPassword(stdinOf(ctx), ctx.stderr, `Password for ${user}: `);
+        await admin.users.add(user, password, values.role);
+        ctx.stdout.write(`added user ${user} (${values.role.join(', ')})\n`);
+        return 0;
+      }
+      case 'list': {
+        const users = admin.users.list();
+        if (values.json) { for (const u of users) ctx.stdout.write(`${JSON.stringify({ username: u.username, roles: u.roles, createdAt: new Date(u.createdAt).toISOString() })}\n`); return 0; }
+        if (!users.length) { ctx.stdout.write('no users\n'); return 0; }
+        for (const u of users) ctx.stdout.write(`${u.username.padEnd(24)} ${u.roles.join(', ')}\n`);
+        return 0;
+      }
+      case 'remove': {
+        const user = needUser();
+        if (!admin.users.remove(user)) { ctx.stderr.write(`mcp-warden users: no user "${user}"\n`); return 1; }
+        ctx.stdout.write(`removed user ${user}\n`);
+        return 0;
+      }
+      case 'set-role': {
+        const user = needUser();
+        if (!values.role?.length) throw new UsageError('users set-role needs at least one --role');
+        admin.users.setRoles(user, values.role);
+        ctx.stdout.write(`${user}: ${values.role.join(', ')}\n`);
+        return 0;
+      }
+      case 'set-password': {
+        const user = needUser();
+        if (!admin.users.get(user)) { ctx.stderr.write(`mcp-warden users: no user "${user}"\n`); return 1; }
+        const password = await readPassword(stdinOf(ctx), ctx.stderr, `New password for ${user}: `);
+        await admin.users.setPassword(user, password);
+        ctx.stdout.write(`password changed for ${user}\n`);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown subcommand "${sub}"\n${HELP}`);
+    }
+  } finally {
+    admin.close();
+  }
+};
