@@ -101,7 +101,8 @@ export class CompiledPolicy implements ServerPolicy {
   }
 
   #rulesNaming(request: ParsedRequest): readonly CompiledRule[] {
-    const key = request.target === null ? request.method : `${request.method}\n${request.target}`;
+    // The kind is part of the key: completion/complete names prompts and resource templates alike.
+    const key = request.target === null ? request.method : `${request.method}\n${request.kind}\n${request.target}`;
     let found = this.#named.get(key);
     if (!found) {
       found = this.rules.filter((rule) => names(rule, request));

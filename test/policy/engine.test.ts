@@ -130,6 +130,14 @@ describe('policy engine decisions (issue 4 §1, §2)', () => {
     assert.equal(p.decide(caller(), call('write_2')).effect, 'deny');
   });
 
+  it('completion/complete: a prompt and a resource template of the same name are told apart', () => {
+    const p = policy({ rules: [{ name: 'prompt-x', prompts: 'x' }] });
+    const complete = (ref: unknown) => ({ server: 's', method: 'completion/complete', params: { ref, argument: { name: 'a', value: '' } } });
+    assert.equal(p.decide(caller(), complete({ type: 'ref/prompt', name: 'x' })).effect, 'allow');
+    assert.equal(p.decide(caller(), complete({ type: 'ref/resource', uri: 'x' })).effect, 'deny');
+    assert.equal(p.decide(caller(), complete({ type: 'ref/prompt', name: 'x' })).effect, 'allow');
+  });
+
   it('explain reports, per rule, whether it names the request and which condition failed', () => {
     const p = policy(demo);
     const { decision, rules } = p.explain(caller({ roles: ['member'], scopes: ['notes:read'] }), call('delete_note'));
