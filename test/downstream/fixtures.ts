@@ -30,6 +30,8 @@ export interface TestAuthorizationServer {
   tokenEndpoint: string;
   jwksUri: string;
   /** Signs an RFC 9068 access token as this server does (same key, issuer, typ). */
+  /** RFC 7009: marks a token this server issued as revoked (by its jti). */
+  revoke(jti: string): void;
   issueAccessToken(claims: Record<string, unknown>, options?: { expiresIn?: number; key?: CryptoKey; kid?: string }): Promise<string>;
   /** POSTs a token request with client_secret_basic. */
   tokenRequest(params: Record<string, string | string[]>, client?: { clientId: string; clientSecret: string }): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }>;
@@ -61,7 +63,8 @@ export async function startTestAuthorizationServer(overrides: Partial<TokenExcha
     features: { devInteractions: { enabled: false }, clientCredentials: { enabled: true } },
     clientDefaults: { id_token_signed_response_alg: 'ES256', grant_types: ['authorization_code'], response_types: ['code'] },
   });
-  registerTokenExchangeGrant(provider, { config, gatewayClientId: GATEWAY.clientId, localJwks: () => ({ keys: [publicJwk] }), signingKey: async () => ({ key: privateKey, kid: 'as-key-1', alg: 'ES256' }) });
+  const revoked = new Set<string>();
+  registerTokenExchangeGrant(provider, { config, gatewayClientId: GATEWAY.clientId, localJwks: () => ({ keys: [publicJwk] }), signingKey: async () => ({ key: privateKey, kid: 'as-key-1', alg: 'ES256' }), isRevoked: async (claims) => revoked.has(String(claims.jti)) });
   http.on('request', provider.callback());
 
   const tokenEndpoint = `${issuer}/token`;
@@ -69,6 +72,7 @@ export async function startTestAuthorizationServer(overrides: Partial<TokenExcha
     issuer,
     tokenEndpoint,
     jwksUri: `${issuer}/jwks`,
+    revoke: (jti) => void revoked.add(jti),
     async issueAccessToken(claims, options = {}) {
       const now = Math.floor(Date.now() / 1000);
       return new SignJWT({ client_id: 'some-mcp-client', ...claims })

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRemoteJWKSet, decodeProtectedHeader, generateKeyPair, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, generateKeyPair, jwtVerify } from 'jose';
 import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../../src/authorization-server/grants/token-exchange.ts';
 import { DOWNSTREAM_API, GATEWAY, startExternalIssuer, startTestAuthorizationServer, type TestAuthorizationServer } from './fixtures.ts';
 
@@ -101,6 +101,16 @@ describe('RFC 8693 token exchange grant (embedded authorization server)', () => 
     const stranger = await external.sign({ sub: 'mallory', scope: 'notes:read' }, 'someone-else');
     assert.equal((await exchange(stranger)).body.error, 'invalid_grant');
     assert.equal((await exchange('not-a-jwt')).body.error, 'invalid_grant');
+  });
+
+  it('RFC 7009 + RFC 8693 §2.2.2: a revoked subject token is invalid_grant', async () => {
+    const subject = await as.issueAccessToken({ sub: 'alice', scope: 'notes:read' });
+    assert.equal((await exchange(subject)).status, 200);
+    as.revoke(String(decodeJwt(subject).jti));
+    const res = await exchange(subject);
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error, 'invalid_grant');
+    assert.match(String(res.body.error_description), /revoked/);
   });
 
   it('RFC 8693 §2.1: a token from a configured trusted external issuer is exchanged for its user', async () => {

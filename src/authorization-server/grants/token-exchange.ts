@@ -21,6 +21,7 @@ import type { SqliteDatabase } from '../../storage/sqlite/database.ts';
 import type { AuthorizationServerExtension } from '../index.ts';
 import { createClientRegistry } from '../clients.ts';
 import { toPublicJwk } from '../keys.ts';
+import { verifyClientSecret } from '../client-secret.ts';
 
 export { TOKEN_EXCHANGE_GRANT };
 
@@ -45,6 +46,8 @@ export interface TokenExchangeGrantOptions {
    * with), so exchanged tokens verify with the same JWKS as every other token it issues.
    */
   signingKey: () => Promise<{ key: CryptoKey | KeyObject | Uint8Array; kid?: string; alg: string }>;
+  /** Whether a token this server issued was revoked (RFC 7009), by its claims. Default: never. */
+  isRevoked?: (claims: JWTPayload) => Promise<boolean>;
   /** For tests: the clock, in seconds. */
   now?: () => number;
 }
@@ -86,6 +89,7 @@ export function registerTokenExchangeGrant(provider: Provider, options: TokenExc
           currentDate,
           requiredClaims: ['sub', 'exp'],
         }));
+        if (options.isRevoked && await options.isRevoked(payload)) throw invalidGrant('subject_token was revoked');
       } else {
         const trusted = config.trustedIssuers.find((t: TrustedIssuerConfig) => t.issuer === issuer);
         if (!trusted) throw invalidGrant('subject_token was not issued by this server or a trusted issuer');
@@ -258,6 +262,8 @@ export function createTokenExchangeExtension(deps: { db: SqliteDatabase; env: No
       config,
       gatewayClientId: gateway.clientId,
       localJwks: async () => ({ keys: (await activeKeys()).map((k) => toPublicJwk(k.jwk)) }),
+      // RFC 7009 revocations of our JWT access tokens are kept by jti (src/authorization-server/index.ts).
+      isRevoked: async (claims) => typeof claims.jti === 'string' && (await ctx.store.models.find('RevokedAccessToken', claims.jti)) !== undefined,
       async signingKey() {
         // keys.ts: the newest active ES256 key is the one oidc-provider signs with.
         const [newest] = await activeKeys();
@@ -265,6 +271,12 @@ export function createTokenExchangeExtension(deps: { db: SqliteDatabase; env: No
         return { key: await importJWK(newest.jwk, 'ES256'), kid: newest.kid, alg: 'ES256' };
       },
     });
+    // Re-register only when the stored client differs (new secret, or registered otherwise).
+    const stored = (await ctx.store.models.find('Client', gateway.clientId)) as { client_secret?: string; grant_types?: string[] } | undefined;
+    const current = stored !== undefined
+      && verifyClientSecret(stored.client_secret, gateway.clientSecret)
+      && JSON.stringify(stored.grant_types) === JSON.stringify([TOKEN_EXCHANGE_GRANT]);
+    if (current) return;
     const registry = createClientRegistry(provider, ctx.store);
     await registry.remove(gateway.clientId);
     await registry.add({
