@@ -52,7 +52,7 @@ async function main(): Promise<number> {
   }
   try {
     const client = new WardenClient(options);
-    const mcp = await connectClient(client);
+    const mcp = await connectClient(client, { versionNegotiation: process.env.CONFORMANCE_VERSION_NEGOTIATION === 'legacy' ? 'legacy' : 'auto' });
     try {
       const { tools } = await mcp.listTools();
       const tool = tools.find((t) => t.name === 'test-tool') ?? tools[0];

@@ -90,6 +90,14 @@ export class StoreBackedProvider implements OAuthClientProvider {
     };
   }
 
+  /** Client credentials grant (RFC 6749 §4.4); undefined leaves the authorization code default. */
+  prepareTokenRequest(scope?: string): URLSearchParams | undefined {
+    if (this.options.grant !== 'client_credentials') return undefined;
+    const params = new URLSearchParams({ grant_type: 'client_credentials' });
+    if (scope) params.set('scope', scope);
+    return params;
+  }
+
   state(): string {
     this.lastState = randomBytes(32).toString('base64url');
     return this.lastState;
@@ -108,6 +116,7 @@ export class StoreBackedProvider implements OAuthClientProvider {
     if (this.options.clientId) {
       const info: StoredOAuthClientInformation = { client_id: this.options.clientId };
       if (this.options.clientSecret) info.client_secret = this.options.clientSecret;
+      if (ctx?.issuer) info.issuer = ctx.issuer;
       return info;
     }
     const record = await this.read();

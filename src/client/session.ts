@@ -206,12 +206,11 @@ export class WardenClient {
       ...(request.resourceMetadataUrl && { resourceMetadataUrl: request.resourceMetadataUrl }),
       ...(scope && { scope }),
     };
-    if (request.resourceMetadataUrl) {
-      // A challenge naming another metadata document than the cached one: discover again (the
-      // server may have moved to another AS; credentials are keyed by issuer, SEP-2352).
+    if (request.staleAccessToken !== undefined || request.resourceMetadataUrl) {
+      // A refused token or a fresh challenge: discover again, since the server may have moved to
+      // another AS (RFC 9728 authorization_servers changed); credentials are keyed by issuer (SEP-2352).
       const { discovery } = await this.record();
-      const cached = (discovery as { resourceMetadataUrl?: string } | undefined)?.resourceMetadataUrl;
-      if (discovery && cached !== request.resourceMetadataUrl.href) await this.provider.invalidateCredentials('discovery');
+      if (discovery) await this.provider.invalidateCredentials('discovery');
     }
     if (this.grant === 'client_credentials') {
       await this.withOAuthErrors(() => auth(this.provider, base));
