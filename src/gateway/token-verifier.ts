@@ -35,6 +35,8 @@ export interface TokenVerifierOptions {
   now?: () => number;
   /** Least time between JWKS re-fetches for an unknown `kid` (default 30 s). */
   jwksCooldownMs?: number;
+  /** Verified JWTs remembered (the signature is checked once; exp/nbf at every use). Default 10 000; 0 disables. */
+  cacheEntries?: number;
 }
 
 /** Follows a dotted path (`realm_access.roles`) into claims. */
@@ -213,8 +215,33 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     return introspector;
   };
 
+  // A JWT is immutable: once its signature and claims verified, later uses only need the time
+  // checks. Bounded, oldest first out; entries never outlive the token's exp.
+  const maxCached = options.cacheEntries ?? 10_000;
+  const verified = new Map<string, Caller>();
+  const clock = () => (now ? now() : Date.now() / 1000);
+
   return {
     async verify(token, server) {
+      const cacheKey = maxCached > 0 ? `${server.path}\n${token}` : '';
+      const hit = maxCached > 0 ? verified.get(cacheKey) : undefined;
+      if (hit) {
+        const t = clock();
+        const nbf = hit.claims.nbf;
+        if (hit.expiresAt + CLOCK_TOLERANCE_SECONDS > t && !(typeof nbf === 'number' && nbf - CLOCK_TOLERANCE_SECONDS > t)) return hit;
+        verified.delete(cacheKey);
+      }
+      const caller = await verifyUncached(token, server);
+      if (maxCached > 0 && looksLikeJwt(token)) {
+        if (verified.size >= maxCached) verified.delete(verified.keys().next().value as string);
+        verified.set(cacheKey, caller);
+      }
+      return caller;
+    },
+  };
+
+  async function verifyUncached(token: string, server: ServerConfig): Promise<Caller> {
+    {
       const resource = canonicalResourceUri(config, server);
       // Providers that ignore RFC 8707 `resource` put a configured value in `aud` instead.
       const expectedAudience = external?.audience ?? resource;
@@ -253,6 +280,6 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       // MCP authorization §Token Handling: the token must prove it was issued for this resource.
       if (!stringList(c.aud).includes(expectedAudience)) throw new GatewayError('invalid_token', 'the access token is not valid for this resource', { reason: 'introspection aud' });
       return toCaller({ iss: issuer, ...c }, resource, token, rolesClaim);
-    },
-  };
+    }
+  }
 }

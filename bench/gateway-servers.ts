@@ -1,0 +1,81 @@
+/**
+ * Child process of bench/gateway.ts: runs one system under test and prints one JSON line with
+ * its URLs (and tokens) on stdout. Roles:
+ *   upstream            the lean HTTP MCP server
+ *   proxy <url>         a bare node:http pass-through proxy to <url> (keep-alive agent): the Node limit
+ *   warden <url>        mcp-warden (external fixture issuer, JWT + required scope + policy) with
+ *                       /mcp/http → <url> and /mcp/stdio → the tiny stdio server, /mcp/sh → a shell
+ *                       stdio server (memory runs). With IPC: answers {measure:true} with memory use after GC.
+ */
+import { createServer, request, Agent } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startLeanMcpHttp } from './fixtures/lean-mcp-http.ts';
+import { startFixtureIssuer } from '../test/gateway/fixtures/issuer.ts';
+import { startWarden } from '../src/app.ts';
+import { parseConfig } from '../src/config/load.ts';
+
+const [role, target] = process.argv.slice(2);
+const TINY = fileURLToPath(new URL('../test/gateway/fixtures/tiny-server.mjs', import.meta.url));
+/** A stdio MCP server in sh: answers initialize (id 0) and nothing else; a few MB per child. */
+const SH_SERVER = `while IFS= read -r line; do case "$line" in *'"initialize"'*) echo '{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"sh","version":"1"}}}';; esac; done`;
+
+function print(v: unknown): void {
+  process.stdout.write(`${JSON.stringify(v)}\n`);
+}
+
+if (role === 'upstream') {
+  const { url } = await startLeanMcpHttp();
+  print({ url });
+} else if (role === 'proxy') {
+  const upstream = new URL(target!);
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const server = createServer((req, res) => {
+    const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers, agent }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    out.on('error', () => res.writeHead(502).end());
+    req.pipe(out);
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  print({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}${upstream.pathname}` });
+} else if (role === 'warden') {
+  const issuer = await startFixtureIssuer();
+  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-'));
+  const policy = { default: 'deny', rules: [{ name: 'all', methods: ['*'], scopes: 'mcp:read' }, { name: 'echo', tools: 'echo', scopes: 'mcp:read' }] };
+  const warden = await startWarden((port) =>
+    parseConfig({
+      listen: { host: '127.0.0.1', port },
+      publicUrl: `http://127.0.0.1:${port}`,
+      storage: { sqlite: { path: join(dir, 'w.db') } },
+      authorizationServer: { external: { issuer: issuer.issuer } },
+      log: { level: 'silent' },
+      servers: [
+        { name: 'http', path: '/mcp/http', upstream: { http: { url: target! } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], policy },
+        { name: 'stdio', path: '/mcp/stdio', upstream: { stdio: { command: process.execPath, args: [TINY] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], policy },
+        { name: 'sh', path: '/mcp/sh', upstream: { stdio: { command: 'sh', args: ['-c', SH_SERVER] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'] },
+      ],
+    }),
+  );
+  const tokens: Record<string, string> = {};
+  for (const p of ['http', 'stdio', 'sh']) tokens[p] = await issuer.mint({ aud: `${warden.url}/mcp/${p}`, scope: 'mcp:read', exp: Math.floor(Date.now() / 1000) + 3600 });
+  process.on('message', (m: { measure?: boolean }) => {
+    if (!m.measure) return;
+    for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
+    const mem = process.memoryUsage();
+    const sessions = [...warden.gateway.endpoints.values()].reduce((n, e) => n + e.sessionCount, 0);
+    process.send!({ heapUsed: mem.heapUsed, external: mem.external, arrayBuffers: mem.arrayBuffers, rss: mem.rss, sessions });
+  });
+  process.on('SIGTERM', () => {
+    void warden.close().then(() => issuer.close()).then(() => process.exit(0));
+  });
+  print({ url: warden.url, tokens });
+} else {
+  console.error(`unknown role ${role}`);
+  process.exit(2);
+}
