@@ -188,6 +188,22 @@ describe('challenge rendering and verifier units', () => {
     }
   });
 
+  it('RFC 9068 §4: a verified token is remembered, but refused once its exp (plus 60 s skew) has passed', async () => {
+    const issuer = await startFixtureIssuer();
+    try {
+      const config = parseConfig({ publicUrl: 'http://127.0.0.1:9', authorizationServer: { external: { issuer: issuer.issuer } }, servers: [{ name: 's', path: '/mcp', upstream: { stdio: { command: 'x' } } }] });
+      let now = Math.floor(Date.now() / 1000);
+      const verifier = createTokenVerifier({ config, now: () => now });
+      const token = await issuer.mint({ aud: 'http://127.0.0.1:9/mcp', exp: now + 30 });
+      const first = await verifier.verify(token, config.servers[0]!);
+      assert.equal(await verifier.verify(token, config.servers[0]!), first, 'served from the cache');
+      now += 95;
+      await assert.rejects(verifier.verify(token, config.servers[0]!), (e: unknown) => e instanceof GatewayError && e.code === 'invalid_token');
+    } finally {
+      await issuer.close();
+    }
+  });
+
   it('external issuers: an explicit audience replaces the canonical URI; rolesClaim reads a nested path', async () => {
     const issuer = await startFixtureIssuer();
     try {
