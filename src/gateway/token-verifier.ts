@@ -39,8 +39,12 @@ export interface TokenVerifierOptions {
   cacheEntries?: number;
 }
 
-/** Follows a dotted path (`realm_access.roles`) into claims. */
+/**
+ * Follows a dotted path (`realm_access.roles`) into claims. A claim whose own name holds dots
+ * (Auth0's namespaced `https://example.com/roles`) is found by its whole name first.
+ */
 function claimAt(claims: Record<string, unknown>, path: string): unknown {
+  if (path in claims) return claims[path];
   let v: unknown = claims;
   for (const part of path.split('.')) {
     if (typeof v !== 'object' || v === null) return undefined;

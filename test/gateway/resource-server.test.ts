@@ -216,6 +216,9 @@ describe('challenge rendering and verifier units', () => {
       const token = await issuer.mint({ aud: 'api://warden', realm_access: { roles: ['member'] }, scp: ['x'], scope: undefined, client_id: undefined, azp: 'kc-client' }, { typ: 'JWT' });
       const caller = await verifier.verify(token, config.servers[0]!);
       assert.deepEqual([caller.roles, caller.scopes, caller.clientId], [['member'], ['x'], 'kc-client']);
+      const auth0Style = createTokenVerifier({ config: { ...config, authorizationServer: { external: { ...(config.authorizationServer as { external: Record<string, unknown> }).external, rolesClaim: 'https://mcp.example.com/roles' } } } as typeof config });
+      const namespaced = await issuer.mint({ aud: 'api://warden', 'https://mcp.example.com/roles': ['admin'] });
+      assert.deepEqual((await auth0Style.verify(namespaced, config.servers[0]!)).roles, ['admin']);
       const canonical = await issuer.mint({ aud: 'http://127.0.0.1:9/mcp' });
       await assert.rejects(verifier.verify(canonical, config.servers[0]!), GatewayError);
     } finally {
