@@ -165,7 +165,15 @@ export async function createDownstreamCredentials(options: DownstreamOptions): P
       log.error({ server: server.name, user: caller.subject, reason: (err as Error).message }, 'stored downstream secret cannot be decrypted');
       throw new DownstreamCredentialError('secrets_unavailable', `your stored credential for server "${server.name}" cannot be used; store it again`, (err as Error).message, 409);
     }
-    if (value !== undefined) return value;
+    if (value !== undefined) {
+      // RFC 9110 §5.5: a header value has no CR, LF or NUL; an environment value has no NUL.
+      const bad = 'http' in server.upstream ? /[\0\r\n]/ : /\0/;
+      if (bad.test(value)) {
+        log.warn({ server: server.name, user: caller.subject }, 'stored downstream secret has characters its delivery cannot carry');
+        throw new DownstreamCredentialError('secrets_unavailable', `your stored credential for server "${server.name}" contains line breaks or NUL characters and cannot be sent; store it again without them`, 'undeliverable secret', 409);
+      }
+      return value;
+    }
     if (p.fallback !== undefined) return p.fallback;
     log.warn({ server: server.name, user: caller.subject }, 'user has no downstream secret for this server and there is no fallback; refused the session');
     throw new DownstreamCredentialError(

@@ -53,7 +53,12 @@ export const run: Command = async (ctx) => {
         const { server, user } = target(config, values);
         // Check the key before asking for the secret: a wrong key fails before anything is typed.
         const store = openServerSecrets(db, server.name, loadSecretsKey(server.downstream!.perUserSecret!.key, ctx.env));
-        store.set(user, await readSecret(ctx));
+        const value = await readSecret(ctx);
+        // RFC 9110 §5.5: a header cannot carry CR, LF or NUL; an environment variable cannot carry NUL.
+        if (/\0/.test(value) || ('http' in server.upstream && /[\r\n]/.test(value))) {
+          throw new UsageError(`the secret contains ${'http' in server.upstream ? 'line breaks or NUL characters, which an HTTP header' : 'NUL characters, which an environment variable'} cannot carry`);
+        }
+        store.set(user, value);
         ctx.stdout.write(`stored the secret of user "${user}" for server "${server.name}"\n`);
         return 0;
       }
