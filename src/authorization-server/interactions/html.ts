@@ -45,6 +45,7 @@ export function sendPage(res: ServerResponse, status: number, title: string, bod
   res.setHeader('Content-Security-Policy', `default-src 'none'; style-src 'nonce-${nonce}'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'`);
   res.setHeader('X-Frame-Options', 'DENY');
   res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.setHeader('Referrer-Policy', 'no-referrer');
+  // same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on our own form posts.
+  res.setHeader('Referrer-Policy', 'same-origin');
   res.end(page);
 }
