@@ -29,7 +29,7 @@ describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HT
     assert.equal(upstream.sessions(), 1);
     const ourId = transport.sessionId;
     const tools = await client.listTools();
-    assert.deepEqual(tools.tools.map((x) => x.name).sort(), ['admin_reset', 'count', 'echo']);
+    assert.deepEqual(tools.tools.map((x) => x.name).sort(), ['admin_reset', 'count', 'echo', 'poke']);
     const result = await client.callTool({ name: 'echo', arguments: { message: 'over http' } });
     assert.deepEqual(result.content, [{ type: 'text', text: 'over http' }]);
     const upstreamIds = new Set(upstream.requests.map((r) => r.headers['mcp-session-id']).filter(Boolean));
@@ -48,6 +48,21 @@ describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HT
     const result = await client.callTool({ name: 'count', arguments: { n: 3 } }, undefined, { onprogress: (p) => seen.push(p.progress) });
     assert.deepEqual(seen, [1, 2, 3]);
     assert.deepEqual(result.content, [{ type: 'text', text: 'counted 3' }]);
+    await transport.terminateSession();
+    await client.close();
+  });
+
+  it('T-12/T-14: a server notification on the upstream\'s GET stream reaches the client\'s GET stream', async () => {
+    const client = new ClientV1({ name: 'v1', version: '1.0.0' });
+    const transport = new TransportV1(new URL(t.endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+    const { ToolListChangedNotificationSchema } = await import('@modelcontextprotocol/sdk/types.js');
+    const changed = new Promise<void>((resolve) => client.setNotificationHandler(ToolListChangedNotificationSchema, () => resolve()));
+    await client.connect(transport);
+    // The 1.x client opens its GET stream after initialization; give it a moment to be attached.
+    await new Promise((r) => setTimeout(r, 200));
+    await client.callTool({ name: 'poke', arguments: {} });
+    await changed;
+    assert.ok(upstream.requests.some((r) => r.method === 'GET'), 'the gateway opened the upstream GET stream');
     await transport.terminateSession();
     await client.close();
   });

@@ -21,7 +21,7 @@ export interface HttpUpstreamOptions {
   connections?: number;
 }
 
-type Body = AsyncIterable<Buffer> & { text(): Promise<string>; dump(): Promise<void> };
+type Body = AsyncIterable<Buffer> & { text(): Promise<string>; dump(): Promise<void>; destroy(): void };
 
 export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
   const url = new URL(options.http.url);
@@ -36,7 +36,9 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
       let upstreamSessionId: string | undefined;
       let closed = false;
       let streamOpen = false;
-      const aborts = new Set<AbortController>();
+      // Open upstream SSE bodies, destroyed when the session ends (no AbortController per request:
+      // a plain JSON answer needs none, and it costs on the hot path).
+      const streams = new Set<Body>();
 
       const headers = (protocolVersion: string | undefined, accept: string): Record<string, string> => {
         const h: Record<string, string> = { ...options.http.headers, ...credentialHeaders, accept };
@@ -49,7 +51,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         if (closed) return;
         closed = true;
         live.delete(connection);
-        for (const a of aborts) a.abort();
+        for (const b of streams) b.destroy();
         ctx.events.closed(reason);
       };
 
@@ -65,7 +67,8 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
       };
 
       /** Reads an SSE body to its end, emitting each message event as it arrives. */
-      const pump = async (body: Body, abort: AbortController) => {
+      const pump = async (body: Body) => {
+        streams.add(body);
         const parse = createSseParser((event) => {
           if (event.event !== 'message' || !event.data) return;
           try {
@@ -77,17 +80,15 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         try {
           for await (const chunk of body) parse(chunk.toString('utf8'));
         } catch (err) {
-          if (!abort.signal.aborted) log.debug({ err: (err as Error).message }, 'upstream stream ended');
+          if (!closed) log.debug({ err: (err as Error).message }, 'upstream stream ended');
         } finally {
-          aborts.delete(abort);
+          streams.delete(body);
         }
       };
 
       const connection: UpstreamConnection = {
         async send(messages, protocolVersion) {
           if (closed) throw new UpstreamError('the upstream session has ended');
-          const abort = new AbortController();
-          aborts.add(abort);
           let res;
           try {
             res = await pool.request({
@@ -95,39 +96,33 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
               method: 'POST',
               headers: { ...headers(protocolVersion, 'application/json, text/event-stream'), 'content-type': 'application/json' },
               body: JSON.stringify(messages.length === 1 ? messages[0] : messages),
-              signal: abort.signal,
               headersTimeout: 60_000,
               bodyTimeout: 0,
             });
           } catch (err) {
-            aborts.delete(abort);
             throw new UpstreamError(`the upstream could not be reached: ${(err as Error).message}`);
           }
           const body = res.body as unknown as Body;
           const sid = res.headers['mcp-session-id'];
           if (typeof sid === 'string' && !upstreamSessionId) upstreamSessionId = sid;
           if (res.statusCode === 404 && upstreamSessionId) {
-            aborts.delete(abort);
             await body.dump();
             end('the upstream session ended');
             throw new UpstreamError('the upstream session ended', 404);
           }
           if (res.statusCode === 202) {
-            aborts.delete(abort);
             await body.dump();
             return;
           }
           if (res.statusCode !== 200) {
-            aborts.delete(abort);
             await body.dump();
             throw new UpstreamError(`the upstream answered HTTP ${res.statusCode}`, res.statusCode);
           }
           const type = String(res.headers['content-type'] ?? '');
           if (type.startsWith('text/event-stream')) {
-            void pump(body, abort);
+            void pump(body);
             return;
           }
-          aborts.delete(abort);
           const text = await body.text();
           if (!text) return;
           try {
@@ -139,21 +134,18 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         openServerStream(protocolVersion) {
           if (closed || streamOpen || !upstreamSessionId) return;
           streamOpen = true;
-          const abort = new AbortController();
-          aborts.add(abort);
           pool
-            .request({ path, method: 'GET', headers: headers(protocolVersion, 'text/event-stream'), signal: abort.signal, bodyTimeout: 0, headersTimeout: 60_000 })
+            .request({ path, method: 'GET', headers: headers(protocolVersion, 'text/event-stream'), bodyTimeout: 0, headersTimeout: 60_000 })
             .then(async (res) => {
               const body = res.body as unknown as Body;
-              if (res.statusCode !== 200) {
+              if (res.statusCode !== 200 || closed) {
                 // 405: the upstream offers no server stream (MCP transports §Listening).
-                aborts.delete(abort);
                 await body.dump();
                 return;
               }
-              await pump(body, abort);
+              await pump(body);
             })
-            .catch(() => aborts.delete(abort))
+            .catch(() => {})
             .finally(() => {
               streamOpen = false;
             });
@@ -163,7 +155,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
           const sid = upstreamSessionId;
           closed = true;
           live.delete(connection);
-          for (const a of aborts) a.abort();
+          for (const b of streams) b.destroy();
           // MCP transports §Session Management: a client SHOULD DELETE a session it no longer needs.
           if (sid) {
             try {
