@@ -233,8 +233,27 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     if (pathname === ROUTES.registration && req.method === 'POST' && !allowRegistration(req.socket.remoteAddress ?? 'unknown')) {
       return sendJsonError(res, 429, 'invalid_request', 'too many client registrations from this address; retry later', { 'Retry-After': '60' });
     }
+    if (pathname === ROUTES.authorization && req.method === 'GET') applyDefaultScope(url);
     req.url = `${pathname}${url.search}`;
     return callback(req, res);
+  }
+
+  /**
+   * A client that names no scope of the resource (MCP 2025-11-25 §Scope Selection Strategy: it
+   * omits `scope` when neither the challenge nor PRM lists one) is asked for the server's
+   * required scopes, or all its scopes when none are required; oidc-provider would otherwise
+   * end the request with access_denied because nothing was granted.
+   */
+  function applyDefaultScope(url: URL): void {
+    if (url.searchParams.getAll('scope').length > 1 || url.searchParams.getAll('resource').length > 1) return; // oidc-provider rejects duplicates
+    const resourceUri = url.searchParams.get('resource') ?? defaultResource;
+    const info = resourceUri ? resolveResource(resourceUri) : undefined;
+    if (!info) return;
+    const requested = (url.searchParams.get('scope') ?? '').split(' ').filter(Boolean);
+    if (requested.some((sc) => info.scopes.includes(sc))) return;
+    const defaults = info.server?.requiredScopes.length ? info.server.requiredScopes : info.scopes;
+    if (!defaults.length) return;
+    url.searchParams.set('scope', [...requested, ...defaults].join(' '));
   }
 
   return {

@@ -74,6 +74,11 @@ describe('authorization code flow (oauth4webapi)', () => {
     assert.ok(r.callbackUrl.searchParams.get('code'));
   });
 
+  it('MCP §Scope Selection Strategy: a request without scope gets the server\'s default scopes, not access_denied', async () => {
+    const t = await obtainTokens({ issuer: s.issuer, username: 'bob', password: TEST_PASSWORD, resource: s.resource, offlineAccess: false });
+    assert.equal(t.scope, 'notes:read notes:write', 'no requiredScopes configured: all of the server\'s scopes');
+  });
+
   it('RFC 8252 §7.3: a loopback redirect URI matches with any port', async () => {
     const clientId = await registerPublicClient(s.issuer, 'http://127.0.0.1/callback');
     const t = await obtainTokens({ issuer: s.issuer, clientId, redirectUri: 'http://127.0.0.1:53123/callback', username: 'bob', password: TEST_PASSWORD, resource: s.resource, scope: 'notes:read' });
