@@ -19,12 +19,13 @@ import { loadSecretsKey } from './secrets-key.ts';
 import { openServerSecrets, type ServerSecrets } from './secret-store.ts';
 import { resolveGatewayClient } from './gateway-client.ts';
 import { ExchangedTokenCache, exchangeToken, TokenExchangeRefused, type ExchangedToken, type FetchLike } from './token-exchange-client.ts';
-import { createIdentityAssertionSigner, createWardenJwksHandler, WARDEN_JWKS_PATH, type IdentityAssertionSigner } from './identity-assertion.ts';
+import { createIdentityAssertionSigner, createWardenJwksHandler, type IdentityAssertionSigner } from './identity-assertion.ts';
 import type { DownstreamTokenExchangeConfig } from './schema.ts';
 
 export type { DownstreamCredentials } from './types.ts';
 export { DownstreamCredentialError, SecretsKeyError } from './errors.ts';
 export { WARDEN_JWKS_PATH, createWardenJwksHandler } from './identity-assertion.ts';
+export { endAtCredentialExpiry } from './session-expiry.ts';
 
 export interface DownstreamOptions {
   config: Config;
