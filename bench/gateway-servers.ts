@@ -3,8 +3,9 @@
  * its URLs (and tokens) on stdout. Roles:
  *   upstream            the lean HTTP MCP server
  *   proxy <url>         a bare node:http pass-through proxy to <url> (keep-alive agent): the Node limit
- *   warden <url>        mcp-warden (external fixture issuer, JWT + required scope + policy) with
- *                       /mcp/http → <url> and /mcp/stdio → the tiny stdio server, /mcp/sh → a shell
+ *   warden <url>        mcp-warden (external fixture issuer, JWT + required scope) with /mcp/http → <url>,
+ *                       /mcp/http-policy → <url> with a policy (and so an audit event per call),
+ *                       /mcp/stdio → the tiny stdio server (policy on), /mcp/sh → a shell
  *                       stdio server (memory runs). With IPC: answers {measure:true} with memory use after GC.
  */
 import { createServer, request, Agent } from 'node:http';
@@ -56,14 +57,15 @@ if (role === 'upstream') {
       authorizationServer: { external: { issuer: issuer.issuer } },
       log: { level: 'silent' },
       servers: [
-        { name: 'http', path: '/mcp/http', upstream: { http: { url: target! } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], policy },
+        { name: 'http', path: '/mcp/http', upstream: { http: { url: target! } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'] },
+        { name: 'http-policy', path: '/mcp/http-policy', upstream: { http: { url: target! } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], policy },
         { name: 'stdio', path: '/mcp/stdio', upstream: { stdio: { command: process.execPath, args: [TINY] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], policy },
         { name: 'sh', path: '/mcp/sh', upstream: { stdio: { command: 'sh', args: ['-c', SH_SERVER] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'] },
       ],
     }),
   );
   const tokens: Record<string, string> = {};
-  for (const p of ['http', 'stdio', 'sh']) tokens[p] = await issuer.mint({ aud: `${warden.url}/mcp/${p}`, scope: 'mcp:read', exp: Math.floor(Date.now() / 1000) + 3600 });
+  for (const p of ['http', 'http-policy', 'stdio', 'sh']) tokens[p] = await issuer.mint({ aud: `${warden.url}/mcp/${p}`, scope: 'mcp:read', exp: Math.floor(Date.now() / 1000) + 3600 });
   process.on('message', (m: { measure?: boolean }) => {
     if (!m.measure) return;
     for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();

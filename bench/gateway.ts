@@ -22,7 +22,7 @@ const require = createRequire(import.meta.url);
 const quick = process.argv.includes('--quick');
 const asJson = process.argv.includes('--json');
 const ROUNDS = quick ? 1 : 3;
-const REQUESTS = { 1: quick ? 500 : 2000, 32: quick ? 3000 : 12000 } as const;
+const REQUESTS = { 1: quick ? 500 : 2000, 32: quick ? 3000 : 8000 } as const;
 const WARMUP = 300;
 const MEMORY_SESSIONS = { http: quick ? 100 : 500, sh: quick ? 30 : 100 };
 const SERVERS = fileURLToPath(new URL('./gateway-servers.ts', import.meta.url));
@@ -148,9 +148,10 @@ async function main(): Promise<void> {
   const targets: Target[] = [
     { name: 'upstream directly', url: upstream },
     { name: 'bare node:http proxy', url: proxy },
-    { name: 'mcp-warden → HTTP (JWT+scope+policy)', url: `${warden.url}/mcp/http`, token: warden.tokens.http },
+    { name: 'mcp-warden → HTTP (JWT+scope)', url: `${warden.url}/mcp/http`, token: warden.tokens.http },
+    { name: 'mcp-warden → HTTP (JWT+scope+policy+audit)', url: `${warden.url}/mcp/http-policy`, token: warden.tokens['http-policy'] },
     { name: 'supergateway → stdio (no auth)', url: supergateway },
-    { name: 'mcp-warden → stdio (JWT+scope+policy)', url: `${warden.url}/mcp/stdio`, token: warden.tokens.stdio },
+    { name: 'mcp-warden → stdio (JWT+scope+policy+audit)', url: `${warden.url}/mcp/stdio`, token: warden.tokens.stdio },
   ];
 
   const results: Record<string, Record<number, { rps: number[]; p50: number[]; p99: number[] }>> = {};
@@ -184,10 +185,13 @@ async function main(): Promise<void> {
   const ratios: Record<string, number> = {};
   for (const c of [1, 32]) {
     const proxyR = get('bare node:http proxy', c);
-    const wardenR = get('mcp-warden → HTTP (JWT+scope+policy)', c);
+    const wardenR = get('mcp-warden → HTTP (JWT+scope)', c);
+    const policyR = get('mcp-warden → HTTP (JWT+scope+policy+audit)', c);
     ratios[`c${c} warden/proxy throughput`] = wardenR.rps / proxyR.rps;
     ratios[`c${c} warden/proxy p50`] = wardenR.p50 / proxyR.p50;
-    ratios[`c${c} warden-stdio/supergateway throughput`] = get('mcp-warden → stdio (JWT+scope+policy)', c).rps / get('supergateway → stdio (no auth)', c).rps;
+    ratios[`c${c} warden+policy/proxy throughput`] = policyR.rps / proxyR.rps;
+    ratios[`c${c} warden+policy/proxy p50`] = policyR.p50 / proxyR.p50;
+    ratios[`c${c} warden-stdio/supergateway throughput`] = get('mcp-warden → stdio (JWT+scope+policy+audit)', c).rps / get('supergateway → stdio (no auth)', c).rps;
   }
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version };
   const memory = { httpUpstream: memHttp, stdioUpstream: memStdio };

@@ -9,7 +9,7 @@
  * it arrives. List results pass through the policy filter one message at a time.
  */
 import type { ServerResponse } from 'node:http';
-import { type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.ts';
+import { serialize, type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.ts';
 import { startSseResponse, writeSseMessage } from './sse.ts';
 
 /** Methods whose results the policy engine filters (issue 4: list results show only what may be used). */
@@ -59,13 +59,13 @@ export class Exchange {
     const out = method && LIST_METHODS.has(method) && response.result !== undefined ? this.transform(method, response) : response;
     if (this.mode === 'done') return;
     if (this.mode === 'sse') {
-      writeSseMessage(this.res, JSON.stringify(out));
+      writeSseMessage(this.res, serialize(out));
       if (this.outstanding <= 0) this.finish();
       return;
     }
     this.collected.push(out);
     if (this.outstanding <= 0) {
-      const body = JSON.stringify(this.batch ? this.collected : this.collected[0]);
+      const body = this.batch ? `[${this.collected.map(serialize).join(',')}]` : serialize(this.collected[0]!);
       this.res.writeHead(200, {
         'Content-Type': 'application/json',
         'Content-Length': String(Buffer.byteLength(body)),
@@ -84,9 +84,9 @@ export class Exchange {
     if (this.mode === 'pending') {
       startSseResponse(this.res, { 'Cache-Control': 'no-cache, no-store, private', ...this.headers });
       this.mode = 'sse';
-      for (const r of this.collected.splice(0)) writeSseMessage(this.res, JSON.stringify(r));
+      for (const r of this.collected.splice(0)) writeSseMessage(this.res, serialize(r));
     }
-    writeSseMessage(this.res, JSON.stringify(message));
+    writeSseMessage(this.res, serialize(message));
     return true;
   }
 

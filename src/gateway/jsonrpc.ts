@@ -21,6 +21,28 @@ export function isResponse(m: JsonRpcMessage): m is JsonRpcResponse {
   return !('method' in m);
 }
 
+/**
+ * The exact JSON text a message arrived as, when it arrived alone. Forwarding that text instead of
+ * re-serializing saves a JSON.stringify per hop on the hot path; a message changed on the way
+ * (a filtered list) is serialized afresh.
+ */
+const rawText = new WeakMap<object, string>();
+
+export function rememberRaw(message: JsonRpcMessage, text: string): void {
+  rawText.set(message, text);
+}
+
+/** The message as JSON text: the text it arrived as when known, else JSON.stringify. */
+export function serialize(message: JsonRpcMessage): string {
+  return rawText.get(message) ?? JSON.stringify(message);
+}
+
+/** As `serialize`, on one line (newline-delimited stdio framing). */
+export function serializeLine(message: JsonRpcMessage): string {
+  const text = serialize(message);
+  return text.includes('\n') || text.includes('\r') ? JSON.stringify(message) : text;
+}
+
 /** A stable map key for an id: 1 and "1" are different ids (JSON-RPC 2.0 §4). */
 export function idKey(id: JsonRpcId): string {
   return typeof id === 'number' ? `n${id}` : `s${id}`;
@@ -60,8 +82,9 @@ function invalid(why: string): GatewayError {
  */
 export function parseJsonRpcBody(body: Buffer): { messages: JsonRpcMessage[]; batch: boolean } {
   let value: unknown;
+  const text = body.toString('utf8');
   try {
-    value = JSON.parse(body.toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     throw new GatewayError('parse_error', 'Parse error: the body is not valid JSON');
   }
@@ -69,7 +92,9 @@ export function parseJsonRpcBody(body: Buffer): { messages: JsonRpcMessage[]; ba
     if (value.length === 0) throw invalid('empty batch');
     return { messages: value.map(parseJsonRpcMessage), batch: true };
   }
-  return { messages: [parseJsonRpcMessage(value)], batch: false };
+  const message = parseJsonRpcMessage(value);
+  rememberRaw(message, text);
+  return { messages: [message], batch: false };
 }
 
 export function errorResponse(id: JsonRpcId | null, code: number, message: string): JsonRpcResponse {

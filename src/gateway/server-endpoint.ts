@@ -229,10 +229,12 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       await sendUpstream(session, forward, version);
     } catch (err) {
       const message = err instanceof UpstreamError ? err.message : 'upstream error';
+      log.warn({ sessionId: session.id, reason: message }, 'upstream refused a message');
       for (const r of requests) {
         session.forget(r.id);
         exchange.deliverResponse(idKeyOf(r), errorResponse(r.id, -32603, message));
       }
+      if (initialize) void session.end('initialize failed upstream');
     }
   }
 
@@ -265,6 +267,8 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
               if (isSupportedProtocolVersion(v)) session.protocolVersion = v;
             }
             session.route(m);
+            // A refused initialize leaves nothing to continue: end the session (the client gets 404 if it tries).
+            if (!('method' in m) && m.id === initialize.id && m.error) void session.end('initialize failed upstream');
           },
           closed: (reason) => void session.end(reason),
         },

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Caller } from './caller.ts';
 import type { Exchange } from './exchange.ts';
-import { errorResponse, idKey, isResponse, type JsonRpcId, type JsonRpcMessage } from './jsonrpc.ts';
+import { errorResponse, idKey, isResponse, serialize, type JsonRpcId, type JsonRpcMessage } from './jsonrpc.ts';
 import type { ProtocolVersion } from './protocol-version.ts';
 import { writeSseMessage } from './sse.ts';
 import type { UpstreamConnection } from './upstreams/types.ts';
@@ -103,7 +103,7 @@ export class Session {
         if (exchange?.deliverOther(message)) return;
       }
     }
-    const json = JSON.stringify(message);
+    const json = serialize(message);
     if (this.serverStream) {
       writeSseMessage(this.serverStream, json);
       return;

@@ -20,9 +20,14 @@ export function startSseResponse(res: ServerResponse, headers: Record<string, st
   res.flushHeaders();
 }
 
-/** One `message` event carrying one JSON-RPC message; each event is its own write (no buffering). */
+/**
+ * One `message` event carrying one JSON-RPC message; each event is its own write (no buffering).
+ * JSON text with line breaks (pretty-printed upstream output) becomes several `data:` lines, which
+ * the client joins back with LF: the same JSON value.
+ */
 export function writeSseMessage(res: ServerResponse, json: string, id?: string): void {
-  res.write(id ? `id: ${id}\nevent: message\ndata: ${json}\n\n` : `event: message\ndata: ${json}\n\n`);
+  const data = json.includes('\n') || json.includes('\r') ? json.replace(/\r\n|\r|\n/g, '\ndata: ') : json;
+  res.write(id ? `id: ${id}\nevent: message\ndata: ${data}\n\n` : `event: message\ndata: ${data}\n\n`);
 }
 
 export interface SseEvent {

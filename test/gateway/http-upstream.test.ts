@@ -5,6 +5,7 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startTestWarden, type TestWarden } from './fixtures/warden.ts';
 import { startHttpUpstream, type HttpUpstreamFixture } from './fixtures/http-upstream.ts';
+import { initializeMessage, messagesOf, post } from './fixtures/raw.ts';
 
 describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HTTP server', () => {
   let upstream: HttpUpstreamFixture;
@@ -13,7 +14,11 @@ describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HT
   before(async () => {
     upstream = await startHttpUpstream();
     t = await startTestWarden({
-      servers: [{ name: 'remote', path: '/mcp/remote', upstream: { http: { url: upstream.url, headers: { 'x-upstream-key': 'configured' } } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'] }],
+      servers: [
+        { name: 'remote', path: '/mcp/remote', upstream: { http: { url: upstream.url, headers: { 'x-upstream-key': 'configured' } } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'] },
+        // Nothing listens on port 1: an unreachable upstream.
+        { name: 'down', path: '/mcp/down', upstream: { http: { url: 'http://127.0.0.1:1/mcp' } } },
+      ],
     });
     token = await t.issuer.mint({ aud: t.endpoint, scope: 'mcp:read' });
   });
@@ -82,5 +87,17 @@ describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HT
       assert.equal(r.headers['x-upstream-key'], 'configured');
       assert.ok(!JSON.stringify(r.headers).includes(token));
     }
+  });
+
+  it('an unreachable upstream answers initialize with a JSON-RPC error (-32603) and leaves no session behind', async () => {
+    const down = t.endpoint.replace(/\/mcp\/remote$/, '/mcp/down');
+    const downToken = await t.issuer.mint({ aud: down });
+    const res = await post(down, downToken, initializeMessage());
+    assert.equal(res.status, 200);
+    const [answer] = await messagesOf(res);
+    assert.equal(answer.error.code, -32603);
+    assert.doesNotMatch(JSON.stringify(answer), /Bearer|eyJ/, 'no token in the error');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(t.warden.gateway.endpoints.get('/mcp/down')!.sessionCount, 0);
   });
 });

@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import type { Logger } from '../../log.ts';
 import type { HttpUpstream, ServerConfig } from '../../config/schema.ts';
 import type { DownstreamCredentials } from '../../downstream/types.ts';
-import { parseJsonRpcMessage, type JsonRpcMessage } from '../jsonrpc.ts';
+import { parseJsonRpcMessage, rememberRaw, serialize, type JsonRpcMessage } from '../jsonrpc.ts';
 import { createSseParser } from '../sse.ts';
 import { UpstreamError, type Upstream, type UpstreamConnection, type UpstreamConnectContext } from './types.ts';
 
@@ -46,6 +46,14 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         if (protocolVersion) h['mcp-protocol-version'] = protocolVersion;
         return h;
       };
+      // POST headers are the same for every message of a session at one version: built once.
+      let post: { sid: string | undefined; version: string | undefined; headers: Record<string, string> } | undefined;
+      const postHeaders = (protocolVersion: string | undefined) => {
+        if (!post || post.sid !== upstreamSessionId || post.version !== protocolVersion) {
+          post = { sid: upstreamSessionId, version: protocolVersion, headers: { ...headers(protocolVersion, 'application/json, text/event-stream'), 'content-type': 'application/json' } };
+        }
+        return post.headers;
+      };
 
       const end = (reason: string) => {
         if (closed) return;
@@ -55,11 +63,13 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         ctx.events.closed(reason);
       };
 
-      const emit = (value: unknown) => {
+      const emit = (value: unknown, text?: string) => {
         const list = Array.isArray(value) ? value : [value];
         for (const v of list) {
           try {
-            ctx.events.message(parseJsonRpcMessage(v));
+            const message = parseJsonRpcMessage(v);
+            if (text !== undefined && list.length === 1) rememberRaw(message, text);
+            ctx.events.message(message);
           } catch {
             log.warn('HTTP upstream sent something that is not a JSON-RPC message; ignored');
           }
@@ -72,7 +82,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         const parse = createSseParser((event) => {
           if (event.event !== 'message' || !event.data) return;
           try {
-            emit(JSON.parse(event.data));
+            emit(JSON.parse(event.data), event.data);
           } catch {
             log.warn('HTTP upstream sent an SSE event that is not JSON; ignored');
           }
@@ -94,8 +104,8 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
             res = await pool.request({
               path,
               method: 'POST',
-              headers: { ...headers(protocolVersion, 'application/json, text/event-stream'), 'content-type': 'application/json' },
-              body: JSON.stringify(messages.length === 1 ? messages[0] : messages),
+              headers: postHeaders(protocolVersion),
+              body: messages.length === 1 ? serialize(messages[0]!) : `[${messages.map(serialize).join(',')}]`,
               headersTimeout: 60_000,
               bodyTimeout: 0,
             });
@@ -126,7 +136,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
           const text = await body.text();
           if (!text) return;
           try {
-            emit(JSON.parse(text));
+            emit(JSON.parse(text), text);
           } catch {
             throw new UpstreamError('the upstream answered with invalid JSON', 502);
           }

@@ -9,7 +9,7 @@ import type { Logger } from '../../log.ts';
 import type { ServerConfig, StdioUpstream } from '../../config/schema.ts';
 import type { DownstreamCredentials } from '../../downstream/types.ts';
 import type { Caller } from '../caller.ts';
-import { parseJsonRpcMessage, type JsonRpcMessage } from '../jsonrpc.ts';
+import { parseJsonRpcMessage, rememberRaw, serializeLine, type JsonRpcMessage } from '../jsonrpc.ts';
 import { UpstreamError, type Upstream, type UpstreamConnection, type UpstreamConnectContext } from './types.ts';
 
 /** Variables a program needs to start at all; passed through from the gateway's environment. */
@@ -82,6 +82,7 @@ export function createStdioUpstream(options: StdioUpstreamOptions): Upstream {
           log.warn({ bytes: line.length }, 'stdio upstream wrote a line that is not a JSON-RPC message; ignored');
           return;
         }
+        rememberRaw(message, line);
         ctx.events.message(message);
       });
       createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (line) => {
@@ -92,7 +93,7 @@ export function createStdioUpstream(options: StdioUpstreamOptions): Upstream {
         async send(messages) {
           if (exited || closing) throw new UpstreamError('the upstream process is not running');
           // Each message is its own line: stdio servers read one message per line, not batches.
-          for (const m of messages) child.stdin.write(`${JSON.stringify(m)}\n`);
+          for (const m of messages) child.stdin.write(`${serializeLine(m)}\n`);
         },
         openServerStream() {},
         async close() {

@@ -1,0 +1,39 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSseParser } from '../../src/gateway/sse.ts';
+import { parseJsonRpcBody, serialize, serializeLine } from '../../src/gateway/jsonrpc.ts';
+import { accepts } from '../../src/gateway/accept.ts';
+import { GatewayError } from '../../src/gateway/errors.ts';
+
+describe('gateway units', () => {
+  it('HTML §9.2.6: the SSE parser joins multi-line data, ignores comments, handles CRLF and split chunks', () => {
+    const events: { event: string; data: string; id?: string }[] = [];
+    const feed = createSseParser((e) => events.push(e));
+    feed(': comment\r\nid: 7\r\nevent: message\r\ndata: {"a":\r\n');
+    feed('data: 1}\r\n\r\ndata: x\n');
+    feed('\n');
+    assert.deepEqual(events, [{ event: 'message', data: '{"a":\n1}', id: '7' }, { event: 'message', data: 'x', id: '7' }]);
+    assert.deepEqual(JSON.parse(events[0]!.data), { a: 1 });
+  });
+
+  it('a message is forwarded as the exact text it arrived as; on stdio a multi-line text is re-serialized onto one line', () => {
+    const pretty = '{\n  "jsonrpc": "2.0",\n  "id": 1,\n  "method": "ping"\n}';
+    const { messages } = parseJsonRpcBody(Buffer.from(pretty));
+    assert.equal(serialize(messages[0]!), pretty);
+    assert.equal(serializeLine(messages[0]!), '{"jsonrpc":"2.0","id":1,"method":"ping"}');
+  });
+
+  it('JSON-RPC 2.0 §4/§5: requests need a method string, responses exactly one of result and error', () => {
+    const bad = ['{"jsonrpc":"1.0","id":1,"method":"x"}', '{"jsonrpc":"2.0","id":{},"method":"x"}', '{"jsonrpc":"2.0","id":1}', '{"jsonrpc":"2.0","id":1,"result":1,"error":{}}', '[]', '7'];
+    for (const b of bad) assert.throws(() => parseJsonRpcBody(Buffer.from(b)), (e: unknown) => e instanceof GatewayError && e.code === 'invalid_message', b);
+    assert.throws(() => parseJsonRpcBody(Buffer.from('{')), (e: unknown) => e instanceof GatewayError && e.code === 'parse_error');
+  });
+
+  it('RFC 9110 §12.5.1: Accept matching with parameters and wildcards', () => {
+    assert.ok(accepts('application/json;q=0.9, text/event-stream', 'text/event-stream'));
+    assert.ok(accepts('*/*', 'application/json'));
+    assert.ok(accepts('text/*', 'text/event-stream'));
+    assert.ok(!accepts('text/html', 'application/json'));
+    assert.ok(accepts(undefined, 'application/json'));
+  });
+});
