@@ -8,6 +8,8 @@ function mediaRanges(header: string | undefined): string[] {
 /** Whether `Accept` allows `type` (exact, `type/*` or `*\/*`); a missing header accepts anything (RFC 9110 §12.5.1). */
 export function accepts(header: string | undefined, type: string): boolean {
   if (header === undefined) return true;
+  // Fast path for what every MCP client sends.
+  if (header.includes(type)) return true;
   const ranges = mediaRanges(header);
   const major = type.split('/')[0];
   return ranges.some((r) => r === type || r === '*/*' || r === `${major}/*`);

@@ -20,7 +20,8 @@ export type ResponseTransform = (method: string, response: JsonRpcResponse) => J
 export class Exchange {
   private mode: 'pending' | 'sse' | 'done' = 'pending';
   private outstanding = 0;
-  private readonly collected: JsonRpcResponse[] = [];
+  /** Response texts held while the answer is still plain JSON. */
+  private readonly collected: string[] = [];
   /** idKey → method, for the list filter. */
   readonly methods = new Map<string, string>();
 
@@ -56,16 +57,18 @@ export class Exchange {
   deliverResponse(key: string, response: JsonRpcResponse): void {
     this.outstanding--;
     const method = this.methods.get(key);
-    const out = method && LIST_METHODS.has(method) && response.result !== undefined ? this.transform(method, response) : response;
+    const filtered = method !== undefined && LIST_METHODS.has(method) && response.result !== undefined;
+    // A filtered result is a new object: serialize it afresh, never with the upstream's text.
+    const text = filtered ? JSON.stringify(this.transform(method, response)) : serialize(response);
     if (this.mode === 'done') return;
     if (this.mode === 'sse') {
-      writeSseMessage(this.res, serialize(out));
+      writeSseMessage(this.res, text);
       if (this.outstanding <= 0) this.finish();
       return;
     }
-    this.collected.push(out);
+    this.collected.push(text);
     if (this.outstanding <= 0) {
-      const body = this.batch ? `[${this.collected.map(serialize).join(',')}]` : serialize(this.collected[0]!);
+      const body = this.batch ? `[${this.collected.join(',')}]` : this.collected[0]!;
       this.res.writeHead(200, {
         'Content-Type': 'application/json',
         'Content-Length': String(Buffer.byteLength(body)),
@@ -84,7 +87,7 @@ export class Exchange {
     if (this.mode === 'pending') {
       startSseResponse(this.res, { 'Cache-Control': 'no-cache, no-store, private', ...this.headers });
       this.mode = 'sse';
-      for (const r of this.collected.splice(0)) writeSseMessage(this.res, serialize(r));
+      for (const text of this.collected.splice(0)) writeSseMessage(this.res, text);
     }
     writeSseMessage(this.res, serialize(message));
     return true;

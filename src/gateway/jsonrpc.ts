@@ -23,18 +23,19 @@ export function isResponse(m: JsonRpcMessage): m is JsonRpcResponse {
 
 /**
  * The exact JSON text a message arrived as, when it arrived alone. Forwarding that text instead of
- * re-serializing saves a JSON.stringify per hop on the hot path; a message changed on the way
- * (a filtered list) is serialized afresh.
+ * re-serializing saves a JSON.stringify per hop on the hot path. Kept under a symbol key, which
+ * JSON.stringify ignores; a message changed on the way (a filtered list) must be serialized with
+ * JSON.stringify, since an object spread would copy the stale text.
  */
-const rawText = new WeakMap<object, string>();
+const RAW = Symbol('raw JSON text');
 
 export function rememberRaw(message: JsonRpcMessage, text: string): void {
-  rawText.set(message, text);
+  (message as { [RAW]?: string })[RAW] = text;
 }
 
 /** The message as JSON text: the text it arrived as when known, else JSON.stringify. */
 export function serialize(message: JsonRpcMessage): string {
-  return rawText.get(message) ?? JSON.stringify(message);
+  return (message as { [RAW]?: string })[RAW] ?? JSON.stringify(message);
 }
 
 /** As `serialize`, on one line (newline-delimited stdio framing). */
