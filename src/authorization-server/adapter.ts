@@ -19,8 +19,13 @@ export interface AdapterOptions {
 }
 
 /** The adapter class oidc-provider instantiates with a model name. */
+/** How long a client's metadata is served from memory; changes by another process (the CLI) show after this. */
+const CLIENT_CACHE_MS = 5_000;
+
 export function createAdapterClass({ store, now, refreshGraceSeconds }: AdapterOptions): new (name: string) => Adapter {
   const models = store.models;
+  // Clients are read on every token request and change rarely: a short, bounded cache.
+  const clientCache = new Map<string, { payload: ModelPayload | undefined; until: number }>();
   return class StoreAdapter implements Adapter {
     readonly name: string;
     constructor(name: string) { this.name = name; }
@@ -31,9 +36,18 @@ export function createAdapterClass({ store, now, refreshGraceSeconds }: AdapterO
         stored = { ...stored, client_secret: hashClientSecret(stored.client_secret) };
       }
       await models.upsert(this.name, id, stored, expiresIn ? now() + expiresIn * 1000 : undefined);
+      if (this.name === 'Client') clientCache.delete(id);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
+      if (this.name === 'Client') {
+        const hit = clientCache.get(id);
+        if (hit && hit.until > now()) return hit.payload ? (structuredClone(hit.payload) as AdapterPayload) : undefined;
+        const fresh = await models.find(this.name, id);
+        if (clientCache.size >= 1000) clientCache.clear();
+        clientCache.set(id, { payload: fresh, until: now() + CLIENT_CACHE_MS });
+        return fresh as AdapterPayload | undefined;
+      }
       const payload = await models.find(this.name, id);
       if (!payload) return undefined;
       if (this.name === 'RefreshToken' && typeof payload.consumed === 'number') {
@@ -58,6 +72,7 @@ export function createAdapterClass({ store, now, refreshGraceSeconds }: AdapterO
 
     async destroy(id: string): Promise<void> {
       await models.destroy(this.name, id);
+      if (this.name === 'Client') clientCache.delete(id);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {

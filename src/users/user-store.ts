@@ -93,8 +93,12 @@ export class UserStore {
     return { username, roles, createdAt };
   }
 
+  // Read on every token the authorization server issues (roles claim): prepared once.
+  #getStatement: ReturnType<SqliteDatabase['prepare']> | undefined;
+
   get(username: string): User | undefined {
-    const row = this.#db.prepare('SELECT username, roles, created_at FROM users WHERE username = ?').get(username) as
+    this.#getStatement ??= this.#db.prepare('SELECT username, roles, created_at FROM users WHERE username = ?');
+    const row = this.#getStatement.get(username) as
       | { username: string; roles: string; created_at: number }
       | undefined;
     return row ? { username: row.username, roles: JSON.parse(row.roles) as string[], createdAt: row.created_at } : undefined;

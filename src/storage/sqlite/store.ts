@@ -36,6 +36,9 @@ const MIGRATIONS = [
      scopes TEXT NOT NULL,
      created_at INTEGER NOT NULL,
      PRIMARY KEY (account_id, client_id, resource));`,
+  // The expiry index cost ~30% of every token write (bench/token-endpoint.ts); the once-a-minute
+  // sweep scans instead.
+  'DROP INDEX oidc_models_expiry;',
 ];
 
 interface ModelRow { payload: string; consumed_at: number | null }

@@ -1,0 +1,194 @@
+/**
+ * Token endpoint throughput and latency: the embedded authorization server (oidc-provider on our
+ * SQLite Store, with our claims, hashing and routing) against bare oidc-provider with its built-in
+ * memory adapter, same machine, same process, same run, same ES256 key and token format.
+ *
+ *   node --import tsx bench/token-endpoint.ts [--requests 600] [--concurrency 8]
+ *
+ * Method: for each setup, N grants and authorization codes (PKCE S256, resource-bound) are
+ * created through the provider's own models (the login/consent UI is not what is measured),
+ * then the `authorization_code` token requests are sent over HTTP/1.1 keep-alive with C in flight
+ * and each refresh token obtained is redeemed once (`refresh_token` grant, rotation on), in
+ * batches of 100 (the bare memory adapter is a 1000-entry LRU); only token requests are timed. A
+ * warm-up of 50 requests per grant precedes each measurement. Reports requests/s, p50 and p99.
+ * Goal (issue 3): the embedded server reaches at least 80% of bare oidc-provider's throughput.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import Provider from 'oidc-provider';
+import { Agent, request } from 'undici';
+import { parseConfig } from '../src/config/load.ts';
+import { openDatabase } from '../src/storage/sqlite/database.ts';
+import { UserStore } from '../src/users/user-store.ts';
+import { silentLogger } from '../src/log.ts';
+import { createAuthorizationServer } from '../src/authorization-server/index.ts';
+import { createMemoryStore } from '../src/storage/memory/store.ts';
+
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '600' }, concurrency: { type: 'string', default: '8' }, rounds: { type: 'string', default: '3' } } });
+const ROUNDS = Number(values.rounds);
+const N = Number(values.requests);
+const C = Number(values.concurrency);
+const WARMUP = 50;
+const BATCH = 100;
+const REDIRECT = 'http://127.0.0.1/callback';
+const CLIENT_ID = 'bench-client';
+
+interface Setup { name: string; url: string; resource: string; provider: Provider; close(): Promise<void> }
+
+async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ server: Server; url: string }> {
+  const server = createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+async function bare(key: JWK): Promise<Setup> {
+  let provider!: Provider;
+  const { server, url } = await listen((req, res) => provider.callback()(req, res));
+  const resource = `${url}/mcp`;
+  provider = new Provider(url, {
+    jwks: { keys: [key] },
+    clients: [{ client_id: CLIENT_ID, token_endpoint_auth_method: 'none', redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], application_type: 'native', id_token_signed_response_alg: 'ES256' }],
+    routes: { token: '/oauth/token' },
+    scopes: ['openid', 'offline_access', 'notes:read', 'notes:write'],
+    pkce: { required: () => true },
+    findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+    features: {
+      resourceIndicators: {
+        enabled: true, useGrantedResource: async () => true, defaultResource: async () => resource,
+        getResourceServerInfo: async () => ({ scope: 'notes:read notes:write', audience: resource, accessTokenTTL: 900, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } }),
+      },
+    },
+    rotateRefreshToken: true,
+    issueRefreshToken: async () => true,
+    expiresWithSession: async () => false,
+    enabledJWA: { idTokenSigningAlgValues: ['ES256'] },
+  });
+  provider.proxy = true;
+  return { name: 'bare oidc-provider (memory adapter)', url, resource, provider, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+}
+
+async function embedded(): Promise<Setup> { return embeddedWith('sqlite'); }
+async function embeddedMemory(): Promise<Setup> { return embeddedWith('memory'); }
+
+async function embeddedWith(kind: 'sqlite' | 'memory'): Promise<Setup> {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-'));
+  let handle!: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;
+  const { server, url } = await listen((req, res) => handle(req, res));
+  const config = parseConfig({
+    publicUrl: url, storage: { sqlite: { path: join(dir, 'w.db') } },
+    servers: [{ name: 'notes', path: '/mcp', upstream: { stdio: { command: 'true' } }, scopes: ['notes:read', 'notes:write'] }],
+  });
+  const db = openDatabase(config.storage.sqlite.path);
+  const users = new UserStore(db);
+  await users.add('alice', 'bench password 1234', ['admin']);
+  const as = await createAuthorizationServer({ config, db, users, logger: silentLogger, env: {}, ...(kind === 'memory' ? { store: createMemoryStore() } : {}) });
+  await as.clients.add({ clientId: CLIENT_ID, clientName: 'bench', type: 'public', applicationType: 'native', redirectUris: [REDIRECT] });
+  handle = as.handle;
+  return {
+    name: kind === 'sqlite' ? 'mcp-warden embedded AS (SQLite store)' : 'mcp-warden embedded AS (memory store, diagnostic)', url, resource: `${url}/mcp`, provider: as.provider,
+    close: async () => { server.closeAllConnections(); await new Promise<void>((r) => server.close(() => r())); db.close(); rmSync(dir, { recursive: true, force: true }); },
+  };
+}
+
+/** Grants + codes through the provider's models, as the authorization endpoint would store them. */
+async function makeCodes(s: Setup, n: number): Promise<Array<{ code: string; verifier: string }>> {
+  const client = await s.provider.Client.find(CLIENT_ID);
+  const out: Array<{ code: string; verifier: string }> = [];
+  for (let i = 0; i < n; i++) {
+    const grant = new s.provider.Grant({ accountId: 'alice', clientId: CLIENT_ID });
+    grant.addOIDCScope('offline_access');
+    grant.addResourceScope(s.resource, 'notes:read notes:write');
+    const grantId = await grant.save();
+    const verifier = randomBytes(32).toString('base64url');
+    const code = new s.provider.AuthorizationCode({
+      accountId: 'alice', client: client!, grantId, scope: 'offline_access notes:read notes:write', redirectUri: REDIRECT,
+      codeChallenge: createHash('sha256').update(verifier).digest('base64url'), codeChallengeMethod: 'S256', resource: s.resource,
+    } as never);
+    out.push({ code: await code.save(), verifier });
+  }
+  return out;
+}
+
+async function run(s: Setup, dispatcher: Agent, bodies: string[]): Promise<{ latencies: number[]; seconds: number; refresh: string[] }> {
+  const latencies: number[] = [];
+  const refresh: string[] = [];
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: C }, async () => {
+    while (next < bodies.length) {
+      const body = bodies[next++]!;
+      const t0 = process.hrtime.bigint();
+      const res = await request(`${s.url}/oauth/token`, { method: 'POST', dispatcher, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+      const json = await res.body.json() as { refresh_token?: string; error?: string };
+      latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      if (res.statusCode !== 200) throw new Error(`${s.name}: HTTP ${res.statusCode} ${json.error}`);
+      if (json.refresh_token) refresh.push(json.refresh_token);
+    }
+  }));
+  return { latencies, seconds: Number(process.hrtime.bigint() - started) / 1e9, refresh };
+}
+
+function summarize(latencies: number[], seconds: number) {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+  return { rps: latencies.length / seconds, p50: pct(50), p99: pct(99) };
+}
+
+const codeBody = (s: Setup, c: { code: string; verifier: string }) => new URLSearchParams({ grant_type: 'authorization_code', code: c.code, code_verifier: c.verifier, redirect_uri: REDIRECT, client_id: CLIENT_ID, resource: s.resource }).toString();
+const refreshBody = (s: Setup, rt: string) => new URLSearchParams({ grant_type: 'refresh_token', refresh_token: rt, client_id: CLIENT_ID, resource: s.resource }).toString();
+
+const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+const key = { ...(await exportJWK(privateKey)), kid: 'bench', alg: 'ES256', use: 'sig' };
+const rounds: Array<Record<string, Record<string, ReturnType<typeof summarize>>>> = [];
+for (let round = 0; round < ROUNDS; round++) {
+const results: Record<string, Record<string, ReturnType<typeof summarize>>> = {};
+rounds.push(results);
+// Alternate the order each round so neither setup always runs on a warmer (or busier) machine.
+for (const make of round % 2 ? [embedded, embeddedMemory, bare] : [bare, embeddedMemory, embedded]) {
+  const s = await make(key);
+  if (process.env.BENCH_DEBUG) s.provider.on('grant.error', (_ctx, err) => console.error((err as { error_detail?: string }).error_detail ?? err));
+  const dispatcher = new Agent({ connections: C, pipelining: 1 });
+  try {
+    const warm = await makeCodes(s, WARMUP);
+    const w = await run(s, dispatcher, warm.map((c) => codeBody(s, c)));
+    await run(s, dispatcher, w.refresh.map((rt) => refreshBody(s, rt)));
+    // In batches: oidc-provider's memory adapter is an LRU of 1000 entries, so a bare provider
+    // cannot hold hundreds of pending codes at once. Only the token requests are timed.
+    const ac = { latencies: [] as number[], seconds: 0 };
+    const rt = { latencies: [] as number[], seconds: 0 };
+    for (let done = 0; done < N; done += BATCH) {
+      const codes = await makeCodes(s, Math.min(BATCH, N - done));
+      const a = await run(s, dispatcher, codes.map((c) => codeBody(s, c)));
+      ac.latencies.push(...a.latencies); ac.seconds += a.seconds;
+      const r = await run(s, dispatcher, a.refresh.map((x) => refreshBody(s, x)));
+      rt.latencies.push(...r.latencies); rt.seconds += r.seconds;
+    }
+    results[s.name] = { authorization_code: summarize(ac.latencies, ac.seconds), refresh_token: summarize(rt.latencies, rt.seconds) };
+  } finally {
+    await dispatcher.close();
+    await s.close();
+  }
+}
+
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const names = ['bare oidc-provider (memory adapter)', 'mcp-warden embedded AS (SQLite store)', 'mcp-warden embedded AS (memory store, diagnostic)'] as const;
+const grants = ['authorization_code', 'refresh_token'] as const;
+const pick = (name: string, grant: string, f: 'rps' | 'p50' | 'p99') => median(rounds.map((r) => r[name]![grant]![f]));
+console.log(`token endpoint, ${N} requests per grant, concurrency ${C}, median of ${ROUNDS} rounds, node ${process.version}, ${new Date().toISOString()}`);
+console.log('| setup | grant | req/s | p50 ms | p99 ms |');
+console.log('|---|---|---:|---:|---:|');
+for (const name of names) {
+  for (const grant of grants) console.log(`| ${name} | ${grant} | ${pick(name, grant, 'rps').toFixed(0)} | ${pick(name, grant, 'p50').toFixed(2)} | ${pick(name, grant, 'p99').toFixed(2)} |`);
+}
+for (const grant of grants) {
+  const ratio = pick(names[1], grant, 'rps') / pick(names[0], grant, 'rps');
+  console.log(`${grant}: embedded = ${(ratio * 100).toFixed(0)}% of bare ${ratio >= 0.8 ? '(goal >=80% met)' : '(BELOW the 80% goal)'}`);
+}
