@@ -93,7 +93,8 @@ export function createClientRegistry(provider: Provider, store: Store) {
       for (const { id, payload } of await store.models.list('ClientCredentials')) {
         if (payload.clientId === clientId) await store.models.destroy('ClientCredentials', id);
       }
-      await store.models.destroy('Client', clientId);
+      // Through the adapter, so its client metadata cache forgets the client at once.
+      await (provider.Client as unknown as { adapter: { destroy(id: string): Promise<void> } }).adapter.destroy(clientId);
       return true;
     },
   };
