@@ -1,0 +1,53 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable, PassThrough } from 'node:stream';
+import { openDatabase } from '../../src/storage/sqlite/database.ts';
+import { UserStore, hashPassword, verifyPassword } from '../../src/users/user-store.ts';
+import { readPassword } from '../../src/users/read-password.ts';
+
+describe('user store', () => {
+  it('stores scrypt hashes (self-describing), never the password; authenticates only the right password', async () => {
+    const db = openDatabase(':memory:');
+    try {
+      const users = new UserStore(db);
+      await users.add('alice', 'correct horse battery', ['admin']);
+      const row = db.prepare('SELECT password_hash FROM users WHERE username = ?').get('alice') as { password_hash: string };
+      assert.match(row.password_hash, /^scrypt\$131072\$8\$1\$/);
+      assert.ok(!row.password_hash.includes('correct horse'));
+      assert.equal((await users.authenticate('alice', 'correct horse battery'))?.username, 'alice');
+      assert.equal(await users.authenticate('alice', 'wrong password!'), undefined);
+      assert.equal(await users.authenticate('nobody', 'correct horse battery'), undefined);
+    } finally { db.close(); }
+  });
+
+  it('refuses unknown roles, short passwords, bad usernames and duplicates with clear messages', async () => {
+    const db = openDatabase(':memory:');
+    try {
+      const users = new UserStore(db, ['admin', 'member']);
+      await assert.rejects(users.add('bob', 'long enough pw', ['root']), /unknown role "root"/);
+      await assert.rejects(users.add('bob', 'short', ['member']), /at least 8/);
+      await assert.rejects(users.add('-bob', 'long enough pw', ['member']), /username/);
+      await users.add('bob', 'long enough pw', ['member']);
+      await assert.rejects(users.add('bob', 'long enough pw', ['member']), /already exists/);
+      users.setRoles('bob', ['admin']);
+      assert.deepEqual(users.get('bob')?.roles, ['admin']);
+      assert.throws(() => users.setRoles('nobody', ['admin']), /no user/);
+    } finally { db.close(); }
+  });
+
+  it('a malformed stored hash never verifies', async () => {
+    assert.equal(await verifyPassword('x', 'md5$abc'), false);
+    assert.equal(await verifyPassword('pw', await hashPassword('pw')), true);
+  });
+});
+
+describe('readPassword', () => {
+  it('reads the first line of piped stdin and prints nothing', async () => {
+    const out = new PassThrough();
+    let written = '';
+    out.on('data', (d) => { written += d; });
+    assert.equal(await readPassword(Readable.from(['secret pass\r\nsecond line\n']), out), 'secret pass');
+    assert.equal(written, '');
+    assert.equal(await readPassword(Readable.from(['no newline']), out), 'no newline');
+  });
+});
