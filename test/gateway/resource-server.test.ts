@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SignJWT, generateKeyPair } from 'jose';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { startTestWarden, type TestWarden } from './fixtures/warden.ts';
 import { initializeMessage, post, TINY_SERVER } from './fixtures/raw.ts';
 import { quotedString, renderBearerChallenge } from '../../src/gateway/challenge.ts';
@@ -224,5 +224,31 @@ describe('challenge rendering and verifier units', () => {
     } finally {
       await issuer.close();
     }
+  });
+
+  it('RFC 9068 §2.1/§4: in embedded mode the token must be typed at+jwt, and keys come from the AS in-process (re-read for a new kid)', async () => {
+    const config = parseConfig({ publicUrl: 'http://127.0.0.1:9', authorizationServer: { embedded: {} }, servers: [{ name: 's', path: '/mcp', upstream: { stdio: { command: 'x' } } }] });
+    const keys: { kid: string; privateKey: CryptoKey; jwk: Record<string, unknown> }[] = [];
+    const addKey = async (kid: string) => {
+      const { privateKey, publicKey } = await generateKeyPair('ES256');
+      keys.push({ kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256' } });
+    };
+    await addKey('k1');
+    let reads = 0;
+    const verifier = createTokenVerifier({ config, jwksCooldownMs: 0, publicJwks: async () => ((reads++), { keys: keys.map((k) => k.jwk) }) });
+    const sign = (kid: string, typ: string) => {
+      const key = keys.find((k) => k.kid === kid)!;
+      return new SignJWT({ sub: 'alice', client_id: 'c', scope: 'notes:read', aud: 'http://127.0.0.1:9/mcp' })
+        .setProtectedHeader({ alg: 'ES256', typ, kid })
+        .setIssuer('http://127.0.0.1:9')
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(key.privateKey);
+    };
+    assert.equal((await verifier.verify(await sign('k1', 'at+jwt'), config.servers[0]!)).subject, 'alice');
+    await assert.rejects(verifier.verify(await sign('k1', 'JWT'), config.servers[0]!), (e: unknown) => e instanceof GatewayError && e.code === 'invalid_token');
+    await addKey('k2');
+    assert.equal((await verifier.verify(await sign('k2', 'at+jwt'), config.servers[0]!)).subject, 'alice');
+    assert.equal(reads, 2, 'the key set was read again for the new kid');
   });
 });
