@@ -202,7 +202,7 @@ export class WardenClient {
     const scope = request.scope ?? this.options.scope;
     const base = {
       serverUrl: this.serverUrl,
-      fetchFn: this.baseFetch,
+      fetchFn: this.authFetch,
       ...(request.resourceMetadataUrl && { resourceMetadataUrl: request.resourceMetadataUrl }),
       ...(scope && { scope }),
     };
@@ -239,6 +239,33 @@ export class WardenClient {
     }
     return this.storedTokens();
   }
+
+  /**
+   * The fetch given to the SDK's auth(). It widens the `scope` of a registration request
+   * (RFC 7591 §2: the scopes the client may ever request) to the resource's scopes_supported, so
+   * a later step-up is not refused by an AS that holds clients to their registered scope; each
+   * authorization request still asks only for what the spec's selection gives (least privilege).
+   */
+  private readonly authFetch: FetchLike = async (input, init) => {
+    if (init?.method === 'POST' && typeof init.body === 'string') {
+      const { discovery } = await this.record();
+      const state = discovery as { resourceMetadata?: { scopes_supported?: string[] }; authorizationServerMetadata?: { registration_endpoint?: string; scopes_supported?: string[] } } | undefined;
+      const endpoint = state?.authorizationServerMetadata?.registration_endpoint;
+      if (endpoint && String(input) === endpoint) {
+        try {
+          const body = JSON.parse(init.body) as { scope?: string };
+          if (body.scope !== undefined) {
+            const offline = state?.authorizationServerMetadata?.scopes_supported?.includes('offline_access') ? 'offline_access' : undefined;
+            body.scope = computeScopeUnion(body.scope, state?.resourceMetadata?.scopes_supported?.join(' '), offline) ?? body.scope;
+            return this.baseFetch(input, { ...init, body: JSON.stringify(body) });
+          }
+        } catch {
+          // not JSON: send as it is
+        }
+      }
+    }
+    return this.baseFetch(input, init);
+  };
 
   private async storedTokens(): Promise<StoredTokens> {
     const { tokens } = await this.record();

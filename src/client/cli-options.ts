@@ -1,0 +1,105 @@
+/**
+ * The options every client command shares, and how they become `WardenClientOptions`.
+ * Only src/cli reads argv; this file only describes and converts the parsed values.
+ */
+import { readFileSync } from 'node:fs';
+import { ClientError } from './errors.ts';
+import type { WardenClientOptions } from './session.ts';
+
+export const clientOptionSpec = {
+  'client-id': { type: 'string' },
+  'client-secret': { type: 'string' },
+  'client-credentials': { type: 'boolean' },
+  'private-key-jwt': { type: 'string' },
+  'signing-alg': { type: 'string' },
+  'client-metadata-url': { type: 'string' },
+  scope: { type: 'string' },
+  'no-resource': { type: 'boolean' },
+  'no-browser': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const clientOptionsHelp = [
+  '  --client-id ID              a pre-registered client (used before CIMD and DCR)',
+  '  --client-secret SECRET      its secret (prefer MCP_WARDEN_CLIENT_SECRET in the environment)',
+  '  --client-credentials        client credentials grant (agents, no user) with --client-id/--client-secret',
+  '  --private-key-jwt FILE      client credentials with private_key_jwt: a PEM (PKCS#8) or JWK file',
+  '  --signing-alg ALG           its JWS algorithm (default: the JWK "alg", else ES256)',
+  '  --client-metadata-url URL   an https Client ID Metadata Document to use as client_id',
+  '  --scope "A B"               scopes for the first authorization (default: the spec\'s selection)',
+  '  --no-resource               leave out the RFC 8707 resource parameter (for providers that reject it)',
+  '  --no-browser                print the sign-in URL instead of opening a browser',
+].join('\n');
+
+export interface ParsedClientValues {
+  'client-id'?: string;
+  'client-secret'?: string;
+  'client-credentials'?: boolean;
+  'private-key-jwt'?: string;
+  'signing-alg'?: string;
+  'client-metadata-url'?: string;
+  scope?: string;
+  'no-resource'?: boolean;
+  'no-browser'?: boolean;
+}
+
+/** Reads a private key file: a JWK (JSON) or a PEM. */
+function readPrivateKey(path: string, alg: string | undefined): { privateKey: string | Record<string, unknown>; alg: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ClientError('usage', `cannot read --private-key-jwt ${path}: ${(err as Error).message}`);
+  }
+  if (text.trimStart().startsWith('{')) {
+    const jwk = JSON.parse(text) as Record<string, unknown>;
+    return { privateKey: jwk, alg: alg ?? (typeof jwk.alg === 'string' ? jwk.alg : 'ES256') };
+  }
+  return { privateKey: text, alg: alg ?? 'ES256' };
+}
+
+export function toClientOptions(
+  serverUrl: string,
+  values: ParsedClientValues,
+  env: NodeJS.ProcessEnv,
+  io: { notice: (message: string) => void; printUrl: (url: URL) => void },
+): WardenClientOptions {
+  const secret = values['client-secret'] ?? env.MCP_WARDEN_CLIENT_SECRET;
+  const options: WardenClientOptions = {
+    serverUrl,
+    env,
+    sendResource: !values['no-resource'],
+    onNotice: io.notice,
+  };
+  // Refresh this long before expiry (default 60 s); short-lived test tokens need less.
+  const skew = env.MCP_WARDEN_REFRESH_SKEW_SECONDS;
+  if (skew !== undefined && /^\d+$/.test(skew)) options.refreshSkewMs = Number(skew) * 1000;
+  if (values['client-id']) options.clientId = values['client-id'];
+  if (secret) options.clientSecret = secret;
+  if (values['client-metadata-url']) options.clientMetadataUrl = values['client-metadata-url'];
+  if (values.scope) options.scope = values.scope;
+  if (values['private-key-jwt']) {
+    options.grant = 'client_credentials';
+    options.privateKeyJwt = readPrivateKey(values['private-key-jwt'], values['signing-alg']);
+  } else if (values['client-credentials']) {
+    options.grant = 'client_credentials';
+  }
+  if (options.grant === 'client_credentials' && (!options.clientId || (!options.clientSecret && !options.privateKeyJwt))) {
+    throw new ClientError('usage', 'client credentials need --client-id and either --client-secret (or MCP_WARDEN_CLIENT_SECRET) or --private-key-jwt');
+  }
+  if (values['no-browser']) {
+    options.openUrl = async (url) => io.printUrl(url);
+  } else {
+    options.openUrl = async (url) => {
+      const { openInBrowser } = await import('./browser.ts');
+      try {
+        await openInBrowser(url);
+        io.notice('a browser window was opened to sign in; if none appeared, open the URL below');
+      } catch {
+        // no opener on this machine: the printed URL is the way
+      }
+      io.printUrl(url);
+    };
+  }
+  return options;
+}
