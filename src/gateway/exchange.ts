@@ -9,7 +9,7 @@
  * it arrives. List results pass through the policy filter one message at a time.
  */
 import type { ServerResponse } from 'node:http';
-import { serialize, type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.ts';
+import { errorResponse, serialize, type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.ts';
 import { startSseResponse, writeSseMessage } from './sse.ts';
 
 /** Methods whose results the policy engine filters (issue 4: list results show only what may be used). */
@@ -59,7 +59,13 @@ export class Exchange {
     const method = this.methods.get(key);
     const filtered = method !== undefined && LIST_METHODS.has(method) && response.result !== undefined;
     // A filtered result is a new object: serialize it afresh, never with the upstream's text.
-    const text = filtered ? JSON.stringify(this.transform(method, response)) : serialize(response);
+    let text: string;
+    try {
+      text = filtered ? JSON.stringify(this.transform(method, response)) : serialize(response);
+    } catch {
+      // A filter that fails must not crash the gateway nor leak the unfiltered list.
+      text = JSON.stringify(errorResponse(response.id, -32603, 'Internal error'));
+    }
     if (this.mode === 'done') return;
     if (this.mode === 'sse') {
       writeSseMessage(this.res, text);
