@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { JSONWebKeySet } from 'jose';
 import { createAuditSink } from './audit/index.ts';
 import type { Config } from './config/schema.ts';
-import { createDownstreamCredentials } from './downstream/index.ts';
+import { createDownstreamCredentials, WARDEN_JWKS_PATH } from './downstream/index.ts';
 import { createGateway, type Gateway } from './gateway/index.ts';
 import { GatewayError, sendGatewayError } from './gateway/errors.ts';
 import { createTokenVerifier } from './gateway/token-verifier.ts';
@@ -116,6 +116,9 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       // Protected resource metadata and MCP endpoints first: their paths never collide with the AS's.
       if (gateway.handles(pathname)) {
         gateway.handle(req, res, pathname, query);
+      } else if (pathname === WARDEN_JWKS_PATH) {
+        // The keys upstreams use to verify the gateway's identity assertions (docs/downstream.md).
+        downstream.jwksHandler(req, res);
       } else if (authorizationServer?.handles(pathname)) {
         authorizationServer.handle(req, res);
       } else {

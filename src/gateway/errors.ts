@@ -25,6 +25,8 @@ export type GatewayErrorCode =
   | 'method_not_allowed'
   | 'not_found'
   | 'upstream_unavailable'
+  /** The caller's downstream credentials could not be provided (docs/downstream.md): 403 or 502. */
+  | 'downstream_credentials'
   | 'internal_error';
 
 const STATUS: Record<GatewayErrorCode, number> = {
@@ -45,6 +47,7 @@ const STATUS: Record<GatewayErrorCode, number> = {
   method_not_allowed: 405,
   not_found: 404,
   upstream_unavailable: 502,
+  downstream_credentials: 403,
   internal_error: 500,
 };
 
@@ -62,6 +65,7 @@ const JSONRPC_CODE: Partial<Record<GatewayErrorCode, number>> = {
   unsupported_media_type: -32600,
   method_not_allowed: -32600,
   upstream_unavailable: -32603,
+  downstream_credentials: -32603,
   internal_error: -32603,
 };
 
@@ -72,6 +76,8 @@ export interface GatewayErrorOptions {
   scope?: string[];
   /** RFC 9110 §15.5.6: methods for a 405. */
   allow?: string;
+  /** Overrides the code's usual status (downstream credential failures carry their own). */
+  status?: number;
 }
 
 export class GatewayError extends Error {
@@ -83,7 +89,7 @@ export class GatewayError extends Error {
 
   constructor(readonly code: GatewayErrorCode, readonly description: string, options: GatewayErrorOptions = {}) {
     super(description);
-    this.status = STATUS[code];
+    this.status = options.status ?? STATUS[code];
     this.reason = options.reason ?? description;
     this.scope = options.scope;
     this.allow = options.allow;

@@ -53,7 +53,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         : createHttpUpstream({ server, http: server.upstream.http, logger, downstream: options.downstream });
     endpoints.set(
       server.path,
-      createServerEndpoint({ config, server, verifier: options.verifier, upstream, policy: createServerPolicy(server), audit: options.audit, logger, checkOrigin }),
+      createServerEndpoint({ config, server, verifier: options.verifier, upstream, policy: createServerPolicy(server), audit: options.audit, downstream: options.downstream, logger, checkOrigin }),
     );
     metadata.set(protectedResourceMetadataPath(server), JSON.stringify(buildProtectedResourceMetadata(config, server)));
   }

@@ -6,6 +6,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditEvent, AuditSink } from '../audit/types.ts';
 import { redactArguments } from '../audit/redact.ts';
+import { DownstreamCredentialError } from '../downstream/errors.ts';
+import { endAtCredentialExpiry } from '../downstream/session-expiry.ts';
+import type { DownstreamCredentials } from '../downstream/types.ts';
 import type { Config, ServerConfig } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { ServerPolicy } from '../policy/types.ts';
@@ -33,6 +36,7 @@ export interface ServerEndpointOptions {
   upstream: Upstream;
   policy: ServerPolicy | undefined;
   audit: AuditSink;
+  downstream: DownstreamCredentials;
   logger: Logger;
   /** Returns the allowed Origin (for CORS) or undefined; throws forbidden_origin. */
   checkOrigin: (origin: string | undefined) => string | undefined;
@@ -64,6 +68,9 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
   const resource = canonicalResourceUri(config, server);
   const resourceMetadataUrl = protectedResourceMetadataUrl(config, server);
   const sessions = new Map<string, Session>();
+  /** The latest verified caller of each session: downstream headers are asked for with it. */
+  const callers = new WeakMap<Session, Caller>();
+  const callerOf = (session: Session): Caller => callers.get(session)!;
   const log = options.logger.child({ server: server.name });
   const idleMs = server.idleTimeoutSeconds * 1000;
 
@@ -184,6 +191,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       session = sessionFor(req, caller);
     }
     session.touch();
+    if (!initialize) callers.set(session, caller);
     const version = headerVersion ?? session.protocolVersion ?? DEFAULT_PROTOCOL_VERSION;
     if (batch && !allowsBatches(version)) throw new GatewayError('batch_not_allowed', `Invalid Request: JSON-RPC batches are not accepted for protocol version ${version}`);
 
@@ -240,7 +248,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
 
   async function sendUpstream(session: Session, messages: JsonRpcMessage[], version: string): Promise<void> {
     if (!session.upstream) throw new UpstreamError('no upstream');
-    await session.upstream.send(messages, version);
+    await session.upstream.send(messages, version, callerOf(session));
   }
 
   async function openSession(caller: Caller, initialize: JsonRpcRequest): Promise<Session> {
@@ -275,8 +283,16 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       });
     } catch (err) {
       void session.end('upstream failed to start');
+      if (err instanceof DownstreamCredentialError) {
+        // docs/downstream.md: the message is safe for the client and says what to do.
+        log.warn({ code: err.code, reason: err.reason, subject: caller.subject }, 'downstream credentials unavailable');
+        throw new GatewayError('downstream_credentials', err.message, { status: err.status, reason: err.reason });
+      }
       throw new GatewayError('upstream_unavailable', 'the upstream MCP server is unavailable', { reason: err instanceof Error ? err.message : String(err) });
     }
+    callers.set(session, caller);
+    // A stdio child keeps the environment it started with: end the session when its credentials expire.
+    if ('stdio' in server.upstream) session.cleanups.push(endAtCredentialExpiry(options.downstream, caller, server, (reason) => void session.end(reason)));
     log.info({ sessionId: session.id, subject: caller.subject, clientId: caller.clientId }, 'session opened');
     return session;
   }

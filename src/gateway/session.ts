@@ -45,6 +45,8 @@ export class Session {
   private serverStream: ServerResponse | undefined;
   private queued: string[] = [];
   private readonly timer: NodeJS.Timeout;
+  /** Run when the session ends (timers of things bound to it). */
+  readonly cleanups: (() => void)[] = [];
 
   constructor(
     readonly binding: SessionBinding,
@@ -132,6 +134,7 @@ export class Session {
     if (this.ended) return this.closed ?? Promise.resolve();
     this.ended = true;
     clearTimeout(this.timer);
+    for (const cleanup of this.cleanups) cleanup();
     const byExchange = new Map<Exchange, [string, ReturnType<typeof errorResponse>][]>();
     for (const [key, exchange] of this.pending) {
       const id: JsonRpcId = key.startsWith('n') ? Number(key.slice(1)) : key.slice(1);

@@ -32,6 +32,10 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
   return {
     async connect(ctx: UpstreamConnectContext): Promise<UpstreamConnection> {
       const log = options.logger.child({ server: options.server.name, sessionId: ctx.sessionId });
+      // Downstream credentials are asked for per request when the server has any (an exchanged
+      // token must not outlive its exp in a long session); the first answer also proves at connect
+      // time that this caller has them.
+      const perRequest = options.server.downstream !== undefined;
       const credentialHeaders = await options.downstream.headersFor(ctx.caller, options.server);
       let upstreamSessionId: string | undefined;
       let closed = false;
@@ -97,14 +101,15 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
       };
 
       const connection: UpstreamConnection = {
-        async send(messages, protocolVersion) {
+        async send(messages, protocolVersion, caller) {
           if (closed) throw new UpstreamError('the upstream session has ended');
+          const requestHeaders = perRequest ? { ...postHeaders(protocolVersion), ...(await options.downstream.headersFor(caller, options.server)) } : postHeaders(protocolVersion);
           let res;
           try {
             res = await pool.request({
               path,
               method: 'POST',
-              headers: postHeaders(protocolVersion),
+              headers: requestHeaders,
               body: messages.length === 1 ? serialize(messages[0]!) : `[${messages.map(serialize).join(',')}]`,
               headersTimeout: 60_000,
               bodyTimeout: 0,

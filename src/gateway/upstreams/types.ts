@@ -19,7 +19,7 @@ export interface UpstreamConnection {
    * arrives through `UpstreamEvents.message`.
    * @throws UpstreamError when the upstream refused or could not be reached
    */
-  send(messages: JsonRpcMessage[], protocolVersion: string | undefined): Promise<void>;
+  send(messages: JsonRpcMessage[], protocolVersion: string | undefined, caller: Caller): Promise<void>;
   /** Asks for the server's own message stream (HTTP: GET). Idempotent. */
   openServerStream(protocolVersion: string | undefined): void;
   /** Ends the upstream side of the session (kills the child / DELETEs the upstream session). */
