@@ -30,17 +30,6 @@ function cli(args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<{ code
   });
 }
 
-/**
- * Expected failures (STYLE: known gaps fail the test once they start passing, so they get removed).
- * The gateway wraps every upstream start failure as a generic 502 "upstream unavailable" and does
- * not yet render DownstreamCredentialError's client-safe message (integration point, see docs/downstream.md).
- */
-const EXPECTED_FAILURES = new Set(['client is told how to store a credential']);
-function expectation(name: string, passes: boolean): void {
-  if (EXPECTED_FAILURES.has(name)) assert.equal(passes, false, `"${name}" passes now: remove it from EXPECTED_FAILURES`);
-  else assert.ok(passes, name);
-}
-
 /** `mcp-warden …` through main(), for commands that do not read standard input. */
 async function inProcess(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
@@ -143,6 +132,7 @@ describe('downstream identity end to end: per-user secrets for a stdio server', 
     assert.equal(line.user, 'carol');
     assert.ok(!logs.lines().some((l) => /stdio upstream exited/.test(String(l.msg))), 'no child crashed');
     assert.ok(!JSON.stringify(logs.lines()).includes(secrets.alice), 'no secret in the logs');
-    expectation('client is told how to store a credential', /mcp-warden secrets set --server notes --user carol/.test(body));
+    // The client is told how to store a credential (DownstreamCredentialError's client-safe message).
+    assert.match(body, /mcp-warden secrets set --server notes --user carol/);
   });
 });
