@@ -4,7 +4,7 @@
  * `open(path, 'wx')` is atomic on local filesystems; a lock whose holder died (pid gone) or that
  * is older than `staleMs` is broken.
  */
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { open, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { ClientError } from './errors.ts';
 
 export interface LockOptions {
@@ -61,9 +61,16 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
       delay = Math.min(delay * 2, 200);
     }
   }
+  // A holder that takes long (a browser sign-in) keeps its lock fresh, so only a dead one goes stale.
+  const heartbeat = setInterval(() => {
+    const now = new Date();
+    utimes(lockPath, now, now).catch(() => undefined);
+  }, Math.max(50, Math.floor(staleMs / 3)));
+  heartbeat.unref();
   try {
     return await fn();
   } finally {
+    clearInterval(heartbeat);
     await rm(lockPath, { force: true });
   }
 }

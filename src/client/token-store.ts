@@ -96,7 +96,8 @@ export class TokenStore {
   /** Holds the refresh lock for one server while `fn` runs (see the file comment). */
   refreshLock<T>(serverUrl: string, fn: () => Promise<T>): Promise<T> {
     ensurePrivateDir(this.dir);
-    return withFileLock(`${this.pathFor(serverUrl)}.refresh.lock`, fn, { timeoutMs: 60_000, ...this.lockOptions });
+    // Long enough to wait for another process's browser sign-in (its lock is kept fresh meanwhile).
+    return withFileLock(`${this.pathFor(serverUrl)}.refresh.lock`, fn, { timeoutMs: 360_000, ...this.lockOptions });
   }
 
   /** Forgets everything about one server. */
