@@ -64,8 +64,8 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     if (handler) handler(req, res);
     else sendGatewayError(res, new GatewayError('upstream_unavailable', 'starting up'));
   });
-  // SSE streams live long; node's default request timeout (300 s) would cut them.
-  server.requestTimeout = 0;
+  // requestTimeout bounds receiving a request (headers and body), not a long SSE response.
+  server.requestTimeout = 60_000;
   server.headersTimeout = 30_000;
 
   let config: Config;

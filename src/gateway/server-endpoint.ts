@@ -26,6 +26,9 @@ import { startSseResponse } from './sse.ts';
 import type { TokenVerifier } from './token-verifier.ts';
 import { UpstreamError, type Upstream } from './upstreams/types.ts';
 
+/** Interval of SSE keep-alive comments on open GET streams. */
+const KEEPALIVE_MS = 25_000;
+
 /** JSON-RPC error code for a request the policy refuses (issue 4). */
 export const FORBIDDEN_CODE = -32003;
 
@@ -73,6 +76,11 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
   const callerOf = (session: Session): Caller => callers.get(session)!;
   const log = options.logger.child({ server: server.name });
   const idleMs = server.idleTimeoutSeconds * 1000;
+  // One timer for all GET streams of this endpoint, not one per session.
+  const keepAlive = setInterval(() => {
+    for (const s of sessions.values()) s.keepAlive();
+  }, KEEPALIVE_MS);
+  keepAlive.unref();
 
   const transform: (caller: Caller) => ResponseTransform = (caller) => (method, response) => {
     if (!policy) return response;
@@ -344,6 +352,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       }
     },
     async close() {
+      clearInterval(keepAlive);
       await Promise.all([...sessions.values()].map((s) => s.end('gateway shutting down')));
       await upstream.close();
     },

@@ -117,6 +117,11 @@ export class Session {
     this.queued.push(json);
   }
 
+  /** An SSE comment on the GET stream, so proxies do not close it as idle (HTML §9.2.6: ignored by clients). */
+  keepAlive(): void {
+    this.serverStream?.write(':\n\n');
+  }
+
   /** The GET stream (T-12); a newer one replaces an older one. */
   attachServerStream(res: ServerResponse): void {
     if (this.serverStream && this.serverStream !== res) this.serverStream.end();
