@@ -51,11 +51,53 @@ function decode(row: ModelRow | undefined): ModelPayload | undefined {
   return payload;
 }
 
+interface PendingWrite { run: () => void; resolve: () => void; reject: (err: unknown) => void }
+
+/**
+ * Writes are group-committed: every write issued in the same turn of the event loop is applied in
+ * one transaction (one WAL commit instead of one each — the commit, not the statement, is what
+ * costs: bench/token-endpoint.ts). A write's promise settles only after its transaction
+ * committed, so nothing is acknowledged (e.g. a token response sent) before it is durable. If a
+ * batch fails, its writes are retried one by one, so only the failing write fails. Reads do not
+ * wait: a read racing an uncommitted write sees the committed state, as if it came first.
+ */
 class SqliteModelStore implements ModelStore {
   readonly #db: SqliteDatabase;
   readonly #now: () => number;
   readonly #stmts;
   #lastSweep = 0;
+  #queue: PendingWrite[] = [];
+  #scheduled = false;
+
+  #write(run: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ run, resolve, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const batch = this.#queue;
+    this.#queue = [];
+    if (batch.length === 0) return;
+    try {
+      this.#db.transaction(() => { for (const w of batch) w.run(); })();
+      for (const w of batch) w.resolve();
+    } catch {
+      for (const w of batch) {
+        try {
+          this.#db.transaction(w.run)();
+          w.resolve();
+        } catch (err) {
+          w.reject(err);
+        }
+      }
+    }
+  }
 
   constructor(db: SqliteDatabase, now: () => number) {
     this.#db = db;
@@ -84,12 +126,17 @@ class SqliteModelStore implements ModelStore {
 
   async upsert(model: string, id: string, payload: ModelPayload, expiresAt: number | undefined): Promise<void> {
     const str = (v: unknown) => (typeof v === 'string' ? v : null);
-    this.#stmts.upsert.run({
+    // Serialised now, so an unserialisable payload fails alone, before anything is queued.
+    const row = {
       model, id, payload: JSON.stringify(payload),
       grantId: str(payload.grantId), uid: str(payload.uid), userCode: str(payload.userCode),
       expiresAt: expiresAt ?? null,
+    };
+    const now = this.#now();
+    await this.#write(() => {
+      this.#stmts.upsert.run(row);
+      this.#maybeSweep(now);
     });
-    this.#maybeSweep(this.#now());
   }
 
   async find(model: string, id: string): Promise<ModelPayload | undefined> {
@@ -105,15 +152,15 @@ class SqliteModelStore implements ModelStore {
   }
 
   async consume(model: string, id: string, at: number): Promise<void> {
-    this.#stmts.consume.run(at, model, id);
+    await this.#write(() => { this.#stmts.consume.run(at, model, id); });
   }
 
   async destroy(model: string, id: string): Promise<void> {
-    this.#stmts.destroy.run(model, id);
+    await this.#write(() => { this.#stmts.destroy.run(model, id); });
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    this.#stmts.revoke.run(grantId, grantId);
+    await this.#write(() => { this.#stmts.revoke.run(grantId, grantId); });
   }
 
   async list(model: string): Promise<Array<{ id: string; payload: ModelPayload }>> {
