@@ -11,7 +11,7 @@ export async function completeSignIn(authorizationUrl: string, username: string,
   let step = await browser.follow(authorizationUrl, origin);
   for (let i = 0; i < 4 && new URL(step.url).origin === origin; i++) {
     const html = await step.response.text();
-    const field = html.includes('name="password"') ? { username, password } : html.includes('value="allow"') ? { decision: 'allow' } : undefined;
+    const field: Record<string, string> | undefined = html.includes('name="password"') ? { username, password } : html.includes('value="allow"') ? { decision: 'allow' } : undefined;
     if (!field) throw new Error(`unexpected page (HTTP ${step.response.status}): ${html.slice(0, 200)}`);
     const r = await browser.submit(step.url, html, field);
     step = await browser.follow(new URL(r.headers.get('location')!, step.url).href, origin);
