@@ -100,4 +100,20 @@ describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HT
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(t.warden.gateway.endpoints.get('/mcp/down')!.sessionCount, 0);
   });
+
+  it('T-20: when the upstream forgets its session (404), ours ends too: the request in flight gets -32603, the next one 404', async () => {
+    const sid = await (async () => {
+      const res = await post(t.endpoint, token, initializeMessage());
+      await res.text();
+      return res.headers.get('mcp-session-id')!;
+    })();
+    const headers = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+    await (await post(t.endpoint, token, { jsonrpc: '2.0', method: 'notifications/initialized' }, headers)).text();
+    upstream.dropSessions();
+    const res = await post(t.endpoint, token, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, headers);
+    const [answer] = await messagesOf(res);
+    assert.equal(answer.error.code, -32603);
+    const next = await post(t.endpoint, token, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, headers);
+    assert.equal(next.status, 404);
+  });
 });
