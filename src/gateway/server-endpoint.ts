@@ -268,6 +268,14 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
         log.info({ sessionId: s.id, reason }, 'session ended');
       },
     );
+    // Each stdio session is a process: one caller cannot hold more than maxSessionsPerCaller.
+    // A client that never DELETEs recycles its own oldest session instead of growing without bound.
+    const own = [...sessions.values()].filter((s) => s.binding.subject === caller.subject && s.binding.clientId === caller.clientId);
+    if (own.length >= server.maxSessionsPerCaller) {
+      const oldest = own.reduce((a, b) => (b.lastActive < a.lastActive ? b : a));
+      log.info({ sessionId: oldest.id, subject: caller.subject }, 'session limit per caller reached: ending the least recently used');
+      void oldest.end('replaced by a newer session of the same caller');
+    }
     const requested = (initialize.params as { protocolVersion?: unknown } | undefined)?.protocolVersion;
     if (isSupportedProtocolVersion(requested)) session.protocolVersion = requested;
     sessions.set(session.id, session);

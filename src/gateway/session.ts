@@ -57,8 +57,12 @@ export class Session {
     this.timer.unref();
   }
 
+  /** Last activity, ms since the epoch (least-recently-used eviction). */
+  lastActive = Date.now();
+
   /** Activity: restarts the idle clock. */
   touch(): void {
+    this.lastActive = Date.now();
     this.timer.refresh();
   }
 

@@ -22,6 +22,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
       servers: [
         { name: 'tiny', path: '/mcp', upstream: { stdio: { ...TINY_SERVER, env: { CONFIGURED_VAR: 'configured' } } }, scopes: ['mcp:read'] },
         { name: 'idle', path: '/mcp/idle', upstream: { stdio: TINY_SERVER }, idleTimeoutSeconds: 1 },
+        { name: 'capped', path: '/mcp/capped', upstream: { stdio: TINY_SERVER }, maxSessionsPerCaller: 2 },
       ],
       config: { allowedOrigins: ['https://app.example'], maxBodyBytes: 4096 },
     });
@@ -235,5 +236,21 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     const b = await openSession(url, token);
     assert.notEqual(a, b);
     assert.match(a, /^[0-9a-f-]{36}$/);
+  });
+
+  it('maxSessionsPerCaller: one more session ends that caller\'s least recently used one; other callers are untouched', async () => {
+    const capped = url.replace(/\/mcp$/, '/mcp/capped');
+    const alice = await t.issuer.mint({ aud: capped });
+    const bob = await t.issuer.mint({ aud: capped, sub: 'bob' });
+    const bobs = await openSession(capped, bob);
+    const first = await openSession(capped, alice);
+    const second = await openSession(capped, alice);
+    await (await post(capped, alice, call(1, 'echo'), { 'mcp-session-id': first })).text();
+    const third = await openSession(capped, alice);
+    assert.equal((await post(capped, alice, call(2, 'echo'), { 'mcp-session-id': second })).status, 404, 'the least recently used one ended');
+    for (const [sid, token] of [[first, alice], [third, alice], [bobs, bob]] as const) {
+      const res = await post(capped, token, call(3, 'echo', { message: 'ok' }), { 'mcp-session-id': sid });
+      assert.equal((await messagesOf(res))[0].result.content[0].text, 'ok');
+    }
   });
 });
