@@ -10,7 +10,8 @@
  * then the `authorization_code` token requests are sent over HTTP/1.1 keep-alive with C in flight
  * and each refresh token obtained is redeemed once (`refresh_token` grant, rotation on), in
  * batches of 100 (the bare memory adapter is a 1000-entry LRU); only token requests are timed. A
- * warm-up of 50 requests per grant precedes each measurement. Reports requests/s, p50 and p99.
+ * warm-up of 50 requests per grant precedes each measurement. The setups run side by side and
+ * take turns batch by batch, so other load on the machine hits them alike; medians of --rounds. Reports requests/s, p50 and p99.
  * Goal (issue 3): the embedded server reaches at least 80% of bare oidc-provider's throughput.
  */
 import { createServer, type Server } from 'node:http';
@@ -151,35 +152,41 @@ const { privateKey } = await generateKeyPair('ES256', { extractable: true });
 const key = { ...(await exportJWK(privateKey)), kid: 'bench', alg: 'ES256', use: 'sig' };
 const rounds: Array<Record<string, Record<string, ReturnType<typeof summarize>>>> = [];
 for (let round = 0; round < ROUNDS; round++) {
-const results: Record<string, Record<string, ReturnType<typeof summarize>>> = {};
-rounds.push(results);
-// Alternate the order each round so neither setup always runs on a warmer (or busier) machine.
-for (const make of round % 2 ? [embedded, embeddedMemory, bare] : [bare, embeddedMemory, embedded]) {
-  const s = await make(key);
-  if (process.env.BENCH_DEBUG) s.provider.on('grant.error', (_ctx, err) => console.error((err as { error_detail?: string }).error_detail ?? err));
-  const dispatcher = new Agent({ connections: C, pipelining: 1 });
+  // All setups run side by side and take turns batch by batch (rotating who goes first), so a
+  // burst of other load on the machine hits every setup alike.
+  const setups = [await bare(key), await embedded(), await embeddedMemory()];
+  const agents = setups.map(() => new Agent({ connections: C, pipelining: 1 }));
+  const acc = setups.map(() => ({ ac: { latencies: [] as number[], seconds: 0, cpuMs: 0 }, rt: { latencies: [] as number[], seconds: 0, cpuMs: 0 } }));
   try {
-    const warm = await makeCodes(s, WARMUP);
-    const w = await run(s, dispatcher, warm.map((c) => codeBody(s, c)));
-    await run(s, dispatcher, w.refresh.map((rt) => refreshBody(s, rt)));
+    for (const [i, s] of setups.entries()) {
+      if (process.env.BENCH_DEBUG) s.provider.on('grant.error', (_ctx, err) => console.error((err as { error_detail?: string }).error_detail ?? err));
+      const warm = await makeCodes(s, WARMUP);
+      const w = await run(s, agents[i]!, warm.map((c) => codeBody(s, c)));
+      await run(s, agents[i]!, w.refresh.map((rt) => refreshBody(s, rt)));
+    }
     // In batches: oidc-provider's memory adapter is an LRU of 1000 entries, so a bare provider
     // cannot hold hundreds of pending codes at once. Only the token requests are timed.
-    const ac = { latencies: [] as number[], seconds: 0, cpuMs: 0 };
-    const rt = { latencies: [] as number[], seconds: 0, cpuMs: 0 };
-    for (let done = 0; done < N; done += BATCH) {
-      const codes = await makeCodes(s, Math.min(BATCH, N - done));
-      const a = await run(s, dispatcher, codes.map((c) => codeBody(s, c)));
-      ac.latencies.push(...a.latencies); ac.seconds += a.seconds; ac.cpuMs += a.cpuMs;
-      const r = await run(s, dispatcher, a.refresh.map((x) => refreshBody(s, x)));
-      rt.latencies.push(...r.latencies); rt.seconds += r.seconds; rt.cpuMs += r.cpuMs;
+    for (let done = 0, turn = 0; done < N; done += BATCH, turn++) {
+      for (let k = 0; k < setups.length; k++) {
+        const i = (k + turn) % setups.length;
+        const s = setups[i]!;
+        const codes = await makeCodes(s, Math.min(BATCH, N - done));
+        const a = await run(s, agents[i]!, codes.map((c) => codeBody(s, c)));
+        acc[i]!.ac.latencies.push(...a.latencies); acc[i]!.ac.seconds += a.seconds; acc[i]!.ac.cpuMs += a.cpuMs;
+        const r = await run(s, agents[i]!, a.refresh.map((x) => refreshBody(s, x)));
+        acc[i]!.rt.latencies.push(...r.latencies); acc[i]!.rt.seconds += r.seconds; acc[i]!.rt.cpuMs += r.cpuMs;
+      }
     }
-    results[s.name] = { authorization_code: summarize(ac.latencies, ac.seconds, ac.cpuMs), refresh_token: summarize(rt.latencies, rt.seconds, rt.cpuMs) };
+    const results: Record<string, Record<string, ReturnType<typeof summarize>>> = {};
+    setups.forEach((s, i) => {
+      const { ac, rt } = acc[i]!;
+      results[s.name] = { authorization_code: summarize(ac.latencies, ac.seconds, ac.cpuMs), refresh_token: summarize(rt.latencies, rt.seconds, rt.cpuMs) };
+    });
+    rounds.push(results);
   } finally {
-    await dispatcher.close();
-    await s.close();
+    for (const a of agents) await a.close();
+    for (const s of setups) await s.close();
   }
-}
-
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
