@@ -106,25 +106,41 @@ export async function runStdioBridge(options: BridgeOptions): Promise<number> {
     notice('session re-established');
   }
 
+  /** Set when the server forgot our session; the next send first replays the handshake (once for all callers). */
+  let needsReinit = false;
+  let reinitializing: Promise<void> | undefined;
+
+  async function ensureSession(message: JSONRPCMessage): Promise<void> {
+    if (!needsReinit || message === initialize) return;
+    reinitializing ??= reestablish().then(
+      () => {
+        needsReinit = false;
+        reinitializing = undefined;
+      },
+      (err: unknown) => {
+        reinitializing = undefined;
+        throw err;
+      },
+    );
+    await reinitializing;
+  }
+
   async function forward(message: JSONRPCMessage): Promise<void> {
     if (isRequest(message) && message.method === 'initialize') initialize = message;
     if ('method' in message && message.method === 'notifications/initialized') initialized = message;
     let delay = retryDelayMs;
     for (let attempt = 0; ; attempt += 1) {
       try {
+        await ensureSession(message);
         await transport.send(message);
         return;
       } catch (err) {
-        const sessionGone = err instanceof SdkHttpError && err.status === 404 && transport.sessionId !== undefined;
+        const sessionGone = err instanceof SdkHttpError && err.status === 404 && initialize !== undefined;
         if (attempt < maxRetries && (sessionGone || isNetworkError(err))) {
+          if (sessionGone) needsReinit = true;
           notice(sessionGone ? 'session expired; reconnecting' : `server unreachable (${(err as Error).message}); retrying`);
           await sleep(delay);
           delay = Math.min(delay * 2, 5_000);
-          try {
-            if (sessionGone || (message !== initialize && transport.sessionId !== undefined)) await reestablish();
-          } catch {
-            // the next attempt reports the failure
-          }
           continue;
         }
         if (isRequest(message)) {
