@@ -341,7 +341,13 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     async handle(req, res, query) {
       let cors: Record<string, string> = {};
       try {
-        const origin = options.checkOrigin(req.headers.origin);
+        let origin: string | undefined;
+        try {
+          origin = options.checkOrigin(req.headers.origin);
+        } catch (err) {
+          record(undefined, 'http', null, 'deny', null, 'origin not allowed', 0, null);
+          throw err;
+        }
         cors = corsHeaders(origin);
         if (req.method === 'OPTIONS') {
           res.writeHead(204, { ...cors, 'Access-Control-Allow-Methods': ALLOW, 'Access-Control-Allow-Headers': CORS_REQUEST_HEADERS, 'Access-Control-Max-Age': '600' }).end();

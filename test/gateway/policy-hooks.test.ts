@@ -82,6 +82,7 @@ describe('policy and audit hooks (issue 4 contract)', () => {
     await (await post(url, undefined, call(2, 'echo'), { 'mcp-session-id': sid })).text();
     const mallory = await t.issuer.mint({ aud: url, scope: 'mcp:read', sub: 'mallory' });
     await (await post(url, mallory, call(3, 'echo'), { 'mcp-session-id': sid })).text();
+    await (await post(url, token, call(4, 'echo'), { 'mcp-session-id': sid, origin: 'https://evil.example' })).text();
     await t.warden.close();
     const events = readFileSync(join(dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const echo = events.find((e) => e.subject === 'auditee' && e.target === 'echo');
@@ -92,6 +93,7 @@ describe('policy and audit hooks (issue 4 contract)', () => {
     assert.ok(!JSON.stringify(echo).includes('secret words'), 'arguments redacted');
     assert.ok(events.some((e) => e.method === 'http' && e.decision === 'deny' && e.reason === 'no access token'), '401 audited');
     assert.ok(events.some((e) => e.subject === 'mallory' && e.decision === 'deny' && /another caller/.test(e.reason)), 'session-binding 404 audited');
+    assert.ok(events.some((e) => e.method === 'http' && e.decision === 'deny' && e.reason === 'origin not allowed'), 'Origin 403 audited');
     assert.ok(!readFileSync(join(dir, 'audit.jsonl'), 'utf8').includes(token), 'no token in the audit trail');
   });
 });
