@@ -228,7 +228,15 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
 
     if (requests.length === 0 && deniedRequests.length === 0) {
       // Only notifications and responses: accepted → 202 with no body (T-9).
-      if (forward.length) await sendUpstream(session, forward, version);
+      if (forward.length) {
+        try {
+          await sendUpstream(session, forward, version);
+        } catch (err) {
+          // T-20: a session whose upstream is gone is unknown from now on; otherwise the upstream failed.
+          if (session.ended) throw new GatewayError('session_not_found', 'Session not found');
+          throw new GatewayError('upstream_unavailable', 'the upstream MCP server refused the message', { reason: err instanceof Error ? err.message : String(err) });
+        }
+      }
       res.writeHead(202, cors).end();
       return;
     }
