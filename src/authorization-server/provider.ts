@@ -142,12 +142,18 @@ export function createProvider(o: ProviderOptions): Provider {
     extraClientMetadata: {
       properties: [...ADMIN_ONLY_METADATA],
       validator(ctx, key, value, metadata) {
+        const selfAsserted = ctx?.oidc?.route === 'registration' || isUrlClientId(String(metadata.client_id));
+        // MCP client credentials extension: machine clients are pre-registered only. A client
+        // that registered itself (DCR) or asserts itself (CIMD) never gets tokens without a user.
+        if (key === ADMIN_ONLY_METADATA[0] && selfAsserted && Array.isArray(metadata.grant_types) && metadata.grant_types.includes('client_credentials')) {
+          throw new errors.InvalidClientMetadata('client_credentials is only available to pre-registered clients');
+        }
         if (value === undefined) {
           // Runs once per property; the redirect_uri rule of DCR hangs on the first one.
           if (key === ADMIN_ONLY_METADATA[0] && ctx?.oidc?.route === 'registration') assertRegistrableRedirectUris(metadata as Record<string, unknown>, sentApplicationType(ctx));
           return;
         }
-        if (ctx?.oidc?.route === 'registration' || isUrlClientId(String(metadata.client_id))) {
+        if (selfAsserted) {
           throw new errors.InvalidClientMetadata(`${key} cannot be set by the client`);
         }
         if (key === 'warden_roles' && !(Array.isArray(value) && value.every((r) => typeof r === 'string'))) {

@@ -24,6 +24,7 @@ async function startDocumentServer(): Promise<{ base: string; server: Server; hi
       case '/big.json': res.end(doc({ client_name: 'x'.repeat(6000) })); return;
       case '/redirect.json': res.statusCode = 302; res.setHeader('location', `${base}/client.json`); res.end(); return;
       case '/secret.json': res.end(doc({ token_endpoint_auth_method: 'client_secret_basic' })); return;
+      case '/machine.json': res.end(doc({ grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k' }] } })); return;
       case '/slow.json': setTimeout(() => res.end(doc()), 1500); return;
       default: res.statusCode = 404; res.end('{}');
     }
@@ -118,6 +119,15 @@ describe('client ID metadata documents', () => {
       assert.doesNotMatch(r.body, /node_modules|at \w+ \(/);
     });
   }
+
+  it('MCP client credentials extension: a CIMD client cannot use client_credentials', async () => {
+    const res = await fetch(`${dev.url}/oauth/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: `${docs.base}/machine.json`, resource: dev.resource }).toString(),
+    });
+    assert.ok(res.status === 400 || res.status === 401);
+    assert.match((await res.json() as { error: string }).error, /^invalid_client/);
+  });
 
   it('AS-7: http://localhost client IDs are refused without allowHttpLocalhost', async () => {
     const r = await firstResponse(strict, `${docs.base}/client.json`);

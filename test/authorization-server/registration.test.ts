@@ -10,7 +10,7 @@ async function register(s: EmbeddedAs, metadata: Record<string, unknown>): Promi
 
 describe('dynamic client registration (RFC 7591)', () => {
   let s: EmbeddedAs;
-  before(async () => { s = await startEmbeddedAs({ options: { registrationRateLimit: { max: 12, windowMs: 60_000 } } }); });
+  before(async () => { s = await startEmbeddedAs({ options: { registrationRateLimit: { max: 16, windowMs: 60_000 } } }); });
   after(async () => { await s.close(); });
 
   it('RFC 7591 §3.2.1: a native client with a loopback redirect registers and completes the flow', async () => {
@@ -69,6 +69,12 @@ describe('dynamic client registration (RFC 7591)', () => {
     assert.equal((await res.json() as { error: string }).error, 'invalid_client_metadata');
   });
 
+  it('MCP client credentials extension: a DCR client cannot register for client_credentials (pre-registered only)', async () => {
+    const res = await register(s, { token_endpoint_auth_method: 'client_secret_basic', grant_types: ['client_credentials'], response_types: [], redirect_uris: [] });
+    assert.equal(res.status, 400);
+    assert.equal((await res.json() as { error: string }).error, 'invalid_client_metadata');
+  });
+
   it('RFC 7591 §3.2.2: malformed JSON gets invalid_request/invalid_client_metadata, not a crash', async () => {
     const res = await fetch(`${s.url}/oauth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"redirect_uris": [' });
     assert.equal(res.status, 400);
@@ -77,11 +83,11 @@ describe('dynamic client registration (RFC 7591)', () => {
 
   it('registration is rate-limited per address (429 with Retry-After)', async () => {
     let limited: Response | undefined;
-    for (let i = 0; i < 15 && !limited; i++) {
+    for (let i = 0; i < 20 && !limited; i++) {
       const res = await register(s, { redirect_uris: ['https://app.example/cb'], token_endpoint_auth_method: 'none' });
       if (res.status === 429) limited = res; else await res.arrayBuffer();
     }
-    assert.ok(limited, 'a 429 arrived within 15 registrations');
+    assert.ok(limited, 'a 429 arrived within 20 registrations');
     assert.equal(limited.headers.get('retry-after'), '60');
     assert.equal(limited.headers.get('cache-control'), 'no-store');
   });
