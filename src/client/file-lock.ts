@@ -14,6 +14,14 @@ export interface LockOptions {
   staleMs?: number;
 }
 
+export interface WaitOptions<T> extends LockOptions {
+  /**
+   * Polled while another process holds the lock: a value ends the wait without taking the lock
+   * (the holder already produced what we wanted, e.g. a refreshed token).
+   */
+  whileWaiting?: () => Promise<T | undefined>;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function isAlive(pid: number): boolean {
@@ -39,7 +47,7 @@ async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
 }
 
 /** Runs `fn` while holding `lockPath`; the lock is released even if `fn` throws. */
-export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
+export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, options: WaitOptions<T> = {}): Promise<T> {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const staleMs = options.staleMs ?? 60_000;
   const deadline = Date.now() + timeoutMs;
@@ -57,6 +65,8 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
         continue;
       }
       if (Date.now() > deadline) throw new ClientError('lock_timeout', `another mcp-warden process holds ${lockPath}`);
+      const done = await options.whileWaiting?.();
+      if (done !== undefined) return done;
       await sleep(delay);
       delay = Math.min(delay * 2, 200);
     }

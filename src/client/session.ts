@@ -185,11 +185,13 @@ export class WardenClient {
       if (shared && !request.force && shared.access_token !== request.staleAccessToken) return shared;
       if (!this.inflight) break;
     }
-    const run = this.store.refreshLock(this.serverUrl, async () => {
+    const fresh = async (): Promise<StoredTokens | undefined> => {
+      if (request.force || request.scope) return undefined;
       const { tokens } = await this.record();
-      if (tokens && !request.force && !request.scope && this.isUsable(tokens) && tokens.access_token !== request.staleAccessToken) return tokens;
-      return this.runFlow(request);
-    });
+      return tokens && this.isUsable(tokens) && tokens.access_token !== request.staleAccessToken ? tokens : undefined;
+    };
+    // While another process holds the lock, its new tokens end our wait as soon as they are stored.
+    const run = this.store.refreshLock(this.serverUrl, async () => (await fresh()) ?? this.runFlow(request), fresh);
     this.inflight = run;
     try {
       return await run;

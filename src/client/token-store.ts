@@ -94,10 +94,10 @@ export class TokenStore {
   }
 
   /** Holds the refresh lock for one server while `fn` runs (see the file comment). */
-  refreshLock<T>(serverUrl: string, fn: () => Promise<T>): Promise<T> {
+  refreshLock<T>(serverUrl: string, fn: () => Promise<T>, whileWaiting?: () => Promise<T | undefined>): Promise<T> {
     ensurePrivateDir(this.dir);
     // Long enough to wait for another process's browser sign-in (its lock is kept fresh meanwhile).
-    return withFileLock(`${this.pathFor(serverUrl)}.refresh.lock`, fn, { timeoutMs: 360_000, ...this.lockOptions });
+    return withFileLock(`${this.pathFor(serverUrl)}.refresh.lock`, fn, { timeoutMs: 360_000, ...this.lockOptions, ...(whileWaiting && { whileWaiting }) });
   }
 
   /** Forgets everything about one server. */
