@@ -180,7 +180,11 @@ export function createProvider(o: ProviderOptions): Provider {
       resourceIndicators: {
         enabled: true,
         async defaultResource(_ctx, _client, oneOf) {
-          return oneOf ?? o.defaultResource ?? (undefined as unknown as string);
+          // With one MCP server a missing `resource` means that server; with several it is
+          // ambiguous, and a token without an audience would be accepted nowhere (RFC 8707 §2).
+          const resource = oneOf ?? o.defaultResource;
+          if (resource === undefined) throw new errors.InvalidTarget('resource is required: name the MCP server the token is for');
+          return resource;
         },
         useGrantedResource: async () => true,
         async getResourceServerInfo(ctx, resourceIndicator) {

@@ -273,6 +273,34 @@ describe('login and consent pages', () => {
   });
 });
 
+describe('several MCP servers', () => {
+  let s: EmbeddedAs;
+  before(async () => {
+    s = await startEmbeddedAs({ servers: [
+      { name: 'notes', path: '/mcp', upstream: { stdio: { command: 'true' } }, scopes: ['notes:read'] },
+      { name: 'gh', path: '/mcp/github', upstream: { stdio: { command: 'true' } }, scopes: ['repo:read'] },
+    ] });
+  });
+  after(async () => { await s.close(); });
+
+  it('RFC 8707 §2: without resource the request is ambiguous → invalid_target at the client', async () => {
+    const clientId = await registerPublicClient(s.issuer);
+    const url = `${s.url}/oauth/authorize?` + new URLSearchParams({
+      client_id: clientId, redirect_uri: 'http://127.0.0.1/callback', response_type: 'code', state: 'st', scope: 'notes:read',
+      code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()), code_challenge_method: 'S256',
+    });
+    const location = new URL((await fetch(url, { redirect: 'manual' })).headers.get('location')!);
+    assert.equal(location.searchParams.get('error'), 'invalid_target');
+  });
+
+  it('RFC 8707 §2: each token names one server and carries only that server\'s scopes', async () => {
+    const t = await obtainTokens({ issuer: s.issuer, username: 'bob', password: TEST_PASSWORD, resource: `${s.url}/mcp/github`, scope: 'repo:read notes:read' });
+    const claims = JSON.parse(Buffer.from(t.access_token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    assert.equal(claims.aud, `${s.url}/mcp/github`);
+    assert.equal(claims.scope, 'repo:read');
+  });
+});
+
 describe('scopes limited by the user', () => {
   let s: EmbeddedAs;
   before(async () => {
