@@ -52,7 +52,12 @@ function readPrivateKey(path: string, alg: string | undefined): { privateKey: st
     throw new ClientError('usage', `cannot read --private-key-jwt ${path}: ${(err as Error).message}`);
   }
   if (text.trimStart().startsWith('{')) {
-    const jwk = JSON.parse(text) as Record<string, unknown>;
+    let jwk: Record<string, unknown>;
+    try {
+      jwk = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new ClientError('usage', `--private-key-jwt ${path} is neither a PEM nor a JSON JWK`);
+    }
     return { privateKey: jwk, alg: alg ?? (typeof jwk.alg === 'string' ? jwk.alg : 'ES256') };
   }
   return { privateKey: text, alg: alg ?? 'ES256' };
