@@ -144,6 +144,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     defaultResource,
     scopesForUser: options.scopesForUser ?? ((_user, resource) => resource.scopes),
     fetchTimeoutMs: options.fetchTimeoutMs ?? 5000,
+    basePath: issuerPath,
   });
 
   // RFC 7662 / RFC 7009 for our JWT access tokens, which oidc-provider does not persist and so
@@ -192,7 +193,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
 
   const interactions = createInteractionHandler({
     provider, users, consents: store.consents, cookieSecret: cookieKeys[0]!, issuerOrigin: issuerUrl.origin,
-    resolveResource, defaultResource, logger, now,
+    resolveResource, defaultResource, logger, now, basePath: issuerPath,
     describeScopes: (info) => (info.server ? describeScopes(info.server) : {}),
   });
   const callback = provider.callback();
@@ -227,6 +228,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       }
       // RFC 8414 §3: the same document as OIDC discovery, with `issuer` equal to ours.
       req.url = `/.well-known/openid-configuration${url.search}`;
+      mountAt(req);
       return callback(req, res);
     }
     if (pathname.startsWith('/interaction/')) return interactions(req, res, pathname);
@@ -235,7 +237,13 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     }
     if (pathname === ROUTES.authorization && req.method === 'GET') applyDefaultScope(url);
     req.url = `${pathname}${url.search}`;
+    mountAt(req);
     return callback(req, res);
+  }
+
+  /** oidc-provider derives its mount path (and so every endpoint URL) from `req.originalUrl`. */
+  function mountAt(req: IncomingMessage): void {
+    (req as IncomingMessage & { originalUrl?: string }).originalUrl = `${issuerPath}${req.url}`;
   }
 
   /**

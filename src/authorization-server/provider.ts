@@ -47,6 +47,8 @@ export interface ProviderOptions {
   /** Which of a resource's scopes this user may hold (default: all). */
   scopesForUser: (user: { username: string; roles: string[] }, resource: ResourceInfo) => string[];
   fetchTimeoutMs: number;
+  /** The issuer's path ('' for an origin issuer): prefix of the interaction pages. */
+  basePath: string;
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -113,7 +115,7 @@ export function createProvider(o: ProviderOptions): Provider {
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     routes: ROUTES,
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: consentPolicy() },
+    interactions: { url: (_ctx, interaction) => `${o.basePath}/interaction/${interaction.uid}`, policy: consentPolicy() },
     async findAccount(_ctx, sub) {
       const user = users.get(sub);
       if (!user) return undefined;

@@ -273,6 +273,27 @@ describe('login and consent pages', () => {
   });
 });
 
+describe('issuer with a path', () => {
+  let s: EmbeddedAs;
+  before(async () => {
+    s = await startEmbeddedAs({ configure: (url) => ({ issuer: `${url}/auth` }) });
+  });
+  after(async () => { await s.close(); });
+
+  it('RFC 8414 §3.1: metadata at the path-inserted location names endpoints under the issuer path, and the flow works', async () => {
+    assert.equal(s.issuer, `${s.url}/auth`);
+    assert.ok(s.as.handles('/.well-known/oauth-authorization-server/auth'));
+    assert.ok(s.as.handles('/auth/oauth/token'));
+    assert.ok(!s.as.handles('/oauth/token'));
+    const md = await (await fetch(`${s.url}/.well-known/oauth-authorization-server/auth`)).json() as Record<string, string>;
+    assert.equal(md.issuer, s.issuer);
+    assert.equal(md.token_endpoint, `${s.url}/auth/oauth/token`);
+    const t = await obtainTokens({ issuer: s.issuer, username: 'bob', password: TEST_PASSWORD, resource: s.resource, scope: 'notes:read' });
+    const claims = JSON.parse(Buffer.from(t.access_token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    assert.equal(claims.iss, s.issuer);
+  });
+});
+
 describe('several MCP servers', () => {
   let s: EmbeddedAs;
   before(async () => {

@@ -25,6 +25,8 @@ export interface InteractionDeps {
   describeScopes: (info: ResourceInfo) => Record<string, string[]>;
   logger: Logger;
   now: () => number;
+  /** The issuer's path ('' for an origin issuer): prefix of the form actions. */
+  basePath: string;
 }
 
 const MAX_FORM_BYTES = 16 * 1024;
@@ -72,7 +74,7 @@ export function createInteractionHandler(deps: InteractionDeps) {
   async function renderLogin(res: ServerResponse, uid: string, clientId: string, status = 200, error?: string, username?: string) {
     const client = await clientView(clientId);
     sendPage(res, status, 'Sign in', loginPage({
-      action: `/interaction/${uid}/login`, csrf: csrf.issue(uid, 'login'), clientName: client.name,
+      action: `${deps.basePath}/interaction/${uid}/login`, csrf: csrf.issue(uid, 'login'), clientName: client.name,
       ...(error ? { error } : {}), ...(username ? { username } : {}),
     }));
   }
@@ -90,7 +92,7 @@ export function createInteractionHandler(deps: InteractionDeps) {
     const descriptions = info?.server?.scopeDescriptions ?? {};
     const scopes: ConsentScope[] = requested.map((scope) => ({ scope, description: descriptions[scope] ?? scope, tools: tools[scope] ?? [] }));
     sendPage(res, 200, 'Allow access?', consentPage({
-      action: `/interaction/${uid}/consent`, csrf: csrf.issue(uid, 'consent'),
+      action: `${deps.basePath}/interaction/${uid}/consent`, csrf: csrf.issue(uid, 'consent'),
       username: session?.accountId ?? '',
       clientName: client.name, clientOrigin: client.origin, clientVerified: client.verified,
       redirectHost: redirect ? (redirect.protocol.startsWith('http') ? redirect.host : redirect.protocol) : 'unknown',
