@@ -250,6 +250,46 @@ describe('login and consent pages', () => {
     assert.equal(wrongToken.status, 403);
   });
 
+  it('bad form input: repeated fields → 400, GET on a POST target → 405 with Allow, unknown interaction path → 404', async () => {
+    const browser = new Browser();
+    const { url, html } = await openLogin(browser);
+    const action = new URL(/<form[^>]*action="([^"]+)"/.exec(html)![1]!, url).href;
+    const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+    const dup = await browser.fetch(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=${csrf}&username=alice&username=bob&password=x` });
+    assert.equal(dup.status, 400);
+    const json = await browser.fetch(action, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(json.status, 400);
+    const get = await browser.fetch(action);
+    assert.equal(get.status, 405);
+    assert.equal(get.headers.get('allow'), 'POST');
+    assert.equal((await fetch(`${s.url}/interaction/..%2Fetc`)).status, 404);
+    const big = await browser.fetch(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=${csrf}&username=${'a'.repeat(20_000)}` });
+    assert.equal(big.status, 400);
+  });
+
+  it('consent: a missing or forged CSRF token → 403; an unknown decision → 400; nothing is granted', async () => {
+    const browser = new Browser();
+    const { url, html } = await openLogin(browser);
+    const r = await browser.submit(url, html, { username: 'alice', password: TEST_PASSWORD });
+    const step = await browser.follow(new URL(r.headers.get('location')!, url).href, s.url);
+    const consent = await step.response.text();
+    const action = new URL(/<form[^>]*action="([^"]+)"/.exec(consent)![1]!, step.url).href;
+    const forged = await browser.fetch(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=forged&decision=allow' });
+    assert.equal(forged.status, 403);
+    const odd = await browser.submit(step.url, consent, { decision: 'maybe' });
+    assert.equal(odd.status, 400);
+    const loginToken = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+    const crossStep = await browser.fetch(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=${loginToken}&decision=allow` });
+    assert.equal(crossStep.status, 403, 'the login form token is not valid for consent');
+  });
+
+  it('metadata is read-only: POST → 405 with Allow', async () => {
+    const res = await fetch(`${s.url}/.well-known/oauth-authorization-server`, { method: 'POST' });
+    assert.equal(res.status, 405);
+    assert.match(res.headers.get('allow') ?? '', /GET/);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+  });
+
   it('an interaction opened without its cookie (another browser) is refused', async () => {
     const { url } = await openLogin(new Browser());
     const res = await fetch(url);
