@@ -37,7 +37,7 @@ export interface StartOptions {
   /** Replaces the default servers list. */
   servers?: unknown[];
   users?: Array<{ username: string; roles: string[] }>;
-  options?: Partial<Omit<AuthorizationServerOptions, 'config' | 'db' | 'users' | 'logger'>>;
+  options?: Partial<Omit<AuthorizationServerOptions, 'config' | 'db' | 'users'>>;
   /** Reuse a database directory (restart tests). */
   dir?: string;
   /** Extra authorizationServer.embedded keys that depend on the server's URL (e.g. an issuer with a path). */
