@@ -4,6 +4,7 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { everythingStdio, startTestWarden, type TestWarden } from './fixtures/warden.ts';
+import { TINY_SERVER } from './fixtures/raw.ts';
 
 describe('SDK clients through the gateway to server-everything over stdio', () => {
   let t: TestWarden;
@@ -28,7 +29,7 @@ describe('SDK clients through the gateway to server-everything over stdio', () =
     assert.equal(t.warden.gateway.endpoints.get('/mcp')!.sessionCount, 0);
   });
 
-  it('MCP 2025-06-18 client: @modelcontextprotocol/sdk 1.x calls tools and receives progress on the request stream', async () => {
+  it('@modelcontextprotocol/sdk 1.x calls tools and receives progress on the request stream', async () => {
     const client = new ClientV1({ name: 'v1', version: '1.0.0' });
     const transport = new TransportV1(new URL(t.endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
     await client.connect(transport);
@@ -43,4 +44,38 @@ describe('SDK clients through the gateway to server-everything over stdio', () =
     await transport.terminateSession();
     await client.close();
   });
+});
+
+describe('older protocol revisions through the gateway, with the official SDK clients', () => {
+  let t: TestWarden;
+  before(async () => {
+    t = await startTestWarden({
+      servers: ['2025-06-18', '2025-03-26'].map((v) => ({
+        name: `r${v.replace(/-/g, '')}`,
+        path: `/mcp/${v}`,
+        upstream: { stdio: { ...TINY_SERVER, env: { TINY_PROTOCOL_VERSION: v } } },
+      })),
+    });
+  });
+  after(async () => t.close());
+
+  for (const version of ['2025-06-18', '2025-03-26']) {
+    it(`MCP lifecycle §Version Negotiation: a ${version} session negotiated by the upstream works for the 2.x and 1.x clients`, async () => {
+      const endpoint = `${t.warden.url}/mcp/${version}`;
+      const token = await t.issuer.mint({ aud: endpoint });
+      const v2 = new Client({ name: 'v2', version: '1.0.0' });
+      const v2t = new StreamableHTTPClientTransport(new URL(endpoint), { authProvider: { token: async () => token } });
+      await v2.connect(v2t);
+      assert.deepEqual((await v2.callTool({ name: 'echo', arguments: { message: `v2 ${version}` } })).content, [{ type: 'text', text: `v2 ${version}` }]);
+      await v2t.terminateSession();
+      await v2.close();
+      const v1 = new ClientV1({ name: 'v1', version: '1.0.0' });
+      const v1t = new TransportV1(new URL(endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+      await v1.connect(v1t);
+      assert.equal(v1t.protocolVersion, version, 'the client now sends MCP-Protocol-Version ' + version);
+      assert.deepEqual((await v1.callTool({ name: 'echo', arguments: { message: `v1 ${version}` } })).content, [{ type: 'text', text: `v1 ${version}` }]);
+      await v1t.terminateSession();
+      await v1.close();
+    });
+  }
 });
