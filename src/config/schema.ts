@@ -50,6 +50,8 @@ export const serverSchema = z.strictObject({
   scopeDescriptions: z.record(z.string(), z.string()).default({}),
   /** Seconds a session may stay idle before its upstream is closed. */
   idleTimeoutSeconds: z.number().int().positive().default(900),
+  /** Seconds the upstream may take to answer initialize before the session is given up. */
+  initializeTimeoutSeconds: z.number().int().positive().default(60),
   /** Sessions one caller (subject + client) may hold on this server; opening one more ends their least recently used. */
   maxSessionsPerCaller: z.number().int().positive().default(32),
   policy: policySchema.optional(),

@@ -74,6 +74,8 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
   /** The latest verified caller of each session: downstream headers are asked for with it. */
   const callers = new WeakMap<Session, Caller>();
   const callerOf = (session: Session): Caller => callers.get(session)!;
+  /** The initialize timer of each session, cleared by the initialize response. */
+  const initialized = new WeakMap<Session, NodeJS.Timeout>();
   const log = options.logger.child({ server: server.name });
   const idleMs = server.idleTimeoutSeconds * 1000;
   // One timer for all GET streams of this endpoint, not one per session.
@@ -294,6 +296,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
         events: {
           message: (m) => {
             // The negotiated version (lifecycle §Version Negotiation) decides batches and defaults.
+            if (!('method' in m) && m.id === initialize.id) clearTimeout(initialized.get(session));
             if (!('method' in m) && m.id === initialize.id && m.result && typeof m.result === 'object') {
               const v = (m.result as { protocolVersion?: unknown }).protocolVersion;
               if (isSupportedProtocolVersion(v)) session.protocolVersion = v;
@@ -315,6 +318,12 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       throw new GatewayError('upstream_unavailable', 'the upstream MCP server is unavailable', { reason: err instanceof Error ? err.message : String(err) });
     }
     callers.set(session, caller);
+    // An upstream that never answers initialize (a wrong command, a server waiting for input)
+    // must not hold the client forever: the session ends and the client gets an error.
+    const initTimer = setTimeout(() => void session.end('the upstream did not answer initialize'), server.initializeTimeoutSeconds * 1000);
+    initTimer.unref();
+    session.cleanups.push(() => clearTimeout(initTimer));
+    initialized.set(session, initTimer);
     // A stdio child keeps the environment it started with: end the session when its credentials expire.
     if ('stdio' in server.upstream) session.cleanups.push(endAtCredentialExpiry(options.downstream, caller, server, (reason) => void session.end(reason)));
     log.info({ sessionId: session.id, subject: caller.subject, clientId: caller.clientId }, 'session opened');

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestWarden } from './fixtures/warden.ts';
-import { messagesOf, openSession, post, TINY_SERVER } from './fixtures/raw.ts';
+import { initializeMessage, messagesOf, openSession, post, TINY_SERVER } from './fixtures/raw.ts';
 
 function alive(pid: number): boolean {
   try {
@@ -35,6 +35,22 @@ describe('stdio children follow their sessions', () => {
       await t.warden.close();
       await waitDead(pb);
       assert.equal(alive(pb), false, 'shutdown killed the child');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('initializeTimeoutSeconds: an upstream that never answers initialize ends the session with a JSON-RPC error', async () => {
+    const t = await startTestWarden({ servers: [{ name: 'mute', path: '/mcp', upstream: { stdio: { command: 'sh', args: ['-c', 'cat > /dev/null'] } }, initializeTimeoutSeconds: 1 }] });
+    try {
+      const token = await t.issuer.mint({ aud: t.endpoint });
+      const started = Date.now();
+      const res = await post(t.endpoint, token, initializeMessage());
+      const [answer] = await messagesOf(res);
+      assert.equal(answer.error.code, -32603);
+      assert.match(answer.error.message, /did not answer initialize/);
+      assert.ok(Date.now() - started >= 900);
+      assert.equal(t.warden.gateway.endpoints.get('/mcp')!.sessionCount, 0);
     } finally {
       await t.close();
     }
