@@ -53,6 +53,11 @@ export interface ProviderOptions {
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 
+/** RFC 7591 §3.2.2 invalid_redirect_uri with our description (oidc-provider's own class has a fixed one). */
+function invalidRedirectUri(description: string): Error {
+  return new errors.CustomOIDCProviderError('invalid_redirect_uri', description);
+}
+
 /**
  * MCP / RFC 7591 §2 + RFC 8252 §7.3: web clients register https redirect URIs; native clients
  * loopback http or a private-use scheme. Everything else is invalid_redirect_uri.
@@ -65,23 +70,40 @@ export function assertRegistrableRedirectUris(metadata: Record<string, unknown>,
   const native = metadata.application_type === 'native' || !applicationTypeSent;
   for (const value of uris) {
     const uri = typeof value === 'string' ? URL.parse(value) : null;
-    if (!uri) throw new errors.InvalidRedirectUri('redirect_uris must contain valid URIs');
-    if (uri.hash || value.includes('#')) throw new errors.InvalidRedirectUri('redirect_uris must not contain fragments');
+    if (!uri) throw invalidRedirectUri('redirect_uris must contain valid URIs');
+    if (uri.hash || value.includes('#')) throw invalidRedirectUri('redirect_uris must not contain fragments');
     if (uri.protocol === 'https:') continue;
     if (uri.protocol === 'http:') {
       if (native && LOOPBACK.has(uri.hostname)) continue;
-      throw new errors.InvalidRedirectUri(native
+      throw invalidRedirectUri(native
         ? 'http redirect_uris are only accepted for loopback addresses'
         : 'web clients must use https redirect_uris (loopback http needs application_type native)');
     }
     if (native && /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(uri.protocol)) continue; // RFC 8252 §7.1 private-use scheme
-    throw new errors.InvalidRedirectUri('redirect_uris must be https, loopback http (native), or a reverse-domain private-use scheme (native)');
+    throw invalidRedirectUri('redirect_uris must be https, loopback http (native), or a reverse-domain private-use scheme (native)');
   }
 }
 
 function sentApplicationType(ctx: KoaContextWithOIDC): boolean {
   const body = ctx.oidc.body as Record<string, unknown> | undefined;
   return typeof body?.application_type === 'string';
+}
+
+/**
+ * AS-10: redirect URIs of clients that describe themselves (DCR, CIMD) are https or loopback.
+ * A CIMD document's raw application_type is not visible here, so it is judged like a client
+ * that sent none. Pre-registered clients are the administrator's call.
+ */
+function assertSelfAssertedRedirects(ctx: KoaContextWithOIDC | undefined, metadata: Record<string, unknown>): void {
+  if (ctx?.oidc?.route === 'registration') assertRegistrableRedirectUris(metadata, sentApplicationType(ctx));
+  else if (isUrlClientId(String(metadata.client_id))) {
+    try {
+      assertRegistrableRedirectUris(metadata, false);
+    } catch (err) {
+      // AS-6: a bad client ID metadata document is the client's failure (invalid_client_metadata).
+      throw new errors.InvalidClientMetadata(`client ID metadata document: ${(err as { error_description?: string }).error_description ?? 'invalid redirect_uris'}`);
+    }
+  }
 }
 
 /**
@@ -152,7 +174,7 @@ export function createProvider(o: ProviderOptions): Provider {
         }
         if (value === undefined) {
           // Runs once per property; the redirect_uri rule of DCR hangs on the first one.
-          if (key === ADMIN_ONLY_METADATA[0] && ctx?.oidc?.route === 'registration') assertRegistrableRedirectUris(metadata as Record<string, unknown>, sentApplicationType(ctx));
+          if (key === ADMIN_ONLY_METADATA[0]) assertSelfAssertedRedirects(ctx, metadata as Record<string, unknown>);
           return;
         }
         if (selfAsserted) {
@@ -161,7 +183,7 @@ export function createProvider(o: ProviderOptions): Provider {
         if (key === 'warden_roles' && !(Array.isArray(value) && value.every((r) => typeof r === 'string'))) {
           throw new errors.InvalidClientMetadata('warden_roles must be an array of strings');
         }
-        if (key === ADMIN_ONLY_METADATA[0] && ctx?.oidc?.route === 'registration') assertRegistrableRedirectUris(metadata as Record<string, unknown>, sentApplicationType(ctx));
+        if (key === ADMIN_ONLY_METADATA[0]) assertSelfAssertedRedirects(ctx, metadata as Record<string, unknown>);
       },
     },
     features: {

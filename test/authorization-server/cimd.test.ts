@@ -23,6 +23,7 @@ async function startDocumentServer(): Promise<{ base: string; server: Server; hi
       case '/mismatch.json': res.end(doc({ client_id: `${base}/other.json` })); return;
       case '/big.json': res.end(doc({ client_name: 'x'.repeat(6000) })); return;
       case '/redirect.json': res.statusCode = 302; res.setHeader('location', `${base}/client.json`); res.end(); return;
+      case '/http-redirect.json': res.end(doc({ redirect_uris: ['http://app.example/callback'] })); return;
       case '/secret.json': res.end(doc({ token_endpoint_auth_method: 'client_secret_basic' })); return;
       case '/machine.json': res.end(doc({ grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k' }] } })); return;
       case '/slow.json': setTimeout(() => res.end(doc()), 1500); return;
@@ -107,6 +108,7 @@ describe('client ID metadata documents', () => {
     ['CIMD §6: a document larger than 5 KB', '/big.json'],
     ['CIMD §6: a redirect instead of the document', '/redirect.json'],
     ['CIMD §4: a document declaring a shared-secret auth method', '/secret.json'],
+    ['AS-10: a document with a non-loopback http redirect_uri', '/http-redirect.json'],
     ['a document that does not arrive within the timeout', '/slow.json'],
     ['a document that does not exist', '/missing.json'],
   ];

@@ -59,6 +59,7 @@ describe('dynamic client registration (RFC 7591)', () => {
       assert.equal(res.headers.get('cache-control'), 'no-store');
       const body = await res.json() as { error: string; error_description: string };
       assert.equal(body.error, 'invalid_redirect_uri');
+      assert.doesNotMatch(body.error_description, /did not match any/, 'the description says what is wrong with the registration');
       assert.doesNotMatch(body.error_description, /node_modules|at \w+ \(/);
     });
   }
