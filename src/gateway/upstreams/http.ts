@@ -21,6 +21,9 @@ export interface HttpUpstreamOptions {
   connections?: number;
 }
 
+/** Pause before listening again on an upstream GET stream that ended. */
+const SERVER_STREAM_RETRY_MS = 1000;
+
 type Body = AsyncIterable<Buffer> & { text(): Promise<string>; dump(): Promise<void>; destroy(): void };
 
 export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
@@ -149,6 +152,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         openServerStream(protocolVersion) {
           if (closed || streamOpen || !upstreamSessionId) return;
           streamOpen = true;
+          let served = false;
           pool
             .request({ path, method: 'GET', headers: headers(protocolVersion, 'text/event-stream'), bodyTimeout: 0, headersTimeout: 60_000 })
             .then(async (res) => {
@@ -158,11 +162,15 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
                 await body.dump();
                 return;
               }
+              served = true;
               await pump(body);
             })
             .catch(() => {})
             .finally(() => {
               streamOpen = false;
+              // T-14: either side may close the GET stream; the server's messages keep coming only
+              // if we listen again. Reopen after a pause while the session lives.
+              if (served && !closed) setTimeout(() => connection.openServerStream(protocolVersion), SERVER_STREAM_RETRY_MS).unref();
             });
         },
         async close() {
