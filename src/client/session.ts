@@ -208,7 +208,7 @@ export class WardenClient {
       ...(request.resourceMetadataUrl && { resourceMetadataUrl: request.resourceMetadataUrl }),
       ...(scope && { scope }),
     };
-    if (request.staleAccessToken !== undefined || request.resourceMetadataUrl) {
+    if (request.rediscover || request.resourceMetadataUrl) {
       // A refused token or a fresh challenge: discover again, since the server may have moved to
       // another AS (RFC 9728 authorization_servers changed); credentials are keyed by issuer (SEP-2352).
       const { discovery } = await this.record();
@@ -337,7 +337,7 @@ export class WardenClient {
         reauthorized = true;
         const hints = challengeHints(res);
         await res.body?.cancel();
-        await this.authorize({ ...hints, ...(token !== undefined && { staleAccessToken: token }) });
+        await this.authorize({ ...hints, rediscover: true, ...(token !== undefined && { staleAccessToken: token }) });
         continue;
       }
       if (res.status === 403 && this.grant === 'authorization_code') {
@@ -372,6 +372,8 @@ export interface AuthorizeRequest {
   force?: boolean;
   /** The token that was just refused or is expiring: a stored token equal to it is not reused. */
   staleAccessToken?: string;
+  /** Discover the resource and AS metadata again (after a 401: the server may have moved AS). */
+  rediscover?: boolean;
 }
 
 function challengeHints(res: Response): AuthorizeRequest {
