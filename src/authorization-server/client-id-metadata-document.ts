@@ -9,7 +9,7 @@
  *
  * What we add: the `enabled` switch, `allowPrivateAddresses` (drop the SSRF dispatcher, for
  * development and tests), `allowHttpLocalhost` (accept `http://localhost[:port]/…` client IDs,
- * which the library refuses outright) and our own fetch timeout.
+ * which the library refuses outright, and fetch them from loopback) and our own fetch timeout.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -42,7 +42,10 @@ export function isUrlClientId(id: string): boolean {
 export function createOutboundFetch(options: CimdOptions, timeoutMs: number): (url: URL | string, init: RequestInit & { dispatcher?: unknown }) => Promise<Response> {
   return (url, init) => {
     const next = { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' as const };
-    if (options.allowPrivateAddresses) delete next.dispatcher;
+    // allowHttpLocalhost opts into documents served on this machine, which are loopback by
+    // definition; every other URL keeps the special-use address guard unless allowPrivateAddresses.
+    const localDocument = options.allowHttpLocalhost && isHttpLocalhostClientId(String(url));
+    if (options.allowPrivateAddresses || localDocument) delete next.dispatcher;
     return globalThis.fetch(url, next as RequestInit);
   };
 }

@@ -22,6 +22,8 @@ export interface PreRegisteredClient {
   roles?: string[];
   /** For private_key_jwt (RFC 7523 §2.2): the client's public keys. */
   jwks?: { keys: Array<Record<string, unknown>> };
+  /** For private_key_jwt: where the client publishes its public keys (fetched under the SSRF guard). */
+  jwksUri?: string;
   /** Use this secret instead of a random one (demo: WARDEN_DEMO_CLIENT_SECRET). */
   clientSecret?: string;
 }
@@ -46,7 +48,7 @@ export function createClientRegistry(provider: Provider, store: Store) {
       const clientId = spec.clientId ?? `mcpw_${randomBytes(12).toString('base64url')}`;
       if (await store.models.find('Client', clientId)) throw new ClientRegistryError(`client "${clientId}" already exists`);
       const grantTypes = spec.grantTypes ?? (spec.redirectUris?.length ? ['authorization_code', 'refresh_token'] : ['client_credentials']);
-      const usesJwt = spec.type === 'confidential' && spec.jwks !== undefined;
+      const usesJwt = spec.type === 'confidential' && (spec.jwks !== undefined || spec.jwksUri !== undefined);
       const clientSecret = spec.type === 'confidential' && !usesJwt ? spec.clientSecret ?? generateClientSecret() : undefined;
       const metadata: Record<string, unknown> = {
         client_id: clientId,
@@ -59,6 +61,7 @@ export function createClientRegistry(provider: Provider, store: Store) {
         warden_preregistered: true,
         ...(clientSecret ? { client_secret: clientSecret } : {}),
         ...(spec.jwks ? { jwks: spec.jwks } : {}),
+        ...(spec.jwksUri ? { jwks_uri: spec.jwksUri } : {}),
         ...(spec.scope ? { scope: spec.scope } : {}),
         ...(spec.roles ? { warden_roles: spec.roles } : {}),
       };

@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startEmbeddedAs, TEST_PASSWORD, type EmbeddedAs } from '../helpers/embedded-as.ts';
-import { authorize, Browser, obtainTokens } from '../helpers/oauth.ts';
+import { authorize, Browser, discover, obtainTokens } from '../helpers/oauth.ts';
 import * as oauth from 'oauth4webapi';
+import { exportJWK, generateKeyPair } from 'jose';
 
 /** Serves client ID metadata documents (and misbehaving variants) on 127.0.0.1, addressed as http://localhost. */
+let jwks: { keys: unknown[] } = { keys: [] };
+
 async function startDocumentServer(): Promise<{ base: string; server: Server; hits: Map<string, number> }> {
   const hits = new Map<string, number>();
   const server = createServer((req, res) => {
@@ -23,6 +26,7 @@ async function startDocumentServer(): Promise<{ base: string; server: Server; hi
       case '/mismatch.json': res.end(doc({ client_id: `${base}/other.json` })); return;
       case '/big.json': res.end(doc({ client_name: 'x'.repeat(6000) })); return;
       case '/redirect.json': res.statusCode = 302; res.setHeader('location', `${base}/client.json`); res.end(); return;
+      case '/jwks': res.end(JSON.stringify(jwks)); return;
       case '/http-redirect.json': res.end(doc({ redirect_uris: ['http://app.example/callback'] })); return;
       case '/secret.json': res.end(doc({ token_endpoint_auth_method: 'client_secret_basic' })); return;
       case '/machine.json': res.end(doc({ grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k' }] } })); return;
@@ -138,13 +142,27 @@ describe('client ID metadata documents', () => {
     assert.match(r.body, /invalid_client/);
   });
 
-  it('CIMD §6 (SSRF): a document on a loopback address is refused without allowPrivateAddresses', async () => {
-    const before = docs.hits.get('/client.json') ?? 0;
-    const r = await firstResponse(noPrivate, `${docs.base}/client.json?fresh=1`);
-    assert.equal(r.status, 400);
-    assert.match(r.body, /invalid_client/);
-    assert.equal(docs.hits.get('/client.json?fresh=1') ?? 0, 0, 'the request never reached the server');
-    assert.equal(docs.hits.get('/client.json') ?? 0, before);
+  it('allowHttpLocalhost alone lets http://localhost documents through (they are loopback by definition)', async () => {
+    const r = await firstResponse(noPrivate, `${docs.base}/client2.json`);
+    assert.equal(r.status, 303);
+    assert.match(r.location ?? '', /\/interaction\//);
+  });
+
+  it('SSRF guard on outbound fetches: a jwks_uri on a loopback address is never contacted unless allowPrivateAddresses', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'k', alg: 'ES256', use: 'sig' }] };
+    const jwksUri = `http://127.0.0.1:${new URL(docs.base).port}/jwks`;
+    const attempt = async (s: EmbeddedAs, clientId: string) => {
+      await s.as.clients.add({ clientId, clientName: 'jwks_uri agent', type: 'confidential', grantTypes: ['client_credentials'], jwksUri });
+      const as = await discover(s.issuer);
+      const res = await oauth.clientCredentialsGrantRequest(as, { client_id: clientId }, oauth.PrivateKeyJwt({ key: privateKey, kid: 'k' }), { resource: s.resource }, { [oauth.allowInsecureRequests]: true });
+      return res.status;
+    };
+    const before = docs.hits.get('/jwks') ?? 0;
+    assert.equal(await attempt(noPrivate, 'jwks-guarded'), 401);
+    assert.equal(docs.hits.get('/jwks') ?? 0, before, 'the loopback jwks_uri was never contacted');
+    assert.equal(await attempt(dev, 'jwks-allowed'), 200);
+    assert.equal(docs.hits.get('/jwks') ?? 0, before + 1);
   });
 
   it('CIMD §6 (SSRF): https client IDs naming private or metadata addresses are refused', async () => {
