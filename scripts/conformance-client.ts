@@ -41,6 +41,8 @@ async function main(): Promise<number> {
     openUrl: followAuthorization,
     onNotice: (m) => process.stderr.write(`${m}\n`),
   };
+  // DPoP is opt-in (`--dpop`); the DPoP scenarios are where a user would turn it on.
+  if (scenario.startsWith('auth/dpop')) options.dpop = true;
   if (scenario.startsWith('auth/client-credentials')) {
     options.grant = 'client_credentials';
     options.clientId = context.client_id;

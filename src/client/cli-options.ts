@@ -16,6 +16,7 @@ export const clientOptionSpec = {
   scope: { type: 'string' },
   'no-resource': { type: 'boolean' },
   'no-browser': { type: 'boolean' },
+  dpop: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -29,6 +30,7 @@ export const clientOptionsHelp = [
   '  --scope "A B"               scopes for the first authorization (default: the spec\'s selection)',
   '  --no-resource               leave out the RFC 8707 resource parameter (for providers that reject it)',
   '  --no-browser                print the sign-in URL instead of opening a browser',
+  '  --dpop                      ask for DPoP-bound tokens (RFC 9449) and send proofs with them',
 ].join('\n');
 
 export interface ParsedClientValues {
@@ -41,6 +43,7 @@ export interface ParsedClientValues {
   scope?: string;
   'no-resource'?: boolean;
   'no-browser'?: boolean;
+  dpop?: boolean;
 }
 
 /** Reads a private key file: a JWK (JSON) or a PEM. */
@@ -83,6 +86,7 @@ export function toClientOptions(
   if (secret) options.clientSecret = secret;
   if (values['client-metadata-url']) options.clientMetadataUrl = values['client-metadata-url'];
   if (values.scope) options.scope = values.scope;
+  if (values.dpop) options.dpop = true;
   if (values['private-key-jwt']) {
     options.grant = 'client_credentials';
     options.privateKeyJwt = readPrivateKey(values['private-key-jwt'], values['signing-alg']);

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import {
   createPrivateKeyJwtAuth,
   type AddClientAuthentication,
+  type DpopSession,
   type OAuthClientInformationContext,
   type OAuthClientMetadata,
   type OAuthClientProvider,
@@ -35,6 +36,8 @@ export interface ProviderOptions {
   clientMetadataUrl?: string;
   /** `false` leaves RFC 8707 `resource` out, for providers that reject it. */
   sendResource: boolean;
+  /** Sender-constrained tokens (RFC 9449): the session to sign token requests with, if on. */
+  dpopSession?: () => Promise<DpopSession>;
   /** Called with the authorization URL (already checked for a safe scheme by the caller). */
   onAuthorizationUrl: (url: URL) => Promise<void>;
   now: () => number;
@@ -96,6 +99,11 @@ export class StoreBackedProvider implements OAuthClientProvider {
     const params = new URLSearchParams({ grant_type: 'client_credentials' });
     if (scope) params.set('scope', scope);
     return params;
+  }
+
+  /** RFC 9449: when on, the SDK signs token requests with this session's key. */
+  async dpop(): Promise<DpopSession | undefined> {
+    return this.options.dpopSession?.();
   }
 
   state(): string {

@@ -15,9 +15,12 @@ import {
   computeScopeUnion,
   extractWWWAuthenticateParams,
   isStrictScopeSuperset,
+  DpopSession,
   OAuthError,
+  withDpop,
   type FetchLike,
 } from '@modelcontextprotocol/client';
+import { createDpopKey, sessionFromStoredKey, type StoredDpopKey } from './dpop.ts';
 import { assertSafeAuthorizationUrl, openInBrowser } from './browser.ts';
 import { canonicalServerUri } from './canonical-uri.ts';
 import { ClientError, isClientError } from './errors.ts';
@@ -55,6 +58,8 @@ export interface WardenClientOptions {
   maxStepUps?: number;
   /** How long to wait for the browser to come back (default 5 min). */
   loginTimeoutMs?: number;
+  /** Ask for DPoP-bound tokens (RFC 9449) and present them with proofs. */
+  dpop?: boolean;
   fetch?: FetchLike;
   now?: () => number;
 }
@@ -90,8 +95,25 @@ export class WardenClient {
       ...(options.clientMetadataUrl !== undefined && { clientMetadataUrl: options.clientMetadataUrl }),
       sendResource: options.sendResource ?? true,
       onAuthorizationUrl: (url) => this.presentAuthorizationUrl(url),
+      ...(options.dpop && { dpopSession: () => this.dpopSession() }),
       now: this.now,
     });
+  }
+
+  private dpop: Promise<DpopSession> | undefined;
+
+  /** The DPoP session of this server, from the stored key or a new one saved for next time. */
+  dpopSession(): Promise<DpopSession> {
+    this.dpop ??= (async () => {
+      const { dpopKey } = await this.record();
+      if (dpopKey) return sessionFromStoredKey(dpopKey as StoredDpopKey);
+      const { keyPair, stored } = await createDpopKey();
+      await this.store.update(this.serverUrl, (record) => {
+        record.dpopKey = stored as ServerRecord['dpopKey'];
+      });
+      return DpopSession.create({ keyPair });
+    })();
+    return this.dpop;
   }
 
   get grant(): GrantMode {
@@ -330,9 +352,16 @@ export class WardenClient {
     for (;;) {
       const token = await this.currentAccessToken();
       const headers = new Headers(init?.headers);
-      if (token) headers.set('authorization', `Bearer ${token}`);
-      else headers.delete('authorization');
-      const res = await this.baseFetch(input, { ...init, headers });
+      headers.delete('authorization');
+      let res: Response;
+      if (token && this.options.dpop && /^dpop$/i.test((await this.record()).tokens?.token_type ?? '')) {
+        // RFC 9449 §7.1: a DPoP-bound token goes with the DPoP scheme and a fresh proof; the SDK's
+        // middleware also answers a use_dpop_nonce challenge once.
+        res = await withDpop(await this.dpopSession(), () => token)(this.baseFetch)(input, { ...init, headers });
+      } else {
+        if (token) headers.set('authorization', `Bearer ${token}`);
+        res = await this.baseFetch(input, { ...init, headers });
+      }
       if (res.status === 401 && !reauthorized) {
         reauthorized = true;
         const hints = challengeHints(res);

@@ -35,6 +35,8 @@ const ServerRecordSchema = z.object({
   redirectPort: z.number().int().optional(),
   /** Scopes requested so far, for the step-up union (MCP 2026-07-28, SEP-2350). */
   requestedScope: z.string().optional(),
+  /** The DPoP key the tokens are bound to (RFC 9449), when DPoP is on. */
+  dpopKey: z.object({ alg: z.literal('ES256'), privateJwk: z.looseObject({}), publicJwk: z.looseObject({}) }).optional(),
 });
 
 export type StoredTokens = z.infer<typeof StoredTokensSchema>;
