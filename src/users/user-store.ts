@@ -36,11 +36,15 @@ export function validatePassword(password: string): void {
   if (password.length > 1024) throw new UserStoreError('a password may have at most 1024 characters');
 }
 
-/** `scrypt$N$r$p$salt$hash`, base64url parts: self-describing so parameters can be raised later. */
-export async function hashPassword(password: string): Promise<string> {
+/**
+ * `scrypt$N$r$p$salt$hash`, base64url parts: self-describing so parameters can be raised later.
+ * `cost` (log2 N) is for test fixtures only; everything else uses the OWASP default.
+ */
+export async function hashPassword(password: string, cost?: number): Promise<string> {
   const salt = randomBytes(16);
-  const hash = await scrypt(password, salt, KEY_LENGTH, SCRYPT);
-  return ['scrypt', SCRYPT.N, SCRYPT.r, SCRYPT.p, salt.toString('base64url'), hash.toString('base64url')].join('$');
+  const params = cost === undefined ? SCRYPT : { ...SCRYPT, N: 2 ** Math.max(12, Math.min(17, cost)) };
+  const hash = await scrypt(password, salt, KEY_LENGTH, params);
+  return ['scrypt', params.N, params.r, params.p, salt.toString('base64url'), hash.toString('base64url')].join('$');
 }
 
 export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
@@ -62,9 +66,13 @@ export class UserStore {
   readonly #db: SqliteDatabase;
   readonly #roles: readonly string[];
 
-  constructor(db: SqliteDatabase, roles: readonly string[] = ['admin', 'member']) {
+  readonly #cost: number | undefined;
+
+  /** `options.testHashCost` (log2 scrypt N, 12…17) makes test fixtures fast; never set it elsewhere. */
+  constructor(db: SqliteDatabase, roles: readonly string[] = ['admin', 'member'], options: { testHashCost?: number } = {}) {
     this.#db = db;
     this.#roles = roles;
+    this.#cost = options.testHashCost;
     migrate(db, 'users', [
       `CREATE TABLE users (
          username TEXT PRIMARY KEY,
@@ -87,7 +95,7 @@ export class UserStore {
     validatePassword(password);
     this.#validateRoles(roles);
     if (this.get(username)) throw new UserStoreError(`user "${username}" already exists`);
-    const hash = await hashPassword(password);
+    const hash = await hashPassword(password, this.#cost);
     const createdAt = Date.now();
     this.#db.prepare('INSERT INTO users (username, password_hash, roles, created_at) VALUES (?, ?, ?, ?)').run(username, hash, JSON.stringify(roles), createdAt);
     return { username, roles, createdAt };
@@ -122,7 +130,7 @@ export class UserStore {
   async setPassword(username: string, password: string): Promise<void> {
     validatePassword(password);
     if (!this.get(username)) throw new UserStoreError(`no user "${username}"`);
-    const hash = await hashPassword(password);
+    const hash = await hashPassword(password, this.#cost);
     this.#db.prepare('UPDATE users SET password_hash = ? WHERE username = ?').run(hash, username);
   }
 

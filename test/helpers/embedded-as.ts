@@ -66,7 +66,8 @@ export async function startEmbeddedAs(o: StartOptions = {}): Promise<EmbeddedAs>
     }],
   });
   const db = openDatabase(config.storage.sqlite.path);
-  const users = new UserStore(db);
+  // Cheap scrypt for fixtures (log2 N = 12): sign-ins are real, just not slow.
+  const users = new UserStore(db, ['admin', 'member'], { testHashCost: 12 });
   for (const u of o.users ?? [{ username: 'alice', roles: ['admin'] }, { username: 'bob', roles: ['member'] }]) {
     if (!users.get(u.username)) await users.add(u.username, TEST_PASSWORD, u.roles);
   }

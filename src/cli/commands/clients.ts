@@ -14,6 +14,7 @@ const HELP = `usage: mcp-warden clients <subcommand> [--config FILE | --demo]
       --scope "a b"          scopes the client may request
       --role ROLE            (repeatable) roles carried by its client-credentials tokens
       --jwks FILE            public JWK Set: authenticates with private_key_jwt instead of a secret
+      --jwks-uri URL         or where the client publishes that JWK Set
       --native               application_type native (CLI/desktop apps)
       --client-id ID         choose the client_id (default: random)
   list [--json]
@@ -26,7 +27,7 @@ export const run: Command = async (ctx) => {
     config: { type: 'string' }, demo: { type: 'boolean' }, json: { type: 'boolean' },
     name: { type: 'string' }, public: { type: 'boolean' }, confidential: { type: 'boolean' },
     'redirect-uri': { type: 'string', multiple: true }, 'grant-type': { type: 'string', multiple: true },
-    scope: { type: 'string' }, role: { type: 'string', multiple: true }, jwks: { type: 'string' },
+    scope: { type: 'string' }, role: { type: 'string', multiple: true }, jwks: { type: 'string' }, 'jwks-uri': { type: 'string' },
     native: { type: 'boolean' }, 'client-id': { type: 'string' },
   });
   const admin = openAdminContext(configFromOptions(values, ctx.env), ctx.env);
@@ -51,6 +52,7 @@ export const run: Command = async (ctx) => {
           ...(values.scope ? { scope: values.scope } : {}),
           ...(values.role ? { roles: values.role } : {}),
           ...(jwks ? { jwks } : {}),
+          ...(values['jwks-uri'] ? { jwksUri: values['jwks-uri'] } : {}),
           ...(values.native ? { applicationType: 'native' as const } : {}),
         });
         ctx.stdout.write(`client_id: ${result.clientId}\n`);
