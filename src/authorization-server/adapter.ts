@@ -18,7 +18,7 @@ export interface AdapterOptions {
   refreshGraceSeconds: number;
 }
 
-/** The adapter class oidc-provider instantiates with a model name. */
+/** The adapter class oidc-provider instantiates with a model name. @see oidc-provider docs: adapter */
 /** How long a client's metadata is served from memory; changes by another process (the CLI) show after this. */
 const CLIENT_CACHE_MS = 5_000;
 

@@ -16,6 +16,7 @@ export interface AdminContext {
   close(): void;
 }
 
+/** The configured database, users and (lazily) authorization server, for one CLI command. */
 export function openAdminContext(config: Config, env: NodeJS.ProcessEnv): AdminContext {
   const db = openDatabase(config.storage.sqlite.path);
   const as = config.authorizationServer;

@@ -22,7 +22,7 @@ export interface CimdOptions {
   allowPrivateAddresses: boolean;
 }
 
-/** `http://localhost[:port]/path` with no userinfo, fragment, or dot segments. */
+/** `http://localhost[:port]/path` with no userinfo, fragment, or dot segments. @see draft-ietf-oauth-client-id-metadata-document §3 */
 export function isHttpLocalhostClientId(id: string): boolean {
   if (!/^http:\/\/localhost(:\d{1,5})?\//.test(id)) return false;
   const url = URL.parse(id);
@@ -30,7 +30,7 @@ export function isHttpLocalhostClientId(id: string): boolean {
   return !url.pathname.split('/').some((seg) => /^(\.|%2e){1,2}$/i.test(seg));
 }
 
-/** Is this client_id a URL, i.e. a CIMD client (as opposed to a registered one)? */
+/** Is this client_id a URL, i.e. a CIMD client (as opposed to a registered one)? @see draft-ietf-oauth-client-id-metadata-document §3 */
 export function isUrlClientId(id: string): boolean {
   return /^https?:\/\//i.test(id);
 }

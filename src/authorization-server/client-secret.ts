@@ -7,10 +7,12 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const PREFIX = 'sha256$';
 
+/** The at-rest form of a client secret. @see RFC 6749 §2.3.1 */
 export function hashClientSecret(secret: string): string {
   return PREFIX + createHash('sha256').update(secret, 'utf8').digest('base64url');
 }
 
+/** Whether a stored secret is already in its hashed form. */
 export function isHashedClientSecret(value: string): boolean {
   return value.startsWith(PREFIX);
 }

@@ -37,10 +37,12 @@ export interface ClientSummary {
   origin: 'pre-registered' | 'dynamic';
 }
 
+/** A pre-registered client could not be added (message names the metadata at fault). */
 export class ClientRegistryError extends Error {
   override name = 'ClientRegistryError';
 }
 
+/** Add, list and remove pre-registered clients. @see RFC 7591 §2 (client metadata) */
 export function createClientRegistry(provider: Provider, store: Store) {
   return {
     /** Registers a client; the returned secret is the only time it is shown. */

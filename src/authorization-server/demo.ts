@@ -10,6 +10,7 @@ import type { ClientRegistry } from './clients.ts';
 
 export const DEMO_AGENT_CLIENT_ID = 'demo-agent';
 
+/** Seeds alice, bob and demo-agent when absent; announces generated secrets once. */
 export async function seedDemo(o: { config: Config; users: UserStore; clients: ClientRegistry; env: NodeJS.ProcessEnv; announce: (line: string) => void }): Promise<void> {
   const missing = [['alice', ['admin']], ['bob', ['member']]].filter(([name]) => !o.users.get(name as string)) as Array<[string, string[]]>;
   if (missing.length) {

@@ -8,6 +8,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import { escapeHtml } from './interactions/html.ts';
 import { randomBytes } from 'node:crypto';
 
+/** The HTML error page of oidc-provider's renderError. @see RFC 6749 §4.1.2.1 (errors not redirected) */
 export function renderErrorPage(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }): void {
   const status = ctx.status >= 400 ? ctx.status : 400;
   const description = status >= 500 ? 'Something went wrong on our side. Please try again later.' : out.error_description ?? '';

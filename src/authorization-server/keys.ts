@@ -38,6 +38,7 @@ export async function rotateSigningKey(keys: KeyStore, now: () => number): Promi
 }
 
 /** Public part of a private JWK. */
+/** @see RFC 7517 §4 */
 export function toPublicJwk(jwk: JWK): JWK {
   const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, k: _k, ...pub } = jwk;
   return pub;

@@ -12,7 +12,7 @@ import { createOutboundFetch, enableHttpLocalhostClientIds, isUrlClientId } from
 import { renderErrorPage } from './errors.ts';
 import type { ResourceInfo } from './resources.ts';
 
-/** Routes of oidc-provider, all under /oauth so the gateway's paths stay free. */
+/** Routes of oidc-provider, all under /oauth so the gateway's paths stay free. @see RFC 8414 §2 */
 export const ROUTES = {
   authorization: '/oauth/authorize',
   token: '/oauth/token',
@@ -117,6 +117,7 @@ function consentPolicy() {
   return policy;
 }
 
+/** The oidc-provider instance with every rule of issue 3. @see RFC 6749, RFC 7636, RFC 8707, RFC 9068, RFC 9207 */
 export function createProvider(o: ProviderOptions): Provider {
   const { embedded, users, store, now } = o;
   const cimd = embedded.clientIdMetadataDocuments;

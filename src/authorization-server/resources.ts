@@ -26,6 +26,7 @@ export function canonicalResourceUri(config: Config, server: ServerConfig): stri
   return `${config.publicUrl}${server.path}`;
 }
 
+/** Resolves a `resource` value to what it grants, or undefined (→ invalid_target). @see RFC 8707 §2 */
 export function createResourceResolver(config: Config, ttlSeconds: number, extra: ExtraResourceResolver[] = []): (uri: string) => ResourceInfo | undefined {
   const byUri = new Map<string, ResourceInfo>();
   for (const server of config.servers) {
@@ -45,7 +46,7 @@ export function createResourceResolver(config: Config, ttlSeconds: number, extra
   };
 }
 
-/** The one resource to use when a client names none: the single configured server, if there is exactly one. */
+/** The one resource to use when a client names none: the single configured server, if there is exactly one. @see RFC 8707 §2 */
 export function defaultResourceUri(config: Config): string | undefined {
   return config.servers.length === 1 ? canonicalResourceUri(config, config.servers[0]!) : undefined;
 }

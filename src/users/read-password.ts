@@ -2,6 +2,7 @@
  * Reads a password for the CLI without it ever being an argv value (argv is visible to every
  * local user in `ps`): from piped stdin (first line), or from a TTY prompt with echo off.
  */
+/** The password from piped stdin (first line) or a hidden TTY prompt. */
 export async function readPassword(input: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (on: boolean) => unknown }, output: NodeJS.WritableStream, prompt = 'Password: '): Promise<string> {
   if (!input.isTTY) {
     let data = '';

@@ -5,6 +5,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
+/** Issue and verify per-interaction, per-step form tokens. @see OWASP CSRF cheat sheet (HMAC-based tokens) */
 export function createCsrf(secret: string) {
   const mac = (uid: string, step: string) => createHmac('sha256', secret).update(`csrf\u0000${uid}\u0000${step}`).digest('base64url');
   return {

@@ -56,6 +56,7 @@ function isLoopbackHost(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '127.0.0.1' || hostname === '[::1]' || hostname === '::1';
 }
 
+/** The login and consent endpoints. @see oidc-provider interactionDetails / interactionFinished */
 export function createInteractionHandler(deps: InteractionDeps) {
   const { provider, users, consents, logger } = deps;
   const csrf = createCsrf(deps.cookieSecret);

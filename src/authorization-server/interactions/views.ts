@@ -9,6 +9,7 @@ export interface LoginView {
   error?: string;
 }
 
+/** The sign-in form: fields labelled Username and Password, a Sign in button. */
 export function loginPage(v: LoginView): Raw {
   return html`<h1>Sign in</h1>
 <p>to continue to <strong>${v.clientName}</strong></p>
@@ -44,6 +45,7 @@ export interface ConsentView {
   offlineAccess: boolean;
 }
 
+/** The consent form: client, identity, redirect host, resource, scopes with their tools; Allow and Deny. @see MCP 2025-11-25 Security Best Practices §Confused Deputy */
 export function consentPage(v: ConsentView): Raw {
   const scopeItems = v.scopes.map((s) => html`<li><strong>${s.description}</strong> <code>${s.scope}</code>${
     s.tools.length ? html`<br>Tools: ${s.tools.join(', ')}` : html``}</li>`);
@@ -64,6 +66,7 @@ export function consentPage(v: ConsentView): Raw {
 </form>`;
 }
 
+/** A plain error page body. */
 export function errorPage(title: string, message: string): Raw {
   return html`<h1>${title}</h1><p role="alert">${message}</p>`;
 }

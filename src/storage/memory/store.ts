@@ -102,6 +102,7 @@ class MemoryConsentStore implements ConsentStore {
   }
 }
 
+/** An in-process Store (tests, diagnostics). @see src/storage/store.ts */
 export function createMemoryStore(now: () => number = Date.now): Store {
   return { models: new MemoryModelStore(now), keys: new MemoryKeyStore(), consents: new MemoryConsentStore() };
 }

@@ -229,7 +229,7 @@ class SqliteConsentStore implements ConsentStore {
   }
 }
 
-/** The Store on an open SQLite database; brings up its tables under the `authorization-server` owner. */
+/** The Store on an open SQLite database; brings up its tables under the `authorization-server` owner. @see src/storage/store.ts */
 export function createSqliteStore(db: SqliteDatabase, now: () => number = Date.now): Store {
   migrate(db, 'authorization-server', MIGRATIONS);
   return { models: new SqliteModelStore(db, now), keys: new SqliteKeyStore(db), consents: new SqliteConsentStore(db) };
