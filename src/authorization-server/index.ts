@@ -194,7 +194,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   const interactions = createInteractionHandler({
     provider, users, consents: store.consents, cookieSecret: cookieKeys[0]!, issuerOrigin: issuerUrl.origin,
     resolveResource, defaultResource, logger, now, basePath: issuerPath,
-    describeScopes: (info) => (info.server ? describeScopes(info.server) : {}),
+    describeScopes: (info, roles) => (info.server ? describeScopes(info.server, roles) : {}),
   });
   const callback = provider.callback();
   const allowRegistration = createRateLimiter(options.registrationRateLimit ?? { max: 20, windowMs: 60_000 }, now);

@@ -4,6 +4,7 @@
  * (`publicUrl + path`), or one an extension adds (token exchange adds downstream audiences).
  */
 import type { Config, ServerConfig } from '../config/schema.ts';
+import { advertisedScopes } from '../policy/index.ts';
 
 export interface ResourceInfo {
   /** The canonical URI: the token's `aud` (RFC 8707 §2, RFC 9068 §3). */
@@ -31,7 +32,9 @@ export function createResourceResolver(config: Config, ttlSeconds: number, extra
   const byUri = new Map<string, ResourceInfo>();
   for (const server of config.servers) {
     const uri = canonicalResourceUri(config, server);
-    byUri.set(uri, { uri, scopes: [...server.scopes], server, accessTokenTtlSeconds: ttlSeconds });
+    // Every scope the protected resource metadata advertises, including those only a policy rule
+    // names, so a client stepping up to one (MCP 2025-11-25 §Scope Challenge Handling) can get it.
+    byUri.set(uri, { uri, scopes: advertisedScopes(server), server, accessTokenTtlSeconds: ttlSeconds });
   }
   return (uri) => {
     // Exact string match only: no normalisation, no prefix match (RFC 8707 §2: the token is

@@ -22,7 +22,8 @@ export interface InteractionDeps {
   issuerOrigin: string;
   resolveResource: (uri: string) => ResourceInfo | undefined;
   defaultResource: string | undefined;
-  describeScopes: (info: ResourceInfo) => Record<string, string[]>;
+  /** For each scope, the tools it unlocks for a user with `roles` (consent page). */
+  describeScopes: (info: ResourceInfo, roles: readonly string[]) => Record<string, string[]>;
   logger: Logger;
   now: () => number;
   /** The issuer's path ('' for an origin issuer): prefix of the form actions. */
@@ -89,7 +90,9 @@ export function createInteractionHandler(deps: InteractionDeps) {
     const resourceUri = typeof params.resource === 'string' ? params.resource : deps.defaultResource ?? '';
     const info = deps.resolveResource(resourceUri);
     const requested = d.missingResourceScopes?.[resourceUri] ?? [];
-    const tools = info ? deps.describeScopes(info) : {};
+    // What each scope unlocks for this user, not for an admin: the page must not promise more.
+    const roles = session?.accountId ? deps.users.get(session.accountId)?.roles ?? [] : [];
+    const tools = info ? deps.describeScopes(info, roles) : {};
     const descriptions = info?.server?.scopeDescriptions ?? {};
     const scopes: ConsentScope[] = requested.map((scope) => ({ scope, description: descriptions[scope] ?? scope, tools: tools[scope] ?? [] }));
     sendPage(res, 200, 'Allow access?', consentPage({
