@@ -39,6 +39,8 @@ export interface Warden {
   server: Server;
   config: Config;
   gateway: Gateway;
+  /** Writes queued audit events now (they are otherwise written every 100 ms), e.g. before reading the trail back. */
+  flushAudit(): void;
   close(): Promise<void>;
 }
 
@@ -134,6 +136,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       server,
       config,
       gateway,
+      flushAudit: () => audit.flush(),
       close() {
         closing ??= (async () => {
           // Stop accepting, end sessions (kills children), then close storage.

@@ -1,11 +1,13 @@
 /**
  * Audit events in SQLite: the `audit_events` table, owned by the `audit` migrations, indexed for
  * the queries `mcp-warden audit` makes (by time, and by user, client, server or decision within
- * a time range). Inserts are batched: `record` only queues, and the queue is written in one
- * transaction on the next turn of the event loop (or at once when it grows large), so a request
- * never waits for the disk.
+ * a time range). Inserts are batched (batch.ts): `record` only queues, and the queue is written in
+ * one transaction every 100 ms or at 256 queued events, so a request never waits for the disk and
+ * requests arriving one at a time do not each pay for a transaction. A reader in another process
+ * (`mcp-warden audit`) sees an event at most one interval late; a crash loses at most that much.
  */
 import { migrate, type SqliteDatabase } from '../storage/sqlite/database.ts';
+import { Batch, type BatchOptions } from './batch.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
 
 export const AUDIT_MIGRATIONS: readonly string[] = [
@@ -37,19 +39,15 @@ export function migrateAudit(db: SqliteDatabase): void {
   migrate(db, 'audit', AUDIT_MIGRATIONS);
 }
 
-/** A queue longer than this is written at once instead of on the next turn. */
-const MAX_QUEUE = 256;
-
 /** Batched writer of audit events to SQLite; `close` writes what is queued. */
 export class SqliteAuditSink implements AuditSink {
   readonly #db: SqliteDatabase;
   readonly #insert;
   readonly #insertMany;
   readonly #onError: (err: Error) => void;
-  #queue: AuditEvent[] = [];
-  #scheduled: NodeJS.Immediate | undefined;
+  readonly #batch: Batch<AuditEvent>;
 
-  constructor(db: SqliteDatabase, onError: (err: Error) => void = () => {}) {
+  constructor(db: SqliteDatabase, onError: (err: Error) => void = () => {}, options: BatchOptions = {}) {
     migrateAudit(db);
     this.#db = db;
     this.#onError = onError;
@@ -77,26 +75,22 @@ export class SqliteAuditSink implements AuditSink {
         });
       }
     });
+    this.#batch = new Batch((batch) => {
+      try {
+        this.#insertMany(batch);
+      } catch (err) {
+        this.#onError(new Error(`could not write ${batch.length} audit event(s) to SQLite: ${(err as Error).message}`));
+      }
+    }, options);
   }
 
   record(event: AuditEvent): void {
-    this.#queue.push(event);
-    if (this.#queue.length >= MAX_QUEUE) this.flush();
-    else this.#scheduled ??= setImmediate(() => this.flush());
+    this.#batch.push(event);
   }
 
   /** Writes every queued event now. */
   flush(): void {
-    if (this.#scheduled) clearImmediate(this.#scheduled);
-    this.#scheduled = undefined;
-    if (!this.#queue.length) return;
-    const batch = this.#queue;
-    this.#queue = [];
-    try {
-      this.#insertMany(batch);
-    } catch (err) {
-      this.#onError(new Error(`could not write ${batch.length} audit event(s) to SQLite: ${(err as Error).message}`));
-    }
+    this.#batch.flush();
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditEvent, AuditSink } from '../audit/types.ts';
 import { redactArguments } from '../audit/redact.ts';
+import { auditTime } from '../audit/time.ts';
 import { DownstreamCredentialError } from '../downstream/errors.ts';
 import { endAtCredentialExpiry } from '../downstream/session-expiry.ts';
 import type { DownstreamCredentials } from '../downstream/types.ts';
@@ -91,7 +92,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
 
   function record(caller: Caller | undefined, method: string, target: string | null, decision: 'allow' | 'deny', rule: string | null, reason: string, latencyUs: number, sessionId: string | null, args?: unknown): void {
     const event: AuditEvent = {
-      time: new Date().toISOString(),
+      time: auditTime(),
       subject: caller?.subject ?? '',
       clientId: caller?.clientId ?? '',
       roles: caller?.roles ?? [],
@@ -172,8 +173,8 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
 
   /** Policy decision for one client message; null when allowed, the denial otherwise. */
   function decide(caller: Caller, message: JsonRpcRequest | { method: string; params?: unknown }, sessionId: string | null): { reason: string; stepUpScopes?: string[] } | null {
-    const target = targetOf(message.method, message.params);
     if (!policy) return null;
+    const target = targetOf(message.method, message.params);
     const started = performance.now();
     const decision = policy.decide(caller, { server: server.name, method: message.method, params: message.params });
     const latencyUs = Math.round((performance.now() - started) * 1000);

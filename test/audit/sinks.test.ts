@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { openDatabase, type SqliteDatabase } from '../../src/storage/sqlite/database.ts';
 import { createAuditSink, JsonlAuditSink, queryAuditEvents, redactArguments, REDACTED, SqliteAuditSink, type AuditEvent } from '../../src/audit/index.ts';
 import { parseConfig } from '../../src/config/load.ts';
+import { FLUSH_INTERVAL_MS, MAX_QUEUE } from '../../src/audit/batch.ts';
 
 function event(overrides: Partial<AuditEvent> = {}): AuditEvent {
   return {
@@ -37,19 +40,55 @@ describe('audit: SQLite sink (issue 4 §5)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('record only queues; the batch is written on the next turn of the event loop', async () => {
+  it('record only queues: the batch is written by the 100 ms timer, not on the next turn', async () => {
     const sink = new SqliteAuditSink(db);
     sink.record(event({ subject: 'batch-1' }));
     sink.record(event({ subject: 'batch-1' }));
     assert.equal(queryAuditEvents(db, { subject: 'batch-1' }).length, 0);
     await nextTurn();
+    assert.equal(queryAuditEvents(db, { subject: 'batch-1' }).length, 0, 'one request per turn must not mean one transaction per request');
+    await sleep(FLUSH_INTERVAL_MS + 50);
     assert.equal(queryAuditEvents(db, { subject: 'batch-1' }).length, 2);
   });
 
-  it('a long queue is written at once, without waiting for the next turn', () => {
+  it('flush writes the queue at once, for readers in the same process', () => {
     const sink = new SqliteAuditSink(db);
-    for (let i = 0; i < 256; i++) sink.record(event({ subject: 'burst' }));
-    assert.equal(queryAuditEvents(db, { subject: 'burst', limit: 1000 }).length, 256);
+    sink.record(event({ subject: 'flushed' }));
+    sink.flush();
+    assert.equal(queryAuditEvents(db, { subject: 'flushed' }).length, 1);
+  });
+
+  it(`a queue of ${MAX_QUEUE} events is written at once, without waiting for the timer`, () => {
+    const sink = new SqliteAuditSink(db);
+    for (let i = 0; i < MAX_QUEUE - 1; i++) sink.record(event({ subject: 'burst' }));
+    assert.equal(queryAuditEvents(db, { subject: 'burst', limit: 1000 }).length, 0);
+    sink.record(event({ subject: 'burst' }));
+    assert.equal(queryAuditEvents(db, { subject: 'burst', limit: 1000 }).length, MAX_QUEUE);
+  });
+
+  it('a pending batch does not keep the process alive, and close writes it', async () => {
+    const file = join(dir, 'exit.db');
+    const script = `
+      import { openDatabase } from ${JSON.stringify(new URL('../../src/storage/sqlite/database.ts', import.meta.url).href)};
+      import { SqliteAuditSink } from ${JSON.stringify(new URL('../../src/audit/sqlite-sink.ts', import.meta.url).href)};
+      const db = openDatabase(${JSON.stringify(file)});
+      const lost = new SqliteAuditSink(db, undefined, { intervalMs: 600_000 });
+      lost.record(${JSON.stringify(event({ subject: 'never-written' }))});
+      const kept = new SqliteAuditSink(db, undefined, { intervalMs: 600_000 });
+      kept.record(${JSON.stringify(event({ subject: 'closed' }))});
+      await kept.close();`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: 'inherit' });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+    clearTimeout(killer);
+    assert.deepEqual([code, signal], [0, null], 'the child exits by itself while a 10-minute timer is pending');
+    const check = openDatabase(file);
+    try {
+      assert.equal(queryAuditEvents(check, { subject: 'closed' }).length, 1);
+      assert.equal(queryAuditEvents(check, { subject: 'never-written' }).length, 0);
+    } finally {
+      check.close();
+    }
   });
 
   it('every field round-trips, and queries filter by user, client, server, decision and time, newest first', async () => {
@@ -80,7 +119,8 @@ describe('audit: SQLite sink (issue 4 §5)', () => {
     const sink = new SqliteAuditSink(other, (e) => errors.push(e));
     other.close();
     sink.record(event());
-    await nextTurn();
+    // From the timer: an exception there would be uncaught and fail the whole file.
+    await sleep(FLUSH_INTERVAL_MS + 50);
     assert.equal(errors.length, 1);
     assert.match(errors[0]!.message, /could not write 1 audit event/);
   });
@@ -105,6 +145,19 @@ describe('audit: JSON Lines sink', () => {
     const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as AuditEvent);
     assert.deepEqual(lines.map((l) => l.subject), ['one', 'two', 'three']);
     assert.deepEqual(lines[1], event({ subject: 'two', decision: 'deny', rule: null }));
+  });
+
+  it('record is not a write per event: lines reach the file on the timer, in one write', async () => {
+    const file = join(dir, 'timed.jsonl');
+    const sink = new JsonlAuditSink(file);
+    sink.record(event({ subject: 'timed-1' }));
+    sink.record(event({ subject: 'timed-2' }));
+    await nextTurn();
+    await sleep(20);
+    assert.equal(readFileSync(file, 'utf8'), '', 'nothing written before the timer');
+    await sleep(FLUSH_INTERVAL_MS + 50);
+    await sink.close();
+    assert.deepEqual(readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as AuditEvent).subject), ['timed-1', 'timed-2']);
   });
 
   it('createAuditSink writes to SQLite and to audit.jsonl when configured', async () => {
