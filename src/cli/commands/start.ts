@@ -39,9 +39,9 @@ export const run: Command = async (ctx) => {
     if (config.authorizationServer.embedded.demo) lines.push('  demo users are seeded: see the README (mcp-warden users list)');
   }
   lines.push('', 'Ctrl-C stops.');
-  ctx.stdout.write(`${lines.join('\n')}\n`);
 
-  await new Promise<void>((resolve) => {
+  // The handlers are in place before the banner: whoever waits for it may signal at once.
+  const stopped = new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'shutting down');
       process.off('SIGINT', stop);
@@ -54,6 +54,8 @@ export const run: Command = async (ctx) => {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  ctx.stdout.write(`${lines.join('\n')}\n`);
+  await stopped;
   logger.flush?.();
   return 0;
 };
