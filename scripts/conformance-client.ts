@@ -11,6 +11,7 @@ import { WardenClient, connectClient, type WardenClientOptions } from '../src/cl
 const CIMD_URL = 'https://conformance-test.local/client-metadata.json';
 
 interface Context {
+  valid_jwt?: string;
   client_id?: string;
   client_secret?: string;
   private_key_pem?: string;
@@ -43,7 +44,12 @@ async function main(): Promise<number> {
   };
   // DPoP is opt-in (`--dpop`); the DPoP scenarios are where a user would turn it on.
   if (scenario.startsWith('auth/dpop')) options.dpop = true;
-  if (scenario.startsWith('auth/client-credentials')) {
+  if (scenario.startsWith('auth/wif') && context.valid_jwt) {
+    const jwt = context.valid_jwt;
+    options.grant = 'jwt_bearer';
+    options.clientId = context.client_id;
+    options.assertion = async () => jwt;
+  } else if (scenario.startsWith('auth/client-credentials')) {
     options.grant = 'client_credentials';
     options.clientId = context.client_id;
     if (context.private_key_pem) options.privateKeyJwt = { privateKey: context.private_key_pem, alg: context.signing_algorithm ?? 'ES256' };

@@ -17,6 +17,7 @@ export const clientOptionSpec = {
   'no-resource': { type: 'boolean' },
   'no-browser': { type: 'boolean' },
   dpop: { type: 'boolean' },
+  'jwt-bearer-assertion': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -31,6 +32,7 @@ export const clientOptionsHelp = [
   '  --no-resource               leave out the RFC 8707 resource parameter (for providers that reject it)',
   '  --no-browser                print the sign-in URL instead of opening a browser',
   '  --dpop                      ask for DPoP-bound tokens (RFC 9449) and send proofs with them',
+  '  --jwt-bearer-assertion FILE workload identity: the RFC 7523 jwt-bearer grant with the JWT in FILE (re-read each time), with --client-id',
 ].join('\n');
 
 export interface ParsedClientValues {
@@ -44,6 +46,7 @@ export interface ParsedClientValues {
   'no-resource'?: boolean;
   'no-browser'?: boolean;
   dpop?: boolean;
+  'jwt-bearer-assertion'?: string;
 }
 
 /** Reads a private key file: a JWK (JSON) or a PEM. */
@@ -92,6 +95,19 @@ export function toClientOptions(
     options.privateKeyJwt = readPrivateKey(values['private-key-jwt'], values['signing-alg']);
   } else if (values['client-credentials']) {
     options.grant = 'client_credentials';
+  }
+  const assertionFile = values['jwt-bearer-assertion'];
+  if (assertionFile) {
+    // Workload identity tokens are rotated on disk (e.g. a Kubernetes projected token): read at each use.
+    options.grant = 'jwt_bearer';
+    options.assertion = async () => {
+      try {
+        return readFileSync(assertionFile, 'utf8').trim();
+      } catch (err) {
+        throw new ClientError('usage', `cannot read --jwt-bearer-assertion ${assertionFile}: ${(err as Error).message}`);
+      }
+    };
+    if (!options.clientId) throw new ClientError('usage', 'the jwt-bearer grant needs --client-id');
   }
   if (options.grant === 'client_credentials' && (!options.clientId || (!options.clientSecret && !options.privateKeyJwt))) {
     throw new ClientError('usage', 'client credentials need --client-id and either --client-secret (or MCP_WARDEN_CLIENT_SECRET) or --private-key-jwt');

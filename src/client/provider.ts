@@ -20,7 +20,10 @@ import {
 import { ClientError } from './errors.ts';
 import type { ServerRecord, TokenStore } from './token-store.ts';
 
-export type GrantMode = 'authorization_code' | 'client_credentials';
+export type GrantMode = 'authorization_code' | 'client_credentials' | 'jwt_bearer';
+
+/** RFC 7523 §2.1 grant type (workload identity federation, MCP ext-auth SEP-1933). */
+export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 export interface ProviderOptions {
   serverUrl: string;
@@ -36,6 +39,8 @@ export interface ProviderOptions {
   clientMetadataUrl?: string;
   /** `false` leaves RFC 8707 `resource` out, for providers that reject it. */
   sendResource: boolean;
+  /** The workload's JWT for the jwt-bearer grant, read anew for every token request (it rotates). */
+  assertion?: () => Promise<string>;
   /** Sender-constrained tokens (RFC 9449): the session to sign token requests with, if on. */
   dpopSession?: () => Promise<DpopSession>;
   /** Called with the authorization URL (already checked for a safe scheme by the caller). */
@@ -70,10 +75,13 @@ export class StoreBackedProvider implements OAuthClientProvider {
   }
 
   get redirectUrl(): string | undefined {
-    return this.options.grant === 'client_credentials' ? undefined : this.currentRedirectUrl;
+    return this.options.grant === 'authorization_code' ? this.currentRedirectUrl : undefined;
   }
 
   get clientMetadata(): OAuthClientMetadata {
+    if (this.options.grant === 'jwt_bearer') {
+      return { client_name: this.options.clientName, redirect_uris: [], grant_types: [JWT_BEARER_GRANT], token_endpoint_auth_method: this.options.clientSecret ? 'client_secret_basic' : 'none' };
+    }
     if (this.options.grant === 'client_credentials') {
       return {
         client_name: this.options.clientName,
@@ -94,9 +102,11 @@ export class StoreBackedProvider implements OAuthClientProvider {
   }
 
   /** Client credentials grant (RFC 6749 §4.4); undefined leaves the authorization code default. */
-  prepareTokenRequest(scope?: string): URLSearchParams | undefined {
-    if (this.options.grant !== 'client_credentials') return undefined;
-    const params = new URLSearchParams({ grant_type: 'client_credentials' });
+  async prepareTokenRequest(scope?: string): Promise<URLSearchParams | undefined> {
+    let params: URLSearchParams;
+    if (this.options.grant === 'client_credentials') params = new URLSearchParams({ grant_type: 'client_credentials' });
+    else if (this.options.grant === 'jwt_bearer' && this.options.assertion) params = new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion: await this.options.assertion() });
+    else return undefined;
     if (scope) params.set('scope', scope);
     return params;
   }

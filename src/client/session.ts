@@ -58,6 +58,8 @@ export interface WardenClientOptions {
   maxStepUps?: number;
   /** How long to wait for the browser to come back (default 5 min). */
   loginTimeoutMs?: number;
+  /** For `grant: 'jwt_bearer'` (RFC 7523 §2.1): the workload JWT, asked for at every token request. */
+  assertion?: () => Promise<string>;
   /** Ask for DPoP-bound tokens (RFC 9449) and present them with proofs. */
   dpop?: boolean;
   fetch?: FetchLike;
@@ -84,6 +86,9 @@ export class WardenClient {
     if (grant === 'client_credentials' && !options.clientId) {
       throw new ClientError('usage', 'client credentials need --client-id with --client-secret or --private-key-jwt');
     }
+    if (grant === 'jwt_bearer' && (!options.clientId || !options.assertion)) {
+      throw new ClientError('usage', 'the jwt-bearer grant needs --client-id and --jwt-bearer-assertion');
+    }
     this.provider = new StoreBackedProvider({
       serverUrl: this.serverUrl,
       store: this.store,
@@ -96,6 +101,7 @@ export class WardenClient {
       sendResource: options.sendResource ?? true,
       onAuthorizationUrl: (url) => this.presentAuthorizationUrl(url),
       ...(options.dpop && { dpopSession: () => this.dpopSession() }),
+      ...(options.assertion && { assertion: options.assertion }),
       now: this.now,
     });
   }
@@ -144,7 +150,7 @@ export class WardenClient {
   async currentAccessToken(): Promise<string | undefined> {
     const { tokens } = await this.record();
     if (tokens && this.isUsable(tokens)) return tokens.access_token;
-    if (tokens?.refresh_token || (tokens && this.grant === 'client_credentials')) {
+    if (tokens?.refresh_token || (tokens && this.grant !== 'authorization_code')) {
       return (await this.authorize({ staleAccessToken: tokens.access_token })).access_token;
     }
     return undefined;
@@ -236,7 +242,7 @@ export class WardenClient {
       const { discovery } = await this.record();
       if (discovery) await this.provider.invalidateCredentials('discovery');
     }
-    if (this.grant === 'client_credentials') {
+    if (this.grant !== 'authorization_code') {
       await this.withOAuthErrors(() => auth(this.provider, base));
       return this.storedTokens();
     }

@@ -62,3 +62,16 @@ describe('client command options', () => {
     assert.throws(() => parseToolArguments('{'), /must be JSON/);
   });
 });
+
+describe('workload identity option', () => {
+  it('RFC 7523 §2.1: --jwt-bearer-assertion selects the jwt-bearer grant and re-reads the file at each use', async () => {
+    const file = join(dir, 'workload.jwt');
+    writeFileSync(file, 'first.jwt.value\n');
+    const o = toClientOptions(URL_, { 'client-id': 'workload', 'jwt-bearer-assertion': file }, {}, io);
+    assert.equal(o.grant, 'jwt_bearer');
+    assert.equal(await o.assertion!(), 'first.jwt.value');
+    writeFileSync(file, 'rotated.jwt.value');
+    assert.equal(await o.assertion!(), 'rotated.jwt.value');
+    assert.throws(() => toClientOptions(URL_, { 'jwt-bearer-assertion': file }, {}, io), /needs --client-id/);
+  });
+});
