@@ -6,12 +6,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WardenClient, connectClient, type WardenClientOptions } from '../src/client/index.ts';
+import { WardenClient, connectClient, idJagAssertion, type WardenClientOptions } from '../src/client/index.ts';
 
 const CIMD_URL = 'https://conformance-test.local/client-metadata.json';
 
 interface Context {
   valid_jwt?: string;
+  idp_client_id?: string;
+  idp_id_token?: string;
+  idp_token_endpoint?: string;
   client_id?: string;
   client_secret?: string;
   private_key_pem?: string;
@@ -44,7 +47,13 @@ async function main(): Promise<number> {
   };
   // DPoP is opt-in (`--dpop`); the DPoP scenarios are where a user would turn it on.
   if (scenario.startsWith('auth/dpop')) options.dpop = true;
-  if (scenario.startsWith('auth/wif') && context.valid_jwt) {
+  if ((scenario === 'auth/enterprise-managed-authorization' || scenario === 'auth/cross-app-access-complete-flow') && context.idp_token_endpoint) {
+    const idToken = context.idp_id_token ?? '';
+    options.grant = 'jwt_bearer';
+    options.clientId = context.client_id;
+    if (context.client_secret) options.clientSecret = context.client_secret;
+    options.assertion = idJagAssertion({ idpTokenEndpoint: context.idp_token_endpoint, idpClientId: context.idp_client_id ?? '', idToken: async () => idToken });
+  } else if (scenario.startsWith('auth/wif') && context.valid_jwt) {
     const jwt = context.valid_jwt;
     options.grant = 'jwt_bearer';
     options.clientId = context.client_id;

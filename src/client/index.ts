@@ -4,6 +4,9 @@
  */
 export { WardenClient, type WardenClientOptions, type AuthorizeRequest } from './session.ts';
 export { connectClient, CLIENT_INFO } from './connect.ts';
+export { idJagAssertion } from './id-jag.ts';
+export type { AssertionContext, GrantMode } from './provider.ts';
+export { runStdioBridge, type BridgeOptions } from './bridge.ts';
 export { TokenStore, type ServerRecord, type StoredTokens } from './token-store.ts';
 export { ClientError, isClientError, type ClientErrorCode } from './errors.ts';
 export { canonicalServerUri } from './canonical-uri.ts';

@@ -39,8 +39,11 @@ export interface ProviderOptions {
   clientMetadataUrl?: string;
   /** `false` leaves RFC 8707 `resource` out, for providers that reject it. */
   sendResource: boolean;
-  /** The workload's JWT for the jwt-bearer grant, read anew for every token request (it rotates). */
-  assertion?: () => Promise<string>;
+  /**
+   * The JWT for the jwt-bearer grant, asked for at every token request: a workload identity token
+   * (it rotates), or an ID-JAG obtained from an enterprise IdP for this AS and resource.
+   */
+  assertion?: (ctx: AssertionContext) => Promise<string>;
   /** Sender-constrained tokens (RFC 9449): the session to sign token requests with, if on. */
   dpopSession?: () => Promise<DpopSession>;
   /** Called with the authorization URL (already checked for a safe scheme by the caller). */
@@ -48,7 +51,16 @@ export interface ProviderOptions {
   now: () => number;
 }
 
+/** What an assertion source may need: the AS (ID-JAG `audience`) and the resource (RFC 8707). */
+export interface AssertionContext {
+  issuer: string | undefined;
+  resource: string | undefined;
+  scope: string | undefined;
+}
+
 export class StoreBackedProvider implements OAuthClientProvider {
+  /** The RFC 8707 resource the SDK selected for this flow. */
+  private resource: string | undefined;
   /** The redirect URI of the listener of the login in progress (RFC 8252 §7.3). */
   currentRedirectUrl: string | undefined;
   /** `state` of the latest authorization request, checked by the loopback listener. */
@@ -105,7 +117,11 @@ export class StoreBackedProvider implements OAuthClientProvider {
   async prepareTokenRequest(scope?: string): Promise<URLSearchParams | undefined> {
     let params: URLSearchParams;
     if (this.options.grant === 'client_credentials') params = new URLSearchParams({ grant_type: 'client_credentials' });
-    else if (this.options.grant === 'jwt_bearer' && this.options.assertion) params = new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion: await this.options.assertion() });
+    else if (this.options.grant === 'jwt_bearer' && this.options.assertion) {
+      const { discovery } = await this.read();
+      const issuer = (discovery as { authorizationServerMetadata?: { issuer?: string } } | undefined)?.authorizationServerMetadata?.issuer ?? discovery?.authorizationServerUrl;
+      params = new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion: await this.options.assertion({ issuer, resource: this.resource, scope }) });
+    }
     else return undefined;
     if (scope) params.set('scope', scope);
     return params;
@@ -114,6 +130,10 @@ export class StoreBackedProvider implements OAuthClientProvider {
   /** RFC 9449: when on, the SDK signs token requests with this session's key. */
   async dpop(): Promise<DpopSession | undefined> {
     return this.options.dpopSession?.();
+  }
+
+  saveResourceUrl(resourceUrl: string): void {
+    this.resource = resourceUrl;
   }
 
   state(): string {

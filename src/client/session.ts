@@ -26,7 +26,7 @@ import { canonicalServerUri } from './canonical-uri.ts';
 import { ClientError, isClientError } from './errors.ts';
 import { startLoopbackReceiver, type AuthorizationResponse, type LoopbackReceiver } from './loopback.ts';
 import { resolveClientHome } from './paths.ts';
-import { StoreBackedProvider, type GrantMode } from './provider.ts';
+import { StoreBackedProvider, type AssertionContext, type GrantMode } from './provider.ts';
 import { emptyRecord, TokenStore, type ServerRecord, type StoredTokens } from './token-store.ts';
 
 export interface WardenClientOptions {
@@ -58,8 +58,8 @@ export interface WardenClientOptions {
   maxStepUps?: number;
   /** How long to wait for the browser to come back (default 5 min). */
   loginTimeoutMs?: number;
-  /** For `grant: 'jwt_bearer'` (RFC 7523 §2.1): the workload JWT, asked for at every token request. */
-  assertion?: () => Promise<string>;
+  /** For `grant: 'jwt_bearer'` (RFC 7523 §2.1): the JWT, asked for at every token request. */
+  assertion?: (ctx: AssertionContext) => Promise<string>;
   /** Ask for DPoP-bound tokens (RFC 9449) and present them with proofs. */
   dpop?: boolean;
   fetch?: FetchLike;
