@@ -21,6 +21,11 @@ function record(value: unknown): Record<string, unknown> | undefined {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
 
+import { MAX_MATCHED_LENGTH } from './glob.ts';
+
+/** Refusal for names and URIs longer than any pattern is tested against (they would match nothing, deny rules included). */
+const TOO_LONG = `the target is longer than ${MAX_MATCHED_LENGTH} characters`;
+
 /**
  * RFC 3986 §5.2.4 dot segments would let `notes://note/../admin/audit` match a pattern meant for
  * notes only; such URIs are refused instead of normalized, because the upstream may resolve them
@@ -43,6 +48,7 @@ function resourceRequest(method: string, uri: unknown, args?: Record<string, unk
   if (typeof uri !== 'string' || uri === '') {
     return { method, kind: 'resource', target: null, args, malformed: 'the request names no resource URI' };
   }
+  if (uri.length > MAX_MATCHED_LENGTH) return { method, kind: 'resource', target: null, args, malformed: TOO_LONG };
   if (hasDotSegments(uri)) {
     return { method, kind: 'resource', target: uri, args, malformed: 'the resource URI has "." or ".." segments or control characters; use its canonical form' };
   }
@@ -53,6 +59,7 @@ function namedRequest(method: string, kind: 'tool' | 'prompt', name: unknown, ra
   if (typeof name !== 'string' || name === '') {
     return { method, kind, target: null, args: undefined, malformed: `the request names no ${kind}` };
   }
+  if (name.length > MAX_MATCHED_LENGTH) return { method, kind, target: null, args: undefined, malformed: TOO_LONG };
   const args = record(rawArgs);
   if (rawArgs !== undefined && !args) {
     return { method, kind, target: name, args: undefined, malformed: `the ${kind} arguments must be an object` };

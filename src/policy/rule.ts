@@ -2,7 +2,8 @@
  * One policy rule, compiled once at start-up: globs become matchers, role and client lists become
  * Sets, claim and argument names are split into paths. Evaluating a rule then allocates nothing.
  */
-import { compileGlobs, type Matcher } from './glob.ts';
+import { compileGlobs, MAX_MATCHED_LENGTH, type Matcher } from './glob.ts';
+import { hasDotSegments } from './request.ts';
 import type { ParsedRequest } from './request.ts';
 import type { ArgumentCondition, ClaimCondition, PolicyRule } from './schema.ts';
 import type { Caller } from '../gateway/caller.ts';
@@ -54,16 +55,28 @@ function claimTest(condition: ClaimCondition): (value: unknown) => boolean {
  * or NULs, and equals the prefix or continues it after a `/`. Paths that would need resolving
  * are refused rather than normalized: the upstream may resolve them differently.
  */
-function pathPrefixTest(prefix: string): (value: unknown) => boolean {
+function pathPrefixTest(prefix: string, effect: 'allow' | 'deny'): (value: unknown) => boolean {
   const base = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
   return (v) => {
-    if (typeof v !== 'string' || !v.startsWith('/') || /[\\\0]/.test(v)) return false;
-    if (/(^|\/)\.{1,2}(\/|$)/.test(v)) return false;
+    if (typeof v !== 'string') return false;
+    // A path we cannot judge without resolving it (or too long to match) is outside an allow
+    // rule's prefix and inside a deny rule's: both fail closed.
+    if (!v.startsWith('/') || /[\\\0]/.test(v) || /(^|\/)\.{1,2}(\/|$)/.test(v) || v.length > MAX_MATCHED_LENGTH) return effect === 'deny';
     return v === base || v.startsWith(`${base}/`) || (base === '' && v.startsWith('/'));
   };
 }
 
-function argumentTest(condition: ArgumentCondition): (value: unknown) => boolean {
+/**
+ * Whether a string is one a glob cannot judge: longer than the matcher looks at, or holding
+ * RFC 3986 §5.2.4 dot segments (`/tmp/../etc/passwd`), `%2e` or control characters that the
+ * upstream may resolve into something else. Such a value matches a deny rule's glob and never an
+ * allow rule's, so neither can be bypassed by it (fail closed).
+ */
+function unjudgeable(value: string): boolean {
+  return value.length > MAX_MATCHED_LENGTH || hasDotSegments(value);
+}
+
+function argumentTest(condition: ArgumentCondition, effect: 'allow' | 'deny'): (value: unknown) => boolean {
   if ('equals' in condition) return (v) => v === condition.equals;
   if ('in' in condition) {
     const allowed: readonly Scalar[] = condition.in;
@@ -73,9 +86,9 @@ function argumentTest(condition: ArgumentCondition): (value: unknown) => boolean
     const prefix = condition.prefix;
     return (v) => typeof v === 'string' && v.startsWith(prefix);
   }
-  if ('pathPrefix' in condition) return pathPrefixTest(condition.pathPrefix);
+  if ('pathPrefix' in condition) return pathPrefixTest(condition.pathPrefix, effect);
   const glob = compileGlobs([condition.glob]);
-  return (v) => typeof v === 'string' && glob.test(v);
+  return (v) => typeof v === 'string' && (unjudgeable(v) ? effect === 'deny' : glob.test(v));
 }
 
 /** Reads a claim: the exact name first (claims such as `https://example.com/roles`), then a dotted path. */
@@ -106,7 +119,7 @@ export function compileRule(rule: PolicyRule, index: number): CompiledRule {
     clients: rule.clients && new Set(rule.clients),
     // RFC 3986 §3.2.2: host names are case-insensitive.
     clientHosts: rule.clientHosts && compileGlobs(rule.clientHosts, { caseInsensitive: true }),
-    arguments: Object.entries(rule.arguments ?? {}).map(([name, c]) => ({ name, path: [name], test: argumentTest(c) })),
+    arguments: Object.entries(rule.arguments ?? {}).map(([name, c]) => ({ name, path: [name], test: argumentTest(c, rule.effect) })),
     source: rule,
   };
 }
