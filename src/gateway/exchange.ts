@@ -22,8 +22,6 @@ export class Exchange {
   private outstanding = 0;
   /** Response texts held while the answer is still plain JSON. */
   private readonly collected: string[] = [];
-  /** idKey → method, for the list filter. */
-  readonly methods = new Map<string, string>();
 
   constructor(
     private readonly res: ServerResponse,
@@ -42,21 +40,20 @@ export class Exchange {
     return this.mode !== 'done';
   }
 
-  expect(key: string, method: string): void {
+  /** One more request of this exchange will be answered (by the upstream or locally). */
+  expect(): void {
     this.outstanding++;
-    this.methods.set(key, method);
   }
 
   /** A response produced here (policy denial), counted like an upstream one. */
   answerLocally(response: JsonRpcResponse): void {
     this.outstanding++;
-    this.deliverResponse('', response);
+    this.deliverResponse(response, undefined);
   }
 
-  /** The response to one of this exchange's requests. */
-  deliverResponse(key: string, response: JsonRpcResponse): void {
+  /** The response to one of this exchange's requests; `method` is the request's (list filter). */
+  deliverResponse(response: JsonRpcResponse, method: string | undefined): void {
     this.outstanding--;
-    const method = this.methods.get(key);
     const filtered = method !== undefined && LIST_METHODS.has(method) && response.result !== undefined;
     // A filtered result is a new object: serialize it afresh, never with the upstream's text.
     let text: string;
@@ -100,8 +97,8 @@ export class Exchange {
   }
 
   /** Ends the exchange with an error for every request still unanswered (upstream gone). */
-  fail(keys: Iterable<[string, JsonRpcResponse]>): void {
-    for (const [key, response] of keys) this.deliverResponse(key, response);
+  fail(responses: Iterable<JsonRpcResponse>): void {
+    for (const response of responses) this.deliverResponse(response, undefined);
   }
 
   private finish(): void {

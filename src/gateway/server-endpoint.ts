@@ -222,14 +222,27 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     if (initialize && denied.has(initialize)) void session.end('initialize refused by policy');
     const forward: JsonRpcMessage[] = [];
     const requests: JsonRpcRequest[] = [];
+    // MCP basic §Requests: an id MUST NOT be reused within a session. A request whose id is still
+    // pending, or repeated in this batch, is refused: its answer could otherwise reach the other
+    // request's stream (and skip that one's list filter).
+    const ids = new Set<string>();
+    const reused: JsonRpcRequest[] = [];
     for (const m of messages) {
       if (denied.has(m)) continue;
+      if (isRequest(m)) {
+        const key = idKey(m.id);
+        if (ids.has(key) || session.isPending(m.id)) {
+          reused.push(m);
+          continue;
+        }
+        ids.add(key);
+        requests.push(m);
+      }
       forward.push(m);
-      if (isRequest(m)) requests.push(m);
     }
     const deniedRequests = [...denied.keys()].filter(isRequest);
 
-    if (requests.length === 0 && deniedRequests.length === 0) {
+    if (requests.length === 0 && deniedRequests.length === 0 && reused.length === 0) {
       // Only notifications and responses: accepted → 202 with no body (T-9).
       if (forward.length) {
         try {
@@ -247,10 +260,11 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     const headers = initialize ? { ...cors, 'Mcp-Session-Id': session.id } : cors;
     const exchange = new Exchange(res, acceptsSse, batch, headers, transform(caller));
     for (const r of requests) {
-      session.track(r.id, r.params, exchange);
-      exchange.expect(idKeyOf(r), r.method);
+      session.track(r.id, r.method, r.params, exchange);
+      exchange.expect();
     }
     for (const r of deniedRequests) exchange.answerLocally(errorResponse(r.id, FORBIDDEN_CODE, `Forbidden: ${denied.get(r)}`));
+    for (const r of reused) exchange.answerLocally(errorResponse(r.id, -32600, 'Invalid Request: this id is already in use in this session'));
     if (forward.length === 0) return;
     try {
       await sendUpstream(session, forward, version);
@@ -259,7 +273,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       log.warn({ sessionId: session.id, reason: message }, 'upstream refused a message');
       for (const r of requests) {
         session.forget(r.id);
-        exchange.deliverResponse(idKeyOf(r), errorResponse(r.id, -32603, message));
+        exchange.deliverResponse(errorResponse(r.id, -32603, message), undefined);
       }
       if (initialize) void session.end('initialize failed upstream');
     }
@@ -389,8 +403,4 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       await upstream.close();
     },
   };
-}
-
-function idKeyOf(r: JsonRpcRequest): string {
-  return idKey(r.id);
 }

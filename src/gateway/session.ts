@@ -38,8 +38,11 @@ export class Session {
   upstream: UpstreamConnection | undefined;
   ended = false;
   private closed: Promise<void> | undefined;
-  /** idKey of a pending client request → its exchange. */
-  private readonly pending = new Map<string, Exchange>();
+  /**
+   * idKey of a pending client request → its exchange and method. The method travels with the
+   * exchange so the list filter decision can never come from another request with the same id.
+   */
+  private readonly pending = new Map<string, { exchange: Exchange; method: string }>();
   /** progressToken key → idKey of the request that carried it. */
   private readonly progress = new Map<string, string>();
   private serverStream: ServerResponse | undefined;
@@ -76,9 +79,14 @@ export class Session {
     void this.end('idle timeout');
   }
 
-  track(id: JsonRpcId, params: unknown, exchange: Exchange): void {
+  /** MCP basic §Requests: an id MUST NOT be reused within a session; true while one is unanswered. */
+  isPending(id: JsonRpcId): boolean {
+    return this.pending.has(idKey(id));
+  }
+
+  track(id: JsonRpcId, method: string, params: unknown, exchange: Exchange): void {
     const key = idKey(id);
-    this.pending.set(key, exchange);
+    this.pending.set(key, { exchange, method });
     const token = (params as { _meta?: { progressToken?: unknown } } | undefined)?._meta?.progressToken;
     if (typeof token === 'string' || typeof token === 'number') this.progress.set(idKey(token), key);
   }
@@ -93,11 +101,11 @@ export class Session {
     if (isResponse(message)) {
       if (message.id === null) return;
       const key = idKey(message.id);
-      const exchange = this.pending.get(key);
-      if (!exchange) return;
+      const entry = this.pending.get(key);
+      if (!entry) return;
       this.pending.delete(key);
       if (this.progress.size) for (const [t, k] of this.progress) if (k === key) this.progress.delete(t);
-      exchange.deliverResponse(key, message);
+      entry.exchange.deliverResponse(message, entry.method);
       return;
     }
     // Progress goes to the stream of the request that asked for it.
@@ -105,8 +113,8 @@ export class Session {
       const token = (message.params as { progressToken?: unknown } | undefined)?.progressToken;
       if (typeof token === 'string' || typeof token === 'number') {
         const key = this.progress.get(idKey(token));
-        const exchange = key ? this.pending.get(key) : undefined;
-        if (exchange?.deliverOther(message)) return;
+        const entry = key ? this.pending.get(key) : undefined;
+        if (entry?.exchange.deliverOther(message)) return;
       }
     }
     const json = serialize(message);
@@ -114,7 +122,7 @@ export class Session {
       writeSseMessage(this.serverStream, json);
       return;
     }
-    for (const exchange of this.pending.values()) {
+    for (const { exchange } of this.pending.values()) {
       if (exchange.deliverOther(message)) return;
     }
     if (this.queued.length >= MAX_QUEUED) this.queued.shift();
@@ -144,11 +152,11 @@ export class Session {
     this.ended = true;
     clearTimeout(this.timer);
     for (const cleanup of this.cleanups) cleanup();
-    const byExchange = new Map<Exchange, [string, ReturnType<typeof errorResponse>][]>();
-    for (const [key, exchange] of this.pending) {
+    const byExchange = new Map<Exchange, ReturnType<typeof errorResponse>[]>();
+    for (const [key, { exchange }] of this.pending) {
       const id: JsonRpcId = key.startsWith('n') ? Number(key.slice(1)) : key.slice(1);
       const list = byExchange.get(exchange) ?? [];
-      list.push([key, errorResponse(id, -32603, `Session ended: ${reason}`)]);
+      list.push(errorResponse(id, -32603, `Session ended: ${reason}`));
       byExchange.set(exchange, list);
     }
     this.pending.clear();
