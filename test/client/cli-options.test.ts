@@ -69,9 +69,9 @@ describe('workload identity option', () => {
     writeFileSync(file, 'first.jwt.value\n');
     const o = toClientOptions(URL_, { 'client-id': 'workload', 'jwt-bearer-assertion': file }, {}, io);
     assert.equal(o.grant, 'jwt_bearer');
-    assert.equal(await o.assertion!(), 'first.jwt.value');
+    assert.equal(await o.assertion!({ issuer: undefined, resource: undefined, scope: undefined }), 'first.jwt.value');
     writeFileSync(file, 'rotated.jwt.value');
-    assert.equal(await o.assertion!(), 'rotated.jwt.value');
+    assert.equal(await o.assertion!({ issuer: undefined, resource: undefined, scope: undefined }), 'rotated.jwt.value');
     assert.throws(() => toClientOptions(URL_, { 'jwt-bearer-assertion': file }, {}, io), /needs --client-id/);
   });
 });
