@@ -5,6 +5,7 @@
  */
 import type { Config, ServerConfig } from '../config/schema.ts';
 import { advertisedScopes } from '../policy/index.ts';
+import { canonicalResourceUri } from '../gateway/protected-resource-metadata.ts';
 
 export interface ResourceInfo {
   /** The canonical URI: the token's `aud` (RFC 8707 §2, RFC 9068 §3). */
@@ -22,10 +23,9 @@ export interface ResourceInfo {
  */
 export type ExtraResourceResolver = (uri: string) => ResourceInfo | undefined;
 
-/** RFC 8707 §2 / RFC 9728 §3.3: the canonical URI of an MCP server behind the gateway. */
-export function canonicalResourceUri(config: Config, server: ServerConfig): string {
-  return `${config.publicUrl}${server.path}`;
-}
+// RFC 8707 §2 / RFC 9728 §3.3: one definition of a server's canonical URI, the gateway's, so the
+// `resource` its protected resource metadata advertises is exactly the one resolved here.
+export { canonicalResourceUri };
 
 /** Resolves a `resource` value to what it grants, or undefined (→ invalid_target). @see RFC 8707 §2 */
 export function createResourceResolver(config: Config, ttlSeconds: number, extra: ExtraResourceResolver[] = []): (uri: string) => ResourceInfo | undefined {
