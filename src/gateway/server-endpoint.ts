@@ -195,11 +195,25 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     const initialize = messages.find((m) => isRequest(m) && m.method === 'initialize') as JsonRpcRequest | undefined;
 
     let session: Session;
+    const denied = new Map<JsonRpcMessage, string>();
     if (initialize) {
       if (batch) throw new GatewayError('invalid_message', 'Invalid Request: initialize must not be part of a batch');
+      // The policy decides before any upstream work: a denied caller spawns no child, gets no
+      // token exchange and evicts none of its sessions.
+      const denial = decide(caller, initialize, null);
+      if (denial?.stepUpScopes?.length) throw new GatewayError('insufficient_scope', denial.reason, { scope: denial.stepUpScopes });
+      if (denial) {
+        const exchange = new Exchange(res, acceptsSse, false, cors, transform(caller));
+        exchange.answerLocally(errorResponse(initialize.id, FORBIDDEN_CODE, `Forbidden: ${denial.reason}`));
+        return;
+      }
       session = await openSession(caller, initialize);
     } else {
       session = sessionFor(req, caller);
+      // MCP transports §Protocol Version Header: after initialization the header names the negotiated version.
+      if (headerVersion !== undefined && session.protocolVersion !== undefined && headerVersion !== session.protocolVersion) {
+        throw new GatewayError('unsupported_protocol_version', `Bad Request: MCP-Protocol-Version ${headerVersion} differs from this session's negotiated version ${session.protocolVersion}`);
+      }
     }
     session.touch();
     if (!initialize) callers.set(session, caller);
@@ -207,19 +221,14 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     if (batch && !allowsBatches(version)) throw new GatewayError('batch_not_allowed', `Invalid Request: JSON-RPC batches are not accepted for protocol version ${version}`);
 
     // Decide every message before anything is forwarded, so one step-up answer covers the POST.
-    const denied = new Map<JsonRpcMessage, string>();
     for (const m of messages) {
-      if (!isRequest(m) && !isNotification(m)) continue;
-      const denial = decide(caller, m, initialize ? null : session.id);
+      if (m === initialize || (!isRequest(m) && !isNotification(m))) continue;
+      const denial = decide(caller, m, session.id);
       if (!denial) continue;
-      if (denial.stepUpScopes?.length) {
-        if (initialize) void session.end('refused');
-        throw new GatewayError('insufficient_scope', denial.reason, { scope: denial.stepUpScopes });
-      }
+      if (denial.stepUpScopes?.length) throw new GatewayError('insufficient_scope', denial.reason, { scope: denial.stepUpScopes });
       denied.set(m, denial.reason);
     }
 
-    if (initialize && denied.has(initialize)) void session.end('initialize refused by policy');
     const forward: JsonRpcMessage[] = [];
     const requests: JsonRpcRequest[] = [];
     // MCP basic §Requests: an id MUST NOT be reused within a session. A request whose id is still
@@ -350,6 +359,9 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       throw new GatewayError('not_acceptable', 'Not Acceptable: Accept must list text/event-stream');
     }
     const session = sessionFor(req, caller);
+    if (headerVersion !== undefined && session.protocolVersion !== undefined && headerVersion !== session.protocolVersion) {
+      throw new GatewayError('unsupported_protocol_version', `Bad Request: MCP-Protocol-Version ${headerVersion} differs from this session's negotiated version ${session.protocolVersion}`);
+    }
     session.touch();
     startSseResponse(res, cors);
     session.attachServerStream(res);
