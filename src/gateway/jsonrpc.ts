@@ -22,8 +22,9 @@ export function isResponse(m: JsonRpcMessage): m is JsonRpcResponse {
 }
 
 /**
- * The exact JSON text a message arrived as, when it arrived alone. Forwarding that text instead of
- * re-serializing saves a JSON.stringify per hop on the hot path. Kept under a symbol key, which
+ * The exact JSON text an upstream message arrived as, when it arrived alone. Forwarding that text
+ * to the client instead of re-serializing saves a JSON.stringify per hop on the hot path (client
+ * messages are always re-serialized: see parseJsonRpcBody). Kept under a symbol key, which
  * JSON.stringify ignores; a message changed on the way (a filtered list) must be serialized with
  * JSON.stringify, since an object spread would copy the stale text.
  */
@@ -93,9 +94,10 @@ export function parseJsonRpcBody(body: Buffer): { messages: JsonRpcMessage[]; ba
     if (value.length === 0) throw invalid('empty batch');
     return { messages: value.map(parseJsonRpcMessage), batch: true };
   }
-  const message = parseJsonRpcMessage(value);
-  rememberRaw(message, text);
-  return { messages: [message], batch: false };
+  // The client's text is never forwarded: the upstream gets JSON.stringify of what the policy
+  // judged. Raw text can hold duplicate keys ({"name":"env","name":"echo"}) that JSON.parse reads
+  // as the last and another parser as the first (RFC 8259 §4: names SHOULD be unique).
+  return { messages: [parseJsonRpcMessage(value)], batch: false };
 }
 
 export function errorResponse(id: JsonRpcId | null, code: number, message: string): JsonRpcResponse {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSseParser } from '../../src/gateway/sse.ts';
-import { parseJsonRpcBody, serialize, serializeLine } from '../../src/gateway/jsonrpc.ts';
+import { parseJsonRpcBody, parseJsonRpcMessage, rememberRaw, serialize, serializeLine } from '../../src/gateway/jsonrpc.ts';
 import { accepts } from '../../src/gateway/accept.ts';
 import { GatewayError } from '../../src/gateway/errors.ts';
 
@@ -16,11 +16,19 @@ describe('gateway units', () => {
     assert.deepEqual(JSON.parse(events[0]!.data), { a: 1 });
   });
 
-  it('a message is forwarded as the exact text it arrived as; on stdio a multi-line text is re-serialized onto one line', () => {
+  it('a client message is forwarded re-serialized (what the policy judged), never as the text it arrived as', () => {
     const pretty = '{\n  "jsonrpc": "2.0",\n  "id": 1,\n  "method": "ping"\n}';
     const { messages } = parseJsonRpcBody(Buffer.from(pretty));
-    assert.equal(serialize(messages[0]!), pretty);
+    assert.equal(serialize(messages[0]!), '{"jsonrpc":"2.0","id":1,"method":"ping"}');
     assert.equal(serializeLine(messages[0]!), '{"jsonrpc":"2.0","id":1,"method":"ping"}');
+  });
+
+  it('an upstream message remembered with its text is passed through as that text; on stdio a multi-line text goes onto one line', () => {
+    const pretty = '{\n  "jsonrpc": "2.0",\n  "id": 1,\n  "result": {}\n}';
+    const message = parseJsonRpcMessage(JSON.parse(pretty));
+    rememberRaw(message, pretty);
+    assert.equal(serialize(message), pretty);
+    assert.equal(serializeLine(message), '{"jsonrpc":"2.0","id":1,"result":{}}');
   });
 
   it('JSON-RPC 2.0 §4/§5: requests need a method string, responses exactly one of result and error', () => {
