@@ -32,7 +32,7 @@ export interface TestAuthorizationServer {
   /** Signs an RFC 9068 access token as this server does (same key, issuer, typ). */
   /** RFC 7009: marks a token this server issued as revoked (by its jti). */
   revoke(jti: string): void;
-  issueAccessToken(claims: Record<string, unknown>, options?: { expiresIn?: number; key?: CryptoKey; kid?: string }): Promise<string>;
+  issueAccessToken(claims: Record<string, unknown>, options?: { expiresIn?: number; key?: CryptoKey; kid?: string; aud?: string | string[] }): Promise<string>;
   /** POSTs a token request with client_secret_basic. */
   tokenRequest(params: Record<string, string | string[]>, client?: { clientId: string; clientSecret: string }): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }>;
   close(): Promise<void>;
@@ -64,7 +64,7 @@ export async function startTestAuthorizationServer(overrides: Partial<TokenExcha
     clientDefaults: { id_token_signed_response_alg: 'ES256', grant_types: ['authorization_code'], response_types: ['code'] },
   });
   const revoked = new Set<string>();
-  registerTokenExchangeGrant(provider, { config, gatewayClientId: GATEWAY.clientId, localJwks: () => ({ keys: [publicJwk] }), signingKey: async () => ({ key: privateKey, kid: 'as-key-1', alg: 'ES256' }), isRevoked: async (claims) => revoked.has(String(claims.jti)) });
+  registerTokenExchangeGrant(provider, { config, gatewayClientId: GATEWAY.clientId, mcpResources: [`${issuer}${MCP_RESOURCE_PATH}`], localJwks: () => ({ keys: [publicJwk] }), signingKey: async () => ({ key: privateKey, kid: 'as-key-1', alg: 'ES256' }), isRevoked: async (claims) => revoked.has(String(claims.jti)) });
   http.on('request', provider.callback());
 
   const tokenEndpoint = `${issuer}/token`;
@@ -78,7 +78,7 @@ export async function startTestAuthorizationServer(overrides: Partial<TokenExcha
       return new SignJWT({ client_id: 'some-mcp-client', ...claims })
         .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: options.kid ?? 'as-key-1' })
         .setIssuer(issuer)
-        .setAudience(`${issuer}${MCP_RESOURCE_PATH}`)
+        .setAudience(options.aud ?? `${issuer}${MCP_RESOURCE_PATH}`)
         .setIssuedAt(now)
         .setExpirationTime(now + (options.expiresIn ?? 600))
         .setJti(crypto.randomUUID())

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, generateKeyPair, jwtVerify } from 'jose';
 import { ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT } from '../../src/authorization-server/grants/token-exchange.ts';
-import { DOWNSTREAM_API, GATEWAY, startExternalIssuer, startTestAuthorizationServer, type TestAuthorizationServer } from './fixtures.ts';
+import { DOWNSTREAM_API, GATEWAY, MCP_RESOURCE_PATH, startExternalIssuer, startTestAuthorizationServer, type TestAuthorizationServer } from './fixtures.ts';
 
 describe('RFC 8693 token exchange grant (embedded authorization server)', () => {
   let as: TestAuthorizationServer;
@@ -101,6 +101,24 @@ describe('RFC 8693 token exchange grant (embedded authorization server)', () => 
     const stranger = await external.sign({ sub: 'mallory', scope: 'notes:read' }, 'someone-else');
     assert.equal((await exchange(stranger)).body.error, 'invalid_grant');
     assert.equal((await exchange('not-a-jwt')).body.error, 'invalid_grant');
+  });
+
+  it('RFC 8693 §2.2.2: a subject token not issued for one of our MCP servers (aud) is invalid_grant', async () => {
+    // A token the downstream API A received (aud = A) must not buy a token for downstream B.
+    const forApiA = await as.issueAccessToken({ sub: 'alice', scope: 'notes:read notes:write' }, { aud: DOWNSTREAM_API });
+    const res = await exchange(forApiA, { audience: 'https://readonly-api.example.test' });
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error, 'invalid_grant');
+    assert.match(String(res.body.error_description), /not issued for an MCP server/);
+    // The real thing: a token we exchanged before (aud = downstream) is refused as a subject too.
+    const first = await exchange(await as.issueAccessToken({ sub: 'alice', scope: 'notes:read' }));
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.equal((await exchange(first.body.access_token as string, { audience: 'https://readonly-api.example.test' })).body.error, 'invalid_grant');
+    // Elsewhere-aimed tokens and tokens without aud are refused; an aud list naming our MCP server is fine.
+    assert.equal((await exchange(await as.issueAccessToken({ sub: 'alice', scope: 'notes:read' }, { aud: 'https://other.example/mcp' }))).body.error, 'invalid_grant');
+    assert.equal((await exchange(await as.issueAccessToken({ sub: 'alice', scope: 'notes:read' }, { aud: [] }))).body.error, 'invalid_grant');
+    const listed = await exchange(await as.issueAccessToken({ sub: 'alice', scope: 'notes:read' }, { aud: [DOWNSTREAM_API, `${as.issuer}${MCP_RESOURCE_PATH}`] }));
+    assert.equal(listed.status, 200, JSON.stringify(listed.body));
   });
 
   it('RFC 7009 + RFC 8693 §2.2.2: a revoked subject token is invalid_grant', async () => {

@@ -22,6 +22,7 @@ import type { AuthorizationServerExtension } from '../index.ts';
 import { createClientRegistry } from '../clients.ts';
 import { toPublicJwk } from '../keys.ts';
 import { verifyClientSecret } from '../client-secret.ts';
+import { canonicalResourceUri } from '../resources.ts';
 
 export { TOKEN_EXCHANGE_GRANT };
 
@@ -46,6 +47,12 @@ export interface TokenExchangeGrantOptions {
    * with), so exchanged tokens verify with the same JWKS as every other token it issues.
    */
   signingKey: () => Promise<{ key: CryptoKey | KeyObject | Uint8Array; kid?: string; alg: string }>;
+  /**
+   * The MCP servers' canonical resource URIs (RFC 8707 §2): a subject token this server issued
+   * must name one of them in `aud`. A token issued for anything else (a downstream API, another
+   * exchange's result) is not exchangeable (invalid_grant, RFC 8693 §2.2.2).
+   */
+  mcpResources: readonly string[];
   /** Whether a token this server issued was revoked (RFC 7009), by its claims. Default: never. */
   isRevoked?: (claims: JWTPayload) => Promise<boolean>;
   /** For tests: the clock, in seconds. */
@@ -64,6 +71,7 @@ export function registerTokenExchangeGrant(provider: Provider, options: TokenExc
   const { config, gatewayClientId } = options;
   const allowed = new Set([gatewayClientId, ...config.allowedClients]);
   const now = options.now ?? (() => Math.floor(Date.now() / 1000));
+  const mcpResources = new Set(options.mcpResources);
   const remoteSets = new Map<string, ReturnType<typeof createRemoteJWKSet>>(
     config.trustedIssuers.map((t) => [t.issuer, createRemoteJWKSet(new URL(t.jwksUri), { timeoutDuration: 5000, cooldownDuration: 30_000 })]),
   );
@@ -89,6 +97,10 @@ export function registerTokenExchangeGrant(provider: Provider, options: TokenExc
           currentDate,
           requiredClaims: ['sub', 'exp'],
         }));
+        // RFC 8693 §2.2.2 / RFC 8707 §2: only a token meant for one of our MCP servers may be
+        // exchanged; a token a downstream API received must not buy a token for another one.
+        const aud = typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud : [];
+        if (!aud.some((a) => mcpResources.has(a))) throw invalidGrant('subject_token was not issued for an MCP server of this gateway');
         if (options.isRevoked && await options.isRevoked(payload)) throw invalidGrant('subject_token was revoked');
       } else {
         const trusted = config.trustedIssuers.find((t: TrustedIssuerConfig) => t.issuer === issuer);
@@ -261,6 +273,7 @@ export function createTokenExchangeExtension(deps: { db: SqliteDatabase; env: No
     registerTokenExchangeGrant(provider, {
       config,
       gatewayClientId: gateway.clientId,
+      mcpResources: ctx.config.servers.map((server) => canonicalResourceUri(ctx.config, server)),
       localJwks: async () => ({ keys: (await activeKeys()).map((k) => toPublicJwk(k.jwk)) }),
       // RFC 7009 revocations of our JWT access tokens are kept by jti (src/authorization-server/index.ts).
       isRevoked: async (claims) => typeof claims.jti === 'string' && (await ctx.store.models.find('RevokedAccessToken', claims.jti)) !== undefined,
