@@ -21,6 +21,8 @@ export interface EmbeddedAuthorizationServer {
   handles(pathname: string): boolean;
   handle(req: IncomingMessage, res: ServerResponse): void;
   publicJwks(): Promise<JSONWebKeySet>;
+  /** Its storage: RFC 7009 revocations of access tokens are `RevokedAccessToken` models keyed by jti. */
+  store: { models: { find(model: string, id: string): Promise<unknown> } };
   close(): Promise<void>;
 }
 
@@ -106,7 +108,13 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     const audit = createAuditSink(config, db, { logger });
     closers.unshift(() => audit.close());
     const downstream = await createDownstreamCredentials({ config, db, logger, env });
-    const verifier = createTokenVerifier({ config, publicJwks: authorizationServer ? () => authorizationServer.publicJwks() : undefined });
+    const models = authorizationServer?.store.models;
+    const verifier = createTokenVerifier({
+      config,
+      publicJwks: authorizationServer ? () => authorizationServer.publicJwks() : undefined,
+      // RFC 7009: a token the embedded AS revoked is refused at once (a SQLite point lookup by jti).
+      ...(models ? { isRevoked: async (jti: string) => (await models.find('RevokedAccessToken', jti)) !== undefined } : {}),
+    });
     const gateway = createGateway({ config, verifier, audit, downstream, logger: logger.child({ component: 'gateway' }), env });
     closers.unshift(() => gateway.close());
 

@@ -37,6 +37,11 @@ export interface TokenVerifierOptions {
   jwksCooldownMs?: number;
   /** Verified JWTs remembered (the signature is checked once; exp/nbf at every use). Default 10 000; 0 disables. */
   cacheEntries?: number;
+  /**
+   * RFC 7009: true when the token with this `jti` was revoked at the authorization server.
+   * Asked at every use, cache hits included: it is on the hot path, so keep it a point lookup.
+   */
+  isRevoked?: (jti: string) => boolean | Promise<boolean>;
 }
 
 /**
@@ -225,6 +230,17 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const verified = new Map<string, Caller>();
   const clock = () => (now ? now() : Date.now() / 1000);
 
+  const isRevoked = options.isRevoked;
+  /** RFC 7009 §2: a revoked token is refused from then on, also when its verification is cached. */
+  const checkRevoked = async (caller: Caller, cacheKey: string): Promise<Caller> => {
+    const jti = caller.claims.jti;
+    if (!isRevoked || typeof jti !== 'string') return caller;
+    const answer = isRevoked(jti);
+    if (answer === false || (answer !== true && !(await answer))) return caller;
+    verified.delete(cacheKey);
+    throw new GatewayError('invalid_token', 'the access token was revoked', { reason: 'revoked' });
+  };
+
   return {
     async verify(token, server) {
       const cacheKey = maxCached > 0 ? `${server.path}\n${token}` : '';
@@ -232,10 +248,11 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       if (hit) {
         const t = clock();
         const nbf = hit.claims.nbf;
-        if (hit.expiresAt + CLOCK_TOLERANCE_SECONDS > t && !(typeof nbf === 'number' && nbf - CLOCK_TOLERANCE_SECONDS > t)) return hit;
+        if (hit.expiresAt + CLOCK_TOLERANCE_SECONDS > t && !(typeof nbf === 'number' && nbf - CLOCK_TOLERANCE_SECONDS > t)) return isRevoked ? checkRevoked(hit, cacheKey) : hit;
         verified.delete(cacheKey);
       }
       const caller = await verifyUncached(token, server);
+      if (isRevoked) await checkRevoked(caller, cacheKey);
       if (maxCached > 0 && looksLikeJwt(token)) {
         if (verified.size >= maxCached) verified.delete(verified.keys().next().value as string);
         verified.set(cacheKey, caller);
