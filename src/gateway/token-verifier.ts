@@ -158,6 +158,22 @@ function embeddedKeyResolver(publicJwks: () => Promise<JSONWebKeySet>, cooldownM
   };
 }
 
+/**
+ * Failures of the key source, not of the token: fetch errors and timeouts of discovery or the
+ * JWKS (jose reports a JWKS that is not 200 as a generic JOSEError, a timeout as JWKSTimeout).
+ */
+function isKeySourceFailure(err: unknown): boolean {
+  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) return true;
+  if (err instanceof joseErrors.JOSEError) return err.code === 'ERR_JOSE_GENERIC';
+  return true;
+}
+
+function unavailable(err: unknown): GatewayError {
+  return new GatewayError('authorization_server_unavailable', 'the authorization server could not be reached to verify the access token; try again later', {
+    reason: `key source failed: ${err instanceof Error ? err.message : String(err)}`,
+  });
+}
+
 function describeJoseError(err: unknown): { description: string; reason: string } {
   if (err instanceof joseErrors.JWTExpired) return { description: 'the access token expired', reason: 'exp' };
   if (err instanceof joseErrors.JWTClaimValidationFailed) return { description: 'the access token is not valid for this resource', reason: `claim ${err.claim}: ${err.reason}` };
@@ -279,6 +295,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
             ...(now ? { currentDate: new Date(now() * 1000) } : {}),
           }));
         } catch (err) {
+          // An unreachable issuer is an outage, not a bad token: a 401 would send clients through OAuth again.
+          if (isKeySourceFailure(err)) throw unavailable(err);
           const { description, reason } = describeJoseError(err);
           throw new GatewayError('invalid_token', description, { reason });
         }
@@ -290,7 +308,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       try {
         result = await (await intro).introspect(token);
       } catch (err) {
-        throw new GatewayError('invalid_token', 'the access token could not be verified', { reason: `introspection failed: ${err instanceof Error ? err.message : 'error'}` });
+        throw unavailable(err);
       }
       const c = result.claims;
       const t = now ? now() : Date.now() / 1000;

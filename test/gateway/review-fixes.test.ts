@@ -109,6 +109,21 @@ describe('gateway review fixes', () => {
     assert.equal(existsSync(marker), false);
   });
 
+  it('RFC 6750 §3.1: an unreachable issuer (discovery/JWKS down) is 503 without a challenge, not 401 invalid_token', async () => {
+    const other = await startTestWarden({ servers: [{ name: 'tiny', path: '/mcp', upstream: { stdio: TINY_SERVER }, scopes: ['mcp:read'] }] });
+    try {
+      const token = await other.issuer.mint({ aud: other.endpoint, scope: 'mcp:read' });
+      await other.issuer.close();
+      const res = await post(other.endpoint, token, initializeMessage());
+      assert.equal(res.status, 503);
+      assert.equal(res.headers.get('www-authenticate'), null);
+      const body = await res.json();
+      assert.equal(body.error.code, -32603);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('MCP transports §Protocol Version Header: a header that differs from the negotiated version is 400 (no batches in a 2025-11-25 session)', async () => {
     const token = await t.issuer.mint({ aud: url, scope: 'mcp:read' });
     const sid = await openSession(url, token, '2025-11-25');
