@@ -21,6 +21,7 @@ import { describeScopes } from '../policy/index.ts';
 import { createClientRegistry, type ClientRegistry } from './clients.ts';
 import { seedDemo } from './demo.ts';
 import { createInteractionHandler } from './interactions/routes.ts';
+import { createRateLimiter } from './rate-limit.ts';
 import { sendPage } from './interactions/html.ts';
 import { errorPage } from './interactions/views.ts';
 import { ensureCookieKeys, ensureSigningKeys, toPublicJwk } from './keys.ts';
@@ -70,6 +71,11 @@ export interface AuthorizationServerOptions {
   seedDemo?: boolean;
   /** Dynamic client registrations allowed per client IP per window. Default 20 per minute. */
   registrationRateLimit?: { max: number; windowMs: number };
+  /**
+   * Failed sign-ins allowed per username and per client address per window (default 10 per
+   * 5 minutes), and password verifications (scrypt) run at once (default 4).
+   */
+  loginRateLimit?: { maxFailures: number; windowMs: number; maxConcurrent?: number };
 }
 
 export interface AuthorizationServer {
@@ -93,22 +99,6 @@ function embeddedConfig(config: Config): EmbeddedAuthorizationServerConfig {
   const as = config.authorizationServer;
   if (!('embedded' in as)) throw new Error('the embedded authorization server needs authorizationServer.embedded in the configuration');
   return as.embedded;
-}
-
-/** A fixed-window counter per key, bounded in size. */
-function createRateLimiter({ max, windowMs }: { max: number; windowMs: number }, now: () => number) {
-  const windows = new Map<string, { start: number; count: number }>();
-  return (key: string): boolean => {
-    const t = now();
-    let w = windows.get(key);
-    if (!w || t - w.start >= windowMs) {
-      if (windows.size > 10_000) windows.clear();
-      w = { start: t, count: 0 };
-      windows.set(key, w);
-    }
-    w.count += 1;
-    return w.count <= max;
-  };
 }
 
 function sendJsonError(res: ServerResponse, status: number, error: string, description: string, headers: Record<string, string> = {}): void {
@@ -194,6 +184,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   const interactions = createInteractionHandler({
     provider, users, consents: store.consents, cookieSecret: cookieKeys[0]!, issuerOrigin: issuerUrl.origin,
     resolveResource, defaultResource, logger, now, basePath: issuerPath,
+    loginRateLimit: options.loginRateLimit ?? { maxFailures: 10, windowMs: 5 * 60_000 },
     describeScopes: (info, roles) => (info.server ? describeScopes(info.server, roles) : {}),
   });
   const callback = provider.callback();
@@ -232,7 +223,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       return callback(req, res);
     }
     if (pathname.startsWith('/interaction/')) return interactions(req, res, pathname);
-    if (pathname === ROUTES.registration && req.method === 'POST' && !allowRegistration(req.socket.remoteAddress ?? 'unknown')) {
+    if (pathname === ROUTES.registration && req.method === 'POST' && !allowRegistration.hit(req.socket.remoteAddress ?? 'unknown')) {
       return sendJsonError(res, 429, 'invalid_request', 'too many client registrations from this address; retry later', { 'Retry-After': '60' });
     }
     if (pathname === ROUTES.authorization && req.method === 'GET') applyDefaultScope(url);

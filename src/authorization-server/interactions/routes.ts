@@ -11,6 +11,7 @@ import type { ConsentStore } from '../../storage/store.ts';
 import type { ResourceInfo } from '../resources.ts';
 import { isUrlClientId } from '../client-id-metadata-document.ts';
 import { createCsrf } from './csrf.ts';
+import { createRateLimiter, createSemaphore } from '../rate-limit.ts';
 import { sendPage } from './html.ts';
 import { consentPage, errorPage, loginPage, type ConsentScope } from './views.ts';
 
@@ -28,6 +29,8 @@ export interface InteractionDeps {
   now: () => number;
   /** The issuer's path ('' for an origin issuer): prefix of the form actions. */
   basePath: string;
+  /** Failed sign-ins per username and per client address per window; concurrent scrypt runs. */
+  loginRateLimit: { maxFailures: number; windowMs: number; maxConcurrent?: number };
 }
 
 const MAX_FORM_BYTES = 16 * 1024;
@@ -61,6 +64,21 @@ function isLoopbackHost(hostname: string): boolean {
 export function createInteractionHandler(deps: InteractionDeps) {
   const { provider, users, consents, logger } = deps;
   const csrf = createCsrf(deps.cookieSecret);
+  // Password guessing: each failure counts against the username and the client address; once
+  // either is over the limit, sign-ins are refused (429) before scrypt runs. A few scrypt runs at
+  // once at most, so sign-ins cannot saturate libuv's thread pool (which also serves SQLite-free
+  // crypto and DNS for everyone else).
+  const { maxFailures, windowMs } = deps.loginRateLimit;
+  const failuresByUser = createRateLimiter({ max: maxFailures, windowMs }, deps.now);
+  const failuresByAddress = createRateLimiter({ max: maxFailures, windowMs }, deps.now);
+  const verifications = createSemaphore(deps.loginRateLimit.maxConcurrent ?? 4, 64);
+
+  function tooManyAttempts(res: ServerResponse, retryAfterSeconds: number): void {
+    res.setHeader('Retry-After', String(retryAfterSeconds));
+    const minutes = Math.ceil(retryAfterSeconds / 60);
+    return sendPage(res, 429, 'Too many sign-in attempts', errorPage('Too many sign-in attempts',
+      `Sign-in is paused after too many failed attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`));
+  }
 
   async function clientView(clientId: string) {
     const client = await provider.Client.find(clientId);
@@ -168,11 +186,29 @@ export function createInteractionHandler(deps: InteractionDeps) {
       if (details.prompt.name !== 'login') return renderConsent(res, details);
       const username = form.get('username') ?? '';
       const password = form.get('password') ?? '';
-      const user = username && password ? await users.authenticate(username, password) : undefined;
+      const userKey = username.toLowerCase();
+      const address = req.socket.remoteAddress ?? 'unknown';
+      const wait = Math.max(failuresByUser.retryAfter(userKey), failuresByAddress.retryAfter(address));
+      if (wait > 0) {
+        logger.warn({ event: 'login_throttled', client_id: clientId }, 'sign-in refused: too many failed attempts');
+        return tooManyAttempts(res, wait);
+      }
+      let user: Awaited<ReturnType<typeof users.authenticate>> | undefined;
+      if (username && password) {
+        const verified = await verifications.run(() => users.authenticate(username, password));
+        if (!verified) {
+          res.setHeader('Retry-After', '1');
+          return sendPage(res, 503, 'Busy', errorPage('The sign-in service is busy', 'Too many sign-ins are being checked right now. Try again in a moment.'));
+        }
+        user = verified.value;
+      }
       if (!user) {
+        failuresByUser.hit(userKey);
+        failuresByAddress.hit(address);
         logger.info({ event: 'login_failed', client_id: clientId }, 'sign-in failed');
         return renderLogin(res, uid, clientId, 401, 'Invalid username or password.', username);
       }
+      failuresByUser.reset(userKey);
       logger.info({ event: 'login', client_id: clientId, user: user.username }, 'signed in');
       await provider.interactionFinished(req, res, { login: { accountId: user.username } }, { mergeWithLastSubmission: false });
       return;
