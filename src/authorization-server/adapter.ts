@@ -4,9 +4,10 @@
  *
  * Two policies live here because they are about what is stored:
  * - client secrets are stored as SHA-256 hashes, never in clear (see client-secret.ts);
- * - a rotated refresh token stays usable for `refreshGraceSeconds` after its first use, for
- *   clients that refresh twice in parallel; after that, oidc-provider sees it as consumed and
- *   revokes the whole grant (OAuth 2.1 §4.3.1 / RFC 9700 §4.14.2 refresh token reuse detection).
+ * - a rotated refresh token may be used exactly once more within `refreshGraceSeconds` after its
+ *   first use, for clients that refresh twice in parallel; any further use, or one after the
+ *   window, oidc-provider sees as consumed and revokes the whole grant (OAuth 2.1 §4.3.1 /
+ *   RFC 9700 §4.14.2 refresh token reuse detection).
  */
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { ModelPayload, Store } from '../storage/store.ts';
@@ -22,10 +23,29 @@ export interface AdapterOptions {
 /** How long a client's metadata is served from memory; changes by another process (the CLI) show after this. */
 const CLIENT_CACHE_MS = 5_000;
 
+/** Marks a refresh token whose one grace reuse is spent (kept for the grace window only). */
+const GRACE_USE_MODEL = 'RefreshTokenGraceUse';
+
 export function createAdapterClass({ store, now, refreshGraceSeconds }: AdapterOptions): new (name: string) => Adapter {
   const models = store.models;
   // Clients are read on every token request and change rarely: a short, bounded cache.
   const clientCache = new Map<string, { payload: ModelPayload | undefined; until: number }>();
+  // Grace reuses being claimed right now in this process: claimed synchronously, so two
+  // concurrent replays cannot both see the grace as unspent before the marker is stored.
+  const claiming = new Set<string>();
+
+  /** Spends the token's one grace reuse; false when it was spent already. */
+  async function claimGraceReuse(id: string, consumedMs: number): Promise<boolean> {
+    if (claiming.has(id)) return false;
+    claiming.add(id);
+    try {
+      if (await models.find(GRACE_USE_MODEL, id)) return false;
+      await models.upsert(GRACE_USE_MODEL, id, { usedAt: now() }, consumedMs + refreshGraceSeconds * 1000 + 1000);
+      return true;
+    } finally {
+      claiming.delete(id);
+    }
+  }
   return class StoreAdapter implements Adapter {
     readonly name: string;
     constructor(name: string) { this.name = name; }
@@ -51,9 +71,11 @@ export function createAdapterClass({ store, now, refreshGraceSeconds }: AdapterO
       const payload = await models.find(this.name, id);
       if (!payload) return undefined;
       if (this.name === 'RefreshToken' && typeof payload.consumed === 'number') {
-        // Within the grace window a just-rotated token is honoured once more (it rotates again);
-        // the first consumption time is kept, so the window never slides.
-        if (now() - payload.consumed * 1000 <= refreshGraceSeconds * 1000) delete payload.consumed;
+        // Within the grace window a just-rotated token is honoured exactly once more (it rotates
+        // again); the first consumption time is kept, so the window never slides. A second
+        // replay keeps `consumed`, and oidc-provider's reuse detection revokes the family.
+        const consumedMs = payload.consumed * 1000;
+        if (now() - consumedMs <= refreshGraceSeconds * 1000 && await claimGraceReuse(id, consumedMs)) delete payload.consumed;
       }
       return payload as AdapterPayload;
     }

@@ -46,6 +46,18 @@ describe('refresh tokens (OAuth 2.1 §4.3.1)', () => {
     assert.ok(c.access_token);
   });
 
+  it('RFC 9700 §4.14.2: refreshGraceSeconds allows exactly one reuse; a second reuse revokes the whole family', async () => {
+    const t = await obtainTokens({ issuer: s.issuer, username: 'bob', password: TEST_PASSWORD, resource: s.resource, scope: 'notes:read' });
+    const refresh = (refreshToken: string) => refreshTokens({ issuer: s.issuer, clientId: t.clientId, refreshToken, resource: s.resource });
+    const r1 = await refresh(t.refresh_token!);
+    const r2 = await refresh(t.refresh_token!); // the one reuse inside the window
+    assert.ok(r2.access_token && r2.refresh_token);
+    await assert.rejects(refresh(t.refresh_token!), (err: oauth.ResponseBodyError) => err.error === 'invalid_grant', 'a second reuse is refused');
+    for (const newer of [r1.refresh_token!, r2.refresh_token!]) {
+      await assert.rejects(refresh(newer), (err: oauth.ResponseBodyError) => err.error === 'invalid_grant', 'every branch of the family is revoked');
+    }
+  });
+
   it('RFC 8707 §2.2: refreshing for an unknown resource gets invalid_target', async () => {
     const t = await obtainTokens({ issuer: s.issuer, username: 'bob', password: TEST_PASSWORD, resource: s.resource, scope: 'notes:read' });
     await assert.rejects(refreshTokens({ issuer: s.issuer, clientId: t.clientId, refreshToken: t.refresh_token!, resource: 'https://elsewhere.example/mcp' }),
