@@ -142,6 +142,7 @@ export function sendGatewayError(res: ServerResponse, err: GatewayError, ctx: Re
   if (err.allow) headers.Allow = err.allow;
   const payload = JSON.stringify(body);
   headers['Content-Length'] = String(Buffer.byteLength(payload));
-  res.writeHead(err.status, headers);
+  // RFC 9110 §15.5.2: a 401 without a challenge would leave clients guessing (or restarting OAuth).
+  res.writeHead(err.status === 401 && !headers['WWW-Authenticate'] ? 403 : err.status, headers);
   res.end(payload);
 }

@@ -278,7 +278,8 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     try {
       await sendUpstream(session, forward, version);
     } catch (err) {
-      const message = err instanceof UpstreamError ? err.message : 'upstream error';
+      // An HTTP upstream asks for downstream credentials per request: their message is client-safe.
+      const message = err instanceof UpstreamError || err instanceof DownstreamCredentialError ? err.message : 'upstream error';
       log.warn({ sessionId: session.id, reason: message }, 'upstream refused a message');
       for (const r of requests) {
         session.forget(r.id);
@@ -337,7 +338,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       if (err instanceof DownstreamCredentialError) {
         // docs/downstream.md: the message is safe for the client and says what to do.
         log.warn({ code: err.code, reason: err.reason, subject: caller.subject }, 'downstream credentials unavailable');
-        throw new GatewayError('downstream_credentials', err.message, { status: err.status, reason: err.reason });
+        throw downstreamError(err);
       }
       throw new GatewayError('upstream_unavailable', 'the upstream MCP server is unavailable', { reason: err instanceof Error ? err.message : String(err) });
     }
@@ -415,4 +416,14 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       await upstream.close();
     },
   };
+}
+
+/**
+ * A downstream-credential failure as an HTTP error. RFC 9110 §15.5.2: a 401 must carry a
+ * WWW-Authenticate challenge, and the caller's token for this gateway is fine: a refused
+ * exchange (invalid_grant) is 403 with the client-safe message, never a bare 401.
+ */
+function downstreamError(err: DownstreamCredentialError): GatewayError {
+  const status = err.status === 401 ? 403 : err.status;
+  return new GatewayError('downstream_credentials', err.message, { status, reason: err.reason });
 }

@@ -5,6 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestWarden, type TestWarden } from './fixtures/warden.ts';
 import { initializeMessage, messagesOf, openSession, post, TINY_SERVER } from './fixtures/raw.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startFixtureIssuer } from './fixtures/issuer.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import { createServerEndpoint } from '../../src/gateway/server-endpoint.ts';
+import { createTokenVerifier } from '../../src/gateway/token-verifier.ts';
+import { createStdioUpstream } from '../../src/gateway/upstreams/stdio.ts';
+import { DownstreamCredentialError } from '../../src/downstream/errors.ts';
+import type { DownstreamCredentials } from '../../src/downstream/types.ts';
+import { silentLogger } from '../../src/log.ts';
 
 const call = (id: number, name: string, args: Record<string, unknown> = {}) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
 const names = (list: { result: { tools: { name: string }[] } }) => list.result.tools.map((x) => x.name).sort();
@@ -136,5 +146,39 @@ describe('gateway review fixes', () => {
     const ok = await post(url, token, { jsonrpc: '2.0', id: 3, method: 'ping' }, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
     assert.equal(ok.status, 200);
     await ok.text();
+  });
+
+  it('RFC 9110 §15.5.2: a refused downstream token exchange (invalid_grant, status 401) is 403 with the client-safe message, never a 401 without a challenge', async () => {
+    const issuer = await startFixtureIssuer();
+    const http = createServer();
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    const config = parseConfig({ publicUrl: base, authorizationServer: { external: { issuer: issuer.issuer } }, servers: [{ name: 's', path: '/mcp', upstream: { stdio: TINY_SERVER } }] });
+    const server = config.servers[0]!;
+    // The downstream module reports a refused RFC 8693 exchange of an expired subject token like this.
+    const refusing: DownstreamCredentials = {
+      envFor: async () => {
+        throw new DownstreamCredentialError('exchange_failed', 'the authorization server refused a token (invalid_grant); sign in again', 'invalid_grant', 401);
+      },
+      headersFor: async () => ({}),
+    };
+    const endpoint = createServerEndpoint({
+      config, server, verifier: createTokenVerifier({ config }), policy: undefined, logger: silentLogger,
+      upstream: createStdioUpstream({ server, stdio: { ...TINY_SERVER, env: {} }, logger: silentLogger, downstream: refusing, env: process.env }),
+      audit: { record() {}, close: async () => {} }, downstream: refusing, checkOrigin: () => undefined,
+    });
+    http.on('request', (req, res) => void endpoint.handle(req, res, ''));
+    try {
+      const token = await issuer.mint({ aud: `${base}/mcp` });
+      const res = await post(`${base}/mcp`, token, initializeMessage());
+      assert.equal(res.status, 403);
+      assert.equal(res.headers.get('www-authenticate'), null);
+      assert.match((await res.json()).error.message, /sign in again/);
+    } finally {
+      await endpoint.close();
+      http.closeAllConnections();
+      await new Promise((r) => http.close(r));
+      await issuer.close();
+    }
   });
 });
