@@ -40,6 +40,10 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
       // time that this caller has them.
       const perRequest = options.server.downstream !== undefined;
       const credentialHeaders = await options.downstream.headersFor(ctx.caller, options.server);
+      /** The latest verified caller of this session (GET and DELETE ask for credentials with it). */
+      let latestCaller = ctx.caller;
+      /** Credentials for a request now: asked again when per request, so the GET stream and DELETE never reuse expired ones. */
+      const currentCredentials = async (): Promise<Record<string, string>> => (perRequest ? options.downstream.headersFor(latestCaller, options.server) : credentialHeaders);
       let upstreamSessionId: string | undefined;
       let closed = false;
       let streamOpen = false;
@@ -106,6 +110,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
       const connection: UpstreamConnection = {
         async send(messages, protocolVersion, caller) {
           if (closed) throw new UpstreamError('the upstream session has ended');
+          latestCaller = caller;
           const requestHeaders = perRequest ? { ...postHeaders(protocolVersion), ...(await options.downstream.headersFor(caller, options.server)) } : postHeaders(protocolVersion);
           let res;
           try {
@@ -153,8 +158,8 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
           if (closed || streamOpen || !upstreamSessionId) return;
           streamOpen = true;
           let served = false;
-          pool
-            .request({ path, method: 'GET', headers: headers(protocolVersion, 'text/event-stream'), bodyTimeout: 0, headersTimeout: 60_000 })
+          currentCredentials()
+            .then((credentials) => pool.request({ path, method: 'GET', headers: { ...headers(protocolVersion, 'text/event-stream'), ...credentials }, bodyTimeout: 0, headersTimeout: 60_000 }))
             .then(async (res) => {
               const body = res.body as unknown as Body;
               if (res.statusCode !== 200 || closed) {
@@ -182,7 +187,8 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
           // MCP transports §Session Management: a client SHOULD DELETE a session it no longer needs.
           if (sid) {
             try {
-              const res = await pool.request({ path, method: 'DELETE', headers: { ...options.http.headers, ...credentialHeaders, 'mcp-session-id': sid }, headersTimeout: 5000, bodyTimeout: 5000 });
+              const credentials = await currentCredentials().catch(() => credentialHeaders);
+              const res = await pool.request({ path, method: 'DELETE', headers: { ...options.http.headers, ...credentials, 'mcp-session-id': sid }, headersTimeout: 5000, bodyTimeout: 5000 });
               await (res.body as unknown as Body).dump();
             } catch {
               // Best effort: the upstream expires it on its own.
