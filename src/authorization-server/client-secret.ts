@@ -1,7 +1,7 @@
 /**
  * Client secrets at rest: stored as `sha256$<base64url digest>`, compared in constant time.
  * Our secrets are 256-bit random values (never user-chosen), so a fast hash is enough: there is
- * nothing to brute-force, and the token endpoint stays fast (see docs/bench-authorization-server.md).
+ * nothing to brute-force, and the token endpoint stays fast (see docs/benchmarks.md).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
