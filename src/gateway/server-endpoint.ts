@@ -60,13 +60,6 @@ const ALLOW = 'GET, POST, DELETE, OPTIONS';
 const CORS_REQUEST_HEADERS = 'Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID';
 const CORS_EXPOSED_HEADERS = 'Mcp-Session-Id, WWW-Authenticate, MCP-Protocol-Version';
 
-function targetOf(method: string, params: unknown): string | null {
-  const p = params as { name?: unknown; uri?: unknown } | undefined;
-  if (method === 'tools/call' || method === 'prompts/get') return typeof p?.name === 'string' ? p.name : null;
-  if (method.startsWith('resources/') && typeof p?.uri === 'string') return p.uri;
-  return null;
-}
-
 export function createServerEndpoint(options: ServerEndpointOptions): ServerEndpoint {
   const { config, server, verifier, upstream, policy, audit } = options;
   const resource = canonicalResourceUri(config, server);
@@ -174,12 +167,11 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
   /** Policy decision for one client message; null when allowed, the denial otherwise. */
   function decide(caller: Caller, message: JsonRpcRequest | { method: string; params?: unknown }, sessionId: string | null): { reason: string; stepUpScopes?: string[] } | null {
     if (!policy) return null;
-    const target = targetOf(message.method, message.params);
     const started = performance.now();
     const decision = policy.decide(caller, { server: server.name, method: message.method, params: message.params });
     const latencyUs = Math.round((performance.now() - started) * 1000);
     const args = message.method === 'tools/call' || message.method === 'prompts/get' ? (message.params as { arguments?: unknown } | undefined)?.arguments : undefined;
-    record(caller, message.method, target, decision.effect, decision.rule, decision.reason, latencyUs, sessionId, args);
+    record(caller, message.method, decision.target ?? null, decision.effect, decision.rule, decision.reason, latencyUs, sessionId, args);
     if (decision.effect === 'allow') return null;
     return { reason: decision.reason, stepUpScopes: decision.stepUpScopes };
   }

@@ -102,7 +102,7 @@ export class CompiledPolicy implements ServerPolicy {
 
   #rulesNaming(request: ParsedRequest): readonly CompiledRule[] {
     // The kind is part of the key: completion/complete names prompts and resource templates alike.
-    const key = request.target === null ? request.method : `${request.method}\n${request.kind}\n${request.target}`;
+    const key = request.target === null || request.kind === 'method' ? request.method : `${request.method}\n${request.kind}\n${request.target}`;
     let found = this.#named.get(key);
     if (!found) {
       found = this.rules.filter((rule) => names(rule, request));
@@ -156,6 +156,10 @@ export class CompiledPolicy implements ServerPolicy {
   }
 
   #decideParsed(caller: Caller, request: ParsedRequest): Decision {
+    return { ...this.#judge(caller, request), target: request.target };
+  }
+
+  #judge(caller: Caller, request: ParsedRequest): Decision {
     if (request.malformed) return { effect: 'deny', rule: null, reason: request.malformed };
     const outcome = this.#evaluate(caller, caller.scopes, request, 'known');
     if (outcome.effect === 'allow') {

@@ -9,7 +9,7 @@ import { compilePolicy } from './engine.ts';
 export type { Decision, PolicyRequest, ServerPolicy } from './types.ts';
 export { CompiledPolicy, compilePolicy, type Explanation, type RuleTrace } from './engine.ts';
 export { advertisedScopes, describeScopes } from './scopes.ts';
-export { parsePolicyRequest, targetOf, type ParsedRequest } from './request.ts';
+export { parsePolicyRequest, type ParsedRequest } from './request.ts';
 export { policySchema, type PolicyConfig, type PolicyRule } from './schema.ts';
 
 /** The policy of one server, or undefined when it has none (every authenticated call allowed). */

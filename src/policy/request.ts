@@ -82,6 +82,9 @@ export function parsePolicyRequest(method: string, params: unknown): ParsedReque
     case 'resources/read':
     case 'resources/subscribe':
       return resourceRequest(method, p?.uri);
+    case 'resources/unsubscribe':
+      // Unsubscribing reveals nothing, so method rules alone govern it; the URI is kept for the audit.
+      return { method, kind: 'method', target: typeof p?.uri === 'string' ? p.uri : null, args: undefined };
     case 'completion/complete': {
       // Completing a prompt's or a resource template's arguments reveals what they hold: it is
       // allowed exactly when the prompt or the template's resources are.
@@ -95,9 +98,4 @@ export function parsePolicyRequest(method: string, params: unknown): ParsedReque
     default:
       return { method, kind: 'method', target: null, args: undefined };
   }
-}
-
-/** The audit `target` of a request: tool name, resource URI or prompt name, else null. */
-export function targetOf(method: string, params: unknown): string | null {
-  return parsePolicyRequest(method, params).target;
 }

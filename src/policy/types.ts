@@ -14,11 +14,13 @@ export interface PolicyRequest {
 }
 
 export type Decision =
-  | { effect: 'allow'; rule: string | null; reason: string }
+  | { effect: 'allow'; rule: string | null; reason: string; target?: string | null }
   | {
       effect: 'deny';
       rule: string | null;
       reason: string;
+      /** The request's tool name, resource URI or prompt name as the policy read it (the audit `target`); null for plain methods. */
+      target?: string | null;
       /**
        * When a scope the caller could be granted would allow this operation: every scope the
        * operation needs (the union with what the caller already has), for a 403 insufficient_scope

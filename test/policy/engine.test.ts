@@ -140,6 +140,23 @@ describe('policy engine decisions (issue 4 §1, §2)', () => {
     assert.equal(p.decide(caller(), call('write_2')).effect, 'deny');
   });
 
+  it('MCP server/tools, resources, prompts, utilities/completion: the decision names the audit target', () => {
+    const engine = policy({ ...demo, default: 'allow' });
+    const who = caller({ roles: ['admin'], scopes: ['notes:read', 'notes:write'] });
+    const complete = (ref: unknown) => ({ server: 's', method: 'completion/complete', params: { ref, argument: { name: 'a', value: '' } } });
+    const targets = [
+      call('read_note', { id: '1' }),
+      read('notes://note/1'),
+      subscribe('notes://note/2'),
+      { server: 's', method: 'resources/unsubscribe', params: { uri: 'notes://note/2' } },
+      prompt('summarize'),
+      complete({ type: 'ref/prompt', name: 'summarize' }),
+      complete({ type: 'ref/resource', uri: 'notes://note/{id}' }),
+      method('tools/list'),
+    ].map((r) => engine.decide(who, r).target);
+    assert.deepEqual(targets, ['read_note', 'notes://note/1', 'notes://note/2', 'notes://note/2', 'summarize', 'summarize', 'notes://note/_', null]);
+  });
+
   it('completion/complete: a prompt and a resource template of the same name are told apart', () => {
     const p = policy({ rules: [{ name: 'prompt-x', prompts: 'x' }] });
     const complete = (ref: unknown) => ({ server: 's', method: 'completion/complete', params: { ref, argument: { name: 'a', value: '' } } });
