@@ -11,9 +11,8 @@
 import type { ServerResponse } from 'node:http';
 import { errorResponse, serialize, type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.ts';
 import { startSseResponse, writeSseMessage } from './sse.ts';
+import { LIST_METHODS } from '../policy/lists.ts';
 
-/** Methods whose results the policy engine filters (issue 4: list results show only what may be used). */
-export const LIST_METHODS = new Set(['tools/list', 'resources/list', 'resources/templates/list', 'prompts/list']);
 
 export type ResponseTransform = (method: string, response: JsonRpcResponse) => JsonRpcResponse;
 

@@ -27,6 +27,7 @@ import {
   type IdentityCondition,
 } from './rule.ts';
 import type { PolicyConfig } from './schema.ts';
+import { LIST_FIELDS } from './lists.ts';
 
 interface Outcome {
   effect: 'allow' | 'deny';
@@ -52,14 +53,6 @@ export interface Explanation {
   request: ParsedRequest;
   rules: RuleTrace[];
 }
-
-const LIST_FIELDS: Record<string, { key: string; field: string; method: string; kind: TargetKind; template?: boolean }> = {
-  'tools/list': { key: 'tools', field: 'name', method: 'tools/call', kind: 'tool' },
-  'resources/list': { key: 'resources', field: 'uri', method: 'resources/read', kind: 'resource' },
-  // A template is listed when the URI standing for it (each `{…}` as one segment) could be read.
-  'resources/templates/list': { key: 'resourceTemplates', field: 'uriTemplate', method: 'resources/read', kind: 'resource', template: true },
-  'prompts/list': { key: 'prompts', field: 'name', method: 'prompts/get', kind: 'prompt' },
-};
 
 /** Distinct (method, target) pairs whose naming rules are remembered. */
 const NAMED_CACHE_SIZE = 4096;
@@ -195,7 +188,7 @@ export class CompiledPolicy implements ServerPolicy {
    * @see MCP 2025-11-25 server/utilities/pagination
    */
   filterList(caller: Caller, method: string, result: unknown): unknown {
-    const spec = LIST_FIELDS[method];
+    const spec = Object.hasOwn(LIST_FIELDS, method) ? LIST_FIELDS[method] : undefined;
     if (!spec || result === null || typeof result !== 'object') return result;
     const items = (result as Record<string, unknown>)[spec.key];
     if (!Array.isArray(items)) return result;
