@@ -8,6 +8,7 @@ import { request } from 'undici';
 import type { Config, ServerConfig } from '../config/schema.ts';
 import type { Caller } from './caller.ts';
 import { GatewayError } from './errors.ts';
+import { readClaim } from '../policy/claim-path.ts';
 import { createIntrospector, type Introspector } from './introspection.ts';
 import { authorizationServerIssuer, canonicalResourceUri } from './protected-resource-metadata.ts';
 
@@ -44,20 +45,6 @@ export interface TokenVerifierOptions {
   isRevoked?: (jti: string) => boolean | Promise<boolean>;
 }
 
-/**
- * Follows a dotted path (`realm_access.roles`) into claims. A claim whose own name holds dots
- * (Auth0's namespaced `https://example.com/roles`) is found by its whole name first.
- */
-function claimAt(claims: Record<string, unknown>, path: string): unknown {
-  if (path in claims) return claims[path];
-  let v: unknown = claims;
-  for (const part of path.split('.')) {
-    if (typeof v !== 'object' || v === null) return undefined;
-    v = (v as Record<string, unknown>)[part];
-  }
-  return v;
-}
-
 function stringList(v: unknown): string[] {
   if (typeof v === 'string') return v.split(' ').filter(Boolean);
   if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string');
@@ -65,7 +52,7 @@ function stringList(v: unknown): string[] {
 }
 
 /** RFC 9068 §2.2 claims (plus common IdP spellings: `scp`, `azp`, `appid`) → Caller. */
-function toCaller(claims: Record<string, unknown>, audience: string, token: string, rolesClaim: string): Caller {
+function toCaller(claims: Record<string, unknown>, audience: string, token: string, rolesClaim: string, rolesPath: readonly string[]): Caller {
   if (typeof claims.sub !== 'string' || claims.sub.length === 0) {
     throw new GatewayError('invalid_token', 'the access token is not valid for this resource', { reason: 'no sub claim' });
   }
@@ -77,7 +64,7 @@ function toCaller(claims: Record<string, unknown>, audience: string, token: stri
     issuer: typeof claims.iss === 'string' ? claims.iss : '',
     audience,
     scopes,
-    roles: stringList(claimAt(claims, rolesClaim)),
+    roles: stringList(readClaim(claims, rolesClaim, rolesPath)),
     claims: Object.freeze({ ...claims }),
     expiresAt: typeof claims.exp === 'number' ? claims.exp : 0,
     accessToken: token,
@@ -196,6 +183,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const external = 'external' in as ? as.external : undefined;
   const algorithms: string[] = external ? [...external.algorithms] : [...ASYMMETRIC_ALGORITHMS];
   const rolesClaim = external ? external.rolesClaim : 'roles';
+  const rolesPath = rolesClaim.split('.');
   const now = options.now;
   const cooldownMs = options.jwksCooldownMs ?? JWKS_COOLDOWN_MS;
 
@@ -300,7 +288,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
           const { description, reason } = describeJoseError(err);
           throw new GatewayError('invalid_token', description, { reason });
         }
-        return toCaller(payload as Record<string, unknown>, resource, token, rolesClaim);
+        return toCaller(payload as Record<string, unknown>, resource, token, rolesClaim, rolesPath);
       }
       const intro = getIntrospector();
       if (!intro) throw new GatewayError('invalid_token', 'the access token is not valid for this resource', { reason: 'not a JWT and no introspection configured' });
@@ -318,7 +306,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       if (c.iss !== undefined && c.iss !== issuer) throw new GatewayError('invalid_token', 'the access token is not valid for this resource', { reason: 'introspection iss' });
       // MCP authorization §Token Handling: the token must prove it was issued for this resource.
       if (!stringList(c.aud).includes(expectedAudience)) throw new GatewayError('invalid_token', 'the access token is not valid for this resource', { reason: 'introspection aud' });
-      return toCaller({ iss: issuer, ...c }, resource, token, rolesClaim);
+      return toCaller({ iss: issuer, ...c }, resource, token, rolesClaim, rolesPath);
     }
   }
 }

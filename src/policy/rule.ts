@@ -4,6 +4,7 @@
  */
 import { compileGlobs, MAX_MATCHED_LENGTH, type Matcher } from './glob.ts';
 import { hasDotSegments } from './request.ts';
+import { readClaim } from './claim-path.ts';
 import type { ParsedRequest } from './request.ts';
 import type { ArgumentCondition, ClaimCondition, PolicyRule } from './schema.ts';
 import type { Caller } from '../gateway/caller.ts';
@@ -91,17 +92,6 @@ function argumentTest(condition: ArgumentCondition, effect: 'allow' | 'deny'): (
   return (v) => typeof v === 'string' && (unjudgeable(v) ? effect === 'deny' : glob.test(v));
 }
 
-/** Reads a claim: the exact name first (claims such as `https://example.com/roles`), then a dotted path. */
-export function readPath(source: Readonly<Record<string, unknown>>, name: string, path: readonly string[]): unknown {
-  if (Object.hasOwn(source, name)) return source[name];
-  let value: unknown = source;
-  for (const key of path) {
-    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, key)) return undefined;
-    value = (value as Record<string, unknown>)[key];
-  }
-  return value;
-}
-
 /** Compiles one validated rule (its index is its place in the policy's order). */
 export function compileRule(rule: PolicyRule, index: number): CompiledRule {
   return {
@@ -167,7 +157,7 @@ export function identityFailure(rule: CompiledRule, caller: Caller, request: Par
     if (!any) return 'roles';
   }
   for (const claim of rule.claims) {
-    if (!claim.test(readPath(caller.claims, claim.name, claim.path))) return 'claims';
+    if (!claim.test(readClaim(caller.claims, claim.name, claim.path))) return 'claims';
   }
   if (rule.clients && !rule.clients.has(caller.clientId)) return 'clients';
   if (rule.clientHosts) {

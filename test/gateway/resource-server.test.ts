@@ -226,6 +226,27 @@ describe('challenge rendering and verifier units', () => {
     }
   });
 
+  it('RFC 9068 §2.2.3.1: a rolesClaim path reads only the token\'s own claims, never Object.prototype', async () => {
+    const issuer = await startFixtureIssuer();
+    try {
+      const rolesOf = async (rolesClaim: string) => {
+        const config = parseConfig({
+          publicUrl: 'http://127.0.0.1:9',
+          authorizationServer: { external: { issuer: issuer.issuer, audience: 'api://warden', rolesClaim } },
+          servers: [{ name: 's', path: '/mcp', upstream: { stdio: { command: 'x' } } }],
+        });
+        const token = await issuer.mint({ aud: 'api://warden', realm: { roles: ['member'] } });
+        return (await createTokenVerifier({ config }).verify(token, config.servers[0]!)).roles;
+      };
+      assert.deepEqual(await rolesOf('constructor'), []);
+      assert.deepEqual(await rolesOf('constructor.name'), [], 'constructor.name would be "Object" through the prototype');
+      assert.deepEqual(await rolesOf('__proto__.x'), []);
+      assert.deepEqual(await rolesOf('realm.roles'), ['member'], 'an own nested path still works');
+    } finally {
+      await issuer.close();
+    }
+  });
+
   it('RFC 9068 §2.1/§4: in embedded mode the token must be typed at+jwt, and keys come from the AS in-process (re-read for a new kid)', async () => {
     const config = parseConfig({ publicUrl: 'http://127.0.0.1:9', authorizationServer: { embedded: {} }, servers: [{ name: 's', path: '/mcp', upstream: { stdio: { command: 'x' } } }] });
     const keys: { kid: string; privateKey: CryptoKey; jwk: Record<string, unknown> }[] = [];
