@@ -255,9 +255,10 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         if (hit.expiresAt + CLOCK_TOLERANCE_SECONDS > t && !(typeof nbf === 'number' && nbf - CLOCK_TOLERANCE_SECONDS > t)) return isRevoked ? checkRevoked(hit, cacheKey) : hit;
         verified.delete(cacheKey);
       }
-      const caller = await verifyUncached(token, server);
+      const jwt = looksLikeJwt(token);
+      const caller = await verifyUncached(token, server, jwt);
       if (isRevoked) await checkRevoked(caller, cacheKey);
-      if (maxCached > 0 && looksLikeJwt(token)) {
+      if (maxCached > 0 && jwt) {
         if (verified.size >= maxCached) verified.delete(verified.keys().next().value as string);
         verified.set(cacheKey, caller);
       }
@@ -265,12 +266,13 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     },
   };
 
-  async function verifyUncached(token: string, server: ServerConfig): Promise<Caller> {
+  /** `jwt`: whether the token looks like a JWT (else it is introspected), decided once by the caller. */
+  async function verifyUncached(token: string, server: ServerConfig, jwt: boolean): Promise<Caller> {
     {
       const resource = canonicalResourceUri(config, server);
       // Providers that ignore RFC 8707 `resource` put a configured value in `aud` instead.
       const expectedAudience = external?.audience ?? resource;
-      if (looksLikeJwt(token)) {
+      if (jwt) {
         let payload: JWTPayload;
         try {
           ({ payload } = await jwtVerify(token, getKey, {

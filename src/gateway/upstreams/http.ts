@@ -43,6 +43,8 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
       /** The latest verified caller of this session (GET and DELETE ask for credentials with it). */
       let latestCaller = ctx.caller;
       /** Credentials for a request now: asked again when per request, so the GET stream and DELETE never reuse expired ones. */
+      /** The connect-time answer, used once by the first POST of the same caller instead of asking again moments later. */
+      let connectCredentials: Record<string, string> | undefined = perRequest ? credentialHeaders : undefined;
       const currentCredentials = async (): Promise<Record<string, string>> => (perRequest ? options.downstream.headersFor(latestCaller, options.server) : credentialHeaders);
       let upstreamSessionId: string | undefined;
       let closed = false;
@@ -111,7 +113,12 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         async send(messages, protocolVersion, caller) {
           if (closed) throw new UpstreamError('the upstream session has ended');
           latestCaller = caller;
-          const requestHeaders = perRequest ? { ...postHeaders(protocolVersion), ...(await options.downstream.headersFor(caller, options.server)) } : postHeaders(protocolVersion);
+          let requestHeaders = postHeaders(protocolVersion);
+          if (perRequest) {
+            const fresh = connectCredentials && caller === ctx.caller ? connectCredentials : await options.downstream.headersFor(caller, options.server);
+            connectCredentials = undefined;
+            requestHeaders = { ...requestHeaders, ...fresh };
+          }
           let res;
           try {
             res = await pool.request({
