@@ -20,7 +20,18 @@ export interface IdentityAssertionSigner {
   jwks: JSONWebKeySet;
   /** Signs an assertion of `caller` for the upstream at `audience`. @see RFC 7519 */
   sign(caller: Caller, audience: string, ttlSeconds: number): Promise<string>;
+  /**
+   * An assertion of `caller` for `audience`: the one signed before for the same facts (subject,
+   * client, roles, scopes) while it has more than REUSE_MARGIN_SECONDS (at most half its lifetime)
+   * left, else a fresh one. Saves an ES256 signature per upstream request.
+   */
+  current(caller: Caller, audience: string, ttlSeconds: number): Promise<string>;
 }
+
+/** An assertion is reused until this long (at most half its lifetime) before its exp. */
+export const REUSE_MARGIN_SECONDS = 30;
+/** Assertions remembered (oldest first out). */
+const REUSED_ENTRIES = 10_000;
 
 /** Loads the gateway's signing key from the database, generating it the first time. */
 export async function createIdentityAssertionSigner(db: SqliteDatabase, issuer: string, now: () => number = () => Math.floor(Date.now() / 1000)): Promise<IdentityAssertionSigner> {
@@ -31,8 +42,21 @@ export async function createIdentityAssertionSigner(db: SqliteDatabase, issuer: 
   const stored = JSON.parse(settingOrCreate(db, 'identity-assertion-key', () => JSON.stringify(candidate))) as JWK;
   const key = await importJWK({ ...stored, alg: 'ES256' }, 'ES256');
   const { d: _d, ...publicJwk } = stored;
-  return {
+  const signed = new Map<string, { jwt: string; reuseUntil: number }>();
+  const signer: IdentityAssertionSigner = {
     jwks: { keys: [{ ...publicJwk, alg: 'ES256', use: 'sig' }] },
+    async current(caller, audience, ttlSeconds) {
+      // Everything the assertion states is in the key: a caller whose roles or scopes changed gets a new one.
+      const key = JSON.stringify([caller.subject, caller.clientId, caller.roles, caller.scopes, audience, ttlSeconds]);
+      const t = now();
+      const hit = signed.get(key);
+      if (hit && t < hit.reuseUntil) return hit.jwt;
+      const jwt = await signer.sign(caller, audience, ttlSeconds);
+      signed.delete(key);
+      if (signed.size >= REUSED_ENTRIES) signed.delete(signed.keys().next().value as string);
+      signed.set(key, { jwt, reuseUntil: t + ttlSeconds - Math.min(REUSE_MARGIN_SECONDS, ttlSeconds / 2) });
+      return jwt;
+    },
     async sign(caller, audience, ttlSeconds) {
       const iat = now();
       return new SignJWT({ roles: caller.roles, client_id: caller.clientId, scope: caller.scopes.join(' ') || undefined })
@@ -46,6 +70,7 @@ export async function createIdentityAssertionSigner(db: SqliteDatabase, issuer: 
         .sign(key);
     },
   };
+  return signer;
 }
 
 /** A Node request handler that serves `jwks` (RFC 7517 §5) at WARDEN_JWKS_PATH. */

@@ -232,7 +232,7 @@ export async function createDownstreamCredentials(options: DownstreamOptions): P
         headers[d.tokenExchange.header] = `${prefix}${token.accessToken}`;
       }
       if (d.identityAssertion && 'http' in server.upstream) {
-        headers[d.identityAssertion.header] = await signer.sign(caller, server.upstream.http.url, d.identityAssertion.ttlSeconds);
+        headers[d.identityAssertion.header] = await signer.current(caller, server.upstream.http.url, d.identityAssertion.ttlSeconds);
       }
       return withoutInboundToken(headers, caller, server);
     },

@@ -119,6 +119,27 @@ describe('downstream credentials: per-user secrets', () => {
     const again = await createDownstreamCredentials({ config: cfg, db, logger: createLogger('silent'), env: {} });
     assert.deepEqual(again.jwks, d.jwks);
   });
+
+  it('RFC 7519 §4.1.4: an identity assertion is reused per caller and upstream until 30 s before its exp, then signed afresh', async () => {
+    const cfg = parseConfig({
+      publicUrl: 'http://localhost:8080',
+      servers: [{ name: 'api', path: '/mcp', upstream: { http: { url: 'http://127.0.0.1:9/mcp' } }, downstream: { identityAssertion: { ttlSeconds: 120 } } }],
+    });
+    let t = 1_800_000_000;
+    const d = await createDownstreamCredentials({ config: cfg, db, logger: createLogger('silent'), env: {}, now: () => t });
+    const server = cfg.servers[0]!;
+    const assertionOf = async (c: Caller) => (await d.headersFor(c, server))['X-Warden-Identity']!;
+    const first = await assertionOf(caller('alice', 'a1'));
+    assert.equal(await assertionOf(caller('alice', 'a2')), first, 'the same caller facts reuse the assertion');
+    assert.notEqual(await assertionOf(caller('bob', 'b1')), first, 'another subject gets its own');
+    assert.notEqual(await assertionOf(caller('alice', 'a3', ['notes:read'], ['admin'])), first, 'other roles are other facts');
+    t += 120 - 31;
+    assert.equal(await assertionOf(caller('alice', 'a4')), first, 'still more than 30 s left');
+    t += 1;
+    const renewed = await assertionOf(caller('alice', 'a5'));
+    assert.notEqual(renewed, first, '30 s before exp a fresh one is signed');
+    assert.equal(decodeJwt(renewed).iat, t);
+  });
 });
 
 describe('downstream credentials: token exchange at the embedded authorization server', () => {
