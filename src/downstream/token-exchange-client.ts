@@ -5,6 +5,7 @@
  * until shortly before they expire; the caller's own token never leaves this request.
  */
 import { fetch as undiciFetch } from 'undici';
+import { clientSecretBasic } from '../gateway/client-secret-basic.ts';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -41,11 +42,6 @@ export class TokenExchangeFailed extends Error {
 
 export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body: string; signal: AbortSignal; redirect: 'error' }) => Promise<{ status: number; headers: { get(name: string): string | null }; text(): Promise<string> }>;
 
-/** RFC 6749 §2.3.1: client_secret_basic encodes id and secret form-urlencoded before base64. */
-function basicAuth(clientId: string, clientSecret: string): string {
-  const enc = (v: string) => encodeURIComponent(v).replace(/%20/g, '+');
-  return `Basic ${Buffer.from(`${enc(clientId)}:${enc(clientSecret)}`).toString('base64')}`;
-}
 
 /**
  * Performs one token exchange request. @see RFC 8693 §2.1 (request), §2.2 (response)
@@ -69,7 +65,7 @@ export async function exchangeToken(request: ExchangeRequest, options: { fetch?:
     response = await doFetch(request.tokenEndpoint, {
       method: 'POST',
       headers: {
-        authorization: basicAuth(request.clientId, request.clientSecret),
+        authorization: clientSecretBasic(request.clientId, request.clientSecret),
         'content-type': 'application/x-www-form-urlencoded',
         accept: 'application/json',
       },

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { request } from 'undici';
+import { clientSecretBasic } from './client-secret-basic.ts';
 
 export interface IntrospectionOptions {
   endpoint: string;
@@ -29,11 +30,6 @@ export interface Introspector {
   readonly calls: number;
 }
 
-// RFC 6749 §2.3.1: client_id and secret are form-urlencoded before Basic encoding.
-function basic(clientId: string, clientSecret: string): string {
-  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
-  return `Basic ${Buffer.from(`${enc(clientId)}:${enc(clientSecret)}`).toString('base64')}`;
-}
 
 /**
  * @see https://www.rfc-editor.org/rfc/rfc7662#section-2
@@ -42,7 +38,7 @@ export function createIntrospector(options: IntrospectionOptions): Introspector 
   const maxEntries = options.maxEntries ?? 10_000;
   const maxAge = options.maxAgeSeconds ?? 60;
   const now = options.now ?? (() => Date.now() / 1000);
-  const authorization = basic(options.clientId, options.clientSecret);
+  const authorization = clientSecretBasic(options.clientId, options.clientSecret);
   // Keyed by a hash so the cache never holds a token itself (MCP security: token storage).
   const cache = new Map<string, { until: number; result: IntrospectionResult }>();
   let calls = 0;

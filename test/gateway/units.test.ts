@@ -4,6 +4,7 @@ import { createSseParser } from '../../src/gateway/sse.ts';
 import { parseJsonRpcBody, parseJsonRpcMessage, rememberRaw, serialize, serializeLine } from '../../src/gateway/jsonrpc.ts';
 import { accepts } from '../../src/gateway/accept.ts';
 import { GatewayError } from '../../src/gateway/errors.ts';
+import { clientSecretBasic } from '../../src/gateway/client-secret-basic.ts';
 
 describe('gateway units', () => {
   it('HTML §9.2.6: the SSE parser joins multi-line data, ignores comments, handles CRLF and split chunks', () => {
@@ -35,6 +36,15 @@ describe('gateway units', () => {
     const bad = ['{"jsonrpc":"1.0","id":1,"method":"x"}', '{"jsonrpc":"2.0","id":{},"method":"x"}', '{"jsonrpc":"2.0","id":1}', '{"jsonrpc":"2.0","id":1,"result":1,"error":{}}', '[]', '7'];
     for (const b of bad) assert.throws(() => parseJsonRpcBody(Buffer.from(b)), (e: unknown) => e instanceof GatewayError && e.code === 'invalid_message', b);
     assert.throws(() => parseJsonRpcBody(Buffer.from('{')), (e: unknown) => e instanceof GatewayError && e.code === 'parse_error');
+  });
+
+  it('RFC 6749 §2.3.1: client_secret_basic form-urlencodes the client_id and secret before base64', () => {
+    const header = clientSecretBasic('my client:1', 'p@ss+w%rd é');
+    assert.match(header, /^Basic /);
+    const decoded = Buffer.from(header.slice('Basic '.length), 'base64').toString('utf8');
+    assert.equal(decoded, 'my+client%3A1:p%40ss%2Bw%25rd+%C3%A9');
+    const [id, secret] = decoded.split(':').map((v) => decodeURIComponent(v.replace(/\+/g, ' ')));
+    assert.deepEqual([id, secret], ['my client:1', 'p@ss+w%rd é']);
   });
 
   it('RFC 9110 §12.5.1: Accept matching with parameters and wildcards', () => {
