@@ -185,6 +185,28 @@ describe('gateway review fixes', () => {
     }
   });
 
+  it('docs/downstream.md: the first POST of an HTTP session carries the credentials just obtained at connect; later POSTs ask again', async () => {
+    const fixture = await startHttpUpstream();
+    const config = parseConfig({ publicUrl: 'http://127.0.0.1:9', authorizationServer: { external: { issuer: 'http://127.0.0.1:9' } }, servers: [{ name: 'h', path: '/mcp', upstream: { http: { url: fixture.url } }, downstream: {} }] });
+    const server = config.servers[0]!;
+    let issued = 0;
+    const counting: DownstreamCredentials = { envFor: async () => ({}), headersFor: async () => ({ 'x-credential': String(++issued) }) };
+    const upstream = createHttpUpstream({ server, http: { url: fixture.url, headers: {} }, logger: silentLogger, downstream: counting });
+    const caller: Caller = { subject: 'alice', clientId: 'c', issuer: 'http://127.0.0.1:9', audience: 'http://127.0.0.1:9/mcp', scopes: [], roles: [], claims: {}, expiresAt: 0, accessToken: 'x' };
+    try {
+      const connection = await upstream.connect({ sessionId: 's', caller, events: { message() {}, closed() {} } });
+      await connection.send([initializeMessage() as never], '2025-11-25', caller);
+      await connection.send([{ jsonrpc: '2.0', method: 'notifications/initialized' }], '2025-11-25', caller);
+      const posts = fixture.requests.filter((r) => r.method === 'POST').map((r) => r.headers['x-credential']);
+      assert.deepEqual(posts, ['1', '2']);
+      assert.equal(issued, 2, 'connect and the first POST asked once between them');
+      await connection.close();
+    } finally {
+      await upstream.close();
+      await fixture.close();
+    }
+  });
+
   it('docs/downstream.md: an HTTP upstream\'s GET stream and DELETE carry credentials asked for at that moment, not those of connect', async () => {
     const fixture = await startHttpUpstream();
     const config = parseConfig({ publicUrl: 'http://127.0.0.1:9', authorizationServer: { external: { issuer: 'http://127.0.0.1:9' } }, servers: [{ name: 'h', path: '/mcp', upstream: { http: { url: fixture.url } }, downstream: {} }] });
