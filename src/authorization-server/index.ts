@@ -12,7 +12,7 @@ import { createLocalJWKSet, jwtVerify, type JWK } from 'jose';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config, EmbeddedAuthorizationServerConfig } from '../config/schema.ts';
-import type { Logger } from '../log.ts';
+import { describeError, type Logger } from '../log.ts';
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
 import { createSqliteStore } from '../storage/sqlite/store.ts';
 import type { ConsentRecord, Store } from '../storage/store.ts';
@@ -261,7 +261,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     handles,
     handle(req, res) {
       dispatch(req, res).catch((err: unknown) => {
-        logger.error({ err: { message: (err as Error).message, name: (err as Error).name } }, 'authorization server request failed');
+        logger.error({ err: describeError(err) }, 'authorization server request failed');
         if (!res.headersSent) sendPage(res, 500, 'Error', errorPage('Something went wrong', 'Please go back to the application and try again.'));
         else res.end();
       });
