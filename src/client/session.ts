@@ -10,6 +10,7 @@
  *   3. 403 insufficient_scope → step-up with the union of requested and challenged scopes
  *      (SEP-2350), at most `maxStepUps` times per request and never twice for the same union (C-23).
  */
+import { clientSecretBasic } from '../gateway/client-secret-basic.ts';
 import {
   auth,
   computeScopeUnion,
@@ -187,7 +188,7 @@ export class WardenClient {
         const body = new URLSearchParams({ token, token_type_hint: hint });
         const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
         const secret = (client as { client_secret?: string }).client_secret;
-        if (secret) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+        if (secret) headers.authorization = clientSecretBasic(client.client_id, secret);
         else body.set('client_id', client.client_id);
         try {
           const res = await this.baseFetch(endpoint, { method: 'POST', headers, body });
