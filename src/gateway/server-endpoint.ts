@@ -179,10 +179,10 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
   async function handlePost(req: IncomingMessage, res: ServerResponse, caller: Caller, headerVersion: ProtocolVersion | undefined, cors: Record<string, string>): Promise<void> {
     if (!isJsonContentType(req.headers['content-type'])) throw new GatewayError('unsupported_media_type', 'Unsupported Media Type: Content-Type must be application/json');
     const accept = req.headers.accept;
-    if (!accepts(accept, 'application/json') && !accepts(accept, 'text/event-stream')) {
+    const acceptsSse = accepts(accept, 'text/event-stream');
+    if (!acceptsSse && !accepts(accept, 'application/json')) {
       throw new GatewayError('not_acceptable', 'Not Acceptable: Accept must list application/json and text/event-stream');
     }
-    const acceptsSse = accepts(accept, 'text/event-stream');
     const { messages, batch } = parseJsonRpcBody(await readBody(req, config.maxBodyBytes));
     const initialize = messages.find((m) => isRequest(m) && m.method === 'initialize') as JsonRpcRequest | undefined;
 
