@@ -59,6 +59,9 @@ export async function exchangeToken(request: ExchangeRequest, options: { fetch?:
   if (request.resource !== undefined) body.set('resource', request.resource);
   if (request.scopes && request.scopes.length) body.set('scope', request.scopes.join(' '));
 
+  // expires_in counts from when the AS issued the token, which is no earlier than this moment:
+  // counting from here (not from when the answer arrives) never places our expiry after the token's exp.
+  const requestedAt = now();
   let response: Awaited<ReturnType<FetchLike>>;
   let text: string;
   try {
@@ -95,7 +98,7 @@ export async function exchangeToken(request: ExchangeRequest, options: { fetch?:
   const expiresIn = typeof json.expires_in === 'number' && json.expires_in > 0 ? json.expires_in : 60;
   return {
     accessToken: json.access_token,
-    expiresAt: now() + expiresIn,
+    expiresAt: requestedAt + expiresIn,
     ...(typeof json.scope === 'string' ? { scope: json.scope } : {}),
   };
 }

@@ -206,7 +206,9 @@ describe('downstream credentials: token exchange at the embedded authorization s
     const claims = decodeJwt(env.NOTES_API_TOKEN!);
     assert.equal(claims.sub, 'alice');
     assert.equal(claims.aud, DOWNSTREAM_API);
-    assert.equal(d.credentialsExpireAt!(alice, cfg.servers[0]!), claims.exp);
+    // Counted from when the exchange was sent, so never after the token's exp (and at most a second or two before it).
+    const expiresAt = d.credentialsExpireAt!(alice, cfg.servers[0]!)!;
+    assert.ok(expiresAt <= claims.exp! && expiresAt >= claims.exp! - 2, `credentials expire at ${expiresAt}, token exp ${claims.exp}`);
   });
 
   it('a refused exchange (expired subject token) is a DownstreamCredentialError for the client, not a crash', async () => {
