@@ -9,7 +9,8 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import { openDatabase, type SqliteDatabase } from '../../src/storage/sqlite/database.ts';
 import { createAuditSink, JsonlAuditSink, queryAuditEvents, redactArguments, REDACTED, SqliteAuditSink, type AuditEvent } from '../../src/audit/index.ts';
 import { parseConfig } from '../../src/config/load.ts';
-import { FLUSH_INTERVAL_MS, MAX_QUEUE } from '../../src/audit/batch.ts';
+import { MAX_QUEUE } from '../../src/audit/batch.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 function event(overrides: Partial<AuditEvent> = {}): AuditEvent {
   return {
@@ -47,8 +48,7 @@ describe('audit: SQLite sink (issue 4 §5)', () => {
     assert.equal(queryAuditEvents(db, { subject: 'batch-1' }).length, 0);
     await nextTurn();
     assert.equal(queryAuditEvents(db, { subject: 'batch-1' }).length, 0, 'one request per turn must not mean one transaction per request');
-    await sleep(FLUSH_INTERVAL_MS + 50);
-    assert.equal(queryAuditEvents(db, { subject: 'batch-1' }).length, 2);
+    await waitFor(() => queryAuditEvents(db, { subject: 'batch-1' }).length === 2, 'the timer to write the batch');
   });
 
   it('flush writes the queue at once, for readers in the same process', () => {
@@ -120,7 +120,7 @@ describe('audit: SQLite sink (issue 4 §5)', () => {
     other.close();
     sink.record(event());
     // From the timer: an exception there would be uncaught and fail the whole file.
-    await sleep(FLUSH_INTERVAL_MS + 50);
+    await waitFor(() => errors.length > 0, 'the timer to report the failed write');
     assert.equal(errors.length, 1);
     assert.match(errors[0]!.message, /could not write 1 audit event/);
   });
@@ -149,13 +149,14 @@ describe('audit: JSON Lines sink', () => {
 
   it('record is not a write per event: lines reach the file on the timer, in one write', async () => {
     const file = join(dir, 'timed.jsonl');
-    const sink = new JsonlAuditSink(file);
+    // A longer interval than the default, so "not yet" below holds on a loaded machine too.
+    const sink = new JsonlAuditSink(file, undefined, { intervalMs: 500 });
     sink.record(event({ subject: 'timed-1' }));
     sink.record(event({ subject: 'timed-2' }));
     await nextTurn();
     await sleep(20);
     assert.equal(readFileSync(file, 'utf8'), '', 'nothing written before the timer');
-    await sleep(FLUSH_INTERVAL_MS + 50);
+    await waitFor(() => readFileSync(file, 'utf8') !== '', 'the timer to write the lines');
     await sink.close();
     assert.deepEqual(readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as AuditEvent).subject), ['timed-1', 'timed-2']);
   });

@@ -14,6 +14,7 @@ import { demoServerCommand } from '../../src/config/demo.ts';
 import { SecretsKeyError } from '../../src/downstream/index.ts';
 import { obtainTokens } from '../helpers/oauth.ts';
 import { captureLogs, connectClient, PASSWORD, seedUsers, textOf } from '../downstream/e2e-fixtures.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/mcp-warden.js', import.meta.url));
 
@@ -126,7 +127,7 @@ describe('downstream identity end to end: per-user secrets for a stdio server', 
     assert.ok(res.status >= 400 || /"error"/.test(body), `carol is refused (HTTP ${res.status})`);
     assert.ok(!res.headers.get('mcp-session-id'), 'no session for carol');
     logs.logger.flush();
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => logs.lines().some((l) => /no downstream secret/.test(String(l.msg))), 'the operator log line');
     const line = logs.lines().find((l) => /no downstream secret/.test(String(l.msg)));
     assert.ok(line, 'the operator sees a log line');
     assert.equal(line.user, 'carol');

@@ -6,6 +6,7 @@ import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextproto
 import { startTestWarden, type TestWarden } from './fixtures/warden.ts';
 import { startHttpUpstream, type HttpUpstreamFixture } from './fixtures/http-upstream.ts';
 import { initializeMessage, messagesOf, post } from './fixtures/raw.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HTTP server', () => {
   let upstream: HttpUpstreamFixture;
@@ -63,8 +64,8 @@ describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HT
     const { ToolListChangedNotificationSchema } = await import('@modelcontextprotocol/sdk/types.js');
     const changed = new Promise<void>((resolve) => client.setNotificationHandler(ToolListChangedNotificationSchema, () => resolve()));
     await client.connect(transport);
-    // The 1.x client opens its GET stream after initialization; give it a moment to be attached.
-    await new Promise((r) => setTimeout(r, 200));
+    // The 1.x client opens its GET stream after initialization; wait until the gateway has opened the upstream's.
+    await waitFor(() => upstream.requests.some((r) => r.method === 'GET'), 'the upstream GET stream');
     await client.callTool({ name: 'poke', arguments: {} });
     await changed;
     assert.ok(upstream.requests.some((r) => r.method === 'GET'), 'the gateway opened the upstream GET stream');
@@ -97,8 +98,7 @@ describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HT
     const [answer] = await messagesOf(res);
     assert.equal(answer.error.code, -32603);
     assert.doesNotMatch(JSON.stringify(answer), /Bearer|eyJ/, 'no token in the error');
-    await new Promise((r) => setTimeout(r, 20));
-    assert.equal(t.warden.gateway.endpoints.get('/mcp/down')!.sessionCount, 0);
+    await waitFor(() => t.warden.gateway.endpoints.get('/mcp/down')!.sessionCount === 0, 'the failed session to end');
   });
 
   it('T-20: when the upstream forgets its session (404), ours ends too: the request in flight gets -32603, the next one 404', async () => {

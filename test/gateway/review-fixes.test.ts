@@ -86,13 +86,14 @@ describe('gateway review fixes', () => {
     const token = await t.issuer.mint({ aud: url, scope: 'mcp:read' });
     const sid = await openSession(url, token);
     const h = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
-    const slow = post(url, token, call(7, 'slow'), h);
-    await new Promise((r) => setTimeout(r, 20));
+    // With a progress token the answer turns into SSE at the first progress event: once its headers are
+    // here, the request is certainly pending at the gateway.
+    const slow = await post(url, token, { ...call(7, 'slow'), params: { name: 'slow', arguments: {}, _meta: { progressToken: 'p7' } } }, h);
     const second = await post(url, token, { jsonrpc: '2.0', id: 7, method: 'tools/list' }, h);
     const [refused] = await messagesOf(second);
     assert.equal(refused.id, 7);
     assert.equal(refused.error.code, -32600);
-    const first = await messagesOf(await slow);
+    const first = await messagesOf(slow);
     assert.equal(first.at(-1).result.content[0].text, 'slow done');
     // The id is free again once answered, and the list is filtered.
     const [list] = await messagesOf(await post(url, token, { jsonrpc: '2.0', id: 7, method: 'tools/list' }, h));

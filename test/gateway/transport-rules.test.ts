@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestWarden, type TestWarden } from './fixtures/warden.ts';
 import { initializeMessage, messagesOf, openSession, post, TINY_SERVER } from './fixtures/raw.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const call = (id: number | string, name: string, args: Record<string, unknown> = {}, meta?: Record<string, unknown>) => ({
   jsonrpc: '2.0',
@@ -225,8 +226,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     const idleToken = await t.issuer.mint({ aud: idleUrl });
     const sid = await openSession(idleUrl, idleToken);
     assert.equal(t.warden.gateway.endpoints.get('/mcp/idle')!.sessionCount, 1);
-    await new Promise((r) => setTimeout(r, 1600));
-    assert.equal(t.warden.gateway.endpoints.get('/mcp/idle')!.sessionCount, 0);
+    await waitFor(() => t.warden.gateway.endpoints.get('/mcp/idle')!.sessionCount === 0, 'the idle session to close');
     const res = await post(idleUrl, idleToken, call(1, 'echo'), { 'mcp-session-id': sid });
     assert.equal(res.status, 404);
   });
