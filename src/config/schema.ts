@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { policySchema } from '../policy/schema.ts';
 import { downstreamSchema, tokenExchangeServerSchema } from '../downstream/schema.ts';
+import { auditSchema } from '../audit/schema.ts';
 
 const serverPath = z
   .string()
@@ -128,14 +129,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   authorizationServer: authorizationServerSchema.default({ embedded: embeddedAuthorizationServerSchema.parse({}) }),
-  audit: z
-    .strictObject({
-      /** A JSON Lines file that receives every decision event. */
-      jsonl: z.string().optional(),
-      /** Record tool arguments verbatim instead of redacted. */
-      includeArguments: z.boolean().default(false),
-    })
-    .prefault({}),
+  audit: auditSchema,
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
   servers: z.array(serverSchema).min(1, 'list at least one MCP server to protect'),
 });
