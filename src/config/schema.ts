@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { policySchema } from '../policy/schema.ts';
 import { downstreamSchema, tokenExchangeServerSchema } from '../downstream/schema.ts';
 import { auditSchema } from '../audit/schema.ts';
+import { accountSchema } from '../account/schema.ts';
 
 const serverPath = z
   .string()
@@ -131,6 +132,8 @@ export const configSchema = z.strictObject({
   authorizationServer: authorizationServerSchema.default({ embedded: embeddedAuthorizationServerSchema.parse({}) }),
   audit: auditSchema,
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+  /** The account area where users store their own downstream credentials (src/account/schema.ts). */
+  account: accountSchema.prefault({}),
   servers: z.array(serverSchema).min(1, 'list at least one MCP server to protect'),
 });
 
