@@ -58,7 +58,17 @@ export function parseConfig(document: unknown): Config {
   const config = result.data;
   const seenPaths = new Map<string, string>();
   const seenNames = new Set<string>();
+  const as = config.authorizationServer;
+  const audiences = new Map<string, string>();
   config.servers.forEach((s, i) => {
+    // Per-server audiences keep a token for one server from working at another (RFC 8707 §2).
+    for (const aud of s.audience === undefined ? [] : [s.audience].flat()) {
+      if (!('external' in as)) throw new ConfigError(`servers.${i}.audience is for external authorization servers; the embedded one always sets aud to the server's canonical URI. Remove it.`);
+      if (aud === as.external.audience) throw new ConfigError(`servers.${i}.audience "${aud}" is also authorizationServer.external.audience, which every server accepts. Give the server its own audience.`);
+      const owner = audiences.get(aud);
+      if (owner !== undefined && owner !== s.name) throw new ConfigError(`servers.${i}.audience "${aud}" is already the audience of server "${owner}": a token for one would work at both. Give each server its own audience.`);
+      audiences.set(aud, s.name);
+    }
     if (seenNames.has(s.name)) throw new ConfigError(`servers.${i}.name "${s.name}" is used twice. Give each server its own name.`);
     seenNames.add(s.name);
     const other = seenPaths.get(s.path);

@@ -11,6 +11,7 @@ import { policySchema } from '../policy/schema.ts';
 import { downstreamSchema, tokenExchangeServerSchema } from '../downstream/schema.ts';
 import { auditSchema } from '../audit/schema.ts';
 import { accountSchema } from '../account/schema.ts';
+import { trustProxySchema } from '../http/trust-proxy-schema.ts';
 
 const serverPath = z
   .string()
@@ -46,6 +47,12 @@ export const serverSchema = z.strictObject({
   upstream: upstreamSchema,
   /** Scopes this server understands, advertised in its protected resource metadata (RFC 9728 §2 scopes_supported). */
   scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'a scope token has no spaces or quotes (RFC 6749 §3.3)')).default([]),
+  /**
+   * External authorization servers that give each API its own identifier (Entra ID, Auth0,
+   * Okta): the `aud` value(s) accepted for this server only, instead of
+   * authorizationServer.external.audience. RFC 9728 `resource` stays the canonical URI.
+   */
+  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
   /** Scopes every request must carry; a missing one gets 403 insufficient_scope. */
   requiredScopes: z.array(z.string()).default([]),
   /** Plain-words descriptions of scopes, shown on the consent page. */
@@ -120,6 +127,11 @@ export const configSchema = z.strictObject({
   publicUrl: z.url({ protocol: /^https?$/ }).refine((u) => URL.canParse(u) && new URL(u).pathname === '/' && !u.endsWith('/'), {
     message: 'must be an origin without a path or trailing slash, e.g. https://mcp.example.com',
   }),
+  /**
+   * Reverse proxies trusted to report the client's address (X-Forwarded-For or RFC 7239
+   * Forwarded), for rate limits and audit. Absent: the socket's peer; forwarding headers ignored.
+   */
+  trustProxy: trustProxySchema.optional(),
   /** Browser origins allowed to call the MCP endpoints (Streamable HTTP: DNS-rebinding protection). */
   allowedOrigins: z.array(z.string()).default([]),
   /** Largest accepted POST body, in bytes. */

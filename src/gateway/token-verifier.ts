@@ -187,6 +187,18 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const now = options.now;
   const cooldownMs = options.jwksCooldownMs ?? JWKS_COOLDOWN_MS;
 
+  /**
+   * The `aud` values a token for `server` may carry (RFC 9068 §4: the resource server checks it
+   * identifies itself). Embedded: the canonical URI. External: the server's own `audience` for
+   * providers that name each API (Entra ID, Auth0, Okta), else the gateway-wide one for
+   * providers that ignore RFC 8707 `resource`, else the canonical URI.
+   */
+  function acceptedAudiences(server: ServerConfig, resource: string): string[] {
+    if (!external) return [resource];
+    if (server.audience !== undefined) return [server.audience].flat();
+    return [external.audience ?? resource];
+  }
+
   let discovered: Promise<DiscoveredMetadata> | undefined;
   const discover = () => {
     discovered ??= discoverIssuerMetadata(issuer).catch((err: unknown) => {
@@ -270,8 +282,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   async function verifyUncached(token: string, server: ServerConfig, jwt: boolean): Promise<Caller> {
     {
       const resource = canonicalResourceUri(config, server);
-      // Providers that ignore RFC 8707 `resource` put a configured value in `aud` instead.
-      const expectedAudience = external?.audience ?? resource;
+      const expectedAudience = acceptedAudiences(server, resource);
       if (jwt) {
         let payload: JWTPayload;
         try {
@@ -307,7 +318,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       if (typeof c.nbf === 'number' && c.nbf - CLOCK_TOLERANCE_SECONDS > t) throw new GatewayError('invalid_token', 'the access token is not valid yet', { reason: 'nbf' });
       if (c.iss !== undefined && c.iss !== issuer) throw new GatewayError('invalid_token', 'the access token is not valid for this resource', { reason: 'introspection iss' });
       // MCP authorization §Token Handling: the token must prove it was issued for this resource.
-      if (!stringList(c.aud).includes(expectedAudience)) throw new GatewayError('invalid_token', 'the access token is not valid for this resource', { reason: 'introspection aud' });
+      if (!stringList(c.aud).some((aud) => expectedAudience.includes(aud))) throw new GatewayError('invalid_token', 'the access token is not valid for this resource', { reason: 'introspection aud' });
       return toCaller({ iss: issuer, ...c }, resource, token, rolesClaim, rolesPath);
     }
   }
