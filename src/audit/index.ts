@@ -2,40 +2,61 @@
  * Audit sinks (issue 4 §5): every authorization decision goes to SQLite and, when
  * `audit.jsonl` is set, to a JSON Lines file. The gateway fills the events (using
  * `redactArguments` for tool arguments) and calls `record`, which never blocks on I/O.
+ * Unauthenticated denials are folded per window (unauthenticated.ts) and old events are pruned
+ * (retention.ts), so neither a 401 flood nor time grows the store without bound.
  */
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
 import { JsonlAuditSink } from './jsonl-sink.ts';
+import { startRetention } from './retention.ts';
 import { SqliteAuditSink } from './sqlite-sink.ts';
 import type { AuditSink } from './types.ts';
+import { UnauthenticatedFold } from './unauthenticated.ts';
 
 export type { AuditEvent, AuditSink } from './types.ts';
 export { redactArguments, REDACTED } from './redact.ts';
 export { queryAuditEvents, type AuditQuery } from './query.ts';
 export { SqliteAuditSink, migrateAudit } from './sqlite-sink.ts';
 export { JsonlAuditSink } from './jsonl-sink.ts';
+export { pruneAuditEvents, startRetention } from './retention.ts';
+export { UnauthenticatedFold, isUnauthenticatedDenial } from './unauthenticated.ts';
 
 export interface AuditSinkOptions {
   /** Where write failures are reported (they never reach the request path). */
   logger?: Logger;
+  /** Clock for retention and folding windows (tests). */
+  now?: () => number;
 }
 
 /** The configured audit sinks behind one `AuditSink`. */
 export function createAuditSink(config: Config, db: SqliteDatabase, options: AuditSinkOptions = {}): AuditSink & { flush(): void } {
   const onError = (err: Error) => options.logger?.error({ err: { message: err.message } }, 'audit write failed');
   const sinks: (SqliteAuditSink | JsonlAuditSink)[] = [new SqliteAuditSink(db, onError)];
-  if (config.audit.jsonl) sinks.push(new JsonlAuditSink(config.audit.jsonl, onError));
-  return {
+  if (config.audit.jsonl) sinks.push(new JsonlAuditSink(config.audit.jsonl, onError, { maxBytes: config.audit.jsonlMaxBytes, keep: config.audit.jsonlKeep }));
+  const retention = startRetention(db, {
+    retentionMs: config.audit.retention,
+    ...(options.now ? { now: options.now } : {}),
+    onError,
+    onPruned: ({ removed }) => options.logger?.info({ removed }, 'old audit events pruned'),
+  });
+  const all: AuditSink & { flush(): void } = {
     record(event) {
       for (const sink of sinks) sink.record(event);
     },
-    /** Writes queued events now (tests, and before reading the trail back in-process). */
     flush() {
       for (const sink of sinks) sink.flush();
     },
     async close() {
+      await retention.stop();
       await Promise.all(sinks.map((s) => s.close()));
     },
+  };
+  const fold = new UnauthenticatedFold(all, { windowMs: config.audit.unauthenticatedWindowSeconds * 1000, ...(options.now ? { now: options.now } : {}) });
+  return {
+    record: (event) => fold.record(event),
+    /** Writes queued events (and the unauthenticated counts so far) now: tests, and before reading the trail back in-process. */
+    flush: () => void fold.flush(),
+    close: () => fold.close(),
   };
 }

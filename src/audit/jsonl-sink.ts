@@ -3,33 +3,96 @@
  * queued and written on the same schedule as the SQLite sink (batch.ts: every 100 ms or at 256
  * events), serialized at write time, as one asynchronous write per batch, never a synchronous
  * write per event; `close` writes what is left and waits until the file has it.
+ *
+ * Rotation by size (`maxBytes`, default off here, 100 MiB from the configuration): before a batch
+ * would take the file past `maxBytes`, `audit.jsonl` is renamed to `audit.jsonl.1` (`.1` to `.2`,
+ * …, the oldest beyond `keep` removed) and a new file is started. Writes still queued on the old
+ * stream land in the renamed file (same inode), so no line is lost or split across files. Log
+ * shippers that follow renames (Vector, Fluent Bit, Filebeat) read on; with external logrotate,
+ * set `maxBytes` 0 and use `copytruncate`, as this stream keeps its file open.
  */
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, renameSync, rmSync, statSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { Batch, type BatchOptions } from './batch.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
 
+export interface JsonlOptions extends BatchOptions {
+  /** Rotate before the file would pass this many bytes; 0 or absent never rotates. */
+  maxBytes?: number;
+  /** Rotated files kept (`path.1` … `path.keep`), default 5. */
+  keep?: number;
+}
+
 export class JsonlAuditSink implements AuditSink {
-  readonly #stream: WriteStream;
+  readonly #path: string;
   readonly #onError: (err: Error) => void;
   readonly #batch: Batch<AuditEvent>;
+  readonly #maxBytes: number;
+  readonly #keep: number;
+  #stream: WriteStream;
+  #bytes = 0;
   #failed = false;
   #closed: Promise<void> | undefined;
+  /** Streams ended by rotation and not yet closed: `close` waits for them too. */
+  #retiring = new Set<Promise<void>>();
 
-  constructor(path: string, onError: (err: Error) => void = () => {}, options: BatchOptions = {}) {
+  constructor(path: string, onError: (err: Error) => void = () => {}, options: JsonlOptions = {}) {
     mkdirSync(dirname(path), { recursive: true });
+    this.#path = path;
     this.#onError = onError;
-    this.#stream = createWriteStream(path, { flags: 'a', mode: 0o600 });
-    this.#stream.on('error', (err) => {
-      if (!this.#failed) this.#onError(new Error(`audit JSON Lines file ${path}: ${err.message}`));
-      this.#failed = true;
-    });
+    this.#maxBytes = options.maxBytes ?? 0;
+    this.#keep = options.keep ?? 5;
+    try {
+      this.#bytes = statSync(path).size;
+    } catch {
+      this.#bytes = 0;
+    }
+    this.#stream = this.#open();
     this.#batch = new Batch((events) => {
       if (this.#failed) return;
       let chunk = '';
       for (const e of events) chunk += `${JSON.stringify(e)}\n`;
+      const size = Buffer.byteLength(chunk);
+      if (this.#maxBytes > 0 && this.#bytes > 0 && this.#bytes + size > this.#maxBytes) this.#rotate();
+      if (this.#failed) return;
       this.#stream.write(chunk);
+      this.#bytes += size;
     }, options);
+  }
+
+  #open(): WriteStream {
+    const stream = createWriteStream(this.#path, { flags: 'a', mode: 0o600 });
+    stream.on('error', (err) => {
+      if (!this.#failed) this.#onError(new Error(`audit JSON Lines file ${this.#path}: ${err.message}`));
+      this.#failed = true;
+    });
+    return stream;
+  }
+
+  #rotate(): void {
+    const old = this.#stream;
+    const retired = new Promise<void>((resolve) => {
+      if (old.destroyed) return resolve();
+      old.once('close', () => resolve());
+    });
+    this.#retiring.add(retired);
+    void retired.then(() => this.#retiring.delete(retired));
+    old.end();
+    try {
+      rmSync(`${this.#path}.${this.#keep}`, { force: true });
+      for (let i = this.#keep - 1; i >= 1; i--) {
+        try {
+          renameSync(`${this.#path}.${i}`, `${this.#path}.${i + 1}`);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+      }
+      renameSync(this.#path, `${this.#path}.1`);
+    } catch (err) {
+      this.#onError(new Error(`audit JSON Lines rotation of ${this.#path}: ${(err as Error).message}`));
+    }
+    this.#bytes = 0;
+    this.#stream = this.#open();
   }
 
   record(event: AuditEvent): void {
@@ -45,10 +108,11 @@ export class JsonlAuditSink implements AuditSink {
   close(): Promise<void> {
     this.flush();
     this.#closed ??= new Promise<void>((resolve) => {
-      if (this.#stream.destroyed) return resolve();
-      this.#stream.once('close', () => resolve());
-      this.#stream.end();
-    });
+      const stream = this.#stream;
+      if (stream.destroyed) return resolve();
+      stream.once('close', () => resolve());
+      stream.end();
+    }).then(() => Promise.all(this.#retiring).then(() => undefined));
     return this.#closed;
   }
 }

@@ -32,6 +32,8 @@ interface Row {
   latency_us: number;
   arguments: string | null;
   session_id: string | null;
+  count: number;
+  remote_address: string | null;
 }
 
 /** Recorded events matching every given filter, newest first (default limit 100). */
@@ -57,7 +59,7 @@ export function queryAuditEvents(db: SqliteDatabase, query: AuditQuery = {}): Au
     values.until = query.until;
   }
   values.limit = query.limit ?? 100;
-  const sql = `SELECT time, subject, client_id, roles, server, method, target, decision, rule, reason, latency_us, arguments, session_id
+  const sql = `SELECT time, subject, client_id, roles, server, method, target, decision, rule, reason, latency_us, arguments, session_id, count, remote_address
     FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY time_ms DESC, id DESC LIMIT @limit`;
   const rows = db.prepare(sql).all(values) as Row[];
   return rows.map((r) => ({
@@ -74,5 +76,7 @@ export function queryAuditEvents(db: SqliteDatabase, query: AuditQuery = {}): Au
     latencyUs: r.latency_us,
     ...(r.arguments !== null ? { arguments: JSON.parse(r.arguments) as unknown } : {}),
     sessionId: r.session_id,
+    ...(r.count !== 1 ? { count: r.count } : {}),
+    ...(r.remote_address !== null ? { remoteAddress: r.remote_address } : {}),
   }));
 }

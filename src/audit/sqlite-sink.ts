@@ -32,6 +32,10 @@ export const AUDIT_MIGRATIONS: readonly string[] = [
    CREATE INDEX audit_events_client ON audit_events (client_id, time_ms);
    CREATE INDEX audit_events_server ON audit_events (server, time_ms);
    CREATE INDEX audit_events_decision ON audit_events (decision, time_ms);`,
+  // 2: folded unauthenticated denials (unauthenticated.ts) carry how many they stand for and from where.
+  `ALTER TABLE audit_events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+   ALTER TABLE audit_events ADD COLUMN remote_address TEXT;
+   CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events (time_ms);`,
 ];
 
 /** Brings up the `audit_events` table (owner `audit`); idempotent. */
@@ -52,8 +56,8 @@ export class SqliteAuditSink implements AuditSink {
     this.#db = db;
     this.#onError = onError;
     this.#insert = db.prepare(`INSERT INTO audit_events
-      (time, time_ms, subject, client_id, roles, server, method, target, decision, rule, reason, latency_us, arguments, session_id)
-      VALUES (@time, @timeMs, @subject, @clientId, @roles, @server, @method, @target, @decision, @rule, @reason, @latencyUs, @arguments, @sessionId)`);
+      (time, time_ms, subject, client_id, roles, server, method, target, decision, rule, reason, latency_us, arguments, session_id, count, remote_address)
+      VALUES (@time, @timeMs, @subject, @clientId, @roles, @server, @method, @target, @decision, @rule, @reason, @latencyUs, @arguments, @sessionId, @count, @remoteAddress)`);
     this.#insertMany = db.transaction((events: AuditEvent[]) => {
       for (const e of events) {
         const timeMs = Date.parse(e.time);
@@ -72,6 +76,8 @@ export class SqliteAuditSink implements AuditSink {
           latencyUs: e.latencyUs,
           arguments: e.arguments === undefined ? null : JSON.stringify(e.arguments),
           sessionId: e.sessionId ?? null,
+          count: e.count ?? 1,
+          remoteAddress: e.remoteAddress ?? null,
         });
       }
     });

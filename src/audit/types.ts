@@ -20,6 +20,13 @@ export interface AuditEvent {
   /** Tool arguments: redacted unless configured otherwise. */
   arguments?: unknown;
   sessionId?: string | null;
+  /**
+   * How many decisions this event stands for, when more than one: unauthenticated denials are
+   * folded per (server, reason, remote address) over `audit.unauthenticatedWindowSeconds`.
+   */
+  count?: number;
+  /** The peer address of the TCP connection, recorded for unauthenticated denials. */
+  remoteAddress?: string;
 }
 
 export interface AuditSink {

@@ -83,7 +83,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     return { ...response, result: policy.filterList(caller, method, response.result) };
   };
 
-  function record(caller: Caller | undefined, method: string, target: string | null, decision: 'allow' | 'deny', rule: string | null, reason: string, latencyUs: number, sessionId: string | null, args?: unknown): void {
+  function record(caller: Caller | undefined, method: string, target: string | null, decision: 'allow' | 'deny', rule: string | null, reason: string, latencyUs: number, sessionId: string | null, args?: unknown, remoteAddress?: string): void {
     const event: AuditEvent = {
       time: auditTime(),
       subject: caller?.subject ?? '',
@@ -99,6 +99,8 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       sessionId,
     };
     if (args !== undefined) event.arguments = redactArguments(args, config.audit.includeArguments);
+    // Unauthenticated denials are folded per remote address (src/audit/unauthenticated.ts).
+    if (remoteAddress !== undefined) event.remoteAddress = remoteAddress;
     try {
       audit.record(event);
     } catch (err) {
@@ -126,11 +128,11 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     try {
       token = parseBearerToken(req, query);
     } catch (err) {
-      record(undefined, 'http', null, 'deny', null, 'malformed authorization', 0, null);
+      record(undefined, 'http', null, 'deny', null, 'malformed authorization', 0, null, undefined, req.socket.remoteAddress);
       throw err;
     }
     if (token === undefined) {
-      record(undefined, 'http', null, 'deny', null, 'no access token', 0, null);
+      record(undefined, 'http', null, 'deny', null, 'no access token', 0, null, undefined, req.socket.remoteAddress);
       throw new GatewayError('unauthorized', 'an access token is required', { reason: 'no token' });
     }
     let caller: Caller;
@@ -138,7 +140,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       caller = await verifier.verify(token, server);
     } catch (err) {
       const reason = err instanceof GatewayError ? err.reason : 'verification failed';
-      record(undefined, 'http', null, 'deny', null, `invalid token: ${reason}`, Math.round((performance.now() - started) * 1000), null);
+      record(undefined, 'http', null, 'deny', null, `invalid token: ${reason}`, Math.round((performance.now() - started) * 1000), null, undefined, req.socket.remoteAddress);
       throw err;
     }
     const missing = server.requiredScopes.filter((s) => !caller.scopes.includes(s));

@@ -12,6 +12,7 @@ import type { AuditEvent } from '../../audit/types.ts';
 import { parseOptions, UsageError, type Command } from '../main.ts';
 
 const HELP = `usage: mcp-warden audit [--config FILE | --demo] [filters] [--json] [--limit N]
+       mcp-warden audit prune [--config FILE | --demo] --before T [--dry-run]
 
   --user U             events of this user (token subject)
   --client C           events of this OAuth client_id
@@ -59,13 +60,16 @@ export function formatTable(events: readonly AuditEvent[]): string {
     e.method,
     cut(e.target ?? '-', 32),
     e.rule ?? '-',
-    cut(e.reason, 60),
+    // A folded unauthenticated denial says how many requests it stands for (unauthenticated.ts).
+    e.count !== undefined && e.count > 1 ? `${cut(e.reason, 52)} (×${e.count})` : cut(e.reason, 60),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [header, ...rows].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }
 
-export const run: Command = async ({ args, env, stdout }) => {
+export const run: Command = async (ctx) => {
+  if (ctx.args[0] === 'prune') return (await import('./audit-prune.ts')).run({ ...ctx, args: ctx.args.slice(1) });
+  const { args, env, stdout } = ctx;
   const { values } = parseOptions(args, {
     config: { type: 'string' },
     demo: { type: 'boolean' },

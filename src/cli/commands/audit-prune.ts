@@ -1,0 +1,45 @@
+/**
+ * `mcp-warden audit prune --before T`: deletes recorded decisions older than T, in bounded
+ * chunks (src/audit/retention.ts), and prints how many were removed. The running gateway does
+ * the same on its own for `audit.retention`; this is for a one-off clean-up or a shorter horizon.
+ */
+import { existsSync } from 'node:fs';
+import { openDatabase } from '../../storage/sqlite/database.ts';
+import { pruneAuditEvents } from '../../audit/retention.ts';
+import { parseOptions, UsageError, type Command } from '../main.ts';
+import { configFromOptions, parseTimeOption } from './audit.ts';
+
+const HELP = `usage: mcp-warden audit prune [--config FILE | --demo] --before T [--dry-run]
+
+  --before T           remove events older than T: ISO 8601 (2026-01-01T00:00:00Z) or an age (90d, 12h)
+  --dry-run            only count what would be removed
+`;
+
+export const run: Command = async ({ args, env, stdout }) => {
+  const { values } = parseOptions(args, {
+    config: { type: 'string' },
+    demo: { type: 'boolean' },
+    before: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  }, false);
+  if (values.help) {
+    stdout.write(HELP);
+    return 0;
+  }
+  if (values.before === undefined) throw new UsageError('say which events to remove: --before 2026-01-01T00:00:00Z or --before 90d');
+  const before = parseTimeOption('before', values.before, Date.now());
+  const config = configFromOptions(values, env);
+  const path = config.storage.sqlite.path;
+  if (path !== ':memory:' && !existsSync(path)) throw new Error(`no database at ${path}, so nothing to prune`);
+  const db = openDatabase(path);
+  try {
+    const dryRun = values['dry-run'] === true;
+    const { removed } = pruneAuditEvents(db, before, { dryRun });
+    const when = new Date(before).toISOString();
+    stdout.write(dryRun ? `would remove ${removed} audit event(s) older than ${when} (dry run)\n` : `removed ${removed} audit event(s) older than ${when}\n`);
+    return 0;
+  } finally {
+    db.close();
+  }
+};
