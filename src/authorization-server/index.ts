@@ -22,6 +22,7 @@ import { createClientRegistry, type ClientRegistry } from './clients.ts';
 import { seedDemo } from './demo.ts';
 import { createInteractionHandler } from './interactions/routes.ts';
 import { createRateLimiter } from './rate-limit.ts';
+import { createClientAddressResolver } from '../http/client-address.ts';
 import { sendPage } from './interactions/html.ts';
 import { errorPage } from './interactions/views.ts';
 import { ensureCookieKeys, ensureSigningKeys, toPublicJwk } from './keys.ts';
@@ -181,7 +182,17 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     });
   }
 
+  // Behind a reverse proxy, the limits below key on the client it forwarded for, trusted hops only.
+  // Read once per request, before dispatch rewrites the forwarding headers for oidc-provider.
+  const resolveAddress = createClientAddressResolver(config.trustProxy);
+  const addresses = new WeakMap<IncomingMessage, string>();
+  const clientAddress = (req: IncomingMessage): string => {
+    let address = addresses.get(req);
+    if (address === undefined) addresses.set(req, (address = resolveAddress(req)));
+    return address;
+  };
   const interactions = createInteractionHandler({
+    clientAddress,
     provider, users, consents: store.consents, cookieSecret: cookieKeys[0]!, issuerOrigin: issuerUrl.origin,
     resolveResource, defaultResource, logger, now, basePath: issuerPath,
     loginRateLimit: options.loginRateLimit ?? { maxFailures: 10, windowMs: 5 * 60_000 },
@@ -205,10 +216,12 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     const url = new URL(req.url ?? '/', issuerUrl.origin);
     // The public origin is the issuer's, whatever Host the request came with (AS-13: endpoint
     // URLs in metadata are built from it); client-supplied forwarding headers are discarded.
-    for (const h of ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port']) delete req.headers[h];
+    // The client address is read once, through trusted proxies only (config trustProxy).
+    const address = clientAddress(req);
+    for (const h of ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded']) delete req.headers[h];
     req.headers['x-forwarded-proto'] = issuerUrl.protocol.slice(0, -1);
     req.headers['x-forwarded-host'] = issuerUrl.host;
-    req.headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
+    req.headers['x-forwarded-for'] = address;
 
     let pathname = url.pathname;
     if (issuerPath && pathname.startsWith(`${issuerPath}/`) && !pathname.startsWith('/.well-known/')) pathname = pathname.slice(issuerPath.length);
@@ -223,7 +236,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       return callback(req, res);
     }
     if (pathname.startsWith('/interaction/')) return interactions(req, res, pathname);
-    if (pathname === ROUTES.registration && req.method === 'POST' && !allowRegistration.hit(req.socket.remoteAddress ?? 'unknown')) {
+    if (pathname === ROUTES.registration && req.method === 'POST' && !allowRegistration.hit(address)) {
       return sendJsonError(res, 429, 'invalid_request', 'too many client registrations from this address; retry later', { 'Retry-After': '60' });
     }
     if (pathname === ROUTES.authorization && req.method === 'GET') applyDefaultScope(url);

@@ -40,6 +40,8 @@ export interface StartOptions {
   options?: Partial<Omit<AuthorizationServerOptions, 'config' | 'db' | 'users'>>;
   /** Reuse a database directory (restart tests). */
   dir?: string;
+  /** Extra top-level configuration keys (e.g. trustProxy). */
+  config?: Record<string, unknown>;
   /** Extra authorizationServer.embedded keys that depend on the server's URL (e.g. an issuer with a path). */
   configure?: (url: string) => Record<string, unknown>;
 }
@@ -59,6 +61,7 @@ export async function startEmbeddedAs(o: StartOptions = {}): Promise<EmbeddedAs>
     listen: { host: '127.0.0.1', port },
     storage: { sqlite: { path: join(dir, 'warden.db') } },
     authorizationServer: { embedded: { ...o.embedded, ...o.configure?.(url) } },
+    ...o.config,
     servers: o.servers ?? [{
       name: 'notes', path: '/mcp', upstream: { stdio: { command: 'true' } },
       scopes: ['notes:read', 'notes:write'],

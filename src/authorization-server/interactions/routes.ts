@@ -31,6 +31,8 @@ export interface InteractionDeps {
   basePath: string;
   /** Failed sign-ins per username and per client address per window; concurrent scrypt runs. */
   loginRateLimit: { maxFailures: number; windowMs: number; maxConcurrent?: number };
+  /** The client's address (through trusted proxies only: src/http/client-address.ts). Default: the socket's peer. */
+  clientAddress?: (req: IncomingMessage) => string;
 }
 
 const MAX_FORM_BYTES = 16 * 1024;
@@ -187,7 +189,7 @@ export function createInteractionHandler(deps: InteractionDeps) {
       const username = form.get('username') ?? '';
       const password = form.get('password') ?? '';
       const userKey = username.toLowerCase();
-      const address = req.socket.remoteAddress ?? 'unknown';
+      const address = deps.clientAddress ? deps.clientAddress(req) : req.socket.remoteAddress ?? 'unknown';
       const wait = Math.max(failuresByUser.retryAfter(userKey), failuresByAddress.retryAfter(address));
       if (wait > 0) {
         logger.warn({ event: 'login_throttled', client_id: clientId }, 'sign-in refused: too many failed attempts');
