@@ -11,7 +11,7 @@
  * shippers that follow renames (Vector, Fluent Bit, Filebeat) read on; with external logrotate,
  * set `maxBytes` 0 and use `copytruncate`, as this stream keeps its file open.
  */
-import { createWriteStream, mkdirSync, renameSync, rmSync, statSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, openSync, renameSync, rmSync, statSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { Batch, type BatchOptions } from './batch.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
@@ -61,7 +61,18 @@ export class JsonlAuditSink implements AuditSink {
   }
 
   #open(): WriteStream {
-    const stream = createWriteStream(this.#path, { flags: 'a', mode: 0o600 });
+    // Opened synchronously: a rotation right after must rename the file this stream writes to,
+    // not race an open still in flight (which would then create a second file under the old name).
+    let stream: WriteStream;
+    try {
+      stream = createWriteStream('', { fd: openSync(this.#path, 'a', 0o600) });
+    } catch (err) {
+      this.#failed = true;
+      this.#onError(new Error(`audit JSON Lines file ${this.#path}: ${(err as Error).message}`));
+      stream = createWriteStream('/dev/null', { flags: 'a' });
+      stream.destroy();
+      return stream;
+    }
     stream.on('error', (err) => {
       if (!this.#failed) this.#onError(new Error(`audit JSON Lines file ${this.#path}: ${err.message}`));
       this.#failed = true;
