@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ClientError } from './errors.ts';
+import { parseTokenStoreMode } from './keychain/types.ts';
 import type { WardenClientOptions } from './session.ts';
 
 export const clientOptionSpec = {
@@ -18,6 +19,7 @@ export const clientOptionSpec = {
   'no-browser': { type: 'boolean' },
   dpop: { type: 'boolean' },
   'jwt-bearer-assertion': { type: 'string' },
+  'token-store': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -33,6 +35,7 @@ export const clientOptionsHelp = [
   '  --no-browser                print the sign-in URL instead of opening a browser',
   '  --dpop                      ask for DPoP-bound tokens (RFC 9449) and send proofs with them',
   '  --jwt-bearer-assertion FILE workload identity: the RFC 7523 jwt-bearer grant with the JWT in FILE (re-read each time), with --client-id',
+  '  --token-store MODE          auto (OS keychain when it works, else a 0600 file), keychain or file; env MCP_WARDEN_TOKEN_STORE',
 ].join('\n');
 
 export interface ParsedClientValues {
@@ -47,6 +50,7 @@ export interface ParsedClientValues {
   'no-browser'?: boolean;
   dpop?: boolean;
   'jwt-bearer-assertion'?: string;
+  'token-store'?: string;
 }
 
 /** Reads a private key file: a JWK (JSON) or a PEM. */
@@ -90,6 +94,8 @@ export function toClientOptions(
   if (values['client-metadata-url']) options.clientMetadataUrl = values['client-metadata-url'];
   if (values.scope) options.scope = values.scope;
   if (values.dpop) options.dpop = true;
+  const tokenStore = parseTokenStoreMode(values['token-store']) ?? parseTokenStoreMode(env.MCP_WARDEN_TOKEN_STORE, 'MCP_WARDEN_TOKEN_STORE');
+  if (tokenStore) options.tokenStore = tokenStore;
   if (values['private-key-jwt']) {
     options.grant = 'client_credentials';
     options.privateKeyJwt = readPrivateKey(values['private-key-jwt'], values['signing-alg']);

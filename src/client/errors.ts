@@ -9,7 +9,8 @@ export type ClientErrorCode =
   | 'invalid_state' // RFC 6749 §10.12: callback state missing or different
   | 'access_denied' // the AS returned an error to the redirect URI
   | 'login_required' // no usable token and no interactive login allowed
-  | 'store_corrupt' // the token store file could not be parsed
+  | 'store_corrupt' // the token store file could not be parsed, decrypted or authenticated
+  | 'keychain_unavailable' // the OS keychain the token store needs cannot be reached
   | 'lock_timeout' // another process held the refresh lock too long
   | 'insufficient_scope' // step-up retries exhausted (MCP 2025-11-25 scope challenge handling)
   | 'unsafe_url' // MCP security best practices: authorization URL is not https / loopback http

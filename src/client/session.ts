@@ -29,12 +29,15 @@ import { startLoopbackReceiver, type AuthorizationResponse, type LoopbackReceive
 import { resolveClientHome } from './paths.ts';
 import { StoreBackedProvider, type AssertionContext, type GrantMode } from './provider.ts';
 import { emptyRecord, TokenStore, type ServerRecord, type StoredTokens } from './token-store.ts';
+import type { TokenStoreMode } from './keychain/types.ts';
 
 export interface WardenClientOptions {
   /** The MCP server URL (its canonical form is the RFC 8707 resource and the store key). */
   serverUrl: string | URL;
   /** State folder; default from `resolveClientHome(env)`. */
   home?: string;
+  /** Where tokens are kept: `auto` (default: the OS keychain when it works, else a 0600 file), `keychain` or `file`. */
+  tokenStore?: TokenStoreMode;
   env?: NodeJS.ProcessEnv;
   clientName?: string;
   /** `client_credentials` for agents (MCP ext-auth oauth-client-credentials); default `authorization_code`. */
@@ -80,7 +83,11 @@ export class WardenClient {
 
   constructor(private readonly options: WardenClientOptions) {
     this.serverUrl = canonicalServerUri(options.serverUrl);
-    this.store = new TokenStore(options.home ?? resolveClientHome(options.env));
+    this.store = new TokenStore(options.home ?? resolveClientHome(options.env), {}, {
+      mode: options.tokenStore ?? 'auto',
+      env: options.env ?? process.env,
+      onNotice: (message) => this.notice(message),
+    });
     this.baseFetch = options.fetch ?? ((url, init) => fetch(url, init));
     this.now = options.now ?? Date.now;
     const grant = options.grant ?? 'authorization_code';

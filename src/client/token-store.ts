@@ -1,18 +1,33 @@
 /**
- * The token store: one JSON file per MCP server under `<home>/servers/`, mode 0600 in a 0700
- * folder (OAuth 2.1 §7.1, MCP C-20). Client registrations are keyed by the authorization server's
+ * The token store: one file per MCP server under `<home>/servers/`, mode 0600 in a 0700 folder
+ * (OAuth 2.1 §7.1, MCP C-20). Client registrations are keyed by the authorization server's
  * issuer (MCP 2026-07-28, SEP-2352), so a server that moves to another AS gets a fresh registration.
  *
+ * Where the secrets live (issue 6: the OS keychain where available, never plaintext in a shared place):
+ *   - keychain mode: the file holds the record sealed with AES-256-GCM (keychain/envelope.ts)
+ *     under a random data key kept in the OS keychain (keychain/data-key.ts), one item per store;
+ *   - file mode: the record as JSON in the 0600 file, with a one-time notice saying so;
+ *   - auto: keychain mode when a keychain tool exists and a round trip through it works, else file.
+ * A plaintext file met in keychain mode is read and sealed on the next write (migration). A file
+ * that fails authentication, or whose key is gone from the keychain, is `store_corrupt`: the
+ * session sets it aside and a fresh login follows; it is never read or rewritten as plaintext.
+ *
  * Writes are atomic (temp file + rename) and serialized across processes by a lock file; a
- * refresh holds a second lock (`refreshLock`) so concurrent processes refresh once.
+ * refresh holds a second lock (`refreshLock`) so concurrent processes refresh once. Creating and
+ * deleting the data key happen under a third, store-wide lock, together with the writes that use
+ * it, so no file is ever sealed under a key another process is about to delete.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile, chmod } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ClientError } from './errors.ts';
 import { withFileLock, type LockOptions } from './file-lock.ts';
 import { ensurePrivateDir } from './paths.ts';
+import { dataKeyAccount, newDataKey, parseDataKey, type DataKey } from './keychain/data-key.ts';
+import { findKeychain, probeKeychain } from './keychain/detect.ts';
+import { isSealed, open, parseSealed, seal } from './keychain/envelope.ts';
+import type { Keychain, TokenStoreMode } from './keychain/types.ts';
 
 const StoredTokensSchema = z.looseObject({
   access_token: z.string().min(1),
@@ -46,14 +61,78 @@ export function emptyRecord(serverUrl: string): ServerRecord {
   return { version: 1, serverUrl, clients: {} };
 }
 
+export interface TokenStorageOptions {
+  /** Default `auto`. */
+  mode?: TokenStoreMode;
+  /** The environment of the keychain tools (PATH, DBUS_SESSION_BUS_ADDRESS); default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** A keychain to use instead of detecting one (`null`: none). */
+  keychain?: Keychain | null;
+  /** Deadline of each keychain tool run (default 5 s). */
+  keychainTimeoutMs?: number;
+  /** Human-facing notices (the one-time plaintext notice). */
+  onNotice?: (message: string) => void;
+}
+
+/** What the store resolved to: sealed files under a keychain key, or plaintext files (and why). */
+export type TokenStoreBackend = { kind: 'keychain'; keychain: Keychain } | { kind: 'file'; reason: string };
+
+const PLAINTEXT_NOTICE_MARKER = '.plaintext-notice-shown';
+
 export class TokenStore {
   readonly dir: string;
+  readonly mode: TokenStoreMode;
+  private readonly keyAccount: string;
+  private readonly keys = new Map<string, DataKey>();
+  private backend: Promise<TokenStoreBackend> | undefined;
 
   constructor(
     home: string,
     private readonly lockOptions: LockOptions = {},
+    private readonly storage: TokenStorageOptions = {},
   ) {
     this.dir = join(home, 'servers');
+    this.mode = storage.mode ?? 'auto';
+    this.keyAccount = dataKeyAccount(home);
+  }
+
+  /**
+   * Decides once per store where secrets go (see the file comment). `auto` checks the data key
+   * first (one tool run when the keychain already holds it), then a probe round trip.
+   */
+  resolveBackend(): Promise<TokenStoreBackend> {
+    this.backend ??= this.detectBackend();
+    return this.backend;
+  }
+
+  private async detectBackend(): Promise<TokenStoreBackend> {
+    if (this.mode === 'file') return { kind: 'file', reason: '--token-store file was chosen' };
+    const found =
+      this.storage.keychain === undefined
+        ? findKeychain({ env: this.storage.env ?? process.env, ...(this.storage.keychainTimeoutMs !== undefined && { timeoutMs: this.storage.keychainTimeoutMs }) })
+        : this.storage.keychain
+          ? { keychain: this.storage.keychain }
+          : { reason: 'no keychain was given' };
+    let reason: string;
+    if ('reason' in found) {
+      reason = `no OS keychain: ${found.reason}`;
+    } else {
+      const { keychain } = found;
+      try {
+        const key = parseDataKey((await keychain.get(this.keyAccount)) ?? '');
+        if (key) {
+          this.keys.set(key.kid, key);
+          return { kind: 'keychain', keychain };
+        }
+        const probe = await probeKeychain(keychain);
+        if (probe.ok) return { kind: 'keychain', keychain };
+        reason = `the OS keychain (${keychain.name}) does not work here: ${probe.reason}`;
+      } catch (err) {
+        reason = `the OS keychain (${keychain.name}) does not work here: ${(err as Error).message}`;
+      }
+    }
+    if (this.mode === 'keychain') throw new ClientError('keychain_unavailable', `--token-store keychain: ${reason}`);
+    return { kind: 'file', reason };
   }
 
   /** The file that holds one server's record; the name is a hash so URLs need no escaping. */
@@ -71,11 +150,19 @@ export class TokenStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyRecord(serverUrl);
       throw err;
     }
+    const corrupt = () => new ClientError('store_corrupt', `the token store ${path} is corrupt; it will be set aside and a fresh login is needed`);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw corrupt();
+    }
+    if (isSealed(json)) json = await this.unseal(path, serverUrl, json);
     let parsed: ServerRecord;
     try {
-      parsed = ServerRecordSchema.parse(JSON.parse(text));
+      parsed = ServerRecordSchema.parse(json);
     } catch {
-      throw new ClientError('store_corrupt', `the token store ${path} is corrupt; it will be set aside and a fresh login is needed`);
+      throw corrupt();
     }
     if (parsed.serverUrl !== serverUrl) {
       throw new ClientError('store_corrupt', `the token store ${path} belongs to ${parsed.serverUrl}, not ${serverUrl}`);
@@ -90,7 +177,7 @@ export class TokenStore {
     return withFileLock(`${path}.lock`, async () => {
       const record = await this.read(serverUrl);
       const next = change(record) ?? record;
-      await this.write(path, next);
+      await this.write(path, serverUrl, next);
       return next;
     }, this.lockOptions);
   }
@@ -102,16 +189,27 @@ export class TokenStore {
     return withFileLock(`${this.pathFor(serverUrl)}.refresh.lock`, fn, { timeoutMs: 360_000, ...this.lockOptions, ...(whileWaiting && { whileWaiting }) });
   }
 
-  /** Forgets everything about one server. */
+  /** Forgets everything about one server; the last server out also deletes the keychain's data key. */
   async remove(serverUrl: string): Promise<boolean> {
     const path = this.pathFor(serverUrl);
+    let removed = true;
     try {
       await rm(path);
-      return true;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      removed = false;
     }
+    const backend = await this.resolveBackend();
+    if (backend.kind === 'keychain') {
+      ensurePrivateDir(this.dir);
+      await withFileLock(this.keyLockPath, async () => {
+        const left = (await readdir(this.dir)).filter((name) => name.endsWith('.json'));
+        if (left.length > 0) return;
+        await backend.keychain.delete(this.keyAccount);
+        this.keys.clear();
+      }, this.lockOptions);
+    }
+    return removed;
   }
 
   /** Moves a corrupt file aside (kept for inspection, still 0600) so a fresh login can proceed. */
@@ -122,9 +220,91 @@ export class TokenStore {
     return aside;
   }
 
-  private async write(path: string, record: ServerRecord): Promise<void> {
+  private get keyLockPath(): string {
+    return join(this.dir, '.data-key.lock');
+  }
+
+  /** The record inside a sealed file, or the error that sends the user to a fresh login. */
+  private async unseal(path: string, serverUrl: string, json: unknown): Promise<unknown> {
+    const sealed = parseSealed(json);
+    if (!sealed) throw new ClientError('store_corrupt', `the token store ${path} is corrupt; it will be set aside and a fresh login is needed`);
+    const backend = await this.resolveBackend();
+    if (backend.kind === 'file') {
+      if (this.mode === 'file') {
+        throw new ClientError('store_corrupt', `the token store ${path} is encrypted under a key in the OS keychain, which --token-store file does not use; it will be set aside and a fresh login is needed`);
+      }
+      // Not a silent downgrade: the sealed tokens stay where they are until the keychain is back.
+      throw new ClientError('keychain_unavailable', `the token store ${path} is encrypted under a key in the OS keychain, which cannot be used now (${backend.reason}); unlock the keyring, or run with --token-store file to set the store aside and sign in again`);
+    }
+    const key = await this.keyFor(sealed.kid, backend.keychain);
+    if (!key) {
+      throw new ClientError('store_corrupt', `the key that encrypted the token store ${path} is no longer in the OS keychain (deleted or replaced); the store will be set aside and a fresh login is needed`);
+    }
+    const text = open(key, serverUrl, sealed);
+    if (text === undefined) {
+      throw new ClientError('store_corrupt', `the token store ${path} failed its integrity check (AES-256-GCM): it was modified or damaged; it will be set aside and a fresh login is needed`);
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new ClientError('store_corrupt', `the token store ${path} is corrupt; it will be set aside and a fresh login is needed`);
+    }
+  }
+
+  /** The data key with id `kid`: from memory, else from the keychain if that is the one it holds now. */
+  private async keyFor(kid: string, keychain: Keychain): Promise<DataKey | undefined> {
+    const cached = this.keys.get(kid);
+    if (cached) return cached;
+    const current = parseDataKey((await keychain.get(this.keyAccount)) ?? '');
+    if (!current) return undefined;
+    this.keys.set(current.kid, current);
+    return current.kid === kid ? current : undefined;
+  }
+
+  /** The keychain's current data key, created on first use; call under the key lock. */
+  private async currentKey(keychain: Keychain): Promise<DataKey> {
+    const current = parseDataKey((await keychain.get(this.keyAccount)) ?? '');
+    if (current) {
+      this.keys.set(current.kid, current);
+      return current;
+    }
+    const { key, secret } = newDataKey();
+    await keychain.set(this.keyAccount, secret, `mcp-warden token store key (${this.dir})`);
+    this.keys.set(key.kid, key);
+    return key;
+  }
+
+  private async write(path: string, serverUrl: string, record: ServerRecord): Promise<void> {
+    const backend = await this.resolveBackend();
+    if (backend.kind === 'keychain') {
+      // The key is read (or created) and used under the store-wide key lock: see the file comment.
+      await withFileLock(this.keyLockPath, async () => {
+        const key = await this.currentKey(backend.keychain);
+        await this.writeAtomically(path, `${JSON.stringify(seal(key, serverUrl, JSON.stringify(record)))}\n`);
+      }, this.lockOptions);
+      return;
+    }
+    await this.plaintextNotice(backend.reason);
+    await this.writeAtomically(path, `${JSON.stringify(record, null, 2)}\n`);
+  }
+
+  /** Says once per store (a marker file remembers it) that tokens are kept unencrypted, and why. */
+  private async plaintextNotice(reason: string): Promise<void> {
+    if (!this.storage.onNotice) return;
+    try {
+      await writeFile(join(this.dir, PLAINTEXT_NOTICE_MARKER), `${new Date().toISOString()}\n`, { flag: 'wx', mode: 0o600 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
+      throw err;
+    }
+    this.storage.onNotice(
+      `tokens are stored unencrypted in ${this.dir} (files 0600 in a 0700 folder) because ${reason}; see "Token storage" in docs/client.md (shown once)`,
+    );
+  }
+
+  private async writeAtomically(path: string, text: string): Promise<void> {
     const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+    await writeFile(tmp, text, { mode: 0o600 });
     await chmod(tmp, 0o600); // the umask may have narrowed it further, never widened; be explicit
     await rename(tmp, path);
   }

@@ -1,0 +1,70 @@
+/**
+ * The token file at rest in keychain mode: the record's JSON sealed with AES-256-GCM (NIST SP
+ * 800-38D) under the store's data key. The header (format, alg, key id) and the server URL are
+ * bound as additional authenticated data, so a file edited, truncated, or copied over another
+ * server's file fails authentication instead of decrypting to something else.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { DataKey } from './data-key.ts';
+
+export const SEALED_FORMAT = 'mcp-warden-sealed-token-store';
+
+const SealedSchema = z.object({
+  format: z.literal(SEALED_FORMAT),
+  version: z.literal(1),
+  alg: z.literal('A256GCM'),
+  kid: z.string().min(1),
+  iv: z.string().min(1),
+  ciphertext: z.string(),
+  tag: z.string().min(1),
+});
+
+export type Sealed = z.infer<typeof SealedSchema>;
+
+/** Is this parsed JSON a sealed file (as opposed to a plaintext record from file mode or an older version)? */
+export function isSealed(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { format?: unknown }).format === SEALED_FORMAT;
+}
+
+/** The sealed header, or undefined when the fields are not those of a sealed file. */
+export function parseSealed(value: unknown): Sealed | undefined {
+  const parsed = SealedSchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+function aad(kid: string, serverUrl: string): Buffer {
+  return Buffer.from(JSON.stringify([SEALED_FORMAT, 1, 'A256GCM', kid, serverUrl]));
+}
+
+export function seal(key: DataKey, serverUrl: string, plaintext: string): Sealed {
+  // SP 800-38D §8.2.2: a random 96-bit IV per message; one key seals few messages, far below 2^32.
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key.key, iv);
+  cipher.setAAD(aad(key.kid, serverUrl));
+  const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return {
+    format: SEALED_FORMAT,
+    version: 1,
+    alg: 'A256GCM',
+    kid: key.kid,
+    iv: iv.toString('base64url'),
+    ciphertext: ciphertext.toString('base64url'),
+    tag: cipher.getAuthTag().toString('base64url'),
+  };
+}
+
+/** The plaintext, or undefined when authentication fails (tampered, truncated, other server, other key). */
+export function open(key: DataKey, serverUrl: string, sealed: Sealed): string | undefined {
+  try {
+    const iv = Buffer.from(sealed.iv, 'base64url');
+    const tag = Buffer.from(sealed.tag, 'base64url');
+    if (iv.length !== 12 || tag.length !== 16) return undefined;
+    const decipher = createDecipheriv('aes-256-gcm', key.key, iv, { authTagLength: 16 });
+    decipher.setAAD(aad(sealed.kid, serverUrl));
+    decipher.setAuthTag(tag);
+    return Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+  } catch {
+    return undefined;
+  }
+}
