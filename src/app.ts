@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JSONWebKeySet } from 'jose';
+import { prepareAccountArea, type AccountArea } from './account/index.ts';
 import { createAuditSink } from './audit/index.ts';
 import type { Config } from './config/schema.ts';
 import { createDownstreamCredentials, WARDEN_JWKS_PATH } from './downstream/index.ts';
@@ -90,6 +91,8 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       db.close();
     });
     const as = config.authorizationServer;
+    // The account page (users store their own downstream credentials) registers its client at the embedded AS.
+    const account = prepareAccountArea({ config, db, env, logger });
     let authorizationServer: EmbeddedAuthorizationServer | undefined;
     if ('embedded' in as) {
       const users = new UserStore(db, as.embedded.roles);
@@ -102,6 +105,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
         logger: logger.child({ component: 'authorization-server' }),
         env,
         ...(options.announce ? { announce: options.announce } : {}),
+        ...account?.authorizationServer,
       });
       closers.unshift(() => authorizationServer!.close());
     }
@@ -117,6 +121,8 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     });
     const gateway = createGateway({ config, verifier, audit, downstream, logger: logger.child({ component: 'gateway' }), env });
     closers.unshift(() => gateway.close());
+    const loopback = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host === '::' ? '[::1]' : config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+    const accountArea: AccountArea | undefined = account?.start(`http://${loopback}:${port}`);
 
     handler = (req, res) => {
       const raw = req.url ?? '/';
@@ -129,6 +135,8 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       } else if (pathname === WARDEN_JWKS_PATH) {
         // The keys upstreams use to verify the gateway's identity assertions (docs/downstream.md).
         downstream.jwksHandler(req, res);
+      } else if (accountArea?.handles(pathname)) {
+        accountArea.handle(req, res, pathname, query);
       } else if (authorizationServer?.handles(pathname)) {
         authorizationServer.handle(req, res);
       } else {

@@ -38,6 +38,13 @@ export function listStoredSecrets(db: SqliteDatabase, server?: string): StoredSe
   return rows.map((r) => ({ server: r.server, user: r.user, updatedAt: new Date(r.updated_at) }));
 }
 
+/** When `user`'s secret for `server` was last set, without needing the key; undefined when none is stored. */
+export function storedSecretInfo(db: SqliteDatabase, server: string, user: string): StoredSecretInfo | undefined {
+  migrateSecretStore(db);
+  const row = db.prepare('SELECT updated_at FROM downstream_secrets WHERE server = ? AND user = ?').get(server, user) as { updated_at: number } | undefined;
+  return row ? { server, user, updatedAt: new Date(row.updated_at) } : undefined;
+}
+
 /**
  * Opens `server`'s secrets with `key`. The first use records the key's check value; every later
  * use must present the same key, else a `SecretsKeyError` stops start-up (or the CLI) right away.

@@ -1,0 +1,66 @@
+/**
+ * The account area (issue 5 follow-up): a page on the warden's origin where a user signs in at
+ * the authorization server and stores their own credential for each server that uses per-user
+ * secrets (`downstream.perUserSecret`), without shell access. docs/downstream.md describes it.
+ *
+ * App composition calls `prepareAccountArea` before the embedded authorization server is built
+ * (its client and resource must be registered there), then `start` once the server listens.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuthorizationServerExtension, ExtraResourceResolver } from '../authorization-server/index.ts';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import type { SqliteDatabase } from '../storage/sqlite/database.ts';
+import { accountResource, ensureAccountClient } from './client-registration.ts';
+import { createAccountArea } from './routes.ts';
+import { ACCOUNT_PATH, resolveAccountSettings } from './settings.ts';
+import { createSignIn } from './sign-in.ts';
+
+export { AccountConfigError, ACCOUNT_PATH } from './settings.ts';
+export { accountSchema, type AccountConfig } from './schema.ts';
+
+export interface AccountArea {
+  handles(pathname: string): boolean;
+  handle(req: IncomingMessage, res: ServerResponse, pathname: string, query: string): void;
+}
+
+export interface PreparedAccountArea {
+  /** For createAuthorizationServer (embedded only): provisions the account client and its resource. */
+  authorizationServer: { extensions: AuthorizationServerExtension[]; extraResources: ExtraResourceResolver[] };
+  /** `localOrigin`: where this process listens (http://127.0.0.1:port), for requests to the embedded authorization server. */
+  start(localOrigin: string): AccountArea;
+}
+
+/**
+ * Decides whether the account area runs (logging why not) and prepares it.
+ * @throws AccountConfigError when `account.enabled: true` cannot be honoured
+ */
+export function prepareAccountArea(o: { config: Config; db: SqliteDatabase; env: NodeJS.ProcessEnv; logger: Logger; now?: () => number }): PreparedAccountArea | undefined {
+  const log = o.logger.child({ component: 'account' });
+  const settings = resolveAccountSettings(o.config, o.env, o.db);
+  if (!settings.enabled) {
+    // Off because nothing uses it is not news; off because it cannot work is.
+    const level = o.config.account.enabled === false || /nothing to store/.test(settings.reason) ? 'debug' : 'warn';
+    log[level]({ reason: settings.reason }, 'the account page is off');
+    return undefined;
+  }
+  const client = settings.resource
+    ? { clientId: settings.clientId, clientSecret: settings.clientSecret, redirectUri: settings.redirectUri, resource: settings.resource }
+    : undefined;
+  return {
+    authorizationServer: client ? { extensions: [ensureAccountClient(client)], extraResources: [accountResource(client)] } : { extensions: [], extraResources: [] },
+    start(localOrigin) {
+      const signIn = createSignIn({
+        issuer: settings.issuer,
+        clientId: settings.clientId,
+        clientSecret: settings.clientSecret,
+        redirectUri: settings.redirectUri,
+        resource: settings.resource,
+        ...(settings.embedded ? { localOrigin } : {}),
+      });
+      const area = createAccountArea({ settings, signIn, db: o.db, env: o.env, logger: log, ...(o.now ? { now: o.now } : {}) });
+      log.info({ url: `${settings.origin}${ACCOUNT_PATH}`, servers: settings.servers.map((s) => s.server.name) }, `users store their own downstream credentials at ${settings.origin}${ACCOUNT_PATH}`);
+      return area;
+    },
+  };
+}

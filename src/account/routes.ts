@@ -1,0 +1,203 @@
+/**
+ * The account area's endpoints, all under /account:
+ *   GET  /account                           your per-user-secret servers and their status
+ *   GET  /account/sign-in                   starts sign-in at the authorization server
+ *   GET  /account/callback                  its redirect back (code, state, iss)
+ *   GET  /account/secrets/:server           set, replace or delete one credential
+ *   POST /account/secrets/:server           store it            (CSRF, POST-redirect-GET)
+ *   POST /account/secrets/:server/delete    delete it           (CSRF, POST-redirect-GET)
+ *   POST /account/sign-out                  end the session     (CSRF)
+ *   GET  /account/signed-out
+ * The user is always the session's verified ID token subject, never anything in the request.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createCsrf } from '../authorization-server/interactions/csrf.ts';
+import { sendPage } from '../authorization-server/interactions/html.ts';
+import { loadSecretsKey } from '../downstream/secrets-key.ts';
+import { openServerSecrets, storedSecretInfo, type ServerSecrets } from '../downstream/secret-store.ts';
+import { describeError, type Logger } from '../log.ts';
+import type { SqliteDatabase } from '../storage/sqlite/database.ts';
+import { readSessionId, sessionCookie } from './cookies.ts';
+import { AccountError } from './errors.ts';
+import { parseSecret, readForm } from './form.ts';
+import { createSessionStore, type AccountSession } from './sessions.ts';
+import type { AccountSettings, PerUserSecretServer } from './settings.ts';
+import { ACCOUNT_PATH, CALLBACK_PATH } from './settings.ts';
+import type { SignIn } from './sign-in.ts';
+import { overviewPage, problemPage, secretPage, secretPath, signedOutPage, type ServerStatus } from './views.ts';
+
+export interface AccountAreaOptions {
+  settings: Extract<AccountSettings, { enabled: true }>;
+  signIn: SignIn;
+  db: SqliteDatabase;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  /** Milliseconds since the epoch. */
+  now?: () => number;
+}
+
+interface Target extends PerUserSecretServer {
+  secrets: ServerSecrets;
+}
+
+/** The account area's request handler. */
+export function createAccountArea(o: AccountAreaOptions) {
+  const { settings, signIn, db, logger } = o;
+  const now = o.now ?? Date.now;
+  const sessions = createSessionStore({ idleMs: settings.idleTimeoutMs, maxMs: settings.maxSessionMs, now });
+  const csrf = createCsrf(randomBytes(32).toString('base64url'));
+  const cookie = { secure: settings.secure };
+  // The downstream module checked each key at start-up (a wrong one stops the gateway first).
+  const targets = new Map<string, Target>(settings.servers.map((s) => [s.server.name, {
+    ...s, secrets: openServerSecrets(db, s.server.name, loadSecretsKey(s.perUserSecret.key, o.env), now),
+  }]));
+
+  function status(t: Target, subject: string): ServerStatus {
+    const info = storedSecretInfo(db, t.server.name, subject);
+    return { name: t.server.name, ...(info ? { setAt: info.updatedAt } : {}), hasFallback: t.perUserSecret.fallback !== undefined };
+  }
+
+  function redirect(res: ServerResponse, location: string, setCookie?: string): void {
+    res.statusCode = 303;
+    res.setHeader('Location', location);
+    res.setHeader('Cache-Control', 'no-store');
+    if (setCookie) res.setHeader('Set-Cookie', setCookie);
+    res.end();
+  }
+
+  async function beginSignIn(res: ServerResponse, returnTo: string): Promise<void> {
+    const { url, pending } = await signIn.begin(returnTo);
+    const session = sessions.create({ pending });
+    redirect(res, url, sessionCookie(cookie, session.id));
+  }
+
+  function takeFlash(session: AccountSession): string | undefined {
+    const flash = session.flash;
+    delete session.flash;
+    return flash;
+  }
+
+  /** POST checks, in order: same origin (when the browser says), a session, then its CSRF token. */
+  async function readVerifiedForm(req: IncomingMessage, session: AccountSession | undefined): Promise<{ session: AccountSession & { subject: string }; form: Map<string, string> }> {
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== settings.origin) throw new AccountError(403, 'Forbidden', 'This form was sent from another site.', 'cross-origin POST');
+    if (!session?.subject) throw new AccountError(403, 'Your session has ended', 'Sign in again, then repeat what you were doing.', 'POST without a session');
+    const form = await readForm(req);
+    if (!csrf.verify(session.id, 'account', form.get('csrf'))) {
+      throw new AccountError(403, 'This form has expired', 'Reload the page and try again.', 'missing or wrong CSRF token');
+    }
+    return { session: session as AccountSession & { subject: string }, form };
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse, pathname: string, query: string): Promise<void> {
+    const method = req.method ?? 'GET';
+    const session = sessions.get(readSessionId(req, cookie));
+    const subject = session?.subject;
+    const allow = (methods: string) => {
+      if (methods.split(', ').includes(method)) return true;
+      res.setHeader('Allow', methods);
+      sendPage(res, 405, 'Method not allowed', problemPage('Method not allowed', 'Use the links and buttons on the page.'));
+      return false;
+    };
+
+    if (pathname === ACCOUNT_PATH || pathname === `${ACCOUNT_PATH}/`) {
+      if (!allow('GET, HEAD')) return;
+      if (!subject) return beginSignIn(res, ACCOUNT_PATH);
+      const servers = [...targets.values()].map((t) => status(t, subject));
+      const flash = takeFlash(session);
+      return sendPage(res, 200, 'Your credentials', overviewPage({ subject, servers, csrf: csrf.issue(session.id, 'account'), ...(flash ? { flash } : {}) }));
+    }
+    if (pathname === `${ACCOUNT_PATH}/sign-in`) {
+      if (!allow('GET, HEAD')) return;
+      if (subject) return redirect(res, ACCOUNT_PATH);
+      return beginSignIn(res, ACCOUNT_PATH);
+    }
+    if (pathname === CALLBACK_PATH) {
+      if (!allow('GET')) return;
+      const pending = session?.pending;
+      if (!session || !pending) {
+        throw new AccountError(400, 'Sign-in expired', 'This sign-in was started too long ago or in another browser.', 'callback without a pending sign-in');
+      }
+      // One answer per sign-in: the pending state is spent whatever happens next.
+      sessions.destroy(session.id);
+      const { subject: verified } = await signIn.finish(new URL(`${settings.origin}${CALLBACK_PATH}?${query}`), pending);
+      // A new id at sign-in: an id known before (e.g. planted) never becomes a signed-in session.
+      const fresh = sessions.create({ subject: verified });
+      logger.info({ event: 'account_sign_in', user: verified }, 'signed in to the account page');
+      return redirect(res, pending.returnTo, sessionCookie(cookie, fresh.id));
+    }
+    if (pathname === `${ACCOUNT_PATH}/sign-out`) {
+      if (!allow('POST')) return;
+      const { session: s } = await readVerifiedForm(req, session);
+      sessions.destroy(s.id);
+      logger.info({ event: 'account_sign_out', user: s.subject }, 'signed out of the account page');
+      return redirect(res, `${ACCOUNT_PATH}/signed-out`, sessionCookie(cookie, undefined));
+    }
+    if (pathname === `${ACCOUNT_PATH}/signed-out`) {
+      if (!allow('GET, HEAD')) return;
+      return sendPage(res, 200, 'Signed out', signedOutPage());
+    }
+
+    const match = /^\/account\/secrets\/([^/]+)(\/delete)?$/.exec(pathname);
+    let name: string | undefined;
+    try {
+      name = match ? decodeURIComponent(match[1]!) : undefined;
+    } catch {
+      name = undefined;
+    }
+    const target = name === undefined ? undefined : targets.get(name);
+    if (!target) throw new AccountError(404, 'Not found', 'There is no such page. Servers that take your own credential are listed on your account page.');
+    const deleting = match![2] !== undefined;
+    if (deleting) {
+      if (!allow('POST')) return;
+      const { session: s } = await readVerifiedForm(req, session);
+      const removed = target.secrets.remove(s.subject);
+      logger.info({ event: 'account_secret_deleted', user: s.subject, server: target.server.name, removed }, 'user deleted their downstream secret');
+      s.flash = removed ? `Your credential for ${target.server.name} was deleted.` : `You had no credential stored for ${target.server.name}.`;
+      return redirect(res, ACCOUNT_PATH);
+    }
+    if (!allow('GET, HEAD, POST')) return;
+    if (method !== 'POST') {
+      if (!subject) return beginSignIn(res, secretPath(target.server.name));
+      return sendPage(res, 200, `Credential for ${target.server.name}`, secretPage({ server: status(target, subject), csrf: csrf.issue(session.id, 'account') }));
+    }
+    const { session: s, form } = await readVerifiedForm(req, session);
+    let secret: string;
+    try {
+      secret = parseSecret(form.get('secret'), 'stdio' in target.server.upstream ? 'env' : 'header');
+    } catch (err) {
+      if (!(err instanceof AccountError)) throw err;
+      return sendPage(res, err.status, err.title, secretPage({ server: status(target, s.subject), csrf: csrf.issue(s.id, 'account'), error: err.message }));
+    }
+    const replaced = storedSecretInfo(db, target.server.name, s.subject) !== undefined;
+    target.secrets.set(s.subject, secret);
+    logger.info({ event: 'account_secret_set', user: s.subject, server: target.server.name, replaced }, 'user stored their downstream secret');
+    s.flash = `Your credential for ${target.server.name} was ${replaced ? 'replaced' : 'saved'}. New sessions use it; sessions already open keep the one they started with.`;
+    return redirect(res, ACCOUNT_PATH);
+  }
+
+  return {
+    handles(pathname: string): boolean {
+      return pathname === ACCOUNT_PATH || pathname.startsWith(`${ACCOUNT_PATH}/`);
+    },
+    /** Every error is rendered here, once: a page with the status, never a stack or a secret. */
+    handle(req: IncomingMessage, res: ServerResponse, pathname: string, query: string): void {
+      route(req, res, pathname, query).catch((err: unknown) => {
+        const e = err instanceof AccountError
+          ? err
+          : new AccountError(500, 'Something went wrong', 'Your request could not be completed. Try again.', describeError(err).message);
+        if (e.reason) logger[e.status >= 500 ? 'error' : 'warn']({ event: 'account_error', status: e.status, reason: e.reason }, 'account page request refused');
+        if (res.headersSent) return void res.end();
+        const next = e.status === 403 || e.status === 400 && /Sign-in/.test(e.title) ? { href: '/account/sign-in', label: 'Sign in' } : undefined;
+        sendPage(res, e.status, e.title, problemPage(e.title, e.message, next));
+      });
+    },
+    /** Live sessions (tests, metrics). */
+    get sessionCount() {
+      return sessions.size;
+    },
+  };
+}
+
+export type AccountArea = ReturnType<typeof createAccountArea>;
