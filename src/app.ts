@@ -42,8 +42,8 @@ export interface Warden {
   server: Server;
   config: Config;
   gateway: Gateway;
-  /** Writes queued audit events now (they are otherwise written every 100 ms), e.g. before reading the trail back. */
-  flushAudit(): void;
+  /** Writes queued audit events now (they are otherwise written every 100 ms) and resolves when SQLite has them, e.g. before reading the trail back. */
+  flushAudit(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -11,6 +11,7 @@ import type { SqliteDatabase } from '../storage/sqlite/database.ts';
 import { JsonlAuditSink } from './jsonl-sink.ts';
 import { startRetention } from './retention.ts';
 import { SqliteAuditSink } from './sqlite-sink.ts';
+import { SqliteWorkerAuditSink } from './sqlite-worker-sink.ts';
 import type { AuditSink } from './types.ts';
 import { UnauthenticatedFold } from './unauthenticated.ts';
 
@@ -18,6 +19,7 @@ export type { AuditEvent, AuditSink } from './types.ts';
 export { redactArguments, REDACTED } from './redact.ts';
 export { queryAuditEvents, type AuditQuery } from './query.ts';
 export { SqliteAuditSink, migrateAudit } from './sqlite-sink.ts';
+export { SqliteWorkerAuditSink } from './sqlite-worker-sink.ts';
 export { JsonlAuditSink } from './jsonl-sink.ts';
 export { pruneAuditEvents, startRetention } from './retention.ts';
 export { UnauthenticatedFold, isUnauthenticatedDenial } from './unauthenticated.ts';
@@ -30,9 +32,10 @@ export interface AuditSinkOptions {
 }
 
 /** The configured audit sinks behind one `AuditSink`. */
-export function createAuditSink(config: Config, db: SqliteDatabase, options: AuditSinkOptions = {}): AuditSink & { flush(): void } {
+export function createAuditSink(config: Config, db: SqliteDatabase, options: AuditSinkOptions = {}): AuditSink & { flush(): Promise<void> } {
   const onError = (err: Error) => options.logger?.error({ err: { message: err.message } }, 'audit write failed');
-  const sinks: (SqliteAuditSink | JsonlAuditSink)[] = [new SqliteAuditSink(db, onError)];
+  const sqlite = config.audit.writer === 'worker' && !db.memory ? new SqliteWorkerAuditSink(db, onError) : new SqliteAuditSink(db, onError);
+  const sinks: (SqliteAuditSink | SqliteWorkerAuditSink | JsonlAuditSink)[] = [sqlite];
   if (config.audit.jsonl) sinks.push(new JsonlAuditSink(config.audit.jsonl, onError, { maxBytes: config.audit.jsonlMaxBytes, keep: config.audit.jsonlKeep }));
   const retention = startRetention(db, {
     retentionMs: config.audit.retention,
@@ -40,13 +43,11 @@ export function createAuditSink(config: Config, db: SqliteDatabase, options: Aud
     onError,
     onPruned: ({ removed }) => options.logger?.info({ removed }, 'old audit events pruned'),
   });
-  const all: AuditSink & { flush(): void } = {
+  const all: AuditSink & { flush(): Promise<unknown> } = {
     record(event) {
       for (const sink of sinks) sink.record(event);
     },
-    flush() {
-      for (const sink of sinks) sink.flush();
-    },
+    flush: () => Promise.all(sinks.map((s) => s.flush())),
     async close() {
       await retention.stop();
       await Promise.all(sinks.map((s) => s.close()));
@@ -55,8 +56,13 @@ export function createAuditSink(config: Config, db: SqliteDatabase, options: Aud
   const fold = new UnauthenticatedFold(all, { windowMs: config.audit.unauthenticatedWindowSeconds * 1000, ...(options.now ? { now: options.now } : {}) });
   return {
     record: (event) => fold.record(event),
-    /** Writes queued events (and the unauthenticated counts so far) now: tests, and before reading the trail back in-process. */
-    flush: () => void fold.flush(),
+    /**
+     * Writes queued events (and the unauthenticated counts so far) now and resolves when SQLite has
+     * them: tests, and before reading the trail back in-process.
+     */
+    flush: async () => {
+      await fold.flush();
+    },
     close: () => fold.close(),
   };
 }

@@ -44,6 +44,11 @@ export const auditSchema = z
     jsonlMaxBytes: z.number().int().min(0).default(100 * 1024 * 1024),
     /** How many rotated JSON Lines files to keep besides the live one. */
     jsonlKeep: z.number().int().min(1).max(1000).default(5),
+    /**
+     * Where SQLite inserts run: `worker` (a worker thread with its own connection, off the event
+     * loop) or `inline` (on the event loop, batched on a timer). An in-memory database is always inline.
+     */
+    writer: z.enum(['worker', 'inline']).default('worker'),
     /** Record tool arguments verbatim instead of redacted. */
     includeArguments: z.boolean().default(false),
     /** How long SQLite keeps decision events, in milliseconds after parsing; 0 keeps them forever. */

@@ -43,47 +43,57 @@ export function migrateAudit(db: SqliteDatabase): void {
   migrate(db, 'audit', AUDIT_MIGRATIONS);
 }
 
-/** Batched writer of audit events to SQLite; `close` writes what is queued. */
+/** The columns an event is written to, in order: shared by the inline sink and the writer thread. */
+export const INSERT_SQL = `INSERT INTO audit_events
+  (time, time_ms, subject, client_id, roles, server, method, target, decision, rule, reason, latency_us, arguments, session_id, count, remote_address)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+export type AuditRow = [string, number, string, string, string, string, string, string | null, string, string | null, string, number, string | null, string | null, number, string | null];
+
+/** One event as the positional values of `INSERT_SQL`. */
+export function toRow(e: AuditEvent): AuditRow {
+  const timeMs = Date.parse(e.time);
+  return [
+    e.time,
+    Number.isNaN(timeMs) ? 0 : timeMs,
+    e.subject,
+    e.clientId,
+    JSON.stringify(e.roles),
+    e.server,
+    e.method,
+    e.target,
+    e.decision,
+    e.rule,
+    e.reason,
+    e.latencyUs,
+    e.arguments === undefined ? null : JSON.stringify(e.arguments),
+    e.sessionId ?? null,
+    e.count ?? 1,
+    e.remoteAddress ?? null,
+  ];
+}
+
+/** A function writing rows in one transaction on `db`. */
+export function createRowWriter(db: SqliteDatabase): (rows: readonly AuditRow[]) => void {
+  const insert = db.prepare(INSERT_SQL);
+  return db.transaction((rows: readonly AuditRow[]) => {
+    for (const row of rows) insert.run(row);
+  });
+}
+
+/** Batched writer of audit events to SQLite on this thread; `close` writes what is queued. */
 export class SqliteAuditSink implements AuditSink {
-  readonly #db: SqliteDatabase;
-  readonly #insert;
-  readonly #insertMany;
+  readonly #writeRows: (rows: readonly AuditRow[]) => void;
   readonly #onError: (err: Error) => void;
   readonly #batch: Batch<AuditEvent>;
 
   constructor(db: SqliteDatabase, onError: (err: Error) => void = () => {}, options: BatchOptions = {}) {
     migrateAudit(db);
-    this.#db = db;
     this.#onError = onError;
-    this.#insert = db.prepare(`INSERT INTO audit_events
-      (time, time_ms, subject, client_id, roles, server, method, target, decision, rule, reason, latency_us, arguments, session_id, count, remote_address)
-      VALUES (@time, @timeMs, @subject, @clientId, @roles, @server, @method, @target, @decision, @rule, @reason, @latencyUs, @arguments, @sessionId, @count, @remoteAddress)`);
-    this.#insertMany = db.transaction((events: AuditEvent[]) => {
-      for (const e of events) {
-        const timeMs = Date.parse(e.time);
-        this.#insert.run({
-          time: e.time,
-          timeMs: Number.isNaN(timeMs) ? 0 : timeMs,
-          subject: e.subject,
-          clientId: e.clientId,
-          roles: JSON.stringify(e.roles),
-          server: e.server,
-          method: e.method,
-          target: e.target,
-          decision: e.decision,
-          rule: e.rule,
-          reason: e.reason,
-          latencyUs: e.latencyUs,
-          arguments: e.arguments === undefined ? null : JSON.stringify(e.arguments),
-          sessionId: e.sessionId ?? null,
-          count: e.count ?? 1,
-          remoteAddress: e.remoteAddress ?? null,
-        });
-      }
-    });
+    this.#writeRows = createRowWriter(db);
     this.#batch = new Batch((batch) => {
       try {
-        this.#insertMany(batch);
+        this.#writeRows(batch.map(toRow));
       } catch (err) {
         this.#onError(new Error(`could not write ${batch.length} audit event(s) to SQLite: ${(err as Error).message}`));
       }

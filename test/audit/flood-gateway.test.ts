@@ -31,7 +31,7 @@ describe('gateway: a flood of unauthenticated requests is audited in O(1) rows (
     const first = await post(url, 'not-a-valid-token', ping);
     assert.equal(first.status, 401);
     await first.text();
-    t.warden.flushAudit();
+    await t.warden.flushAudit();
     const afterFirst = events().filter((e) => e.reason.startsWith('invalid token'));
     assert.equal(afterFirst.length, 1, 'the first bad-token request is recorded at once');
     assert.equal(afterFirst[0]!.remoteAddress, '127.0.0.1');
@@ -48,7 +48,7 @@ describe('gateway: a flood of unauthenticated requests is audited in O(1) rows (
       assert.equal(res.status, 401);
       await res.text();
     }
-    t.warden.flushAudit();
+    await t.warden.flushAudit();
     const invalid = events().filter((e) => e.reason.startsWith('invalid token'));
     assert.ok(invalid.length <= 2, `O(1) rows for the flood, got ${invalid.length}`);
     assert.equal(invalid.reduce((n, e) => n + (e.count ?? 1), 0), FLOOD, 'every request counted');
@@ -63,7 +63,7 @@ describe('gateway: a flood of unauthenticated requests is audited in O(1) rows (
     const token = await t.issuer.mint({ aud: url, scope: 'mcp:read', sub: 'counted-one-by-one' });
     const sid = await openSession(url, token);
     for (let id = 1; id <= 10; id++) await (await post(url, token, { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'echo', arguments: { message: 'x' } } }, { 'mcp-session-id': sid })).text();
-    t.warden.flushAudit();
+    await t.warden.flushAudit();
     const calls = events().filter((e) => e.subject === 'counted-one-by-one' && e.method === 'tools/call');
     assert.equal(calls.length, 10);
     assert.ok(calls.every((e) => e.count === undefined && e.remoteAddress === undefined));

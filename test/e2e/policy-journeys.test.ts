@@ -207,7 +207,7 @@ describe('policy end to end: filtered lists, denial, step-up and audit (issue 4)
 
   it('issue 4 §5: every decision above is in the audit trail, read back with mcp-warden audit', async () => {
     // The sinks write every 100 ms; flush so the reader below sees every decision made so far.
-    warden.flushAudit();
+    await warden.flushAudit();
     const bobDenied = await auditCli(configFile, '--user', 'bob', '--decision', 'deny', '--server', 'notes');
     const bobDelete = bobDenied.find((e) => e.method === 'tools/call' && e.target === 'delete_note');
     assert.ok(bobDelete, `bob's denied call is recorded: ${JSON.stringify(bobDenied)}`);
