@@ -74,4 +74,12 @@ describe('workload identity option', () => {
     assert.equal(await o.assertion!({ issuer: undefined, resource: undefined, scope: undefined }), 'rotated.jwt.value');
     assert.throws(() => toClientOptions(URL_, { 'jwt-bearer-assertion': file }, {}, io), /needs --client-id/);
   });
+
+  it('issue 6: --token-store picks auto|keychain|file, MCP_WARDEN_TOKEN_STORE is the fallback, anything else is a usage error', () => {
+    assert.equal(toClientOptions(URL_, {}, {}, io).tokenStore, undefined, 'unset: the library default (auto)');
+    assert.equal(toClientOptions(URL_, {}, { MCP_WARDEN_TOKEN_STORE: 'file' }, io).tokenStore, 'file');
+    assert.equal(toClientOptions(URL_, { 'token-store': 'keychain' }, { MCP_WARDEN_TOKEN_STORE: 'file' }, io).tokenStore, 'keychain', 'the flag wins');
+    assert.throws(() => toClientOptions(URL_, { 'token-store': 'plaintext' }, {}, io), (err) => isClientError(err, 'usage') && /--token-store must be one of auto, keychain, file/.test(err.message));
+    assert.throws(() => toClientOptions(URL_, {}, { MCP_WARDEN_TOKEN_STORE: 'KEYCHAIN' }, io), (err) => isClientError(err, 'usage') && /MCP_WARDEN_TOKEN_STORE/.test(err.message));
+  });
 });

@@ -41,7 +41,8 @@ describe('client commands against the gateway and embedded AS', () => {
   async function run(args: string[], envExtra: Record<string, string>, signIn = true) {
     const stdout = new Capture();
     const stderr = new Capture();
-    const env = { PATH: process.env.PATH, ...envExtra };
+    // The file store: these tests are about the commands, and auto must not depend on the machine's keyring.
+    const env = { PATH: process.env.PATH, MCP_WARDEN_TOKEN_STORE: 'file', ...envExtra };
     const done = main(args, { env, stdout, stderr });
     let signedIn: URL | undefined;
     if (signIn) {
@@ -134,7 +135,7 @@ describe('client commands against the gateway and embedded AS', () => {
 
   it('--no-resource leaves RFC 8707 resource out of the authorization request', async () => {
     const stderr = new Capture();
-    const done = main(['login', endpoint, '--no-browser', '--no-resource'], { env: { PATH: process.env.PATH, MCP_WARDEN_HOME: home('c') }, stdout: new Capture(), stderr });
+    const done = main(['login', endpoint, '--no-browser', '--no-resource'], { env: { PATH: process.env.PATH, MCP_WARDEN_TOKEN_STORE: 'file', MCP_WARDEN_HOME: home('c') }, stdout: new Capture(), stderr });
     const m = await stderr.waitFor(/sign in:\s+(\S+)/);
     assert.equal(new URL(m[1]!).searchParams.get('resource'), null);
     // Our AS requires a resource for this gateway's tokens, so finish the flow and expect a clean failure or success, never a crash.

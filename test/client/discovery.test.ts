@@ -45,7 +45,7 @@ describe('client discovery refusals', () => {
     metadata = endpoints();
     seen.length = 0;
     const opened: URL[] = [];
-    const client = new WardenClient({ serverUrl: `${base}/mcp`, home, openUrl: async (u) => void opened.push(u) });
+    const client = new WardenClient({ serverUrl: `${base}/mcp`, home, tokenStore: 'file', openUrl: async (u) => void opened.push(u) });
     await assert.rejects(client.accessToken(), (err) => isClientError(err, 'pkce_unsupported') && err.message.includes('S256'));
     assert.equal(opened.length, 0, 'no authorization request was opened');
     assert.ok(!seen.includes('POST /register'), 'no registration was attempted');
@@ -53,20 +53,20 @@ describe('client discovery refusals', () => {
 
   it('MCP C-6: refuses an AS that offers only plain PKCE', async () => {
     metadata = { ...endpoints(), code_challenge_methods_supported: ['plain'] };
-    const client = new WardenClient({ serverUrl: `${base}/mcp`, home, openUrl: async () => undefined });
+    const client = new WardenClient({ serverUrl: `${base}/mcp`, home, tokenStore: 'file', openUrl: async () => undefined });
     await assert.rejects(client.accessToken(), (err) => isClientError(err, 'pkce_unsupported'));
   });
 
   it('RFC 8414 §3.3: refuses AS metadata whose issuer differs from the issuer it was fetched for', async () => {
     metadata = { ...endpoints(), code_challenge_methods_supported: ['S256'], issuer: 'https://evil.example' };
-    const client = new WardenClient({ serverUrl: `${base}/mcp`, home, openUrl: async () => undefined });
+    const client = new WardenClient({ serverUrl: `${base}/mcp`, home, tokenStore: 'file', openUrl: async () => undefined });
     await assert.rejects(client.accessToken(), (err) => isClientError(err, 'protocol_error') && /issuer/i.test(err.message));
   });
 
   it('a non-interactive client (token --no-login) fails with login_required instead of opening anything', async () => {
     metadata = { ...endpoints(), code_challenge_methods_supported: ['S256'] };
     seen.length = 0;
-    const client = new WardenClient({ serverUrl: `${base}/mcp`, home, interactive: false, clientId: 'pre-registered' });
+    const client = new WardenClient({ serverUrl: `${base}/mcp`, home, tokenStore: 'file', interactive: false, clientId: 'pre-registered' });
     await assert.rejects(client.accessToken(), (err) => isClientError(err, 'login_required'));
   });
 });

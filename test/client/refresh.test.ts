@@ -43,6 +43,7 @@ describe('token refresh against the embedded AS', () => {
     return new WardenClient({
       serverUrl: endpoint,
       home,
+      tokenStore: 'file',
       now: () => Date.now() + offset,
       openUrl: async (url) => {
         await completeSignIn(url.href, 'alice', PASSWORD);

@@ -14,13 +14,15 @@ const root = mkdtempSync(join(tmpdir(), 'warden-token-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 const freshHome = () => join(root, `home-${++n}`);
+// The plaintext file mode: these tests are about the file and its locks (keychain mode: token-store-keychain.test.ts).
+const FILE = { mode: 'file' } as const;
 
 describe('token store', () => {
   it('OAuth 2.1 §7.1: writes a 0600 file in a 0700 folder, and tightens a folder that was group-readable', async () => {
     const home = freshHome();
     mkdirSync(join(home, 'servers'), { recursive: true });
     chmodSync(join(home, 'servers'), 0o755);
-    const store = new TokenStore(home);
+    const store = new TokenStore(home, {}, FILE);
     await store.update(SERVER, (r) => {
       r.tokens = { access_token: 'at-1', refresh_token: 'rt-1' };
     });
@@ -36,7 +38,7 @@ describe('token store', () => {
   });
 
   it('a corrupt file is a store_corrupt error naming the file, and quarantine sets it aside', async () => {
-    const store = new TokenStore(freshHome());
+    const store = new TokenStore(freshHome(), {}, FILE);
     await store.update(SERVER, () => undefined);
     writeFileSync(store.pathFor(SERVER), 'not json at all');
     await assert.rejects(store.read(SERVER), (err) => isClientError(err, 'store_corrupt') && err.message.includes(store.pathFor(SERVER)));
@@ -49,7 +51,7 @@ describe('token store', () => {
   });
 
   it('keys client registrations by issuer (SEP-2352) and keeps one file per server', async () => {
-    const store = new TokenStore(freshHome());
+    const store = new TokenStore(freshHome(), {}, FILE);
     await store.update(SERVER, (r) => {
       r.clients['https://as-1.example'] = { client_id: 'c1', issuer: 'https://as-1.example' };
     });
@@ -66,7 +68,7 @@ describe('token store', () => {
     const home = freshHome();
     const script = `
       import { TokenStore } from ${JSON.stringify(join(import.meta.dirname, '../../src/client/token-store.ts'))};
-      const store = new TokenStore(process.env.HOME_DIR);
+      const store = new TokenStore(process.env.HOME_DIR, {}, { mode: 'file' });
       for (let i = 0; i < 15; i++) {
         await store.update(${JSON.stringify(SERVER)}, (r) => { r.clients[process.env.WRITER + '-' + i] = { client_id: 'x' }; });
       }`;
@@ -82,7 +84,7 @@ describe('token store', () => {
         }),
     );
     assert.deepEqual(await Promise.all(writers), [0, 0, 0, 0]);
-    const record = await new TokenStore(home).read(SERVER);
+    const record = await new TokenStore(home, {}, FILE).read(SERVER);
     assert.equal(Object.keys(record.clients).length, 60);
     assert.deepEqual(readdirSync(join(home, 'servers')).filter((f) => f.endsWith('.tmp') || f.endsWith('.lock')), []);
   });

@@ -76,7 +76,7 @@ describe('e2e: mcp-warden connect against the gateway and the embedded AS, sign-
     const transport = new StdioClientTransport({
       command: process.execPath,
       args: [BIN, 'connect', endpoint, '--no-browser'],
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_HOME: home, MCP_WARDEN_REFRESH_SKEW_SECONDS: '1' },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_HOME: home, MCP_WARDEN_TOKEN_STORE: 'file', MCP_WARDEN_REFRESH_SKEW_SECONDS: '1' },
       stderr: 'pipe',
     });
     let text = '';
@@ -138,7 +138,7 @@ describe('e2e: mcp-warden connect against the gateway and the embedded AS, sign-
     const transport = new StdioClientTransport({
       command: process.execPath,
       args: [BIN, 'connect', endpoint, '--no-browser'],
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_HOME: home, MCP_WARDEN_REFRESH_SKEW_SECONDS: '1' },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_HOME: home, MCP_WARDEN_TOKEN_STORE: 'file', MCP_WARDEN_REFRESH_SKEW_SECONDS: '1' },
       stderr: 'pipe',
     });
     let text = '';

@@ -45,14 +45,14 @@ describe('e2e: mcp-warden connect across a gateway restart', () => {
     const port = warden!.port;
     // Sign in once with `login`, as a user would before configuring the host.
     const stderr = new Capture();
-    const login = main(['login', endpoint, '--no-browser'], { env: { PATH: process.env.PATH, MCP_WARDEN_HOME: home }, stdout: new Capture(), stderr });
+    const login = main(['login', endpoint, '--no-browser'], { env: { PATH: process.env.PATH, MCP_WARDEN_HOME: home, MCP_WARDEN_TOKEN_STORE: 'file' }, stdout: new Capture(), stderr });
     await completeSignIn((await stderr.waitFor(/sign in:\s+(\S+)/))[1]!, 'alice', PASSWORD);
     assert.equal(await login, 0, stderr.text);
 
     const transport = new StdioClientTransport({
       command: process.execPath,
       args: [BIN, 'connect', endpoint, '--no-browser'],
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_HOME: home },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', MCP_WARDEN_HOME: home, MCP_WARDEN_TOKEN_STORE: 'file' },
       stderr: 'pipe',
     });
     let bridgeLog = '';
