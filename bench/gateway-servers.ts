@@ -3,10 +3,11 @@
  * its URLs (and tokens) on stdout. Roles:
  *   upstream            the lean HTTP MCP server
  *   proxy <url>         a bare node:http pass-through proxy to <url> (keep-alive agent): the Node limit
- *   warden <url>        mcp-warden (external fixture issuer, JWT + required scope) with /mcp/http → <url>,
+ *   warden <url> [w]    mcp-warden (external fixture issuer, JWT + required scope) with /mcp/http → <url>,
  *                       /mcp/http-policy → <url> with a policy (and so an audit event per call),
  *                       /mcp/stdio → the tiny stdio server (policy on), /mcp/sh → a shell
  *                       stdio server (memory runs). With IPC: answers {measure:true} with memory use after GC.
+ *                       w: the SQLite audit writer, `worker` (default) or `inline` (bench/gateway-audit.ts).
  */
 import { createServer, request, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -56,6 +57,8 @@ if (role === 'upstream') {
       storage: { sqlite: { path: join(dir, 'w.db') } },
       authorizationServer: { external: { issuer: issuer.issuer } },
       log: { level: 'silent' },
+      // bench/gateway-audit.ts starts one warden per SQLite audit writer (worker thread or inline).
+      audit: { writer: process.argv[4] === 'inline' ? 'inline' : 'worker' },
       servers: [
         // The memory run opens hundreds of sessions with one token: lift the per-caller limit.
         { name: 'http', path: '/mcp/http', upstream: { http: { url: target! } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },

@@ -1,0 +1,147 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { openDatabase, type SqliteDatabase } from '../../src/storage/sqlite/database.ts';
+import { createAuditSink, queryAuditEvents, SqliteAuditSink, SqliteWorkerAuditSink, type AuditEvent } from '../../src/audit/index.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+
+const UNCLOSED = fileURLToPath(new URL('./fixtures/unclosed-writer.ts', import.meta.url));
+
+function event(subject: string, overrides: Partial<AuditEvent> = {}): AuditEvent {
+  return { time: new Date().toISOString(), subject, clientId: 'client-1', roles: ['member'], server: 'notes', method: 'tools/call', target: 'read_note', decision: 'allow', rule: 'read', reason: 'ok', latencyUs: 4, arguments: { id: '[redacted]' }, sessionId: 's-1', ...overrides };
+}
+
+describe('audit: SQLite writes on a worker thread', () => {
+  let dir: string;
+  let n = 0;
+  const fresh = (): { db: SqliteDatabase; path: string } => {
+    const path = join(dir, `w${++n}.db`);
+    return { db: openDatabase(path), path };
+  };
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'warden-audit-worker-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('events go through the thread: flush resolves once this thread\'s connection can read them, fields intact', async () => {
+    const { db } = fresh();
+    const errors: Error[] = [];
+    const sink = new SqliteWorkerAuditSink(db, (e) => errors.push(e));
+    for (let i = 0; i < 600; i++) sink.record(event('w-1'));
+    sink.record(event('w-fold', { subject: '', clientId: '', method: 'http', decision: 'deny', count: 7, remoteAddress: '192.0.2.1', arguments: undefined }));
+    await sink.flush();
+    assert.equal(queryAuditEvents(db, { subject: 'w-1', limit: 1000 }).length, 600);
+    const [one] = queryAuditEvents(db, { subject: 'w-1', limit: 1 });
+    assert.deepEqual({ ...one, time: 'x' }, { ...event('w-1'), time: 'x' });
+    const [folded] = queryAuditEvents(db, { decision: 'deny' });
+    assert.equal(folded!.count, 7);
+    assert.equal(folded!.remoteAddress, '192.0.2.1');
+    assert.notEqual(sink.worker.threadId, 0);
+    await sink.close();
+    assert.deepEqual(errors, []);
+    db.close();
+  });
+
+  it('close drains what is still queued and ends the thread', async () => {
+    const { db } = fresh();
+    const sink = new SqliteWorkerAuditSink(db);
+    for (let i = 0; i < 1000; i++) sink.record(event('drained'));
+    const exited = once(sink.worker, 'exit');
+    await sink.close();
+    await exited;
+    assert.equal(queryAuditEvents(db, { subject: 'drained', limit: 2000 }).length, 1000);
+    db.close();
+  });
+
+  it('a write refused by a locked database is reported through onError; later writes succeed', async () => {
+    const { db, path } = fresh();
+    const errors: Error[] = [];
+    const sink = new SqliteWorkerAuditSink(db, (e) => errors.push(e), { busyTimeoutMs: 20 });
+    const locker = openDatabase(path);
+    locker.exec('BEGIN IMMEDIATE');
+    sink.record(event('locked-out'));
+    await sink.flush();
+    locker.exec('ROLLBACK');
+    locker.close();
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!.message, /could not write 1 audit event\(s\) to SQLite: database is locked/);
+    sink.record(event('after-lock'));
+    await sink.flush();
+    assert.equal(queryAuditEvents(db, { subject: 'after-lock' }).length, 1);
+    await sink.close();
+    db.close();
+  });
+
+  it('a dead writer thread is reported, the process lives on, and events are written on the main thread', async () => {
+    const { db } = fresh();
+    const errors: Error[] = [];
+    const sink = new SqliteWorkerAuditSink(db, (e) => errors.push(e));
+    sink.record(event('before-crash'));
+    await sink.flush();
+    await sink.worker.terminate();
+    await waitFor(() => errors.length > 0, 'the exit to be reported');
+    assert.match(errors[0]!.message, /audit writer thread exited/);
+    sink.record(event('after-crash'));
+    await sink.flush();
+    assert.equal(queryAuditEvents(db, { subject: 'before-crash' }).length, 1);
+    assert.equal(queryAuditEvents(db, { subject: 'after-crash' }).length, 1);
+    await sink.close();
+    db.close();
+  });
+
+  it('a thread that cannot open the database reports it, and the sink falls back to this thread', async () => {
+    const { db, path } = fresh();
+    const errors: Error[] = [];
+    rmSync(dir, { recursive: true, force: true }); // the file (and its directory) are gone before the thread opens it
+    const sink = new SqliteWorkerAuditSink(db, (e) => errors.push(e));
+    sink.record(event('orphan'));
+    await sink.flush();
+    await waitFor(() => errors.some((e) => /exited/.test(e.message)), 'the failed start to be reported');
+    assert.ok(errors.some((e) => /audit writer thread failed/.test(e.message)), errors.map((e) => e.message).join('; '));
+    await sink.flush();
+    assert.equal(queryAuditEvents(db, { subject: 'orphan' }).length, 1, `written by the main connection (${path})`);
+    await sink.close();
+    db.close();
+    dir = mkdtempSync(join(tmpdir(), 'warden-audit-worker-'));
+  });
+
+  it('createAuditSink uses the thread for a file and the inline writer for :memory: or audit.writer inline', async () => {
+    const base = { publicUrl: 'https://m.example.com', servers: [{ name: 'n', path: '/mcp', upstream: { http: { url: 'https://u.example.com/' } } }] };
+    for (const [writer, path] of [['worker', join(dir, 'c1.db')], ['worker', ':memory:'], ['inline', join(dir, 'c2.db')]] as const) {
+      const db = openDatabase(path);
+      const sink = createAuditSink(parseConfig({ ...base, audit: { writer } }), db);
+      sink.record(event(`via-${writer}`));
+      await sink.flush();
+      assert.equal(queryAuditEvents(db, { subject: `via-${writer}` }).length, 1, `${writer} ${path}`);
+      await sink.close();
+      db.close();
+    }
+    assert.throws(() => new SqliteWorkerAuditSink(openDatabase(':memory:')), /needs a database file/);
+    assert.ok(new SqliteAuditSink(openDatabase(':memory:')));
+  });
+
+  it('an unclosed sink and its thread never keep the process alive', async () => {
+    const path = join(dir, 'unclosed.db');
+    const child = spawn(process.execPath, ['--import', 'tsx', UNCLOSED, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    let code: number | null = null;
+    child.once('exit', (c) => (code = c));
+    try {
+      await waitFor(() => code !== null, 'the child to exit on its own', { timeoutMs: 20_000 });
+    } finally {
+      if (code === null) child.kill('SIGKILL');
+    }
+    assert.equal(code, 0);
+    assert.equal(out, 'flushed\n');
+    const db = openDatabase(path);
+    assert.ok(queryAuditEvents(db, { subject: 'unclosed' }).length >= 1);
+    db.close();
+  });
+});
