@@ -142,6 +142,8 @@ export class TokenStore {
 
   /** Reads the record; a missing file is an empty record, an unparsable one throws `store_corrupt`. */
   async read(serverUrl: string): Promise<ServerRecord> {
+    // An explicit keychain mode fails at the first use, not at the first write after a sign-in.
+    if (this.mode === 'keychain') await this.resolveBackend();
     const path = this.pathFor(serverUrl);
     let text: string;
     try {

@@ -213,6 +213,17 @@ describe('keychain detection without a working keychain', () => {
     );
   });
 
+  it('the CLI with --token-store keychain and no keychain: exit 1 with the reason before any network call, no stack trace', async () => {
+    const { main } = await import('../../src/cli/main.ts');
+    const { Capture } = await import('./sign-in.ts');
+    const stderr = new Capture();
+    const env = { PATH: process.env.PATH, MCP_WARDEN_HOME: join(dir, 'cli'), DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(dir, 'no-such-bus')}` };
+    const code = await main(['token', 'https://mcp.invalid/mcp', '--token-store', 'keychain', '--no-login'], { env, stdout: new Capture(), stderr });
+    assert.equal(code, 1);
+    assert.match(stderr.text, /--token-store keychain: the OS keychain \(secret-service\) does not work here/);
+    assert.doesNotMatch(stderr.text, /\n\s+at /);
+  });
+
   it('a keychain tool that hangs (a locked keyring prompting nobody) is killed at the deadline and auto falls back', async () => {
     const bin = join(dir, 'bin');
     const { mkdirSync } = await import('node:fs');
