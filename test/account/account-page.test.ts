@@ -1,0 +1,287 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { startWarden, type Warden } from '../../src/app.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import { demoServerCommand } from '../../src/config/demo.ts';
+import { loadSecretsKey } from '../../src/downstream/secrets-key.ts';
+import { openServerSecrets, storedSecretInfo } from '../../src/downstream/secret-store.ts';
+import { openDatabase } from '../../src/storage/sqlite/database.ts';
+import { obtainTokens } from '../helpers/oauth.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import { captureLogs, connectClient, PASSWORD, seedUsers, textOf } from '../downstream/e2e-fixtures.ts';
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const fingerprint = (secret: string) => createHash('sha256').update(secret).digest('hex').slice(0, 12);
+
+describe('account page: a user stores their own downstream credential in the browser (issue 5)', () => {
+  let dir: string;
+  let dbPath: string;
+  let auditPath: string;
+  let warden: Warden;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let logs: ReturnType<typeof captureLogs>;
+  const key = randomBytes(32).toString('base64');
+  const env = () => ({ PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_SECRETS_KEY: key });
+  const secrets = { first: `ghp_first${randomBytes(12).toString('hex')}`, second: `ghp_second${randomBytes(12).toString('hex')}` };
+  const document = (port: number) => ({
+    listen: { host: '127.0.0.1', port },
+    publicUrl: `http://127.0.0.1:${port}`,
+    storage: { sqlite: { path: dbPath } },
+    audit: { jsonl: auditPath },
+    servers: [
+      {
+        name: 'notes', path: '/mcp', upstream: { stdio: demoServerCommand() }, scopes: ['notes:read'],
+        downstream: { perUserSecret: { env: 'NOTES_API_TOKEN', userEnv: 'NOTES_API_USER' } },
+        // A policy, so every call is audited (the audit trail must never hold a credential either).
+        policy: { mode: 'first-match', default: 'deny', rules: [{ name: 'whoami', tools: ['whoami'], scopes: ['notes:read'] }] },
+      },
+      {
+        name: 'wiki', path: '/wiki', upstream: { stdio: demoServerCommand() }, scopes: ['wiki:read'],
+        downstream: { perUserSecret: { env: 'NOTES_API_TOKEN', fallback: 'shared-wiki-token' } },
+      },
+    ],
+  });
+
+  /** Reads a credential as the gateway would (the test's own handle on the database). */
+  function stored(server: string, user: string): { value: string | undefined; updatedAt: number | undefined } {
+    const db = openDatabase(dbPath);
+    try {
+      const value = openServerSecrets(db, server, loadSecretsKey({ env: 'WARDEN_SECRETS_KEY' }, { WARDEN_SECRETS_KEY: key })).get(user);
+      return { value, updatedAt: storedSecretInfo(db, server, user)?.updatedAt.getTime() };
+    } finally {
+      db.close();
+    }
+  }
+
+  async function whoami(user: 'alice' | 'bob'): Promise<{ text?: string; refusal?: string }> {
+    const resource = `${warden.url}/mcp`;
+    const { access_token } = await obtainTokens({ issuer: warden.url, username: user, password: PASSWORD, resource, scope: 'notes:read', offlineAccess: false });
+    try {
+      const { client, close } = await connectClient(resource, access_token);
+      try {
+        return { text: textOf(await client.callTool({ name: 'whoami', arguments: {} })) };
+      } finally {
+        await close();
+      }
+    } catch (err) {
+      return { refusal: String((err as Error).message) };
+    }
+  }
+
+  /** The session cookie and CSRF token of the signed-in browser, for requests the page cannot make. */
+  async function browserSession(): Promise<{ cookie: string; csrf: string }> {
+    const cookies = await context.cookies(`${warden.url}/account`);
+    const c = cookies.find((x) => x.name === 'warden-account');
+    assert.ok(c, 'the browser holds the account session cookie');
+    const cookie = `${c.name}=${c.value}`;
+    const html = await (await fetch(`${warden.url}/account/secrets/notes`, { headers: { cookie } })).text();
+    const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1];
+    assert.ok(csrf, 'the form carries a CSRF token');
+    return { cookie, csrf };
+  }
+
+  const post = (path: string, cookie: string | undefined, body: Record<string, string>, headers: Record<string, string> = {}) => fetch(`${warden.url}${path}`, {
+    method: 'POST', redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}), ...headers },
+    body: new URLSearchParams(body).toString(),
+  });
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'warden-account-'));
+    dbPath = join(dir, 'warden.db');
+    auditPath = join(dir, 'audit.jsonl');
+    await seedUsers(dbPath, ['alice', 'bob']);
+    logs = captureLogs();
+    warden = await startWarden((port) => parseConfig(document(port)), { env: env(), logger: logs.logger });
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    context = await browser.newContext();
+    page = await context.newPage();
+  });
+  after(async () => {
+    await browser?.close();
+    await warden?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('OIDC Core §3.1.2.1 + RFC 7636: without a session /account redirects to the authorization endpoint with S256 PKCE, state, nonce and its own resource', async () => {
+    const res = await fetch(`${warden.url}/account`, { redirect: 'manual' });
+    assert.equal(res.status, 303);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    const location = new URL(res.headers.get('location')!);
+    assert.equal(`${location.origin}${location.pathname}`, `${warden.url}/oauth/authorize`);
+    const q = location.searchParams;
+    assert.equal(q.get('client_id'), 'mcp-warden-account');
+    assert.equal(q.get('redirect_uri'), `${warden.url}/account/callback`);
+    assert.equal(q.get('response_type'), 'code');
+    assert.equal(q.get('code_challenge_method'), 'S256');
+    assert.match(q.get('code_challenge') ?? '', /^[A-Za-z0-9_-]{43}$/);
+    assert.ok((q.get('state') ?? '').length >= 32 && (q.get('nonce') ?? '').length >= 32);
+    assert.equal(q.get('prompt'), 'login');
+    assert.equal(q.get('resource'), `${warden.url}/account`, 'RFC 8707: never an MCP server, so its access token is useless there');
+    assert.match(q.get('scope') ?? '', /\bopenid\b/);
+    const cookie = res.headers.get('set-cookie') ?? '';
+    assert.match(cookie, /^warden-account=[A-Za-z0-9_-]{43}; Path=\/account; HttpOnly; SameSite=Lax$/);
+  });
+
+  it('alice signs in on the login page, stores a credential, and only her stdio child gets it (bob\'s does not)', async () => {
+    await page.goto(`${warden.url}/account`);
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    // First sign-in: alice allows the account page once (remembered afterwards).
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await page.waitForURL(`${warden.url}/account`);
+    assert.equal(await page.locator('#subject').textContent(), 'alice');
+    assert.equal(await page.locator('#status-notes').textContent(), 'Not set');
+    assert.equal(await page.locator('#status-wiki').textContent(), 'Not set: using the shared fallback');
+
+    await page.getByRole('link', { name: 'Set the credential for notes' }).click();
+    await page.getByLabel('Credential', { exact: true }).fill(secrets.first);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.waitForURL(`${warden.url}/account`);
+    assert.match((await page.locator('#notice').textContent()) ?? '', /credential for notes was saved/);
+    assert.match((await page.locator('#status-notes').textContent()) ?? '', /^Set on \d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC$/);
+    assert.ok(!(await page.content()).includes(secrets.first), 'the page never shows the credential back');
+    // POST-redirect-GET: reloading shows the page, it does not post again (the notice was shown once).
+    await page.reload();
+    assert.equal(await page.locator('#notice').count(), 0);
+
+    assert.equal(stored('notes', 'alice').value, secrets.first);
+    const alice = await whoami('alice');
+    assert.match(alice.text ?? '', /^user: alice$/m);
+    assert.match(alice.text ?? '', new RegExp(`credential-sha256: ${fingerprint(secrets.first)}`));
+    const bob = await whoami('bob');
+    assert.ok(bob.refusal, 'bob has no credential for notes, so his session is refused');
+    assert.match(bob.refusal, /mcp-warden secrets set --server notes --user bob/);
+    assert.ok(!bob.refusal.includes(fingerprint(secrets.first)));
+  });
+
+  it('alice replaces her credential: new sessions get the new one', async () => {
+    const before = stored('notes', 'alice').updatedAt!;
+    await page.goto(`${warden.url}/account/secrets/notes`);
+    assert.match((await page.locator('#status').textContent()) ?? '', /^Set on /);
+    await page.getByLabel('New credential (replaces the stored one)').fill(`  ${secrets.second}  `);
+    await page.getByRole('button', { name: 'Replace' }).click();
+    await page.waitForURL(`${warden.url}/account`);
+    assert.match((await page.locator('#notice').textContent()) ?? '', /was replaced/);
+    const now = stored('notes', 'alice');
+    assert.equal(now.value, secrets.second, 'surrounding spaces are removed');
+    assert.ok(now.updatedAt! >= before);
+    const alice = await whoami('alice');
+    assert.match(alice.text ?? '', new RegExp(`credential-sha256: ${fingerprint(secrets.second)}`));
+  });
+
+  it('CSRF (OWASP): a POST without or with a wrong token, or from another origin, is 403 and changes nothing', async () => {
+    const { cookie, csrf } = await browserSession();
+    const before = stored('notes', 'alice');
+    for (const [body, headers] of [
+      [{ secret: 'attacker-value' }, {}],
+      [{ secret: 'attacker-value', csrf: `${csrf.slice(0, -2)}xx` }, {}],
+      [{ secret: 'attacker-value', csrf }, { origin: 'https://evil.example' }],
+    ] as const) {
+      const res = await post('/account/secrets/notes', cookie, body, headers);
+      assert.equal(res.status, 403);
+      assert.equal(res.headers.get('cache-control'), 'no-store');
+      assert.match(await res.text(), /This form has expired|another site/);
+    }
+    const del = await post('/account/secrets/notes/delete', cookie, {});
+    assert.equal(del.status, 403);
+    const noSession = await post('/account/secrets/notes', undefined, { secret: 'attacker-value', csrf });
+    assert.equal(noSession.status, 403);
+    assert.match(await noSession.text(), /Your session has ended/);
+    assert.deepEqual(stored('notes', 'alice'), before);
+  });
+
+  it('an unknown server, another user\'s path or a server without per-user secrets is 404; the subject never comes from the request', async () => {
+    const { cookie, csrf } = await browserSession();
+    for (const path of ['/account/secrets/nope', '/account/secrets/notes/bob', '/account/users/bob/secrets/notes', '/account/secrets/%E0%A4%A']) {
+      const res = await fetch(`${warden.url}${path}`, { headers: { cookie } });
+      assert.equal(res.status, 404, path);
+      assert.match(await res.text(), /There is no such page/);
+    }
+    const res = await post('/account/secrets/nope', cookie, { secret: 'x', csrf });
+    assert.equal(res.status, 404);
+    // A user field in the form is ignored: the credential is alice's (her session), never bob's.
+    const tried = await post('/account/secrets/wiki', cookie, { secret: 'wiki-token-of-alice', csrf, user: 'bob' }).catch((e: Error) => e);
+    assert.ok(!(tried instanceof Error) && tried.status === 303);
+    assert.equal(stored('wiki', 'bob').value, undefined);
+    assert.equal(stored('wiki', 'alice').value, 'wiki-token-of-alice');
+  });
+
+  it('an empty or oversized credential gets a clear error on the form and nothing is stored', async () => {
+    await page.goto(`${warden.url}/account/secrets/wiki`);
+    const { cookie, csrf } = await browserSession();
+    const before = stored('notes', 'alice');
+    const empty = await post('/account/secrets/notes', cookie, { secret: '   ', csrf });
+    assert.equal(empty.status, 400);
+    assert.match(await empty.text(), /Enter the credential to store; the field was empty/);
+    const huge = await post('/account/secrets/notes', cookie, { secret: 'a'.repeat(5000), csrf });
+    assert.equal(huge.status, 400);
+    assert.match(await huge.text(), /longer than 4096 bytes/);
+    const control = await post('/account/secrets/notes', cookie, { secret: 'abc\ndef', csrf });
+    assert.equal(control.status, 400);
+    assert.match(await control.text(), /line break/);
+    const tooLarge = await post('/account/secrets/notes', cookie, { secret: 'a'.repeat(20_000), csrf });
+    assert.equal(tooLarge.status, 413);
+    assert.deepEqual(stored('notes', 'alice'), before);
+  });
+
+  it('alice deletes her credential: the page says "Not set" and her next session is refused', async () => {
+    await page.goto(`${warden.url}/account/secrets/notes`);
+    await page.getByRole('button', { name: 'Delete stored credential' }).click();
+    await page.waitForURL(`${warden.url}/account`);
+    assert.match((await page.locator('#notice').textContent()) ?? '', /was deleted/);
+    assert.equal(await page.locator('#status-notes').textContent(), 'Not set');
+    assert.equal(stored('notes', 'alice').value, undefined);
+    const alice = await whoami('alice');
+    assert.ok(alice.refusal, 'without a credential (and no fallback) alice is refused');
+  });
+
+  it('sign-out ends the session: the old cookie no longer works and /account asks to sign in again', async () => {
+    const { cookie } = await browserSession();
+    await page.goto(`${warden.url}/account`);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(`${warden.url}/account/signed-out`);
+    const res = await fetch(`${warden.url}/account`, { headers: { cookie }, redirect: 'manual' });
+    assert.equal(res.status, 303);
+    assert.match(res.headers.get('location') ?? '', /\/oauth\/authorize\?/);
+    // prompt=login: signing in again asks for the password, even though the AS session lives on.
+    await page.goto(`${warden.url}/account`);
+    await page.getByLabel('Password').waitFor();
+  });
+
+  it('the account pages carry the login pages\' CSP, no-store and labelled inputs', async () => {
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${warden.url}/account`);
+    const res = await page.goto(`${warden.url}/account/secrets/notes`);
+    const h = res!.headers();
+    assert.match(h['content-security-policy'] ?? '', /default-src 'none'/);
+    assert.match(h['content-security-policy'] ?? '', /frame-ancestors 'none'/);
+    assert.equal(h['cache-control'], 'no-store');
+    assert.equal(h['x-frame-options'], 'DENY');
+    assert.equal(await page.getByLabel('Credential', { exact: true }).getAttribute('type'), 'password');
+  });
+
+  it('no credential appears in the logs or the audit trail', async () => {
+    await warden.flushAudit();
+    logs.logger.flush();
+    const logText = JSON.stringify(logs.lines());
+    const readAudit = () => (existsSync(auditPath) ? readFileSync(auditPath, 'utf8') : '');
+    await waitFor(() => /"alice"/.test(readAudit()), 'the audit trail of alice\'s calls');
+    const auditText = readAudit();
+    assert.ok(logs.lines().some((l) => l.event === 'account_secret_set' && l.user === 'alice' && l.server === 'notes'), 'the operator sees who set what');
+    for (const s of [secrets.first, secrets.second, 'wiki-token-of-alice']) {
+      assert.ok(!logText.includes(s), 'not in the logs');
+      assert.ok(!auditText.includes(s), 'not in the audit trail');
+    }
+  });
+});
