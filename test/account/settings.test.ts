@@ -1,0 +1,106 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { parseConfig } from '../../src/config/load.ts';
+import { openDatabase } from '../../src/storage/sqlite/database.ts';
+import { AccountConfigError, resolveAccountSettings } from '../../src/account/settings.ts';
+import { createSessionStore } from '../../src/account/sessions.ts';
+import { readSessionId, sessionCookie } from '../../src/account/cookies.ts';
+import { parseSecret } from '../../src/account/form.ts';
+import { AccountError } from '../../src/account/errors.ts';
+
+const stdio = { stdio: { command: 'node', args: [] } };
+const perUser = { downstream: { perUserSecret: { env: 'API_TOKEN' } } };
+const base = (extra: Record<string, unknown> = {}, servers: unknown[] = [{ name: 'gh', path: '/mcp', upstream: stdio, ...perUser }]) =>
+  parseConfig({ publicUrl: 'http://127.0.0.1:9', servers, ...extra });
+const external = { authorizationServer: { external: { issuer: 'https://idp.example.com' } } };
+
+describe('account page settings (docs/downstream.md "Account page")', () => {
+  it('on by default with the embedded authorization server and a per-user-secret server; the client secret is generated once and kept', () => {
+    const db = openDatabase(':memory:');
+    try {
+      const s = resolveAccountSettings(base(), {}, db);
+      assert.ok(s.enabled);
+      assert.equal(s.clientId, 'mcp-warden-account');
+      assert.equal(s.redirectUri, 'http://127.0.0.1:9/account/callback');
+      assert.equal(s.resource, 'http://127.0.0.1:9/account');
+      assert.equal(s.secure, false);
+      const again = resolveAccountSettings(base(), {}, db);
+      assert.ok(again.enabled && again.clientSecret === s.clientSecret && s.clientSecret.length >= 32);
+      const fromEnv = resolveAccountSettings(base(), { WARDEN_ACCOUNT_CLIENT_SECRET: 'x'.repeat(40) }, db);
+      assert.ok(fromEnv.enabled && fromEnv.clientSecret === 'x'.repeat(40));
+    } finally { db.close(); }
+  });
+
+  it('off without a per-user-secret server, or when switched off; account.enabled: true that cannot work is a start-up error naming the key', () => {
+    const db = openDatabase(':memory:');
+    try {
+      const none = resolveAccountSettings(base({}, [{ name: 'n', path: '/mcp', upstream: stdio }]), {}, db);
+      assert.equal(none.enabled, false);
+      assert.equal(resolveAccountSettings(base({ account: { enabled: false } }), {}, db).enabled, false);
+      assert.throws(() => resolveAccountSettings(base({ account: { enabled: true } }, [{ name: 'n', path: '/mcp', upstream: stdio }]), {}, db),
+        (e: Error) => e instanceof AccountConfigError && /account\.enabled is true.*perUserSecret/.test(e.message));
+      const collision = resolveAccountSettings(base({}, [{ name: 'gh', path: '/account/mcp', upstream: stdio, ...perUser }]), {}, db);
+      assert.ok(!collision.enabled && /\/account\/mcp/.test(collision.reason));
+    } finally { db.close(); }
+  });
+
+  it('external issuer: off with a log-ready reason naming the redirect URI unless account.client is configured; on with it', () => {
+    const db = openDatabase(':memory:');
+    try {
+      const off = resolveAccountSettings(base(external), {}, db);
+      assert.ok(!off.enabled);
+      assert.match(off.reason, /register a confidential client there with redirect URI http:\/\/127\.0\.0\.1:9\/account\/callback/);
+      assert.match(off.reason, /account\.client\.clientId and account\.client\.clientSecret/);
+      assert.throws(() => resolveAccountSettings(base({ ...external, account: { enabled: true } }), {}, db), AccountConfigError);
+      const on = resolveAccountSettings(base({ ...external, account: { client: { clientId: 'warden-account', clientSecret: 's'.repeat(24) } } }), {}, db);
+      assert.ok(on.enabled && !on.embedded && on.issuer === 'https://idp.example.com' && on.resource === undefined);
+    } finally { db.close(); }
+  });
+
+  it('https publicUrl: Secure cookie with the __Host- prefix, which RFC 6265bis §4.1.3.2 requires with Path=/', () => {
+    assert.equal(sessionCookie({ secure: true }, 'a'.repeat(43)), `__Host-warden-account=${'a'.repeat(43)}; Path=/; HttpOnly; SameSite=Lax; Secure`);
+    assert.equal(sessionCookie({ secure: false }, 'a'.repeat(43)), `warden-account=${'a'.repeat(43)}; Path=/account; HttpOnly; SameSite=Lax`);
+    assert.match(sessionCookie({ secure: false }, undefined), /^warden-account=; Path=\/account; HttpOnly; SameSite=Lax; Max-Age=0$/);
+    const db = openDatabase(':memory:');
+    try {
+      const s = resolveAccountSettings(parseConfig({ publicUrl: 'https://mcp.example.com', servers: [{ name: 'gh', path: '/mcp', upstream: stdio, ...perUser }] }), {}, db);
+      assert.ok(s.enabled && s.secure);
+    } finally { db.close(); }
+  });
+
+  it('RFC 6265bis §5.6: a session cookie sent twice (one planted beside ours) or malformed counts as no session', () => {
+    const id = 'b'.repeat(43);
+    const req = (cookie: string) => ({ headers: { cookie } }) as unknown as IncomingMessage;
+    assert.equal(readSessionId(req(`other=1; warden-account=${id}`), { secure: false }), id);
+    assert.equal(readSessionId(req(`warden-account=${id}; warden-account=${'c'.repeat(43)}`), { secure: false }), undefined);
+    assert.equal(readSessionId(req('warden-account=short'), { secure: false }), undefined);
+    assert.equal(readSessionId(req(`warden-account=${id}`), { secure: true }), undefined, 'on https only the __Host- cookie counts');
+  });
+
+  it('OWASP session management: a session ends after the idle timeout and after the absolute lifetime', () => {
+    let t = 1_000_000;
+    const store = createSessionStore({ idleMs: 15 * 60_000, maxMs: 60 * 60_000, now: () => t });
+    const s = store.create({ subject: 'alice' });
+    t += 14 * 60_000;
+    assert.equal(store.get(s.id)?.subject, 'alice', 'activity within the idle window keeps it');
+    t += 14 * 60_000;
+    assert.equal(store.get(s.id)?.subject, 'alice');
+    t += 16 * 60_000;
+    assert.equal(store.get(s.id), undefined, 'idle too long');
+    const busy = store.create({ subject: 'bob' });
+    for (let i = 0; i < 7; i++) { t += 10 * 60_000; store.get(busy.id); }
+    assert.equal(store.get(busy.id), undefined, 'past the absolute lifetime however active');
+    assert.equal(store.get(undefined), undefined);
+  });
+
+  it('parseSecret: trims; refuses empty, oversized, control characters, and non-ASCII for a header', () => {
+    assert.equal(parseSecret('  tok  ', 'env'), 'tok');
+    const refused = (v: string, d: 'env' | 'header', re: RegExp) => assert.throws(() => parseSecret(v, d), (e: Error) => e instanceof AccountError && e.status === 400 && re.test(e.message));
+    refused('', 'env', /empty/);
+    refused('x'.repeat(4097), 'env', /4096 bytes/);
+    refused('a\u0000b', 'env', /control character/);
+    refused('pässwort', 'header', /ASCII/);
+    assert.equal(parseSecret('pässwort', 'env'), 'pässwort');
+  });
+});
