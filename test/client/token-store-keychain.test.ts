@@ -160,13 +160,13 @@ describe('token store in the OS keychain (real Secret Service)', () => {
     const script = `
       import { TokenStore } from ${JSON.stringify(join(import.meta.dirname, '../../src/client/token-store.ts'))};
       const store = new TokenStore(process.env.HOME_DIR, {}, { mode: 'keychain' });
-      for (let i = 0; i < 10; i++) {
+      for (let i = 0; i < 6; i++) {
         await store.update(${JSON.stringify(SERVER)}, (r) => { r.clients[process.env.WRITER + '-' + i] = { client_id: 'x' }; });
       }`;
     const results = await Promise.all(['a', 'b', 'c', 'd'].map((writer) => runChild(script, { ...ss.env, HOME_DIR: home, WRITER: writer })));
     assert.deepEqual(results.map((r) => r.code), [0, 0, 0, 0], results.map((r) => r.stderr).join('\n'));
     const record = await keychainStore(home).read(SERVER);
-    assert.equal(Object.keys(record.clients).length, 40);
+    assert.equal(Object.keys(record.clients).length, 24);
     assert.deepEqual(readdirSync(join(home, 'servers')).filter((f) => f.endsWith('.tmp') || f.endsWith('.lock')), []);
   });
 
