@@ -22,6 +22,8 @@ export interface EmbeddedAuthorizationServer {
   handles(pathname: string): boolean;
   handle(req: IncomingMessage, res: ServerResponse): void;
   publicJwks(): Promise<JSONWebKeySet>;
+  /** Picks up a signing key added by `mcp-warden keys rotate` (src/authorization-server/keys-reload.ts). */
+  reloadSigningKeys(): Promise<{ changed: boolean; kids: string[] }>;
   /** Its storage: RFC 7009 revocations of access tokens are `RevokedAccessToken` models keyed by jti. */
   store: { models: { find(model: string, id: string): Promise<unknown> } };
   close(): Promise<void>;
@@ -44,6 +46,11 @@ export interface Warden {
   gateway: Gateway;
   /** Writes queued audit events now (they are otherwise written every 100 ms) and resolves when SQLite has them, e.g. before reading the trail back. */
   flushAudit(): Promise<void>;
+  /**
+   * Embedded AS: signs with a key `mcp-warden keys rotate` added, without a restart (SIGHUP in
+   * `mcp-warden start`). `changed: false` when the keys are unchanged or the AS is external.
+   */
+  reloadSigningKeys(): Promise<{ changed: boolean; kids: string[] }>;
   close(): Promise<void>;
 }
 
@@ -153,6 +160,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       config,
       gateway,
       flushAudit: () => audit.flush(),
+      reloadSigningKeys: () => authorizationServer?.reloadSigningKeys() ?? Promise.resolve({ changed: false, kids: [] }),
       close() {
         closing ??= (async () => {
           // Stop accepting, end sessions (kills children), then close storage.

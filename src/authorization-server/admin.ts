@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.ts';
 import { silentLogger } from '../log.ts';
 import { openDatabase, type SqliteDatabase } from '../storage/sqlite/database.ts';
 import { UserStore } from '../users/user-store.ts';
-import { createAuthorizationServer, type AuthorizationServer } from './index.ts';
+import type { AuthorizationServer } from './index.ts';
 
 export interface AdminContext {
   db: SqliteDatabase;
@@ -28,9 +28,15 @@ export function openAdminContext(config: Config, env: NodeJS.ProcessEnv): AdminC
     users,
     authorizationServer() {
       if (!('embedded' in as)) throw new Error('this configuration uses an external authorization server; clients, keys and consents live there');
-      server ??= createAuthorizationServer({ config, db, users, logger: silentLogger, env, seedDemo: false });
+      // Loaded here, not at the top: users, keys and consents never load oidc-provider.
+      server ??= import('./index.ts').then(({ createAuthorizationServer }) =>
+        createAuthorizationServer({ config, db, users, logger: silentLogger, env, seedDemo: false }));
       return server;
     },
-    close() { db.close(); },
+    close() {
+      // Its key check timer stops with it (it is unref'd, but an in-process caller lives on).
+      void server?.then((as) => as.close()).catch(() => undefined);
+      db.close();
+    },
   };
 }

@@ -25,7 +25,9 @@ import { createRateLimiter } from './rate-limit.ts';
 import { createClientAddressResolver } from '../http/client-address.ts';
 import { sendPage } from './interactions/html.ts';
 import { errorPage } from './interactions/views.ts';
-import { ensureCookieKeys, ensureSigningKeys, toPublicJwk } from './keys.ts';
+import { activeSigningKeys, ensureCookieKeys, ensureSigningKeys, toPublicJwk } from './keys.ts';
+import { replaceProviderKeys } from './keys-reload.ts';
+import type { KeyRecord } from '../storage/store.ts';
 import { createProvider, ROUTES } from './provider.ts';
 import { createTokenExchangeExtension } from './grants/token-exchange.ts';
 import { createResourceResolver, defaultResourceUri, type ExtraResourceResolver, type ResourceInfo } from './resources.ts';
@@ -84,7 +86,14 @@ export interface AuthorizationServer {
   provider: Provider;
   handles(pathname: string): boolean;
   handle(req: IncomingMessage, res: ServerResponse): void;
+  /** The published keys (newest first). The same object until the signing keys change. */
   publicJwks(): Promise<{ keys: JWK[] }>;
+  /**
+   * Re-reads the keys table and, when `mcp-warden keys rotate` changed it, signs with the new
+   * key from now on while still publishing the previous one. Runs every
+   * `signingKeyCheckSeconds` and on demand (SIGHUP in `mcp-warden start`).
+   */
+  reloadSigningKeys(): Promise<{ changed: boolean; kids: string[] }>;
   close(): Promise<void>;
   /** Pre-registered clients (CLI, demo). */
   clients: ClientRegistry;
@@ -120,10 +129,11 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   const issuerPath = issuerUrl.pathname === '/' ? '' : issuerUrl.pathname.replace(/\/$/, '');
   const store = options.store ?? createSqliteStore(options.db, now);
 
-  const signing = await ensureSigningKeys(store.keys, now);
+  let signing = await ensureSigningKeys(store.keys, now);
   const cookieKeys = await ensureCookieKeys(store.keys, now);
-  const publicKeys = signing.map((k) => toPublicJwk(k.jwk));
-  const localJwks = createLocalJWKSet({ keys: publicKeys });
+  const publishedSet = (records: KeyRecord[]) => Object.freeze({ keys: records.map((k) => Object.freeze(toPublicJwk(k.jwk))) }) as { keys: JWK[] };
+  let publicSet = publishedSet(signing);
+  let localJwks = createLocalJWKSet(publicSet);
 
   const resolveResource = createResourceResolver(config, embedded.accessTokenTtlSeconds, options.extraResources);
   const defaultResource = defaultResourceUri(config);
@@ -199,6 +209,32 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     describeScopes: (info, roles) => (info.server ? describeScopes(info.server, roles) : {}),
   });
   const callback = provider.callback();
+
+  // Live key rotation (keys-reload.ts): one reload at a time; a no-op unless the active kids changed.
+  let reloading: Promise<{ changed: boolean; kids: string[] }> | undefined;
+  function reloadSigningKeys(): Promise<{ changed: boolean; kids: string[] }> {
+    const run = async () => {
+      const next = await activeSigningKeys(store.keys);
+      const kids = next.map((k) => k.kid);
+      if (next.length === 0 || kids.join(' ') === signing.map((k) => k.kid).join(' ')) return { changed: false, kids: signing.map((k) => k.kid) };
+      await replaceProviderKeys(provider, next.map((k) => k.jwk));
+      signing = next;
+      publicSet = publishedSet(next);
+      localJwks = createLocalJWKSet(publicSet);
+      logger.info({ event: 'signing_keys_reloaded', signing_kid: kids[0], published_kids: kids }, 'signing keys reloaded: new tokens use the newest key');
+      return { changed: true, kids };
+    };
+    const p: Promise<{ changed: boolean; kids: string[] }> = (reloading ?? Promise.resolve()).catch(() => undefined).then(run);
+    reloading = p;
+    void p.finally(() => { if (reloading === p) reloading = undefined; }).catch(() => undefined);
+    return p;
+  }
+  const checkSeconds = embedded.signingKeyCheckSeconds;
+  const keyCheck = checkSeconds > 0
+    ? setInterval(() => {
+      reloadSigningKeys().catch((err: unknown) => logger.error({ err: describeError(err) }, 'signing key check failed; new keys take effect at the next start'));
+    }, checkSeconds * 1000).unref()
+    : undefined;
   const allowRegistration = createRateLimiter(options.registrationRateLimit ?? { max: 20, windowMs: 60_000 }, now);
 
   const wellKnown = new Set([
@@ -280,10 +316,13 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       });
     },
     async publicJwks() {
-      return { keys: publicKeys.map((k) => ({ ...k })) };
+      return publicSet;
     },
+    reloadSigningKeys,
     async close() {
-      // Nothing to stop: the provider holds no timers or sockets; the database belongs to the caller.
+      // The key check is the only timer; the provider holds no sockets; the database belongs to the caller.
+      if (keyCheck) clearInterval(keyCheck);
+      await reloading?.catch(() => undefined);
     },
     clients,
     consents: {

@@ -1,7 +1,8 @@
 /**
  * Signing keys and cookie secrets of the embedded authorization server: generated on first
- * start, persisted in the Store, rotated by `mcp-warden keys rotate`. Tokens are signed with the
- * newest ES256 key; the previous one stays published so tokens it signed verify until they expire.
+ * start, persisted in the Store, rotated by `mcp-warden keys rotate` and reloaded by a running
+ * warden without a restart. Tokens are signed with the newest ES256 key; the previous one stays
+ * published so tokens it signed verify until they expire.
  */
 import { randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
@@ -17,17 +18,26 @@ async function newSigningKey(now: number): Promise<KeyRecord> {
   return { kid, use: 'sig', jwk: { ...jwk, kid, alg: 'ES256', use: 'sig' }, createdAt: now };
 }
 
+/** The active (published) signing keys, newest first; the first signs. */
+export async function activeSigningKeys(keys: KeyStore): Promise<KeyRecord[]> {
+  return (await keys.list('sig')).filter((k) => k.retiredAt === undefined);
+}
+
 /** The active signing keys (newest first), creating the first one when there is none. */
 export async function ensureSigningKeys(keys: KeyStore, now: () => number): Promise<KeyRecord[]> {
-  let active = (await keys.list('sig')).filter((k) => k.retiredAt === undefined);
+  let active = await activeSigningKeys(keys);
   if (active.length === 0) {
     await keys.add(await newSigningKey(now()));
-    active = (await keys.list('sig')).filter((k) => k.retiredAt === undefined);
+    active = await activeSigningKeys(keys);
   }
   return active;
 }
 
-/** Adds a new signing key and retires those beyond the newest two. Takes effect on the next start. */
+/**
+ * Adds a new signing key and retires those beyond the newest two. A running warden picks the
+ * new set up at its next key check (authorizationServer.embedded.signingKeyCheckSeconds) or at
+ * once on SIGHUP (keys-reload.ts).
+ */
 export async function rotateSigningKey(keys: KeyStore, now: () => number): Promise<{ added: KeyRecord; retired: string[] }> {
   const added = await newSigningKey(now());
   await keys.add(added);

@@ -2,7 +2,9 @@
  * The oidc-provider configuration of the embedded authorization server: what it allows is
  * decided here, one setting per rule of issue 3 / AS-1…14, each citing its clause.
  */
-import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC, type ClientMetadata, type JWK } from 'oidc-provider';
+import type Provider from 'oidc-provider';
+import type { Configuration, KoaContextWithOIDC, ClientMetadata, JWK } from 'oidc-provider';
+import { errors, interactionPolicy, OidcProvider } from './oidc-provider-module.ts';
 import type { Config, EmbeddedAuthorizationServerConfig } from '../config/schema.ts';
 import type { UserStore } from '../users/user-store.ts';
 import type { Store } from '../storage/store.ts';
@@ -285,7 +287,7 @@ export function createProvider(o: ProviderOptions): Provider {
     acceptQueryParamAccessTokens: false,
   };
 
-  const provider = new Provider(o.issuer, configuration);
+  const provider: Provider = new OidcProvider(o.issuer, configuration);
   // We terminate no TLS ourselves; index.ts sets X-Forwarded-* from the configured issuer.
   provider.proxy = true;
   // Client secrets are stored hashed (client-secret.ts); compare against the hash.

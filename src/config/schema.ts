@@ -74,6 +74,11 @@ export const embeddedAuthorizationServerSchema = z.strictObject({
   refreshTokenTtlSeconds: z.number().int().positive().default(14 * 24 * 3600),
   /** Seconds a rotated refresh token is still honoured, for clients that refresh twice in parallel. */
   refreshGraceSeconds: z.number().int().min(0).max(300).default(10),
+  /**
+   * Seconds between checks of the keys table for a signing key added by `mcp-warden keys rotate`
+   * (SIGHUP checks at once); 0 checks only on SIGHUP.
+   */
+  signingKeyCheckSeconds: z.number().int().min(0).max(86_400).default(60),
   dynamicClientRegistration: z.boolean().default(true),
   clientIdMetadataDocuments: z
     .strictObject({

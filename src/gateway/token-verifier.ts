@@ -30,11 +30,14 @@ export interface TokenVerifier {
 
 export interface TokenVerifierOptions {
   config: Config;
-  /** The embedded authorization server's public keys (no HTTP hop). Required in embedded mode. */
+  /**
+   * The embedded authorization server's public keys (no HTTP hop). Required in embedded mode.
+   * Read again on an unknown `kid`; return the same object while the keys are unchanged.
+   */
   publicJwks?: () => Promise<JSONWebKeySet>;
   /** Seconds since the epoch; tests move time. */
   now?: () => number;
-  /** Least time between JWKS re-fetches for an unknown `kid` (default 30 s). */
+  /** External issuers: least time between JWKS re-fetches for an unknown `kid` (default 30 s). */
   jwksCooldownMs?: number;
   /** Verified JWTs remembered (the signature is checked once; exp/nbf at every use). Default 10 000; 0 disables. */
   cacheEntries?: number;
@@ -119,27 +122,26 @@ export async function discoverIssuerMetadata(issuer: string): Promise<Discovered
   throw lastError instanceof Error ? lastError : new Error('issuer metadata not found');
 }
 
-/** A local JWKS from the embedded AS, re-read at a bounded rate when a `kid` is unknown (key rotation). */
-function embeddedKeyResolver(publicJwks: () => Promise<JSONWebKeySet>, cooldownMs: number): JWTVerifyGetKey {
-  let current: { getKey: JWTVerifyGetKey; fetchedAt: number } | undefined;
-  let loading: Promise<void> | undefined;
-  const load = () =>
-    (loading ??= publicJwks()
-      .then((jwks) => {
-        current = { getKey: createLocalJWKSet(jwks), fetchedAt: Date.now() };
-      })
-      .finally(() => {
-        loading = undefined;
-      }));
+/**
+ * The embedded AS's keys, in process (no HTTP hop). On an unknown `kid` the set is read again:
+ * a live key rotation (keys-reload.ts) hands out a new set object, so the first token signed
+ * with the new key verifies at once. The read is a memory access, so it needs no cooldown; the
+ * local set is rebuilt only when the object changed (a token with a made-up kid costs nothing).
+ */
+function embeddedKeyResolver(publicJwks: () => Promise<JSONWebKeySet>): JWTVerifyGetKey {
+  let current: { jwks: JSONWebKeySet; getKey: JWTVerifyGetKey } | undefined;
+  const load = async () => {
+    const jwks = await publicJwks();
+    if (current?.jwks === jwks) return false;
+    current = { jwks, getKey: createLocalJWKSet(jwks) };
+    return true;
+  };
   return async (header, token) => {
     if (!current) await load();
     try {
       return await current!.getKey(header, token);
     } catch (err) {
-      if (err instanceof joseErrors.JWKSNoMatchingKey && Date.now() - current!.fetchedAt >= cooldownMs) {
-        await load();
-        return current!.getKey(header, token);
-      }
+      if (err instanceof joseErrors.JWKSNoMatchingKey && (await load())) return current!.getKey(header, token);
       throw err;
     }
   };
@@ -222,7 +224,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     };
   } else {
     if (!options.publicJwks) throw new Error('embedded authorization server mode needs publicJwks');
-    getKey = embeddedKeyResolver(options.publicJwks, cooldownMs);
+    getKey = embeddedKeyResolver(options.publicJwks);
   }
 
   let introspector: Promise<Introspector> | undefined;

@@ -87,7 +87,7 @@ describe('admin CLI: users, clients, keys, consents', () => {
     const rotated = await cli(['keys', 'rotate', '--config', configFile]);
     assert.match(rotated.out, new RegExp(`retired ${before[0]!.kid}`));
     const after = (await cli(['keys', 'list', '--json', '--config', configFile])).out.trim().split('\n').map((l) => JSON.parse(l) as { kid: string; state: string });
-    assert.deepEqual(after.map((k) => k.state), ['signing (from next start)', 'published', 'retired']);
+    assert.deepEqual(after.map((k) => k.state), ['signing', 'published', 'retired']);
   });
 
   it('consents revoke without --user is a usage error', async () => {

@@ -1,7 +1,9 @@
 /**
  * `mcp-warden keys list|rotate`: ES256 signing keys of the embedded authorization server.
- * A rotation adds a key that signs from the next start; the previous key stays published so
- * tokens it signed keep verifying until they expire; older keys are retired.
+ * A rotation adds a key; a running warden signs with it from its next key check (every
+ * authorizationServer.embedded.signingKeyCheckSeconds, default 60) or at once on SIGHUP. The
+ * previous key stays published so tokens it signed keep verifying until they expire; older keys
+ * are retired.
  */
 import { openAdminContext } from '../../authorization-server/admin.ts';
 import { rotateSigningKey } from '../../authorization-server/keys.ts';
@@ -11,7 +13,8 @@ import { configFromOptions } from './audit.ts';
 
 const HELP = `usage: mcp-warden keys <list|rotate> [--config FILE | --demo] [--json]
   list     signing keys, newest first, with their state
-  rotate   add a new signing key (used after the next start); retire all but the newest two`;
+  rotate   add a new signing key; a running warden signs with it within signingKeyCheckSeconds
+           (default 60 s) or at once on SIGHUP; all but the newest two are retired`;
 
 export const run: Command = async (ctx) => {
   const [sub, ...rest] = ctx.args;
@@ -25,7 +28,7 @@ export const run: Command = async (ctx) => {
         const keys = await store.keys.list('sig');
         if (!keys.length) { ctx.stdout.write('no signing keys yet (created on first start)\n'); return 0; }
         keys.forEach((k, i) => {
-          const state = k.retiredAt !== undefined ? 'retired' : i === 0 ? 'signing (from next start)' : 'published';
+          const state = k.retiredAt !== undefined ? 'retired' : i === 0 ? 'signing' : 'published';
           if (values.json) ctx.stdout.write(`${JSON.stringify({ kid: k.kid, alg: k.jwk.alg, state, createdAt: new Date(k.createdAt).toISOString() })}\n`);
           else ctx.stdout.write(`${k.kid}  ${k.jwk.alg ?? ''}  ${new Date(k.createdAt).toISOString()}  ${state}\n`);
         });
@@ -33,7 +36,7 @@ export const run: Command = async (ctx) => {
       }
       case 'rotate': {
         const { added, retired } = await rotateSigningKey(store.keys, Date.now);
-        ctx.stdout.write(`new signing key ${added.kid}; restart mcp-warden to sign with it\n`);
+        ctx.stdout.write(`new signing key ${added.kid}; a running mcp-warden signs with it at its next key check, or at once on SIGHUP\n`);
         for (const kid of retired) ctx.stdout.write(`retired ${kid}\n`);
         return 0;
       }

@@ -27,6 +27,12 @@ export const run: Command = async (ctx) => {
   if (!values.config === !values.demo) throw new UsageError('give exactly one of --config FILE or --demo');
   const config: Config = values.demo ? buildDemoConfig(ctx.env) : loadConfigFile(values.config!, ctx.env);
   const logger = createLogger(config.log.level);
+  if ('embedded' in config.authorizationServer) {
+    // oidc-provider's own import-time warning is held back (oidc-provider-module.ts); say it once here.
+    const { runtimeNote } = await import('../../authorization-server/oidc-provider-module.ts');
+    const note = runtimeNote();
+    if (note) ctx.stderr.write(`mcp-warden: note: ${note}\n`);
+  }
   const warden = await startWarden(config, { logger, env: ctx.env });
 
   const lines = [`mcp-warden listening on ${warden.url} (public URL ${config.publicUrl})`];
@@ -54,6 +60,15 @@ export const run: Command = async (ctx) => {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  // SIGHUP: sign with a key `mcp-warden keys rotate` added, now rather than at the next key check.
+  const reloadKeys = () => {
+    warden.reloadSigningKeys().then(
+      ({ changed, kids }) => logger.info({ event: 'sighup', changed, signing_kid: kids[0] }, changed ? 'SIGHUP: signing keys reloaded' : 'SIGHUP: signing keys unchanged'),
+      (err: unknown) => logger.error({ err: (err as Error).message }, 'SIGHUP: signing key reload failed; the keys take effect at the next start'),
+    );
+  };
+  process.on('SIGHUP', reloadKeys);
+  void stopped.then(() => process.off('SIGHUP', reloadKeys));
   ctx.stdout.write(`${lines.join('\n')}\n`);
   await stopped;
   logger.flush?.();

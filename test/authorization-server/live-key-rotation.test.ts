@@ -1,0 +1,173 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PassThrough } from 'node:stream';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { startWarden, type Warden } from '../../src/app.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import { main } from '../../src/cli/main.ts';
+import { clientCredentialsToken, obtainTokens, refreshTokens } from '../helpers/oauth.ts';
+import { initializeMessage, post, TINY_SERVER } from '../gateway/fixtures/raw.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/mcp-warden.js', import.meta.url));
+const SECRET = 'demo agent secret for key rotation';
+const PASSWORD = 'demo password for key rotation';
+
+/** `mcp-warden <args>` in process; its stdout. */
+async function cli(args: string[]): Promise<{ code: number; out: string }> {
+  const stdout = new PassThrough();
+  let out = '';
+  stdout.on('data', (c: Buffer) => (out += c.toString()));
+  const code = await main(args, { stdout, stderr: new PassThrough(), env: {} });
+  return { code, out };
+}
+
+const kidOf = (jwt: string) => decodeProtectedHeader(jwt).kid;
+
+function configFor(dir: string, port: number, signingKeyCheckSeconds: number) {
+  return {
+    listen: { host: '127.0.0.1', port },
+    publicUrl: `http://127.0.0.1:${port}`,
+    storage: { sqlite: { path: join(dir, 'warden.db') } },
+    authorizationServer: { embedded: { demo: true, signingKeyCheckSeconds } },
+    log: { level: 'silent' },
+    servers: [{ name: 'tiny', path: '/mcp', upstream: { stdio: TINY_SERVER }, scopes: ['notes:read'] }],
+  };
+}
+
+describe('live key rotation: keys rotate takes effect in a running warden (RFC 7517 §5, RFC 9068 §4)', () => {
+  let dir: string;
+  let warden: Warden;
+  let endpoint: string;
+  let configFile: string;
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_DEMO_CLIENT_SECRET: SECRET, WARDEN_DEMO_PASSWORD: PASSWORD };
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'warden-rotate-'));
+    // No periodic check here: the reload is asked for explicitly, as SIGHUP does.
+    warden = await startWarden((port) => parseConfig(configFor(dir, port, 0)), { env, announce: () => {} });
+    endpoint = `${warden.url}/mcp`;
+    configFile = join(dir, 'c.json');
+    writeFileSync(configFile, JSON.stringify(configFor(dir, warden.port, 0)));
+  });
+  after(async () => {
+    await warden.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const token = async () => (await clientCredentialsToken({ issuer: warden.url, clientSecret: SECRET, resource: endpoint })).access_token;
+  const jwks = async () => (await (await fetch(`${warden.url}/oauth/jwks`)).json()) as { keys: Array<{ kid: string; d?: string }> };
+  const initStatus = async (accessToken: string) => {
+    const res = await post(endpoint, accessToken, initializeMessage());
+    await res.body?.cancel();
+    return res.status;
+  };
+  const introspect = async (accessToken: string) => {
+    const res = await fetch(`${warden.url}/oauth/introspect`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`demo-agent:${encodeURIComponent(SECRET).replace(/%20/g, '+')}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: accessToken }).toString(),
+    });
+    return ((await res.json()) as { active: boolean }).active;
+  };
+
+  it('rotate while running: new tokens carry the new kid and verify at the gateway; tokens of the old key still verify; the JWKS serves both', async () => {
+    const kid1 = (await jwks()).keys[0]!.kid;
+    const used = await token();
+    const unused = await token(); // first presented after the rotation: no cached verification
+    const user = await obtainTokens({ issuer: warden.url, username: 'alice', password: PASSWORD, resource: endpoint, scope: 'notes:read' });
+    assert.equal(kidOf(used), kid1);
+    assert.equal(await initStatus(used), 200);
+
+    const rotated = await cli(['keys', 'rotate', '--config', configFile]);
+    assert.equal(rotated.code, 0);
+    const kid2 = /new signing key ([\w-]+)/.exec(rotated.out)?.[1];
+    assert.ok(kid2 && kid2 !== kid1, rotated.out);
+    assert.match(rotated.out, /SIGHUP/);
+    assert.equal(kidOf(await token()), kid1, 'until the reload the running warden signs with the key it has');
+
+    assert.deepEqual(await warden.reloadSigningKeys(), { changed: true, kids: [kid2, kid1] });
+    assert.deepEqual((await jwks()).keys.map((k) => k.kid), [kid2, kid1], 'JWKS: the new key first, the previous one still published');
+    assert.ok((await jwks()).keys.every((k) => k.d === undefined), 'public keys only');
+
+    const fresh = await token();
+    assert.equal(kidOf(fresh), kid2, 'client credentials: signed with the new key');
+    assert.equal(await initStatus(fresh), 200, 'the gateway accepts the new kid at once');
+    assert.equal(await initStatus(unused), 200, 'a token of the old key still verifies at the gateway');
+    assert.equal(await initStatus(used), 200);
+    assert.equal(await introspect(fresh), true, 'RFC 7662: the AS introspects tokens of the new key');
+    assert.equal(await introspect(unused), true, 'and of the old key');
+
+    const refreshed = await refreshTokens({ issuer: warden.url, clientId: user.clientId, refreshToken: user.refresh_token!, resource: endpoint });
+    assert.equal(kidOf(refreshed.access_token), kid2, 'refresh_token grant: the new key');
+    const published = createLocalJWKSet(await jwks());
+    for (const t of [fresh, unused, refreshed.access_token, user.access_token]) {
+      await jwtVerify(t, published, { issuer: warden.url, audience: endpoint, typ: 'at+jwt', algorithms: ['ES256'] });
+    }
+    assert.deepEqual(await warden.reloadSigningKeys(), { changed: false, kids: [kid2, kid1] }, 'a second reload changes nothing');
+  });
+});
+
+describe('live key rotation: the periodic key check and SIGHUP', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'warden-rotate-timer-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('signingKeyCheckSeconds: a running warden picks a rotated key up by itself', async () => {
+    const sub = join(dir, 'timer');
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_DEMO_CLIENT_SECRET: SECRET, WARDEN_DEMO_PASSWORD: PASSWORD };
+    const warden = await startWarden((port) => parseConfig(configFor(sub, port, 1)), { env, announce: () => {} });
+    try {
+      const file = join(dir, 'timer.json');
+      writeFileSync(file, JSON.stringify(configFor(sub, warden.port, 1)));
+      const kidsNow = async () => ((await (await fetch(`${warden.url}/oauth/jwks`)).json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid);
+      const [kid1] = await kidsNow();
+      const { out } = await cli(['keys', 'rotate', '--config', file]);
+      const kid2 = /new signing key ([\w-]+)/.exec(out)![1]!;
+      await waitFor(async () => (await kidsNow())[0] === kid2, 'the periodic check to publish the new key');
+      assert.deepEqual(await kidsNow(), [kid2, kid1]);
+      const t = await clientCredentialsToken({ issuer: warden.url, clientSecret: SECRET, resource: `${warden.url}/mcp` });
+      assert.equal(kidOf(t.access_token), kid2);
+    } finally {
+      await warden.close();
+    }
+  });
+
+  it('mcp-warden start: SIGHUP reloads the signing keys without a restart', async () => {
+    const sub = join(dir, 'hup');
+    const file = join(dir, 'hup.json');
+    writeFileSync(file, JSON.stringify({ ...configFor(sub, 0, 0), publicUrl: 'http://127.0.0.1:9', log: { level: 'info' } }));
+    const child = spawn(process.execPath, [BIN, 'start', '--config', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_DEMO_CLIENT_SECRET: SECRET, WARDEN_DEMO_PASSWORD: PASSWORD },
+    });
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+      let log = '';
+      child.stderr.setEncoding('utf8').on('data', (c: string) => (log += c));
+      await waitFor(() => out.includes('Ctrl-C'), 'the start banner', { timeoutMs: 30_000 });
+      const url = /listening on (http:\/\/\S+)/.exec(out)![1]!;
+      const kidsNow = async () => ((await (await fetch(`${url}/oauth/jwks`)).json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid);
+      const [kid1] = await kidsNow();
+      const { out: rotated } = await cli(['keys', 'rotate', '--config', file]);
+      const kid2 = /new signing key ([\w-]+)/.exec(rotated)![1]!;
+      assert.deepEqual(await kidsNow(), [kid1], 'no periodic check configured: unchanged until told');
+      child.kill('SIGHUP');
+      await waitFor(async () => (await kidsNow())[0] === kid2, 'SIGHUP to publish the new key');
+      assert.deepEqual(await kidsNow(), [kid2, kid1]);
+      await waitFor(() => `${out}${log}`.includes('SIGHUP: signing keys reloaded'), 'the reload to be logged');
+      assert.equal(child.exitCode, null, 'SIGHUP does not stop the process');
+    } finally {
+      child.kill('SIGTERM');
+      assert.equal(await exit, 0);
+    }
+  });
+});
