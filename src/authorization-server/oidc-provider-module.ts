@@ -35,5 +35,6 @@ export const { errors, interactionPolicy } = oidcProvider;
 export function runtimeNote(release: { lts?: string | undefined } = process.release): string | undefined {
   const lts = release.lts;
   if (lts && lts.charCodeAt(0) >= 'Jod'.charCodeAt(0)) return undefined;
-  return `Node.js ${process.versions.node} is past its end of life or not an LTS release; oidc-provider (the embedded authorization server) supports Node.js 22 LTS and later`;
+  const why = lts ? `is past its end of life (${lts} LTS)` : 'is not an LTS release';
+  return `Node.js ${process.versions.node} ${why}; oidc-provider (the embedded authorization server) supports Node.js 22 LTS and later`;
 }
