@@ -27,10 +27,15 @@ export interface AccountSession {
 
 const PENDING_MS = 10 * 60_000;
 
-/** @see OWASP Session Management Cheat Sheet (random ids, idle and absolute timeouts, renewal at sign-in) */
-export function createSessionStore(o: { idleMs: number; maxMs: number; now: () => number; maxSessions?: number }) {
-  const sessions = new Map<string, AccountSession>();
-  const maxSessions = o.maxSessions ?? 10_000;
+/**
+ * Sign-ins in progress and signed-in sessions are kept apart, each with its own cap (oldest
+ * dropped first), so a flood of anonymous sign-in starts can never push a signed-in user out.
+ * @see OWASP Session Management Cheat Sheet (random ids, idle and absolute timeouts, renewal at sign-in)
+ */
+export function createSessionStore(o: { idleMs: number; maxMs: number; now: () => number; maxSessions?: number; maxPending?: number }) {
+  const signedIn = new Map<string, AccountSession>();
+  const signingIn = new Map<string, AccountSession>();
+  const caps = { signedIn: o.maxSessions ?? 10_000, signingIn: o.maxPending ?? 1_000 };
 
   const expired = (s: AccountSession, t: number) =>
     t - s.lastSeenAt > (s.subject ? o.idleMs : PENDING_MS) || t - s.createdAt > (s.subject ? o.maxMs : PENDING_MS);
@@ -39,11 +44,11 @@ export function createSessionStore(o: { idleMs: number; maxMs: number; now: () =
     /** The live session with this id, touched; undefined when unknown or expired. */
     get(id: string | undefined): AccountSession | undefined {
       if (id === undefined) return undefined;
-      const s = sessions.get(id);
+      const s = signedIn.get(id) ?? signingIn.get(id);
       if (!s) return undefined;
       const t = o.now();
       if (expired(s, t)) {
-        sessions.delete(id);
+        (s.subject ? signedIn : signingIn).delete(id);
         return undefined;
       }
       s.lastSeenAt = t;
@@ -52,20 +57,22 @@ export function createSessionStore(o: { idleMs: number; maxMs: number; now: () =
     /** A new session under a new random id (also at sign-in, so an id set before sign-in is never the signed-in one). */
     create(fields: Omit<AccountSession, 'id' | 'createdAt' | 'lastSeenAt'> = {}): AccountSession {
       const t = o.now();
+      const [map, cap] = fields.subject ? [signedIn, caps.signedIn] : [signingIn, caps.signingIn];
       // Oldest first (Map order): drop expired ones, and the oldest when full.
-      for (const [id, s] of sessions) {
-        if (sessions.size < maxSessions && !expired(s, t)) break;
-        sessions.delete(id);
+      for (const [id, s] of map) {
+        if (map.size < cap && !expired(s, t)) break;
+        map.delete(id);
       }
       const s: AccountSession = { ...fields, id: randomBytes(32).toString('base64url'), createdAt: t, lastSeenAt: t };
-      sessions.set(s.id, s);
+      map.set(s.id, s);
       return s;
     },
     destroy(id: string): void {
-      sessions.delete(id);
+      signedIn.delete(id);
+      signingIn.delete(id);
     },
     get size() {
-      return sessions.size;
+      return signedIn.size + signingIn.size;
     },
   };
 }

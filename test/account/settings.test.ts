@@ -94,6 +94,19 @@ describe('account page settings (docs/downstream.md "Account page")', () => {
     assert.equal(store.get(undefined), undefined);
   });
 
+  it('a flood of sign-in starts never pushes a signed-in user out (separate caps, oldest dropped first)', () => {
+    const store = createSessionStore({ idleMs: 60_000, maxMs: 3_600_000, now: () => 1, maxSessions: 2, maxPending: 3 });
+    const alice = store.create({ subject: 'alice' });
+    const first = store.create({ pending: { state: 's', nonce: 'n', codeVerifier: 'v', returnTo: '/account' } });
+    for (let i = 0; i < 50; i++) store.create({ pending: { state: 's', nonce: 'n', codeVerifier: 'v', returnTo: '/account' } });
+    assert.equal(store.get(alice.id)?.subject, 'alice');
+    assert.equal(store.get(first.id), undefined, 'the oldest sign-in in progress was dropped');
+    assert.equal(store.size, 4);
+    store.create({ subject: 'bob' });
+    store.create({ subject: 'carol' });
+    assert.equal(store.get(alice.id), undefined, 'signed-in sessions have their own cap');
+  });
+
   it('parseSecret: trims; refuses empty, oversized, control characters, and non-ASCII for a header', () => {
     assert.equal(parseSecret('  tok  ', 'env'), 'tok');
     const refused = (v: string, d: 'env' | 'header', re: RegExp) => assert.throws(() => parseSecret(v, d), (e: Error) => e instanceof AccountError && e.status === 400 && re.test(e.message));
