@@ -12,6 +12,7 @@ export interface CookieSettings {
   secure: boolean;
 }
 
+/** `__Host-warden-account` on https, `warden-account` on http. @see RFC 6265bis §4.1.3.2 */
 export function sessionCookieName(c: CookieSettings): string {
   return c.secure ? '__Host-warden-account' : 'warden-account';
 }

@@ -24,6 +24,7 @@ function statusText(s: ServerStatus): string {
   return s.hasFallback ? 'Not set: using the shared fallback' : 'Not set';
 }
 
+/** The page of one server's credential (the name is URL-encoded). */
 export const secretPath = (server: string) => `/account/secrets/${encodeURIComponent(server)}`;
 
 function notice(flash: string | undefined): Raw {
@@ -65,6 +66,7 @@ ${s.setAt ? html`<form method="post" action="${secretPath(s.name)}/delete"><inpu
 <button type="submit" class="secondary">Delete stored credential</button></form>` : html``}`;
 }
 
+/** After sign-out: a way back in. */
 export function signedOutPage(): Raw {
   return html`<h1>Signed out</h1><p>You have signed out of your account page.</p><p><a href="/account">Sign in again</a></p>`;
 }
