@@ -63,6 +63,21 @@ export const serverSchema = z.strictObject({
   initializeTimeoutSeconds: z.number().int().positive().default(60),
   /** Sessions one caller (subject + client) may hold on this server; opening one more ends their least recently used. */
   maxSessionsPerCaller: z.number().int().positive().default(32),
+  /** SSE resumability and backpressure (MCP 2025-11-25 transports §Resumability and Redelivery); docs/configuration.md. */
+  sse: z
+    .strictObject({
+      /** Events kept per session for `Last-Event-ID` replay; the oldest go first. */
+      replayMaxEvents: z.number().int().positive().default(1000),
+      /** Bytes of event data kept per session for replay. */
+      replayMaxBytes: z.number().int().positive().default(1024 * 1024),
+      /** Seconds an event stays replayable. */
+      replayRetentionSeconds: z.number().int().positive().default(300),
+      /** Bytes a slow SSE client may leave unread before its connection is cut (it resumes with Last-Event-ID). */
+      maxUnreadBytes: z.number().int().positive().default(1024 * 1024),
+      /** SSE `retry` (ms) sent with the priming event to 2025-11-25 clients. */
+      retryMs: z.number().int().nonnegative().default(1000),
+    })
+    .prefault({}),
   policy: policySchema.optional(),
   downstream: downstreamSchema.optional(),
 });

@@ -10,17 +10,27 @@
  */
 import type { ServerResponse } from 'node:http';
 import { errorResponse, serialize, type JsonRpcMessage, type JsonRpcResponse } from './jsonrpc.ts';
-import { startSseResponse, writeSseMessage } from './sse.ts';
+import type { EventStream } from './event-stream.ts';
+import { startSseResponse } from './sse.ts';
 import { LIST_METHODS } from '../policy/lists.ts';
 
 
 export type ResponseTransform = (method: string, response: JsonRpcResponse) => JsonRpcResponse;
+
+/** Where an exchange gets its SSE stream when it becomes one (the session). */
+export interface StreamSource {
+  openStream(): EventStream;
+  /** 2025-11-25 and later: the stream starts with a priming event. */
+  readonly primes: boolean;
+}
 
 export class Exchange {
   private mode: 'pending' | 'sse' | 'done' = 'pending';
   private outstanding = 0;
   /** Response texts held while the answer is still plain JSON. */
   private readonly collected: string[] = [];
+  /** The SSE stream once the answer is one; it outlives this POST's connection. */
+  private stream: EventStream | undefined;
 
   constructor(
     private readonly res: ServerResponse,
@@ -28,10 +38,13 @@ export class Exchange {
     private readonly batch: boolean,
     private readonly headers: Record<string, string>,
     private readonly transform: ResponseTransform,
+    private readonly source?: StreamSource,
   ) {
     res.once('close', () => {
-      // A disconnect is not a cancellation (transports §Sending Messages); later messages are dropped.
-      if (this.mode !== 'done') this.mode = 'done';
+      // A plain JSON answer has no event ID to resume from: its later messages are dropped. An SSE
+      // answer goes on without a connection (transports §Sending Messages: a disconnect is not a
+      // cancellation); its events wait in the replay buffer for a GET with Last-Event-ID.
+      if (this.mode === 'pending') this.mode = 'done';
     });
   }
 
@@ -64,7 +77,7 @@ export class Exchange {
     }
     if (this.mode === 'done') return;
     if (this.mode === 'sse') {
-      writeSseMessage(this.res, text);
+      this.stream!.send(text);
       if (this.outstanding <= 0) this.finish();
       return;
     }
@@ -83,15 +96,23 @@ export class Exchange {
     }
   }
 
-  /** A request or notification from the server related to this exchange; false when it cannot be carried. */
-  deliverOther(message: JsonRpcMessage): boolean {
-    if (this.mode === 'done' || !this.acceptsSse) return false;
+  /**
+   * A request or notification from the server related to this exchange; false when it cannot be
+   * carried. `connectedOnly`: only if a client connection would get it now (unrelated messages
+   * prefer the GET stream's replay buffer to a request stream nobody reads).
+   */
+  deliverOther(message: JsonRpcMessage, connectedOnly = false): boolean {
+    if (this.mode === 'done' || !this.acceptsSse || !this.source) return false;
     if (this.mode === 'pending') {
       startSseResponse(this.res, { 'Cache-Control': 'no-cache, no-store, private', ...this.headers });
       this.mode = 'sse';
-      for (const text of this.collected.splice(0)) writeSseMessage(this.res, text);
+      this.stream = this.source.openStream();
+      this.stream.attach(this.res, undefined, this.source.primes);
+      for (const text of this.collected.splice(0)) this.stream.send(text);
+    } else if (connectedOnly && !this.stream!.connected) {
+      return false;
     }
-    writeSseMessage(this.res, serialize(message));
+    this.stream!.send(serialize(message));
     return true;
   }
 
@@ -102,6 +123,6 @@ export class Exchange {
 
   private finish(): void {
     this.mode = 'done';
-    this.res.end();
+    this.stream!.finish();
   }
 }

@@ -18,6 +18,7 @@ import { parseBearerToken } from './bearer.ts';
 import type { Caller } from './caller.ts';
 import { GatewayError, sendGatewayError } from './errors.ts';
 import { Exchange, type ResponseTransform } from './exchange.ts';
+import { parseLastEventId } from './event-id.ts';
 import { errorResponse, idKey, isNotification, isRequest, parseJsonRpcBody, type JsonRpcMessage, type JsonRpcRequest } from './jsonrpc.ts';
 import { canonicalResourceUri, protectedResourceMetadataUrl } from './protected-resource-metadata.ts';
 import { allowsBatches, DEFAULT_PROTOCOL_VERSION, isSupportedProtocolVersion, parseProtocolVersionHeader, type ProtocolVersion } from './protocol-version.ts';
@@ -261,7 +262,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     }
 
     const headers = initialize ? { ...cors, 'Mcp-Session-Id': session.id } : cors;
-    const exchange = new Exchange(res, acceptsSse, batch, headers, transform(caller));
+    const exchange = new Exchange(res, acceptsSse, batch, headers, transform(caller), session.streamSource(version));
     for (const r of requests) {
       session.track(r.id, r.method, r.params, exchange);
       exchange.expect();
@@ -296,7 +297,9 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
         sessions.delete(s.id);
         log.info({ sessionId: s.id, reason }, 'session ended');
       },
+      server.sse,
     );
+    session.onCut = (stream, unread) => log.info({ sessionId: session.id, stream, unread }, 'SSE client does not read: connection cut, it may resume with Last-Event-ID');
     // Each stdio session is a process: one caller cannot hold more than maxSessionsPerCaller.
     // A client that never DELETEs recycles its own oldest session instead of growing without bound.
     const own = [...sessions.values()].filter((s) => s.binding.subject === caller.subject && s.binding.clientId === caller.clientId);
@@ -358,9 +361,19 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       throw new GatewayError('unsupported_protocol_version', `Bad Request: MCP-Protocol-Version ${headerVersion} differs from this session's negotiated version ${session.protocolVersion}`);
     }
     session.touch();
-    startSseResponse(res, cors);
-    session.attachServerStream(res);
-    session.upstream?.openServerStream(headerVersion ?? session.protocolVersion);
+    const version = headerVersion ?? session.protocolVersion;
+    // MCP 2025-11-25 transports §Resumability and Redelivery: resumption is always a GET with
+    // Last-Event-ID, and continues the stream that ID belongs to (a POST's or this GET stream).
+    const position = parseLastEventId(req.headers['last-event-id']);
+    if (position) {
+      const stream = session.resumption(position);
+      startSseResponse(res, cors);
+      stream.attach(res, position.seq, false);
+    } else {
+      startSseResponse(res, cors);
+      session.attachServerStream(res, version);
+    }
+    session.upstream?.openServerStream(version);
   }
 
   async function handleDelete(req: IncomingMessage, res: ServerResponse, caller: Caller, cors: Record<string, string>): Promise<void> {

@@ -6,14 +6,36 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Caller } from './caller.ts';
-import type { Exchange } from './exchange.ts';
+import { GatewayError } from './errors.ts';
+import { formatEventId, type EventPosition } from './event-id.ts';
+import { EventStream, type EventStreamOwner } from './event-stream.ts';
+import type { Exchange, StreamSource } from './exchange.ts';
 import { errorResponse, idKey, isResponse, serialize, type JsonRpcId, type JsonRpcMessage } from './jsonrpc.ts';
 import type { ProtocolVersion } from './protocol-version.ts';
-import { writeSseMessage } from './sse.ts';
+import { ReplayBuffer, type ReplayEntry } from './replay-buffer.ts';
 import type { UpstreamConnection } from './upstreams/types.ts';
 
-/** Server messages kept for a GET stream that is not open yet; older ones are dropped. */
-const MAX_QUEUED = 64;
+/** The GET stream's number in event IDs; POST response streams count from 1. */
+const SERVER_STREAM = 0;
+
+/** Replay and backpressure limits of a session (config `servers[].sse`). */
+export interface SseLimits {
+  replayMaxEvents: number;
+  replayMaxBytes: number;
+  replayRetentionSeconds: number;
+  maxUnreadBytes: number;
+  retryMs: number;
+}
+
+export const DEFAULT_SSE_LIMITS: SseLimits = { replayMaxEvents: 1000, replayMaxBytes: 1024 * 1024, replayRetentionSeconds: 300, maxUnreadBytes: 1024 * 1024, retryMs: 1000 };
+
+/** MCP 2025-11-25 transports: the priming event (empty data) is for clients of 2025-11-25 and later. */
+export function primesStreams(version: ProtocolVersion | undefined): boolean {
+  return version !== undefined && version >= '2025-11-25';
+}
+
+
+let sessionCounter = 0;
 
 export interface SessionBinding {
   subject: string;
@@ -32,8 +54,10 @@ export function newSessionId(): string {
   return randomUUID();
 }
 
-export class Session {
+export class Session implements EventStreamOwner {
   readonly id = newSessionId();
+  /** Per-process number in this session's event IDs: an ID of another session never matches. */
+  readonly no = ++sessionCounter;
   protocolVersion: ProtocolVersion | undefined;
   upstream: UpstreamConnection | undefined;
   ended = false;
@@ -45,16 +69,23 @@ export class Session {
   private readonly pending = new Map<string, { exchange: Exchange; method: string }>();
   /** progressToken key → idKey of the request that carried it. */
   private readonly progress = new Map<string, string>();
-  private serverStream: ServerResponse | undefined;
-  private queued: string[] = [];
+  /** Live SSE streams by number (the GET stream once opened or needed, POST streams until answered). */
+  private readonly streams = new Map<number, EventStream>();
+  /** Created with the first event: a session that never streams holds none. */
+  private replay: ReplayBuffer | undefined;
+  private seq = 0;
+  private nextStream = 1;
   private readonly timer: NodeJS.Timeout;
   /** Run when the session ends (timers of things bound to it). */
   readonly cleanups: (() => void)[] = [];
+  /** Called when a slow client's connection is cut (for logs). */
+  onCut: ((stream: number, unread: number) => void) | undefined;
 
   constructor(
     readonly binding: SessionBinding,
     private readonly idleMs: number,
     private readonly onEnd: (session: Session, reason: string) => void,
+    private readonly limits: SseLimits = DEFAULT_SSE_LIMITS,
   ) {
     this.timer = setTimeout(() => this.idle(), idleMs);
     this.timer.unref();
@@ -62,6 +93,14 @@ export class Session {
 
   /** Last activity, ms since the epoch (least-recently-used eviction). */
   lastActive = Date.now();
+
+  get maxUnreadBytes(): number {
+    return this.limits.maxUnreadBytes;
+  }
+
+  get retryMs(): number {
+    return this.limits.retryMs;
+  }
 
   /** Activity: restarts the idle clock. */
   touch(): void {
@@ -72,7 +111,7 @@ export class Session {
   private idle(): void {
     if (this.ended) return;
     // Busy is not idle: a request in flight or an open server stream keeps the session.
-    if (this.pending.size > 0 || this.serverStream) {
+    if (this.pending.size > 0 || this.streams.get(SERVER_STREAM)?.connected) {
       this.timer.refresh();
       return;
     }
@@ -93,6 +132,55 @@ export class Session {
 
   forget(id: JsonRpcId): void {
     this.pending.delete(idKey(id));
+  }
+
+  /** Where the exchanges of a POST at `version` get their SSE streams. */
+  streamSource(version: ProtocolVersion): StreamSource {
+    return { openStream: () => this.openStream(), primes: primesStreams(version) };
+  }
+
+  private openStream(): EventStream {
+    const stream = new EventStream(this.nextStream++, this);
+    this.streams.set(stream.no, stream);
+    return stream;
+  }
+
+  private serverStream(): EventStream {
+    let stream = this.streams.get(SERVER_STREAM);
+    if (!stream) {
+      stream = new EventStream(SERVER_STREAM, this);
+      this.streams.set(SERVER_STREAM, stream);
+    }
+    return stream;
+  }
+
+  // EventStreamOwner: IDs and the replay record of this session's streams.
+  record(stream: number, text: string): { id: string; seq: number } {
+    const seq = ++this.seq;
+    this.replay ??= new ReplayBuffer({ maxEvents: this.limits.replayMaxEvents, maxBytes: this.limits.replayMaxBytes, retentionMs: this.limits.replayRetentionSeconds * 1000 });
+    this.replay.push(stream, seq, text, Date.now());
+    return { id: formatEventId(this.no, stream, seq), seq };
+  }
+
+  primingId(stream: number): string {
+    const seq = ++this.seq;
+    // Known from now on: a resume from the priming ID alone replays the stream from its start.
+    this.replay ??= new ReplayBuffer({ maxEvents: this.limits.replayMaxEvents, maxBytes: this.limits.replayMaxBytes, retentionMs: this.limits.replayRetentionSeconds * 1000 });
+    this.replay.open(stream);
+    return formatEventId(this.no, stream, seq);
+  }
+
+  after(stream: number, seq: number): { seq: number; text: string; id: string }[] | undefined {
+    return this.replay ? this.replay.after(stream, seq)?.map((e) => this.replayed(e)) : [];
+  }
+
+  finished(stream: number): void {
+    this.streams.delete(stream);
+    this.replay?.finish(stream);
+  }
+
+  cut(stream: number, unread: number): void {
+    this.onCut?.(stream, unread);
   }
 
   /** Routes one upstream message (T-15: each message goes to exactly one stream). */
@@ -118,32 +206,58 @@ export class Session {
       }
     }
     const json = serialize(message);
-    if (this.serverStream) {
-      writeSseMessage(this.serverStream, json);
+    const server = this.streams.get(SERVER_STREAM);
+    if (server?.connected) {
+      server.send(json);
       return;
     }
     for (const { exchange } of this.pending.values()) {
-      if (exchange.deliverOther(message)) return;
+      if (exchange.deliverOther(message, true)) return;
     }
-    if (this.queued.length >= MAX_QUEUED) this.queued.shift();
-    this.queued.push(json);
+    // Nobody listens now: the GET stream's record keeps it for the next GET (bounded like any replay).
+    this.serverStream().send(json);
   }
 
-  /** An SSE comment on the GET stream, so proxies do not close it as idle (HTML §9.2.6: ignored by clients). */
+  /** An SSE comment on connected streams, so proxies do not close them as idle; old replay events expire. */
   keepAlive(): void {
-    this.serverStream?.write(':\n\n');
+    for (const stream of this.streams.values()) stream.comment();
+    this.replay?.prune(Date.now());
   }
 
-  /** The GET stream (T-12); a newer one replaces an older one. */
-  attachServerStream(res: ServerResponse): void {
-    if (this.serverStream && this.serverStream !== res) this.serverStream.end();
-    this.serverStream = res;
-    for (const json of this.queued) writeSseMessage(res, json);
-    this.queued = [];
-    res.once('close', () => {
-      if (this.serverStream === res) this.serverStream = undefined;
-      this.touch();
-    });
+  /**
+   * The GET stream (T-12) without Last-Event-ID: a newer connection replaces an older one, and
+   * gets the server messages no connection has carried yet.
+   */
+  attachServerStream(res: ServerResponse, version: ProtocolVersion | undefined): void {
+    this.serverStream().attach(res, undefined, primesStreams(version));
+    res.once('close', () => this.touch());
+  }
+
+  /**
+   * Where a GET with `Last-Event-ID` continues (MCP 2025-11-25 transports §Resumability and
+   * Redelivery): the events after that ID on the stream it names, never another stream's.
+   * @throws GatewayError 400 for an ID this session never issued (another session's, or
+   *   garbage); 410 when events after it are no longer held (a replay would leave a gap)
+   */
+  resumption(position: EventPosition): EventStream {
+    if (position.session !== this.no || position.seq > this.seq || (position.stream !== SERVER_STREAM && position.stream >= this.nextStream)) {
+      throw new GatewayError('invalid_message', 'Bad Request: Last-Event-ID does not name an event of this session');
+    }
+    const live = this.streams.get(position.stream);
+    const known = this.replay?.knows(position.stream) ?? false;
+    if ((!known && !live) || (known && this.replay!.after(position.stream, position.seq) === undefined)) {
+      throw new GatewayError('invalid_message', 'Gone: the events after this Last-Event-ID are no longer held for replay', { status: 410, reason: `stream ${position.stream} evicted past ${position.seq}` });
+    }
+    if (live) return live;
+    if (position.stream === SERVER_STREAM) return this.serverStream();
+    // An answered POST stream: a stand-in that replays what is held, then ends.
+    const answered = new EventStream(position.stream, this);
+    answered.ended = true;
+    return answered;
+  }
+
+  private replayed(e: ReplayEntry): { seq: number; text: string; id: string } {
+    return { seq: e.seq, text: e.text, id: formatEventId(this.no, e.stream, e.seq) };
   }
 
   /** Ends the session: unanswered requests get a JSON-RPC error, streams close, the upstream goes. */
@@ -162,8 +276,10 @@ export class Session {
     this.pending.clear();
     this.progress.clear();
     for (const [exchange, list] of byExchange) exchange.fail(list);
-    this.serverStream?.end();
-    this.serverStream = undefined;
+    for (const stream of [...this.streams.values()]) stream.finish();
+    this.streams.clear();
+    this.replay?.clear();
+    this.replay = undefined;
     this.onEnd(this, reason);
     this.closed = this.upstream?.close().catch(() => {}) ?? Promise.resolve();
     return this.closed;

@@ -21,13 +21,27 @@ export function startSseResponse(res: ServerResponse, headers: Record<string, st
 }
 
 /**
- * One `message` event carrying one JSON-RPC message; each event is its own write (no buffering).
- * JSON text with line breaks (pretty-printed upstream output) becomes several `data:` lines, which
- * the client joins back with LF: the same JSON value.
+ * One `message` event carrying one JSON-RPC message, with its ID when it has one. JSON text with
+ * line breaks (pretty-printed upstream output) becomes several `data:` lines, which the client
+ * joins back with LF: the same JSON value.
  */
-export function writeSseMessage(res: ServerResponse, json: string, id?: string): void {
+export function formatSseEvent(id: string | undefined, json: string): string {
   const data = json.includes('\n') || json.includes('\r') ? json.replace(/\r\n|\r|\n/g, '\ndata: ') : json;
-  res.write(id ? `id: ${id}\nevent: message\ndata: ${data}\n\n` : `event: message\ndata: ${data}\n\n`);
+  return id ? `id: ${id}\nevent: message\ndata: ${data}\n\n` : `event: message\ndata: ${data}\n\n`;
+}
+
+/** Writes one `message` event; each event is its own write (no buffering). */
+export function writeSseMessage(res: ServerResponse, json: string, id?: string): void {
+  res.write(formatSseEvent(id, json));
+}
+
+/**
+ * MCP 2025-11-25 transports §Sending Messages to the Server: the priming event, "an SSE event
+ * consisting of an event ID and an empty data field", so the client can reconnect from it; with
+ * `retry` (HTML §9.2.6) the client waits that long before it does.
+ */
+export function formatPrimingEvent(id: string, retryMs: number | undefined): string {
+  return retryMs !== undefined && retryMs > 0 ? `id: ${id}\nretry: ${retryMs}\ndata: \n\n` : `id: ${id}\ndata: \n\n`;
 }
 
 export interface SseEvent {

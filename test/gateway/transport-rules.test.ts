@@ -206,7 +206,8 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     while (!serverRequest) {
       const { value } = await reader.read();
       buf += decoder.decode(value);
-      const m = /data: (.*)\n\n/.exec(buf);
+      // Skips the 2025-11-25 priming event (an ID and empty data).
+      const m = /data: (.+)\n\n/.exec(buf);
       if (m) serverRequest = JSON.parse(m[1]!);
     }
     assert.equal(serverRequest.method, 'roots/list');

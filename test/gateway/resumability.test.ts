@@ -1,0 +1,258 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { Writable } from 'node:stream';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { createLogger } from '../../src/log.ts';
+import { startTestWarden, type TestWarden } from './fixtures/warden.ts';
+import { messagesOf, openSession, post, TINY_SERVER } from './fixtures/raw.ts';
+import { messageOf, readEvents, type RawEvent } from './fixtures/sse-reader.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+
+const call = (id: number | string, name: string, args: Record<string, unknown> = {}, progressToken?: string) => ({
+  jsonrpc: '2.0',
+  id,
+  method: 'tools/call',
+  params: { name, arguments: args, ...(progressToken ? { _meta: { progressToken } } : {}) },
+});
+
+const progressOf = (events: RawEvent[]) => events.map(messageOf).filter((m) => m?.method === 'notifications/progress').map((m) => m.params.progress as number);
+const resultsOf = (events: RawEvent[]) => events.map(messageOf).filter((m) => m && 'result' in m);
+
+describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transports §Resumability and Redelivery)', () => {
+  let t: TestWarden;
+  let token: string;
+  let url: string;
+  const logs: Record<string, unknown>[] = [];
+  before(async () => {
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        for (const l of chunk.toString().split('\n')) if (l.trim()) logs.push(JSON.parse(l));
+        done();
+      },
+    });
+    t = await startTestWarden({
+      servers: [
+        { name: 'tiny', path: '/mcp', upstream: { stdio: TINY_SERVER }, sse: { retryMs: 50 } },
+        { name: 'small', path: '/mcp/small', upstream: { stdio: TINY_SERVER }, sse: { replayMaxEvents: 3 } },
+        { name: 'slowreader', path: '/mcp/slowreader', upstream: { stdio: TINY_SERVER }, sse: { maxUnreadBytes: 64 * 1024, replayMaxBytes: 64 * 1024 * 1024 } },
+      ],
+      logger: createLogger('info', sink),
+    });
+    url = t.endpoint;
+    token = await t.issuer.mint({ aud: [url, `${url}/small`, `${url}/slowreader`] });
+  });
+  after(async () => t.close());
+
+  const get = (target: string, sid: string, headers: Record<string, string> = {}) =>
+    fetch(target, { headers: { accept: 'text/event-stream', authorization: `Bearer ${token}`, 'mcp-session-id': sid, ...headers } });
+
+  it('MCP 2025-11-25 §Sending Messages: a 2025-11-25 SSE response starts with a priming event (ID, empty data, retry); every event has a unique ID naming its stream', async () => {
+    const sid = await openSession(url, token);
+    const h = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+    const [a, b] = await Promise.all([post(url, token, call(1, 'slow', {}, 'p1'), h), post(url, token, call(2, 'slow', {}, 'p2'), h)]);
+    const [ea, eb] = await Promise.all([readEvents(a), readEvents(b)]);
+    for (const { events, ended } of [ea, eb]) {
+      assert.ok(ended, 'the stream ends after the response');
+      assert.equal(events[0]!.data, '', 'priming event: empty data');
+      assert.ok(events[0]!.id, 'priming event: an ID');
+      assert.equal(events[0]!.retry, 50, 'priming event: retry from servers[].sse.retryMs');
+      assert.deepEqual(progressOf(events), [1, 2, 3]);
+      assert.equal(resultsOf(events).length, 1);
+      const streams = new Set(events.map((e) => e.id!.split('-').slice(0, 2).join('-')));
+      assert.equal(streams.size, 1, 'one stream part per stream');
+    }
+    const ids = [...ea.events, ...eb.events].map((e) => e.id);
+    assert.equal(new Set(ids).size, ids.length, 'IDs unique across the streams of the session');
+    assert.notEqual(ea.events[0]!.id!.split('-')[1], eb.events[0]!.id!.split('-')[1], 'each POST stream has its own stream number');
+    // The GET stream primes too.
+    const g = await readEvents(await get(url, sid, { 'mcp-protocol-version': '2025-11-25' }), (events) => events.length >= 1);
+    assert.equal(g.events[0]!.data, '');
+    assert.ok(g.events[0]!.id && !ids.includes(g.events[0]!.id));
+  });
+
+  for (const version of ['2025-06-18', '2025-03-26']) {
+    it(`MCP ${version}: no priming event (an older client may not expect empty data), but events still carry IDs`, async () => {
+      const sid = await openSession(url, token, version);
+      const res = await post(url, token, call(1, 'slow', {}, 'p'), { 'mcp-session-id': sid, 'mcp-protocol-version': version });
+      const { events } = await readEvents(res);
+      assert.ok(events.length >= 4);
+      for (const e of events) {
+        assert.notEqual(e.data, '', 'no empty-data event');
+        assert.ok(e.id, 'every event has an ID');
+      }
+      assert.deepEqual(progressOf(events), [1, 2, 3]);
+      // No priming on the GET stream either: its first event is the first server message.
+      const g = await get(url, sid, { 'mcp-protocol-version': version });
+      assert.equal(g.status, 200);
+      const firstEvent = readEvents(g, (events) => events.length >= 1);
+      const note = await post(url, token, call(2, 'notify'), { 'mcp-session-id': sid, 'mcp-protocol-version': version, accept: 'application/json' });
+      await note.json();
+      const { events: onGet } = await firstEvent;
+      assert.equal(messageOf(onGet[0]!).method, 'notifications/message');
+      assert.ok(onGet[0]!.id);
+    });
+  }
+
+  it('T-17: Last-Event-ID of another session, of no event, or garbage → 400; the other session is not resumed', async () => {
+    const a = await openSession(url, token);
+    const b = await openSession(url, token);
+    const { events } = await readEvents(await post(url, token, call(1, 'slow', {}, 'p'), { 'mcp-session-id': a }));
+    const idOfA = events.at(-1)!.id!;
+    const other = await get(url, b, { 'last-event-id': idOfA });
+    assert.equal(other.status, 400);
+    assert.match((await other.json()).error.message, /Last-Event-ID/);
+    const [s, stream, seq] = idOfA.split('-');
+    for (const bad of ['garbage', `${s}-${stream}-${Number(seq) + 1000}`, `${s}-99-1`, `${s}-${stream}`, `${s}-0${stream}-${seq}`, 'x'.repeat(200)]) {
+      const res = await get(url, a, { 'last-event-id': bad });
+      assert.equal(res.status, 400, `refused: ${bad}`);
+      await res.text();
+    }
+  });
+
+  it('transports §Sending Messages: a disconnect is not a cancellation; the rest of the stream and its response arrive once on a GET with Last-Event-ID', async () => {
+    const sid = await openSession(url, token);
+    const res = await post(url, token, call(1, 'slow', { ticks: 5, intervalMs: 60 }, 'p'), { 'mcp-session-id': sid });
+    const first = await readEvents(res, (events) => progressOf(events).length >= 1);
+    assert.equal(first.ended, false);
+    const seen = progressOf(first.events);
+    const resumed = await get(url, sid, { 'last-event-id': first.events.at(-1)!.id! });
+    assert.equal(resumed.status, 200);
+    assert.equal(resumed.headers.get('content-type'), 'text/event-stream');
+    const rest = await readEvents(resumed);
+    assert.ok(rest.ended, 'the resumed stream ends after the response');
+    assert.deepEqual([...seen, ...progressOf(rest.events)], [1, 2, 3, 4, 5], 'every progress exactly once');
+    assert.deepEqual(resultsOf(rest.events).map((m) => m.result.content[0].text), ['slow done']);
+    assert.equal(resultsOf(rest.events)[0].id, 1);
+  });
+
+  it('T-17: a stream answered while its client was away is replayed from the buffer (response included), then ends', async () => {
+    const sid = await openSession(url, token);
+    const res = await post(url, token, call(1, 'flood', { count: 5, size: 10 }, 'p'), { 'mcp-session-id': sid });
+    const priming = await readEvents(res, (events) => events.length >= 1);
+    assert.equal(priming.events[0]!.data, '');
+    // stdio answers in order: once this ping is answered, the flood and its result were routed.
+    await messagesOf(await post(url, token, { jsonrpc: '2.0', id: 2, method: 'ping' }, { 'mcp-session-id': sid }));
+    const rest = await readEvents(await get(url, sid, { 'last-event-id': priming.events[0]!.id! }));
+    assert.ok(rest.ended);
+    assert.deepEqual(progressOf(rest.events), [1, 2, 3, 4, 5]);
+    assert.deepEqual(resultsOf(rest.events).map((m) => m.result.content[0].text), ['flooded 5']);
+  });
+
+  it('T-14/T-17: server messages sent while the GET stream was away arrive on the GET resumed with Last-Event-ID', async () => {
+    const sid = await openSession(url, token);
+    const g = await readEvents(await get(url, sid, { 'mcp-protocol-version': '2025-11-25' }), (events) => events.length >= 1);
+    // JSON only: the unrelated notification cannot ride on this POST, so it goes to the GET stream.
+    const res = await post(url, token, call(1, 'notify'), { 'mcp-session-id': sid, accept: 'application/json' });
+    assert.equal((await res.json()).result.content[0].text, 'notified');
+    const resumed = await readEvents(await get(url, sid, { 'last-event-id': g.events[0]!.id! }), (events) => events.length >= 1);
+    assert.equal(messageOf(resumed.events[0]!).method, 'notifications/message');
+    assert.equal(resumed.events[0]!.id!.split('-')[1], '0', 'stream 0 is the GET stream');
+  });
+
+  it('replayMaxEvents: the oldest events are evicted; a resume that would skip one gets 410, one from within the held events gets exactly them', async () => {
+    const small = `${url}/small`;
+    const sid = await openSession(small, token);
+    const res = await post(small, token, call(1, 'flood', { count: 20, size: 10 }, 'p'), { 'mcp-session-id': sid });
+    const priming = await readEvents(res, (events) => events.length >= 1);
+    await messagesOf(await post(small, token, { jsonrpc: '2.0', id: 2, method: 'ping' }, { 'mcp-session-id': sid }));
+    // Events after the priming one have the next seqs: 20 progress, then the response (21).
+    const [s, stream, seq] = priming.events[0]!.id!.split('-').map(Number) as [number, number, number];
+    const gone = await get(small, sid, { 'last-event-id': `${s}-${stream}-${seq + 17}` });
+    assert.equal(gone.status, 410);
+    assert.match((await gone.json()).error.message, /no longer held/);
+    const held = await readEvents(await get(small, sid, { 'last-event-id': `${s}-${stream}-${seq + 18}` }));
+    assert.ok(held.ended);
+    assert.deepEqual(progressOf(held.events), [19, 20]);
+    assert.deepEqual(resultsOf(held.events).map((m) => m.result.content[0].text), ['flooded 20']);
+    assert.deepEqual(held.events.map((e) => e.id), [seq + 19, seq + 20, seq + 21].map((n) => `${s}-${stream}-${n}`));
+  });
+
+  it('backpressure: a client that never reads is cut at maxUnreadBytes while another session keeps working; it then resumes and gets every event once', async () => {
+    const slow = `${url}/slowreader`;
+    const [a, b] = await Promise.all([openSession(slow, token), openSession(slow, token)]);
+    const COUNT = 300;
+    const body = JSON.stringify(call(1, 'flood', { count: COUNT, size: 16 * 1024 }, 'p'));
+    // A raw HTTP/1.0 request (no chunked framing) on a socket that is never read: the kernel's
+    // buffers fill, then the gateway's. Paused, the socket keeps what arrived for later.
+    const target = new URL(slow);
+    const socket = connect(Number(target.port), target.hostname);
+    socket.pause();
+    let raw = '';
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => (raw += c));
+    socket.on('error', () => {});
+    socket.write(`POST ${target.pathname} HTTP/1.0\r\nHost: ${target.host}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nAuthorization: Bearer ${token}\r\nMcp-Session-Id: ${a}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    // Meanwhile another session of the same server answers at once.
+    for (let i = 0; i < 5; i++) {
+      const [m] = await messagesOf(await post(slow, token, call(10 + i, 'echo', { message: `b${i}` }), { 'mcp-session-id': b }));
+      assert.equal(m.result.content[0].text, `b${i}`);
+    }
+    await waitFor(() => logs.some((l) => l.sessionId === a && typeof l.unread === 'number'), 'the slow client to be cut');
+    const cut = logs.find((l) => l.sessionId === a && typeof l.unread === 'number')!;
+    assert.ok((cut.unread as number) > 64 * 1024);
+    // Now read what reached the client before the cut (the connection then ends), and resume after its last event.
+    socket.resume();
+    await closed;
+    assert.match(raw, /^HTTP\/1\.[01] 200/);
+    const sse = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+    const complete = sse.slice(0, sse.lastIndexOf('\n\n') + 2);
+    const received: RawEvent[] = complete.split('\n\n').filter((block) => /^id: /m.test(block)).map((block) => ({ id: /^id: (.*)$/m.exec(block)![1]!, data: /^data: ?(.*)$/m.exec(block)?.[1] ?? '' }));
+    assert.ok(progressOf(received).length < COUNT, 'the first connection did not carry everything');
+    const rest = await readEvents(await get(slow, a, { 'last-event-id': received.at(-1)!.id! }));
+    assert.ok(rest.ended);
+    const all = [...progressOf(received), ...progressOf(rest.events)];
+    assert.deepEqual(all, Array.from({ length: COUNT }, (_, i) => i + 1), 'every progress event exactly once, in order');
+    assert.deepEqual(resultsOf(rest.events).map((m) => m.result.content[0].text), [`flooded ${COUNT}`]);
+  });
+
+  it('@modelcontextprotocol/client 2.x: a tool call whose SSE stream is cut mid-way resumes by itself (Last-Event-ID) and gets the remaining progress and the result exactly once', async () => {
+    let cuts = 0;
+    const lastEventIds: string[] = [];
+    // Cuts the tools/call POST stream after its second progress event (the connection is destroyed).
+    const cuttingFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+      const res = await fetch(input, init);
+      const h = new Headers(init?.headers);
+      if (init?.method === 'GET' && h.get('last-event-id')) lastEventIds.push(h.get('last-event-id')!);
+      if (init?.method !== 'POST' || typeof init.body !== 'string' || !init.body.includes('"tools/call"') || cuts > 0) return res;
+      cuts++;
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      let cutNext = false;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (cutNext) {
+            await reader.cancel();
+            controller.error(new TypeError('terminated'));
+            return;
+          }
+          const { value, done } = await reader.read();
+          if (done) return controller.close();
+          controller.enqueue(value);
+          text += decoder.decode(value, { stream: true });
+          if ((text.match(/notifications\/progress/g) ?? []).length >= 2) cutNext = true;
+        },
+      });
+      return new Response(body, { status: res.status, headers: res.headers });
+    };
+    const client = new Client({ name: 'resumer', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(url), { authProvider: { token: async () => token }, fetch: cuttingFetch });
+    transport.onerror = () => {};
+    await client.connect(transport);
+    const progress: number[] = [];
+    const tokens: string[] = [];
+    const result = await client.callTool(
+      { name: 'slow', arguments: { ticks: 6, intervalMs: 80 } },
+      { onprogress: (p) => progress.push(p.progress), onresumptiontoken: (id: string) => tokens.push(id) },
+    );
+    assert.equal(cuts, 1, 'the stream was cut once');
+    assert.equal(lastEventIds.length, 1, 'one GET with Last-Event-ID');
+    assert.ok(tokens.includes(lastEventIds[0]!), 'it resumed from an ID the client was given');
+    assert.deepEqual(progress, [1, 2, 3, 4, 5, 6], 'each progress notification exactly once');
+    assert.deepEqual(result.content, [{ type: 'text', text: 'slow done' }]);
+    await transport.terminateSession();
+    await client.close();
+  });
+});
