@@ -34,17 +34,34 @@ export async function ensureSigningKeys(keys: KeyStore, now: () => number): Prom
 }
 
 /**
- * Adds a new signing key and retires those beyond the newest two. A running warden picks the
+ * Adds a new signing key and retires those beyond the newest two, once every token they signed
+ * has expired: a key stops signing when the next one arrives, so it may go `tokenLifetimeMs`
+ * after its successor was created (the caller adds the key-check delay and clock skew). Until
+ * then it stays published, so two rotations within one token lifetime cut nothing short.
+ * `force` retires beyond the newest two at once (a compromised key). A running warden picks the
  * new set up at its next key check (authorizationServer.embedded.signingKeyCheckSeconds) or at
  * once on SIGHUP (keys-reload.ts).
+ * @see https://www.rfc-editor.org/rfc/rfc7517#section-5
  */
-export async function rotateSigningKey(keys: KeyStore, now: () => number): Promise<{ added: KeyRecord; retired: string[] }> {
+export async function rotateSigningKey(
+  keys: KeyStore,
+  now: () => number,
+  { tokenLifetimeMs = 0, force = false }: { tokenLifetimeMs?: number; force?: boolean } = {},
+): Promise<{ added: KeyRecord; retired: string[]; kept: Array<{ kid: string; retireAfter: number }> }> {
   const added = await newSigningKey(now());
   await keys.add(added);
-  const active = (await keys.list('sig')).filter((k) => k.retiredAt === undefined);
-  const retired = active.slice(PUBLISHED_KEYS).map((k) => k.kid);
-  for (const kid of retired) await keys.retire(kid, now());
-  return { added, retired };
+  const active = await activeSigningKeys(keys);
+  const t = now();
+  const retired: string[] = [];
+  const kept: Array<{ kid: string; retireAfter: number }> = [];
+  for (let i = PUBLISHED_KEYS; i < active.length; i++) {
+    // active is newest first: active[i] stopped signing when active[i - 1] was created.
+    const retireAfter = active[i - 1]!.createdAt + tokenLifetimeMs;
+    if (force || t >= retireAfter) retired.push(active[i]!.kid);
+    else kept.push({ kid: active[i]!.kid, retireAfter });
+  }
+  for (const kid of retired) await keys.retire(kid, t);
+  return { added, retired, kept };
 }
 
 /** Public part of a private JWK. */

@@ -109,6 +109,19 @@ describe('live key rotation: keys rotate takes effect in a running warden (RFC 7
       await jwtVerify(t, published, { issuer: warden.url, audience: endpoint, typ: 'at+jwt', algorithms: ['ES256'] });
     }
     assert.deepEqual(await warden.reloadSigningKeys(), { changed: false, kids: [kid2, kid1] }, 'a second reload changes nothing');
+
+    // A second rotation within one token lifetime: kid1 stays published, its tokens keep working.
+    const oldest = unused;
+    const again = await cli(['keys', 'rotate', '--config', configFile]);
+    const kid3 = /new signing key ([\w-]+)/.exec(again.out)![1]!;
+    assert.match(again.out, new RegExp(`still published ${kid1}`));
+    assert.doesNotMatch(again.out, /retired/);
+    await warden.reloadSigningKeys();
+    assert.deepEqual((await jwks()).keys.map((k) => k.kid), [kid3, kid2, kid1]);
+    const third = await token();
+    assert.equal(kidOf(third), kid3);
+    assert.equal(await initStatus(third), 200);
+    assert.equal(await introspect(oldest), true, 'a kid1 token is still valid after two rotations');
   });
 });
 

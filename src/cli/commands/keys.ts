@@ -14,13 +14,16 @@ import { configFromOptions } from './audit.ts';
 const HELP = `usage: mcp-warden keys <list|rotate> [--config FILE | --demo] [--json]
   list     signing keys, newest first, with their state
   rotate   add a new signing key; a running warden signs with it within signingKeyCheckSeconds
-           (default 60 s) or at once on SIGHUP; all but the newest two are retired`;
+           (default 60 s) or at once on SIGHUP. Keys beyond the newest two are retired once the
+           tokens they signed have expired (accessTokenTtlSeconds after they stopped signing)
+    --force  retire all but the newest two now (a compromised key)`;
 
 export const run: Command = async (ctx) => {
   const [sub, ...rest] = ctx.args;
   if (!sub || sub === '--help' || sub === '-h') { ctx.stdout.write(`${HELP}\n`); return sub ? 0 : 2; }
-  const { values } = parseOptions(rest, { config: { type: 'string' }, demo: { type: 'boolean' }, json: { type: 'boolean' } }, false);
-  const admin = openAdminContext(configFromOptions(values, ctx.env), ctx.env);
+  const { values } = parseOptions(rest, { config: { type: 'string' }, demo: { type: 'boolean' }, json: { type: 'boolean' }, force: { type: 'boolean' } }, false);
+  const config = configFromOptions(values, ctx.env);
+  const admin = openAdminContext(config, ctx.env);
   try {
     const store = createSqliteStore(admin.db);
     switch (sub) {
@@ -35,9 +38,15 @@ export const run: Command = async (ctx) => {
         return 0;
       }
       case 'rotate': {
-        const { added, retired } = await rotateSigningKey(store.keys, Date.now);
+        const as = config.authorizationServer;
+        if (!('embedded' in as)) throw new UsageError('this configuration uses an external authorization server; its keys live there');
+        // A key signs until the running warden reloads (at most one check interval), then its
+        // tokens live accessTokenTtlSeconds more, plus the gateway's 60 s clock tolerance.
+        const tokenLifetimeMs = (as.embedded.accessTokenTtlSeconds + as.embedded.signingKeyCheckSeconds + 60) * 1000;
+        const { added, retired, kept } = await rotateSigningKey(store.keys, Date.now, { tokenLifetimeMs, force: values.force === true });
         ctx.stdout.write(`new signing key ${added.kid}; a running mcp-warden signs with it at its next key check, or at once on SIGHUP\n`);
         for (const kid of retired) ctx.stdout.write(`retired ${kid}\n`);
+        for (const k of kept) ctx.stdout.write(`still published ${k.kid}: tokens it signed may be valid until ${new Date(k.retireAfter).toISOString()}; the next rotation after that retires it (--force: now)\n`);
         return 0;
       }
       default:
