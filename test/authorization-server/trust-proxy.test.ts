@@ -115,6 +115,30 @@ describe('trustProxy: rate limits key on the client a trusted proxy forwarded fo
   });
 });
 
+describe('trustProxy never derives URLs from forwarding headers (publicUrl defines them)', () => {
+  let s: EmbeddedAs;
+  before(async () => {
+    s = await startEmbeddedAs({ config: { trustProxy: { hops: 1 } } });
+  });
+  after(async () => s.close());
+
+  it('RFC 8414 §3 / AS-13: X-Forwarded-Host, -Proto and Forwarded from a trusted proxy do not change the issuer or endpoint URLs', async () => {
+    const dispatcher = new Agent({ localAddress: '127.0.0.1' });
+    try {
+      const res = await fetch(`${s.issuer}/.well-known/oauth-authorization-server`, {
+        dispatcher,
+        headers: { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https', 'x-forwarded-port': '8443', forwarded: 'host=evil.example;proto=https', 'x-forwarded-for': '203.0.113.9' },
+      });
+      const doc = (await res.json()) as { issuer: string; token_endpoint: string; authorization_endpoint: string };
+      assert.equal(doc.issuer, s.issuer);
+      assert.ok(doc.token_endpoint.startsWith(`${s.issuer}/`), doc.token_endpoint);
+      assert.ok(doc.authorization_endpoint.startsWith(`${s.issuer}/`), doc.authorization_endpoint);
+    } finally {
+      await dispatcher.close();
+    }
+  });
+});
+
 describe('trustProxy off (default): forwarding headers are ignored', () => {
   let s: EmbeddedAs;
   let clientId: string;
