@@ -144,6 +144,11 @@ async function main(): Promise<void> {
     }
     ratios[`c${c} worker/inline p50`] = get(WORKER, c).p50 / get(INLINE, c).p50;
     ratios[`c${c} worker/inline throughput`] = get(WORKER, c).rps / get(INLINE, c).rps;
+    // Paired per round (the two writers ran back to back): less exposed to one disturbed round.
+    const w = results[WORKER]![c]!;
+    const i = results[INLINE]![c]!;
+    ratios[`c${c} worker/inline p50, paired per round`] = median(w.p50.map((v, k) => v / i.p50[k]!));
+    ratios[`c${c} worker/inline throughput, paired per round`] = median(w.rps.map((v, k) => v / i.rps[k]!));
   }
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version };
   if (asJson) {
