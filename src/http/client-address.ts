@@ -104,7 +104,19 @@ export function createClientAddressResolver(trust: TrustProxyConfig | undefined)
       if (bits === undefined) list.addAddress(ip, family);
       else list.addSubnet(ip, Number(bits), family);
     }
-    isTrusted = (address) => isIP(address) !== 0 && list.check(address, isIP(address) === 4 ? 'ipv4' : 'ipv6');
+    // BlockList.check costs microseconds; the same few proxy addresses recur, so answers are
+    // remembered (bounded: cleared when full).
+    const known = new Map<string, boolean>();
+    isTrusted = (address) => {
+      let trusted = known.get(address);
+      if (trusted === undefined) {
+        const family = isIP(address);
+        trusted = family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6');
+        if (known.size >= 4096) known.clear();
+        known.set(address, trusted);
+      }
+      return trusted;
+    };
   } else {
     const hops = trust.hops!;
     isTrusted = (_address, index) => index < hops;
