@@ -20,8 +20,6 @@ export type ResponseTransform = (method: string, response: JsonRpcResponse) => J
 /** Where an exchange gets its SSE stream when it becomes one (the session). */
 export interface StreamSource {
   openStream(): EventStream;
-  /** 2025-11-25 and later: the stream starts with a priming event. */
-  readonly primes: boolean;
 }
 
 export class Exchange {
@@ -39,6 +37,8 @@ export class Exchange {
     private readonly headers: Record<string, string>,
     private readonly transform: ResponseTransform,
     private readonly source?: StreamSource,
+    /** 2025-11-25 and later: the stream starts with a priming event. */
+    private readonly primes = false,
   ) {
     res.once('close', () => {
       // A plain JSON answer has no event ID to resume from: its later messages are dropped. An SSE
@@ -107,7 +107,7 @@ export class Exchange {
       startSseResponse(this.res, { 'Cache-Control': 'no-cache, no-store, private', ...this.headers });
       this.mode = 'sse';
       this.stream = this.source.openStream();
-      this.stream.attach(this.res, undefined, this.source.primes);
+      this.stream.attach(this.res, undefined, this.primes);
       for (const text of this.collected.splice(0)) this.stream.send(text);
     } else if (connectedOnly && !this.stream!.connected) {
       return false;

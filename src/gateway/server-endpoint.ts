@@ -23,7 +23,7 @@ import { errorResponse, idKey, isNotification, isRequest, parseJsonRpcBody, type
 import { canonicalResourceUri, protectedResourceMetadataUrl } from './protected-resource-metadata.ts';
 import { allowsBatches, DEFAULT_PROTOCOL_VERSION, isSupportedProtocolVersion, parseProtocolVersionHeader, type ProtocolVersion } from './protocol-version.ts';
 import { readBody } from './read-body.ts';
-import { isBoundTo, Session } from './session.ts';
+import { isBoundTo, primesStreams, Session } from './session.ts';
 import { startSseResponse } from './sse.ts';
 import type { TokenVerifier } from './token-verifier.ts';
 import { UpstreamError, type Upstream } from './upstreams/types.ts';
@@ -262,7 +262,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     }
 
     const headers = initialize ? { ...cors, 'Mcp-Session-Id': session.id } : cors;
-    const exchange = new Exchange(res, acceptsSse, batch, headers, transform(caller), session.streamSource(version));
+    const exchange = new Exchange(res, acceptsSse, batch, headers, transform(caller), session, primesStreams(version));
     for (const r of requests) {
       session.track(r.id, r.method, r.params, exchange);
       exchange.expect();

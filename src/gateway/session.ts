@@ -54,7 +54,7 @@ export function newSessionId(): string {
   return randomUUID();
 }
 
-export class Session implements EventStreamOwner {
+export class Session implements EventStreamOwner, StreamSource {
   readonly id = newSessionId();
   /** Per-process number in this session's event IDs: an ID of another session never matches. */
   readonly no = ++sessionCounter;
@@ -134,12 +134,8 @@ export class Session implements EventStreamOwner {
     this.pending.delete(idKey(id));
   }
 
-  /** Where the exchanges of a POST at `version` get their SSE streams. */
-  streamSource(version: ProtocolVersion): StreamSource {
-    return { openStream: () => this.openStream(), primes: primesStreams(version) };
-  }
-
-  private openStream(): EventStream {
+  /** A new POST response stream (the exchange's answer became SSE). */
+  openStream(): EventStream {
     const stream = new EventStream(this.nextStream++, this);
     this.streams.set(stream.no, stream);
     return stream;

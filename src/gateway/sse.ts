@@ -47,6 +47,7 @@ export function formatPrimingEvent(id: string, retryMs: number | undefined): str
 export interface SseEvent {
   event: string;
   data: string;
+  /** The last event ID seen on the stream so far (HTML §9.2.6: it persists across events). */
   id?: string;
 }
 
@@ -54,7 +55,7 @@ export interface SseEvent {
  * An incremental SSE parser: feed it chunks, it calls `onEvent` per complete event.
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
  */
-export function createSseParser(onEvent: (event: SseEvent) => void): (chunk: string) => void {
+export function createSseParser(onEvent: (event: SseEvent) => void, onRetry?: (ms: number) => void): (chunk: string) => void {
   let buffer = '';
   let data: string[] = [];
   let event = '';
@@ -84,7 +85,8 @@ export function createSseParser(onEvent: (event: SseEvent) => void): (chunk: str
       if (value.startsWith(' ')) value = value.slice(1);
       if (field === 'data') data.push(value);
       else if (field === 'event') event = value;
-      else if (field === 'id') id = value;
+      else if (field === 'id' && !value.includes('\0')) id = value;
+      else if (field === 'retry' && /^\d{1,9}$/.test(value)) onRetry?.(Number(value));
     }
     buffer = buffer.slice(start);
   };

@@ -7,6 +7,7 @@ import { createLogger } from '../../src/log.ts';
 import { startTestWarden, type TestWarden } from './fixtures/warden.ts';
 import { messagesOf, openSession, post, TINY_SERVER } from './fixtures/raw.ts';
 import { messageOf, readEvents, type RawEvent } from './fixtures/sse-reader.ts';
+import { startHttpUpstream, type HttpUpstreamFixture } from './fixtures/http-upstream.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const call = (id: number | string, name: string, args: Record<string, unknown> = {}, progressToken?: string) => ({
@@ -254,5 +255,32 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
     assert.deepEqual(result.content, [{ type: 'text', text: 'slow done' }]);
     await transport.terminateSession();
     await client.close();
+  });
+});
+
+describe('HTTP upstream streams resumed upstream (MCP 2025-11-25 transports §Resumability and Redelivery, SSE polling)', () => {
+  let upstream: HttpUpstreamFixture;
+  let t: TestWarden;
+  let token: string;
+  before(async () => {
+    upstream = await startHttpUpstream({ resumable: true });
+    t = await startTestWarden({ servers: [{ name: 'remote', path: '/mcp', upstream: { http: { url: upstream.url } } }] });
+    token = await t.issuer.mint({ aud: t.endpoint });
+  });
+  after(async () => {
+    await t.close();
+    await upstream.close();
+  });
+
+  it('T-11/T-17: an upstream that closes a request stream early is resumed with Last-Event-ID; the client gets every progress event and the result once', async () => {
+    const sid = await openSession(t.endpoint, token);
+    const res = await post(t.endpoint, token, call(1, 'poll', { n: 4 }, 'p'), { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
+    const { events, ended } = await readEvents(res);
+    assert.ok(ended);
+    assert.deepEqual(progressOf(events), [1, 2, 3, 4]);
+    assert.deepEqual(resultsOf(events).map((m) => m.result.content[0].text), ['polled 4']);
+    const resumes = upstream.requests.filter((r) => r.method === 'GET' && r.headers['last-event-id']);
+    assert.ok(resumes.length >= 1, 'the gateway resumed the upstream stream with Last-Event-ID');
+    assert.equal(resumes[0]!.headers.authorization, undefined, 'no token passthrough on the resume');
   });
 });

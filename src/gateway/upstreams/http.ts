@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import type { Logger } from '../../log.ts';
 import type { HttpUpstream, ServerConfig } from '../../config/schema.ts';
 import type { DownstreamCredentials } from '../../downstream/types.ts';
-import { parseJsonRpcMessage, rememberRaw, serialize, type JsonRpcMessage } from '../jsonrpc.ts';
+import { idKey, parseJsonRpcMessage, rememberRaw, serialize, type JsonRpcMessage } from '../jsonrpc.ts';
 import { createSseParser } from '../sse.ts';
 import { UpstreamError, type Upstream, type UpstreamConnection, type UpstreamConnectContext } from './types.ts';
 
@@ -21,8 +21,23 @@ export interface HttpUpstreamOptions {
   connections?: number;
 }
 
-/** Pause before listening again on an upstream GET stream that ended. */
+/** Pause before listening again on an upstream GET stream that ended, unless the upstream set `retry`. */
 const SERVER_STREAM_RETRY_MS = 1000;
+/** Resumptions of one upstream stream in a row that bring nothing new before the gateway gives up. */
+const MAX_FRUITLESS_RESUMES = 3;
+
+/**
+ * An upstream SSE stream being followed: for a POST stream, the requests still unanswered on it;
+ * the last event ID and `retry` the upstream sent (MCP 2025-11-25 transports §Resumability and
+ * Redelivery: the gateway is the upstream's client and resumes with `Last-Event-ID`).
+ */
+interface UpstreamStream {
+  unanswered: Set<string> | undefined;
+  protocolVersion: string | undefined;
+  lastEventId: string | undefined;
+  retryMs: number | undefined;
+  fruitless: number;
+}
 
 type Body = AsyncIterable<Buffer> & { text(): Promise<string>; dump(): Promise<void>; destroy(): void };
 
@@ -49,6 +64,8 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
       let upstreamSessionId: string | undefined;
       let closed = false;
       let streamOpen = false;
+      /** The upstream GET stream (no requests of its own: reopened by openServerStream, not resumed by pump). */
+      const serverStream: UpstreamStream = { unanswered: undefined, protocolVersion: undefined, lastEventId: undefined, retryMs: undefined, fruitless: 0 };
       // Open upstream SSE bodies, destroyed when the session ends (no AbortController per request:
       // a plain JSON answer needs none, and it costs on the hot path).
       const streams = new Set<Body>();
@@ -89,23 +106,70 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         }
       };
 
-      /** Reads an SSE body to its end, emitting each message event as it arrives. */
-      const pump = async (body: Body) => {
+      /**
+       * Reads an SSE body to its end, emitting each message event as it arrives. A POST stream that
+       * ends before answering its requests, after the upstream gave event IDs (2025-11-25 SSE
+       * polling, or a dropped connection), is resumed with a GET carrying `Last-Event-ID`.
+       */
+      const pump = async (body: Body, stream: UpstreamStream) => {
         streams.add(body);
-        const parse = createSseParser((event) => {
-          if (event.event !== 'message' || !event.data) return;
-          try {
-            emit(JSON.parse(event.data), event.data);
-          } catch {
-            log.warn('HTTP upstream sent an SSE event that is not JSON; ignored');
-          }
-        });
+        let fresh = false;
+        const parse = createSseParser(
+          (event) => {
+            if (event.id !== undefined && event.id !== stream.lastEventId) {
+              stream.lastEventId = event.id;
+              fresh = true;
+            }
+            if (event.event !== 'message' || !event.data) return;
+            let value: unknown;
+            try {
+              value = JSON.parse(event.data);
+            } catch {
+              log.warn('HTTP upstream sent an SSE event that is not JSON; ignored');
+              return;
+            }
+            if (stream.unanswered) {
+              for (const v of Array.isArray(value) ? value : [value]) {
+                const id = (v as { id?: unknown } | null)?.id;
+                if ((typeof id === 'string' || typeof id === 'number') && !('method' in (v as object))) stream.unanswered.delete(idKey(id));
+              }
+            }
+            emit(value, event.data);
+          },
+          (ms) => {
+            stream.retryMs = ms;
+          },
+        );
         try {
           for await (const chunk of body) parse(chunk.toString('utf8'));
         } catch (err) {
           if (!closed) log.debug({ err: (err as Error).message }, 'upstream stream ended');
         } finally {
           streams.delete(body);
+        }
+        stream.fruitless = fresh ? 0 : stream.fruitless + 1;
+        if (closed || !stream.unanswered?.size || stream.lastEventId === undefined) return;
+        if (stream.fruitless >= MAX_FRUITLESS_RESUMES) {
+          log.warn({ unanswered: stream.unanswered.size }, 'upstream stream ended unanswered and its resumption brought nothing; giving up');
+          return;
+        }
+        setTimeout(() => void resumeUpstream(stream), stream.retryMs ?? SERVER_STREAM_RETRY_MS).unref();
+      };
+
+      const resumeUpstream = async (stream: UpstreamStream) => {
+        if (closed) return;
+        try {
+          const credentials = await currentCredentials();
+          const res = await pool.request({ path, method: 'GET', headers: { ...headers(stream.protocolVersion, 'text/event-stream'), ...credentials, 'last-event-id': stream.lastEventId! }, bodyTimeout: 0, headersTimeout: 60_000 });
+          const body = res.body as unknown as Body;
+          if (res.statusCode !== 200 || closed) {
+            await body.dump();
+            log.warn({ status: res.statusCode }, 'upstream refused to resume a stream (Last-Event-ID); its unanswered requests wait for the session to end');
+            return;
+          }
+          await pump(body, stream);
+        } catch (err) {
+          if (!closed) log.warn({ err: (err as Error).message }, 'resuming an upstream stream failed');
         }
       };
 
@@ -150,7 +214,9 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
           }
           const type = String(res.headers['content-type'] ?? '');
           if (type.startsWith('text/event-stream')) {
-            void pump(body);
+            const unanswered = new Set<string>();
+            for (const m of messages) if ('method' in m && 'id' in m && m.id !== undefined && m.id !== null) unanswered.add(idKey(m.id));
+            void pump(body, { unanswered, protocolVersion, lastEventId: undefined, retryMs: undefined, fruitless: 0 });
             return;
           }
           const text = await body.text();
@@ -166,23 +232,33 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
           streamOpen = true;
           let served = false;
           currentCredentials()
-            .then((credentials) => pool.request({ path, method: 'GET', headers: { ...headers(protocolVersion, 'text/event-stream'), ...credentials }, bodyTimeout: 0, headersTimeout: 60_000 }))
+            .then((credentials) => {
+              // T-17: listening again after a drop resumes after the last event the upstream gave.
+              const h = { ...headers(protocolVersion, 'text/event-stream'), ...credentials };
+              if (serverStream.lastEventId !== undefined) h['last-event-id'] = serverStream.lastEventId;
+              return pool.request({ path, method: 'GET', headers: h, bodyTimeout: 0, headersTimeout: 60_000 });
+            })
             .then(async (res) => {
               const body = res.body as unknown as Body;
               if (res.statusCode !== 200 || closed) {
                 // 405: the upstream offers no server stream (MCP transports §Listening).
                 await body.dump();
+                // An upstream that will not resume from our Last-Event-ID: listen afresh instead.
+                if (serverStream.lastEventId !== undefined && res.statusCode !== 405) {
+                  serverStream.lastEventId = undefined;
+                  served = true;
+                }
                 return;
               }
               served = true;
-              await pump(body);
+              await pump(body, serverStream);
             })
             .catch(() => {})
             .finally(() => {
               streamOpen = false;
               // T-14: either side may close the GET stream; the server's messages keep coming only
               // if we listen again. Reopen after a pause while the session lives.
-              if (served && !closed) setTimeout(() => connection.openServerStream(protocolVersion), SERVER_STREAM_RETRY_MS).unref();
+              if (served && !closed) setTimeout(() => connection.openServerStream(protocolVersion), serverStream.retryMs ?? SERVER_STREAM_RETRY_MS).unref();
             });
         },
         async close() {
