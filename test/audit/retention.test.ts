@@ -184,3 +184,24 @@ servers:
     assert.doesNotMatch(bad.stderr, /\n\s+at /);
   });
 });
+
+describe('audit schema upgrade', () => {
+  it('a database made before count/remote_address (audit migration 1) upgrades in place: old rows count 1', async () => {
+    const { migrate } = await import('../../src/storage/sqlite/database.ts');
+    const { AUDIT_MIGRATIONS, migrateAudit } = await import('../../src/audit/sqlite-sink.ts');
+    const db = openDatabase(':memory:');
+    migrate(db, 'audit', AUDIT_MIGRATIONS.slice(0, 1));
+    db.prepare(`INSERT INTO audit_events (time, time_ms, subject, client_id, roles, server, method, target, decision, rule, reason, latency_us)
+      VALUES ('2026-01-01T00:00:00.000Z', ?, 'old', 'c', '[]', 'notes', 'ping', NULL, 'allow', NULL, 'ok', 1)`).run(Date.UTC(2026, 0, 1));
+    migrateAudit(db);
+    const [old] = queryAuditEvents(db, { subject: 'old' });
+    assert.equal(old!.subject, 'old');
+    assert.equal(old!.count, undefined, 'count 1 is not shown');
+    assert.equal(old!.remoteAddress, undefined);
+    const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events'").pluck().all();
+    assert.ok(indexes.includes('audit_events_time'), 'pruning uses the time index');
+    const plan = db.prepare('EXPLAIN QUERY PLAN SELECT id FROM audit_events WHERE time_ms < ? ORDER BY time_ms LIMIT 1000').all(0) as { detail: string }[];
+    assert.match(plan.map((p) => p.detail).join(' '), /audit_events_time/);
+    db.close();
+  });
+});

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { isUnauthenticatedDenial, UnauthenticatedFold } from '../../src/audit/unauthenticated.ts';
 import type { AuditEvent, AuditSink } from '../../src/audit/types.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { formatTable } from '../../src/cli/commands/audit.ts';
 
 function unauthenticated(overrides: Partial<AuditEvent> = {}): AuditEvent {
   return { time: '2026-01-21T10:00:00.000Z', subject: '', clientId: '', roles: [], server: 'notes', method: 'http', target: null, decision: 'deny', rule: null, reason: 'invalid token: signature', latencyUs: 10, sessionId: null, remoteAddress: '203.0.113.7', ...overrides };
@@ -109,5 +110,12 @@ describe('audit: unauthenticated denials folded per (server, reason, remote addr
     assert.equal(total(out.events), 8);
     assert.equal(out.events.find((e) => e.remoteAddress === '*' && e.count !== undefined)?.count, 3);
     await fold.close();
+  });
+
+  it('mcp-warden audit shows how many requests a folded event stands for', () => {
+    const table = formatTable([unauthenticated({ count: 41 }), unauthenticated()]);
+    const [, folded, single] = table.split('\n');
+    assert.match(folded!, /invalid token: signature \(×41\)$/);
+    assert.match(single!, /invalid token: signature$/);
   });
 });
