@@ -7,6 +7,8 @@ import { AccountConfigError, resolveAccountSettings } from '../../src/account/se
 import { createSessionStore } from '../../src/account/sessions.ts';
 import { readSessionId, sessionCookie } from '../../src/account/cookies.ts';
 import { parseSecret } from '../../src/account/form.ts';
+import { startWarden } from '../../src/app.ts';
+import { captureLogs } from '../downstream/e2e-fixtures.ts';
 import { AccountError } from '../../src/account/errors.ts';
 
 const stdio = { stdio: { command: 'node', args: [] } };
@@ -56,6 +58,26 @@ describe('account page settings (docs/downstream.md "Account page")', () => {
       const on = resolveAccountSettings(base({ ...external, account: { client: { clientId: 'warden-account', clientSecret: 's'.repeat(24) } } }), {}, db);
       assert.ok(on.enabled && !on.embedded && on.issuer === 'https://idp.example.com' && on.resource === undefined);
     } finally { db.close(); }
+  });
+
+  it('external issuer without account.client: the warden starts, the operator gets one warn line saying what to register, and /account is 404', async () => {
+    const logs = captureLogs();
+    const warden = await startWarden((port) => parseConfig({
+      listen: { host: '127.0.0.1', port }, publicUrl: `http://127.0.0.1:${port}`, storage: { sqlite: { path: ':memory:' } },
+      authorizationServer: { external: { issuer: 'https://idp.example.invalid' } },
+      servers: [{ name: 'gh', path: '/mcp', upstream: stdio, ...perUser }],
+    }), { env: { PATH: process.env.PATH, WARDEN_SECRETS_KEY: Buffer.alloc(32, 7).toString('base64') }, logger: logs.logger });
+    try {
+      const res = await fetch(`${warden.url}/account`, { redirect: 'manual' });
+      assert.equal(res.status, 404);
+      logs.logger.flush();
+      const line = logs.lines().find((l) => l.msg === 'the account page is off');
+      assert.ok(line, 'a log line says the page is off');
+      assert.equal(line.level, 40, 'warn');
+      assert.match(String(line.reason), /redirect URI http:\/\/127\.0\.0\.1:\d+\/account\/callback/);
+    } finally {
+      await warden.close();
+    }
   });
 
   it('https publicUrl: Secure cookie with the __Host- prefix, which RFC 6265bis §4.1.3.2 requires with Path=/', () => {
