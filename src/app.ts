@@ -123,6 +123,8 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     const verifier = createTokenVerifier({
       config,
       publicJwks: authorizationServer ? () => authorizationServer.publicJwks() : undefined,
+      // Another instance on the same database may have rotated the signing key first.
+      ...(authorizationServer ? { reloadKeys: () => authorizationServer.reloadSigningKeys() } : {}),
       // RFC 7009: a token the embedded AS revoked is refused at once (a SQLite point lookup by jti).
       ...(models ? { isRevoked: async (jti: string) => (await models.find('RevokedAccessToken', jti)) !== undefined } : {}),
     });

@@ -17,6 +17,8 @@ export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384
 
 /** RFC 9068 §4 leaves skew to the resource server; at most 60 s. */
 const CLOCK_TOLERANCE_SECONDS = 60;
+/** Embedded AS: least time between keys-table checks caused by an unknown `kid`. */
+const KEYS_RELOAD_COOLDOWN_MS = 5_000;
 /** Bound on JWKS re-fetches when a token names an unknown `kid`. */
 const JWKS_COOLDOWN_MS = 30_000;
 
@@ -35,6 +37,13 @@ export interface TokenVerifierOptions {
    * Read again on an unknown `kid`; return the same object while the keys are unchanged.
    */
   publicJwks?: () => Promise<JSONWebKeySet>;
+  /**
+   * Embedded AS: re-reads its keys table (`reloadSigningKeys`), for a token whose `kid` is not
+   * in `publicJwks` yet because another instance on the same database rotated first.
+   */
+  reloadKeys?: () => Promise<unknown>;
+  /** Least time between two `reloadKeys` calls (default 5 s): bounds the work of made-up kids. */
+  keysReloadCooldownMs?: number;
   /** Seconds since the epoch; tests move time. */
   now?: () => number;
   /** External issuers: least time between JWKS re-fetches for an unknown `kid` (default 30 s). */
@@ -127,21 +136,32 @@ export async function discoverIssuerMetadata(issuer: string): Promise<Discovered
  * a live key rotation (keys-reload.ts) hands out a new set object, so the first token signed
  * with the new key verifies at once. The read is a memory access, so it needs no cooldown; the
  * local set is rebuilt only when the object changed (a token with a made-up kid costs nothing).
+ * When the set is unchanged, `reloadKeys` (the AS's keys-table check) runs at most once per
+ * `reloadCooldownMs`: another instance on the same database may have rotated first.
  */
-function embeddedKeyResolver(publicJwks: () => Promise<JSONWebKeySet>): JWTVerifyGetKey {
+function embeddedKeyResolver(publicJwks: () => Promise<JSONWebKeySet>, reloadKeys: (() => Promise<unknown>) | undefined, reloadCooldownMs: number): JWTVerifyGetKey {
   let current: { jwks: JSONWebKeySet; getKey: JWTVerifyGetKey } | undefined;
+  let lastReload = -Infinity;
   const load = async () => {
     const jwks = await publicJwks();
     if (current?.jwks === jwks) return false;
     current = { jwks, getKey: createLocalJWKSet(jwks) };
     return true;
   };
+  const refresh = async () => {
+    if (await load()) return true;
+    if (!reloadKeys || Date.now() - lastReload < reloadCooldownMs) return false;
+    lastReload = Date.now();
+    // A failed check leaves the keys as they were: the token is then refused as unknown-kid.
+    await reloadKeys().catch(() => undefined);
+    return load();
+  };
   return async (header, token) => {
     if (!current) await load();
     try {
       return await current!.getKey(header, token);
     } catch (err) {
-      if (err instanceof joseErrors.JWKSNoMatchingKey && (await load())) return current!.getKey(header, token);
+      if (err instanceof joseErrors.JWKSNoMatchingKey && (await refresh())) return current!.getKey(header, token);
       throw err;
     }
   };
@@ -224,7 +244,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     };
   } else {
     if (!options.publicJwks) throw new Error('embedded authorization server mode needs publicJwks');
-    getKey = embeddedKeyResolver(options.publicJwks);
+    getKey = embeddedKeyResolver(options.publicJwks, options.reloadKeys, options.keysReloadCooldownMs ?? KEYS_RELOAD_COOLDOWN_MS);
   }
 
   let introspector: Promise<Introspector> | undefined;

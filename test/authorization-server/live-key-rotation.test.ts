@@ -184,3 +184,35 @@ describe('live key rotation: the periodic key check and SIGHUP', () => {
     }
   });
 });
+
+describe('live key rotation across instances sharing one database', () => {
+  it('a token signed with a key another instance already uses verifies at once: an unknown kid makes the gateway check the keys table', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-replicas-'));
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_DEMO_CLIENT_SECRET: SECRET, WARDEN_DEMO_PASSWORD: PASSWORD };
+    // Two replicas behind one public URL (the first's), on one SQLite file, no periodic check.
+    const a = await startWarden((port) => parseConfig(configFor(dir, port, 0)), { env, announce: () => {} });
+    const publicUrl = a.config.publicUrl;
+    const b = await startWarden((port) => parseConfig({ ...configFor(dir, port, 0), publicUrl }), { env, announce: () => {} });
+    try {
+      const file = join(dir, 'c.json');
+      writeFileSync(file, JSON.stringify(configFor(dir, a.port, 0)));
+      const { out } = await cli(['keys', 'rotate', '--config', file]);
+      const kid2 = /new signing key ([\w-]+)/.exec(out)![1]!;
+      assert.equal((await a.reloadSigningKeys()).changed, true, 'only instance a is told');
+      const t = (await clientCredentialsToken({ issuer: a.url, clientSecret: SECRET, resource: `${publicUrl}/mcp` })).access_token;
+      assert.equal(kidOf(t), kid2);
+      const res = await post(`${b.url}/mcp`, t, initializeMessage());
+      await res.body?.cancel();
+      assert.equal(res.status, 200, 'instance b accepts the new kid');
+      assert.deepEqual(((await (await fetch(`${b.url}/oauth/jwks`)).json()) as { keys: Array<{ kid: string }> }).keys[0]!.kid, kid2, 'and now signs with it too');
+      const forged = `${Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'at+jwt', kid: 'made-up' })).toString('base64url')}.${t.split('.')[1]}.${t.split('.')[2]}`;
+      const refused = await post(`${b.url}/mcp`, forged, initializeMessage());
+      await refused.body?.cancel();
+      assert.equal(refused.status, 401, 'an unknown kid is still refused');
+    } finally {
+      await b.close();
+      await a.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
