@@ -211,7 +211,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   const callback = provider.callback();
 
   // Live key rotation (keys-reload.ts): one reload at a time; a no-op unless the active kids changed.
-  let reloading: Promise<{ changed: boolean; kids: string[] }> | undefined;
+  let reloading: Promise<void> = Promise.resolve();
   function reloadSigningKeys(): Promise<{ changed: boolean; kids: string[] }> {
     const run = async () => {
       const next = await activeSigningKeys(store.keys);
@@ -224,10 +224,9 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       logger.info({ event: 'signing_keys_reloaded', signing_kid: kids[0], published_kids: kids }, 'signing keys reloaded: new tokens use the newest key');
       return { changed: true, kids };
     };
-    const p: Promise<{ changed: boolean; kids: string[] }> = (reloading ?? Promise.resolve()).catch(() => undefined).then(run);
-    reloading = p;
-    void p.finally(() => { if (reloading === p) reloading = undefined; }).catch(() => undefined);
-    return p;
+    const result = reloading.then(run);
+    reloading = result.then(() => undefined, () => undefined);
+    return result;
   }
   const checkSeconds = embedded.signingKeyCheckSeconds;
   const keyCheck = checkSeconds > 0
@@ -322,7 +321,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     async close() {
       // The key check is the only timer; the provider holds no sockets; the database belongs to the caller.
       if (keyCheck) clearInterval(keyCheck);
-      await reloading?.catch(() => undefined);
+      await reloading;
     },
     clients,
     consents: {
