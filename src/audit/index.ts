@@ -39,6 +39,8 @@ export function createAuditSink(config: Config, db: SqliteDatabase, options: Aud
   if (config.audit.jsonl) sinks.push(new JsonlAuditSink(config.audit.jsonl, onError, { maxBytes: config.audit.jsonlMaxBytes, keep: config.audit.jsonlKeep }));
   const retention = startRetention(db, {
     retentionMs: config.audit.retention,
+    // With the writer thread, pruning runs there too, off the event loop.
+    ...(sqlite instanceof SqliteWorkerAuditSink ? { prune: { run: (before: number, chunk: number) => sqlite.prune(before, chunk), cancel: () => sqlite.cancelPrune() } } : {}),
     ...(options.now ? { now: options.now } : {}),
     onError,
     onPruned: ({ removed }) => options.logger?.info({ removed }, 'old audit events pruned'),

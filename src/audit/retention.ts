@@ -32,11 +32,14 @@ export interface PruneResult {
   chunks: number;
 }
 
+/** One chunk of a prune: at most `?2` events strictly older than `?1` (ms), oldest first, over the time index. */
+export const PRUNE_CHUNK_SQL = 'DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE time_ms < ? ORDER BY time_ms LIMIT ?)';
+
 function statements(db: SqliteDatabase) {
   migrateAudit(db);
   return {
     count: db.prepare('SELECT COUNT(*) AS n FROM audit_events WHERE time_ms < ?').pluck(),
-    chunk: db.prepare('DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE time_ms < ? ORDER BY time_ms LIMIT ?)'),
+    chunk: db.prepare(PRUNE_CHUNK_SQL),
   };
 }
 
@@ -81,6 +84,11 @@ export interface RetentionOptions {
   now?: () => number;
   onPruned?: (result: PruneResult) => void;
   onError?: (err: Error) => void;
+  /**
+   * Runs one prune somewhere else (the audit writer thread); default: on `db` here, yielding
+   * between chunks. `cancel` asks a running one to stop after its current chunk.
+   */
+  prune?: { run(beforeMs: number, chunk: number): Promise<PruneResult>; cancel(): void };
 }
 
 export interface RetentionPruner {
@@ -102,7 +110,9 @@ export function startRetention(db: SqliteDatabase, options: RetentionOptions): R
     idle = idle.then(async () => {
       if (stopped) return;
       try {
-        const result = await pruneAuditEventsInChunks(db, now() - options.retentionMs, { chunk: options.chunk ?? GATEWAY_PRUNE_CHUNK, isStopped: () => stopped });
+        const before = now() - options.retentionMs;
+        const chunk = options.chunk ?? GATEWAY_PRUNE_CHUNK;
+        const result = options.prune ? await options.prune.run(before, chunk) : await pruneAuditEventsInChunks(db, before, { chunk, isStopped: () => stopped });
         if (result.removed > 0) options.onPruned?.(result);
       } catch (err) {
         options.onError?.(new Error(`audit retention prune failed: ${(err as Error).message}`));
@@ -122,6 +132,7 @@ export function startRetention(db: SqliteDatabase, options: RetentionOptions): R
     async stop() {
       stopped = true;
       if (timer) clearInterval(timer);
+      options.prune?.cancel();
       await idle;
     },
   };

@@ -11,16 +11,29 @@
  *   for, and all later ones, are written on this thread instead: the process and the events live on.
  * - The thread is `unref()`ed while idle and ref'd while batches are in flight, so it never keeps
  *   the process alive but does finish what it was handed; `close()` drains it and waits for its exit.
+ * - The retention prune (retention.ts) runs on the thread too, chunk by chunk, batches in between.
  */
 import { Worker } from 'node:worker_threads';
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
 import { Batch, type BatchOptions } from './batch.ts';
+import { pruneAuditEventsInChunks, PRUNE_CHUNK_SQL, type PruneResult } from './retention.ts';
 import { createRowWriter, INSERT_SQL, migrateAudit, toRow, type AuditRow } from './sqlite-sink.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
 
 const WORKER_URL = new URL('./sqlite-writer.worker.mjs', import.meta.url);
 
-type Reply = { type: 'written'; seq: number } | { type: 'failed'; seq: number; message: string };
+type Reply =
+  | { type: 'written'; seq: number }
+  | { type: 'failed'; seq: number; message: string }
+  | { type: 'pruned'; seq: number; removed: number; chunks: number }
+  | { type: 'prune-failed'; seq: number; message: string };
+
+interface PendingPrune {
+  beforeMs: number;
+  chunk: number;
+  resolve(result: PruneResult): void;
+  reject(err: Error): void;
+}
 
 export interface SqliteWorkerOptions extends BatchOptions {
   /** How long the writer waits for a lock held by another connection (default 5000 ms). */
@@ -34,6 +47,8 @@ export class SqliteWorkerAuditSink implements AuditSink {
   readonly #worker: Worker;
   /** Batches posted and not yet answered for, by sequence number. */
   readonly #inFlight = new Map<number, AuditRow[]>();
+  /** Prunes asked of the thread and not yet answered. */
+  readonly #prunes = new Map<number, PendingPrune>();
   #waiters: (() => void)[] = [];
   #seq = 0;
   #dead = false;
@@ -48,7 +63,7 @@ export class SqliteWorkerAuditSink implements AuditSink {
     this.#db = db;
     this.#onError = onError;
     this.#worker = new Worker(WORKER_URL, {
-      workerData: { path: db.name, sql: INSERT_SQL, busyTimeoutMs: options.busyTimeoutMs ?? 5000 },
+      workerData: { path: db.name, sql: INSERT_SQL, pruneSql: PRUNE_CHUNK_SQL, busyTimeoutMs: options.busyTimeoutMs ?? 5000 },
       // The worker is plain JavaScript: no TypeScript loader (and no test-runner flags) needed.
       execArgv: [],
       stdout: false,
@@ -67,6 +82,10 @@ export class SqliteWorkerAuditSink implements AuditSink {
         const orphans = [...this.#inFlight.values()];
         this.#inFlight.clear();
         for (const rows of orphans) this.#writeInline(rows);
+        // Prunes it never answered run here (the pruner yields between chunks).
+        const prunes = [...this.#prunes.values()];
+        this.#prunes.clear();
+        for (const p of prunes) pruneAuditEventsInChunks(this.#db, p.beforeMs, { chunk: p.chunk }).then(p.resolve, p.reject);
         this.#settle();
         resolve();
       });
@@ -102,6 +121,26 @@ export class SqliteWorkerAuditSink implements AuditSink {
     await this.#exited;
   }
 
+  /**
+   * Deletes events strictly older than `beforeMs` on the writer thread, `chunk` rows per
+   * transaction, writing batches between chunks (retention.ts); on this thread if it is gone.
+   */
+  prune(beforeMs: number, chunk: number): Promise<PruneResult> {
+    if (this.#dead) return pruneAuditEventsInChunks(this.#db, beforeMs, { chunk });
+    if (this.#closing) return Promise.resolve({ removed: 0, chunks: 0 });
+    const seq = ++this.#seq;
+    return new Promise((resolve, reject) => {
+      this.#prunes.set(seq, { beforeMs, chunk, resolve, reject });
+      this.#updateRef();
+      this.#worker.postMessage({ type: 'prune', seq, beforeMs, chunk });
+    });
+  }
+
+  /** Asks a running prune to stop after its current chunk (shutdown). */
+  cancelPrune(): void {
+    if (!this.#dead && this.#prunes.size > 0) this.#worker.postMessage({ type: 'cancel-prune' });
+  }
+
   #post(rows: AuditRow[]): void {
     if (this.#dead) {
       this.#writeInline(rows);
@@ -109,18 +148,31 @@ export class SqliteWorkerAuditSink implements AuditSink {
     }
     const seq = ++this.#seq;
     this.#inFlight.set(seq, rows);
-    if (this.#inFlight.size === 1) this.#worker.ref();
+    this.#updateRef();
     this.#worker.postMessage({ type: 'write', seq, rows });
   }
 
   #answered(reply: Reply): void {
+    if (reply.type === 'pruned' || reply.type === 'prune-failed') {
+      const pending = this.#prunes.get(reply.seq);
+      this.#prunes.delete(reply.seq);
+      if (reply.type === 'pruned') pending?.resolve({ removed: reply.removed, chunks: reply.chunks });
+      else pending?.reject(new Error(reply.message));
+      this.#updateRef();
+      return;
+    }
     const rows = this.#inFlight.get(reply.seq);
     this.#inFlight.delete(reply.seq);
     if (reply.type === 'failed') this.#onError(new Error(`could not write ${rows?.length ?? 0} audit event(s) to SQLite: ${reply.message}`));
-    if (this.#inFlight.size === 0) {
-      if (!this.#closing) this.#worker.unref();
-      this.#settle();
-    }
+    this.#updateRef();
+    if (this.#inFlight.size === 0) this.#settle();
+  }
+
+  /** Ref'd while it has work in flight (so that work finishes), unref'd when idle. */
+  #updateRef(): void {
+    if (this.#dead) return;
+    if (this.#closing || this.#inFlight.size > 0 || this.#prunes.size > 0) this.#worker.ref();
+    else this.#worker.unref();
   }
 
   #settle(): void {

@@ -111,6 +111,35 @@ describe('audit: SQLite writes on a worker thread', () => {
     dir = mkdtempSync(join(tmpdir(), 'warden-audit-worker-'));
   });
 
+  it('retention prunes on the thread in chunks, writing batches in between; cancel stops it; a dead thread prunes here', async () => {
+    const { db } = fresh();
+    const sink = new SqliteWorkerAuditSink(db);
+    const old = Date.UTC(2025, 0, 1);
+    for (let i = 0; i < 3000; i++) sink.record(event('old', { time: new Date(old + i).toISOString() }));
+    await sink.flush();
+    const cut = Date.UTC(2026, 0, 1);
+    const pruning = sink.prune(cut, 100);
+    sink.record(event('during-prune'));
+    const flushed = sink.flush();
+    assert.deepEqual(await pruning, { removed: 3000, chunks: 30 });
+    await flushed;
+    assert.equal(queryAuditEvents(db, { subject: 'during-prune' }).length, 1);
+    assert.equal(queryAuditEvents(db, { subject: 'old' }).length, 0);
+
+    for (let i = 0; i < 3000; i++) sink.record(event('old', { time: new Date(old + i).toISOString() }));
+    await sink.flush();
+    const cancelled = sink.prune(cut, 10);
+    sink.cancelPrune();
+    const partial = await cancelled;
+    assert.ok(partial.removed > 0 && partial.removed < 3000, `stopped early: ${partial.removed}`);
+
+    await sink.worker.terminate();
+    const here = await sink.prune(cut, 500);
+    assert.equal(here.removed, 3000 - partial.removed, 'the rest, pruned on the main connection');
+    await sink.close();
+    db.close();
+  });
+
   it('createAuditSink uses the thread for a file and the inline writer for :memory: or audit.writer inline', async () => {
     const base = { publicUrl: 'https://m.example.com', servers: [{ name: 'n', path: '/mcp', upstream: { http: { url: 'https://u.example.com/' } } }] };
     for (const [writer, path] of [['worker', join(dir, 'c1.db')], ['worker', ':memory:'], ['inline', join(dir, 'c2.db')]] as const) {
