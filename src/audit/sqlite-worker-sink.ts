@@ -49,7 +49,8 @@ export class SqliteWorkerAuditSink implements AuditSink {
   readonly #inFlight = new Map<number, AuditRow[]>();
   /** Prunes asked of the thread and not yet answered. */
   readonly #prunes = new Map<number, PendingPrune>();
-  #waiters: (() => void)[] = [];
+  /** flush() callers, each waiting for the writes up to its `seq` to be answered. */
+  #waiters: { seq: number; resolve: () => void }[] = [];
   #seq = 0;
   #dead = false;
   #closing = false;
@@ -106,7 +107,8 @@ export class SqliteWorkerAuditSink implements AuditSink {
   flush(): Promise<void> {
     this.#batch.flush();
     if (this.#inFlight.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    const seq = this.#seq;
+    return new Promise((resolve) => this.#waiters.push({ seq, resolve }));
   }
 
   /** Drains the queue and the thread, then ends the thread. */
@@ -165,7 +167,7 @@ export class SqliteWorkerAuditSink implements AuditSink {
     this.#inFlight.delete(reply.seq);
     if (reply.type === 'failed') this.#onError(new Error(`could not write ${rows?.length ?? 0} audit event(s) to SQLite: ${reply.message}`));
     this.#updateRef();
-    if (this.#inFlight.size === 0) this.#settle();
+    this.#settle();
   }
 
   /** Ref'd while it has work in flight (so that work finishes), unref'd when idle. */
@@ -175,10 +177,13 @@ export class SqliteWorkerAuditSink implements AuditSink {
     else this.#worker.unref();
   }
 
+  /** Resolves the flush() calls whose writes are all answered (batches later than theirs do not hold them up). */
   #settle(): void {
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const w of waiters) w();
+    const oldest: number | undefined = this.#inFlight.keys().next().value;
+    const done = this.#waiters.filter((w) => oldest === undefined || w.seq < oldest);
+    if (done.length === 0) return;
+    this.#waiters = this.#waiters.filter((w) => !done.includes(w));
+    for (const w of done) w.resolve();
   }
 
   #writeInline(rows: readonly AuditRow[]): void {
