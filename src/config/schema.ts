@@ -67,13 +67,13 @@ export const serverSchema = z.strictObject({
   sse: z
     .strictObject({
       /** Events kept per session for `Last-Event-ID` replay; the oldest go first. */
-      replayMaxEvents: z.number().int().positive().default(1000),
+      replayMaxEvents: z.number().int().positive().default(500),
       /** Bytes of event data kept per session for replay. */
-      replayMaxBytes: z.number().int().positive().default(1024 * 1024),
+      replayMaxBytes: z.number().int().positive().default(512 * 1024),
       /** Seconds an event stays replayable. */
-      replayRetentionSeconds: z.number().int().positive().default(300),
-      /** Bytes a slow SSE client may leave unread before its connection is cut (it resumes with Last-Event-ID). */
-      maxUnreadBytes: z.number().int().positive().default(1024 * 1024),
+      replayRetentionSeconds: z.number().int().positive().default(120),
+      /** Bytes a slow SSE client may fall behind before its connection is cut (it resumes with Last-Event-ID); keep it below replayMaxBytes. */
+      maxUnreadBytes: z.number().int().positive().default(256 * 1024),
       /** SSE `retry` (ms) sent with the priming event to 2025-11-25 clients. */
       retryMs: z.number().int().nonnegative().default(1000),
     })

@@ -27,7 +27,7 @@ export interface SseLimits {
   retryMs: number;
 }
 
-export const DEFAULT_SSE_LIMITS: SseLimits = { replayMaxEvents: 1000, replayMaxBytes: 1024 * 1024, replayRetentionSeconds: 300, maxUnreadBytes: 1024 * 1024, retryMs: 1000 };
+export const DEFAULT_SSE_LIMITS: SseLimits = { replayMaxEvents: 500, replayMaxBytes: 512 * 1024, replayRetentionSeconds: 120, maxUnreadBytes: 256 * 1024, retryMs: 1000 };
 
 /** MCP 2025-11-25 transports: the priming event (empty data) is for clients of 2025-11-25 and later. */
 export function primesStreams(version: ProtocolVersion | undefined): boolean {
@@ -217,7 +217,10 @@ export class Session implements EventStreamOwner, StreamSource {
   /** An SSE comment on connected streams, so proxies do not close them as idle; old replay events expire. */
   keepAlive(): void {
     for (const stream of this.streams.values()) stream.comment();
-    this.replay?.prune(Date.now());
+    if (!this.replay) return;
+    this.replay.prune(Date.now());
+    // Quiet and empty: the buffer goes (a later resume of a forgotten stream gets 410, as it would).
+    if (this.replay.size === 0 && this.streams.size === 0) this.replay = undefined;
   }
 
   /**
