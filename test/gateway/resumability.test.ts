@@ -185,10 +185,13 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
     socket.on('data', (c: string) => (raw += c));
     socket.on('error', () => {});
     socket.write(`POST ${target.pathname} HTTP/1.0\r\nHost: ${target.host}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nAuthorization: Bearer ${token}\r\nMcp-Session-Id: ${a}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-    // Meanwhile another session of the same server answers at once.
+    // Meanwhile another session of the same server answers at once, and so do other requests of
+    // the stalled session (its stdio child's output keeps flowing to their streams).
     for (let i = 0; i < 5; i++) {
       const [m] = await messagesOf(await post(slow, token, call(10 + i, 'echo', { message: `b${i}` }), { 'mcp-session-id': b }));
       assert.equal(m.result.content[0].text, `b${i}`);
+      const [own] = await messagesOf(await post(slow, token, call(20 + i, 'echo', { message: `a${i}` }), { 'mcp-session-id': a }));
+      assert.equal(own.result.content[0].text, `a${i}`);
     }
     await waitFor(() => logs.some((l) => l.sessionId === a && typeof l.unread === 'number'), 'the slow client to be cut');
     const cut = logs.find((l) => l.sessionId === a && typeof l.unread === 'number')!;
@@ -208,16 +211,17 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
     assert.deepEqual(resultsOf(rest.events).map((m) => m.result.content[0].text), [`flooded ${COUNT}`]);
   });
 
-  it('@modelcontextprotocol/client 2.x: a tool call whose SSE stream is cut mid-way resumes by itself (Last-Event-ID) and gets the remaining progress and the result exactly once', async () => {
-    let cuts = 0;
-    const lastEventIds: string[] = [];
-    // Cuts the tools/call POST stream after its second progress event (the connection is destroyed).
-    const cuttingFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+  /** A fetch that cuts the first tools/call POST stream after its second progress event (the connection is destroyed). */
+  function cuttingFetch() {
+    const state = { cuts: 0, toolCalls: 0, lastEventIds: [] as string[] };
+    const fetchFn = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
       const res = await fetch(input, init);
       const h = new Headers(init?.headers);
-      if (init?.method === 'GET' && h.get('last-event-id')) lastEventIds.push(h.get('last-event-id')!);
-      if (init?.method !== 'POST' || typeof init.body !== 'string' || !init.body.includes('"tools/call"') || cuts > 0) return res;
-      cuts++;
+      if (init?.method === 'GET' && h.get('last-event-id')) state.lastEventIds.push(h.get('last-event-id')!);
+      if (init?.method !== 'POST' || typeof init.body !== 'string' || !init.body.includes('"tools/call"')) return res;
+      state.toolCalls++;
+      if (state.cuts > 0) return res;
+      state.cuts++;
       const reader = res.body!.getReader();
       const decoder = new TextDecoder();
       let text = '';
@@ -238,8 +242,13 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
       });
       return new Response(body, { status: res.status, headers: res.headers });
     };
+    return { state, fetchFn };
+  }
+
+  it('@modelcontextprotocol/client 2.x: a tool call whose SSE stream is cut mid-way resumes by itself (Last-Event-ID) and gets the remaining progress and the result exactly once', async () => {
+    const { state, fetchFn } = cuttingFetch();
     const client = new Client({ name: 'resumer', version: '1.0.0' });
-    const transport = new StreamableHTTPClientTransport(new URL(url), { authProvider: { token: async () => token }, fetch: cuttingFetch });
+    const transport = new StreamableHTTPClientTransport(new URL(url), { authProvider: { token: async () => token }, fetch: fetchFn });
     transport.onerror = () => {};
     await client.connect(transport);
     const progress: number[] = [];
@@ -248,11 +257,41 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
       { name: 'slow', arguments: { ticks: 6, intervalMs: 80 } },
       { onprogress: (p) => progress.push(p.progress), onresumptiontoken: (id: string) => tokens.push(id) },
     );
-    assert.equal(cuts, 1, 'the stream was cut once');
-    assert.equal(lastEventIds.length, 1, 'one GET with Last-Event-ID');
-    assert.ok(tokens.includes(lastEventIds[0]!), 'it resumed from an ID the client was given');
+    assert.equal(state.cuts, 1, 'the stream was cut once');
+    assert.equal(state.toolCalls, 1, 'the tool was called once');
+    assert.equal(state.lastEventIds.length, 1, 'one GET with Last-Event-ID');
+    assert.ok(tokens.includes(state.lastEventIds[0]!), 'it resumed from an ID the client was given');
     assert.deepEqual(progress, [1, 2, 3, 4, 5, 6], 'each progress notification exactly once');
     assert.deepEqual(result.content, [{ type: 'text', text: 'slow done' }]);
+    await transport.terminateSession();
+    await client.close();
+  });
+
+  it('@modelcontextprotocol/client 2.x: with automatic reconnection off, the request resumed with its resumption token gets the remaining progress and the result exactly once, without calling the tool again', async () => {
+    const { state, fetchFn } = cuttingFetch();
+    const errors: string[] = [];
+    const client = new Client({ name: 'resumer-token', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(url), {
+      authProvider: { token: async () => token },
+      fetch: fetchFn,
+      reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 10, maxReconnectionDelay: 10, reconnectionDelayGrowFactor: 1 },
+    });
+    transport.onerror = (e) => errors.push(e.message);
+    await client.connect(transport);
+    const progress: number[] = [];
+    const tokens: string[] = [];
+    const params = { name: 'slow', arguments: { ticks: 6, intervalMs: 80 } };
+    const first = client.callTool(params, { onprogress: (p) => progress.push(p.progress), onresumptiontoken: (id: string) => tokens.push(id) });
+    first.catch(() => {});
+    await waitFor(() => errors.some((m) => /Maximum reconnection attempts/.test(m)), 'the cut stream to be given up');
+    assert.equal(state.lastEventIds.length, 0, 'no automatic resume');
+    // The token of the last event the client saw (the SDK's persistable resumption token).
+    const resumed = await client.request({ method: 'tools/call', params }, { resumptionToken: tokens.at(-1)! });
+    assert.deepEqual(resumed.content, [{ type: 'text', text: 'slow done' }]);
+    assert.deepEqual(state.lastEventIds, [tokens.at(-1)]);
+    assert.equal(state.toolCalls, 1, 'resuming sent no second tools/call');
+    // Replayed progress carries the original progressToken: it reaches the original handler, each once.
+    assert.deepEqual(progress, [1, 2, 3, 4, 5, 6]);
     await transport.terminateSession();
     await client.close();
   });
