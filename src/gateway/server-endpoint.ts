@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditEvent, AuditSink } from '../audit/types.ts';
 import { redactArguments } from '../audit/redact.ts';
 import { auditTime } from '../audit/time.ts';
+import { createClientAddressResolver } from '../http/client-address.ts';
 import { DownstreamCredentialError } from '../downstream/errors.ts';
 import { endAtCredentialExpiry } from '../downstream/session-expiry.ts';
 import type { DownstreamCredentials } from '../downstream/types.ts';
@@ -72,6 +73,8 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
   /** The initialize timer of each session, cleared by the initialize response. */
   const initialized = new WeakMap<Session, NodeJS.Timeout>();
   const log = options.logger.child({ server: server.name });
+  // The address unauthenticated denials are audited (and folded) under: through trusted proxies only.
+  const clientAddress = createClientAddressResolver(config.trustProxy);
   const idleMs = server.idleTimeoutSeconds * 1000;
   // One timer for all GET streams of this endpoint, not one per session.
   const keepAlive = setInterval(() => {
@@ -129,11 +132,11 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     try {
       token = parseBearerToken(req, query);
     } catch (err) {
-      record(undefined, 'http', null, 'deny', null, 'malformed authorization', 0, null, undefined, req.socket.remoteAddress);
+      record(undefined, 'http', null, 'deny', null, 'malformed authorization', 0, null, undefined, clientAddress(req));
       throw err;
     }
     if (token === undefined) {
-      record(undefined, 'http', null, 'deny', null, 'no access token', 0, null, undefined, req.socket.remoteAddress);
+      record(undefined, 'http', null, 'deny', null, 'no access token', 0, null, undefined, clientAddress(req));
       throw new GatewayError('unauthorized', 'an access token is required', { reason: 'no token' });
     }
     let caller: Caller;
@@ -141,7 +144,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       caller = await verifier.verify(token, server);
     } catch (err) {
       const reason = err instanceof GatewayError ? err.reason : 'verification failed';
-      record(undefined, 'http', null, 'deny', null, `invalid token: ${reason}`, Math.round((performance.now() - started) * 1000), null, undefined, req.socket.remoteAddress);
+      record(undefined, 'http', null, 'deny', null, `invalid token: ${reason}`, Math.round((performance.now() - started) * 1000), null, undefined, clientAddress(req));
       throw err;
     }
     const missing = server.requiredScopes.filter((s) => !caller.scopes.includes(s));

@@ -69,3 +69,32 @@ describe('gateway: a flood of unauthenticated requests is audited in O(1) rows (
     assert.ok(calls.every((e) => e.count === undefined && e.remoteAddress === undefined));
   });
 });
+
+describe('gateway: unauthenticated denials are audited under the client address through trusted proxies (RFC 7239)', () => {
+  let t: TestWarden;
+  before(async () => {
+    t = await startTestWarden({
+      servers: [{ name: 'tiny', path: '/mcp', upstream: { stdio: TINY_SERVER }, scopes: ['mcp:read'] }],
+      config: { trustProxy: { hops: 1 } },
+    });
+  });
+  after(() => t.close());
+
+  it('X-Forwarded-For from a trusted hop names the client; each client is its own fold key', async () => {
+    for (const client of ['198.51.100.9', '198.51.100.9', '203.0.113.4']) {
+      const res = await post(t.endpoint, undefined, { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'x-forwarded-for': client });
+      assert.equal(res.status, 401);
+      await res.text();
+    }
+    await t.warden.flushAudit();
+    const db = openDatabase(t.warden.config.storage.sqlite.path);
+    try {
+      const events = queryAuditEvents(db, { limit: 100 }).filter((e) => e.reason === 'no access token');
+      const byAddress = (a: string) => events.filter((e) => e.remoteAddress === a).reduce((n, e) => n + (e.count ?? 1), 0);
+      assert.equal(byAddress('198.51.100.9'), 2);
+      assert.equal(byAddress('203.0.113.4'), 1);
+    } finally {
+      db.close();
+    }
+  });
+});
