@@ -76,6 +76,8 @@ export const serverSchema = z.strictObject({
       maxUnreadBytes: z.number().int().positive().default(256 * 1024),
       /** SSE `retry` (ms) sent with the priming event to 2025-11-25 clients. */
       retryMs: z.number().int().nonnegative().default(1000),
+      /** A 2025-11-25 request unanswered this long (ms) is answered as a resumable SSE stream; 0: never. */
+      streamAfterMs: z.number().int().nonnegative().default(2000),
     })
     .prefault({}),
   policy: policySchema.optional(),

@@ -29,6 +29,8 @@ export class Exchange {
   private readonly collected: string[] = [];
   /** The SSE stream once the answer is one; it outlives this POST's connection. */
   private stream: EventStream | undefined;
+  /** When the POST arrived (ms since the epoch): a long wait turns the answer into a stream. */
+  readonly started = Date.now();
 
   constructor(
     private readonly res: ServerResponse,
@@ -103,17 +105,27 @@ export class Exchange {
    */
   deliverOther(message: JsonRpcMessage, connectedOnly = false): boolean {
     if (this.mode === 'done' || !this.acceptsSse || !this.source) return false;
-    if (this.mode === 'pending') {
-      startSseResponse(this.res, { 'Cache-Control': 'no-cache, no-store, private', ...this.headers });
-      this.mode = 'sse';
-      this.stream = this.source.openStream();
-      this.stream.attach(this.res, undefined, this.primes);
-      for (const text of this.collected.splice(0)) this.stream.send(text);
-    } else if (connectedOnly && !this.stream!.connected) {
-      return false;
-    }
+    if (this.mode === 'pending') this.toSse();
+    else if (connectedOnly && !this.stream!.connected) return false;
     this.stream!.send(serialize(message));
     return true;
+  }
+
+  /**
+   * MCP 2025-11-25 transports §Sending Messages: a request still unanswered since `before` is
+   * answered as an SSE stream from now on, its priming event first, so a client whose connection
+   * drops during a long call can resume it (a plain JSON answer has no event ID to resume from).
+   */
+  streamIfWaitingSince(before: number): void {
+    if (this.mode === 'pending' && this.primes && this.acceptsSse && this.source && this.started <= before) this.toSse();
+  }
+
+  private toSse(): void {
+    startSseResponse(this.res, { 'Cache-Control': 'no-cache, no-store, private', ...this.headers });
+    this.mode = 'sse';
+    this.stream = this.source!.openStream();
+    this.stream.attach(this.res, undefined, this.primes);
+    for (const text of this.collected.splice(0)) this.stream.send(text);
   }
 
   /** Ends the exchange with an error for every request still unanswered (upstream gone). */

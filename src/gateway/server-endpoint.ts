@@ -81,6 +81,13 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     for (const s of sessions.values()) s.keepAlive();
   }, KEEPALIVE_MS);
   keepAlive.unref();
+  // One sweep for the endpoint: long-waiting JSON answers of 2025-11-25 clients become resumable streams.
+  const streamAfterMs = server.sse.streamAfterMs;
+  const streamSweep = streamAfterMs > 0 ? setInterval(() => {
+    const before = Date.now() - streamAfterMs;
+    for (const s of sessions.values()) s.streamWaiting(before);
+  }, Math.max(100, Math.min(1000, Math.floor(streamAfterMs / 2)))) : undefined;
+  streamSweep?.unref();
 
   const transform: (caller: Caller) => ResponseTransform = (caller) => (method, response) => {
     if (!policy) return response;
@@ -422,6 +429,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     },
     async close() {
       clearInterval(keepAlive);
+      clearInterval(streamSweep);
       await Promise.all([...sessions.values()].map((s) => s.end('gateway shutting down')));
       await upstream.close();
     },

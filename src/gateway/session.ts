@@ -214,6 +214,11 @@ export class Session implements EventStreamOwner, StreamSource {
     this.serverStream().send(json);
   }
 
+  /** Requests unanswered since `before` become SSE streams (Exchange.streamIfWaitingSince). */
+  streamWaiting(before: number): void {
+    for (const { exchange } of this.pending.values()) exchange.streamIfWaitingSince(before);
+  }
+
   /** An SSE comment on connected streams, so proxies do not close them as idle; old replay events expire. */
   keepAlive(): void {
     for (const stream of this.streams.values()) stream.comment();

@@ -37,11 +37,12 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
         { name: 'tiny', path: '/mcp', upstream: { stdio: TINY_SERVER }, sse: { retryMs: 50 } },
         { name: 'small', path: '/mcp/small', upstream: { stdio: TINY_SERVER }, sse: { replayMaxEvents: 3 } },
         { name: 'slowreader', path: '/mcp/slowreader', upstream: { stdio: TINY_SERVER }, sse: { maxUnreadBytes: 64 * 1024, replayMaxBytes: 64 * 1024 * 1024 } },
+        { name: 'streamafter', path: '/mcp/streamafter', upstream: { stdio: TINY_SERVER }, sse: { streamAfterMs: 200 } },
       ],
       logger: createLogger('info', sink),
     });
     url = t.endpoint;
-    token = await t.issuer.mint({ aud: [url, `${url}/small`, `${url}/slowreader`] });
+    token = await t.issuer.mint({ aud: [url, `${url}/small`, `${url}/slowreader`, `${url}/streamafter`] });
   });
   after(async () => t.close());
 
@@ -149,6 +150,23 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
     const resumed = await readEvents(await get(url, sid, { 'last-event-id': g.events[0]!.id! }), (events) => events.length >= 1);
     assert.equal(messageOf(resumed.events[0]!).method, 'notifications/message');
     assert.equal(resumed.events[0]!.id!.split('-')[1], '0', 'stream 0 is the GET stream');
+  });
+
+  it('sse.streamAfterMs: a 2025-11-25 request still unanswered becomes an SSE stream (priming first), so a connection dropped during a long call is resumable', async () => {
+    const target = `${url}/streamafter`;
+    const sid = await openSession(target, token);
+    const res = await post(target, token, call(1, 'slow', { ticks: 1, intervalMs: 2500 }), { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
+    assert.equal(res.headers.get('content-type'), 'text/event-stream');
+    const priming = await readEvents(res, (events) => events.length >= 1);
+    assert.equal(priming.events[0]!.data, '');
+    const rest = await readEvents(await get(target, sid, { 'last-event-id': priming.events[0]!.id! }));
+    assert.ok(rest.ended);
+    assert.deepEqual(rest.events.map(messageOf).map((m) => [m.id, m.result.content[0].text]), [[1, 'slow done']]);
+    // A 2025-06-18 client gets plain JSON however long it waits (no priming event for it).
+    const old = await openSession(target, token, '2025-06-18');
+    const json = await post(target, token, call(2, 'slow', { ticks: 1, intervalMs: 600 }), { 'mcp-session-id': old, 'mcp-protocol-version': '2025-06-18' });
+    assert.match(json.headers.get('content-type') ?? '', /^application\/json/);
+    assert.equal((await json.json()).result.content[0].text, 'slow done');
   });
 
   it('replayMaxEvents: the oldest events are evicted; a resume that would skip one gets 410, one from within the held events gets exactly them', async () => {
