@@ -28,13 +28,20 @@ async function cli(args: string[]): Promise<{ code: number; out: string }> {
 }
 
 const kidOf = (jwt: string) => decodeProtectedHeader(jwt).kid;
+const EXCHANGE_CLIENT = { id: 'rotation-gateway', secret: 'rotation-gateway-secret-0123456789abcdef' };
+const DOWNSTREAM = 'https://downstream.example.test';
 
 function configFor(dir: string, port: number, signingKeyCheckSeconds: number) {
   return {
     listen: { host: '127.0.0.1', port },
     publicUrl: `http://127.0.0.1:${port}`,
     storage: { sqlite: { path: join(dir, 'warden.db') } },
-    authorizationServer: { embedded: { demo: true, signingKeyCheckSeconds } },
+    authorizationServer: {
+      embedded: {
+        demo: true, signingKeyCheckSeconds,
+        tokenExchange: { gatewayClient: { clientId: EXCHANGE_CLIENT.id, clientSecret: EXCHANGE_CLIENT.secret }, audiences: [{ audience: DOWNSTREAM, scopes: ['notes:read'] }] },
+      },
+    },
     log: { level: 'silent' },
     servers: [{ name: 'tiny', path: '/mcp', upstream: { stdio: TINY_SERVER }, scopes: ['notes:read'] }],
   };
@@ -74,6 +81,20 @@ describe('live key rotation: keys rotate takes effect in a running warden (RFC 7
     });
     return ((await res.json()) as { active: boolean }).active;
   };
+  /** RFC 8693 token exchange by the gateway's client: the exchanged token. */
+  const exchange = async (subjectToken: string) => {
+    const res = await fetch(`${warden.url}/oauth/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${EXCHANGE_CLIENT.id}:${EXCHANGE_CLIENT.secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: subjectToken,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', audience: DOWNSTREAM,
+      }).toString(),
+    });
+    const body = (await res.json()) as { access_token?: string };
+    assert.equal(res.status, 200, JSON.stringify(body));
+    return body.access_token!;
+  };
 
   it('rotate while running: new tokens carry the new kid and verify at the gateway; tokens of the old key still verify; the JWKS serves both', async () => {
     const kid1 = (await jwks()).keys[0]!.kid;
@@ -89,6 +110,9 @@ describe('live key rotation: keys rotate takes effect in a running warden (RFC 7
     assert.ok(kid2 && kid2 !== kid1, rotated.out);
     assert.match(rotated.out, /SIGHUP/);
     assert.equal(kidOf(await token()), kid1, 'until the reload the running warden signs with the key it has');
+    const exchangedBefore = await exchange(user.access_token);
+    assert.equal(kidOf(exchangedBefore), kid1, 'RFC 8693: token exchange signs with the published key too, not the newest unpublished row');
+    await jwtVerify(exchangedBefore, createLocalJWKSet(await jwks()), { issuer: warden.url, audience: DOWNSTREAM, algorithms: ['ES256'] });
 
     assert.deepEqual(await warden.reloadSigningKeys(), { changed: true, kids: [kid2, kid1] });
     assert.deepEqual((await jwks()).keys.map((k) => k.kid), [kid2, kid1], 'JWKS: the new key first, the previous one still published');
@@ -104,6 +128,9 @@ describe('live key rotation: keys rotate takes effect in a running warden (RFC 7
 
     const refreshed = await refreshTokens({ issuer: warden.url, clientId: user.clientId, refreshToken: user.refresh_token!, resource: endpoint });
     assert.equal(kidOf(refreshed.access_token), kid2, 'refresh_token grant: the new key');
+    const exchangedAfter = await exchange(refreshed.access_token);
+    assert.equal(kidOf(exchangedAfter), kid2, 'token exchange: the new key once it is published');
+    await jwtVerify(exchangedAfter, createLocalJWKSet(await jwks()), { issuer: warden.url, audience: DOWNSTREAM, algorithms: ['ES256'] });
     const published = createLocalJWKSet(await jwks());
     for (const t of [fresh, unused, refreshed.access_token, user.access_token]) {
       await jwtVerify(t, published, { issuer: warden.url, audience: endpoint, typ: 'at+jwt', algorithms: ['ES256'] });

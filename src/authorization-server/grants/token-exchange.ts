@@ -21,6 +21,7 @@ import type { SqliteDatabase } from '../../storage/sqlite/database.ts';
 import type { AuthorizationServerExtension } from '../index.ts';
 import { createClientRegistry } from '../clients.ts';
 import { toPublicJwk } from '../keys.ts';
+import { publishedKids } from '../keys-reload.ts';
 import { verifyClientSecret } from '../client-secret.ts';
 import { canonicalResourceUri } from '../resources.ts';
 
@@ -278,10 +279,15 @@ export function createTokenExchangeExtension(deps: { db: SqliteDatabase; env: No
       // RFC 7009 revocations of our JWT access tokens are kept by jti (src/authorization-server/index.ts).
       isRevoked: async (claims) => typeof claims.jti === 'string' && (await ctx.store.models.find('RevokedAccessToken', claims.jti)) !== undefined,
       async signingKey() {
-        // keys.ts: the newest active ES256 key is the one oidc-provider signs with.
-        const [newest] = await activeKeys();
-        if (!newest) throw new Error('the authorization server has no signing key');
-        return { key: await importJWK(newest.jwk, 'ES256'), kid: newest.kid, alg: 'ES256' };
+        // Sign with the key oidc-provider itself signs with, the first it publishes: after
+        // `keys rotate` the newest row in the table is not published until the running provider
+        // reloads its keys (keys-reload.ts), and a token signed with it would not verify against
+        // our JWKS meanwhile. The newest active key is the fallback when the published set cannot be read.
+        const keys = await activeKeys();
+        const published = await publishedKids(provider).catch(() => undefined);
+        const signing = (published && keys.find((k) => k.kid === published[0])) ?? keys[0];
+        if (!signing) throw new Error('the authorization server has no signing key');
+        return { key: await importJWK(signing.jwk, 'ES256'), kid: signing.kid, alg: 'ES256' };
       },
     });
     // Re-register only when the stored client differs (new secret, or registered otherwise).
