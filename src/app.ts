@@ -118,7 +118,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     }
     const audit = createAuditSink(config, db, { logger });
     closers.unshift(() => audit.close());
-    const downstream = await createDownstreamCredentials({ config, db, logger, env });
+    const downstream = await createDownstreamCredentials({ config, db, logger, env, ...(account ? { accountPageUrl: account.url } : {}) });
     const models = authorizationServer?.store.models;
     const verifier = createTokenVerifier({
       config,

@@ -25,6 +25,8 @@ export interface AccountArea {
 }
 
 export interface PreparedAccountArea {
+  /** The account page's public URL (`<origin>/account`): where users without a credential are sent. */
+  url: string;
   /** For createAuthorizationServer (embedded only): provisions the account client and its resource. */
   authorizationServer: { extensions: AuthorizationServerExtension[]; extraResources: ExtraResourceResolver[] };
   /** `localOrigin`: where this process listens (http://127.0.0.1:port), for requests to the embedded authorization server. */
@@ -48,6 +50,7 @@ export function prepareAccountArea(o: { config: Config; db: SqliteDatabase; env:
     ? { clientId: settings.clientId, clientSecret: settings.clientSecret, redirectUri: settings.redirectUri, resource: settings.resource }
     : undefined;
   return {
+    url: `${settings.origin}${ACCOUNT_PATH}`,
     authorizationServer: client ? { extensions: [ensureAccountClient(client)], extraResources: [accountResource(client)] } : { extensions: [], extraResources: [] },
     start(localOrigin) {
       const signIn = createSignIn({

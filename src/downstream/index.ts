@@ -37,6 +37,11 @@ export interface DownstreamOptions {
    * from the issuer's RFC 8414 metadata on first use.
    */
   embeddedTokenEndpoint?: string;
+  /**
+   * Where users store their own credentials (src/account/), when that page is on: a user without a
+   * per-user secret is sent there rather than told to run an operator's CLI command.
+   */
+  accountPageUrl?: string;
   /** For tests: HTTP client and clock (seconds). */
   fetch?: FetchLike;
   now?: () => number;
@@ -179,7 +184,9 @@ export async function createDownstreamCredentials(options: DownstreamOptions): P
     log.warn({ server: server.name, user: caller.subject }, 'user has no downstream secret for this server and there is no fallback; refused the session');
     throw new DownstreamCredentialError(
       'credential_missing',
-      `you have no credential stored for server "${server.name}". Store one with: mcp-warden secrets set --server ${server.name} --user ${caller.subject} (the value is read from standard input)`,
+      options.accountPageUrl !== undefined
+        ? `you have no credential stored for server "${server.name}". Store one at ${options.accountPageUrl}/secrets/${encodeURIComponent(server.name)}, then connect again`
+        : `you have no credential stored for server "${server.name}". Store one with: mcp-warden secrets set --server ${server.name} --user ${caller.subject} (the value is read from standard input)`,
       `no secret for user ${caller.subject} on server ${server.name}`,
       403,
     );

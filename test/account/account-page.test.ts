@@ -159,7 +159,7 @@ describe('account page: a user stores their own downstream credential in the bro
     assert.match(alice.text ?? '', new RegExp(`credential-sha256: ${fingerprint(secrets.first)}`));
     const bob = await whoami('bob');
     assert.ok(bob.refusal, 'bob has no credential for notes, so his session is refused');
-    assert.match(bob.refusal, /mcp-warden secrets set --server notes --user bob/);
+    assert.ok(bob.refusal.includes(`Store one at ${warden.url}/account/secrets/notes`), `bob is sent to the account page: ${bob.refusal}`);
     assert.ok(!bob.refusal.includes(fingerprint(secrets.first)));
   });
 

@@ -133,7 +133,8 @@ describe('downstream identity end to end: per-user secrets for a stdio server', 
     assert.equal(line.user, 'carol');
     assert.ok(!logs.lines().some((l) => /stdio upstream exited/.test(String(l.msg))), 'no child crashed');
     assert.ok(!JSON.stringify(logs.lines()).includes(secrets.alice), 'no secret in the logs');
-    // The client is told how to store a credential (DownstreamCredentialError's client-safe message).
-    assert.match(body, /mcp-warden secrets set --server notes --user carol/);
+    // The client is told where to store a credential (DownstreamCredentialError's client-safe message):
+    // the account page, which is on with the embedded AS and a per-user-secret server.
+    assert.ok(body.includes(`Store one at ${warden.url}/account/secrets/notes`), body);
   });
 });
