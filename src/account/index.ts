@@ -28,7 +28,7 @@ export interface PreparedAccountArea {
   /** The account page's public URL (`<origin>/account`): where users without a credential are sent. */
   url: string;
   /** For createAuthorizationServer (embedded only): provisions the account client and its resource. */
-  authorizationServer: { extensions: AuthorizationServerExtension[]; extraResources: ExtraResourceResolver[] };
+  authorizationServer: { extensions: AuthorizationServerExtension[]; extraResources: ExtraResourceResolver[]; firstPartyClients: Array<{ clientId: string; resources: string[] }> };
   /** `localOrigin`: where this process listens (http://127.0.0.1:port), for requests to the embedded authorization server. */
   start(localOrigin: string): AccountArea;
 }
@@ -51,7 +51,10 @@ export function prepareAccountArea(o: { config: Config; db: SqliteDatabase; env:
     : undefined;
   return {
     url: `${settings.origin}${ACCOUNT_PATH}`,
-    authorizationServer: client ? { extensions: [ensureAccountClient(client)], extraResources: [accountResource(client)] } : { extensions: [], extraResources: [] },
+    // The account page is part of mcp-warden: signing in to it asks for the password, not for consent.
+    authorizationServer: client
+      ? { extensions: [ensureAccountClient(client)], extraResources: [accountResource(client)], firstPartyClients: [{ clientId: client.clientId, resources: [client.resource] }] }
+      : { extensions: [], extraResources: [], firstPartyClients: [] },
     start(localOrigin) {
       const signIn = createSignIn({
         issuer: settings.issuer,

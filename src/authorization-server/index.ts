@@ -63,6 +63,8 @@ export interface AuthorizationServerOptions {
   extensions?: AuthorizationServerExtension[];
   /** EXTENSION POINT: further RFC 8707 resources beyond the configured MCP servers. */
   extraResources?: ExtraResourceResolver[];
+  /** EXTENSION POINT: mcp-warden's own clients (the account page) and the resource each may use without a consent page. */
+  firstPartyClients?: Array<{ clientId: string; resources: string[] }>;
   /** Which of a resource's scopes a user may be granted; default all of them. */
   scopesForUser?: (user: { username: string; roles: string[] }, resource: ResourceInfo) => string[];
   /** Where generated demo secrets are printed, once. Default: stderr. */
@@ -146,6 +148,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     scopesForUser: options.scopesForUser ?? ((_user, resource) => resource.scopes),
     fetchTimeoutMs: options.fetchTimeoutMs ?? 5000,
     basePath: issuerPath,
+    firstPartyClients: new Map((options.firstPartyClients ?? []).map((c) => [c.clientId, c.resources])),
   });
 
   // RFC 7662 / RFC 7009 for our JWT access tokens, which oidc-provider does not persist and so

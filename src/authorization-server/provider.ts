@@ -51,6 +51,13 @@ export interface ProviderOptions {
   fetchTimeoutMs: number;
   /** The issuer's path ('' for an origin issuer): prefix of the interaction pages. */
   basePath: string;
+  /**
+   * Clients that are part of mcp-warden itself (the account page): the user is not asked to
+   * consent to them, as they would not be asked to consent to the login page. Never a client an
+   * outside party registers. Each maps to the resources it may get a grant for without consent
+   * (the account page's own resource, never an MCP server).
+   */
+  firstPartyClients?: ReadonlyMap<string, readonly string[]>;
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -275,9 +282,11 @@ export function createProvider(o: ProviderOptions): Provider {
       const resource = typeof params?.resource === 'string' ? params.resource : o.defaultResource;
       if (!resource) return undefined;
       const remembered = await store.consents.find(session.accountId, client.clientId, resource);
-      if (!remembered) return undefined;
-      const grant = await provider.Grant.find(remembered.grantId);
-      if (grant && grant.accountId === session.accountId && grant.clientId === client.clientId) return grant;
+      if (remembered) {
+        const grant = await provider.Grant.find(remembered.grantId);
+        if (grant && grant.accountId === session.accountId && grant.clientId === client.clientId) return grant;
+      }
+      if (o.firstPartyClients?.get(client.clientId)?.includes(resource)) return firstPartyGrant(provider, session.accountId, client.clientId, params?.scope, resource);
       return undefined;
     },
     async renderError(ctx, out) {
@@ -286,6 +295,22 @@ export function createProvider(o: ProviderOptions): Provider {
     fetch: createOutboundFetch(cimd, o.fetchTimeoutMs) as unknown as Configuration['fetch'],
     acceptQueryParamAccessTokens: false,
   };
+
+  /**
+   * OAuth 2.1 §4.1.1 lets the AS decide how consent is obtained: for our own first-party client the
+   * grant is what it asked for, limited to `openid` and the resource's own scopes (an unknown
+   * resource gets no resource scopes), as oidc-provider's "skip consent" recipe does.
+   */
+  async function firstPartyGrant(provider: Provider, accountId: string, clientId: string, scope: unknown, resource: string) {
+    const requested = new Set(typeof scope === 'string' ? scope.split(' ') : []);
+    const grant = new provider.Grant({ accountId, clientId });
+    if (requested.has('openid')) grant.addOIDCScope('openid');
+    const info = o.resolveResource(resource);
+    const scopes = info ? info.scopes.filter((s) => requested.has(s)) : [];
+    if (scopes.length) grant.addResourceScope(resource, scopes.join(' '));
+    await grant.save();
+    return grant;
+  }
 
   const provider: Provider = new OidcProvider(o.issuer, configuration);
   // We terminate no TLS ourselves; index.ts sets X-Forwarded-* from the configured issuer.

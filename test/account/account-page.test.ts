@@ -135,8 +135,7 @@ describe('account page: a user stores their own downstream credential in the bro
     await page.getByLabel('Username').fill('alice');
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    // First sign-in: alice allows the account page once (remembered afterwards).
-    await page.getByRole('button', { name: 'Allow' }).click();
+    // The account page is a first-party client: no consent page between sign-in and the page.
     await page.waitForURL(`${warden.url}/account`);
     assert.equal(await page.locator('#subject').textContent(), 'alice');
     assert.equal(await page.locator('#status-notes').textContent(), 'Not set');
@@ -161,6 +160,26 @@ describe('account page: a user stores their own downstream credential in the bro
     assert.ok(bob.refusal, 'bob has no credential for notes, so his session is refused');
     assert.ok(bob.refusal.includes(`Store one at ${warden.url}/account/secrets/notes`), `bob is sent to the account page: ${bob.refusal}`);
     assert.ok(!bob.refusal.includes(fingerprint(secrets.first)));
+  });
+
+  it('OAuth 2.1 §4.1.1: the no-consent rule is only for the account page\'s own resource; its client asking for an MCP server gets the consent page', async () => {
+    const authorize = new URL(`${warden.url}/oauth/authorize`);
+    for (const [k, v] of Object.entries({
+      client_id: 'mcp-warden-account', redirect_uri: `${warden.url}/account/callback`, response_type: 'code', scope: 'openid notes:read',
+      resource: `${warden.url}/mcp`, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', state: 's'.repeat(32), prompt: 'login',
+    })) authorize.searchParams.set(k, v);
+    const other = await browser.newContext();
+    try {
+      const p = await other.newPage();
+      await p.goto(authorize.href);
+      await p.getByLabel('Username').fill('alice');
+      await p.getByLabel('Password').fill(PASSWORD);
+      await p.getByRole('button', { name: 'Sign in' }).click();
+      await p.getByRole('button', { name: 'Allow' }).waitFor();
+      assert.match(await p.content(), /notes:read|Read/);
+    } finally {
+      await other.close();
+    }
   });
 
   it('alice replaces her credential: new sessions get the new one', async () => {
