@@ -377,6 +377,10 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     const position = parseLastEventId(req.headers['last-event-id']);
     if (position) {
       const stream = session.resumption(position);
+      if (!stream) {
+        res.writeHead(204, cors).end();
+        return;
+      }
       startSseResponse(res, cors);
       stream.attach(res, position.seq, false);
     } else {

@@ -240,10 +240,12 @@ export class Session implements EventStreamOwner, StreamSource {
   /**
    * Where a GET with `Last-Event-ID` continues (MCP 2025-11-25 transports §Resumability and
    * Redelivery): the events after that ID on the stream it names, never another stream's.
+   * Undefined: the stream was answered and nothing after that ID is left (the endpoint answers 204,
+   * which tells SSE clients to stop reconnecting, HTML §9.2).
    * @throws GatewayError 400 for an ID this session never issued (another session's, or
    *   garbage); 410 when events after it are no longer held (a replay would leave a gap)
    */
-  resumption(position: EventPosition): EventStream {
+  resumption(position: EventPosition): EventStream | undefined {
     if (position.session !== this.no || position.seq > this.seq || (position.stream !== SERVER_STREAM && position.stream >= this.nextStream)) {
       throw new GatewayError('invalid_message', 'Bad Request: Last-Event-ID does not name an event of this session');
     }
@@ -254,7 +256,9 @@ export class Session implements EventStreamOwner, StreamSource {
     }
     if (live) return live;
     if (position.stream === SERVER_STREAM) return this.serverStream();
-    // An answered POST stream: a stand-in that replays what is held, then ends.
+    // An answered POST stream: nothing more (a 1.x SDK client reconnects after an error response,
+    // which it does not count as the answer: 204 stops it), or a stand-in that replays the rest.
+    if (this.replay!.after(position.stream, position.seq)!.length === 0) return undefined;
     const answered = new EventStream(position.stream, this);
     answered.ended = true;
     return answered;

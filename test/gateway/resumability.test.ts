@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createLogger } from '../../src/log.ts';
 import { startTestWarden, type TestWarden } from './fixtures/warden.ts';
 import { messagesOf, openSession, post, TINY_SERVER } from './fixtures/raw.ts';
@@ -139,6 +141,10 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
     assert.ok(rest.ended);
     assert.deepEqual(progressOf(rest.events), [1, 2, 3, 4, 5]);
     assert.deepEqual(resultsOf(rest.events).map((m) => m.result.content[0].text), ['flooded 5']);
+    // After the last event of an answered stream there is nothing more: 204 (HTML §9.2: a 204 tells SSE clients to stop reconnecting).
+    const done = await get(url, sid, { 'last-event-id': rest.events.at(-1)!.id! });
+    assert.equal(done.status, 204);
+    assert.equal(await done.text(), '');
   });
 
   it('T-14/T-17: server messages sent while the GET stream was away arrive on the GET resumed with Last-Event-ID', async () => {
@@ -281,6 +287,27 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
     assert.ok(tokens.includes(state.lastEventIds[0]!), 'it resumed from an ID the client was given');
     assert.deepEqual(progress, [1, 2, 3, 4, 5, 6], 'each progress notification exactly once');
     assert.deepEqual(result.content, [{ type: 'text', text: 'slow done' }]);
+    await transport.terminateSession();
+    await client.close();
+  });
+
+  it('@modelcontextprotocol/sdk 1.x: an SSE stream ending in an error response is not polled forever; the resume after its last event gets 204', async () => {
+    const resumes: number[] = [];
+    const recordingFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+      const res = await fetch(input, init);
+      if (init?.method === 'GET' && new Headers(init.headers).get('last-event-id')) resumes.push(res.status);
+      return res;
+    };
+    const client = new ClientV1({ name: 'v1', version: '1.0.0' }, { capabilities: {} });
+    const transport = new TransportV1(new URL(url), { requestInit: { headers: { Authorization: `Bearer ${token}` } }, fetch: recordingFetch, reconnectionOptions: { initialReconnectionDelay: 20, maxReconnectionDelay: 20, reconnectionDelayGrowFactor: 1, maxRetries: 2 } });
+    transport.onerror = () => {};
+    await client.connect(transport);
+    const progress: number[] = [];
+    await assert.rejects(client.callTool({ name: 'slow', arguments: { fail: true } }, undefined, { onprogress: (p) => progress.push(p.progress) }), /slow failed/);
+    assert.deepEqual(progress, [1, 2, 3]);
+    // 1.x counts only a result as the answer, so it resumes after the error once: that resume gets 204 and it stops.
+    await waitFor(() => resumes.length >= 1, 'the 1.x client to resume once');
+    assert.deepEqual(resumes, [204]);
     await transport.terminateSession();
     await client.close();
   });
