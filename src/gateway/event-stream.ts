@@ -89,15 +89,23 @@ export class EventStream {
     if (this.res && !this.waiting) this.res.write(':\n\n');
   }
 
-  /** MCP transports: after the response the server SHOULD terminate the stream (once the client has it all). */
-  finish(): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.owner.finished(this.no);
+  /**
+   * MCP transports: after the response the server SHOULD terminate the stream (once the client has
+   * it all). `abort` (the session ends): a client that is not reading is not waited for.
+   */
+  finish(abort = false): void {
+    if (!this.ended) {
+      this.ended = true;
+      this.owner.finished(this.no);
+    }
     const res = this.res;
-    if (res && !this.waiting) {
+    if (!res) return;
+    if (!this.waiting) {
       this.res = undefined;
       res.end();
+    } else if (abort) {
+      this.res = undefined;
+      res.destroy();
     }
   }
 

@@ -283,8 +283,10 @@ export class Session implements EventStreamOwner, StreamSource {
     }
     this.pending.clear();
     this.progress.clear();
+    const open = [...this.streams.values()];
     for (const [exchange, list] of byExchange) exchange.fail(list);
-    for (const stream of [...this.streams.values()]) stream.finish();
+    // Failed exchanges finished their streams; a client that does not read is not waited for.
+    for (const stream of [...open, ...this.streams.values()]) stream.finish(true);
     this.streams.clear();
     this.replay?.clear();
     this.replay = undefined;
