@@ -40,11 +40,12 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
         { name: 'small', path: '/mcp/small', upstream: { stdio: TINY_SERVER }, sse: { replayMaxEvents: 3 } },
         { name: 'slowreader', path: '/mcp/slowreader', upstream: { stdio: TINY_SERVER }, sse: { maxUnreadBytes: 64 * 1024, replayMaxBytes: 64 * 1024 * 1024 } },
         { name: 'streamafter', path: '/mcp/streamafter', upstream: { stdio: TINY_SERVER }, sse: { streamAfterMs: 200 } },
+        { name: 'older', path: '/mcp/older', upstream: { stdio: { ...TINY_SERVER, env: { TINY_PROTOCOL_VERSION: '2025-06-18' } } } },
       ],
       logger: createLogger('info', sink),
     });
     url = t.endpoint;
-    token = await t.issuer.mint({ aud: [url, `${url}/small`, `${url}/slowreader`, `${url}/streamafter`] });
+    token = await t.issuer.mint({ aud: [url, `${url}/small`, `${url}/slowreader`, `${url}/streamafter`, `${url}/older`] });
   });
   after(async () => t.close());
 
@@ -286,6 +287,24 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
     assert.equal(state.lastEventIds.length, 1, 'one GET with Last-Event-ID');
     assert.ok(tokens.includes(state.lastEventIds[0]!), 'it resumed from an ID the client was given');
     assert.deepEqual(progress, [1, 2, 3, 4, 5, 6], 'each progress notification exactly once');
+    assert.deepEqual(result.content, [{ type: 'text', text: 'slow done' }]);
+    await transport.terminateSession();
+    await client.close();
+  });
+
+  it('@modelcontextprotocol/sdk 1.x on 2025-06-18 (no priming event): a cut tool-call stream resumes from the IDs of its events, every progress and the result once', async () => {
+    const { state, fetchFn } = cuttingFetch();
+    const client = new ClientV1({ name: 'v1-older', version: '1.0.0' }, { capabilities: {} });
+    const transport = new TransportV1(new URL(`${url}/older`), { requestInit: { headers: { Authorization: `Bearer ${token}` } }, fetch: fetchFn, reconnectionOptions: { initialReconnectionDelay: 20, maxReconnectionDelay: 20, reconnectionDelayGrowFactor: 1, maxRetries: 2 } });
+    transport.onerror = () => {};
+    await client.connect(transport);
+    assert.equal(transport.protocolVersion, '2025-06-18');
+    const progress: number[] = [];
+    const result = await client.callTool({ name: 'slow', arguments: { ticks: 6, intervalMs: 80 } }, undefined, { onprogress: (p) => progress.push(p.progress) });
+    assert.equal(state.cuts, 1);
+    assert.equal(state.toolCalls, 1);
+    assert.equal(state.lastEventIds.length, 1, 'resumed once with Last-Event-ID');
+    assert.deepEqual(progress, [1, 2, 3, 4, 5, 6]);
     assert.deepEqual(result.content, [{ type: 'text', text: 'slow done' }]);
     await transport.terminateSession();
     await client.close();
