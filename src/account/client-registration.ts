@@ -4,8 +4,7 @@
  * authorization code only (no refresh tokens), one exact redirect URI, client_secret_basic.
  */
 import type { AuthorizationServerExtension, ExtraResourceResolver } from '../authorization-server/index.ts';
-import { createClientRegistry } from '../authorization-server/clients.ts';
-import { verifyClientSecret } from '../authorization-server/client-secret.ts';
+import { ensureFirstPartyClient } from '../authorization-server/first-party-client.ts';
 import { ACCOUNT_SCOPE } from './settings.ts';
 
 export interface AccountClient {
@@ -27,23 +26,14 @@ export function accountResource(client: AccountClient): ExtraResourceResolver {
 /** Registers (or re-registers, when its secret or redirect URI changed) the account client. @see RFC 7591 §2 */
 export function ensureAccountClient(client: AccountClient): AuthorizationServerExtension {
   return async (provider, ctx) => {
-    const stored = (await ctx.store.models.find('Client', client.clientId)) as { client_secret?: string; redirect_uris?: string[]; grant_types?: string[] } | undefined;
-    const current = stored !== undefined
-      && verifyClientSecret(stored.client_secret, client.clientSecret)
-      && JSON.stringify(stored.redirect_uris) === JSON.stringify([client.redirectUri])
-      && JSON.stringify(stored.grant_types) === JSON.stringify(['authorization_code']);
-    if (current) return;
-    const registry = createClientRegistry(provider, ctx.store);
-    await registry.remove(client.clientId);
-    await registry.add({
+    const registered = await ensureFirstPartyClient(provider, ctx.store, {
       clientId: client.clientId,
       clientName: 'mcp-warden account page',
-      type: 'confidential',
-      applicationType: 'web',
       grantTypes: ['authorization_code'],
       redirectUris: [client.redirectUri],
       clientSecret: client.clientSecret,
     });
+    if (!registered) return;
     ctx.logger.info({ clientId: client.clientId }, 'account page client registered');
   };
 }

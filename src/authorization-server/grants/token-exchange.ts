@@ -19,10 +19,9 @@ import type { ExchangeAudienceConfig, TokenExchangeServerConfig, TrustedIssuerCo
 import { resolveGatewayClient, TOKEN_EXCHANGE_GRANT } from '../../downstream/gateway-client.ts';
 import type { SqliteDatabase } from '../../storage/sqlite/database.ts';
 import type { AuthorizationServerExtension } from '../index.ts';
-import { createClientRegistry } from '../clients.ts';
+import { ensureFirstPartyClient } from '../first-party-client.ts';
 import { toPublicJwk } from '../keys.ts';
 import { publishedKids } from '../keys-reload.ts';
-import { verifyClientSecret } from '../client-secret.ts';
 import { canonicalResourceUri } from '../resources.ts';
 
 export { TOKEN_EXCHANGE_GRANT };
@@ -290,22 +289,14 @@ export function createTokenExchangeExtension(deps: { db: SqliteDatabase; env: No
         return { key: await importJWK(signing.jwk, 'ES256'), kid: signing.kid, alg: 'ES256' };
       },
     });
-    // Re-register only when the stored client differs (new secret, or registered otherwise).
-    const stored = (await ctx.store.models.find('Client', gateway.clientId)) as { client_secret?: string; grant_types?: string[] } | undefined;
-    const current = stored !== undefined
-      && verifyClientSecret(stored.client_secret, gateway.clientSecret)
-      && JSON.stringify(stored.grant_types) === JSON.stringify([TOKEN_EXCHANGE_GRANT]);
-    if (current) return;
-    const registry = createClientRegistry(provider, ctx.store);
-    await registry.remove(gateway.clientId);
-    await registry.add({
+    const registered = await ensureFirstPartyClient(provider, ctx.store, {
       clientId: gateway.clientId,
       clientName: 'mcp-warden gateway (token exchange)',
-      type: 'confidential',
       grantTypes: [TOKEN_EXCHANGE_GRANT],
       redirectUris: [],
       clientSecret: gateway.clientSecret,
     });
+    if (!registered) return;
     ctx.logger.info({ clientId: gateway.clientId, audiences: config.audiences.map((a) => a.audience) }, 'token exchange enabled for the gateway client');
   };
 }
