@@ -11,14 +11,9 @@
  */
 import { createServer, request, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startLeanMcpHttp } from './fixtures/lean-mcp-http.ts';
-import { startFixtureIssuer } from '../test/gateway/fixtures/issuer.ts';
-import { startWarden } from '../src/app.ts';
-import { parseConfig } from '../src/config/load.ts';
+import { startTestWarden } from '../test/gateway/fixtures/warden.ts';
 
 const [role, target] = process.argv.slice(2);
 const TINY = fileURLToPath(new URL('../test/gateway/fixtures/tiny-server.mjs', import.meta.url));
@@ -47,27 +42,18 @@ if (role === 'upstream') {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   print({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}${upstream.pathname}` });
 } else if (role === 'warden') {
-  const issuer = await startFixtureIssuer();
-  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-'));
   const policy = { default: 'deny', rules: [{ name: 'all', methods: ['*'], scopes: 'mcp:read' }, { name: 'echo', tools: 'echo', scopes: 'mcp:read' }] };
-  const warden = await startWarden((port) =>
-    parseConfig({
-      listen: { host: '127.0.0.1', port },
-      publicUrl: `http://127.0.0.1:${port}`,
-      storage: { sqlite: { path: join(dir, 'w.db') } },
-      authorizationServer: { external: { issuer: issuer.issuer } },
-      log: { level: 'silent' },
-      // bench/gateway-audit.ts starts one warden per SQLite audit writer (worker thread or inline).
-      audit: { writer: process.argv[4] === 'inline' ? 'inline' : 'worker' },
-      servers: [
-        // The memory run opens hundreds of sessions with one token: lift the per-caller limit.
-        { name: 'http', path: '/mcp/http', upstream: { http: { url: target! } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },
-        { name: 'http-policy', path: '/mcp/http-policy', upstream: { http: { url: target! } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], policy },
-        { name: 'stdio', path: '/mcp/stdio', upstream: { stdio: { command: process.execPath, args: [TINY] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], policy },
-        { name: 'sh', path: '/mcp/sh', upstream: { stdio: { command: 'sh', args: ['-c', SH_SERVER] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },
-      ],
-    }),
-  );
+  const { warden, issuer, close } = await startTestWarden({
+    // bench/gateway-audit.ts starts one warden per SQLite audit writer (worker thread or inline).
+    config: { audit: { writer: process.argv[4] === 'inline' ? 'inline' : 'worker' } },
+    servers: [
+      // The memory run opens hundreds of sessions with one token: lift the per-caller limit.
+      { name: 'http', path: '/mcp/http', upstream: { http: { url: target! } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },
+      { name: 'http-policy', path: '/mcp/http-policy', upstream: { http: { url: target! } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], policy },
+      { name: 'stdio', path: '/mcp/stdio', upstream: { stdio: { command: process.execPath, args: [TINY] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], policy },
+      { name: 'sh', path: '/mcp/sh', upstream: { stdio: { command: 'sh', args: ['-c', SH_SERVER] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },
+    ],
+  });
   const tokens: Record<string, string> = {};
   for (const p of ['http', 'http-policy', 'stdio', 'sh']) tokens[p] = await issuer.mint({ aud: `${warden.url}/mcp/${p}`, scope: 'mcp:read', exp: Math.floor(Date.now() / 1000) + 3600 });
   process.on('message', (m: { measure?: boolean }) => {
@@ -78,7 +64,7 @@ if (role === 'upstream') {
     process.send!({ heapUsed: mem.heapUsed, external: mem.external, arrayBuffers: mem.arrayBuffers, rss: mem.rss, sessions });
   });
   process.on('SIGTERM', () => {
-    void warden.close().then(() => issuer.close()).then(() => process.exit(0));
+    void close().then(() => process.exit(0));
   });
   print({ url: warden.url, tokens });
 } else {

@@ -6,15 +6,11 @@
  * flood (the replay buffer at its limits) and per idle session that never streamed.
  * Run: npm run bench -- gateway-sse [--quick] [--json]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
-import { join } from 'node:path';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { startFixtureIssuer } from '../test/gateway/fixtures/issuer.ts';
-import { startWarden } from '../src/app.ts';
-import { parseConfig } from '../src/config/load.ts';
+import { startTestWarden } from '../test/gateway/fixtures/warden.ts';
 
 const quick = process.argv.includes('--quick');
 const asJson = process.argv.includes('--json');
@@ -26,19 +22,9 @@ const TINY = fileURLToPath(new URL('../test/gateway/fixtures/tiny-server.mjs', i
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-const issuer = await startFixtureIssuer();
-const dir = mkdtempSync(join(tmpdir(), 'warden-bench-sse-'));
-const warden = await startWarden((port) =>
-  parseConfig({
-    listen: { host: '127.0.0.1', port },
-    publicUrl: `http://127.0.0.1:${port}`,
-    storage: { sqlite: { path: join(dir, 'w.db') } },
-    authorizationServer: { external: { issuer: issuer.issuer } },
-    log: { level: 'silent' },
-    servers: [{ name: 'tiny', path: '/mcp', upstream: { stdio: { command: process.execPath, args: [TINY] } }, maxSessionsPerCaller: 100 }],
-  }),
-);
-const url = `${warden.url}/mcp`;
+const { issuer, endpoint: url, close } = await startTestWarden({
+  servers: [{ name: 'tiny', path: '/mcp', upstream: { stdio: { command: process.execPath, args: [TINY] } }, maxSessionsPerCaller: 100 }],
+});
 const token = await issuer.mint({ aud: url });
 const base = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}`, 'mcp-protocol-version': '2025-11-25' };
 
@@ -101,7 +87,5 @@ try {
     console.log(`  gateway heap per session (${N}): idle ${memory.idleBytesPerSession} B, after one ${EVENTS}-event flood ${memory.afterFloodBytesPerSession} B (children not counted)`);
   }
 } finally {
-  await warden.close();
-  await issuer.close();
-  rmSync(dir, { recursive: true, force: true });
+  await close();
 }

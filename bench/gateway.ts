@@ -16,7 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
-import { Pool } from 'undici';
+import { closeSession, measureRounds, openSession, printSummary, startServersChild, stopChildren, summarize, trackChild, type Session, type Target } from './fixtures/mcp-load.ts';
 
 const require = createRequire(import.meta.url);
 const quick = process.argv.includes('--quick');
@@ -25,35 +25,15 @@ const ROUNDS = quick ? 1 : 3;
 const REQUESTS = { 1: quick ? 500 : 2000, 32: quick ? 3000 : 8000 } as const;
 const WARMUP = 300;
 const MEMORY_SESSIONS = { http: quick ? 100 : 500, sh: quick ? 30 : 100 };
-const SERVERS = fileURLToPath(new URL('./gateway-servers.ts', import.meta.url));
 const TINY = fileURLToPath(new URL('../test/gateway/fixtures/tiny-server.mjs', import.meta.url));
 
-const children: ChildProcess[] = [];
-function cleanup(): void {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-}
-process.on('exit', cleanup);
-
-/** Starts a child and resolves with the first JSON line it prints. */
-function startChild(args: string[], ipc = false): Promise<{ child: ChildProcess; info: any }> {
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', SERVERS, ...args], { stdio: ['ignore', 'pipe', 'inherit', ...(ipc ? ['ipc' as const] : [])] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => {
-      buf += c;
-      const nl = buf.indexOf('\n');
-      if (nl !== -1) resolve({ child, info: JSON.parse(buf.slice(0, nl)) });
-    });
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited ${code}`)));
-  });
-}
+const startChild = (args: string[], ipc = false) => startServersChild(args, { ipc, exposeGc: true });
 
 async function startSupergateway(): Promise<string> {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const bin = require.resolve('supergateway/dist/index.js');
   const child = spawn(process.execPath, [bin, '--stdio', `${process.execPath} ${TINY}`, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(port), '--logLevel', 'none'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(child);
+  trackChild(child);
   const url = `http://127.0.0.1:${port}/mcp`;
   for (let i = 0; i < 100; i++) {
     try {
@@ -65,64 +45,6 @@ async function startSupergateway(): Promise<string> {
   }
   throw new Error('supergateway did not start');
 }
-
-interface Target {
-  name: string;
-  url: string;
-  token?: string;
-}
-
-interface Session {
-  pool: Pool;
-  path: string;
-  headers: Record<string, string>;
-}
-
-async function openSession(target: Target, connections: number): Promise<Session> {
-  const u = new URL(target.url);
-  const pool = new Pool(u.origin, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
-  const base: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-  if (target.token) base.authorization = `Bearer ${target.token}`;
-  const init = await pool.request({ path: u.pathname, method: 'POST', headers: base, body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }) });
-  await init.body.text();
-  const sid = init.headers['mcp-session-id'];
-  if (init.statusCode !== 200 || typeof sid !== 'string') throw new Error(`${target.name}: initialize answered ${init.statusCode}`);
-  const headers = { ...base, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
-  const note = await pool.request({ path: u.pathname, method: 'POST', headers, body: '{"jsonrpc":"2.0","method":"notifications/initialized"}' });
-  await note.body.text();
-  return { pool, path: u.pathname, headers };
-}
-
-async function closeSession(s: Session): Promise<void> {
-  const res = await s.pool.request({ path: s.path, method: 'DELETE', headers: s.headers });
-  await res.body.text();
-  await s.pool.close();
-}
-
-/** `total` tools/call requests by `concurrency` workers; returns throughput and latency percentiles. */
-async function load(s: Session, concurrency: number, total: number): Promise<{ rps: number; p50: number; p99: number }> {
-  const latencies = new Float64Array(total);
-  let next = 0;
-  let id = 1;
-  const worker = async () => {
-    while (next < total) {
-      const i = next++;
-      const body = `{"jsonrpc":"2.0","id":${id++},"method":"tools/call","params":{"name":"echo","arguments":{"message":"hello"}}}`;
-      const t0 = performance.now();
-      const res = await s.pool.request({ path: s.path, method: 'POST', headers: s.headers, body });
-      const text = await res.body.text();
-      latencies[i] = performance.now() - t0;
-      if (res.statusCode !== 200 || !text.includes('hello')) throw new Error(`unexpected answer ${res.statusCode}: ${text.slice(0, 200)}`);
-    }
-  };
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const seconds = (performance.now() - t0) / 1000;
-  latencies.sort();
-  return { rps: total / seconds, p50: latencies[Math.floor(total * 0.5)]!, p99: latencies[Math.floor(total * 0.99)]! };
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function measureMemory(warden: ChildProcess, url: string, token: string, count: number): Promise<{ sessions: number; bytesPerSession: number }> {
   const ask = () =>
@@ -154,33 +76,12 @@ async function main(): Promise<void> {
     { name: 'mcp-warden → stdio (JWT+scope+policy+audit)', url: `${warden.url}/mcp/stdio`, token: warden.tokens.stdio },
   ];
 
-  const results: Record<string, Record<number, { rps: number[]; p50: number[]; p99: number[] }>> = {};
-  for (const concurrency of [1, 32] as const) {
-    const sessions = new Map<string, Session>();
-    for (const t of targets) {
-      const s = await openSession(t, concurrency);
-      await load(s, concurrency, WARMUP);
-      sessions.set(t.name, s);
-    }
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const t of targets) {
-        const r = await load(sessions.get(t.name)!, concurrency, REQUESTS[concurrency]);
-        const slot = ((results[t.name] ??= {})[concurrency] ??= { rps: [], p50: [], p99: [] });
-        slot.rps.push(r.rps);
-        slot.p50.push(r.p50);
-        slot.p99.push(r.p99);
-        if (!asJson) console.error(`  c=${concurrency} round ${round + 1} ${t.name}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(3)} ms p99 ${r.p99.toFixed(3)} ms`);
-      }
-    }
-    for (const s of sessions.values()) await closeSession(s);
-  }
+  const results = await measureRounds(targets, { rounds: ROUNDS, requests: REQUESTS, warmup: WARMUP, close: closeSession, quiet: asJson });
 
   const memHttp = await measureMemory(wardenChild, `${warden.url}/mcp/http`, warden.tokens.http, MEMORY_SESSIONS.http);
   const memStdio = await measureMemory(wardenChild, `${warden.url}/mcp/sh`, warden.tokens.sh, MEMORY_SESSIONS.sh);
 
-  const summary = Object.fromEntries(
-    Object.entries(results).map(([name, byC]) => [name, Object.fromEntries(Object.entries(byC).map(([c, v]) => [c, { rps: median(v.rps), p50: median(v.p50), p99: median(v.p99) }]))]),
-  );
+  const summary = summarize(results);
   const get = (name: string, c: number) => summary[name]![c] as { rps: number; p50: number; p99: number };
   const ratios: Record<string, number> = {};
   for (const c of [1, 32]) {
@@ -199,11 +100,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ machine, rounds: ROUNDS, requests: REQUESTS, summary, ratios, memory }, null, 2));
   } else {
     console.log(`machine: ${machine.cpus} CPUs (${machine.cpu}), ${machine.memoryGb} GB, Node ${machine.node}; ${ROUNDS} rounds, median shown`);
-    console.log('| target | c | req/s | p50 ms | p99 ms |');
-    console.log('|---|---|---|---|---|');
-    for (const [name, byC] of Object.entries(summary)) for (const [c, r] of Object.entries(byC)) console.log(`| ${name} | ${c} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} |`);
-    console.log('\nratios:');
-    for (const [k, v] of Object.entries(ratios)) console.log(`  ${k}: ${v.toFixed(3)}`);
+    printSummary(summary, ratios);
     console.log(`\nidle session memory (gateway heap+external, after GC): HTTP upstream ${memHttp.bytesPerSession} B/session over ${memHttp.sessions} sessions; stdio upstream ${memStdio.bytesPerSession} B/session over ${memStdio.sessions} sessions (children not counted)`);
   }
 }
@@ -211,5 +108,5 @@ async function main(): Promise<void> {
 try {
   await main();
 } finally {
-  cleanup();
+  stopChildren();
 }
