@@ -1,67 +1,28 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent, fetch } from 'undici';
-import * as oauth from 'oauth4webapi';
 import { startEmbeddedAs, TEST_PASSWORD, type EmbeddedAs } from '../helpers/embedded-as.ts';
 import { discover, registerPublicClient } from '../helpers/oauth.ts';
+import { signInHarness } from '../helpers/sign-in-browser.ts';
 import { createSemaphore } from '../../src/authorization-server/rate-limit.ts';
-
-/** One browser on one loopback source address (127.0.0.x), with its own cookie jar. */
-function browserAt(localAddress: string) {
-  const dispatcher = new Agent({ localAddress });
-  const cookies = new Map<string, string>();
-  async function get(url: string, init: { method?: string; body?: string } = {}) {
-    const headers: Record<string, string> = {};
-    if (cookies.size) headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    if (init.body) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const res = await fetch(url, { ...init, headers, redirect: 'manual', dispatcher });
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair!.indexOf('=');
-      cookies.set(pair!.slice(0, eq).trim(), pair!.slice(eq + 1).trim());
-    }
-    return res;
-  }
-  return { get, close: () => dispatcher.close() };
-}
 
 describe('sign-in rate limit (password guessing, scrypt cost)', () => {
   let s: EmbeddedAs;
   let skewMs = 0;
   let clientId: string;
   let authorizationEndpoint: string;
-  const browsers: Array<ReturnType<typeof browserAt>> = [];
+  const h = signInHarness(() => ({ authorizationEndpoint, clientId, resource: s.resource }));
   before(async () => {
     s = await startEmbeddedAs({ options: { loginRateLimit: { maxFailures: 3, windowMs: 60_000 }, now: () => Date.now() + skewMs } });
     clientId = await registerPublicClient(s.issuer);
     authorizationEndpoint = (await discover(s.issuer)).authorization_endpoint!;
   });
   after(async () => {
-    for (const b of browsers) await b.close();
+    await h.close();
     await s.close();
   });
 
   /** Opens a fresh login page from `address` and submits one sign-in; returns the response. */
-  async function signIn(address: string, username: string, password: string) {
-    const browser = browserAt(address);
-    browsers.push(browser);
-    const url = new URL(authorizationEndpoint);
-    url.search = new URLSearchParams({
-      client_id: clientId, redirect_uri: 'http://127.0.0.1/callback', response_type: 'code', state: 'st',
-      code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()), code_challenge_method: 'S256',
-      resource: s.resource, scope: 'notes:read',
-    }).toString();
-    let page = await browser.get(url.href);
-    for (let i = 0; i < 5 && page.status >= 300 && page.status < 400; i++) page = await browser.get(new URL(page.headers.get('location')!, url).href);
-    const html = await page.text();
-    const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
-    const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1];
-    assert.ok(action && csrf, `a login form (HTTP ${page.status})`);
-    const res = await browser.get(new URL(action.replace(/&amp;/g, '&'), url).href, {
-      method: 'POST', body: new URLSearchParams({ csrf, username, password }).toString(),
-    });
-    return { status: res.status, retryAfter: res.headers.get('retry-after'), html: await res.text() };
-  }
+  const signIn = (address: string, username: string, password: string) => h.signIn(address, undefined, username, password);
 
   it('failed sign-ins per username are limited: then even the right password gets 429 with Retry-After, from any address', async () => {
     for (let i = 0; i < 3; i++) assert.equal((await signIn('127.0.0.1', 'bob', `guess-${i}`)).status, 401);

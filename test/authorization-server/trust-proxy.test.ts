@@ -1,60 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, fetch } from 'undici';
-import * as oauth from 'oauth4webapi';
 import { startEmbeddedAs, TEST_PASSWORD, type EmbeddedAs } from '../helpers/embedded-as.ts';
 import { discover, registerPublicClient } from '../helpers/oauth.ts';
-
-/**
- * One browser on one loopback source address (127.0.0.x) with its own cookie jar; `forwarded`
- * is the X-Forwarded-For it sends (what a proxy in front would add, or what a client spoofs).
- */
-function browserAt(localAddress: string, forwarded?: string) {
-  const dispatcher = new Agent({ localAddress });
-  const cookies = new Map<string, string>();
-  async function get(url: string, init: { method?: string; body?: string } = {}) {
-    const headers: Record<string, string> = {};
-    if (forwarded !== undefined) headers['x-forwarded-for'] = forwarded;
-    if (cookies.size) headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    if (init.body) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const res = await fetch(url, { ...init, headers, redirect: 'manual', dispatcher });
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair!.indexOf('=');
-      cookies.set(pair!.slice(0, eq).trim(), pair!.slice(eq + 1).trim());
-    }
-    return res;
-  }
-  return { get, close: () => dispatcher.close() };
-}
-
-/** A sign-in harness for an embedded AS: each call opens a fresh login page and submits it. */
-function signInHarness(getState: () => { s: EmbeddedAs; clientId: string; authorizationEndpoint: string }) {
-  const browsers: Array<ReturnType<typeof browserAt>> = [];
-  async function signIn(address: string, forwarded: string | undefined, username: string, password: string): Promise<number> {
-    const { s, clientId, authorizationEndpoint } = getState();
-    const browser = browserAt(address, forwarded);
-    browsers.push(browser);
-    const url = new URL(authorizationEndpoint);
-    url.search = new URLSearchParams({
-      client_id: clientId, redirect_uri: 'http://127.0.0.1/callback', response_type: 'code', state: 'st',
-      code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()), code_challenge_method: 'S256',
-      resource: s.resource, scope: 'notes:read',
-    }).toString();
-    let page = await browser.get(url.href);
-    for (let i = 0; i < 5 && page.status >= 300 && page.status < 400; i++) page = await browser.get(new URL(page.headers.get('location')!, url).href);
-    const html = await page.text();
-    const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
-    const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1];
-    assert.ok(action && csrf, `a login form (HTTP ${page.status})`);
-    const res = await browser.get(new URL(action.replace(/&amp;/g, '&'), url).href, {
-      method: 'POST', body: new URLSearchParams({ csrf, username, password }).toString(),
-    });
-    await res.text();
-    return res.status;
-  }
-  return { signIn, close: async () => { for (const b of browsers) await b.close(); } };
-}
+import { signInHarness } from '../helpers/sign-in-browser.ts';
 
 async function register(s: EmbeddedAs, address: string, forwarded?: string): Promise<number> {
   const dispatcher = new Agent({ localAddress: address });
@@ -75,7 +24,7 @@ describe('trustProxy: rate limits key on the client a trusted proxy forwarded fo
   let s: EmbeddedAs;
   let clientId: string;
   let authorizationEndpoint: string;
-  const h = signInHarness(() => ({ s, clientId, authorizationEndpoint }));
+  const h = signInHarness(() => ({ authorizationEndpoint, clientId, resource: s.resource }));
   before(async () => {
     s = await startEmbeddedAs({
       config: { trustProxy: { addresses: ['127.0.0.1'] } },
@@ -91,17 +40,17 @@ describe('trustProxy: rate limits key on the client a trusted proxy forwarded fo
 
   it('a spoofed X-Forwarded-For from an untrusted peer is ignored: it does not dodge the sign-in limit', async () => {
     // 127.0.0.2 is not a trusted proxy; a new made-up address per attempt changes nothing.
-    for (let i = 0; i < 3; i++) assert.equal(await h.signIn('127.0.0.2', `198.51.100.${i + 1}`, `nobody-${i}`, 'wrong'), 401);
-    assert.equal(await h.signIn('127.0.0.2', '198.51.100.200', 'alice', TEST_PASSWORD), 429, 'limited on the socket address');
+    for (let i = 0; i < 3; i++) assert.equal((await h.signIn('127.0.0.2', `198.51.100.${i + 1}`, `nobody-${i}`, 'wrong')).status, 401);
+    assert.equal((await h.signIn('127.0.0.2', '198.51.100.200', 'alice', TEST_PASSWORD)).status, 429, 'limited on the socket address');
   });
 
   it('behind the trusted proxy each real client is limited per address, and the proxy itself is not', async () => {
-    for (let i = 0; i < 3; i++) assert.equal(await h.signIn('127.0.0.1', '203.0.113.5', `ghost-${i}`, 'wrong'), 401);
-    assert.equal(await h.signIn('127.0.0.1', '203.0.113.5', 'alice', TEST_PASSWORD), 429);
+    for (let i = 0; i < 3; i++) assert.equal((await h.signIn('127.0.0.1', '203.0.113.5', `ghost-${i}`, 'wrong')).status, 401);
+    assert.equal((await h.signIn('127.0.0.1', '203.0.113.5', 'alice', TEST_PASSWORD)).status, 429);
     // The client cannot escape by prepending its own entry: the proxy appended the real one last.
-    assert.equal(await h.signIn('127.0.0.1', '192.0.2.77, 203.0.113.5', 'alice', TEST_PASSWORD), 429);
+    assert.equal((await h.signIn('127.0.0.1', '192.0.2.77, 203.0.113.5', 'alice', TEST_PASSWORD)).status, 429);
     // Another client behind the same proxy signs in.
-    assert.equal(await h.signIn('127.0.0.1', '203.0.113.6', 'alice', TEST_PASSWORD), 303);
+    assert.equal((await h.signIn('127.0.0.1', '203.0.113.6', 'alice', TEST_PASSWORD)).status, 303);
   });
 
   it('RFC 7591 registration limit: per forwarded client behind the trusted proxy; spoofing from an untrusted peer does not help', async () => {
@@ -143,7 +92,7 @@ describe('trustProxy off (default): forwarding headers are ignored', () => {
   let s: EmbeddedAs;
   let clientId: string;
   let authorizationEndpoint: string;
-  const h = signInHarness(() => ({ s, clientId, authorizationEndpoint }));
+  const h = signInHarness(() => ({ authorizationEndpoint, clientId, resource: s.resource }));
   before(async () => {
     s = await startEmbeddedAs({ options: { loginRateLimit: { maxFailures: 2, windowMs: 60_000 } } });
     clientId = await registerPublicClient(s.issuer);
@@ -155,8 +104,8 @@ describe('trustProxy off (default): forwarding headers are ignored', () => {
   });
 
   it('X-Forwarded-For from any peer, even loopback, does not change the address the limit sees', async () => {
-    assert.equal(await h.signIn('127.0.0.1', '198.51.100.1', 'x1', 'wrong'), 401);
-    assert.equal(await h.signIn('127.0.0.1', '198.51.100.2', 'x2', 'wrong'), 401);
-    assert.equal(await h.signIn('127.0.0.1', '198.51.100.3', 'alice', TEST_PASSWORD), 429);
+    assert.equal((await h.signIn('127.0.0.1', '198.51.100.1', 'x1', 'wrong')).status, 401);
+    assert.equal((await h.signIn('127.0.0.1', '198.51.100.2', 'x2', 'wrong')).status, 401);
+    assert.equal((await h.signIn('127.0.0.1', '198.51.100.3', 'alice', TEST_PASSWORD)).status, 429);
   });
 });
