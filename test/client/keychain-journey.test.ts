@@ -5,13 +5,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.ts';
-import { startWarden, type Warden } from '../../src/app.ts';
-import { buildDemoConfig } from '../../src/config/demo.ts';
-import type { Config } from '../../src/config/schema.ts';
+import { startDemoWarden, type DemoWarden } from '../helpers/demo-warden.ts';
 import { TokenStore } from '../../src/client/token-store.ts';
 import { canonicalServerUri } from '../../src/client/canonical-uri.ts';
 import { dataKeyAccount } from '../../src/client/keychain/data-key.ts';
@@ -21,27 +18,19 @@ import { startSecretService, type SecretService } from './secret-service.ts';
 const PASSWORD = 'client keychain journey password';
 
 describe('client in keychain mode against the gateway and embedded AS', () => {
-  let warden: Warden;
+  let demo: DemoWarden;
   let ss: SecretService;
   let dir: string;
   let endpoint: string;
 
   before(async () => {
     ss = await startSecretService();
-    dir = mkdtempSync(join(tmpdir(), 'warden-client-keychain-'));
-    const env = { PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_DB: join(dir, 'warden.db'), WARDEN_DEMO_PASSWORD: PASSWORD, WARDEN_DEMO_CLIENT_SECRET: 'keychain-journey-agent-secret-0123456789' };
-    const config = (port: number): Config => {
-      const demo = buildDemoConfig({ ...env, PORT: String(port), WARDEN_PUBLIC_URL: `http://127.0.0.1:${port}` });
-      const as = demo.authorizationServer as { embedded: Record<string, unknown> };
-      return { ...demo, authorizationServer: { embedded: { ...as.embedded, refreshGraceSeconds: 0 } } } as Config;
-    };
-    warden = await startWarden(config, { env, announce: () => {} });
-    endpoint = `${warden.config.publicUrl}/mcp`;
+    demo = await startDemoWarden({ dirPrefix: 'warden-client-keychain-', password: PASSWORD, clientSecret: 'keychain-journey-agent-secret-0123456789' });
+    ({ dir, endpoint } = demo);
   });
   after(async () => {
-    await warden?.close();
+    await demo?.close();
     await ss?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   async function cli(args: string[], home: string, signIn: boolean) {

@@ -4,38 +4,26 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startWarden, type Warden } from '../../src/app.ts';
-import { buildDemoConfig } from '../../src/config/demo.ts';
-import type { Config } from '../../src/config/schema.ts';
+import { startDemoWarden, type DemoWarden } from '../helpers/demo-warden.ts';
 import { WardenClient } from '../../src/client/session.ts';
 import { completeSignIn } from './sign-in.ts';
 
 const PASSWORD = 'client refresh test password';
 
 describe('token refresh against the embedded AS', () => {
-  let warden: Warden;
+  let demo: DemoWarden;
   let dir: string;
   let endpoint: string;
   let offset = 0;
   const grants: string[] = [];
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'warden-client-refresh-'));
-    const env = { PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_DB: join(dir, 'warden.db'), WARDEN_DEMO_PASSWORD: PASSWORD, WARDEN_DEMO_CLIENT_SECRET: 'refresh-test-agent-secret-0123456789' };
-    const config = (port: number): Config => {
-      const demo = buildDemoConfig({ ...env, PORT: String(port), WARDEN_PUBLIC_URL: `http://127.0.0.1:${port}` });
-      const as = demo.authorizationServer as { embedded: Record<string, unknown> };
-      return { ...demo, authorizationServer: { embedded: { ...as.embedded, refreshGraceSeconds: 0 } } } as Config;
-    };
-    warden = await startWarden(config, { env, announce: () => {} });
-    endpoint = `${warden.config.publicUrl}/mcp`;
+    demo = await startDemoWarden({ dirPrefix: 'warden-client-refresh-', password: PASSWORD, clientSecret: 'refresh-test-agent-secret-0123456789' });
+    ({ dir, endpoint } = demo);
   });
   after(async () => {
-    await warden.close();
-    rmSync(dir, { recursive: true, force: true });
+    await demo.close();
   });
 
   /** A client whose token requests are recorded by grant type. */
