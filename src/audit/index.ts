@@ -2,8 +2,9 @@
  * Audit sinks (issue 4 §5): every authorization decision goes to SQLite and, when
  * `audit.jsonl` is set, to a JSON Lines file. The gateway fills the events (using
  * `redactArguments` for tool arguments) and calls `record`, which never blocks on I/O.
- * Unauthenticated denials are folded per window (unauthenticated.ts) and old events are pruned
- * (retention.ts), so neither a 401 flood nor time grows the store without bound.
+ * Unauthenticated denials are folded per window (unauthenticated.ts), so a 401 flood does not grow
+ * the store at the sender's pace; old events are pruned (retention.ts) only once `audit.retention`
+ * is set, as deleting what is stored is the operator's call (schema.ts).
  */
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
@@ -43,6 +44,7 @@ export function createAuditSink(config: Config, db: SqliteDatabase, options: Aud
     ...(sqlite instanceof SqliteWorkerAuditSink ? { prune: { run: (before: number, chunk: number) => sqlite.prune(before, chunk), cancel: () => sqlite.cancelPrune() } } : {}),
     ...(options.now ? { now: options.now } : {}),
     onError,
+    // One info line per prune that removed rows: the count only, never event contents.
     onPruned: ({ removed }) => options.logger?.info({ removed }, 'old audit events pruned'),
   });
   const all: AuditSink & { flush(): Promise<unknown> } = {

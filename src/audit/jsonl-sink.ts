@@ -4,23 +4,50 @@
  * events), serialized at write time, as one asynchronous write per batch, never a synchronous
  * write per event; `close` writes what is left and waits until the file has it.
  *
- * Rotation by size (`maxBytes`, default off here, 100 MiB from the configuration): before a batch
- * would take the file past `maxBytes`, `audit.jsonl` is renamed to `audit.jsonl.1` (`.1` to `.2`,
- * …, the oldest beyond `keep` removed) and a new file is started. Writes still queued on the old
- * stream land in the renamed file (same inode), so no line is lost or split across files. Log
- * shippers that follow renames (Vector, Fluent Bit, Filebeat) read on; with external logrotate,
- * set `maxBytes` 0 and use `copytruncate`, as this stream keeps its file open.
+ * Rotation by size (`maxBytes`, off unless configured): before a batch would take the file past
+ * `maxBytes`, `audit.jsonl` is renamed to `audit.jsonl.<UTC time>` (`audit.jsonl.2026-11-26T15-21-09.123Z`,
+ * `-1`, `-2` … appended should that name exist) and a new file is started. Writes still queued on
+ * the old stream land in the renamed file (same inode), so no line is lost or split across files.
+ * Log shippers that follow renames (Vector, Fluent Bit, Filebeat) read on.
+ *
+ * What rotation deletes: only files named `audit.jsonl.<UTC time>`, the oldest beyond `keep`.
+ * Nothing already stored is lost without the operator asking: the rename never replaces an existing
+ * file (link + unlink, which fails on EEXIST, instead of rename, which overwrites), and the numbered
+ * (`audit.jsonl.1`), compressed (`.gz`) or dated (`-20261126`) archives of logrotate, or any other
+ * file, are never renamed or removed. With external logrotate, leave `maxBytes` 0 and use
+ * `copytruncate`, as this stream keeps its file open.
  */
-import { createWriteStream, mkdirSync, openSync, renameSync, rmSync, statSync, type WriteStream } from 'node:fs';
-import { dirname } from 'node:path';
+import { createWriteStream, linkSync, mkdirSync, openSync, readdirSync, rmSync, statSync, unlinkSync, type WriteStream } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { Batch, type BatchOptions } from './batch.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
 
 export interface JsonlOptions extends BatchOptions {
   /** Rotate before the file would pass this many bytes; 0 or absent never rotates. */
   maxBytes?: number;
-  /** Rotated files kept (`path.1` … `path.keep`), default 5. */
+  /** Rotated files kept (`path.<UTC time>`, the newest `keep`), default 5. */
   keep?: number;
+  /** Clock for the rotated files' names (tests). */
+  now?: () => number;
+}
+
+/** The suffix of a rotated file: the UTC time of the rotation, `:` made `-` so it is a portable name, then `-N` on a clash. */
+const ROTATED = /^\.(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z)(?:-(\d+))?$/;
+
+/**
+ * The files rotation made for `path` (and only those: names `path.<UTC time>[-N]`), oldest first.
+ * Everything else beside it, logrotate's `path.1` or `path.1.gz` included, is not listed.
+ */
+export function listRotatedFiles(path: string): string[] {
+  const base = basename(path);
+  const found: { name: string; stamp: string; n: number }[] = [];
+  for (const name of readdirSync(dirname(path))) {
+    if (!name.startsWith(`${base}.`)) continue;
+    const m = ROTATED.exec(name.slice(base.length));
+    if (m) found.push({ name, stamp: m[1]!, n: Number(m[2] ?? 0) });
+  }
+  found.sort((a, b) => (a.stamp < b.stamp ? -1 : a.stamp > b.stamp ? 1 : a.n - b.n));
+  return found.map((f) => join(dirname(path), f.name));
 }
 
 export class JsonlAuditSink implements AuditSink {
@@ -29,6 +56,7 @@ export class JsonlAuditSink implements AuditSink {
   readonly #batch: Batch<AuditEvent>;
   readonly #maxBytes: number;
   readonly #keep: number;
+  readonly #now: () => number;
   #stream: WriteStream;
   #bytes = 0;
   #failed = false;
@@ -42,6 +70,7 @@ export class JsonlAuditSink implements AuditSink {
     this.#onError = onError;
     this.#maxBytes = options.maxBytes ?? 0;
     this.#keep = options.keep ?? 5;
+    this.#now = options.now ?? Date.now;
     try {
       this.#bytes = statSync(path).size;
     } catch {
@@ -90,20 +119,30 @@ export class JsonlAuditSink implements AuditSink {
     void retired.then(() => this.#retiring.delete(retired));
     old.end();
     try {
-      rmSync(`${this.#path}.${this.#keep}`, { force: true });
-      for (let i = this.#keep - 1; i >= 1; i--) {
-        try {
-          renameSync(`${this.#path}.${i}`, `${this.#path}.${i + 1}`);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
-      }
-      renameSync(this.#path, `${this.#path}.1`);
+      this.#renameAside();
+      const rotated = listRotatedFiles(this.#path);
+      for (const file of rotated.slice(0, Math.max(0, rotated.length - this.#keep))) rmSync(file, { force: true });
     } catch (err) {
       this.#onError(new Error(`audit JSON Lines rotation of ${this.#path}: ${(err as Error).message}`));
     }
     this.#bytes = 0;
     this.#stream = this.#open();
+  }
+
+  /** Moves the live file to `path.<UTC time>[-N]`, never onto an existing file (linkSync fails with EEXIST where renameSync would replace it). */
+  #renameAside(): void {
+    const stamp = new Date(this.#now()).toISOString().replaceAll(':', '-');
+    for (let n = 0; ; n++) {
+      const target = `${this.#path}.${stamp}${n === 0 ? '' : `-${n}`}`;
+      try {
+        linkSync(this.#path, target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST' && n < 1000) continue;
+        throw err;
+      }
+      unlinkSync(this.#path);
+      return;
+    }
   }
 
   record(event: AuditEvent): void {

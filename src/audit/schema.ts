@@ -13,8 +13,13 @@ export function parseDurationMs(text: string): number | undefined {
   return m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : undefined;
 }
 
-/** Default retention: 90 days, long enough for a quarterly access review. */
-export const DEFAULT_RETENTION = '90d';
+/**
+ * Default retention: keep every event. Deleting is opt-in, so an upgrade never removes what an
+ * older version stored without being asked to (docs/policy.md#retention).
+ */
+export const DEFAULT_RETENTION = 'forever';
+/** What docs/configuration.md recommends (and the demo sets): 90 days, long enough for a quarterly access review. */
+export const RECOMMENDED_RETENTION = '90d';
 
 /**
  * A retention period: a number of days or a duration string (`90d`, `36h`); `0` (or `forever`)
@@ -38,11 +43,12 @@ export const auditSchema = z
     /** A JSON Lines file that receives every decision event. */
     jsonl: z.string().optional(),
     /**
-     * Rotate the JSON Lines file when it reaches this many bytes (renamed to `.1`, `.1` to `.2`, …);
-     * 0 leaves rotation to an external tool (logrotate with `copytruncate`).
+     * Rotate the JSON Lines file when it reaches this many bytes (renamed to `<file>.<UTC time>`,
+     * jsonl-sink.ts). Default 0, off: rotation deletes old files, so it is opt-in, and an upgrade
+     * never touches a deployment's existing logrotate archives.
      */
-    jsonlMaxBytes: z.number().int().min(0).default(100 * 1024 * 1024),
-    /** How many rotated JSON Lines files to keep besides the live one. */
+    jsonlMaxBytes: z.number().int().min(0).default(0),
+    /** How many rotated JSON Lines files (of those the sink made) to keep besides the live one. */
     jsonlKeep: z.number().int().min(1).max(1000).default(5),
     /**
      * Where SQLite inserts run: `worker` (a worker thread with its own connection, off the event

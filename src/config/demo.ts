@@ -4,6 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { RECOMMENDED_RETENTION } from '../audit/schema.ts';
 import { parseConfig } from './load.ts';
 import type { Config } from './schema.ts';
 
@@ -22,6 +23,8 @@ export function buildDemoConfig(env: NodeJS.ProcessEnv = process.env): Config {
     listen: { host: env.HOST ?? '127.0.0.1', port },
     publicUrl,
     storage: { sqlite: { path: env.WARDEN_DB ?? './data/warden.db' } },
+    // Retention is opt-in (keep forever by default, src/audit/schema.ts); the demo opts in to the recommended value.
+    audit: { retention: RECOMMENDED_RETENTION },
     authorizationServer: { embedded: { demo: true, clientIdMetadataDocuments: { allowHttpLocalhost: true } } },
     servers: [
       {

@@ -10,6 +10,7 @@ import { pruneAuditEvents, pruneAuditEventsInChunks, startRetention } from '../.
 import { SqliteAuditSink } from '../../src/audit/sqlite-sink.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { main } from '../../src/cli/main.ts';
+import { createLogger } from '../../src/log.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const DAY = 86_400_000;
@@ -91,6 +92,30 @@ describe('audit retention: pruning old events in bounded chunks', () => {
     db.close();
   });
 
+  it('upgrade: with audit.retention unset, old events are all kept; once it is set, a prune logs one info line with the count, never event contents', async () => {
+    const now = Date.UTC(2026, 2, 1);
+    const base = { publicUrl: 'https://m.example.com', servers: [{ name: 'notes', path: '/mcp', upstream: { http: { url: 'https://u.example.com/' } } }] };
+    const db = openDatabase(join(dir, 'upgrade.db'));
+    seed(db, [now - 400 * DAY, now - 100 * DAY, now - DAY], 'secret-subject');
+    const logged = capture();
+    const logger = createLogger('info', logged.stream);
+    const unset = createAuditSink(parseConfig(base), db, { now: () => now, logger });
+    await unset.flush();
+    await unset.close();
+    assert.equal(count(db), 3, 'an upgrade without audit.retention deletes nothing');
+    const sink = createAuditSink(parseConfig({ ...base, audit: { retention: '90d' } }), db, { now: () => now, logger });
+    await waitFor(() => count(db) === 1, 'the start-up prune');
+    await waitFor(() => logged.text().includes('pruned'), 'the prune log line');
+    await sink.close();
+    const lines = logged.text().trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string; removed?: number });
+    const pruned = lines.filter((l) => /pruned/.test(l.msg));
+    assert.equal(pruned.length, 1);
+    assert.equal(pruned[0]!.level, 30, 'info');
+    assert.equal(pruned[0]!.removed, 2);
+    assert.doesNotMatch(logged.text(), /secret-subject|read_note/);
+    db.close();
+  });
+
   it('the periodic pruner runs on its interval, reports failures through onError and keeps running', async () => {
     const db = openDatabase(':memory:');
     let now = Date.UTC(2026, 0, 1);
@@ -115,7 +140,8 @@ describe('audit retention: pruning old events in bounded chunks', () => {
 
   it('retention config: days, durations, forever; a bad value names audit.retention', () => {
     const base = { publicUrl: 'https://m.example.com', servers: [{ name: 'n', path: '/mcp', upstream: { http: { url: 'https://u.example.com/' } } }] };
-    assert.equal(parseConfig(base).audit.retention, 90 * DAY, 'default 90 days');
+    assert.equal(parseConfig(base).audit.retention, 0, 'default: keep forever (deleting is opt-in)');
+    assert.equal(parseConfig({ ...base, audit: { retention: '90d' } }).audit.retention, 90 * DAY);
     assert.equal(parseConfig({ ...base, audit: { retention: 7 } }).audit.retention, 7 * DAY);
     assert.equal(parseConfig({ ...base, audit: { retention: '36h' } }).audit.retention, 36 * 3_600_000);
     assert.equal(parseConfig({ ...base, audit: { retention: 'forever' } }).audit.retention, 0);
