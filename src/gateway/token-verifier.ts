@@ -34,7 +34,8 @@ export interface TokenVerifierOptions {
   config: Config;
   /**
    * The embedded authorization server's public keys (no HTTP hop). Required in embedded mode.
-   * Read again on an unknown `kid`; return the same object while the keys are unchanged.
+   * Read at every verification, cache hits included (so keep it a memory read), and compared by
+   * identity: return the same object while the keys are unchanged, a new one when they change.
    */
   publicJwks?: () => Promise<JSONWebKeySet>;
   /**
@@ -132,20 +133,32 @@ export async function discoverIssuerMetadata(issuer: string): Promise<Discovered
 }
 
 /**
- * The embedded AS's keys, in process (no HTTP hop). On an unknown `kid` the set is read again:
- * a live key rotation (keys-reload.ts) hands out a new set object, so the first token signed
- * with the new key verifies at once. The read is a memory access, so it needs no cooldown; the
- * local set is rebuilt only when the object changed (a token with a made-up kid costs nothing).
- * When the set is unchanged, `reloadKeys` (the AS's keys-table check) runs at most once per
- * `reloadCooldownMs`: another instance on the same database may have rotated first.
+ * The embedded AS's keys, in process (no HTTP hop). `publicJwks()` is read at every verification:
+ * it is a memory read that returns the same frozen object until the AS's keys change (a live
+ * rotation, keys-reload.ts, hands out a new object), so comparing identities tells a changed set
+ * apart at no cost. The local set is rebuilt on a change, in both directions: the first token of a new key
+ * verifies at once, and a key `keys rotate --force` retired (a compromised key, RFC 7517 §5: a
+ * key no longer in the set must not be used) stops verifying at once rather than when a token
+ * names an unknown kid. `onChange` runs on every rebuild so the verifier forgets what it verified
+ * with the old set. When the set is unchanged and a token names an unknown kid, `reloadKeys` (the
+ * AS's keys-table check) runs at most once per `reloadCooldownMs`: another instance on the same
+ * database may have rotated first.
  */
-function embeddedKeyResolver(publicJwks: () => Promise<JSONWebKeySet>, reloadKeys: (() => Promise<unknown>) | undefined, reloadCooldownMs: number): JWTVerifyGetKey {
+function embeddedKeyResolver(
+  publicJwks: () => Promise<JSONWebKeySet>,
+  reloadKeys: (() => Promise<unknown>) | undefined,
+  reloadCooldownMs: number,
+  onChange: () => void,
+): { getKey: JWTVerifyGetKey; sync: () => Promise<void> } {
   let current: { jwks: JSONWebKeySet; getKey: JWTVerifyGetKey } | undefined;
   let lastReload = -Infinity;
+  /** Brings the local set up to date with the AS; true when it changed. */
   const load = async () => {
     const jwks = await publicJwks();
     if (current?.jwks === jwks) return false;
+    const first = current === undefined;
     current = { jwks, getKey: createLocalJWKSet(jwks) };
+    if (!first) onChange();
     return true;
   };
   const refresh = async () => {
@@ -156,7 +169,9 @@ function embeddedKeyResolver(publicJwks: () => Promise<JSONWebKeySet>, reloadKey
     await reloadKeys().catch(() => undefined);
     return load();
   };
-  return async (header, token) => {
+  // `sync` runs once per verification, before the cache lookup; the lookup itself then uses that
+  // set, so a verification reads the AS's keys once (twice for an unknown kid).
+  const getKey: JWTVerifyGetKey = async (header, token) => {
     if (!current) await load();
     try {
       return await current!.getKey(header, token);
@@ -165,6 +180,7 @@ function embeddedKeyResolver(publicJwks: () => Promise<JSONWebKeySet>, reloadKey
       throw err;
     }
   };
+  return { getKey, sync: async () => { await load(); } };
 }
 
 /**
@@ -230,7 +246,17 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     return discovered;
   };
 
+  // A JWT is immutable: once its signature and claims verified, later uses only need the time
+  // checks. Bounded, oldest first out; entries never outlive the token's exp, nor the key set
+  // they were verified with (embedded AS: cleared when its keys change, see embeddedKeyResolver).
+  const maxCached = options.cacheEntries ?? 10_000;
+  const verified = new Map<string, Caller>();
+  /** Bumped at every key-set change: a verification that straddles one is not cached. */
+  let keySetGeneration = 0;
+
   let getKey: JWTVerifyGetKey;
+  /** Embedded AS: brings the key set up to date before a cache lookup. */
+  let syncKeys: (() => Promise<void>) | undefined;
   if (external) {
     let remote: JWTVerifyGetKey | undefined;
     getKey = async (header, token) => {
@@ -244,7 +270,12 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     };
   } else {
     if (!options.publicJwks) throw new Error('embedded authorization server mode needs publicJwks');
-    getKey = embeddedKeyResolver(options.publicJwks, options.reloadKeys, options.keysReloadCooldownMs ?? KEYS_RELOAD_COOLDOWN_MS);
+    // RFC 7517 §5: a token verified with a key that has since left the set (`keys rotate
+    // --force`) is not served from the cache: with a compromised key the attacker chose its exp.
+    ({ getKey, sync: syncKeys } = embeddedKeyResolver(options.publicJwks, options.reloadKeys, options.keysReloadCooldownMs ?? KEYS_RELOAD_COOLDOWN_MS, () => {
+      keySetGeneration++;
+      verified.clear();
+    }));
   }
 
   let introspector: Promise<Introspector> | undefined;
@@ -262,10 +293,6 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     return introspector;
   };
 
-  // A JWT is immutable: once its signature and claims verified, later uses only need the time
-  // checks. Bounded, oldest first out; entries never outlive the token's exp.
-  const maxCached = options.cacheEntries ?? 10_000;
-  const verified = new Map<string, Caller>();
   const clock = () => (now ? now() : Date.now() / 1000);
 
   const isRevoked = options.isRevoked;
@@ -282,6 +309,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   return {
     async verify(token, server) {
       const cacheKey = maxCached > 0 ? `${server.path}\n${token}` : '';
+      if (syncKeys) await syncKeys();
+      const generation = keySetGeneration;
       const hit = maxCached > 0 ? verified.get(cacheKey) : undefined;
       if (hit) {
         const t = clock();
@@ -292,7 +321,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       const jwt = looksLikeJwt(token);
       const caller = await verifyUncached(token, server, jwt);
       if (isRevoked) await checkRevoked(caller, cacheKey);
-      if (maxCached > 0 && jwt) {
+      if (maxCached > 0 && jwt && generation === keySetGeneration) {
         if (verified.size >= maxCached) verified.delete(verified.keys().next().value as string);
         verified.set(cacheKey, caller);
       }

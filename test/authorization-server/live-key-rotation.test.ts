@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PassThrough } from 'node:stream';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, importJWK, jwtVerify, SignJWT } from 'jose';
+import { openAdminContext } from '../../src/authorization-server/admin.ts';
+import { createSqliteStore } from '../../src/storage/sqlite/store.ts';
 import { startWarden, type Warden } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { main } from '../../src/cli/main.ts';
@@ -239,6 +241,62 @@ describe('live key rotation across instances sharing one database', () => {
     } finally {
       await b.close();
       await a.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('live key rotation: keys rotate --force (a compromised key) takes effect at the gateway at once (RFC 7517 §5)', () => {
+  it('after rotate --force and a reload, a token of the retired key is refused with 401 invalid_token: one the gateway verified (cached) before and one newly signed with that key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-rotate-force-'));
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_DEMO_CLIENT_SECRET: SECRET, WARDEN_DEMO_PASSWORD: PASSWORD };
+    const warden = await startWarden((port) => parseConfig(configFor(dir, port, 0)), { env, announce: () => {} });
+    try {
+      const file = join(dir, 'c.json');
+      writeFileSync(file, JSON.stringify(configFor(dir, warden.port, 0)));
+      const endpoint = `${warden.url}/mcp`;
+      const status = async (accessToken: string) => {
+        const res = await post(endpoint, accessToken, initializeMessage());
+        await res.body?.cancel();
+        return { status: res.status, challenge: res.headers.get('www-authenticate') ?? '' };
+      };
+      const used = (await clientCredentialsToken({ issuer: warden.url, clientSecret: SECRET, resource: endpoint })).access_token;
+      const kidA = kidOf(used)!;
+      assert.equal((await status(used)).status, 200, 'verified once: the gateway caches the verification');
+
+      // The key A stops signing but stays published (a plain rotation); a later --force retires it.
+      assert.equal((await cli(['keys', 'rotate', '--config', file])).code, 0);
+      await warden.reloadSigningKeys();
+      assert.equal((await status(used)).status, 200, 'a plain rotation keeps A published');
+      const forced = await cli(['keys', 'rotate', '--force', '--config', file]);
+      assert.equal(forced.code, 0);
+      assert.match(forced.out, new RegExp(`retired ${kidA}`));
+      const reloaded = await warden.reloadSigningKeys();
+      assert.equal(reloaded.changed, true);
+      assert.ok(!reloaded.kids.includes(kidA));
+
+      // What the holder of the compromised key could sign: A's private key, read from the keys table.
+      const admin = openAdminContext(parseConfig(configFor(dir, warden.port, 0)), env);
+      let forged: string;
+      try {
+        const keyA = (await createSqliteStore(admin.db).keys.list('sig')).find((k) => k.kid === kidA)!;
+        assert.notEqual(keyA.retiredAt, undefined);
+        forged = await new SignJWT({ client_id: 'demo-agent', scope: 'notes:read', jti: 'forged-after-rotation' })
+          .setProtectedHeader({ alg: 'ES256', kid: kidA, typ: 'at+jwt' })
+          .setIssuer(warden.url).setSubject('demo-agent').setAudience(endpoint)
+          .setIssuedAt().setExpirationTime('1d')
+          .sign(await importJWK(keyA.jwk, 'ES256'));
+      } finally {
+        admin.close();
+      }
+
+      for (const [name, t] of [['the cached token', used], ['a new token signed with A', forged]] as const) {
+        const r = await status(t);
+        assert.equal(r.status, 401, name);
+        assert.match(r.challenge, /error="invalid_token"/, name);
+      }
+    } finally {
+      await warden.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
