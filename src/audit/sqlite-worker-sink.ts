@@ -12,6 +12,13 @@
  * - The thread is `unref()`ed while idle and ref'd while batches are in flight, so it never keeps
  *   the process alive but does finish what it was handed; `close()` drains it and waits for its exit.
  * - The retention prune (retention.ts) runs on the thread too, chunk by chunk, batches in between.
+ * - What is in flight is bounded (`maxInFlightEvents`, default 10 000 rows): a thread that hangs
+ *   without dying (another connection holding the write lock, each batch then waiting out the busy
+ *   timeout; a stalled disk) would otherwise hold every later batch in memory. Past the bound a
+ *   batch is written on this thread if the database takes it at once (busy timeout 0 for that
+ *   write, so a held lock never blocks the event loop) and dropped otherwise; drops are counted and
+ *   reported through `onError` (at once, then at most every 10 s, and a summary when the thread has
+ *   caught up or the sink closes), never silently.
  */
 import { Worker } from 'node:worker_threads';
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
@@ -38,7 +45,17 @@ interface PendingPrune {
 export interface SqliteWorkerOptions extends BatchOptions {
   /** How long the writer waits for a lock held by another connection (default 5000 ms). */
   busyTimeoutMs?: number;
+  /** Rows posted to the thread and not yet answered for, at most (default `MAX_IN_FLIGHT_EVENTS`). */
+  maxInFlightEvents?: number;
 }
+
+/**
+ * Default bound on rows in flight to the writer thread: ~40 batches of 256, a few MB, and about
+ * 2 s of writes at our measured sustained rate, so a healthy thread never reaches it.
+ */
+export const MAX_IN_FLIGHT_EVENTS = 10_000;
+/** While the thread is behind, drops are reported at most this often (the first one at once). */
+const DROP_REPORT_INTERVAL_MS = 10_000;
 
 export class SqliteWorkerAuditSink implements AuditSink {
   readonly #db: SqliteDatabase;
@@ -47,6 +64,11 @@ export class SqliteWorkerAuditSink implements AuditSink {
   readonly #worker: Worker;
   /** Batches posted and not yet answered for, by sequence number. */
   readonly #inFlight = new Map<number, AuditRow[]>();
+  /** Rows in `#inFlight`, kept at most `#maxInFlightEvents` (see the header). */
+  #inFlightEvents = 0;
+  readonly #maxInFlightEvents: number;
+  /** While the thread is behind: rows written here instead, rows dropped (and not yet reported), when last reported. */
+  #behind: { written: number; dropped: number; unreported: number; reportedAt: number } | undefined;
   /** Prunes asked of the thread and not yet answered. */
   readonly #prunes = new Map<number, PendingPrune>();
   /** flush() callers, each waiting for the writes up to its `seq` to be answered. */
@@ -63,6 +85,7 @@ export class SqliteWorkerAuditSink implements AuditSink {
     migrateAudit(db);
     this.#db = db;
     this.#onError = onError;
+    this.#maxInFlightEvents = options.maxInFlightEvents ?? MAX_IN_FLIGHT_EVENTS;
     this.#worker = new Worker(WORKER_URL, {
       workerData: { path: db.name, sql: INSERT_SQL, pruneSql: PRUNE_CHUNK_SQL, busyTimeoutMs: options.busyTimeoutMs ?? 5000 },
       // The worker is plain JavaScript: no TypeScript loader (and no test-runner flags) needed.
@@ -82,6 +105,7 @@ export class SqliteWorkerAuditSink implements AuditSink {
         // What the thread never answered for is written here, in order.
         const orphans = [...this.#inFlight.values()];
         this.#inFlight.clear();
+        this.#inFlightEvents = 0;
         for (const rows of orphans) this.#writeInline(rows);
         // Prunes it never answered run here (the pruner yields between chunks).
         const prunes = [...this.#prunes.values()];
@@ -99,6 +123,11 @@ export class SqliteWorkerAuditSink implements AuditSink {
     return this.#worker;
   }
 
+  /** Rows posted to the thread and not yet answered for (diagnostics and tests). */
+  get inFlightEvents(): number {
+    return this.#inFlightEvents;
+  }
+
   record(event: AuditEvent): void {
     this.#batch.push(event);
   }
@@ -114,6 +143,7 @@ export class SqliteWorkerAuditSink implements AuditSink {
   /** Drains the queue and the thread, then ends the thread. */
   async close(): Promise<void> {
     await this.flush();
+    this.#caughtUp();
     if (!this.#closing && !this.#dead) {
       this.#closing = true;
       this.#worker.ref();
@@ -148,10 +178,53 @@ export class SqliteWorkerAuditSink implements AuditSink {
       this.#writeInline(rows);
       return;
     }
+    // A batch is always posted when nothing is in flight, so one larger than the bound still goes.
+    if (this.#inFlightEvents > 0 && this.#inFlightEvents + rows.length > this.#maxInFlightEvents) {
+      this.#overflow(rows);
+      return;
+    }
     const seq = ++this.#seq;
     this.#inFlight.set(seq, rows);
+    this.#inFlightEvents += rows.length;
     this.#updateRef();
     this.#worker.postMessage({ type: 'write', seq, rows });
+  }
+
+  /**
+   * The thread is behind by the whole bound: write here if SQLite takes the rows without waiting
+   * (busy timeout 0 for this one write, restored before returning, so a lock held elsewhere costs
+   * no event-loop time), else drop them and report the count.
+   */
+  #overflow(rows: readonly AuditRow[]): void {
+    const now = Date.now();
+    const behind = (this.#behind ??= { written: 0, dropped: 0, unreported: 0, reportedAt: 0 });
+    let busyTimeout: number | undefined;
+    try {
+      busyTimeout = this.#db.pragma('busy_timeout', { simple: true }) as number;
+      this.#db.pragma('busy_timeout = 0');
+      this.#inline ??= createRowWriter(this.#db);
+      this.#inline(rows);
+      behind.written += rows.length;
+    } catch (err) {
+      behind.dropped += rows.length;
+      behind.unreported += rows.length;
+      if (behind.reportedAt === 0 || now - behind.reportedAt >= DROP_REPORT_INTERVAL_MS) {
+        this.#onError(new Error(`dropped ${behind.unreported} audit event(s): the writer thread has ${this.#inFlightEvents} in flight (limit ${this.#maxInFlightEvents}) and this thread could not write them without waiting: ${(err as Error).message}`));
+        behind.unreported = 0;
+        behind.reportedAt = now;
+      }
+    } finally {
+      if (busyTimeout !== undefined) this.#db.pragma(`busy_timeout = ${busyTimeout}`);
+    }
+  }
+
+  /** Ends a period of being behind: reports the drops not yet reported and the totals. */
+  #caughtUp(): void {
+    const behind = this.#behind;
+    if (!behind) return;
+    this.#behind = undefined;
+    if (behind.dropped === 0) return;
+    this.#onError(new Error(`audit writer thread caught up: dropped ${behind.unreported} more audit event(s) since the last report (while it was behind: ${behind.dropped} dropped, ${behind.written} written on the main thread)`));
   }
 
   #answered(reply: Reply): void {
@@ -165,6 +238,10 @@ export class SqliteWorkerAuditSink implements AuditSink {
     }
     const rows = this.#inFlight.get(reply.seq);
     this.#inFlight.delete(reply.seq);
+    this.#inFlightEvents -= rows?.length ?? 0;
+    // Caught up once half the bound is free again (not at the first free slot, so a thread just
+    // keeping pace at the bound does not flap between behind and caught up on every batch).
+    if (this.#behind && this.#inFlightEvents <= this.#maxInFlightEvents / 2) this.#caughtUp();
     if (reply.type === 'failed') this.#onError(new Error(`could not write ${rows?.length ?? 0} audit event(s) to SQLite: ${reply.message}`));
     this.#updateRef();
     this.#settle();

@@ -78,6 +78,38 @@ describe('audit: SQLite writes on a worker thread', () => {
     db.close();
   });
 
+  it('a writer thread held up by another connection\'s lock: rows in flight stay bounded, the overflow is reported with its count, the event loop is never held, later events are written', async () => {
+    const { db, path } = fresh();
+    const errors: Error[] = [];
+    const sink = new SqliteWorkerAuditSink(db, (e) => errors.push(e), { busyTimeoutMs: 60_000, maxInFlightEvents: 512 });
+    const locker = openDatabase(path);
+    locker.exec('BEGIN EXCLUSIVE'); // the thread's insert now waits (up to its busy timeout) for the lock
+    let peak = 0;
+    const started = performance.now();
+    for (let i = 0; i < 5000; i++) {
+      sink.record(event('held'));
+      peak = Math.max(peak, sink.inFlightEvents);
+    }
+    const recordingMs = performance.now() - started;
+    assert.ok(peak <= 512, `in flight stayed within the bound: peak ${peak}`);
+    assert.ok(recordingMs < 5000, `recording never waited on the lock (${Math.round(recordingMs)} ms for 5000 events)`);
+    assert.equal(errors.length, 1, 'the first drop is reported at once, later ones are folded into the next report');
+    assert.match(errors[0]!.message, /^dropped \d+ audit event\(s\): the writer thread has \d+ in flight \(limit 512\).*database is locked/);
+    locker.exec('COMMIT');
+    locker.close();
+    await sink.flush();
+    sink.record(event('after-lock'));
+    await sink.flush();
+    assert.equal(queryAuditEvents(db, { subject: 'after-lock' }).length, 1, 'written once the lock is released');
+    await sink.close();
+    const written = queryAuditEvents(db, { subject: 'held', limit: 10_000 }).length;
+    const reported = errors.map((e) => Number(/dropped (\d+)/.exec(e.message)?.[1])).reduce((a, b) => a + b, 0);
+    assert.ok(written > 0, 'what was in flight is written after the lock');
+    assert.match(errors.at(-1)!.message, /^audit writer thread caught up: dropped \d+ more audit event\(s\)/);
+    assert.equal(written + reported, 5000, `every event is either written or counted as dropped: ${errors.map((e) => e.message).join('; ')}`);
+    db.close();
+  });
+
   it('a dead writer thread is reported, the process lives on, and events are written on the main thread', async () => {
     const { db } = fresh();
     const errors: Error[] = [];
