@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
+import type { EmbeddedAuthorizationServerConfig } from '../config/schema.ts';
 import type { KeyRecord, KeyStore } from '../storage/store.ts';
 
 /** How many signing keys stay published: the current one and the one before it. */
@@ -31,6 +32,18 @@ export async function ensureSigningKeys(keys: KeyStore, now: () => number): Prom
     active = await activeSigningKeys(keys);
   }
   return active;
+}
+
+/**
+ * The longest an access token this authorization server signs may be valid, in seconds: a key
+ * may be retired only after every token it signed expired (RFC 7517 §5), so the longest TTL
+ * counts, not the default. MCP server resources use `accessTokenTtlSeconds` (resources.ts);
+ * RFC 8693 token exchange signs with the same key for each downstream audience's own
+ * `accessTokenTtlSeconds` (up to 3600 s, grants/token-exchange.ts).
+ */
+export function longestAccessTokenTtlSeconds(embedded: EmbeddedAuthorizationServerConfig): number {
+  const exchange = embedded.tokenExchange?.audiences.map((a) => a.accessTokenTtlSeconds) ?? [];
+  return Math.max(embedded.accessTokenTtlSeconds, ...exchange);
 }
 
 /**

@@ -6,7 +6,7 @@
  * are retired.
  */
 import { openAdminContext } from '../../authorization-server/admin.ts';
-import { rotateSigningKey } from '../../authorization-server/keys.ts';
+import { longestAccessTokenTtlSeconds, rotateSigningKey } from '../../authorization-server/keys.ts';
 import { createSqliteStore } from '../../storage/sqlite/store.ts';
 import { parseOptions, UsageError, type Command } from '../main.ts';
 import { configFromOptions } from './audit.ts';
@@ -15,7 +15,8 @@ const HELP = `usage: mcp-warden keys <list|rotate> [--config FILE | --demo] [--j
   list     signing keys, newest first, with their state
   rotate   add a new signing key; a running warden signs with it within signingKeyCheckSeconds
            (default 60 s) or at once on SIGHUP. Keys beyond the newest two are retired once the
-           tokens they signed have expired (accessTokenTtlSeconds after they stopped signing)
+           tokens they signed have expired (the longest accessTokenTtlSeconds, token-exchange
+           audiences included, after they stopped signing)
     --force  retire all but the newest two now (a compromised key)`;
 
 export const run: Command = async (ctx) => {
@@ -41,8 +42,9 @@ export const run: Command = async (ctx) => {
         const as = config.authorizationServer;
         if (!('embedded' in as)) throw new UsageError('this configuration uses an external authorization server; its keys live there');
         // A key signs until the running warden reloads (at most one check interval), then its
-        // tokens live accessTokenTtlSeconds more, plus the gateway's 60 s clock tolerance.
-        const tokenLifetimeMs = (as.embedded.accessTokenTtlSeconds + as.embedded.signingKeyCheckSeconds + 60) * 1000;
+        // tokens live up to the longest access-token TTL (token-exchange audiences included)
+        // more, plus the gateway's 60 s clock tolerance.
+        const tokenLifetimeMs = (longestAccessTokenTtlSeconds(as.embedded) + as.embedded.signingKeyCheckSeconds + 60) * 1000;
         const { added, retired, kept } = await rotateSigningKey(store.keys, Date.now, { tokenLifetimeMs, force: values.force === true });
         ctx.stdout.write(`new signing key ${added.kid}; a running mcp-warden signs with it at its next key check, or at once on SIGHUP\n`);
         for (const kid of retired) ctx.stdout.write(`retired ${kid}\n`);
