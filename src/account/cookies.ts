@@ -18,11 +18,10 @@ export function sessionCookieName(c: CookieSettings): string {
 }
 
 /**
- * The session id the browser sent, or undefined. A name sent twice (a planted cookie beside ours)
- * counts as none. @see RFC 6265bis §5.6 (Cookie header)
+ * The value of the cookie `name`, when the browser sent it exactly once; a name sent twice (a
+ * planted cookie beside ours) counts as none. @see RFC 6265bis §5.6 (Cookie header)
  */
-export function readSessionId(req: IncomingMessage, c: CookieSettings): string | undefined {
-  const name = sessionCookieName(c);
+export function readCookie(req: IncomingMessage, name: string): string | undefined {
   let found: string | undefined;
   let count = 0;
   for (const pair of (req.headers.cookie ?? '').split(';')) {
@@ -31,7 +30,13 @@ export function readSessionId(req: IncomingMessage, c: CookieSettings): string |
     count += 1;
     found = pair.slice(eq + 1).trim();
   }
-  return count === 1 && found && /^[A-Za-z0-9_-]{43}$/.test(found) ? found : undefined;
+  return count === 1 && found ? found : undefined;
+}
+
+/** The session id the browser sent, or undefined (also when malformed or sent twice). */
+export function readSessionId(req: IncomingMessage, c: CookieSettings): string | undefined {
+  const found = readCookie(req, sessionCookieName(c));
+  return found && /^[A-Za-z0-9_-]{43}$/.test(found) ? found : undefined;
 }
 
 /** Set-Cookie for the session id; `undefined` clears it. */

@@ -22,6 +22,7 @@ import { readSessionId, sessionCookie } from './cookies.ts';
 import { AccountError } from './errors.ts';
 import { parseSecret, readForm } from './form.ts';
 import { createSessionStore, type AccountSession } from './sessions.ts';
+import { createSignInSealer, readSignInCookie, signInCookie } from './sign-in-cookie.ts';
 import type { AccountSettings, PerUserSecretServer } from './settings.ts';
 import { ACCOUNT_PATH, CALLBACK_PATH } from './settings.ts';
 import type { SignIn } from './sign-in.ts';
@@ -47,6 +48,7 @@ export function createAccountArea(o: AccountAreaOptions) {
   const now = o.now ?? Date.now;
   const sessions = createSessionStore({ idleMs: settings.idleTimeoutMs, maxMs: settings.maxSessionMs, now });
   const csrf = createCsrf(randomBytes(32).toString('base64url'));
+  const sealer = createSignInSealer();
   const cookie = { secure: settings.secure };
   // The downstream module checked each key at start-up (a wrong one stops the gateway first).
   const targets = new Map<string, Target>(settings.servers.map((s) => [s.server.name, {
@@ -58,7 +60,7 @@ export function createAccountArea(o: AccountAreaOptions) {
     return { name: t.server.name, ...(info ? { setAt: info.updatedAt } : {}), hasFallback: t.perUserSecret.fallback !== undefined };
   }
 
-  function redirect(res: ServerResponse, location: string, setCookie?: string): void {
+  function redirect(res: ServerResponse, location: string, setCookie?: string | string[]): void {
     res.statusCode = 303;
     res.setHeader('Location', location);
     res.setHeader('Cache-Control', 'no-store');
@@ -68,8 +70,8 @@ export function createAccountArea(o: AccountAreaOptions) {
 
   async function beginSignIn(res: ServerResponse, returnTo: string): Promise<void> {
     const { url, pending } = await signIn.begin(returnTo);
-    const session = sessions.create({ pending });
-    redirect(res, url, sessionCookie(cookie, session.id));
+    // Sealed into the browser's cookie, not kept here: anonymous requests cost no server memory.
+    redirect(res, url, signInCookie(cookie, sealer.seal(pending, now())));
   }
 
   function takeFlash(session: AccountSession): string | undefined {
@@ -115,17 +117,19 @@ export function createAccountArea(o: AccountAreaOptions) {
     }
     if (pathname === CALLBACK_PATH) {
       if (!allow('GET')) return;
-      const pending = session?.pending;
-      if (!session || !pending) {
+      const pending = sealer.open(readSignInCookie(req, cookie), now());
+      // The sign-in cookie is spent whatever happens next (cleared on every answer); a replayed
+      // copy of it is still useless, as its authorization code is single-use (RFC 6749 §4.1.2).
+      res.setHeader('Set-Cookie', signInCookie(cookie, undefined));
+      if (!pending) {
         throw new AccountError(400, 'Sign-in expired', 'This sign-in was started too long ago or in another browser.', 'callback without a pending sign-in');
       }
-      // One answer per sign-in: the pending state is spent whatever happens next.
-      sessions.destroy(session.id);
+      if (session) sessions.destroy(session.id);
       const { subject: verified } = await signIn.finish(new URL(`${settings.origin}${CALLBACK_PATH}?${query}`), pending);
       // A new id at sign-in: an id known before (e.g. planted) never becomes a signed-in session.
       const fresh = sessions.create({ subject: verified });
       logger.info({ event: 'account_sign_in', user: verified }, 'signed in to the account page');
-      return redirect(res, pending.returnTo, sessionCookie(cookie, fresh.id));
+      return redirect(res, pending.returnTo, [signInCookie(cookie, undefined), sessionCookie(cookie, fresh.id)]);
     }
     if (pathname === `${ACCOUNT_PATH}/sign-out`) {
       if (!allow('POST')) return;

@@ -1,7 +1,8 @@
 /**
- * Server-side sessions of the account area, in memory: the browser holds only a random id. A
- * session ends after `idleMs` without a request, `maxMs` after it began, or at sign-out; a
- * sign-in still in progress after 10 minutes. Sessions do not survive a restart (sign in again).
+ * Signed-in sessions of the account area, in memory: the browser holds only a random id. A
+ * session ends after `idleMs` without a request, `maxMs` after it began, or at sign-out. Sessions
+ * do not survive a restart (sign in again). A sign-in still in progress is not a session: it is
+ * sealed into the browser's own cookie (sign-in-cookie.ts), so anonymous requests add nothing here.
  */
 import { randomBytes } from 'node:crypto';
 
@@ -16,63 +17,56 @@ export interface PendingSignIn {
 
 export interface AccountSession {
   id: string;
-  /** The verified ID token's `sub`; absent while signing in. */
-  subject?: string;
-  pending?: PendingSignIn;
+  /** The verified ID token's `sub`. */
+  subject: string;
   /** One message for the next page (POST-redirect-GET). */
   flash?: string;
   createdAt: number;
   lastSeenAt: number;
 }
 
-const PENDING_MS = 10 * 60_000;
-
 /**
- * Sign-ins in progress and signed-in sessions are kept apart, each with its own cap (oldest
- * dropped first), so a flood of anonymous sign-in starts can never push a signed-in user out.
+ * Only a verified sign-in creates a session, so the cap (oldest dropped first) is reached only by
+ * real sign-ins, never by anonymous requests.
  * @see OWASP Session Management Cheat Sheet (random ids, idle and absolute timeouts, renewal at sign-in)
  */
-export function createSessionStore(o: { idleMs: number; maxMs: number; now: () => number; maxSessions?: number; maxPending?: number }) {
-  const signedIn = new Map<string, AccountSession>();
-  const signingIn = new Map<string, AccountSession>();
-  const caps = { signedIn: o.maxSessions ?? 10_000, signingIn: o.maxPending ?? 1_000 };
+export function createSessionStore(o: { idleMs: number; maxMs: number; now: () => number; maxSessions?: number }) {
+  const sessions = new Map<string, AccountSession>();
+  const cap = o.maxSessions ?? 10_000;
 
-  const expired = (s: AccountSession, t: number) =>
-    t - s.lastSeenAt > (s.subject ? o.idleMs : PENDING_MS) || t - s.createdAt > (s.subject ? o.maxMs : PENDING_MS);
+  const expired = (s: AccountSession, t: number) => t - s.lastSeenAt > o.idleMs || t - s.createdAt > o.maxMs;
 
   return {
     /** The live session with this id, touched; undefined when unknown or expired. */
     get(id: string | undefined): AccountSession | undefined {
       if (id === undefined) return undefined;
-      const s = signedIn.get(id) ?? signingIn.get(id);
+      const s = sessions.get(id);
       if (!s) return undefined;
       const t = o.now();
       if (expired(s, t)) {
-        (s.subject ? signedIn : signingIn).delete(id);
+        sessions.delete(id);
         return undefined;
       }
       s.lastSeenAt = t;
       return s;
     },
-    /** A new session under a new random id (also at sign-in, so an id set before sign-in is never the signed-in one). */
-    create(fields: Omit<AccountSession, 'id' | 'createdAt' | 'lastSeenAt'> = {}): AccountSession {
+    /** A new session under a new random id (so an id known before sign-in is never the signed-in one). */
+    create(fields: { subject: string }): AccountSession {
       const t = o.now();
-      const [map, cap] = fields.subject ? [signedIn, caps.signedIn] : [signingIn, caps.signingIn];
       // Oldest first (Map order): drop expired ones, and the oldest when full.
-      for (const [id, s] of map) {
-        if (map.size < cap && !expired(s, t)) break;
-        map.delete(id);
+      for (const [id, s] of sessions) {
+        if (sessions.size < cap && !expired(s, t)) break;
+        sessions.delete(id);
       }
-      const s: AccountSession = { ...fields, id: randomBytes(32).toString('base64url'), createdAt: t, lastSeenAt: t };
-      map.set(s.id, s);
+      const s: AccountSession = { subject: fields.subject, id: randomBytes(32).toString('base64url'), createdAt: t, lastSeenAt: t };
+      sessions.set(s.id, s);
       return s;
     },
     destroy(id: string): void {
-      signedIn.delete(id);
-      signingIn.delete(id);
+      sessions.delete(id);
     },
     get size() {
-      return signedIn.size + signingIn.size;
+      return sessions.size;
     },
   };
 }

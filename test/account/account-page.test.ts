@@ -126,8 +126,37 @@ describe('account page: a user stores their own downstream credential in the bro
     assert.equal(q.get('prompt'), 'login');
     assert.equal(q.get('resource'), `${warden.url}/account`, 'RFC 8707: never an MCP server, so its access token is useless there');
     assert.match(q.get('scope') ?? '', /\bopenid\b/);
+    // The sign-in in progress is sealed into its own cookie; no server-side session is made for it.
     const cookie = res.headers.get('set-cookie') ?? '';
-    assert.match(cookie, /^warden-account=[A-Za-z0-9_-]{43}; Path=\/account; HttpOnly; SameSite=Lax$/);
+    assert.match(cookie, /^warden-account-signin=[A-Za-z0-9_-]+; Path=\/account; HttpOnly; SameSite=Lax; Max-Age=600$/);
+    assert.ok(!cookie.includes(q.get('state')!), 'the state is not readable in the cookie');
+  });
+
+  it('review finding: 1000+ anonymous GET /account while alice signs in do not evict her sign-in (it is sealed in her own cookie)', async () => {
+    const own = await browser.newContext();
+    try {
+      const p = await own.newPage();
+      await p.goto(`${warden.url}/account`);
+      await p.getByLabel('Username').waitFor();
+      const flood = Array.from({ length: 1001 }, (_, i) => i);
+      // 25 at a time: a flood, bounded in count, to this test's own listener.
+      for (let i = 0; i < flood.length; i += 25) {
+        const batch = await Promise.all(flood.slice(i, i + 25).map(() => fetch(`${warden.url}/account`, { redirect: 'manual' })));
+        for (const r of batch) {
+          assert.equal(r.status, 303);
+          await r.body?.cancel();
+        }
+      }
+      await p.getByLabel('Username').fill('alice');
+      await p.getByLabel('Password').fill(PASSWORD);
+      await p.getByRole('button', { name: 'Sign in' }).click();
+      await p.waitForURL(`${warden.url}/account`);
+      assert.equal(await p.locator('#subject').textContent(), 'alice', 'her callback still finds her sign-in');
+      const names = (await own.cookies(`${warden.url}/account`)).map((c) => c.name).filter((n) => n.startsWith('warden-account')).sort();
+      assert.deepEqual(names, ['warden-account'], 'the sign-in cookie is spent at the callback');
+    } finally {
+      await own.close();
+    }
   });
 
   it('alice signs in on the login page, stores a credential, and only her stdio child gets it (bob\'s does not)', async () => {

@@ -22,13 +22,13 @@ describe('account page behind an https publicUrl (TLS at a reverse proxy)', () =
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('RFC 6265bis §4.1.3.2: the session cookie is __Host- and Secure; sign-in reaches the embedded AS on its own listener, not through the public URL', async () => {
+  it('RFC 6265bis §4.1.3.2: the sign-in (and session) cookie is __Host- and Secure; sign-in reaches the embedded AS on its own listener, not through the public URL', async () => {
     const res = await fetch(`${warden.url}/account`, { redirect: 'manual' });
     assert.equal(res.status, 303);
     const location = new URL(res.headers.get('location')!);
     assert.equal(`${location.origin}${location.pathname}`, 'https://mcp.example.test/oauth/authorize');
     assert.equal(location.searchParams.get('redirect_uri'), 'https://mcp.example.test/account/callback');
-    assert.match(res.headers.get('set-cookie') ?? '', /^__Host-warden-account=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax; Secure$/);
+    assert.match(res.headers.get('set-cookie') ?? '', /^__Host-warden-account-signin=[A-Za-z0-9_-]+; Path=\/; HttpOnly; SameSite=Lax; Secure; Max-Age=600$/);
   });
 
   it('a cross-site POST is refused before anything else (Origin is not the publicUrl)', async () => {

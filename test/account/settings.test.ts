@@ -6,6 +6,7 @@ import { openDatabase } from '../../src/storage/sqlite/database.ts';
 import { AccountConfigError, resolveAccountSettings } from '../../src/account/settings.ts';
 import { createSessionStore } from '../../src/account/sessions.ts';
 import { readSessionId, sessionCookie } from '../../src/account/cookies.ts';
+import { createSignInSealer, readSignInCookie, signInCookie, SIGN_IN_MS } from '../../src/account/sign-in-cookie.ts';
 import { parseSecret } from '../../src/account/form.ts';
 import { startWarden } from '../../src/app.ts';
 import { captureLogs } from '../downstream/e2e-fixtures.ts';
@@ -116,17 +117,33 @@ describe('account page settings (docs/downstream.md "Account page")', () => {
     assert.equal(store.get(undefined), undefined);
   });
 
-  it('a flood of sign-in starts never pushes a signed-in user out (separate caps, oldest dropped first)', () => {
-    const store = createSessionStore({ idleMs: 60_000, maxMs: 3_600_000, now: () => 1, maxSessions: 2, maxPending: 3 });
+  it('signed-in sessions have their own cap (oldest dropped first); a sign-in in progress is never one', () => {
+    const store = createSessionStore({ idleMs: 60_000, maxMs: 3_600_000, now: () => 1, maxSessions: 2 });
     const alice = store.create({ subject: 'alice' });
-    const first = store.create({ pending: { state: 's', nonce: 'n', codeVerifier: 'v', returnTo: '/account' } });
-    for (let i = 0; i < 50; i++) store.create({ pending: { state: 's', nonce: 'n', codeVerifier: 'v', returnTo: '/account' } });
-    assert.equal(store.get(alice.id)?.subject, 'alice');
-    assert.equal(store.get(first.id), undefined, 'the oldest sign-in in progress was dropped');
-    assert.equal(store.size, 4);
     store.create({ subject: 'bob' });
+    assert.equal(store.get(alice.id)?.subject, 'alice');
     store.create({ subject: 'carol' });
-    assert.equal(store.get(alice.id), undefined, 'signed-in sessions have their own cap');
+    assert.equal(store.get(alice.id), undefined, 'the oldest was dropped');
+    assert.equal(store.size, 2);
+  });
+
+  it('RFC 6749 §10.12: a sealed sign-in opens only unaltered, under its key and purpose, before it expires', () => {
+    let t = 5_000_000;
+    const sealer = createSignInSealer();
+    const pending = { state: 's'.repeat(43), nonce: 'n'.repeat(43), codeVerifier: 'v'.repeat(43), returnTo: '/account/secrets/gh' };
+    const value = sealer.seal(pending, t);
+    assert.ok(!value.includes('s'.repeat(10)) && !Buffer.from(value, 'base64url').toString('latin1').includes('vvvvvvvvvv'), 'the verifier is not readable in the cookie');
+    assert.deepEqual(sealer.open(value, t + 60_000), pending);
+    const raw = Buffer.from(value, 'base64url');
+    raw[20] = raw[20]! ^ 1;
+    assert.equal(sealer.open(raw.toString('base64url'), t), undefined, 'altered');
+    assert.equal(createSignInSealer().open(value, t), undefined, 'another process\'s key');
+    assert.equal(sealer.open(value, t + SIGN_IN_MS), undefined, 'expired (the expiry is inside the sealed value)');
+    for (const junk of [undefined, '', 'x', 'a'.repeat(5000), 'not base64url!']) assert.equal(sealer.open(junk, t), undefined);
+    const req = (cookie: string) => ({ headers: { cookie } }) as unknown as IncomingMessage;
+    assert.equal(readSignInCookie(req(`warden-account=${'b'.repeat(43)}; warden-account-signin=${value}`), { secure: false }), value);
+    assert.equal(readSignInCookie(req(`warden-account-signin=${value}; warden-account-signin=${value}`), { secure: false }), undefined, 'sent twice');
+    assert.match(signInCookie({ secure: true }, value), /^__Host-warden-account-signin=[A-Za-z0-9_-]+; Path=\/; HttpOnly; SameSite=Lax; Secure; Max-Age=600$/);
   });
 
   it('parseSecret: trims; refuses empty, oversized, control characters, and non-ASCII for a header', () => {
