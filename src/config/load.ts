@@ -80,6 +80,21 @@ export function parseConfig(document: unknown): Config {
       }
     }
   });
+  // RFC 8707 §2 / RFC 9068 §4: a server without an audience of its own (and no
+  // external.audience) accepts its canonical URI as aud, so another server's audience must not be
+  // that URI, or a token for one works at both. The URI is formed as canonicalResourceUri does.
+  if ('external' in as && as.external.audience === undefined) {
+    const byUri = new Map(config.servers.filter((s) => s.audience === undefined)
+      .map((s) => [s.path === '/' ? config.publicUrl : `${config.publicUrl}${s.path}`, s.name]));
+    config.servers.forEach((s, i) => {
+      for (const aud of s.audience === undefined ? [] : [s.audience].flat()) {
+        const owner = byUri.get(aud);
+        if (owner !== undefined) {
+          throw new ConfigError(`servers.${i}.audience "${aud}" is the canonical URI of server "${owner}", which accepts it as aud because "${owner}" has no audience of its own: a token for "${s.name}" would also work at "${owner}". Give "${s.name}" another audience, or give "${owner}" its own servers[].audience.`);
+        }
+      }
+    });
+  }
   return config;
 }
 

@@ -98,4 +98,15 @@ describe('per-server audience: introspected (opaque) tokens and configuration', 
     assert.throws(base([srv('a', [])]), (e: unknown) => e instanceof ConfigError && /servers\.0\.audience/.test(e.message));
     assert.doesNotThrow(base([srv('a', 'api://a'), srv('b', 'api://b')]));
   });
+
+  it('configuration, RFC 8707 §2: a server\'s audience may not be the canonical URI of a server that accepts that URI as aud (no audience of its own)', () => {
+    const plain = { name: 'b', path: '/mcp/b', upstream: { stdio: { command: 'x' } } };
+    assert.throws(base([srv('a', ['api://a', 'https://mcp.example.com/mcp/b']), plain]),
+      (e: unknown) => e instanceof ConfigError && /servers\.0\.audience "https:\/\/mcp\.example\.com\/mcp\/b"/.test(e.message) && /server "b"/.test(e.message) && /"a"/.test(e.message) && /its own servers\[\]\.audience/.test(e.message));
+    const root = { name: 'root', path: '/', upstream: { stdio: { command: 'x' } } };
+    assert.throws(base([srv('a', 'https://mcp.example.com'), root]), (e: unknown) => e instanceof ConfigError && /server "root"/.test(e.message));
+    // Allowed when that server has its own audience, or external.audience replaces the canonical URI.
+    assert.doesNotThrow(base([srv('a', 'https://mcp.example.com/mcp/b'), srv('b', 'api://b')]));
+    assert.doesNotThrow(base([srv('a', 'https://mcp.example.com/mcp/b'), plain], { external: { issuer: 'https://idp.example.com/', audience: 'api://warden' } }));
+  });
 });
