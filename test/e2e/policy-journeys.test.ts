@@ -91,7 +91,9 @@ describe('policy end to end: filtered lists, denial, step-up and audit (issue 4)
         authorizationServer: { embedded: { ...(demo.authorizationServer as { embedded: object }).embedded, demo: false } },
         audit: { jsonl, includeArguments: false },
         // The same demo policy in front of an upstream that streams its list answers (SSE).
-        servers: [notes, { ...notes, name: 'notes-sse', path: '/mcp-sse', upstream: { stdio: FIXTURE } }],
+        // The JSON case asserts JSON answers: a demo child slow to start on a loaded machine would
+        // otherwise turn its initialize answer into a stream after sse.streamAfterMs, by design.
+        servers: [{ ...notes, sse: { ...notes.sse, streamAfterMs: 0 } }, { ...notes, name: 'notes-sse', path: '/mcp-sse', upstream: { stdio: FIXTURE } }],
       });
     });
     issuer = warden.config.publicUrl;
