@@ -5,13 +5,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { createLocalJWKSet, decodeProtectedHeader, importJWK, jwtVerify, SignJWT } from 'jose';
 import { openAdminContext } from '../../src/authorization-server/admin.ts';
 import { createSqliteStore } from '../../src/storage/sqlite/store.ts';
 import { startWarden, type Warden } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { main } from '../../src/cli/main.ts';
+import { createLogger } from '../../src/log.ts';
 import { clientCredentialsToken, obtainTokens, refreshTokens } from '../helpers/oauth.ts';
 import { initializeMessage, post, TINY_SERVER } from '../gateway/fixtures/raw.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -297,6 +298,70 @@ describe('live key rotation: keys rotate --force (a compromised key) takes effec
       }
     } finally {
       await warden.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('live key rotation: token exchange never signs with an unpublished or retired key (RFC 8693, RFC 7517 §5)', () => {
+  it('the published signing key retired by rotate --force before this instance reloaded: the exchange is refused with 500 server_error (logged), and signs with the new key after the reload', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-exchange-retired-'));
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_DEMO_CLIENT_SECRET: SECRET, WARDEN_DEMO_PASSWORD: PASSWORD };
+    let log = '';
+    const logger = createLogger('info', new Writable({ write(chunk: Buffer, _enc, done) { log += chunk.toString(); done(); } }));
+    // Two instances on one database behind a's public URL; only b reloads after the rotation, so
+    // b signs the subject token with a key that is active in the table but a does not publish.
+    const a = await startWarden((port) => parseConfig(configFor(dir, port, 0)), { env, logger, announce: () => {} });
+    const publicUrl = a.config.publicUrl;
+    const b = await startWarden((port) => parseConfig({ ...configFor(dir, port, 0), publicUrl }), { env, announce: () => {} });
+    const jwksOf = async (w: Warden) => ((await (await fetch(`${w.url}/oauth/jwks`)).json()) as { keys: Array<{ kid: string }> }).keys;
+    const exchangeAt = async (w: Warden, subjectToken: string) => {
+      const res = await fetch(`${w.url}/oauth/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${EXCHANGE_CLIENT.id}:${EXCHANGE_CLIENT.secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: new URLSearchParams({
+          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: subjectToken,
+          subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', audience: DOWNSTREAM,
+        }).toString(),
+      });
+      return { status: res.status, body: (await res.json()) as { access_token?: string; error?: string; error_description?: string } };
+    };
+    try {
+      const file = join(dir, 'c.json');
+      writeFileSync(file, JSON.stringify(configFor(dir, a.port, 0)));
+      const kidA = (await jwksOf(a))[0]!.kid;
+      // Two forced rotations retire A, the key a still publishes and signs with.
+      assert.equal((await cli(['keys', 'rotate', '--force', '--config', file])).code, 0);
+      const forced = await cli(['keys', 'rotate', '--force', '--config', file]);
+      assert.match(forced.out, new RegExp(`retired ${kidA}`));
+      const kidC = /new signing key ([\w-]+)/.exec(forced.out)![1]!;
+      await b.reloadSigningKeys();
+      // b's metadata names a's URL as issuer, so ask b's token endpoint directly (RFC 6749 §4.4).
+      const issued = await fetch(`${b.url}/oauth/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`demo-agent:${encodeURIComponent(SECRET).replace(/%20/g, '+')}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'client_credentials', resource: `${publicUrl}/mcp`, scope: 'notes:read' }).toString(),
+      });
+      const subject = ((await issued.json()) as { access_token: string }).access_token;
+      assert.equal(kidOf(subject), kidC);
+      assert.equal((await jwksOf(a))[0]!.kid, kidA, 'a has not reloaded');
+
+      const refused = await exchangeAt(a, subject);
+      assert.equal(refused.status, 500, JSON.stringify(refused.body));
+      assert.equal(refused.body.error, 'server_error');
+      assert.match(refused.body.error_description ?? '', /signing keys are reloaded/);
+      assert.equal(refused.body.access_token, undefined);
+      assert.match(log, /"event":"token_exchange_no_signing_key"/, 'the operator is told');
+      assert.ok(!log.includes(subject), 'the subject token is not logged');
+
+      await a.reloadSigningKeys();
+      const ok = await exchangeAt(a, subject);
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      assert.equal(kidOf(ok.body.access_token!), kidC);
+      await jwtVerify(ok.body.access_token!, createLocalJWKSet({ keys: await jwksOf(a) }), { issuer: a.url, audience: DOWNSTREAM, algorithms: ['ES256'] });
+    } finally {
+      await b.close();
+      await a.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

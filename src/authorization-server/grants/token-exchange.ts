@@ -233,6 +233,16 @@ function invalidGrant(description: string, detail?: string): Error {
   return new errors.CustomOIDCProviderError('invalid_grant', description, detail ? { detail } as never : undefined);
 }
 
+/**
+ * RFC 6749 §5.2 / §4.1.2.1 server_error with our own description (oidc-provider replaces the
+ * description of any 5xx error with a generic one unless it is marked as safe to expose; this one
+ * names no key and no internal detail).
+ */
+function signingKeyUnavailable(): Error {
+  const err = new errors.CustomOIDCProviderError('server_error', 'the authorization server cannot sign tokens until its signing keys are reloaded; try again later');
+  return Object.assign(err, { status: 500, statusCode: 500, expose: true });
+}
+
 function single(params: Record<string, unknown>, name: string, required: boolean): string | undefined {
   const value = params[name];
   if (value === undefined || value === '') {
@@ -281,11 +291,21 @@ export function createTokenExchangeExtension(deps: { db: SqliteDatabase; env: No
         // Sign with the key oidc-provider itself signs with, the first it publishes: after
         // `keys rotate` the newest row in the table is not published until the running provider
         // reloads its keys (keys-reload.ts), and a token signed with it would not verify against
-        // our JWKS meanwhile. The newest active key is the fallback when the published set cannot be read.
+        // our JWKS meanwhile. RFC 7517 §5: when that key was retired in the table (`keys rotate
+        // --force`, a compromised key) and the reload has not run yet, or the published set cannot
+        // be read, no key is both published and active: refuse rather than sign with one a
+        // resource server cannot verify or must not trust. The reload (signingKeyCheckSeconds,
+        // SIGHUP) ends the refusal.
         const keys = await activeKeys();
         const published = await publishedKids(provider).catch(() => undefined);
-        const signing = (published && keys.find((k) => k.kid === published[0])) ?? keys[0];
-        if (!signing) throw new Error('the authorization server has no signing key');
+        const signing = published && keys.find((k) => k.kid === published[0]);
+        if (!signing) {
+          ctx.logger.error(
+            { event: 'token_exchange_no_signing_key', published_signing_kid: published?.[0] ?? null, active_kids: keys.map((k) => k.kid) },
+            'token exchange refused: the published signing key is retired or unknown; reload the signing keys (SIGHUP) after keys rotate',
+          );
+          throw signingKeyUnavailable();
+        }
         return { key: await importJWK(signing.jwk, 'ES256'), kid: signing.kid, alg: 'ES256' };
       },
     });
