@@ -7,7 +7,11 @@
  *   - keychain mode: the file holds the record sealed with AES-256-GCM (keychain/envelope.ts)
  *     under a random data key kept in the OS keychain (keychain/data-key.ts), one item per store;
  *   - file mode: the record as JSON in the 0600 file, with a one-time notice saying so;
- *   - auto: keychain mode when a keychain tool exists and a round trip through it works, else file.
+ *   - auto: keychain mode when a keychain tool exists and a round trip through it works, else file;
+ *     but once the store has keychain state (a sealed file, or the marker left when its data key
+ *     was created), auto is keychain mode: a keychain that is briefly unreachable (no D-Bus in
+ *     cron or a systemd unit) fails with `keychain_unavailable` instead of writing new servers in
+ *     plaintext beside the sealed ones. A fallback write always says so (no once-only marker).
  * A plaintext file met in keychain mode is read and sealed on the next write (migration). A file
  * that fails authentication, or whose key is gone from the keychain, is `store_corrupt`: the
  * session sets it aside and a fresh login follows; it is never read or rewritten as plaintext.
@@ -78,6 +82,8 @@ export interface TokenStorageOptions {
 export type TokenStoreBackend = { kind: 'keychain'; keychain: Keychain } | { kind: 'file'; reason: string };
 
 const PLAINTEXT_NOTICE_MARKER = '.plaintext-notice-shown';
+/** Left while the store's data key is in the keychain: `auto` then never falls back to plaintext. */
+const KEYCHAIN_MARKER = '.keychain-data-key';
 
 export class TokenStore {
   readonly dir: string;
@@ -132,7 +138,32 @@ export class TokenStore {
       }
     }
     if (this.mode === 'keychain') throw new ClientError('keychain_unavailable', `--token-store keychain: ${reason}`);
+    // Issue 6: a store that already keeps its secrets in the keychain never gains plaintext files
+    // because the keychain was unreachable once; the user fixes the keychain or chooses file mode.
+    if (await this.hasKeychainState()) {
+      throw new ClientError('keychain_unavailable', `the token store ${this.dir} keeps its tokens encrypted under a key in the OS keychain, which cannot be used now (${reason}); make the keychain reachable (a D-Bus session with an unlocked keyring), or run with --token-store file to keep tokens unencrypted from now on`);
+    }
     return { kind: 'file', reason };
+  }
+
+  /** Whether this store has used the keychain: its marker, or any sealed server file. */
+  private async hasKeychainState(): Promise<boolean> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    if (names.includes(KEYCHAIN_MARKER)) return true;
+    for (const name of names.filter((n) => n.endsWith('.json'))) {
+      try {
+        if (isSealed(JSON.parse(await readFile(join(this.dir, name), 'utf8')))) return true;
+      } catch {
+        // Unreadable or not JSON: not evidence either way (read() reports it for its own server).
+      }
+    }
+    return false;
   }
 
   /** The file that holds one server's record; the name is a hash so URLs need no escaping. */
@@ -142,8 +173,9 @@ export class TokenStore {
 
   /** Reads the record; a missing file is an empty record, an unparsable one throws `store_corrupt`. */
   async read(serverUrl: string): Promise<ServerRecord> {
-    // An explicit keychain mode fails at the first use, not at the first write after a sign-in.
-    if (this.mode === 'keychain') await this.resolveBackend();
+    // An explicit keychain mode fails at the first use, not at the first write after a sign-in;
+    // so does auto for a store that already uses the keychain (detectBackend).
+    if (this.mode === 'keychain' || (this.mode === 'auto' && this.backend === undefined && (await this.hasKeychainState()))) await this.resolveBackend();
     const path = this.pathFor(serverUrl);
     let text: string;
     try {
@@ -208,6 +240,7 @@ export class TokenStore {
         const left = (await readdir(this.dir)).filter((name) => name.endsWith('.json'));
         if (left.length > 0) return;
         await backend.keychain.delete(this.keyAccount);
+        await rm(join(this.dir, KEYCHAIN_MARKER), { force: true });
         this.keys.clear();
       }, this.lockOptions);
     }
@@ -271,6 +304,8 @@ export class TokenStore {
       return current;
     }
     const { key, secret } = newDataKey();
+    // The marker first: a key that reached the keychain is always recorded here (see KEYCHAIN_MARKER).
+    await writeFile(join(this.dir, KEYCHAIN_MARKER), `the data key of this token store is kept in the OS keychain (${keychain.name})\n`, { mode: 0o600 });
     await keychain.set(this.keyAccount, secret, `mcp-warden token store key (${this.dir})`);
     this.keys.set(key.kid, key);
     return key;
@@ -290,9 +325,17 @@ export class TokenStore {
     await this.writeAtomically(path, `${JSON.stringify(record, null, 2)}\n`);
   }
 
-  /** Says once per store (a marker file remembers it) that tokens are kept unencrypted, and why. */
+  /**
+   * Says that tokens are kept unencrypted, and why: at every write when `auto` fell back (the
+   * keychain may be missing only now, so a once-only marker would hide it), once per store (a
+   * marker file remembers it) when the user chose `--token-store file`.
+   */
   private async plaintextNotice(reason: string): Promise<void> {
     if (!this.storage.onNotice) return;
+    if (this.mode === 'auto') {
+      this.storage.onNotice(`tokens are stored unencrypted in ${this.dir} (files 0600 in a 0700 folder) because ${reason}; see "Token storage" in docs/client.md`);
+      return;
+    }
     try {
       await writeFile(join(this.dir, PLAINTEXT_NOTICE_MARKER), `${new Date().toISOString()}\n`, { flag: 'wx', mode: 0o600 });
     } catch (err) {

@@ -13,6 +13,9 @@ import { TokenStore } from '../../src/client/token-store.ts';
 import { WardenClient } from '../../src/client/session.ts';
 import { isClientError } from '../../src/client/errors.ts';
 import { dataKeyAccount } from '../../src/client/keychain/data-key.ts';
+import { findOnPath, probeKeychain } from '../../src/client/keychain/detect.ts';
+import { createSecretServiceKeychain } from '../../src/client/keychain/secret-service.ts';
+import type { Keychain } from '../../src/client/keychain/types.ts';
 import { startSecretService, type SecretService } from './secret-service.ts';
 
 const SERVER = 'https://mcp.example.com/mcp';
@@ -184,6 +187,57 @@ describe('token store in the OS keychain (real Secret Service)', () => {
     assert.equal(ss.lookup(dataKeyAccount(home)), undefined);
   });
 
+  it('issue 6 (review finding): once the store is sealed, auto with the keychain briefly unreachable fails with keychain_unavailable and writes no plaintext file', async () => {
+    const home = freshHome();
+    await keychainStore(home, 'auto').update(SERVER, (r) => {
+      r.tokens = secretTokens();
+    });
+    // As in cron or a systemd unit: the same store, no session bus.
+    const unreachable = { ...ss.env, DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(root, 'no-such-bus')}` };
+    const notices: string[] = [];
+    const cron = () => new TokenStore(home, {}, { mode: 'auto', env: unreachable, onNotice: (m) => notices.push(m) });
+    const refused = (err: unknown) => isClientError(err, 'keychain_unavailable') && /keeps its tokens encrypted under a key in the OS keychain/.test(err.message) && /--token-store file/.test(err.message);
+    // Before a sign-in (read of a new server), and at the write.
+    await assert.rejects(cron().read(OTHER), refused);
+    await assert.rejects(cron().update(OTHER, (r) => {
+      r.tokens = secretTokens();
+    }), refused);
+    assert.equal(existsSync(cron().pathFor(OTHER)), false, 'no plaintext file for the new server');
+    assert.deepEqual(notices, []);
+    // Either piece of evidence suffices: the marker left at key creation, or a sealed file.
+    rmSync(join(home, 'servers', '.keychain-data-key'));
+    await assert.rejects(cron().update(OTHER, () => undefined), refused);
+    // With the keychain back, the same store works, and logout clears the marker with the key.
+    const store = keychainStore(home, 'auto');
+    assert.equal((await store.resolveBackend()).kind, 'keychain');
+    await store.update(OTHER, () => undefined);
+    assert.equal(existsSync(join(home, 'servers', '.keychain-data-key')), false, 'no new key was made, so no new marker');
+    await store.remove(SERVER);
+    await store.remove(OTHER);
+    assert.equal(ss.lookup(dataKeyAccount(home)), undefined);
+    assert.equal((await cron().resolveBackend()).kind, 'file', 'a store with no keychain state falls back as before');
+  });
+
+  it('issue 6 (review finding): a probe whose lookup fails after the store succeeded clears its item from the keychain', async () => {
+    const real = createSecretServiceKeychain({ command: findOnPath('secret-tool', ss.env)!, env: ss.env, timeoutMs: 5000 });
+    let account: string | undefined;
+    const flaky: Keychain = {
+      name: real.name,
+      set: async (a, secret, label) => {
+        account = a;
+        await real.set(a, secret, label);
+      },
+      get: async () => {
+        throw new Error('the keyring was locked between two calls');
+      },
+      delete: (a) => real.delete(a),
+    };
+    const probe = await probeKeychain(flaky);
+    assert.deepEqual(probe, { ok: false, reason: 'the keyring was locked between two calls' });
+    assert.ok(account, 'the probe stored an item');
+    assert.equal(ss.lookup(account), undefined, 'the probe item is gone');
+  });
+
   it('a sealed store in explicit file mode is set aside (store_corrupt), never read or rewritten as plaintext', async () => {
     const home = freshHome();
     await keychainStore(home).update(SERVER, (r) => {
@@ -234,6 +288,22 @@ describe('keychain detection without a working keychain', () => {
     const backend = await store.resolveBackend();
     assert.equal(backend.kind, 'file');
     assert.match(backend.kind === 'file' ? backend.reason : '', /did not answer within 200 ms/);
+  });
+
+  it('issue 6 (review finding): a fallback write in auto warns every time, even where an earlier fallback left the once-only marker', async () => {
+    const env = { PATH: process.env.PATH, HOME: dir, DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(dir, 'no-such-bus')}` };
+    const home = join(dir, 'warn');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(home, 'servers'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(home, 'servers', '.plaintext-notice-shown'), 'earlier fallback\n');
+    const notices: string[] = [];
+    const store = new TokenStore(home, {}, { mode: 'auto', env, onNotice: (m) => notices.push(m) });
+    await store.update(SERVER, (r) => {
+      r.tokens = { access_token: 'at' };
+    });
+    await new TokenStore(home, {}, { mode: 'auto', env, onNotice: (m) => notices.push(m) }).update(OTHER, () => undefined);
+    assert.equal(notices.length, 2, notices.join('\n'));
+    for (const m of notices) assert.match(m, /stored unencrypted in .* because the OS keychain \(secret-service\) does not work here/);
   });
 
   it('no keychain tool on PATH: auto is the file, naming the package to install', async () => {

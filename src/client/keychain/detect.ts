@@ -55,12 +55,19 @@ export function findKeychain(options: DetectOptions): { keychain: Keychain } | {
 export async function probeKeychain(keychain: Keychain): Promise<{ ok: true } | { ok: false; reason: string }> {
   const account = `probe-${randomBytes(6).toString('hex')}`;
   const value = randomBytes(12).toString('base64url');
+  let stored = false;
   try {
     await keychain.set(account, value, 'mcp-warden keychain probe');
+    stored = true;
     const back = await keychain.get(account);
     await keychain.delete(account);
+    stored = false;
     return back === value ? { ok: true } : { ok: false, reason: `${keychain.name} did not return what was stored` };
   } catch (err) {
     return { ok: false, reason: (err as Error).message };
+  } finally {
+    // A probe that failed after storing its item clears it, so no stray item is left behind;
+    // best effort, the probe's own failure is what the caller reports.
+    if (stored) await keychain.delete(account).catch(() => false);
   }
 }
