@@ -11,6 +11,10 @@
  * `maxUnreadBytes` behind, or so far that the replay buffer lost events it has not been sent, is
  * cut (the connection is destroyed); it resumes with its last event ID. Other streams and
  * sessions never wait, and a stdio upstream's output keeps flowing.
+ *
+ * An ended stream whose client is not reading keeps its connection only to drain: the owner knows
+ * it (and destroys it when the session ends), and it is cut if not drained within
+ * `drainTimeoutMs`, so a client that never reads cannot hold sockets and events open.
  */
 import type { ServerResponse } from 'node:http';
 import { formatPrimingEvent, formatSseEvent } from './sse.ts';
@@ -21,14 +25,23 @@ export interface EventStreamOwner {
   record(stream: number, text: string): { id: string; seq: number };
   /** Held events of `stream` after `seq`; undefined when one of them was evicted. */
   after(stream: number, seq: number): { seq: number; text: string; id: string }[] | undefined;
+  /** Highest seq of `stream` no longer held for replay (0: none). */
+  evictedUpTo(stream: number): number;
   /** A fresh ID for a priming event (no data, nothing to replay). */
   primingId(stream: number): string;
   /** The stream ended (its response was sent or the session ended). */
   finished(stream: number): void;
+  /**
+   * An ended stream still writes to a client that is not reading (`true`), or no longer (`false`):
+   * the owner keeps it, so ending the session can destroy that connection.
+   */
+  draining(stream: EventStream, on: boolean): void;
   /** A slow client's connection was cut. */
   cut?(stream: number, behind: number): void;
   readonly maxUnreadBytes: number;
   readonly retryMs: number;
+  /** How long an ended stream may take to drain to its client before the connection is cut. */
+  readonly drainTimeoutMs: number;
 }
 
 export class EventStream {
@@ -40,6 +53,8 @@ export class EventStream {
   private waiting = false;
   /** Bytes of events sent while waiting (how far behind the client is). */
   private behind = 0;
+  /** Set while an ended stream drains to its connection: the deadline of that drain. */
+  private drainTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly no: number,
@@ -52,20 +67,26 @@ export class EventStream {
 
   /**
    * Attaches a connection whose SSE headers are already sent: a priming event first when asked
-   * (2025-11-25 and later only), then the held events after `from` (default: after the last one
-   * written), then whatever comes. A newer connection replaces an older one.
+   * (2025-11-25 and later only), then the held events after `from`, then whatever comes. A newer
+   * connection replaces an older one (one its client is not reading is destroyed, not left open).
+   *
+   * `from` undefined: the connection claims no continuity (a GET without Last-Event-ID, or a new
+   * POST stream), so it goes on after the last event written, or from the oldest event still held
+   * when some after that were evicted. Only a resume (`from` given) can hit a gap and be cut.
    */
   attach(res: ServerResponse, from: number | undefined, prime: boolean): void {
-    const old = this.res;
+    if (this.res && this.res !== res) this.release(this.waiting);
     this.res = res;
     this.waiting = false;
     this.behind = 0;
-    if (old && old !== res) old.end();
     res.once('close', () => {
-      if (this.res === res) this.res = undefined;
+      if (this.res !== res) return;
+      this.res = undefined;
+      this.waiting = false;
+      this.settle();
     });
     if (prime) this.write(res, formatPrimingEvent(this.owner.primingId(this.no), this.owner.retryMs));
-    if (from !== undefined) this.lastWritten = from;
+    this.lastWritten = from ?? Math.max(this.lastWritten, this.owner.evictedUpTo(this.no));
     this.pump();
   }
 
@@ -91,7 +112,8 @@ export class EventStream {
 
   /**
    * MCP transports: after the response the server SHOULD terminate the stream (once the client has
-   * it all). `abort` (the session ends): a client that is not reading is not waited for.
+   * it all: a client that is not reading gets `drainTimeoutMs` to catch up). `abort` (the session
+   * ends): a client that is not reading is not waited for.
    */
   finish(abort = false): void {
     if (!this.ended) {
@@ -100,13 +122,9 @@ export class EventStream {
     }
     const res = this.res;
     if (!res) return;
-    if (!this.waiting) {
-      this.res = undefined;
-      res.end();
-    } else if (abort) {
-      this.res = undefined;
-      res.destroy();
-    }
+    if (!this.waiting) this.release(false);
+    else if (abort) this.release(true);
+    else this.linger(res);
   }
 
   /** Writes held events after `lastWritten` until the connection pushes back. */
@@ -123,15 +141,14 @@ export class EventStream {
       this.lastWritten = e.seq;
       if (!this.write(res, formatSseEvent(e.id, e.text))) return;
     }
-    if (this.ended) {
-      this.res = undefined;
-      res.end();
-    }
+    if (this.ended) this.release(false);
   }
 
   private write(res: ServerResponse, chunk: string): boolean {
     if (res.write(chunk)) return true;
     this.waiting = true;
+    // An ended stream (a replay of an answered one) that the client does not read: a bounded drain.
+    if (this.ended) this.linger(res);
     res.once('drain', () => {
       if (this.res !== res) return;
       this.waiting = false;
@@ -146,9 +163,41 @@ export class EventStream {
     const res = this.res;
     if (!res) return;
     this.owner.cut?.(this.no, this.behind + res.writableLength);
+    this.release(true);
+  }
+
+  /**
+   * The stream ended but its client has not read everything: the owner keeps it (ending the session
+   * destroys it), and it is cut once `drainTimeoutMs` passes, so a client that never reads cannot
+   * keep the socket and its queued events alive.
+   */
+  private linger(res: ServerResponse): void {
+    if (this.drainTimer) return;
+    this.owner.draining(this, true);
+    this.drainTimer = setTimeout(() => {
+      if (this.res === res) this.cut();
+      else this.settle();
+    }, this.owner.drainTimeoutMs);
+    this.drainTimer.unref();
+  }
+
+  /** The drain is over (drained, cut or the client left). */
+  private settle(): void {
+    if (!this.drainTimer) return;
+    clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
+    this.owner.draining(this, false);
+  }
+
+  /** Lets go of the connection: ended after what was written (`destroy`: at once, queued bytes dropped). */
+  private release(destroy: boolean): void {
+    const res = this.res;
+    if (!res) return;
     this.res = undefined;
     this.waiting = false;
     this.behind = 0;
-    res.destroy();
+    this.settle();
+    if (destroy) res.destroy();
+    else res.end();
   }
 }

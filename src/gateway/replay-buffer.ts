@@ -91,6 +91,14 @@ export class ReplayBuffer {
     return out;
   }
 
+  /**
+   * The highest seq of `stream` evicted so far (0: none): where a connection that claims no
+   * continuity starts, so it gets the oldest event still held instead of a gap it cannot resume.
+   */
+  evictedUpTo(stream: number): number {
+    return this.streams.get(stream)?.evictedUpTo ?? 0;
+  }
+
   /** Marks a stream as started (a priming event was sent), so a resume at its first ID is known. */
   open(stream: number): void {
     this.state(stream);

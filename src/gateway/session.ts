@@ -25,7 +25,16 @@ export interface SseLimits {
   replayRetentionSeconds: number;
   maxUnreadBytes: number;
   retryMs: number;
+  /** Not a config key (DRAIN_TIMEOUT_MS); tests shorten it. */
+  drainTimeoutMs?: number;
 }
+
+/**
+ * How long an answered SSE stream may take to reach a client that is not reading before its
+ * connection is cut (docs/configuration.md, Backpressure): long enough for a slow link to take a
+ * full replay buffer, short enough that unread connections cannot pile up.
+ */
+export const DRAIN_TIMEOUT_MS = 30_000;
 
 export const DEFAULT_SSE_LIMITS: SseLimits = { replayMaxEvents: 500, replayMaxBytes: 512 * 1024, replayRetentionSeconds: 120, maxUnreadBytes: 256 * 1024, retryMs: 1000 };
 
@@ -71,6 +80,11 @@ export class Session implements EventStreamOwner, StreamSource {
   private readonly progress = new Map<string, string>();
   /** Live SSE streams by number (the GET stream once opened or needed, POST streams until answered). */
   private readonly streams = new Map<number, EventStream>();
+  /**
+   * Ended streams (answered POST streams, replays of answered ones) still writing to a client that
+   * is not reading: out of `streams`, yet their connections are destroyed when the session ends.
+   */
+  private readonly drainingStreams = new Set<EventStream>();
   /** Created with the first event: a session that never streams holds none. */
   private replay: ReplayBuffer | undefined;
   private seq = 0;
@@ -100,6 +114,10 @@ export class Session implements EventStreamOwner, StreamSource {
 
   get retryMs(): number {
     return this.limits.retryMs;
+  }
+
+  get drainTimeoutMs(): number {
+    return this.limits.drainTimeoutMs ?? DRAIN_TIMEOUT_MS;
   }
 
   /** Activity: restarts the idle clock. */
@@ -170,9 +188,18 @@ export class Session implements EventStreamOwner, StreamSource {
     return this.replay ? this.replay.after(stream, seq)?.map((e) => this.replayed(e)) : [];
   }
 
+  evictedUpTo(stream: number): number {
+    return this.replay?.evictedUpTo(stream) ?? 0;
+  }
+
   finished(stream: number): void {
     this.streams.delete(stream);
     this.replay?.finish(stream);
+  }
+
+  draining(stream: EventStream, on: boolean): void {
+    if (on) this.drainingStreams.add(stream);
+    else this.drainingStreams.delete(stream);
   }
 
   cut(stream: number, unread: number): void {
@@ -230,7 +257,8 @@ export class Session implements EventStreamOwner, StreamSource {
 
   /**
    * The GET stream (T-12) without Last-Event-ID: a newer connection replaces an older one, and
-   * gets the server messages no connection has carried yet.
+   * gets the server messages no connection has carried yet that are still held (it claims no
+   * continuity: evicted ones are skipped, never a reason to cut it).
    */
   attachServerStream(res: ServerResponse, version: ProtocolVersion | undefined): void {
     this.serverStream().attach(res, undefined, primesStreams(version));
@@ -286,8 +314,9 @@ export class Session implements EventStreamOwner, StreamSource {
     const open = [...this.streams.values()];
     for (const [exchange, list] of byExchange) exchange.fail(list);
     // Failed exchanges finished their streams; a client that does not read is not waited for.
-    for (const stream of [...open, ...this.streams.values()]) stream.finish(true);
+    for (const stream of [...open, ...this.streams.values(), ...this.drainingStreams]) stream.finish(true);
     this.streams.clear();
+    this.drainingStreams.clear();
     this.replay?.clear();
     this.replay = undefined;
     this.onEnd(this, reason);

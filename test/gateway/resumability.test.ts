@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
@@ -41,11 +41,13 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
         { name: 'slowreader', path: '/mcp/slowreader', upstream: { stdio: TINY_SERVER }, sse: { maxUnreadBytes: 64 * 1024, replayMaxBytes: 64 * 1024 * 1024 } },
         { name: 'streamafter', path: '/mcp/streamafter', upstream: { stdio: TINY_SERVER }, sse: { streamAfterMs: 200 } },
         { name: 'older', path: '/mcp/older', upstream: { stdio: { ...TINY_SERVER, env: { TINY_PROTOCOL_VERSION: '2025-06-18' } } } },
+        // Never cuts a client for not reading, so a stream can be answered while its client does not read.
+        { name: 'drain', path: '/mcp/drain', upstream: { stdio: TINY_SERVER }, sse: { maxUnreadBytes: 256 * 1024 * 1024, replayMaxBytes: 256 * 1024 * 1024, replayMaxEvents: 100_000 } },
       ],
       logger: createLogger('info', sink),
     });
     url = t.endpoint;
-    token = await t.issuer.mint({ aud: [url, `${url}/small`, `${url}/slowreader`, `${url}/streamafter`, `${url}/older`] });
+    token = await t.issuer.mint({ aud: [url, `${url}/small`, `${url}/slowreader`, `${url}/streamafter`, `${url}/older`, `${url}/drain`] });
   });
   after(async () => t.close());
 
@@ -234,6 +236,81 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
     const all = [...progressOf(received), ...progressOf(rest.events)];
     assert.deepEqual(all, Array.from({ length: COUNT }, (_, i) => i + 1), 'every progress event exactly once, in order');
     assert.deepEqual(resultsOf(rest.events).map((m) => m.result.content[0].text), [`flooded ${COUNT}`]);
+  });
+
+  /**
+   * A raw HTTP/1.0 request on a socket that is never read (a client that does not read: the kernel's
+   * buffers fill, then the gateway's), and the gateway's side of that connection.
+   */
+  async function unreadRequest(target: string, method: 'GET' | 'POST', headers: Record<string, string>, body = ''): Promise<{ client: Socket; server: Socket }> {
+    const accepted: Socket[] = [];
+    const onConnection = (s: Socket) => accepted.push(s);
+    t.warden.server.on('connection', onConnection);
+    const u = new URL(target);
+    const client = connect(Number(u.port), u.hostname);
+    client.pause();
+    client.on('error', () => {});
+    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    const lines = Object.entries({ Host: u.host, Authorization: `Bearer ${token}`, ...headers, ...(body ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) } : {}) }).map(([k, v]) => `${k}: ${v}\r\n`);
+    client.write(`${method} ${u.pathname} HTTP/1.0\r\n${lines.join('')}\r\n${body}`);
+    await waitFor(() => accepted.some((s) => s.remotePort === client.localPort), 'the gateway to accept the connection');
+    t.warden.server.off('connection', onConnection);
+    return { client, server: accepted.find((s) => s.remotePort === client.localPort)! };
+  }
+
+  for (const version of ['2025-06-18', '2025-11-25']) {
+    it(`T-12/T-14 (${version}): a GET without Last-Event-ID after the GET stream's held events were evicted stays open (from the oldest event held) and carries later server messages`, async () => {
+      const small = `${url}/small`;
+      const sid = await openSession(small, token, version);
+      const h = { 'mcp-session-id': sid, 'mcp-protocol-version': version };
+      // No GET open and a JSON-only POST: the notification is held for the GET stream.
+      assert.equal((await (await post(small, token, call(1, 'notify'), { ...h, accept: 'application/json' })).json()).result.content[0].text, 'notified');
+      // Six events of a POST stream push it out of the buffer (replayMaxEvents: 3).
+      const flood = await readEvents(await post(small, token, call(2, 'flood', { count: 5, size: 10 }, 'p'), h));
+      assert.ok(flood.ended);
+      assert.deepEqual(progressOf(flood.events), [1, 2, 3, 4, 5]);
+      const g = await get(small, sid, h);
+      assert.equal(g.status, 200);
+      // The GET claims no continuity: it is not cut for the evicted event, and the next server message reaches it.
+      const onGet = readEvents(g, (events) => events.some((e) => messageOf(e)?.method === 'notifications/message'));
+      assert.equal((await (await post(small, token, call(3, 'notify'), { ...h, accept: 'application/json' })).json()).result.content[0].text, 'notified');
+      const { events, ended } = await onGet;
+      assert.equal(ended, false, 'the GET stream stayed open');
+      const messages = events.filter((e) => e.data !== '');
+      assert.equal(messages.length, 1, 'only the later notification (the evicted one is gone, nothing else is on the GET stream)');
+      assert.equal(messageOf(messages[0]!).method, 'notifications/message');
+      assert.equal(messages[0]!.id!.split('-')[1], '0', 'on the GET stream');
+      if (version === '2025-11-25') assert.equal(events[0]!.data, '', 'a 2025-11-25 GET still starts with its priming event');
+    });
+  }
+
+  it('MCP transports §Session Management: DELETE destroys the connection of a POST stream answered while its client was not reading', async () => {
+    const drain = `${url}/drain`;
+    const sid = await openSession(drain, token);
+    const body = JSON.stringify(call(1, 'flood', { count: 600, size: 16 * 1024 }, 'p'));
+    const { client, server } = await unreadRequest(drain, 'POST', { Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sid }, body);
+    await waitFor(() => server.writableLength > 0, 'the flood to fill the connection');
+    // stdio answers in order: once this ping is answered, the flood's response was routed (the stream finished).
+    await messagesOf(await post(drain, token, { jsonrpc: '2.0', id: 2, method: 'ping' }, { 'mcp-session-id': sid }));
+    assert.ok(server.writableLength > 0, 'the answered stream still has bytes queued for a client that does not read');
+    assert.equal(server.destroyed, false);
+    const del = await fetch(drain, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid } });
+    assert.equal(del.status, 204);
+    await waitFor(() => server.destroyed, 'the unread connection to be destroyed with the session');
+    client.destroy();
+  });
+
+  it('MCP transports §Session Management: DELETE destroys the connection of a replay of an answered stream (Last-Event-ID) that its client does not read', async () => {
+    const drain = `${url}/drain`;
+    const sid = await openSession(drain, token);
+    const priming = await readEvents(await post(drain, token, call(1, 'flood', { count: 600, size: 16 * 1024 }, 'p'), { 'mcp-session-id': sid }), (events) => events.length >= 1);
+    await messagesOf(await post(drain, token, { jsonrpc: '2.0', id: 2, method: 'ping' }, { 'mcp-session-id': sid }));
+    const { client, server } = await unreadRequest(drain, 'GET', { Accept: 'text/event-stream', 'Mcp-Session-Id': sid, 'Last-Event-ID': priming.events[0]!.id! });
+    await waitFor(() => server.writableLength > 0, 'the replay to fill the connection');
+    const del = await fetch(drain, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid } });
+    assert.equal(del.status, 204);
+    await waitFor(() => server.destroyed, 'the replay connection to be destroyed with the session');
+    client.destroy();
   });
 
   /** A fetch that cuts the first tools/call POST stream after its second progress event (the connection is destroyed). */
