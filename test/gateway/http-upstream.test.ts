@@ -1,11 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startTestWarden, type TestWarden } from './fixtures/warden.ts';
 import { startHttpUpstream, type HttpUpstreamFixture } from './fixtures/http-upstream.ts';
-import { initializeMessage, messagesOf, post } from './fixtures/raw.ts';
+import { initializeMessage, messagesOf, openSession, post } from './fixtures/raw.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HTTP server', () => {
@@ -115,5 +117,61 @@ describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HT
     assert.equal(answer.error.code, -32603);
     const next = await post(t.endpoint, token, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, headers);
     assert.equal(next.status, 404);
+  });
+});
+
+describe('HTTP upstream GET stream: reconnect pacing (HTML §9.2.6 retry, MCP 2025-11-25 transports §Listening for Messages from the Server)', () => {
+  let upstream: Server;
+  let upstreamUrl: string;
+  let gets = 0;
+  let t: TestWarden;
+  let token: string;
+  before(async () => {
+    // A Streamable HTTP server that answers its GET stream with a priming event carrying `retry: 0`
+    // and closes it at once, every time.
+    upstream = createServer((req, res) => {
+      if (req.method === 'GET') {
+        gets++;
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end(`id: g${gets}\nretry: 0\ndata: \n\n`);
+        return;
+      }
+      if (req.method === 'DELETE') return void res.writeHead(200).end();
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        const m = JSON.parse(body) as { id?: number | string; method?: string; params?: { protocolVersion?: string } };
+        if (m.id === undefined) return void res.writeHead(202).end();
+        const result = m.method === 'initialize' ? { protocolVersion: m.params?.protocolVersion, capabilities: {}, serverInfo: { name: 'retry-zero', version: '1' } } : {};
+        res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'upstream-1' }).end(JSON.stringify({ jsonrpc: '2.0', id: m.id, result }));
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`;
+    t = await startTestWarden({ servers: [{ name: 'retry-zero', path: '/mcp', upstream: { http: { url: upstreamUrl } } }] });
+    token = await t.issuer.mint({ aud: t.endpoint });
+  });
+  after(async () => {
+    await t.close();
+    upstream.closeAllConnections();
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  });
+
+  it('an upstream `retry: 0` whose GET stream closes at once is reopened at a bounded pace (retry clamped, backoff on empty reopens), not in a tight loop', async () => {
+    const sid = await openSession(t.endpoint, token);
+    const g = await fetch(t.endpoint, { headers: { accept: 'text/event-stream', authorization: `Bearer ${token}`, 'mcp-session-id': sid } });
+    assert.equal(g.status, 200);
+    await g.body!.cancel();
+    // The gateway keeps listening: it reopens the upstream's GET stream after it closes.
+    await waitFor(() => gets >= 2, 'the upstream GET stream to be reopened');
+    // A rate, so a window: in a tight loop this sees hundreds of GETs; clamped to 250 ms and
+    // doubling per empty reopen, a handful.
+    const start = gets;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const reopened = gets - start;
+    assert.ok(reopened <= 6, `${reopened} reopens in 2 s`);
+    const del = await fetch(t.endpoint, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid } });
+    assert.equal(del.status, 204);
   });
 });

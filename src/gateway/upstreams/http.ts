@@ -23,6 +23,14 @@ export interface HttpUpstreamOptions {
 
 /** Pause before listening again on an upstream GET stream that ended, unless the upstream set `retry`. */
 const SERVER_STREAM_RETRY_MS = 1000;
+/**
+ * Least pause before reconnecting to an upstream stream, whatever `retry` it sent: HTML §9.2.6
+ * lets a server ask for `retry: 0`, and an upstream that does and then closes at once would have
+ * the gateway reconnect in a tight loop.
+ */
+const MIN_RETRY_MS = 250;
+/** Most pause between reopens of an upstream GET stream that keep bringing no message (backoff cap). */
+const MAX_SERVER_STREAM_BACKOFF_MS = 30_000;
 /** Resumptions of one upstream stream in a row that bring nothing new before the gateway gives up. */
 const MAX_FRUITLESS_RESUMES = 3;
 
@@ -37,6 +45,21 @@ interface UpstreamStream {
   lastEventId: string | undefined;
   retryMs: number | undefined;
   fruitless: number;
+}
+
+/** The upstream's `retry`, at least MIN_RETRY_MS (SERVER_STREAM_RETRY_MS when it sent none). */
+function retryDelay(stream: UpstreamStream): number {
+  return Math.max(MIN_RETRY_MS, stream.retryMs ?? SERVER_STREAM_RETRY_MS);
+}
+
+/**
+ * When to reopen the upstream GET stream after `empty` reopens in a row brought no message:
+ * the upstream's (clamped) `retry`, doubled per empty reopen up to MAX_SERVER_STREAM_BACKOFF_MS, so
+ * an upstream that accepts the GET and closes it at once is not hammered.
+ */
+function serverStreamReopenDelay(stream: UpstreamStream, empty: number): number {
+  const base = retryDelay(stream);
+  return Math.min(Math.max(base, MAX_SERVER_STREAM_BACKOFF_MS), base * 2 ** Math.min(empty, 16));
 }
 
 type Body = AsyncIterable<Buffer> & { text(): Promise<string>; dump(): Promise<void>; destroy(): void };
@@ -66,6 +89,8 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
       let streamOpen = false;
       /** The upstream GET stream (no requests of its own: reopened by openServerStream, not resumed by pump). */
       const serverStream: UpstreamStream = { unanswered: undefined, protocolVersion: undefined, lastEventId: undefined, retryMs: undefined, fruitless: 0 };
+      /** Reopens of the upstream GET stream in a row that brought no message (backoff). */
+      let emptyServerStreams = 0;
       // Open upstream SSE bodies, destroyed when the session ends (no AbortController per request:
       // a plain JSON answer needs none, and it costs on the hot path).
       const streams = new Set<Body>();
@@ -110,10 +135,12 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
        * Reads an SSE body to its end, emitting each message event as it arrives. A POST stream that
        * ends before answering its requests, after the upstream gave event IDs (2025-11-25 SSE
        * polling, or a dropped connection), is resumed with a GET carrying `Last-Event-ID`.
+       * Returns how many message events the body carried.
        */
-      const pump = async (body: Body, stream: UpstreamStream) => {
+      const pump = async (body: Body, stream: UpstreamStream): Promise<number> => {
         streams.add(body);
         let fresh = false;
+        let messages = 0;
         const parse = createSseParser(
           (event) => {
             if (event.id !== undefined && event.id !== stream.lastEventId) {
@@ -121,6 +148,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
               fresh = true;
             }
             if (event.event !== 'message' || !event.data) return;
+            messages++;
             let value: unknown;
             try {
               value = JSON.parse(event.data);
@@ -148,12 +176,13 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
           streams.delete(body);
         }
         stream.fruitless = fresh ? 0 : stream.fruitless + 1;
-        if (closed || !stream.unanswered?.size || stream.lastEventId === undefined) return;
+        if (closed || !stream.unanswered?.size || stream.lastEventId === undefined) return messages;
         if (stream.fruitless >= MAX_FRUITLESS_RESUMES) {
           log.warn({ unanswered: stream.unanswered.size }, 'upstream stream ended unanswered and its resumption brought nothing; giving up');
-          return;
+          return messages;
         }
-        setTimeout(() => void resumeUpstream(stream), stream.retryMs ?? SERVER_STREAM_RETRY_MS).unref();
+        setTimeout(() => void resumeUpstream(stream), retryDelay(stream)).unref();
+        return messages;
       };
 
       const resumeUpstream = async (stream: UpstreamStream) => {
@@ -251,14 +280,20 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
                 return;
               }
               served = true;
-              await pump(body, serverStream);
+              const opened = Date.now();
+              const messages = await pump(body, serverStream);
+              // Empty: no message, and closed before a backoff's worth of time (a stream held open
+              // that long was listening, not looping).
+              const empty = messages === 0 && Date.now() - opened < MAX_SERVER_STREAM_BACKOFF_MS;
+              emptyServerStreams = empty ? emptyServerStreams + 1 : 0;
             })
             .catch(() => {})
             .finally(() => {
               streamOpen = false;
               // T-14: either side may close the GET stream; the server's messages keep coming only
-              // if we listen again. Reopen after a pause while the session lives.
-              if (served && !closed) setTimeout(() => connection.openServerStream(protocolVersion), serverStream.retryMs ?? SERVER_STREAM_RETRY_MS).unref();
+              // if we listen again. Reopen after a pause while the session lives: the upstream's
+              // `retry` (at least MIN_RETRY_MS), backing off while reopens bring nothing.
+              if (served && !closed) setTimeout(() => connection.openServerStream(protocolVersion), serverStreamReopenDelay(serverStream, emptyServerStreams)).unref();
             });
         },
         async close() {
