@@ -51,7 +51,8 @@ export function longestAccessTokenTtlSeconds(embedded: EmbeddedAuthorizationServ
  * has expired: a key stops signing when the next one arrives, so it may go `tokenLifetimeMs`
  * after its successor was created (the caller adds the key-check delay and clock skew). Until
  * then it stays published, so two rotations within one token lifetime cut nothing short.
- * `force` retires beyond the newest two at once (a compromised key). A running warden picks the
+ * `force` retires every previous key at once, the one that was signing included (a compromised
+ * key: tokens it signed must stop verifying now, not after their lifetime). A running warden picks the
  * new set up at its next key check (authorizationServer.embedded.signingKeyCheckSeconds) or at
  * once on SIGHUP (keys-reload.ts).
  * @see https://www.rfc-editor.org/rfc/rfc7517#section-5
@@ -67,7 +68,7 @@ export async function rotateSigningKey(
   const t = now();
   const retired: string[] = [];
   const kept: Array<{ kid: string; retireAfter: number }> = [];
-  for (let i = PUBLISHED_KEYS; i < active.length; i++) {
+  for (let i = force ? 1 : PUBLISHED_KEYS; i < active.length; i++) {
     // active is newest first: active[i] stopped signing when active[i - 1] was created.
     const retireAfter = active[i - 1]!.createdAt + tokenLifetimeMs;
     if (force || t >= retireAfter) retired.push(active[i]!.kid);

@@ -78,17 +78,21 @@ describe('admin CLI: users, clients, keys, consents', () => {
     assert.equal((await cli(['clients', 'add', '--name', 'K', '--confidential', '--jwks', priv, '--config', configFile])).code, 2);
   });
 
-  it('keys list/rotate: rotation adds a key and retires all but the newest two', async () => {
+  it('keys list/rotate: rotation adds a key; --force retires every previous key (a compromised key)', async () => {
     // First start creates the first key (through the admin context).
     await cli(['clients', 'list', '--config', configFile]);
     const before = (await cli(['keys', 'list', '--json', '--config', configFile])).out.trim().split('\n').map((l) => JSON.parse(l) as { kid: string; state: string });
     assert.equal(before.length, 1);
-    await cli(['keys', 'rotate', '--config', configFile]);
-    // Within a token lifetime the oldest key stays published; --force retires it at once.
+    const plain = await cli(['keys', 'rotate', '--config', configFile]);
+    assert.doesNotMatch(plain.out, /retired/, 'a plain rotation keeps the previous key published');
+    const middle = (await cli(['keys', 'list', '--json', '--config', configFile])).out.trim().split('\n').map((l) => JSON.parse(l) as { kid: string; state: string });
+    assert.deepEqual(middle.map((k) => k.state), ['signing', 'published']);
+    // --force: the signing key and the previous one are withdrawn at once.
     const rotated = await cli(['keys', 'rotate', '--force', '--config', configFile]);
     assert.match(rotated.out, new RegExp(`retired ${before[0]!.kid}`));
+    assert.match(rotated.out, new RegExp(`retired ${middle[0]!.kid}`));
     const after = (await cli(['keys', 'list', '--json', '--config', configFile])).out.trim().split('\n').map((l) => JSON.parse(l) as { kid: string; state: string });
-    assert.deepEqual(after.map((k) => k.state), ['signing', 'published', 'retired']);
+    assert.deepEqual(after.map((k) => k.state), ['signing', 'retired', 'retired']);
   });
 
   it('consents revoke without --user is a usage error', async () => {

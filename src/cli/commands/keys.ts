@@ -17,7 +17,8 @@ const HELP = `usage: mcp-warden keys <list|rotate> [--config FILE | --demo] [--j
            (default 60 s) or at once on SIGHUP. Keys beyond the newest two are retired once the
            tokens they signed have expired (the longest accessTokenTtlSeconds, token-exchange
            audiences included, after they stopped signing)
-    --force  retire all but the newest two now (a compromised key)`;
+    --force  retire every previous key now, the signing one included (a compromised key:
+             its tokens stop verifying at once; users sign in again)`;
 
 export const run: Command = async (ctx) => {
   const [sub, ...rest] = ctx.args;
