@@ -3,21 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
-import { main } from '../../src/cli/main.ts';
 import { startEmbeddedAs, TEST_PASSWORD } from '../helpers/embedded-as.ts';
 import { clientCredentialsToken, obtainTokens } from '../helpers/oauth.ts';
+import { runCli } from '../helpers/cli.ts';
 
-async function cli(args: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => { out += d; });
-  stderr.on('data', (d) => { err += d; });
-  const code = await main(args, { stdout, stderr, env: {}, stdin: Readable.from([stdin]) } as never);
-  return { code, out, err };
-}
+const cli = runCli;
 
 describe('admin CLI: users, clients, keys, consents', () => {
   let dir: string;

@@ -3,18 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { main } from '../../src/cli/main.ts';
 import { TINY_SERVER } from '../gateway/fixtures/raw.ts';
+import { runCli } from '../helpers/cli.ts';
 
-/** `mcp-warden <args>` in process; its stdout. */
-async function cli(args: string[]): Promise<{ code: number; out: string }> {
-  const stdout = new PassThrough();
-  let out = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  const code = await main(args, { stdout, stderr: new PassThrough(), env: {} });
-  return { code, out };
-}
+const cli = runCli;
 
 describe('keys rotate: a key stays published until the longest-lived token it signed has expired (RFC 7517 §5)', () => {
   let dir: string;

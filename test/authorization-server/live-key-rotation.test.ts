@@ -5,30 +5,23 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PassThrough, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { createLocalJWKSet, decodeProtectedHeader, importJWK, jwtVerify, SignJWT } from 'jose';
 import { openAdminContext } from '../../src/authorization-server/admin.ts';
 import { createSqliteStore } from '../../src/storage/sqlite/store.ts';
 import { startWarden, type Warden } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/load.ts';
-import { main } from '../../src/cli/main.ts';
 import { createLogger } from '../../src/log.ts';
 import { clientCredentialsToken, obtainTokens, refreshTokens } from '../helpers/oauth.ts';
 import { initializeMessage, post, TINY_SERVER } from '../gateway/fixtures/raw.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { runCli } from '../helpers/cli.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/mcp-warden.js', import.meta.url));
 const SECRET = 'demo agent secret for key rotation';
 const PASSWORD = 'demo password for key rotation';
 
-/** `mcp-warden <args>` in process; its stdout. */
-async function cli(args: string[]): Promise<{ code: number; out: string }> {
-  const stdout = new PassThrough();
-  let out = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  const code = await main(args, { stdout, stderr: new PassThrough(), env: {} });
-  return { code, out };
-}
+const cli = runCli;
 
 const kidOf = (jwt: string) => decodeProtectedHeader(jwt).kid;
 const EXCHANGE_CLIENT = { id: 'rotation-gateway', secret: 'rotation-gateway-secret-0123456789abcdef' };
