@@ -10,7 +10,8 @@
  * additional data, so a value sealed for anything else never opens here.
  * @see RFC 6749 §10.12 (state bound to the user agent), RFC 7636 §4 (verifier kept by the client)
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { aesGcmOpen, aesGcmSeal, IV_BYTES, TAG_BYTES } from '../crypto/aes-gcm.ts';
 import type { IncomingMessage } from 'node:http';
 import { readCookie, type CookieSettings } from './cookies.ts';
 import type { PendingSignIn } from './sessions.ts';
@@ -19,8 +20,6 @@ import { ACCOUNT_PATH } from './settings.ts';
 /** A sign-in still in progress after this long is refused ("Sign-in expired"). */
 export const SIGN_IN_MS = 10 * 60_000;
 const PURPOSE = Buffer.from('mcp-warden account sign-in v1');
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 /** Far above a real value (~300 characters); anything longer is not ours and is not decrypted. */
 const MAX_VALUE = 2048;
 
@@ -35,11 +34,8 @@ export function createSignInSealer(key: Buffer = randomBytes(32)) {
   return {
     /** The cookie value for this sign-in, valid for SIGN_IN_MS from `now`. */
     seal(pending: PendingSignIn, now: number): string {
-      const iv = randomBytes(IV_BYTES);
-      const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
-      cipher.setAAD(PURPOSE);
-      const plain = Buffer.from(JSON.stringify({ ...pending, exp: now + SIGN_IN_MS }));
-      return Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]).toString('base64url');
+      const { iv, ciphertext, tag } = aesGcmSeal(key, PURPOSE, JSON.stringify({ ...pending, exp: now + SIGN_IN_MS }));
+      return Buffer.concat([iv, ciphertext, tag]).toString('base64url');
     },
     /** The sign-in sealed in `value`, or undefined when it is missing, altered, not ours or expired. */
     open(value: string | undefined, now: number): PendingSignIn | undefined {
@@ -48,10 +44,8 @@ export function createSignInSealer(key: Buffer = randomBytes(32)) {
       if (raw.length <= IV_BYTES + TAG_BYTES) return undefined;
       let parsed: unknown;
       try {
-        const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
-        decipher.setAAD(PURPOSE);
-        decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES));
-        parsed = JSON.parse(Buffer.concat([decipher.update(raw.subarray(IV_BYTES, raw.length - TAG_BYTES)), decipher.final()]).toString('utf8'));
+        const sealed = { iv: raw.subarray(0, IV_BYTES), ciphertext: raw.subarray(IV_BYTES, raw.length - TAG_BYTES), tag: raw.subarray(raw.length - TAG_BYTES) };
+        parsed = JSON.parse(aesGcmOpen(key, PURPOSE, sealed).toString('utf8'));
       } catch {
         return undefined;
       }

@@ -4,7 +4,7 @@
  * bound as additional authenticated data, so a file edited, truncated, or copied over another
  * server's file fails authentication instead of decrypting to something else.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { aesGcmOpen, aesGcmSeal } from '../../crypto/aes-gcm.ts';
 import { z } from 'zod';
 import type { DataKey } from './data-key.ts';
 
@@ -39,10 +39,7 @@ function aad(kid: string, serverUrl: string): Buffer {
 
 export function seal(key: DataKey, serverUrl: string, plaintext: string): Sealed {
   // SP 800-38D §8.2.2: a random 96-bit IV per message; one key seals few messages, far below 2^32.
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key.key, iv);
-  cipher.setAAD(aad(key.kid, serverUrl));
-  const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  const { iv, ciphertext, tag } = aesGcmSeal(key.key, aad(key.kid, serverUrl), plaintext);
   return {
     format: SEALED_FORMAT,
     version: 1,
@@ -50,20 +47,18 @@ export function seal(key: DataKey, serverUrl: string, plaintext: string): Sealed
     kid: key.kid,
     iv: iv.toString('base64url'),
     ciphertext: ciphertext.toString('base64url'),
-    tag: cipher.getAuthTag().toString('base64url'),
+    tag: tag.toString('base64url'),
   };
 }
 
 /** The plaintext, or undefined when authentication fails (tampered, truncated, other server, other key). */
 export function open(key: DataKey, serverUrl: string, sealed: Sealed): string | undefined {
   try {
-    const iv = Buffer.from(sealed.iv, 'base64url');
-    const tag = Buffer.from(sealed.tag, 'base64url');
-    if (iv.length !== 12 || tag.length !== 16) return undefined;
-    const decipher = createDecipheriv('aes-256-gcm', key.key, iv, { authTagLength: 16 });
-    decipher.setAAD(aad(sealed.kid, serverUrl));
-    decipher.setAuthTag(tag);
-    return Buffer.concat([decipher.update(Buffer.from(sealed.ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+    return aesGcmOpen(key.key, aad(sealed.kid, serverUrl), {
+      iv: Buffer.from(sealed.iv, 'base64url'),
+      ciphertext: Buffer.from(sealed.ciphertext, 'base64url'),
+      tag: Buffer.from(sealed.tag, 'base64url'),
+    }).toString('utf8');
   } catch {
     return undefined;
   }
