@@ -46,8 +46,12 @@ export interface LockIdentity {
   text: string;
 }
 
-/** The identity of the lock now at `path`, or undefined when there is none. */
-async function identityAt(path: string): Promise<LockIdentity | undefined> {
+/**
+ * The lock now at `path` (identity and when it was last kept fresh), or undefined when there is
+ * none. Content and times are read through one file descriptor, so they are of one lock, never a
+ * mix of an old lock's pid and a new one's times.
+ */
+async function lockAt(path: string): Promise<(LockIdentity & { mtimeMs: number }) | undefined> {
   let handle;
   try {
     handle = await open(path, 'r');
@@ -57,7 +61,7 @@ async function identityAt(path: string): Promise<LockIdentity | undefined> {
   }
   try {
     const [info, text] = await Promise.all([handle.stat(), handle.readFile('utf8')]);
-    return { ino: info.ino, text };
+    return { ino: info.ino, text, mtimeMs: info.mtimeMs };
   } finally {
     await handle.close();
   }
@@ -87,26 +91,14 @@ async function tryCreate(lockPath: string): Promise<LockIdentity | undefined> {
 
 /**
  * The lock at `lockPath` if that very lock is abandoned: its holder's process is gone, or it has
- * not been kept fresh for `staleMs`. Content and times are read through one file descriptor, so
- * the verdict is about one lock, never a mix of an old lock's pid and a new one's.
+ * not been kept fresh for `staleMs`. Undefined when it is held, or was released meanwhile (retry).
  */
 async function staleLock(lockPath: string, staleMs: number): Promise<LockIdentity | undefined> {
-  let handle;
-  try {
-    handle = await open(lockPath, 'r');
-  } catch (err) {
-    // Released between our attempt and this look: not stale, just retry.
-    if (errno(err) === 'ENOENT') return undefined;
-    throw err;
-  }
-  try {
-    const [info, text] = await Promise.all([handle.stat(), handle.readFile('utf8')]);
-    const pid = Number.parseInt(text.split(' ')[0] ?? '', 10);
-    const dead = Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid);
-    return dead || Date.now() - info.mtimeMs > staleMs ? { ino: info.ino, text } : undefined;
-  } finally {
-    await handle.close();
-  }
+  const lock = await lockAt(lockPath);
+  if (!lock) return undefined;
+  const pid = Number.parseInt(lock.text.split(' ')[0] ?? '', 10);
+  const dead = Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid);
+  return dead || Date.now() - lock.mtimeMs > staleMs ? { ino: lock.ino, text: lock.text } : undefined;
 }
 
 /**
@@ -125,7 +117,7 @@ export async function breakStaleLock(lockPath: string, stale: LockIdentity): Pro
     throw err;
   }
   try {
-    if (same(await identityAt(aside), stale)) return;
+    if (same(await lockAt(aside), stale)) return;
     // A live lock: put it back unless someone has already taken a new one in this instant.
     await link(aside, lockPath).catch((err: unknown) => {
       if (errno(err) !== 'EEXIST') throw err;
@@ -137,7 +129,7 @@ export async function breakStaleLock(lockPath: string, stale: LockIdentity): Pro
 
 /** Releases our own lock: a lock that is no longer ours (broken as stale) is left to its holder. */
 async function release(lockPath: string, own: LockIdentity): Promise<void> {
-  if (same(await identityAt(lockPath), own)) await rm(lockPath, { force: true });
+  if (same(await lockAt(lockPath), own)) await rm(lockPath, { force: true });
 }
 
 /** Runs `fn` while holding `lockPath`; the lock is released even if `fn` throws. */
