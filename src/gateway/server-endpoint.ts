@@ -94,6 +94,11 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     return { ...response, result: policy.filterList(caller, method, response.result) };
   };
 
+  /** A request without a valid token: audited (and folded) under the client's address, resolved through trusted proxies only. */
+  function denyUnauthenticated(req: IncomingMessage, reason: string, latencyUs: number): void {
+    record(undefined, 'http', null, 'deny', null, reason, latencyUs, null, undefined, clientAddress(req));
+  }
+
   function record(caller: Caller | undefined, method: string, target: string | null, decision: 'allow' | 'deny', rule: string | null, reason: string, latencyUs: number, sessionId: string | null, args?: unknown, remoteAddress?: string): void {
     const event: AuditEvent = {
       time: auditTime(),
@@ -139,11 +144,11 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     try {
       token = parseBearerToken(req, query);
     } catch (err) {
-      record(undefined, 'http', null, 'deny', null, 'malformed authorization', 0, null, undefined, clientAddress(req));
+      denyUnauthenticated(req, 'malformed authorization', 0);
       throw err;
     }
     if (token === undefined) {
-      record(undefined, 'http', null, 'deny', null, 'no access token', 0, null, undefined, clientAddress(req));
+      denyUnauthenticated(req, 'no access token', 0);
       throw new GatewayError('unauthorized', 'an access token is required', { reason: 'no token' });
     }
     let caller: Caller;
@@ -151,7 +156,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       caller = await verifier.verify(token, server);
     } catch (err) {
       const reason = err instanceof GatewayError ? err.reason : 'verification failed';
-      record(undefined, 'http', null, 'deny', null, `invalid token: ${reason}`, Math.round((performance.now() - started) * 1000), null, undefined, clientAddress(req));
+      denyUnauthenticated(req, `invalid token: ${reason}`, Math.round((performance.now() - started) * 1000));
       throw err;
     }
     const missing = server.requiredScopes.filter((s) => !caller.scopes.includes(s));
