@@ -168,19 +168,22 @@ export class Session implements EventStreamOwner, StreamSource {
     return stream;
   }
 
+  /** The replay buffer, created with the first event: a session that never streams holds none. */
+  private replayBuffer(): ReplayBuffer {
+    return (this.replay ??= new ReplayBuffer({ maxEvents: this.limits.replayMaxEvents, maxBytes: this.limits.replayMaxBytes, retentionMs: this.limits.replayRetentionSeconds * 1000 }));
+  }
+
   // EventStreamOwner: IDs and the replay record of this session's streams.
   record(stream: number, text: string): { id: string; seq: number } {
     const seq = ++this.seq;
-    this.replay ??= new ReplayBuffer({ maxEvents: this.limits.replayMaxEvents, maxBytes: this.limits.replayMaxBytes, retentionMs: this.limits.replayRetentionSeconds * 1000 });
-    this.replay.push(stream, seq, text, Date.now());
+    this.replayBuffer().push(stream, seq, text, Date.now());
     return { id: formatEventId(this.no, stream, seq), seq };
   }
 
   primingId(stream: number): string {
     const seq = ++this.seq;
     // Known from now on: a resume from the priming ID alone replays the stream from its start.
-    this.replay ??= new ReplayBuffer({ maxEvents: this.limits.replayMaxEvents, maxBytes: this.limits.replayMaxBytes, retentionMs: this.limits.replayRetentionSeconds * 1000 });
-    this.replay.open(stream);
+    this.replayBuffer().open(stream);
     return formatEventId(this.no, stream, seq);
   }
 
