@@ -18,7 +18,7 @@ import { openDatabase } from '../src/storage/sqlite/database.ts';
 import { createDownstreamCredentials } from '../src/downstream/index.ts';
 import { openServerSecrets } from '../src/downstream/secret-store.ts';
 import { exchangeToken } from '../src/downstream/token-exchange-client.ts';
-import type { Caller } from '../src/gateway/caller.ts';
+import type { Caller } from '../src/kernel/caller.ts';
 import { DOWNSTREAM_API, GATEWAY, startTestAuthorizationServer } from '../test/downstream/fixtures.ts';
 
 const json = process.argv.includes('--json');

@@ -10,7 +10,7 @@ import { cpus } from 'node:os';
 import { buildDemoConfig } from '../src/config/demo.ts';
 import { compilePolicy } from '../src/policy/engine.ts';
 import { policySchema } from '../src/policy/schema.ts';
-import type { Caller } from '../src/gateway/caller.ts';
+import type { Caller } from '../src/kernel/caller.ts';
 
 function caller(overrides: Partial<Caller>): Caller {
   return { subject: 'alice', clientId: 'https://app.example.com/client.json', issuer: 'https://as', audience: 'https://mcp/mcp', scopes: ['notes:read'], roles: ['member'], claims: { org: 'acme' }, expiresAt: 0, accessToken: '', ...overrides };

@@ -9,6 +9,7 @@ export { createGateway, type Gateway, type GatewayOptions } from './gateway/inde
 export { createTokenVerifier, type TokenVerifier, type TokenVerifierOptions } from './gateway/token-verifier.ts';
 export { GatewayError, type GatewayErrorCode } from './gateway/errors.ts';
 export { renderBearerChallenge, quotedString } from './gateway/challenge.ts';
-export { buildProtectedResourceMetadata, canonicalResourceUri, protectedResourceMetadataUrl } from './gateway/protected-resource-metadata.ts';
-export type { Caller } from './gateway/caller.ts';
+export { buildProtectedResourceMetadata } from './gateway/protected-resource-metadata.ts';
+export { canonicalResourceUri, protectedResourceMetadataUrl } from './kernel/resource-uri.ts';
+export type { Caller } from './kernel/caller.ts';
 export { createLogger, silentLogger } from './log.ts';

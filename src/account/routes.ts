@@ -12,8 +12,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createCsrf } from '../authorization-server/interactions/csrf.ts';
-import { sendPage } from '../authorization-server/interactions/html.ts';
+import { createCsrf } from '../kernel/csrf.ts';
+import { sendPage } from '../kernel/html.ts';
 import { loadSecretsKey } from '../downstream/secrets-key.ts';
 import { openServerSecrets, storedSecretInfo, type ServerSecrets } from '../downstream/secret-store.ts';
 import { describeError, type Logger } from '../log.ts';

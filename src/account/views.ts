@@ -3,7 +3,7 @@
  * authorization server's page helpers so they carry the same CSP and headers as its login page.
  * A stored credential is never rendered, not even masked: only whether and when it was set.
  */
-import { html, type Raw } from '../authorization-server/interactions/html.ts';
+import { html, type Raw } from '../kernel/html.ts';
 
 export interface ServerStatus {
   name: string;

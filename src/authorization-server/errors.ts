@@ -5,7 +5,7 @@
  * only, never a stack or an internal detail (server errors get a generic text).
  */
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { escapeHtml } from './interactions/html.ts';
+import { escapeHtml } from '../kernel/html.ts';
 import { randomBytes } from 'node:crypto';
 
 /** The HTML error page of oidc-provider's renderError. @see RFC 6749 §4.1.2.1 (errors not redirected) */

@@ -23,7 +23,7 @@ import { seedDemo } from './demo.ts';
 import { createInteractionHandler } from './interactions/routes.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import { createClientAddressResolver } from '../http/client-address.ts';
-import { sendPage } from './interactions/html.ts';
+import { sendPage } from '../kernel/html.ts';
 import { errorPage } from './interactions/views.ts';
 import { activeSigningKeys, ensureCookieKeys, ensureSigningKeys, toPublicJwk } from './keys.ts';
 import { replaceProviderKeys } from './keys-reload.ts';
@@ -34,22 +34,9 @@ import { createResourceResolver, defaultResourceUri, type ExtraResourceResolver,
 
 export type { ResourceInfo, ExtraResourceResolver } from './resources.ts';
 export { canonicalResourceUri } from './resources.ts';
+import type { AuthorizationServerExtension, ExtensionContext } from './extension.ts';
 
-/** What an extension receives besides the provider (see `extensions`). */
-export interface ExtensionContext {
-  config: Config;
-  issuer: string;
-  store: Store;
-  logger: Logger;
-  resolveResource: (uri: string) => ResourceInfo | undefined;
-}
-
-/**
- * EXTENSION POINT (engineer E, RFC 8693 token exchange): called once after the provider is
- * built, before it serves a request. Register grant types here with
- * `provider.registerGrantType(...)`; add resources (downstream audiences) with `extraResources`.
- */
-export type AuthorizationServerExtension = (provider: Provider, ctx: ExtensionContext) => void | Promise<void>;
+export type { AuthorizationServerExtension, ExtensionContext } from './extension.ts';
 
 export interface AuthorizationServerOptions {
   config: Config;

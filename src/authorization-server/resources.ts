@@ -5,7 +5,7 @@
  */
 import type { Config, ServerConfig } from '../config/schema.ts';
 import { advertisedScopes } from '../policy/index.ts';
-import { canonicalResourceUri } from '../gateway/protected-resource-metadata.ts';
+import { canonicalResourceUri } from '../kernel/resource-uri.ts';
 
 export interface ResourceInfo {
   /** The canonical URI: the token's `aud` (RFC 8707 §2, RFC 9068 §3). */

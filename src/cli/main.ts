@@ -2,17 +2,8 @@
  * `mcp-warden <command>`: the only place that reads argv; each command lives in its own file
  * under commands/ and is loaded on demand, so `mcp-warden token` does not load the gateway.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-
-export interface CommandContext {
-  args: string[];
-  env: NodeJS.ProcessEnv;
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
-
-/** A command returns its exit code. Errors it throws are printed as one line, never as a stack. */
-export type Command = (ctx: CommandContext) => Promise<number>;
+import type { Command, CommandContext } from './command.ts';
+import { UsageError } from './options.ts';
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: Command }> }> = {
   start: { summary: 'run the gateway and authorization server (--config FILE, or --demo)', load: () => import('./commands/start.ts') },
@@ -40,19 +31,6 @@ function usage(): string {
     '',
     'mcp-warden <command> --help shows a command\'s options.',
   ].join('\n');
-}
-
-/** Parses a command's options with node:util parseArgs, turning its errors into a usage error. */
-export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = true) {
-  try {
-    return parseArgs({ args, options, allowPositionals, strict: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
-
-export class UsageError extends Error {
-  override name = 'UsageError';
 }
 
 export async function main(argv: string[], io: Partial<CommandContext> = {}): Promise<number> {

@@ -10,7 +10,7 @@
  *   3. 403 insufficient_scope → step-up with the union of requested and challenged scopes
  *      (SEP-2350), at most `maxStepUps` times per request and never twice for the same union (C-23).
  */
-import { clientSecretBasic } from '../gateway/client-secret-basic.ts';
+import { clientSecretBasic } from '../kernel/client-secret-basic.ts';
 import {
   auth,
   computeScopeUnion,

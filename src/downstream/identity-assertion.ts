@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JSONWebKeySet } from 'jose';
-import type { Caller } from '../gateway/caller.ts';
+import type { Caller } from '../kernel/caller.ts';
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
 import { settingOrCreate } from './migrations.ts';
 

@@ -12,7 +12,7 @@
 import type { Config, ServerConfig } from '../config/schema.ts';
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
 import type { Logger } from '../log.ts';
-import type { Caller } from '../gateway/caller.ts';
+import type { Caller } from '../kernel/caller.ts';
 import type { DownstreamCredentials } from './types.ts';
 import { DownstreamCredentialError, SecretsKeyError } from './errors.ts';
 import { loadSecretsKey } from './secrets-key.ts';

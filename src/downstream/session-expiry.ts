@@ -4,7 +4,7 @@
  * ends and the MCP client re-initializes with a fresh exchange (MCP 2025-11-25 transports
  * §Session Management: a client that gets 404 for its session starts a new one).
  */
-import type { Caller } from '../gateway/caller.ts';
+import type { Caller } from '../kernel/caller.ts';
 import type { ServerConfig } from '../config/schema.ts';
 import type { DownstreamCredentials } from './types.ts';
 

@@ -5,7 +5,7 @@
  * until shortly before they expire; the caller's own token never leaves this request.
  */
 import { fetch as undiciFetch } from 'undici';
-import { clientSecretBasic } from '../gateway/client-secret-basic.ts';
+import { clientSecretBasic } from '../kernel/client-secret-basic.ts';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';

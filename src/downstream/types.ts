@@ -2,7 +2,7 @@
  * The contract between the gateway and downstream credentials (issue 5): what a caller's
  * upstream traffic carries. Never the caller's own token.
  */
-import type { Caller } from '../gateway/caller.ts';
+import type { Caller } from '../kernel/caller.ts';
 import type { ServerConfig } from '../config/schema.ts';
 
 export interface DownstreamCredentials {

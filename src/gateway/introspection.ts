@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { request } from 'undici';
-import { clientSecretBasic } from './client-secret-basic.ts';
+import { clientSecretBasic } from '../kernel/client-secret-basic.ts';
 
 export interface IntrospectionOptions {
   endpoint: string;

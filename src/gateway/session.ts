@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { Caller } from './caller.ts';
+import type { Caller } from '../kernel/caller.ts';
 import { GatewayError } from './errors.ts';
 import { formatEventId, type EventPosition } from './event-id.ts';
 import { EventStream, type EventStreamOwner } from './event-stream.ts';

@@ -6,11 +6,12 @@
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { request } from 'undici';
 import type { Config, ServerConfig } from '../config/schema.ts';
-import type { Caller } from './caller.ts';
+import type { Caller } from '../kernel/caller.ts';
 import { GatewayError } from './errors.ts';
 import { readClaim } from '../policy/claim-path.ts';
 import { createIntrospector, type Introspector } from './introspection.ts';
-import { authorizationServerIssuer, canonicalResourceUri } from './protected-resource-metadata.ts';
+import { authorizationServerIssuer } from './protected-resource-metadata.ts';
+import { canonicalResourceUri } from '../kernel/resource-uri.ts';
 
 /** Asymmetric JWS algorithms only: never `none`, never HS* (a shared secret the issuer cannot hold alone). */
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;

@@ -13,7 +13,7 @@
  *     conditions hold lacks only scopes, and the caller's scopes plus those would be allowed, the
  *     decision carries `stepUpScopes`, the union, for a 403 insufficient_scope challenge.
  */
-import type { Caller } from '../gateway/caller.ts';
+import type { Caller } from '../kernel/caller.ts';
 import type { Decision, PolicyRequest, ServerPolicy } from './types.ts';
 import { parsePolicyRequest, templateSample, hasDotSegments, type ParsedRequest, type TargetKind } from './request.ts';
 import {

@@ -7,7 +7,7 @@ import { hasDotSegments } from './request.ts';
 import { readClaim } from './claim-path.ts';
 import type { ParsedRequest } from './request.ts';
 import type { ArgumentCondition, ClaimCondition, PolicyRule } from './schema.ts';
-import type { Caller } from '../gateway/caller.ts';
+import type { Caller } from '../kernel/caller.ts';
 
 /** The conditions a rule can put on a caller, apart from scopes. */
 export type IdentityCondition = 'roles' | 'claims' | 'clients' | 'clientHosts' | 'arguments';

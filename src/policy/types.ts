@@ -2,7 +2,7 @@
  * The contract between the gateway and the policy engine (issue 4). The gateway calls these
  * for every JSON-RPC message a client sends and for every list result on the way back.
  */
-import type { Caller } from '../gateway/caller.ts';
+import type { Caller } from '../kernel/caller.ts';
 
 export interface PolicyRequest {
   /** The server's configured name. */

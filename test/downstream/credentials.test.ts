@@ -13,7 +13,7 @@ import { createLogger } from '../../src/log.ts';
 import { openDatabase, type SqliteDatabase } from '../../src/storage/sqlite/database.ts';
 import { createDownstreamCredentials, DownstreamCredentialError, SecretsKeyError, WARDEN_JWKS_PATH } from '../../src/downstream/index.ts';
 import { openServerSecrets } from '../../src/downstream/secret-store.ts';
-import type { Caller } from '../../src/gateway/caller.ts';
+import type { Caller } from '../../src/kernel/caller.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { DOWNSTREAM_API, GATEWAY, startNotesApi, startTestAuthorizationServer, type TestAuthorizationServer } from './fixtures.ts';
 

@@ -4,7 +4,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/config/load.ts';
 import { endAtCredentialExpiry } from '../../src/downstream/session-expiry.ts';
 import type { DownstreamCredentials } from '../../src/downstream/types.ts';
-import type { Caller } from '../../src/gateway/caller.ts';
+import type { Caller } from '../../src/kernel/caller.ts';
 
 const base = (downstream: unknown) => ({
   publicUrl: 'http://localhost:8080',

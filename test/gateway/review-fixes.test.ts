@@ -16,7 +16,7 @@ import { DownstreamCredentialError } from '../../src/downstream/errors.ts';
 import type { DownstreamCredentials } from '../../src/downstream/types.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createHttpUpstream } from '../../src/gateway/upstreams/http.ts';
-import type { Caller } from '../../src/gateway/caller.ts';
+import type { Caller } from '../../src/kernel/caller.ts';
 import { startHttpUpstream } from './fixtures/http-upstream.ts';
 
 const call = (id: number, name: string, args: Record<string, unknown> = {}) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });

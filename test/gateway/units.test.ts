@@ -4,7 +4,7 @@ import { createSseParser } from '../../src/gateway/sse.ts';
 import { parseJsonRpcBody, parseJsonRpcMessage, rememberRaw, serialize, serializeLine } from '../../src/gateway/jsonrpc.ts';
 import { accepts } from '../../src/gateway/accept.ts';
 import { GatewayError } from '../../src/gateway/errors.ts';
-import { clientSecretBasic } from '../../src/gateway/client-secret-basic.ts';
+import { clientSecretBasic } from '../../src/kernel/client-secret-basic.ts';
 
 describe('gateway units', () => {
   it('HTML §9.2.6: the SSE parser joins multi-line data, ignores comments, handles CRLF and split chunks', () => {

@@ -1,5 +1,5 @@
 /** Callers for policy tests: the verified token facts the gateway would build. */
-import type { Caller } from '../../src/gateway/caller.ts';
+import type { Caller } from '../../src/kernel/caller.ts';
 
 export function caller(overrides: Partial<Caller> = {}): Caller {
   return {

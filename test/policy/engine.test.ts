@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { compilePolicy } from '../../src/policy/engine.ts';
 import { policySchema } from '../../src/policy/schema.ts';
-import type { Caller } from '../../src/gateway/caller.ts';
+import type { Caller } from '../../src/kernel/caller.ts';
 import { caller } from './callers.ts';
 
 function policy(doc: unknown) {

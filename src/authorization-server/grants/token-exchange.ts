@@ -18,7 +18,7 @@ import { errors, type KoaContextWithOIDC, type TokenEndpointGrantContext } from 
 import type { ExchangeAudienceConfig, TokenExchangeServerConfig, TrustedIssuerConfig } from '../../downstream/schema.ts';
 import { resolveGatewayClient, TOKEN_EXCHANGE_GRANT } from '../../downstream/gateway-client.ts';
 import type { SqliteDatabase } from '../../storage/sqlite/database.ts';
-import type { AuthorizationServerExtension } from '../index.ts';
+import type { AuthorizationServerExtension } from '../extension.ts';
 import { ensureFirstPartyClient } from '../first-party-client.ts';
 import { toPublicJwk } from '../keys.ts';
 import { publishedKids } from '../keys-reload.ts';

@@ -10,9 +10,9 @@ import type { UserStore } from '../../users/user-store.ts';
 import type { ConsentStore } from '../../storage/store.ts';
 import type { ResourceInfo } from '../resources.ts';
 import { isUrlClientId } from '../client-id-metadata-document.ts';
-import { createCsrf } from './csrf.ts';
+import { createCsrf } from '../../kernel/csrf.ts';
 import { createRateLimiter, createSemaphore } from '../rate-limit.ts';
-import { sendPage } from './html.ts';
+import { sendPage } from '../../kernel/html.ts';
 import { consentPage, errorPage, loginPage, type ConsentScope } from './views.ts';
 
 export interface InteractionDeps {

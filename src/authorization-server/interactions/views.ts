@@ -1,5 +1,5 @@
 /** The login, consent and error pages (accessible: labelled fields, real buttons, a lang). */
-import { html, type Raw } from './html.ts';
+import { html, type Raw } from '../../kernel/html.ts';
 
 export interface LoginView {
   action: string;

@@ -6,8 +6,10 @@
 import { existsSync } from 'node:fs';
 import { openDatabase } from '../../storage/sqlite/database.ts';
 import { pruneAuditEvents } from '../../audit/retention.ts';
-import { parseOptions, UsageError, type Command } from '../main.ts';
-import { configFromOptions, parseTimeOption } from './audit.ts';
+import { parseOptions, UsageError } from '../options.ts';
+import type { Command } from '../command.ts';
+import { configFromOptions } from '../config-options.ts';
+import { parseTimeOption } from '../time-option.ts';
 
 const HELP = `usage: mcp-warden audit prune [--config FILE | --demo] --before T [--dry-run]
 

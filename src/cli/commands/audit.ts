@@ -9,7 +9,10 @@ import type { Config } from '../../config/schema.ts';
 import { openDatabase } from '../../storage/sqlite/database.ts';
 import { queryAuditEvents, type AuditQuery } from '../../audit/query.ts';
 import type { AuditEvent } from '../../audit/types.ts';
-import { parseOptions, UsageError, type Command } from '../main.ts';
+import { configFromOptions } from '../config-options.ts';
+import { parseOptions, UsageError } from '../options.ts';
+import { parseTimeOption } from '../time-option.ts';
+import type { Command } from '../command.ts';
 
 const HELP = `usage: mcp-warden audit [--config FILE | --demo] [filters] [--json] [--limit N]
        mcp-warden audit prune [--config FILE | --demo] --before T [--dry-run]
@@ -23,26 +26,6 @@ const HELP = `usage: mcp-warden audit [--config FILE | --demo] [filters] [--json
   --limit N            at most N events, newest first (default 50)
   --json               one JSON object per line instead of a table
 `;
-
-const AGE = /^(\d+)(s|m|h|d)$/;
-const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
-/** An ISO 8601 time or an age such as `1h`, as milliseconds since the epoch. */
-export function parseTimeOption(option: string, value: string, now: number): number {
-  const age = AGE.exec(value);
-  if (age) return now - Number(age[1]) * UNIT_MS[age[2] as keyof typeof UNIT_MS];
-  const ms = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : Number.NaN;
-  if (Number.isNaN(ms)) throw new UsageError(`--${option} "${value}" is neither an ISO 8601 time (2026-01-21T10:00:00Z) nor an age (90s, 15m, 1h, 2d)`);
-  return ms;
-}
-
-/** The configuration named by --config or --demo (shared by audit and explain). */
-export function configFromOptions(values: { config?: string | undefined; demo?: boolean | undefined }, env: NodeJS.ProcessEnv): Config {
-  if (values.config && values.demo) throw new UsageError('give either --config FILE or --demo, not both');
-  if (values.config) return loadConfigFile(values.config, env);
-  if (values.demo) return buildDemoConfig(env);
-  throw new UsageError('say which configuration to read: --config FILE, or --demo for the npm start setup');
-}
 
 function cut(text: string, width: number): string {
   return text.length > width ? `${text.slice(0, width - 1)}…` : text;

@@ -4,8 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { openAdminContext } from '../../authorization-server/admin.ts';
-import { parseOptions, UsageError, type Command } from '../main.ts';
-import { configFromOptions } from './audit.ts';
+import { parseOptions, UsageError } from '../options.ts';
+import type { Command } from '../command.ts';
+import { configFromOptions } from '../config-options.ts';
 
 const HELP = `usage: mcp-warden clients <subcommand> [--config FILE | --demo]
   add --name NAME (--public | --confidential) [options]

@@ -2,7 +2,8 @@
  * `mcp-warden connect <url>`: a stdio ↔ Streamable HTTP bridge for MCP hosts (Claude Desktop,
  * VS Code, Cursor). stdout carries only JSON-RPC; notices and the sign-in URL go to stderr.
  */
-import { parseOptions, UsageError, type Command } from '../main.ts';
+import { parseOptions, UsageError } from '../options.ts';
+import type { Command } from '../command.ts';
 import { clientOptionSpec, clientOptionsHelp, toClientOptions } from '../../client/cli-options.ts';
 import { runStdioBridge } from '../../client/bridge.ts';
 import { WardenClient } from '../../client/session.ts';

@@ -5,8 +5,9 @@
  */
 import { openAdminContext } from '../../authorization-server/admin.ts';
 import { createSqliteStore } from '../../storage/sqlite/store.ts';
-import { parseOptions, UsageError, type Command } from '../main.ts';
-import { configFromOptions } from './audit.ts';
+import { parseOptions, UsageError } from '../options.ts';
+import type { Command } from '../command.ts';
+import { configFromOptions } from '../config-options.ts';
 
 const HELP = `usage: mcp-warden consents <list|revoke> [--config FILE | --demo]
   list [--user U] [--client C] [--json]

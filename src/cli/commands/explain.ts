@@ -5,15 +5,16 @@
  * rule naming the request did or did not apply.
  */
 import { existsSync } from 'node:fs';
-import type { Caller } from '../../gateway/caller.ts';
+import type { Caller } from '../../kernel/caller.ts';
 import type { ServerConfig } from '../../config/schema.ts';
 import { advertisedScopes } from '../../policy/scopes.ts';
 import { compilePolicy, type Explanation, type RuleTrace } from '../../policy/engine.ts';
 import type { Decision } from '../../policy/types.ts';
 import { openDatabase } from '../../storage/sqlite/database.ts';
 import { UserStore } from '../../users/user-store.ts';
-import { parseOptions, UsageError, type Command } from '../main.ts';
-import { configFromOptions } from './audit.ts';
+import { parseOptions, UsageError } from '../options.ts';
+import type { Command } from '../command.ts';
+import { configFromOptions } from '../config-options.ts';
 
 const HELP = `usage: mcp-warden explain [--config FILE | --demo] [--server NAME] --user U
                           (--tool NAME [--args JSON] | --resource URI | --prompt NAME [--args JSON] | --method M)

@@ -8,8 +8,9 @@
 import { openAdminContext } from '../../authorization-server/admin.ts';
 import { longestAccessTokenTtlSeconds, rotateSigningKey } from '../../authorization-server/keys.ts';
 import { createSqliteStore } from '../../storage/sqlite/store.ts';
-import { parseOptions, UsageError, type Command } from '../main.ts';
-import { configFromOptions } from './audit.ts';
+import { parseOptions, UsageError } from '../options.ts';
+import type { Command } from '../command.ts';
+import { configFromOptions } from '../config-options.ts';
 
 const HELP = `usage: mcp-warden keys <list|rotate> [--config FILE | --demo] [--json]
   list     signing keys, newest first, with their state

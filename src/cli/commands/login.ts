@@ -1,5 +1,6 @@
 /** `mcp-warden login <url>`: sign in to a protected MCP server and store the tokens. */
-import { parseOptions, UsageError, type Command } from '../main.ts';
+import { parseOptions, UsageError } from '../options.ts';
+import type { Command } from '../command.ts';
 import { clientOptionSpec, clientOptionsHelp, toClientOptions } from '../../client/cli-options.ts';
 import { WardenClient } from '../../client/session.ts';
 

@@ -1,5 +1,6 @@
 /** `mcp-warden logout <url>`: revoke (RFC 7009) and forget the tokens for one server. */
-import { parseOptions, UsageError, type Command } from '../main.ts';
+import { parseOptions, UsageError } from '../options.ts';
+import type { Command } from '../command.ts';
 import { clientOptionSpec, toClientOptions } from '../../client/cli-options.ts';
 import { WardenClient } from '../../client/session.ts';
 

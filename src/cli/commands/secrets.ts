@@ -3,10 +3,9 @@
  * (servers[].downstream.perUserSecret). The value of `set` is read from standard input, never
  * from argv, so it stays out of shell history and the process list.
  */
-import type { Command, CommandContext } from '../main.ts';
-import { parseOptions, UsageError } from '../main.ts';
-import { loadConfigFile } from '../../config/load.ts';
-import { buildDemoConfig } from '../../config/demo.ts';
+import type { Command, CommandContext } from '../command.ts';
+import { parseOptions, UsageError } from '../options.ts';
+import { configFromOptions } from '../config-options.ts';
 import type { Config, ServerConfig } from '../../config/schema.ts';
 import { openDatabase } from '../../storage/sqlite/database.ts';
 import { loadSecretsKey } from '../../downstream/secrets-key.ts';
@@ -37,8 +36,7 @@ export const run: Command = async (ctx) => {
     return values.help ? 0 : 2;
   }
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}": the secret is read from standard input, never from the command line`);
-  const config = values.config ? loadConfigFile(values.config, ctx.env) : values.demo ? buildDemoConfig(ctx.env) : undefined;
-  if (!config) throw new UsageError('name the configuration with --config FILE (or --demo)');
+  const config = configFromOptions(values, ctx.env);
   const db = openDatabase(config.storage.sqlite.path);
   try {
     switch (action) {

@@ -3,12 +3,12 @@
  * embedded authorization server when configured) until SIGINT/SIGTERM.
  */
 import { startWarden } from '../../app.ts';
-import { buildDemoConfig } from '../../config/demo.ts';
-import { loadConfigFile } from '../../config/load.ts';
+import { configFromOptions } from '../config-options.ts';
 import type { Config } from '../../config/schema.ts';
-import { canonicalResourceUri, protectedResourceMetadataUrl } from '../../gateway/protected-resource-metadata.ts';
+import { canonicalResourceUri, protectedResourceMetadataUrl } from '../../kernel/resource-uri.ts';
 import { createLogger } from '../../log.ts';
-import { parseOptions, UsageError, type Command } from '../main.ts';
+import { parseOptions, UsageError } from '../options.ts';
+import type { Command } from '../command.ts';
 
 const HELP = `usage: mcp-warden start --config FILE
        mcp-warden start --demo
@@ -24,8 +24,7 @@ export const run: Command = async (ctx) => {
     ctx.stdout.write(HELP);
     return 0;
   }
-  if (!values.config === !values.demo) throw new UsageError('give exactly one of --config FILE or --demo');
-  const config: Config = values.demo ? buildDemoConfig(ctx.env) : loadConfigFile(values.config!, ctx.env);
+  const config: Config = configFromOptions(values, ctx.env);
   const logger = createLogger(config.log.level);
   if ('embedded' in config.authorizationServer) {
     // oidc-provider's own import-time warning is held back (oidc-provider-module.ts); say it once here.

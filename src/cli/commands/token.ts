@@ -1,5 +1,6 @@
 /** `mcp-warden token <url>`: print a valid access token (refreshed as needed) for curl and scripts. */
-import { parseOptions, UsageError, type Command } from '../main.ts';
+import { parseOptions, UsageError } from '../options.ts';
+import type { Command } from '../command.ts';
 import { clientOptionSpec, clientOptionsHelp, toClientOptions } from '../../client/cli-options.ts';
 import { WardenClient } from '../../client/session.ts';
 

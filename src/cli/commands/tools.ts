@@ -1,5 +1,6 @@
 /** `mcp-warden tools <url>`: list the tools of a protected MCP server. */
-import { parseOptions, UsageError, type Command } from '../main.ts';
+import { parseOptions, UsageError } from '../options.ts';
+import type { Command } from '../command.ts';
 import { clientOptionSpec, clientOptionsHelp, toClientOptions } from '../../client/cli-options.ts';
 import { connectClient } from '../../client/connect.ts';
 import { WardenClient } from '../../client/session.ts';

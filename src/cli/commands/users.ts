@@ -4,8 +4,9 @@
  */
 import { openAdminContext } from '../../authorization-server/admin.ts';
 import { readPassword } from '../../users/read-password.ts';
-import { parseOptions, UsageError, type Command, type CommandContext } from '../main.ts';
-import { configFromOptions } from './audit.ts';
+import { parseOptions, UsageError } from '../options.ts';
+import type { Command, CommandContext } from '../command.ts';
+import { configFromOptions } from '../config-options.ts';
 
 const HELP = `usage: mcp-warden users <subcommand> [--config FILE | --demo]
   add USER --role ROLE [--role ROLE]   create a user; the password is read from stdin or a prompt

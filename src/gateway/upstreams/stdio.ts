@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import type { Logger } from '../../log.ts';
 import type { ServerConfig, StdioUpstream } from '../../config/schema.ts';
 import type { DownstreamCredentials } from '../../downstream/types.ts';
-import type { Caller } from '../caller.ts';
+import type { Caller } from '../../kernel/caller.ts';
 import { parseJsonRpcMessage, rememberRaw, serializeLine, type JsonRpcMessage } from '../jsonrpc.ts';
 import { UpstreamError, type Upstream, type UpstreamConnection, type UpstreamConnectContext } from './types.ts';
 

@@ -3,7 +3,7 @@
  * connection that takes client messages and reports every message the server sends, whatever
  * stream it arrived on. The front routes them (by id, by progressToken) to the right client stream.
  */
-import type { Caller } from '../caller.ts';
+import type { Caller } from '../../kernel/caller.ts';
 import type { JsonRpcMessage } from '../jsonrpc.ts';
 
 export interface UpstreamEvents {

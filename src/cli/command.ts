@@ -1,0 +1,10 @@
+/** The shape of one `mcp-warden <command>`: what it is given and what it returns. */
+export interface CommandContext {
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/** A command returns its exit code. Errors it throws are printed as one line, never as a stack. */
+export type Command = (ctx: CommandContext) => Promise<number>;
