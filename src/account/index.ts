@@ -1,5 +1,5 @@
 /**
- * The account area (issue 5 follow-up): a page on the warden's origin where a user signs in at
+ * The account area: a page on the warden's origin where a user signs in at
  * the authorization server and stores their own credential for each server that uses per-user
  * secrets (`downstream.perUserSecret`), without shell access. docs/downstream.md describes it.
  *

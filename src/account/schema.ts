@@ -1,5 +1,5 @@
 /**
- * Configuration of the account area (`/account`, issue 5 follow-up): the page where a user stores
+ * Configuration of the account area (`/account`): the page where a user stores
  * their own downstream credentials. Composed into the main schema by src/config/schema.ts.
  */
 import { z } from 'zod';

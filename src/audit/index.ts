@@ -1,5 +1,5 @@
 /**
- * Audit sinks (issue 4 §5): every authorization decision goes to SQLite and, when
+ * Audit sinks: every authorization decision goes to SQLite and, when
  * `audit.jsonl` is set, to a JSON Lines file. The gateway fills the events (using
  * `redactArguments` for tool arguments) and calls `record`, which never blocks on I/O.
  * Unauthenticated denials are folded per window (unauthenticated.ts), so a 401 flood does not grow

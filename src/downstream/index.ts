@@ -1,5 +1,5 @@
 /**
- * Downstream identity (issue 5): what each upstream's traffic carries so the services behind it
+ * Downstream identity: what each upstream's traffic carries so the services behind it
  * act for the caller, never with the caller's own token (MCP 2025-11-25 Security Best Practices,
  * "Token Passthrough"). Per server, one of:
  *   tokenExchange  RFC 8693 at the embedded or an external authorization server
@@ -192,7 +192,7 @@ export async function createDownstreamCredentials(options: DownstreamOptions): P
     );
   }
 
-  /** Never passthrough (RS-17): whatever the configuration, the caller's own token is not sent on. */
+  /** Never passthrough (MCP Security Best Practices §Token Passthrough): whatever the configuration, the caller's own token is not sent on. */
   function withoutInboundToken(values: Record<string, string>, caller: Caller, server: ServerConfig): Record<string, string> {
     if (caller.accessToken.length < 8) return values;
     for (const [name, value] of Object.entries(values)) {

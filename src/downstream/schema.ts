@@ -1,10 +1,10 @@
 /**
- * Configuration of downstream identity (issue 5): what an upstream server's traffic carries so
+ * Configuration of downstream identity: what an upstream server's traffic carries so
  * the services behind it know who the caller is, and which clients may exchange tokens at the
  * embedded authorization server. Composed into the main schema by src/config/schema.ts.
  *
  * Never passthrough: no option here forwards the caller's own access token (MCP 2025-11-25
- * Security Best Practices, "Token Passthrough"; RS-17).
+ * Security Best Practices, "Token Passthrough").
  */
 import { z } from 'zod';
 

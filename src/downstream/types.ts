@@ -1,5 +1,5 @@
 /**
- * The contract between the gateway and downstream credentials (issue 5): what a caller's
+ * The contract between the gateway and downstream credentials: what a caller's
  * upstream traffic carries. Never the caller's own token.
  */
 import type { Caller } from '../kernel/caller.ts';

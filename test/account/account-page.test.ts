@@ -18,7 +18,7 @@ import { captureLogs, connectClient, PASSWORD, seedUsers, textOf } from '../down
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const fingerprint = (secret: string) => createHash('sha256').update(secret).digest('hex').slice(0, 12);
 
-describe('account page: a user stores their own downstream credential in the browser (issue 5)', () => {
+describe('account page: a user stores their own downstream credential in the browser', () => {
   let dir: string;
   let dbPath: string;
   let auditPath: string;

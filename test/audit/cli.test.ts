@@ -25,7 +25,7 @@ async function run(...argv: string[]) {
 const now = Date.now();
 const iso = (msAgo: number) => new Date(now - msAgo).toISOString();
 
-describe('mcp-warden audit and explain (issue 4 §5)', () => {
+describe('mcp-warden audit and explain: recorded decisions read back, and a decision explained without calling anything', () => {
   let dir: string;
   let configFile: string;
 

@@ -7,7 +7,7 @@ import { queryAuditEvents } from '../../src/audit/query.ts';
 
 const FLOOD = 200;
 
-describe('gateway: a flood of unauthenticated requests is audited in O(1) rows (issue 4 follow-up)', () => {
+describe('gateway: a flood of unauthenticated requests is audited in O(1) rows', () => {
   let t: TestWarden;
   before(async () => {
     t = await startTestWarden({

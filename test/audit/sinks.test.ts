@@ -29,7 +29,7 @@ function event(overrides: Partial<AuditEvent> = {}): AuditEvent {
   };
 }
 
-describe('audit: SQLite sink (issue 4 §5)', () => {
+describe('audit: SQLite sink records every decision with its rule and reason', () => {
   let dir: string;
   let db: SqliteDatabase;
   before(() => {

@@ -1,5 +1,5 @@
 /**
- * Issue 4 end to end: the official MCP SDK client (@modelcontextprotocol/client 2.x) through the
+ * Policy and audit end to end: the official MCP SDK client (@modelcontextprotocol/client 2.x) through the
  * real gateway and the embedded authorization server, with the demo policy. Tokens come from real
  * authorization code + PKCE flows (test/helpers/oauth.ts); the audit trail is read back with the
  * real `mcp-warden audit` command.
@@ -61,7 +61,7 @@ async function auditCli(configFile: string, ...filters: string[]): Promise<Audit
   return out.trim() ? out.trim().split('\n').map((l) => JSON.parse(l) as AuditEvent) : [];
 }
 
-describe('policy end to end: filtered lists, denial, step-up and audit (issue 4)', () => {
+describe('policy end to end: filtered lists, denial, step-up and audit', () => {
   let dir: string;
   let warden: Warden;
   let configFile: string;
@@ -114,7 +114,7 @@ describe('policy end to end: filtered lists, denial, step-up and audit (issue 4)
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('issue 4 §3: tools/list in JSON shows alice every tool and bob only the read tools', async () => {
+  it('filtered lists: tools/list in JSON shows alice every tool and bob only the read tools', async () => {
     const alice = await connect(endpoint.notes, tokens['alice:notes']!.access_token);
     const bob = await connect(endpoint.notes, tokens['bob:notes']!.access_token);
     try {
@@ -139,7 +139,7 @@ describe('policy end to end: filtered lists, denial, step-up and audit (issue 4)
     }
   });
 
-  it('issue 4 §3: tools/list over SSE is filtered per caller, and pagination cursors still work', async () => {
+  it('filtered lists: tools/list over SSE is filtered per caller, and pagination cursors still work', async () => {
     for (const [user, pages] of [
       ['bob', [['list_notes', 'read_note'], ['search_notes', 'whoami']]],
       ['alice', [['list_notes', 'read_note', 'create_note'], ['search_notes', 'delete_note', 'whoami']]],
@@ -166,7 +166,7 @@ describe('policy end to end: filtered lists, denial, step-up and audit (issue 4)
     }
   });
 
-  it('issue 4 §2: bob\'s direct call to an admin tool is refused with a JSON-RPC error naming no rule', async () => {
+  it('per-tool rules: bob\'s direct call to an admin tool is refused with a JSON-RPC error naming no rule', async () => {
     const bob = await connect(endpoint.notes, tokens['bob:notes']!.access_token);
     try {
       await assert.rejects(bob.client.callTool({ name: 'delete_note', arguments: { id: '2' } }), (err: Error & { code?: number }) => {
@@ -193,7 +193,7 @@ describe('policy end to end: filtered lists, denial, step-up and audit (issue 4)
         challenge = err;
         return true;
       });
-      // RS-14 "recommended": what she holds plus what the operation needs.
+      // MCP authorization §Scope Challenge Handling, the recommended strategy: what she holds plus what the operation needs.
       assert.equal(challenge!.requiredScope, 'notes:read notes:write');
       assert.equal(challenge!.resourceMetadataUrl?.toString(), `${issuer}/.well-known/oauth-protected-resource/mcp`);
 
@@ -207,7 +207,7 @@ describe('policy end to end: filtered lists, denial, step-up and audit (issue 4)
     }
   });
 
-  it('issue 4 §5: every decision above is in the audit trail, read back with mcp-warden audit', async () => {
+  it('audit: every decision above is in the audit trail, read back with mcp-warden audit', async () => {
     // The sinks write every 100 ms; flush so the reader below sees every decision made so far.
     await warden.flushAudit();
     const bobDenied = await auditCli(configFile, '--user', 'bob', '--decision', 'deny', '--server', 'notes');
