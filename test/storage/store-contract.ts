@@ -12,8 +12,8 @@ export interface StoreHarness {
   close(): void | Promise<void>;
 }
 
-export function runStoreContract(backend: string, open: () => Promise<StoreHarness> | StoreHarness): void {
-  describe(`Store contract: ${backend}`, () => {
+export function runStoreContract(backend: string, open: () => Promise<StoreHarness> | StoreHarness, skip?: string): void {
+  describe(`Store contract: ${backend}`, { skip }, () => {
     async function withStore(fn: (h: StoreHarness) => Promise<void>): Promise<void> {
       const h = await open();
       try { await fn(h); } finally { await h.close(); }

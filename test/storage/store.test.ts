@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { openDatabase } from '../../src/storage/sqlite/database.ts';
 import { createSqliteStore } from '../../src/storage/sqlite/store.ts';
 import { createMemoryStore } from '../../src/storage/memory/store.ts';
+import { createPostgresStore } from '../../src/storage/postgres/store.ts';
+import { openPostgres } from '../../src/storage/postgres/database.ts';
+import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
 import { runStoreContract } from './store-contract.ts';
 
 runStoreContract('sqlite (file)', () => {
@@ -25,6 +28,12 @@ runStoreContract('memory', () => {
   const clock = { now: 1_800_000_000_000 };
   return { store: createMemoryStore(() => clock.now), clock, close: () => {} };
 });
+
+runStoreContract('postgres', async () => {
+  const db = await openTestPostgres();
+  const clock = { now: 1_800_000_000_000 };
+  return { store: await createPostgresStore(db, () => clock.now), clock, close: () => db.drop() };
+}, await postgresUnavailable());
 
 describe('SQLite store durability', () => {
   it('a write the database refuses (e.g. disk full) leaves every stored row intact', async () => {
@@ -51,5 +60,59 @@ describe('SQLite store durability', () => {
       assert.deepEqual(await createSqliteStore(db).models.find('Grant', 'g'), { jti: 'g' });
       db.close();
     } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+});
+
+describe('PostgreSQL store shared by several instances', { skip: await postgresUnavailable() }, () => {
+  it('two instances migrating at once apply each step once (advisory lock), and both then serve the same rows', async () => {
+    const first = await openTestPostgres();
+    const second = await openPostgres({ url: TEST_POSTGRES_URL, schema: first.schema, maxConnections: 2 });
+    try {
+      const [a, b] = await Promise.all([createPostgresStore(first), createPostgresStore(second)]);
+      const { rows } = await first.query<{ n: number }>('count_migrations', "SELECT COUNT(*)::int AS n FROM schema_migrations WHERE owner = 'authorization-server'");
+      assert.equal(rows[0]!.n, 1);
+      await a.models.upsert('Client', 'c1', { client_id: 'c1' }, undefined);
+      assert.deepEqual(await b.models.find('Client', 'c1'), { client_id: 'c1' }, 'a client registered on one instance is found on the other');
+    } finally {
+      await second.close();
+      await first.drop();
+    }
+  });
+
+  it('OAuth 2.1 §4.1.3 / RFC 9700 §4.14.2: when two instances consume one code at once, the first consumption time stands', async () => {
+    const first = await openTestPostgres();
+    const second = await openPostgres({ url: TEST_POSTGRES_URL, schema: first.schema, maxConnections: 2 });
+    try {
+      const a = await createPostgresStore(first);
+      const b = await createPostgresStore(second);
+      await a.models.upsert('AuthorizationCode', 'code', { grantId: 'g' }, undefined);
+      const t = 1_800_000_000_000;
+      await Promise.all([a.models.consume('AuthorizationCode', 'code', t), b.models.consume('AuthorizationCode', 'code', t + 5000)]);
+      const consumed = (await b.models.find('AuthorizationCode', 'code'))!.consumed as number;
+      assert.ok(consumed === Math.floor(t / 1000) || consumed === Math.floor((t + 5000) / 1000));
+      await a.models.consume('AuthorizationCode', 'code', t + 60_000);
+      assert.equal((await a.models.find('AuthorizationCode', 'code'))!.consumed, consumed, 'a later consumption never moves the first');
+    } finally {
+      await second.close();
+      await first.drop();
+    }
+  });
+
+  it('a write the database refuses leaves the stored row intact, and the data outlives the pool', async () => {
+    const db = await openTestPostgres();
+    try {
+      const store = await createPostgresStore(db);
+      await store.models.upsert('Client', 'boom', { client_id: 'boom', v: 1 }, undefined);
+      await db.query('fail_trigger_fn', `CREATE FUNCTION ${db.schema}.fail_boom() RETURNS trigger AS $$ BEGIN IF NEW.id = 'boom' THEN RAISE EXCEPTION 'simulated disk full'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
+      await db.query('fail_trigger', `CREATE TRIGGER fail_boom BEFORE UPDATE ON ${db.schema}.oidc_models FOR EACH ROW EXECUTE FUNCTION ${db.schema}.fail_boom()`);
+      await assert.rejects(store.models.upsert('Client', 'boom', { client_id: 'boom', v: 2 }, undefined), /simulated disk full/);
+      assert.deepEqual(await store.models.find('Client', 'boom'), { client_id: 'boom', v: 1 });
+      const again = await openPostgres({ url: TEST_POSTGRES_URL, schema: db.schema, maxConnections: 1 });
+      try {
+        assert.deepEqual(await (await createPostgresStore(again)).models.find('Client', 'boom'), { client_id: 'boom', v: 1 });
+      } finally { await again.close(); }
+    } finally {
+      await db.drop();
+    }
   });
 });
