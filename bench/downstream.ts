@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../src/config/load.ts';
 import { silentLogger } from '../src/log.ts';
 import { openDatabase } from '../src/storage/sqlite/database.ts';
+import { createSqliteDownstreamStorage } from '../src/storage/sqlite/downstream-store.ts';
 import { createDownstreamCredentials } from '../src/downstream/index.ts';
 import { openServerSecrets } from '../src/downstream/secret-store.ts';
 import { exchangeToken } from '../src/downstream/token-exchange-client.ts';
@@ -48,9 +49,10 @@ try {
       { name: 'secrets', path: '/s', upstream: { stdio: { command: 'true' } }, downstream: { perUserSecret: { env: 'TOKEN' } } },
     ],
   });
-  const secrets = openServerSecrets(db, 'secrets', key);
-  for (let i = 0; i < 1000; i++) secrets.set(`user${i}`, `secret-${i}-${randomBytes(16).toString('hex')}`);
-  const d = await createDownstreamCredentials({ config, db, logger: silentLogger, env: { WARDEN_SECRETS_KEY: key.toString('base64') }, embeddedTokenEndpoint: as.tokenEndpoint });
+  const storage = createSqliteDownstreamStorage(db);
+  const secrets = await openServerSecrets(storage.secrets, 'secrets', key);
+  for (let i = 0; i < 1000; i++) await secrets.set(`user${i}`, `secret-${i}-${randomBytes(16).toString('hex')}`);
+  const d = await createDownstreamCredentials({ config, storage, logger: silentLogger, env: { WARDEN_SECRETS_KEY: key.toString('base64') }, embeddedTokenEndpoint: as.tokenEndpoint });
   const subject = await as.issueAccessToken({ sub: 'alice', scope: 'notes:read' }, { expiresIn: 3600 });
   const alice: Caller = { subject: 'alice', clientId: 'c', issuer: as.issuer, audience: 'x', scopes: ['notes:read'], roles: [], claims: {}, expiresAt: 0, accessToken: subject };
   let n = 0;

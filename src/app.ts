@@ -14,6 +14,7 @@ import { GatewayError, sendGatewayError } from './gateway/errors.ts';
 import { createTokenVerifier } from './gateway/token-verifier.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { openDatabase } from './storage/sqlite/database.ts';
+import { createSqliteDownstreamStorage } from './storage/sqlite/downstream-store.ts';
 import { UserStore } from './users/user-store.ts';
 
 /** What app composition needs from the embedded authorization server (issue 3); `createAuthorizationServer` returns more. */
@@ -99,7 +100,8 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     });
     const as = config.authorizationServer;
     // The account page (users store their own downstream credentials) registers its client at the embedded AS.
-    const account = prepareAccountArea({ config, db, env, logger });
+    const downstreamStorage = createSqliteDownstreamStorage(db);
+    const account = await prepareAccountArea({ config, storage: downstreamStorage, env, logger });
     let authorizationServer: EmbeddedAuthorizationServer | undefined;
     if ('embedded' in as) {
       const users = new UserStore(db, as.embedded.roles);
@@ -118,7 +120,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     }
     const audit = createAuditSink(config, db, { logger });
     closers.unshift(() => audit.close());
-    const downstream = await createDownstreamCredentials({ config, db, logger, env, ...(account ? { accountPageUrl: account.url } : {}) });
+    const downstream = await createDownstreamCredentials({ config, storage: downstreamStorage, logger, env, ...(account ? { accountPageUrl: account.url } : {}) });
     const models = authorizationServer?.store.models;
     const verifier = createTokenVerifier({
       config,

@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthorizationServerExtension, ExtraResourceResolver } from '../authorization-server/index.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
-import type { SqliteDatabase } from '../storage/sqlite/database.ts';
+import type { DownstreamStorage } from '../storage/downstream-store.ts';
 import { accountResource, ensureAccountClient } from './client-registration.ts';
 import { createAccountArea } from './routes.ts';
 import { ACCOUNT_PATH, resolveAccountSettings } from './settings.ts';
@@ -37,9 +37,9 @@ export interface PreparedAccountArea {
  * Decides whether the account area runs (logging why not) and prepares it.
  * @throws AccountConfigError when `account.enabled: true` cannot be honoured
  */
-export function prepareAccountArea(o: { config: Config; db: SqliteDatabase; env: NodeJS.ProcessEnv; logger: Logger; now?: () => number }): PreparedAccountArea | undefined {
+export async function prepareAccountArea(o: { config: Config; storage: DownstreamStorage; env: NodeJS.ProcessEnv; logger: Logger; now?: () => number }): Promise<PreparedAccountArea | undefined> {
   const log = o.logger.child({ component: 'account' });
-  const settings = resolveAccountSettings(o.config, o.env, o.db);
+  const settings = await resolveAccountSettings(o.config, o.env, o.storage.settings);
   if (!settings.enabled) {
     // Off because nothing uses it is not news; off because it cannot work is.
     const level = o.config.account.enabled === false || /nothing to store/.test(settings.reason) ? 'debug' : 'warn';
@@ -64,7 +64,7 @@ export function prepareAccountArea(o: { config: Config; db: SqliteDatabase; env:
         resource: settings.resource,
         ...(settings.embedded ? { localOrigin } : {}),
       });
-      const area = createAccountArea({ settings, signIn, db: o.db, env: o.env, logger: log, ...(o.now ? { now: o.now } : {}) });
+      const area = createAccountArea({ settings, signIn, secrets: o.storage.secrets, env: o.env, logger: log, ...(o.now ? { now: o.now } : {}) });
       log.info({ url: `${settings.origin}${ACCOUNT_PATH}`, servers: settings.servers.map((s) => s.server.name) }, `users store their own downstream credentials at ${settings.origin}${ACCOUNT_PATH}`);
       return area;
     },

@@ -17,7 +17,7 @@ import { sendPage } from '../kernel/html.ts';
 import { loadSecretsKey } from '../downstream/secrets-key.ts';
 import { openServerSecrets, storedSecretInfo, type ServerSecrets } from '../downstream/secret-store.ts';
 import { describeError, type Logger } from '../log.ts';
-import type { SqliteDatabase } from '../storage/sqlite/database.ts';
+import type { SealedSecretStore } from '../storage/downstream-store.ts';
 import { readSessionId, sessionCookie } from './cookies.ts';
 import { AccountError } from './errors.ts';
 import { parseSecret, readForm } from './form.ts';
@@ -31,7 +31,8 @@ import { overviewPage, problemPage, secretPage, secretPath, signedOutPage, type 
 export interface AccountAreaOptions {
   settings: Extract<AccountSettings, { enabled: true }>;
   signIn: SignIn;
-  db: SqliteDatabase;
+  /** Users' sealed secrets (src/storage/downstream-store.ts). */
+  secrets: SealedSecretStore;
   env: NodeJS.ProcessEnv;
   logger: Logger;
   /** Milliseconds since the epoch. */
@@ -39,12 +40,13 @@ export interface AccountAreaOptions {
 }
 
 interface Target extends PerUserSecretServer {
-  secrets: ServerSecrets;
+  secrets: Promise<ServerSecrets>;
 }
 
 /** The account area's request handler. */
 export function createAccountArea(o: AccountAreaOptions) {
-  const { settings, signIn, db, logger } = o;
+  const { settings, signIn, logger } = o;
+  const store = o.secrets;
   const now = o.now ?? Date.now;
   const sessions = createSessionStore({ idleMs: settings.idleTimeoutMs, maxMs: settings.maxSessionMs, now });
   const csrf = createCsrf(randomBytes(32).toString('base64url'));
@@ -52,11 +54,11 @@ export function createAccountArea(o: AccountAreaOptions) {
   const cookie = { secure: settings.secure };
   // The downstream module checked each key at start-up (a wrong one stops the gateway first).
   const targets = new Map<string, Target>(settings.servers.map((s) => [s.server.name, {
-    ...s, secrets: openServerSecrets(db, s.server.name, loadSecretsKey(s.perUserSecret.key, o.env), now),
+    ...s, secrets: openServerSecrets(store, s.server.name, loadSecretsKey(s.perUserSecret.key, o.env), now),
   }]));
 
-  function status(t: Target, subject: string): ServerStatus {
-    const info = storedSecretInfo(db, t.server.name, subject);
+  async function status(t: Target, subject: string): Promise<ServerStatus> {
+    const info = await storedSecretInfo(store, t.server.name, subject);
     return { name: t.server.name, ...(info ? { setAt: info.updatedAt } : {}), hasFallback: t.perUserSecret.fallback !== undefined };
   }
 
@@ -106,7 +108,7 @@ export function createAccountArea(o: AccountAreaOptions) {
     if (pathname === ACCOUNT_PATH || pathname === `${ACCOUNT_PATH}/`) {
       if (!allow('GET, HEAD')) return;
       if (!subject) return beginSignIn(res, ACCOUNT_PATH);
-      const servers = [...targets.values()].map((t) => status(t, subject));
+      const servers = await Promise.all([...targets.values()].map((t) => status(t, subject)));
       const flash = takeFlash(session);
       return sendPage(res, 200, 'Your credentials', overviewPage({ subject, servers, csrf: csrf.issue(session.id, 'account'), ...(flash ? { flash } : {}) }));
     }
@@ -156,7 +158,7 @@ export function createAccountArea(o: AccountAreaOptions) {
     if (deleting) {
       if (!allow('POST')) return;
       const { session: s } = await readVerifiedForm(req, session);
-      const removed = target.secrets.remove(s.subject);
+      const removed = await (await target.secrets).remove(s.subject);
       logger.info({ event: 'account_secret_deleted', user: s.subject, server: target.server.name, removed }, 'user deleted their downstream secret');
       s.flash = removed ? `Your credential for ${target.server.name} was deleted.` : `You had no credential stored for ${target.server.name}.`;
       return redirect(res, ACCOUNT_PATH);
@@ -164,7 +166,7 @@ export function createAccountArea(o: AccountAreaOptions) {
     if (!allow('GET, HEAD, POST')) return;
     if (method !== 'POST') {
       if (!subject) return beginSignIn(res, secretPath(target.server.name));
-      return sendPage(res, 200, `Credential for ${target.server.name}`, secretPage({ server: status(target, subject), csrf: csrf.issue(session.id, 'account') }));
+      return sendPage(res, 200, `Credential for ${target.server.name}`, secretPage({ server: await status(target, subject), csrf: csrf.issue(session.id, 'account') }));
     }
     const { session: s, form } = await readVerifiedForm(req, session);
     let secret: string;
@@ -172,10 +174,10 @@ export function createAccountArea(o: AccountAreaOptions) {
       secret = parseSecret(form.get('secret'), 'stdio' in target.server.upstream ? 'env' : 'header');
     } catch (err) {
       if (!(err instanceof AccountError)) throw err;
-      return sendPage(res, err.status, err.title, secretPage({ server: status(target, s.subject), csrf: csrf.issue(s.id, 'account'), error: err.message }));
+      return sendPage(res, err.status, err.title, secretPage({ server: await status(target, s.subject), csrf: csrf.issue(s.id, 'account'), error: err.message }));
     }
-    const replaced = storedSecretInfo(db, target.server.name, s.subject) !== undefined;
-    target.secrets.set(s.subject, secret);
+    const replaced = await storedSecretInfo(store, target.server.name, s.subject) !== undefined;
+    await (await target.secrets).set(s.subject, secret);
     logger.info({ event: 'account_secret_set', user: s.subject, server: target.server.name, replaced }, 'user stored their downstream secret');
     s.flash = `Your credential for ${target.server.name} was ${replaced ? 'replaced' : 'saved'}. New sessions use it; sessions already open keep the one they started with.`;
     return redirect(res, ACCOUNT_PATH);

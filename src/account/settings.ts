@@ -4,9 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Config, ServerConfig } from '../config/schema.ts';
-import { settingOrCreate } from '../downstream/migrations.ts';
+import type { SettingsStore } from '../storage/downstream-store.ts';
 import type { PerUserSecretConfig } from '../downstream/schema.ts';
-import type { SqliteDatabase } from '../storage/sqlite/database.ts';
 
 /** Every page of the account area lives under this prefix. */
 export const ACCOUNT_PATH = '/account';
@@ -51,7 +50,7 @@ export class AccountConfigError extends Error {
  * an external issuer only when `account.client` names a client registered there.
  * @throws AccountConfigError when `account.enabled: true` cannot be honoured, or a server's path collides
  */
-export function resolveAccountSettings(config: Config, env: NodeJS.ProcessEnv, db: SqliteDatabase): AccountSettings {
+export async function resolveAccountSettings(config: Config, env: NodeJS.ProcessEnv, store: SettingsStore): Promise<AccountSettings> {
   const account = config.account;
   const servers = config.servers.flatMap((server) => (server.downstream?.perUserSecret ? [{ server, perUserSecret: server.downstream.perUserSecret }] : []));
   const explicit = account.enabled === true;
@@ -72,7 +71,7 @@ export function resolveAccountSettings(config: Config, env: NodeJS.ProcessEnv, d
   let clientSecret: string;
   if (embedded) {
     clientSecret = account.client?.clientSecret ?? env.WARDEN_ACCOUNT_CLIENT_SECRET
-      ?? settingOrCreate(db, `account-client-secret:${clientId}`, () => randomBytes(32).toString('base64url'));
+      ?? await store.getOrCreate(`account-client-secret:${clientId}`, () => randomBytes(32).toString('base64url'));
   } else {
     if (!account.client?.clientSecret) {
       return off(`the external issuer ${as.external.issuer} needs a client for the account page: register a confidential client there with redirect URI ${config.publicUrl}${CALLBACK_PATH} and set account.client.clientId and account.client.clientSecret`);

@@ -15,6 +15,8 @@ import type { Config, EmbeddedAuthorizationServerConfig } from '../config/schema
 import { describeError, type Logger } from '../log.ts';
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
 import { createSqliteStore } from '../storage/sqlite/store.ts';
+import { createSqliteDownstreamStorage } from '../storage/sqlite/downstream-store.ts';
+import type { SettingsStore } from '../storage/downstream-store.ts';
 import type { ConsentRecord, Store } from '../storage/store.ts';
 import type { UserStore } from '../users/user-store.ts';
 import { describeScopes } from '../policy/index.ts';
@@ -41,6 +43,8 @@ export type { AuthorizationServerExtension, ExtensionContext } from './extension
 export interface AuthorizationServerOptions {
   config: Config;
   db: SqliteDatabase;
+  /** Generated settings (the gateway's token-exchange client secret); default: on `db`. */
+  settings?: SettingsStore;
   users: UserStore;
   logger: Logger;
   /** Milliseconds since the epoch, for storage expiry and the refresh grace window. */
@@ -171,7 +175,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
 
   const ext: ExtensionContext = { config, issuer, store, logger, resolveResource };
   // RFC 8693 token exchange (issue 5) turns itself on when embedded.tokenExchange is configured.
-  const builtIn = [createTokenExchangeExtension({ db: options.db, env: options.env ?? process.env })];
+  const builtIn = [createTokenExchangeExtension({ settings: options.settings ?? createSqliteDownstreamStorage(options.db).settings, env: options.env ?? process.env })];
   for (const extension of [...builtIn, ...(options.extensions ?? [])]) await extension(provider, ext);
 
   const clients = createClientRegistry(provider, store);

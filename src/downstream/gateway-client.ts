@@ -5,8 +5,7 @@
  * gateway (to authenticate with it) resolve it here, so they always agree.
  */
 import { randomBytes } from 'node:crypto';
-import type { SqliteDatabase } from '../storage/sqlite/database.ts';
-import { settingOrCreate } from './migrations.ts';
+import type { SettingsStore } from '../storage/downstream-store.ts';
 import type { TokenExchangeServerConfig } from './schema.ts';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -20,10 +19,10 @@ export interface GatewayClient {
  * The secret is, in order: the config's `gatewayClient.clientSecret`, $WARDEN_GATEWAY_CLIENT_SECRET,
  * else 32 random bytes generated once and kept in the database.
  */
-export function resolveGatewayClient(config: TokenExchangeServerConfig, env: NodeJS.ProcessEnv, db: SqliteDatabase): GatewayClient {
+export async function resolveGatewayClient(config: TokenExchangeServerConfig, env: NodeJS.ProcessEnv, settings: SettingsStore): Promise<GatewayClient> {
   const clientId = config.gatewayClient.clientId;
   const configured = config.gatewayClient.clientSecret ?? env.WARDEN_GATEWAY_CLIENT_SECRET;
-  const clientSecret = configured ?? settingOrCreate(db, `gateway-client-secret:${clientId}`, () => randomBytes(32).toString('base64url'));
+  const clientSecret = configured ?? await settings.getOrCreate(`gateway-client-secret:${clientId}`, () => randomBytes(32).toString('base64url'));
   return { clientId, clientSecret };
 }
 

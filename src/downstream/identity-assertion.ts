@@ -8,8 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JSONWebKeySet } from 'jose';
 import type { Caller } from '../kernel/caller.ts';
-import type { SqliteDatabase } from '../storage/sqlite/database.ts';
-import { settingOrCreate } from './migrations.ts';
+import type { SettingsStore } from '../storage/downstream-store.ts';
 
 /** Where the gateway's JWKS is served. */
 export const WARDEN_JWKS_PATH = '/.well-known/warden-jwks.json';
@@ -34,12 +33,12 @@ export const REUSE_MARGIN_SECONDS = 30;
 const REUSED_ENTRIES = 10_000;
 
 /** Loads the gateway's signing key from the database, generating it the first time. */
-export async function createIdentityAssertionSigner(db: SqliteDatabase, issuer: string, now: () => number = () => Math.floor(Date.now() / 1000)): Promise<IdentityAssertionSigner> {
+export async function createIdentityAssertionSigner(settings: SettingsStore, issuer: string, now: () => number = () => Math.floor(Date.now() / 1000)): Promise<IdentityAssertionSigner> {
   // Generate before the transaction (it is async); only the first writer's key is kept.
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const candidate = await exportJWK(privateKey);
   candidate.kid = await calculateJwkThumbprint(candidate);
-  const stored = JSON.parse(settingOrCreate(db, 'identity-assertion-key', () => JSON.stringify(candidate))) as JWK;
+  const stored = JSON.parse(await settings.getOrCreate('identity-assertion-key', () => JSON.stringify(candidate))) as JWK;
   const key = await importJWK({ ...stored, alg: 'ES256' }, 'ES256');
   const { d: _d, ...publicJwk } = stored;
   const signed = new Map<string, { jwt: string; reuseUntil: number }>();

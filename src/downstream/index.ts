@@ -10,7 +10,7 @@
  * Everything that can be wrong with the configuration or the secrets key fails here, at start-up.
  */
 import type { Config, ServerConfig } from '../config/schema.ts';
-import type { SqliteDatabase } from '../storage/sqlite/database.ts';
+import type { DownstreamStorage } from '../storage/downstream-store.ts';
 import type { Logger } from '../log.ts';
 import type { Caller } from '../kernel/caller.ts';
 import type { DownstreamCredentials } from './types.ts';
@@ -29,7 +29,8 @@ export { endAtCredentialExpiry } from './session-expiry.ts';
 
 export interface DownstreamOptions {
   config: Config;
-  db: SqliteDatabase;
+  /** Generated settings and users' sealed secrets (src/storage/downstream-store.ts). */
+  storage: DownstreamStorage;
   logger: Logger;
   env: NodeJS.ProcessEnv;
   /**
@@ -70,7 +71,7 @@ interface ExchangeTarget {
  * @throws SecretsKeyError for a missing or wrong secrets key, DownstreamConfigError for an unusable setup
  */
 export async function createDownstreamCredentials(options: DownstreamOptions): Promise<WardenDownstream> {
-  const { config, db, env } = options;
+  const { config, storage, env } = options;
   const log = options.logger.child({ component: 'downstream' });
   const now = options.now ?? (() => Math.floor(Date.now() / 1000));
   const cache = new ExchangedTokenCache({ now });
@@ -109,7 +110,7 @@ export async function createDownstreamCredentials(options: DownstreamOptions): P
         if (!embedded.tokenExchange.audiences.some((a) => a.audience === name)) {
           throw new DownstreamConfigError(`${at}.tokenExchange names "${name}", which is not in authorizationServer.embedded.tokenExchange.audiences. Add it there`);
         }
-        const client = resolveGatewayClient(embedded.tokenExchange, env, db);
+        const client = await resolveGatewayClient(embedded.tokenExchange, env, storage.settings);
         exchangeTargets.set(server.name, { tokenEndpoint: embeddedTokenEndpoint, ...client });
       }
     }
@@ -123,11 +124,11 @@ export async function createDownstreamCredentials(options: DownstreamOptions): P
       } catch (err) {
         throw new SecretsKeyError(`server "${server.name}": ${(err as Error).message}`);
       }
-      secrets.set(server.name, openServerSecrets(db, server.name, key, () => now() * 1000));
+      secrets.set(server.name, await openServerSecrets(storage.secrets, server.name, key));
     }
   }
 
-  const signer: IdentityAssertionSigner = await createIdentityAssertionSigner(db, config.publicUrl, now);
+  const signer: IdentityAssertionSigner = await createIdentityAssertionSigner(storage.settings, config.publicUrl, now);
 
   async function exchangeFor(caller: Caller, server: ServerConfig, t: DownstreamTokenExchangeConfig, fresh: boolean): Promise<ExchangedToken> {
     const target = exchangeTargets.get(server.name)!;
@@ -162,11 +163,11 @@ export async function createDownstreamCredentials(options: DownstreamOptions): P
     return cache.get(key, t.refreshSkewSeconds, make);
   }
 
-  function userSecret(caller: Caller, server: ServerConfig): string {
+  async function userSecret(caller: Caller, server: ServerConfig): Promise<string> {
     const p = server.downstream!.perUserSecret!;
     let value: string | undefined;
     try {
-      value = secrets.get(server.name)!.get(caller.subject);
+      value = await secrets.get(server.name)!.get(caller.subject);
     } catch (err) {
       log.error({ server: server.name, user: caller.subject, reason: (err as Error).message }, 'stored downstream secret cannot be decrypted');
       throw new DownstreamCredentialError('secrets_unavailable', `your stored credential for server "${server.name}" cannot be used; store it again`, (err as Error).message, 409);
@@ -211,7 +212,7 @@ export async function createDownstreamCredentials(options: DownstreamOptions): P
       const env: Record<string, string> = {};
       if (d.static) Object.assign(env, d.static.env);
       if (d.perUserSecret) {
-        env[d.perUserSecret.env!] = userSecret(caller, server);
+        env[d.perUserSecret.env!] = await userSecret(caller, server);
         if (d.perUserSecret.userEnv) env[d.perUserSecret.userEnv] = caller.subject;
       }
       if (d.tokenExchange) {
@@ -232,7 +233,7 @@ export async function createDownstreamCredentials(options: DownstreamOptions): P
       if (!d) return {};
       const headers: Record<string, string> = {};
       if (d.static) Object.assign(headers, d.static.headers);
-      if (d.perUserSecret) headers[d.perUserSecret.header!] = `${d.perUserSecret.headerPrefix}${userSecret(caller, server)}`;
+      if (d.perUserSecret) headers[d.perUserSecret.header!] = `${d.perUserSecret.headerPrefix}${await userSecret(caller, server)}`;
       if (d.tokenExchange) {
         const token = await exchangeFor(caller, server, d.tokenExchange, false);
         const prefix = d.tokenExchange.headerPrefix ?? (d.tokenExchange.header.toLowerCase() === 'authorization' ? 'Bearer ' : '');

@@ -28,15 +28,3 @@ const STEPS = [
 export function migrateDownstream(db: SqliteDatabase): void {
   migrate(db, 'downstream', STEPS);
 }
-
-/** Returns the stored value of `name`, creating it with `make()` the first time (atomically). */
-export function settingOrCreate(db: SqliteDatabase, name: string, make: () => string): string {
-  migrateDownstream(db);
-  return db.transaction(() => {
-    const row = db.prepare('SELECT value FROM downstream_settings WHERE name = ?').get(name) as { value: string } | undefined;
-    if (row) return row.value;
-    const value = make();
-    db.prepare('INSERT INTO downstream_settings (name, value) VALUES (?, ?)').run(name, value);
-    return value;
-  }).immediate();
-}

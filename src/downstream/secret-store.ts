@@ -1,77 +1,48 @@
 /**
- * Per-user downstream secrets in SQLite, encrypted at rest (AES-256-GCM, secret-box.ts).
- *
- * Tables (owner "downstream"):
- *   downstream_secret_keys(server, kcv)        the key check value each server's secrets use
- *   downstream_secrets(server, user, nonce, ciphertext, tag, updated_at)
- * Nothing here holds a plaintext secret or the key.
+ * Per-user downstream secrets, encrypted at rest (AES-256-GCM, secret-box.ts) over the
+ * SealedSecretStore contract (src/storage/downstream-store.ts): the backend keeps sealed bytes
+ * and each server's key check value; nothing it holds is a plaintext secret or the key.
  */
-import type { SqliteDatabase } from '../storage/sqlite/database.ts';
-import { migrateDownstream } from './migrations.ts';
+import type { SealedSecretStore, StoredSecretInfo } from '../storage/downstream-store.ts';
 import { SecretsKeyError } from './errors.ts';
 import { openSecret, sealSecret } from './secret-box.ts';
 import { isKeyCheckValue, keyCheckValue } from './secrets-key.ts';
 
-
-export interface StoredSecretInfo {
-  server: string;
-  user: string;
-  updatedAt: Date;
-}
+export type { StoredSecretInfo } from '../storage/downstream-store.ts';
 
 /** The secrets of one server, opened with its key. */
 export interface ServerSecrets {
-  set(user: string, value: string): void;
-  get(user: string): string | undefined;
-  remove(user: string): boolean;
-  list(): StoredSecretInfo[];
+  set(user: string, value: string): Promise<void>;
+  get(user: string): Promise<string | undefined>;
+  remove(user: string): Promise<boolean>;
+  list(): Promise<StoredSecretInfo[]>;
 }
 
-const migrateSecretStore = migrateDownstream;
-
 /** Lists stored secrets (server and user only) without needing the key. */
-export function listStoredSecrets(db: SqliteDatabase, server?: string): StoredSecretInfo[] {
-  migrateSecretStore(db);
-  const rows = (server === undefined
-    ? db.prepare('SELECT server, user, updated_at FROM downstream_secrets ORDER BY server, user').all()
-    : db.prepare('SELECT server, user, updated_at FROM downstream_secrets WHERE server = ? ORDER BY user').all(server)) as Array<{ server: string; user: string; updated_at: number }>;
-  return rows.map((r) => ({ server: r.server, user: r.user, updatedAt: new Date(r.updated_at) }));
+export function listStoredSecrets(store: SealedSecretStore, server?: string): Promise<StoredSecretInfo[]> {
+  return store.list(server);
 }
 
 /** When `user`'s secret for `server` was last set, without needing the key; undefined when none is stored. */
-export function storedSecretInfo(db: SqliteDatabase, server: string, user: string): StoredSecretInfo | undefined {
-  migrateSecretStore(db);
-  const row = db.prepare('SELECT updated_at FROM downstream_secrets WHERE server = ? AND user = ?').get(server, user) as { updated_at: number } | undefined;
-  return row ? { server, user, updatedAt: new Date(row.updated_at) } : undefined;
+export async function storedSecretInfo(store: SealedSecretStore, server: string, user: string): Promise<StoredSecretInfo | undefined> {
+  return (await store.list(server)).find((s) => s.user === user);
 }
 
 /**
  * Opens `server`'s secrets with `key`. The first use records the key's check value; every later
  * use must present the same key, else a `SecretsKeyError` stops start-up (or the CLI) right away.
  */
-export function openServerSecrets(db: SqliteDatabase, server: string, key: Buffer, now: () => number = Date.now): ServerSecrets {
-  migrateSecretStore(db);
-  const row = db.prepare('SELECT kcv FROM downstream_secret_keys WHERE server = ?').get(server) as { kcv: Buffer } | undefined;
-  if (row) {
-    if (!isKeyCheckValue(key, row.kcv)) {
-      throw new SecretsKeyError(`the secrets key does not match the one server "${server}"'s stored secrets were encrypted with. Use the original key (WARDEN_SECRETS_KEY or the key file); a new key makes the stored secrets unreadable`);
-    }
-  } else {
-    db.prepare('INSERT INTO downstream_secret_keys (server, kcv, created_at) VALUES (?, ?, ?)').run(server, keyCheckValue(key), now());
+export async function openServerSecrets(store: SealedSecretStore, server: string, key: Buffer, now: () => number = Date.now): Promise<ServerSecrets> {
+  const stored = await store.keyCheckValue(server, keyCheckValue(key), now());
+  if (!isKeyCheckValue(key, stored)) {
+    throw new SecretsKeyError(`the secrets key does not match the one server "${server}"'s stored secrets were encrypted with. Use the original key (WARDEN_SECRETS_KEY or the key file); a new key makes the stored secrets unreadable`);
   }
-
-  const select = db.prepare('SELECT nonce, ciphertext, tag FROM downstream_secrets WHERE server = ? AND user = ?');
-  const upsert = db.prepare(`INSERT INTO downstream_secrets (server, user, nonce, ciphertext, tag, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT (server, user) DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext, tag = excluded.tag, updated_at = excluded.updated_at`);
-  const del = db.prepare('DELETE FROM downstream_secrets WHERE server = ? AND user = ?');
-
   return {
-    set(user, value) {
-      const sealed = sealSecret(key, server, user, value);
-      upsert.run(server, user, sealed.nonce, sealed.ciphertext, sealed.tag, now());
+    async set(user, value) {
+      await store.put(server, user, sealSecret(key, server, user, value), now());
     },
-    get(user) {
-      const sealed = select.get(server, user) as { nonce: Buffer; ciphertext: Buffer; tag: Buffer } | undefined;
+    async get(user) {
+      const sealed = await store.get(server, user);
       if (!sealed) return undefined;
       try {
         return openSecret(key, server, user, sealed);
@@ -80,11 +51,7 @@ export function openServerSecrets(db: SqliteDatabase, server: string, key: Buffe
         throw new SecretsKeyError(`the stored secret of user "${user}" for server "${server}" fails authentication (altered or copied from another user); set it again`);
       }
     },
-    remove(user) {
-      return del.run(server, user).changes > 0;
-    },
-    list() {
-      return listStoredSecrets(db, server);
-    },
+    remove: (user) => store.remove(server, user),
+    list: () => store.list(server),
   };
 }

@@ -9,6 +9,7 @@ import { startWarden, type Warden } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { demoServerCommand } from '../../src/config/demo.ts';
 import { loadSecretsKey } from '../../src/downstream/secrets-key.ts';
+import { createSqliteDownstreamStorage } from '../../src/storage/sqlite/downstream-store.ts';
 import { openServerSecrets, storedSecretInfo } from '../../src/downstream/secret-store.ts';
 import { openDatabase } from '../../src/storage/sqlite/database.ts';
 import { obtainTokens } from '../helpers/oauth.ts';
@@ -50,11 +51,12 @@ describe('account page: a user stores their own downstream credential in the bro
   });
 
   /** Reads a credential as the gateway would (the test's own handle on the database). */
-  function stored(server: string, user: string): { value: string | undefined; updatedAt: number | undefined } {
+  async function stored(server: string, user: string): Promise<{ value: string | undefined; updatedAt: number | undefined }> {
     const db = openDatabase(dbPath);
     try {
-      const value = openServerSecrets(db, server, loadSecretsKey({ env: 'WARDEN_SECRETS_KEY' }, { WARDEN_SECRETS_KEY: key })).get(user);
-      return { value, updatedAt: storedSecretInfo(db, server, user)?.updatedAt.getTime() };
+      const { secrets } = createSqliteDownstreamStorage(db);
+      const value = await (await openServerSecrets(secrets, server, loadSecretsKey({ env: 'WARDEN_SECRETS_KEY' }, { WARDEN_SECRETS_KEY: key }))).get(user);
+      return { value, updatedAt: (await storedSecretInfo(secrets, server, user))?.updatedAt.getTime() };
     } finally {
       db.close();
     }
@@ -181,7 +183,7 @@ describe('account page: a user stores their own downstream credential in the bro
     await page.reload();
     assert.equal(await page.locator('#notice').count(), 0);
 
-    assert.equal(stored('notes', 'alice').value, secrets.first);
+    assert.equal((await stored('notes', 'alice')).value, secrets.first);
     const alice = await whoami('alice');
     assert.match(alice.text ?? '', /^user: alice$/m);
     assert.match(alice.text ?? '', new RegExp(`credential-sha256: ${fingerprint(secrets.first)}`));
@@ -212,14 +214,14 @@ describe('account page: a user stores their own downstream credential in the bro
   });
 
   it('alice replaces her credential: new sessions get the new one', async () => {
-    const before = stored('notes', 'alice').updatedAt!;
+    const before = (await stored('notes', 'alice')).updatedAt!;
     await page.goto(`${warden.url}/account/secrets/notes`);
     assert.match((await page.locator('#status').textContent()) ?? '', /^Set on /);
     await page.getByLabel('New credential (replaces the stored one)').fill(`  ${secrets.second}  `);
     await page.getByRole('button', { name: 'Replace' }).click();
     await page.waitForURL(`${warden.url}/account`);
     assert.match((await page.locator('#notice').textContent()) ?? '', /was replaced/);
-    const now = stored('notes', 'alice');
+    const now = (await stored('notes', 'alice'));
     assert.equal(now.value, secrets.second, 'surrounding spaces are removed');
     assert.ok(now.updatedAt! >= before);
     const alice = await whoami('alice');
@@ -228,7 +230,7 @@ describe('account page: a user stores their own downstream credential in the bro
 
   it('CSRF (OWASP): a POST without or with a wrong token, or from another origin, is 403 and changes nothing', async () => {
     const { cookie, csrf } = await browserSession();
-    const before = stored('notes', 'alice');
+    const before = (await stored('notes', 'alice'));
     for (const [body, headers] of [
       [{ secret: 'attacker-value' }, {}],
       [{ secret: 'attacker-value', csrf: `${csrf.slice(0, -2)}xx` }, {}],
@@ -244,7 +246,7 @@ describe('account page: a user stores their own downstream credential in the bro
     const noSession = await post('/account/secrets/notes', undefined, { secret: 'attacker-value', csrf });
     assert.equal(noSession.status, 403);
     assert.match(await noSession.text(), /Your session has ended/);
-    assert.deepEqual(stored('notes', 'alice'), before);
+    assert.deepEqual((await stored('notes', 'alice')), before);
   });
 
   it('an unknown server, another user\'s path or a server without per-user secrets is 404; the subject never comes from the request', async () => {
@@ -259,14 +261,14 @@ describe('account page: a user stores their own downstream credential in the bro
     // A user field in the form is ignored: the credential is alice's (her session), never bob's.
     const tried = await post('/account/secrets/wiki', cookie, { secret: 'wiki-token-of-alice', csrf, user: 'bob' }).catch((e: Error) => e);
     assert.ok(!(tried instanceof Error) && tried.status === 303);
-    assert.equal(stored('wiki', 'bob').value, undefined);
-    assert.equal(stored('wiki', 'alice').value, 'wiki-token-of-alice');
+    assert.equal((await stored('wiki', 'bob')).value, undefined);
+    assert.equal((await stored('wiki', 'alice')).value, 'wiki-token-of-alice');
   });
 
   it('an empty or oversized credential gets a clear error on the form and nothing is stored', async () => {
     await page.goto(`${warden.url}/account/secrets/wiki`);
     const { cookie, csrf } = await browserSession();
-    const before = stored('notes', 'alice');
+    const before = (await stored('notes', 'alice'));
     const empty = await post('/account/secrets/notes', cookie, { secret: '   ', csrf });
     assert.equal(empty.status, 400);
     assert.match(await empty.text(), /Enter the credential to store; the field was empty/);
@@ -282,7 +284,7 @@ describe('account page: a user stores their own downstream credential in the bro
     assert.ok(!controlPage.includes('ghp_echo'), 'the refused value is not echoed into the form');
     const tooLarge = await post('/account/secrets/notes', cookie, { secret: 'a'.repeat(20_000), csrf });
     assert.equal(tooLarge.status, 413);
-    assert.deepEqual(stored('notes', 'alice'), before);
+    assert.deepEqual((await stored('notes', 'alice')), before);
   });
 
   it('alice deletes her credential: the page says "Not set" and her next session is refused', async () => {
@@ -291,7 +293,7 @@ describe('account page: a user stores their own downstream credential in the bro
     await page.waitForURL(`${warden.url}/account`);
     assert.match((await page.locator('#notice').textContent()) ?? '', /was deleted/);
     assert.equal(await page.locator('#status-notes').textContent(), 'Not set');
-    assert.equal(stored('notes', 'alice').value, undefined);
+    assert.equal((await stored('notes', 'alice')).value, undefined);
     const alice = await whoami('alice');
     assert.ok(alice.refusal, 'without a credential (and no fallback) alice is refused');
   });

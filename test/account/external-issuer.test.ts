@@ -12,6 +12,7 @@ import { startWarden, type Warden } from '../../src/app.ts';
 import { main } from '../../src/cli/main.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { loadSecretsKey } from '../../src/downstream/secrets-key.ts';
+import { createSqliteDownstreamStorage } from '../../src/storage/sqlite/downstream-store.ts';
 import { openServerSecrets } from '../../src/downstream/secret-store.ts';
 import { openDatabase } from '../../src/storage/sqlite/database.ts';
 import { captureLogs, PASSWORD, seedUsers } from '../downstream/e2e-fixtures.ts';
@@ -93,7 +94,7 @@ describe('account page with an external issuer (a client registered there, accou
     } finally { await page.close(); }
     const db = openDatabase(join(dir, 'warden.db'));
     try {
-      assert.equal(openServerSecrets(db, 'github', loadSecretsKey({ env: 'K' }, { K: key })).get('alice'), 'ghp_external_alice');
+      assert.equal(await (await openServerSecrets(createSqliteDownstreamStorage(db).secrets, 'github', loadSecretsKey({ env: 'K' }, { K: key }))).get('alice'), 'ghp_external_alice');
     } finally { db.close(); }
   });
 

@@ -4,6 +4,10 @@ import type { IncomingMessage } from 'node:http';
 import { parseConfig } from '../../src/config/load.ts';
 import { openDatabase } from '../../src/storage/sqlite/database.ts';
 import { AccountConfigError, resolveAccountSettings } from '../../src/account/settings.ts';
+import { createSqliteDownstreamStorage } from '../../src/storage/sqlite/downstream-store.ts';
+import type { SqliteDatabase } from '../../src/storage/sqlite/database.ts';
+
+const settingsOf = (db: SqliteDatabase) => createSqliteDownstreamStorage(db).settings;
 import { createSessionStore } from '../../src/account/sessions.ts';
 import { readSessionId, sessionCookie } from '../../src/account/cookies.ts';
 import { createSignInSealer, readSignInCookie, signInCookie, SIGN_IN_MS } from '../../src/account/sign-in-cookie.ts';
@@ -19,44 +23,44 @@ const base = (extra: Record<string, unknown> = {}, servers: unknown[] = [{ name:
 const external = { authorizationServer: { external: { issuer: 'https://idp.example.com' } } };
 
 describe('account page settings (docs/downstream.md "Account page")', () => {
-  it('on by default with the embedded authorization server and a per-user-secret server; the client secret is generated once and kept', () => {
+  it('on by default with the embedded authorization server and a per-user-secret server; the client secret is generated once and kept', async () => {
     const db = openDatabase(':memory:');
     try {
-      const s = resolveAccountSettings(base(), {}, db);
+      const s = await resolveAccountSettings(base(), {}, settingsOf(db));
       assert.ok(s.enabled);
       assert.equal(s.clientId, 'mcp-warden-account');
       assert.equal(s.redirectUri, 'http://127.0.0.1:9/account/callback');
       assert.equal(s.resource, 'http://127.0.0.1:9/account');
       assert.equal(s.secure, false);
-      const again = resolveAccountSettings(base(), {}, db);
+      const again = await resolveAccountSettings(base(), {}, settingsOf(db));
       assert.ok(again.enabled && again.clientSecret === s.clientSecret && s.clientSecret.length >= 32);
-      const fromEnv = resolveAccountSettings(base(), { WARDEN_ACCOUNT_CLIENT_SECRET: 'x'.repeat(40) }, db);
+      const fromEnv = await resolveAccountSettings(base(), { WARDEN_ACCOUNT_CLIENT_SECRET: 'x'.repeat(40) }, settingsOf(db));
       assert.ok(fromEnv.enabled && fromEnv.clientSecret === 'x'.repeat(40));
     } finally { db.close(); }
   });
 
-  it('off without a per-user-secret server, or when switched off; account.enabled: true that cannot work is a start-up error naming the key', () => {
+  it('off without a per-user-secret server, or when switched off; account.enabled: true that cannot work is a start-up error naming the key', async () => {
     const db = openDatabase(':memory:');
     try {
-      const none = resolveAccountSettings(base({}, [{ name: 'n', path: '/mcp', upstream: stdio }]), {}, db);
+      const none = await resolveAccountSettings(base({}, [{ name: 'n', path: '/mcp', upstream: stdio }]), {}, settingsOf(db));
       assert.equal(none.enabled, false);
-      assert.equal(resolveAccountSettings(base({ account: { enabled: false } }), {}, db).enabled, false);
-      assert.throws(() => resolveAccountSettings(base({ account: { enabled: true } }, [{ name: 'n', path: '/mcp', upstream: stdio }]), {}, db),
+      assert.equal((await resolveAccountSettings(base({ account: { enabled: false } }), {}, settingsOf(db))).enabled, false);
+      await assert.rejects(() => resolveAccountSettings(base({ account: { enabled: true } }, [{ name: 'n', path: '/mcp', upstream: stdio }]), {}, settingsOf(db)),
         (e: Error) => e instanceof AccountConfigError && /account\.enabled is true.*perUserSecret/.test(e.message));
-      const collision = resolveAccountSettings(base({}, [{ name: 'gh', path: '/account/mcp', upstream: stdio, ...perUser }]), {}, db);
+      const collision = await resolveAccountSettings(base({}, [{ name: 'gh', path: '/account/mcp', upstream: stdio, ...perUser }]), {}, settingsOf(db));
       assert.ok(!collision.enabled && /\/account\/mcp/.test(collision.reason));
     } finally { db.close(); }
   });
 
-  it('external issuer: off with a log-ready reason naming the redirect URI unless account.client is configured; on with it', () => {
+  it('external issuer: off with a log-ready reason naming the redirect URI unless account.client is configured; on with it', async () => {
     const db = openDatabase(':memory:');
     try {
-      const off = resolveAccountSettings(base(external), {}, db);
+      const off = await resolveAccountSettings(base(external), {}, settingsOf(db));
       assert.ok(!off.enabled);
       assert.match(off.reason, /register a confidential client there with redirect URI http:\/\/127\.0\.0\.1:9\/account\/callback/);
       assert.match(off.reason, /account\.client\.clientId and account\.client\.clientSecret/);
-      assert.throws(() => resolveAccountSettings(base({ ...external, account: { enabled: true } }), {}, db), AccountConfigError);
-      const on = resolveAccountSettings(base({ ...external, account: { client: { clientId: 'warden-account', clientSecret: 's'.repeat(24) } } }), {}, db);
+      await assert.rejects(() => resolveAccountSettings(base({ ...external, account: { enabled: true } }), {}, settingsOf(db)), AccountConfigError);
+      const on = await resolveAccountSettings(base({ ...external, account: { client: { clientId: 'warden-account', clientSecret: 's'.repeat(24) } } }), {}, settingsOf(db));
       assert.ok(on.enabled && !on.embedded && on.issuer === 'https://idp.example.com' && on.resource === undefined);
     } finally { db.close(); }
   });
@@ -81,13 +85,13 @@ describe('account page settings (docs/downstream.md "Account page")', () => {
     }
   });
 
-  it('https publicUrl: Secure cookie with the __Host- prefix, which RFC 6265bis §4.1.3.2 requires with Path=/', () => {
+  it('https publicUrl: Secure cookie with the __Host- prefix, which RFC 6265bis §4.1.3.2 requires with Path=/', async () => {
     assert.equal(sessionCookie({ secure: true }, 'a'.repeat(43)), `__Host-warden-account=${'a'.repeat(43)}; Path=/; HttpOnly; SameSite=Lax; Secure`);
     assert.equal(sessionCookie({ secure: false }, 'a'.repeat(43)), `warden-account=${'a'.repeat(43)}; Path=/account; HttpOnly; SameSite=Lax`);
     assert.match(sessionCookie({ secure: false }, undefined), /^warden-account=; Path=\/account; HttpOnly; SameSite=Lax; Max-Age=0$/);
     const db = openDatabase(':memory:');
     try {
-      const s = resolveAccountSettings(parseConfig({ publicUrl: 'https://mcp.example.com', servers: [{ name: 'gh', path: '/mcp', upstream: stdio, ...perUser }] }), {}, db);
+      const s = await resolveAccountSettings(parseConfig({ publicUrl: 'https://mcp.example.com', servers: [{ name: 'gh', path: '/mcp', upstream: stdio, ...perUser }] }), {}, settingsOf(db));
       assert.ok(s.enabled && s.secure);
     } finally { db.close(); }
   });

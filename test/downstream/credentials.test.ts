@@ -1,3 +1,4 @@
+import { createSqliteDownstreamStorage } from '../../src/storage/sqlite/downstream-store.ts';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -48,10 +49,10 @@ describe('downstream credentials: per-user secrets', () => {
 
   it('each user\'s stdio child gets that user\'s own secret, and nobody else\'s', async () => {
     const cfg = config({ env: 'NOTES_API_TOKEN', userEnv: 'NOTES_API_USER' });
-    const store = openServerSecrets(db, 'notes', Buffer.from(key, 'base64'));
-    store.set('alice', 'alice-secret');
-    store.set('bob', 'bob-secret');
-    const d = await createDownstreamCredentials({ config: cfg, db, logger: createLogger('silent'), env: { WARDEN_SECRETS_KEY: key } });
+    const store = await openServerSecrets(createSqliteDownstreamStorage(db).secrets, 'notes', Buffer.from(key, 'base64'));
+    await store.set('alice', 'alice-secret');
+    await store.set('bob', 'bob-secret');
+    const d = await createDownstreamCredentials({ config: cfg, storage: createSqliteDownstreamStorage(db), logger: createLogger('silent'), env: { WARDEN_SECRETS_KEY: key } });
     const server = cfg.servers[0]!;
     assert.deepEqual(await d.envFor(caller('alice', 'inbound-token-alice-xyz'), server), { NOTES_API_TOKEN: 'alice-secret', NOTES_API_USER: 'alice' });
     assert.deepEqual(await d.envFor(caller('bob', 'inbound-token-bob-xyz'), server), { NOTES_API_TOKEN: 'bob-secret', NOTES_API_USER: 'bob' });
@@ -60,7 +61,7 @@ describe('downstream credentials: per-user secrets', () => {
   it('a user without a secret and no fallback gets a clear client error naming the command, and the operator a log line', async () => {
     const cfg = config({ env: 'NOTES_API_TOKEN' });
     const { logger, lines } = logSink();
-    const d = await createDownstreamCredentials({ config: cfg, db, logger, env: { WARDEN_SECRETS_KEY: key } });
+    const d = await createDownstreamCredentials({ config: cfg, storage: createSqliteDownstreamStorage(db), logger, env: { WARDEN_SECRETS_KEY: key } });
     await assert.rejects(d.envFor(caller('carol', 'inbound-token-carol-xyz'), cfg.servers[0]!), (err: unknown) => {
       assert.ok(err instanceof DownstreamCredentialError);
       assert.equal(err.code, 'credential_missing');
@@ -78,17 +79,17 @@ describe('downstream credentials: per-user secrets', () => {
 
   it('the shared fallback covers users without their own secret; HTTP upstreams get it as the configured header', async () => {
     const cfg = config({ header: 'X-Api-Key', headerPrefix: 'key ', fallback: 'shared-secret' }, { http: { url: 'http://127.0.0.1:9/mcp' } });
-    openServerSecrets(db, 'notes', Buffer.from(key, 'base64')).set('alice', 'alice-secret');
-    const d = await createDownstreamCredentials({ config: cfg, db, logger: createLogger('silent'), env: { WARDEN_SECRETS_KEY: key } });
+    await (await openServerSecrets(createSqliteDownstreamStorage(db).secrets, 'notes', Buffer.from(key, 'base64'))).set('alice', 'alice-secret');
+    const d = await createDownstreamCredentials({ config: cfg, storage: createSqliteDownstreamStorage(db), logger: createLogger('silent'), env: { WARDEN_SECRETS_KEY: key } });
     assert.deepEqual(await d.headersFor(caller('alice', 'inbound-alice-123'), cfg.servers[0]!), { 'X-Api-Key': 'key alice-secret' });
     assert.deepEqual(await d.headersFor(caller('dave', 'inbound-dave-123'), cfg.servers[0]!), { 'X-Api-Key': 'key shared-secret' });
   });
 
   it('a missing or wrong encryption key stops start-up with a clear error', async () => {
     const cfg = config({ env: 'NOTES_API_TOKEN' });
-    await assert.rejects(createDownstreamCredentials({ config: cfg, db, logger: createLogger('silent'), env: {} }), (err: unknown) => err instanceof SecretsKeyError && /server "notes": the secrets key is missing: set WARDEN_SECRETS_KEY/.test((err as Error).message));
-    openServerSecrets(db, 'notes', Buffer.from(key, 'base64')).set('alice', 'alice-secret');
-    await assert.rejects(createDownstreamCredentials({ config: cfg, db, logger: createLogger('silent'), env: { WARDEN_SECRETS_KEY: randomBytes(32).toString('base64') } }), (err: unknown) => err instanceof SecretsKeyError && /does not match/.test((err as Error).message));
+    await assert.rejects(createDownstreamCredentials({ config: cfg, storage: createSqliteDownstreamStorage(db), logger: createLogger('silent'), env: {} }), (err: unknown) => err instanceof SecretsKeyError && /server "notes": the secrets key is missing: set WARDEN_SECRETS_KEY/.test((err as Error).message));
+    await (await openServerSecrets(createSqliteDownstreamStorage(db).secrets, 'notes', Buffer.from(key, 'base64'))).set('alice', 'alice-secret');
+    await assert.rejects(createDownstreamCredentials({ config: cfg, storage: createSqliteDownstreamStorage(db), logger: createLogger('silent'), env: { WARDEN_SECRETS_KEY: randomBytes(32).toString('base64') } }), (err: unknown) => err instanceof SecretsKeyError && /does not match/.test((err as Error).message));
   });
 
   it('static credentials go to everybody; the identity assertion verifies with the gateway JWKS and names the caller', async () => {
@@ -96,7 +97,7 @@ describe('downstream credentials: per-user secrets', () => {
       publicUrl: 'http://localhost:8080',
       servers: [{ name: 'api', path: '/mcp', upstream: { http: { url: 'http://127.0.0.1:9/mcp' } }, downstream: { static: { headers: { 'X-Api-Key': 'k1' } }, identityAssertion: { ttlSeconds: 30 } } }],
     });
-    const d = await createDownstreamCredentials({ config: cfg, db, logger: createLogger('silent'), env: {} });
+    const d = await createDownstreamCredentials({ config: cfg, storage: createSqliteDownstreamStorage(db), logger: createLogger('silent'), env: {} });
     const headers = await d.headersFor(caller('alice', 'inbound-alice-123', ['notes:read'], ['admin']), cfg.servers[0]!);
     assert.equal(headers['X-Api-Key'], 'k1');
     const { payload, protectedHeader } = await jwtVerify(headers['X-Warden-Identity']!, createLocalJWKSet(d.jwks as never), { issuer: 'http://localhost:8080', audience: 'http://127.0.0.1:9/mcp', typ: 'warden-id+jwt' });
@@ -116,7 +117,7 @@ describe('downstream credentials: per-user secrets', () => {
       await new Promise((r) => http.close(r));
     }
     // The key persists: a restarted gateway publishes the same JWKS.
-    const again = await createDownstreamCredentials({ config: cfg, db, logger: createLogger('silent'), env: {} });
+    const again = await createDownstreamCredentials({ config: cfg, storage: createSqliteDownstreamStorage(db), logger: createLogger('silent'), env: {} });
     assert.deepEqual(again.jwks, d.jwks);
   });
 
@@ -126,7 +127,7 @@ describe('downstream credentials: per-user secrets', () => {
       servers: [{ name: 'api', path: '/mcp', upstream: { http: { url: 'http://127.0.0.1:9/mcp' } }, downstream: { identityAssertion: { ttlSeconds: 120 } } }],
     });
     let t = 1_800_000_000;
-    const d = await createDownstreamCredentials({ config: cfg, db, logger: createLogger('silent'), env: {}, now: () => t });
+    const d = await createDownstreamCredentials({ config: cfg, storage: createSqliteDownstreamStorage(db), logger: createLogger('silent'), env: {}, now: () => t });
     const server = cfg.servers[0]!;
     const assertionOf = async (c: Caller) => (await d.headersFor(c, server))['X-Warden-Identity']!;
     const first = await assertionOf(caller('alice', 'a1'));
@@ -174,7 +175,7 @@ describe('downstream credentials: token exchange at the embedded authorization s
 
   it('HTTP upstream: Authorization carries an exchanged token the downstream API accepts, per user, cached until near expiry', async () => {
     const cfg = cfgFor({ http: { url: `${api.url}/mcp` } }, { audience: DOWNSTREAM_API });
-    const d = await createDownstreamCredentials({ config: cfg, db, logger: createLogger('silent'), env: {}, embeddedTokenEndpoint: as.tokenEndpoint, fetch: countingFetch });
+    const d = await createDownstreamCredentials({ config: cfg, storage: createSqliteDownstreamStorage(db), logger: createLogger('silent'), env: {}, embeddedTokenEndpoint: as.tokenEndpoint, fetch: countingFetch });
     const aliceToken = await as.issueAccessToken({ sub: 'alice', scope: 'notes:read notes:write' });
     const bobToken = await as.issueAccessToken({ sub: 'bob', scope: 'notes:read' });
     const alice = caller('alice', aliceToken, ['notes:read', 'notes:write']);
@@ -199,7 +200,7 @@ describe('downstream credentials: token exchange at the embedded authorization s
 
   it('stdio upstream: the child gets a fresh exchanged token in its env, and the gateway learns when it expires', async () => {
     const cfg = cfgFor(stdio, { audience: DOWNSTREAM_API, env: 'NOTES_API_TOKEN', userEnv: 'NOTES_API_USER' });
-    const d = await createDownstreamCredentials({ config: cfg, db, logger: createLogger('silent'), env: {}, embeddedTokenEndpoint: as.tokenEndpoint });
+    const d = await createDownstreamCredentials({ config: cfg, storage: createSqliteDownstreamStorage(db), logger: createLogger('silent'), env: {}, embeddedTokenEndpoint: as.tokenEndpoint });
     const alice = caller('alice', await as.issueAccessToken({ sub: 'alice', scope: 'notes:read' }));
     const env = await d.envFor(alice, cfg.servers[0]!);
     assert.equal(env.NOTES_API_USER, 'alice');
@@ -213,7 +214,7 @@ describe('downstream credentials: token exchange at the embedded authorization s
 
   it('a refused exchange (expired subject token) is a DownstreamCredentialError for the client, not a crash', async () => {
     const cfg = cfgFor(stdio, { audience: DOWNSTREAM_API, env: 'NOTES_API_TOKEN' });
-    const d = await createDownstreamCredentials({ config: cfg, db, logger: createLogger('silent'), env: {}, embeddedTokenEndpoint: as.tokenEndpoint });
+    const d = await createDownstreamCredentials({ config: cfg, storage: createSqliteDownstreamStorage(db), logger: createLogger('silent'), env: {}, embeddedTokenEndpoint: as.tokenEndpoint });
     const expired = caller('alice', await as.issueAccessToken({ sub: 'alice', scope: 'notes:read' }, { expiresIn: -60 }));
     await assert.rejects(d.envFor(expired, cfg.servers[0]!), (err: unknown) => err instanceof DownstreamCredentialError && err.code === 'exchange_failed' && err.status === 401 && /invalid_grant/.test(err.message));
   });
@@ -224,19 +225,19 @@ describe('downstream credentials: token exchange at the embedded authorization s
       authorizationServer: { external: { issuer: as.issuer } },
       servers: [{ name: 'notes', path: '/mcp', upstream: { http: { url: `${api.url}/mcp` } }, downstream: { tokenExchange: { audience: DOWNSTREAM_API, tokenEndpoint: as.tokenEndpoint, clientId: GATEWAY.clientId, clientSecret: GATEWAY.clientSecret } } }],
     });
-    const d = await createDownstreamCredentials({ config: cfg, db, logger: createLogger('silent'), env: {} });
+    const d = await createDownstreamCredentials({ config: cfg, storage: createSqliteDownstreamStorage(db), logger: createLogger('silent'), env: {} });
     const bob = caller('bob', await as.issueAccessToken({ sub: 'bob', scope: 'notes:read' }));
     const headers = await d.headersFor(bob, cfg.servers[0]!);
     const res = await fetch(api.url, { headers: { authorization: headers.Authorization! } });
     assert.equal(res.status, 200);
     assert.equal(((await res.json()) as { sub: string }).sub, 'bob');
     const bad = parseConfig({ ...cfg, servers: [{ ...cfg.servers[0]!, downstream: { tokenExchange: { audience: DOWNSTREAM_API, tokenEndpoint: as.tokenEndpoint, clientId: GATEWAY.clientId, clientSecret: 'wrong-secret' } } }] });
-    const refused = await createDownstreamCredentials({ config: bad, db, logger: createLogger('silent'), env: {} });
+    const refused = await createDownstreamCredentials({ config: bad, storage: createSqliteDownstreamStorage(db), logger: createLogger('silent'), env: {} });
     await assert.rejects(refused.headersFor(bob, bad.servers[0]!), (err: unknown) => err instanceof DownstreamCredentialError && /invalid_client/.test(err.message) && err.status === 502);
   });
 
   it('start-up refuses a stdio server without an env var, or an audience the authorization server does not list', async () => {
-    await assert.rejects(createDownstreamCredentials({ config: cfgFor(stdio, { audience: DOWNSTREAM_API }), db, logger: createLogger('silent'), env: {} }), /tokenExchange.env is missing/);
-    await assert.rejects(createDownstreamCredentials({ config: cfgFor(stdio, { audience: 'https://other', env: 'T' }), db, logger: createLogger('silent'), env: {} }), /not in authorizationServer.embedded.tokenExchange.audiences/);
+    await assert.rejects(createDownstreamCredentials({ config: cfgFor(stdio, { audience: DOWNSTREAM_API }), storage: createSqliteDownstreamStorage(db), logger: createLogger('silent'), env: {} }), /tokenExchange.env is missing/);
+    await assert.rejects(createDownstreamCredentials({ config: cfgFor(stdio, { audience: 'https://other', env: 'T' }), storage: createSqliteDownstreamStorage(db), logger: createLogger('silent'), env: {} }), /not in authorizationServer.embedded.tokenExchange.audiences/);
   });
 });

@@ -1,3 +1,4 @@
+import { createSqliteDownstreamStorage } from '../../src/storage/sqlite/downstream-store.ts';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -36,33 +37,35 @@ describe('per-user secrets at rest (AES-256-GCM)', () => {
     assert.throws(() => openSecret(randomBytes(32), 'notes', 'alice', a));
   });
 
-  it('stores ciphertext only, and each user reads back their own secret', () => {
+  it('stores ciphertext only, and each user reads back their own secret', async () => {
     const key = randomBytes(32);
-    const store = openServerSecrets(db, 'notes', key);
-    store.set('alice', 'alice-token-123');
-    store.set('bob', 'bob-token-456');
-    assert.equal(store.get('alice'), 'alice-token-123');
-    assert.equal(store.get('bob'), 'bob-token-456');
-    assert.equal(store.get('carol'), undefined);
+    const stored = createSqliteDownstreamStorage(db).secrets;
+    const store = await openServerSecrets(stored, 'notes', key);
+    await store.set('alice', 'alice-token-123');
+    await store.set('bob', 'bob-token-456');
+    assert.equal(await store.get('alice'), 'alice-token-123');
+    assert.equal(await store.get('bob'), 'bob-token-456');
+    assert.equal(await store.get('carol'), undefined);
     const raw = db.prepare('SELECT * FROM downstream_secrets').all() as Array<Record<string, unknown>>;
     for (const row of raw) assert.ok(!JSON.stringify(row).includes('token-'), 'no plaintext in the table');
-    assert.deepEqual(listStoredSecrets(db).map((r) => [r.server, r.user]), [['notes', 'alice'], ['notes', 'bob']]);
-    assert.equal(store.remove('alice'), true);
-    assert.equal(store.remove('alice'), false);
+    assert.deepEqual((await listStoredSecrets(stored)).map((r) => [r.server, r.user]), [['notes', 'alice'], ['notes', 'bob']]);
+    assert.equal(await store.remove('alice'), true);
+    assert.equal(await store.remove('alice'), false);
   });
 
-  it('a wrong key is refused when the store is opened (key check value), before any secret is read', () => {
-    openServerSecrets(db, 'notes', randomBytes(32)).set('alice', 'x');
-    assert.throws(() => openServerSecrets(db, 'notes', randomBytes(32)), (err: unknown) => err instanceof SecretsKeyError && /does not match/.test((err as Error).message));
+  it('a wrong key is refused when the store is opened (key check value), before any secret is read', async () => {
+    const stored = createSqliteDownstreamStorage(db).secrets;
+    await (await openServerSecrets(stored, 'notes', randomBytes(32))).set('alice', 'x');
+    await assert.rejects(openServerSecrets(stored, 'notes', randomBytes(32)), (err: unknown) => err instanceof SecretsKeyError && /does not match/.test((err as Error).message));
   });
 
-  it('a row moved to another user fails authentication instead of leaking', () => {
+  it('a row moved to another user fails authentication instead of leaking', async () => {
     const key = randomBytes(32);
-    const store = openServerSecrets(db, 'notes', key);
-    store.set('alice', 'alice-secret');
-    store.set('bob', 'bob-secret');
+    const store = await openServerSecrets(createSqliteDownstreamStorage(db).secrets, 'notes', key);
+    await store.set('alice', 'alice-secret');
+    await store.set('bob', 'bob-secret');
     db.prepare("UPDATE downstream_secrets SET nonce = (SELECT nonce FROM downstream_secrets WHERE user = 'alice'), ciphertext = (SELECT ciphertext FROM downstream_secrets WHERE user = 'alice'), tag = (SELECT tag FROM downstream_secrets WHERE user = 'alice') WHERE user = 'bob'").run();
-    assert.throws(() => store.get('bob'), SecretsKeyError);
+    await assert.rejects(store.get('bob'), SecretsKeyError);
   });
 
   it('the key comes from the env var or a key file; missing, non-base64 or short keys are clear errors', () => {

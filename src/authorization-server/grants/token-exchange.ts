@@ -17,7 +17,7 @@ import type Provider from 'oidc-provider';
 import { errors, type KoaContextWithOIDC, type TokenEndpointGrantContext } from 'oidc-provider';
 import type { ExchangeAudienceConfig, TokenExchangeServerConfig, TrustedIssuerConfig } from '../../downstream/schema.ts';
 import { resolveGatewayClient, TOKEN_EXCHANGE_GRANT } from '../../downstream/gateway-client.ts';
-import type { SqliteDatabase } from '../../storage/sqlite/database.ts';
+import type { SettingsStore } from '../../storage/downstream-store.ts';
 import type { AuthorizationServerExtension } from '../extension.ts';
 import { ensureFirstPartyClient } from '../first-party-client.ts';
 import { toPublicJwk } from '../keys.ts';
@@ -273,12 +273,12 @@ function resolveTarget(audiences: readonly ExchangeAudienceConfig[], params: Rec
  * the gateway's confidential client (secret from config, env, or generated once; see
  * src/downstream/gateway-client.ts), replacing a stale registration on every start.
  */
-export function createTokenExchangeExtension(deps: { db: SqliteDatabase; env: NodeJS.ProcessEnv }): AuthorizationServerExtension {
+export function createTokenExchangeExtension(deps: { settings: SettingsStore; env: NodeJS.ProcessEnv }): AuthorizationServerExtension {
   return async (provider, ctx) => {
     const as = ctx.config.authorizationServer;
     const config = 'embedded' in as ? as.embedded.tokenExchange : undefined;
     if (!config) return;
-    const gateway = resolveGatewayClient(config, deps.env, deps.db);
+    const gateway = await resolveGatewayClient(config, deps.env, deps.settings);
     const activeKeys = async () => (await ctx.store.keys.list('sig')).filter((k) => k.retiredAt === undefined);
     registerTokenExchangeGrant(provider, {
       config,

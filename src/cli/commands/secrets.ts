@@ -10,6 +10,7 @@ import type { Config, ServerConfig } from '../../config/schema.ts';
 import { openDatabase } from '../../storage/sqlite/database.ts';
 import { loadSecretsKey } from '../../downstream/secrets-key.ts';
 import { listStoredSecrets, openServerSecrets } from '../../downstream/secret-store.ts';
+import { createSqliteDownstreamStorage } from '../../storage/sqlite/downstream-store.ts';
 
 const USAGE = `usage: mcp-warden secrets set    --server S --user U [--config FILE | --demo]   (value from standard input)
        mcp-warden secrets list   [--server S] [--config FILE | --demo]
@@ -38,11 +39,12 @@ export const run: Command = async (ctx) => {
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}": the secret is read from standard input, never from the command line`);
   const config = configFromOptions(values, ctx.env);
   const db = openDatabase(config.storage.sqlite.path);
+  const stored = createSqliteDownstreamStorage(db).secrets;
   try {
     switch (action) {
       case 'list': {
         if (values.server !== undefined) findServer(config, values.server);
-        const rows = listStoredSecrets(db, values.server);
+        const rows = await listStoredSecrets(stored, values.server);
         if (rows.length === 0) ctx.stdout.write('no stored secrets\n');
         for (const r of rows) ctx.stdout.write(`${r.server}\t${r.user}\t${r.updatedAt.toISOString()}\n`);
         return 0;
@@ -50,20 +52,20 @@ export const run: Command = async (ctx) => {
       case 'set': {
         const { server, user } = target(config, values);
         // Check the key before asking for the secret: a wrong key fails before anything is typed.
-        const store = openServerSecrets(db, server.name, loadSecretsKey(server.downstream!.perUserSecret!.key, ctx.env));
+        const store = await openServerSecrets(stored, server.name, loadSecretsKey(server.downstream!.perUserSecret!.key, ctx.env));
         const value = await readSecret(ctx);
         // RFC 9110 §5.5: a header cannot carry CR, LF or NUL; an environment variable cannot carry NUL.
         if (/\0/.test(value) || ('http' in server.upstream && /[\r\n]/.test(value))) {
           throw new UsageError(`the secret contains ${'http' in server.upstream ? 'line breaks or NUL characters, which an HTTP header' : 'NUL characters, which an environment variable'} cannot carry`);
         }
-        store.set(user, value);
+        await store.set(user, value);
         ctx.stdout.write(`stored the secret of user "${user}" for server "${server.name}"\n`);
         return 0;
       }
       case 'remove': {
         const { server, user } = target(config, values);
         const key = loadSecretsKey(server.downstream!.perUserSecret!.key, ctx.env);
-        const removed = openServerSecrets(db, server.name, key).remove(user);
+        const removed = await (await openServerSecrets(stored, server.name, key)).remove(user);
         ctx.stdout.write(removed ? `removed the secret of user "${user}" for server "${server.name}"\n` : `user "${user}" has no secret for server "${server.name}"\n`);
         return removed ? 0 : 1;
       }
