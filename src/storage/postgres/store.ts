@@ -49,6 +49,11 @@ const MIGRATIONS = [
      PRIMARY KEY (account_id, client_id, resource));`,
 ];
 
+const UPSERT = `INSERT INTO oidc_models (model, id, payload, grant_id, uid, user_code, expires_at, consumed_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)
+  ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
+    user_code = excluded.user_code, expires_at = excluded.expires_at`;
+
 /** Rows deleted per sweep statement: small enough that a sweep never stalls writers. */
 const SWEEP_BATCH = 1000;
 const SWEEP_EVERY_MS = 60_000;
@@ -89,11 +94,7 @@ class PostgresModelStore implements ModelStore {
     const str = (v: unknown) => (typeof v === 'string' ? v : null);
     // Serialised first, so an unserialisable payload fails alone and nothing is written.
     const json = JSON.stringify(payload);
-    await this.#db.query('warden_models_upsert', `INSERT INTO oidc_models (model, id, payload, grant_id, uid, user_code, expires_at, consumed_at)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)
-      ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
-        user_code = excluded.user_code, expires_at = excluded.expires_at`,
-    [model, id, json, str(payload.grantId), str(payload.uid), str(payload.userCode), expiresAt ?? null]);
+    await this.#db.query('warden_models_upsert', UPSERT, [model, id, json, str(payload.grantId), str(payload.uid), str(payload.userCode), expiresAt ?? null]);
     this.#maybeSweep(this.#now());
   }
 
@@ -110,6 +111,24 @@ class PostgresModelStore implements ModelStore {
 
   async consume(model: string, id: string, at: number): Promise<void> {
     await this.#db.query('warden_models_consume', 'UPDATE oidc_models SET consumed_at = COALESCE(consumed_at, $1) WHERE model = $2 AND id = $3', [at, model, id]);
+  }
+
+  /**
+   * The consumption and the writes in one transaction, only when the entry is live and not yet
+   * consumed (the `WHERE consumed_at IS NULL` row lock makes concurrent instances serialise here:
+   * exactly one of them rotates a refresh token, OAuth 2.1 §4.3.1).
+   */
+  async consumeAndWrite(model: string, id: string, at: number, writes: Array<{ model: string; id: string; payload: ModelPayload; expiresAt: number | undefined }>): Promise<boolean> {
+    const str = (v: unknown) => (typeof v === 'string' ? v : null);
+    const rows = writes.map((w) => [w.model, w.id, JSON.stringify(w.payload), str(w.payload.grantId), str(w.payload.uid), str(w.payload.userCode), w.expiresAt ?? null]);
+    const now = this.#now();
+    return this.#db.transaction(async (tx) => {
+      const { rowCount } = await tx.query('warden_models_consume_once',
+        'UPDATE oidc_models SET consumed_at = $1 WHERE model = $2 AND id = $3 AND consumed_at IS NULL AND (expires_at IS NULL OR expires_at > $4)', [at, model, id, now]);
+      if ((rowCount ?? 0) === 0) return false;
+      for (const row of rows) await tx.query('warden_models_upsert', UPSERT, row);
+      return true;
+    });
   }
 
   async destroy(model: string, id: string): Promise<void> {
