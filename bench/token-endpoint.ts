@@ -14,6 +14,7 @@
  * take turns batch by batch, so other load on the machine hits them alike; medians of --rounds. Reports requests/s, p50 and p99.
  * Goal (issue 3): the embedded server reaches at least 80% of bare oidc-provider's throughput.
  */
+import { createSqliteUserRecords } from '../src/storage/sqlite/users.ts';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -86,7 +87,7 @@ async function embeddedWith(kind: 'sqlite' | 'memory'): Promise<Setup> {
     servers: [{ name: 'notes', path: '/mcp', upstream: { stdio: { command: 'true' } }, scopes: ['notes:read', 'notes:write'] }],
   });
   const db = openDatabase(config.storage.sqlite.path);
-  const users = new UserStore(db);
+  const users = new UserStore(createSqliteUserRecords(db));
   await users.add('alice', 'bench password 1234', ['admin']);
   const as = await createAuthorizationServer({ config, db, users, logger: silentLogger, env: {}, ...(kind === 'memory' ? { store: createMemoryStore() } : {}) });
   await as.clients.add({ clientId: CLIENT_ID, clientName: 'bench', type: 'public', applicationType: 'native', redirectUris: [REDIRECT] });

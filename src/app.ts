@@ -2,6 +2,7 @@
  * App composition: one `node:http` server that routes to the embedded authorization server
  * (when configured), the protected resource metadata and the gateway's MCP endpoints.
  */
+import { createSqliteUserRecords } from './storage/sqlite/users.ts';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JSONWebKeySet } from 'jose';
@@ -104,7 +105,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     const account = await prepareAccountArea({ config, storage: downstreamStorage, env, logger });
     let authorizationServer: EmbeddedAuthorizationServer | undefined;
     if ('embedded' in as) {
-      const users = new UserStore(db, as.embedded.roles);
+      const users = new UserStore(createSqliteUserRecords(db), as.embedded.roles);
       // Loaded on demand: external-issuer deployments never load oidc-provider.
       const { createAuthorizationServer } = await import('./authorization-server/index.ts');
       authorizationServer = await createAuthorizationServer({

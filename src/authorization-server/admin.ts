@@ -2,6 +2,7 @@
  * For the admin CLI (`mcp-warden users|clients|keys|consents`): the configured database, user
  * store and authorization server, without listening and without demo seeding.
  */
+import { createSqliteUserRecords } from '../storage/sqlite/users.ts';
 import type { Config } from '../config/schema.ts';
 import { silentLogger } from '../log.ts';
 import { openDatabase, type SqliteDatabase } from '../storage/sqlite/database.ts';
@@ -21,7 +22,7 @@ export function openAdminContext(config: Config, env: NodeJS.ProcessEnv): AdminC
   const db = openDatabase(config.storage.sqlite.path);
   const as = config.authorizationServer;
   const roles = 'embedded' in as ? as.embedded.roles : ['admin', 'member'];
-  const users = new UserStore(db, roles);
+  const users = new UserStore(createSqliteUserRecords(db), roles);
   let server: Promise<AuthorizationServer> | undefined;
   return {
     db,

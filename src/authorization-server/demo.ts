@@ -12,7 +12,10 @@ export const DEMO_AGENT_CLIENT_ID = 'demo-agent';
 
 /** Seeds alice, bob and demo-agent when absent; announces generated secrets once. */
 export async function seedDemo(o: { config: Config; users: UserStore; clients: ClientRegistry; env: NodeJS.ProcessEnv; announce: (line: string) => void }): Promise<void> {
-  const missing = [['alice', ['admin']], ['bob', ['member']]].filter(([name]) => !o.users.get(name as string)) as Array<[string, string[]]>;
+  const missing: Array<[string, string[]]> = [];
+  for (const [name, roles] of [['alice', ['admin']], ['bob', ['member']]] as Array<[string, string[]]>) {
+    if (!await o.users.get(name)) missing.push([name, roles]);
+  }
   if (missing.length) {
     const fromEnv = o.env.WARDEN_DEMO_PASSWORD;
     const password = fromEnv ?? randomBytes(12).toString('base64url');

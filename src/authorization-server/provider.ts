@@ -134,7 +134,7 @@ export function createProvider(o: ProviderOptions): Provider {
   async function accountScopes(ctx: KoaContextWithOIDC, info: ResourceInfo): Promise<string[]> {
     const accountId = ctx.oidc.account?.accountId ?? ctx.oidc.session?.accountId;
     if (!accountId) return info.scopes;
-    const user = users.get(accountId);
+    const user = await users.get(accountId);
     return user ? o.scopesForUser(user, info) : [];
   }
 
@@ -149,7 +149,7 @@ export function createProvider(o: ProviderOptions): Provider {
     routes: ROUTES,
     interactions: { url: (_ctx, interaction) => `${o.basePath}/interaction/${interaction.uid}`, policy: consentPolicy() },
     async findAccount(_ctx, sub) {
-      const user = users.get(sub);
+      const user = await users.get(sub);
       if (!user) return undefined;
       return { accountId: user.username, claims: async () => ({ sub: user.username }) };
     },
@@ -270,7 +270,7 @@ export function createProvider(o: ProviderOptions): Provider {
     // The gateway and the policy engine read `roles` (src/gateway/caller.ts).
     async extraTokenClaims(ctx, token) {
       const accountId = (token as { accountId?: string }).accountId;
-      if (accountId) return { roles: users.get(accountId)?.roles ?? [] };
+      if (accountId) return { roles: (await users.get(accountId))?.roles ?? [] };
       const roles = (ctx.oidc.client?.metadata() as Record<string, unknown> | undefined)?.warden_roles;
       return { roles: Array.isArray(roles) ? roles : [] };
     },

@@ -5,7 +5,7 @@
  */
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { promisify } from 'node:util';
-import { migrate, type SqliteDatabase } from '../storage/sqlite/database.ts';
+import type { UserRecords } from '../storage/users.ts';
 
 const scrypt = promisify(scryptCb) as (password: string, salt: Buffer, keylen: number, options: ScryptOptions) => Promise<Buffer>;
 
@@ -63,23 +63,15 @@ export async function verifyPassword(password: string, encoded: string): Promise
 let dummyHash: Promise<string> | undefined;
 
 export class UserStore {
-  readonly #db: SqliteDatabase;
+  readonly #records: UserRecords;
   readonly #roles: readonly string[];
-
   readonly #cost: number | undefined;
 
-  /** `options.testHashCost` (log2 scrypt N, 12…17) makes test fixtures fast; never set it elsewhere. */
-  constructor(db: SqliteDatabase, roles: readonly string[] = ['admin', 'member'], options: { testHashCost?: number } = {}) {
-    this.#db = db;
+  /** `records`: where accounts are kept (SQLite or PostgreSQL, src/storage/users.ts). */
+  constructor(records: UserRecords, roles: readonly string[] = ['admin', 'member'], options: { testHashCost?: number } = {}) {
+    this.#records = records;
     this.#roles = roles;
     this.#cost = options.testHashCost;
-    migrate(db, 'users', [
-      `CREATE TABLE users (
-         username TEXT PRIMARY KEY,
-         password_hash TEXT NOT NULL,
-         roles TEXT NOT NULL,
-         created_at INTEGER NOT NULL)`,
-    ]);
   }
 
   #validateRoles(roles: string[]): void {
@@ -94,54 +86,46 @@ export class UserStore {
     validateUsername(username);
     validatePassword(password);
     this.#validateRoles(roles);
-    if (this.get(username)) throw new UserStoreError(`user "${username}" already exists`);
-    const hash = await hashPassword(password, this.#cost);
+    if (await this.#records.get(username)) throw new UserStoreError(`user "${username}" already exists`);
+    const passwordHash = await hashPassword(password, this.#cost);
     const createdAt = Date.now();
-    this.#db.prepare('INSERT INTO users (username, password_hash, roles, created_at) VALUES (?, ?, ?, ?)').run(username, hash, JSON.stringify(roles), createdAt);
+    if (!await this.#records.insert({ username, passwordHash, roles, createdAt })) throw new UserStoreError(`user "${username}" already exists`);
     return { username, roles, createdAt };
   }
 
-  // Read on every token the authorization server issues (roles claim): prepared once.
-  #getStatement: ReturnType<SqliteDatabase['prepare']> | undefined;
-
-  get(username: string): User | undefined {
-    this.#getStatement ??= this.#db.prepare('SELECT username, roles, created_at FROM users WHERE username = ?');
-    const row = this.#getStatement.get(username) as
-      | { username: string; roles: string; created_at: number }
-      | undefined;
-    return row ? { username: row.username, roles: JSON.parse(row.roles) as string[], createdAt: row.created_at } : undefined;
+  async get(username: string): Promise<User | undefined> {
+    const r = await this.#records.get(username);
+    return r ? { username: r.username, roles: r.roles, createdAt: r.createdAt } : undefined;
   }
 
-  list(): User[] {
-    const rows = this.#db.prepare('SELECT username, roles, created_at FROM users ORDER BY username').all() as { username: string; roles: string; created_at: number }[];
-    return rows.map((r) => ({ username: r.username, roles: JSON.parse(r.roles) as string[], createdAt: r.created_at }));
+  async list(): Promise<User[]> {
+    return (await this.#records.list()).map((r) => ({ username: r.username, roles: r.roles, createdAt: r.createdAt }));
   }
 
-  remove(username: string): boolean {
-    return this.#db.prepare('DELETE FROM users WHERE username = ?').run(username).changes > 0;
+  remove(username: string): Promise<boolean> {
+    return this.#records.remove(username);
   }
 
-  setRoles(username: string, roles: string[]): void {
+  async setRoles(username: string, roles: string[]): Promise<void> {
     this.#validateRoles(roles);
-    const changed = this.#db.prepare('UPDATE users SET roles = ? WHERE username = ?').run(JSON.stringify(roles), username).changes;
-    if (!changed) throw new UserStoreError(`no user "${username}"`);
+    if (!await this.#records.update(username, { roles })) throw new UserStoreError(`no user "${username}"`);
   }
 
   async setPassword(username: string, password: string): Promise<void> {
     validatePassword(password);
-    if (!this.get(username)) throw new UserStoreError(`no user "${username}"`);
-    const hash = await hashPassword(password, this.#cost);
-    this.#db.prepare('UPDATE users SET password_hash = ? WHERE username = ?').run(hash, username);
+    if (!await this.#records.get(username)) throw new UserStoreError(`no user "${username}"`);
+    const passwordHash = await hashPassword(password, this.#cost);
+    if (!await this.#records.update(username, { passwordHash })) throw new UserStoreError(`no user "${username}"`);
   }
 
   /** Returns the user when the password matches, in time independent of whether the user exists. */
   async authenticate(username: string, password: string): Promise<User | undefined> {
-    const row = this.#db.prepare('SELECT password_hash FROM users WHERE username = ?').get(username) as { password_hash: string } | undefined;
-    if (!row) {
+    const record = await this.#records.get(username);
+    if (!record) {
       dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
       await verifyPassword(password, await dummyHash);
       return undefined;
     }
-    return (await verifyPassword(password, row.password_hash)) ? this.get(username) : undefined;
+    return (await verifyPassword(password, record.passwordHash)) ? { username: record.username, roles: record.roles, createdAt: record.createdAt } : undefined;
   }
 }

@@ -1,3 +1,4 @@
+import { createSqliteUserRecords } from '../../src/storage/sqlite/users.ts';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -54,7 +55,7 @@ servers:
     upstream: { http: { url: https://upstream.example.com/open } }
 `);
     const db = openDatabase(dbPath);
-    const users = new UserStore(db);
+    const users = new UserStore(createSqliteUserRecords(db));
     await users.add('alice', 'alice-password', ['admin']);
     await users.add('bob', 'bob-password-1', ['member']);
     const sink = new SqliteAuditSink(db);

@@ -3,6 +3,7 @@
  * downstream API (it accepts only tokens exchanged by the gateway and answers with the caller's
  * own notes), users in the warden's database, and a log capture for operator messages.
  */
+import { createSqliteUserRecords } from '../../src/storage/sqlite/users.ts';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -104,8 +105,8 @@ export async function startNotesMcpApi(): Promise<NotesMcpApi> {
 export async function seedUsers(dbPath: string, names: string[]): Promise<void> {
   const db = openDatabase(dbPath);
   try {
-    const users = new UserStore(db);
-    for (const name of names) if (!users.get(name)) await users.add(name, PASSWORD, name === 'alice' ? ['admin'] : ['member']);
+    const users = new UserStore(createSqliteUserRecords(db));
+    for (const name of names) if (!await users.get(name)) await users.add(name, PASSWORD, name === 'alice' ? ['admin'] : ['member']);
   } finally {
     db.close();
   }

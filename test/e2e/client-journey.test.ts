@@ -5,6 +5,7 @@
  * called through the bridge, silent refresh, re-login after revocation, and two bridges
  * refreshing at once without losing the session.
  */
+import { createSqliteUserRecords } from '../../src/storage/sqlite/users.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -46,7 +47,7 @@ describe('e2e: mcp-warden connect against the gateway and the embedded AS, sign-
     home = join(dir, 'client-home');
     const env = { PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_DB: join(dir, 'warden.db') };
     const db = openDatabase(env.WARDEN_DB);
-    await new UserStore(db).add('alice', PASSWORD, ['admin']);
+    await new UserStore(createSqliteUserRecords(db)).add('alice', PASSWORD, ['admin']);
     db.close();
     const config = (port: number): Config => {
       const demo = buildDemoConfig({ ...env, PORT: String(port), WARDEN_PUBLIC_URL: `http://127.0.0.1:${port}` });

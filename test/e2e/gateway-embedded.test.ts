@@ -1,3 +1,4 @@
+import { createSqliteUserRecords } from '../../src/storage/sqlite/users.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,7 +23,7 @@ describe('e2e: npm start configuration (embedded AS + demo notes server) with a 
     const env = { PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_DB: join(dir, 'warden.db') };
     // The demo users, seeded here rather than by demo mode so this journey tests the gateway.
     const db = openDatabase(env.WARDEN_DB);
-    const users = new UserStore(db);
+    const users = new UserStore(createSqliteUserRecords(db));
     await users.add('alice', PASSWORD, ['admin']);
     await users.add('bob', PASSWORD, ['member']);
     db.close();

@@ -4,6 +4,7 @@
  * authorization code + PKCE flows (test/helpers/oauth.ts); the audit trail is read back with the
  * real `mcp-warden audit` command.
  */
+import { createSqliteUserRecords } from '../../src/storage/sqlite/users.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -76,7 +77,7 @@ describe('policy end to end: filtered lists, denial, step-up and audit', () => {
     jsonl = join(dir, 'audit.jsonl');
     // The demo users, with a known password (the demo seeding leaves existing users alone).
     const db = openDatabase(dbPath);
-    const users = new UserStore(db);
+    const users = new UserStore(createSqliteUserRecords(db));
     await users.add('alice', PASSWORD, ['admin']);
     await users.add('bob', PASSWORD, ['member']);
     db.close();

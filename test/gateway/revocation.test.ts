@@ -1,3 +1,4 @@
+import { createSqliteUserRecords } from '../../src/storage/sqlite/users.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,7 +22,7 @@ describe('embedded AS: revoked access tokens at the gateway', () => {
     dir = mkdtempSync(join(tmpdir(), 'warden-revoke-'));
     const env = { PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_DB: join(dir, 'warden.db') };
     const db = openDatabase(env.WARDEN_DB);
-    await new UserStore(db).add('alice', PASSWORD, ['admin']);
+    await new UserStore(createSqliteUserRecords(db)).add('alice', PASSWORD, ['admin']);
     db.close();
     const config = (port: number): Config => {
       const c = buildDemoConfig({ ...env, PORT: String(port), WARDEN_PUBLIC_URL: `http://127.0.0.1:${port}` });

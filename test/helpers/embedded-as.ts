@@ -3,6 +3,7 @@
  * config whose publicUrl is the real port, a temporary SQLite file and the given users.
  * For tests of the authorization server before/without the gateway (src/app.ts).
  */
+import { createSqliteUserRecords } from '../../src/storage/sqlite/users.ts';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,9 +71,9 @@ export async function startEmbeddedAs(o: StartOptions = {}): Promise<EmbeddedAs>
   });
   const db = openDatabase(config.storage.sqlite.path);
   // Cheap scrypt for fixtures (log2 N = 12): sign-ins are real, just not slow.
-  const users = new UserStore(db, ['admin', 'member'], { testHashCost: 12 });
+  const users = new UserStore(createSqliteUserRecords(db), ['admin', 'member'], { testHashCost: 12 });
   for (const u of o.users ?? [{ username: 'alice', roles: ['admin'] }, { username: 'bob', roles: ['member'] }]) {
-    if (!users.get(u.username)) await users.add(u.username, TEST_PASSWORD, u.roles);
+    if (!await users.get(u.username)) await users.add(u.username, TEST_PASSWORD, u.roles);
   }
   const announced: string[] = [];
   const as = await createAuthorizationServer({

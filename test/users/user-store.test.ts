@@ -1,3 +1,4 @@
+import { createSqliteUserRecords } from '../../src/storage/sqlite/users.ts';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable, PassThrough } from 'node:stream';
@@ -9,7 +10,7 @@ describe('user store', () => {
   it('stores scrypt hashes (self-describing), never the password; authenticates only the right password', async () => {
     const db = openDatabase(':memory:');
     try {
-      const users = new UserStore(db);
+      const users = new UserStore(createSqliteUserRecords(db));
       await users.add('alice', 'correct horse battery', ['admin']);
       const row = db.prepare('SELECT password_hash FROM users WHERE username = ?').get('alice') as { password_hash: string };
       assert.match(row.password_hash, /^scrypt\$131072\$8\$1\$/);
@@ -23,15 +24,15 @@ describe('user store', () => {
   it('refuses unknown roles, short passwords, bad usernames and duplicates with clear messages', async () => {
     const db = openDatabase(':memory:');
     try {
-      const users = new UserStore(db, ['admin', 'member']);
+      const users = new UserStore(createSqliteUserRecords(db), ['admin', 'member']);
       await assert.rejects(users.add('bob', 'long enough pw', ['root']), /unknown role "root"/);
       await assert.rejects(users.add('bob', 'short', ['member']), /at least 8/);
       await assert.rejects(users.add('-bob', 'long enough pw', ['member']), /username/);
       await users.add('bob', 'long enough pw', ['member']);
       await assert.rejects(users.add('bob', 'long enough pw', ['member']), /already exists/);
-      users.setRoles('bob', ['admin']);
-      assert.deepEqual(users.get('bob')?.roles, ['admin']);
-      assert.throws(() => users.setRoles('nobody', ['admin']), /no user/);
+      await users.setRoles('bob', ['admin']);
+      assert.deepEqual((await users.get('bob'))?.roles, ['admin']);
+      await assert.rejects(users.setRoles('nobody', ['admin']), /no user/);
     } finally { db.close(); }
   });
 

@@ -111,7 +111,7 @@ export function createInteractionHandler(deps: InteractionDeps) {
     const info = deps.resolveResource(resourceUri);
     const requested = d.missingResourceScopes?.[resourceUri] ?? [];
     // What each scope unlocks for this user, not for an admin: the page must not promise more.
-    const roles = session?.accountId ? deps.users.get(session.accountId)?.roles ?? [] : [];
+    const roles = session?.accountId ? (await deps.users.get(session.accountId))?.roles ?? [] : [];
     const tools = info ? deps.describeScopes(info, roles) : {};
     const descriptions = info?.server?.scopeDescriptions ?? {};
     const scopes: ConsentScope[] = requested.map((scope) => ({ scope, description: descriptions[scope] ?? scope, tools: tools[scope] ?? [] }));

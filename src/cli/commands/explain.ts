@@ -4,6 +4,7 @@
  * server's policy on one request and prints the decision, the rule that made it and why each
  * rule naming the request did or did not apply.
  */
+import { createSqliteUserRecords } from '../../storage/sqlite/users.ts';
 import { existsSync } from 'node:fs';
 import type { Caller } from '../../kernel/caller.ts';
 import type { ServerConfig } from '../../config/schema.ts';
@@ -133,10 +134,10 @@ export const run: Command = async ({ args, env, stdout }) => {
       throw new UsageError('users of an external identity provider are not stored here: give their roles with --role');
     }
     const path = config.storage.sqlite.path;
-    const user = path === ':memory:' || !existsSync(path) ? undefined : (() => {
+    const user = path === ':memory:' || !existsSync(path) ? undefined : await (async () => {
       const db = openDatabase(path);
       try {
-        return new UserStore(db, as.embedded.roles).get(values.user!);
+        return await new UserStore(createSqliteUserRecords(db), as.embedded.roles).get(values.user!);
       } finally {
         db.close();
       }

@@ -40,7 +40,7 @@ export const run: Command = async (ctx) => {
         return 0;
       }
       case 'list': {
-        const users = admin.users.list();
+        const users = await admin.users.list();
         if (values.json) { for (const u of users) ctx.stdout.write(`${JSON.stringify({ username: u.username, roles: u.roles, createdAt: new Date(u.createdAt).toISOString() })}\n`); return 0; }
         if (!users.length) { ctx.stdout.write('no users\n'); return 0; }
         for (const u of users) ctx.stdout.write(`${u.username.padEnd(24)} ${u.roles.join(', ')}\n`);
@@ -48,20 +48,20 @@ export const run: Command = async (ctx) => {
       }
       case 'remove': {
         const user = needUser();
-        if (!admin.users.remove(user)) { ctx.stderr.write(`mcp-warden users: no user "${user}"\n`); return 1; }
+        if (!await admin.users.remove(user)) { ctx.stderr.write(`mcp-warden users: no user "${user}"\n`); return 1; }
         ctx.stdout.write(`removed user ${user}\n`);
         return 0;
       }
       case 'set-role': {
         const user = needUser();
         if (!values.role?.length) throw new UsageError('users set-role needs at least one --role');
-        admin.users.setRoles(user, values.role);
+        await admin.users.setRoles(user, values.role);
         ctx.stdout.write(`${user}: ${values.role.join(', ')}\n`);
         return 0;
       }
       case 'set-password': {
         const user = needUser();
-        if (!admin.users.get(user)) { ctx.stderr.write(`mcp-warden users: no user "${user}"\n`); return 1; }
+        if (!await admin.users.get(user)) { ctx.stderr.write(`mcp-warden users: no user "${user}"\n`); return 1; }
         const password = await readPassword(stdinOf(ctx), ctx.stderr, `New password for ${user}: `);
         await admin.users.setPassword(user, password);
         ctx.stdout.write(`password changed for ${user}\n`);
