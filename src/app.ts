@@ -2,7 +2,6 @@
  * App composition: one `node:http` server that routes to the embedded authorization server
  * (when configured), the protected resource metadata and the gateway's MCP endpoints.
  */
-import { createSqliteUserRecords } from './storage/sqlite/users.ts';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JSONWebKeySet } from 'jose';
@@ -14,8 +13,7 @@ import { createGateway, type Gateway } from './gateway/index.ts';
 import { GatewayError, sendGatewayError } from './gateway/errors.ts';
 import { createTokenVerifier } from './gateway/token-verifier.ts';
 import { silentLogger, type Logger } from './log.ts';
-import { openDatabase } from './storage/sqlite/database.ts';
-import { createSqliteDownstreamStorage } from './storage/sqlite/downstream-store.ts';
+import { openStorage } from './storage/index.ts';
 import { UserStore } from './users/user-store.ts';
 
 /** What app composition needs from the embedded authorization server (issue 3); `createAuthorizationServer` returns more. */
@@ -95,22 +93,21 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
 
   const closers: (() => Promise<void> | void)[] = [];
   try {
-    const db = openDatabase(config.storage.sqlite.path);
-    closers.push(() => {
-      db.close();
-    });
+    // Every durable store on the configured backend: SQLite (the embedded default) or PostgreSQL.
+    const storage = await openStorage(config);
+    closers.push(() => storage.close());
     const as = config.authorizationServer;
     // The account page (users store their own downstream credentials) registers its client at the embedded AS.
-    const downstreamStorage = createSqliteDownstreamStorage(db);
-    const account = await prepareAccountArea({ config, storage: downstreamStorage, env, logger });
+    const account = await prepareAccountArea({ config, storage: storage.downstream, env, logger });
     let authorizationServer: EmbeddedAuthorizationServer | undefined;
     if ('embedded' in as) {
-      const users = new UserStore(createSqliteUserRecords(db), as.embedded.roles);
+      const users = new UserStore(storage.users, as.embedded.roles);
       // Loaded on demand: external-issuer deployments never load oidc-provider.
       const { createAuthorizationServer } = await import('./authorization-server/index.ts');
       authorizationServer = await createAuthorizationServer({
         config,
-        db,
+        store: storage.as,
+        settings: storage.downstream.settings,
         users,
         logger: logger.child({ component: 'authorization-server' }),
         env,
@@ -119,9 +116,9 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       });
       closers.unshift(() => authorizationServer!.close());
     }
-    const audit = createAuditSink(config, db, { logger });
+    const audit = createAuditSink(config, storage.audit, { logger });
     closers.unshift(() => audit.close());
-    const downstream = await createDownstreamCredentials({ config, storage: downstreamStorage, logger, env, ...(account ? { accountPageUrl: account.url } : {}) });
+    const downstream = await createDownstreamCredentials({ config, storage: storage.downstream, logger, env, ...(account ? { accountPageUrl: account.url } : {}) });
     const models = authorizationServer?.store.models;
     const verifier = createTokenVerifier({
       config,

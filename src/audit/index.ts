@@ -9,6 +9,8 @@
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
+import type { AuditBackend } from '../storage/index.ts';
+import { PostgresAuditSink, pruneAuditEventsPostgres } from './postgres-sink.ts';
 import { JsonlAuditSink } from './jsonl-sink.ts';
 import { startRetention } from './retention.ts';
 import { SqliteAuditSink } from './sqlite-sink.ts';
@@ -32,16 +34,33 @@ export interface AuditSinkOptions {
   now?: () => number;
 }
 
-/** The configured audit sinks behind one `AuditSink`. */
-export function createAuditSink(config: Config, db: SqliteDatabase, options: AuditSinkOptions = {}): AuditSink & { flush(): Promise<void> } {
+/**
+ * The configured audit sinks behind one `AuditSink`: the database (SQLite on a writer thread or
+ * inline, or PostgreSQL in batches) and, when set, the JSON Lines file. `backend` may be a SQLite
+ * handle (the embedded default) or what `openStorage` chose.
+ */
+export function createAuditSink(config: Config, backend: AuditBackend | SqliteDatabase, options: AuditSinkOptions = {}): AuditSink & { flush(): Promise<void> } {
+  const store: AuditBackend = 'kind' in backend ? backend : { kind: 'sqlite', db: backend };
   const onError = (err: Error) => options.logger?.error({ err: { message: err.message } }, 'audit write failed');
-  const sqlite = config.audit.writer === 'worker' && !db.memory ? new SqliteWorkerAuditSink(db, onError) : new SqliteAuditSink(db, onError);
-  const sinks: (SqliteAuditSink | SqliteWorkerAuditSink | JsonlAuditSink)[] = [sqlite];
-  if (config.audit.jsonl) sinks.push(new JsonlAuditSink(config.audit.jsonl, onError, { maxBytes: config.audit.jsonlMaxBytes, keep: config.audit.jsonlKeep }));
-  const retention = startRetention(db, {
-    retentionMs: config.audit.retention,
+  let primary: SqliteAuditSink | SqliteWorkerAuditSink | PostgresAuditSink;
+  let prune: { run(before: number, chunk: number): Promise<{ removed: number; chunks: number }>; cancel(): void } | undefined;
+  if (store.kind === 'postgres') {
+    const pg = store.db;
+    primary = new PostgresAuditSink(pg, onError);
+    // Chunked deletes on the time index: retention never holds a lock writers wait behind.
+    let cancelled = false;
+    prune = { run: async (before, chunk) => (cancelled ? { removed: 0, chunks: 0 } : { removed: await pruneAuditEventsPostgres(pg, before, chunk), chunks: 1 }), cancel: () => { cancelled = true; } };
+  } else {
+    const sqlite = config.audit.writer === 'worker' && !store.db.memory ? new SqliteWorkerAuditSink(store.db, onError) : new SqliteAuditSink(store.db, onError);
+    primary = sqlite;
     // With the writer thread, pruning runs there too, off the event loop.
-    ...(sqlite instanceof SqliteWorkerAuditSink ? { prune: { run: (before: number, chunk: number) => sqlite.prune(before, chunk), cancel: () => sqlite.cancelPrune() } } : {}),
+    if (sqlite instanceof SqliteWorkerAuditSink) prune = { run: (before, chunk) => sqlite.prune(before, chunk), cancel: () => sqlite.cancelPrune() };
+  }
+  const sinks: (SqliteAuditSink | SqliteWorkerAuditSink | PostgresAuditSink | JsonlAuditSink)[] = [primary];
+  if (config.audit.jsonl) sinks.push(new JsonlAuditSink(config.audit.jsonl, onError, { maxBytes: config.audit.jsonlMaxBytes, keep: config.audit.jsonlKeep }));
+  const retention = startRetention(store.kind === 'sqlite' ? store.db : undefined, {
+    retentionMs: config.audit.retention,
+    ...(prune ? { prune } : {}),
     ...(options.now ? { now: options.now } : {}),
     onError,
     // One info line per prune that removed rows: the count only, never event contents.

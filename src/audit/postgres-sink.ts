@@ -113,6 +113,12 @@ export async function pruneAuditEventsPostgres(db: PostgresDatabase, before: num
   }
 }
 
+/** How many events are older than `before` (ms): `mcp-warden audit prune --dry-run`. */
+export async function countAuditEventsBeforePostgres(db: PostgresDatabase, before: number): Promise<number> {
+  const { rows } = await db.query<{ n: number }>('warden_audit_count_before', 'SELECT COUNT(*)::int AS n FROM audit_events WHERE time_ms < $1', [before]);
+  return rows[0]?.n ?? 0;
+}
+
 interface Row {
   time: string; subject: string; client_id: string; roles: string; server: string; method: string; target: string | null;
   decision: 'allow' | 'deny'; rule: string | null; reason: string; latency_us: number; arguments: string | null;

@@ -102,7 +102,9 @@ export interface RetentionPruner {
  * keeps the process alive, in chunks of `chunk` (default 1 000) rows with a turn of the event loop
  * between them. Failures go to `onError`; the pruner keeps running.
  */
-export function startRetention(db: SqliteDatabase, options: RetentionOptions): RetentionPruner {
+/** `db` may be omitted only when `options.prune` says where pruning runs. */
+export function startRetention(db: SqliteDatabase | undefined, options: RetentionOptions): RetentionPruner {
+  if (!db && !options.prune) throw new Error('audit retention needs a SQLite database or a prune function');
   const now = options.now ?? Date.now;
   let stopped = options.retentionMs <= 0;
   let idle: Promise<void> = Promise.resolve();
@@ -112,7 +114,7 @@ export function startRetention(db: SqliteDatabase, options: RetentionOptions): R
       try {
         const before = now() - options.retentionMs;
         const chunk = options.chunk ?? GATEWAY_PRUNE_CHUNK;
-        const result = options.prune ? await options.prune.run(before, chunk) : await pruneAuditEventsInChunks(db, before, { chunk, isStopped: () => stopped });
+        const result = options.prune ? await options.prune.run(before, chunk) : await pruneAuditEventsInChunks(db!, before, { chunk, isStopped: () => stopped });
         if (result.removed > 0) options.onPruned?.(result);
       } catch (err) {
         options.onError?.(new Error(`audit retention prune failed: ${(err as Error).message}`));

@@ -42,7 +42,8 @@ export type { AuthorizationServerExtension, ExtensionContext } from './extension
 
 export interface AuthorizationServerOptions {
   config: Config;
-  db: SqliteDatabase;
+  /** The SQLite database the Store and settings default to; give `store` and `settings` instead for another backend. */
+  db?: SqliteDatabase;
   /** Generated settings (the gateway's token-exchange client secret); default: on `db`. */
   settings?: SettingsStore;
   users: UserStore;
@@ -120,7 +121,9 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   const issuer = embedded.issuer ?? config.publicUrl;
   const issuerUrl = new URL(issuer);
   const issuerPath = issuerUrl.pathname === '/' ? '' : issuerUrl.pathname.replace(/\/$/, '');
-  const store = options.store ?? createSqliteStore(options.db, now);
+  if (!options.store && !options.db) throw new Error('createAuthorizationServer needs a Store or a SQLite database');
+  const store = options.store ?? createSqliteStore(options.db!, now);
+  const settings = options.settings ?? createSqliteDownstreamStorage(options.db!).settings;
 
   let signing = await ensureSigningKeys(store.keys, now);
   const cookieKeys = await ensureCookieKeys(store.keys, now);
@@ -175,7 +178,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
 
   const ext: ExtensionContext = { config, issuer, store, logger, resolveResource };
   // RFC 8693 token exchange (issue 5) turns itself on when embedded.tokenExchange is configured.
-  const builtIn = [createTokenExchangeExtension({ settings: options.settings ?? createSqliteDownstreamStorage(options.db).settings, env: options.env ?? process.env })];
+  const builtIn = [createTokenExchangeExtension({ settings, env: options.env ?? process.env })];
   for (const extension of [...builtIn, ...(options.extensions ?? [])]) await extension(provider, ext);
 
   const clients = createClientRegistry(provider, store);

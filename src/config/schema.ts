@@ -161,6 +161,17 @@ export const configSchema = z.strictObject({
   storage: z
     .strictObject({
       sqlite: z.strictObject({ path: z.string().default('./data/warden.db') }).prefault({}),
+      /**
+       * PostgreSQL for every durable store (docs/storage.md), so several instances share one
+       * state; when set, `sqlite` is not used. The URL may carry `${ENV}` placeholders.
+       */
+      postgres: z.strictObject({
+        url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL'),
+        /** A schema for mcp-warden's tables (created when missing); default: the connection's search_path. */
+        schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier').optional(),
+        /** Connections per instance. */
+        maxConnections: z.number().int().min(1).max(1000).default(10),
+      }).optional(),
     })
     .prefault({}),
   authorizationServer: authorizationServerSchema.default({ embedded: embeddedAuthorizationServerSchema.parse({}) }),

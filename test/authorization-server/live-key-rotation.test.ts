@@ -8,7 +8,6 @@ import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import { createLocalJWKSet, decodeProtectedHeader, importJWK, jwtVerify, SignJWT } from 'jose';
 import { openAdminContext } from '../../src/authorization-server/admin.ts';
-import { createSqliteStore } from '../../src/storage/sqlite/store.ts';
 import { startWarden, type Warden } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { createLogger } from '../../src/log.ts';
@@ -270,10 +269,10 @@ describe('live key rotation: keys rotate --force (a compromised key) takes effec
       assert.ok(!reloaded.kids.includes(kidA));
 
       // What the holder of the compromised key could sign: A's private key, read from the keys table.
-      const admin = openAdminContext(parseConfig(configFor(dir, warden.port, 0)), env);
+      const admin = await openAdminContext(parseConfig(configFor(dir, warden.port, 0)), env);
       let forged: string;
       try {
-        const keyA = (await createSqliteStore(admin.db).keys.list('sig')).find((k) => k.kid === kidA)!;
+        const keyA = (await admin.storage.as.keys.list('sig')).find((k) => k.kid === kidA)!;
         assert.notEqual(keyA.retiredAt, undefined);
         forged = await new SignJWT({ client_id: 'demo-agent', scope: 'notes:read', jti: 'forged-after-rotation' })
           .setProtectedHeader({ alg: 'ES256', kid: kidA, typ: 'at+jwt' })
@@ -281,7 +280,7 @@ describe('live key rotation: keys rotate --force (a compromised key) takes effec
           .setIssuedAt().setExpirationTime('1d')
           .sign(await importJWK(keyA.jwk, 'ES256'));
       } finally {
-        admin.close();
+        await admin.close();
       }
 
       for (const [name, t] of [['the cached token', used], ['a new token signed with A', forged]] as const) {

@@ -5,6 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { openDatabase } from '../../storage/sqlite/database.ts';
+import { openStorage } from '../../storage/index.ts';
+import { countAuditEventsBeforePostgres, pruneAuditEventsPostgres } from '../../audit/postgres-sink.ts';
 import { pruneAuditEvents } from '../../audit/retention.ts';
 import { parseOptions, UsageError } from '../options.ts';
 import type { Command } from '../command.ts';
@@ -32,6 +34,21 @@ export const run: Command = async ({ args, env, stdout }) => {
   if (values.before === undefined) throw new UsageError('say which events to remove: --before 2026-01-01T00:00:00Z or --before 90d');
   const before = parseTimeOption('before', values.before, Date.now());
   const config = configFromOptions(values, env);
+  if (config.storage.postgres) {
+    const storage = await openStorage(config);
+    try {
+      if (storage.audit.kind !== 'postgres') return 1;
+      const when = new Date(before).toISOString();
+      if (values['dry-run']) {
+        stdout.write(`would remove ${await countAuditEventsBeforePostgres(storage.audit.db, before)} audit event(s) older than ${when} (dry run)\n`);
+      } else {
+        stdout.write(`removed ${await pruneAuditEventsPostgres(storage.audit.db, before)} audit event(s) older than ${when}\n`);
+      }
+      return 0;
+    } finally {
+      await storage.close();
+    }
+  }
   const path = config.storage.sqlite.path;
   if (path !== ':memory:' && !existsSync(path)) throw new Error(`no database at ${path}, so nothing to prune`);
   const db = openDatabase(path);

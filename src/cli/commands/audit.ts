@@ -7,6 +7,8 @@ import { buildDemoConfig } from '../../config/demo.ts';
 import { loadConfigFile } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
 import { openDatabase } from '../../storage/sqlite/database.ts';
+import { openStorage } from '../../storage/index.ts';
+import { queryAuditEventsPostgres } from '../../audit/postgres-sink.ts';
 import { queryAuditEvents, type AuditQuery } from '../../audit/query.ts';
 import type { AuditEvent } from '../../audit/types.ts';
 import { configFromOptions } from '../config-options.ts';
@@ -89,13 +91,7 @@ export const run: Command = async (ctx) => {
   if (query.server !== undefined && !config.servers.some((s) => s.name === query.server)) {
     throw new UsageError(`no server "${query.server}" in the configuration; servers are: ${config.servers.map((s) => s.name).join(', ')}`);
   }
-  const path = config.storage.sqlite.path;
-  if (path !== ':memory:' && !existsSync(path)) {
-    throw new Error(`no database at ${path} yet, so no decisions are recorded: start the gateway first (mcp-warden start)`);
-  }
-  const db = openDatabase(path);
-  try {
-    const events = queryAuditEvents(db, query);
+  const print = (events: AuditEvent[]) => {
     if (values.json) {
       for (const e of events) stdout.write(`${JSON.stringify(e)}\n`);
     } else if (events.length === 0) {
@@ -103,6 +99,23 @@ export const run: Command = async (ctx) => {
     } else {
       stdout.write(`${formatTable(events)}\n`);
     }
+  };
+  if (config.storage.postgres) {
+    const storage = await openStorage(config);
+    try {
+      if (storage.audit.kind === 'postgres') print(await queryAuditEventsPostgres(storage.audit.db, query));
+      return 0;
+    } finally {
+      await storage.close();
+    }
+  }
+  const path = config.storage.sqlite.path;
+  if (path !== ':memory:' && !existsSync(path)) {
+    throw new Error(`no database at ${path} yet, so no decisions are recorded: start the gateway first (mcp-warden start)`);
+  }
+  const db = openDatabase(path);
+  try {
+    print(queryAuditEvents(db, query));
     return 0;
   } finally {
     db.close();

@@ -31,7 +31,7 @@ export const run: Command = async (ctx) => {
     scope: { type: 'string' }, role: { type: 'string', multiple: true }, jwks: { type: 'string' }, 'jwks-uri': { type: 'string' },
     native: { type: 'boolean' }, 'client-id': { type: 'string' },
   });
-  const admin = openAdminContext(configFromOptions(values, ctx.env), ctx.env);
+  const admin = await openAdminContext(configFromOptions(values, ctx.env), ctx.env);
   try {
     const as = await admin.authorizationServer();
     switch (sub) {
@@ -80,6 +80,6 @@ export const run: Command = async (ctx) => {
         throw new UsageError(`unknown subcommand "${sub}"\n${HELP}`);
     }
   } finally {
-    admin.close();
+    await admin.close();
   }
 };

@@ -4,7 +4,6 @@
  * client must ask the user again.
  */
 import { openAdminContext } from '../../authorization-server/admin.ts';
-import { createSqliteStore } from '../../storage/sqlite/store.ts';
 import { parseOptions, UsageError } from '../options.ts';
 import type { Command } from '../command.ts';
 import { configFromOptions } from '../config-options.ts';
@@ -19,9 +18,9 @@ export const run: Command = async (ctx) => {
   const { values } = parseOptions(rest, {
     config: { type: 'string' }, demo: { type: 'boolean' }, json: { type: 'boolean' }, user: { type: 'string' }, client: { type: 'string' },
   }, false);
-  const admin = openAdminContext(configFromOptions(values, ctx.env), ctx.env);
+  const admin = await openAdminContext(configFromOptions(values, ctx.env), ctx.env);
   try {
-    const store = createSqliteStore(admin.db);
+    const store = admin.storage.as;
     switch (sub) {
       case 'list': {
         const list = await store.consents.list({ ...(values.user ? { accountId: values.user } : {}), ...(values.client ? { clientId: values.client } : {}) });
@@ -41,6 +40,6 @@ export const run: Command = async (ctx) => {
         throw new UsageError(`unknown subcommand "${sub}"\n${HELP}`);
     }
   } finally {
-    admin.close();
+    await admin.close();
   }
 };

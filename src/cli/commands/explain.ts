@@ -4,14 +4,13 @@
  * server's policy on one request and prints the decision, the rule that made it and why each
  * rule naming the request did or did not apply.
  */
-import { createSqliteUserRecords } from '../../storage/sqlite/users.ts';
 import { existsSync } from 'node:fs';
 import type { Caller } from '../../kernel/caller.ts';
 import type { ServerConfig } from '../../config/schema.ts';
 import { advertisedScopes } from '../../policy/scopes.ts';
 import { compilePolicy, type Explanation, type RuleTrace } from '../../policy/engine.ts';
 import type { Decision } from '../../policy/types.ts';
-import { openDatabase } from '../../storage/sqlite/database.ts';
+import { openStorage } from '../../storage/index.ts';
 import { UserStore } from '../../users/user-store.ts';
 import { parseOptions, UsageError } from '../options.ts';
 import type { Command } from '../command.ts';
@@ -134,16 +133,18 @@ export const run: Command = async ({ args, env, stdout }) => {
       throw new UsageError('users of an external identity provider are not stored here: give their roles with --role');
     }
     const path = config.storage.sqlite.path;
-    const user = path === ':memory:' || !existsSync(path) ? undefined : await (async () => {
-      const db = openDatabase(path);
+    // An admin command never creates an empty SQLite file just to find nobody in it.
+    const user = !config.storage.postgres && (path === ':memory:' || !existsSync(path)) ? undefined : await (async () => {
+      const storage = await openStorage(config);
       try {
-        return await new UserStore(createSqliteUserRecords(db), as.embedded.roles).get(values.user!);
+        return await new UserStore(storage.users, as.embedded.roles).get(values.user!);
       } finally {
-        db.close();
+        await storage.close();
       }
     })();
     if (!user) {
-      throw new Error(`user "${values.user}" is unknown: not in the built-in user store at ${path}. Add the user with \`mcp-warden users add\`, or give their roles with --role.`);
+      const where = config.storage.postgres ? 'PostgreSQL' : path;
+      throw new Error(`user "${values.user}" is unknown: not in the built-in user store at ${where}. Add the user with \`mcp-warden users add\`, or give their roles with --role.`);
     }
     roles = user.roles;
     rolesFrom = 'from the user store';

@@ -7,7 +7,6 @@
  */
 import { openAdminContext } from '../../authorization-server/admin.ts';
 import { longestAccessTokenTtlSeconds, rotateSigningKey } from '../../authorization-server/keys.ts';
-import { createSqliteStore } from '../../storage/sqlite/store.ts';
 import { parseOptions, UsageError } from '../options.ts';
 import type { Command } from '../command.ts';
 import { configFromOptions } from '../config-options.ts';
@@ -26,9 +25,9 @@ export const run: Command = async (ctx) => {
   if (!sub || sub === '--help' || sub === '-h') { ctx.stdout.write(`${HELP}\n`); return sub ? 0 : 2; }
   const { values } = parseOptions(rest, { config: { type: 'string' }, demo: { type: 'boolean' }, json: { type: 'boolean' }, force: { type: 'boolean' } }, false);
   const config = configFromOptions(values, ctx.env);
-  const admin = openAdminContext(config, ctx.env);
+  const admin = await openAdminContext(config, ctx.env);
   try {
-    const store = createSqliteStore(admin.db);
+    const store = admin.storage.as;
     switch (sub) {
       case 'list': {
         const keys = await store.keys.list('sig');
@@ -57,6 +56,6 @@ export const run: Command = async (ctx) => {
         throw new UsageError(`unknown subcommand "${sub}"\n${HELP}`);
     }
   } finally {
-    admin.close();
+    await admin.close();
   }
 };

@@ -7,10 +7,9 @@ import type { Command, CommandContext } from '../command.ts';
 import { parseOptions, UsageError } from '../options.ts';
 import { configFromOptions } from '../config-options.ts';
 import type { Config, ServerConfig } from '../../config/schema.ts';
-import { openDatabase } from '../../storage/sqlite/database.ts';
+import { openStorage } from '../../storage/index.ts';
 import { loadSecretsKey } from '../../downstream/secrets-key.ts';
 import { listStoredSecrets, openServerSecrets } from '../../downstream/secret-store.ts';
-import { createSqliteDownstreamStorage } from '../../storage/sqlite/downstream-store.ts';
 
 const USAGE = `usage: mcp-warden secrets set    --server S --user U [--config FILE | --demo]   (value from standard input)
        mcp-warden secrets list   [--server S] [--config FILE | --demo]
@@ -38,8 +37,8 @@ export const run: Command = async (ctx) => {
   }
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}": the secret is read from standard input, never from the command line`);
   const config = configFromOptions(values, ctx.env);
-  const db = openDatabase(config.storage.sqlite.path);
-  const stored = createSqliteDownstreamStorage(db).secrets;
+  const storage = await openStorage(config);
+  const stored = storage.downstream.secrets;
   try {
     switch (action) {
       case 'list': {
@@ -73,7 +72,7 @@ export const run: Command = async (ctx) => {
         throw new UsageError(`unknown action "${action}"; use set, list or remove`);
     }
   } finally {
-    db.close();
+    await storage.close();
   }
 };
 

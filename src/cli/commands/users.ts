@@ -26,7 +26,7 @@ export const run: Command = async (ctx) => {
     config: { type: 'string' }, demo: { type: 'boolean' }, role: { type: 'string', multiple: true }, json: { type: 'boolean' },
   });
   const config = configFromOptions(values, ctx.env);
-  const admin = openAdminContext(config, ctx.env);
+  const admin = await openAdminContext(config, ctx.env);
   try {
     const username = positionals[0];
     const needUser = () => { if (!username) throw new UsageError(`users ${sub} needs a USER`); return username; };
@@ -71,6 +71,6 @@ export const run: Command = async (ctx) => {
         throw new UsageError(`unknown subcommand "${sub}"\n${HELP}`);
     }
   } finally {
-    admin.close();
+    await admin.close();
   }
 };
