@@ -13,6 +13,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Com
   consents: { summary: 'remembered consents: list|revoke', load: () => import('./commands/consents.ts') },
   audit: { summary: 'query recorded authorization decisions', load: () => import('./commands/audit.ts') },
   explain: { summary: 'explain the decision for a user, client and tool without calling anything', load: () => import('./commands/explain.ts') },
+  migrate: { summary: 'apply schema migrations, or move a SQLite installation to PostgreSQL (--from FILE --to URL)', load: () => import('./commands/migrate.ts') },
   secrets: { summary: "manage users' downstream credentials: set|list|remove", load: () => import('./commands/secrets.ts') },
   connect: { summary: 'stdio ↔ Streamable HTTP bridge to a protected MCP server', load: () => import('./commands/connect.ts') },
   login: { summary: 'sign in to a protected MCP server', load: () => import('./commands/login.ts') },

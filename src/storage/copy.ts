@@ -1,0 +1,61 @@
+/**
+ * Moves an installation from the embedded SQLite file to PostgreSQL (`mcp-warden migrate --from
+ * FILE --to URL`): every table of every owner is copied in one PostgreSQL transaction, and the
+ * row counts of both sides are compared before it commits, so the move either carries everything
+ * or changes nothing. The target must be empty: copying into a live database could merge two
+ * installations' clients, users and keys.
+ */
+import type { SqliteDatabase } from './sqlite/database.ts';
+import type { PostgresDatabase } from './postgres/database.ts';
+
+/** The tables of every owner (docs/storage.md), in an order that satisfies no constraint but is stable. */
+export const TABLES: ReadonlyArray<{ table: string; columns: readonly string[]; binary?: readonly string[] }> = [
+  { table: 'oidc_models', columns: ['model', 'id', 'payload', 'grant_id', 'uid', 'user_code', 'expires_at', 'consumed_at'] },
+  { table: 'as_keys', columns: ['kid', 'use', 'jwk', 'created_at', 'retired_at'] },
+  { table: 'as_consents', columns: ['account_id', 'client_id', 'resource', 'grant_id', 'scopes', 'created_at'] },
+  { table: 'users', columns: ['username', 'password_hash', 'roles', 'created_at'] },
+  { table: 'downstream_secret_keys', columns: ['server', 'kcv', 'created_at'], binary: ['kcv'] },
+  { table: 'downstream_secrets', columns: ['server', 'user', 'nonce', 'ciphertext', 'tag', 'updated_at'], binary: ['nonce', 'ciphertext', 'tag'] },
+  { table: 'downstream_settings', columns: ['name', 'value'] },
+  { table: 'audit_events', columns: ['time', 'time_ms', 'subject', 'client_id', 'roles', 'server', 'method', 'target', 'decision', 'rule', 'reason', 'latency_us', 'arguments', 'session_id', 'count', 'remote_address'] },
+];
+
+export class MigrationError extends Error {
+  override name = 'MigrationError';
+}
+
+export interface CopyResult { table: string; source: number; copied: number }
+
+const BATCH = 500;
+const quote = (c: string) => `"${c}"`;
+
+/** Copies every table; throws MigrationError (nothing committed) on a non-empty target or a count mismatch. */
+export async function copySqliteToPostgres(source: SqliteDatabase, target: PostgresDatabase): Promise<CopyResult[]> {
+  const present = new Set((source.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((r) => r.name));
+  return target.transaction(async (tx) => {
+    const results: CopyResult[] = [];
+    for (const { table, columns, binary = [] } of TABLES) {
+      const { rows: existing } = await tx.query<{ n: number }>(`count_target_${table}`, `SELECT COUNT(*)::int AS n FROM ${table}`);
+      if (existing[0]!.n > 0) throw new MigrationError(`the target already holds ${existing[0]!.n} row(s) in ${table}: migrate into an empty database (or schema)`);
+      if (!present.has(table)) {
+        results.push({ table, source: 0, copied: 0 });
+        continue;
+      }
+      // In insertion order, so audit events keep their order under the new ids.
+      const rows = source.prepare(`SELECT ${columns.map(quote).join(', ')} FROM ${table} ORDER BY rowid`).raw().all() as unknown[][];
+      for (let i = 0; i < rows.length; i += BATCH) {
+        const batch = rows.slice(i, i + BATCH);
+        const values: unknown[] = [];
+        const tuples = batch.map((row) => `(${row.map((v, j) => {
+          values.push(binary.includes(columns[j]!) && v !== null ? Buffer.from(v as Uint8Array) : v);
+          return `$${values.length}`;
+        }).join(', ')})`);
+        await tx.query(`copy_${table}_${batch.length}`, `INSERT INTO ${table} (${columns.map(quote).join(', ')}) VALUES ${tuples.join(', ')}`, values);
+      }
+      const { rows: after } = await tx.query<{ n: number }>(`count_target_${table}`, `SELECT COUNT(*)::int AS n FROM ${table}`);
+      if (after[0]!.n !== rows.length) throw new MigrationError(`${table}: ${rows.length} row(s) in the SQLite file but ${after[0]!.n} in PostgreSQL; nothing was committed`);
+      results.push({ table, source: rows.length, copied: after[0]!.n });
+    }
+    return results;
+  });
+}
