@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { startTestWarden, type TestWarden } from './fixtures/warden.ts';
 import { messagesOf, openSession, post } from './fixtures/raw.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-import { createHttpUpstream } from '../../src/gateway/upstreams/http.ts';
+import { createParser } from 'eventsource-parser';
+import { completeTrailingCr, createHttpUpstream } from '../../src/gateway/upstreams/http.ts';
 import { noDownstreamCredentials } from '../../src/downstream/types.ts';
 import { createLogger } from '../../src/log.ts';
 import type { JsonRpcMessage } from '../../src/gateway/jsonrpc.ts';
@@ -59,11 +60,13 @@ function rawUpstream(): Server {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const progress = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: TEXT } });
       const answer = JSON.stringify({ jsonrpc: '2.0', id: m.id, result: { content: [{ type: 'text', text: TEXT }] } });
-      const stream = m.params?.name === 'cr'
+      const stream = m.params?.name === 'cr' || m.params?.name === 'cr-open'
         // HTML §9.2.5: end-of-line is CRLF, LF or a bare CR; an event ends with an empty line.
         ? `event: message\rdata: ${progress}\r\rid: e1\rdata: ${answer}\r\r`
         : `data: ${progress}\n\nid: e1\ndata: ${answer}\n\n`;
-      void writeApart(res, splitInsideCharacters(Buffer.from(stream, 'utf8'))).then(() => res.end());
+      // `cr-open` keeps the stream open after its last event: the event must be dispatched on its
+      // own final CR, not when the stream ends.
+      void writeApart(res, splitInsideCharacters(Buffer.from(stream, 'utf8'))).then(() => (m.params?.name === 'cr-open' ? undefined : res.end()));
     });
   });
 }
@@ -85,7 +88,7 @@ describe('HTTP upstream SSE decoding (HTML §9.2 event streams, MCP 2025-11-25 t
     await new Promise<void>((resolve) => upstream.close(() => resolve()));
   });
 
-  for (const [name, tool] of [['LF line ends', 'lf'], ['bare CR line ends', 'cr']] as const) {
+  for (const [name, tool] of [['LF line ends', 'lf'], ['bare CR line ends', 'cr'], ['bare CR line ends, stream left open after the last event', 'cr-open']] as const) {
     it(`HTML §9.2.5 (UTF-8 decode as a stream, ${name}): a character split across chunks arrives whole, and every event is delivered`, async () => {
       const sid = await openSession(t.endpoint, token);
       const res = await post(t.endpoint, token, { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: tool, arguments: {} } }, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
@@ -98,6 +101,29 @@ describe('HTTP upstream SSE decoding (HTML §9.2 event streams, MCP 2025-11-25 t
       assert.doesNotMatch(JSON.stringify(messages), /\uFFFD/);
     });
   }
+});
+
+describe('HTML §9.2.5 line ends across chunk boundaries', () => {
+  const events = (chunks: string[]) => {
+    const out: string[] = [];
+    const parser = createParser({ onEvent: (e) => out.push(e.data) });
+    const feed = completeTrailingCr((text) => parser.feed(text));
+    for (const chunk of chunks) feed(chunk);
+    return out;
+  };
+
+  it('a CR ending one chunk and an LF opening the next are one line end (CRLF), not two', () => {
+    assert.deepEqual(events(['data: a\r', '\ndata: b\r', '\n\r', '\n']), ['a\nb']);
+  });
+
+  it('a bare CR ending a chunk ends its line at once (the event is not held until more bytes arrive)', () => {
+    assert.deepEqual(events(['data: a\r\r']), ['a']);
+    assert.deepEqual(events(['data: a\r', '\r']), ['a']);
+  });
+
+  it('a chunk that is only the LF of a CRLF adds nothing', () => {
+    assert.deepEqual(events(['data: a\r', '\n', '\n']), ['a']);
+  });
 });
 
 describe('HTTP upstream SSE buffer bound', () => {
