@@ -38,7 +38,7 @@ function bare(host: string): string {
  * with OutboundAddressRefused when any of them is special-use, so the socket can only be given
  * checked addresses. @see RFC 6890
  */
-export function createGuardedLookup(resolve: typeof dnsLookup = dnsLookup): LookupFunction {
+export function createGuardedLookup(resolve: typeof dnsLookup = dnsLookup, isRefused: (address: string) => boolean = isSpecialUseAddress): LookupFunction {
   return (hostname, options, callback) => {
     const host = bare(hostname);
     const family = isIP(host);
@@ -47,13 +47,13 @@ export function createGuardedLookup(resolve: typeof dnsLookup = dnsLookup): Look
       else callback(null, addresses[0]!.address, addresses[0]!.family);
     };
     if (family !== 0) {
-      if (isSpecialUseAddress(host)) return callback(new OutboundAddressRefused(hostname, host) as NodeJS.ErrnoException, '', 0);
+      if (isRefused(host)) return callback(new OutboundAddressRefused(hostname, host) as NodeJS.ErrnoException, '', 0);
       return answer([{ address: host, family }]);
     }
     resolve(host, { ...options, all: true } as LookupAllOptions, (err, addresses) => {
       if (err) return callback(err, '', 0);
       if (addresses.length === 0) return callback(Object.assign(new Error(`no address for ${host}`), { code: 'ENOTFOUND' }), '', 0);
-      const refused = addresses.find((a) => isSpecialUseAddress(a.address));
+      const refused = addresses.find((a) => isRefused(a.address));
       if (refused) return callback(new OutboundAddressRefused(hostname, refused.address) as NodeJS.ErrnoException, '', 0);
       answer(addresses);
     });
@@ -65,6 +65,8 @@ export interface GuardedDispatcherOptions {
   connectTimeoutMs?: number;
   /** For tests: the resolver behind the guard (default `dns.lookup`). */
   resolve?: typeof dnsLookup;
+  /** For tests: which addresses are refused (default isSpecialUseAddress). */
+  isRefused?: (address: string) => boolean;
 }
 
 /**
@@ -73,7 +75,8 @@ export interface GuardedDispatcherOptions {
  * @see https://www.rfc-editor.org/rfc/rfc6890
  */
 export function createGuardedDispatcher(options: GuardedDispatcherOptions = {}): Agent {
-  const lookup = createGuardedLookup(options.resolve);
+  const isRefused = options.isRefused ?? isSpecialUseAddress;
+  const lookup = createGuardedLookup(options.resolve, isRefused);
   const connectTimeout = options.connectTimeoutMs ?? 5000;
   const connector = buildConnector({ timeout: connectTimeout, lookup });
   return new Agent({
@@ -83,7 +86,7 @@ export function createGuardedDispatcher(options: GuardedDispatcherOptions = {}):
     connect(opts, callback) {
       // net.connect skips `lookup` for an IP-literal host: check it here, before any socket exists.
       const host = bare(opts.hostname);
-      if (isIP(host) !== 0 && isSpecialUseAddress(host)) return callback(new OutboundAddressRefused(opts.hostname, host), null);
+      if (isIP(host) !== 0 && isRefused(host)) return callback(new OutboundAddressRefused(opts.hostname, host), null);
       connector(opts, callback);
     },
   });

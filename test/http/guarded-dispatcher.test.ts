@@ -46,6 +46,9 @@ describe('guarded dispatcher: the address check happens before connecting', () =
 
   const attempt = async (url: string, resolve?: typeof dnsLookup): Promise<unknown> => {
     const dispatcher = createGuardedDispatcher(resolve ? { resolve } : {});
+    return send(dispatcher, url);
+  };
+  const send = async (dispatcher: ReturnType<typeof createGuardedDispatcher>, url: string): Promise<unknown> => {
     try {
       await request(url, { dispatcher, maxRedirections: 0 } as Parameters<typeof request>[1]);
       return undefined;
@@ -79,6 +82,31 @@ describe('guarded dispatcher: the address check happens before connecting', () =
     const mapped = await attempt(`http://docs.example:${port}/`, resolveTo([{ address: '::ffff:127.0.0.1', family: 6 }]));
     assert.ok(mapped instanceof OutboundAddressRefused, String(mapped));
     assert.equal(connections, 0);
+  });
+
+  it('a name whose every address passes the check is connected to exactly the resolved address (the checked one, not a second lookup)', async () => {
+    // Loopback stands in for a public address here (this test has no internet): only 127.0.0.2 is refused.
+    const http = (await import('node:http')).createServer((_req, res) => res.end('document'));
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const httpPort = (http.address() as AddressInfo).port;
+    const names: string[] = [];
+    const resolve = ((host: string, _options: unknown, callback: (err: null, addresses: Array<{ address: string; family: number }>) => void) => {
+      names.push(host);
+      setImmediate(() => callback(null, [{ address: '127.0.0.1', family: 4 }]));
+    }) as unknown as typeof dnsLookup;
+    const dispatcher = createGuardedDispatcher({ resolve, isRefused: (a) => a === '127.0.0.2' });
+    try {
+      const res = await request(`http://docs.example:${httpPort}/client.json`, { dispatcher });
+      assert.equal(res.statusCode, 200);
+      assert.equal(await res.body.text(), 'document');
+      assert.deepEqual(names, ['docs.example'], 'resolved once, by the guard');
+      const literal = await send(createGuardedDispatcher({ isRefused: (a) => a === '127.0.0.2' }), `http://127.0.0.2:${httpPort}/`);
+      assert.ok(literal instanceof OutboundAddressRefused || (literal as { cause?: unknown }).cause instanceof OutboundAddressRefused, String(literal));
+    } finally {
+      await dispatcher.close();
+      http.closeAllConnections();
+      await new Promise<void>((r) => http.close(() => r()));
+    }
   });
 
   it('the refusal message names the host for the log; no connection was attempted to learn it', async () => {
