@@ -183,7 +183,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         let fresh = false;
         let messages = 0;
         let overflow = false;
-        // HTML §9.2.6: the stream is UTF-8; a streaming decoder keeps a character whose bytes
+        // HTML §9.2.5: the stream is UTF-8; a streaming decoder keeps a character whose bytes
         // straddle two chunks whole (decoding each chunk alone turns it into U+FFFD).
         const decoder = new TextDecoder('utf-8');
         // The WHATWG event-stream grammar (lines end in CRLF, LF or a bare CR) is
