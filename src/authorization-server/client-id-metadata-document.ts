@@ -1,33 +1,48 @@
 /**
  * Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document; MCP 2025-11-25
- * §Client ID Metadata Documents). oidc-provider 9 implements the fetch natively
+ * §Client ID Metadata Documents). oidc-provider 9 implements the document handling natively
  * (features.clientIdMetadataDocument): https-only client IDs without dot segments, fragments or
  * userinfo; no redirects (redirect: manual, non-200 refused); a 5 KB body limit; the document's
  * client_id compared to the URL exactly; no shared-secret auth methods; a bounded LRU cache
- * (100 entries) honouring Cache-Control within [min, max]; an SSRF-protected dispatcher that
- * refuses special-use (loopback, private, link-local incl. 169.254.169.254) peer addresses.
+ * (100 entries) honouring Cache-Control within [min, max].
  *
- * What we add: the `enabled` switch, `allowPrivateAddresses` (drop the SSRF dispatcher, for
- * development and tests), `allowHttpLocalhost` (accept `http://localhost[:port]/…` client IDs,
- * which the library refuses outright, and fetch them from loopback) and our own fetch timeout.
+ * What we add: the `enabled` switch; the fetch itself (every outbound request of the AS: CIMD,
+ * `jwks_uri`, `sector_identifier_uri`) through a dispatcher that checks the resolved addresses
+ * *before* connecting (src/http/guarded-dispatcher.ts; the library's own guard checks the peer
+ * after connecting, when the TCP handshake and TLS ClientHello already reached it), our own
+ * timeout; `allowedOrigins`, the explicit list of origins whose documents may be served over
+ * http or from loopback/private addresses (development and internal clients); and
+ * `allowPrivateAddresses`, which drops the address guard for every outbound fetch (tests only).
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type Provider from 'oidc-provider';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { createGuardedDispatcher } from '../http/guarded-dispatcher.ts';
 
 export interface CimdOptions {
   enabled: boolean;
-  allowHttpLocalhost: boolean;
+  /** Origins (`scheme://host[:port]`, as `URL.origin` spells them) exempt from https-only and the address guard. */
+  allowedOrigins: readonly string[];
   allowPrivateAddresses: boolean;
 }
 
-/** `http://localhost[:port]/path` with no userinfo, fragment, or dot segments. @see draft-ietf-oauth-client-id-metadata-document §3 */
-export function isHttpLocalhostClientId(id: string): boolean {
-  if (!/^http:\/\/localhost(:\d{1,5})?\//.test(id)) return false;
+/**
+ * A client_id URL whose origin is in `allowedOrigins`, with no userinfo, fragment or dot segments
+ * (the same shape rules the library applies to https client IDs).
+ * @see draft-ietf-oauth-client-id-metadata-document §3
+ */
+export function isAllowedOriginClientId(id: string, allowedOrigins: readonly string[]): boolean {
+  if (allowedOrigins.length === 0 || !/^https?:\/\//i.test(id) || id.includes('#')) return false;
   const url = URL.parse(id);
-  if (!url || url.hostname !== 'localhost' || url.username || url.password || id.includes('#')) return false;
-  return !url.pathname.split('/').some((seg) => /^(\.|%2e){1,2}$/i.test(seg));
+  if (!url || !allowedOrigins.includes(url.origin)) return false;
+  // The raw text, not the parsed URL: parsing already removed the `..` segments and empty userinfo it would hide.
+  const afterScheme = id.slice(id.indexOf('//') + 2);
+  const slash = afterScheme.indexOf('/');
+  if (slash === -1 || afterScheme.slice(0, slash).includes('@')) return false;
+  const rawPath = afterScheme.slice(slash).split('?')[0]!;
+  return !rawPath.split('/').some((seg) => /^(\.|%2e){1,2}$/i.test(seg));
 }
 
 /** Is this client_id a URL, i.e. a CIMD client (as opposed to a registered one)? @see draft-ietf-oauth-client-id-metadata-document §3 */
@@ -36,17 +51,33 @@ export function isUrlClientId(id: string): boolean {
 }
 
 /**
- * The `fetch` oidc-provider uses for outbound requests (CIMD, jwks_uri). Keeps the library's
- * SSRF-protected dispatcher unless private addresses are explicitly allowed.
+ * May the AS fetch this client_id as a metadata document? https ones (the library validates their
+ * shape), and http ones only at an allowed origin.
+ * @see draft-ietf-oauth-client-id-metadata-document §3 (https required)
+ */
+export function isFetchableClientId(options: CimdOptions, id: string): boolean {
+  return options.enabled && (id.startsWith('https://') || isAllowedOriginClientId(id, options.allowedOrigins));
+}
+
+/**
+ * The `fetch` oidc-provider uses for outbound requests (CIMD, jwks_uri). Every URL goes through
+ * the connect-time address guard except those at an allowed origin (or all of them when
+ * `allowPrivateAddresses`); never follows redirects; gives up after `timeoutMs`.
+ * @see draft-ietf-oauth-client-id-metadata-document §6 (SSRF)
  */
 export function createOutboundFetch(options: CimdOptions, timeoutMs: number): (url: URL | string, init: RequestInit & { dispatcher?: unknown }) => Promise<Response> {
+  const guarded = createGuardedDispatcher({ connectTimeoutMs: timeoutMs });
+  let open: Agent | undefined;
+  const trusted = (url: URL | string) => {
+    if (options.allowPrivateAddresses) return true;
+    const origin = URL.parse(String(url))?.origin;
+    return origin !== undefined && options.allowedOrigins.includes(origin);
+  };
   return (url, init) => {
-    const next = { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' as const };
-    // allowHttpLocalhost opts into documents served on this machine, which are loopback by
-    // definition; every other URL keeps the special-use address guard unless allowPrivateAddresses.
-    const localDocument = options.allowHttpLocalhost && isHttpLocalhostClientId(String(url));
-    if (options.allowPrivateAddresses || localDocument) delete next.dispatcher;
-    return globalThis.fetch(url, next as RequestInit);
+    // The library passes its own after-connect dispatcher; ours replaces it.
+    const dispatcher = trusted(url) ? (open ??= new Agent({ keepAliveTimeout: 1000, keepAliveMaxTimeout: 1000 })) : guarded;
+    const next = { ...init, dispatcher, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' as const };
+    return undiciFetch(url, next as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>;
   };
 }
 
@@ -65,16 +96,17 @@ function libraryResolver(): Promise<Resolve> {
 }
 
 /**
- * With `allowHttpLocalhost`, lets `http://localhost…` client IDs go through the same library
- * resolver (and guards) as https ones. Development only; off by default.
+ * Lets http client IDs at an allowed origin (which the library refuses outright: https only) go
+ * through the same library resolver, with its cache and document checks, as https ones. Only
+ * origins listed in `allowedOrigins`; none by default.
  */
-export function enableHttpLocalhostClientIds(provider: Provider, options: CimdOptions): void {
-  if (!options.enabled || !options.allowHttpLocalhost) return;
+export function enableAllowedOriginClientIds(provider: Provider, options: CimdOptions): void {
+  if (!options.enabled || !options.allowedOrigins.some((o) => o.startsWith('http://'))) return;
   const Client = provider.Client as unknown as { find(id: string): Promise<unknown> };
   const find = Client.find.bind(Client);
   Client.find = async (id: string) => {
     const found = await find(id);
-    if (found || typeof id !== 'string' || !isHttpLocalhostClientId(id)) return found;
+    if (found || typeof id !== 'string' || !id.startsWith('http://') || !isAllowedOriginClientId(id, options.allowedOrigins)) return found;
     return (await libraryResolver())(provider, id);
   };
 }

@@ -10,7 +10,7 @@ import type { UserStore } from '../users/user-store.ts';
 import type { Store } from '../storage/store.ts';
 import { createAdapterClass } from './adapter.ts';
 import { verifyClientSecret } from './client-secret.ts';
-import { createOutboundFetch, enableHttpLocalhostClientIds, isUrlClientId } from './client-id-metadata-document.ts';
+import { createOutboundFetch, enableAllowedOriginClientIds, isFetchableClientId, isUrlClientId } from './client-id-metadata-document.ts';
 import { renderErrorPage } from './errors.ts';
 import type { ResourceInfo } from './resources.ts';
 
@@ -241,7 +241,7 @@ export function createProvider(o: ProviderOptions): Provider {
         enabled: cimd.enabled,
         ack: 'draft-02',
         async allowFetch(_ctx, clientId) {
-          return cimd.enabled && (clientId.startsWith('https://') || (cimd.allowHttpLocalhost && clientId.startsWith('http://localhost')));
+          return isFetchableClientId(cimd, clientId);
         },
         async allowClient() { return true; },
         cacheDuration: { min: 30, max: 3600 },
@@ -318,7 +318,7 @@ export function createProvider(o: ProviderOptions): Provider {
   // Client secrets are stored hashed (client-secret.ts); compare against the hash.
   (provider.Client.prototype as unknown as { compareClientSecret(this: { clientSecret?: string }, actual: string): boolean })
     .compareClientSecret = function compareClientSecret(actual: string) { return verifyClientSecret(this.clientSecret, actual); };
-  enableHttpLocalhostClientIds(provider, cimd);
+  enableAllowedOriginClientIds(provider, cimd);
   return provider;
 }
 

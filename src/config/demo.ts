@@ -16,6 +16,10 @@ export function demoServerCommand(): { command: string; args: string[] } {
   return { command: process.execPath, args: ['--import', tsx, fileURLToPath(new URL('../demo/notes-server.ts', import.meta.url))] };
 }
 
+function listOf(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((v) => v.trim()).filter(Boolean);
+}
+
 export function buildDemoConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = env.PORT ? Number(env.PORT) : 8080;
   const publicUrl = env.WARDEN_PUBLIC_URL ?? `http://localhost:${port}`;
@@ -25,7 +29,9 @@ export function buildDemoConfig(env: NodeJS.ProcessEnv = process.env): Config {
     storage: { sqlite: { path: env.WARDEN_DB ?? './data/warden.db' } },
     // Retention is opt-in (keep forever by default, src/audit/schema.ts); the demo opts in to the recommended value.
     audit: { retention: RECOMMENDED_RETENTION },
-    authorizationServer: { embedded: { demo: true, clientIdMetadataDocuments: { allowHttpLocalhost: true } } },
+    // CIMD §6: the demo fetches only https documents on public addresses, plus the origins named
+    // in WARDEN_CIMD_ALLOWED_ORIGINS (comma-separated, e.g. a client under development on localhost).
+    authorizationServer: { embedded: { demo: true, clientIdMetadataDocuments: { allowedOrigins: listOf(env.WARDEN_CIMD_ALLOWED_ORIGINS) } } },
     servers: [
       {
         name: 'notes',

@@ -84,6 +84,11 @@ export const serverSchema = z.strictObject({
   downstream: downstreamSchema.optional(),
 });
 
+/** An origin as `URL.origin` spells it (`http://localhost:3000`): scheme, host and port, nothing else. */
+const cimdOrigin = z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol) && new URL(v).origin === v, {
+  message: 'must be an origin such as https://client.example or http://localhost:3000: http(s), no path, no trailing slash',
+});
+
 export const embeddedAuthorizationServerSchema = z.strictObject({
   /** Defaults to publicUrl: the authorization server shares the gateway's origin. */
   issuer: z.url().optional(),
@@ -100,9 +105,13 @@ export const embeddedAuthorizationServerSchema = z.strictObject({
   clientIdMetadataDocuments: z
     .strictObject({
       enabled: z.boolean().default(true),
-      /** Development only: accept http://localhost client IDs. */
-      allowHttpLocalhost: z.boolean().default(false),
-      /** Accept documents whose host resolves to loopback/private/link-local addresses. */
+      /**
+       * Origins whose documents may be served over http or from loopback/private addresses
+       * (a client under development, an internal client). Every other client ID must be an
+       * https URL whose host resolves to public addresses only (CIMD §6, SSRF).
+       */
+      allowedOrigins: z.array(cimdOrigin).default([]),
+      /** Tests only: drop the address guard for every outbound fetch of the AS (CIMD, jwks_uri). */
       allowPrivateAddresses: z.boolean().default(false),
     })
     .prefault({}),

@@ -1,20 +1,29 @@
 /**
  * RFC 7662 token introspection for opaque access tokens, client-authenticated
  * (client_secret_basic, RFC 6749 §2.3.1), with a bounded cache that never outlives a token.
+ * The request and the response checks are oauth4webapi's; the cache and its rules are ours.
  */
 import { createHash } from 'node:crypto';
-import { request } from 'undici';
-import { clientSecretBasic } from '../kernel/client-secret-basic.ts';
+import { LRUCache } from 'lru-cache';
+import * as oauth from 'oauth4webapi';
+import { requestOptions, type FetchLike } from '../http/authorization-server-metadata.ts';
 
 export interface IntrospectionOptions {
   endpoint: string;
+  /** The authorization server's issuer identifier (default: the endpoint's origin). */
+  issuer?: string;
   clientId: string;
   clientSecret: string;
-  /** Most entries kept; the oldest go first. */
+  /** Most entries kept; the least recently used go first. */
   maxEntries?: number;
   /** Longest an active answer is reused, in seconds (never beyond the token's `exp`). */
   maxAgeSeconds?: number;
+  /** Seconds since the epoch; tests move time. */
   now?: () => number;
+  /** Longest wait for the endpoint, in ms. Default 10 000. */
+  timeoutMs?: number;
+  /** For tests: the HTTP client. */
+  fetch?: FetchLike;
 }
 
 export interface IntrospectionResult {
@@ -30,36 +39,47 @@ export interface Introspector {
   readonly calls: number;
 }
 
+/** The introspection endpoint failed or broke the protocol; the message is for the log (no token in it). */
+export class IntrospectionFailed extends Error {
+  override name = 'IntrospectionFailed';
+}
+
+/** A log line for an oauth4webapi failure: the HTTP status and OAuth error when the endpoint gave them. */
+function describeFailure(err: unknown): string {
+  if (err instanceof oauth.ResponseBodyError) return `introspection endpoint answered ${err.status} ${err.error}`;
+  if (err instanceof oauth.WWWAuthenticateChallengeError) return `introspection endpoint answered ${err.status} with a ${err.cause[0]?.scheme ?? 'WWW-Authenticate'} challenge`;
+  if (err instanceof oauth.OperationProcessingError && err.cause instanceof Response) return `introspection endpoint answered ${err.cause.status}`;
+  if (err instanceof oauth.OperationProcessingError) return `introspection response rejected (RFC 7662 §2.2): ${err.message}`;
+  return `introspection endpoint unreachable: ${err instanceof Error ? err.name : String(err)}`;
+}
 
 /**
  * @see https://www.rfc-editor.org/rfc/rfc7662#section-2
  */
 export function createIntrospector(options: IntrospectionOptions): Introspector {
-  const maxEntries = options.maxEntries ?? 10_000;
   const maxAge = options.maxAgeSeconds ?? 60;
   const now = options.now ?? (() => Date.now() / 1000);
-  const authorization = clientSecretBasic(options.clientId, options.clientSecret);
+  const as: oauth.AuthorizationServer = { issuer: options.issuer ?? new URL(options.endpoint).origin, introspection_endpoint: options.endpoint };
+  const client: oauth.Client = { client_id: options.clientId };
+  const clientAuth = oauth.ClientSecretBasic(options.clientSecret);
   // Keyed by a hash so the cache never holds a token itself (MCP security: token storage).
-  const cache = new Map<string, { until: number; result: IntrospectionResult }>();
+  // Expiry is checked against `now` (the injected clock), so entries carry their own deadline.
+  const cache = new LRUCache<string, { until: number; result: IntrospectionResult }>({ max: options.maxEntries ?? 10_000 });
   let calls = 0;
 
   async function fetchIntrospection(token: string): Promise<IntrospectionResult> {
     calls++;
-    const res = await request(options.endpoint, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', authorization },
-      body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
-      headersTimeout: 10_000,
-      bodyTimeout: 10_000,
-    });
-    const text = await res.body.text();
-    if (res.statusCode !== 200) throw new Error(`introspection endpoint answered ${res.statusCode}`);
-    const body = JSON.parse(text) as unknown;
-    if (typeof body !== 'object' || body === null || typeof (body as { active?: unknown }).active !== 'boolean') {
-      throw new Error('introspection response lacks a boolean "active" (RFC 7662 §2.2)');
+    try {
+      const response = await oauth.introspectionRequest(as, client, clientAuth, token, {
+        additionalParameters: { token_type_hint: 'access_token' },
+        ...requestOptions(options),
+      });
+      // RFC 7662 §2.2: `active` is a boolean (oauth4webapi refuses anything else).
+      const claims = await oauth.processIntrospectionResponse(as, client, response) as Record<string, unknown>;
+      return { active: claims.active === true, claims };
+    } catch (err) {
+      throw new IntrospectionFailed(describeFailure(err), { cause: err });
     }
-    const claims = body as Record<string, unknown>;
-    return { active: claims.active === true, claims };
   }
 
   return {
@@ -80,10 +100,7 @@ export function createIntrospector(options: IntrospectionOptions): Introspector 
       // An inactive answer is cached briefly (a burst of retries costs one call); an active one
       // never beyond the token's own expiry.
       const until = result.active ? Math.min(t + maxAge, exp) : t + Math.min(maxAge, 10);
-      if (until > t) {
-        if (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string);
-        cache.set(key, { until, result });
-      }
+      if (until > t) cache.set(key, { until, result });
       return result;
     },
   };

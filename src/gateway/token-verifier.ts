@@ -4,7 +4,7 @@
  * The result is a `Caller`; every failure is a GatewayError `invalid_token` (401).
  */
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { request } from 'undici';
+import { LRUCache } from 'lru-cache';
 import type { Config, ServerConfig } from '../config/schema.ts';
 import type { Caller } from '../kernel/caller.ts';
 import { GatewayError } from './errors.ts';
@@ -12,6 +12,7 @@ import { readClaim } from '../policy/claim-path.ts';
 import { createIntrospector, type Introspector } from './introspection.ts';
 import { authorizationServerIssuer } from './protected-resource-metadata.ts';
 import { canonicalResourceUri } from '../kernel/resource-uri.ts';
+import { discoverAuthorizationServer } from '../http/authorization-server-metadata.ts';
 
 /** Asymmetric JWS algorithms only: never `none`, never HS* (a shared secret the issuer cannot hold alone). */
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
@@ -102,35 +103,12 @@ interface DiscoveredMetadata {
 
 /**
  * RFC 8414 §3 (path-inserted well-known), then OpenID Connect Discovery 1.0 §4; the document's
- * `issuer` must equal the configured issuer (RFC 8414 §3.3).
+ * `issuer` must equal the configured issuer (RFC 8414 §3.3). oauth4webapi does the requests and
+ * the checks (src/http/authorization-server-metadata.ts).
  */
 export async function discoverIssuerMetadata(issuer: string): Promise<DiscoveredMetadata> {
-  const u = new URL(issuer);
-  const path = u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '');
-  const candidates = [
-    `${u.origin}/.well-known/oauth-authorization-server${path}`,
-    `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
-  ];
-  let lastError: unknown;
-  for (const url of candidates) {
-    try {
-      const res = await request(url, { headers: { accept: 'application/json' }, headersTimeout: 10_000, bodyTimeout: 10_000, maxRedirections: 0 } as Parameters<typeof request>[1]);
-      const text = await res.body.text();
-      if (res.statusCode !== 200) {
-        lastError = new Error(`${url} answered ${res.statusCode}`);
-        continue;
-      }
-      const doc = JSON.parse(text) as Record<string, unknown>;
-      if (doc.issuer !== issuer) throw new Error(`metadata at ${url} names issuer ${String(doc.issuer)}, not ${issuer}`);
-      return {
-        jwks_uri: typeof doc.jwks_uri === 'string' ? doc.jwks_uri : undefined,
-        introspection_endpoint: typeof doc.introspection_endpoint === 'string' ? doc.introspection_endpoint : undefined,
-      };
-    } catch (err) {
-      lastError = err;
-    }
-  }
-  throw lastError instanceof Error ? lastError : new Error('issuer metadata not found');
+  const as = await discoverAuthorizationServer(issuer);
+  return { jwks_uri: as.jwks_uri, introspection_endpoint: as.introspection_endpoint };
 }
 
 /**
@@ -248,10 +226,11 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   };
 
   // A JWT is immutable: once its signature and claims verified, later uses only need the time
-  // checks. Bounded, oldest first out; entries never outlive the token's exp, nor the key set
-  // they were verified with (embedded AS: cleared when its keys change, see embeddedKeyResolver).
+  // checks. Bounded, least recently used out; entries never outlive the token's exp (checked at
+  // every use against the injected clock), nor the key set they were verified with (embedded AS:
+  // cleared when its keys change, see embeddedKeyResolver).
   const maxCached = options.cacheEntries ?? 10_000;
-  const verified = new Map<string, Caller>();
+  const verified = new LRUCache<string, Caller>({ max: Math.max(1, maxCached) });
   /** Bumped at every key-set change: a verification that straddles one is not cached. */
   let keySetGeneration = 0;
 
@@ -286,7 +265,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     introspector ??= (async () => {
       const endpoint = cfg.endpoint ?? (await discover()).introspection_endpoint;
       if (!endpoint) throw new Error('no introspection endpoint configured or discovered');
-      return createIntrospector({ endpoint, clientId: cfg.clientId, clientSecret: cfg.clientSecret, now });
+      return createIntrospector({ endpoint, issuer, clientId: cfg.clientId, clientSecret: cfg.clientSecret, now });
     })().catch((err: unknown) => {
       introspector = undefined;
       throw err;
@@ -322,10 +301,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       const jwt = looksLikeJwt(token);
       const caller = await verifyUncached(token, server, jwt);
       if (isRevoked) await checkRevoked(caller, cacheKey);
-      if (maxCached > 0 && jwt && generation === keySetGeneration) {
-        if (verified.size >= maxCached) verified.delete(verified.keys().next().value as string);
-        verified.set(cacheKey, caller);
-      }
+      if (maxCached > 0 && jwt && generation === keySetGeneration) verified.set(cacheKey, caller);
       return caller;
     },
   };

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { startEmbeddedAs, TEST_PASSWORD, type EmbeddedAs } from '../helpers/embedded-as.ts';
 import { authorize, Browser, discover, obtainTokens } from '../helpers/oauth.ts';
 import * as oauth from 'oauth4webapi';
@@ -10,8 +10,9 @@ import { exportJWK, generateKeyPair } from 'jose';
 /** Serves client ID metadata documents (and misbehaving variants) on 127.0.0.1, addressed as http://localhost. */
 let jwks: { keys: unknown[] } = { keys: [] };
 
-async function startDocumentServer(): Promise<{ base: string; server: Server; hits: Map<string, number> }> {
+async function startDocumentServer(): Promise<{ base: string; server: Server; hits: Map<string, number>; connections: () => number }> {
   const hits = new Map<string, number>();
+  let connections = 0;
   const server = createServer((req, res) => {
     const path = req.url ?? '/';
     hits.set(path, (hits.get(path) ?? 0) + 1);
@@ -34,9 +35,10 @@ async function startDocumentServer(): Promise<{ base: string; server: Server; hi
       default: res.statusCode = 404; res.end('{}');
     }
   });
+  server.on('connection', () => connections++);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://localhost:${(server.address() as AddressInfo).port}`;
-  return { base, server, hits };
+  return { base, server, hits, connections: () => connections };
 }
 
 /** The authorization request's first response: a redirect to our login (client accepted) or an error page. */
@@ -58,10 +60,10 @@ describe('client ID metadata documents', () => {
   before(async () => {
     docs = await startDocumentServer();
     const cimd = (o: Record<string, unknown>) => ({ embedded: { clientIdMetadataDocuments: o }, options: { fetchTimeoutMs: 500 } });
-    dev = await startEmbeddedAs(cimd({ allowHttpLocalhost: true, allowPrivateAddresses: true }));
+    dev = await startEmbeddedAs(cimd({ allowedOrigins: [docs.base], allowPrivateAddresses: true }));
     strict = await startEmbeddedAs(cimd({}));
-    noPrivate = await startEmbeddedAs(cimd({ allowHttpLocalhost: true, allowPrivateAddresses: false }));
-    off = await startEmbeddedAs(cimd({ enabled: false, allowHttpLocalhost: true, allowPrivateAddresses: true }));
+    noPrivate = await startEmbeddedAs(cimd({ allowedOrigins: [docs.base], allowPrivateAddresses: false }));
+    off = await startEmbeddedAs(cimd({ enabled: false, allowedOrigins: [docs.base], allowPrivateAddresses: true }));
   });
   after(async () => {
     for (const s of [dev, strict, noPrivate, off]) await s?.close();
@@ -69,7 +71,7 @@ describe('client ID metadata documents', () => {
     await new Promise<void>((r) => docs.server.close(() => r()));
   });
 
-  it('CIMD §3, AS-6: a URL client_id is fetched and the full flow works, with redirect_uris from the document', async () => {
+  it('CIMD §3: a URL client_id is fetched and the full flow works, with redirect_uris from the document', async () => {
     const clientId = `${docs.base}/client.json`;
     const t = await obtainTokens({ issuer: dev.issuer, clientId, username: 'bob', password: TEST_PASSWORD, resource: dev.resource, scope: 'notes:read' });
     const claims = JSON.parse(Buffer.from(t.access_token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
@@ -77,7 +79,7 @@ describe('client ID metadata documents', () => {
     assert.equal(claims.aud, dev.resource);
   });
 
-  it('AS-8, CIMD §6: the consent page shows the client name and the document host as verified identity', async () => {
+  it('CIMD §6: the consent page shows the client name and the document host as verified identity', async () => {
     const clientId = `${docs.base}/client2.json`;
     const browser = new Browser();
     const url = `${dev.url}/oauth/authorize?` + new URLSearchParams({
@@ -101,18 +103,18 @@ describe('client ID metadata documents', () => {
     assert.equal(docs.hits.get('/client.json') ?? 0, before);
   });
 
-  it('AS-6: a redirect_uri not in the document gets an error page, never a redirect', async () => {
+  it('RFC 6749 §3.1.2.4: a redirect_uri not in the document gets an error page, never a redirect', async () => {
     const r = await firstResponse(dev, `${docs.base}/client.json`, 'http://127.0.0.1/elsewhere');
     assert.equal(r.status, 400);
     assert.equal(r.location, null);
   });
 
   const refusedDocs: Array<[string, string]> = [
-    ['AS-6: the document\'s client_id differs from the URL', '/mismatch.json'],
+    ['CIMD §4.1: the document\'s client_id differs from the URL', '/mismatch.json'],
     ['CIMD §6: a document larger than 5 KB', '/big.json'],
     ['CIMD §6: a redirect instead of the document', '/redirect.json'],
     ['CIMD §4: a document declaring a shared-secret auth method', '/secret.json'],
-    ['AS-10: a document with a non-loopback http redirect_uri', '/http-redirect.json'],
+    ['OAuth 2.1 §2.3.1: a document with a non-loopback http redirect_uri', '/http-redirect.json'],
     ['a document that does not arrive within the timeout', '/slow.json'],
     ['a document that does not exist', '/missing.json'],
   ];
@@ -135,14 +137,16 @@ describe('client ID metadata documents', () => {
     assert.match((await res.json() as { error: string }).error, /^invalid_client/);
   });
 
-  it('AS-7: http://localhost client IDs are refused without allowHttpLocalhost', async () => {
+  it('CIMD §3 (https required): an http://localhost client ID at an origin not in allowedOrigins is refused and never contacted', async () => {
+    const before = docs.connections();
     const r = await firstResponse(strict, `${docs.base}/client.json`);
     assert.equal(r.status, 400);
     assert.equal(r.location, null);
     assert.match(r.body, /invalid_client/);
+    assert.equal(docs.connections(), before, 'no connection reached the document server');
   });
 
-  it('allowHttpLocalhost alone lets http://localhost documents through (they are loopback by definition)', async () => {
+  it('CIMD §3: an origin in allowedOrigins lets its http documents through on loopback, with the address guard still on for every other URL', async () => {
     const r = await firstResponse(noPrivate, `${docs.base}/client2.json`);
     assert.equal(r.status, 303);
     assert.match(r.location ?? '', /\/interaction\//);
@@ -159,10 +163,50 @@ describe('client ID metadata documents', () => {
       return res.status;
     };
     const before = docs.hits.get('/jwks') ?? 0;
+    const connectionsBefore = docs.connections();
     assert.equal(await attempt(noPrivate, 'jwks-guarded'), 401);
-    assert.equal(docs.hits.get('/jwks') ?? 0, before, 'the loopback jwks_uri was never contacted');
+    assert.equal(docs.hits.get('/jwks') ?? 0, before, 'the loopback jwks_uri was never requested');
+    assert.equal(docs.connections(), connectionsBefore, 'no TCP connection reached the loopback jwks_uri');
     assert.equal(await attempt(dev, 'jwks-allowed'), 200);
     assert.equal(docs.hits.get('/jwks') ?? 0, before + 1);
+  });
+
+  it('CIMD §6 (SSRF): a client ID naming loopback in any spelling is refused before connecting: no byte reaches the listening socket', async () => {
+    // A bare TCP listener on every loopback address (dual-stack ::), counting connections: a check
+    // after connecting would show here as a connection (and a TLS ClientHello) per attempt.
+    let connections = 0;
+    const listener: TcpServer = createTcpServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((r) => listener.listen(0, '::', r));
+    const port = (listener.address() as AddressInfo).port;
+    try {
+      const ids = [
+        `https://127.0.0.1:${port}/c.json`,
+        `https://localhost:${port}/c.json`,
+        `https://localhost.:${port}/c.json`,
+        `https://[::1]:${port}/c.json`,
+        `https://[::ffff:127.0.0.1]:${port}/c.json`,
+        `https://[::ffff:7f00:1]:${port}/c.json`,
+        `https://2130706433:${port}/c.json`,
+        `https://0x7f.1:${port}/c.json`,
+        `https://127.1:${port}/c.json`,
+        `https://0.0.0.0:${port}/c.json`,
+      ];
+      for (const s of [strict, noPrivate]) {
+        for (const id of ids) {
+          const r = await firstResponse(s, id);
+          assert.equal(r.status, 400, id);
+          assert.equal(r.location, null, id);
+          assert.match(r.body, /invalid_client/, id);
+          assert.doesNotMatch(r.body, /127\.0\.0\.1|ECONNREFUSED|special-use/, `${id}: no internal detail in the page`);
+        }
+      }
+      assert.equal(connections, 0, 'no connection reached the loopback listener');
+    } finally {
+      await new Promise<void>((r) => listener.close(() => r()));
+    }
   });
 
   it('CIMD §6 (SSRF): https client IDs naming private or metadata addresses are refused', async () => {
@@ -173,8 +217,8 @@ describe('client ID metadata documents', () => {
     }
   });
 
-  it('AS-7: client IDs with userinfo, fragments or dot segments are not treated as documents', async () => {
-    for (const id of [`${docs.base.replace('http://', 'http://user@')}/client.json`, `${docs.base}/a/../client.json`, 'https://app.example/client.json#x']) {
+  it('CIMD §3: client IDs with userinfo, fragments or dot segments are not treated as documents', async () => {
+    for (const id of [`${docs.base.replace('http://', 'http://user@')}/client.json`, `${docs.base.replace('http://', 'http://@')}/client.json`, `${docs.base}/a/../client.json`, `${docs.base}/a/%2e%2e/client.json`, 'https://app.example/client.json#x']) {
       const r = await firstResponse(dev, id);
       assert.equal(r.status, 400, id);
       assert.equal(r.location, null);

@@ -60,7 +60,7 @@ describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HT
     await client.close();
   });
 
-  it('T-12/T-14: a server notification on the upstream\'s GET stream reaches the client\'s GET stream', async () => {
+  it('MCP 2025-11-25 transports §Listening for Messages from the Server: a server notification on the upstream\'s GET stream reaches the client\'s GET stream', async () => {
     const client = new ClientV1({ name: 'v1', version: '1.0.0' });
     const transport = new TransportV1(new URL(t.endpoint), { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
     const { ToolListChangedNotificationSchema } = await import('@modelcontextprotocol/sdk/types.js');
@@ -92,7 +92,7 @@ describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HT
     }
   });
 
-  it('an unreachable upstream answers initialize with a JSON-RPC error (-32603) and leaves no session behind', async () => {
+  it('an unreachable upstream answers initialize with a JSON-RPC error (-32603) that names no internal address, and leaves no session behind', async () => {
     const down = t.endpoint.replace(/\/mcp\/remote$/, '/mcp/down');
     const downToken = await t.issuer.mint({ aud: down });
     const res = await post(down, downToken, initializeMessage());
@@ -100,10 +100,13 @@ describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HT
     const [answer] = await messagesOf(res);
     assert.equal(answer.error.code, -32603);
     assert.doesNotMatch(JSON.stringify(answer), /Bearer|eyJ/, 'no token in the error');
+    // MCP Security Best Practices: the system error (`connect ECONNREFUSED 127.0.0.1:1`) stays in the log.
+    assert.equal(answer.error.message, 'the upstream server could not be reached');
+    assert.doesNotMatch(JSON.stringify(answer), /ECONNREFUSED|127\.0\.0\.1|:1\b/);
     await waitFor(() => t.warden.gateway.endpoints.get('/mcp/down')!.sessionCount === 0, 'the failed session to end');
   });
 
-  it('T-20: when the upstream forgets its session (404), ours ends too: the request in flight gets -32603, the next one 404', async () => {
+  it('MCP 2025-11-25 transports §Session Management: when the upstream forgets its session (404), ours ends too: the request in flight gets -32603, the next one 404', async () => {
     const sid = await (async () => {
       const res = await post(t.endpoint, token, initializeMessage());
       await res.text();

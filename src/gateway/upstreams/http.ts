@@ -8,8 +8,8 @@ import { Pool } from 'undici';
 import type { Logger } from '../../log.ts';
 import type { HttpUpstream, ServerConfig } from '../../config/schema.ts';
 import type { DownstreamCredentials } from '../../downstream/types.ts';
-import { idKey, parseJsonRpcMessage, rememberRaw, serialize, type JsonRpcMessage } from '../jsonrpc.ts';
-import { createSseParser } from '../sse.ts';
+import { idKey, isRequest, parseJsonRpcMessage, rememberRaw, serialize, type JsonRpcId } from '../jsonrpc.ts';
+import { createParser } from 'eventsource-parser';
 import { UpstreamError, type Upstream, type UpstreamConnection, type UpstreamConnectContext } from './types.ts';
 
 export interface HttpUpstreamOptions {
@@ -19,7 +19,18 @@ export interface HttpUpstreamOptions {
   downstream: DownstreamCredentials;
   /** Most pooled connections to the upstream origin. */
   connections?: number;
+  /**
+   * Most characters an upstream SSE stream may hold unfinished (a line without its end, an event
+   * without its blank line) before the gateway cuts it. Default DEFAULT_MAX_SSE_BUFFER_CHARS.
+   */
+  maxSseBufferChars?: number;
 }
+
+/**
+ * Default bound on an upstream SSE stream's unfinished line or event, in characters: far above
+ * any JSON-RPC message a tool answers with in practice, far below what exhausts the gateway.
+ */
+export const DEFAULT_MAX_SSE_BUFFER_CHARS = 16 * 1024 * 1024;
 
 /** Pause before listening again on an upstream GET stream that ended, unless the upstream set `retry`. */
 const SERVER_STREAM_RETRY_MS = 1000;
@@ -40,7 +51,8 @@ const MAX_FRUITLESS_RESUMES = 3;
  * Redelivery: the gateway is the upstream's client and resumes with `Last-Event-ID`).
  */
 interface UpstreamStream {
-  unanswered: Set<string> | undefined;
+  /** idKey → id of each request not answered yet (so a cut stream can answer them with an error). */
+  unanswered: Map<string, JsonRpcId> | undefined;
   protocolVersion: string | undefined;
   lastEventId: string | undefined;
   retryMs: number | undefined;
@@ -62,6 +74,34 @@ function serverStreamReopenDelay(stream: UpstreamStream, empty: number): number 
   return Math.min(Math.max(base, MAX_SERVER_STREAM_BACKOFF_MS), base * 2 ** Math.min(empty, 16));
 }
 
+/**
+ * Wraps an event-stream feed so a chunk ending in CR is not held back: HTML §9.2.5 lets a line end
+ * in a bare CR, but a parser that sees CR last cannot know yet whether LF follows (CRLF), so it
+ * waits for the next chunk, and an event ending the stream (or an idle stream) would never be
+ * dispatched. A trailing CR is fed as CRLF now; an LF opening the next chunk belonged to that CRLF
+ * and is dropped. Both readings end exactly one line, so the grammar is unchanged.
+ */
+export function completeTrailingCr(feed: (text: string) => void): (text: string) => void {
+  let owedLf = false;
+  return (text) => {
+    if (owedLf && text.startsWith('\n')) text = text.slice(1);
+    owedLf = false;
+    if (text === '') return;
+    if (text.endsWith('\r')) {
+      owedLf = true;
+      text += '\n';
+    }
+    feed(text);
+  };
+}
+
+/** A transport failure for the log: the error's message and, when undici wraps one, its cause's. */
+function describeTransportError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  return `${err.name}: ${err.message}${cause}`;
+}
+
 type Body = AsyncIterable<Buffer> & { text(): Promise<string>; dump(): Promise<void>; destroy(): void };
 
 export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
@@ -69,6 +109,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
   const path = `${url.pathname}${url.search}`;
   const pool = new Pool(url.origin, { connections: options.connections ?? 256, keepAliveTimeout: 30_000, pipelining: 1 });
   const live = new Set<UpstreamConnection>();
+  const maxBufferSize = options.maxSseBufferChars ?? DEFAULT_MAX_SSE_BUFFER_CHARS;
 
   return {
     async connect(ctx: UpstreamConnectContext): Promise<UpstreamConnection> {
@@ -141,13 +182,21 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         streams.add(body);
         let fresh = false;
         let messages = 0;
-        const parse = createSseParser(
-          (event) => {
+        let overflow = false;
+        // HTML §9.2.5: the stream is UTF-8; a streaming decoder keeps a character whose bytes
+        // straddle two chunks whole (decoding each chunk alone turns it into U+FFFD).
+        const decoder = new TextDecoder('utf-8');
+        // The WHATWG event-stream grammar (lines end in CRLF, LF or a bare CR) is
+        // eventsource-parser's job; its buffer bound cuts an upstream that never ends a line or
+        // an event instead of letting it grow the gateway's memory without limit.
+        const parser = createParser({
+          maxBufferSize,
+          onEvent(event) {
             if (event.id !== undefined && event.id !== stream.lastEventId) {
               stream.lastEventId = event.id;
               fresh = true;
             }
-            if (event.event !== 'message' || !event.data) return;
+            if ((event.event ?? 'message') !== 'message' || !event.data) return;
             messages++;
             let value: unknown;
             try {
@@ -164,16 +213,30 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
             }
             emit(value, event.data);
           },
-          (ms) => {
+          onRetry(ms) {
             stream.retryMs = ms;
           },
-        );
+          onError(err) {
+            // Unknown fields and malformed `retry` are ignored (HTML §9.2.6); only the bound ends the stream.
+            if (err.type === 'max-buffer-size-exceeded') overflow = true;
+          },
+        });
+        const feed = completeTrailingCr((text) => parser.feed(text));
         try {
-          for await (const chunk of body) parse(chunk.toString('utf8'));
+          for await (const chunk of body) {
+            feed(decoder.decode(chunk, { stream: true }));
+            if (overflow) break;
+          }
+          if (!overflow) feed(decoder.decode());
         } catch (err) {
           if (!closed) log.debug({ err: (err as Error).message }, 'upstream stream ended');
         } finally {
           streams.delete(body);
+        }
+        if (overflow) {
+          body.destroy();
+          failOversizedStream(stream);
+          return messages;
         }
         stream.fruitless = fresh ? 0 : stream.fruitless + 1;
         if (closed || !stream.unanswered?.size || stream.lastEventId === undefined) return messages;
@@ -183,6 +246,19 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         }
         setTimeout(() => void resumeUpstream(stream), retryDelay(stream)).unref();
         return messages;
+      };
+
+      /**
+       * An upstream stream cut for exceeding the buffer bound: each request still waiting on it
+       * gets a JSON-RPC internal error (JSON-RPC 2.0 §5.1, -32603) now, instead of waiting for an
+       * answer that will never come. Not resumed: the upstream would send the same event again.
+       */
+      const failOversizedStream = (stream: UpstreamStream) => {
+        log.warn({ maxBufferSize, unanswered: stream.unanswered?.size ?? 0 }, 'upstream SSE stream cut: an event or line exceeded the buffer bound');
+        for (const id of stream.unanswered?.values() ?? []) {
+          emit({ jsonrpc: '2.0', id, error: { code: -32603, message: 'the upstream sent a message larger than the gateway accepts' } });
+        }
+        stream.unanswered?.clear();
       };
 
       const resumeUpstream = async (stream: UpstreamStream) => {
@@ -223,7 +299,9 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
               bodyTimeout: 0,
             });
           } catch (err) {
-            throw new UpstreamError(`the upstream could not be reached: ${(err as Error).message}`);
+            // The client gets a sentence; undici's message (`connect ECONNREFUSED 10.0.3.7:8080`)
+            // names internal addresses and goes to the log only.
+            throw new UpstreamError('the upstream server could not be reached', undefined, { reason: describeTransportError(err) });
           }
           const body = res.body as unknown as Body;
           const sid = res.headers['mcp-session-id'];
@@ -239,12 +317,12 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
           }
           if (res.statusCode !== 200) {
             await body.dump();
-            throw new UpstreamError(`the upstream answered HTTP ${res.statusCode}`, res.statusCode);
+            throw new UpstreamError('the upstream server refused the request', res.statusCode, { reason: `upstream answered HTTP ${res.statusCode}` });
           }
           const type = String(res.headers['content-type'] ?? '');
           if (type.startsWith('text/event-stream')) {
-            const unanswered = new Set<string>();
-            for (const m of messages) if ('method' in m && 'id' in m && m.id !== undefined && m.id !== null) unanswered.add(idKey(m.id));
+            const unanswered = new Map<string, JsonRpcId>();
+            for (const m of messages) if (isRequest(m)) unanswered.set(idKey(m.id), m.id);
             void pump(body, { unanswered, protocolVersion, lastEventId: undefined, retryMs: undefined, fruitless: 0 });
             return;
           }
@@ -253,7 +331,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
           try {
             emit(JSON.parse(text), text);
           } catch {
-            throw new UpstreamError('the upstream answered with invalid JSON', 502);
+            throw new UpstreamError('the upstream server sent an invalid answer', 502, { reason: 'upstream answered with a body that is not JSON' });
           }
         },
         openServerStream(protocolVersion) {
@@ -262,7 +340,8 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
           let served = false;
           currentCredentials()
             .then((credentials) => {
-              // T-17: listening again after a drop resumes after the last event the upstream gave.
+              // MCP 2025-11-25 transports §Resumability and Redelivery: listening again after a drop
+              // resumes after the last event the upstream gave (Last-Event-ID).
               const h = { ...headers(protocolVersion, 'text/event-stream'), ...credentials };
               if (serverStream.lastEventId !== undefined) h['last-event-id'] = serverStream.lastEventId;
               return pool.request({ path, method: 'GET', headers: h, bodyTimeout: 0, headersTimeout: 60_000 });
@@ -290,7 +369,8 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
             .catch(() => {})
             .finally(() => {
               streamOpen = false;
-              // T-14: either side may close the GET stream; the server's messages keep coming only
+              // MCP 2025-11-25 transports §Listening for Messages from the Server: either side may
+              // close the GET stream; the server's messages keep coming only
               // if we listen again. Reopen after a pause while the session lives: the upstream's
               // `retry` (at least MIN_RETRY_MS), backing off while reopens bring nothing.
               if (served && !closed) setTimeout(() => connection.openServerStream(protocolVersion), serverStreamReopenDelay(serverStream, emptyServerStreams)).unref();

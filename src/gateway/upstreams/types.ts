@@ -38,9 +38,17 @@ export interface Upstream {
   close(): Promise<void>;
 }
 
+/**
+ * An upstream failure. `message` is what the client may see (a JSON-RPC error message): a generic
+ * sentence, never a system or library message (MCP 2025-11-25 Security Best Practices: no internal
+ * addresses or ports reach the client). `reason` keeps the detail for the log only.
+ */
 export class UpstreamError extends Error {
   override name = 'UpstreamError';
-  constructor(message: string, readonly status?: number) {
+  /** Log-only detail (e.g. `connect ECONNREFUSED 10.0.3.7:8080`); never sent to the client. */
+  readonly reason: string | undefined;
+  constructor(message: string, readonly status?: number, options: { reason?: string } = {}) {
     super(message);
+    this.reason = options.reason;
   }
 }
