@@ -2,7 +2,13 @@
  * Who is calling: the verified facts of an access token, as the gateway, the policy engine,
  * audit and downstream credentials see them. Built only by token verification.
  */
-export interface Caller {
+
+/**
+ * What a decision is made on: the verified claims of an access token, without the token itself.
+ * The policy engine and audit receive a `Principal`, so a pure decision can never read, log or
+ * leak the bearer credential (RFC 6750 §5.3: bearer tokens are not to be disclosed).
+ */
+export interface Principal {
   /** `sub` of the access token: the user, or the client itself for client credentials. */
   subject: string;
   /** `client_id` (RFC 9068 §2.2) of the OAuth client that obtained the token. */
@@ -19,6 +25,10 @@ export interface Caller {
   claims: Readonly<Record<string, unknown>>;
   /** `exp`, in seconds since the epoch. */
   expiresAt: number;
+}
+
+/** A principal with the access token it was verified from: what the gateway and downstream credentials hold. */
+export interface Caller extends Principal {
   /**
    * The inbound access token itself. Only for use as the RFC 8693 `subject_token` of a token
    * exchange at the authorization server: it is never forwarded upstream and never logged.

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { compilePolicy } from '../../src/policy/engine.ts';
 import { policySchema } from '../../src/policy/schema.ts';
-import type { Caller } from '../../src/kernel/caller.ts';
+import type { Principal } from '../../src/kernel/caller.ts';
 import { caller } from './callers.ts';
 
 function policy(doc: unknown) {
@@ -18,7 +18,7 @@ const method = (m: string) => ({ server: 's', method: m, params: {} });
 interface Case {
   name: string;
   policy: unknown;
-  caller?: Partial<Caller>;
+  caller?: Partial<Principal>;
   request: { server: string; method: string; params: unknown };
   effect: 'allow' | 'deny';
   rule?: string | null;
