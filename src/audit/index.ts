@@ -1,5 +1,5 @@
 /**
- * Audit sinks (issue 4 §5): every authorization decision goes to SQLite and, when
+ * Audit sinks: every authorization decision goes to SQLite and, when
  * `audit.jsonl` is set, to a JSON Lines file. The gateway fills the events (using
  * `redactArguments` for tool arguments) and calls `record`, which never blocks on I/O.
  * Unauthenticated denials are folded per window (unauthenticated.ts), so a 401 flood does not grow
@@ -18,6 +18,7 @@ import { UnauthenticatedFold } from './unauthenticated.ts';
 
 export type { AuditEvent, AuditSink } from './types.ts';
 export { redactArguments, REDACTED } from './redact.ts';
+export { createDecisionRecorder, type DecisionRecord, type DecisionRecorder } from './decision.ts';
 export { queryAuditEvents, type AuditQuery } from './query.ts';
 export { SqliteAuditSink, migrateAudit } from './sqlite-sink.ts';
 export { SqliteWorkerAuditSink } from './sqlite-worker-sink.ts';

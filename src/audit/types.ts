@@ -1,4 +1,4 @@
-/** One authorization decision, as recorded (issue 4 §5). */
+/** One authorization decision, as recorded: who, what, the decision and the rule that made it. */
 export interface AuditEvent {
   /** ISO 8601 time of the decision. */
   time: string;
