@@ -24,6 +24,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
         { name: 'tiny', path: '/mcp', upstream: { stdio: { ...TINY_SERVER, env: { CONFIGURED_VAR: 'configured' } } }, scopes: ['mcp:read'] },
         { name: 'idle', path: '/mcp/idle', upstream: { stdio: TINY_SERVER }, idleTimeoutSeconds: 1 },
         { name: 'capped', path: '/mcp/capped', upstream: { stdio: TINY_SERVER }, maxSessionsPerCaller: 2 },
+        { name: 'peruser', path: '/mcp/peruser', upstream: { stdio: TINY_SERVER }, maxSessionsPerUser: 2 },
       ],
       config: { allowedOrigins: ['https://app.example'], maxBodyBytes: 4096 },
     });
@@ -103,6 +104,17 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     assert.equal(accept.status, 406);
     const get = await fetch(url, { headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid, accept: 'application/json' } });
     assert.equal(get.status, 406);
+  });
+
+  it('RFC 9110 §12.4.2: Accept naming application/json with q=0 (and no SSE) is 406; q=0 on SSE alone leaves a JSON answer', async () => {
+    const sid = await openSession(url, token);
+    const refused = await post(url, token, call(1, 'echo'), { 'mcp-session-id': sid, accept: 'application/json;q=0' });
+    assert.equal(refused.status, 406);
+    assert.match((await refused.json()).error.message, /Not Acceptable/);
+    const json = await post(url, token, call(2, 'slow', {}, { progressToken: 'p' }), { 'mcp-session-id': sid, accept: 'application/json, text/event-stream;q=0' });
+    assert.equal(json.status, 200);
+    assert.match(json.headers.get('content-type') ?? '', /^application\/json/);
+    assert.equal((await messagesOf(json))[0].result.content[0].text, 'slow done');
   });
 
   it('RFC 9110 §15.5.6: other methods get 405 with Allow', async () => {
@@ -253,5 +265,29 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
       const res = await post(capped, token, call(3, 'echo', { message: 'ok' }), { 'mcp-session-id': sid });
       assert.equal((await messagesOf(res))[0].result.content[0].text, 'ok');
     }
+  });
+
+  it('maxSessionsPerUser: past the bound a user\'s new session is refused with 429 and a JSON-RPC error, whichever client asks; nothing of theirs is ended, other users are served', async () => {
+    const peruser = url.replace(/\/mcp$/, '/mcp/peruser');
+    // One person registering client after client (DCR) gets a new client_id each time.
+    const [a, b, c] = await Promise.all(['dcr-1', 'dcr-2', 'dcr-3'].map((client_id) => t.issuer.mint({ aud: peruser, client_id })));
+    const first = await openSession(peruser, a!);
+    const second = await openSession(peruser, b!);
+    const refused = await post(peruser, c!, initializeMessage());
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers.get('mcp-session-id'), null);
+    const body = await refused.json();
+    assert.equal(body.error.code, -32000);
+    assert.match(body.error.message, /already holds 2 sessions on this server.*DELETE/);
+    assert.equal(t.warden.gateway.endpoints.get('/mcp/peruser')!.sessionCount, 2);
+    for (const [sid, tk] of [[first, a], [second, b]] as const) {
+      const res = await post(peruser, tk!, call(3, 'echo', { message: 'kept' }), { 'mcp-session-id': sid });
+      assert.equal((await messagesOf(res))[0].result.content[0].text, 'kept');
+    }
+    const bob = await t.issuer.mint({ aud: peruser, sub: 'bob' });
+    await openSession(peruser, bob);
+    // A DELETE frees a slot.
+    assert.equal((await fetch(peruser, { method: 'DELETE', headers: { authorization: `Bearer ${a}`, 'mcp-session-id': first } })).status, 204);
+    await openSession(peruser, c!);
   });
 });
