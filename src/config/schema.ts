@@ -11,6 +11,7 @@ import { policySchema } from '../policy/schema.ts';
 import { downstreamSchema, tokenExchangeServerSchema } from '../downstream/schema.ts';
 import { auditSchema } from '../audit/schema.ts';
 import { accountSchema } from '../account/schema.ts';
+import { parseHost } from '../http/host.ts';
 import { trustProxySchema } from '../http/trust-proxy-schema.ts';
 
 const serverPath = z
@@ -166,7 +167,7 @@ export const configSchema = z.strictObject({
    * listening on loopback): DNS-rebinding defence in depth (MCP security best practices). Others
    * get 421 Misdirected Request before authentication.
    */
-  allowedHosts: z.array(z.string().min(1)).default([]),
+  allowedHosts: z.array(z.string().refine((v) => parseHost(v) !== undefined, { message: 'must be a host name, IPv4 address or [IPv6] literal, with an optional :port (e.g. mcp.internal:8080)' })).default([]),
   /** Largest accepted POST body, in bytes. */
   maxBodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
   storage: z
