@@ -17,7 +17,7 @@ import { silentLogger, type Logger } from './log.ts';
 import { openDatabase } from './storage/sqlite/database.ts';
 import { UserStore } from './users/user-store.ts';
 
-/** What app composition needs from the embedded authorization server (issue 3); `createAuthorizationServer` returns more. */
+/** What app composition needs from the embedded authorization server; `createAuthorizationServer` returns more. */
 export interface EmbeddedAuthorizationServer {
   issuer: string;
   handles(pathname: string): boolean;

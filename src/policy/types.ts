@@ -1,5 +1,5 @@
 /**
- * The contract between the gateway and the policy engine (issue 4). The gateway calls these
+ * The contract between the gateway and the policy engine (docs/policy.md). The gateway calls these
  * for every JSON-RPC message a client sends and for every list result on the way back.
  */
 import type { Principal } from '../kernel/caller.ts';

@@ -37,14 +37,14 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     else process.env.WARDEN_TEST_GATEWAY_SECRET = secretBefore;
   });
 
-  it('T-2: a present, disallowed Origin gets 403 before anything else', async () => {
+  it('MCP transports §Security Warning: a present, disallowed Origin gets 403 before anything else', async () => {
     const res = await post(url, token, initializeMessage(), { origin: 'https://evil.example' });
     assert.equal(res.status, 403);
     const body = await res.json();
     assert.equal(body.error.code, -32600);
   });
 
-  it('T-2: an allowed Origin (configured or the public origin) passes and gets CORS headers', async () => {
+  it('MCP transports §Security Warning: an allowed Origin (configured or the public origin) passes and gets CORS headers', async () => {
     for (const origin of ['https://app.example', new URL(url).origin]) {
       const res = await post(url, token, initializeMessage(), { origin });
       assert.equal(res.status, 200, origin);
@@ -55,14 +55,14 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     }
   });
 
-  it('T-25: an unsupported MCP-Protocol-Version gets 400', async () => {
+  it('MCP transports §Protocol Version Header: an unsupported MCP-Protocol-Version gets 400', async () => {
     const sid = await openSession(url, token);
     const res = await post(url, token, call(1, 'echo', { message: 'x' }), { 'mcp-session-id': sid, 'mcp-protocol-version': '1999-01-01' });
     assert.equal(res.status, 400);
     assert.match((await res.json()).error.message, /Unsupported MCP-Protocol-Version/);
   });
 
-  it('T-8: a batch is refused (400, -32600) for 2025-06-18 and 2025-11-25 clients', async () => {
+  it('MCP 2025-06-18 changelog (batching removed): a batch is refused (400, -32600) for 2025-06-18 and 2025-11-25 clients', async () => {
     const sid = await openSession(url, token, '2025-06-18');
     for (const version of ['2025-06-18', '2025-11-25']) {
       const res = await post(url, token, [call(1, 'echo', { message: 'a' }), call(2, 'echo', { message: 'b' })], { 'mcp-session-id': sid, 'mcp-protocol-version': version });
@@ -71,7 +71,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     }
   });
 
-  it('T-8/T-24: a 2025-03-26 client may batch, also without the header (missing header means 2025-03-26)', async () => {
+  it('MCP 2025-03-26 transports, §Protocol Version Header: a 2025-03-26 client may batch, also without the header (missing header means 2025-03-26)', async () => {
     const sid = await openSession(url, token, '2025-03-26');
     const res = await post(url, token, [call(1, 'echo', { message: 'a' }), call('two', 'echo', { message: 'b' })], { 'mcp-session-id': sid });
     assert.equal(res.status, 200);
@@ -123,14 +123,14 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     assert.match(res.headers.get('allow') ?? '', /POST/);
   });
 
-  it('T-19/T-20: no session ID gets 400, an unknown one 404', async () => {
+  it('MCP transports §Session Management: no session ID gets 400, an unknown one 404', async () => {
     const none = await post(url, token, call(1, 'echo'));
     assert.equal(none.status, 400);
     const unknown = await post(url, token, call(1, 'echo'), { 'mcp-session-id': 'not-a-session' });
     assert.equal(unknown.status, 404);
   });
 
-  it('RS-22: the same session ID with another caller\'s token gets 404; the owner keeps working', async () => {
+  it('MCP security best practices §Session Hijacking: the same session ID with another caller\'s token gets 404; the owner keeps working', async () => {
     const sid = await openSession(url, token);
     const mallory = await t.issuer.mint({ aud: url, scope: 'mcp:read', sub: 'mallory' });
     const stolen = await post(url, mallory, call(1, 'echo', { message: 'x' }), { 'mcp-session-id': sid });
@@ -142,7 +142,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     assert.equal((await messagesOf(mine))[0].result.content[0].text, 'still mine');
   });
 
-  it('T-21: DELETE ends the session (204), after which it is 404', async () => {
+  it('MCP transports §Session Management: DELETE ends the session (204), after which it is 404', async () => {
     const sid = await openSession(url, token);
     const del = await fetch(url, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid } });
     assert.equal(del.status, 204);
@@ -150,7 +150,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     assert.equal(after.status, 404);
   });
 
-  it('T-9: a notification is accepted with 202 and no body', async () => {
+  it('MCP transports §Sending Messages to the Server: a notification is accepted with 202 and no body', async () => {
     const sid = await openSession(url, token);
     const res = await post(url, token, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 99 } }, { 'mcp-session-id': sid });
     assert.equal(res.status, 202);
@@ -180,7 +180,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     for (const key of Object.keys(env)) assert.ok(['CONFIGURED_VAR', 'PATH', 'HOME', 'LANG', 'TMPDIR'].includes(key), `unexpected variable ${key}`);
   });
 
-  it('T-10/T-11: progress is streamed as SSE on the request\'s own stream, unbuffered headers', async () => {
+  it('MCP transports §Sending Messages to the Server: progress is streamed as SSE on the request\'s own stream, unbuffered headers', async () => {
     const sid = await openSession(url, token);
     const res = await post(url, token, call(7, 'slow', {}, { progressToken: 'p1' }), { 'mcp-session-id': sid });
     assert.equal(res.status, 200);
@@ -193,7 +193,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     assert.equal(messages.at(-1).result.content[0].text, 'slow done');
   });
 
-  it('T-12/T-15: a server notification unrelated to a request goes to the GET stream, once', async () => {
+  it('MCP transports §Listening for Messages from the Server, §Multiple Connections: a server notification unrelated to a request goes to the GET stream, once', async () => {
     const sid = await openSession(url, token);
     const get = await fetch(url, { headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid, accept: 'text/event-stream' } });
     assert.equal(get.status, 200);
@@ -244,7 +244,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     assert.equal(res.status, 404);
   });
 
-  it('T-18: session IDs are random UUIDs of visible ASCII', async () => {
+  it('MCP transports §Session Management: session IDs are random UUIDs of visible ASCII', async () => {
     const a = await openSession(url, token);
     const b = await openSession(url, token);
     assert.notEqual(a, b);

@@ -104,7 +104,7 @@ const cases: Case[] = [
   { name: 'deny-overrides: the deny rule does not apply to other arguments', policy: { mode: 'deny-overrides', rules: [{ name: 'all', tools: '*' }, { name: 'no-prod', effect: 'deny', tools: 'query', arguments: { db: 'prod' } }] }, request: call('query', { db: 'dev' }), effect: 'allow', rule: 'all' },
 ];
 
-describe('policy engine decisions (issue 4 §1, §2)', () => {
+describe('policy engine decisions (docs/policy.md: rules, evaluation order, step-up)', () => {
   for (const c of cases) {
     it(c.name, () => {
       const d = policy(c.policy).decide(caller(c.caller), c.request);
