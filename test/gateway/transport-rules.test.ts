@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { startTestWarden, type TestWarden } from './fixtures/warden.ts';
 import { initializeMessage, messagesOf, openSession, post, TINY_SERVER } from './fixtures/raw.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const call = (id: number | string, name: string, args: Record<string, unknown> = {}, meta?: Record<string, unknown>) => ({
   jsonrpc: '2.0',
@@ -16,6 +19,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
   let token: string;
   let url: string;
   const secretBefore = process.env.WARDEN_TEST_GATEWAY_SECRET;
+  const auditDir = mkdtempSync(join(tmpdir(), 'warden-rules-'));
   before(async () => {
     // A secret in the gateway's own environment must never reach a child.
     process.env.WARDEN_TEST_GATEWAY_SECRET = 'do-not-leak';
@@ -26,13 +30,14 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
         { name: 'capped', path: '/mcp/capped', upstream: { stdio: TINY_SERVER }, maxSessionsPerCaller: 2 },
         { name: 'peruser', path: '/mcp/peruser', upstream: { stdio: TINY_SERVER }, maxSessionsPerUser: 2 },
       ],
-      config: { allowedOrigins: ['https://app.example'], maxBodyBytes: 4096 },
+      config: { allowedOrigins: ['https://app.example'], maxBodyBytes: 4096, audit: { jsonl: join(auditDir, 'audit.jsonl') } },
     });
     url = t.endpoint;
     token = await t.issuer.mint({ aud: url, scope: 'mcp:read' });
   });
   after(async () => {
     await t.close();
+    rmSync(auditDir, { recursive: true, force: true });
     if (secretBefore === undefined) delete process.env.WARDEN_TEST_GATEWAY_SECRET;
     else process.env.WARDEN_TEST_GATEWAY_SECRET = secretBefore;
   });
@@ -280,6 +285,10 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     assert.equal(body.error.code, -32000);
     assert.match(body.error.message, /already holds 2 sessions on this server.*DELETE/);
     assert.equal(t.warden.gateway.endpoints.get('/mcp/peruser')!.sessionCount, 2);
+    // The JSON Lines sink writes asynchronously: wait for the event rather than a fixed time.
+    const audited = () => readFileSync(join(auditDir, 'audit.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    await t.warden.flushAudit();
+    await waitFor(() => audited().some((e) => e.server === 'peruser' && e.clientId === 'dcr-3' && e.method === 'initialize' && e.decision === 'deny' && /maxSessionsPerUser/.test(e.reason)), 'the refusal to be audited');
     for (const [sid, tk] of [[first, a], [second, b]] as const) {
       const res = await post(peruser, tk!, call(3, 'echo', { message: 'kept' }), { 'mcp-session-id': sid });
       assert.equal((await messagesOf(res))[0].result.content[0].text, 'kept');

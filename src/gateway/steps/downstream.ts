@@ -22,17 +22,14 @@ import { reportUpstreamFailure } from './upstream-failure.ts';
  */
 export async function openSession(ctx: EndpointContext, caller: Caller, initialize: JsonRpcRequest): Promise<Session> {
   const { server, log } = ctx;
-  const session = ctx.sessions.open(caller, () =>
-    new Session(
-      { subject: caller.subject, clientId: caller.clientId, audience: caller.audience, serverPath: server.path },
-      server.idleTimeoutSeconds * 1000,
-      (s, reason) => {
-        ctx.sessions.delete(s.id);
-        log.info({ sessionId: s.id, reason }, 'session ended');
-      },
-      server.sse,
-    ),
-  );
+  let session: Session;
+  try {
+    session = openBounded(ctx, caller);
+  } catch (err) {
+    // The policy allowed initialize; the refusal past the session bound is a decision too.
+    if (err instanceof GatewayError) ctx.record({ caller, method: 'initialize', decision: 'deny', reason: err.reason });
+    throw err;
+  }
   session.onCut = (stream, unread) => log.info({ sessionId: session.id, stream, unread }, 'SSE client does not read: connection cut, it may resume with Last-Event-ID');
   const requested = (initialize.params as { protocolVersion?: unknown } | undefined)?.protocolVersion;
   if (isSupportedProtocolVersion(requested)) session.protocolVersion = requested;
@@ -76,4 +73,20 @@ export async function openSession(ctx: EndpointContext, caller: Caller, initiali
   if ('stdio' in server.upstream) session.cleanups.push(endAtCredentialExpiry(ctx.downstream, caller, server, (reason) => void session.end(reason)));
   log.info({ sessionId: session.id, subject: caller.subject, clientId: caller.clientId }, 'session opened');
   return session;
+}
+
+/** A new Session of `caller`, admitted by the registry's bounds; it leaves the registry when it ends. */
+function openBounded(ctx: EndpointContext, caller: Caller): Session {
+  const { server, log } = ctx;
+  return ctx.sessions.open(caller, () =>
+    new Session(
+      { subject: caller.subject, clientId: caller.clientId, audience: caller.audience, serverPath: server.path },
+      server.idleTimeoutSeconds * 1000,
+      (s, reason) => {
+        ctx.sessions.delete(s.id);
+        log.info({ sessionId: s.id, reason }, 'session ended');
+      },
+      server.sse,
+    ),
+  );
 }
