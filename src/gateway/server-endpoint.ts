@@ -19,8 +19,7 @@ import { canonicalResourceUri, protectedResourceMetadataUrl } from '../kernel/re
 import type { Logger } from '../log.ts';
 import type { ServerPolicy } from '../policy/types.ts';
 import { GatewayError, sendGatewayError } from './errors.ts';
-import { Exchange } from './exchange.ts';
-import { errorResponse } from './jsonrpc.ts';
+import type { ProtocolVersion } from './protocol-version.ts';
 import { SessionRegistry } from './session-registry.ts';
 import type { Session } from './session.ts';
 import { authenticate } from './steps/authenticate.ts';
@@ -31,7 +30,7 @@ import { findSession } from './steps/find-session.ts';
 import { forward } from './steps/forward.ts';
 import { listen } from './steps/listen.ts';
 import { negotiateGet, negotiatePost } from './steps/negotiate.ts';
-import { decideMessages, filterLists, FORBIDDEN_CODE } from './steps/policy.ts';
+import { answerDeniedInitialize, decideMessages, FORBIDDEN_CODE } from './steps/policy.ts';
 import { readMessages } from './steps/read-messages.ts';
 import { checkRequiredScopes } from './steps/scope.ts';
 import { checkBatchAllowed, governingVersion, readProtocolVersion } from './steps/version.ts';
@@ -97,32 +96,28 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
   };
   const timers = startSessionTimers(sessions, server.sse.streamAfterMs);
 
-  async function post(req: IncomingMessage, res: ServerResponse, cors: Cors, caller: Caller, header: ReturnType<typeof readProtocolVersion>): Promise<void> {
+  async function post(req: IncomingMessage, res: ServerResponse, cors: Cors, caller: Caller, header: ProtocolVersion | undefined): Promise<void> {
     const { acceptsSse } = negotiatePost(req);
     const body = await readMessages(ctx, req);
-    let session: Session;
-    if (body.initialize) {
-      const denied = decideMessages(ctx, caller, [body.initialize], null);
-      if (denied.size) {
-        new Exchange(res, acceptsSse, false, cors, filterLists(ctx, caller)).answerLocally(errorResponse(body.initialize.id, FORBIDDEN_CODE, `Forbidden: ${denied.get(body.initialize)}`));
-        return;
-      }
-      session = await openSession(ctx, caller, body.initialize);
-      session.touch();
-      const version = governingVersion(session.protocolVersion, header);
-      await forward(ctx, { res, cors, caller, acceptsSse, session, version, body, denied });
-      return;
+    const { initialize } = body;
+    if (initialize) {
+      // The policy decides before any upstream work: a denied caller spawns no child, gets no
+      // token exchange and evicts none of its sessions.
+      const denied = decideMessages(ctx, caller, [initialize], null);
+      if (denied.size) return answerDeniedInitialize(ctx, { res, cors, caller, acceptsSse, initialize, reason: denied.get(initialize)! });
+      const session = await openSession(ctx, caller, initialize);
+      return forward(ctx, { res, cors, caller, acceptsSse, session, version: governingVersion(session.protocolVersion, header), body, denied });
     }
-    session = findSession(ctx, req, caller);
+    const session = findSession(ctx, req, caller);
     session.touch();
     ctx.callers.set(session, caller);
     const version = governingVersion(session.protocolVersion, header);
     checkBatchAllowed(version, body.batch);
     const denied = decideMessages(ctx, caller, body.messages, session.id);
-    await forward(ctx, { res, cors, caller, acceptsSse, session, version, body, denied });
+    return forward(ctx, { res, cors, caller, acceptsSse, session, version, body, denied });
   }
 
-  async function get(req: IncomingMessage, res: ServerResponse, cors: Cors, caller: Caller, header: ReturnType<typeof readProtocolVersion>): Promise<void> {
+  async function get(req: IncomingMessage, res: ServerResponse, cors: Cors, caller: Caller, header: ProtocolVersion | undefined): Promise<void> {
     negotiateGet(req);
     const session = findSession(ctx, req, caller);
     session.touch();

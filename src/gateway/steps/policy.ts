@@ -6,10 +6,12 @@
  * JSON-RPC error FORBIDDEN_CODE. Every decision is audited, with the tool or prompt arguments
  * redacted by the recorder. On the way back, list results keep only what the caller may use.
  */
+import type { ServerResponse } from 'node:http';
 import type { Caller } from '../../kernel/caller.ts';
 import { GatewayError } from '../errors.ts';
-import type { ResponseTransform } from '../exchange.ts';
-import { isNotification, isRequest, type JsonRpcMessage } from '../jsonrpc.ts';
+import { Exchange, type ResponseTransform } from '../exchange.ts';
+import { errorResponse, isNotification, isRequest, type JsonRpcMessage, type JsonRpcRequest } from '../jsonrpc.ts';
+import type { Cors } from './edge.ts';
 import { elapsedUs, type EndpointContext } from './context.ts';
 
 /** JSON-RPC error code of a message the policy refuses (the implementation-defined server error range, JSON-RPC 2.0 §5.1). */
@@ -41,4 +43,9 @@ export function decideMessages(ctx: EndpointContext, caller: Caller, messages: r
 export function filterLists(ctx: EndpointContext, caller: Caller): ResponseTransform {
   const { policy } = ctx;
   return (method, response) => (policy ? { ...response, result: policy.filterList(caller, method, response.result) } : response);
+}
+
+/** A denied `initialize` is answered here with FORBIDDEN_CODE: no session is opened and no `Mcp-Session-Id` sent. */
+export function answerDeniedInitialize(ctx: EndpointContext, a: { res: ServerResponse; cors: Cors; caller: Caller; acceptsSse: boolean; initialize: JsonRpcRequest; reason: string }): void {
+  new Exchange(a.res, a.acceptsSse, false, a.cors, filterLists(ctx, a.caller)).answerLocally(errorResponse(a.initialize.id, FORBIDDEN_CODE, `Forbidden: ${a.reason}`));
 }
