@@ -69,6 +69,8 @@ export const serverSchema = z.strictObject({
    * refused with 429. Bounds stdio children of a user who registers client after client.
    */
   maxSessionsPerUser: z.number().int().positive().default(64),
+  /** Sessions one client (client_id, across every user) may hold on this server; absent: no bound. Past it, 429. */
+  maxSessionsPerClient: z.number().int().positive().optional(),
   /** SSE resumability and backpressure (MCP 2025-11-25 transports §Resumability and Redelivery); docs/configuration.md. */
   sse: z
     .strictObject({

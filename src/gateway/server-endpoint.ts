@@ -73,6 +73,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     serverPath: server.path,
     maxSessionsPerCaller: server.maxSessionsPerCaller,
     maxSessionsPerUser: server.maxSessionsPerUser,
+    maxSessionsPerClient: server.maxSessionsPerClient,
     onForeign: (caller) => {
       record({ caller, method: 'http', decision: 'deny', reason: 'session bound to another caller' });
       log.warn({ subject: caller.subject, clientId: caller.clientId }, 'session ID presented by another caller');

@@ -10,6 +10,9 @@
  *     refused with 429, never made room for by ending a session another client of the same user
  *     holds. A user who registers one DCR client after another gets a new `client_id` each time,
  *     so only this bound stops one person from holding an unbounded number of children.
+ *  3. Per client (client_id, across every user), `maxSessionsPerClient`, when configured: past it
+ *     a new session is refused with 429 the same way. Off by default: a popular client serves
+ *     many users, and one of them must not be able to use up the others' share.
  *
  * Why 429 (RFC 6585 §4) and not 503: the refusal is about this user's own sessions, not the
  * gateway's capacity; other users are served, and the user frees a slot with DELETE or by idling.
@@ -31,6 +34,8 @@ export interface SessionRegistryOptions {
   serverPath: string;
   maxSessionsPerCaller: number;
   maxSessionsPerUser: number;
+  /** Absent: no bound per client. */
+  maxSessionsPerClient?: number | undefined;
   /** A session ID presented by a caller it is not bound to (for audit and logs). */
   onForeign?: (caller: Principal, sessionId: string) => void;
   /** A session ended to make room for a newer one of the same caller (for logs). */
@@ -62,20 +67,30 @@ export class SessionRegistry<S extends RegisteredSession> {
   /**
    * Registers a new session of `caller` built by `create`, after applying the bounds (see the
    * file header). `create` is called only once the session is admitted.
-   * @throws GatewayError too_many_sessions (429) past `maxSessionsPerUser`
+   * @throws GatewayError too_many_sessions (429) past `maxSessionsPerUser` or `maxSessionsPerClient`
    */
   open(caller: Principal, create: () => S): S {
     const own: S[] = [];
     let user = 0;
+    let client = 0;
     for (const s of this.#sessions.values()) {
-      if (s.ended || s.binding.subject !== caller.subject) continue;
+      if (s.ended) continue;
+      if (s.binding.clientId === caller.clientId) client++;
+      if (s.binding.subject !== caller.subject) continue;
       user++;
       if (s.binding.clientId === caller.clientId) own.push(s);
     }
     const evict = own.length >= this.options.maxSessionsPerCaller ? own.reduce((a, b) => (b.lastActive < a.lastActive ? b : a)) : undefined;
-    if (user - (evict ? 1 : 0) >= this.options.maxSessionsPerUser) {
+    const freed = evict ? 1 : 0;
+    if (user - freed >= this.options.maxSessionsPerUser) {
       throw new GatewayError('too_many_sessions', `Too Many Requests: this user already holds ${user} sessions on this server, the most allowed; end one (HTTP DELETE) or let one go idle, then retry`, {
         reason: `maxSessionsPerUser ${this.options.maxSessionsPerUser} reached by ${caller.subject}`,
+      });
+    }
+    const perClient = this.options.maxSessionsPerClient;
+    if (perClient !== undefined && client - freed >= perClient) {
+      throw new GatewayError('too_many_sessions', `Too Many Requests: this client already holds ${client} sessions on this server, the most allowed; retry once one has ended`, {
+        reason: `maxSessionsPerClient ${perClient} reached by ${caller.clientId}`,
       });
     }
     if (evict) {

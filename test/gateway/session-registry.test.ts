@@ -20,7 +20,7 @@ class FakeSession implements RegisteredSession {
   }
 }
 
-function setup(limits: { perCaller?: number; perUser?: number } = {}) {
+function setup(limits: { perCaller?: number; perUser?: number; perClient?: number } = {}) {
   const foreign: string[] = [];
   const evicted: string[] = [];
   let clock = 0;
@@ -28,6 +28,7 @@ function setup(limits: { perCaller?: number; perUser?: number } = {}) {
     serverPath: '/mcp',
     maxSessionsPerCaller: limits.perCaller ?? 3,
     maxSessionsPerUser: limits.perUser ?? 10,
+    maxSessionsPerClient: limits.perClient,
     onForeign: (caller, id) => foreign.push(`${caller.subject}/${caller.clientId}→${id}`),
     onEvict: (s) => evicted.push(s.id),
   });
@@ -110,6 +111,18 @@ describe('SessionRegistry (MCP 2025-11-25 transports §Session Management)', () 
     assert.deepEqual(evicted, [a1!.id]);
     assert.equal(registry.find(a3.id, alice), a3);
     assert.throws(() => open(principal('alice', 'client-2')), refusedWith('too_many_sessions', 429));
+  });
+
+  it('maxSessionsPerClient: one client past its bound across users is refused with 429; other clients, and recycling a caller\'s own session, are not', () => {
+    const { registry, open } = setup({ perCaller: 1, perClient: 2 });
+    open(principal('alice', 'shared'));
+    const bobs = open(principal('bob', 'shared'));
+    assert.throws(() => open(principal('carol', 'shared')), (e: unknown) => e instanceof GatewayError && e.status === 429 && /this client already holds 2 sessions/.test(e.description));
+    open(principal('carol', 'other'));
+    // bob's second session replaces his first: the client's total does not grow.
+    const again = open(principal('bob', 'shared'));
+    assert.equal(bobs.ended, true);
+    assert.equal(registry.find(again.id, principal('bob', 'shared')), again);
   });
 
   it('closeAll ends every session', async () => {
