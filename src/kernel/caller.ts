@@ -35,3 +35,19 @@ export interface Caller extends Principal {
    */
   readonly accessToken: string;
 }
+
+const principals = new WeakMap<Caller, Principal>();
+
+/**
+ * The principal of a caller, as its own object without the access token: what the policy engine
+ * and audit are handed, so the token is not even reachable from them at run time. One object per
+ * caller (verified callers are cached by token, so this allocates once per token).
+ */
+export function principalOf(caller: Caller): Principal {
+  let p = principals.get(caller);
+  if (!p) {
+    p = { subject: caller.subject, clientId: caller.clientId, issuer: caller.issuer, audience: caller.audience, scopes: caller.scopes, roles: caller.roles, claims: caller.claims, expiresAt: caller.expiresAt };
+    principals.set(caller, p);
+  }
+  return p;
+}

@@ -106,7 +106,7 @@ describe('endpoint steps', () => {
     assert.throws(() => negotiateGet(req('GET', { accept: 'text/event-stream;q=0, */*' })), code('not_acceptable', 406));
   });
 
-  it('policy: every request and notification is decided and audited (arguments included), denials are returned, a step-up denial is 403 insufficient_scope', () => {
+  it('policy: every request and notification is decided on the principal (never the access token) and audited, denials are returned, a step-up denial is 403 insufficient_scope', () => {
     const seen: unknown[] = [];
     const policy: ServerPolicy = {
       decide: (principal, r) => {
@@ -128,6 +128,8 @@ describe('endpoint steps', () => {
     assert.deepEqual(records.map((r) => [r.method, r.target, r.decision, r.sessionId]), [['tools/call', 'read', 'allow', 'sid'], ['tools/call', 'admin', 'deny', 'sid'], ['notifications/initialized', null, 'allow', 'sid']]);
     assert.deepEqual(records[0]?.arguments, { q: 'x' });
     assert.equal(seen.length, 3, 'responses are not decided');
+    // RFC 6750 §5.3: the engine is handed the verified claims, and the bearer token is not reachable from them.
+    for (const p of seen) assert.ok(!('accessToken' in (p as object)) && !JSON.stringify(p).includes(caller.accessToken));
     const write = { jsonrpc: '2.0' as const, id: 3, method: 'tools/call', params: { name: 'write' } };
     assert.throws(() => decideMessages(ctx, caller, [write], 'sid'), (e: unknown) => e instanceof GatewayError && e.code === 'insufficient_scope' && e.scope?.join(' ') === 'notes:read notes:write');
   });

@@ -7,7 +7,7 @@
  * redacted by the recorder. On the way back, list results keep only what the caller may use.
  */
 import type { ServerResponse } from 'node:http';
-import type { Caller } from '../../kernel/caller.ts';
+import { principalOf, type Caller } from '../../kernel/caller.ts';
 import { GatewayError } from '../errors.ts';
 import { Exchange, type ResponseTransform } from '../exchange.ts';
 import { errorResponse, isNotification, isRequest, type JsonRpcMessage, type JsonRpcRequest } from '../jsonrpc.ts';
@@ -25,13 +25,14 @@ export function decideMessages(ctx: EndpointContext, caller: Caller, messages: r
   const denied = new Map<JsonRpcMessage, string>();
   const { policy } = ctx;
   if (!policy) return denied;
+  const principal = principalOf(caller);
   for (const m of messages) {
     if (!isRequest(m) && !isNotification(m)) continue;
     const started = performance.now();
-    const decision = policy.decide(caller, { server: ctx.server.name, method: m.method, params: m.params });
+    const decision = policy.decide(principal, { server: ctx.server.name, method: m.method, params: m.params });
     const latencyUs = elapsedUs(started);
     const args = m.method === 'tools/call' || m.method === 'prompts/get' ? (m.params as { arguments?: unknown } | undefined)?.arguments : undefined;
-    ctx.record({ caller, method: m.method, target: decision.target ?? null, decision: decision.effect, rule: decision.rule, reason: decision.reason, latencyUs, sessionId, arguments: args });
+    ctx.record({ caller: principal, method: m.method, target: decision.target ?? null, decision: decision.effect, rule: decision.rule, reason: decision.reason, latencyUs, sessionId, arguments: args });
     if (decision.effect === 'allow') continue;
     if (decision.stepUpScopes?.length) throw new GatewayError('insufficient_scope', decision.reason, { scope: decision.stepUpScopes });
     denied.set(m, decision.reason);
@@ -42,7 +43,9 @@ export function decideMessages(ctx: EndpointContext, caller: Caller, messages: r
 /** The list filter for answers to this caller (policy `lists`), or the identity without a policy. */
 export function filterLists(ctx: EndpointContext, caller: Caller): ResponseTransform {
   const { policy } = ctx;
-  return (method, response) => (policy ? { ...response, result: policy.filterList(caller, method, response.result) } : response);
+  if (!policy) return (_method, response) => response;
+  const principal = principalOf(caller);
+  return (method, response) => ({ ...response, result: policy.filterList(principal, method, response.result) });
 }
 
 /** A denied `initialize` is answered here with FORBIDDEN_CODE: no session is opened and no `Mcp-Session-Id` sent. */
