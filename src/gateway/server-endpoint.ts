@@ -5,8 +5,11 @@
  * one file under steps/ and cites its clause.
  *
  *   POST   edge → authenticate → scope → version → negotiate → read → session → policy → downstream → forward
+ *          (initialize: policy, then downstream opens the session; other messages: session, then policy)
  *   GET    edge → authenticate → scope → version → negotiate → session → listen
  *   DELETE edge → authenticate → scope → version → session → end
+ *
+ * Before any of them, for every route the warden serves, the Host allow-list (src/http/host.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createDecisionRecorder } from '../audit/decision.ts';
