@@ -12,11 +12,12 @@ import { createDownstreamCredentials, WARDEN_JWKS_PATH } from './downstream/inde
 import { createGateway, type Gateway } from './gateway/index.ts';
 import { GatewayError, sendGatewayError } from './gateway/errors.ts';
 import { createTokenVerifier } from './gateway/token-verifier.ts';
+import { createHostPolicy, sendMisdirected } from './http/host.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { openStorage } from './storage/index.ts';
 import { UserStore } from './users/user-store.ts';
 
-/** What app composition needs from the embedded authorization server (issue 3); `createAuthorizationServer` returns more. */
+/** What app composition needs from the embedded authorization server; `createAuthorizationServer` returns more. */
 export interface EmbeddedAuthorizationServer {
   issuer: string;
   handles(pathname: string): boolean;
@@ -133,7 +134,10 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     const loopback = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host === '::' ? '[::1]' : config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
     const accountArea: AccountArea | undefined = account?.start(`http://${loopback}:${port}`);
 
+    const hostAllowed = createHostPolicy({ publicUrl: config.publicUrl, allowedHosts: config.allowedHosts, listenHost: config.listen.host, port });
     handler = (req, res) => {
+      // DNS-rebinding defence in depth, before any route or credential is looked at (src/http/host.ts).
+      if (!hostAllowed(req)) return sendMisdirected(res);
       const raw = req.url ?? '/';
       const q = raw.indexOf('?');
       const pathname = q === -1 ? raw : raw.slice(0, q);

@@ -20,6 +20,7 @@ import { UnauthenticatedFold } from './unauthenticated.ts';
 
 export type { AuditEvent, AuditSink } from './types.ts';
 export { redactArguments, REDACTED } from './redact.ts';
+export { createDecisionRecorder, type DecisionRecord, type DecisionRecorder } from './decision.ts';
 export { queryAuditEvents, type AuditQuery } from './query.ts';
 export { SqliteAuditSink, migrateAudit } from './sqlite-sink.ts';
 export { SqliteWorkerAuditSink } from './sqlite-worker-sink.ts';

@@ -11,6 +11,7 @@ import { policySchema } from '../policy/schema.ts';
 import { downstreamSchema, tokenExchangeServerSchema } from '../downstream/schema.ts';
 import { auditSchema } from '../audit/schema.ts';
 import { accountSchema } from '../account/schema.ts';
+import { parseHost } from '../http/host.ts';
 import { trustProxySchema } from '../http/trust-proxy-schema.ts';
 
 const serverPath = z
@@ -63,6 +64,13 @@ export const serverSchema = z.strictObject({
   initializeTimeoutSeconds: z.number().int().positive().default(60),
   /** Sessions one caller (subject + client) may hold on this server; opening one more ends their least recently used. */
   maxSessionsPerCaller: z.number().int().positive().default(32),
+  /**
+   * Sessions one user (subject, across every client) may hold on this server; past it a new one is
+   * refused with 429. Bounds stdio children of a user who registers client after client.
+   */
+  maxSessionsPerUser: z.number().int().positive().default(64),
+  /** Sessions one client (client_id, across every user) may hold on this server; absent: no bound. Past it, 429. */
+  maxSessionsPerClient: z.number().int().positive().optional(),
   /** SSE resumability and backpressure (MCP 2025-11-25 transports §Resumability and Redelivery); docs/configuration.md. */
   sse: z
     .strictObject({
@@ -165,6 +173,12 @@ export const configSchema = z.strictObject({
   trustProxy: trustProxySchema.optional(),
   /** Browser origins allowed to call the MCP endpoints (Streamable HTTP: DNS-rebinding protection). */
   allowedOrigins: z.array(z.string()).default([]),
+  /**
+   * `Host` values (host[:port]) served besides publicUrl's own (and the loopback names when
+   * listening on loopback): DNS-rebinding defence in depth (MCP security best practices). Others
+   * get 421 Misdirected Request before authentication.
+   */
+  allowedHosts: z.array(z.string().refine((v) => parseHost(v) !== undefined, { message: 'must be a host name, IPv4 address or [IPv6] literal, with an optional :port (e.g. mcp.internal:8080)' })).default([]),
   /** Largest accepted POST body, in bytes. */
   maxBodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
   storage: z

@@ -1,21 +1,38 @@
-/** `Accept` and `Content-Type` checks of the Streamable HTTP front (MCP transports T-7, T-12). */
+/**
+ * `Accept` and `Content-Type` of the Streamable HTTP front (MCP 2025-11-25 transports §Sending
+ * Messages to the Server, §Listening for Messages from the Server). `Accept` is negotiated by
+ * `negotiator` (RFC 9110 §12.5.1): media ranges, wildcards, parameters and quality values,
+ * where `q=0` means "not acceptable".
+ */
+import Negotiator from 'negotiator';
 
-function mediaRanges(header: string | undefined): string[] {
-  if (!header) return [];
-  return header.split(',').map((part) => part.split(';')[0]!.trim().toLowerCase());
-}
-
-/** Whether `Accept` allows `type` (exact, `type/*` or `*\/*`); a missing header accepts anything (RFC 9110 §12.5.1). */
+/**
+ * Whether `Accept` allows `type` with a non-zero quality; a missing header accepts anything.
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-12.5.1
+ */
 export function accepts(header: string | undefined, type: string): boolean {
   if (header === undefined) return true;
-  // Fast path for what every MCP client sends.
-  if (header.includes(type)) return true;
-  const ranges = mediaRanges(header);
-  const major = type.split('/')[0];
-  return ranges.some((r) => r === type || r === '*/*' || r === `${major}/*`);
+  // Clients send the same few Accept values on every request: remember the answers for short
+  // ones (parsing costs ~1.5 µs a POST; a bounded map, cleared when full, costs nothing).
+  const key = header.length <= MAX_CACHED_HEADER ? `${type}\n${header}` : undefined;
+  const known = key === undefined ? undefined : answers.get(key);
+  if (known !== undefined) return known;
+  const ok = new Negotiator({ headers: { accept: header } }).mediaTypes([type]).length > 0;
+  if (key !== undefined) {
+    if (answers.size >= MAX_CACHED_ANSWERS) answers.clear();
+    answers.set(key, ok);
+  }
+  return ok;
 }
 
-/** Whether the body is declared as JSON (`application/json`, any parameters). */
+const MAX_CACHED_HEADER = 256;
+const MAX_CACHED_ANSWERS = 64;
+const answers = new Map<string, boolean>();
+
+/**
+ * Whether the body is declared as JSON (`application/json`, any parameters).
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-8.3
+ */
 export function isJsonContentType(header: string | undefined): boolean {
   return header !== undefined && header.split(';')[0]!.trim().toLowerCase() === 'application/json';
 }

@@ -25,6 +25,8 @@ export type GatewayErrorCode =
   | 'method_not_allowed'
   | 'not_found'
   | 'upstream_unavailable'
+  /** A caller past its session bound (servers[].maxSessionsPerUser): RFC 6585 §4. */
+  | 'too_many_sessions'
   /** The issuer's metadata, JWKS or introspection endpoint could not be reached: not the token's fault (503, no challenge). */
   | 'authorization_server_unavailable'
   /** The caller's downstream credentials could not be provided (docs/downstream.md): 403 or 502. */
@@ -49,6 +51,7 @@ const STATUS: Record<GatewayErrorCode, number> = {
   method_not_allowed: 405,
   not_found: 404,
   upstream_unavailable: 502,
+  too_many_sessions: 429,
   authorization_server_unavailable: 503,
   downstream_credentials: 403,
   internal_error: 500,
@@ -68,6 +71,7 @@ const JSONRPC_CODE: Partial<Record<GatewayErrorCode, number>> = {
   unsupported_media_type: -32600,
   method_not_allowed: -32600,
   upstream_unavailable: -32603,
+  too_many_sessions: -32000,
   authorization_server_unavailable: -32603,
   downstream_credentials: -32603,
   internal_error: -32603,

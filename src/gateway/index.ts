@@ -58,14 +58,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     );
     metadata.set(protectedResourceMetadataPath(server), JSON.stringify(buildProtectedResourceMetadata(config, server)));
   }
-  // RS-3: clients probe the path-inserted document first, then the root one. The root document
+  // RFC 9728 §3.1 and MCP authorization §Protected Resource Metadata Discovery: clients probe the path-inserted document first, then the root one. The root document
   // can describe only one resource, so it is served when there is exactly one server.
   if (config.servers.length === 1 && !metadata.has(ROOT_METADATA_PATH)) {
     metadata.set(ROOT_METADATA_PATH, metadata.get(protectedResourceMetadataPath(config.servers[0]!))!);
   }
 
   function serveMetadata(req: IncomingMessage, res: ServerResponse, body: string): void {
-    // RFC 9728 §3: public, and CORS-enabled so browser-based clients can discover (RS-7).
+    // RFC 9728 §3: public, and CORS-enabled so browser-based clients can discover (MCP authorization §Authorization Server Discovery).
     const cors = { 'Access-Control-Allow-Origin': '*' };
     if (req.method === 'OPTIONS') {
       res.writeHead(204, { ...cors, 'Access-Control-Allow-Methods': 'GET, OPTIONS', 'Access-Control-Allow-Headers': 'MCP-Protocol-Version' }).end();

@@ -7,7 +7,7 @@ import { GatewayError } from './errors.ts';
 export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'] as const;
 export type ProtocolVersion = (typeof SUPPORTED_PROTOCOL_VERSIONS)[number];
 
-/** T-24: without the header and no other way to know, assume 2025-03-26. */
+/** MCP 2025-11-25 transports §Protocol Version Header: without the header and no other way to know, assume 2025-03-26. */
 export const DEFAULT_PROTOCOL_VERSION: ProtocolVersion = '2025-03-26';
 
 export function isSupportedProtocolVersion(v: unknown): v is ProtocolVersion {
@@ -15,7 +15,7 @@ export function isSupportedProtocolVersion(v: unknown): v is ProtocolVersion {
 }
 
 /**
- * Reads the header: undefined when absent; 400 when present and unsupported (T-25).
+ * Reads the header: undefined when absent; 400 when present and invalid or unsupported.
  * @see MCP 2025-11-25 basic/transports "Protocol Version Header"
  */
 export function parseProtocolVersionHeader(value: string | string[] | undefined): ProtocolVersion | undefined {

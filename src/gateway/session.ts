@@ -5,7 +5,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { Caller } from '../kernel/caller.ts';
 import { GatewayError } from './errors.ts';
 import { formatEventId, type EventPosition } from './event-id.ts';
 import { EventStream, type EventStreamOwner } from './event-stream.ts';
@@ -51,11 +50,6 @@ export interface SessionBinding {
   clientId: string;
   audience: string;
   serverPath: string;
-}
-
-/** RS-22/RS-23: the same session ID with another caller's token is not that caller's session. */
-export function isBoundTo(binding: SessionBinding, caller: Caller, serverPath: string): boolean {
-  return binding.subject === caller.subject && binding.clientId === caller.clientId && binding.audience === caller.audience && binding.serverPath === serverPath;
 }
 
 /** RS-21: session IDs from a CSPRNG, visible ASCII only (T-18). */

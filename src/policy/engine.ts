@@ -13,7 +13,7 @@
  *     conditions hold lacks only scopes, and the caller's scopes plus those would be allowed, the
  *     decision carries `stepUpScopes`, the union, for a 403 insufficient_scope challenge.
  */
-import type { Caller } from '../kernel/caller.ts';
+import type { Principal } from '../kernel/caller.ts';
 import type { Decision, PolicyRequest, ServerPolicy } from './types.ts';
 import { parsePolicyRequest, templateSample, hasDotSegments, type ParsedRequest, type TargetKind } from './request.ts';
 import {
@@ -105,7 +105,7 @@ export class CompiledPolicy implements ServerPolicy {
     return found;
   }
 
-  #evaluate(caller: Caller, scopes: readonly string[], request: ParsedRequest, argsMode: ArgumentsMode): Outcome {
+  #evaluate(caller: Principal, scopes: readonly string[], request: ParsedRequest, argsMode: ArgumentsMode): Outcome {
     const named = this.#rulesNaming(request);
     let firstAllow: CompiledRule | null = null;
     for (const rule of named) {
@@ -119,7 +119,7 @@ export class CompiledPolicy implements ServerPolicy {
   }
 
   /** The scopes that would turn this deny into an allow, or undefined when no scope would. */
-  #stepUp(caller: Caller, request: ParsedRequest, argsMode: ArgumentsMode): string[] | undefined {
+  #stepUp(caller: Principal, request: ParsedRequest, argsMode: ArgumentsMode): string[] | undefined {
     for (const rule of this.#rulesNaming(request)) {
       if (rule.effect !== 'allow') continue;
       if (hasScopes(rule, caller.scopes) || identityFailure(rule, caller, request, argsMode) !== null) continue;
@@ -129,7 +129,7 @@ export class CompiledPolicy implements ServerPolicy {
     return undefined;
   }
 
-  #denyReason(caller: Caller, request: ParsedRequest, outcome: Outcome): string {
+  #denyReason(caller: Principal, request: ParsedRequest, outcome: Outcome): string {
     const n = noun(request);
     if (outcome.rule?.reason) return outcome.rule.reason;
     if (outcome.by === 'default') {
@@ -143,16 +143,16 @@ export class CompiledPolicy implements ServerPolicy {
   }
 
   /** @see MCP 2025-11-25 basic/authorization §Scope Challenge Handling (403 insufficient_scope). */
-  decide(caller: Caller, policyRequest: PolicyRequest): Decision {
+  decide(caller: Principal, policyRequest: PolicyRequest): Decision {
     const request = parsePolicyRequest(policyRequest.method, policyRequest.params);
     return this.#decideParsed(caller, request);
   }
 
-  #decideParsed(caller: Caller, request: ParsedRequest): Decision {
+  #decideParsed(caller: Principal, request: ParsedRequest): Decision {
     return { ...this.#judge(caller, request), target: request.target };
   }
 
-  #judge(caller: Caller, request: ParsedRequest): Decision {
+  #judge(caller: Principal, request: ParsedRequest): Decision {
     if (request.malformed) return { effect: 'deny', rule: null, reason: request.malformed };
     const outcome = this.#evaluate(caller, caller.scopes, request, 'known');
     if (outcome.effect === 'allow') {
@@ -175,7 +175,7 @@ export class CompiledPolicy implements ServerPolicy {
   }
 
   /** Whether a list should show this item to the caller (arguments are not known yet). */
-  #visible(caller: Caller, method: string, kind: TargetKind, target: string): boolean {
+  #visible(caller: Principal, method: string, kind: TargetKind, target: string): boolean {
     const request: ParsedRequest = { method, kind, target, args: undefined };
     if (this.#evaluate(caller, caller.scopes, request, 'unknown').effect === 'allow') return true;
     return this.lists === 'usable-or-step-up' && this.#stepUp(caller, request, 'unknown') !== undefined;
@@ -187,7 +187,7 @@ export class CompiledPolicy implements ServerPolicy {
    * becomes `private`. Items without a readable name are dropped.
    * @see MCP 2025-11-25 server/utilities/pagination
    */
-  filterList(caller: Caller, method: string, result: unknown): unknown {
+  filterList(caller: Principal, method: string, result: unknown): unknown {
     const spec = Object.hasOwn(LIST_FIELDS, method) ? LIST_FIELDS[method] : undefined;
     if (!spec || result === null || typeof result !== 'object') return result;
     const items = (result as Record<string, unknown>)[spec.key];
@@ -208,7 +208,7 @@ export class CompiledPolicy implements ServerPolicy {
   }
 
   /** The decision plus, for each rule, whether it names the request and why it did not apply. */
-  explain(caller: Caller, policyRequest: PolicyRequest): Explanation {
+  explain(caller: Principal, policyRequest: PolicyRequest): Explanation {
     const request = parsePolicyRequest(policyRequest.method, policyRequest.params);
     const decision = this.#decideParsed(caller, request);
     const rules = this.rules.map((rule): RuleTrace => {

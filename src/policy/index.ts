@@ -1,5 +1,5 @@
 /**
- * Per-server policies (issue 4): the gateway asks `createServerPolicy(server)` once per server at
+ * Per-server policies (docs/policy.md): the gateway asks `createServerPolicy(server)` once per server at
  * start-up and then `decide`/`filterList` for every message. docs/policy.md has the semantics.
  */
 import type { ServerConfig } from '../config/schema.ts';

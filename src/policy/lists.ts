@@ -1,5 +1,5 @@
 /**
- * The MCP list methods whose results the policy filters (issue 4: a list shows only what the
+ * The MCP list methods whose results the policy filters (docs/policy.md: a list shows only what the
  * caller may use), and where each list keeps its items' names.
  * @see MCP 2025-11-25 server/tools §Listing Tools, server/resources §Listing Resources and
  * §Resource Templates, server/prompts §Listing Prompts

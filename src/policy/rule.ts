@@ -7,7 +7,7 @@ import { hasDotSegments } from './request.ts';
 import { readClaim } from './claim-path.ts';
 import type { ParsedRequest } from './request.ts';
 import type { ArgumentCondition, ClaimCondition, PolicyRule } from './schema.ts';
-import type { Caller } from '../kernel/caller.ts';
+import type { Principal } from '../kernel/caller.ts';
 
 /** The conditions a rule can put on a caller, apart from scopes. */
 export type IdentityCondition = 'roles' | 'claims' | 'clients' | 'clientHosts' | 'arguments';
@@ -145,7 +145,7 @@ export function clientHostOf(clientId: string): string | undefined {
 }
 
 /** The first condition other than scopes that does not hold, or null when all hold. */
-export function identityFailure(rule: CompiledRule, caller: Caller, request: ParsedRequest, argsMode: ArgumentsMode): IdentityCondition | null {
+export function identityFailure(rule: CompiledRule, caller: Principal, request: ParsedRequest, argsMode: ArgumentsMode): IdentityCondition | null {
   if (rule.roles) {
     let any = false;
     for (const role of caller.roles) {

@@ -1,8 +1,8 @@
 /**
- * The contract between the gateway and the policy engine (issue 4). The gateway calls these
+ * The contract between the gateway and the policy engine (docs/policy.md). The gateway calls these
  * for every JSON-RPC message a client sends and for every list result on the way back.
  */
-import type { Caller } from '../kernel/caller.ts';
+import type { Principal } from '../kernel/caller.ts';
 
 export interface PolicyRequest {
   /** The server's configured name. */
@@ -30,7 +30,7 @@ export type Decision =
     };
 
 export interface ServerPolicy {
-  decide(caller: Caller, request: PolicyRequest): Decision;
+  decide(caller: Principal, request: PolicyRequest): Decision;
   /** Returns the list result with only the items this caller may use; `result` is not mutated. */
-  filterList(caller: Caller, method: string, result: unknown): unknown;
+  filterList(caller: Principal, method: string, result: unknown): unknown;
 }

@@ -8,7 +8,7 @@ import { messagesOf, openSession, post, TINY_SERVER } from './fixtures/raw.ts';
 
 const call = (id: number, name: string, args: Record<string, unknown> = {}) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
 
-describe('policy and audit hooks (issue 4 contract)', () => {
+describe('policy and audit hooks: the gateway asks the policy for every message and audits the decision (docs/policy.md)', () => {
   let t: TestWarden;
   let url: string;
   let dir: string;
@@ -63,7 +63,7 @@ describe('policy and audit hooks (issue 4 contract)', () => {
     assert.equal((await messagesOf(alive))[0].result.content[0].text, 'child still running');
   });
 
-  it('RS-13 step-up: a denial with stepUpScopes is HTTP 403 insufficient_scope naming those scopes', async () => {
+  it('MCP authorization §Scope Challenge Handling, step-up: a denial with stepUpScopes is HTTP 403 insufficient_scope naming those scopes', async () => {
     const token = await t.issuer.mint({ aud: url, scope: 'mcp:read', roles: ['admin'] });
     const sid = await openSession(url, token);
     const res = await post(url, token, call(7, 'crash'), { 'mcp-session-id': sid });

@@ -5,7 +5,7 @@ import { formatEventId, parseLastEventId } from '../../src/gateway/event-id.ts';
 import { GatewayError } from '../../src/gateway/errors.ts';
 
 describe('replay buffer and event IDs (MCP 2025-11-25 transports §Resumability and Redelivery)', () => {
-  it('T-17: replays only the named stream, after the named event', () => {
+  it('MCP transports §Resumability and Redelivery: replays only the named stream, after the named event', () => {
     const b = new ReplayBuffer({ maxEvents: 10, maxBytes: 1000, retentionMs: 60_000 });
     b.push(1, 1, 'a1', 0);
     b.push(2, 2, 'b2', 0);

@@ -48,7 +48,7 @@ describe('resource server duties (RFC 9728, RFC 6750, RFC 9068, RFC 7662)', () =
     assert.deepEqual(doc.scopes_supported, ['mcp:read', 'mcp:write']);
     assert.deepEqual(doc.bearer_methods_supported, ['header']);
     const root = await fetch(`${t.warden.url}/.well-known/oauth-protected-resource`);
-    assert.deepEqual(await root.json(), doc, 'RS-3: the root document too, with one server');
+    assert.deepEqual(await root.json(), doc, 'RFC 9728 §3.1: the root document too, with one server');
   });
 
   it('RFC 6750 §3 / RFC 9728 §5.1: 401 without a token carries resource_metadata and scope, no error', async () => {
@@ -109,7 +109,7 @@ describe('resource server duties (RFC 9728, RFC 6750, RFC 9068, RFC 7662)', () =
     await ok.text();
   });
 
-  it('RS-13: a token without a required scope gets 403 insufficient_scope with every scope needed and resource_metadata', async () => {
+  it('RFC 6750 §3.1, MCP authorization §Scope Selection Strategy: a token without a required scope gets 403 insufficient_scope with every scope needed and resource_metadata', async () => {
     const token = await t.issuer.mint({ aud: url, scope: 'mcp:write' });
     const res = await initWith(token);
     assert.equal(res.status, 403);

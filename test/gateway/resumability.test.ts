@@ -101,7 +101,7 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
     });
   }
 
-  it('T-17: Last-Event-ID of another session, of no event, or garbage → 400; the other session is not resumed', async () => {
+  it('MCP transports §Resumability and Redelivery: Last-Event-ID of another session, of no event, or garbage → 400; the other session is not resumed', async () => {
     const a = await openSession(url, token);
     const b = await openSession(url, token);
     const { events } = await readEvents(await post(url, token, call(1, 'slow', {}, 'p'), { 'mcp-session-id': a }));
@@ -133,7 +133,7 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
     assert.equal(resultsOf(rest.events)[0].id, 1);
   });
 
-  it('T-17: a stream answered while its client was away is replayed from the buffer (response included), then ends', async () => {
+  it('MCP transports §Resumability and Redelivery: a stream answered while its client was away is replayed from the buffer (response included), then ends', async () => {
     const sid = await openSession(url, token);
     const res = await post(url, token, call(1, 'flood', { count: 5, size: 10 }, 'p'), { 'mcp-session-id': sid });
     const priming = await readEvents(res, (events) => events.length >= 1);
@@ -150,7 +150,7 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
     assert.equal(await done.text(), '');
   });
 
-  it('T-14/T-17: server messages sent while the GET stream was away arrive on the GET resumed with Last-Event-ID', async () => {
+  it('MCP transports §Listening for Messages from the Server, §Resumability: server messages sent while the GET stream was away arrive on the GET resumed with Last-Event-ID', async () => {
     const sid = await openSession(url, token);
     const g = await readEvents(await get(url, sid, { 'mcp-protocol-version': '2025-11-25' }), (events) => events.length >= 1);
     // JSON only: the unrelated notification cannot ride on this POST, so it goes to the GET stream.
@@ -259,7 +259,7 @@ describe('SSE resumability, redelivery and backpressure (MCP 2025-11-25 transpor
   }
 
   for (const version of ['2025-06-18', '2025-11-25']) {
-    it(`T-12/T-14 (${version}): a GET without Last-Event-ID after the GET stream's held events were evicted stays open (from the oldest event held) and carries later server messages`, async () => {
+    it(`MCP transports §Listening for Messages from the Server (${version}): a GET without Last-Event-ID after the GET stream's held events were evicted stays open (from the oldest event held) and carries later server messages`, async () => {
       const small = `${url}/small`;
       const sid = await openSession(small, token, version);
       const h = { 'mcp-session-id': sid, 'mcp-protocol-version': version };
@@ -452,7 +452,7 @@ describe('HTTP upstream streams resumed upstream (MCP 2025-11-25 transports §Re
     await upstream.close();
   });
 
-  it('T-11/T-17: an upstream that closes a request stream early is resumed with Last-Event-ID; the client gets every progress event and the result once', async () => {
+  it('MCP transports §Sending Messages to the Server, §Resumability: an upstream that closes a request stream early is resumed with Last-Event-ID; the client gets every progress event and the result once', async () => {
     const sid = await openSession(t.endpoint, token);
     const res = await post(t.endpoint, token, call(1, 'poll', { n: 4 }, 'p'), { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
     const { events, ended } = await readEvents(res);

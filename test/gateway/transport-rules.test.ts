@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { startTestWarden, type TestWarden } from './fixtures/warden.ts';
 import { initializeMessage, messagesOf, openSession, post, TINY_SERVER } from './fixtures/raw.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const call = (id: number | string, name: string, args: Record<string, unknown> = {}, meta?: Record<string, unknown>) => ({
   jsonrpc: '2.0',
@@ -16,6 +19,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
   let token: string;
   let url: string;
   const secretBefore = process.env.WARDEN_TEST_GATEWAY_SECRET;
+  const auditDir = mkdtempSync(join(tmpdir(), 'warden-rules-'));
   before(async () => {
     // A secret in the gateway's own environment must never reach a child.
     process.env.WARDEN_TEST_GATEWAY_SECRET = 'do-not-leak';
@@ -24,26 +28,28 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
         { name: 'tiny', path: '/mcp', upstream: { stdio: { ...TINY_SERVER, env: { CONFIGURED_VAR: 'configured' } } }, scopes: ['mcp:read'] },
         { name: 'idle', path: '/mcp/idle', upstream: { stdio: TINY_SERVER }, idleTimeoutSeconds: 1 },
         { name: 'capped', path: '/mcp/capped', upstream: { stdio: TINY_SERVER }, maxSessionsPerCaller: 2 },
+        { name: 'peruser', path: '/mcp/peruser', upstream: { stdio: TINY_SERVER }, maxSessionsPerUser: 2 },
       ],
-      config: { allowedOrigins: ['https://app.example'], maxBodyBytes: 4096 },
+      config: { allowedOrigins: ['https://app.example'], maxBodyBytes: 4096, audit: { jsonl: join(auditDir, 'audit.jsonl') } },
     });
     url = t.endpoint;
     token = await t.issuer.mint({ aud: url, scope: 'mcp:read' });
   });
   after(async () => {
     await t.close();
+    rmSync(auditDir, { recursive: true, force: true });
     if (secretBefore === undefined) delete process.env.WARDEN_TEST_GATEWAY_SECRET;
     else process.env.WARDEN_TEST_GATEWAY_SECRET = secretBefore;
   });
 
-  it('T-2: a present, disallowed Origin gets 403 before anything else', async () => {
+  it('MCP transports §Security Warning: a present, disallowed Origin gets 403 before anything else', async () => {
     const res = await post(url, token, initializeMessage(), { origin: 'https://evil.example' });
     assert.equal(res.status, 403);
     const body = await res.json();
     assert.equal(body.error.code, -32600);
   });
 
-  it('T-2: an allowed Origin (configured or the public origin) passes and gets CORS headers', async () => {
+  it('MCP transports §Security Warning: an allowed Origin (configured or the public origin) passes and gets CORS headers', async () => {
     for (const origin of ['https://app.example', new URL(url).origin]) {
       const res = await post(url, token, initializeMessage(), { origin });
       assert.equal(res.status, 200, origin);
@@ -54,14 +60,14 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     }
   });
 
-  it('T-25: an unsupported MCP-Protocol-Version gets 400', async () => {
+  it('MCP transports §Protocol Version Header: an unsupported MCP-Protocol-Version gets 400', async () => {
     const sid = await openSession(url, token);
     const res = await post(url, token, call(1, 'echo', { message: 'x' }), { 'mcp-session-id': sid, 'mcp-protocol-version': '1999-01-01' });
     assert.equal(res.status, 400);
     assert.match((await res.json()).error.message, /Unsupported MCP-Protocol-Version/);
   });
 
-  it('T-8: a batch is refused (400, -32600) for 2025-06-18 and 2025-11-25 clients', async () => {
+  it('MCP 2025-06-18 changelog (batching removed): a batch is refused (400, -32600) for 2025-06-18 and 2025-11-25 clients', async () => {
     const sid = await openSession(url, token, '2025-06-18');
     for (const version of ['2025-06-18', '2025-11-25']) {
       const res = await post(url, token, [call(1, 'echo', { message: 'a' }), call(2, 'echo', { message: 'b' })], { 'mcp-session-id': sid, 'mcp-protocol-version': version });
@@ -70,7 +76,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     }
   });
 
-  it('T-8/T-24: a 2025-03-26 client may batch, also without the header (missing header means 2025-03-26)', async () => {
+  it('MCP 2025-03-26 transports, §Protocol Version Header: a 2025-03-26 client may batch, also without the header (missing header means 2025-03-26)', async () => {
     const sid = await openSession(url, token, '2025-03-26');
     const res = await post(url, token, [call(1, 'echo', { message: 'a' }), call('two', 'echo', { message: 'b' })], { 'mcp-session-id': sid });
     assert.equal(res.status, 200);
@@ -105,20 +111,31 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     assert.equal(get.status, 406);
   });
 
+  it('RFC 9110 §12.4.2: Accept naming application/json with q=0 (and no SSE) is 406; q=0 on SSE alone leaves a JSON answer', async () => {
+    const sid = await openSession(url, token);
+    const refused = await post(url, token, call(1, 'echo'), { 'mcp-session-id': sid, accept: 'application/json;q=0' });
+    assert.equal(refused.status, 406);
+    assert.match((await refused.json()).error.message, /Not Acceptable/);
+    const json = await post(url, token, call(2, 'slow', {}, { progressToken: 'p' }), { 'mcp-session-id': sid, accept: 'application/json, text/event-stream;q=0' });
+    assert.equal(json.status, 200);
+    assert.match(json.headers.get('content-type') ?? '', /^application\/json/);
+    assert.equal((await messagesOf(json))[0].result.content[0].text, 'slow done');
+  });
+
   it('RFC 9110 §15.5.6: other methods get 405 with Allow', async () => {
     const res = await fetch(url, { method: 'PUT', headers: { authorization: `Bearer ${token}` } });
     assert.equal(res.status, 405);
     assert.match(res.headers.get('allow') ?? '', /POST/);
   });
 
-  it('T-19/T-20: no session ID gets 400, an unknown one 404', async () => {
+  it('MCP transports §Session Management: no session ID gets 400, an unknown one 404', async () => {
     const none = await post(url, token, call(1, 'echo'));
     assert.equal(none.status, 400);
     const unknown = await post(url, token, call(1, 'echo'), { 'mcp-session-id': 'not-a-session' });
     assert.equal(unknown.status, 404);
   });
 
-  it('RS-22: the same session ID with another caller\'s token gets 404; the owner keeps working', async () => {
+  it('MCP security best practices §Session Hijacking: the same session ID with another caller\'s token gets 404; the owner keeps working', async () => {
     const sid = await openSession(url, token);
     const mallory = await t.issuer.mint({ aud: url, scope: 'mcp:read', sub: 'mallory' });
     const stolen = await post(url, mallory, call(1, 'echo', { message: 'x' }), { 'mcp-session-id': sid });
@@ -130,7 +147,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     assert.equal((await messagesOf(mine))[0].result.content[0].text, 'still mine');
   });
 
-  it('T-21: DELETE ends the session (204), after which it is 404', async () => {
+  it('MCP transports §Session Management: DELETE ends the session (204), after which it is 404', async () => {
     const sid = await openSession(url, token);
     const del = await fetch(url, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid } });
     assert.equal(del.status, 204);
@@ -138,7 +155,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     assert.equal(after.status, 404);
   });
 
-  it('T-9: a notification is accepted with 202 and no body', async () => {
+  it('MCP transports §Sending Messages to the Server: a notification is accepted with 202 and no body', async () => {
     const sid = await openSession(url, token);
     const res = await post(url, token, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 99 } }, { 'mcp-session-id': sid });
     assert.equal(res.status, 202);
@@ -168,7 +185,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     for (const key of Object.keys(env)) assert.ok(['CONFIGURED_VAR', 'PATH', 'HOME', 'LANG', 'TMPDIR'].includes(key), `unexpected variable ${key}`);
   });
 
-  it('T-10/T-11: progress is streamed as SSE on the request\'s own stream, unbuffered headers', async () => {
+  it('MCP transports §Sending Messages to the Server: progress is streamed as SSE on the request\'s own stream, unbuffered headers', async () => {
     const sid = await openSession(url, token);
     const res = await post(url, token, call(7, 'slow', {}, { progressToken: 'p1' }), { 'mcp-session-id': sid });
     assert.equal(res.status, 200);
@@ -181,7 +198,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     assert.equal(messages.at(-1).result.content[0].text, 'slow done');
   });
 
-  it('T-12/T-15: a server notification unrelated to a request goes to the GET stream, once', async () => {
+  it('MCP transports §Listening for Messages from the Server, §Multiple Connections: a server notification unrelated to a request goes to the GET stream, once', async () => {
     const sid = await openSession(url, token);
     const get = await fetch(url, { headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sid, accept: 'text/event-stream' } });
     assert.equal(get.status, 200);
@@ -232,7 +249,7 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     assert.equal(res.status, 404);
   });
 
-  it('T-18: session IDs are random UUIDs of visible ASCII', async () => {
+  it('MCP transports §Session Management: session IDs are random UUIDs of visible ASCII', async () => {
     const a = await openSession(url, token);
     const b = await openSession(url, token);
     assert.notEqual(a, b);
@@ -253,5 +270,33 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
       const res = await post(capped, token, call(3, 'echo', { message: 'ok' }), { 'mcp-session-id': sid });
       assert.equal((await messagesOf(res))[0].result.content[0].text, 'ok');
     }
+  });
+
+  it('maxSessionsPerUser: past the bound a user\'s new session is refused with 429 and a JSON-RPC error, whichever client asks; nothing of theirs is ended, other users are served', async () => {
+    const peruser = url.replace(/\/mcp$/, '/mcp/peruser');
+    // One person registering client after client (DCR) gets a new client_id each time.
+    const [a, b, c] = await Promise.all(['dcr-1', 'dcr-2', 'dcr-3'].map((client_id) => t.issuer.mint({ aud: peruser, client_id })));
+    const first = await openSession(peruser, a!);
+    const second = await openSession(peruser, b!);
+    const refused = await post(peruser, c!, initializeMessage());
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers.get('mcp-session-id'), null);
+    const body = await refused.json();
+    assert.equal(body.error.code, -32000);
+    assert.match(body.error.message, /already holds 2 sessions on this server.*DELETE/);
+    assert.equal(t.warden.gateway.endpoints.get('/mcp/peruser')!.sessionCount, 2);
+    // The JSON Lines sink writes asynchronously: wait for the event rather than a fixed time.
+    const audited = () => readFileSync(join(auditDir, 'audit.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    await t.warden.flushAudit();
+    await waitFor(() => audited().some((e) => e.server === 'peruser' && e.clientId === 'dcr-3' && e.method === 'initialize' && e.decision === 'deny' && /maxSessionsPerUser/.test(e.reason)), 'the refusal to be audited');
+    for (const [sid, tk] of [[first, a], [second, b]] as const) {
+      const res = await post(peruser, tk!, call(3, 'echo', { message: 'kept' }), { 'mcp-session-id': sid });
+      assert.equal((await messagesOf(res))[0].result.content[0].text, 'kept');
+    }
+    const bob = await t.issuer.mint({ aud: peruser, sub: 'bob' });
+    await openSession(peruser, bob);
+    // A DELETE frees a slot.
+    assert.equal((await fetch(peruser, { method: 'DELETE', headers: { authorization: `Bearer ${a}`, 'mcp-session-id': first } })).status, 204);
+    await openSession(peruser, c!);
   });
 });

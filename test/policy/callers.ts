@@ -1,7 +1,7 @@
 /** Callers for policy tests: the verified token facts the gateway would build. */
-import type { Caller } from '../../src/kernel/caller.ts';
+import type { Principal } from '../../src/kernel/caller.ts';
 
-export function caller(overrides: Partial<Caller> = {}): Caller {
+export function caller(overrides: Partial<Principal> = {}): Principal {
   return {
     subject: 'alice',
     clientId: 'client-1',
@@ -11,7 +11,6 @@ export function caller(overrides: Partial<Caller> = {}): Caller {
     roles: [],
     claims: {},
     expiresAt: 2_000_000_000,
-    accessToken: 'not-a-real-token',
     ...overrides,
   };
 }

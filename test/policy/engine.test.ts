@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { compilePolicy } from '../../src/policy/engine.ts';
 import { policySchema } from '../../src/policy/schema.ts';
-import type { Caller } from '../../src/kernel/caller.ts';
+import type { Principal } from '../../src/kernel/caller.ts';
 import { caller } from './callers.ts';
 
 function policy(doc: unknown) {
@@ -18,7 +18,7 @@ const method = (m: string) => ({ server: 's', method: m, params: {} });
 interface Case {
   name: string;
   policy: unknown;
-  caller?: Partial<Caller>;
+  caller?: Partial<Principal>;
   request: { server: string; method: string; params: unknown };
   effect: 'allow' | 'deny';
   rule?: string | null;
@@ -104,7 +104,7 @@ const cases: Case[] = [
   { name: 'deny-overrides: the deny rule does not apply to other arguments', policy: { mode: 'deny-overrides', rules: [{ name: 'all', tools: '*' }, { name: 'no-prod', effect: 'deny', tools: 'query', arguments: { db: 'prod' } }] }, request: call('query', { db: 'dev' }), effect: 'allow', rule: 'all' },
 ];
 
-describe('policy engine decisions (issue 4 §1, §2)', () => {
+describe('policy engine decisions (docs/policy.md: rules, evaluation order, step-up)', () => {
   for (const c of cases) {
     it(c.name, () => {
       const d = policy(c.policy).decide(caller(c.caller), c.request);

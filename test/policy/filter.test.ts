@@ -14,7 +14,7 @@ const tool = (name: string) => ({ name, inputSchema: { type: 'object' } });
 const allTools = ['list_notes', 'read_note', 'search_notes', 'create_note', 'delete_note', 'whoami'];
 const names = (r: unknown, key: string, field: string) => ((r as Record<string, Record<string, string>[]>)[key] ?? []).map((i) => i[field]);
 
-describe('filtered lists (issue 4 §3)', () => {
+describe('filtered lists: a list shows only what the caller may use (docs/policy.md)', () => {
   it('MCP 2025-11-25 server/tools §Listing Tools: bob (member) sees only the read tools', () => {
     const out = demoPolicy.filterList(bob, 'tools/list', { tools: allTools.map(tool) });
     assert.deepEqual(names(out, 'tools', 'name'), ['list_notes', 'read_note', 'search_notes', 'whoami']);

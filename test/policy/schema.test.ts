@@ -36,7 +36,7 @@ const invalid: { name: string; policy: unknown; message: RegExp }[] = [
   { name: 'an unknown mode', policy: { mode: 'last-match', rules: [] }, message: /servers\.0\.policy\.mode/ },
 ];
 
-describe('policy schema: an invalid policy stops start-up naming the rule (issue 4 §1)', () => {
+describe('policy schema: an invalid policy stops start-up naming the rule', () => {
   for (const c of invalid) {
     it(`rejects ${c.name}`, () => {
       assert.match(configError(c.policy), c.message);

@@ -4,7 +4,7 @@ import { advertisedScopes, describeScopes } from '../../src/policy/index.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { buildDemoConfig } from '../../src/config/demo.ts';
 
-describe('scopes derived from policy (issue 4 §4)', () => {
+describe('scopes derived from policy and advertised in RFC 9728 scopes_supported', () => {
   const server = parseConfig({
     publicUrl: 'https://mcp.example.com',
     servers: [{

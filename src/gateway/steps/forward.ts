@@ -1,0 +1,98 @@
+/**
+ * Step 10, forward (MCP 2025-11-25 transports §Sending Messages to the Server): the allowed
+ * messages go upstream; what comes back is routed by the session to this POST's exchange.
+ *  - Only notifications and responses: 202 Accepted with no body once the upstream took them.
+ *  - Requests: one answer per request, as JSON or as an SSE stream (exchange.ts). A request the
+ *    policy denied is answered here with FORBIDDEN_CODE; one whose id is still pending in the
+ *    session, or repeated in this batch, with -32600 (MCP basic §Requests: an id MUST NOT be
+ *    reused within a session; its answer could otherwise reach the other request's stream).
+ *  - An upstream failure reaches the client as a generic message with the session ID
+ *    (upstream-failure.ts).
+ */
+import type { ServerResponse } from 'node:http';
+import type { Caller } from '../../kernel/caller.ts';
+import { GatewayError } from '../errors.ts';
+import { Exchange } from '../exchange.ts';
+import { errorResponse, idKey, isRequest, type JsonRpcMessage, type JsonRpcRequest } from '../jsonrpc.ts';
+import type { ProtocolVersion } from '../protocol-version.ts';
+import { primesStreams, type Session } from '../session.ts';
+import { UpstreamError } from '../upstreams/types.ts';
+import type { EndpointContext } from './context.ts';
+import type { Cors } from './edge.ts';
+import { FORBIDDEN_CODE, filterLists } from './policy.ts';
+import type { ClientMessages } from './read-messages.ts';
+import { reportUpstreamFailure } from './upstream-failure.ts';
+
+export interface Forwarding {
+  res: ServerResponse;
+  cors: Cors;
+  caller: Caller;
+  acceptsSse: boolean;
+  session: Session;
+  version: ProtocolVersion;
+  body: ClientMessages;
+  denied: ReadonlyMap<JsonRpcMessage, string>;
+}
+
+/** @throws GatewayError session_not_found (404), upstream_unavailable (502) for notifications the upstream refused */
+export async function forward(ctx: EndpointContext, f: Forwarding): Promise<void> {
+  const { session, body, denied } = f;
+  const toSend: JsonRpcMessage[] = [];
+  const requests: JsonRpcRequest[] = [];
+  const ids = new Set<string>();
+  const reused: JsonRpcRequest[] = [];
+  for (const m of body.messages) {
+    if (denied.has(m)) continue;
+    if (isRequest(m)) {
+      const key = idKey(m.id);
+      if (ids.has(key) || session.isPending(m.id)) {
+        reused.push(m);
+        continue;
+      }
+      ids.add(key);
+      requests.push(m);
+    }
+    toSend.push(m);
+  }
+  const deniedRequests = [...denied.keys()].filter(isRequest);
+
+  if (requests.length === 0 && deniedRequests.length === 0 && reused.length === 0) {
+    // MCP transports §Sending Messages to the Server: notifications or responses only → 202, no body.
+    if (toSend.length) {
+      try {
+        await send(ctx, session, toSend, f.version);
+      } catch (err) {
+        // A session whose upstream is gone is unknown from now on (404: the client re-initializes).
+        if (session.ended) throw new GatewayError('session_not_found', 'Session not found');
+        throw new GatewayError('upstream_unavailable', reportUpstreamFailure(ctx.log, session.id, err, 'upstream refused a message'));
+      }
+    }
+    f.res.writeHead(202, f.cors).end();
+    return;
+  }
+
+  const headers = body.initialize ? { ...f.cors, 'Mcp-Session-Id': session.id } : f.cors;
+  const exchange = new Exchange(f.res, f.acceptsSse, body.batch, headers, filterLists(ctx, f.caller), session, primesStreams(f.version));
+  for (const r of requests) {
+    session.track(r.id, r.method, r.params, exchange);
+    exchange.expect();
+  }
+  for (const r of deniedRequests) exchange.answerLocally(errorResponse(r.id, FORBIDDEN_CODE, `Forbidden: ${denied.get(r)}`));
+  for (const r of reused) exchange.answerLocally(errorResponse(r.id, -32600, 'Invalid Request: this id is already in use in this session'));
+  if (toSend.length === 0) return;
+  try {
+    await send(ctx, session, toSend, f.version);
+  } catch (err) {
+    const message = reportUpstreamFailure(ctx.log, session.id, err, 'upstream refused a message');
+    for (const r of requests) {
+      session.forget(r.id);
+      exchange.deliverResponse(errorResponse(r.id, -32603, message), undefined);
+    }
+    if (body.initialize) void session.end('initialize failed upstream');
+  }
+}
+
+async function send(ctx: EndpointContext, session: Session, messages: JsonRpcMessage[], version: ProtocolVersion): Promise<void> {
+  if (!session.upstream) throw new UpstreamError('no upstream');
+  await session.upstream.send(messages, version, ctx.callers.get(session)!);
+}

@@ -1,0 +1,25 @@
+/**
+ * Step 6, read: the POST body as JSON-RPC 2.0 messages (RFC 8259 JSON, JSON-RPC 2.0 §4–§6),
+ * bounded by `maxBodyBytes` (413). `initialize` is never part of a batch (MCP 2025-03-26
+ * transports: the initialize request must be sent alone).
+ */
+import type { IncomingMessage } from 'node:http';
+import { GatewayError } from '../errors.ts';
+import { isRequest, parseJsonRpcBody, type JsonRpcMessage, type JsonRpcRequest } from '../jsonrpc.ts';
+import { readBody } from '../read-body.ts';
+import type { EndpointContext } from './context.ts';
+
+export interface ClientMessages {
+  messages: JsonRpcMessage[];
+  batch: boolean;
+  /** The initialize request, when this POST opens a session. */
+  initialize: JsonRpcRequest | undefined;
+}
+
+/** @throws GatewayError payload_too_large (413), parse_error / invalid_message (400) */
+export async function readMessages(ctx: EndpointContext, req: IncomingMessage): Promise<ClientMessages> {
+  const { messages, batch } = parseJsonRpcBody(await readBody(req, ctx.config.maxBodyBytes));
+  const initialize = messages.find((m) => isRequest(m) && m.method === 'initialize') as JsonRpcRequest | undefined;
+  if (initialize && batch) throw new GatewayError('invalid_message', 'Invalid Request: initialize must not be part of a batch');
+  return { messages, batch, initialize };
+}
