@@ -20,10 +20,11 @@ import type { Caller } from '../kernel/caller.ts';
 import { GatewayError, sendGatewayError } from './errors.ts';
 import { Exchange, type ResponseTransform } from './exchange.ts';
 import { parseLastEventId } from './event-id.ts';
-import { errorResponse, idKey, isNotification, isRequest, parseJsonRpcBody, type JsonRpcMessage, type JsonRpcRequest } from './jsonrpc.ts';
+import { errorResponse, idKey, isNotification, isRequest, parseJsonRpcBody, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from './jsonrpc.ts';
 import { canonicalResourceUri, protectedResourceMetadataUrl } from '../kernel/resource-uri.ts';
 import { allowsBatches, DEFAULT_PROTOCOL_VERSION, isSupportedProtocolVersion, parseProtocolVersionHeader, type ProtocolVersion } from './protocol-version.ts';
 import { readBody } from './read-body.ts';
+import { requestLimitsOf, tooManyPending } from './pending-requests.ts';
 import { isBoundTo, primesStreams, Session } from './session.ts';
 import { startSseResponse } from './sse.ts';
 import type { TokenVerifier } from './token-verifier.ts';
@@ -201,7 +202,9 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     if (!acceptsSse && !accepts(accept, 'application/json')) {
       throw new GatewayError('not_acceptable', 'Not Acceptable: Accept must list application/json and text/event-stream');
     }
-    const { messages, batch } = parseJsonRpcBody(await readBody(req, config.maxBodyBytes));
+    const { messages, batch, refused, bytes } = parseJsonRpcBody(await readBody(req, config.maxBodyBytes), { maxDepth: config.maxJsonDepth });
+    // message-schema: requests the upstream would drop unanswered are answered here, without a session.
+    if (messages.length === 0) return new Exchange(res, acceptsSse, batch, cors, transform(caller)).answerAllLocally(refused);
     const initialize = messages.find((m) => isRequest(m) && m.method === 'initialize') as JsonRpcRequest | undefined;
 
     let session: Session;
@@ -246,6 +249,9 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     // request's stream (and skip that one's list filter).
     const ids = new Set<string>();
     const reused: JsonRpcRequest[] = [];
+    // pending-requests: past the session's caps a request is refused (bytes: its share of the body).
+    const admission = session.admission(Math.ceil(bytes / messages.length));
+    const overCap: JsonRpcResponse[] = [];
     for (const m of messages) {
       if (denied.has(m)) continue;
       if (isRequest(m)) {
@@ -254,14 +260,21 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
           reused.push(m);
           continue;
         }
+        const over = admission.refuse(m.id);
+        if (over) {
+          overCap.push(over);
+          continue;
+        }
         ids.add(key);
         requests.push(m);
       }
       forward.push(m);
     }
     const deniedRequests = [...denied.keys()].filter(isRequest);
+    // pending-requests: a POST refused whole for the session's caps is 429 (RFC 6585 §4) with Retry-After.
+    if (overCap.length && requests.length === 0 && deniedRequests.length === 0 && reused.length === 0 && refused.length === 0) throw tooManyPending(res, session, overCap);
 
-    if (requests.length === 0 && deniedRequests.length === 0 && reused.length === 0) {
+    if (requests.length === 0 && deniedRequests.length === 0 && reused.length === 0 && overCap.length === 0 && refused.length === 0) {
       // Only notifications and responses: accepted → 202 with no body (T-9).
       if (forward.length) {
         try {
@@ -279,11 +292,16 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     const headers = initialize ? { ...cors, 'Mcp-Session-Id': session.id } : cors;
     const exchange = new Exchange(res, acceptsSse, batch, headers, transform(caller), session, primesStreams(version));
     for (const r of requests) {
-      session.track(r.id, r.method, r.params, exchange);
+      session.track(r.id, r.method, r.params, exchange, Math.ceil(bytes / messages.length));
       exchange.expect();
     }
-    for (const r of deniedRequests) exchange.answerLocally(errorResponse(r.id, FORBIDDEN_CODE, `Forbidden: ${denied.get(r)}`));
-    for (const r of reused) exchange.answerLocally(errorResponse(r.id, -32600, 'Invalid Request: this id is already in use in this session'));
+    // answerAllLocally: every local answer counted at once, so a batch of only these gets them all.
+    exchange.answerAllLocally([
+      ...deniedRequests.map((r) => errorResponse(r.id, FORBIDDEN_CODE, `Forbidden: ${denied.get(r)}`)),
+      ...reused.map((r) => errorResponse(r.id, -32600, 'Invalid Request: this id is already in use in this session')),
+      ...refused,
+      ...overCap,
+    ]);
     if (forward.length === 0) return;
     try {
       await sendUpstream(session, forward, version);
@@ -313,6 +331,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
         log.info({ sessionId: s.id, reason }, 'session ended');
       },
       server.sse,
+      requestLimitsOf(server), // pending-requests: deadlines and caps
     );
     session.onCut = (stream, unread) => log.info({ sessionId: session.id, stream, unread }, 'SSE client does not read: connection cut, it may resume with Last-Event-ID');
     // Each stdio session is a process: one caller cannot hold more than maxSessionsPerCaller.
@@ -355,6 +374,9 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       throw new GatewayError('upstream_unavailable', 'the upstream MCP server is unavailable', { reason: err instanceof Error ? err.message : String(err) });
     }
     callers.set(session, caller);
+    // pending-requests: the notifications/cancelled of a request past its deadline, and its log line.
+    session.notifyUpstream = (m) => sendUpstream(session, [m], session.protocolVersion ?? DEFAULT_PROTOCOL_VERSION);
+    session.onTimeout = (r) => log.warn({ sessionId: session.id, method: r.method, seconds: Math.round((Date.now() - r.started) / 1000) }, 'request timed out: client answered, upstream sent notifications/cancelled');
     // An upstream that never answers initialize (a wrong command, a server waiting for input)
     // must not hold the client forever: the session ends and the client gets an error.
     const initTimer = setTimeout(() => void session.end('the upstream did not answer initialize'), server.initializeTimeoutSeconds * 1000);
