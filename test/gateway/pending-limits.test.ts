@@ -23,7 +23,7 @@ describe('bounded state per session: pending requests capped in count and bytes,
   before(async () => {
     t = await startTestWarden({
       servers: [
-        { name: 'count', path: '/mcp/count', ...common, maxPendingRequests: 2, requestTimeoutSeconds: 3 },
+        { name: 'count', path: '/mcp/count', ...common, maxPendingRequests: 2, requestTimeoutSeconds: 4 },
         { name: 'bytes', path: '/mcp/bytes', ...common, maxPendingBytes: 3000, requestTimeoutSeconds: 30 },
         { name: 'idle', path: '/mcp/idle', ...common, idleTimeoutSeconds: 1, requestTimeoutSeconds: 1 },
       ],
@@ -100,7 +100,7 @@ describe('bounded state per session: pending requests capped in count and bytes,
     const s = await session('/mcp/idle');
     assert.equal(endpoint.sessionCount, before + 1);
     const res = await post(s.url, s.token, hang(1), s.headers);
-    assert.equal(res.headers.get('content-type'), 'text/event-stream');
+    // The client goes away without reading (the answer may already be the -32001 on a slow machine).
     await res.body!.cancel();
     await waitFor(() => endpoint.sessionCount === before, 'the session to be reaped as idle', { timeoutMs: 30_000, intervalMs: 100 });
     const gone = await post(s.url, s.token, ping(2), s.headers);
