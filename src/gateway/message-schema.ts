@@ -41,6 +41,7 @@ function diagnose(m: Record<string, unknown>, members: ReadonlySet<string>): { c
     return { code: INVALID_REQUEST, message: `Invalid Request: unexpected member "${extra.slice(0, 64)}" (a ${members.has('id') ? 'request' : 'notification'} holds only ${[...members].join(', ')})` };
   }
   // MCP basic §Requests / §Notifications: params, when present, is an object.
+  if (m.params === undefined) return { code: INVALID_REQUEST, message: 'Invalid Request: not a JSON-RPC 2.0 request or notification' };
   if (!isPlainObject(m.params)) return { code: INVALID_PARAMS, message: 'Invalid params: params must be an object' };
   const meta = m.params._meta;
   if (meta !== undefined && !isPlainObject(meta)) return { code: INVALID_PARAMS, message: 'Invalid params: _meta must be an object' };
