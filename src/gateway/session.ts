@@ -152,11 +152,6 @@ export class Session implements EventStreamOwner, StreamSource {
     return this.pending.has(id);
   }
 
-  /** Requests waiting for the upstream now, and their body bytes. */
-  get pendingRequests(): { count: number; bytes: number } {
-    return { count: this.pending.size, bytes: this.pending.bytes };
-  }
-
   /**
    * Admission of one POST's requests against this session's caps (`servers[].maxPendingRequests`,
    * `servers[].maxPendingBytes`), each counted at `bytesEach`.
@@ -188,7 +183,9 @@ export class Session implements EventStreamOwner, StreamSource {
   private expire(request: PendingRequest): void {
     if (this.ended) return;
     const seconds = Math.round((Date.now() - request.started) / 1000);
-    request.exchange.deliverResponse(errorResponse(request.id, REQUEST_TIMEOUT_CODE, `Request timed out: the upstream MCP server did not answer within ${seconds} s (servers[].requestTimeoutSeconds)`), undefined);
+    // Which key to raise: the maximum when progress pushed the deadline as far as it goes.
+    const key = request.deadline - request.started >= this.pending.limits.maxTimeoutMs ? 'maxRequestTimeoutSeconds' : 'requestTimeoutSeconds';
+    request.exchange.deliverResponse(errorResponse(request.id, REQUEST_TIMEOUT_CODE, `Request timed out: the upstream MCP server did not answer within ${seconds} s (servers[].${key})`), undefined);
     const cancel: JsonRpcMessage = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: request.id, reason: `mcp-warden: no answer within ${seconds} s` } };
     this.notifyUpstream?.(cancel).catch(() => {});
     this.onTimeout?.(request);

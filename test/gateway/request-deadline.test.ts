@@ -92,6 +92,6 @@ describe('a deadline for every forwarded request (MCP 2025-11-25 lifecycle §Tim
     assert.ok(messages.some((m) => m.method === 'notifications/progress'), 'progress arrived before the deadline');
     const answer = messages.find((m) => m.id === 1);
     assert.equal(answer.error.code, -32001);
-    assert.match(answer.error.message, /within 3 s/);
+    assert.match(answer.error.message, /within 3 s \(servers\[\]\.maxRequestTimeoutSeconds\)/);
   });
 });
