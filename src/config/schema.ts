@@ -71,6 +71,22 @@ export const serverSchema = z.strictObject({
   maxSessionsPerUser: z.number().int().positive().default(64),
   /** Sessions one client (client_id, across every user) may hold on this server; absent: no bound. Past it, 429. */
   maxSessionsPerClient: z.number().int().positive().optional(),
+  /**
+   * Seconds the upstream may take to answer a request before the client gets a JSON-RPC error
+   * (-32001) and the upstream `notifications/cancelled` (MCP 2025-11-25 lifecycle §Timeouts). Each
+   * progress notification for the request restarts the clock. 60 is the MCP SDK client's own
+   * default: an SDK client without progress has given up by then, so waiting longer only holds memory.
+   */
+  requestTimeoutSeconds: z.number().int().positive().default(60),
+  /**
+   * The deadline progress notifications cannot push past (lifecycle §Timeouts: "SHOULD always
+   * enforce a maximum timeout, regardless of progress notifications"); 30 minutes.
+   */
+  maxRequestTimeoutSeconds: z.number().int().positive().default(1800),
+  /** Requests one session may have waiting for the upstream; one more is refused with a JSON-RPC error (429 when it is the whole POST). */
+  maxPendingRequests: z.number().int().positive().default(100),
+  /** Bytes of request bodies one session may have waiting for the upstream (the only pending request is never refused by it). */
+  maxPendingBytes: z.number().int().positive().default(8 * 1024 * 1024),
   /** SSE resumability and backpressure (MCP 2025-11-25 transports §Resumability and Redelivery); docs/configuration.md. */
   sse: z
     .strictObject({
@@ -181,6 +197,12 @@ export const configSchema = z.strictObject({
   allowedHosts: z.array(z.string().refine((v) => parseHost(v) !== undefined, { message: 'must be a host name, IPv4 address or [IPv6] literal, with an optional :port (e.g. mcp.internal:8080)' })).default([]),
   /** Largest accepted POST body, in bytes. */
   maxBodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
+  /**
+   * Deepest nesting of objects and arrays accepted in a POST body (RFC 8259 §9); deeper gets 400,
+   * JSON-RPC -32600. MCP messages are shallow; see src/gateway/json-depth.ts for why 64. At most
+   * 1000, well below the depth at which JSON.stringify exhausts the stack.
+   */
+  maxJsonDepth: z.number().int().min(8).max(1000).default(64),
   storage: z
     .strictObject({
       sqlite: z.strictObject({ path: z.string().default('./data/warden.db') }).prefault({}),

@@ -65,6 +65,16 @@ export class Exchange {
     this.deliverResponse(response, undefined);
   }
 
+  /**
+   * Several responses produced here (policy denials, refused ids, messages refused at the edge,
+   * requests past the session's caps), all counted before the first is delivered: a batch of
+   * only such requests gets one array with every answer (JSON-RPC 2.0 §6), not just the first.
+   */
+  answerAllLocally(responses: readonly JsonRpcResponse[]): void {
+    this.outstanding += responses.length;
+    for (const response of responses) this.deliverResponse(response, undefined);
+  }
+
   /** The response to one of this exchange's requests; `method` is the request's (list filter). */
   deliverResponse(response: JsonRpcResponse, method: string | undefined): void {
     this.outstanding--;

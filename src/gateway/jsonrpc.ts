@@ -3,6 +3,8 @@
  * shape; params and results stay opaque (the upstream and the policy engine read them).
  */
 import { GatewayError } from './errors.ts';
+import { DEFAULT_MAX_JSON_DEPTH, isTooDeep } from './json-depth.ts';
+import { checkClientMessage } from './message-schema.ts';
 
 export type JsonRpcId = string | number;
 
@@ -55,7 +57,8 @@ function isId(v: unknown): v is JsonRpcId {
 }
 
 /**
- * Checks one value is a JSON-RPC 2.0 request, notification or response.
+ * Checks one value is a JSON-RPC 2.0 request, notification or response: the lenient check for
+ * what an upstream sends (client messages get the MCP SDK's schemas, src/gateway/message-schema.ts).
  * @throws GatewayError invalid_message (-32600)
  * @see https://www.jsonrpc.org/specification#request_object
  */
@@ -78,11 +81,33 @@ function invalid(why: string): GatewayError {
   return new GatewayError('invalid_message', `Invalid Request: ${why}`);
 }
 
+/** A client POST body, parsed: the messages to handle and the answers given in place of invalid ones. */
+export interface ParsedBody {
+  /** Messages that passed the MCP SDK's envelope schemas (src/gateway/message-schema.ts). */
+  messages: JsonRpcMessage[];
+  /**
+   * Error responses for requests that failed them (their id, or null in a batch when the id
+   * itself is invalid, JSON-RPC 2.0 §6): the gateway answers these itself, nothing is forwarded.
+   */
+  refused: JsonRpcResponse[];
+  batch: boolean;
+  /** Size of the body in bytes (what the session's pending-request byte cap counts). */
+  bytes: number;
+}
+
 /**
- * Parses a POST body: one message, or (when `batch` is returned true) an array of them.
- * @throws GatewayError parse_error (-32700) for invalid JSON, invalid_message (-32600) otherwise
+ * Parses a POST body: one message, or (when `batch` is returned true) an array of them. The
+ * nesting depth is checked on the bytes before `JSON.parse` (src/gateway/json-depth.ts), and
+ * every message against the MCP SDK's JSON-RPC schemas (src/gateway/message-schema.ts).
+ * @throws GatewayError parse_error (-32700) for invalid JSON; invalid_message (-32600, HTTP 400)
+ *   for nesting deeper than `maxDepth`, an empty batch, or a lone message that cannot be answered
+ *   under an id of its own (a notification, a response, a request whose id is invalid)
+ * @see https://www.jsonrpc.org/specification#batch
  */
-export function parseJsonRpcBody(body: Buffer): { messages: JsonRpcMessage[]; batch: boolean } {
+export function parseJsonRpcBody(body: Buffer, options: { maxDepth?: number } = {}): ParsedBody {
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
+  // RFC 8259 §9: a parser may limit nesting. Checked before any step that recurses per level.
+  if (isTooDeep(body, maxDepth)) throw invalid(`nesting deeper than ${maxDepth}`);
   let value: unknown;
   const text = body.toString('utf8');
   try {
@@ -90,14 +115,27 @@ export function parseJsonRpcBody(body: Buffer): { messages: JsonRpcMessage[]; ba
   } catch {
     throw new GatewayError('parse_error', 'Parse error: the body is not valid JSON');
   }
+  const messages: JsonRpcMessage[] = [];
+  const refused: JsonRpcResponse[] = [];
   if (Array.isArray(value)) {
     if (value.length === 0) throw invalid('empty batch');
-    return { messages: value.map(parseJsonRpcMessage), batch: true };
+    for (const v of value) {
+      const check = checkClientMessage(v);
+      if (check.ok) messages.push(check.message);
+      else refused.push(check.refusal);
+    }
+    return { messages, refused, batch: true, bytes: body.length };
   }
   // The client's text is never forwarded: the upstream gets JSON.stringify of what the policy
   // judged. Raw text can hold duplicate keys ({"name":"env","name":"echo"}) that JSON.parse reads
   // as the last and another parser as the first (RFC 8259 §4: names SHOULD be unique).
-  return { messages: [parseJsonRpcMessage(value)], batch: false };
+  const check = checkClientMessage(value);
+  if (check.ok) messages.push(check.message);
+  // MCP transports §Sending Messages to the Server: input that is not a request the server can
+  // answer gets an HTTP error status, with a JSON-RPC error without id as the body.
+  else if (check.refusal.id === null) throw new GatewayError('invalid_message', check.refusal.error!.message);
+  else refused.push(check.refusal);
+  return { messages, refused, batch: false, bytes: body.length };
 }
 
 export function errorResponse(id: JsonRpcId | null, code: number, message: string): JsonRpcResponse {

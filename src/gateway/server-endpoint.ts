@@ -33,7 +33,8 @@ import { findSession } from './steps/find-session.ts';
 import { forward } from './steps/forward.ts';
 import { listen } from './steps/listen.ts';
 import { negotiateGet, negotiatePost } from './steps/negotiate.ts';
-import { answerDeniedInitialize, decideMessages, FORBIDDEN_CODE } from './steps/policy.ts';
+import { answerDeniedInitialize, decideMessages, filterLists, FORBIDDEN_CODE } from './steps/policy.ts';
+import { Exchange } from './exchange.ts';
 import { readMessages } from './steps/read-messages.ts';
 import { checkRequiredScopes } from './steps/scope.ts';
 import { checkBatchAllowed, governingVersion, readProtocolVersion } from './steps/version.ts';
@@ -103,6 +104,8 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
   async function post(req: IncomingMessage, res: ServerResponse, cors: Cors, caller: Caller, header: ProtocolVersion | undefined): Promise<void> {
     const { acceptsSse } = negotiatePost(req);
     const body = await readMessages(ctx, req);
+    // Every message failed the envelope schema: answered here, without a session.
+    if (body.messages.length === 0) return new Exchange(res, acceptsSse, body.batch, cors, filterLists(ctx, caller)).answerAllLocally(body.refused);
     const { initialize } = body;
     if (initialize) {
       // The policy decides before any upstream work: a denied caller spawns no child, gets no

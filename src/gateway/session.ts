@@ -1,7 +1,9 @@
 /**
  * An MCP session at the gateway (MCP 2025-11-25 transports §Session Management): a random ID,
- * bound to who opened it (RS-22: never an authentication on its own), one upstream connection,
- * and the routing of every upstream message to exactly one client stream (T-15).
+ * bound to who opened it (MCP security best practices §Session Hijacking: a session ID is never
+ * an authentication on its own), one upstream connection, its pending requests with their
+ * deadlines (src/gateway/pending-requests.ts), and the routing of every upstream message to
+ * exactly one client stream (transports §Multiple Connections: never broadcast).
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
@@ -9,7 +11,8 @@ import { GatewayError } from './errors.ts';
 import { formatEventId, type EventPosition } from './event-id.ts';
 import { EventStream, type EventStreamOwner } from './event-stream.ts';
 import type { Exchange, StreamSource } from './exchange.ts';
-import { errorResponse, idKey, isResponse, serialize, type JsonRpcId, type JsonRpcMessage } from './jsonrpc.ts';
+import { errorResponse, isResponse, serialize, type JsonRpcId, type JsonRpcMessage } from './jsonrpc.ts';
+import { DEFAULT_REQUEST_LIMITS, PendingRequests, REQUEST_TIMEOUT_CODE, type Admission, type PendingRequest, type RequestLimits } from './pending-requests.ts';
 import type { ProtocolVersion } from './protocol-version.ts';
 import { ReplayBuffer, type ReplayEntry } from './replay-buffer.ts';
 import type { UpstreamConnection } from './upstreams/types.ts';
@@ -52,7 +55,7 @@ export interface SessionBinding {
   serverPath: string;
 }
 
-/** RS-21: session IDs from a CSPRNG, visible ASCII only (T-18). */
+/** MCP transports §Session Management: a globally unique, cryptographically secure ID of visible ASCII. */
 export function newSessionId(): string {
   return randomUUID();
 }
@@ -65,13 +68,15 @@ export class Session implements EventStreamOwner, StreamSource {
   upstream: UpstreamConnection | undefined;
   ended = false;
   private closed: Promise<void> | undefined;
+  /** Client requests waiting for the upstream, each with its exchange, method and deadline. */
+  private readonly pending: PendingRequests;
   /**
-   * idKey of a pending client request → its exchange and method. The method travels with the
-   * exchange so the list filter decision can never come from another request with the same id.
+   * Sends a message of the gateway's own to the upstream (the `notifications/cancelled` of a
+   * request past its deadline); set by the endpoint once the upstream is connected.
    */
-  private readonly pending = new Map<string, { exchange: Exchange; method: string }>();
-  /** progressToken key → idKey of the request that carried it. */
-  private readonly progress = new Map<string, string>();
+  notifyUpstream: ((message: JsonRpcMessage) => Promise<void>) | undefined;
+  /** Called when a request passes its deadline (for logs). */
+  onTimeout: ((request: PendingRequest) => void) | undefined;
   /** Live SSE streams by number (the GET stream once opened or needed, POST streams until answered). */
   private readonly streams = new Map<number, EventStream>();
   /**
@@ -94,7 +99,9 @@ export class Session implements EventStreamOwner, StreamSource {
     private readonly idleMs: number,
     private readonly onEnd: (session: Session, reason: string) => void,
     private readonly limits: SseLimits = DEFAULT_SSE_LIMITS,
+    requestLimits: RequestLimits = DEFAULT_REQUEST_LIMITS,
   ) {
+    this.pending = new PendingRequests(requestLimits, (request) => this.expire(request));
     this.timer = setTimeout(() => this.idle(), idleMs);
     this.timer.unref();
   }
@@ -122,7 +129,8 @@ export class Session implements EventStreamOwner, StreamSource {
 
   private idle(): void {
     if (this.ended) return;
-    // Busy is not idle: a request in flight or an open server stream keeps the session.
+    // Busy is not idle: a request in flight or an open server stream keeps the session. A request
+    // the upstream never answers leaves at its deadline, so it cannot keep a session forever.
     if (this.pending.size > 0 || this.streams.get(SERVER_STREAM)?.connected) {
       this.timer.refresh();
       return;
@@ -132,18 +140,46 @@ export class Session implements EventStreamOwner, StreamSource {
 
   /** MCP basic §Requests: an id MUST NOT be reused within a session; true while one is unanswered. */
   isPending(id: JsonRpcId): boolean {
-    return this.pending.has(idKey(id));
+    return this.pending.has(id);
   }
 
-  track(id: JsonRpcId, method: string, params: unknown, exchange: Exchange): void {
-    const key = idKey(id);
-    this.pending.set(key, { exchange, method });
-    const token = (params as { _meta?: { progressToken?: unknown } } | undefined)?._meta?.progressToken;
-    if (typeof token === 'string' || typeof token === 'number') this.progress.set(idKey(token), key);
+  /**
+   * Admission of one POST's requests against this session's caps (`servers[].maxPendingRequests`,
+   * `servers[].maxPendingBytes`), each counted at `bytesEach`.
+   */
+  admission(bytesEach: number): Admission {
+    return this.pending.admission(bytesEach);
+  }
+
+  /** Seconds until a pending request's deadline frees room (Retry-After of a refused POST). */
+  retryAfterSeconds(): number {
+    return this.pending.retryAfterSeconds();
+  }
+
+  /** A forwarded request: its answer goes to `exchange`, and it gets a deadline. */
+  track(id: JsonRpcId, method: string, params: unknown, exchange: Exchange, bytes: number): void {
+    this.pending.add(id, method, params, exchange, bytes);
   }
 
   forget(id: JsonRpcId): void {
-    this.pending.delete(idKey(id));
+    this.pending.take(id);
+  }
+
+  /**
+   * MCP lifecycle §Timeouts: past its deadline a request is answered here with an error, and the
+   * upstream is told to stop (basic/utilities §Cancellation: `notifications/cancelled` with the
+   * request's id and a reason). An answer the upstream sends later finds no pending request and
+   * is dropped, as §Cancellation expects of a sender.
+   */
+  private expire(request: PendingRequest): void {
+    if (this.ended) return;
+    const seconds = Math.round((Date.now() - request.started) / 1000);
+    // Which key to raise: the maximum when progress pushed the deadline as far as it goes.
+    const key = request.deadline - request.started >= this.pending.limits.maxTimeoutMs ? 'maxRequestTimeoutSeconds' : 'requestTimeoutSeconds';
+    request.exchange.deliverResponse(errorResponse(request.id, REQUEST_TIMEOUT_CODE, `Request timed out: the upstream MCP server did not answer within ${seconds} s (servers[].${key})`), undefined);
+    const cancel: JsonRpcMessage = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: request.id, reason: `mcp-warden: no answer within ${seconds} s` } };
+    this.notifyUpstream?.(cancel).catch(() => {});
+    this.onTimeout?.(request);
   }
 
   /** A new POST response stream (the exchange's answer became SSE). */
@@ -203,27 +239,20 @@ export class Session implements EventStreamOwner, StreamSource {
     this.onCut?.(stream, unread);
   }
 
-  /** Routes one upstream message (T-15: each message goes to exactly one stream). */
+  /** Routes one upstream message to exactly one stream (MCP transports §Multiple Connections: never broadcast). */
   route(message: JsonRpcMessage): void {
     if (this.ended) return;
     if (isResponse(message)) {
       if (message.id === null) return;
-      const key = idKey(message.id);
-      const entry = this.pending.get(key);
+      const entry = this.pending.take(message.id);
       if (!entry) return;
-      this.pending.delete(key);
-      if (this.progress.size) for (const [t, k] of this.progress) if (k === key) this.progress.delete(t);
       entry.exchange.deliverResponse(message, entry.method);
       return;
     }
-    // Progress goes to the stream of the request that asked for it.
+    // Progress goes to the stream of the request that asked for it, and pushes its deadline back.
     if (message.method === 'notifications/progress') {
-      const token = (message.params as { progressToken?: unknown } | undefined)?.progressToken;
-      if (typeof token === 'string' || typeof token === 'number') {
-        const key = this.progress.get(idKey(token));
-        const entry = key ? this.pending.get(key) : undefined;
-        if (entry?.exchange.deliverOther(message)) return;
-      }
+      const entry = this.pending.progressed((message.params as { progressToken?: unknown } | undefined)?.progressToken);
+      if (entry?.exchange.deliverOther(message)) return;
     }
     const json = serialize(message);
     const server = this.streams.get(SERVER_STREAM);
@@ -253,7 +282,7 @@ export class Session implements EventStreamOwner, StreamSource {
   }
 
   /**
-   * The GET stream (T-12) without Last-Event-ID: a newer connection replaces an older one, and
+   * The GET stream (MCP transports §Listening for Messages from the Server) without Last-Event-ID: a newer connection replaces an older one, and
    * gets the server messages no connection has carried yet that are still held (it claims no
    * continuity: evicted ones are skipped, never a reason to cut it).
    */
@@ -300,14 +329,11 @@ export class Session implements EventStreamOwner, StreamSource {
     clearTimeout(this.timer);
     for (const cleanup of this.cleanups) cleanup();
     const byExchange = new Map<Exchange, ReturnType<typeof errorResponse>[]>();
-    for (const [key, { exchange }] of this.pending) {
-      const id: JsonRpcId = key.startsWith('n') ? Number(key.slice(1)) : key.slice(1);
+    for (const { id, exchange } of this.pending.clear()) {
       const list = byExchange.get(exchange) ?? [];
       list.push(errorResponse(id, -32603, `Session ended: ${reason}`));
       byExchange.set(exchange, list);
     }
-    this.pending.clear();
-    this.progress.clear();
     const open = [...this.streams.values()];
     for (const [exchange, list] of byExchange) exchange.fail(list);
     // Failed exchanges finished their streams; a client that does not read is not waited for.

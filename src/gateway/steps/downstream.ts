@@ -11,7 +11,8 @@ import { DownstreamCredentialError } from '../../downstream/errors.ts';
 import { endAtCredentialExpiry } from '../../downstream/session-expiry.ts';
 import { GatewayError } from '../errors.ts';
 import type { JsonRpcRequest } from '../jsonrpc.ts';
-import { isSupportedProtocolVersion } from '../protocol-version.ts';
+import { DEFAULT_PROTOCOL_VERSION, isSupportedProtocolVersion } from '../protocol-version.ts';
+import { requestLimitsOf } from '../pending-requests.ts';
 import { Session } from '../session.ts';
 import type { EndpointContext } from './context.ts';
 import { reportUpstreamFailure } from './upstream-failure.ts';
@@ -65,6 +66,12 @@ export async function openSession(ctx: EndpointContext, caller: Caller, initiali
     throw new GatewayError('upstream_unavailable', message, { reason: `session ${session.id}: ${err instanceof Error ? err.message : String(err)}` });
   }
   ctx.callers.set(session, caller);
+  // MCP lifecycle §Timeouts: a request past its deadline gets notifications/cancelled upstream.
+  session.notifyUpstream = async (m) => {
+    if (!session.upstream) throw new Error('no upstream');
+    await session.upstream.send([m], session.protocolVersion ?? DEFAULT_PROTOCOL_VERSION, ctx.callers.get(session)!);
+  };
+  session.onTimeout = (r) => log.warn({ sessionId: session.id, method: r.method, seconds: Math.round((Date.now() - r.started) / 1000) }, 'request timed out: client answered, upstream sent notifications/cancelled');
   initTimer = setTimeout(() => void session.end('the upstream did not answer initialize'), server.initializeTimeoutSeconds * 1000);
   initTimer.unref();
   const timer = initTimer;
@@ -87,6 +94,7 @@ function openBounded(ctx: EndpointContext, caller: Caller): Session {
         log.info({ sessionId: s.id, reason }, 'session ended');
       },
       server.sse,
+      requestLimitsOf(server),
     ),
   );
 }

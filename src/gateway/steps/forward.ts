@@ -6,6 +6,8 @@
  *    policy denied is answered here with FORBIDDEN_CODE; one whose id is still pending in the
  *    session, or repeated in this batch, with -32600 (MCP basic §Requests: an id MUST NOT be
  *    reused within a session; its answer could otherwise reach the other request's stream).
+ *  - A request past the session's pending caps (count, bytes: pending-requests.ts) is refused with
+ *    a JSON-RPC error; a POST refused whole for them is 429 with Retry-After (RFC 6585 §4).
  *  - An upstream failure reaches the client as a generic message with the session ID
  *    (upstream-failure.ts).
  */
@@ -13,7 +15,8 @@ import type { ServerResponse } from 'node:http';
 import type { Caller } from '../../kernel/caller.ts';
 import { GatewayError } from '../errors.ts';
 import { Exchange } from '../exchange.ts';
-import { errorResponse, idKey, isRequest, type JsonRpcMessage, type JsonRpcRequest } from '../jsonrpc.ts';
+import { errorResponse, idKey, isRequest, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../jsonrpc.ts';
+import { tooManyPending } from '../pending-requests.ts';
 import type { ProtocolVersion } from '../protocol-version.ts';
 import { primesStreams, type Session } from '../session.ts';
 import { UpstreamError } from '../upstreams/types.ts';
@@ -41,6 +44,10 @@ export async function forward(ctx: EndpointContext, f: Forwarding): Promise<void
   const requests: JsonRpcRequest[] = [];
   const ids = new Set<string>();
   const reused: JsonRpcRequest[] = [];
+  // Each request's share of the body counts against the session's pending-bytes cap.
+  const share = Math.ceil(body.bytes / Math.max(1, body.messages.length));
+  const admission = session.admission(share);
+  const overCap: JsonRpcResponse[] = [];
   for (const m of body.messages) {
     if (denied.has(m)) continue;
     if (isRequest(m)) {
@@ -49,14 +56,21 @@ export async function forward(ctx: EndpointContext, f: Forwarding): Promise<void
         reused.push(m);
         continue;
       }
+      const over = admission.refuse(m.id);
+      if (over) {
+        overCap.push(over);
+        continue;
+      }
       ids.add(key);
       requests.push(m);
     }
     toSend.push(m);
   }
   const deniedRequests = [...denied.keys()].filter(isRequest);
+  const answeredHere = deniedRequests.length + reused.length + body.refused.length;
+  if (overCap.length && requests.length === 0 && answeredHere === 0) throw tooManyPending(f.res, session, overCap);
 
-  if (requests.length === 0 && deniedRequests.length === 0 && reused.length === 0) {
+  if (requests.length === 0 && answeredHere === 0 && overCap.length === 0) {
     // MCP transports §Sending Messages to the Server: notifications or responses only → 202, no body.
     if (toSend.length) {
       try {
@@ -74,11 +88,16 @@ export async function forward(ctx: EndpointContext, f: Forwarding): Promise<void
   const headers = body.initialize ? { ...f.cors, 'Mcp-Session-Id': session.id } : f.cors;
   const exchange = new Exchange(f.res, f.acceptsSse, body.batch, headers, filterLists(ctx, f.caller), session, primesStreams(f.version));
   for (const r of requests) {
-    session.track(r.id, r.method, r.params, exchange);
+    session.track(r.id, r.method, r.params, exchange, share);
     exchange.expect();
   }
-  for (const r of deniedRequests) exchange.answerLocally(errorResponse(r.id, FORBIDDEN_CODE, `Forbidden: ${denied.get(r)}`));
-  for (const r of reused) exchange.answerLocally(errorResponse(r.id, -32600, 'Invalid Request: this id is already in use in this session'));
+  // Every local answer counted at once, so a batch made only of these gets all of them.
+  exchange.answerAllLocally([
+    ...deniedRequests.map((r) => errorResponse(r.id, FORBIDDEN_CODE, `Forbidden: ${denied.get(r)}`)),
+    ...reused.map((r) => errorResponse(r.id, -32600, 'Invalid Request: this id is already in use in this session')),
+    ...body.refused,
+    ...overCap,
+  ]);
   if (toSend.length === 0) return;
   try {
     await send(ctx, session, toSend, f.version);

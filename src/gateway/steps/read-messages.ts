@@ -1,25 +1,32 @@
 /**
  * Step 6, read: the POST body as JSON-RPC 2.0 messages (RFC 8259 JSON, JSON-RPC 2.0 §4–§6),
- * bounded by `maxBodyBytes` (413). `initialize` is never part of a batch (MCP 2025-03-26
- * transports: the initialize request must be sent alone).
+ * bounded by `maxBodyBytes` (413) and `maxJsonDepth` (400, checked before JSON.parse: nothing
+ * recurses on untrusted depth). Each message is checked against the MCP SDK's own JSON-RPC
+ * schemas (message-schema.ts): the SDK server drops a failing one unanswered, so it is answered
+ * here (`refused`). `initialize` is never part of a batch (MCP 2025-03-26 transports: the
+ * initialize request must be sent alone).
  */
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.ts';
-import { isRequest, parseJsonRpcBody, type JsonRpcMessage, type JsonRpcRequest } from '../jsonrpc.ts';
+import { isRequest, parseJsonRpcBody, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../jsonrpc.ts';
 import { readBody } from '../read-body.ts';
 import type { EndpointContext } from './context.ts';
 
 export interface ClientMessages {
   messages: JsonRpcMessage[];
+  /** Answers to messages that failed the JSON-RPC/MCP envelope schema (never forwarded). */
+  refused: JsonRpcResponse[];
   batch: boolean;
+  /** Size of the body, for the session's pending-bytes cap. */
+  bytes: number;
   /** The initialize request, when this POST opens a session. */
   initialize: JsonRpcRequest | undefined;
 }
 
 /** @throws GatewayError payload_too_large (413), parse_error / invalid_message (400) */
 export async function readMessages(ctx: EndpointContext, req: IncomingMessage): Promise<ClientMessages> {
-  const { messages, batch } = parseJsonRpcBody(await readBody(req, ctx.config.maxBodyBytes));
+  const { messages, refused, batch, bytes } = parseJsonRpcBody(await readBody(req, ctx.config.maxBodyBytes), { maxDepth: ctx.config.maxJsonDepth });
   const initialize = messages.find((m) => isRequest(m) && m.method === 'initialize') as JsonRpcRequest | undefined;
   if (initialize && batch) throw new GatewayError('invalid_message', 'Invalid Request: initialize must not be part of a batch');
-  return { messages, batch, initialize };
+  return { messages, refused, batch, bytes, initialize };
 }

@@ -1,0 +1,214 @@
+/**
+ * The requests of one session waiting for the upstream: each with a deadline, all of them
+ * bounded in count and bytes.
+ *
+ * MCP 2025-11-25 lifecycle §Timeouts: a sender SHOULD establish a timeout for each request, and
+ * when it passes SHOULD issue a cancellation notification and stop waiting; it MAY reset the clock
+ * on a progress notification for the request, but SHOULD always enforce a maximum. The gateway
+ * is the sender towards the upstream, so it keeps that promise for every client, including one
+ * that disconnected (transports §Sending Messages: a disconnect is not a cancellation, so only the
+ * deadline frees such a request).
+ *
+ * Order of checks for a new request: count cap, then byte cap (never for the only pending
+ * request, so a body up to maxBodyBytes always gets through on its own).
+ */
+import type { ServerResponse } from 'node:http';
+import { GatewayError } from './errors.ts';
+import type { Exchange } from './exchange.ts';
+import { idKey, type JsonRpcId, type JsonRpcResponse } from './jsonrpc.ts';
+
+/** Per-server limits (config `servers[].requestTimeoutSeconds` & co, src/config/schema.ts). */
+export interface RequestLimits {
+  timeoutMs: number;
+  maxTimeoutMs: number;
+  maxPending: number;
+  maxPendingBytes: number;
+}
+
+export const DEFAULT_REQUEST_LIMITS: RequestLimits = { timeoutMs: 60_000, maxTimeoutMs: 1_800_000, maxPending: 100, maxPendingBytes: 8 * 1024 * 1024 };
+
+/** The limits of one configured server. */
+export function requestLimitsOf(server: { requestTimeoutSeconds: number; maxRequestTimeoutSeconds: number; maxPendingRequests: number; maxPendingBytes: number }): RequestLimits {
+  return {
+    timeoutMs: server.requestTimeoutSeconds * 1000,
+    maxTimeoutMs: server.maxRequestTimeoutSeconds * 1000,
+    maxPending: server.maxPendingRequests,
+    maxPendingBytes: server.maxPendingBytes,
+  };
+}
+
+/** The MCP SDK's code for a request that timed out (SDK 1.x ErrorCode.RequestTimeout). */
+export const REQUEST_TIMEOUT_CODE = -32001;
+/** JSON-RPC 2.0 §5.1 implementation-defined server error: the session's pending-request cap. */
+export const PENDING_LIMIT_CODE = -32000;
+
+export interface PendingRequest {
+  readonly id: JsonRpcId;
+  readonly key: string;
+  /** The request's method travels with its exchange: the list filter never reads another's. */
+  readonly method: string;
+  readonly exchange: Exchange;
+  readonly bytes: number;
+  /** ms since the epoch. */
+  readonly started: number;
+  /** When the gateway stops waiting (ms since the epoch); Infinity for initialize. */
+  deadline: number;
+  progressKey: string | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** One POST's admission: counts what it already admitted, so a batch cannot step past a cap. */
+export interface Admission {
+  /** Undefined when the request fits, else the refusal to send under its id. */
+  refuse(id: JsonRpcId): JsonRpcResponse | undefined;
+}
+
+/** setTimeout's largest delay; a later deadline is reached by sleeping again. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class PendingRequests {
+  private readonly byKey = new Map<string, PendingRequest>();
+  /** progressToken key → the request that carried it (MCP basic/utilities §Progress). */
+  private readonly byProgress = new Map<string, PendingRequest>();
+  private held = 0;
+
+  constructor(
+    readonly limits: RequestLimits,
+    /** Called once the deadline passed, after the request left this registry. */
+    private readonly onDeadline: (request: PendingRequest) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  /** Bytes of the pending requests' bodies. */
+  get bytes(): number {
+    return this.held;
+  }
+
+  has(id: JsonRpcId): boolean {
+    return this.byKey.has(idKey(id));
+  }
+
+  values(): IterableIterator<PendingRequest> {
+    return this.byKey.values();
+  }
+
+  /**
+   * Admission for the requests of one POST, each counted at `bytesEach` (its share of the body).
+   * A refusal names the limit and the config key that sets it.
+   */
+  admission(bytesEach: number): Admission {
+    let count = this.byKey.size;
+    let bytes = this.held;
+    return {
+      refuse: (id) => {
+        if (count >= this.limits.maxPending) {
+          return refusal(id, `Too many pending requests: this session already has ${this.limits.maxPending} requests waiting for the upstream (servers[].maxPendingRequests); wait for their answers`);
+        }
+        if (count > 0 && bytes + bytesEach > this.limits.maxPendingBytes) {
+          return refusal(id, `Too many pending bytes: this session's requests waiting for the upstream would exceed ${this.limits.maxPendingBytes} bytes (servers[].maxPendingBytes); wait for their answers`);
+        }
+        count++;
+        bytes += bytesEach;
+        return undefined;
+      },
+    };
+  }
+
+  /** Registers a forwarded request and starts its deadline. */
+  add(id: JsonRpcId, method: string, params: unknown, exchange: Exchange, bytes: number): PendingRequest {
+    const started = this.now();
+    // initialize has its own, longer clock (servers[].initializeTimeoutSeconds ends the session),
+    // and lifecycle §Cancellation: the initialize request MUST NOT be cancelled.
+    const deadline = method === 'initialize' ? Infinity : started + Math.min(this.limits.timeoutMs, this.limits.maxTimeoutMs);
+    const request: PendingRequest = { id, key: idKey(id), method, exchange, bytes, started, deadline, progressKey: undefined, timer: undefined };
+    this.byKey.set(request.key, request);
+    this.held += bytes;
+    const token = (params as { _meta?: { progressToken?: unknown } } | undefined)?._meta?.progressToken;
+    if (typeof token === 'string' || typeof token === 'number') {
+      request.progressKey = idKey(token);
+      this.byProgress.set(request.progressKey, request);
+    }
+    if (deadline !== Infinity) this.schedule(request);
+    return request;
+  }
+
+  /** Removes a request (answered, failed or expired); undefined when it is not pending. */
+  take(id: JsonRpcId): PendingRequest | undefined {
+    const request = this.byKey.get(idKey(id));
+    if (request) this.release(request);
+    return request;
+  }
+
+  /**
+   * The pending request a progress token belongs to, its deadline pushed back: lifecycle
+   * §Timeouts allows resetting the clock on progress, never past `maxTimeoutMs` from its start.
+   */
+  progressed(token: unknown): PendingRequest | undefined {
+    if (typeof token !== 'string' && typeof token !== 'number') return undefined;
+    const request = this.byProgress.get(idKey(token));
+    if (request && request.deadline !== Infinity) {
+      // Only the number moves; the timer, when it fires early, sleeps again until this deadline.
+      request.deadline = Math.min(this.now() + this.limits.timeoutMs, request.started + this.limits.maxTimeoutMs);
+    }
+    return request;
+  }
+
+  /** Seconds until the first deadline (RFC 9110 §10.2.3 Retry-After for a refused POST), at least 1. */
+  retryAfterSeconds(): number {
+    let first = Infinity;
+    for (const r of this.byKey.values()) first = Math.min(first, r.deadline);
+    if (first === Infinity) return Math.ceil(this.limits.timeoutMs / 1000);
+    return Math.max(1, Math.ceil((first - this.now()) / 1000));
+  }
+
+  /** Removes every request (the session ends) and returns them. */
+  clear(): PendingRequest[] {
+    const all = [...this.byKey.values()];
+    for (const r of all) this.release(r);
+    return all;
+  }
+
+  private schedule(request: PendingRequest): void {
+    request.timer = setTimeout(() => {
+      request.timer = undefined;
+      if (this.byKey.get(request.key) !== request) return;
+      if (this.now() < request.deadline) {
+        this.schedule(request);
+        return;
+      }
+      this.release(request);
+      this.onDeadline(request);
+    }, Math.min(MAX_TIMER_MS, Math.max(0, request.deadline - this.now())));
+    // A deadline alone never keeps the process alive.
+    request.timer.unref();
+  }
+
+  private release(request: PendingRequest): void {
+    this.byKey.delete(request.key);
+    this.held -= request.bytes;
+    if (request.progressKey !== undefined && this.byProgress.get(request.progressKey) === request) this.byProgress.delete(request.progressKey);
+    if (request.timer) clearTimeout(request.timer);
+    request.timer = undefined;
+  }
+}
+
+function refusal(id: JsonRpcId, message: string): JsonRpcResponse {
+  return { jsonrpc: '2.0', id, error: { code: PENDING_LIMIT_CODE, message } };
+}
+
+/**
+ * The error for a POST whose every request is past the session's caps: RFC 6585 §4 429 Too Many
+ * Requests, so proxies and clients that back off see it in the status, with Retry-After (RFC 9110
+ * §10.2.3) set to when the first pending request's deadline frees room. The body is the JSON-RPC
+ * error without id every transport error carries, naming the limit. A POST with other answers to
+ * give keeps 200 and carries these refusals under their ids instead.
+ */
+export function tooManyPending(res: ServerResponse, session: { retryAfterSeconds(): number }, refusals: readonly JsonRpcResponse[]): GatewayError {
+  res.setHeader('Retry-After', String(session.retryAfterSeconds()));
+  const message = refusals[0]?.error?.message ?? 'Too many pending requests';
+  return new GatewayError('invalid_message', message, { status: 429, reason: `${refusals.length} request(s) refused: ${message}` });
+}
