@@ -101,7 +101,7 @@ describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HT
     assert.equal(answer.error.code, -32603);
     assert.doesNotMatch(JSON.stringify(answer), /Bearer|eyJ/, 'no token in the error');
     // MCP Security Best Practices: the system error (`connect ECONNREFUSED 127.0.0.1:1`) stays in the log.
-    assert.equal(answer.error.message, 'the upstream server could not be reached');
+    assert.match(answer.error.message, /^the upstream MCP server failed \(session [0-9a-f-]+\)$/);
     assert.doesNotMatch(JSON.stringify(answer), /ECONNREFUSED|127\.0\.0\.1|:1\b/);
     await waitFor(() => t.warden.gateway.endpoints.get('/mcp/down')!.sessionCount === 0, 'the failed session to end');
   });

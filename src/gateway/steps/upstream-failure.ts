@@ -8,6 +8,7 @@
  */
 import { DownstreamCredentialError } from '../../downstream/errors.ts';
 import type { Logger } from '../../log.ts';
+import { UpstreamError } from '../upstreams/types.ts';
 
 /** The client-facing message of an upstream failure in session `sessionId`. */
 export function upstreamFailureMessage(sessionId: string): string {
@@ -20,6 +21,8 @@ export function reportUpstreamFailure(log: Logger, sessionId: string, err: unkno
     log.warn({ sessionId, code: err.code, reason: err.reason }, 'downstream credentials unavailable');
     return err.message;
   }
-  log.warn({ sessionId, reason: err instanceof Error ? err.message : String(err) }, what);
+  // An UpstreamError keeps the cause apart from its (client-safe) message; log the cause.
+  const reason = err instanceof UpstreamError && err.reason !== undefined ? `${err.message}: ${err.reason}` : err instanceof Error ? err.message : String(err);
+  log.warn({ sessionId, reason }, what);
   return upstreamFailureMessage(sessionId);
 }
