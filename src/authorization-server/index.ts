@@ -23,8 +23,9 @@ import { seedDemo } from './demo.ts';
 import { createInteractionHandler } from './interactions/routes.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import { createClientAddressResolver } from '../http/client-address.ts';
-import { sendPage } from '../kernel/html.ts';
-import { errorPage } from './interactions/views.ts';
+import { AuthorizationServerError, fromOidcProviderError, renderAuthorizationServerError, sendAuthorizationServerError } from './errors.ts';
+import { adoptRequestId, requestIdOf } from './request-id.ts';
+import { parseRegistrationRequest } from './registration-request.ts';
 import { activeSigningKeys, ensureCookieKeys, ensureSigningKeys, toPublicJwk } from './keys.ts';
 import { replaceProviderKeys } from './keys-reload.ts';
 import type { KeyRecord } from '../storage/store.ts';
@@ -100,12 +101,9 @@ function embeddedConfig(config: Config): EmbeddedAuthorizationServerConfig {
   return as.embedded;
 }
 
-function sendJsonError(res: ServerResponse, status: number, error: string, description: string, headers: Record<string, string> = {}): void {
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Cache-Control', 'no-store');
-  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-  res.end(JSON.stringify({ error, error_description: description }));
+/** Pages a browser shows get the HTML shell; every OAuth endpoint answers JSON (RFC 6749 §5.2). */
+function errorFormatFor(pathname: string): 'json' | 'page' {
+  return pathname.includes('/interaction/') ? 'page' : 'json';
 }
 
 /** @see RFC 8414 §3, OpenID Connect Discovery 1.0, RFC 6749, RFC 7591, RFC 7009, RFC 7662, RFC 8707, RFC 9068, RFC 9207 */
@@ -136,6 +134,41 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     fetchTimeoutMs: options.fetchTimeoutMs ?? 5000,
     basePath: issuerPath,
     firstPartyClients: new Map((options.firstPartyClients ?? []).map((c) => [c.clientId, c.resources])),
+  });
+
+  // Every 5xx is logged with the request's id, never silently: oidc-provider's own (its
+  // `server_error` event, e.g. a client schema that threw), and anything thrown by a middleware
+  // outside its routes (ours, an extension's), which Koa would otherwise print raw to stderr
+  // and answer as text/plain. This is the first middleware, so it wraps all the others.
+  const logServerError = (ctx: { req: IncomingMessage; method: string; path: string }, err: unknown) => {
+    logger.error({ event: 'server_error', request_id: requestIdOf(ctx.req), method: ctx.method, path: ctx.path, err: describeError(err) }, 'authorization server error');
+  };
+  provider.on('server_error', logServerError);
+  // Provider is a Koa application; its typings list only oidc-provider's own events.
+  (provider as unknown as NodeJS.EventEmitter).on('error', (err: unknown, ctx?: { req: IncomingMessage; method: string; path: string }) => {
+    // Koa reports here what happened after a response was chosen (a client that broke the
+    // connection, a malformed chunked body): through the JSON logger, never raw to stderr.
+    logger.warn({ event: 'request_error', ...(ctx ? { request_id: requestIdOf(ctx.req), method: ctx.method, path: ctx.path } : {}), err: describeError(err) }, 'authorization server request ended with an error');
+  });
+  provider.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      const typed = err instanceof AuthorizationServerError ? err : undefined;
+      if (!typed || typed.status >= 500) logServerError(ctx, err);
+      const out = renderAuthorizationServerError(typed ?? new AuthorizationServerError('server_error', 'unexpected error'), errorFormatFor(ctx.path), requestIdOf(ctx.req));
+      ctx.status = out.status;
+      ctx.set(out.headers);
+      ctx.body = out.body;
+      return;
+    }
+    // oidc-provider's JSON 5xx ("oops! something went wrong") through our renderer: one text,
+    // the request id in the header (its event above logged the cause).
+    if (ctx.status >= 500 && (ctx.body as { error?: unknown } | undefined)?.error !== undefined && ctx.response.is('json')) {
+      const out = renderAuthorizationServerError(fromOidcProviderError(ctx.body as { error?: unknown }, ctx.status), 'json', requestIdOf(ctx.req));
+      ctx.set(out.headers);
+      ctx.body = out.body;
+    }
   });
 
   // RFC 7662 / RFC 7009 for our JWT access tokens, which oidc-provider does not persist and so
@@ -170,7 +203,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   });
 
   const ext: ExtensionContext = { config, issuer, store, logger, resolveResource };
-  // RFC 8693 token exchange (issue 5) turns itself on when embedded.tokenExchange is configured.
+  // RFC 8693 token exchange turns itself on when embedded.tokenExchange is configured.
   const builtIn = [createTokenExchangeExtension({ db: options.db, env: options.env ?? process.env })];
   for (const extension of [...builtIn, ...(options.extensions ?? [])]) await extension(provider, ext);
 
@@ -232,6 +265,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     `${issuerPath}/.well-known/openid-configuration`,
   ]);
   const prefixes = [`${issuerPath}/oauth/`, `${issuerPath}/interaction/`];
+  const providerRoutes = new Set<string>(Object.values(ROUTES));
 
   function handles(pathname: string): boolean {
     return wellKnown.has(pathname) || prefixes.some((p) => pathname.startsWith(p));
@@ -239,8 +273,8 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
 
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', issuerUrl.origin);
-    // The public origin is the issuer's, whatever Host the request came with (AS-13: endpoint
-    // URLs in metadata are built from it); client-supplied forwarding headers are discarded.
+    // The public origin is the issuer's, whatever Host the request came with (RFC 8414 §3: the
+    // endpoint URLs in metadata are built from it); client-supplied forwarding headers are discarded.
     // The client address is read once, through trusted proxies only (config trustProxy).
     const address = clientAddress(req);
     for (const h of ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded']) delete req.headers[h];
@@ -253,7 +287,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
 
     if (pathname.startsWith('/.well-known/')) {
       if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS') {
-        return sendJsonError(res, 405, 'invalid_request', 'metadata is read with GET', { Allow: 'GET, HEAD' });
+        throw new AuthorizationServerError('method_not_allowed', 'metadata is read with GET', { allow: 'GET, HEAD' });
       }
       // RFC 8414 §3: the same document as OIDC discovery, with `issuer` equal to ours.
       req.url = `/.well-known/openid-configuration${url.search}`;
@@ -261,13 +295,21 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       return callback(req, res);
     }
     if (pathname.startsWith('/interaction/')) return interactions(req, res, pathname);
+    // An endpoint oidc-provider does not serve gets our JSON 404, not Koa's text/plain one.
+    if (!isProviderRoute(pathname)) throw new AuthorizationServerError('not_found', `there is no authorization server endpoint at ${pathname}`);
     if (pathname === ROUTES.registration && req.method === 'POST' && !allowRegistration.hit(address)) {
-      return sendJsonError(res, 429, 'invalid_request', 'too many client registrations from this address; retry later', { 'Retry-After': '60' });
+      throw new AuthorizationServerError('too_many_requests', 'too many client registrations from this address; retry later', { retryAfterSeconds: 60 });
     }
     if (pathname === ROUTES.authorization && req.method === 'GET') applyDefaultScope(url);
     req.url = `${pathname}${url.search}`;
+    if (pathname === ROUTES.registration && req.method === 'POST') req = adoptRequestId(req, await parseRegistrationRequest(req));
     mountAt(req);
     return callback(req, res);
+  }
+
+  function isProviderRoute(pathname: string): boolean {
+    // `${authorization}/:uid` is where oidc-provider resumes an authorization after an interaction.
+    return providerRoutes.has(pathname) || pathname.startsWith(`${ROUTES.authorization}/`);
   }
 
   /** oidc-provider derives its mount path (and so every endpoint URL) from `req.originalUrl`. */
@@ -298,10 +340,12 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     provider,
     handles,
     handle(req, res) {
+      const requestId = requestIdOf(req);
+      const format = errorFormatFor(req.url ?? '/');
       dispatch(req, res).catch((err: unknown) => {
-        logger.error({ err: describeError(err) }, 'authorization server request failed');
-        if (!res.headersSent) sendPage(res, 500, 'Error', errorPage('Something went wrong', 'Please go back to the application and try again.'));
-        else res.end();
+        if (err instanceof AuthorizationServerError && err.status < 500) return sendAuthorizationServerError(res, err, format);
+        logger.error({ event: 'server_error', request_id: requestId, method: req.method, err: describeError(err) }, 'authorization server request failed');
+        sendAuthorizationServerError(res, err instanceof AuthorizationServerError ? err : new AuthorizationServerError('server_error', 'unexpected error'), format, requestId);
       });
     },
     async publicJwks() {

@@ -1,0 +1,101 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { createLogger } from '../../src/log.ts';
+import { startEmbeddedAs, type EmbeddedAs } from '../helpers/embedded-as.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import { AuthorizationServerError, renderAuthorizationServerError } from '../../src/authorization-server/errors.ts';
+
+function logLines(sink: PassThrough): () => Array<Record<string, unknown>> {
+  let text = '';
+  sink.on('data', (c: Buffer) => { text += c.toString('utf8'); });
+  return () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+const PAGE_HEADERS = ['x-content-type-options', 'referrer-policy', 'content-security-policy', 'cache-control', 'x-frame-options'];
+
+describe('the authorization server renders every error in one place', () => {
+  let s: EmbeddedAs;
+  let lines: () => Array<Record<string, unknown>>;
+  before(async () => {
+    const sink = new PassThrough();
+    lines = logLines(sink);
+    s = await startEmbeddedAs({
+      options: {
+        logger: createLogger('info', sink),
+        // A middleware that fails unexpectedly stands for any bug outside oidc-provider's routes.
+        extensions: [(provider) => {
+          provider.use(async (ctx, next) => {
+            if (ctx.path === '/oauth/jwks' && ctx.query.fail === '1') throw new Error('boom at /internal/path');
+            await next();
+          });
+        }],
+      },
+    });
+  });
+  after(async () => { await s.close(); });
+
+  it('RFC 6749 §4.1.2.1: an unknown client gets the HTML shell with its security headers and a real font stack', async () => {
+    const res = await fetch(`${s.url}/oauth/authorize?client_id=nope&response_type=code&redirect_uri=https://x.example/cb`, { headers: { accept: 'text/html' } });
+    assert.equal(res.status, 400);
+    const body = await res.text();
+    assert.match(res.headers.get('content-type')!, /^text\/html/);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.match(res.headers.get('content-security-policy')!, /style-src 'nonce-[A-Za-z0-9+/=]+'/);
+    const nonce = /nonce-([A-Za-z0-9+/=]+)/.exec(res.headers.get('content-security-policy')!)![1]!;
+    assert.ok(body.includes(`<style nonce="${nonce}">`), 'the stylesheet carries the header nonce');
+    assert.match(body, /font-family:system-ui,sans-serif/);
+    assert.doesNotMatch(body, /undefined/);
+    assert.match(body, /<code id="error">invalid_client<\/code>/);
+  });
+
+  it('the error page, the sign-in page and an interaction error carry the same security headers', async () => {
+    const errorPage = await fetch(`${s.url}/oauth/authorize?client_id=nope&response_type=code`, { headers: { accept: 'text/html' } });
+    const notFoundPage = await fetch(`${s.url}/interaction/unknown-uid`);
+    assert.match(notFoundPage.headers.get('content-type')!, /^text\/html/);
+    for (const h of PAGE_HEADERS) {
+      const a = errorPage.headers.get(h)!.replace(/nonce-[^']+/, 'nonce');
+      const b = notFoundPage.headers.get(h)!.replace(/nonce-[^']+/, 'nonce');
+      assert.equal(a, b, `${h} is the same on every page`);
+    }
+    await errorPage.arrayBuffer(); await notFoundPage.arrayBuffer();
+  });
+
+  it('RFC 9110 §15.5.5: an endpoint oidc-provider does not serve gets JSON not_found with no-store, not text/plain', async () => {
+    const res = await fetch(`${s.url}/oauth/nothing-here`);
+    assert.equal(res.status, 404);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.deepEqual(await res.json(), { error: 'not_found', error_description: 'there is no authorization server endpoint at /oauth/nothing-here' });
+  });
+
+  it('RFC 9110 §15.5.6: metadata with POST gets 405 with Allow, as JSON', async () => {
+    const res = await fetch(`${s.url}/.well-known/oauth-authorization-server`, { method: 'POST' });
+    assert.equal(res.status, 405);
+    assert.equal(res.headers.get('allow'), 'GET, HEAD');
+    assert.equal((await res.json() as { error: string }).error, 'method_not_allowed');
+  });
+
+  it('a failure outside oidc-provider routes is a JSON server_error without internals, logged with a request id', async () => {
+    const res = await fetch(`${s.url}/oauth/jwks?fail=1`);
+    assert.equal(res.status, 500);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    const body = await res.text();
+    assert.doesNotMatch(body, /boom|internal\/path/);
+    assert.equal((JSON.parse(body) as { error: string }).error, 'server_error');
+    await waitFor(() => lines().some((l) => l.event === 'server_error'), 'the server_error log line');
+    const line = lines().find((l) => l.event === 'server_error')!;
+    assert.match(String(line.request_id), /^[0-9a-f-]{36}$/);
+    assert.match(JSON.stringify(line.err), /boom/);
+  });
+
+  it('RFC 6749 §5.2: the renderer never sends a 5xx description, and keeps the retry hint', () => {
+    const out = renderAuthorizationServerError(new AuthorizationServerError('server_error', 'db exploded at /var/lib'), 'json');
+    assert.equal(out.status, 500);
+    assert.doesNotMatch(out.body, /db exploded/);
+    const busy = renderAuthorizationServerError(new AuthorizationServerError('temporarily_unavailable', 'starting up', { retryAfterSeconds: 1 }), 'json');
+    assert.equal(busy.status, 503);
+    assert.equal(busy.headers['Retry-After'], '1');
+    assert.equal(busy.headers['Cache-Control'], 'no-store');
+  });
+});
