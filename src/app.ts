@@ -12,11 +12,13 @@ import { createDownstreamCredentials, WARDEN_JWKS_PATH } from './downstream/inde
 import { createGateway, type Gateway } from './gateway/index.ts';
 import { GatewayError, sendGatewayError } from './gateway/errors.ts';
 import { createTokenVerifier } from './gateway/token-verifier.ts';
-import { silentLogger, type Logger } from './log.ts';
+import { describeError, silentLogger, type Logger } from './log.ts';
+import { sendStartingUp } from './http/starting-up.ts';
+import type { AuthorizationServerExtension } from './authorization-server/extension.ts';
 import { openDatabase } from './storage/sqlite/database.ts';
 import { UserStore } from './users/user-store.ts';
 
-/** What app composition needs from the embedded authorization server (issue 3); `createAuthorizationServer` returns more. */
+/** What app composition needs from the embedded authorization server; `createAuthorizationServer` returns more. */
 export interface EmbeddedAuthorizationServer {
   issuer: string;
   handles(pathname: string): boolean;
@@ -35,6 +37,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the embedded authorization server prints generated demo secrets, once (default stderr). */
   announce?: (line: string) => void;
+  /** Extensions of the embedded authorization server (grant types, middleware), run at start-up. */
+  authorizationServerExtensions?: AuthorizationServerExtension[];
 }
 
 export interface Warden {
@@ -52,6 +56,11 @@ export interface Warden {
    */
   reloadSigningKeys(): Promise<{ changed: boolean; kids: string[] }>;
   close(): Promise<void>;
+}
+
+function pathOf(target: string): string {
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
 }
 
 function listen(server: Server, host: string, port: number): Promise<number> {
@@ -74,7 +83,17 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     if (handler) handler(req, res);
-    else sendGatewayError(res, new GatewayError('upstream_unavailable', 'starting up'));
+    else sendStartingUp(res, pathOf(req.url ?? '/'));
+  });
+  // Requests the HTTP parser refuses (a malformed chunk size, oversized headers) are answered
+  // as Node would (400, 431, 408) and reported through the JSON logger, never raw to stderr.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large'
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    if (err.code === 'ECONNRESET' || !socket.writable) logger.debug({ event: 'client_error', code: err.code }, 'client connection reset');
+    else logger.warn({ event: 'client_error', code: err.code, err: describeError(err) }, 'malformed HTTP request refused');
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    else socket.destroy();
   });
   // requestTimeout bounds receiving a request (headers and body), not a long SSE response.
   server.requestTimeout = 60_000;
@@ -113,6 +132,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
         env,
         ...(options.announce ? { announce: options.announce } : {}),
         ...account?.authorizationServer,
+        extensions: [...account?.authorizationServer.extensions ?? [], ...options.authorizationServerExtensions ?? []],
       });
       closers.unshift(() => authorizationServer!.close());
     }
@@ -136,7 +156,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     handler = (req, res) => {
       const raw = req.url ?? '/';
       const q = raw.indexOf('?');
-      const pathname = q === -1 ? raw : raw.slice(0, q);
+      const pathname = pathOf(raw);
       const query = q === -1 ? '' : raw.slice(q + 1);
       // Protected resource metadata and MCP endpoints first: their paths never collide with the AS's.
       if (gateway.handles(pathname)) {

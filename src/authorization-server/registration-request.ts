@@ -27,12 +27,19 @@ export async function parseRegistrationRequest(req: IncomingMessage): Promise<In
   if (!isJson(req)) return req;
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_REGISTRATION_BYTES) {
-      throw new AuthorizationServerError('invalid_request', `the registration request is larger than ${MAX_REGISTRATION_BYTES / 1024} KB`, { status: 413 });
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_REGISTRATION_BYTES) {
+        throw new AuthorizationServerError('invalid_request', `the registration request is larger than ${MAX_REGISTRATION_BYTES / 1024} KB`, { status: 413 });
+      }
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
+  } catch (err) {
+    if (err instanceof AuthorizationServerError) throw err;
+    // A body the HTTP parser refused (a malformed chunk) or a client that went away: the
+    // client's fault, not a server error (Node has already answered 400 or closed the socket).
+    throw new AuthorizationServerError('invalid_request', 'the request body could not be read', { reason: `body read failed: ${(err as Error).message}` });
   }
   const body = Buffer.concat(chunks, size);
   let metadata: unknown;
