@@ -14,6 +14,7 @@ import { GatewayError, sendGatewayError } from './gateway/errors.ts';
 import { createTokenVerifier } from './gateway/token-verifier.ts';
 import { describeError, silentLogger, type Logger } from './log.ts';
 import { sendStartingUp } from './http/starting-up.ts';
+import { configWarnings } from './config/warnings.ts';
 import type { AuthorizationServerExtension } from './authorization-server/extension.ts';
 import { openDatabase } from './storage/sqlite/database.ts';
 import { UserStore } from './users/user-store.ts';
@@ -120,8 +121,10 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     // The account page (users store their own downstream credentials) registers its client at the embedded AS.
     const account = prepareAccountArea({ config, db, env, logger });
     let authorizationServer: EmbeddedAuthorizationServer | undefined;
+    let userCount: number | undefined;
     if ('embedded' in as) {
       const users = new UserStore(db, as.embedded.roles);
+      userCount = users.list().length;
       // Loaded on demand: external-issuer deployments never load oidc-provider.
       const { createAuthorizationServer } = await import('./authorization-server/index.ts');
       authorizationServer = await createAuthorizationServer({
@@ -136,6 +139,8 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       });
       closers.unshift(() => authorizationServer!.close());
     }
+    // A server that starts but cannot work says so once, naming the key (config/warnings.ts).
+    for (const warning of configWarnings(config, { env, userCount })) logger.warn({ event: 'config_warning', key: warning.key }, warning.message);
     const audit = createAuditSink(config, db, { logger });
     closers.unshift(() => audit.close());
     const downstream = await createDownstreamCredentials({ config, db, logger, env, ...(account ? { accountPageUrl: account.url } : {}) });
