@@ -11,10 +11,8 @@
  * development and tests), `allowHttpLocalhost` (accept `http://localhost[:port]/…` client IDs,
  * which the library refuses outright, and fetch them from loopback) and our own fetch timeout.
  */
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type Provider from 'oidc-provider';
+import { addClientFallback, loadCimdResolver } from './oidc-provider-internals.ts';
 
 export interface CimdOptions {
   enabled: boolean;
@@ -50,31 +48,12 @@ export function createOutboundFetch(options: CimdOptions, timeoutMs: number): (u
   };
 }
 
-type Resolve = (provider: Provider, id: string) => Promise<unknown>;
-let resolveByDocument: Promise<Resolve> | undefined;
-
-/** oidc-provider's own CIMD resolver (not in its package exports; loaded by file path). */
-function libraryResolver(): Promise<Resolve> {
-  resolveByDocument ??= (async () => {
-    const require = createRequire(import.meta.url);
-    const lib = dirname(require.resolve('oidc-provider'));
-    const mod = await import(pathToFileURL(join(lib, 'helpers', 'client_id_metadata_document.js')).href) as { resolveClientByMetadataDocument: Resolve };
-    return mod.resolveClientByMetadataDocument;
-  })();
-  return resolveByDocument;
-}
-
 /**
  * With `allowHttpLocalhost`, lets `http://localhost…` client IDs go through the same library
  * resolver (and guards) as https ones. Development only; off by default.
  */
 export function enableHttpLocalhostClientIds(provider: Provider, options: CimdOptions): void {
   if (!options.enabled || !options.allowHttpLocalhost) return;
-  const Client = provider.Client as unknown as { find(id: string): Promise<unknown> };
-  const find = Client.find.bind(Client);
-  Client.find = async (id: string) => {
-    const found = await find(id);
-    if (found || typeof id !== 'string' || !isHttpLocalhostClientId(id)) return found;
-    return (await libraryResolver())(provider, id);
-  };
+  // oidc-provider's own CIMD resolver (not in its package exports: oidc-provider-internals.ts).
+  addClientFallback(provider, (id) => (isHttpLocalhostClientId(id) ? loadCimdResolver().then((resolve) => resolve(provider, id)) : undefined));
 }

@@ -171,6 +171,8 @@ export function renderAuthorizationServerError(err: AuthorizationServerError, as
   const extra: Record<string, string> = {};
   if (err.retryAfterSeconds !== undefined) extra['Retry-After'] = String(err.retryAfterSeconds);
   if (err.allow) extra.Allow = err.allow;
+  // The id the log line of this failure carries, so a report can be matched to it.
+  if (err.code === 'server_error' && requestId) extra['X-Request-Id'] = requestId;
   if (as === 'json') {
     return {
       status: err.status,

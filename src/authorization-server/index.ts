@@ -26,6 +26,8 @@ import { createClientAddressResolver } from '../http/client-address.ts';
 import { AuthorizationServerError, fromOidcProviderError, renderAuthorizationServerError, sendAuthorizationServerError } from './errors.ts';
 import { adoptRequestId, requestIdOf } from './request-id.ts';
 import { parseRegistrationRequest } from './registration-request.ts';
+import { errors } from './oidc-provider-module.ts';
+import { isUnsupportedTokenTypeAnswer, renameGrantTypeRefusal, setMountedUrl } from './oidc-provider-internals.ts';
 import { activeSigningKeys, ensureCookieKeys, ensureSigningKeys, toPublicJwk } from './keys.ts';
 import { replaceProviderKeys } from './keys-reload.ts';
 import type { KeyRecord } from '../storage/store.ts';
@@ -143,7 +145,14 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   const logServerError = (ctx: { req: IncomingMessage; method: string; path: string }, err: unknown) => {
     logger.error({ event: 'server_error', request_id: requestIdOf(ctx.req), method: ctx.method, path: ctx.path, err: describeError(err) }, 'authorization server error');
   };
-  provider.on('server_error', logServerError);
+  // Errors oidc-provider did not design (a TypeError in its client schema, an adapter failure)
+  // are answered through our renderer below; its own server_error answers (with a description a
+  // person can act on, e.g. token exchange's "signing keys are reloaded") stay as they are.
+  const unexpected = new WeakSet<IncomingMessage>();
+  provider.on('server_error', (ctx, err) => {
+    if (!(err instanceof errors.OIDCProviderError)) unexpected.add(ctx.req);
+    logServerError(ctx, err);
+  });
   // Provider is a Koa application; its typings list only oidc-provider's own events.
   (provider as unknown as NodeJS.EventEmitter).on('error', (err: unknown, ctx?: { req: IncomingMessage; method: string; path: string }) => {
     // Koa reports here what happened after a response was chosen (a client that broke the
@@ -162,9 +171,10 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       ctx.body = out.body;
       return;
     }
-    // oidc-provider's JSON 5xx ("oops! something went wrong") through our renderer: one text,
-    // the request id in the header (its event above logged the cause).
-    if (ctx.status >= 500 && (ctx.body as { error?: unknown } | undefined)?.error !== undefined && ctx.response.is('json')) {
+    renameGrantTypeRefusal(ctx as KoaContextWithOIDC);
+    // oidc-provider's JSON answer to an unexpected error ("oops! something went wrong") through
+    // our renderer: our text and the request id its log line carries (the event above).
+    if (unexpected.has(ctx.req) && ctx.status >= 500 && (ctx.body as { error?: unknown } | undefined)?.error !== undefined) {
       const out = renderAuthorizationServerError(fromOidcProviderError(ctx.body as { error?: unknown }, ctx.status), 'json', requestIdOf(ctx.req));
       ctx.set(out.headers);
       ctx.body = out.body;
@@ -176,10 +186,9 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   // raised, so we verify the JWT with our own keys and answer ourselves.
   provider.use(async (ctx, next) => {
     await next();
+    const route = isUnsupportedTokenTypeAnswer(ctx as KoaContextWithOIDC);
+    if (!route) return;
     const oidc = (ctx as KoaContextWithOIDC).oidc;
-    const route = oidc?.route;
-    if ((route !== 'introspection' && route !== 'revocation') || ctx.status !== 400) return;
-    if ((ctx.body as { error?: string } | undefined)?.error !== 'unsupported_token_type') return;
     const token = String(oidc.params?.token ?? '');
     const caller = oidc.client;
     let claims: Record<string, unknown> | undefined;
@@ -314,7 +323,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
 
   /** oidc-provider derives its mount path (and so every endpoint URL) from `req.originalUrl`. */
   function mountAt(req: IncomingMessage): void {
-    (req as IncomingMessage & { originalUrl?: string }).originalUrl = `${issuerPath}${req.url}`;
+    setMountedUrl(req, `${issuerPath}${req.url}`);
   }
 
   /**

@@ -14,6 +14,7 @@ import { createOutboundFetch, enableHttpLocalhostClientIds, isUrlClientId } from
 import { AuthorizationServerError, fromOidcProviderError, renderAuthorizationServerError } from './errors.ts';
 import { assertClientMetadataTypes } from './client-metadata.ts';
 import { requestIdOf } from './request-id.ts';
+import { replaceClientSecretComparison } from './oidc-provider-internals.ts';
 import type { ResourceInfo } from './resources.ts';
 
 /** Routes of oidc-provider, all under /oauth so the gateway's paths stay free. @see RFC 8414 §2 */
@@ -342,8 +343,7 @@ export function createProvider(o: ProviderOptions): Provider {
   // We terminate no TLS ourselves; index.ts sets X-Forwarded-* from the configured issuer.
   provider.proxy = true;
   // Client secrets are stored hashed (client-secret.ts); compare against the hash.
-  (provider.Client.prototype as unknown as { compareClientSecret(this: { clientSecret?: string }, actual: string): boolean })
-    .compareClientSecret = function compareClientSecret(actual: string) { return verifyClientSecret(this.clientSecret, actual); };
+  replaceClientSecretComparison(provider, verifyClientSecret);
   enableHttpLocalhostClientIds(provider, cimd);
   return provider;
 }

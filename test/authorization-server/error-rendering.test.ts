@@ -24,11 +24,17 @@ describe('the authorization server renders every error in one place', () => {
       options: {
         logger: createLogger('info', sink),
         // A middleware that fails unexpectedly stands for any bug outside oidc-provider's routes.
-        extensions: [(provider) => {
+        extensions: [(provider, { store }) => {
           provider.use(async (ctx, next) => {
             if (ctx.path === '/oauth/jwks' && ctx.query.fail === '1') throw new Error('boom at /internal/path');
             await next();
           });
+          // A storage failure inside an oidc-provider route (fault injection for one client id).
+          const find = store.models.find.bind(store.models);
+          store.models.find = async (model, id) => {
+            if (model === 'Client' && id === 'explode') throw new Error('disk I/O error at /var/lib/warden.db');
+            return find(model, id);
+          };
         }],
       },
     });
@@ -87,6 +93,26 @@ describe('the authorization server renders every error in one place', () => {
     const line = lines().find((l) => l.event === 'server_error')!;
     assert.match(String(line.request_id), /^[0-9a-f-]{36}$/);
     assert.match(JSON.stringify(line.err), /boom/);
+  });
+
+  it('a storage failure inside an oidc-provider route is our server_error (JSON and page), with the logged request id', async () => {
+    const res = await fetch(`${s.url}/oauth/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'explode', client_secret: 'x' }),
+    });
+    assert.equal(res.status, 500);
+    const body = await res.json() as { error: string; error_description: string };
+    assert.deepEqual(body, { error: 'server_error', error_description: 'Something went wrong on our side. Please try again later.' });
+    const id = res.headers.get('x-request-id');
+    assert.match(String(id), /^[0-9a-f-]{36}$/);
+    await waitFor(() => lines().some((l) => l.request_id === id && l.event === 'server_error'), 'the log line with the same request id');
+    assert.match(JSON.stringify(lines().find((l) => l.request_id === id)), /disk I\/O error/);
+
+    const page = await fetch(`${s.url}/oauth/authorize?client_id=explode&response_type=code`, { headers: { accept: 'text/html' } });
+    assert.equal(page.status, 500);
+    const text = await page.text();
+    assert.doesNotMatch(text, /disk I\/O|oops/);
+    assert.match(text, /<code id="request-id">[0-9a-f-]{36}<\/code>/);
   });
 
   it('RFC 6749 §5.2: the renderer never sends a 5xx description, and keeps the retry hint', () => {
