@@ -3,7 +3,7 @@
  * (when configured), the protected resource metadata and the gateway's MCP endpoints.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { JSONWebKeySet } from 'jose';
 import { prepareAccountArea, type AccountArea } from './account/index.ts';
 import { createAuditSink } from './audit/index.ts';
@@ -82,7 +82,11 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
   const logger = options.logger ?? silentLogger;
   const env = options.env ?? process.env;
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  // The response in progress on each connection, so a parser error after it started is not
+  // answered with a second status line in the middle of it.
+  const inProgress = new WeakMap<Socket, ServerResponse>();
   const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    inProgress.set(req.socket, res);
     if (handler) handler(req, res);
     else sendStartingUp(res, pathOf(req.url ?? '/'));
   });
@@ -93,7 +97,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
     if (err.code === 'ECONNRESET' || !socket.writable) logger.debug({ event: 'client_error', code: err.code }, 'client connection reset');
     else logger.warn({ event: 'client_error', code: err.code, err: describeError(err) }, 'malformed HTTP request refused');
-    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    if (socket.writable && !inProgress.get(socket as Socket)?.headersSent) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     else socket.destroy();
   });
   // requestTimeout bounds receiving a request (headers and body), not a long SSE response.
