@@ -103,9 +103,23 @@ function embeddedConfig(config: Config): EmbeddedAuthorizationServerConfig {
   return as.embedded;
 }
 
-/** Pages a browser shows get the HTML shell; every OAuth endpoint answers JSON (RFC 6749 §5.2). */
+/** The methods of the endpoints we serve (RFC 6749 §3.1/§3.2, RFC 7591 §3, RFC 7009 §2, RFC 7662 §2). */
+const ALLOWED_METHODS = new Map<string, string>([
+  [ROUTES.authorization, 'GET, POST'],
+  [ROUTES.token, 'POST'],
+  [ROUTES.registration, 'POST'],
+  [ROUTES.revocation, 'POST'],
+  [ROUTES.introspection, 'POST'],
+  [ROUTES.pushed_authorization_request, 'POST'],
+  [ROUTES.jwks, 'GET, HEAD'],
+]);
+
+/**
+ * Where a browser is (the sign-in pages, the authorization endpoint it is sent to) errors are
+ * the HTML shell; every other OAuth endpoint answers JSON (RFC 6749 §5.2).
+ */
 function errorFormatFor(pathname: string): 'json' | 'page' {
-  return pathname.includes('/interaction/') ? 'page' : 'json';
+  return pathname.includes('/interaction/') || pathname.includes(`${ROUTES.authorization}/`) || pathname.split('?')[0]!.endsWith(ROUTES.authorization) ? 'page' : 'json';
 }
 
 /** @see RFC 8414 §3, OpenID Connect Discovery 1.0, RFC 6749, RFC 7591, RFC 7009, RFC 7662, RFC 8707, RFC 9068, RFC 9207 */
@@ -172,6 +186,21 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       return;
     }
     renameGrantTypeRefusal(ctx as KoaContextWithOIDC);
+    // A route oidc-provider has but does not serve here (a feature we leave off) falls through
+    // to Koa's text/plain 404: ours instead.
+    if (ctx.status === 404 && ctx.body === undefined) {
+      // RFC 9110 §15.5.6: an endpoint we serve, asked with another method, is a 405 with Allow.
+      // (A feature switched off, e.g. registration, is a 404 whatever the method.)
+      const allow = ALLOWED_METHODS.get(ctx.path.slice(issuerPath.length));
+      const err = allow && !allow.split(', ').includes(ctx.method)
+        ? new AuthorizationServerError('method_not_allowed', `use ${allow} at this endpoint`, { allow })
+        : new AuthorizationServerError('not_found', `there is no authorization server endpoint at ${ctx.path}`);
+      const out = renderAuthorizationServerError(err, errorFormatFor(ctx.path));
+      ctx.status = out.status;
+      ctx.set(out.headers);
+      ctx.body = out.body;
+      return;
+    }
     // oidc-provider's JSON answer to an unexpected error ("oops! something went wrong") through
     // our renderer: our text and the request id its log line carries (the event above).
     if (unexpected.has(ctx.req) && ctx.status >= 500 && (ctx.body as { error?: unknown } | undefined)?.error !== undefined) {
@@ -311,7 +340,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     }
     if (pathname === ROUTES.authorization && req.method === 'GET') applyDefaultScope(url);
     req.url = `${pathname}${url.search}`;
-    if (pathname === ROUTES.registration && req.method === 'POST') req = adoptRequestId(req, await parseRegistrationRequest(req));
+    if (pathname === ROUTES.registration && req.method === 'POST' && embedded.dynamicClientRegistration) req = adoptRequestId(req, await parseRegistrationRequest(req));
     mountAt(req);
     return callback(req, res);
   }

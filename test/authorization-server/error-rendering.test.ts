@@ -75,6 +75,17 @@ describe('the authorization server renders every error in one place', () => {
     assert.deepEqual(await res.json(), { error: 'not_found', error_description: 'there is no authorization server endpoint at /oauth/nothing-here' });
   });
 
+  it('RFC 9110 §15.5.5/§15.5.6: a switched-off oidc-provider feature is a JSON 404; the token endpoint with GET is a 405 with Allow', async () => {
+    const off = await fetch(`${s.url}/oauth/userinfo`);
+    assert.equal(off.status, 404);
+    assert.equal((await off.json() as { error: string }).error, 'not_found');
+    const get = await fetch(`${s.url}/oauth/token`);
+    assert.equal(get.status, 405);
+    assert.equal(get.headers.get('allow'), 'POST');
+    assert.equal(get.headers.get('cache-control'), 'no-store');
+    assert.equal((await get.json() as { error: string }).error, 'method_not_allowed');
+  });
+
   it('RFC 9110 §15.5.6: metadata with POST gets 405 with Allow, as JSON', async () => {
     const res = await fetch(`${s.url}/.well-known/oauth-authorization-server`, { method: 'POST' });
     assert.equal(res.status, 405);
