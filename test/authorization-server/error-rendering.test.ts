@@ -5,6 +5,7 @@ import { createLogger } from '../../src/log.ts';
 import { startEmbeddedAs, type EmbeddedAs } from '../helpers/embedded-as.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { AuthorizationServerError, renderAuthorizationServerError } from '../../src/authorization-server/errors.ts';
+import { messagePage, renderPage } from '../../src/kernel/html.ts';
 
 function logLines(sink: PassThrough): () => Array<Record<string, unknown>> {
   let text = '';
@@ -124,6 +125,18 @@ describe('the authorization server renders every error in one place', () => {
     const text = await page.text();
     assert.doesNotMatch(text, /disk I\/O|oops/);
     assert.match(text, /<code id="request-id">[0-9a-f-]{36}<\/code>/);
+  });
+
+  it('renderPage gives a page written elsewhere (the client\'s loopback callback) the same shell, headers and escaping', async () => {
+    const page = renderPage('Signed in', messagePage('Signed in', 'You can close <this> window.'));
+    const served = await fetch(`${s.url}/interaction/unknown-uid`);
+    for (const h of PAGE_HEADERS) {
+      const header = Object.entries(page.headers).find(([k]) => k.toLowerCase() === h)?.[1];
+      assert.equal(header?.replace(/nonce-[^']+/, 'nonce'), served.headers.get(h)!.replace(/nonce-[^']+/, 'nonce'), h);
+    }
+    await served.arrayBuffer();
+    assert.match(page.body, /You can close &lt;this&gt; window\./);
+    assert.match(page.body, /^<!DOCTYPE html><html lang="en">/);
   });
 
   it('RFC 6749 §5.2: the renderer never sends a 5xx description, and keeps the retry hint', () => {
