@@ -97,7 +97,9 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
     if (err.code === 'ECONNRESET' || !socket.writable) logger.debug({ event: 'client_error', code: err.code }, 'client connection reset');
     else logger.warn({ event: 'client_error', code: err.code, err: describeError(err) }, 'malformed HTTP request refused');
-    if (socket.writable && !inProgress.get(socket as Socket)?.headersSent) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    const current = inProgress.get(socket as Socket);
+    const midResponse = current !== undefined && current.headersSent && !current.writableFinished;
+    if (socket.writable && !midResponse) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     else socket.destroy();
   });
   // requestTimeout bounds receiving a request (headers and body), not a long SSE response.
