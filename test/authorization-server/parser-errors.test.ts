@@ -19,6 +19,17 @@ function rawRequest(port: number, head: string, body: string): Promise<string> {
   });
 }
 
+/** Writes `data` on one keep-alive connection and resolves with everything received until the server closes it. */
+function rawExchange(port: number, data: string): Promise<string> {
+  return new Promise((resolve) => {
+    let received = '';
+    const socket = connect(port, '127.0.0.1', () => socket.write(data));
+    socket.on('data', (d) => { received += d.toString('latin1'); });
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(received));
+  });
+}
+
 describe('Koa and Node parser errors go through the JSON logger', () => {
   it('RFC 9112 §7.1: a malformed chunked body leaves only JSON lines on stderr, and each request gets a 4xx', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
@@ -39,6 +50,11 @@ describe('Koa and Node parser errors go through the JSON logger', () => {
         const status = await rawRequest(Number(port), `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: ${type}\r\nTransfer-Encoding: chunked\r\n\r\n`, '5\r\nhello\r\nZZ\r\n');
         assert.match(status, /^HTTP\/1\.1 4\d\d /, `${path} is answered with a 4xx (got "${status}")`);
       }
+      // On a keep-alive connection whose first response is complete, the malformed second request still gets its 400.
+      const both = await rawExchange(Number(port), `GET /.well-known/oauth-authorization-server HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`
+        + `POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n`);
+      assert.match(both, /^HTTP\/1\.1 200 /);
+      assert.match(both, /HTTP\/1\.1 400 Bad Request/);
     } finally {
       child.kill('SIGTERM');
       if (child.exitCode === null) await once(child, 'exit');
