@@ -61,15 +61,55 @@ function branchKey(branch: Issue[], value: unknown): string | undefined {
   return undefined;
 }
 
-/** One line per problem, each naming its key path. */
-export function describeIssue(issue: Issue, input: unknown, prefix: Path = []): string[] {
+interface SchemaDef { type?: string; shape?: Record<string, unknown>; element?: unknown; innerType?: unknown; options?: unknown[]; in?: unknown }
+const defOf = (schema: unknown): SchemaDef | undefined => (schema as { _zod?: { def?: SchemaDef } } | undefined)?._zod?.def;
+
+/**
+ * The keys the object schema at `path` accepts (through arrays, defaults, optionals and, for a
+ * union, the branch that has the key the input has), for "did you mean". Undefined if unknown.
+ */
+function keysAt(schema: unknown, path: Path, input: unknown): string[] | undefined {
+  let def = defOf(schema);
+  let value = input;
+  const steps = [...path];
+  for (let guard = 0; def && guard < 64; guard++) {
+    if (def.innerType !== undefined) { def = defOf(def.innerType); continue; }
+    if (def.type === 'pipe') { def = defOf(def.in); continue; }
+    if (def.type === 'union') {
+      const branch = (def.options ?? []).map(defOf).find((d) => {
+        const inner = d?.innerType !== undefined ? defOf(d.innerType) : d;
+        return inner?.shape && value && typeof value === 'object' && Object.keys(inner.shape).some((k) => Object.hasOwn(value as object, k));
+      });
+      if (!branch) return undefined;
+      def = branch;
+      continue;
+    }
+    if (steps.length === 0) return def.shape ? Object.keys(def.shape) : undefined;
+    const step = steps.shift()!;
+    value = value && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[step] : undefined;
+    if (def.type === 'array') def = defOf(def.element);
+    else if (def.shape && typeof step === 'string') def = defOf(def.shape[step]);
+    else return undefined;
+  }
+  return undefined;
+}
+
+/** One line per problem, each naming its key path. `schema` (the root) lets unknown keys get a "did you mean". */
+export function describeIssue(issue: Issue, input: unknown, prefix: Path = [], schema?: unknown): string[] {
   const path = [...prefix, ...issue.path];
   const key = keyOf(path);
   if (issue.code === 'unrecognized_keys') {
+    const known = schema === undefined ? undefined : keysAt(schema, path, input);
+    const near = (k: string) => known?.find((candidate) => distance(k, candidate) <= 2);
+    if (issue.keys.some((k) => near(k))) {
+      return issue.keys.map((k) => (near(k)
+        ? `${keyOf([...path, k])}: unknown key "${k}"; did you mean "${near(k)}"?`
+        : `${keyOf([...path, k])}: unknown key "${k}". Remove it or check the spelling (docs/configuration.md lists every key).`));
+    }
     return [`${key}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}. Remove ${issue.keys.length > 1 ? 'them' : 'it'} or check the spelling (docs/configuration.md lists every key).`];
   }
   const actual = valueAt(input, path);
-  if (issue.code === 'invalid_union') return describeUnion(issue, input, path, actual);
+  if (issue.code === 'invalid_union') return describeUnion(issue, input, path, actual, schema);
   if (issue.code === 'invalid_type') {
     const expected = TYPE_NAMES[issue.expected] ?? issue.expected;
     // A schema's own message (e.g. "must be an http(s) URL") says more than the type name.
@@ -79,7 +119,7 @@ export function describeIssue(issue: Issue, input: unknown, prefix: Path = []): 
   return [`${key} ${shown(actual)}: ${issue.message}`];
 }
 
-function describeUnion(issue: Extract<Issue, { code: 'invalid_union' }>, input: unknown, path: Path, actual: unknown): string[] {
+function describeUnion(issue: Extract<Issue, { code: 'invalid_union' }>, input: unknown, path: Path, actual: unknown, schema?: unknown): string[] {
   const key = keyOf(path);
   const branches = issue.errors;
   const keys = branches.map((b) => branchKey(b, actual));
@@ -95,7 +135,7 @@ function describeUnion(issue: Extract<Issue, { code: 'invalid_union' }>, input: 
     // The discriminating key names the branch: report that branch's own problems, minus its
     // complaint about the other branches' keys.
     const branch = branches[keys.indexOf(present[0])]!;
-    return branch.flatMap((i) => describeIssue(i, input, path));
+    return branch.flatMap((i) => describeIssue(i, input, path, schema));
   }
   if (present.length > 1) {
     return [`${key} has ${present.map((k) => `"${k}"`).join(' and ')}: give exactly one of them`];

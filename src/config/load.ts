@@ -37,7 +37,7 @@ export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, path: stri
 export function parseConfig(document: unknown): Config {
   const result = configSchema.safeParse(document);
   if (!result.success) {
-    const lines = result.error.issues.flatMap((i) => describeIssue(i, document)).map((l) => `  - ${l}`);
+    const lines = result.error.issues.flatMap((i) => describeIssue(i, document, [], configSchema)).map((l) => `  - ${l}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const config = result.data;

@@ -41,6 +41,13 @@ describe('configuration errors name the key path and the expected type', () => {
     assert.match(messageOf(base({ stdoi: { command: 'true' } })), /servers\.0\.upstream\.stdoi: unknown key "stdoi"; did you mean "stdio"\?/);
   });
 
+  it('an unknown key anywhere gets a did-you-mean from the keys the schema accepts there', () => {
+    assert.match(messageOf(base({ stdio: { comand: 'true' } })), /servers\.0\.upstream\.stdio\.comand: unknown key "comand"; did you mean "command"\?/);
+    assert.match(messageOf({ ...base({ stdio: { command: 'true' } }), lisen: { port: 1 } }), /lisen: unknown key "lisen"; did you mean "listen"\?/);
+    assert.match(messageOf(base({ http: { url: 'https://up.example/mcp', header: {} } })), /servers\.0\.upstream\.http\.header: unknown key "header"; did you mean "headers"\?/);
+    assert.match(messageOf(base({ stdio: { command: 'true', zzzzzz: 1 } })), /servers\.0\.upstream\.stdio: unknown key "zzzzzz"\. Remove it/);
+  });
+
   it('both branch keys at once asks for exactly one', () => {
     assert.match(messageOf(base({ stdio: { command: 'true' }, http: { url: 'https://up.example/mcp' } })), /servers\.0\.upstream has "stdio" and "http": give exactly one of them/);
   });
