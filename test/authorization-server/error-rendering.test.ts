@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { createLogger } from '../../src/log.ts';
 import { startEmbeddedAs, type EmbeddedAs } from '../helpers/embedded-as.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -28,6 +28,11 @@ describe('the authorization server renders every error in one place', () => {
         extensions: [(provider, { store }) => {
           provider.use(async (ctx, next) => {
             if (ctx.path === '/oauth/jwks' && ctx.query.fail === '1') throw new Error('boom at /internal/path');
+            if (ctx.path === '/oauth/jwks' && ctx.query.fail === 'stream') {
+              // A body that fails after the headers left: only Koa's error event can report it.
+              ctx.body = new Readable({ read() { this.push('{"keys":['); this.destroy(new Error('stream broke mid-response')); } });
+              return;
+            }
             await next();
           });
           // A storage failure inside an oidc-provider route (fault injection for one client id).
@@ -137,6 +142,12 @@ describe('the authorization server renders every error in one place', () => {
     await served.arrayBuffer();
     assert.match(page.body, /You can close &lt;this&gt; window\./);
     assert.match(page.body, /^<!DOCTYPE html><html lang="en">/);
+  });
+
+  it('an error after the response started (Koa\'s error event) is a JSON log line, not raw stderr', async () => {
+    // The client sees a broken response (the connection is cut), whatever it had read.
+    await fetch(`${s.url}/oauth/jwks?fail=stream`).then((r) => r.text()).catch(() => undefined);
+    await waitFor(() => lines().some((l) => l.event === 'request_error' && /stream broke/.test(JSON.stringify(l.err))), 'the request_error log line');
   });
 
   it('RFC 6749 §5.2: the renderer never sends a 5xx description, and keeps the retry hint', () => {
