@@ -381,7 +381,11 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       const requestId = requestIdOf(req);
       const format = errorFormatFor(req.url ?? '/');
       dispatch(req, res).catch((err: unknown) => {
-        if (err instanceof AuthorizationServerError && err.status < 500) return sendAuthorizationServerError(res, err, format);
+        if (err instanceof AuthorizationServerError && err.status < 500) {
+          // A refusal is the client's business; its log-only reason helps an operator debugging one.
+          logger.debug({ event: 'request_refused', request_id: requestId, code: err.code, reason: err.reason }, 'authorization server refused a request');
+          return sendAuthorizationServerError(res, err, format);
+        }
         logger.error({ event: 'server_error', request_id: requestId, method: req.method, err: describeError(err) }, 'authorization server request failed');
         sendAuthorizationServerError(res, err instanceof AuthorizationServerError ? err : new AuthorizationServerError('server_error', 'unexpected error'), format, requestId);
       });

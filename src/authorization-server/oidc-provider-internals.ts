@@ -19,6 +19,11 @@
  *   9. token: a grant type the client is not registered for is `invalid_request` there, RFC 6749 §5.2 `unauthorized_client`
  * Import-time output:
  *  10. the "Unsupported runtime" console warning on Node < 22 (oidc-provider-module.ts holds it back)
+ * Behaviour our renderer builds on (index.ts, public API but worth re-checking on an upgrade):
+ *  11. a route it does not serve falls through with status 404 and no body (we answer 404/405 JSON)
+ *  12. its designed errors are `errors.OIDCProviderError`s; anything else reaches the `server_error` event
+ *      as another class, and only those answers are re-rendered with our text and request id
+ *  13. `extraClientMetadata.validator` runs after the metadata is copied and before the client schema reads it
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
