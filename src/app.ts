@@ -3,7 +3,7 @@
  * (when configured), the protected resource metadata and the gateway's MCP endpoints.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { JSONWebKeySet } from 'jose';
 import { prepareAccountArea, type AccountArea } from './account/index.ts';
 import { createAuditSink } from './audit/index.ts';
@@ -13,7 +13,10 @@ import { createGateway, type Gateway } from './gateway/index.ts';
 import { GatewayError, sendGatewayError } from './gateway/errors.ts';
 import { createTokenVerifier } from './gateway/token-verifier.ts';
 import { createHostPolicy, sendMisdirected } from './http/host.ts';
-import { silentLogger, type Logger } from './log.ts';
+import { describeError, silentLogger, type Logger } from './log.ts';
+import { sendStartingUp } from './http/starting-up.ts';
+import { configWarnings } from './config/warnings.ts';
+import type { AuthorizationServerExtension } from './authorization-server/extension.ts';
 import { openStorage } from './storage/index.ts';
 import { UserStore } from './users/user-store.ts';
 
@@ -36,6 +39,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the embedded authorization server prints generated demo secrets, once (default stderr). */
   announce?: (line: string) => void;
+  /** Extensions of the embedded authorization server (grant types, middleware), run at start-up. */
+  authorizationServerExtensions?: AuthorizationServerExtension[];
 }
 
 export interface Warden {
@@ -53,6 +58,11 @@ export interface Warden {
    */
   reloadSigningKeys(): Promise<{ changed: boolean; kids: string[] }>;
   close(): Promise<void>;
+}
+
+function pathOf(target: string): string {
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
 }
 
 function listen(server: Server, host: string, port: number): Promise<number> {
@@ -73,9 +83,25 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
   const logger = options.logger ?? silentLogger;
   const env = options.env ?? process.env;
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  // The response in progress on each connection, so a parser error after it started is not
+  // answered with a second status line in the middle of it.
+  const inProgress = new WeakMap<Socket, ServerResponse>();
   const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    inProgress.set(req.socket, res);
     if (handler) handler(req, res);
-    else sendGatewayError(res, new GatewayError('upstream_unavailable', 'starting up'));
+    else sendStartingUp(res, pathOf(req.url ?? '/'));
+  });
+  // Requests the HTTP parser refuses (a malformed chunk size, oversized headers) are answered
+  // as Node would (400, 431, 408) and reported through the JSON logger, never raw to stderr.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large'
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    if (err.code === 'ECONNRESET' || !socket.writable) logger.debug({ event: 'client_error', code: err.code }, 'client connection reset');
+    else logger.warn({ event: 'client_error', code: err.code, err: describeError(err) }, 'malformed HTTP request refused');
+    const current = inProgress.get(socket as Socket);
+    const midResponse = current !== undefined && current.headersSent && !current.writableFinished;
+    if (socket.writable && !midResponse) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    else socket.destroy();
   });
   // requestTimeout bounds receiving a request (headers and body), not a long SSE response.
   server.requestTimeout = 60_000;
@@ -101,8 +127,10 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     // The account page (users store their own downstream credentials) registers its client at the embedded AS.
     const account = await prepareAccountArea({ config, storage: storage.downstream, env, logger });
     let authorizationServer: EmbeddedAuthorizationServer | undefined;
+    let userCount: number | undefined;
     if ('embedded' in as) {
       const users = new UserStore(storage.users, as.embedded.roles);
+      userCount = (await users.list()).length;
       // Loaded on demand: external-issuer deployments never load oidc-provider.
       const { createAuthorizationServer } = await import('./authorization-server/index.ts');
       authorizationServer = await createAuthorizationServer({
@@ -114,9 +142,12 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
         env,
         ...(options.announce ? { announce: options.announce } : {}),
         ...account?.authorizationServer,
+        extensions: [...account?.authorizationServer.extensions ?? [], ...options.authorizationServerExtensions ?? []],
       });
       closers.unshift(() => authorizationServer!.close());
     }
+    // A server that starts but cannot work says so once, naming the key (config/warnings.ts).
+    for (const warning of configWarnings(config, { env, userCount })) logger.warn({ event: 'config_warning', key: warning.key }, warning.message);
     const audit = createAuditSink(config, storage.audit, { logger });
     closers.unshift(() => audit.close());
     const downstream = await createDownstreamCredentials({ config, storage: storage.downstream, logger, env, ...(account ? { accountPageUrl: account.url } : {}) });
@@ -140,7 +171,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       if (!hostAllowed(req)) return sendMisdirected(res);
       const raw = req.url ?? '/';
       const q = raw.indexOf('?');
-      const pathname = q === -1 ? raw : raw.slice(0, q);
+      const pathname = pathOf(raw);
       const query = q === -1 ? '' : raw.slice(q + 1);
       // Protected resource metadata and MCP endpoints first: their paths never collide with the AS's.
       if (gateway.handles(pathname)) {

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Config, ServerConfig } from '../config/schema.ts';
 import type { SettingsStore } from '../storage/downstream-store.ts';
 import type { PerUserSecretConfig } from '../downstream/schema.ts';
+import { ConfigError } from '../config/errors.ts';
 
 /** Every page of the account area lives under this prefix. */
 export const ACCOUNT_PATH = '/account';
@@ -40,22 +41,20 @@ export type AccountSettings =
     }
   | { enabled: false; reason: string };
 
-/** The account area's configuration cannot work; names the key to fix. */
-export class AccountConfigError extends Error {
-  override name = 'AccountConfigError';
-}
+/** The account area's configuration cannot work: one `ConfigError` (code unavailable_feature) naming the key to fix; the old name stays for importers. */
+export { ConfigError as AccountConfigError };
 
 /**
  * On by default with the embedded authorization server when a server has per-user secrets; with
  * an external issuer only when `account.client` names a client registered there.
- * @throws AccountConfigError when `account.enabled: true` cannot be honoured, or a server's path collides
+ * @throws ConfigError when `account.enabled: true` cannot be honoured, or a server's path collides
  */
 export async function resolveAccountSettings(config: Config, env: NodeJS.ProcessEnv, store: SettingsStore): Promise<AccountSettings> {
   const account = config.account;
   const servers = config.servers.flatMap((server) => (server.downstream?.perUserSecret ? [{ server, perUserSecret: server.downstream.perUserSecret }] : []));
   const explicit = account.enabled === true;
   const off = (reason: string): AccountSettings => {
-    if (explicit) throw new AccountConfigError(`account.enabled is true, but ${reason}`);
+    if (explicit) throw new ConfigError(`account.enabled is true, but ${reason}`, 'unavailable_feature');
     return { enabled: false, reason };
   };
   if (account.enabled === false) return { enabled: false, reason: 'account.enabled is false' };

@@ -14,12 +14,10 @@
  * http or from loopback/private addresses (development and internal clients); and
  * `allowPrivateAddresses`, which drops the address guard for every outbound fetch (tests only).
  */
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type Provider from 'oidc-provider';
-import { Agent, fetch as undiciFetch } from 'undici';
 import { createGuardedDispatcher } from '../http/guarded-dispatcher.ts';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { addClientFallback, loadCimdResolver } from './oidc-provider-internals.ts';
 
 export interface CimdOptions {
   enabled: boolean;
@@ -81,20 +79,6 @@ export function createOutboundFetch(options: CimdOptions, timeoutMs: number): (u
   };
 }
 
-type Resolve = (provider: Provider, id: string) => Promise<unknown>;
-let resolveByDocument: Promise<Resolve> | undefined;
-
-/** oidc-provider's own CIMD resolver (not in its package exports; loaded by file path). */
-function libraryResolver(): Promise<Resolve> {
-  resolveByDocument ??= (async () => {
-    const require = createRequire(import.meta.url);
-    const lib = dirname(require.resolve('oidc-provider'));
-    const mod = await import(pathToFileURL(join(lib, 'helpers', 'client_id_metadata_document.js')).href) as { resolveClientByMetadataDocument: Resolve };
-    return mod.resolveClientByMetadataDocument;
-  })();
-  return resolveByDocument;
-}
-
 /**
  * Lets http client IDs at an allowed origin (which the library refuses outright: https only) go
  * through the same library resolver, with its cache and document checks, as https ones. Only
@@ -102,11 +86,6 @@ function libraryResolver(): Promise<Resolve> {
  */
 export function enableAllowedOriginClientIds(provider: Provider, options: CimdOptions): void {
   if (!options.enabled || !options.allowedOrigins.some((o) => o.startsWith('http://'))) return;
-  const Client = provider.Client as unknown as { find(id: string): Promise<unknown> };
-  const find = Client.find.bind(Client);
-  Client.find = async (id: string) => {
-    const found = await find(id);
-    if (found || typeof id !== 'string' || !id.startsWith('http://') || !isAllowedOriginClientId(id, options.allowedOrigins)) return found;
-    return (await libraryResolver())(provider, id);
-  };
+  // oidc-provider's own CIMD resolver (not in its package exports: oidc-provider-internals.ts).
+  addClientFallback(provider, (id) => (id.startsWith('http://') && isAllowedOriginClientId(id, options.allowedOrigins) ? loadCimdResolver().then((resolve) => resolve(provider, id)) : undefined));
 }

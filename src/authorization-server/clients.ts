@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import type { Store } from '../storage/store.ts';
 import { generateClientSecret } from './client-secret.ts';
+import { clientAdapter } from './oidc-provider-internals.ts';
 
 export interface PreRegisteredClient {
   clientId?: string;
@@ -74,7 +75,7 @@ export function createClientRegistry(provider: Provider, store: Store) {
         throw new ClientRegistryError(`invalid client: ${e.error_description ?? e.message}`);
       }
       // The adapter hashes client_secret before it is written.
-      await (provider.Client as unknown as { adapter: { upsert(id: string, p: unknown, e?: number): Promise<void> } }).adapter.upsert(clientId, metadata, 0);
+      await clientAdapter(provider).upsert(clientId, metadata, 0);
       return clientSecret ? { clientId, clientSecret } : { clientId };
     },
 
@@ -99,7 +100,7 @@ export function createClientRegistry(provider: Provider, store: Store) {
         if (payload.clientId === clientId) await store.models.destroy('ClientCredentials', id);
       }
       // Through the adapter, so its client metadata cache forgets the client at once.
-      await (provider.Client as unknown as { adapter: { destroy(id: string): Promise<void> } }).adapter.destroy(clientId);
+      await clientAdapter(provider).destroy(clientId);
       return true;
     },
   };

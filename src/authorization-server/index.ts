@@ -25,8 +25,11 @@ import { seedDemo } from './demo.ts';
 import { createInteractionHandler } from './interactions/routes.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import { createClientAddressResolver } from '../http/client-address.ts';
-import { sendPage } from '../kernel/html.ts';
-import { errorPage } from './interactions/views.ts';
+import { AuthorizationServerError, fromOidcProviderError, renderAuthorizationServerError, sendAuthorizationServerError } from './errors.ts';
+import { adoptRequestId, requestIdOf } from './request-id.ts';
+import { parseRegistrationRequest } from './registration-request.ts';
+import { errors } from './oidc-provider-module.ts';
+import { isUnsupportedTokenTypeAnswer, renameGrantTypeRefusal, setMountedUrl } from './oidc-provider-internals.ts';
 import { activeSigningKeys, ensureCookieKeys, ensureSigningKeys, toPublicJwk } from './keys.ts';
 import { replaceProviderKeys } from './keys-reload.ts';
 import type { KeyRecord } from '../storage/store.ts';
@@ -105,12 +108,23 @@ function embeddedConfig(config: Config): EmbeddedAuthorizationServerConfig {
   return as.embedded;
 }
 
-function sendJsonError(res: ServerResponse, status: number, error: string, description: string, headers: Record<string, string> = {}): void {
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Cache-Control', 'no-store');
-  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-  res.end(JSON.stringify({ error, error_description: description }));
+/** The methods of the endpoints we serve (RFC 6749 §3.1/§3.2, RFC 7591 §3, RFC 7009 §2, RFC 7662 §2). */
+const ALLOWED_METHODS = new Map<string, string>([
+  [ROUTES.authorization, 'GET, POST'],
+  [ROUTES.token, 'POST'],
+  [ROUTES.registration, 'POST'],
+  [ROUTES.revocation, 'POST'],
+  [ROUTES.introspection, 'POST'],
+  [ROUTES.pushed_authorization_request, 'POST'],
+  [ROUTES.jwks, 'GET, HEAD'],
+]);
+
+/**
+ * Where a browser is (the sign-in pages, the authorization endpoint it is sent to) errors are
+ * the HTML shell; every other OAuth endpoint answers JSON (RFC 6749 §5.2).
+ */
+function errorFormatFor(pathname: string): 'json' | 'page' {
+  return pathname.includes('/interaction/') || pathname.includes(`${ROUTES.authorization}/`) || pathname.split('?')[0]!.endsWith(ROUTES.authorization) ? 'page' : 'json';
 }
 
 /** @see RFC 8414 §3, OpenID Connect Discovery 1.0, RFC 6749, RFC 7591, RFC 7009, RFC 7662, RFC 8707, RFC 9068, RFC 9207 */
@@ -145,15 +159,72 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     firstPartyClients: new Map((options.firstPartyClients ?? []).map((c) => [c.clientId, c.resources])),
   });
 
+  // Every 5xx is logged with the request's id, never silently: oidc-provider's own (its
+  // `server_error` event, e.g. a client schema that threw), and anything thrown by a middleware
+  // outside its routes (ours, an extension's), which Koa would otherwise print raw to stderr
+  // and answer as text/plain. This is the first middleware, so it wraps all the others.
+  const logServerError = (ctx: { req: IncomingMessage; method: string; path: string }, err: unknown) => {
+    logger.error({ event: 'server_error', request_id: requestIdOf(ctx.req), method: ctx.method, path: ctx.path, err: describeError(err) }, 'authorization server error');
+  };
+  // Errors oidc-provider did not design (a TypeError in its client schema, an adapter failure)
+  // are answered through our renderer below; its own server_error answers (with a description a
+  // person can act on, e.g. token exchange's "signing keys are reloaded") stay as they are.
+  const unexpected = new WeakSet<IncomingMessage>();
+  provider.on('server_error', (ctx, err) => {
+    if (!(err instanceof errors.OIDCProviderError)) unexpected.add(ctx.req);
+    logServerError(ctx, err);
+  });
+  // Provider is a Koa application; its typings list only oidc-provider's own events.
+  (provider as unknown as NodeJS.EventEmitter).on('error', (err: unknown, ctx?: { req: IncomingMessage; method: string; path: string }) => {
+    // Koa reports here what happened after a response was chosen (a client that broke the
+    // connection, a malformed chunked body): through the JSON logger, never raw to stderr.
+    logger.warn({ event: 'request_error', ...(ctx ? { request_id: requestIdOf(ctx.req), method: ctx.method, path: ctx.path } : {}), err: describeError(err) }, 'authorization server request ended with an error');
+  });
+  provider.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      const typed = err instanceof AuthorizationServerError ? err : undefined;
+      if (!typed || typed.status >= 500) logServerError(ctx, err);
+      const out = renderAuthorizationServerError(typed ?? new AuthorizationServerError('server_error', 'unexpected error'), errorFormatFor(ctx.path), requestIdOf(ctx.req));
+      ctx.status = out.status;
+      ctx.set(out.headers);
+      ctx.body = out.body;
+      return;
+    }
+    renameGrantTypeRefusal(ctx as KoaContextWithOIDC);
+    // A route oidc-provider has but does not serve here (a feature we leave off) falls through
+    // to Koa's text/plain 404: ours instead.
+    if (ctx.status === 404 && ctx.body === undefined) {
+      // RFC 9110 §15.5.6: an endpoint we serve, asked with another method, is a 405 with Allow.
+      // (A feature switched off, e.g. registration, is a 404 whatever the method.)
+      const allow = ALLOWED_METHODS.get(ctx.path.slice(issuerPath.length));
+      const err = allow && !allow.split(', ').includes(ctx.method)
+        ? new AuthorizationServerError('method_not_allowed', `use ${allow} at this endpoint`, { allow })
+        : new AuthorizationServerError('not_found', `there is no authorization server endpoint at ${ctx.path}`);
+      const out = renderAuthorizationServerError(err, errorFormatFor(ctx.path));
+      ctx.status = out.status;
+      ctx.set(out.headers);
+      ctx.body = out.body;
+      return;
+    }
+    // oidc-provider's JSON answer to an unexpected error ("oops! something went wrong") through
+    // our renderer: our text and the request id its log line carries (the event above).
+    if (unexpected.has(ctx.req) && ctx.status >= 500 && (ctx.body as { error?: unknown } | undefined)?.error !== undefined) {
+      const out = renderAuthorizationServerError(fromOidcProviderError(ctx.body as { error?: unknown }, ctx.status), 'json', requestIdOf(ctx.req));
+      ctx.set(out.headers);
+      ctx.body = out.body;
+    }
+  });
+
   // RFC 7662 / RFC 7009 for our JWT access tokens, which oidc-provider does not persist and so
   // answers with unsupported_token_type: the caller is already authenticated when that error is
   // raised, so we verify the JWT with our own keys and answer ourselves.
   provider.use(async (ctx, next) => {
     await next();
+    const route = isUnsupportedTokenTypeAnswer(ctx as KoaContextWithOIDC);
+    if (!route) return;
     const oidc = (ctx as KoaContextWithOIDC).oidc;
-    const route = oidc?.route;
-    if ((route !== 'introspection' && route !== 'revocation') || ctx.status !== 400) return;
-    if ((ctx.body as { error?: string } | undefined)?.error !== 'unsupported_token_type') return;
     const token = String(oidc.params?.token ?? '');
     const caller = oidc.client;
     let claims: Record<string, unknown> | undefined;
@@ -177,7 +248,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   });
 
   const ext: ExtensionContext = { config, issuer, store, logger, resolveResource };
-  // RFC 8693 token exchange (issue 5) turns itself on when embedded.tokenExchange is configured.
+  // RFC 8693 token exchange turns itself on when embedded.tokenExchange is configured.
   const builtIn = [createTokenExchangeExtension({ settings, env: options.env ?? process.env })];
   for (const extension of [...builtIn, ...(options.extensions ?? [])]) await extension(provider, ext);
 
@@ -239,6 +310,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     `${issuerPath}/.well-known/openid-configuration`,
   ]);
   const prefixes = [`${issuerPath}/oauth/`, `${issuerPath}/interaction/`];
+  const providerRoutes = new Set<string>(Object.values(ROUTES));
 
   function handles(pathname: string): boolean {
     return wellKnown.has(pathname) || prefixes.some((p) => pathname.startsWith(p));
@@ -246,8 +318,8 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
 
   async function dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', issuerUrl.origin);
-    // The public origin is the issuer's, whatever Host the request came with (AS-13: endpoint
-    // URLs in metadata are built from it); client-supplied forwarding headers are discarded.
+    // The public origin is the issuer's, whatever Host the request came with (RFC 8414 §3: the
+    // endpoint URLs in metadata are built from it); client-supplied forwarding headers are discarded.
     // The client address is read once, through trusted proxies only (config trustProxy).
     const address = clientAddress(req);
     for (const h of ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded']) delete req.headers[h];
@@ -260,7 +332,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
 
     if (pathname.startsWith('/.well-known/')) {
       if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS') {
-        return sendJsonError(res, 405, 'invalid_request', 'metadata is read with GET', { Allow: 'GET, HEAD' });
+        throw new AuthorizationServerError('method_not_allowed', 'metadata is read with GET', { allow: 'GET, HEAD' });
       }
       // RFC 8414 §3: the same document as OIDC discovery, with `issuer` equal to ours.
       req.url = `/.well-known/openid-configuration${url.search}`;
@@ -268,18 +340,26 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       return callback(req, res);
     }
     if (pathname.startsWith('/interaction/')) return interactions(req, res, pathname);
+    // An endpoint oidc-provider does not serve gets our JSON 404, not Koa's text/plain one.
+    if (!isProviderRoute(pathname)) throw new AuthorizationServerError('not_found', `there is no authorization server endpoint at ${pathname}`);
     if (pathname === ROUTES.registration && req.method === 'POST' && !allowRegistration.hit(address)) {
-      return sendJsonError(res, 429, 'invalid_request', 'too many client registrations from this address; retry later', { 'Retry-After': '60' });
+      throw new AuthorizationServerError('too_many_requests', 'too many client registrations from this address; retry later', { retryAfterSeconds: 60 });
     }
     if (pathname === ROUTES.authorization && req.method === 'GET') applyDefaultScope(url);
     req.url = `${pathname}${url.search}`;
+    if (pathname === ROUTES.registration && req.method === 'POST' && embedded.dynamicClientRegistration) req = adoptRequestId(req, await parseRegistrationRequest(req));
     mountAt(req);
     return callback(req, res);
   }
 
+  function isProviderRoute(pathname: string): boolean {
+    // `${authorization}/:uid` is where oidc-provider resumes an authorization after an interaction.
+    return providerRoutes.has(pathname) || pathname.startsWith(`${ROUTES.authorization}/`);
+  }
+
   /** oidc-provider derives its mount path (and so every endpoint URL) from `req.originalUrl`. */
   function mountAt(req: IncomingMessage): void {
-    (req as IncomingMessage & { originalUrl?: string }).originalUrl = `${issuerPath}${req.url}`;
+    setMountedUrl(req, `${issuerPath}${req.url}`);
   }
 
   /**
@@ -305,10 +385,16 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     provider,
     handles,
     handle(req, res) {
+      const requestId = requestIdOf(req);
+      const format = errorFormatFor(req.url ?? '/');
       dispatch(req, res).catch((err: unknown) => {
-        logger.error({ err: describeError(err) }, 'authorization server request failed');
-        if (!res.headersSent) sendPage(res, 500, 'Error', errorPage('Something went wrong', 'Please go back to the application and try again.'));
-        else res.end();
+        if (err instanceof AuthorizationServerError && err.status < 500) {
+          // A refusal is the client's business; its log-only reason helps an operator debugging one.
+          logger.debug({ event: 'request_refused', request_id: requestId, code: err.code, reason: err.reason }, 'authorization server refused a request');
+          return sendAuthorizationServerError(res, err, format);
+        }
+        logger.error({ event: 'server_error', request_id: requestId, method: req.method, err: describeError(err) }, 'authorization server request failed');
+        sendAuthorizationServerError(res, err instanceof AuthorizationServerError ? err : new AuthorizationServerError('server_error', 'unexpected error'), format, requestId);
       });
     },
     async publicJwks() {

@@ -9,35 +9,14 @@
  * constructor runs (the same key checks, the same `kid` rules), it swaps the keystore and the
  * published JWKS in one assignment each, and every reader (JWT access-token format, ID tokens,
  * the jwks endpoint) looks them up per request. The module is not in the package's exports, so it
- * is loaded by file path (as client-id-metadata-document.ts does for the CIMD resolver) and the
+ * is loaded by file path (oidc-provider-internals.ts, with every other such reach) and the
  * result is checked: an oidc-provider upgrade that moves it fails loudly at the first reload
  * (logged; the keys then take effect at the next start, as before) and in our tests, never
  * silently.
  */
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type Provider from 'oidc-provider';
 import type { JWK } from 'jose';
-
-type InitializeKeystore = (this: Provider, jwks: { keys: JWK[] }) => void;
-type Instance = (provider: Provider) => { jwks?: { keys: Array<{ kid?: string }> } } | undefined;
-
-let internals: Promise<{ initialize: InitializeKeystore; instance: Instance }> | undefined;
-
-function loadInternals() {
-  internals ??= (async () => {
-    const require = createRequire(import.meta.url);
-    const helpers = join(dirname(require.resolve('oidc-provider')), 'helpers');
-    const load = (file: string) => import(pathToFileURL(join(helpers, file)).href) as Promise<{ default: unknown }>;
-    const [init, cache] = await Promise.all([load('initialize_keystore.js'), load('weak_cache.js')]);
-    if (typeof init.default !== 'function' || typeof cache.default !== 'function') {
-      throw new Error('this oidc-provider version has no keystore initialisation to call: live key rotation is unavailable');
-    }
-    return { initialize: init.default as InitializeKeystore, instance: cache.default as Instance };
-  })();
-  return internals;
-}
+import { loadKeystoreInternals as loadInternals } from './oidc-provider-internals.ts';
 
 /** The `kid`s the provider publishes at its jwks endpoint, in order. */
 export async function publishedKids(provider: Provider): Promise<string[]> {

@@ -7,8 +7,7 @@
  * validate client metadata (`mcp-warden clients add`) print nothing extra.
  */
 import type * as OidcProviderModule from 'oidc-provider';
-
-const RUNTIME_WARNING = 'oidc-provider WARNING: Unsupported runtime';
+import { RUNTIME_WARNING } from './oidc-provider-internals.ts';
 
 async function importQuietly(): Promise<typeof OidcProviderModule> {
   const warn = console.warn;

@@ -1,6 +1,6 @@
 /**
  * The oidc-provider configuration of the embedded authorization server: what it allows is
- * decided here, one setting per rule of issue 3 / AS-1…14, each citing its clause.
+ * decided here, one setting per rule, each citing its clause.
  */
 import type Provider from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC, ClientMetadata, JWK } from 'oidc-provider';
@@ -11,7 +11,10 @@ import type { Store } from '../storage/store.ts';
 import { createAdapterClass } from './adapter.ts';
 import { verifyClientSecret } from './client-secret.ts';
 import { createOutboundFetch, enableAllowedOriginClientIds, isFetchableClientId, isUrlClientId } from './client-id-metadata-document.ts';
-import { renderErrorPage } from './errors.ts';
+import { AuthorizationServerError, fromOidcProviderError, renderAuthorizationServerError } from './errors.ts';
+import { assertClientMetadataTypes } from './client-metadata.ts';
+import { requestIdOf } from './request-id.ts';
+import { replaceClientSecretComparison } from './oidc-provider-internals.ts';
 import type { ResourceInfo } from './resources.ts';
 
 /** Routes of oidc-provider, all under /oauth so the gateway's paths stay free. @see RFC 8414 §2 */
@@ -68,6 +71,15 @@ function invalidRedirectUri(description: string): Error {
 }
 
 /**
+ * Inside oidc-provider's hooks only its own error classes are rendered as 4xx (anything else is
+ * a 500): our typed error crosses that boundary as a CustomOIDCProviderError with the same code
+ * and description.
+ */
+function toOidcProviderError(err: unknown): unknown {
+  return err instanceof AuthorizationServerError ? new errors.CustomOIDCProviderError(err.code, err.description) : err;
+}
+
+/**
  * MCP / RFC 7591 §2 + RFC 8252 §7.3: web clients register https redirect URIs; native clients
  * loopback http or a private-use scheme. Everything else is invalid_redirect_uri.
  */
@@ -99,7 +111,7 @@ function sentApplicationType(ctx: KoaContextWithOIDC): boolean {
 }
 
 /**
- * AS-10: redirect URIs of clients that describe themselves (DCR, CIMD) are https or loopback.
+ * RFC 7591 §2 / RFC 8252 §7.3: redirect URIs of clients that describe themselves (DCR, CIMD) are https or loopback.
  * A CIMD document's raw application_type is not visible here, so it is judged like a client
  * that sent none. Pre-registered clients are the administrator's call.
  */
@@ -109,7 +121,7 @@ function assertSelfAssertedRedirects(ctx: KoaContextWithOIDC | undefined, metada
     try {
       assertRegistrableRedirectUris(metadata, false);
     } catch (err) {
-      // AS-6: a bad client ID metadata document is the client's failure (invalid_client_metadata).
+      // draft-ietf-oauth-client-id-metadata-document §4.1: a bad client ID metadata document is the client's failure (invalid_client_metadata).
       throw new errors.InvalidClientMetadata(`client ID metadata document: ${(err as { error_description?: string }).error_description ?? 'invalid redirect_uris'}`);
     }
   }
@@ -117,7 +129,7 @@ function assertSelfAssertedRedirects(ctx: KoaContextWithOIDC | undefined, metada
 
 /**
  * oidc-provider's default prompts, except that a native client's remembered consent is honoured
- * (issue 3 §8: consent is remembered per user, client and scopes) instead of asking every time.
+ * (MCP 2025-11-25 Security Best Practices §Confused Deputy: consent is remembered per user, client and scopes) instead of asking every time.
  * Native clients registered by DCR are still shown as "unverified" with their redirect host.
  */
 function consentPolicy() {
@@ -126,7 +138,7 @@ function consentPolicy() {
   return policy;
 }
 
-/** The oidc-provider instance with every rule of issue 3. @see RFC 6749, RFC 7636, RFC 8707, RFC 9068, RFC 9207 */
+/** The oidc-provider instance with every rule above. @see RFC 6749, RFC 7636, RFC 8707, RFC 9068, RFC 9207 */
 export function createProvider(o: ProviderOptions): Provider {
   const { embedded, users, store, now } = o;
   const cimd = embedded.clientIdMetadataDocuments;
@@ -158,9 +170,9 @@ export function createProvider(o: ProviderOptions): Provider {
     // `scope` metadata may restrict itself to them; tokens still carry them per resource.
     scopes: ['openid', 'offline_access', ...new Set(o.config.servers.flatMap((s) => s.scopes))],
     responseTypes: ['code'],
-    // OAuth 2.1 §4.1.1 / AS-1: PKCE for every client; oidc-provider 9 accepts only S256.
+    // OAuth 2.1 §4.1.1: PKCE for every client; oidc-provider 9 accepts only S256.
     pkce: { required: () => true },
-    // AS-9: the redirect_uri is always sent and matched exactly.
+    // OAuth 2.1 §4.1.3: the redirect_uri is always sent and matched exactly.
     allowOmittingSingleRegisteredRedirectUri: false,
     clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     enabledJWA: {
@@ -176,6 +188,16 @@ export function createProvider(o: ProviderOptions): Provider {
     extraClientMetadata: {
       properties: [...ADMIN_ONLY_METADATA],
       validator(ctx, key, value, metadata) {
+        // Runs once per property, after oidc-provider copied the recognised metadata and before
+        // its client schema reads any of it: the JSON types are checked here first (DCR, CIMD
+        // and pre-registered clients alike), so a wrong type is invalid_client_metadata, not a 500.
+        if (key === ADMIN_ONLY_METADATA[0]) {
+          try {
+            assertClientMetadataTypes({ ...metadata });
+          } catch (err) {
+            throw toOidcProviderError(err);
+          }
+        }
         const selfAsserted = ctx?.oidc?.route === 'registration' || isUrlClientId(String(metadata.client_id));
         // MCP client credentials extension: machine clients are pre-registered only. A client
         // that registered itself (DCR) or asserts itself (CIMD) never gets tokens without a user.
@@ -200,7 +222,7 @@ export function createProvider(o: ProviderOptions): Provider {
       devInteractions: { enabled: false },
       rpInitiatedLogout: { enabled: false },
       userinfo: { enabled: false },
-      // RFC 7591; MCP 2025-11-25 AS-5. No RFC 7592 management: secrets are hashed at rest.
+      // RFC 7591; MCP 2025-11-25 §Dynamic Client Registration. No RFC 7592 management: secrets are hashed at rest.
       registration: { enabled: embedded.dynamicClientRegistration, initialAccessToken: false, issueRegistrationAccessToken: false },
       revocation: { enabled: true },
       introspection: {
@@ -257,7 +279,7 @@ export function createProvider(o: ProviderOptions): Provider {
       Interaction: 30 * 60,
       IdToken: 3600,
     },
-    // OAuth 2.1 §4.3.1 (AS-11): rotate on every use; reuse of a rotated token revokes the grant.
+    // OAuth 2.1 §4.3.1: rotate on every use; reuse of a rotated token revokes the grant.
     rotateRefreshToken: true,
     // MCP 2026-07-28 (SEP-2207): we list offline_access in scopes_supported so clients know
     // refresh tokens are available, and issue one to every client registered for the
@@ -289,8 +311,13 @@ export function createProvider(o: ProviderOptions): Provider {
       if (o.firstPartyClients?.get(client.clientId)?.includes(resource)) return firstPartyGrant(provider, session.accountId, client.clientId, params?.scope, resource);
       return undefined;
     },
+    // Errors a browser sees that cannot be redirected (RFC 6749 §4.1.2.1: unknown client,
+    // unregistered redirect_uri): our one renderer, in the HTML shell.
     async renderError(ctx, out) {
-      renderErrorPage(ctx, out as { error: string; error_description?: string });
+      const rendered = renderAuthorizationServerError(fromOidcProviderError(out, ctx.status), 'page', requestIdOf(ctx.req));
+      ctx.status = rendered.status;
+      ctx.set(rendered.headers);
+      ctx.body = rendered.body;
     },
     fetch: createOutboundFetch(cimd, o.fetchTimeoutMs) as unknown as Configuration['fetch'],
     acceptQueryParamAccessTokens: false,
@@ -316,8 +343,7 @@ export function createProvider(o: ProviderOptions): Provider {
   // We terminate no TLS ourselves; index.ts sets X-Forwarded-* from the configured issuer.
   provider.proxy = true;
   // Client secrets are stored hashed (client-secret.ts); compare against the hash.
-  (provider.Client.prototype as unknown as { compareClientSecret(this: { clientSecret?: string }, actual: string): boolean })
-    .compareClientSecret = function compareClientSecret(actual: string) { return verifyClientSecret(this.clientSecret, actual); };
+  replaceClientSecretComparison(provider, verifyClientSecret);
   enableAllowedOriginClientIds(provider, cimd);
   return provider;
 }

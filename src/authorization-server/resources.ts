@@ -18,7 +18,7 @@ export interface ResourceInfo {
 }
 
 /**
- * EXTENSION POINT (engineer E, token exchange): return the ResourceInfo of an additional
+ * EXTENSION POINT (token exchange, RFC 8693 audiences): return the ResourceInfo of an additional
  * resource (e.g. a downstream API audience), or undefined when `uri` is not yours.
  */
 export type ExtraResourceResolver = (uri: string) => ResourceInfo | undefined;

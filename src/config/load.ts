@@ -6,10 +6,10 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
+import { ConfigError } from './errors.ts';
+import { describeIssue, keyOf } from './describe-issue.ts';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError, type ConfigErrorCode } from './errors.ts';
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
@@ -23,7 +23,7 @@ export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, path: stri
       const v = env[name];
       if (v !== undefined) return v;
       if (fallback !== undefined) return fallback;
-      throw new ConfigError(`${keyOf(path)}: environment variable ${name} is not set. Set it, or write \${${name}:-default} to give a default.`);
+      throw new ConfigError(`${keyOf(path)}: environment variable ${name} is not set. Set it, or write \${${name}:-default} to give a default.`, 'unset_variable');
     });
   }
   if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, [...path, String(i)]));
@@ -33,26 +33,11 @@ export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, path: stri
   return value;
 }
 
-function keyOf(path: ReadonlyArray<PropertyKey>): string {
-  return path.length ? path.map(String).join('.') : '(top level)';
-}
-
-function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
-  const key = keyOf(issue.path);
-  if (issue.code === 'unrecognized_keys') {
-    return `${key}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}. Remove ${issue.keys.length > 1 ? 'them' : 'it'} or check the spelling (docs/configuration.md lists every key).`;
-  }
-  let actual = input;
-  for (const p of issue.path) actual = actual && typeof actual === 'object' ? (actual as Record<PropertyKey, unknown>)[p] : undefined;
-  const shown = actual === undefined ? 'is missing' : `is ${JSON.stringify(actual)?.slice(0, 80)}`;
-  return `${key} ${shown}: ${issue.message}`;
-}
-
 /** Validates an already-parsed document (after env substitution) into a Config. */
 export function parseConfig(document: unknown): Config {
   const result = configSchema.safeParse(document);
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  - ${describeIssue(i, document)}`);
+    const lines = result.error.issues.flatMap((i) => describeIssue(i, document, [], configSchema)).map((l) => `  - ${l}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const config = result.data;
@@ -63,20 +48,20 @@ export function parseConfig(document: unknown): Config {
   config.servers.forEach((s, i) => {
     // Per-server audiences keep a token for one server from working at another (RFC 8707 §2).
     for (const aud of s.audience === undefined ? [] : [s.audience].flat()) {
-      if (!('external' in as)) throw new ConfigError(`servers.${i}.audience is for external authorization servers; the embedded one always sets aud to the server's canonical URI. Remove it.`);
-      if (aud === as.external.audience) throw new ConfigError(`servers.${i}.audience "${aud}" is also authorizationServer.external.audience, which every server accepts. Give the server its own audience.`);
+      if (!('external' in as)) throw new ConfigError(`servers.${i}.audience is for external authorization servers; the embedded one always sets aud to the server's canonical URI. Remove it.`, 'conflicting_settings');
+      if (aud === as.external.audience) throw new ConfigError(`servers.${i}.audience "${aud}" is also authorizationServer.external.audience, which every server accepts. Give the server its own audience.`, 'conflicting_settings');
       const owner = audiences.get(aud);
-      if (owner !== undefined && owner !== s.name) throw new ConfigError(`servers.${i}.audience "${aud}" is already the audience of server "${owner}": a token for one would work at both. Give each server its own audience.`);
+      if (owner !== undefined && owner !== s.name) throw new ConfigError(`servers.${i}.audience "${aud}" is already the audience of server "${owner}": a token for one would work at both. Give each server its own audience.`, 'conflicting_settings');
       audiences.set(aud, s.name);
     }
-    if (seenNames.has(s.name)) throw new ConfigError(`servers.${i}.name "${s.name}" is used twice. Give each server its own name.`);
+    if (seenNames.has(s.name)) throw new ConfigError(`servers.${i}.name "${s.name}" is used twice. Give each server its own name.`, 'conflicting_settings');
     seenNames.add(s.name);
     const other = seenPaths.get(s.path);
-    if (other) throw new ConfigError(`servers.${i}.path "${s.path}" is already used by server "${other}". Give each server its own path.`);
+    if (other) throw new ConfigError(`servers.${i}.path "${s.path}" is already used by server "${other}". Give each server its own path.`, 'conflicting_settings');
     seenPaths.set(s.path, s.name);
     for (const [j, scope] of s.requiredScopes.entries()) {
       if (!s.scopes.includes(scope)) {
-        throw new ConfigError(`servers.${i}.requiredScopes.${j} "${scope}" is not in servers.${i}.scopes. Add it to scopes so clients can request it.`);
+        throw new ConfigError(`servers.${i}.requiredScopes.${j} "${scope}" is not in servers.${i}.scopes. Add it to scopes so clients can request it.`, 'conflicting_settings');
       }
     }
   });
@@ -90,7 +75,7 @@ export function parseConfig(document: unknown): Config {
       for (const aud of s.audience === undefined ? [] : [s.audience].flat()) {
         const owner = byUri.get(aud);
         if (owner !== undefined) {
-          throw new ConfigError(`servers.${i}.audience "${aud}" is the canonical URI of server "${owner}", which accepts it as aud because "${owner}" has no audience of its own: a token for "${s.name}" would also work at "${owner}". Give "${s.name}" another audience, or give "${owner}" its own servers[].audience.`);
+          throw new ConfigError(`servers.${i}.audience "${aud}" is the canonical URI of server "${owner}", which accepts it as aud because "${owner}" has no audience of its own: a token for "${s.name}" would also work at "${owner}". Give "${s.name}" another audience, or give "${owner}" its own servers[].audience.`, 'conflicting_settings');
         }
       }
     });
@@ -104,13 +89,13 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read configuration file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}. Check the path given to --config.`);
+    throw new ConfigError(`cannot read configuration file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}. Check the path given to --config.`, 'unreadable_file');
   }
   let document: unknown;
   try {
     document = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    throw new ConfigError(`configuration file ${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
+    throw new ConfigError(`configuration file ${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`, 'syntax');
   }
   return parseConfig(substituteEnv(document, env));
 }

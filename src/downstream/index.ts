@@ -21,6 +21,7 @@ import { resolveGatewayClient } from './gateway-client.ts';
 import { ExchangedTokenCache, exchangeToken, TokenExchangeRefused, type ExchangedToken, type FetchLike } from './token-exchange-client.ts';
 import { createIdentityAssertionSigner, createWardenJwksHandler, type IdentityAssertionSigner } from './identity-assertion.ts';
 import type { DownstreamTokenExchangeConfig } from './schema.ts';
+import { ConfigError } from '../config/errors.ts';
 
 export type { DownstreamCredentials } from './types.ts';
 export { DownstreamCredentialError, SecretsKeyError } from './errors.ts';
@@ -55,10 +56,8 @@ export interface WardenDownstream extends DownstreamCredentials {
   jwksHandler: ReturnType<typeof createWardenJwksHandler>;
 }
 
-/** Thrown at start-up for a downstream configuration that cannot work; names the key to fix. */
-export class DownstreamConfigError extends Error {
-  override name = 'DownstreamConfigError';
-}
+/** A downstream configuration that cannot work: one `ConfigError` naming the key to fix; the old name stays for importers. */
+export { ConfigError as DownstreamConfigError };
 
 interface ExchangeTarget {
   tokenEndpoint: () => Promise<string>;
@@ -68,7 +67,7 @@ interface ExchangeTarget {
 
 /**
  * Builds the downstream credentials of every configured server, checking keys and configuration.
- * @throws SecretsKeyError for a missing or wrong secrets key, DownstreamConfigError for an unusable setup
+ * @throws SecretsKeyError for a missing or wrong secrets key, ConfigError for an unusable setup
  */
 export async function createDownstreamCredentials(options: DownstreamOptions): Promise<WardenDownstream> {
   const { config, storage, env } = options;
@@ -99,16 +98,16 @@ export async function createDownstreamCredentials(options: DownstreamOptions): P
     const isStdio = 'stdio' in server.upstream;
     if (d.tokenExchange) {
       const t = d.tokenExchange;
-      if (isStdio && !t.env) throw new DownstreamConfigError(`${at}.tokenExchange.env is missing: a stdio server gets the exchanged token in an environment variable; name it, e.g. env: API_TOKEN`);
+      if (isStdio && !t.env) throw new ConfigError(`${at}.tokenExchange.env is missing: a stdio server gets the exchanged token in an environment variable; name it, e.g. env: API_TOKEN`, 'invalid_value');
       if (t.tokenEndpoint) {
         exchangeTargets.set(server.name, { tokenEndpoint: async () => t.tokenEndpoint!, clientId: t.clientId!, clientSecret: t.clientSecret! });
       } else {
         if (!embedded?.tokenExchange) {
-          throw new DownstreamConfigError(`${at}.tokenExchange uses the embedded authorization server, but authorizationServer.embedded.tokenExchange is not configured. Add it with this API under audiences, or set tokenEndpoint, clientId and clientSecret for an external one`);
+          throw new ConfigError(`${at}.tokenExchange uses the embedded authorization server, but authorizationServer.embedded.tokenExchange is not configured. Add it with this API under audiences, or set tokenEndpoint, clientId and clientSecret for an external one`, 'conflicting_settings');
         }
         const name = t.audience ?? t.resource!;
         if (!embedded.tokenExchange.audiences.some((a) => a.audience === name)) {
-          throw new DownstreamConfigError(`${at}.tokenExchange names "${name}", which is not in authorizationServer.embedded.tokenExchange.audiences. Add it there`);
+          throw new ConfigError(`${at}.tokenExchange names "${name}", which is not in authorizationServer.embedded.tokenExchange.audiences. Add it there`, 'conflicting_settings');
         }
         const client = await resolveGatewayClient(embedded.tokenExchange, env, storage.settings);
         exchangeTargets.set(server.name, { tokenEndpoint: embeddedTokenEndpoint, ...client });
@@ -116,8 +115,8 @@ export async function createDownstreamCredentials(options: DownstreamOptions): P
     }
     if (d.perUserSecret) {
       const p = d.perUserSecret;
-      if (isStdio && !p.env) throw new DownstreamConfigError(`${at}.perUserSecret.env is missing: name the environment variable that receives the user's secret`);
-      if (!isStdio && !p.header) throw new DownstreamConfigError(`${at}.perUserSecret.header is missing: name the request header that carries the user's secret`);
+      if (isStdio && !p.env) throw new ConfigError(`${at}.perUserSecret.env is missing: name the environment variable that receives the user's secret`, 'invalid_value');
+      if (!isStdio && !p.header) throw new ConfigError(`${at}.perUserSecret.header is missing: name the request header that carries the user's secret`, 'invalid_value');
       let key: Buffer;
       try {
         key = loadSecretsKey(p.key, env);

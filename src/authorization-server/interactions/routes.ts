@@ -13,7 +13,8 @@ import { isUrlClientId } from '../client-id-metadata-document.ts';
 import { createCsrf } from '../../kernel/csrf.ts';
 import { createRateLimiter, createSemaphore } from '../rate-limit.ts';
 import { sendPage } from '../../kernel/html.ts';
-import { consentPage, errorPage, loginPage, type ConsentScope } from './views.ts';
+import { AuthorizationServerError, sendAuthorizationServerError } from '../errors.ts';
+import { consentPage, loginPage, type ConsentScope } from './views.ts';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -75,11 +76,16 @@ export function createInteractionHandler(deps: InteractionDeps) {
   const failuresByAddress = createRateLimiter({ max: maxFailures, windowMs }, deps.now);
   const verifications = createSemaphore(deps.loginRateLimit.maxConcurrent ?? 4, 64);
 
+  /** Every error page of the interaction endpoints goes through the AS's one renderer. */
+  function fail(res: ServerResponse, err: AuthorizationServerError): void {
+    sendAuthorizationServerError(res, err, 'page');
+  }
+
   function tooManyAttempts(res: ServerResponse, retryAfterSeconds: number): void {
-    res.setHeader('Retry-After', String(retryAfterSeconds));
     const minutes = Math.ceil(retryAfterSeconds / 60);
-    return sendPage(res, 429, 'Too many sign-in attempts', errorPage('Too many sign-in attempts',
-      `Sign-in is paused after too many failed attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`));
+    return fail(res, new AuthorizationServerError('too_many_requests',
+      `Sign-in is paused after too many failed attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
+      { retryAfterSeconds, title: 'Too many sign-in attempts' }));
   }
 
   async function clientView(clientId: string) {
@@ -152,36 +158,35 @@ export function createInteractionHandler(deps: InteractionDeps) {
 
   return async function handleInteraction(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
     const match = /^\/interaction\/([A-Za-z0-9_-]{1,128})(?:\/(login|consent))?$/.exec(pathname);
-    if (!match) return sendPage(res, 404, 'Not found', errorPage('Not found', 'There is no page here.'));
+    if (!match) return fail(res, new AuthorizationServerError('not_found', 'There is no page here.'));
     const [, uid, step] = match as unknown as [string, string, 'login' | 'consent' | undefined];
     let details;
     try {
       details = await provider.interactionDetails(req, res);
     } catch {
-      return sendPage(res, 400, 'Request expired', errorPage('This sign-in request has expired',
-        'It may have timed out or been opened in another browser. Go back to the application and start again.'));
+      return fail(res, new AuthorizationServerError('invalid_request',
+        'It may have timed out or been opened in another browser. Go back to the application and start again.', { title: 'This sign-in request has expired' }));
     }
-    if (details.uid !== uid) return sendPage(res, 400, 'Request mismatch', errorPage('This sign-in request does not match', 'Go back to the application and start again.'));
+    if (details.uid !== uid) return fail(res, new AuthorizationServerError('invalid_request', 'Go back to the application and start again.', { title: 'This sign-in request does not match' }));
     const clientId = String(details.params.client_id);
 
     if (req.method === 'GET' && !step) {
       if (details.prompt.name === 'login') return renderLogin(res, uid, clientId);
       if (details.prompt.name === 'consent') return renderConsent(res, details);
-      return sendPage(res, 400, 'Unsupported', errorPage('Unsupported request', 'This authorization request needs a step this server does not offer.'));
+      return fail(res, new AuthorizationServerError('invalid_request', 'This authorization request needs a step this server does not offer.', { title: 'Unsupported request' }));
     }
     if (req.method !== 'POST' || !step) {
-      res.setHeader('Allow', step ? 'POST' : 'GET');
-      return sendPage(res, 405, 'Method not allowed', errorPage('Method not allowed', 'Use the form on the page.'));
+      return fail(res, new AuthorizationServerError('method_not_allowed', 'Use the form on the page.', { allow: step ? 'POST' : 'GET' }));
     }
 
     let form: Map<string, string>;
     try {
       form = await readForm(req);
     } catch (err) {
-      return sendPage(res, 400, 'Bad request', errorPage('Bad request', (err as Error).message));
+      return fail(res, new AuthorizationServerError('invalid_request', (err as Error).message, { title: 'Bad request' }));
     }
     if (!originAllowed(req) || !csrf.verify(uid, step, form.get('csrf'))) {
-      return sendPage(res, 403, 'Forbidden', errorPage('This form has expired', 'Reload the page and try again.'));
+      return fail(res, new AuthorizationServerError('invalid_request', 'Reload the page and try again.', { status: 403, title: 'This form has expired' }));
     }
 
     if (step === 'login') {
@@ -199,8 +204,8 @@ export function createInteractionHandler(deps: InteractionDeps) {
       if (username && password) {
         const verified = await verifications.run(() => users.authenticate(username, password));
         if (!verified) {
-          res.setHeader('Retry-After', '1');
-          return sendPage(res, 503, 'Busy', errorPage('The sign-in service is busy', 'Too many sign-ins are being checked right now. Try again in a moment.'));
+          return fail(res, new AuthorizationServerError('temporarily_unavailable', 'Too many sign-ins are being checked right now. Try again in a moment.',
+            { retryAfterSeconds: 1, title: 'The sign-in service is busy' }));
         }
         user = verified.value;
       }
@@ -224,7 +229,7 @@ export function createInteractionHandler(deps: InteractionDeps) {
       await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'the user denied the request' }, { mergeWithLastSubmission: false });
       return;
     }
-    if (decision !== 'allow') return sendPage(res, 400, 'Bad request', errorPage('Bad request', 'Choose Allow or Deny.'));
+    if (decision !== 'allow') return fail(res, new AuthorizationServerError('invalid_request', 'Choose Allow or Deny.', { title: 'Bad request' }));
     const grantId = await grantConsent(details);
     logger.info({ event: 'consent_granted', client_id: clientId, user: details.session?.accountId }, 'consent granted');
     await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
