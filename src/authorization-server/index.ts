@@ -25,7 +25,8 @@ import { createRateLimiter } from './rate-limit.ts';
 import { createClientAddressResolver } from '../http/client-address.ts';
 import { sendPage } from '../kernel/html.ts';
 import { errorPage } from './interactions/views.ts';
-import { activeSigningKeys, ensureCookieKeys, ensureSigningKeys, toPublicJwk } from './keys.ts';
+import { activeSigningKeys, ensureCookieKeys, ensureSigningKeys, longestAccessTokenTtlSeconds, toPublicJwk } from './keys.ts';
+import { createRevocationList, revocationHorizonMs, revokeUser, type RevocationBus, type RevocationList } from './revocation.ts';
 import { replaceProviderKeys } from './keys-reload.ts';
 import type { KeyRecord } from '../storage/store.ts';
 import { createProvider, ROUTES } from './provider.ts';
@@ -68,6 +69,8 @@ export interface AuthorizationServerOptions {
    * 5 minutes), and password verifications (scrypt) run at once (default 4).
    */
   loginRateLimit?: { maxFailures: number; windowMs: number; maxConcurrent?: number };
+  /** Carries revocations to the other instances of a deployment (default: this process only). */
+  revocationBus?: RevocationBus;
 }
 
 export interface AuthorizationServer {
@@ -91,6 +94,10 @@ export interface AuthorizationServer {
     list(filter?: { accountId?: string; clientId?: string }): Promise<ConsentRecord[]>;
     revoke(accountId: string, clientId?: string): Promise<number>;
   };
+  /** Removes a user's consents and grants and refuses every token issued to them so far. */
+  revokeUser(accountId: string): Promise<void>;
+  /** Revoked grants and tokens; the gateway asks `isRevoked` at every use of an access token. */
+  revocations: RevocationList;
   store: Store;
 }
 
@@ -126,8 +133,18 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
 
   const resolveResource = createResourceResolver(config, embedded.accessTokenTtlSeconds, options.extraResources);
   const defaultResource = defaultResourceUri(config);
+  const revocations = createRevocationList({
+    models: store.models, now, horizonMs: revocationHorizonMs(longestAccessTokenTtlSeconds(embedded)),
+    ...(options.revocationBus ? { bus: options.revocationBus } : {}),
+  });
+  const env = options.env ?? process.env;
   const provider = createProvider({
-    config, embedded, issuer, store, users, now,
+    config, embedded, issuer, store, users, now, revocations,
+    // Crash tests only (test/authorization-server/refresh-crash.test.ts): the process dies after a
+    // refresh rotation committed and before its answer leaves, the one moment no signal from
+    // outside can aim at.
+    ...(env.WARDEN_TEST_KILL_AFTER_REFRESH_COMMIT === '1' ? { afterRotationCommit: () => process.kill(process.pid, 'SIGKILL') } : {}),
+    onRotationError: (err) => logger.error({ err: describeError(err) }, 'could not record that a refresh answer was sent'),
     signingKeys: signing.map((k) => k.jwk),
     cookieKeys,
     resolveResource,
@@ -154,13 +171,14 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       ({ payload: claims } = await jwtVerify(token, localJwks, { issuer, typ: 'at+jwt', algorithms: ['ES256'] }));
     } catch { claims = undefined; }
     const jti = typeof claims?.jti === 'string' ? claims.jti : undefined;
-    const revoked = jti ? await store.models.find('RevokedAccessToken', jti) : undefined;
+    // RFC 7009 §2.1: also inactive when its grant, user or client was revoked (revocation.ts).
+    const revoked = claims ? await revocations.isRevoked(claims) : false;
     ctx.status = 200;
     ctx.set('Cache-Control', 'no-store');
     if (route === 'revocation') {
       // RFC 7009 §2.2: 200 whether or not the token was valid; only the owning client revokes.
       if (claims && jti && caller && claims.client_id === caller.clientId) {
-        await store.models.upsert('RevokedAccessToken', jti, { jti }, Number(claims.exp) * 1000);
+        await revocations.revokeAccessToken(jti, Number(claims.exp) * 1000);
       }
       ctx.body = '';
       return;
@@ -169,7 +187,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     ctx.body = claims && !revoked && mayKnow ? { active: true, token_type: 'Bearer', ...claims } : { active: false };
   });
 
-  const ext: ExtensionContext = { config, issuer, store, logger, resolveResource };
+  const ext: ExtensionContext = { config, issuer, store, logger, resolveResource, revocations };
   // RFC 8693 token exchange (issue 5) turns itself on when embedded.tokenExchange is configured.
   const builtIn = [createTokenExchangeExtension({ db: options.db, env: options.env ?? process.env })];
   for (const extension of [...builtIn, ...(options.extensions ?? [])]) await extension(provider, ext);
@@ -311,6 +329,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     async close() {
       // The key check is the only timer; the provider holds no sockets; the database belongs to the caller.
       if (keyCheck) clearInterval(keyCheck);
+      revocations.close();
       await reloading;
     },
     clients,
@@ -318,10 +337,16 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       list: (filter) => store.consents.list(filter),
       async revoke(accountId, clientId) {
         const removed = await store.consents.remove({ accountId, ...(clientId ? { clientId } : {}) });
-        for (const r of removed) await store.models.revokeByGrantId(r.grantId);
+        // RFC 7009 §2.1: the grant's access tokens die with its refresh tokens.
+        for (const r of removed) {
+          await revocations.revokeGrant(r.grantId);
+          await store.models.revokeByGrantId(r.grantId);
+        }
         return removed.length;
       },
     },
+    revokeUser: (accountId) => revokeUser(store, revocations, accountId),
+    revocations,
     store,
   };
 }

@@ -13,6 +13,8 @@ import { verifyClientSecret } from './client-secret.ts';
 import { createOutboundFetch, enableHttpLocalhostClientIds, isUrlClientId } from './client-id-metadata-document.ts';
 import { renderErrorPage } from './errors.ts';
 import type { ResourceInfo } from './resources.ts';
+import { attachRevocationList, type RevocationList } from './revocation.ts';
+import { createRefreshRotation } from './grants/refresh-rotation.ts';
 
 /** Routes of oidc-provider, all under /oauth so the gateway's paths stay free. @see RFC 8414 §2 */
 export const ROUTES = {
@@ -58,6 +60,11 @@ export interface ProviderOptions {
    * (the account page's own resource, never an MCP server).
    */
   firstPartyClients?: ReadonlyMap<string, readonly string[]>;
+  /** Where revoked grants and tokens are remembered (revocation.ts). */
+  revocations: RevocationList;
+  /** Runs right after a refresh rotation committed, before its answer is sent (crash tests only). */
+  afterRotationCommit?: () => void;
+  onRotationError?: (err: unknown) => void;
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -138,8 +145,15 @@ export function createProvider(o: ProviderOptions): Provider {
     return user ? o.scopesForUser(user, info) : [];
   }
 
+  // OAuth 2.1 §4.3.1: a refresh rotation and its answer commit together (grants/refresh-rotation.ts).
+  const rotation = createRefreshRotation({
+    models: store.models, now, refreshGraceSeconds: embedded.refreshGraceSeconds, tokenPath: ROUTES.token,
+    ...(o.afterRotationCommit ? { afterCommit: o.afterRotationCommit } : {}),
+    ...(o.onRotationError ? { onError: o.onRotationError } : {}),
+  });
+
   const configuration: Configuration = {
-    adapter: createAdapterClass({ store, now, refreshGraceSeconds: embedded.refreshGraceSeconds }),
+    adapter: createAdapterClass({ store, now, rotation, revocations: o.revocations }),
     jwks: { keys: o.signingKeys },
     cookies: {
       keys: o.cookieKeys,
@@ -267,12 +281,17 @@ export function createProvider(o: ProviderOptions): Provider {
       return client.grantTypeAllowed('refresh_token');
     },
     expiresWithSession: async () => false,
-    // The gateway and the policy engine read `roles` (src/gateway/caller.ts).
+    // The gateway and the policy engine read `roles` (src/gateway/caller.ts). `grant_id` (RFC 9068
+    // §2.2 allows further claims) lets the gateway and introspection refuse every access token of
+    // a revoked grant with one lookup (RFC 7009 §2.1, revocation.ts), where a jti→grant table
+    // would cost a write per token issued. A grant id is a handle, not a credential: it grants
+    // nothing without the user's session or a refresh token.
     async extraTokenClaims(ctx, token) {
-      const accountId = (token as { accountId?: string }).accountId;
-      if (accountId) return { roles: users.get(accountId)?.roles ?? [] };
+      const { accountId, grantId } = token as { accountId?: string; grantId?: string };
+      const grant = typeof grantId === 'string' ? { grant_id: grantId } : {};
+      if (accountId) return { roles: users.get(accountId)?.roles ?? [], ...grant };
       const roles = (ctx.oidc.client?.metadata() as Record<string, unknown> | undefined)?.warden_roles;
-      return { roles: Array.isArray(roles) ? roles : [] };
+      return { roles: Array.isArray(roles) ? roles : [], ...grant };
     },
     async loadExistingGrant(ctx) {
       const { client, session, provider, params } = ctx.oidc;
@@ -313,6 +332,8 @@ export function createProvider(o: ProviderOptions): Provider {
   }
 
   const provider: Provider = new OidcProvider(o.issuer, configuration);
+  attachRevocationList(provider, o.revocations);
+  provider.use(rotation.middleware);
   // We terminate no TLS ourselves; index.ts sets X-Forwarded-* from the configured issuer.
   provider.proxy = true;
   // Client secrets are stored hashed (client-secret.ts); compare against the hash.

@@ -4,6 +4,9 @@
  */
 import { openAdminContext } from '../../authorization-server/admin.ts';
 import { readPassword } from '../../users/read-password.ts';
+import { createSqliteStore } from '../../storage/sqlite/store.ts';
+import { createRevocationList, revocationHorizonMs, revokeUser } from '../../authorization-server/revocation.ts';
+import { longestAccessTokenTtlSeconds } from '../../authorization-server/keys.ts';
 import { parseOptions, UsageError } from '../options.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { configFromOptions } from '../config-options.ts';
@@ -11,7 +14,7 @@ import { configFromOptions } from '../config-options.ts';
 const HELP = `usage: mcp-warden users <subcommand> [--config FILE | --demo]
   add USER --role ROLE [--role ROLE]   create a user; the password is read from stdin or a prompt
   list [--json]                        list users and their roles
-  remove USER                          delete a user
+  remove USER                          delete a user and revoke every token issued to them
   set-role USER --role ROLE [...]      replace a user's roles
   set-password USER                    change a password (stdin or prompt)`;
 
@@ -49,6 +52,14 @@ export const run: Command = async (ctx) => {
       case 'remove': {
         const user = needUser();
         if (!admin.users.remove(user)) { ctx.stderr.write(`mcp-warden users: no user "${user}"\n`); return 1; }
+        // RFC 7009 §2.1: a removed user's grants and access tokens are revoked too; a running
+        // gateway refuses them at the next request (same database).
+        const as = config.authorizationServer;
+        if ('embedded' in as) {
+          const store = createSqliteStore(admin.db);
+          const revocations = createRevocationList({ models: store.models, now: Date.now, horizonMs: revocationHorizonMs(longestAccessTokenTtlSeconds(as.embedded)) });
+          await revokeUser(store, revocations, user);
+        }
         ctx.stdout.write(`removed user ${user}\n`);
         return 0;
       }
