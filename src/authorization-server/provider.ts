@@ -133,6 +133,25 @@ function consentPolicy() {
   return policy;
 }
 
+/**
+ * MCP 2025-11-25 authorization §Scope Challenge Handling and 2026-07-28 SEP-2350 (the client asks
+ * for the union of scopes at each step-up): a client that registered itself (DCR) or describes
+ * itself (CIMD) names the scopes of its first challenge only, so its `scope` metadata cannot be a
+ * ceiling, or step-up would end in invalid_scope. What it may get is decided by the resource
+ * (getResourceServerInfo: its scopes, those the user's roles allow) and by the user's consent.
+ * A pre-registered client's `scope` stays the administrator's ceiling. oidc-provider enforces a
+ * client's `scope` wherever it loads the client, so it is lifted where clients are loaded.
+ */
+function liftSelfAssertedScopeCeiling(provider: Provider): void {
+  const Client = provider.Client as unknown as { find(id: string): Promise<unknown> };
+  const find = Client.find.bind(Client);
+  Client.find = async (id: string) => {
+    const client = await find(id) as { scope?: string; metadata(): Record<string, unknown> } | undefined;
+    if (client && client.metadata().warden_preregistered !== true) delete client.scope;
+    return client;
+  };
+}
+
 /** The oidc-provider instance with every rule of issue 3. @see RFC 6749, RFC 7636, RFC 8707, RFC 9068, RFC 9207 */
 export function createProvider(o: ProviderOptions): Provider {
   const { embedded, users, store, now } = o;
@@ -333,6 +352,7 @@ export function createProvider(o: ProviderOptions): Provider {
 
   const provider: Provider = new OidcProvider(o.issuer, configuration);
   attachRevocationList(provider, o.revocations);
+  liftSelfAssertedScopeCeiling(provider);
   provider.use(rotation.middleware);
   // We terminate no TLS ourselves; index.ts sets X-Forwarded-* from the configured issuer.
   provider.proxy = true;
