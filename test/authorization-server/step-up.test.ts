@@ -42,7 +42,7 @@ function memoryProvider(issuerOrigin: string) {
       let step = await browser.follow(url.href, issuerOrigin);
       for (let i = 0; i < 4 && new URL(step.url).origin === issuerOrigin; i++) {
         const html = await step.response.text();
-        const fields = html.includes('name="password"') ? { username: 'alice', password: PASSWORD } : { decision: 'allow' };
+        const fields: Record<string, string> = html.includes('name="password"') ? { username: 'alice', password: PASSWORD } : { decision: 'allow' };
         const r = await browser.submit(step.url, html, fields);
         step = await browser.follow(new URL(r.headers.get('location')!, step.url).href, issuerOrigin);
       }
