@@ -3,6 +3,7 @@
  * decided here, one setting per rule of issue 3 / AS-1…14, each citing its clause.
  */
 import type Provider from 'oidc-provider';
+import { LRUCache } from 'lru-cache';
 import type { Configuration, KoaContextWithOIDC, ClientMetadata, JWK } from 'oidc-provider';
 import { errors, interactionPolicy, OidcProvider } from './oidc-provider-module.ts';
 import type { Config, EmbeddedAuthorizationServerConfig } from '../config/schema.ts';
@@ -100,6 +101,23 @@ export function assertRegistrableRedirectUris(metadata: Record<string, unknown>,
   }
 }
 
+/** A client that registered itself (DCR) or describes itself (CIMD): never one an administrator added. */
+function isSelfAssertedClient(client: { metadata(): Record<string, unknown> }): boolean {
+  return client.metadata().warden_preregistered !== true;
+}
+
+/**
+ * Fetch Metadata (W3C): the browser says this request is a top-level navigation the user started
+ * themselves (typed, bookmarked, clicked on our own pages), not one another site started. All
+ * three must hold, as FastMCP's fix for GHSA-6x8h-498w-gv8c requires; a client that does not send
+ * them (no browser) gets the consent page.
+ */
+export function isUserNavigation(headers: Record<string, string | string[] | undefined>): boolean {
+  const one = (name: string) => { const v = headers[name]; return typeof v === 'string' ? v.trim().toLowerCase() : undefined; };
+  const site = one('sec-fetch-site');
+  return (site === 'none' || site === 'same-origin') && one('sec-fetch-user') === '?1' && one('sec-fetch-mode') === 'navigate';
+}
+
 function sentApplicationType(ctx: KoaContextWithOIDC): boolean {
   const body = ctx.oidc.body as Record<string, unknown> | undefined;
   return typeof body?.application_type === 'string';
@@ -156,6 +174,17 @@ function liftSelfAssertedScopeCeiling(provider: Provider): void {
 export function createProvider(o: ProviderOptions): Provider {
   const { embedded, users, store, now } = o;
   const cimd = embedded.clientIdMetadataDocuments;
+
+  // Whether each pending interaction's authorization request was the user's own navigation. The
+  // request that resumes after sign-in comes from our own login form, so it is the first
+  // request's headers that count. Kept as long as an interaction lives; an interaction this
+  // instance does not know (restart, another instance) counts as not started by the user.
+  const userStarted = new LRUCache<string, boolean>({ max: 10_000, ttl: 30 * 60_000 });
+  function startedByUser(ctx: KoaContextWithOIDC): boolean {
+    if (ctx.oidc.route !== "resume") return isUserNavigation(ctx.headers);
+    const uid = ctx.oidc.entities.Interaction?.uid;
+    return uid !== undefined && userStarted.get(uid) === true;
+  }
 
   async function accountScopes(ctx: KoaContextWithOIDC, info: ResourceInfo): Promise<string[]> {
     const accountId = ctx.oidc.account?.accountId ?? ctx.oidc.session?.accountId;
@@ -315,7 +344,14 @@ export function createProvider(o: ProviderOptions): Provider {
     async loadExistingGrant(ctx) {
       const { client, session, provider, params } = ctx.oidc;
       if (!client || !session?.accountId) return undefined;
-      const grantId = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? session.grantIdFor(client.clientId);
+      // The user consented in this very interaction.
+      const justGranted = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId;
+      if (justGranted) return provider.Grant.find(justGranted);
+      // GHSA-6x8h-498w-gv8c: a remembered consent of a client that registered itself (DCR) or
+      // describes itself (CIMD) is reused silently only when the user navigated here themselves;
+      // a request another site started (an authorization server in the middle) sees the page.
+      if (isSelfAssertedClient(client) && !startedByUser(ctx)) return undefined;
+      const grantId = session.grantIdFor(client.clientId);
       if (grantId) return provider.Grant.find(grantId);
       const resource = typeof params?.resource === 'string' ? params.resource : o.defaultResource;
       if (!resource) return undefined;
@@ -354,6 +390,12 @@ export function createProvider(o: ProviderOptions): Provider {
   attachRevocationList(provider, o.revocations);
   liftSelfAssertedScopeCeiling(provider);
   provider.use(rotation.middleware);
+  provider.use(async (ctx, next) => {
+    await next();
+    const { route, entities } = (ctx as KoaContextWithOIDC).oidc ?? {};
+    const uid = route === 'authorization' ? entities?.Interaction?.uid : undefined;
+    if (uid) userStarted.set(uid, isUserNavigation(ctx.headers));
+  });
   // We terminate no TLS ourselves; index.ts sets X-Forwarded-* from the configured issuer.
   provider.proxy = true;
   // Client secrets are stored hashed (client-secret.ts); compare against the hash.

@@ -161,7 +161,9 @@ describe('authorization code flow (oauth4webapi)', () => {
   });
 
   it('consent is remembered per (user, client, scopes) and asked again for a new scope', async () => {
-    const clientId = await registerPublicClient(s.issuer);
+    // A pre-registered client: a DCR client's remembered consent needs the user's own navigation
+    // (remembered-consent.test.ts).
+    const { clientId } = await s.as.clients.add({ clientName: 'Remembered', type: 'public', applicationType: 'native', redirectUris: ['http://127.0.0.1/callback'] });
     const browser = new Browser();
     const first = await authorize({ issuer: s.issuer, clientId, browser, username: 'alice', password: TEST_PASSWORD, resource: s.resource, scope: 'notes:read' });
     assert.equal(first.consentShown, true);
