@@ -65,8 +65,9 @@ export interface AuthorizationServerOptions {
   /** Dynamic client registrations allowed per client IP per window. Default 20 per minute. */
   registrationRateLimit?: { max: number; windowMs: number };
   /**
-   * Failed sign-ins allowed per username and per client address per window (default 10 per
-   * 5 minutes), and password verifications (scrypt) run at once (default 4).
+   * Sign-in backoff per account and per client address, separately: `maxFailures` failures are
+   * free (default 10), then each doubles the wait from 1 s up to `windowMs` (default 5 minutes);
+   * and password verifications (scrypt) run at once (default 4).
    */
   loginRateLimit?: { maxFailures: number; windowMs: number; maxConcurrent?: number };
   /** Carries revocations to the other instances of a deployment (default: this process only). */

@@ -11,7 +11,7 @@ import type { ConsentStore } from '../../storage/store.ts';
 import type { ResourceInfo } from '../resources.ts';
 import { isUrlClientId } from '../client-id-metadata-document.ts';
 import { createCsrf } from '../../kernel/csrf.ts';
-import { createRateLimiter, createSemaphore } from '../rate-limit.ts';
+import { createBackoff, createSemaphore } from '../rate-limit.ts';
 import { sendPage } from '../../kernel/html.ts';
 import { consentPage, errorPage, loginPage, type ConsentScope } from './views.ts';
 
@@ -29,7 +29,10 @@ export interface InteractionDeps {
   now: () => number;
   /** The issuer's path ('' for an origin issuer): prefix of the form actions. */
   basePath: string;
-  /** Failed sign-ins per username and per client address per window; concurrent scrypt runs. */
+  /**
+   * Sign-in backoff, per account and per client address separately: `maxFailures` failures are
+   * free, then each doubles the wait (from 1 s) up to `windowMs`; concurrent scrypt runs.
+   */
   loginRateLimit: { maxFailures: number; windowMs: number; maxConcurrent?: number };
   /** The client's address (through trusted proxies only: src/http/client-address.ts). Default: the socket's peer. */
   clientAddress?: (req: IncomingMessage) => string;
@@ -66,20 +69,26 @@ function isLoopbackHost(hostname: string): boolean {
 export function createInteractionHandler(deps: InteractionDeps) {
   const { provider, users, consents, logger } = deps;
   const csrf = createCsrf(deps.cookieSecret);
-  // Password guessing: each failure counts against the username and the client address; once
-  // either is over the limit, sign-ins are refused (429) before scrypt runs. A few scrypt runs at
-  // once at most, so sign-ins cannot saturate libuv's thread pool (which also serves SQLite-free
-  // crypto and DNS for everyone else).
+  // Password guessing: each failure slows the account and the client address, separately, with
+  // exponential backoff; while either must wait, sign-ins are refused (429 with Retry-After)
+  // before scrypt runs. A backoff, not a lockout: refused attempts do not count, so an attacker
+  // failing from the victim's address (a shared NAT) or against the victim's account delays
+  // them at most `windowMs`, and the right password works once the wait is over. The address is
+  // the client's through trusted proxies only (config trustProxy). A few scrypt runs at once at
+  // most, so sign-ins cannot saturate libuv's thread pool.
   const { maxFailures, windowMs } = deps.loginRateLimit;
-  const failuresByUser = createRateLimiter({ max: maxFailures, windowMs }, deps.now);
-  const failuresByAddress = createRateLimiter({ max: maxFailures, windowMs }, deps.now);
+  const backoff = { freeFailures: maxFailures, baseMs: 1000, maxMs: windowMs };
+  const failuresByUser = createBackoff(backoff, deps.now);
+  const failuresByAddress = createBackoff(backoff, deps.now);
   const verifications = createSemaphore(deps.loginRateLimit.maxConcurrent ?? 4, 64);
 
   function tooManyAttempts(res: ServerResponse, retryAfterSeconds: number): void {
     res.setHeader('Retry-After', String(retryAfterSeconds));
     const minutes = Math.ceil(retryAfterSeconds / 60);
     return sendPage(res, 429, 'Too many sign-in attempts', errorPage('Too many sign-in attempts',
-      `Sign-in is paused after too many failed attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`));
+      retryAfterSeconds < 60
+        ? `Sign-in is slowed down after failed attempts. Try again in ${retryAfterSeconds} second${retryAfterSeconds === 1 ? '' : 's'}.`
+        : `Sign-in is slowed down after failed attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`));
   }
 
   async function clientView(clientId: string) {
@@ -205,8 +214,8 @@ export function createInteractionHandler(deps: InteractionDeps) {
         user = verified.value;
       }
       if (!user) {
-        failuresByUser.hit(userKey);
-        failuresByAddress.hit(address);
+        failuresByUser.fail(userKey);
+        failuresByAddress.fail(address);
         logger.info({ event: 'login_failed', client_id: clientId }, 'sign-in failed');
         return renderLogin(res, uid, clientId, 401, 'Invalid username or password.', username);
       }
