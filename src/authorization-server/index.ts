@@ -210,11 +210,25 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     if (address === undefined) addresses.set(req, (address = resolveAddress(req)));
     return address;
   };
+  // Names of the clients an administrator registered, re-read at most every 5 s: the sign-in
+  // pages warn when a self-asserted name imitates one.
+  let preRegistered: { names: Promise<string[]>; until: number } | undefined;
+  const preRegisteredClientNames = (): Promise<string[]> => {
+    if (!preRegistered || preRegistered.until <= now()) {
+      const names = store.models.list('Client').then((rows) => rows
+        .filter((r) => r.payload.warden_preregistered === true && typeof r.payload.client_name === 'string' && r.payload.client_name !== '')
+        .map((r) => r.payload.client_name as string));
+      preRegistered = { names, until: now() + 5_000 };
+      names.catch(() => { preRegistered = undefined; });
+    }
+    return preRegistered.names;
+  };
   const interactions = createInteractionHandler({
     clientAddress,
     provider, users, consents: store.consents, cookieSecret: cookieKeys[0]!, issuerOrigin: issuerUrl.origin,
     resolveResource, defaultResource, logger, now, basePath: issuerPath,
     loginRateLimit: options.loginRateLimit ?? { maxFailures: 10, windowMs: 5 * 60_000 },
+    preRegisteredClientNames,
     describeScopes: (info, roles) => (info.server ? describeScopes(info.server, roles) : {}),
   });
   const callback = provider.callback();

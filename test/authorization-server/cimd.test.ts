@@ -77,7 +77,7 @@ describe('client ID metadata documents', () => {
     assert.equal(claims.aud, dev.resource);
   });
 
-  it('AS-8, CIMD §6: the consent page shows the client name and the document host as verified identity', async () => {
+  it('CIMD §6: the consent page shows the client name as a claim and the document host as verified identity', async () => {
     const clientId = `${docs.base}/client2.json`;
     const browser = new Browser();
     const url = `${dev.url}/oauth/authorize?` + new URLSearchParams({
@@ -88,9 +88,9 @@ describe('client ID metadata documents', () => {
     const r = await browser.submit(login.url, await login.response.text(), { username: 'alice', password: TEST_PASSWORD });
     const consent = await browser.follow(new URL(r.headers.get('location')!, login.url).href, dev.url);
     const html = await consent.response.text();
-    assert.match(html, /<dd id="client-name">CIMD Test App<\/dd>/);
-    assert.match(html, new RegExp(`<dd id="client-origin">${new URL(docs.base).host}</dd>`));
-    assert.match(html, /<dd id="redirect-host">127\.0\.0\.1/);
+    assert.match(html, /<span id="client-name">CIMD Test App<\/span> <span id="client-badge" class="warn">\(unverified/);
+    assert.match(html, new RegExp(`<dd id="client-origin">described by <strong>${new URL(docs.base).host}</strong></dd>`));
+    assert.match(html, /<dd id="redirect-host"><strong>127\.0\.0\.1/);
   });
 
   it('CIMD §4.1: the document is cached (bounded), not fetched on every request', async () => {

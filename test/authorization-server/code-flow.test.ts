@@ -305,9 +305,9 @@ describe('login and consent pages', () => {
     const r = await browser.submit(url, html, { username: 'bob', password: TEST_PASSWORD });
     const step = await browser.follow(new URL(r.headers.get('location')!, url).href, s.url);
     const consent = await step.response.text();
-    assert.match(consent, /<dd id="client-name">Page Test Client<\/dd>/);
-    assert.match(consent, /<dd id="client-origin" class="warn">unverified<\/dd>/);
-    assert.match(consent, /<dd id="redirect-host">127\.0\.0\.1/);
+    assert.match(consent, /<span id="client-name">Page Test Client<\/span> <span id="client-badge" class="warn">\(unverified/);
+    assert.match(consent, /<dd id="client-origin" class="warn">registered itself: unverified<\/dd>/);
+    assert.match(consent, /<dd id="redirect-host"><strong>127\.0\.0\.1/);
     assert.match(consent, /Read your notes/);
     assert.doesNotMatch(consent, /Create and delete notes/, 'only the requested scopes are listed');
     assert.match(consent, />Allow</);

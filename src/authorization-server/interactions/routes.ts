@@ -13,7 +13,8 @@ import { isUrlClientId } from '../client-id-metadata-document.ts';
 import { createCsrf } from '../../kernel/csrf.ts';
 import { createBackoff, createSemaphore } from '../rate-limit.ts';
 import { sendPage } from '../../kernel/html.ts';
-import { consentPage, errorPage, loginPage, type ConsentScope } from './views.ts';
+import { consentPage, errorPage, loginPage, type ClientClaim, type ConsentScope, type RedirectTarget } from './views.ts';
+import { imitatedName } from './client-name.ts';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -34,6 +35,8 @@ export interface InteractionDeps {
    * free, then each doubles the wait (from 1 s) up to `windowMs`; concurrent scrypt runs.
    */
   loginRateLimit: { maxFailures: number; windowMs: number; maxConcurrent?: number };
+  /** Names of the clients an administrator registered (the sign-in pages warn when a self-asserted name imitates one). */
+  preRegisteredClientNames?: () => Promise<readonly string[]>;
   /** The client's address (through trusted proxies only: src/http/client-address.ts). Default: the socket's peer. */
   clientAddress?: (req: IncomingMessage) => string;
 }
@@ -91,21 +94,32 @@ export function createInteractionHandler(deps: InteractionDeps) {
         : `Sign-in is slowed down after failed attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`));
   }
 
-  async function clientView(clientId: string) {
+  async function clientView(clientId: string): Promise<ClientClaim & { refresh: boolean }> {
     const client = await provider.Client.find(clientId);
     const meta = (client?.metadata() ?? {}) as Record<string, unknown>;
     const name = typeof meta.client_name === 'string' && meta.client_name ? meta.client_name : clientId;
-    const refreshOk = Array.isArray(meta.grant_types) && meta.grant_types.includes('refresh_token');
-    if (isUrlClientId(clientId)) return { name, origin: new URL(clientId).host, verified: true, refresh: refreshOk };
     const refresh = Array.isArray(meta.grant_types) && meta.grant_types.includes('refresh_token');
-    if (meta.warden_preregistered === true) return { name, origin: 'registered by an administrator', verified: true, refresh };
-    return { name, origin: 'unverified', verified: false, refresh };
+    if (meta.warden_preregistered === true) return { name, kind: 'pre-registered', refresh };
+    const imitates = imitatedName(name, (await deps.preRegisteredClientNames?.()) ?? []);
+    const claim: ClientClaim = isUrlClientId(clientId)
+      ? { name, kind: 'metadata-document', documentHost: new URL(clientId).host }
+      : { name, kind: 'self-registered' };
+    return { ...claim, ...(imitates ? { imitates } : {}), refresh };
   }
 
-  async function renderLogin(res: ServerResponse, uid: string, clientId: string, status = 200, error?: string, username?: string) {
-    const client = await clientView(clientId);
+  /** The redirect_uri of the request (validated by oidc-provider before any page is shown). */
+  function redirectTarget(redirectUri: unknown): RedirectTarget {
+    const redirect = URL.parse(String(redirectUri ?? ''));
+    if (!redirect) return { host: 'unknown', local: false };
+    const web = redirect.protocol === 'http:' || redirect.protocol === 'https:';
+    return { host: web ? redirect.host : redirect.protocol, local: !web || isLoopbackHost(redirect.hostname) };
+  }
+
+  async function renderLogin(res: ServerResponse, details: Awaited<ReturnType<Provider['interactionDetails']>>, status = 200, error?: string, username?: string) {
+    const { uid, params } = details;
+    const client = await clientView(String(params.client_id));
     sendPage(res, status, 'Sign in', loginPage({
-      action: `${deps.basePath}/interaction/${uid}/login`, csrf: csrf.issue(uid, 'login'), clientName: client.name,
+      action: `${deps.basePath}/interaction/${uid}/login`, csrf: csrf.issue(uid, 'login'), client, redirect: redirectTarget(params.redirect_uri),
       ...(error ? { error } : {}), ...(username ? { username } : {}),
     }));
   }
@@ -114,7 +128,6 @@ export function createInteractionHandler(deps: InteractionDeps) {
     const { uid, params, prompt, session } = details;
     const clientId = String(params.client_id);
     const client = await clientView(clientId);
-    const redirect = URL.parse(String(params.redirect_uri ?? ''));
     const d = prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
     const resourceUri = typeof params.resource === 'string' ? params.resource : deps.defaultResource ?? '';
     const info = deps.resolveResource(resourceUri);
@@ -127,9 +140,7 @@ export function createInteractionHandler(deps: InteractionDeps) {
     sendPage(res, 200, 'Allow access?', consentPage({
       action: `${deps.basePath}/interaction/${uid}/consent`, csrf: csrf.issue(uid, 'consent'),
       username: session?.accountId ?? '',
-      clientName: client.name, clientOrigin: client.origin, clientVerified: client.verified,
-      redirectHost: redirect ? (redirect.protocol.startsWith('http') ? redirect.host : redirect.protocol) : 'unknown',
-      redirectIsLocal: redirect ? (!redirect.protocol.startsWith('http') || isLoopbackHost(redirect.hostname)) : false,
+      client, redirect: redirectTarget(params.redirect_uri),
       resource: resourceUri, scopes, offlineAccess: client.refresh,
     }));
   }
@@ -174,7 +185,7 @@ export function createInteractionHandler(deps: InteractionDeps) {
     const clientId = String(details.params.client_id);
 
     if (req.method === 'GET' && !step) {
-      if (details.prompt.name === 'login') return renderLogin(res, uid, clientId);
+      if (details.prompt.name === 'login') return renderLogin(res, details);
       if (details.prompt.name === 'consent') return renderConsent(res, details);
       return sendPage(res, 400, 'Unsupported', errorPage('Unsupported request', 'This authorization request needs a step this server does not offer.'));
     }
@@ -217,7 +228,7 @@ export function createInteractionHandler(deps: InteractionDeps) {
         failuresByUser.fail(userKey);
         failuresByAddress.fail(address);
         logger.info({ event: 'login_failed', client_id: clientId }, 'sign-in failed');
-        return renderLogin(res, uid, clientId, 401, 'Invalid username or password.', username);
+        return renderLogin(res, details, 401, 'Invalid username or password.', username);
       }
       failuresByUser.reset(userKey);
       logger.info({ event: 'login', client_id: clientId, user: user.username }, 'signed in');
@@ -226,7 +237,7 @@ export function createInteractionHandler(deps: InteractionDeps) {
     }
 
     // step === 'consent'
-    if (details.prompt.name !== 'consent') return renderLogin(res, uid, clientId);
+    if (details.prompt.name !== 'consent') return renderLogin(res, details);
     const decision = form.get('decision');
     if (decision === 'deny') {
       logger.info({ event: 'consent_denied', client_id: clientId, user: details.session?.accountId }, 'consent denied');
