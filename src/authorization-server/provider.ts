@@ -1,6 +1,7 @@
 /**
  * The oidc-provider configuration of the embedded authorization server: what it allows is
- * decided here, one setting per rule of issue 3 / AS-1…14, each citing its clause.
+ * decided here, one setting per rule, each citing its clause (OAuth 2.1, RFC 7591, RFC 8707,
+ * RFC 9068, RFC 9207, MCP 2025-11-25 authorization).
  */
 import type Provider from 'oidc-provider';
 import { LRUCache } from 'lru-cache';
@@ -124,7 +125,8 @@ function sentApplicationType(ctx: KoaContextWithOIDC): boolean {
 }
 
 /**
- * AS-10: redirect URIs of clients that describe themselves (DCR, CIMD) are https or loopback.
+ * RFC 8252 §7.3 / §8.4 and MCP 2025-11-25 §Redirect URI validation: redirect URIs of clients that
+ * describe themselves (DCR, CIMD) are https or loopback.
  * A CIMD document's raw application_type is not visible here, so it is judged like a client
  * that sent none. Pre-registered clients are the administrator's call.
  */
@@ -134,7 +136,7 @@ function assertSelfAssertedRedirects(ctx: KoaContextWithOIDC | undefined, metada
     try {
       assertRegistrableRedirectUris(metadata, false);
     } catch (err) {
-      // AS-6: a bad client ID metadata document is the client's failure (invalid_client_metadata).
+      // Client ID Metadata Document §4: a bad document is the client's failure (invalid_client_metadata).
       throw new errors.InvalidClientMetadata(`client ID metadata document: ${(err as { error_description?: string }).error_description ?? 'invalid redirect_uris'}`);
     }
   }
@@ -142,7 +144,8 @@ function assertSelfAssertedRedirects(ctx: KoaContextWithOIDC | undefined, metada
 
 /**
  * oidc-provider's default prompts, except that a native client's remembered consent is honoured
- * (issue 3 §8: consent is remembered per user, client and scopes) instead of asking every time.
+ * (consent is remembered per user, client and scopes) instead of asking every time; for DCR and
+ * CIMD clients only on the user's own navigation (loadExistingGrant).
  * Native clients registered by DCR are still shown as "unverified" with their redirect host.
  */
 function consentPolicy() {
@@ -170,7 +173,7 @@ function liftSelfAssertedScopeCeiling(provider: Provider): void {
   };
 }
 
-/** The oidc-provider instance with every rule of issue 3. @see RFC 6749, RFC 7636, RFC 8707, RFC 9068, RFC 9207 */
+/** The oidc-provider instance of the embedded authorization server. @see RFC 6749, RFC 7636, RFC 8707, RFC 9068, RFC 9207 */
 export function createProvider(o: ProviderOptions): Provider {
   const { embedded, users, store, now } = o;
   const cimd = embedded.clientIdMetadataDocuments;
@@ -220,9 +223,9 @@ export function createProvider(o: ProviderOptions): Provider {
     // `scope` metadata may restrict itself to them; tokens still carry them per resource.
     scopes: ['openid', 'offline_access', ...new Set(o.config.servers.flatMap((s) => s.scopes))],
     responseTypes: ['code'],
-    // OAuth 2.1 §4.1.1 / AS-1: PKCE for every client; oidc-provider 9 accepts only S256.
+    // OAuth 2.1 §4.1.1: PKCE for every client; oidc-provider 9 accepts only S256.
     pkce: { required: () => true },
-    // AS-9: the redirect_uri is always sent and matched exactly.
+    // OAuth 2.1 §4.1.1 / RFC 9700 §4.1.3: the redirect_uri is always sent and matched exactly.
     allowOmittingSingleRegisteredRedirectUri: false,
     clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     enabledJWA: {
@@ -262,7 +265,7 @@ export function createProvider(o: ProviderOptions): Provider {
       devInteractions: { enabled: false },
       rpInitiatedLogout: { enabled: false },
       userinfo: { enabled: false },
-      // RFC 7591; MCP 2025-11-25 AS-5. No RFC 7592 management: secrets are hashed at rest.
+      // RFC 7591; MCP 2025-11-25 §Dynamic Client Registration. No RFC 7592 management: secrets are hashed at rest.
       registration: { enabled: embedded.dynamicClientRegistration, initialAccessToken: false, issueRegistrationAccessToken: false },
       revocation: { enabled: true },
       introspection: {
@@ -319,7 +322,8 @@ export function createProvider(o: ProviderOptions): Provider {
       Interaction: 30 * 60,
       IdToken: 3600,
     },
-    // OAuth 2.1 §4.3.1 (AS-11): rotate on every use; reuse of a rotated token revokes the grant.
+    // OAuth 2.1 §4.3.1: rotate on every use; reuse of a rotated token revokes the grant
+    // (a retry of a lost answer gets the same successor: grants/refresh-rotation.ts).
     rotateRefreshToken: true,
     // MCP 2026-07-28 (SEP-2207): we list offline_access in scopes_supported so clients know
     // refresh tokens are available, and issue one to every client registered for the

@@ -69,7 +69,7 @@ describe('client ID metadata documents', () => {
     await new Promise<void>((r) => docs.server.close(() => r()));
   });
 
-  it('CIMD §3, AS-6: a URL client_id is fetched and the full flow works, with redirect_uris from the document', async () => {
+  it('CIMD §3: a URL client_id is fetched and the full flow works, with redirect_uris from the document', async () => {
     const clientId = `${docs.base}/client.json`;
     const t = await obtainTokens({ issuer: dev.issuer, clientId, username: 'bob', password: TEST_PASSWORD, resource: dev.resource, scope: 'notes:read' });
     const claims = JSON.parse(Buffer.from(t.access_token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
@@ -101,18 +101,18 @@ describe('client ID metadata documents', () => {
     assert.equal(docs.hits.get('/client.json') ?? 0, before);
   });
 
-  it('AS-6: a redirect_uri not in the document gets an error page, never a redirect', async () => {
+  it('CIMD §4, OAuth 2.1 §4.1.2.1: a redirect_uri not in the document gets an error page, never a redirect', async () => {
     const r = await firstResponse(dev, `${docs.base}/client.json`, 'http://127.0.0.1/elsewhere');
     assert.equal(r.status, 400);
     assert.equal(r.location, null);
   });
 
   const refusedDocs: Array<[string, string]> = [
-    ['AS-6: the document\'s client_id differs from the URL', '/mismatch.json'],
+    ['CIMD §4.1: the document\'s client_id differs from the URL', '/mismatch.json'],
     ['CIMD §6: a document larger than 5 KB', '/big.json'],
     ['CIMD §6: a redirect instead of the document', '/redirect.json'],
     ['CIMD §4: a document declaring a shared-secret auth method', '/secret.json'],
-    ['AS-10: a document with a non-loopback http redirect_uri', '/http-redirect.json'],
+    ['RFC 8252 §8.4: a document with a non-loopback http redirect_uri', '/http-redirect.json'],
     ['a document that does not arrive within the timeout', '/slow.json'],
     ['a document that does not exist', '/missing.json'],
   ];
@@ -135,7 +135,7 @@ describe('client ID metadata documents', () => {
     assert.match((await res.json() as { error: string }).error, /^invalid_client/);
   });
 
-  it('AS-7: http://localhost client IDs are refused without allowHttpLocalhost', async () => {
+  it('CIMD §3 (https only): http://localhost client IDs are refused without allowHttpLocalhost', async () => {
     const r = await firstResponse(strict, `${docs.base}/client.json`);
     assert.equal(r.status, 400);
     assert.equal(r.location, null);
@@ -173,7 +173,7 @@ describe('client ID metadata documents', () => {
     }
   });
 
-  it('AS-7: client IDs with userinfo, fragments or dot segments are not treated as documents', async () => {
+  it('CIMD §3: client IDs with userinfo, fragments or dot segments are not treated as documents', async () => {
     for (const id of [`${docs.base.replace('http://', 'http://user@')}/client.json`, `${docs.base}/a/../client.json`, 'https://app.example/client.json#x']) {
       const r = await firstResponse(dev, id);
       assert.equal(r.status, 400, id);

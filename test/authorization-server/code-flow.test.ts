@@ -12,7 +12,7 @@ describe('authorization code flow (oauth4webapi)', () => {
   before(async () => { s = await startEmbeddedAs(); });
   after(async () => { await s.close(); });
 
-  it('RFC 8414 §3 / AS-2..4, AS-13, AS-14: metadata advertises S256, CIMD, iss, registration, revocation, introspection and auth methods', async () => {
+  it('RFC 8414 §3, RFC 9207 §3: metadata advertises S256, CIMD, iss, registration, revocation, introspection and auth methods', async () => {
     for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
       const res = await fetch(`${s.url}${path}`);
       assert.equal(res.status, 200);
@@ -30,7 +30,7 @@ describe('authorization code flow (oauth4webapi)', () => {
     }
   });
 
-  it('AS-13: endpoint URLs come from the issuer, not from a spoofed Host or X-Forwarded-Host', async () => {
+  it('RFC 8414 §3.3: endpoint URLs come from the issuer, not from a spoofed Host or X-Forwarded-Host', async () => {
     const res = await fetch(`${s.url}/.well-known/oauth-authorization-server`, { headers: { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' } });
     const md = await res.json() as Record<string, string>;
     assert.equal(md.token_endpoint, `${s.url}/oauth/token`);
@@ -85,7 +85,7 @@ describe('authorization code flow (oauth4webapi)', () => {
     assert.ok(t.access_token);
   });
 
-  it('AS-9: a redirect_uri that is not registered gets an error page, never a redirect', async () => {
+  it('OAuth 2.1 §4.1.2.1: a redirect_uri that is not registered gets an error page, never a redirect', async () => {
     const clientId = await registerPublicClient(s.issuer, 'http://127.0.0.1/callback');
     const url = `${s.url}/oauth/authorize?` + new URLSearchParams({
       client_id: clientId, redirect_uri: 'http://127.0.0.1/other', response_type: 'code', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', resource: s.resource, state: 's',
@@ -371,7 +371,7 @@ describe('scopes limited by the user', () => {
   });
   after(async () => { await s.close(); });
 
-  it('issue 3 §4: scope is the requested scopes ∩ the server\'s ∩ what the user may have', async () => {
+  it('RFC 6749 §3.3: scope is the requested scopes ∩ the server\'s ∩ what the user may have', async () => {
     const bob = await obtainTokens({ issuer: s.issuer, username: 'bob', password: TEST_PASSWORD, resource: s.resource, scope: 'notes:read notes:write other:scope' });
     assert.equal(bob.scope, 'notes:read');
     const alice = await obtainTokens({ issuer: s.issuer, username: 'alice', password: TEST_PASSWORD, resource: s.resource, scope: 'notes:read notes:write other:scope' });

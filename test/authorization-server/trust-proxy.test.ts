@@ -71,7 +71,7 @@ describe('trustProxy never derives URLs from forwarding headers (publicUrl defin
   });
   after(async () => s.close());
 
-  it('RFC 8414 §3 / AS-13: X-Forwarded-Host, -Proto and Forwarded from a trusted proxy do not change the issuer or endpoint URLs', async () => {
+  it('RFC 8414 §3: X-Forwarded-Host, -Proto and Forwarded from a trusted proxy do not change the issuer or endpoint URLs', async () => {
     const dispatcher = new Agent({ localAddress: '127.0.0.1' });
     try {
       const res = await fetch(`${s.issuer}/.well-known/oauth-authorization-server`, {
