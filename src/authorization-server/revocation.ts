@@ -150,9 +150,9 @@ export function createRevocationList({ models, now, horizonMs, bus = createInPro
       if ((await revokedAt('token', claims.jti)) !== undefined) return true;
       if ((await revokedAt('grant', claims.grant_id)) !== undefined) return true;
       // RFC 9068 §2.2: iat is in seconds; a token issued in the same second as the removal is
-      // refused too (issued at or before it).
-      const iatMs = typeof claims.iat === 'number' ? claims.iat * 1000 : 0;
-      const issuedBefore = (at: number | undefined) => at !== undefined && iatMs < Math.floor(at / 1000) * 1000 + 1000;
+      // refused too (issued at or before it), as is one without iat.
+      const iat = typeof claims.iat === 'number' ? claims.iat : 0;
+      const issuedBefore = (at: number | undefined) => at !== undefined && iat <= Math.floor(at / 1000);
       if (claims.sub !== claims.client_id && issuedBefore(await revokedAt('subject', claims.sub))) return true;
       return issuedBefore(await revokedAt('client', claims.client_id));
     },
