@@ -214,7 +214,8 @@ export function createProvider(o: ProviderOptions): Provider {
     routes: ROUTES,
     interactions: { url: (_ctx, interaction) => `${o.basePath}/interaction/${interaction.uid}`, policy: consentPolicy() },
     async findAccount(_ctx, sub) {
-      const user = users.get(sub);
+      // A removed or disabled user has no account: their session and refresh tokens stop working.
+      const user = users.getActive(sub);
       if (!user) return undefined;
       return { accountId: user.username, claims: async () => ({ sub: user.username }) };
     },

@@ -17,6 +17,14 @@ export interface User {
   username: string;
   roles: string[];
   createdAt: number;
+  /** Set while an administrator has disabled the account: no sign-in, no token. */
+  disabledAt?: number;
+}
+
+type UserRow = { username: string; roles: string; created_at: number; disabled_at: number | null };
+
+function toUser(row: UserRow): User {
+  return { username: row.username, roles: JSON.parse(row.roles) as string[], createdAt: row.created_at, ...(row.disabled_at !== null ? { disabledAt: row.disabled_at } : {}) };
 }
 
 export class UserStoreError extends Error {
@@ -79,6 +87,9 @@ export class UserStore {
          password_hash TEXT NOT NULL,
          roles TEXT NOT NULL,
          created_at INTEGER NOT NULL)`,
+      // `users disable`: the account stays (its name is not reusable by someone else) but can
+      // neither sign in nor get tokens.
+      'ALTER TABLE users ADD COLUMN disabled_at INTEGER',
     ]);
   }
 
@@ -105,16 +116,25 @@ export class UserStore {
   #getStatement: ReturnType<SqliteDatabase['prepare']> | undefined;
 
   get(username: string): User | undefined {
-    this.#getStatement ??= this.#db.prepare('SELECT username, roles, created_at FROM users WHERE username = ?');
-    const row = this.#getStatement.get(username) as
-      | { username: string; roles: string; created_at: number }
-      | undefined;
-    return row ? { username: row.username, roles: JSON.parse(row.roles) as string[], createdAt: row.created_at } : undefined;
+    this.#getStatement ??= this.#db.prepare('SELECT username, roles, created_at, disabled_at FROM users WHERE username = ?');
+    const row = this.#getStatement.get(username) as UserRow | undefined;
+    return row ? toUser(row) : undefined;
+  }
+
+  /** The user when the account exists and is enabled: who may sign in and hold tokens. */
+  getActive(username: string): User | undefined {
+    const user = this.get(username);
+    return user && user.disabledAt === undefined ? user : undefined;
   }
 
   list(): User[] {
-    const rows = this.#db.prepare('SELECT username, roles, created_at FROM users ORDER BY username').all() as { username: string; roles: string; created_at: number }[];
-    return rows.map((r) => ({ username: r.username, roles: JSON.parse(r.roles) as string[], createdAt: r.created_at }));
+    const rows = this.#db.prepare('SELECT username, roles, created_at, disabled_at FROM users ORDER BY username').all() as UserRow[];
+    return rows.map(toUser);
+  }
+
+  /** Disables (at `at`, ms) or enables an account; false when there is no such user. */
+  setDisabled(username: string, disabled: boolean, at: number = Date.now()): boolean {
+    return this.#db.prepare('UPDATE users SET disabled_at = ? WHERE username = ?').run(disabled ? at : null, username).changes > 0;
   }
 
   remove(username: string): boolean {
@@ -134,7 +154,10 @@ export class UserStore {
     this.#db.prepare('UPDATE users SET password_hash = ? WHERE username = ?').run(hash, username);
   }
 
-  /** Returns the user when the password matches, in time independent of whether the user exists. */
+  /**
+   * Returns the user when the password matches and the account is enabled, in time independent
+   * of whether the user exists (a disabled account is checked like any other, then refused).
+   */
   async authenticate(username: string, password: string): Promise<User | undefined> {
     const row = this.#db.prepare('SELECT password_hash FROM users WHERE username = ?').get(username) as { password_hash: string } | undefined;
     if (!row) {
@@ -142,6 +165,6 @@ export class UserStore {
       await verifyPassword(password, await dummyHash);
       return undefined;
     }
-    return (await verifyPassword(password, row.password_hash)) ? this.get(username) : undefined;
+    return (await verifyPassword(password, row.password_hash)) ? this.getActive(username) : undefined;
   }
 }

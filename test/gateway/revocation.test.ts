@@ -27,7 +27,7 @@ describe('embedded AS: revoked access tokens at the gateway', () => {
     const env = { PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_DB: join(dir, 'warden.db') };
     const db = openDatabase(env.WARDEN_DB);
     const users = new UserStore(db, undefined, { testHashCost: 12 });
-    for (const name of ['alice', 'carol']) await users.add(name, PASSWORD, ['admin']);
+    for (const name of ['alice', 'carol', 'dave']) await users.add(name, PASSWORD, ['admin']);
     db.close();
     const config = (port: number): Config => {
       const c = buildDemoConfig({ ...env, PORT: String(port), WARDEN_PUBLIC_URL: `http://127.0.0.1:${port}` });
@@ -149,6 +149,20 @@ describe('embedded AS: revoked access tokens at the gateway', () => {
     await assertRefused(tokens.access_token, 'user removed');
     await assert.rejects(refreshTokens({ issuer: warden.config.publicUrl, clientId: tokens.clientId, refreshToken: tokens.refresh_token!, resource: endpoint }),
       (err: oauth.ResponseBodyError) => err.error === 'invalid_grant', 'and their refresh token');
+  });
+
+  it('RFC 7009 §2.1: `mcp-warden users disable` revokes every token issued to that user and refuses their sign-in until enabled', async () => {
+    const tokens = await obtainTokens(user('dave'));
+    await inUse(tokens);
+    const out = await runCli(['users', 'disable', 'dave', '--config', configFile]);
+    assert.equal(out.code, 0, out.err);
+    await assertRefused(tokens.access_token, 'user disabled');
+    await assert.rejects(refreshTokens({ issuer: warden.config.publicUrl, clientId: tokens.clientId, refreshToken: tokens.refresh_token!, resource: endpoint }),
+      (err: oauth.ResponseBodyError) => err.error === 'invalid_grant', 'and their refresh token');
+    await assert.rejects(obtainTokens(user('dave')), /sign-in failed with HTTP 401/, 'a disabled user cannot sign in');
+    assert.match((await runCli(['users', 'list', '--config', configFile])).out, /dave\s+admin\s+\(disabled\)/);
+    assert.equal((await runCli(['users', 'enable', 'dave', '--config', configFile])).code, 0);
+    assert.ok((await obtainTokens(user('dave'))).access_token, 'enabled again, they sign in');
   });
 
   it('RFC 7009 §2.1: `mcp-warden clients remove` revokes every token issued to that client', async () => {
