@@ -72,8 +72,10 @@ export function createRefreshRotation(o: RotationOptions): RefreshRotation {
   // When this process sent each recent answer: known at once, before the stored `sentAt` is
   // committed, and lost in a crash, exactly like an answer that never left. Bounded by the window.
   const sent = new Map<string, number>();
+  // Kept a minute at least, well past the commit of the stored `sentAt` that takes over.
+  const keepMs = Math.max(graceMs, 60_000);
   const forgetOld = () => {
-    const horizon = now() - graceMs;
+    const horizon = now() - keepMs;
     for (const [id, at] of sent) {
       if (at >= horizon && sent.size < 100_000) break;
       sent.delete(id);
