@@ -92,6 +92,9 @@ export interface RevocationListOptions {
   bus?: RevocationBus;
 }
 
+/** Revocations kept in memory at most (bounded state per instance). */
+const MAX_HEARD = 100_000;
+
 /** Clock tolerance of the gateway (RFC 9068 §4, token-verifier.ts): tokens live this much longer. */
 const CLOCK_TOLERANCE_MS = 60_000;
 
@@ -111,7 +114,11 @@ export function createRevocationList({ models, now, horizonMs, bus = createInPro
   const heard = new Map<string, RevocationEvent>();
   const key = (kind: RevocationKind, id: string) => `${kind}\u0000${id}`;
   const unsubscribe = bus.subscribe((event) => {
-    if (heard.size >= 100_000) for (const [k, e] of heard) if (e.until <= now()) heard.delete(k);
+    if (heard.size >= MAX_HEARD) {
+      for (const [k, e] of heard) if (e.until <= now()) heard.delete(k);
+      // Still full: the oldest go first; the Store keeps them, so only a lookup is lost.
+      for (const k of heard.keys()) { if (heard.size < MAX_HEARD) break; heard.delete(k); }
+    }
     heard.set(key(event.kind, event.id), event);
   });
 
