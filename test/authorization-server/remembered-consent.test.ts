@@ -10,6 +10,11 @@ import { startEmbeddedAs, TEST_PASSWORD, type EmbeddedAs } from '../helpers/embe
 import { authorize, Browser, obtainTokens, registerPublicClient } from '../helpers/oauth.ts';
 import { isUserNavigation } from '../../src/authorization-server/provider.ts';
 import { request } from 'undici';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { chromium, type Browser as Chromium } from 'playwright-core';
+import * as oauth from 'oauth4webapi';
+import { discover } from '../helpers/oauth.ts';
 
 /**
  * A browser that sends the given Fetch Metadata headers on every request. Through undici's
@@ -89,5 +94,70 @@ describe('remembered consent and self-asserted clients (GHSA-6x8h-498w-gv8c)', (
     assert.equal(isUserNavigation({ ...USER_NAVIGATION, 'sec-fetch-user': undefined }), false);
     assert.equal(isUserNavigation({ ...USER_NAVIGATION, 'sec-fetch-mode': 'no-cors' }), false);
     assert.equal(isUserNavigation({}), false);
+  });
+});
+
+describe('remembered consent in headless Chromium (real Fetch Metadata)', () => {
+  let s: EmbeddedAs;
+  let chromiumBrowser: Chromium;
+  let site: Server;
+  let sitePort: number;
+  let redirectUri: string;
+  before(async () => {
+    s = await startEmbeddedAs();
+    // The client's redirect target, and (under another host name: cross-site) a page that starts
+    // an authorization request by script, as an authorization server in the middle would.
+    site = createServer((req, res) => {
+      res.setHeader('content-type', 'text/html');
+      const target = new URL(req.url ?? '/', 'http://x').searchParams.get('go');
+      res.end(target ? `<!DOCTYPE html><title>elsewhere</title><script>location.href = ${JSON.stringify(target)};</script>` : '<!DOCTYPE html><title>callback</title><p>done</p>');
+    });
+    await new Promise<void>((r) => site.listen(0, '127.0.0.1', r));
+    sitePort = (site.address() as AddressInfo).port;
+    redirectUri = `http://127.0.0.1:${sitePort}/callback`;
+    chromiumBrowser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+  });
+  after(async () => {
+    await chromiumBrowser?.close();
+    site?.closeAllConnections();
+    await new Promise<void>((r) => site.close(() => r()));
+    await s.close();
+  });
+
+  async function authorizationUrl(clientId: string): Promise<string> {
+    const as = await discover(s.issuer);
+    return `${as.authorization_endpoint}?` + new URLSearchParams({
+      client_id: clientId, redirect_uri: redirectUri, response_type: 'code', state: oauth.generateRandomState(), scope: 'notes:read',
+      code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()), code_challenge_method: 'S256', resource: s.resource,
+    }).toString();
+  }
+
+  it('GHSA-6x8h-498w-gv8c: the user typing the URL skips the remembered consent; a cross-site page starting the same request sees the consent page', async () => {
+    const clientId = await registerPublicClient(s.issuer, redirectUri, 'Chromium Consent Client');
+    const context = await chromiumBrowser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(await authorizationUrl(clientId));
+      await page.getByLabel('Username').fill('alice');
+      await page.getByLabel('Password').fill(TEST_PASSWORD);
+      await Promise.all([page.waitForURL(/\/interaction\//), page.getByRole('button', { name: 'Sign in' }).click()]);
+      await Promise.all([page.waitForURL((u) => u.href.startsWith(redirectUri)), page.getByRole('button', { name: 'Allow' }).click()]);
+
+      // The user's own navigation (typed, bookmarked): straight back to the client.
+      await page.goto(await authorizationUrl(clientId));
+      await page.waitForURL((u) => u.href.startsWith(redirectUri));
+      assert.ok(new URL(page.url()).searchParams.get('code'), 'a code without a consent page');
+
+      // Another site sends the same browser (same session) to the same request.
+      const elsewhere = `http://localhost:${sitePort}/start?` + new URLSearchParams({ go: await authorizationUrl(clientId) }).toString();
+      await page.goto(elsewhere);
+      await page.getByRole('button', { name: 'Allow' }).waitFor();
+      assert.match(page.url(), /\/interaction\//, 'the consent page, not a silent redirect with a code');
+    } finally {
+      await context.close();
+    }
   });
 });
