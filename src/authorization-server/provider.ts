@@ -168,7 +168,7 @@ function liftSelfAssertedScopeCeiling(provider: Provider): void {
   const find = Client.find.bind(Client);
   Client.find = async (id: string) => {
     const client = await find(id) as { scope?: string; metadata(): Record<string, unknown> } | undefined;
-    if (client && client.metadata().warden_preregistered !== true) delete client.scope;
+    if (client && isSelfAssertedClient(client)) delete client.scope;
     return client;
   };
 }
@@ -184,7 +184,7 @@ export function createProvider(o: ProviderOptions): Provider {
   // instance does not know (restart, another instance) counts as not started by the user.
   const userStarted = new LRUCache<string, boolean>({ max: 10_000, ttl: 30 * 60_000 });
   function startedByUser(ctx: KoaContextWithOIDC): boolean {
-    if (ctx.oidc.route !== "resume") return isUserNavigation(ctx.headers);
+    if (ctx.oidc.route !== 'resume') return isUserNavigation(ctx.headers);
     const uid = ctx.oidc.entities.Interaction?.uid;
     return uid !== undefined && userStarted.get(uid) === true;
   }
