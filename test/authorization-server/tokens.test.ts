@@ -103,6 +103,23 @@ describe('refresh tokens (OAuth 2.1 §4.3.1)', () => {
     assert.equal(await introspectActive(strict, r1.access_token), false);
   });
 
+  it('OAuth 2.1 §4.3.1: two instances on one database rotating the same token at once answer with one successor', async () => {
+    const twin = await startEmbeddedAs({ dir: s.config.storage.sqlite.path.replace(/\/warden\.db$/, ''), config: { publicUrl: s.url }, embedded: { refreshGraceSeconds: 30 } });
+    try {
+      const t = await obtainTokens({ issuer: s.issuer, username: 'bob', password: TEST_PASSWORD, resource: s.resource, scope: 'notes:read' });
+      const rotate = (base: string) => fetch(`${base}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: t.refresh_token!, client_id: t.clientId, resource: s.resource }),
+      }).then(async (r) => ({ status: r.status, body: await r.json() as { refresh_token?: string } }));
+      const [a, b] = await Promise.all([rotate(s.url), rotate(twin.url)]);
+      assert.deepEqual([a.status, b.status], [200, 200]);
+      assert.equal(a.body.refresh_token, b.body.refresh_token, 'one successor, whichever instance committed first');
+    } finally {
+      await twin.close();
+    }
+  });
+
   it('RFC 8707 §2.2: refreshing for an unknown resource gets invalid_target', async () => {
     const t = await obtainTokens({ issuer: s.issuer, username: 'bob', password: TEST_PASSWORD, resource: s.resource, scope: 'notes:read' });
     await assert.rejects(refreshTokens({ issuer: s.issuer, clientId: t.clientId, refreshToken: t.refresh_token!, resource: 'https://elsewhere.example/mcp' }),
