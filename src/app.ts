@@ -28,8 +28,8 @@ export interface EmbeddedAuthorizationServer {
   publicJwks(): Promise<JSONWebKeySet>;
   /** Picks up a signing key added by `mcp-warden keys rotate` (src/authorization-server/keys-reload.ts). */
   reloadSigningKeys(): Promise<{ changed: boolean; kids: string[] }>;
-  /** Its storage: RFC 7009 revocations of access tokens are `RevokedAccessToken` models keyed by jti. */
-  store: { models: { find(model: string, id: string): Promise<unknown> } };
+  /** RFC 7009 §2.1: revoked access tokens, and every access token of a revoked grant, user or client. */
+  revocations: { isRevoked(claims: Record<string, unknown>): Promise<boolean> };
   close(): Promise<void>;
 }
 
@@ -151,14 +151,15 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     const audit = createAuditSink(config, storage.audit, { logger });
     closers.unshift(() => audit.close());
     const downstream = await createDownstreamCredentials({ config, storage: storage.downstream, logger, env, ...(account ? { accountPageUrl: account.url } : {}) });
-    const models = authorizationServer?.store.models;
+    const revocations = authorizationServer?.revocations;
     const verifier = createTokenVerifier({
       config,
       publicJwks: authorizationServer ? () => authorizationServer.publicJwks() : undefined,
       // Another instance on the same database may have rotated the signing key first.
       ...(authorizationServer ? { reloadKeys: () => authorizationServer.reloadSigningKeys() } : {}),
-      // RFC 7009: a token the embedded AS revoked is refused at once (a SQLite point lookup by jti).
-      ...(models ? { isRevoked: async (jti: string) => (await models.find('RevokedAccessToken', jti)) !== undefined } : {}),
+      // RFC 7009 §2.1: a token the embedded AS revoked, or one of a revoked grant, user or client,
+      // is refused at once (point lookups by jti, grant_id, sub and client_id).
+      ...(revocations ? { isRevoked: (claims: Record<string, unknown>) => revocations.isRevoked(claims) } : {}),
     });
     const gateway = createGateway({ config, verifier, audit, downstream, logger: logger.child({ component: 'gateway' }), env });
     closers.unshift(() => gateway.close());

@@ -2,55 +2,47 @@
  * oidc-provider's storage adapter over the Store contract. One adapter instance per model name
  * (Session, Grant, AuthorizationCode, RefreshToken, Client, Interaction, …).
  *
- * Two policies live here because they are about what is stored:
+ * Three policies live here because they are about what is stored:
  * - client secrets are stored as SHA-256 hashes, never in clear (see client-secret.ts);
- * - a rotated refresh token may be used exactly once more within `refreshGraceSeconds` after its
- *   first use, for clients that refresh twice in parallel; any further use, or one after the
- *   window, oidc-provider sees as consumed and revokes the whole grant (OAuth 2.1 §4.3.1 /
- *   RFC 9700 §4.14.2 refresh token reuse detection).
+ * - refresh-token rotation is deferred to one transaction per token request, and a retry of a
+ *   rotated-out token is answered with the same successor (grants/refresh-rotation.ts); any
+ *   other use of it is reported as consumed, and oidc-provider's reuse detection revokes the
+ *   grant (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2);
+ * - revoking a grant also revokes its access tokens, which are JWTs nobody stores (RFC 7009 §2.1,
+ *   revocation.ts).
  */
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { ModelPayload, Store } from '../storage/store.ts';
 import { hashClientSecret, isHashedClientSecret } from './client-secret.ts';
+import { currentRotation, type RefreshRotation } from './grants/refresh-rotation.ts';
+import type { RevocationList } from './revocation.ts';
 
 export interface AdapterOptions {
   store: Store;
   now: () => number;
-  refreshGraceSeconds: number;
+  rotation: RefreshRotation;
+  revocations: RevocationList;
 }
 
 /** The adapter class oidc-provider instantiates with a model name. @see oidc-provider docs: adapter */
 /** How long a client's metadata is served from memory; changes by another process (the CLI) show after this. */
 const CLIENT_CACHE_MS = 5_000;
 
-/** Marks a refresh token whose one grace reuse is spent (kept for the grace window only). */
-const GRACE_USE_MODEL = 'RefreshTokenGraceUse';
-
-export function createAdapterClass({ store, now, refreshGraceSeconds }: AdapterOptions): new (name: string) => Adapter {
+export function createAdapterClass({ store, now, rotation: rotations, revocations }: AdapterOptions): new (name: string) => Adapter {
   const models = store.models;
   // Clients are read on every token request and change rarely: a short, bounded cache.
   const clientCache = new Map<string, { payload: ModelPayload | undefined; until: number }>();
-  // Grace reuses being claimed right now in this process: claimed synchronously, so two
-  // concurrent replays cannot both see the grace as unspent before the marker is stored.
-  const claiming = new Set<string>();
-
-  /** Spends the token's one grace reuse; false when it was spent already. */
-  async function claimGraceReuse(id: string, consumedMs: number): Promise<boolean> {
-    if (claiming.has(id)) return false;
-    claiming.add(id);
-    try {
-      if (await models.find(GRACE_USE_MODEL, id)) return false;
-      await models.upsert(GRACE_USE_MODEL, id, { usedAt: now() }, consumedMs + refreshGraceSeconds * 1000 + 1000);
-      return true;
-    } finally {
-      claiming.delete(id);
-    }
-  }
   return class StoreAdapter implements Adapter {
     readonly name: string;
     constructor(name: string) { this.name = name; }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+      const rotation = this.name === 'RefreshToken' ? currentRotation() : undefined;
+      if (rotation?.consumedAt !== undefined && rotation.presented !== id) {
+        // The successor of a rotation: written with the old token's consumption, in one transaction.
+        rotation.successor = { model: this.name, id, payload: payload as ModelPayload, expiresAt: expiresIn ? now() + expiresIn * 1000 : undefined };
+        return;
+      }
       let stored = payload as ModelPayload;
       if (this.name === 'Client' && typeof stored.client_secret === 'string' && !isHashedClientSecret(stored.client_secret)) {
         stored = { ...stored, client_secret: hashClientSecret(stored.client_secret) };
@@ -70,12 +62,18 @@ export function createAdapterClass({ store, now, refreshGraceSeconds }: AdapterO
       }
       const payload = await models.find(this.name, id);
       if (!payload) return undefined;
-      if (this.name === 'RefreshToken' && typeof payload.consumed === 'number') {
-        // Within the grace window a just-rotated token is honoured exactly once more (it rotates
-        // again); the first consumption time is kept, so the window never slides. A second
-        // replay keeps `consumed`, and oidc-provider's reuse detection revokes the family.
-        const consumedMs = payload.consumed * 1000;
-        if (now() - consumedMs <= refreshGraceSeconds * 1000 && await claimGraceReuse(id, consumedMs)) delete payload.consumed;
+      const rotation = this.name === 'RefreshToken' ? currentRotation() : undefined;
+      if (rotation && rotation.presented === undefined) {
+        rotation.presented = id;
+        if (payload.consumed !== undefined) {
+          // A rotated-out token: a retry of a lost answer gets the same successor; anything else
+          // stays consumed, which oidc-provider treats as reuse and revokes the grant.
+          const successor = await rotations.replayableSuccessor(id);
+          if (successor) {
+            rotation.replaySuccessor = successor;
+            delete payload.consumed;
+          }
+        }
       }
       return payload as AdapterPayload;
     }
@@ -89,6 +87,11 @@ export function createAdapterClass({ store, now, refreshGraceSeconds }: AdapterO
     }
 
     async consume(id: string): Promise<void> {
+      const rotation = this.name === 'RefreshToken' ? currentRotation() : undefined;
+      if (rotation?.presented === id) {
+        rotation.consumedAt = now();
+        return;
+      }
       await models.consume(this.name, id, now());
     }
 
@@ -98,6 +101,9 @@ export function createAdapterClass({ store, now, refreshGraceSeconds }: AdapterO
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
+      // oidc-provider calls this once per model of the grant, AccessToken always among them: the
+      // grant's JWT access tokens are refused from now on (code replay, refresh revocation or reuse).
+      if (this.name === 'AccessToken') await revocations.revokeGrant(grantId);
       await models.revokeByGrantId(grantId);
     }
   };

@@ -8,6 +8,7 @@ import type Provider from 'oidc-provider';
 import type { Store } from '../storage/store.ts';
 import { generateClientSecret } from './client-secret.ts';
 import { clientAdapter } from './oidc-provider-internals.ts';
+import { revocationListOf } from './revocation.ts';
 
 export interface PreRegisteredClient {
   clientId?: string;
@@ -45,6 +46,7 @@ export class ClientRegistryError extends Error {
 
 /** Add, list and remove pre-registered clients. @see RFC 7591 §2 (client metadata) */
 export function createClientRegistry(provider: Provider, store: Store) {
+  const revocations = revocationListOf(provider);
   return {
     /** Registers a client; the returned secret is the only time it is shown. */
     async add(spec: PreRegisteredClient): Promise<{ clientId: string; clientSecret?: string }> {
@@ -93,8 +95,13 @@ export function createClientRegistry(provider: Provider, store: Store) {
     /** Removes the client and every grant, code and token issued to it. */
     async remove(clientId: string): Promise<boolean> {
       if (!(await store.models.find('Client', clientId))) return false;
+      // RFC 7009 §2.1: its access tokens too, those of a grant and its client-credentials ones.
+      await revocations.revokeClient(clientId);
       for (const { payload } of await store.models.list('Grant')) {
-        if (payload.clientId === clientId && typeof payload.jti === 'string') await store.models.revokeByGrantId(payload.jti);
+        if (payload.clientId === clientId && typeof payload.jti === 'string') {
+          await revocations.revokeGrant(payload.jti);
+          await store.models.revokeByGrantId(payload.jti);
+        }
       }
       for (const { id, payload } of await store.models.list('ClientCredentials')) {
         if (payload.clientId === clientId) await store.models.destroy('ClientCredentials', id);

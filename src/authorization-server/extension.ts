@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../storage/store.ts';
 import type { ResourceInfo } from './resources.ts';
+import type { RevocationList } from './revocation.ts';
 
 /** What an extension receives besides the provider (see `extensions`). */
 export interface ExtensionContext {
@@ -15,6 +16,8 @@ export interface ExtensionContext {
   store: Store;
   logger: Logger;
   resolveResource: (uri: string) => ResourceInfo | undefined;
+  /** Revoked grants and access tokens (a revoked subject_token must not be exchanged). */
+  revocations: RevocationList;
 }
 
 /**

@@ -30,7 +30,8 @@ import { adoptRequestId, requestIdOf } from './request-id.ts';
 import { parseRegistrationRequest } from './registration-request.ts';
 import { errors } from './oidc-provider-module.ts';
 import { isUnsupportedTokenTypeAnswer, renameGrantTypeRefusal, setMountedUrl } from './oidc-provider-internals.ts';
-import { activeSigningKeys, ensureCookieKeys, ensureSigningKeys, toPublicJwk } from './keys.ts';
+import { activeSigningKeys, ensureCookieKeys, ensureSigningKeys, longestAccessTokenTtlSeconds, toPublicJwk } from './keys.ts';
+import { createRevocationList, revocationHorizonMs, revokeUser, type RevocationBus, type RevocationList } from './revocation.ts';
 import { replaceProviderKeys } from './keys-reload.ts';
 import type { KeyRecord } from '../storage/store.ts';
 import { createProvider, ROUTES } from './provider.ts';
@@ -72,10 +73,13 @@ export interface AuthorizationServerOptions {
   /** Dynamic client registrations allowed per client IP per window. Default 20 per minute. */
   registrationRateLimit?: { max: number; windowMs: number };
   /**
-   * Failed sign-ins allowed per username and per client address per window (default 10 per
-   * 5 minutes), and password verifications (scrypt) run at once (default 4).
+   * Sign-in backoff per account and per client address, separately: `maxFailures` failures are
+   * free (default 10), then each doubles the wait from 1 s up to `windowMs` (default 5 minutes);
+   * and password verifications (scrypt) run at once (default 4).
    */
   loginRateLimit?: { maxFailures: number; windowMs: number; maxConcurrent?: number };
+  /** Carries revocations to the other instances of a deployment (default: this process only). */
+  revocationBus?: RevocationBus;
 }
 
 export interface AuthorizationServer {
@@ -99,6 +103,10 @@ export interface AuthorizationServer {
     list(filter?: { accountId?: string; clientId?: string }): Promise<ConsentRecord[]>;
     revoke(accountId: string, clientId?: string): Promise<number>;
   };
+  /** Removes a user's consents and grants and refuses every token issued to them so far. */
+  revokeUser(accountId: string): Promise<void>;
+  /** Revoked grants and tokens; the gateway asks `isRevoked` at every use of an access token. */
+  revocations: RevocationList;
   store: Store;
 }
 
@@ -147,8 +155,18 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
 
   const resolveResource = createResourceResolver(config, embedded.accessTokenTtlSeconds, options.extraResources);
   const defaultResource = defaultResourceUri(config);
+  const revocations = createRevocationList({
+    models: store.models, now, horizonMs: revocationHorizonMs(longestAccessTokenTtlSeconds(embedded)),
+    ...(options.revocationBus ? { bus: options.revocationBus } : {}),
+  });
+  const env = options.env ?? process.env;
   const provider = createProvider({
-    config, embedded, issuer, store, users, now,
+    config, embedded, issuer, store, users, now, revocations,
+    // Crash tests only (test/authorization-server/refresh-crash.test.ts): the process dies after a
+    // refresh rotation committed and before its answer leaves, the one moment no signal from
+    // outside can aim at.
+    ...(env.WARDEN_TEST_KILL_AFTER_REFRESH_COMMIT === '1' ? { afterRotationCommit: () => process.kill(process.pid, 'SIGKILL') } : {}),
+    onRotationError: (err) => logger.error({ err: describeError(err) }, 'could not record that a refresh answer was sent'),
     signingKeys: signing.map((k) => k.jwk),
     cookieKeys,
     resolveResource,
@@ -232,13 +250,14 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       ({ payload: claims } = await jwtVerify(token, localJwks, { issuer, typ: 'at+jwt', algorithms: ['ES256'] }));
     } catch { claims = undefined; }
     const jti = typeof claims?.jti === 'string' ? claims.jti : undefined;
-    const revoked = jti ? await store.models.find('RevokedAccessToken', jti) : undefined;
+    // RFC 7009 §2.1: also inactive when its grant, user or client was revoked (revocation.ts).
+    const revoked = claims ? await revocations.isRevoked(claims) : false;
     ctx.status = 200;
     ctx.set('Cache-Control', 'no-store');
     if (route === 'revocation') {
       // RFC 7009 §2.2: 200 whether or not the token was valid; only the owning client revokes.
       if (claims && jti && caller && claims.client_id === caller.clientId) {
-        await store.models.upsert('RevokedAccessToken', jti, { jti }, Number(claims.exp) * 1000);
+        await revocations.revokeAccessToken(jti, Number(claims.exp) * 1000);
       }
       ctx.body = '';
       return;
@@ -247,7 +266,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     ctx.body = claims && !revoked && mayKnow ? { active: true, token_type: 'Bearer', ...claims } : { active: false };
   });
 
-  const ext: ExtensionContext = { config, issuer, store, logger, resolveResource };
+  const ext: ExtensionContext = { config, issuer, store, logger, resolveResource, revocations };
   // RFC 8693 token exchange turns itself on when embedded.tokenExchange is configured.
   const builtIn = [createTokenExchangeExtension({ settings, env: options.env ?? process.env })];
   for (const extension of [...builtIn, ...(options.extensions ?? [])]) await extension(provider, ext);
@@ -269,11 +288,25 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     if (address === undefined) addresses.set(req, (address = resolveAddress(req)));
     return address;
   };
+  // Names of the clients an administrator registered, re-read at most every 5 s: the sign-in
+  // pages warn when a self-asserted name imitates one.
+  let preRegistered: { names: Promise<string[]>; until: number } | undefined;
+  const preRegisteredClientNames = (): Promise<string[]> => {
+    if (!preRegistered || preRegistered.until <= now()) {
+      const names = store.models.list('Client').then((rows) => rows
+        .filter((r) => r.payload.warden_preregistered === true && typeof r.payload.client_name === 'string' && r.payload.client_name !== '')
+        .map((r) => r.payload.client_name as string));
+      preRegistered = { names, until: now() + 5_000 };
+      names.catch(() => { preRegistered = undefined; });
+    }
+    return preRegistered.names;
+  };
   const interactions = createInteractionHandler({
     clientAddress,
     provider, users, consents: store.consents, cookieSecret: cookieKeys[0]!, issuerOrigin: issuerUrl.origin,
     resolveResource, defaultResource, logger, now, basePath: issuerPath,
     loginRateLimit: options.loginRateLimit ?? { maxFailures: 10, windowMs: 5 * 60_000 },
+    preRegisteredClientNames,
     describeScopes: (info, roles) => (info.server ? describeScopes(info.server, roles) : {}),
   });
   const callback = provider.callback();
@@ -404,6 +437,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     async close() {
       // The key check is the only timer; the provider holds no sockets; the database belongs to the caller.
       if (keyCheck) clearInterval(keyCheck);
+      revocations.close();
       await reloading;
     },
     clients,
@@ -411,10 +445,16 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       list: (filter) => store.consents.list(filter),
       async revoke(accountId, clientId) {
         const removed = await store.consents.remove({ accountId, ...(clientId ? { clientId } : {}) });
-        for (const r of removed) await store.models.revokeByGrantId(r.grantId);
+        // RFC 7009 §2.1: the grant's access tokens die with its refresh tokens.
+        for (const r of removed) {
+          await revocations.revokeGrant(r.grantId);
+          await store.models.revokeByGrantId(r.grantId);
+        }
         return removed.length;
       },
     },
+    revokeUser: (accountId) => revokeUser(store, revocations, accountId),
+    revocations,
     store,
   };
 }

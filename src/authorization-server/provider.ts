@@ -1,8 +1,10 @@
 /**
  * The oidc-provider configuration of the embedded authorization server: what it allows is
- * decided here, one setting per rule, each citing its clause.
+ * decided here, one setting per rule, each citing its clause (OAuth 2.1, RFC 7591, RFC 8707,
+ * RFC 9068, RFC 9207, MCP 2025-11-25 authorization).
  */
 import type Provider from 'oidc-provider';
+import { LRUCache } from 'lru-cache';
 import type { Configuration, KoaContextWithOIDC, ClientMetadata, JWK } from 'oidc-provider';
 import { errors, interactionPolicy, OidcProvider } from './oidc-provider-module.ts';
 import type { Config, EmbeddedAuthorizationServerConfig } from '../config/schema.ts';
@@ -16,6 +18,8 @@ import { assertClientMetadataTypes } from './client-metadata.ts';
 import { requestIdOf } from './request-id.ts';
 import { replaceClientSecretComparison } from './oidc-provider-internals.ts';
 import type { ResourceInfo } from './resources.ts';
+import { attachRevocationList, type RevocationList } from './revocation.ts';
+import { createRefreshRotation } from './grants/refresh-rotation.ts';
 
 /** Routes of oidc-provider, all under /oauth so the gateway's paths stay free. @see RFC 8414 §2 */
 export const ROUTES = {
@@ -61,6 +65,11 @@ export interface ProviderOptions {
    * (the account page's own resource, never an MCP server).
    */
   firstPartyClients?: ReadonlyMap<string, readonly string[]>;
+  /** Where revoked grants and tokens are remembered (revocation.ts). */
+  revocations: RevocationList;
+  /** Runs right after a refresh rotation committed, before its answer is sent (crash tests only). */
+  afterRotationCommit?: () => void;
+  onRotationError?: (err: unknown) => void;
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -105,13 +114,31 @@ export function assertRegistrableRedirectUris(metadata: Record<string, unknown>,
   }
 }
 
+/** A client that registered itself (DCR) or describes itself (CIMD): never one an administrator added. */
+function isSelfAssertedClient(client: { metadata(): Record<string, unknown> }): boolean {
+  return client.metadata().warden_preregistered !== true;
+}
+
+/**
+ * Fetch Metadata (W3C): the browser says this request is a top-level navigation the user started
+ * themselves (typed, bookmarked, clicked on our own pages), not one another site started. All
+ * three must hold, as FastMCP's fix for GHSA-6x8h-498w-gv8c requires; a client that does not send
+ * them (no browser) gets the consent page.
+ */
+export function isUserNavigation(headers: Record<string, string | string[] | undefined>): boolean {
+  const one = (name: string) => { const v = headers[name]; return typeof v === 'string' ? v.trim().toLowerCase() : undefined; };
+  const site = one('sec-fetch-site');
+  return (site === 'none' || site === 'same-origin') && one('sec-fetch-user') === '?1' && one('sec-fetch-mode') === 'navigate';
+}
+
 function sentApplicationType(ctx: KoaContextWithOIDC): boolean {
   const body = ctx.oidc.body as Record<string, unknown> | undefined;
   return typeof body?.application_type === 'string';
 }
 
 /**
- * RFC 7591 §2 / RFC 8252 §7.3: redirect URIs of clients that describe themselves (DCR, CIMD) are https or loopback.
+ * RFC 8252 §7.3 / §8.4 and MCP 2025-11-25 §Redirect URI validation: redirect URIs of clients that
+ * describe themselves (DCR, CIMD) are https or loopback.
  * A CIMD document's raw application_type is not visible here, so it is judged like a client
  * that sent none. Pre-registered clients are the administrator's call.
  */
@@ -121,7 +148,7 @@ function assertSelfAssertedRedirects(ctx: KoaContextWithOIDC | undefined, metada
     try {
       assertRegistrableRedirectUris(metadata, false);
     } catch (err) {
-      // draft-ietf-oauth-client-id-metadata-document §4.1: a bad client ID metadata document is the client's failure (invalid_client_metadata).
+      // Client ID Metadata Document §4: a bad document is the client's failure (invalid_client_metadata).
       throw new errors.InvalidClientMetadata(`client ID metadata document: ${(err as { error_description?: string }).error_description ?? 'invalid redirect_uris'}`);
     }
   }
@@ -129,7 +156,8 @@ function assertSelfAssertedRedirects(ctx: KoaContextWithOIDC | undefined, metada
 
 /**
  * oidc-provider's default prompts, except that a native client's remembered consent is honoured
- * (MCP 2025-11-25 Security Best Practices §Confused Deputy: consent is remembered per user, client and scopes) instead of asking every time.
+ * (consent is remembered per user, client and scopes) instead of asking every time; for DCR and
+ * CIMD clients only on the user's own navigation (loadExistingGrant).
  * Native clients registered by DCR are still shown as "unverified" with their redirect host.
  */
 function consentPolicy() {
@@ -138,10 +166,40 @@ function consentPolicy() {
   return policy;
 }
 
-/** The oidc-provider instance with every rule above. @see RFC 6749, RFC 7636, RFC 8707, RFC 9068, RFC 9207 */
+/**
+ * MCP 2025-11-25 authorization §Scope Challenge Handling and 2026-07-28 SEP-2350 (the client asks
+ * for the union of scopes at each step-up): a client that registered itself (DCR) or describes
+ * itself (CIMD) names the scopes of its first challenge only, so its `scope` metadata cannot be a
+ * ceiling, or step-up would end in invalid_scope. What it may get is decided by the resource
+ * (getResourceServerInfo: its scopes, those the user's roles allow) and by the user's consent.
+ * A pre-registered client's `scope` stays the administrator's ceiling. oidc-provider enforces a
+ * client's `scope` wherever it loads the client, so it is lifted where clients are loaded.
+ */
+function liftSelfAssertedScopeCeiling(provider: Provider): void {
+  const Client = provider.Client as unknown as { find(id: string): Promise<unknown> };
+  const find = Client.find.bind(Client);
+  Client.find = async (id: string) => {
+    const client = await find(id) as { scope?: string; metadata(): Record<string, unknown> } | undefined;
+    if (client && isSelfAssertedClient(client)) delete client.scope;
+    return client;
+  };
+}
+
+/** The oidc-provider instance of the embedded authorization server. @see RFC 6749, RFC 7636, RFC 8707, RFC 9068, RFC 9207 */
 export function createProvider(o: ProviderOptions): Provider {
   const { embedded, users, store, now } = o;
   const cimd = embedded.clientIdMetadataDocuments;
+
+  // Whether each pending interaction's authorization request was the user's own navigation. The
+  // request that resumes after sign-in comes from our own login form, so it is the first
+  // request's headers that count. Kept as long as an interaction lives; an interaction this
+  // instance does not know (restart, another instance) counts as not started by the user.
+  const userStarted = new LRUCache<string, boolean>({ max: 10_000, ttl: 30 * 60_000 });
+  function startedByUser(ctx: KoaContextWithOIDC): boolean {
+    if (ctx.oidc.route !== 'resume') return isUserNavigation(ctx.headers);
+    const uid = ctx.oidc.entities.Interaction?.uid;
+    return uid !== undefined && userStarted.get(uid) === true;
+  }
 
   async function accountScopes(ctx: KoaContextWithOIDC, info: ResourceInfo): Promise<string[]> {
     const accountId = ctx.oidc.account?.accountId ?? ctx.oidc.session?.accountId;
@@ -150,8 +208,15 @@ export function createProvider(o: ProviderOptions): Provider {
     return user ? o.scopesForUser(user, info) : [];
   }
 
+  // OAuth 2.1 §4.3.1: a refresh rotation and its answer commit together (grants/refresh-rotation.ts).
+  const rotation = createRefreshRotation({
+    models: store.models, now, refreshGraceSeconds: embedded.refreshGraceSeconds, tokenPath: ROUTES.token,
+    ...(o.afterRotationCommit ? { afterCommit: o.afterRotationCommit } : {}),
+    ...(o.onRotationError ? { onError: o.onRotationError } : {}),
+  });
+
   const configuration: Configuration = {
-    adapter: createAdapterClass({ store, now, refreshGraceSeconds: embedded.refreshGraceSeconds }),
+    adapter: createAdapterClass({ store, now, rotation, revocations: o.revocations }),
     jwks: { keys: o.signingKeys },
     cookies: {
       keys: o.cookieKeys,
@@ -161,7 +226,8 @@ export function createProvider(o: ProviderOptions): Provider {
     routes: ROUTES,
     interactions: { url: (_ctx, interaction) => `${o.basePath}/interaction/${interaction.uid}`, policy: consentPolicy() },
     async findAccount(_ctx, sub) {
-      const user = await users.get(sub);
+      // A removed or disabled user has no account: their session and refresh tokens stop working.
+      const user = await users.getActive(sub);
       if (!user) return undefined;
       return { accountId: user.username, claims: async () => ({ sub: user.username }) };
     },
@@ -172,7 +238,7 @@ export function createProvider(o: ProviderOptions): Provider {
     responseTypes: ['code'],
     // OAuth 2.1 §4.1.1: PKCE for every client; oidc-provider 9 accepts only S256.
     pkce: { required: () => true },
-    // OAuth 2.1 §4.1.3: the redirect_uri is always sent and matched exactly.
+    // OAuth 2.1 §4.1.1 / RFC 9700 §4.1.3: the redirect_uri is always sent and matched exactly.
     allowOmittingSingleRegisteredRedirectUri: false,
     clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     enabledJWA: {
@@ -279,7 +345,8 @@ export function createProvider(o: ProviderOptions): Provider {
       Interaction: 30 * 60,
       IdToken: 3600,
     },
-    // OAuth 2.1 §4.3.1: rotate on every use; reuse of a rotated token revokes the grant.
+    // OAuth 2.1 §4.3.1: rotate on every use; reuse of a rotated token revokes the grant
+    // (a retry of a lost answer gets the same successor: grants/refresh-rotation.ts).
     rotateRefreshToken: true,
     // MCP 2026-07-28 (SEP-2207): we list offline_access in scopes_supported so clients know
     // refresh tokens are available, and issue one to every client registered for the
@@ -289,17 +356,29 @@ export function createProvider(o: ProviderOptions): Provider {
       return client.grantTypeAllowed('refresh_token');
     },
     expiresWithSession: async () => false,
-    // The gateway and the policy engine read `roles` (src/gateway/caller.ts).
+    // The gateway and the policy engine read `roles` (src/gateway/caller.ts). `grant_id` (RFC 9068
+    // §2.2 allows further claims) lets the gateway and introspection refuse every access token of
+    // a revoked grant with one lookup (RFC 7009 §2.1, revocation.ts), where a jti→grant table
+    // would cost a write per token issued. A grant id is a handle, not a credential: it grants
+    // nothing without the user's session or a refresh token.
     async extraTokenClaims(ctx, token) {
-      const accountId = (token as { accountId?: string }).accountId;
-      if (accountId) return { roles: (await users.get(accountId))?.roles ?? [] };
+      const { accountId, grantId } = token as { accountId?: string; grantId?: string };
+      const grant = typeof grantId === 'string' ? { grant_id: grantId } : {};
+      if (accountId) return { roles: (await users.get(accountId))?.roles ?? [], ...grant };
       const roles = (ctx.oidc.client?.metadata() as Record<string, unknown> | undefined)?.warden_roles;
-      return { roles: Array.isArray(roles) ? roles : [] };
+      return { roles: Array.isArray(roles) ? roles : [], ...grant };
     },
     async loadExistingGrant(ctx) {
       const { client, session, provider, params } = ctx.oidc;
       if (!client || !session?.accountId) return undefined;
-      const grantId = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? session.grantIdFor(client.clientId);
+      // The user consented in this very interaction.
+      const justGranted = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId;
+      if (justGranted) return provider.Grant.find(justGranted);
+      // GHSA-6x8h-498w-gv8c: a remembered consent of a client that registered itself (DCR) or
+      // describes itself (CIMD) is reused silently only when the user navigated here themselves;
+      // a request another site started (an authorization server in the middle) sees the page.
+      if (isSelfAssertedClient(client) && !startedByUser(ctx)) return undefined;
+      const grantId = session.grantIdFor(client.clientId);
       if (grantId) return provider.Grant.find(grantId);
       const resource = typeof params?.resource === 'string' ? params.resource : o.defaultResource;
       if (!resource) return undefined;
@@ -340,6 +419,15 @@ export function createProvider(o: ProviderOptions): Provider {
   }
 
   const provider: Provider = new OidcProvider(o.issuer, configuration);
+  attachRevocationList(provider, o.revocations);
+  liftSelfAssertedScopeCeiling(provider);
+  provider.use(rotation.middleware);
+  provider.use(async (ctx, next) => {
+    await next();
+    const { route, entities } = (ctx as KoaContextWithOIDC).oidc ?? {};
+    const uid = route === 'authorization' ? entities?.Interaction?.uid : undefined;
+    if (uid) userStarted.set(uid, isUserNavigation(ctx.headers));
+  });
   // We terminate no TLS ourselves; index.ts sets X-Forwarded-* from the configured issuer.
   provider.proxy = true;
   // Client secrets are stored hashed (client-secret.ts); compare against the hash.

@@ -1,6 +1,7 @@
 /**
- * Fixed-window counters per key (client address, username), bounded in size: for dynamic client
- * registration and failed sign-ins. In memory, per process.
+ * Per-key limits, bounded in size, in memory, per process: fixed-window counters (dynamic client
+ * registration per address) and exponential backoff (failed sign-ins per account and per
+ * address).
  */
 
 export interface RateLimiter {
@@ -43,6 +44,59 @@ export function createRateLimiter({ max, windowMs }: { max: number; windowMs: nu
     },
     reset(key) {
       windows.delete(key);
+    },
+  };
+}
+
+export interface Backoff {
+  /** Seconds `key` must wait before its next attempt (0: it may try now). */
+  retryAfter(key: string): number;
+  /** Counts one failure for `key`. */
+  fail(key: string): void;
+  /** Forgets `key` (an account that signed in). */
+  reset(key: string): void;
+}
+
+/**
+ * Exponential backoff per key (RFC 6749 §10.10 / OWASP: slow password guessing without a lockout):
+ * the first `freeFailures` failures cost nothing; after that each one doubles the wait before the
+ * next attempt, from `baseMs` up to `maxMs`, counted from the last failure. Attempts refused
+ * during a wait are not failures, so nobody can push the wait beyond `maxMs`, and whoever tries
+ * after it (the account's owner with the right password) gets in. A key quiet for twice `maxMs`
+ * is forgotten.
+ */
+export function createBackoff({ freeFailures, baseMs, maxMs }: { freeFailures: number; baseMs: number; maxMs: number }, now: () => number = Date.now): Backoff {
+  const keys = new Map<string, { failures: number; last: number }>();
+  const live = (key: string, t: number) => {
+    const k = keys.get(key);
+    if (k && t - k.last > 2 * maxMs) { keys.delete(key); return undefined; }
+    return k;
+  };
+  const waitMs = (failures: number) => failures < freeFailures ? 0 : Math.min(maxMs, baseMs * 2 ** Math.min(30, failures - freeFailures));
+  return {
+    retryAfter(key) {
+      const t = now();
+      const k = live(key, t);
+      if (!k) return 0;
+      const remaining = k.last + waitMs(k.failures) - t;
+      return remaining > 0 ? Math.ceil(remaining / 1000) : 0;
+    },
+    fail(key) {
+      const t = now();
+      const k = live(key, t);
+      if (k) {
+        k.failures += 1;
+        k.last = t;
+        // Most recently failed last: eviction below drops the quietest keys first.
+        keys.delete(key);
+        keys.set(key, k);
+        return;
+      }
+      if (keys.size >= MAX_KEYS) for (const old of keys.keys()) { keys.delete(old); if (keys.size < MAX_KEYS) break; }
+      keys.set(key, { failures: 1, last: t });
+    },
+    reset(key) {
+      keys.delete(key);
     },
   };
 }

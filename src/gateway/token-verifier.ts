@@ -54,10 +54,11 @@ export interface TokenVerifierOptions {
   /** Verified JWTs remembered (the signature is checked once; exp/nbf at every use). Default 10 000; 0 disables. */
   cacheEntries?: number;
   /**
-   * RFC 7009: true when the token with this `jti` was revoked at the authorization server.
-   * Asked at every use, cache hits included: it is on the hot path, so keep it a point lookup.
+   * RFC 7009 §2.1: true when the authorization server revoked this token, by its `jti` or with
+   * its grant (`grant_id`), user (`sub`) or client (`client_id`). Asked at every use, cache hits
+   * included: it is on the hot path, so keep it point lookups.
    */
-  isRevoked?: (jti: string) => boolean | Promise<boolean>;
+  isRevoked?: (claims: Readonly<Record<string, unknown>>) => boolean | Promise<boolean>;
 }
 
 function stringList(v: unknown): string[] {
@@ -278,9 +279,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const isRevoked = options.isRevoked;
   /** RFC 7009 §2: a revoked token is refused from then on, also when its verification is cached. */
   const checkRevoked = async (caller: Caller, cacheKey: string): Promise<Caller> => {
-    const jti = caller.claims.jti;
-    if (!isRevoked || typeof jti !== 'string') return caller;
-    const answer = isRevoked(jti);
+    if (!isRevoked) return caller;
+    const answer = isRevoked(caller.claims);
     if (answer === false || (answer !== true && !(await answer))) return caller;
     verified.delete(cacheKey);
     throw new GatewayError('invalid_token', 'the access token was revoked', { reason: 'revoked' });

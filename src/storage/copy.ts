@@ -13,7 +13,7 @@ export const TABLES: ReadonlyArray<{ table: string; columns: readonly string[]; 
   { table: 'oidc_models', columns: ['model', 'id', 'payload', 'grant_id', 'uid', 'user_code', 'expires_at', 'consumed_at'] },
   { table: 'as_keys', columns: ['kid', 'use', 'jwk', 'created_at', 'retired_at'] },
   { table: 'as_consents', columns: ['account_id', 'client_id', 'resource', 'grant_id', 'scopes', 'created_at'] },
-  { table: 'users', columns: ['username', 'password_hash', 'roles', 'created_at'] },
+  { table: 'users', columns: ['username', 'password_hash', 'roles', 'created_at', 'disabled_at'] },
   { table: 'downstream_secret_keys', columns: ['server', 'kcv', 'created_at'], binary: ['kcv'] },
   { table: 'downstream_secrets', columns: ['server', 'user', 'nonce', 'ciphertext', 'tag', 'updated_at'], binary: ['nonce', 'ciphertext', 'tag'] },
   { table: 'downstream_settings', columns: ['name', 'value'] },

@@ -11,6 +11,14 @@ import type { JWK } from 'jose';
 /** One oidc-provider artifact (Session, Grant, AuthorizationCode, RefreshToken, Client, …). */
 export type ModelPayload = Record<string, unknown>;
 
+/** One upsert of `consumeAndWrite`. */
+export interface ModelWrite {
+  model: string;
+  id: string;
+  payload: ModelPayload;
+  expiresAt: number | undefined;
+}
+
 export interface ModelStore {
   /** Inserts or replaces atomically: a failed write leaves the previous value intact. */
   upsert(model: string, id: string, payload: ModelPayload, expiresAt: number | undefined): Promise<void>;
@@ -21,6 +29,13 @@ export interface ModelStore {
   /** Marks consumed; the first consumption time wins (refresh-token reuse detection relies on it). */
   consume(model: string, id: string, at: number): Promise<void>;
   destroy(model: string, id: string): Promise<void>;
+  /**
+   * Consumes `model`/`id` and applies `writes` (upserts) in one transaction, only when it was not
+   * consumed yet: true when applied, false (nothing written) when it was consumed already or is
+   * gone. A refresh-token rotation commits the old token's consumption, its successor and the
+   * answer together this way (OAuth 2.1 §4.3.1), so a crash never keeps one without the others.
+   */
+  consumeAndWrite(model: string, id: string, at: number, writes: ModelWrite[]): Promise<boolean>;
   /** Removes every artifact of one grant (tokens, codes, the grant itself). */
   revokeByGrantId(grantId: string): Promise<void>;
   /** Every live payload of a model, e.g. the registered clients. */

@@ -9,6 +9,8 @@ export interface UserRecord {
   passwordHash: string;
   roles: string[];
   createdAt: number;
+  /** Set while an administrator has disabled the account (ms): no sign-in, no token. */
+  disabledAt?: number;
 }
 
 export interface UserRecords {
@@ -20,5 +22,5 @@ export interface UserRecords {
   /** True when a record was removed. */
   remove(username: string): Promise<boolean>;
   /** False when there is no such user. */
-  update(username: string, change: { roles?: string[]; passwordHash?: string }): Promise<boolean>;
+  update(username: string, change: { roles?: string[]; passwordHash?: string; disabledAt?: number | null }): Promise<boolean>;
 }

@@ -5,7 +5,7 @@
  */
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { UserRecords } from '../storage/users.ts';
+import type { UserRecord, UserRecords } from '../storage/users.ts';
 
 const scrypt = promisify(scryptCb) as (password: string, salt: Buffer, keylen: number, options: ScryptOptions) => Promise<Buffer>;
 
@@ -17,6 +17,12 @@ export interface User {
   username: string;
   roles: string[];
   createdAt: number;
+  /** Set while an administrator has disabled the account: no sign-in, no token. */
+  disabledAt?: number;
+}
+
+function toUser(r: UserRecord): User {
+  return { username: r.username, roles: r.roles, createdAt: r.createdAt, ...(r.disabledAt !== undefined ? { disabledAt: r.disabledAt } : {}) };
 }
 
 export class UserStoreError extends Error {
@@ -95,11 +101,22 @@ export class UserStore {
 
   async get(username: string): Promise<User | undefined> {
     const r = await this.#records.get(username);
-    return r ? { username: r.username, roles: r.roles, createdAt: r.createdAt } : undefined;
+    return r ? toUser(r) : undefined;
+  }
+
+  /** The user when the account exists and is enabled: who may sign in and hold tokens. */
+  async getActive(username: string): Promise<User | undefined> {
+    const user = await this.get(username);
+    return user && user.disabledAt === undefined ? user : undefined;
   }
 
   async list(): Promise<User[]> {
-    return (await this.#records.list()).map((r) => ({ username: r.username, roles: r.roles, createdAt: r.createdAt }));
+    return (await this.#records.list()).map(toUser);
+  }
+
+  /** Disables (at `at`, ms) or enables an account; false when there is no such user. */
+  setDisabled(username: string, disabled: boolean, at: number = Date.now()): Promise<boolean> {
+    return this.#records.update(username, { disabledAt: disabled ? at : null });
   }
 
   remove(username: string): Promise<boolean> {
@@ -118,7 +135,10 @@ export class UserStore {
     if (!await this.#records.update(username, { passwordHash })) throw new UserStoreError(`no user "${username}"`);
   }
 
-  /** Returns the user when the password matches, in time independent of whether the user exists. */
+  /**
+   * Returns the user when the password matches and the account is enabled, in time independent
+   * of whether the user exists (a disabled account is checked like any other, then refused).
+   */
   async authenticate(username: string, password: string): Promise<User | undefined> {
     const record = await this.#records.get(username);
     if (!record) {
@@ -126,6 +146,6 @@ export class UserStore {
       await verifyPassword(password, await dummyHash);
       return undefined;
     }
-    return (await verifyPassword(password, record.passwordHash)) ? { username: record.username, roles: record.roles, createdAt: record.createdAt } : undefined;
+    return (await verifyPassword(password, record.passwordHash)) && record.disabledAt === undefined ? toUser(record) : undefined;
   }
 }

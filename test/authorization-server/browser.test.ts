@@ -57,7 +57,8 @@ describe('login and consent in headless Chromium', () => {
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.getByRole('button', { name: 'Allow' }).waitFor();
       assert.equal(await page.locator('#client-name').textContent(), 'Chromium Allow Client');
-      assert.equal(await page.locator('#client-origin').textContent(), 'unverified');
+      assert.equal(await page.locator('#client-origin').textContent(), 'registered itself: unverified');
+      assert.match((await page.locator('#client-badge').textContent()) ?? '', /unverified/);
       assert.match((await page.locator('#redirect-host').textContent()) ?? '', new RegExp(new URL(redirectUri).host.replace(/\./g, '\\.')));
       const scopes = (await page.locator('#scopes').textContent()) ?? '';
       assert.match(scopes, /Read your notes/);

@@ -79,7 +79,7 @@ describe('client ID metadata documents', () => {
     assert.equal(claims.aud, dev.resource);
   });
 
-  it('CIMD §6: the consent page shows the client name and the document host as verified identity', async () => {
+  it('CIMD §6: the consent page shows the client name as a claim and the document host as verified identity', async () => {
     const clientId = `${docs.base}/client2.json`;
     const browser = new Browser();
     const url = `${dev.url}/oauth/authorize?` + new URLSearchParams({
@@ -90,9 +90,9 @@ describe('client ID metadata documents', () => {
     const r = await browser.submit(login.url, await login.response.text(), { username: 'alice', password: TEST_PASSWORD });
     const consent = await browser.follow(new URL(r.headers.get('location')!, login.url).href, dev.url);
     const html = await consent.response.text();
-    assert.match(html, /<dd id="client-name">CIMD Test App<\/dd>/);
-    assert.match(html, new RegExp(`<dd id="client-origin">${new URL(docs.base).host}</dd>`));
-    assert.match(html, /<dd id="redirect-host">127\.0\.0\.1/);
+    assert.match(html, /<span id="client-name">CIMD Test App<\/span> <span id="client-badge" class="warn">\(unverified/);
+    assert.match(html, new RegExp(`<dd id="client-origin">described by <strong>${new URL(docs.base).host}</strong></dd>`));
+    assert.match(html, /<dd id="redirect-host"><strong>127\.0\.0\.1/);
   });
 
   it('CIMD §4.1: the document is cached (bounded), not fetched on every request', async () => {
@@ -103,7 +103,7 @@ describe('client ID metadata documents', () => {
     assert.equal(docs.hits.get('/client.json') ?? 0, before);
   });
 
-  it('RFC 6749 §3.1.2.4: a redirect_uri not in the document gets an error page, never a redirect', async () => {
+  it('CIMD §4, OAuth 2.1 §4.1.2.1: a redirect_uri not in the document gets an error page, never a redirect', async () => {
     const r = await firstResponse(dev, `${docs.base}/client.json`, 'http://127.0.0.1/elsewhere');
     assert.equal(r.status, 400);
     assert.equal(r.location, null);
@@ -114,7 +114,7 @@ describe('client ID metadata documents', () => {
     ['CIMD §6: a document larger than 5 KB', '/big.json'],
     ['CIMD §6: a redirect instead of the document', '/redirect.json'],
     ['CIMD §4: a document declaring a shared-secret auth method', '/secret.json'],
-    ['OAuth 2.1 §2.3.1: a document with a non-loopback http redirect_uri', '/http-redirect.json'],
+    ['RFC 8252 §8.4: a document with a non-loopback http redirect_uri', '/http-redirect.json'],
     ['a document that does not arrive within the timeout', '/slow.json'],
     ['a document that does not exist', '/missing.json'],
   ];

@@ -30,7 +30,7 @@ describe('authorization code flow (oauth4webapi)', () => {
     }
   });
 
-  it('RFC 8414 §3: endpoint URLs come from the issuer, not from a spoofed Host or X-Forwarded-Host', async () => {
+  it('RFC 8414 §3.3: endpoint URLs come from the issuer, not from a spoofed Host or X-Forwarded-Host', async () => {
     const res = await fetch(`${s.url}/.well-known/oauth-authorization-server`, { headers: { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' } });
     const md = await res.json() as Record<string, string>;
     assert.equal(md.token_endpoint, `${s.url}/oauth/token`);
@@ -85,7 +85,7 @@ describe('authorization code flow (oauth4webapi)', () => {
     assert.ok(t.access_token);
   });
 
-  it('RFC 6749 §4.1.2.1: a redirect_uri that is not registered gets an error page, never a redirect', async () => {
+  it('OAuth 2.1 §4.1.2.1: a redirect_uri that is not registered gets an error page, never a redirect', async () => {
     const clientId = await registerPublicClient(s.issuer, 'http://127.0.0.1/callback');
     const url = `${s.url}/oauth/authorize?` + new URLSearchParams({
       client_id: clientId, redirect_uri: 'http://127.0.0.1/other', response_type: 'code', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', resource: s.resource, state: 's',
@@ -161,7 +161,9 @@ describe('authorization code flow (oauth4webapi)', () => {
   });
 
   it('consent is remembered per (user, client, scopes) and asked again for a new scope', async () => {
-    const clientId = await registerPublicClient(s.issuer);
+    // A pre-registered client: a DCR client's remembered consent needs the user's own navigation
+    // (remembered-consent.test.ts).
+    const { clientId } = await s.as.clients.add({ clientName: 'Remembered', type: 'public', applicationType: 'native', redirectUris: ['http://127.0.0.1/callback'] });
     const browser = new Browser();
     const first = await authorize({ issuer: s.issuer, clientId, browser, username: 'alice', password: TEST_PASSWORD, resource: s.resource, scope: 'notes:read' });
     assert.equal(first.consentShown, true);
@@ -303,9 +305,9 @@ describe('login and consent pages', () => {
     const r = await browser.submit(url, html, { username: 'bob', password: TEST_PASSWORD });
     const step = await browser.follow(new URL(r.headers.get('location')!, url).href, s.url);
     const consent = await step.response.text();
-    assert.match(consent, /<dd id="client-name">Page Test Client<\/dd>/);
-    assert.match(consent, /<dd id="client-origin" class="warn">unverified<\/dd>/);
-    assert.match(consent, /<dd id="redirect-host">127\.0\.0\.1/);
+    assert.match(consent, /<span id="client-name">Page Test Client<\/span> <span id="client-badge" class="warn">\(unverified/);
+    assert.match(consent, /<dd id="client-origin" class="warn">registered itself: unverified<\/dd>/);
+    assert.match(consent, /<dd id="redirect-host"><strong>127\.0\.0\.1/);
     assert.match(consent, /Read your notes/);
     assert.doesNotMatch(consent, /Create and delete notes/, 'only the requested scopes are listed');
     assert.match(consent, />Allow</);

@@ -99,7 +99,7 @@ describe('dynamic client registration switched off', () => {
   before(async () => { s = await startEmbeddedAs({ embedded: { dynamicClientRegistration: false } }); });
   after(async () => { await s.close(); });
 
-  it('RFC 7591 §3 switched off: no registration_endpoint is advertised and POST /oauth/register is not served', async () => {
+  it('RFC 7591 §3 (registration disabled): no registration_endpoint is advertised and POST /oauth/register is not served', async () => {
     const md = await (await fetch(`${s.url}/.well-known/oauth-authorization-server`)).json() as Record<string, unknown>;
     assert.equal(md.registration_endpoint, undefined);
     const res = await register(s, { redirect_uris: ['https://app.example/cb'] });

@@ -7,6 +7,28 @@ import { clientCredentialsToken, discover, obtainTokens, refreshTokens } from '.
 
 const insecure = { [oauth.allowInsecureRequests]: true } as const;
 
+function claimsOf(jwt: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+}
+
+/** RFC 7662 as the confidential demo client would ask; the AS's own answer, `active` only. */
+async function introspectActive(s: EmbeddedAs, token: string): Promise<boolean> {
+  const as = await discover(s.issuer);
+  const { clientId, clientSecret } = await introspector(s);
+  const response = await oauth.introspectionRequest(as, { client_id: clientId }, oauth.ClientSecretBasic(clientSecret), token, insecure);
+  return (await oauth.processIntrospectionResponse(as, { client_id: clientId }, response)).active;
+}
+
+const introspectors = new WeakMap<EmbeddedAs, Promise<{ clientId: string; clientSecret: string }>>();
+function introspector(s: EmbeddedAs): Promise<{ clientId: string; clientSecret: string }> {
+  let p = introspectors.get(s);
+  if (!p) {
+    p = s.as.clients.add({ clientName: 'resource server', type: 'confidential' }).then((c) => ({ clientId: c.clientId, clientSecret: c.clientSecret! }));
+    introspectors.set(s, p);
+  }
+  return p;
+}
+
 describe('refresh tokens (OAuth 2.1 §4.3.1)', () => {
   let s: EmbeddedAs;
   let strict: EmbeddedAs;
@@ -16,7 +38,7 @@ describe('refresh tokens (OAuth 2.1 §4.3.1)', () => {
   });
   after(async () => { await s.close(); await strict.close(); });
 
-  it('AS-11: every refresh rotates the refresh token and keeps the resource binding', async () => {
+  it('OAuth 2.1 §4.3.1: every refresh rotates the refresh token and keeps the resource binding', async () => {
     const t = await obtainTokens({ issuer: strict.issuer, username: 'bob', password: TEST_PASSWORD, resource: strict.resource, scope: 'notes:read' });
     const r1 = await refreshTokens({ issuer: strict.issuer, clientId: t.clientId, refreshToken: t.refresh_token!, resource: strict.resource });
     assert.ok(r1.refresh_token);
@@ -35,26 +57,66 @@ describe('refresh tokens (OAuth 2.1 §4.3.1)', () => {
       (err: oauth.ResponseBodyError) => err.error === 'invalid_grant', 'the newest token of the family is revoked too');
   });
 
-  it('refreshGraceSeconds: a parallel second refresh inside the grace window succeeds', async () => {
+  it('OAuth 2.1 §4.3.1: two parallel refreshes with one token inside the grace window get the same successor (the family never forks)', async () => {
     const t = await obtainTokens({ issuer: s.issuer, username: 'bob', password: TEST_PASSWORD, resource: s.resource, scope: 'notes:read' });
     const [a, b] = await Promise.all([
       refreshTokens({ issuer: s.issuer, clientId: t.clientId, refreshToken: t.refresh_token!, resource: s.resource }),
       refreshTokens({ issuer: s.issuer, clientId: t.clientId, refreshToken: t.refresh_token!, resource: s.resource }),
     ]);
     assert.ok(a.access_token && b.access_token);
+    assert.equal(a.refresh_token, b.refresh_token, 'one successor for both');
+    assert.equal(claimsOf(a.access_token).grant_id, claimsOf(b.access_token).grant_id, 'access tokens of the same grant');
     const c = await refreshTokens({ issuer: s.issuer, clientId: t.clientId, refreshToken: a.refresh_token!, resource: s.resource });
     assert.ok(c.access_token);
   });
 
-  it('RFC 9700 §4.14.2: refreshGraceSeconds allows exactly one reuse; a second reuse revokes the whole family', async () => {
+  it('RFC 9700 §2.2.2: a retry of the same refresh token inside the grace window replays the same successor, every time, while it is unused', async () => {
     const t = await obtainTokens({ issuer: s.issuer, username: 'bob', password: TEST_PASSWORD, resource: s.resource, scope: 'notes:read' });
     const refresh = (refreshToken: string) => refreshTokens({ issuer: s.issuer, clientId: t.clientId, refreshToken, resource: s.resource });
     const r1 = await refresh(t.refresh_token!);
-    const r2 = await refresh(t.refresh_token!); // the one reuse inside the window
-    assert.ok(r2.access_token && r2.refresh_token);
-    await assert.rejects(refresh(t.refresh_token!), (err: oauth.ResponseBodyError) => err.error === 'invalid_grant', 'a second reuse is refused');
-    for (const newer of [r1.refresh_token!, r2.refresh_token!]) {
-      await assert.rejects(refresh(newer), (err: oauth.ResponseBodyError) => err.error === 'invalid_grant', 'every branch of the family is revoked');
+    const r2 = await refresh(t.refresh_token!);
+    const r3 = await refresh(t.refresh_token!);
+    assert.equal(r2.refresh_token, r1.refresh_token, 'the retry gets the first answer\'s refresh token, not a new branch');
+    assert.equal(r3.refresh_token, r1.refresh_token);
+    assert.equal(claimsOf(r2.access_token).grant_id, claimsOf(r1.access_token).grant_id);
+    assert.equal((await s.as.store.models.list('RefreshToken')).filter((r) => r.payload.grantId === claimsOf(r1.access_token).grant_id).length, 2,
+      'the grant holds the rotated-out token and one successor, no fork');
+  });
+
+  it('RFC 9700 §4.14.2: a rotated-out token used after its successor was used revokes the whole family, access tokens included', async () => {
+    const t = await obtainTokens({ issuer: s.issuer, username: 'bob', password: TEST_PASSWORD, resource: s.resource, scope: 'notes:read' });
+    const refresh = (refreshToken: string) => refreshTokens({ issuer: s.issuer, clientId: t.clientId, refreshToken, resource: s.resource });
+    const r1 = await refresh(t.refresh_token!);
+    const r2 = await refresh(r1.refresh_token!); // the successor is used
+    assert.equal(await introspectActive(s, r2.access_token), true);
+    await assert.rejects(refresh(t.refresh_token!), (err: oauth.ResponseBodyError) => err.error === 'invalid_grant', 'reuse inside the window is refused');
+    await assert.rejects(refresh(r2.refresh_token!), (err: oauth.ResponseBodyError) => err.error === 'invalid_grant', 'the newest token of the family is revoked');
+    for (const at of [t.access_token, r1.access_token, r2.access_token]) assert.equal(await introspectActive(s, at), false, 'every access token of the grant is inactive');
+  });
+
+  it('RFC 9700 §4.14.2: a rotated-out token used after the grace window revokes the whole family, access tokens included', async () => {
+    const t = await obtainTokens({ issuer: strict.issuer, username: 'bob', password: TEST_PASSWORD, resource: strict.resource, scope: 'notes:read' });
+    const refresh = (refreshToken: string) => refreshTokens({ issuer: strict.issuer, clientId: t.clientId, refreshToken, resource: strict.resource });
+    const r1 = await refresh(t.refresh_token!);
+    await assert.rejects(refresh(t.refresh_token!), (err: oauth.ResponseBodyError) => err.error === 'invalid_grant');
+    await assert.rejects(refresh(r1.refresh_token!), (err: oauth.ResponseBodyError) => err.error === 'invalid_grant');
+    assert.equal(await introspectActive(strict, r1.access_token), false);
+  });
+
+  it('OAuth 2.1 §4.3.1: two instances on one database rotating the same token at once answer with one successor', async () => {
+    const twin = await startEmbeddedAs({ dir: s.config.storage.sqlite.path.replace(/\/warden\.db$/, ''), config: { publicUrl: s.url }, embedded: { refreshGraceSeconds: 30 } });
+    try {
+      const t = await obtainTokens({ issuer: s.issuer, username: 'bob', password: TEST_PASSWORD, resource: s.resource, scope: 'notes:read' });
+      const rotate = (base: string) => fetch(`${base}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: t.refresh_token!, client_id: t.clientId, resource: s.resource }),
+      }).then(async (r) => ({ status: r.status, body: await r.json() as { refresh_token?: string } }));
+      const [a, b] = await Promise.all([rotate(s.url), rotate(twin.url)]);
+      assert.deepEqual([a.status, b.status], [200, 200]);
+      assert.equal(a.body.refresh_token, b.body.refresh_token, 'one successor, whichever instance committed first');
+    } finally {
+      await twin.close();
     }
   });
 

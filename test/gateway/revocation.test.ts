@@ -1,7 +1,8 @@
 import { createSqliteUserRecords } from '../../src/storage/sqlite/users.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as oauth from 'oauth4webapi';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startWarden, type Warden } from '../../src/app.ts';
@@ -9,20 +10,25 @@ import { buildDemoConfig } from '../../src/config/demo.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { openDatabase } from '../../src/storage/sqlite/database.ts';
 import { UserStore } from '../../src/users/user-store.ts';
-import { discover, obtainTokens } from '../helpers/oauth.ts';
+import { authorize, discover, obtainTokens, refreshTokens, registerPublicClient, type Tokens } from '../helpers/oauth.ts';
+import { runCli } from '../helpers/cli.ts';
 import { initializeMessage, post } from './fixtures/raw.ts';
 
 const PASSWORD = 'revocation test password';
+const insecure = { [oauth.allowInsecureRequests]: true } as const;
 
 describe('embedded AS: revoked access tokens at the gateway', () => {
   let warden: Warden;
   let dir: string;
   let endpoint: string;
+  let configFile: string;
+  let resourceServer: { client_id: string; secret: string };
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'warden-revoke-'));
     const env = { PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_DB: join(dir, 'warden.db') };
     const db = openDatabase(env.WARDEN_DB);
-    await new UserStore(createSqliteUserRecords(db)).add('alice', PASSWORD, ['admin']);
+    const users = new UserStore(createSqliteUserRecords(db), undefined, { testHashCost: 12 });
+    for (const name of ['alice', 'carol', 'dave']) await users.add(name, PASSWORD, ['admin']);
     db.close();
     const config = (port: number): Config => {
       const c = buildDemoConfig({ ...env, PORT: String(port), WARDEN_PUBLIC_URL: `http://127.0.0.1:${port}` });
@@ -31,7 +37,46 @@ describe('embedded AS: revoked access tokens at the gateway', () => {
     };
     warden = await startWarden(config, { env, announce: () => {} });
     endpoint = `${warden.config.publicUrl}/mcp`;
+    // The admin CLI, a separate program on the same database, as an operator runs it.
+    configFile = join(dir, 'warden.json');
+    writeFileSync(configFile, JSON.stringify({
+      publicUrl: warden.config.publicUrl, storage: { sqlite: { path: env.WARDEN_DB } },
+      servers: warden.config.servers.map((s) => ({ name: s.name, path: s.path, upstream: { stdio: { command: 'true' } }, scopes: s.scopes })),
+    }));
+    const added = await runCli(['clients', 'add', '--name', 'resource server', '--confidential', '--grant-type', 'client_credentials', '--scope', 'notes:read', '--config', configFile]);
+    assert.equal(added.code, 0, added.err);
+    resourceServer = { client_id: /client_id: (\S+)/.exec(added.out)![1]!, secret: /client_secret: (\S+)/.exec(added.out)![1]! };
   });
+
+  /** One MCP request with the token: 200, or 401 with its challenge. */
+  async function atMcp(token: string): Promise<number> {
+    const res = await post(endpoint, token, initializeMessage());
+    if (res.status === 401) assert.match(res.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+    await res.text();
+    return res.status;
+  }
+
+  /** RFC 7662 `active`, asked by a confidential resource server client. */
+  async function active(token: string): Promise<boolean> {
+    const as = await discover(warden.config.publicUrl);
+    const client = { client_id: resourceServer.client_id };
+    const response = await oauth.introspectionRequest(as, client, oauth.ClientSecretBasic(resourceServer.secret), token, insecure);
+    return (await oauth.processIntrospectionResponse(as, client, response)).active;
+  }
+
+  /** Accepted and cached at the gateway, active at introspection: the state every cause starts from. */
+  async function inUse(tokens: Tokens | oauth.TokenEndpointResponse): Promise<void> {
+    assert.equal(await atMcp(tokens.access_token), 200);
+    assert.equal(await atMcp(tokens.access_token), 200, 'a second use is served from the verification cache');
+    assert.equal(await active(tokens.access_token), true);
+  }
+
+  async function assertRefused(token: string, why: string): Promise<void> {
+    assert.equal(await atMcp(token), 401, `${why}: the gateway refuses the access token at once`);
+    assert.equal(await active(token), false, `${why}: introspection says inactive`);
+  }
+
+  const user = (username = 'alice') => ({ issuer: warden.config.publicUrl, username, password: PASSWORD, resource: endpoint, scope: 'notes:read' });
   after(async () => {
     await warden.close();
     rmSync(dir, { recursive: true, force: true });
@@ -54,5 +99,78 @@ describe('embedded AS: revoked access tokens at the gateway', () => {
     assert.equal(after.status, 401);
     assert.match(after.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
     await after.text();
+  });
+
+  it('OAuth 2.1 §4.1.3: replaying an authorization code revokes the access token already issued for it', async () => {
+    const issuer = warden.config.publicUrl;
+    const clientId = await registerPublicClient(issuer);
+    const as = await discover(issuer);
+    const client = { client_id: clientId };
+    const { callbackUrl, state, codeVerifier } = await authorize({ ...user(), clientId });
+    const params = oauth.validateAuthResponse(as, client, callbackUrl, state);
+    const redeem = () => oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, 'http://127.0.0.1/callback', codeVerifier, { additionalParameters: { resource: endpoint }, ...insecure });
+    const tokens = await oauth.processAuthorizationCodeResponse(as, client, await redeem());
+    await inUse(tokens);
+    await assert.rejects(oauth.processAuthorizationCodeResponse(as, client, await redeem()), (err: oauth.ResponseBodyError) => err.error === 'invalid_grant');
+    await assertRefused(tokens.access_token, 'code replay');
+  });
+
+  it('RFC 7009 §2.1: revoking the refresh token also revokes the access tokens of its grant', async () => {
+    const tokens = await obtainTokens(user());
+    await inUse(tokens);
+    const as = await discover(warden.config.publicUrl);
+    const revoked = await oauth.revocationRequest(as, { client_id: tokens.clientId }, oauth.None(), tokens.refresh_token!, { additionalParameters: { token_type_hint: 'refresh_token' }, ...insecure });
+    await oauth.processRevocationResponse(revoked);
+    await assertRefused(tokens.access_token, 'refresh token revoked');
+  });
+
+  it('RFC 9700 §4.14.2: refresh token reuse revokes every access token of the family', async () => {
+    const tokens = await obtainTokens(user());
+    const refresh = (refreshToken: string) => refreshTokens({ issuer: warden.config.publicUrl, clientId: tokens.clientId, refreshToken, resource: endpoint });
+    const r1 = await refresh(tokens.refresh_token!);
+    const r2 = await refresh(r1.refresh_token!);
+    await inUse(r2);
+    await assert.rejects(refresh(tokens.refresh_token!), (err: oauth.ResponseBodyError) => err.error === 'invalid_grant');
+    for (const at of [tokens.access_token, r1.access_token, r2.access_token]) await assertRefused(at, 'refresh reuse');
+  });
+
+  it('RFC 7009 §2.1: `mcp-warden consents revoke` revokes the access tokens of the consent\'s grant', async () => {
+    const tokens = await obtainTokens(user());
+    await inUse(tokens);
+    const out = await runCli(['consents', 'revoke', '--user', 'alice', '--client', tokens.clientId, '--config', configFile]);
+    assert.equal(out.code, 0, out.err);
+    await assertRefused(tokens.access_token, 'consent revoked');
+  });
+
+  it('RFC 7009 §2.1: `mcp-warden users remove` revokes every token issued to that user', async () => {
+    const tokens = await obtainTokens(user('carol'));
+    await inUse(tokens);
+    const out = await runCli(['users', 'remove', 'carol', '--config', configFile]);
+    assert.equal(out.code, 0, out.err);
+    await assertRefused(tokens.access_token, 'user removed');
+    await assert.rejects(refreshTokens({ issuer: warden.config.publicUrl, clientId: tokens.clientId, refreshToken: tokens.refresh_token!, resource: endpoint }),
+      (err: oauth.ResponseBodyError) => err.error === 'invalid_grant', 'and their refresh token');
+  });
+
+  it('RFC 7009 §2.1: `mcp-warden users disable` revokes every token issued to that user and refuses their sign-in until enabled', async () => {
+    const tokens = await obtainTokens(user('dave'));
+    await inUse(tokens);
+    const out = await runCli(['users', 'disable', 'dave', '--config', configFile]);
+    assert.equal(out.code, 0, out.err);
+    await assertRefused(tokens.access_token, 'user disabled');
+    await assert.rejects(refreshTokens({ issuer: warden.config.publicUrl, clientId: tokens.clientId, refreshToken: tokens.refresh_token!, resource: endpoint }),
+      (err: oauth.ResponseBodyError) => err.error === 'invalid_grant', 'and their refresh token');
+    await assert.rejects(obtainTokens(user('dave')), /sign-in failed with HTTP 401/, 'a disabled user cannot sign in');
+    assert.match((await runCli(['users', 'list', '--config', configFile])).out, /dave\s+admin\s+\(disabled\)/);
+    assert.equal((await runCli(['users', 'enable', 'dave', '--config', configFile])).code, 0);
+    assert.ok((await obtainTokens(user('dave'))).access_token, 'enabled again, they sign in');
+  });
+
+  it('RFC 7009 §2.1: `mcp-warden clients remove` revokes every token issued to that client', async () => {
+    const tokens = await obtainTokens(user());
+    await inUse(tokens);
+    const out = await runCli(['clients', 'remove', tokens.clientId, '--config', configFile]);
+    assert.equal(out.code, 0, out.err);
+    await assertRefused(tokens.access_token, 'client removed');
   });
 });

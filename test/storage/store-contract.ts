@@ -55,6 +55,39 @@ export function runStoreContract(backend: string, open: () => Promise<StoreHarne
       assert.equal((await store.models.find('RefreshToken', 'r'))!.consumed, first);
     }));
 
+    it('OAuth 2.1 §4.3.1 rotation: consumeAndWrite consumes and writes together, once; a second rotation of the same token writes nothing', () => withStore(async ({ store, clock }) => {
+      await store.models.upsert('RefreshToken', 'old', { grantId: 'g' }, clock.now + 60_000);
+      const first = await store.models.consumeAndWrite('RefreshToken', 'old', clock.now, [
+        { model: 'RefreshToken', id: 'next-1', payload: { grantId: 'g' }, expiresAt: clock.now + 60_000 },
+        { model: 'RefreshRotation', id: 'old', payload: { successor: 'next-1' }, expiresAt: clock.now + 60_000 },
+      ]);
+      assert.equal(first, true);
+      assert.equal((await store.models.find('RefreshToken', 'old'))!.consumed, Math.floor(clock.now / 1000));
+      assert.deepEqual(await store.models.find('RefreshToken', 'next-1'), { grantId: 'g' });
+      assert.deepEqual(await store.models.find('RefreshRotation', 'old'), { successor: 'next-1' });
+      const second = await store.models.consumeAndWrite('RefreshToken', 'old', clock.now + 1000, [
+        { model: 'RefreshToken', id: 'next-2', payload: { grantId: 'g' }, expiresAt: clock.now + 60_000 },
+        { model: 'RefreshRotation', id: 'old', payload: { successor: 'next-2' }, expiresAt: clock.now + 60_000 },
+      ]);
+      assert.equal(second, false, 'a consumed token is not rotated again');
+      assert.equal(await store.models.find('RefreshToken', 'next-2'), undefined);
+      assert.deepEqual(await store.models.find('RefreshRotation', 'old'), { successor: 'next-1' });
+      assert.equal(await store.models.consumeAndWrite('RefreshToken', 'missing', clock.now, [
+        { model: 'RefreshToken', id: 'next-3', payload: {}, expiresAt: undefined },
+      ]), false, 'an unknown token is not rotated');
+      assert.equal(await store.models.find('RefreshToken', 'next-3'), undefined);
+    }));
+
+    it('consumeAndWrite runs at most one of two concurrent rotations of the same token', () => withStore(async ({ store, clock }) => {
+      await store.models.upsert('RefreshToken', 'old', { grantId: 'g' }, undefined);
+      const results = await Promise.all(['a', 'b'].map((n) => store.models.consumeAndWrite('RefreshToken', 'old', clock.now, [
+        { model: 'RefreshToken', id: `next-${n}`, payload: { grantId: 'g' }, expiresAt: undefined },
+      ])));
+      assert.deepEqual(results.sort(), [false, true]);
+      const stored = (await store.models.list('RefreshToken')).map((r) => r.id).filter((id) => id.startsWith('next-'));
+      assert.equal(stored.length, 1);
+    }));
+
     it('destroy removes one entry; revokeByGrantId removes the grant and everything issued under it', () => withStore(async ({ store }) => {
       await store.models.upsert('Grant', 'g1', { jti: 'g1' }, undefined);
       await store.models.upsert('RefreshToken', 'r1', { grantId: 'g1' }, undefined);

@@ -21,6 +21,22 @@ describe('user store', () => {
     } finally { db.close(); }
   });
 
+  it('a disabled account cannot sign in (the right password neither) and has no active user until enabled', async () => {
+    const db = openDatabase(':memory:');
+    try {
+      const users = new UserStore(createSqliteUserRecords(db), ['admin', 'member'], { testHashCost: 12 });
+      await users.add('carol', 'correct horse battery', ['member']);
+      assert.equal(await users.setDisabled('carol', true, 1_800_000_000_000), true);
+      assert.equal(await users.authenticate('carol', 'correct horse battery'), undefined);
+      assert.equal(await users.getActive('carol'), undefined);
+      assert.equal((await users.get('carol'))?.disabledAt, 1_800_000_000_000, 'the account and its name stay');
+      assert.equal(await users.setDisabled('carol', false), true);
+      assert.equal((await users.authenticate('carol', 'correct horse battery'))?.username, 'carol');
+      assert.equal((await users.get('carol'))?.disabledAt, undefined);
+      assert.equal(await users.setDisabled('nobody', true), false);
+    } finally { db.close(); }
+  });
+
   it('refuses unknown roles, short passwords, bad usernames and duplicates with clear messages', async () => {
     const db = openDatabase(':memory:');
     try {

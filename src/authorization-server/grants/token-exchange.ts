@@ -286,7 +286,7 @@ export function createTokenExchangeExtension(deps: { settings: SettingsStore; en
       mcpResources: ctx.config.servers.map((server) => canonicalResourceUri(ctx.config, server)),
       localJwks: async () => ({ keys: (await activeKeys()).map((k) => toPublicJwk(k.jwk)) }),
       // RFC 7009 revocations of our JWT access tokens are kept by jti (src/authorization-server/index.ts).
-      isRevoked: async (claims) => typeof claims.jti === 'string' && (await ctx.store.models.find('RevokedAccessToken', claims.jti)) !== undefined,
+      isRevoked: (claims) => ctx.revocations.isRevoked(claims),
       async signingKey() {
         // Sign with the key oidc-provider itself signs with, the first it publishes: after
         // `keys rotate` the newest row in the table is not published until the running provider

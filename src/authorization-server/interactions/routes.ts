@@ -11,10 +11,11 @@ import type { ConsentStore } from '../../storage/store.ts';
 import type { ResourceInfo } from '../resources.ts';
 import { isUrlClientId } from '../client-id-metadata-document.ts';
 import { createCsrf } from '../../kernel/csrf.ts';
-import { createRateLimiter, createSemaphore } from '../rate-limit.ts';
+import { createBackoff, createSemaphore } from '../rate-limit.ts';
 import { sendPage } from '../../kernel/html.ts';
 import { AuthorizationServerError, sendAuthorizationServerError } from '../errors.ts';
-import { consentPage, loginPage, type ConsentScope } from './views.ts';
+import { consentPage, loginPage, type ClientClaim, type ConsentScope, type RedirectTarget } from './views.ts';
+import { imitatedName } from './client-name.ts';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -30,8 +31,13 @@ export interface InteractionDeps {
   now: () => number;
   /** The issuer's path ('' for an origin issuer): prefix of the form actions. */
   basePath: string;
-  /** Failed sign-ins per username and per client address per window; concurrent scrypt runs. */
+  /**
+   * Sign-in backoff, per account and per client address separately: `maxFailures` failures are
+   * free, then each doubles the wait (from 1 s) up to `windowMs`; concurrent scrypt runs.
+   */
   loginRateLimit: { maxFailures: number; windowMs: number; maxConcurrent?: number };
+  /** Names of the clients an administrator registered (the sign-in pages warn when a self-asserted name imitates one). */
+  preRegisteredClientNames?: () => Promise<readonly string[]>;
   /** The client's address (through trusted proxies only: src/http/client-address.ts). Default: the socket's peer. */
   clientAddress?: (req: IncomingMessage) => string;
 }
@@ -67,13 +73,17 @@ function isLoopbackHost(hostname: string): boolean {
 export function createInteractionHandler(deps: InteractionDeps) {
   const { provider, users, consents, logger } = deps;
   const csrf = createCsrf(deps.cookieSecret);
-  // Password guessing: each failure counts against the username and the client address; once
-  // either is over the limit, sign-ins are refused (429) before scrypt runs. A few scrypt runs at
-  // once at most, so sign-ins cannot saturate libuv's thread pool (which also serves SQLite-free
-  // crypto and DNS for everyone else).
+  // Password guessing: each failure slows the account and the client address, separately, with
+  // exponential backoff; while either must wait, sign-ins are refused (429 with Retry-After)
+  // before scrypt runs. A backoff, not a lockout: refused attempts do not count, so an attacker
+  // failing from the victim's address (a shared NAT) or against the victim's account delays
+  // them at most `windowMs`, and the right password works once the wait is over. The address is
+  // the client's through trusted proxies only (config trustProxy). A few scrypt runs at once at
+  // most, so sign-ins cannot saturate libuv's thread pool.
   const { maxFailures, windowMs } = deps.loginRateLimit;
-  const failuresByUser = createRateLimiter({ max: maxFailures, windowMs }, deps.now);
-  const failuresByAddress = createRateLimiter({ max: maxFailures, windowMs }, deps.now);
+  const backoff = { freeFailures: maxFailures, baseMs: 1000, maxMs: windowMs };
+  const failuresByUser = createBackoff(backoff, deps.now);
+  const failuresByAddress = createBackoff(backoff, deps.now);
   const verifications = createSemaphore(deps.loginRateLimit.maxConcurrent ?? 4, 64);
 
   /** Every error page of the interaction endpoints goes through the AS's one renderer. */
@@ -84,25 +94,38 @@ export function createInteractionHandler(deps: InteractionDeps) {
   function tooManyAttempts(res: ServerResponse, retryAfterSeconds: number): void {
     const minutes = Math.ceil(retryAfterSeconds / 60);
     return fail(res, new AuthorizationServerError('too_many_requests',
-      `Sign-in is paused after too many failed attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
+      retryAfterSeconds < 60
+        ? `Sign-in is slowed down after failed attempts. Try again in ${retryAfterSeconds} second${retryAfterSeconds === 1 ? '' : 's'}.`
+        : `Sign-in is slowed down after failed attempts. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
       { retryAfterSeconds, title: 'Too many sign-in attempts' }));
   }
 
-  async function clientView(clientId: string) {
+  async function clientView(clientId: string): Promise<ClientClaim & { refresh: boolean }> {
     const client = await provider.Client.find(clientId);
     const meta = (client?.metadata() ?? {}) as Record<string, unknown>;
     const name = typeof meta.client_name === 'string' && meta.client_name ? meta.client_name : clientId;
-    const refreshOk = Array.isArray(meta.grant_types) && meta.grant_types.includes('refresh_token');
-    if (isUrlClientId(clientId)) return { name, origin: new URL(clientId).host, verified: true, refresh: refreshOk };
     const refresh = Array.isArray(meta.grant_types) && meta.grant_types.includes('refresh_token');
-    if (meta.warden_preregistered === true) return { name, origin: 'registered by an administrator', verified: true, refresh };
-    return { name, origin: 'unverified', verified: false, refresh };
+    if (meta.warden_preregistered === true) return { name, kind: 'pre-registered', refresh };
+    const imitates = imitatedName(name, (await deps.preRegisteredClientNames?.()) ?? []);
+    const claim: ClientClaim = isUrlClientId(clientId)
+      ? { name, kind: 'metadata-document', documentHost: new URL(clientId).host }
+      : { name, kind: 'self-registered' };
+    return { ...claim, ...(imitates ? { imitates } : {}), refresh };
   }
 
-  async function renderLogin(res: ServerResponse, uid: string, clientId: string, status = 200, error?: string, username?: string) {
-    const client = await clientView(clientId);
+  /** The redirect_uri of the request (validated by oidc-provider before any page is shown). */
+  function redirectTarget(redirectUri: unknown): RedirectTarget {
+    const redirect = URL.parse(String(redirectUri ?? ''));
+    if (!redirect) return { host: 'unknown', local: false };
+    const web = redirect.protocol === 'http:' || redirect.protocol === 'https:';
+    return { host: web ? redirect.host : redirect.protocol, local: !web || isLoopbackHost(redirect.hostname) };
+  }
+
+  async function renderLogin(res: ServerResponse, details: Awaited<ReturnType<Provider['interactionDetails']>>, status = 200, error?: string, username?: string) {
+    const { uid, params } = details;
+    const client = await clientView(String(params.client_id));
     sendPage(res, status, 'Sign in', loginPage({
-      action: `${deps.basePath}/interaction/${uid}/login`, csrf: csrf.issue(uid, 'login'), clientName: client.name,
+      action: `${deps.basePath}/interaction/${uid}/login`, csrf: csrf.issue(uid, 'login'), client, redirect: redirectTarget(params.redirect_uri),
       ...(error ? { error } : {}), ...(username ? { username } : {}),
     }));
   }
@@ -111,7 +134,6 @@ export function createInteractionHandler(deps: InteractionDeps) {
     const { uid, params, prompt, session } = details;
     const clientId = String(params.client_id);
     const client = await clientView(clientId);
-    const redirect = URL.parse(String(params.redirect_uri ?? ''));
     const d = prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
     const resourceUri = typeof params.resource === 'string' ? params.resource : deps.defaultResource ?? '';
     const info = deps.resolveResource(resourceUri);
@@ -124,9 +146,7 @@ export function createInteractionHandler(deps: InteractionDeps) {
     sendPage(res, 200, 'Allow access?', consentPage({
       action: `${deps.basePath}/interaction/${uid}/consent`, csrf: csrf.issue(uid, 'consent'),
       username: session?.accountId ?? '',
-      clientName: client.name, clientOrigin: client.origin, clientVerified: client.verified,
-      redirectHost: redirect ? (redirect.protocol.startsWith('http') ? redirect.host : redirect.protocol) : 'unknown',
-      redirectIsLocal: redirect ? (!redirect.protocol.startsWith('http') || isLoopbackHost(redirect.hostname)) : false,
+      client, redirect: redirectTarget(params.redirect_uri),
       resource: resourceUri, scopes, offlineAccess: client.refresh,
     }));
   }
@@ -171,7 +191,7 @@ export function createInteractionHandler(deps: InteractionDeps) {
     const clientId = String(details.params.client_id);
 
     if (req.method === 'GET' && !step) {
-      if (details.prompt.name === 'login') return renderLogin(res, uid, clientId);
+      if (details.prompt.name === 'login') return renderLogin(res, details);
       if (details.prompt.name === 'consent') return renderConsent(res, details);
       return fail(res, new AuthorizationServerError('invalid_request', 'This authorization request needs a step this server does not offer.', { title: 'Unsupported request' }));
     }
@@ -210,10 +230,10 @@ export function createInteractionHandler(deps: InteractionDeps) {
         user = verified.value;
       }
       if (!user) {
-        failuresByUser.hit(userKey);
-        failuresByAddress.hit(address);
+        failuresByUser.fail(userKey);
+        failuresByAddress.fail(address);
         logger.info({ event: 'login_failed', client_id: clientId }, 'sign-in failed');
-        return renderLogin(res, uid, clientId, 401, 'Invalid username or password.', username);
+        return renderLogin(res, details, 401, 'Invalid username or password.', username);
       }
       failuresByUser.reset(userKey);
       logger.info({ event: 'login', client_id: clientId, user: user.username }, 'signed in');
@@ -222,7 +242,7 @@ export function createInteractionHandler(deps: InteractionDeps) {
     }
 
     // step === 'consent'
-    if (details.prompt.name !== 'consent') return renderLogin(res, uid, clientId);
+    if (details.prompt.name !== 'consent') return renderLogin(res, details);
     const decision = form.get('decision');
     if (decision === 'deny') {
       logger.info({ event: 'consent_denied', client_id: clientId, user: details.session?.accountId }, 'consent denied');

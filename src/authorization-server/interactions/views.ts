@@ -1,18 +1,71 @@
-/** The login, consent and error pages (accessible: labelled fields, real buttons, a lang). */
+/**
+ * The login, consent and error pages (accessible: labelled fields, real buttons, a lang).
+ * A client's name is shown as a claim unless an administrator registered the client: with an
+ * "unverified" badge, next to what is verified (the metadata document's host, the redirect
+ * host), and with a warning when it imitates a pre-registered client's name (client-name.ts).
+ */
 import { html, type Raw } from '../../kernel/html.ts';
+
+/** Who a client is, as far as the authorization server knows. */
+export interface ClientClaim {
+  /** `client_name`, or the client_id when it has none. */
+  name: string;
+  /** pre-registered: by an administrator; metadata-document: CIMD (https client_id); self-registered: DCR. */
+  kind: 'pre-registered' | 'metadata-document' | 'self-registered';
+  /** CIMD: the host that serves the client's metadata document (verified by fetching it). */
+  documentHost?: string;
+  /** The pre-registered client's name this one imitates. */
+  imitates?: string;
+}
+
+/** Where the authorization response goes: what the user can actually check. */
+export interface RedirectTarget {
+  /** host[:port], or the private-use scheme. */
+  host: string;
+  /** A loopback address or a private-use scheme: an application on this computer. */
+  local: boolean;
+}
 
 export interface LoginView {
   action: string;
   csrf: string;
-  clientName: string;
+  client: ClientClaim;
+  redirect: RedirectTarget;
   username?: string;
   error?: string;
+}
+
+/** The client's name, as an administrator's fact or as the application's own claim. */
+function clientNameView(c: ClientClaim): Raw {
+  if (c.kind === 'pre-registered') return html`<strong id="client-name">${c.name}</strong>`;
+  return html`<span id="client-name">${c.name}</span> <span id="client-badge" class="warn">(unverified: the name is the application's own claim)</span>`;
+}
+
+function imitationWarning(c: ClientClaim): Raw {
+  if (!c.imitates) return html``;
+  return html`<p class="error" role="alert" id="imitation-warning">Warning: this name looks like “${c.imitates}”, an application your administrator registered, but this is a different application${
+    c.documentHost ? html` described by ${c.documentHost}` : html``}. Continue only if you started this sign-in yourself and trust where it returns you.</p>`;
+}
+
+function identityView(c: ClientClaim): Raw {
+  if (c.kind === 'metadata-document') return html`described by <strong>${c.documentHost ?? ''}</strong>`;
+  if (c.kind === 'pre-registered') return html`registered by an administrator`;
+  return html`registered itself: unverified`;
+}
+
+function redirectView(r: RedirectTarget): Raw {
+  return html`<strong>${r.host}</strong>${r.local ? html` <span class="warn">(an application on this computer)</span>` : html``}`;
 }
 
 /** The sign-in form: fields labelled Username and Password, a Sign in button. */
 export function loginPage(v: LoginView): Raw {
   return html`<h1>Sign in</h1>
-<p>to continue to <strong>${v.clientName}</strong></p>
+<p>to continue to ${clientNameView(v.client)}</p>
+${imitationWarning(v.client)}
+<dl>
+<dt>Client identity</dt><dd id="client-origin"${v.client.kind === 'self-registered' ? html` class="warn"` : html``}>${identityView(v.client)}</dd>
+<dt>Will return you to</dt><dd id="redirect-host">${redirectView(v.redirect)}</dd>
+</dl>
 ${v.error ? html`<p class="error" role="alert">${v.error}</p>` : html``}
 <form method="post" action="${v.action}">
 <input type="hidden" name="csrf" value="${v.csrf}">
@@ -34,12 +87,8 @@ export interface ConsentView {
   action: string;
   csrf: string;
   username: string;
-  clientName: string;
-  /** The CIMD host, "registered by an administrator", or "unverified" (DCR). */
-  clientOrigin: string;
-  clientVerified: boolean;
-  redirectHost: string;
-  redirectIsLocal: boolean;
+  client: ClientClaim;
+  redirect: RedirectTarget;
   resource: string;
   scopes: ConsentScope[];
   offlineAccess: boolean;
@@ -51,10 +100,11 @@ export function consentPage(v: ConsentView): Raw {
     s.tools.length ? html`<br>Tools: ${s.tools.join(', ')}` : html``}</li>`);
   return html`<h1>Allow access?</h1>
 <p>Signed in as <strong>${v.username}</strong>.</p>
+${imitationWarning(v.client)}
 <dl>
-<dt>Application</dt><dd id="client-name">${v.clientName}</dd>
-<dt>Client identity</dt><dd id="client-origin"${v.clientVerified ? html`` : html` class="warn"`}>${v.clientOrigin}</dd>
-<dt>Will return you to</dt><dd id="redirect-host">${v.redirectHost}${v.redirectIsLocal ? html` <span class="warn">(an application on this computer)</span>` : html``}</dd>
+<dt>Application</dt><dd>${clientNameView(v.client)}</dd>
+<dt>Client identity</dt><dd id="client-origin"${v.client.kind === 'self-registered' ? html` class="warn"` : html``}>${identityView(v.client)}</dd>
+<dt>Will return you to</dt><dd id="redirect-host">${redirectView(v.redirect)}</dd>
 <dt>MCP server</dt><dd id="resource"><code>${v.resource}</code></dd>
 </dl>
 <p>It asks to:</p>

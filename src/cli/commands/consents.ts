@@ -1,9 +1,11 @@
 /**
  * `mcp-warden consents list|revoke`: consents the embedded authorization server remembers per
- * (user, client, resource). Revoking one also revokes the refresh tokens of its grant, so the
- * client must ask the user again.
+ * (user, client, resource). Revoking one also revokes every token of its grant, access tokens
+ * included (RFC 7009 §2.1): a running gateway refuses them at the next request.
  */
 import { openAdminContext } from '../../authorization-server/admin.ts';
+import { createRevocationList, revocationHorizonMs } from '../../authorization-server/revocation.ts';
+import { longestAccessTokenTtlSeconds } from '../../authorization-server/keys.ts';
 import { parseOptions, UsageError } from '../options.ts';
 import type { Command } from '../command.ts';
 import { configFromOptions } from '../config-options.ts';
@@ -18,7 +20,8 @@ export const run: Command = async (ctx) => {
   const { values } = parseOptions(rest, {
     config: { type: 'string' }, demo: { type: 'boolean' }, json: { type: 'boolean' }, user: { type: 'string' }, client: { type: 'string' },
   }, false);
-  const admin = await openAdminContext(configFromOptions(values, ctx.env), ctx.env);
+  const config = configFromOptions(values, ctx.env);
+  const admin = await openAdminContext(config, ctx.env);
   try {
     const store = admin.storage.as;
     switch (sub) {
@@ -31,8 +34,14 @@ export const run: Command = async (ctx) => {
       }
       case 'revoke': {
         if (!values.user) throw new UsageError('consents revoke needs --user');
+        const as = config.authorizationServer;
+        if (!('embedded' in as)) throw new UsageError('this configuration uses an external authorization server; consents live there');
+        const revocations = createRevocationList({ models: store.models, now: Date.now, horizonMs: revocationHorizonMs(longestAccessTokenTtlSeconds(as.embedded)) });
         const removed = await store.consents.remove({ accountId: values.user, ...(values.client ? { clientId: values.client } : {}) });
-        for (const r of removed) await store.models.revokeByGrantId(r.grantId);
+        for (const r of removed) {
+          await revocations.revokeGrant(r.grantId);
+          await store.models.revokeByGrantId(r.grantId);
+        }
         ctx.stdout.write(`revoked ${removed.length} consent${removed.length === 1 ? '' : 's'}\n`);
         return removed.length ? 0 : 1;
       }

@@ -3,7 +3,7 @@
  * keeps nothing across restarts; production uses SQLite. It exists so the contract suite runs
  * against two backends and the interface stays honest for a third (PostgreSQL).
  */
-import type { ConsentRecord, ConsentStore, KeyRecord, KeyStore, ModelPayload, ModelStore, Store } from '../store.ts';
+import type { ConsentRecord, ConsentStore, KeyRecord, KeyStore, ModelPayload, ModelStore, ModelWrite, Store } from '../store.ts';
 
 interface Entry { payload: string; expiresAt: number | undefined; consumedAt: number | undefined }
 
@@ -45,6 +45,14 @@ class MemoryModelStore implements ModelStore {
   async consume(model: string, id: string, at: number) {
     const e = this.#rows.get(`${model}\u0000${id}`);
     if (e && e.consumedAt === undefined) e.consumedAt = at;
+  }
+  async consumeAndWrite(model: string, id: string, at: number, writes: ModelWrite[]) {
+    const serialized = writes.map((w) => JSON.stringify(w.payload)); // throws before anything changes
+    const e = this.#live(model, id);
+    if (!e || e.consumedAt !== undefined) return false;
+    e.consumedAt = at;
+    writes.forEach((w, i) => this.#rows.set(`${w.model}\u0000${w.id}`, { payload: serialized[i]!, expiresAt: w.expiresAt, consumedAt: undefined }));
+    return true;
   }
   async destroy(model: string, id: string) { this.#rows.delete(`${model}\u0000${id}`); }
   async revokeByGrantId(grantId: string) {

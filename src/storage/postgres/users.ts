@@ -2,8 +2,11 @@
 import type { UserRecord, UserRecords } from '../users.ts';
 import { migrate, type PostgresDatabase } from './database.ts';
 
-interface Row { username: string; password_hash: string; roles: string; created_at: number }
-const decode = (r: Row): UserRecord => ({ username: r.username, passwordHash: r.password_hash, roles: JSON.parse(r.roles) as string[], createdAt: r.created_at });
+interface Row { username: string; password_hash: string; roles: string; created_at: number; disabled_at: number | null }
+const decode = (r: Row): UserRecord => ({
+  username: r.username, passwordHash: r.password_hash, roles: JSON.parse(r.roles) as string[], createdAt: r.created_at,
+  ...(r.disabled_at !== null ? { disabledAt: r.disabled_at } : {}),
+});
 
 export async function createPostgresUserRecords(db: PostgresDatabase): Promise<UserRecords> {
   await migrate(db, 'users', [
@@ -12,6 +15,7 @@ export async function createPostgresUserRecords(db: PostgresDatabase): Promise<U
        password_hash TEXT NOT NULL,
        roles TEXT NOT NULL,
        created_at BIGINT NOT NULL)`,
+    'ALTER TABLE users ADD COLUMN disabled_at BIGINT',
   ]);
   return {
     async insert(r) {
@@ -32,8 +36,9 @@ export async function createPostgresUserRecords(db: PostgresDatabase): Promise<U
       return (rowCount ?? 0) > 0;
     },
     async update(username, change) {
-      const { rowCount } = await db.query('warden_users_update', 'UPDATE users SET roles = COALESCE($1, roles), password_hash = COALESCE($2, password_hash) WHERE username = $3',
-        [change.roles ? JSON.stringify(change.roles) : null, change.passwordHash ?? null, username]);
+      const { rowCount } = await db.query('warden_users_update',
+        'UPDATE users SET roles = COALESCE($1, roles), password_hash = COALESCE($2, password_hash), disabled_at = CASE WHEN $3 THEN $4::bigint ELSE disabled_at END WHERE username = $5',
+        [change.roles ? JSON.stringify(change.roles) : null, change.passwordHash ?? null, change.disabledAt !== undefined, change.disabledAt ?? null, username]);
       return (rowCount ?? 0) > 0;
     },
   };

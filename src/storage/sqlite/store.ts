@@ -5,7 +5,7 @@
  */
 import type { JWK } from 'jose';
 import { migrate, type SqliteDatabase } from './database.ts';
-import type { ConsentRecord, ConsentStore, KeyRecord, KeyStore, ModelPayload, ModelStore, Store } from '../store.ts';
+import type { ConsentRecord, ConsentStore, KeyRecord, KeyStore, ModelPayload, ModelStore, ModelWrite, Store } from '../store.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE oidc_models (
@@ -111,6 +111,7 @@ class SqliteModelStore implements ModelStore {
       findByUid: db.prepare('SELECT payload, consumed_at FROM oidc_models WHERE model = ? AND uid = ? AND (expires_at IS NULL OR expires_at > ?)'),
       findByUserCode: db.prepare('SELECT payload, consumed_at FROM oidc_models WHERE model = ? AND user_code = ? AND (expires_at IS NULL OR expires_at > ?)'),
       consume: db.prepare('UPDATE oidc_models SET consumed_at = COALESCE(consumed_at, ?) WHERE model = ? AND id = ?'),
+      consumeOnce: db.prepare('UPDATE oidc_models SET consumed_at = ? WHERE model = ? AND id = ? AND consumed_at IS NULL AND (expires_at IS NULL OR expires_at > ?)'),
       destroy: db.prepare('DELETE FROM oidc_models WHERE model = ? AND id = ?'),
       revoke: db.prepare("DELETE FROM oidc_models WHERE grant_id = ? OR (model = 'Grant' AND id = ?)"),
       list: db.prepare('SELECT id, payload, consumed_at FROM oidc_models WHERE model = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY id'),
@@ -124,14 +125,36 @@ class SqliteModelStore implements ModelStore {
     this.#stmts.sweep.run(now);
   }
 
-  async upsert(model: string, id: string, payload: ModelPayload, expiresAt: number | undefined): Promise<void> {
+  static #row(model: string, id: string, payload: ModelPayload, expiresAt: number | undefined) {
     const str = (v: unknown) => (typeof v === 'string' ? v : null);
-    // Serialised now, so an unserialisable payload fails alone, before anything is queued.
-    const row = {
+    return {
       model, id, payload: JSON.stringify(payload),
       grantId: str(payload.grantId), uid: str(payload.uid), userCode: str(payload.userCode),
       expiresAt: expiresAt ?? null,
     };
+  }
+
+  async consumeAndWrite(model: string, id: string, at: number, writes: ModelWrite[]): Promise<boolean> {
+    const rows = writes.map((w) => SqliteModelStore.#row(w.model, w.id, w.payload, w.expiresAt));
+    const now = this.#now();
+    let applied = false;
+    // Inside the group commit's transaction: the consumption and the writes commit together or
+    // not at all (a batch that fails is retried write by write, each in its own transaction).
+    await this.#write(() => {
+      applied = false;
+      const run = () => {
+        if (this.#stmts.consumeOnce.run(at, model, id, now).changes === 0) return;
+        for (const row of rows) this.#stmts.upsert.run(row);
+        applied = true;
+      };
+      this.#db.transaction(run)();
+    });
+    return applied;
+  }
+
+  async upsert(model: string, id: string, payload: ModelPayload, expiresAt: number | undefined): Promise<void> {
+    // Serialised now, so an unserialisable payload fails alone, before anything is queued.
+    const row = SqliteModelStore.#row(model, id, payload, expiresAt);
     const now = this.#now();
     await this.#write(() => {
       this.#stmts.upsert.run(row);
