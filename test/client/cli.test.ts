@@ -79,6 +79,9 @@ describe('client commands against the gateway and embedded AS', () => {
     });
     assert.equal(res.status, 200);
     await res.body?.cancel();
+    // End the session this raw request opened, so later tests count sessions from zero.
+    const ended = await fetch(endpoint, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': res.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' } });
+    assert.equal(ended.status, 204);
   });
 
   it('OAuth 2.1 §7.1: the token store is a 0600 file in a 0700 folder', () => {
@@ -103,6 +106,18 @@ describe('client commands against the gateway and embedded AS', () => {
     assert.match(bad.stderr, /tool arguments must be JSON/);
     const notObject = await run(['call', endpoint, 'search_notes', '[1]', '--no-browser'], env, false);
     assert.equal(notObject.code, 2);
+  });
+
+  it('MCP transports §Session Management: tools and a failing call end their session with DELETE (no stdio upstream left running)', async () => {
+    const env = { MCP_WARDEN_HOME: home('a') };
+    const gateway = warden.gateway.endpoints.get('/mcp')!;
+    assert.equal(gateway.sessionCount, 0);
+    const tools = await run(['tools', endpoint], env, false);
+    assert.equal(tools.code, 0, tools.stderr);
+    assert.equal(gateway.sessionCount, 0, 'tools ended its session');
+    const failing = await run(['call', endpoint, 'no_such_tool', '{}'], env, false);
+    assert.equal(failing.code, 1);
+    assert.equal(gateway.sessionCount, 0, 'a call that failed ended its session too');
   });
 
   it('RFC 7009: logout revokes the tokens at the AS and forgets them; token --no-login then fails clearly', async () => {
