@@ -25,6 +25,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Com
   login: { summary: 'sign in to a protected MCP server', load: () => import('./commands/login.ts') },
   logout: { summary: 'forget the tokens for a protected MCP server', load: () => import('./commands/logout.ts') },
   token: { summary: 'print a valid access token for a protected MCP server', load: () => import('./commands/token.ts') },
+  status: { summary: 'list stored sign-ins: server, user, scopes, expiry, token store', load: () => import('./commands/status.ts') },
   tools: { summary: 'list the tools of a protected MCP server', load: () => import('./commands/tools.ts') },
   call: { summary: 'call one tool of a protected MCP server', load: () => import('./commands/call.ts') },
 };

@@ -55,6 +55,7 @@ export async function runStdioBridge(options: BridgeOptions): Promise<number> {
   const swallowed = new Map<string | number, (message: JSONRPCMessage) => void>();
   let transport = createTransport();
   let closing = false;
+  let announced = false;
 
   function write(message: JSONRPCMessage): void {
     stdout.write(serializeMessage(message));
@@ -80,6 +81,9 @@ export async function runStdioBridge(options: BridgeOptions): Promise<number> {
             protocolVersion = version;
             t.setProtocolVersion(version);
           }
+          // One line for the person watching the host's log: the handshake went through.
+          if (!announced) notice(`connected to ${warden.serverUrl}${typeof version === 'string' ? ` (MCP ${version})` : ''}`);
+          announced = true;
         }
       }
       write(message);

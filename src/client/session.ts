@@ -62,6 +62,8 @@ export interface WardenClientOptions {
   maxStepUps?: number;
   /** How long to wait for the browser to come back (default 5 min). */
   loginTimeoutMs?: number;
+  /** How often to say "still waiting" while the browser step runs (default 30 s). */
+  progressIntervalMs?: number;
   /** For `grant: 'jwt_bearer'` (RFC 7523 §2.1): the JWT, asked for at every token request. */
   assertion?: (ctx: AssertionContext) => Promise<string>;
   /** Ask for DPoP-bound tokens (RFC 9449) and present them with proofs. */
@@ -346,10 +348,29 @@ export class WardenClient {
     const state = url.searchParams.get('state');
     if (!this.receiver || !state) throw new ClientError('login_required', `sign-in needed: run mcp-warden login ${this.serverUrl}`);
     // Listen before the browser opens: the response may arrive before auth() returns.
-    const pending = this.receiver.waitForCallback(state, this.options.loginTimeoutMs);
+    const timeoutMs = this.options.loginTimeoutMs ?? 300_000;
+    const pending = this.receiver.waitForCallback(state, timeoutMs);
     pending.catch(() => undefined);
     this.pendingCallback = pending;
     await (this.options.openUrl ?? openInBrowser)(url);
+    this.reportProgress(pending, timeoutMs);
+  }
+
+  /**
+   * Progress lines while the browser step runs, so a person at a terminal (or reading a host's
+   * log) knows the command is waiting for them, not hung: one now, then one every
+   * `progressIntervalMs` until the browser comes back or the wait times out.
+   */
+  private reportProgress(pending: Promise<unknown>, timeoutMs: number): void {
+    const started = this.now();
+    this.notice(`waiting for the sign-in to finish in the browser (up to ${Math.round(timeoutMs / 60_000) || 1} min; Ctrl-C cancels)`);
+    const timer = setInterval(() => {
+      const seconds = Math.round((this.now() - started) / 1000);
+      this.notice(`still waiting for the sign-in in the browser (${seconds} s so far)`);
+    }, this.options.progressIntervalMs ?? 30_000);
+    timer.unref();
+    const stop = () => clearInterval(timer);
+    pending.then(stop, stop);
   }
 
   private notice(message: string): void {

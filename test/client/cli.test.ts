@@ -12,6 +12,8 @@ import { startWarden, type Warden } from '../../src/app.ts';
 import { buildDemoConfig } from '../../src/config/demo.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { Capture, completeSignIn } from './sign-in.ts';
+import { WardenClient } from '../../src/client/session.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const PASSWORD = 'client cli test password';
 const AGENT_SECRET = 'client-cli-test-agent-secret-0123456789';
@@ -106,6 +108,41 @@ describe('client commands against the gateway and embedded AS', () => {
     assert.match(bad.stderr, /tool arguments must be JSON/);
     const notObject = await run(['call', endpoint, 'search_notes', '[1]', '--no-browser'], env, false);
     assert.equal(notObject.code, 2);
+  });
+
+  it('status lists the stored sign-in (server, user, scopes, expiry, issuer, store kind) and never prints a token', async () => {
+    const env = { MCP_WARDEN_HOME: home('a') };
+    const token = (await run(['token', endpoint, '--no-login'], env, false)).stdout.trim();
+    const out = await run(['status'], env, false);
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, new RegExp(`^${endpoint.replace(/[.]/g, '\\.')}$`, 'm'));
+    assert.match(out.stdout, /^ {2}user: {7}alice$/m);
+    assert.match(out.stdout, /^ {2}scopes: {5}.*notes:read/m);
+    assert.match(out.stdout, /^ {2}expires: {4}\d{4}-\d\d-\d\dT.*\(in \d+ min\)$/m);
+    assert.match(out.stdout, new RegExp(`issuer: {5}${warden.config.publicUrl.replace(/[.]/g, '\\.')}`));
+    assert.match(out.stdout, /token store: .* \(file: unencrypted 0600 files/);
+    assert.doesNotMatch(out.stdout + out.stderr, new RegExp(token.split('.')[2]!.slice(0, 20)), 'no token');
+    const json = JSON.parse((await run(['status', endpoint, '--json'], env, false)).stdout);
+    assert.equal(json.servers.length, 1);
+    assert.equal(json.servers[0].user, 'alice');
+    assert.equal(json.servers[0].refreshToken, true);
+    const none = await run(['status'], { MCP_WARDEN_HOME: home('nobody') }, false);
+    assert.match(none.stdout, /No stored sign-ins .* mcp-warden login/);
+  });
+
+  it('while the browser step runs, progress lines on stderr say the command is waiting for the sign-in', async () => {
+    const notices: string[] = [];
+    let authorizationUrl: URL | undefined;
+    const client = new WardenClient({
+      serverUrl: endpoint, home: home('progress'), tokenStore: 'file', env: {}, progressIntervalMs: 10,
+      onNotice: (m) => notices.push(m),
+      openUrl: async (url) => { authorizationUrl = url; },
+    });
+    const signing = client.accessToken();
+    await waitFor(() => notices.filter((n) => /still waiting for the sign-in/.test(n)).length >= 2, 'two "still waiting" lines');
+    assert.match(notices.join('\n'), /waiting for the sign-in to finish in the browser/);
+    await completeSignIn(authorizationUrl!.href, 'alice', PASSWORD);
+    assert.match(await signing, /^[\w-]+\.[\w-]+\.[\w-]+$/);
   });
 
   it('MCP transports §Session Management: tools and a failing call end their session with DELETE (no stdio upstream left running)', async () => {

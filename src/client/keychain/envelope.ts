@@ -18,6 +18,11 @@ const SealedSchema = z.object({
   iv: z.string().min(1),
   ciphertext: z.string(),
   tag: z.string().min(1),
+  /**
+   * The server the record belongs to, in clear so `mcp-warden status` can list sealed files; it is
+   * also in the AAD, so a header naming another server fails authentication. Older files lack it.
+   */
+  server: z.string().optional(),
 });
 
 export type Sealed = z.infer<typeof SealedSchema>;
@@ -48,6 +53,7 @@ export function seal(key: DataKey, serverUrl: string, plaintext: string): Sealed
     iv: iv.toString('base64url'),
     ciphertext: ciphertext.toString('base64url'),
     tag: tag.toString('base64url'),
+    server: serverUrl,
   };
 }
 
