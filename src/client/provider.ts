@@ -197,8 +197,25 @@ export class StoreBackedProvider implements OAuthClientProvider {
   }
 
   async redirectToAuthorization(authorizationUrl: URL): Promise<void> {
-    this.lastRequestedScope = authorizationUrl.searchParams.get('scope') ?? '';
+    const scope = authorizationUrl.searchParams.get('scope') ?? '';
+    this.lastRequestedScope = scope;
+    // The SDK adds prompt=consent whenever offline_access is asked for (OIDC Core §11). Asking for
+    // consent the user already gave trains people to click through consent pages, so keep it
+    // only for the first sign-in to this server and for a step-up that adds scopes; otherwise
+    // the AS decides from the consent it remembers (RFC 6749 §3.1: prompt is the client's hint).
+    if (authorizationUrl.searchParams.get('prompt') === 'consent' && !(await this.consentNeeded(scope))) {
+      authorizationUrl.searchParams.delete('prompt');
+    }
     await this.options.onAuthorizationUrl(authorizationUrl);
+  }
+
+  /** First sign-in to this server, or scopes beyond every scope requested before. */
+  private async consentNeeded(scope: string): Promise<boolean> {
+    const record = await this.read();
+    const before = record.requestedScope ?? record.tokens?.scope;
+    if (before === undefined) return true;
+    const known = new Set(before.split(' ').filter(Boolean));
+    return scope.split(' ').some((s) => s !== '' && !known.has(s));
   }
 
   saveCodeVerifier(codeVerifier: string): void {

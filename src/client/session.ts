@@ -10,6 +10,7 @@
  *   3. 403 insufficient_scope → step-up with the union of requested and challenged scopes
  *      (SEP-2350), at most `maxStepUps` times per request and never twice for the same union (C-23).
  */
+import { hostname } from 'node:os';
 import { clientSecretBasic } from '../kernel/client-secret-basic.ts';
 import {
   auth,
@@ -103,7 +104,7 @@ export class WardenClient {
       serverUrl: this.serverUrl,
       store: this.store,
       grant,
-      clientName: options.clientName ?? 'mcp-warden',
+      clientName: options.clientName ?? defaultClientName(),
       ...(options.clientId !== undefined && { clientId: options.clientId }),
       ...(options.clientSecret !== undefined && { clientSecret: options.clientSecret }),
       ...(options.privateKeyJwt !== undefined && { privateKeyJwt: options.privateKeyJwt }),
@@ -426,6 +427,17 @@ export class WardenClient {
       return res;
     }
   };
+}
+
+/**
+ * The client_name this CLI registers with (RFC 7591 §2): it says what the software is and which
+ * machine it runs on, so a user reading the consent page or a list of clients can tell one
+ * install from another, and it cannot be mistaken for another product (MCP Security Best
+ * Practices: consent pages must identify the client truthfully).
+ */
+export function defaultClientName(): string {
+  const host = hostname().replace(/[^\w.-]/g, '').slice(0, 63) || 'this computer';
+  return `mcp-warden CLI on ${host}`;
 }
 
 export interface AuthorizeRequest {

@@ -4,8 +4,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.ts';
 import { startWarden, type Warden } from '../../src/app.ts';
@@ -108,6 +108,21 @@ describe('client commands against the gateway and embedded AS', () => {
     assert.match(bad.stderr, /tool arguments must be JSON/);
     const notObject = await run(['call', endpoint, 'search_notes', '[1]', '--no-browser'], env, false);
     assert.equal(notObject.code, 2);
+  });
+
+  it('RFC 7591 §2 client_name names this CLI and its host; prompt=consent only on the first sign-in, not on a later login with the same scopes', async () => {
+    const env = { MCP_WARDEN_HOME: home('consent') };
+    const first = await run(['token', endpoint, '--no-browser'], env);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(new URL(/sign in:\s+(\S+)/.exec(first.stderr)![1]!).searchParams.get('prompt'), 'consent', 'first sign-in to this server');
+    const again = await run(['login', endpoint, '--no-browser'], env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(new URL(/sign in:\s+(\S+)/.exec(again.stderr)![1]!).searchParams.get('prompt'), null, 'consent was given already: the AS decides from what it remembers');
+    const servers = join(home('consent'), 'servers');
+    const record = JSON.parse(readFileSync(join(servers, readdirSync(servers).find((f) => f.endsWith('.json'))!), 'utf8'));
+    const registered = Object.values(record.clients) as Array<{ client_name?: string }>;
+    assert.equal(registered.length, 1);
+    assert.equal(registered[0]!.client_name, `mcp-warden CLI on ${hostname()}`);
   });
 
   it('status lists the stored sign-in (server, user, scopes, expiry, issuer, store kind) and never prints a token', async () => {

@@ -170,6 +170,7 @@ describe('e2e: mcp-warden connect against the gateway and the embedded AS, sign-
     const connected = client.connect(transport);
     await signIn(bridge);
     await connected;
+    await waitFor(() => text.includes(`mcp-warden connect: connected to ${endpoint} (MCP `), 'the one "connected" line on stderr');
     const { tools } = await client.listTools();
     assert.ok(tools.some((t) => t.name === 'list_notes'), `tools: ${tools.map((t) => t.name).join(', ')}`);
     // create_note needs notes:write, which the first token (scope from the 401 challenge) lacks:
@@ -177,12 +178,14 @@ describe('e2e: mcp-warden connect against the gateway and the embedded AS, sign-
     const creating = client.callTool({ name: 'create_note', arguments: { title: 'from the bridge', body: 'hello' } });
     const stepUpUrl = await signIn(bridge, 2);
     assert.match(new URL(stepUpUrl).searchParams.get('scope') ?? '', /(?=.*notes:read)(?=.*notes:write)/, 'step-up asks for the union of scopes');
+    assert.equal(new URL(stepUpUrl).searchParams.get('prompt'), 'consent', 'a step-up that adds scopes asks for consent again');
     const created = await creating;
     assert.notEqual(created.isError, true, JSON.stringify(created));
     const listed = await client.callTool({ name: 'list_notes', arguments: {} });
     assert.match(JSON.stringify(listed.content), /from the bridge/);
     const tokens = storedTokens();
     assert.ok(tokens.refresh_token, 'a refresh token was issued (offline_access)');
+    assert.equal([...text.matchAll(/connected to /g)].length, 1, 'one "connected" line, not one per request or step-up');
   });
 
   it('RFC 6749 §6: an expired access token is refreshed silently, without a new sign-in', async () => {
