@@ -16,6 +16,7 @@ import {
   StreamableHTTPClientTransport,
   type JSONRPCMessage,
 } from '@modelcontextprotocol/client';
+import { isClientError } from './errors.ts';
 import type { WardenClient } from './session.ts';
 
 export interface BridgeOptions {
@@ -37,6 +38,7 @@ function isRequest(message: JSONRPCMessage): message is Request {
 }
 
 function isNetworkError(err: unknown): boolean {
+  if (isClientError(err, 'unreachable')) return true;
   const text = `${(err as Error)?.message ?? ''} ${String((err as { cause?: unknown })?.cause ?? '')}`;
   return /fetch failed|ECONNREFUSED|ECONNRESET|EPIPE|socket hang up|UND_ERR/i.test(text);
 }

@@ -26,6 +26,7 @@ import { createDpopKey, sessionFromStoredKey, type StoredDpopKey } from './dpop.
 import { assertSafeAuthorizationUrl, openInBrowser } from './browser.ts';
 import { canonicalServerUri } from './canonical-uri.ts';
 import { ClientError, isClientError } from './errors.ts';
+import { displayUrl, networkFailure, summarize } from './failure.ts';
 import { startLoopbackReceiver, type AuthorizationResponse, type LoopbackReceiver } from './loopback.ts';
 import { resolveClientHome } from './paths.ts';
 import { StoreBackedProvider, type AssertionContext, type GrantMode } from './provider.ts';
@@ -91,7 +92,15 @@ export class WardenClient {
       env: options.env ?? process.env,
       onNotice: (message) => this.notice(message),
     });
-    this.baseFetch = options.fetch ?? ((url, init) => fetch(url, init));
+    const raw: FetchLike = options.fetch ?? ((url, init) => fetch(url, init));
+    // A request that never reached a server says which URL and why (not undici's bare "fetch failed").
+    this.baseFetch = async (url, init) => {
+      try {
+        return await raw(url, init);
+      } catch (err) {
+        throw networkFailure(url, err) ?? err;
+      }
+    };
     this.now = options.now ?? Date.now;
     const grant = options.grant ?? 'authorization_code';
     if (grant === 'client_credentials' && !options.clientId) {
@@ -269,7 +278,11 @@ export class WardenClient {
         // Set by presentAuthorizationUrl during auth(); TypeScript cannot see that assignment.
         const pending = this.pendingCallback as Promise<AuthorizationResponse> | undefined;
         if (!pending) throw new ClientError('login_required', `sign-in needed: run mcp-warden login ${this.serverUrl}`);
-        const response = await pending;
+        const response = await pending.catch((err: unknown) => {
+          // The browser came back with an error: say how to start again.
+          if (!isClientError(err, 'access_denied')) throw err;
+          throw new ClientError('access_denied', `${err.message}. Run mcp-warden login ${this.serverUrl} to try again${/access_denied/.test(err.message) ? ' and choose Allow' : ''}.`, { cause: err });
+        });
         await this.withOAuthErrors(() => auth(this.provider, { ...base, authorizationCode: response.code, ...(response.iss !== undefined && { iss: response.iss }) }));
       }
     } finally {
@@ -319,11 +332,16 @@ export class WardenClient {
       return await fn();
     } catch (err) {
       if (err instanceof ClientError) throw err;
+      const { discovery } = await this.record().catch(() => ({ discovery: undefined }));
+      const as = discovery?.authorizationServerUrl ? ` ${displayUrl(discovery.authorizationServerUrl)}` : '';
       if (err instanceof OAuthError) {
-        // "The server said no": keep the RFC error code visible.
-        throw new ClientError('access_denied', `the authorization server refused: ${err.code}${err.message ? ` (${err.message})` : ''}`, { cause: err });
+        // "The server said no": keep the RFC error code visible, and say what to do about it.
+        const next = this.grant !== 'authorization_code' && err.code === 'invalid_client'
+          ? 'Check --client-id and its secret (or --private-key-jwt key).'
+          : nextStepFor(err.code, this.serverUrl);
+        throw new ClientError('access_denied', `the authorization server${as} refused: ${err.code}${err.message ? ` (${summarize(err.message)})` : ''}. ${next}`, { cause: err });
       }
-      throw new ClientError('protocol_error', `authorization failed: ${(err as Error).message}`, { cause: err });
+      throw new ClientError('protocol_error', `sign-in to ${this.serverUrl} failed${as ? ` at${as}` : ''}: ${summarize((err as Error).message)}. Check the server URL; if it is right, the server's authorization setup is broken (ask its administrator; WARDEN_DEBUG=1 shows details).`, { cause: err });
     }
   }
 
@@ -335,10 +353,16 @@ export class WardenClient {
         headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
         body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'ping' }),
       });
-      const hints = res.status === 401 ? challengeHints(res) : {};
+      const type = res.headers.get('content-type') ?? '';
       await res.body?.cancel();
-      return hints;
-    } catch {
+      // MCP transports: an endpoint answers POST with 401 (protected), JSON or an event stream;
+      // a 404/405/501 or an HTML page means the URL points somewhere else.
+      if ([404, 405, 501].includes(res.status) || /^text\/html/i.test(type)) {
+        throw new ClientError('not_mcp_endpoint', `${this.serverUrl} is not an MCP endpoint: it answered an MCP request with HTTP ${res.status}${type ? ` (${type.split(';')[0]})` : ''}. Check the URL, including its path (mcp-warden serves MCP at the paths in its config, e.g. /mcp).`);
+      }
+      return res.status === 401 ? challengeHints(res) : {};
+    } catch (err) {
+      if (isClientError(err, 'unreachable') || isClientError(err, 'not_mcp_endpoint')) throw err;
       return {};
     }
   }
@@ -398,7 +422,13 @@ export class WardenClient {
         if (token) headers.set('authorization', `Bearer ${token}`);
         res = await this.baseFetch(input, { ...init, headers });
       }
-      if (res.status === 401 && !reauthorized) {
+      if (res.status === 401 && reauthorized) {
+        // RFC 6750 §3.1: refused again right after a new token; say why instead of looping.
+        const { error, errorDescription } = extractWWWAuthenticateParams(res);
+        await res.body?.cancel();
+        throw new ClientError('token_rejected', `${this.serverUrl} refused the access token even after a new sign-in (HTTP 401${error ? ` ${error}` : ''}${errorDescription ? `: ${summarize(errorDescription)}` : ''}). The server may not accept tokens from this authorization server or for this resource; try mcp-warden logout ${this.serverUrl} then login, or ask the server's administrator.`);
+      }
+      if (res.status === 401) {
         reauthorized = true;
         const hints = challengeHints(res);
         await res.body?.cancel();
@@ -410,8 +440,12 @@ export class WardenClient {
         if (challenge.error === 'insufficient_scope' && challenge.scope) {
           const record = await this.record();
           const union = computeScopeUnion(record.requestedScope ?? record.tokens?.scope, challenge.scope) ?? challenge.scope;
-          // C-23: bounded per request, and a union already tried is a permanent denial.
-          if (stepUps >= (this.options.maxStepUps ?? 2) || this.triedUnions.has(union)) return res;
+          // MCP 2025-11-25 §Scope Challenge Handling: bounded per request, and a union already
+          // tried is a permanent denial (the user or the AS will not grant it).
+          if (stepUps >= (this.options.maxStepUps ?? 2) || this.triedUnions.has(union)) {
+            await res.body?.cancel();
+            throw new ClientError('insufficient_scope', `${this.serverUrl} needs the scope "${challenge.scope}" for this request, which the sign-in did not grant${record.tokens?.scope ? ` (granted: ${record.tokens.scope})` : ''}. Ask the server's administrator for access, or sign in as another user with mcp-warden login ${this.serverUrl}.`);
+          }
           stepUps += 1;
           this.triedUnions.add(union);
           await res.body?.cancel();
@@ -450,6 +484,23 @@ export interface AuthorizeRequest {
   staleAccessToken?: string;
   /** Discover the resource and AS metadata again (after a 401: the server may have moved AS). */
   rediscover?: boolean;
+}
+
+/** What to do after the authorization server refused with `code` (RFC 6749 §5.2, §4.1.2.1). */
+function nextStepFor(code: string, serverUrl: string): string {
+  switch (code) {
+    case 'invalid_client':
+    case 'unauthorized_client':
+      return `The registration of this client is not accepted; run mcp-warden logout ${serverUrl}, then mcp-warden login ${serverUrl}.`;
+    case 'invalid_scope':
+      return 'Ask for scopes this server offers (--scope), or ask its administrator.';
+    case 'invalid_grant':
+      return `The sign-in expired or was revoked; run mcp-warden login ${serverUrl}.`;
+    case 'access_denied':
+      return `Run mcp-warden login ${serverUrl} to try again, and choose Allow.`;
+    default:
+      return `Run mcp-warden login ${serverUrl} to try again; if it persists, ask the server's administrator.`;
+  }
 }
 
 function challengeHints(res: Response): AuthorizeRequest {

@@ -2,6 +2,7 @@
 import { parseOptions, UsageError } from '../options.ts';
 import type { Command } from '../command.ts';
 import { clientOptionSpec, clientOptionsHelp, toClientOptions } from '../../client/cli-options.ts';
+import { explainFailure } from '../../client/failure.ts';
 import { WardenClient } from '../../client/session.ts';
 
 export const run: Command = async (ctx) => {
@@ -16,6 +17,9 @@ export const run: Command = async (ctx) => {
   const options = toClientOptions(url, values, ctx.env, { notice, printUrl: (u) => ctx.stderr.write(`Open this URL to sign in:\n\n  ${u.href}\n\n`) });
   if (values['no-login']) options.interactive = false;
   const client = new WardenClient(options);
-  ctx.stdout.write(`${await client.accessToken()}\n`);
+  const token = await client.accessToken().catch((err: unknown) => {
+    throw explainFailure(err, client.serverUrl);
+  });
+  ctx.stdout.write(`${token}\n`);
   return 0;
 };
