@@ -24,7 +24,7 @@ export const run: Command = async (ctx) => {
     ctx.stdout.write(HELP);
     return 0;
   }
-  const config: Config = configFromOptions(values, ctx.env);
+  const config: Config = configFromOptions(values, ctx.env, { create: true });
   const logger = createLogger(config.log.level);
   if ('embedded' in config.authorizationServer) {
     // oidc-provider's own import-time warning is held back (oidc-provider-module.ts); say it once here.
