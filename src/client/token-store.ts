@@ -30,7 +30,7 @@ import { withFileLock, type LockOptions } from './file-lock.ts';
 import { ensurePrivateDir } from './paths.ts';
 import { dataKeyAccount, newDataKey, parseDataKey, type DataKey } from './keychain/data-key.ts';
 import { findKeychain, probeKeychain } from './keychain/detect.ts';
-import { isSealed, open, parseSealed, seal } from './keychain/envelope.ts';
+import { isSealed, open, openServerName, parseSealed, seal } from './keychain/envelope.ts';
 import type { Keychain, TokenStoreMode } from './keychain/types.ts';
 
 const StoredTokensSchema = z.looseObject({
@@ -208,7 +208,7 @@ export class TokenStore {
 
   /**
    * Every stored server, for `mcp-warden status`: the record, or why it cannot be read. A sealed
-   * file names its server in its header (authenticated as AAD when it is opened).
+   * file names its server sealed under the data key; the name must hash to the file's own name.
    */
   async list(): Promise<Array<{ path: string; serverUrl?: string; record?: ServerRecord; problem?: string }>> {
     let names: string[];
@@ -224,7 +224,7 @@ export class TokenStore {
       let serverUrl: string | undefined;
       try {
         const json = JSON.parse(await readFile(path, 'utf8')) as unknown;
-        serverUrl = isSealed(json) ? parseSealed(json)?.server : (json as { serverUrl?: unknown }).serverUrl as string | undefined;
+        serverUrl = isSealed(json) ? await this.sealedServerName(json) : (json as { serverUrl?: unknown }).serverUrl as string | undefined;
       } catch {
         // unreadable: reported below
       }
@@ -239,6 +239,15 @@ export class TokenStore {
       }
     }
     return entries;
+  }
+
+  /** The server URL sealed in a file's header, opened with the keychain's data key. */
+  private async sealedServerName(json: unknown): Promise<string | undefined> {
+    const sealed = parseSealed(json);
+    const backend = await this.resolveBackend().catch(() => undefined);
+    if (!sealed || backend?.kind !== 'keychain') return undefined;
+    const key = await this.keyFor(sealed.kid, backend.keychain);
+    return key ? openServerName(key, sealed) : undefined;
   }
 
   /** Read-modify-write under the store lock; returns the record written. */

@@ -71,6 +71,20 @@ describe('token store in the OS keychain (real Secret Service)', () => {
     assert.deepEqual((await keychainStore(home).read(SERVER)).tokens, tokens);
   });
 
+  it('list() (mcp-warden status) names the server of a sealed file, though its URL is not in the file in clear', async () => {
+    const home = freshHome();
+    const store = keychainStore(home);
+    const tokens = secretTokens();
+    await store.update(SERVER, (r) => {
+      r.tokens = tokens;
+    });
+    assert.equal(readFileSync(store.pathFor(SERVER)).includes(SERVER), false);
+    const entries = await keychainStore(home).list();
+    assert.equal(entries.length, 1);
+    assert.equal(entries[0]!.serverUrl, SERVER);
+    assert.equal(entries[0]!.record?.tokens?.access_token, tokens.access_token);
+  });
+
   it('migration: a plaintext store from file mode is read in keychain mode and sealed on the first write', async () => {
     const home = freshHome();
     const tokens = secretTokens();
