@@ -29,6 +29,7 @@ export const run: Command = async (ctx) => {
   if (!url || !tool || positionals.length > 3) throw new UsageError('usage: mcp-warden call <url> <tool> [json-args]');
   const toolArguments = parseToolArguments(args);
   const notice = (m: string) => ctx.stderr.write(`${m}\n`);
+  if (ctx.checkOnly) return 0; // the invocation parsed: nothing more to do (docs tests)
   const client = new WardenClient(toClientOptions(url, values, ctx.env, { notice, printUrl: (u) => ctx.stderr.write(`Open this URL to sign in:\n\n  ${u.href}\n\n`) }));
   try {
     const mcp = await connectClient(client);

@@ -19,6 +19,7 @@ export const run: Command = async (ctx) => {
   const { values } = parseOptions(rest, {
     config: { type: 'string' }, demo: { type: 'boolean' }, json: { type: 'boolean' }, user: { type: 'string' }, client: { type: 'string' },
   }, false);
+  if (ctx.checkOnly) return ['list', 'revoke'].includes(sub) ? 0 : 2; // parsed: nothing more to do (docs tests)
   const admin = openAdminContext(configFromOptions(values, ctx.env), ctx.env);
   try {
     const store = createSqliteStore(admin.db);

@@ -24,6 +24,7 @@ export const run: Command = async (ctx) => {
     ctx.stdout.write(HELP);
     return 0;
   }
+  if (ctx.checkOnly) return 0; // the invocation parsed: nothing more to do (docs tests)
   const config: Config = configFromOptions(values, ctx.env, { create: true });
   const logger = createLogger(config.log.level);
   if ('embedded' in config.authorizationServer) {

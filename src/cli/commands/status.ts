@@ -45,6 +45,7 @@ export const run: Command = async (ctx) => {
   }
   if (positionals.length > 1) throw new UsageError('usage: mcp-warden status [url]');
   const only = positionals[0] === undefined ? undefined : canonicalServerUri(positionals[0]);
+  if (ctx.checkOnly) return 0; // the invocation parsed: nothing more to do (docs tests)
   const home = resolveClientHome(ctx.env);
   const mode = parseTokenStoreMode(values['token-store']) ?? parseTokenStoreMode(ctx.env.MCP_WARDEN_TOKEN_STORE, 'MCP_WARDEN_TOKEN_STORE') ?? 'auto';
   const store = new TokenStore(home, {}, { mode, env: ctx.env });

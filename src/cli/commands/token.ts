@@ -14,6 +14,7 @@ export const run: Command = async (ctx) => {
   const [url] = positionals;
   if (!url || positionals.length > 1) throw new UsageError('usage: mcp-warden token <url> [options]');
   const notice = (m: string) => ctx.stderr.write(`${m}\n`);
+  if (ctx.checkOnly) return 0; // the invocation parsed: nothing more to do (docs tests)
   const options = toClientOptions(url, values, ctx.env, { notice, printUrl: (u) => ctx.stderr.write(`Open this URL to sign in:\n\n  ${u.href}\n\n`) });
   if (values['no-login']) options.interactive = false;
   const client = new WardenClient(options);
