@@ -30,12 +30,12 @@ export interface ProviderOptions {
   store: TokenStore;
   grant: GrantMode;
   clientName: string;
-  /** Pre-registered client (MCP C-7 (1), C-10). */
+  /** Pre-registered client (MCP §Client Registration Approaches: first in priority; static credentials). */
   clientId?: string;
   clientSecret?: string;
   /** private_key_jwt (RFC 7523 §2.2) for client credentials: a PEM or a JWK (JSON). */
   privateKeyJwt?: { privateKey: string | Record<string, unknown>; alg: string };
-  /** CIMD URL used as client_id when the AS supports it (MCP C-8/C-9). */
+  /** CIMD URL used as client_id when the AS supports it (MCP §Client ID Metadata Documents). */
   clientMetadataUrl?: string;
   /** `false` leaves RFC 8707 `resource` out, for providers that reject it. */
   sendResource: boolean;
@@ -150,7 +150,7 @@ export class StoreBackedProvider implements OAuthClientProvider {
   }
 
   async clientInformation(ctx?: OAuthClientInformationContext): Promise<StoredOAuthClientInformation | undefined> {
-    // MCP C-7: pre-registered client information comes first.
+    // MCP §Client Registration Approaches: pre-registered client information comes first.
     if (this.options.clientId) {
       const info: StoredOAuthClientInformation = { client_id: this.options.clientId };
       if (this.options.clientSecret) info.client_secret = this.options.clientSecret;
@@ -241,7 +241,7 @@ export class StoreBackedProvider implements OAuthClientProvider {
 
   async saveDiscoveryState(state: OAuthDiscoveryState): Promise<void> {
     const metadata = state.authorizationServerMetadata;
-    // MCP C-6 (2025-11-25 §Authorization Code Protection): without S256 in
+    // MCP 2025-11-25 §Authorization Code Protection: without S256 in
     // code_challenge_methods_supported, refuse to proceed. The 2025-03-26 fallback (no metadata at
     // all) has nothing to check, so that case goes on with PKCE S256 regardless.
     if (this.options.grant === 'authorization_code' && metadata) {

@@ -5,10 +5,10 @@
  *
  * Order of work on a request (MCP 2025-11-25 Authorization):
  *   1. send with the stored token, refreshing it first if it expires within `refreshSkewMs`;
- *      with no token at all send without one, so the 401 can name resource_metadata and scope (C-1, C-17);
+ *      with no token at all send without one, so the 401 can name resource_metadata and scope (RFC 9728 §5.1; MCP §Scope Selection Strategy);
  *   2. 401 → `auth()` with the challenge's resource_metadata and scope, then retry once;
  *   3. 403 insufficient_scope → step-up with the union of requested and challenged scopes
- *      (SEP-2350), at most `maxStepUps` times per request and never twice for the same union (C-23).
+ *      (SEP-2350), at most `maxStepUps` times per request and never twice for the same union (MCP Security Best Practices: no scope-elevation loops).
  */
 import { hostname } from 'node:os';
 import { clientSecretBasic } from '../kernel/client-secret-basic.ts';
@@ -403,7 +403,7 @@ export class WardenClient {
   }
 
   /**
-   * A fetch that sends the bearer token on every request (MCP C-18, never in the query) and
+   * A fetch that sends the bearer token on every request (MCP §Token Requirements, RFC 6750 §2.1: in the header, never in the query) and
    * handles 401 and 403 insufficient_scope as described at the top of this file.
    */
   readonly fetch: FetchLike = async (input, init) => {

@@ -1,9 +1,9 @@
 /**
  * The token store: one file per MCP server under `<home>/servers/`, mode 0600 in a 0700 folder
- * (OAuth 2.1 §7.1, MCP C-20). Client registrations are keyed by the authorization server's
+ * (OAuth 2.1 §7.1; MCP §Token Storage: clients MUST store tokens securely). Client registrations are keyed by the authorization server's
  * issuer (MCP 2026-07-28, SEP-2352), so a server that moves to another AS gets a fresh registration.
  *
- * Where the secrets live (issue 6: the OS keychain where available, never plaintext in a shared place):
+ * Where the secrets live (the OS keychain where available, never plaintext in a shared place):
  *   - keychain mode: the file holds the record sealed with AES-256-GCM (keychain/envelope.ts)
  *     under a random data key kept in the OS keychain (keychain/data-key.ts), one item per store;
  *   - file mode: the record as JSON in the 0600 file, with a one-time notice saying so;
@@ -140,7 +140,7 @@ export class TokenStore {
       }
     }
     if (this.mode === 'keychain') throw new ClientError('keychain_unavailable', `--token-store keychain: ${reason}`);
-    // Issue 6: a store that already keeps its secrets in the keychain never gains plaintext files
+    // A store that already keeps its secrets in the keychain never gains plaintext files
     // because the keychain was unreachable once; the user fixes the keychain or chooses file mode.
     if (await this.hasKeychainState()) {
       throw new ClientError('keychain_unavailable', `the token store ${this.dir} keeps its tokens encrypted under a key in the OS keychain, which cannot be used now (${reason}); make the keychain reachable (a D-Bus session with an unlocked keyring), or run with --token-store file to keep tokens unencrypted from now on`);

@@ -59,7 +59,7 @@ describe('client commands against the gateway and embedded AS', () => {
     return { code, stdout: stdout.text, stderr: stderr.text, signedIn };
   }
 
-  it('C-1/C-17: token signs in once (scope from the 401 challenge), prints a token, and reuses it without a new sign-in', async () => {
+  it('RFC 9728 §5.1 / MCP §Scope Selection Strategy: token signs in once (scope from the 401 challenge), prints a token, and reuses it without a new sign-in', async () => {
     const env = { MCP_WARDEN_HOME: home('a') };
     const first = await run(['token', endpoint, '--no-browser'], env);
     assert.equal(first.code, 0, first.stderr);

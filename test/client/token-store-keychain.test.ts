@@ -49,7 +49,7 @@ describe('token store in the OS keychain (real Secret Service)', () => {
   });
   const keychainStore = (home: string, mode: 'auto' | 'keychain' = 'keychain') => new TokenStore(home, {}, { mode, env: ss.env });
 
-  it('issue 6: auto picks the Secret Service when a round trip works, and the file holds no token bytes (AES-256-GCM at rest)', async () => {
+  it('auto picks the Secret Service when a round trip works, and the file holds no token bytes (AES-256-GCM at rest)', async () => {
     const home = freshHome();
     const store = keychainStore(home, 'auto');
     assert.equal((await store.resolveBackend()).kind, 'keychain');
@@ -201,7 +201,7 @@ describe('token store in the OS keychain (real Secret Service)', () => {
     assert.equal(ss.lookup(dataKeyAccount(home)), undefined);
   });
 
-  it('issue 6 (review finding): once the store is sealed, auto with the keychain briefly unreachable fails with keychain_unavailable and writes no plaintext file', async () => {
+  it('once the store is sealed, auto with the keychain briefly unreachable fails with keychain_unavailable and writes no plaintext file', async () => {
     const home = freshHome();
     await keychainStore(home, 'auto').update(SERVER, (r) => {
       r.tokens = secretTokens();
@@ -232,7 +232,7 @@ describe('token store in the OS keychain (real Secret Service)', () => {
     assert.equal((await cron().resolveBackend()).kind, 'file', 'a store with no keychain state falls back as before');
   });
 
-  it('issue 6 (review finding): a probe whose lookup fails after the store succeeded clears its item from the keychain', async () => {
+  it('a probe whose lookup fails after the store succeeded clears its item from the keychain', async () => {
     const real = createSecretServiceKeychain({ command: findOnPath('secret-tool', ss.env)!, env: ss.env, timeoutMs: 5000 });
     let account: string | undefined;
     const flaky: Keychain = {
