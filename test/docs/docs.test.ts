@@ -83,7 +83,7 @@ function commandLines(block: Block): Array<{ line: number; text: string }> {
       // Plain blocks hold prompts ("$ mcp-warden …") and synopsis listings ("mcp-warden connect <url>   what it does").
       if (text.startsWith('$ ')) text = text.slice(2);
       // A synopsis's [optional] parts are checked as given; "mcp-warden start: …" is output, not a command.
-      else if (/^(npx )?mcp-warden [\w-]+( |$)/.test(text)) text = text.split(/\s{2,}/)[0]!.replace(/[[\]]/g, '').replace('json-args', "'{}'");
+      else if (/^(npx )?mcp-warden [\w-]+( |$)/.test(text)) text = text.split(/\s{2,}/)[0]!.replace(/[[\]]/g, '').replace('json-args', "'{}'").replaceAll('<url>', 'https://mcp.example.com/mcp').replaceAll('<tool>', 'a_tool');
       else continue;
     }
     while (text.endsWith('\\') && i + 1 < lines.length) text = text.slice(0, -1) + lines[++i]!;
