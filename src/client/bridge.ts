@@ -17,6 +17,7 @@ import {
   type JSONRPCMessage,
 } from '@modelcontextprotocol/client';
 import { isClientError } from './errors.ts';
+import { explainFailure, summarize } from './failure.ts';
 import type { WardenClient } from './session.ts';
 
 export interface BridgeOptions {
@@ -91,7 +92,7 @@ export async function runStdioBridge(options: BridgeOptions): Promise<number> {
       write(message);
     };
     t.onerror = (err) => {
-      if (!closing) notice(`connection: ${err.message}`);
+      if (!closing) notice(`connection: ${summarize(err.message)}`);
     };
     return t;
   }
@@ -144,15 +145,18 @@ export async function runStdioBridge(options: BridgeOptions): Promise<number> {
         const sessionGone = err instanceof SdkHttpError && err.status === 404 && initialize !== undefined;
         if (attempt < maxRetries && (sessionGone || isNetworkError(err))) {
           if (sessionGone) needsReinit = true;
-          notice(sessionGone ? 'session expired; reconnecting' : `server unreachable (${(err as Error).message}); retrying`);
+          notice(sessionGone ? 'session expired; reconnecting' : `${summarize((err as Error).message)}; retrying`);
           await sleep(delay);
           delay = Math.min(delay * 2, 5_000);
           continue;
         }
+        // The host shows this to a person: the URL, the cause and the next step, no response body.
+        const explained = explainFailure(err, warden.serverUrl);
+        const text = explained instanceof Error ? explained.message : String(explained);
         if (isRequest(message)) {
-          write({ jsonrpc: '2.0', id: message.id, error: { code: -32000, message: `mcp-warden: ${(err as Error).message}` } });
+          write({ jsonrpc: '2.0', id: message.id, error: { code: -32000, message: `mcp-warden: ${text}` } });
         } else {
-          notice(`could not deliver ${'method' in message ? message.method : 'a response'}: ${(err as Error).message}`);
+          notice(`could not deliver ${'method' in message ? message.method : 'a response'}: ${text}`);
         }
         return;
       }

@@ -8,6 +8,8 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.ts';
+import { PassThrough } from 'node:stream';
+import { runStdioBridge } from '../../src/client/bridge.ts';
 import { connectClient } from '../../src/client/connect.ts';
 import { isClientError } from '../../src/client/errors.ts';
 import { WardenClient } from '../../src/client/session.ts';
@@ -107,6 +109,19 @@ describe('client errors name the URL, the cause and the next step', () => {
       assert.match(err.message, /mcp-warden logout .* then login/);
       return true;
     });
+  });
+
+  it('connect: the host gets a JSON-RPC error saying the URL is not an MCP endpoint, not the page the server sent', async () => {
+    const stdin = new PassThrough();
+    const stdout = new Capture();
+    const warden = new WardenClient({ serverUrl: notMcpUrl, home: join(demo.dir, 'bridge'), tokenStore: 'file', env: {}, interactive: false });
+    const done = runStdioBridge({ warden, stdin, stdout, onNotice: () => undefined });
+    stdin.end(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'host', version: '1' } } })}\n`);
+    assert.equal(await done, 0);
+    const answer = JSON.parse(stdout.text.trim()) as { id: number; error: { message: string } };
+    assert.equal(answer.id, 1);
+    assert.match(answer.error.message, new RegExp(`^mcp-warden: ${notMcpUrl.replace(/[.]/g, '\\.')} is not an MCP endpoint: it answered an MCP request with HTTP 404`));
+    assert.doesNotMatch(answer.error.message, /<html|Error POSTing/i);
   });
 
   it('a stack trace appears only with WARDEN_DEBUG', async () => {
