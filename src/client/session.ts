@@ -286,6 +286,8 @@ export class WardenClient {
         await this.withOAuthErrors(() => auth(this.provider, { ...base, authorizationCode: response.code, ...(response.iss !== undefined && { iss: response.iss }) }));
       }
     } finally {
+      this.stopProgress?.();
+      this.stopProgress = undefined;
       this.receiver = undefined;
       this.pendingCallback = undefined;
       await receiver?.close();
@@ -396,7 +398,11 @@ export class WardenClient {
     timer.unref();
     const stop = () => clearInterval(timer);
     pending.then(stop, stop);
+    // A flow that ends another way (an error after the browser opened) stops it too (runFlow).
+    this.stopProgress = stop;
   }
+
+  private stopProgress: (() => void) | undefined;
 
   private notice(message: string): void {
     this.options.onNotice?.(message);
