@@ -99,7 +99,7 @@ export async function startLoopbackReceiver(preferredPort?: number, path = '/cal
           const error = params.get('error');
           if (error) {
             const description = params.get('error_description') ?? undefined;
-            const detail = description ? ` (${shorten(description)})` : '';
+            const detail = description ? `: ${shorten(description)}` : '';
             reject(new ClientError('access_denied', error === 'access_denied'
               ? `sign-in was refused: access was denied in the browser or by the authorization server (access_denied${detail})`
               : `sign-in failed: the authorization server answered ${shorten(error)}${detail}`));

@@ -260,8 +260,7 @@ describe('e2e: mcp-warden connect against the gateway and the embedded AS, sign-
       await page.close();
     }
     assert.equal(await done, 1);
-    assert.match(stderr.text, /sign-in was refused/);
-    assert.match(stderr.text, /access_denied/);
+    assert.match(stderr.text, /^mcp-warden login: sign-in was refused: .*\(access_denied(: [^)]*)?\)\. Run mcp-warden login http:\/\/127\.0\.0\.1:\d+\/mcp to try again and choose Allow\.$/m);
     assert.doesNotMatch(stderr.text, /\n\s+at /, 'no stack trace');
   });
 });
