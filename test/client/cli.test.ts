@@ -4,7 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.ts';
@@ -221,6 +221,18 @@ describe('client commands against the gateway and embedded AS', () => {
     const tools = await run(['tools', endpoint, '--client-credentials', '--client-id', 'demo-agent'], env, false);
     assert.equal(tools.code, 0, tools.stderr);
     assert.match(tools.stdout, /list_notes/);
+  });
+
+  it('auto token store without a keychain: the plaintext notice is printed once per command, not at every write', async () => {
+    // A PATH without secret-tool or security: auto falls back to the file, and says so.
+    const noKeychain = join(dir, 'empty-bin');
+    mkdirSync(noKeychain, { recursive: true });
+    const stdout = new Capture();
+    const stderr = new Capture();
+    const env = { PATH: noKeychain, MCP_WARDEN_HOME: home('auto-notice'), MCP_WARDEN_CLIENT_SECRET: AGENT_SECRET };
+    const code = await main(['tools', endpoint, '--client-credentials', '--client-id', 'demo-agent'], { env, stdout, stderr });
+    assert.equal(code, 0, stderr.text);
+    assert.equal(stderr.text.match(/tokens are stored unencrypted/g)?.length, 1, stderr.text);
   });
 
   it('client credentials without a secret or key is a usage error', async () => {

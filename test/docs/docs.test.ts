@@ -128,10 +128,11 @@ describe('docs: every documented mcp-warden command line is one the CLI accepts'
         assert.equal(code, 0, `${file}:${line} "${text.trim()}" is not a valid invocation: ${err}`);
       });
     }
-    const npmRun = /\bnpm run ([\w:-]+)/.exec(text);
+    const npmRun = /\bnpm (?:run ([\w:-]+)|(start|test)\b)/.exec(text);
     if (npmRun) {
-      it(`${file}:${line}: npm run ${npmRun[1]} is a package.json script`, () => {
-        assert.ok(SCRIPTS.includes(npmRun[1]!), `${file}:${line}: no script "${npmRun[1]}" in package.json (${SCRIPTS.join(', ')})`);
+      const script = npmRun[1] ?? npmRun[2]!;
+      it(`${file}:${line}: npm ${npmRun[1] ? 'run ' : ''}${script} is a package.json script`, () => {
+        assert.ok(SCRIPTS.includes(script), `${file}:${line}: no script "${script}" in package.json (${SCRIPTS.join(', ')})`);
       });
     }
   }
