@@ -211,3 +211,19 @@ describe('docs: endpoint paths named in the docs are the ones served', () => {
     }
   }
 });
+
+describe('docs: library snippets import what the package exports', () => {
+  const exportsMap = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, unknown> }).exports;
+  for (const block of BLOCKS.filter((b) => ['ts', 'typescript', 'js', 'javascript'].includes(b.lang))) {
+    for (const m of block.body.matchAll(/import\s*\{([^}]*)\}\s*from\s*'(mcp-warden(?:\/[\w-]+)?)'/g)) {
+      const names = m[1]!.split(',').map((n) => n.trim().split(/\s+as\s+/)[0]!).filter(Boolean);
+      const subpath = m[2]!.replace(/^mcp-warden/, '.');
+      it(`${block.file}:${block.line}: ${m[2]} exports ${names.join(', ')}`, async () => {
+        assert.ok(subpath in exportsMap, `package.json has no export "${subpath}"`);
+        // The sources behind the export (a built package maps the same subpath to dist/).
+        const module = await import(join(ROOT, 'src', subpath === '.' ? 'index.ts' : `${subpath.slice(2)}/index.ts`)) as Record<string, unknown>;
+        for (const name of names) assert.ok(name in module, `${m[2]} does not export ${name} (a type is imported with "import type")`);
+      });
+    }
+  }
+});
