@@ -4,6 +4,11 @@ export interface CommandContext {
   env: NodeJS.ProcessEnv;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+  /**
+   * Parse and validate the invocation, then return 0 without doing anything (no config, store,
+   * network or server): what the docs tests use to check every documented command line.
+   */
+  checkOnly?: boolean;
 }
 
 /** A command returns its exit code. Errors it throws are printed as one line, never as a stack. */

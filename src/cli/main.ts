@@ -2,8 +2,15 @@
  * `mcp-warden <command>`: the only place that reads argv; each command lives in its own file
  * under commands/ and is loaded on demand, so `mcp-warden token` does not load the gateway.
  */
+import { readFileSync } from 'node:fs';
 import type { Command, CommandContext } from './command.ts';
 import { UsageError } from './options.ts';
+
+/** The version in package.json, read once where `--version` asks for it. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: Command }> }> = {
   start: { summary: 'run the gateway and authorization server (--config FILE, or --demo)', load: () => import('./commands/start.ts') },
@@ -19,6 +26,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Com
   login: { summary: 'sign in to a protected MCP server', load: () => import('./commands/login.ts') },
   logout: { summary: 'forget the tokens for a protected MCP server', load: () => import('./commands/logout.ts') },
   token: { summary: 'print a valid access token for a protected MCP server', load: () => import('./commands/token.ts') },
+  status: { summary: 'list stored sign-ins: server, user, scopes, expiry, token store', load: () => import('./commands/status.ts') },
   tools: { summary: 'list the tools of a protected MCP server', load: () => import('./commands/tools.ts') },
   call: { summary: 'call one tool of a protected MCP server', load: () => import('./commands/call.ts') },
 };
@@ -30,7 +38,7 @@ function usage(): string {
     '',
     ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     '',
-    'mcp-warden <command> --help shows a command\'s options.',
+    'mcp-warden <command> --help shows a command\'s options; mcp-warden --version prints the version.',
   ].join('\n');
 }
 
@@ -40,6 +48,10 @@ export async function main(argv: string[], io: Partial<CommandContext> = {}): Pr
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     ctx.stdout.write(`${usage()}\n`);
     return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    ctx.stdout.write(`mcp-warden ${packageVersion()}\n`);
+    return 0;
   }
   const command = commands[name];
   if (!command) {

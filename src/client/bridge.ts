@@ -16,6 +16,8 @@ import {
   StreamableHTTPClientTransport,
   type JSONRPCMessage,
 } from '@modelcontextprotocol/client';
+import { isClientError } from './errors.ts';
+import { explainFailure, summarize } from './failure.ts';
 import type { WardenClient } from './session.ts';
 
 export interface BridgeOptions {
@@ -37,6 +39,7 @@ function isRequest(message: JSONRPCMessage): message is Request {
 }
 
 function isNetworkError(err: unknown): boolean {
+  if (isClientError(err, 'unreachable')) return true;
   const text = `${(err as Error)?.message ?? ''} ${String((err as { cause?: unknown })?.cause ?? '')}`;
   return /fetch failed|ECONNREFUSED|ECONNRESET|EPIPE|socket hang up|UND_ERR/i.test(text);
 }
@@ -55,6 +58,7 @@ export async function runStdioBridge(options: BridgeOptions): Promise<number> {
   const swallowed = new Map<string | number, (message: JSONRPCMessage) => void>();
   let transport = createTransport();
   let closing = false;
+  let announced = false;
 
   function write(message: JSONRPCMessage): void {
     stdout.write(serializeMessage(message));
@@ -80,12 +84,15 @@ export async function runStdioBridge(options: BridgeOptions): Promise<number> {
             protocolVersion = version;
             t.setProtocolVersion(version);
           }
+          // One line for the person watching the host's log: the handshake went through.
+          if (!announced) notice(`connected to ${warden.serverUrl}${typeof version === 'string' ? ` (MCP ${version})` : ''}`);
+          announced = true;
         }
       }
       write(message);
     };
     t.onerror = (err) => {
-      if (!closing) notice(`connection: ${err.message}`);
+      if (!closing) notice(`connection: ${summarize(err.message)}`);
     };
     return t;
   }
@@ -138,15 +145,18 @@ export async function runStdioBridge(options: BridgeOptions): Promise<number> {
         const sessionGone = err instanceof SdkHttpError && err.status === 404 && initialize !== undefined;
         if (attempt < maxRetries && (sessionGone || isNetworkError(err))) {
           if (sessionGone) needsReinit = true;
-          notice(sessionGone ? 'session expired; reconnecting' : `server unreachable (${(err as Error).message}); retrying`);
+          notice(sessionGone ? 'session expired; reconnecting' : `${summarize((err as Error).message)}; retrying`);
           await sleep(delay);
           delay = Math.min(delay * 2, 5_000);
           continue;
         }
+        // The host shows this to a person: the URL, the cause and the next step, no response body.
+        const explained = explainFailure(err, warden.serverUrl);
+        const text = explained instanceof Error ? explained.message : String(explained);
         if (isRequest(message)) {
-          write({ jsonrpc: '2.0', id: message.id, error: { code: -32000, message: `mcp-warden: ${(err as Error).message}` } });
+          write({ jsonrpc: '2.0', id: message.id, error: { code: -32000, message: `mcp-warden: ${text}` } });
         } else {
-          notice(`could not deliver ${'method' in message ? message.method : 'a response'}: ${(err as Error).message}`);
+          notice(`could not deliver ${'method' in message ? message.method : 'a response'}: ${text}`);
         }
         return;
       }

@@ -10,7 +10,7 @@ import { isLoopbackHttp } from './canonical-uri.ts';
 export function assertSafeAuthorizationUrl(input: string | URL): URL {
   const url = new URL(String(input));
   if (url.protocol !== 'https:' && !isLoopbackHttp(url)) {
-    throw new ClientError('unsafe_url', `refusing to open an authorization URL with scheme ${url.protocol} on host ${url.hostname}`);
+    throw new ClientError('unsafe_url', `refusing to open an authorization URL with scheme ${url.protocol} on host ${url.hostname}: only https (or http on this machine) is opened. The server's authorization server is misconfigured or not trustworthy; tell its administrator.`);
   }
   return url;
 }

@@ -14,6 +14,10 @@ export type ClientErrorCode =
   | 'lock_timeout' // another process held the refresh lock too long
   | 'insufficient_scope' // step-up retries exhausted (MCP 2025-11-25 scope challenge handling)
   | 'unsafe_url' // MCP security best practices: authorization URL is not https / loopback http
+  | 'unreachable' // no HTTP answer at all: connection refused, unknown host, TLS failure, timeout
+  | 'not_mcp_endpoint' // the URL answers HTTP, but not as an MCP Streamable HTTP endpoint
+  | 'token_rejected' // RFC 6750 §3.1: the server refused the access token even after a new sign-in
+  | 'server_error' // the MCP server answered the request with an HTTP error (status in the message)
   | 'usage'; // a bad argument from the caller
 
 export class ClientError extends Error {

@@ -147,7 +147,7 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
       await breakStaleLock(lockPath, stale);
       continue;
     }
-    if (Date.now() > deadline) throw new ClientError('lock_timeout', `another mcp-warden process holds ${lockPath}`);
+    if (Date.now() > deadline) throw new ClientError('lock_timeout', `another mcp-warden process holds ${lockPath} (a sign-in or refresh in progress); finish or stop it, then try again`);
     const done = await options.whileWaiting?.();
     if (done !== undefined) return done;
     await sleep(delay);

@@ -30,12 +30,12 @@ export interface ProviderOptions {
   store: TokenStore;
   grant: GrantMode;
   clientName: string;
-  /** Pre-registered client (MCP C-7 (1), C-10). */
+  /** Pre-registered client (MCP §Client Registration Approaches: first in priority; static credentials). */
   clientId?: string;
   clientSecret?: string;
   /** private_key_jwt (RFC 7523 §2.2) for client credentials: a PEM or a JWK (JSON). */
   privateKeyJwt?: { privateKey: string | Record<string, unknown>; alg: string };
-  /** CIMD URL used as client_id when the AS supports it (MCP C-8/C-9). */
+  /** CIMD URL used as client_id when the AS supports it (MCP §Client ID Metadata Documents). */
   clientMetadataUrl?: string;
   /** `false` leaves RFC 8707 `resource` out, for providers that reject it. */
   sendResource: boolean;
@@ -150,7 +150,7 @@ export class StoreBackedProvider implements OAuthClientProvider {
   }
 
   async clientInformation(ctx?: OAuthClientInformationContext): Promise<StoredOAuthClientInformation | undefined> {
-    // MCP C-7: pre-registered client information comes first.
+    // MCP §Client Registration Approaches: pre-registered client information comes first.
     if (this.options.clientId) {
       const info: StoredOAuthClientInformation = { client_id: this.options.clientId };
       if (this.options.clientSecret) info.client_secret = this.options.clientSecret;
@@ -197,8 +197,25 @@ export class StoreBackedProvider implements OAuthClientProvider {
   }
 
   async redirectToAuthorization(authorizationUrl: URL): Promise<void> {
-    this.lastRequestedScope = authorizationUrl.searchParams.get('scope') ?? '';
+    const scope = authorizationUrl.searchParams.get('scope') ?? '';
+    this.lastRequestedScope = scope;
+    // The SDK adds prompt=consent whenever offline_access is asked for (OIDC Core §11). Asking for
+    // consent the user already gave trains people to click through consent pages, so keep it
+    // only for the first sign-in to this server and for a step-up that adds scopes; otherwise
+    // the AS decides from the consent it remembers (RFC 6749 §3.1: prompt is the client's hint).
+    if (authorizationUrl.searchParams.get('prompt') === 'consent' && !(await this.consentNeeded(scope))) {
+      authorizationUrl.searchParams.delete('prompt');
+    }
     await this.options.onAuthorizationUrl(authorizationUrl);
+  }
+
+  /** First sign-in to this server, or scopes beyond every scope requested before. */
+  private async consentNeeded(scope: string): Promise<boolean> {
+    const record = await this.read();
+    const before = record.requestedScope ?? record.tokens?.scope;
+    if (before === undefined) return true;
+    const known = new Set(before.split(' ').filter(Boolean));
+    return scope.split(' ').some((s) => s !== '' && !known.has(s));
   }
 
   saveCodeVerifier(codeVerifier: string): void {
@@ -224,7 +241,7 @@ export class StoreBackedProvider implements OAuthClientProvider {
 
   async saveDiscoveryState(state: OAuthDiscoveryState): Promise<void> {
     const metadata = state.authorizationServerMetadata;
-    // MCP C-6 (2025-11-25 §Authorization Code Protection): without S256 in
+    // MCP 2025-11-25 §Authorization Code Protection: without S256 in
     // code_challenge_methods_supported, refuse to proceed. The 2025-03-26 fallback (no metadata at
     // all) has nothing to check, so that case goes on with PKCE S256 regardless.
     if (this.options.grant === 'authorization_code' && metadata) {

@@ -5,11 +5,12 @@
  *
  * Order of work on a request (MCP 2025-11-25 Authorization):
  *   1. send with the stored token, refreshing it first if it expires within `refreshSkewMs`;
- *      with no token at all send without one, so the 401 can name resource_metadata and scope (C-1, C-17);
+ *      with no token at all send without one, so the 401 can name resource_metadata and scope (RFC 9728 §5.1; MCP §Scope Selection Strategy);
  *   2. 401 → `auth()` with the challenge's resource_metadata and scope, then retry once;
  *   3. 403 insufficient_scope → step-up with the union of requested and challenged scopes
- *      (SEP-2350), at most `maxStepUps` times per request and never twice for the same union (C-23).
+ *      (SEP-2350), at most `maxStepUps` times per request and never twice for the same union (MCP Security Best Practices: no scope-elevation loops).
  */
+import { hostname } from 'node:os';
 import { clientSecretBasic } from '../kernel/client-secret-basic.ts';
 import {
   auth,
@@ -25,6 +26,7 @@ import { createDpopKey, sessionFromStoredKey, type StoredDpopKey } from './dpop.
 import { assertSafeAuthorizationUrl, openInBrowser } from './browser.ts';
 import { canonicalServerUri } from './canonical-uri.ts';
 import { ClientError, isClientError } from './errors.ts';
+import { displayUrl, networkFailure, summarize } from './failure.ts';
 import { startLoopbackReceiver, type AuthorizationResponse, type LoopbackReceiver } from './loopback.ts';
 import { resolveClientHome } from './paths.ts';
 import { StoreBackedProvider, type AssertionContext, type GrantMode } from './provider.ts';
@@ -62,6 +64,8 @@ export interface WardenClientOptions {
   maxStepUps?: number;
   /** How long to wait for the browser to come back (default 5 min). */
   loginTimeoutMs?: number;
+  /** How often to say "still waiting" while the browser step runs (default 30 s). */
+  progressIntervalMs?: number;
   /** For `grant: 'jwt_bearer'` (RFC 7523 §2.1): the JWT, asked for at every token request. */
   assertion?: (ctx: AssertionContext) => Promise<string>;
   /** Ask for DPoP-bound tokens (RFC 9449) and present them with proofs. */
@@ -88,7 +92,15 @@ export class WardenClient {
       env: options.env ?? process.env,
       onNotice: (message) => this.notice(message),
     });
-    this.baseFetch = options.fetch ?? ((url, init) => fetch(url, init));
+    const raw: FetchLike = options.fetch ?? ((url, init) => fetch(url, init));
+    // A request that never reached a server says which URL and why (not undici's bare "fetch failed").
+    this.baseFetch = async (url, init) => {
+      try {
+        return await raw(url, init);
+      } catch (err) {
+        throw networkFailure(url, err) ?? err;
+      }
+    };
     this.now = options.now ?? Date.now;
     const grant = options.grant ?? 'authorization_code';
     if (grant === 'client_credentials' && !options.clientId) {
@@ -101,7 +113,7 @@ export class WardenClient {
       serverUrl: this.serverUrl,
       store: this.store,
       grant,
-      clientName: options.clientName ?? 'mcp-warden',
+      clientName: options.clientName ?? defaultClientName(),
       ...(options.clientId !== undefined && { clientId: options.clientId }),
       ...(options.clientSecret !== undefined && { clientSecret: options.clientSecret }),
       ...(options.privateKeyJwt !== undefined && { privateKeyJwt: options.privateKeyJwt }),
@@ -266,10 +278,16 @@ export class WardenClient {
         // Set by presentAuthorizationUrl during auth(); TypeScript cannot see that assignment.
         const pending = this.pendingCallback as Promise<AuthorizationResponse> | undefined;
         if (!pending) throw new ClientError('login_required', `sign-in needed: run mcp-warden login ${this.serverUrl}`);
-        const response = await pending;
+        const response = await pending.catch((err: unknown) => {
+          // The browser came back with an error: say how to start again.
+          if (!isClientError(err, 'access_denied')) throw err;
+          throw new ClientError('access_denied', `${err.message}. Run mcp-warden login ${this.serverUrl} to try again${/access_denied/.test(err.message) ? ' and choose Allow' : ''}.`, { cause: err });
+        });
         await this.withOAuthErrors(() => auth(this.provider, { ...base, authorizationCode: response.code, ...(response.iss !== undefined && { iss: response.iss }) }));
       }
     } finally {
+      this.stopProgress?.();
+      this.stopProgress = undefined;
       this.receiver = undefined;
       this.pendingCallback = undefined;
       await receiver?.close();
@@ -316,11 +334,16 @@ export class WardenClient {
       return await fn();
     } catch (err) {
       if (err instanceof ClientError) throw err;
+      const { discovery } = await this.record().catch(() => ({ discovery: undefined }));
+      const as = discovery?.authorizationServerUrl ? ` ${displayUrl(discovery.authorizationServerUrl)}` : '';
       if (err instanceof OAuthError) {
-        // "The server said no": keep the RFC error code visible.
-        throw new ClientError('access_denied', `the authorization server refused: ${err.code}${err.message ? ` (${err.message})` : ''}`, { cause: err });
+        // "The server said no": keep the RFC error code visible, and say what to do about it.
+        const next = this.grant !== 'authorization_code' && err.code === 'invalid_client'
+          ? 'Check --client-id and its secret (or --private-key-jwt key).'
+          : nextStepFor(err.code, this.serverUrl);
+        throw new ClientError('access_denied', `the authorization server${as} refused: ${err.code}${err.message ? ` (${summarize(err.message)})` : ''}. ${next}`, { cause: err });
       }
-      throw new ClientError('protocol_error', `authorization failed: ${(err as Error).message}`, { cause: err });
+      throw new ClientError('protocol_error', `sign-in to ${this.serverUrl} failed${as ? ` at${as}` : ''}: ${summarize((err as Error).message)}. Check the server URL; if it is right, the server's authorization setup is broken (ask its administrator; WARDEN_DEBUG=1 shows details).`, { cause: err });
     }
   }
 
@@ -332,10 +355,16 @@ export class WardenClient {
         headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
         body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'ping' }),
       });
-      const hints = res.status === 401 ? challengeHints(res) : {};
+      const type = res.headers.get('content-type') ?? '';
       await res.body?.cancel();
-      return hints;
-    } catch {
+      // MCP transports: an endpoint answers POST with 401 (protected), JSON or an event stream;
+      // a 404/405/501 or an HTML page means the URL points somewhere else.
+      if ([404, 405, 501].includes(res.status) || /^text\/html/i.test(type)) {
+        throw new ClientError('not_mcp_endpoint', `${this.serverUrl} is not an MCP endpoint: it answered an MCP request with HTTP ${res.status}${type ? ` (${type.split(';')[0]})` : ''}. Check the URL, including its path (mcp-warden serves MCP at the paths in its config, e.g. /mcp).`);
+      }
+      return res.status === 401 ? challengeHints(res) : {};
+    } catch (err) {
+      if (isClientError(err, 'unreachable') || isClientError(err, 'not_mcp_endpoint')) throw err;
       return {};
     }
   }
@@ -346,18 +375,41 @@ export class WardenClient {
     const state = url.searchParams.get('state');
     if (!this.receiver || !state) throw new ClientError('login_required', `sign-in needed: run mcp-warden login ${this.serverUrl}`);
     // Listen before the browser opens: the response may arrive before auth() returns.
-    const pending = this.receiver.waitForCallback(state, this.options.loginTimeoutMs);
+    const timeoutMs = this.options.loginTimeoutMs ?? 300_000;
+    const pending = this.receiver.waitForCallback(state, timeoutMs);
     pending.catch(() => undefined);
     this.pendingCallback = pending;
     await (this.options.openUrl ?? openInBrowser)(url);
+    this.reportProgress(pending, timeoutMs);
   }
+
+  /**
+   * Progress lines while the browser step runs, so a person at a terminal (or reading a host's
+   * log) knows the command is waiting for them, not hung: one now, then one every
+   * `progressIntervalMs` until the browser comes back or the wait times out.
+   */
+  private reportProgress(pending: Promise<unknown>, timeoutMs: number): void {
+    const started = this.now();
+    this.notice(`waiting for the sign-in to finish in the browser (up to ${Math.round(timeoutMs / 60_000) || 1} min; Ctrl-C cancels)`);
+    const timer = setInterval(() => {
+      const seconds = Math.round((this.now() - started) / 1000);
+      this.notice(`still waiting for the sign-in in the browser (${seconds} s so far)`);
+    }, this.options.progressIntervalMs ?? 30_000);
+    timer.unref();
+    const stop = () => clearInterval(timer);
+    pending.then(stop, stop);
+    // A flow that ends another way (an error after the browser opened) stops it too (runFlow).
+    this.stopProgress = stop;
+  }
+
+  private stopProgress: (() => void) | undefined;
 
   private notice(message: string): void {
     this.options.onNotice?.(message);
   }
 
   /**
-   * A fetch that sends the bearer token on every request (MCP C-18, never in the query) and
+   * A fetch that sends the bearer token on every request (MCP §Token Requirements, RFC 6750 §2.1: in the header, never in the query) and
    * handles 401 and 403 insufficient_scope as described at the top of this file.
    */
   readonly fetch: FetchLike = async (input, init) => {
@@ -376,7 +428,13 @@ export class WardenClient {
         if (token) headers.set('authorization', `Bearer ${token}`);
         res = await this.baseFetch(input, { ...init, headers });
       }
-      if (res.status === 401 && !reauthorized) {
+      if (res.status === 401 && reauthorized) {
+        // RFC 6750 §3.1: refused again right after a new token; say why instead of looping.
+        const { error, errorDescription } = extractWWWAuthenticateParams(res);
+        await res.body?.cancel();
+        throw new ClientError('token_rejected', `${this.serverUrl} refused the access token even after a new sign-in (HTTP 401${error ? ` ${error}` : ''}${errorDescription ? `: ${summarize(errorDescription)}` : ''}). The server may not accept tokens from this authorization server or for this resource; try mcp-warden logout ${this.serverUrl} then login, or ask the server's administrator.`);
+      }
+      if (res.status === 401) {
         reauthorized = true;
         const hints = challengeHints(res);
         await res.body?.cancel();
@@ -388,8 +446,12 @@ export class WardenClient {
         if (challenge.error === 'insufficient_scope' && challenge.scope) {
           const record = await this.record();
           const union = computeScopeUnion(record.requestedScope ?? record.tokens?.scope, challenge.scope) ?? challenge.scope;
-          // C-23: bounded per request, and a union already tried is a permanent denial.
-          if (stepUps >= (this.options.maxStepUps ?? 2) || this.triedUnions.has(union)) return res;
+          // MCP 2025-11-25 §Scope Challenge Handling: bounded per request, and a union already
+          // tried is a permanent denial (the user or the AS will not grant it).
+          if (stepUps >= (this.options.maxStepUps ?? 2) || this.triedUnions.has(union)) {
+            await res.body?.cancel();
+            throw new ClientError('insufficient_scope', `${this.serverUrl} needs the scope "${challenge.scope}" for this request, which the sign-in did not grant${record.tokens?.scope ? ` (granted: ${record.tokens.scope})` : ''}. Ask the server's administrator for access, or sign in as another user with mcp-warden login ${this.serverUrl}.`);
+          }
           stepUps += 1;
           this.triedUnions.add(union);
           await res.body?.cancel();
@@ -407,6 +469,17 @@ export class WardenClient {
   };
 }
 
+/**
+ * The client_name this CLI registers with (RFC 7591 §2): it says what the software is and which
+ * machine it runs on, so a user reading the consent page or a list of clients can tell one
+ * install from another, and it cannot be mistaken for another product (MCP Security Best
+ * Practices: consent pages must identify the client truthfully).
+ */
+export function defaultClientName(): string {
+  const host = hostname().replace(/[^\w.-]/g, '').slice(0, 63) || 'this computer';
+  return `mcp-warden CLI on ${host}`;
+}
+
 export interface AuthorizeRequest {
   resourceMetadataUrl?: URL;
   scope?: string;
@@ -417,6 +490,23 @@ export interface AuthorizeRequest {
   staleAccessToken?: string;
   /** Discover the resource and AS metadata again (after a 401: the server may have moved AS). */
   rediscover?: boolean;
+}
+
+/** What to do after the authorization server refused with `code` (RFC 6749 §5.2, §4.1.2.1). */
+function nextStepFor(code: string, serverUrl: string): string {
+  switch (code) {
+    case 'invalid_client':
+    case 'unauthorized_client':
+      return `The registration of this client is not accepted; run mcp-warden logout ${serverUrl}, then mcp-warden login ${serverUrl}.`;
+    case 'invalid_scope':
+      return 'Ask for scopes this server offers (--scope), or ask its administrator.';
+    case 'invalid_grant':
+      return `The sign-in expired or was revoked; run mcp-warden login ${serverUrl}.`;
+    case 'access_denied':
+      return `Run mcp-warden login ${serverUrl} to try again, and choose Allow.`;
+    default:
+      return `Run mcp-warden login ${serverUrl} to try again; if it persists, ask the server's administrator.`;
+  }
 }
 
 function challengeHints(res: Response): AuthorizeRequest {

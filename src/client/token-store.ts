@@ -1,9 +1,9 @@
 /**
  * The token store: one file per MCP server under `<home>/servers/`, mode 0600 in a 0700 folder
- * (OAuth 2.1 §7.1, MCP C-20). Client registrations are keyed by the authorization server's
+ * (OAuth 2.1 §7.1; MCP §Token Storage: clients MUST store tokens securely). Client registrations are keyed by the authorization server's
  * issuer (MCP 2026-07-28, SEP-2352), so a server that moves to another AS gets a fresh registration.
  *
- * Where the secrets live (issue 6: the OS keychain where available, never plaintext in a shared place):
+ * Where the secrets live (the OS keychain where available, never plaintext in a shared place):
  *   - keychain mode: the file holds the record sealed with AES-256-GCM (keychain/envelope.ts)
  *     under a random data key kept in the OS keychain (keychain/data-key.ts), one item per store;
  *   - file mode: the record as JSON in the 0600 file, with a one-time notice saying so;
@@ -11,7 +11,7 @@
  *     but once the store has keychain state (a sealed file, or the marker left when its data key
  *     was created), auto is keychain mode: a keychain that is briefly unreachable (no D-Bus in
  *     cron or a systemd unit) fails with `keychain_unavailable` instead of writing new servers in
- *     plaintext beside the sealed ones. A fallback write always says so (no once-only marker).
+ *     plaintext beside the sealed ones. Every process that falls back says so, once (no once-only marker).
  * A plaintext file met in keychain mode is read and sealed on the next write (migration). A file
  * that fails authentication, or whose key is gone from the keychain, is `store_corrupt`: the
  * session sets it aside and a fresh login follows; it is never read or rewritten as plaintext.
@@ -30,7 +30,7 @@ import { withFileLock, type LockOptions } from './file-lock.ts';
 import { ensurePrivateDir } from './paths.ts';
 import { dataKeyAccount, newDataKey, parseDataKey, type DataKey } from './keychain/data-key.ts';
 import { findKeychain, probeKeychain } from './keychain/detect.ts';
-import { isSealed, open, parseSealed, seal } from './keychain/envelope.ts';
+import { isSealed, open, openServerName, parseSealed, seal } from './keychain/envelope.ts';
 import type { Keychain, TokenStoreMode } from './keychain/types.ts';
 
 const StoredTokensSchema = z.looseObject({
@@ -82,6 +82,8 @@ export interface TokenStorageOptions {
 export type TokenStoreBackend = { kind: 'keychain'; keychain: Keychain } | { kind: 'file'; reason: string };
 
 const PLAINTEXT_NOTICE_MARKER = '.plaintext-notice-shown';
+/** Stores (by folder) whose fallback notice this process already printed: once per process, not per write. */
+const fallbackNoticeShown = new Set<string>();
 /** Left while the store's data key is in the keychain: `auto` then never falls back to plaintext. */
 const KEYCHAIN_MARKER = '.keychain-data-key';
 
@@ -138,7 +140,7 @@ export class TokenStore {
       }
     }
     if (this.mode === 'keychain') throw new ClientError('keychain_unavailable', `--token-store keychain: ${reason}`);
-    // Issue 6: a store that already keeps its secrets in the keychain never gains plaintext files
+    // A store that already keeps its secrets in the keychain never gains plaintext files
     // because the keychain was unreachable once; the user fixes the keychain or chooses file mode.
     if (await this.hasKeychainState()) {
       throw new ClientError('keychain_unavailable', `the token store ${this.dir} keeps its tokens encrypted under a key in the OS keychain, which cannot be used now (${reason}); make the keychain reachable (a D-Bus session with an unlocked keyring), or run with --token-store file to keep tokens unencrypted from now on`);
@@ -202,6 +204,50 @@ export class TokenStore {
       throw new ClientError('store_corrupt', `the token store ${path} belongs to ${parsed.serverUrl}, not ${serverUrl}`);
     }
     return parsed;
+  }
+
+  /**
+   * Every stored server, for `mcp-warden status`: the record, or why it cannot be read. A sealed
+   * file names its server sealed under the data key; the name must hash to the file's own name.
+   */
+  async list(): Promise<Array<{ path: string; serverUrl?: string; record?: ServerRecord; problem?: string }>> {
+    let names: string[];
+    try {
+      names = (await readdir(this.dir)).filter((name) => /^[0-9a-f]{32}\.json$/.test(name)).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const entries = [];
+    for (const name of names) {
+      const path = join(this.dir, name);
+      let serverUrl: string | undefined;
+      try {
+        const json = JSON.parse(await readFile(path, 'utf8')) as unknown;
+        serverUrl = isSealed(json) ? await this.sealedServerName(json) : (json as { serverUrl?: unknown }).serverUrl as string | undefined;
+      } catch {
+        // unreadable: reported below
+      }
+      if (typeof serverUrl !== 'string' || this.pathFor(serverUrl) !== path) {
+        entries.push({ path, problem: 'cannot tell which server this file belongs to (damaged, or encrypted by an older version); it is used again when you sign in to its server' });
+        continue;
+      }
+      try {
+        entries.push({ path, serverUrl, record: await this.read(serverUrl) });
+      } catch (err) {
+        entries.push({ path, serverUrl, problem: (err as Error).message });
+      }
+    }
+    return entries;
+  }
+
+  /** The server URL sealed in a file's header, opened with the keychain's data key. */
+  private async sealedServerName(json: unknown): Promise<string | undefined> {
+    const sealed = parseSealed(json);
+    const backend = await this.resolveBackend().catch(() => undefined);
+    if (!sealed || backend?.kind !== 'keychain') return undefined;
+    const key = await this.keyFor(sealed.kid, backend.keychain);
+    return key ? openServerName(key, sealed) : undefined;
   }
 
   /** Read-modify-write under the store lock; returns the record written. */
@@ -326,13 +372,15 @@ export class TokenStore {
   }
 
   /**
-   * Says that tokens are kept unencrypted, and why: at every write when `auto` fell back (the
-   * keychain may be missing only now, so a once-only marker would hide it), once per store (a
-   * marker file remembers it) when the user chose `--token-store file`.
+   * Says that tokens are kept unencrypted, and why: once in every process that writes when `auto`
+   * fell back (the keychain may be missing only now, so a once-only marker would hide it), once per
+   * store (a marker file remembers it) when the user chose `--token-store file`.
    */
   private async plaintextNotice(reason: string): Promise<void> {
     if (!this.storage.onNotice) return;
     if (this.mode === 'auto') {
+      if (fallbackNoticeShown.has(this.dir)) return;
+      fallbackNoticeShown.add(this.dir);
       this.storage.onNotice(`tokens are stored unencrypted in ${this.dir} (files 0600 in a 0700 folder) because ${reason}; see "Token storage" in docs/client.md`);
       return;
     }

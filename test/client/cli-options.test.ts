@@ -75,7 +75,7 @@ describe('workload identity option', () => {
     assert.throws(() => toClientOptions(URL_, { 'jwt-bearer-assertion': file }, {}, io), /needs --client-id/);
   });
 
-  it('issue 6: --token-store picks auto|keychain|file, MCP_WARDEN_TOKEN_STORE is the fallback, anything else is a usage error', () => {
+  it('--token-store picks auto|keychain|file, MCP_WARDEN_TOKEN_STORE is the fallback, anything else is a usage error', () => {
     assert.equal(toClientOptions(URL_, {}, {}, io).tokenStore, undefined, 'unset: the library default (auto)');
     assert.equal(toClientOptions(URL_, {}, { MCP_WARDEN_TOKEN_STORE: 'file' }, io).tokenStore, 'file');
     assert.equal(toClientOptions(URL_, { 'token-store': 'keychain' }, { MCP_WARDEN_TOKEN_STORE: 'file' }, io).tokenStore, 'keychain', 'the flag wins');

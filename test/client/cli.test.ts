@@ -4,14 +4,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.ts';
 import { startWarden, type Warden } from '../../src/app.ts';
 import { buildDemoConfig } from '../../src/config/demo.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { Capture, completeSignIn } from './sign-in.ts';
+import { WardenClient } from '../../src/client/session.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const PASSWORD = 'client cli test password';
 const AGENT_SECRET = 'client-cli-test-agent-secret-0123456789';
@@ -57,7 +59,7 @@ describe('client commands against the gateway and embedded AS', () => {
     return { code, stdout: stdout.text, stderr: stderr.text, signedIn };
   }
 
-  it('C-1/C-17: token signs in once (scope from the 401 challenge), prints a token, and reuses it without a new sign-in', async () => {
+  it('RFC 9728 §5.1 / MCP §Scope Selection Strategy: token signs in once (scope from the 401 challenge), prints a token, and reuses it without a new sign-in', async () => {
     const env = { MCP_WARDEN_HOME: home('a') };
     const first = await run(['token', endpoint, '--no-browser'], env);
     assert.equal(first.code, 0, first.stderr);
@@ -79,6 +81,9 @@ describe('client commands against the gateway and embedded AS', () => {
     });
     assert.equal(res.status, 200);
     await res.body?.cancel();
+    // End the session this raw request opened, so later tests count sessions from zero.
+    const ended = await fetch(endpoint, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': res.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' } });
+    assert.equal(ended.status, 204);
   });
 
   it('OAuth 2.1 §7.1: the token store is a 0600 file in a 0700 folder', () => {
@@ -103,6 +108,68 @@ describe('client commands against the gateway and embedded AS', () => {
     assert.match(bad.stderr, /tool arguments must be JSON/);
     const notObject = await run(['call', endpoint, 'search_notes', '[1]', '--no-browser'], env, false);
     assert.equal(notObject.code, 2);
+  });
+
+  it('RFC 7591 §2 client_name names this CLI and its host; prompt=consent only on the first sign-in, not on a later login with the same scopes', async () => {
+    const env = { MCP_WARDEN_HOME: home('consent') };
+    const first = await run(['token', endpoint, '--no-browser'], env);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(new URL(/sign in:\s+(\S+)/.exec(first.stderr)![1]!).searchParams.get('prompt'), 'consent', 'first sign-in to this server');
+    const again = await run(['login', endpoint, '--no-browser'], env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(new URL(/sign in:\s+(\S+)/.exec(again.stderr)![1]!).searchParams.get('prompt'), null, 'consent was given already: the AS decides from what it remembers');
+    const servers = join(home('consent'), 'servers');
+    const record = JSON.parse(readFileSync(join(servers, readdirSync(servers).find((f) => f.endsWith('.json'))!), 'utf8'));
+    const registered = Object.values(record.clients) as Array<{ client_name?: string }>;
+    assert.equal(registered.length, 1);
+    assert.equal(registered[0]!.client_name, `mcp-warden CLI on ${hostname()}`);
+  });
+
+  it('status lists the stored sign-in (server, user, scopes, expiry, issuer, store kind) and never prints a token', async () => {
+    const env = { MCP_WARDEN_HOME: home('a') };
+    const token = (await run(['token', endpoint, '--no-login'], env, false)).stdout.trim();
+    const out = await run(['status'], env, false);
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, new RegExp(`^${endpoint.replace(/[.]/g, '\\.')}$`, 'm'));
+    assert.match(out.stdout, /^ {2}user: {7}alice$/m);
+    assert.match(out.stdout, /^ {2}scopes: {5}.*notes:read/m);
+    assert.match(out.stdout, /^ {2}expires: {4}\d{4}-\d\d-\d\dT.*\(in \d+ min\)$/m);
+    assert.match(out.stdout, new RegExp(`issuer: {5}${warden.config.publicUrl.replace(/[.]/g, '\\.')}`));
+    assert.match(out.stdout, /token store: .* \(file: unencrypted 0600 files/);
+    assert.doesNotMatch(out.stdout + out.stderr, new RegExp(token.split('.')[2]!.slice(0, 20)), 'no token');
+    const json = JSON.parse((await run(['status', endpoint, '--json'], env, false)).stdout);
+    assert.equal(json.servers.length, 1);
+    assert.equal(json.servers[0].user, 'alice');
+    assert.equal(json.servers[0].refreshToken, true);
+    const none = await run(['status'], { MCP_WARDEN_HOME: home('nobody') }, false);
+    assert.match(none.stdout, /No stored sign-ins .* mcp-warden login/);
+  });
+
+  it('while the browser step runs, progress lines on stderr say the command is waiting for the sign-in', async () => {
+    const notices: string[] = [];
+    let authorizationUrl: URL | undefined;
+    const client = new WardenClient({
+      serverUrl: endpoint, home: home('progress'), tokenStore: 'file', env: {}, progressIntervalMs: 10,
+      onNotice: (m) => notices.push(m),
+      openUrl: async (url) => { authorizationUrl = url; },
+    });
+    const signing = client.accessToken();
+    await waitFor(() => notices.filter((n) => /still waiting for the sign-in/.test(n)).length >= 2, 'two "still waiting" lines');
+    assert.match(notices.join('\n'), /waiting for the sign-in to finish in the browser/);
+    await completeSignIn(authorizationUrl!.href, 'alice', PASSWORD);
+    assert.match(await signing, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+  });
+
+  it('MCP transports §Session Management: tools and a failing call end their session with DELETE (no stdio upstream left running)', async () => {
+    const env = { MCP_WARDEN_HOME: home('a') };
+    const gateway = warden.gateway.endpoints.get('/mcp')!;
+    assert.equal(gateway.sessionCount, 0);
+    const tools = await run(['tools', endpoint], env, false);
+    assert.equal(tools.code, 0, tools.stderr);
+    assert.equal(gateway.sessionCount, 0, 'tools ended its session');
+    const failing = await run(['call', endpoint, 'no_such_tool', '{}'], env, false);
+    assert.equal(failing.code, 1);
+    assert.equal(gateway.sessionCount, 0, 'a call that failed ended its session too');
   });
 
   it('RFC 7009: logout revokes the tokens at the AS and forgets them; token --no-login then fails clearly', async () => {
@@ -154,6 +221,18 @@ describe('client commands against the gateway and embedded AS', () => {
     const tools = await run(['tools', endpoint, '--client-credentials', '--client-id', 'demo-agent'], env, false);
     assert.equal(tools.code, 0, tools.stderr);
     assert.match(tools.stdout, /list_notes/);
+  });
+
+  it('auto token store without a keychain: the plaintext notice is printed once per command, not at every write', async () => {
+    // A PATH without secret-tool or security: auto falls back to the file, and says so.
+    const noKeychain = join(dir, 'empty-bin');
+    mkdirSync(noKeychain, { recursive: true });
+    const stdout = new Capture();
+    const stderr = new Capture();
+    const env = { PATH: noKeychain, MCP_WARDEN_HOME: home('auto-notice'), MCP_WARDEN_CLIENT_SECRET: AGENT_SECRET };
+    const code = await main(['tools', endpoint, '--client-credentials', '--client-id', 'demo-agent'], { env, stdout, stderr });
+    assert.equal(code, 0, stderr.text);
+    assert.equal(stderr.text.match(/tokens are stored unencrypted/g)?.length, 1, stderr.text);
   });
 
   it('client credentials without a secret or key is a usage error', async () => {

@@ -41,7 +41,7 @@ describe('client discovery refusals', () => {
 
   const endpoints = () => ({ authorization_endpoint: `${base}/authorize`, token_endpoint: `${base}/token`, registration_endpoint: `${base}/register`, response_types_supported: ['code'] });
 
-  it('MCP C-6 (2025-11-25 §Authorization Code Protection): refuses an AS whose metadata has no code_challenge_methods_supported', async () => {
+  it('MCP 2025-11-25 §Authorization Code Protection: refuses an AS whose metadata has no code_challenge_methods_supported', async () => {
     metadata = endpoints();
     seen.length = 0;
     const opened: URL[] = [];
@@ -51,7 +51,7 @@ describe('client discovery refusals', () => {
     assert.ok(!seen.includes('POST /register'), 'no registration was attempted');
   });
 
-  it('MCP C-6: refuses an AS that offers only plain PKCE', async () => {
+  it('MCP 2025-11-25 §Authorization Code Protection: refuses an AS that offers only plain PKCE', async () => {
     metadata = { ...endpoints(), code_challenge_methods_supported: ['plain'] };
     const client = new WardenClient({ serverUrl: `${base}/mcp`, home, tokenStore: 'file', openUrl: async () => undefined });
     await assert.rejects(client.accessToken(), (err) => isClientError(err, 'pkce_unsupported'));

@@ -44,7 +44,7 @@ describe('client in keychain mode against the gateway and embedded AS', () => {
     return { code: await done, stdout: stdout.text, stderr: stderr.text };
   }
 
-  it('C-20: `token` with MCP_WARDEN_TOKEN_STORE=keychain signs in, seals the store, reuses it; `logout` removes the file and the key item', async () => {
+  it('OAuth 2.1 §7.1 (tokens stored securely): `token` with MCP_WARDEN_TOKEN_STORE=keychain signs in, seals the store, reuses it; `logout` removes the file and the key item', async () => {
     const home = join(dir, 'cli');
     const first = await cli(['token', endpoint, '--no-browser'], home, true);
     assert.equal(first.code, 0, first.stderr);
@@ -66,7 +66,7 @@ describe('client in keychain mode against the gateway and embedded AS', () => {
     assert.equal(ss.lookup(dataKeyAccount(home)), undefined, 'the data key item went with the last server');
   });
 
-  it('C-20 / OAuth 2.1 §4.3.1: two processes refreshing at once in keychain mode send one refresh and get the same token', async () => {
+  it('OAuth 2.1 §4.3.1: two processes refreshing at once in keychain mode send one refresh and get the same token', async () => {
     const home = join(dir, 'two');
     const sessionModule = JSON.stringify(join(import.meta.dirname, '../../src/client/session.ts'));
     const script = `

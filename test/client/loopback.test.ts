@@ -27,14 +27,47 @@ describe('loopback redirect listener', () => {
     }
   });
 
-  it('RFC 6749 §4.1.2.1: an error response rejects with access_denied carrying the AS error', async () => {
+  it('RFC 6749 §4.1.2.1: after access_denied the page says access was denied and how to try again, never "Signed in"', async () => {
     const receiver = await startLoopbackReceiver();
     try {
       const waiting = receiver.waitForCallback('s', 5000);
       waiting.catch(() => undefined);
       const res = await fetch(`${receiver.redirectUrl}?error=access_denied&error_description=user+said+no&state=s`);
-      await res.text();
-      await assert.rejects(waiting, (err) => isClientError(err, 'access_denied') && /user said no/.test(err.message));
+      const page = await res.text();
+      assert.match(page, /<h1>Access denied<\/h1>/);
+      assert.match(page, /not<\/strong> signed in/);
+      assert.match(page, /choose <strong>Allow<\/strong>/);
+      assert.doesNotMatch(page, /Signed in/);
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff', 'the shared page shell with its security headers');
+      await assert.rejects(waiting, (err) => isClientError(err, 'access_denied') && /refused/.test(err.message) && /user said no/.test(err.message));
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('RFC 6749 §4.1.2.1: another error code is shown on the page, escaped, with what to do next', async () => {
+    const receiver = await startLoopbackReceiver();
+    try {
+      const waiting = receiver.waitForCallback('s', 5000);
+      waiting.catch(() => undefined);
+      const res = await fetch(`${receiver.redirectUrl}?error=invalid_scope&error_description=${encodeURIComponent('<script>x</script> not allowed')}&state=s`);
+      const page = await res.text();
+      assert.match(page, /<h1>Sign-in failed<\/h1>/);
+      assert.match(page, /<code>invalid_scope<\/code>: &lt;script&gt;x&lt;\/script&gt; not allowed/);
+      assert.match(page, /start the sign-in again/);
+      assert.doesNotMatch(page, /<script>/);
+      await assert.rejects(waiting, (err) => isClientError(err, 'access_denied') && /sign-in failed: the authorization server answered invalid_scope/.test(err.message));
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('RFC 6749 §10.12: a response with another state gets a 400 page saying no sign-in is waiting', async () => {
+    const receiver = await startLoopbackReceiver();
+    try {
+      const res = await fetch(`${receiver.redirectUrl}?code=c&state=nobody-asked`);
+      assert.equal(res.status, 400);
+      assert.match(await res.text(), /No sign-in in progress/);
     } finally {
       await receiver.close();
     }

@@ -57,7 +57,7 @@ describe('token refresh against the embedded AS', () => {
     offset = 0;
   });
 
-  it('C-20 / OAuth 2.1 §4.3.1: eight clients sharing one store refresh once; the rotated refresh token keeps working', async () => {
+  it('OAuth 2.1 §4.3.1: eight clients sharing one store refresh once; the rotated refresh token keeps working', async () => {
     const home = join(dir, 'shared');
     await client(home).accessToken();
     grants.length = 0;

@@ -49,7 +49,7 @@ describe('token store in the OS keychain (real Secret Service)', () => {
   });
   const keychainStore = (home: string, mode: 'auto' | 'keychain' = 'keychain') => new TokenStore(home, {}, { mode, env: ss.env });
 
-  it('issue 6: auto picks the Secret Service when a round trip works, and the file holds no token bytes (AES-256-GCM at rest)', async () => {
+  it('auto picks the Secret Service when a round trip works, and the file holds no token bytes (AES-256-GCM at rest)', async () => {
     const home = freshHome();
     const store = keychainStore(home, 'auto');
     assert.equal((await store.resolveBackend()).kind, 'keychain');
@@ -69,6 +69,20 @@ describe('token store in the OS keychain (real Secret Service)', () => {
     for (const file of readdirSync(store.dir)) assert.equal(readFileSync(join(store.dir, file)).includes(key!), false);
     // Another process's store (a new instance, no cached key) reads it back.
     assert.deepEqual((await keychainStore(home).read(SERVER)).tokens, tokens);
+  });
+
+  it('list() (mcp-warden status) names the server of a sealed file, though its URL is not in the file in clear', async () => {
+    const home = freshHome();
+    const store = keychainStore(home);
+    const tokens = secretTokens();
+    await store.update(SERVER, (r) => {
+      r.tokens = tokens;
+    });
+    assert.equal(readFileSync(store.pathFor(SERVER)).includes(SERVER), false);
+    const entries = await keychainStore(home).list();
+    assert.equal(entries.length, 1);
+    assert.equal(entries[0]!.serverUrl, SERVER);
+    assert.equal(entries[0]!.record?.tokens?.access_token, tokens.access_token);
   });
 
   it('migration: a plaintext store from file mode is read in keychain mode and sealed on the first write', async () => {
@@ -187,7 +201,7 @@ describe('token store in the OS keychain (real Secret Service)', () => {
     assert.equal(ss.lookup(dataKeyAccount(home)), undefined);
   });
 
-  it('issue 6 (review finding): once the store is sealed, auto with the keychain briefly unreachable fails with keychain_unavailable and writes no plaintext file', async () => {
+  it('once the store is sealed, auto with the keychain briefly unreachable fails with keychain_unavailable and writes no plaintext file', async () => {
     const home = freshHome();
     await keychainStore(home, 'auto').update(SERVER, (r) => {
       r.tokens = secretTokens();
@@ -218,7 +232,7 @@ describe('token store in the OS keychain (real Secret Service)', () => {
     assert.equal((await cron().resolveBackend()).kind, 'file', 'a store with no keychain state falls back as before');
   });
 
-  it('issue 6 (review finding): a probe whose lookup fails after the store succeeded clears its item from the keychain', async () => {
+  it('a probe whose lookup fails after the store succeeded clears its item from the keychain', async () => {
     const real = createSecretServiceKeychain({ command: findOnPath('secret-tool', ss.env)!, env: ss.env, timeoutMs: 5000 });
     let account: string | undefined;
     const flaky: Keychain = {
@@ -290,7 +304,7 @@ describe('keychain detection without a working keychain', () => {
     assert.match(backend.kind === 'file' ? backend.reason : '', /did not answer within 200 ms/);
   });
 
-  it('issue 6 (review finding): a fallback write in auto warns every time, even where an earlier fallback left the once-only marker', async () => {
+  it('auto falling back to plaintext warns once per process (not at every write), even where an earlier fallback left the once-only marker', async () => {
     const env = { PATH: process.env.PATH, HOME: dir, DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(dir, 'no-such-bus')}` };
     const home = join(dir, 'warn');
     const { mkdirSync } = await import('node:fs');
@@ -302,8 +316,9 @@ describe('keychain detection without a working keychain', () => {
       r.tokens = { access_token: 'at' };
     });
     await new TokenStore(home, {}, { mode: 'auto', env, onNotice: (m) => notices.push(m) }).update(OTHER, () => undefined);
-    assert.equal(notices.length, 2, notices.join('\n'));
-    for (const m of notices) assert.match(m, /stored unencrypted in .* because the OS keychain \(secret-service\) does not work here/);
+    await store.update(SERVER, () => undefined);
+    assert.equal(notices.length, 1, notices.join('\n'));
+    assert.match(notices[0]!, /stored unencrypted in .* because the OS keychain \(secret-service\) does not work here/);
   });
 
   it('no keychain tool on PATH: auto is the file, naming the package to install', async () => {

@@ -8,6 +8,7 @@ import { TokenStore } from '../../src/client/token-store.ts';
 import { withFileLock } from '../../src/client/file-lock.ts';
 import { isClientError } from '../../src/client/errors.ts';
 import { resolveClientHome } from '../../src/client/paths.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const SERVER = 'https://mcp.example.com/mcp';
 const root = mkdtempSync(join(tmpdir(), 'warden-token-store-'));
@@ -132,7 +133,8 @@ describe('file lock heartbeat', () => {
       await new Promise((r) => setTimeout(r, 400));
       order.push('long end');
     }, { staleMs: 150 });
-    await new Promise((r) => setTimeout(r, 20));
+    // The long holder has the lock before the waiter starts waiting (a positive signal, not a guess).
+    await waitFor(() => order.includes('long start'), 'the long holder to take the lock');
     await withFileLock(lock, async () => {
       order.push('waiter');
     }, { staleMs: 150, timeoutMs: 5000 });

@@ -16,6 +16,7 @@ import { buildDemoConfig } from '../../src/config/demo.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { main } from '../../src/cli/main.ts';
 import { Capture, completeSignIn } from '../client/sign-in.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const PASSWORD = 'client reconnect password';
 const BIN = join(import.meta.dirname, '../../bin/mcp-warden.js');
@@ -66,7 +67,8 @@ describe('e2e: mcp-warden connect across a gateway restart', () => {
     await warden!.close();
     warden = undefined;
     const during = client.callTool({ name: 'list_notes', arguments: {} });
-    await new Promise((r) => setTimeout(r, 600));
+    // Restart only once the bridge has met the outage and is retrying (a positive signal, not a fixed sleep).
+    await waitFor(() => /retrying|reconnecting/.test(bridgeLog), 'the bridge to retry while the server is down', { timeoutMs: 20_000 });
     warden = await startWarden(config(port), { env: { PATH: process.env.PATH, HOME: process.env.HOME, WARDEN_DB: join(dir, 'warden.db') }, announce: () => {} });
     const result = await during;
     assert.notEqual(result.isError, true, JSON.stringify(result));

@@ -19,7 +19,7 @@ const HELP = `usage: mcp-warden audit prune [--config FILE | --demo] --before T 
   --dry-run            only count what would be removed
 `;
 
-export const run: Command = async ({ args, env, stdout }) => {
+export const run: Command = async ({ args, env, stdout, checkOnly }) => {
   const { values } = parseOptions(args, {
     config: { type: 'string' },
     demo: { type: 'boolean' },
@@ -33,6 +33,7 @@ export const run: Command = async ({ args, env, stdout }) => {
   }
   if (values.before === undefined) throw new UsageError('say which events to remove: --before 2026-01-01T00:00:00Z or --before 90d');
   const before = parseTimeOption('before', values.before, Date.now());
+  if (checkOnly) return 0; // the invocation parsed: nothing more to do (docs tests)
   const config = configFromOptions(values, env);
   if (config.storage.postgres) {
     const storage = await openStorage(config);

@@ -54,7 +54,7 @@ export function formatTable(events: readonly AuditEvent[]): string {
 
 export const run: Command = async (ctx) => {
   if (ctx.args[0] === 'prune') return (await import('./audit-prune.ts')).run({ ...ctx, args: ctx.args.slice(1) });
-  const { args, env, stdout } = ctx;
+  const { args, env, stdout, checkOnly } = ctx;
   const { values } = parseOptions(args, {
     config: { type: 'string' },
     demo: { type: 'boolean' },
@@ -87,6 +87,7 @@ export const run: Command = async (ctx) => {
     until: values.until === undefined ? undefined : parseTimeOption('until', values.until, now),
     limit,
   };
+  if (checkOnly) return 0; // the invocation parsed: nothing more to do (docs tests)
   const config = configFromOptions(values, env);
   if (query.server !== undefined && !config.servers.some((s) => s.name === query.server)) {
     throw new UsageError(`no server "${query.server}" in the configuration; servers are: ${config.servers.map((s) => s.name).join(', ')}`);

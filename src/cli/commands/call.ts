@@ -3,6 +3,7 @@ import { parseOptions, UsageError } from '../options.ts';
 import type { Command } from '../command.ts';
 import { clientOptionSpec, clientOptionsHelp, toClientOptions } from '../../client/cli-options.ts';
 import { connectClient } from '../../client/connect.ts';
+import { explainFailure } from '../../client/failure.ts';
 import { WardenClient } from '../../client/session.ts';
 
 /** Tool arguments are a JSON object (MCP tools/call `arguments`). */
@@ -28,13 +29,18 @@ export const run: Command = async (ctx) => {
   if (!url || !tool || positionals.length > 3) throw new UsageError('usage: mcp-warden call <url> <tool> [json-args]');
   const toolArguments = parseToolArguments(args);
   const notice = (m: string) => ctx.stderr.write(`${m}\n`);
+  if (ctx.checkOnly) return 0; // the invocation parsed: nothing more to do (docs tests)
   const client = new WardenClient(toClientOptions(url, values, ctx.env, { notice, printUrl: (u) => ctx.stderr.write(`Open this URL to sign in:\n\n  ${u.href}\n\n`) }));
-  const mcp = await connectClient(client);
   try {
-    const result = await mcp.callTool({ name: tool, arguments: toolArguments });
-    ctx.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    return result.isError ? 1 : 0;
-  } finally {
-    await mcp.close();
+    const mcp = await connectClient(client);
+    try {
+      const result = await mcp.callTool({ name: tool, arguments: toolArguments });
+      ctx.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      return result.isError ? 1 : 0;
+    } finally {
+      await mcp.close();
+    }
+  } catch (err) {
+    throw explainFailure(err, client.serverUrl);
   }
 };

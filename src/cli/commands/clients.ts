@@ -31,6 +31,7 @@ export const run: Command = async (ctx) => {
     scope: { type: 'string' }, role: { type: 'string', multiple: true }, jwks: { type: 'string' }, 'jwks-uri': { type: 'string' },
     native: { type: 'boolean' }, 'client-id': { type: 'string' },
   });
+  if (ctx.checkOnly) return ['add', 'list', 'remove'].includes(sub) ? 0 : 2; // parsed: nothing more to do (docs tests)
   const admin = await openAdminContext(configFromOptions(values, ctx.env), ctx.env);
   try {
     const as = await admin.authorizationServer();

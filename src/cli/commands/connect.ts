@@ -17,6 +17,7 @@ export const run: Command = async (ctx) => {
   const [url] = positionals;
   if (!url || positionals.length > 1) throw new UsageError('usage: mcp-warden connect <url> [options]');
   const notice = (m: string) => ctx.stderr.write(`mcp-warden connect: ${m}\n`);
+  if (ctx.checkOnly) return 0; // the invocation parsed: nothing more to do (docs tests)
   const client = new WardenClient(toClientOptions(url, values, ctx.env, { notice, printUrl: (u) => ctx.stderr.write(`mcp-warden connect: open this URL to sign in:\n\n  ${u.href}\n\n`) }));
   return runStdioBridge({ warden: client, stdin: process.stdin, stdout: ctx.stdout, onNotice: notice });
 };

@@ -20,6 +20,7 @@ export const run: Command = async (ctx) => {
   const { values } = parseOptions(rest, {
     config: { type: 'string' }, demo: { type: 'boolean' }, json: { type: 'boolean' }, user: { type: 'string' }, client: { type: 'string' },
   }, false);
+  if (ctx.checkOnly) return ['list', 'revoke'].includes(sub) ? 0 : 2; // parsed: nothing more to do (docs tests)
   const config = configFromOptions(values, ctx.env);
   const admin = await openAdminContext(config, ctx.env);
   try {

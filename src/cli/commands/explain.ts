@@ -96,7 +96,7 @@ function print(out: NodeJS.WritableStream, lines: string[]): void {
   out.write(`${lines.join('\n')}\n`);
 }
 
-export const run: Command = async ({ args, env, stdout }) => {
+export const run: Command = async ({ args, env, stdout, checkOnly }) => {
   const { values } = parseOptions(args, {
     config: { type: 'string' },
     demo: { type: 'boolean' },
@@ -119,6 +119,7 @@ export const run: Command = async ({ args, env, stdout }) => {
   }
   if (!values.user) throw new UsageError('say who is asking with --user (e.g. --user bob)');
   const req = request(values);
+  if (checkOnly) return 0; // the invocation parsed: nothing more to do (docs tests)
   const config = configFromOptions(values, env);
   const server = pickServer(config.servers, values.server);
 

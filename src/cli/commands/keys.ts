@@ -24,6 +24,7 @@ export const run: Command = async (ctx) => {
   const [sub, ...rest] = ctx.args;
   if (!sub || sub === '--help' || sub === '-h') { ctx.stdout.write(`${HELP}\n`); return sub ? 0 : 2; }
   const { values } = parseOptions(rest, { config: { type: 'string' }, demo: { type: 'boolean' }, json: { type: 'boolean' }, force: { type: 'boolean' } }, false);
+  if (ctx.checkOnly) return ['list', 'rotate'].includes(sub) ? 0 : 2; // parsed: nothing more to do (docs tests)
   const config = configFromOptions(values, ctx.env);
   const admin = await openAdminContext(config, ctx.env);
   try {

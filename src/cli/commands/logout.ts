@@ -13,6 +13,7 @@ export const run: Command = async (ctx) => {
     throw new UsageError('usage: mcp-warden logout <url>');
   }
   const notice = (m: string) => ctx.stderr.write(`${m}\n`);
+  if (ctx.checkOnly) return 0; // the invocation parsed: nothing more to do (docs tests)
   const client = new WardenClient({ ...toClientOptions(url, values, ctx.env, { notice, printUrl: () => undefined }), interactive: false });
   const { removed, revoked } = await client.logout();
   ctx.stderr.write(removed ? `Signed out of ${client.serverUrl}${revoked ? '; the tokens were revoked' : ''}\n` : `No stored sign-in for ${client.serverUrl}\n`);

@@ -24,9 +24,11 @@ export const run: Command = async (ctx) => {
     config: { type: 'string', short: 'c' }, demo: { type: 'boolean' }, from: { type: 'string' }, to: { type: 'string' }, schema: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   }, false);
   if (values.help) { ctx.stdout.write(`${HELP}\n`); return 0; }
+  if (ctx.checkOnly) return 0; // parsed: nothing more to do (docs tests)
   const { openStorage, redactUrl } = await import('../../storage/index.ts');
   if (values.from === undefined && values.to === undefined) {
-    const config = configFromOptions(values, ctx.env);
+    // Applying migrations may create the database the configuration names.
+    const config = configFromOptions(values, ctx.env, { create: true });
     const storage = await openStorage(config);
     await storage.close();
     ctx.stdout.write(`schema up to date on ${storage.kind} (${storage.location})\n`);

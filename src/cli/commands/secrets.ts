@@ -36,6 +36,7 @@ export const run: Command = async (ctx) => {
     return values.help ? 0 : 2;
   }
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}": the secret is read from standard input, never from the command line`);
+  if (ctx.checkOnly) return ['list', 'set', 'remove'].includes(action) ? 0 : 2; // parsed: nothing more to do (docs tests)
   const config = configFromOptions(values, ctx.env);
   const storage = await openStorage(config);
   const stored = storage.downstream.secrets;

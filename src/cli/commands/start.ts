@@ -24,7 +24,8 @@ export const run: Command = async (ctx) => {
     ctx.stdout.write(HELP);
     return 0;
   }
-  const config: Config = configFromOptions(values, ctx.env);
+  if (ctx.checkOnly) return 0; // the invocation parsed: nothing more to do (docs tests)
+  const config: Config = configFromOptions(values, ctx.env, { create: true });
   const logger = createLogger(config.log.level);
   if ('embedded' in config.authorizationServer) {
     // oidc-provider's own import-time warning is held back (oidc-provider-module.ts); say it once here.

@@ -29,6 +29,7 @@ export const run: Command = async (ctx) => {
   const { values, positionals } = parseOptions(rest, {
     config: { type: 'string' }, demo: { type: 'boolean' }, role: { type: 'string', multiple: true }, json: { type: 'boolean' },
   });
+  if (ctx.checkOnly) return ['add', 'list', 'remove', 'set-role', 'set-password'].includes(sub) ? 0 : 2; // parsed: nothing more to do (docs tests)
   const config = configFromOptions(values, ctx.env);
   const admin = await openAdminContext(config, ctx.env);
   try {

@@ -18,6 +18,12 @@ const SealedSchema = z.object({
   iv: z.string().min(1),
   ciphertext: z.string(),
   tag: z.string().min(1),
+  /**
+   * The server the record belongs to, sealed on its own under the same key (its own AAD), so
+   * `mcp-warden status` can list sealed files without the URL ever being on disk in clear. Files
+   * written by older versions lack it.
+   */
+  server: z.string().optional(),
 });
 
 export type Sealed = z.infer<typeof SealedSchema>;
@@ -48,7 +54,29 @@ export function seal(key: DataKey, serverUrl: string, plaintext: string): Sealed
     iv: iv.toString('base64url'),
     ciphertext: ciphertext.toString('base64url'),
     tag: tag.toString('base64url'),
+    server: sealServerName(key, serverUrl),
   };
+}
+
+/** AAD of the sealed server name: its own purpose, so it never opens as a record or vice versa. */
+function nameAad(kid: string): Buffer {
+  return Buffer.from(JSON.stringify([SEALED_FORMAT, 1, 'A256GCM', kid, 'server-name']));
+}
+
+function sealServerName(key: DataKey, serverUrl: string): string {
+  const { iv, ciphertext, tag } = aesGcmSeal(key.key, nameAad(key.kid), serverUrl);
+  return [iv, ciphertext, tag].map((b) => b.toString('base64url')).join('.');
+}
+
+/** The server URL a sealed file names, or undefined (older file, other key, tampered). */
+export function openServerName(key: DataKey, sealed: Sealed): string | undefined {
+  const [iv, ciphertext, tag] = (sealed.server ?? '').split('.');
+  if (!iv || ciphertext === undefined || !tag) return undefined;
+  try {
+    return aesGcmOpen(key.key, nameAad(sealed.kid), { iv: Buffer.from(iv, 'base64url'), ciphertext: Buffer.from(ciphertext, 'base64url'), tag: Buffer.from(tag, 'base64url') }).toString('utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /** The plaintext, or undefined when authentication fails (tampered, truncated, other server, other key). */

@@ -2,7 +2,7 @@
  * The one thing the token store asks of an OS keychain: get, set and delete a secret by account
  * name, under the service name `mcp-warden`. Backends: the freedesktop Secret Service through
  * `secret-tool` (secret-service.ts) and macOS `security` (macos.ts). Windows falls back to the file.
- * @see OAuth 2.1 §7.1 (store tokens securely); MCP C-20
+ * @see OAuth 2.1 §7.1 (store tokens securely); MCP 2025-11-25 §Token Storage (clients MUST store tokens securely)
  */
 import { ClientError } from '../errors.ts';
 
