@@ -72,7 +72,7 @@ async function measureMemory(warden: ChildProcess, url: string, token: string, c
   return { sessions: after.sessions - before.sessions, bytesPerSession: Math.round(delta / count) };
 }
 
-const PROXY = 'bare proxy (node:http, http.Agent)';
+const PROXY = 'bare proxy (node:http, http.Agent, pipe)';
 const PROXY_UNDICI = 'bare proxy (node:http, undici Pool)';
 const WARDEN = 'mcp-warden → HTTP (JWT+scope)';
 const WARDEN_POLICY = 'mcp-warden → HTTP (JWT+scope+policy+audit)';
