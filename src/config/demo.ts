@@ -1,12 +1,18 @@
 /**
  * The embedded defaults `npm start` runs on: SQLite, the built-in authorization server on the
- * gateway's origin, and the demo notes server over stdio at /mcp.
+ * gateway's origin, the demo notes server over stdio at /mcp and, when `startDemoApi` runs
+ * beside it (`npm start` does), the demo notes API over HTTP at /mcp/api, reached with RFC 8693
+ * token exchange.
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { RECOMMENDED_RETENTION } from '../audit/schema.ts';
 import { parseConfig } from './load.ts';
 import type { Config } from './schema.ts';
+import { DEMO_API_AUDIENCE, startDemoNotesApi, type DemoApiTrust } from '../demo/notes-api.ts';
+
+/** Set by `startDemoApi`: the demo notes API's MCP endpoint, which turns on the /mcp/api server. */
+const DEMO_API_URL_ENV = 'WARDEN_DEMO_API_URL';
 
 const require = createRequire(import.meta.url);
 
@@ -19,13 +25,29 @@ export function demoServerCommand(): { command: string; args: string[] } {
 export function buildDemoConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = env.PORT ? Number(env.PORT) : 8080;
   const publicUrl = env.WARDEN_PUBLIC_URL ?? `http://localhost:${port}`;
+  const apiUrl = env[DEMO_API_URL_ENV];
+  // RFC 8693 at the embedded AS: the gateway (its own confidential client, secret generated once
+  // and kept in the database) exchanges a caller's token for one whose audience is the notes API,
+  // narrowed to notes:read; the client's token itself never leaves the gateway.
+  const tokenExchange = apiUrl ? { tokenExchange: { audiences: [{ audience: DEMO_API_AUDIENCE, scopes: ['notes:read'] }] } } : {};
+  const apiServer = apiUrl
+    ? [{
+      name: 'notes-api',
+      path: '/mcp/api',
+      upstream: { http: { url: apiUrl } },
+      scopes: ['notes:read'],
+      requiredScopes: ['notes:read'],
+      scopeDescriptions: { 'notes:read': 'Read your notes' },
+      downstream: { tokenExchange: { audience: DEMO_API_AUDIENCE, scopes: ['notes:read'] } },
+    }]
+    : [];
   return parseConfig({
     listen: { host: env.HOST ?? '127.0.0.1', port },
     publicUrl,
     storage: { sqlite: { path: env.WARDEN_DB ?? './data/warden.db' } },
     // Retention is opt-in (keep forever by default, src/audit/schema.ts); the demo opts in to the recommended value.
     audit: { retention: RECOMMENDED_RETENTION },
-    authorizationServer: { embedded: { demo: true, clientIdMetadataDocuments: { allowHttpLocalhost: true } } },
+    authorizationServer: { embedded: { demo: true, clientIdMetadataDocuments: { allowHttpLocalhost: true }, ...tokenExchange } },
     servers: [
       {
         name: 'notes',
@@ -48,6 +70,40 @@ export function buildDemoConfig(env: NodeJS.ProcessEnv = process.env): Config {
           ],
         },
       },
+      ...apiServer,
     ],
   });
+}
+
+export interface DemoApi {
+  /** The demo notes API's own MCP endpoint (the upstream of /mcp/api). */
+  url: string;
+  /** The environment for `buildDemoConfig`, with the API's URL in it. */
+  env: NodeJS.ProcessEnv;
+  /** Tells the API which authorization server to trust, once the warden listens at `wardenUrl`. */
+  trust(config: Config, wardenUrl: string): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the demo notes API (src/demo/notes-api.ts) on a loopback port before the warden, so that
+ * `buildDemoConfig(demoApi.env)` can point /mcp/api at it.
+ * @see https://www.rfc-editor.org/rfc/rfc8693#section-2.1
+ */
+export async function startDemoApi(env: NodeJS.ProcessEnv): Promise<DemoApi> {
+  let trusted: DemoApiTrust | undefined;
+  const api = await startDemoNotesApi(() => trusted);
+  return {
+    url: api.url,
+    env: { ...env, [DEMO_API_URL_ENV]: api.url },
+    trust(config, wardenUrl) {
+      const as = config.authorizationServer;
+      if (!('embedded' in as) || !as.embedded.tokenExchange) return;
+      const issuer = as.embedded.issuer ?? config.publicUrl;
+      // The keys are fetched over loopback from the warden itself (the public URL may be a proxy's).
+      const issuerPath = new URL(issuer).pathname.replace(/\/$/, '');
+      trusted = { issuer, jwksUri: `${wardenUrl}${issuerPath}/oauth/jwks`, gatewayClientId: as.embedded.tokenExchange.gatewayClient.clientId };
+    },
+    close: () => api.close(),
+  };
 }
