@@ -81,6 +81,8 @@ if (role === 'upstream') {
     };
   }
   const server = createServer({ keepAliveTimeout: 60_000, noDelay: true }, handler);
+  // A clean exit (bench/profile-gateway.ts --proxy: node --cpu-prof writes its profile at exit).
+  process.once('SIGINT', () => process.exit(0));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   print({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}${upstream.pathname}` });
 } else if (role === 'warden') {
@@ -93,11 +95,16 @@ if (role === 'upstream') {
       { name: 'http', path: '/mcp/http', upstream: { http: { url: target! } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },
       { name: 'http-policy', path: '/mcp/http-policy', upstream: { http: { url: target! } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], policy },
       { name: 'stdio', path: '/mcp/stdio', upstream: { stdio: { command: process.execPath, args: [TINY] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], policy },
+      // bench/stdio-memory.ts: one child per session (stdio-mem) against one per user (stdio-shared).
+      { name: 'stdio-mem', path: '/mcp/stdio-mem', upstream: { stdio: { command: process.execPath, args: [TINY] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },
+      { name: 'stdio-shared', path: '/mcp/stdio-shared', upstream: { stdio: { command: process.execPath, args: [TINY], share: 'per-user', maxSharedProcesses: 1000, sharedIdleSeconds: 0 } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },
       { name: 'sh', path: '/mcp/sh', upstream: { stdio: { command: 'sh', args: ['-c', SH_SERVER] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },
     ],
   });
   const tokens: Record<string, string> = {};
-  for (const p of ['http', 'http-policy', 'stdio', 'sh']) tokens[p] = await issuer.mint({ aud: `${warden.url}/mcp/${p}`, scope: 'mcp:read', exp: Math.floor(Date.now() / 1000) + 3600 });
+  for (const p of ['http', 'http-policy', 'stdio', 'sh', 'stdio-mem', 'stdio-shared']) tokens[p] = await issuer.mint({ aud: `${warden.url}/mcp/${p}`, scope: 'mcp:read', exp: Math.floor(Date.now() / 1000) + 3600 });
+  // Twenty users for the per-user sharing run.
+  for (let i = 0; i < 20; i++) tokens[`stdio-shared-user${i}`] = await issuer.mint({ aud: `${warden.url}/mcp/stdio-shared`, sub: `user${i}`, scope: 'mcp:read', exp: Math.floor(Date.now() / 1000) + 3600 });
   process.on('message', (m: { measure?: boolean }) => {
     if (!m.measure) return;
     for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
