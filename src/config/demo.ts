@@ -8,8 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { RECOMMENDED_RETENTION } from '../audit/schema.ts';
 import { parseConfig } from './load.ts';
 import type { Config } from './schema.ts';
-import { DEMO_API_AUDIENCE, startDemoNotesApi, type DemoApiTrust } from '../demo/notes-api.ts';
+import type { DemoApiTrust } from '../demo/notes-api.ts';
 
+/** The demo notes API's identifier at the authorization server: the RFC 8693 `audience` the gateway asks for. */
+export const DEMO_API_AUDIENCE = 'urn:mcp-warden:demo:notes-api';
 /** Set by `startDemoApi`: the demo notes API's MCP endpoint, which turns on the /mcp/api server. */
 const DEMO_API_URL_ENV = 'WARDEN_DEMO_API_URL';
 
@@ -91,7 +93,9 @@ export interface DemoApi {
  */
 export async function startDemoApi(env: NodeJS.ProcessEnv): Promise<DemoApi> {
   let trusted: DemoApiTrust | undefined;
-  const api = await startDemoNotesApi(() => trusted);
+  // Loaded here, not at import: every CLI command reads this module, only `start --demo` serves the API.
+  const { startDemoNotesApi } = await import('../demo/notes-api.ts');
+  const api = await startDemoNotesApi(DEMO_API_AUDIENCE, () => trusted);
   return {
     url: api.url,
     env: { ...env, [DEMO_API_URL_ENV]: api.url },

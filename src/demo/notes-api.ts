@@ -17,8 +17,6 @@ import { Readable } from 'node:stream';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { McpServer, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server';
 
-/** The API's identifier at the authorization server: the RFC 8693 `audience` the gateway asks for. */
-export const DEMO_API_AUDIENCE = 'urn:mcp-warden:demo:notes-api';
 /** Largest request body the API reads. */
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -80,10 +78,11 @@ function buildServer(token: JWTPayload): McpServer {
 }
 
 /**
- * Starts the demo notes API on a loopback port of its own. `trust()` is read on each request, so
+ * Starts the demo notes API on a loopback port of its own, accepting tokens whose `aud` is
+ * `audience`. `trust()` is read on each request, so
  * the API can start before the authorization server it trusts has a URL.
  */
-export async function startDemoNotesApi(trust: () => DemoApiTrust | undefined): Promise<DemoNotesApi> {
+export async function startDemoNotesApi(audience: string, trust: () => DemoApiTrust | undefined): Promise<DemoNotesApi> {
   let jwks: { uri: string; set: ReturnType<typeof createRemoteJWKSet> } | undefined;
   const http: Server = createServer((req, res) => {
     void handle(req, res).catch(() => {
@@ -99,7 +98,7 @@ export async function startDemoNotesApi(trust: () => DemoApiTrust | undefined): 
     if (jwks?.uri !== t.jwksUri) jwks = { uri: t.jwksUri, set: createRemoteJWKSet(new URL(t.jwksUri)) };
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(match[1]!, jwks.set, { issuer: t.issuer, audience: DEMO_API_AUDIENCE, typ: 'at+jwt' }));
+      ({ payload } = await jwtVerify(match[1]!, jwks.set, { issuer: t.issuer, audience, typ: 'at+jwt' }));
     } catch {
       // RFC 8707 §2: a token for another resource (the client's own token for the gateway) lands here.
       return refuse(res, 401, 'invalid_token', 'the access token is not valid for this API');
