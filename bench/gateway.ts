@@ -8,7 +8,7 @@
  *   - stdio upstreams: mcp-warden (auth on) against supergateway (no auth), same stdio server;
  * plus gateway memory per idle session, and CPU ms per request of each process under test (and of
  * the upstream behind it), read from /proc/<pid>/stat before and after each round.
- * Run: npm run bench -- gateway [--quick] [--json] [--baseline <dir>] [--no-stdio]
+ * Run: npm run bench -- gateway [--quick] [--json] [--rounds N] [--baseline <dir>] [--no-stdio]
  *   --baseline <dir>  also runs <dir>'s own bench/gateway-servers.ts warden (another checkout of
  *                     mcp-warden, e.g. the tree before a change) on the same upstream, interleaved.
  *
@@ -23,12 +23,13 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
-import { closeSession, measureRounds, openSession, printSummary, startServersChild, stopChildren, summarize, trackChild, type Session, type Target } from './fixtures/mcp-load.ts';
+import { closeSession, measureRounds, median, openSession, printSummary, startServersChild, stopChildren, summarize, trackChild, type Session, type Target } from './fixtures/mcp-load.ts';
 
 const require = createRequire(import.meta.url);
 const quick = process.argv.includes('--quick');
 const asJson = process.argv.includes('--json');
-const ROUNDS = quick ? 1 : 3;
+const roundsIndex = process.argv.indexOf('--rounds');
+const ROUNDS = roundsIndex !== -1 ? Number(process.argv[roundsIndex + 1]) : quick ? 1 : 3;
 const baselineIndex = process.argv.indexOf('--baseline');
 const BASELINE = baselineIndex === -1 ? process.env.BENCH_BASELINE : process.argv[baselineIndex + 1];
 const withStdio = !process.argv.includes('--no-stdio');
@@ -123,14 +124,21 @@ async function main(): Promise<void> {
   const get = (name: string, c: number) => summary[name]![c]!;
   const ratios: Record<string, number> = {};
   for (const c of [1, 32]) {
-    // The ceiling is the faster of the two bare proxies in this run: a gateway does strictly more.
-    const ceiling = get(PROXY, c).rps >= get(PROXY_UNDICI, c).rps ? PROXY : PROXY_UNDICI;
+    // The ceiling is the cheaper of the two bare proxies in CPU per request (the steadiest metric
+    // on a shared box): a gateway does strictly more work than either.
+    const ceiling = get(PROXY, c).cpu <= get(PROXY_UNDICI, c).cpu ? PROXY : PROXY_UNDICI;
     const ceil = get(ceiling, c);
     const gateways = [WARDEN, WARDEN_POLICY, ...(BASELINE ? [BASE_WARDEN, BASE_WARDEN_POLICY] : [])];
+    // Paired per round: each round's ratio to the ceiling's same round (adjacent in time), then
+    // the median over rounds; less exposed to load that changed between rounds.
+    const paired = (name: string, metric: 'rps' | 'p50' | 'cpu') => median(results[name]![c]![metric].map((v, i) => v / results[ceiling]![c]![metric][i]!));
     for (const name of gateways) {
       const r = get(name, c);
       ratios[`c${c} ${name} / ceiling (${ceiling}): throughput`] = r.rps / ceil.rps;
+      ratios[`c${c} ${name} / ceiling (${ceiling}): throughput, paired per round`] = paired(name, 'rps');
       ratios[`c${c} ${name} / ceiling (${ceiling}): p50`] = r.p50 / ceil.p50;
+      ratios[`c${c} ${name} / ceiling (${ceiling}): p50, paired per round`] = paired(name, 'p50');
+      ratios[`c${c} ${name} / ceiling (${ceiling}): CPU ms per request, paired per round`] = paired(name, 'cpu');
       ratios[`c${c} ${name}: CPU ms/req over the ceiling's`] = r.cpu - ceil.cpu;
     }
     if (withStdio) ratios[`c${c} mcp-warden stdio / supergateway: throughput`] = get(WARDEN_STDIO, c).rps / get(SUPERGATEWAY, c).rps;
