@@ -20,6 +20,10 @@
  *      ends exactly its own sessions, whose clients re-initialize (and get a new child).
  *   5. At most `maxSharedProcesses` children per server; beyond that a new caller is refused.
  *
+ * What sharing means for the server, and why it is opt-in: whatever a request changes for "the
+ * connection" (`logging/setLevel`, `resources/subscribe`, roots) changes it for all of the
+ * caller's sessions, and a later session gets the protocol version the first one negotiated.
+ *
  * Why the client is in the key, not only the user: the child's broadcast notifications (logging,
  * resource updates) can carry what another session did, and a user grants each client its own
  * scopes; a client the user allowed only to read must not see what a writing client did.
