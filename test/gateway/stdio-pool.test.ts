@@ -95,6 +95,20 @@ describe('stdio shared per user: routing, crashes and the pool limit (tiny stdio
   });
   after(async () => t.close());
 
+  it('MCP lifecycle §Initialization: sessions of one user that initialize at the same time get one child, and each gets the server's initialize result', async () => {
+    const alice = await t.issuer.mint({ aud: endpoint, sub: 'carol' });
+    const before = childProcesses(TINY).length;
+    const sessions = await Promise.all([1, 2, 3].map(() => connectV2(endpoint, alice)));
+    assert.equal(childProcesses(TINY).length, before + 1);
+    const pids = await Promise.all(sessions.map(async (s) => text(await s.client.callTool({ name: 'pid', arguments: {} }))));
+    assert.equal(new Set(pids).size, 1);
+    for (const s of sessions) {
+      assert.equal(s.client.getServerVersion()?.name, 'tiny', 'every session got the cached initialize result');
+      await s.transport.terminateSession();
+      await s.client.close();
+    }
+  });
+
   it('MCP utilities/progress: progress reaches only the session whose request carried the token, though both sessions chose the same token', async () => {
     const alice = await t.issuer.mint({ aud: endpoint, sub: 'alice' });
     const s1 = await connectV1(endpoint, alice);
