@@ -1,5 +1,5 @@
 /**
- * Gateway benchmark (issue 2 "Must show"): tools/call throughput and p50/p99 latency at
+ * Gateway benchmark: tools/call throughput and p50/p99 latency at
  * concurrency 1 and 32 for
  *   - the upstream directly,
  *   - two bare pass-through proxies (node:http server; http.Agent or undici Pool client side): the

@@ -95,7 +95,7 @@ describe('stdio shared per user: routing, crashes and the pool limit (tiny stdio
   });
   after(async () => t.close());
 
-  it('MCP lifecycle §Initialization: sessions of one user that initialize at the same time get one child, and each gets the server's initialize result', async () => {
+  it('MCP lifecycle §Initialization: sessions of one user that initialize at the same time get one child, and each gets the server\'s initialize result', async () => {
     const alice = await t.issuer.mint({ aud: endpoint, sub: 'carol' });
     const before = childProcesses(TINY).length;
     const sessions = await Promise.all([1, 2, 3].map(() => connectV2(endpoint, alice)));
