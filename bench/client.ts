@@ -1,5 +1,5 @@
 /**
- * Client benchmark (issue 6): what the client adds per request.
+ * Client benchmark: what the client adds per request.
  * Run: node --import tsx bench/client.ts [--json]      (exit 1 if a goal is missed)
  *
  * Goals: a stored, fresh token is returned in ≤ 1 ms median (`currentAccessToken()`: one store

@@ -1,5 +1,5 @@
 /**
- * Downstream identity benchmark (issue 5). Run: node --import tsx bench/downstream.ts [--json]
+ * Downstream identity benchmark (token exchange, identity assertions, per-user secrets). Run: node --import tsx bench/downstream.ts [--json]
  *
  * Goals: an HTTP upstream request's credentials from the cache (headersFor, exchanged token
  * cached) median ≤ 50 µs; a per-user secret (SQLite read + AES-256-GCM open) median ≤ 100 µs;

@@ -1,5 +1,5 @@
 /**
- * Audit writer benchmark (issue 4 follow-up): does moving the SQLite audit inserts to a worker
+ * Audit writer benchmark: does moving the SQLite audit inserts to a worker
  * thread help the request path? tools/call throughput and p50/p99 at concurrency 1 and 32 for
  *   - a bare node:http pass-through proxy (the Node limit),
  *   - mcp-warden, JWT + scope only (no policy, so no audit event),

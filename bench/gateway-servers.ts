@@ -2,16 +2,20 @@
  * Child process of bench/gateway.ts: runs one system under test and prints one JSON line with
  * its URLs (and tokens) on stdout. Roles:
  *   upstream            the lean HTTP MCP server
- *   proxy <url>         a bare node:http pass-through proxy to <url> (keep-alive agent): the Node limit
+ *   proxy <url>         a bare node:http pass-through proxy to <url> (keep-alive http.Agent, .pipe() both ways)
+ *   proxy-pipeline <url> the same with stream.pipeline() (bench/proxies.ts: costs ~0.07 ms CPU/request more)
+ *   proxy-undici <url>  the same pass-through with undici's Pool as the client side (what the gateway uses)
  *   warden <url> [w]    mcp-warden (external fixture issuer, JWT + required scope) with /mcp/http → <url>,
  *                       /mcp/http-policy → <url> with a policy (and so an audit event per call),
  *                       /mcp/stdio → the tiny stdio server (policy on), /mcp/sh → a shell
  *                       stdio server (memory runs). With IPC: answers {measure:true} with memory use after GC.
  *                       w: the SQLite audit writer, `worker` (default) or `inline` (bench/gateway-audit.ts).
  */
-import { createServer, request, Agent } from 'node:http';
+import { createServer, request, Agent, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { Pool } from 'undici';
 import { startLeanMcpHttp } from './fixtures/lean-mcp-http.ts';
 import { startTestWarden } from '../test/gateway/fixtures/warden.ts';
 
@@ -27,18 +31,58 @@ function print(v: unknown): void {
 if (role === 'upstream') {
   const { url } = await startLeanMcpHttp();
   print({ url });
-} else if (role === 'proxy') {
+} else if (role === 'proxy' || role === 'proxy-undici' || role === 'proxy-pipeline') {
+  // The ceiling for any gateway: a correct pass-through that does nothing but move bytes. Both
+  // directions stream (pipeline: back-pressure and error handling, no buffering); the client side
+  // keeps one socket per concurrent request alive (maxSockets far above the benchmark's 32), so
+  // no request waits for a socket or pays a TCP handshake; the only per-request work is the
+  // header object Node builds anyway and the removal of hop-by-hop fields (RFC 9110 §7.6.1).
   const upstream = new URL(target!);
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const server = createServer((req, res) => {
-    const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers, agent }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    out.on('error', () => res.writeHead(502).end());
-    req.pipe(out);
-  });
-  server.keepAliveTimeout = 60_000;
+  const hopByHop = (h: IncomingHttpHeaders) => {
+    delete h.connection;
+    delete h['keep-alive'];
+    delete h['transfer-encoding'];
+    return h;
+  };
+  const ignore = () => {};
+  let handler: Parameters<typeof createServer>[1];
+  if (role === 'proxy') {
+    // .pipe() rather than pipeline(): same streaming and back-pressure, without pipeline's
+    // per-request end-of-stream tracking and destroy wiring (measured in bench/proxies.ts).
+    const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' });
+    handler = (req, res) => {
+      const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: hopByHop(req.headers), agent }, (up) => {
+        res.writeHead(up.statusCode ?? 502, hopByHop(up.headers));
+        up.pipe(res);
+      });
+      out.on('error', () => res.headersSent || res.writeHead(502).end());
+      req.pipe(out);
+    };
+  } else if (role === 'proxy-pipeline') {
+    const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' });
+    handler = (req, res) => {
+      const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: hopByHop(req.headers), agent }, (up) => {
+        res.writeHead(up.statusCode ?? 502, hopByHop(up.headers));
+        pipeline(up, res, ignore);
+      });
+      pipeline(req, out, (err) => {
+        if (err && !res.headersSent) res.writeHead(502).end();
+      });
+    };
+  } else {
+    const pool = new Pool(upstream.origin, { connections: 256, pipelining: 1, keepAliveTimeout: 60_000 });
+    handler = (req, res) => {
+      pool.stream({ path: req.url!, method: req.method as 'POST', headers: hopByHop(req.headers), body: req }, ({ statusCode, headers }) => {
+        res.writeHead(statusCode, hopByHop(headers as IncomingHttpHeaders));
+        return res;
+      }, (err) => {
+        if (err && !res.headersSent) res.writeHead(502).end();
+      });
+    };
+  }
+  const server = createServer({ keepAliveTimeout: 60_000, noDelay: true }, handler);
+  // A clean exit (bench/profile-gateway.ts --proxy: node --cpu-prof writes its profile at exit).
+  process.once('SIGINT', () => process.exit(0));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   print({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}${upstream.pathname}` });
 } else if (role === 'warden') {
@@ -51,11 +95,16 @@ if (role === 'upstream') {
       { name: 'http', path: '/mcp/http', upstream: { http: { url: target! } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },
       { name: 'http-policy', path: '/mcp/http-policy', upstream: { http: { url: target! } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], policy },
       { name: 'stdio', path: '/mcp/stdio', upstream: { stdio: { command: process.execPath, args: [TINY] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], policy },
+      // bench/stdio-memory.ts: one child per session (stdio-mem) against one per user (stdio-shared).
+      { name: 'stdio-mem', path: '/mcp/stdio-mem', upstream: { stdio: { command: process.execPath, args: [TINY] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },
+      { name: 'stdio-shared', path: '/mcp/stdio-shared', upstream: { stdio: { command: process.execPath, args: [TINY], share: 'per-user', maxSharedProcesses: 1000, sharedIdleSeconds: 0 } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },
       { name: 'sh', path: '/mcp/sh', upstream: { stdio: { command: 'sh', args: ['-c', SH_SERVER] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },
     ],
   });
   const tokens: Record<string, string> = {};
-  for (const p of ['http', 'http-policy', 'stdio', 'sh']) tokens[p] = await issuer.mint({ aud: `${warden.url}/mcp/${p}`, scope: 'mcp:read', exp: Math.floor(Date.now() / 1000) + 3600 });
+  for (const p of ['http', 'http-policy', 'stdio', 'sh', 'stdio-mem', 'stdio-shared']) tokens[p] = await issuer.mint({ aud: `${warden.url}/mcp/${p}`, scope: 'mcp:read', exp: Math.floor(Date.now() / 1000) + 3600 });
+  // Twenty users for the per-user sharing run.
+  for (let i = 0; i < 20; i++) tokens[`stdio-shared-user${i}`] = await issuer.mint({ aud: `${warden.url}/mcp/stdio-shared`, sub: `user${i}`, scope: 'mcp:read', exp: Math.floor(Date.now() / 1000) + 3600 });
   process.on('message', (m: { measure?: boolean }) => {
     if (!m.measure) return;
     for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();

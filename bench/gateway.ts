@@ -1,27 +1,38 @@
 /**
- * Gateway benchmark (issue 2 "Must show"): tools/call throughput and p50/p99 latency at
+ * Gateway benchmark: tools/call throughput and p50/p99 latency at
  * concurrency 1 and 32 for
  *   - the upstream directly,
- *   - a bare node:http pass-through proxy (the Node limit),
+ *   - two bare pass-through proxies (node:http server; http.Agent or undici Pool client side): the
+ *     ceiling for any gateway, which does strictly more work per request,
  *   - mcp-warden with an HTTP upstream (JWT verification, required scope and a policy on),
  *   - stdio upstreams: mcp-warden (auth on) against supergateway (no auth), same stdio server;
- * plus gateway memory per idle session. Run: npm run bench -- gateway [--quick] [--json]
+ * plus gateway memory per idle session, and CPU ms per request of each process under test (and of
+ * the upstream behind it), read from /proc/<pid>/stat before and after each round.
+ * Run: npm run bench -- gateway [--quick] [--json] [--rounds N] [--baseline <dir>] [--no-stdio]
+ *   --baseline <dir>  also runs <dir>'s own bench/gateway-servers.ts warden (another checkout of
+ *                     mcp-warden, e.g. the tree before a change) on the same upstream, interleaved.
  *
  * Method: every system under test runs in its own child process; this process is the load
  * generator (undici Pool, one keep-alive connection per concurrent worker). Each target gets one
  * MCP session (initialize + notifications/initialized), a warm-up, then a fixed number of
- * requests; rounds are interleaved across targets and the median round is reported. Loopback only.
+ * requests; rounds are interleaved across targets, the order rotating each round, and the median
+ * round is reported. Loopback only.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
-import { closeSession, measureRounds, openSession, printSummary, startServersChild, stopChildren, summarize, trackChild, type Session, type Target } from './fixtures/mcp-load.ts';
+import { resolve as resolvePath } from 'node:path';
+import { closeSession, measureRounds, median, openSession, printSummary, startServersChild, stopChildren, summarize, trackChild, type Session, type Target } from './fixtures/mcp-load.ts';
 
 const require = createRequire(import.meta.url);
 const quick = process.argv.includes('--quick');
 const asJson = process.argv.includes('--json');
-const ROUNDS = quick ? 1 : 3;
+const roundsIndex = process.argv.indexOf('--rounds');
+const ROUNDS = roundsIndex !== -1 ? Number(process.argv[roundsIndex + 1]) : quick ? 1 : 3;
+const baselineIndex = process.argv.indexOf('--baseline');
+const BASELINE = baselineIndex === -1 ? process.env.BENCH_BASELINE : process.argv[baselineIndex + 1];
+const withStdio = !process.argv.includes('--no-stdio');
 const REQUESTS = { 1: quick ? 500 : 2000, 32: quick ? 3000 : 8000 } as const;
 const WARMUP = 300;
 const MEMORY_SESSIONS = { http: quick ? 100 : 500, sh: quick ? 30 : 100 };
@@ -29,7 +40,7 @@ const TINY = fileURLToPath(new URL('../test/gateway/fixtures/tiny-server.mjs', i
 
 const startChild = (args: string[], ipc = false) => startServersChild(args, { ipc, exposeGc: true });
 
-async function startSupergateway(): Promise<string> {
+async function startSupergateway(): Promise<{ url: string; pid: number }> {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const bin = require.resolve('supergateway/dist/index.js');
   const child = spawn(process.execPath, [bin, '--stdio', `${process.execPath} ${TINY}`, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(port), '--logLevel', 'none'], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -38,7 +49,7 @@ async function startSupergateway(): Promise<string> {
   for (let i = 0; i < 100; i++) {
     try {
       await fetch(url, { method: 'GET' });
-      return url;
+      return { url, pid: child.pid! };
     } catch {
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -62,46 +73,84 @@ async function measureMemory(warden: ChildProcess, url: string, token: string, c
   return { sessions: after.sessions - before.sessions, bytesPerSession: Math.round(delta / count) };
 }
 
-async function main(): Promise<void> {
-  const upstream = (await startChild(['upstream'])).info.url as string;
-  const proxy = (await startChild(['proxy', upstream])).info.url as string;
-  const { child: wardenChild, info: warden } = await startChild(['warden', upstream], true);
-  const supergateway = await startSupergateway();
-  const targets: Target[] = [
-    { name: 'upstream directly', url: upstream },
-    { name: 'bare node:http proxy', url: proxy },
-    { name: 'mcp-warden → HTTP (JWT+scope)', url: `${warden.url}/mcp/http`, token: warden.tokens.http },
-    { name: 'mcp-warden → HTTP (JWT+scope+policy+audit)', url: `${warden.url}/mcp/http-policy`, token: warden.tokens['http-policy'] },
-    { name: 'supergateway → stdio (no auth)', url: supergateway },
-    { name: 'mcp-warden → stdio (JWT+scope+policy+audit)', url: `${warden.url}/mcp/stdio`, token: warden.tokens.stdio },
-  ];
+const PROXY = 'bare proxy (node:http, http.Agent, pipe)';
+const PROXY_UNDICI = 'bare proxy (node:http, undici Pool)';
+const WARDEN = 'mcp-warden → HTTP (JWT+scope)';
+const WARDEN_POLICY = 'mcp-warden → HTTP (JWT+scope+policy+audit)';
+const BASE_WARDEN = 'baseline mcp-warden → HTTP (JWT+scope)';
+const BASE_WARDEN_POLICY = 'baseline mcp-warden → HTTP (JWT+scope+policy+audit)';
+const SUPERGATEWAY = 'supergateway → stdio (no auth)';
+const WARDEN_STDIO = 'mcp-warden → stdio (JWT+scope+policy+audit)';
 
-  const results = await measureRounds(targets, { rounds: ROUNDS, requests: REQUESTS, warmup: WARMUP, close: closeSession, quiet: asJson });
+async function main(): Promise<void> {
+  const { child: upstreamChild, info: upstreamInfo } = await startChild(['upstream']);
+  const upstream = upstreamInfo.url as string;
+  const up = upstreamChild.pid;
+  const proxy = await startChild(['proxy', upstream]);
+  const proxyUndici = await startChild(['proxy-undici', upstream]);
+  const { child: wardenChild, info: warden } = await startChild(['warden', upstream], true);
+  const targets: Target[] = [
+    { name: 'upstream directly', url: upstream, pid: up },
+    { name: PROXY, url: proxy.info.url, pid: proxy.child.pid, upstreamPid: up },
+    { name: PROXY_UNDICI, url: proxyUndici.info.url, pid: proxyUndici.child.pid, upstreamPid: up },
+    { name: WARDEN, url: `${warden.url}/mcp/http`, token: warden.tokens.http, pid: wardenChild.pid, upstreamPid: up },
+    { name: WARDEN_POLICY, url: `${warden.url}/mcp/http-policy`, token: warden.tokens['http-policy'], pid: wardenChild.pid, upstreamPid: up },
+  ];
+  if (BASELINE) {
+    const dir = resolvePath(BASELINE);
+    const base = await startServersChild(['warden', upstream], { servers: `${dir}/bench/gateway-servers.ts`, cwd: dir });
+    targets.push(
+      { name: BASE_WARDEN, url: `${base.info.url}/mcp/http`, token: base.info.tokens.http, pid: base.child.pid, upstreamPid: up },
+      { name: BASE_WARDEN_POLICY, url: `${base.info.url}/mcp/http-policy`, token: base.info.tokens['http-policy'], pid: base.child.pid, upstreamPid: up },
+    );
+  }
+  if (withStdio) {
+    const supergateway = await startSupergateway();
+    targets.push(
+      { name: SUPERGATEWAY, url: supergateway.url, pid: supergateway.pid },
+      { name: WARDEN_STDIO, url: `${warden.url}/mcp/stdio`, token: warden.tokens.stdio, pid: wardenChild.pid },
+    );
+  }
+
+  // Rotate the order every round: no target always runs first (warm caches) or right after the
+  // heaviest one, so drift in the machine's load is spread over all of them.
+  const order = (round: number) => targets.map((_, i) => targets[(i + round) % targets.length]!);
+  const results = await measureRounds(targets, { rounds: ROUNDS, requests: REQUESTS, warmup: WARMUP, order, close: closeSession, quiet: asJson });
 
   const memHttp = await measureMemory(wardenChild, `${warden.url}/mcp/http`, warden.tokens.http, MEMORY_SESSIONS.http);
-  const memStdio = await measureMemory(wardenChild, `${warden.url}/mcp/sh`, warden.tokens.sh, MEMORY_SESSIONS.sh);
+  const memStdio = withStdio ? await measureMemory(wardenChild, `${warden.url}/mcp/sh`, warden.tokens.sh, MEMORY_SESSIONS.sh) : undefined;
 
   const summary = summarize(results);
-  const get = (name: string, c: number) => summary[name]![c] as { rps: number; p50: number; p99: number };
+  const get = (name: string, c: number) => summary[name]![c]!;
   const ratios: Record<string, number> = {};
   for (const c of [1, 32]) {
-    const proxyR = get('bare node:http proxy', c);
-    const wardenR = get('mcp-warden → HTTP (JWT+scope)', c);
-    const policyR = get('mcp-warden → HTTP (JWT+scope+policy+audit)', c);
-    ratios[`c${c} warden/proxy throughput`] = wardenR.rps / proxyR.rps;
-    ratios[`c${c} warden/proxy p50`] = wardenR.p50 / proxyR.p50;
-    ratios[`c${c} warden+policy/proxy throughput`] = policyR.rps / proxyR.rps;
-    ratios[`c${c} warden+policy/proxy p50`] = policyR.p50 / proxyR.p50;
-    ratios[`c${c} warden-stdio/supergateway throughput`] = get('mcp-warden → stdio (JWT+scope+policy+audit)', c).rps / get('supergateway → stdio (no auth)', c).rps;
+    // The ceiling is the cheaper of the two bare proxies in CPU per request (the steadiest metric
+    // on a shared box): a gateway does strictly more work than either.
+    const ceiling = get(PROXY, c).cpu <= get(PROXY_UNDICI, c).cpu ? PROXY : PROXY_UNDICI;
+    const ceil = get(ceiling, c);
+    const gateways = [WARDEN, WARDEN_POLICY, ...(BASELINE ? [BASE_WARDEN, BASE_WARDEN_POLICY] : [])];
+    // Paired per round: each round's ratio to the ceiling's same round (adjacent in time), then
+    // the median over rounds; less exposed to load that changed between rounds.
+    const paired = (name: string, metric: 'rps' | 'p50' | 'cpu') => median(results[name]![c]![metric].map((v, i) => v / results[ceiling]![c]![metric][i]!));
+    for (const name of gateways) {
+      const r = get(name, c);
+      ratios[`c${c} ${name} / ceiling (${ceiling}): throughput`] = r.rps / ceil.rps;
+      ratios[`c${c} ${name} / ceiling (${ceiling}): throughput, paired per round`] = paired(name, 'rps');
+      ratios[`c${c} ${name} / ceiling (${ceiling}): p50`] = r.p50 / ceil.p50;
+      ratios[`c${c} ${name} / ceiling (${ceiling}): p50, paired per round`] = paired(name, 'p50');
+      ratios[`c${c} ${name} / ceiling (${ceiling}): CPU ms per request, paired per round`] = paired(name, 'cpu');
+      ratios[`c${c} ${name}: CPU ms/req over the ceiling's`] = r.cpu - ceil.cpu;
+    }
+    if (withStdio) ratios[`c${c} mcp-warden stdio / supergateway: throughput`] = get(WARDEN_STDIO, c).rps / get(SUPERGATEWAY, c).rps;
   }
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version };
   const memory = { httpUpstream: memHttp, stdioUpstream: memStdio };
   if (asJson) {
-    console.log(JSON.stringify({ machine, rounds: ROUNDS, requests: REQUESTS, summary, ratios, memory }, null, 2));
+    console.log(JSON.stringify({ machine, rounds: ROUNDS, requests: REQUESTS, baseline: BASELINE, summary, ratios, memory }, null, 2));
   } else {
     console.log(`machine: ${machine.cpus} CPUs (${machine.cpu}), ${machine.memoryGb} GB, Node ${machine.node}; ${ROUNDS} rounds, median shown`);
     printSummary(summary, ratios);
-    console.log(`\nidle session memory (gateway heap+external, after GC): HTTP upstream ${memHttp.bytesPerSession} B/session over ${memHttp.sessions} sessions; stdio upstream ${memStdio.bytesPerSession} B/session over ${memStdio.sessions} sessions (children not counted)`);
+    console.log(`\nidle session memory (gateway heap+external, after GC): HTTP upstream ${memHttp.bytesPerSession} B/session over ${memHttp.sessions} sessions${memStdio ? `; stdio upstream ${memStdio.bytesPerSession} B/session over ${memStdio.sessions} sessions (children not counted)` : ''}`);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Policy engine micro-benchmark (issue 4 "Must show"): one decision (goal: median ≤ 5 µs) and
+ * Policy engine micro-benchmark: one decision (goal: median ≤ 5 µs) and
  * filtering a 500-tool list. Run: node --import tsx bench/policy.ts [--json]
  *
  * Method: the demo policy plus a 40-rule policy (globs, claims, clients, arguments) are compiled

@@ -12,7 +12,7 @@
  * batches of 100 (the bare memory adapter is a 1000-entry LRU); only token requests are timed. A
  * warm-up of 50 requests per grant precedes each measurement. The setups run side by side and
  * take turns batch by batch, so other load on the machine hits them alike; medians of --rounds. Reports requests/s, p50 and p99.
- * Goal (issue 3): the embedded server reaches at least 80% of bare oidc-provider's throughput.
+ * Goal: the embedded server reaches at least 80% of bare oidc-provider's throughput.
  */
 import { createSqliteUserRecords } from '../src/storage/sqlite/users.ts';
 import { createServer, type Server } from 'node:http';

@@ -1,5 +1,5 @@
 /**
- * Token store benchmark (issue 6 follow-up): what sealing under a keychain key costs.
+ * Token store benchmark: what sealing under a keychain key costs.
  * Run: node --import tsx bench/token-store.ts [--json]      (exit 1 if a goal is missed)
  *
  * Goals: a read in keychain mode (file read + AES-256-GCM open with the cached data key) stays

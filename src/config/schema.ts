@@ -29,6 +29,16 @@ export const stdioUpstreamSchema = z.strictObject({
   /** Only these variables (plus PATH/HOME/LANG basics) reach the child: never the gateway's own secrets. */
   env: envMap.default({}),
   cwd: z.string().optional(),
+  /**
+   * `session` (default): one child per MCP session. `per-user`: one child per (user, client)
+   * serves all of that caller's sessions (src/gateway/upstreams/stdio-pool.ts); only for servers
+   * that keep no state per connection, since the sessions then share one.
+   */
+  share: z.enum(['session', 'per-user']).optional(),
+  /** With share: per-user, the most children this server may run (default 100); a new caller beyond it is refused. */
+  maxSharedProcesses: z.number().int().positive().optional(),
+  /** With share: per-user, seconds a child without sessions stays before it is stopped (default 30). */
+  sharedIdleSeconds: z.number().int().nonnegative().optional(),
 });
 
 export const httpUpstreamSchema = z.strictObject({

@@ -16,6 +16,7 @@ import { createServerEndpoint, type ServerEndpoint } from './server-endpoint.ts'
 import type { TokenVerifier } from './token-verifier.ts';
 import { createHttpUpstream } from './upstreams/http.ts';
 import { createStdioUpstream } from './upstreams/stdio.ts';
+import { createStdioPool } from './upstreams/stdio-pool.ts';
 import type { Upstream } from './upstreams/types.ts';
 
 export interface GatewayOptions {
@@ -50,7 +51,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   for (const server of config.servers) {
     const upstream: Upstream =
       'stdio' in server.upstream
-        ? createStdioUpstream({ server, stdio: server.upstream.stdio, logger, downstream: options.downstream, env: options.env })
+        ? (server.upstream.stdio.share === 'per-user' ? createStdioPool : createStdioUpstream)({ server, stdio: server.upstream.stdio, logger, downstream: options.downstream, env: options.env })
         : createHttpUpstream({ server, http: server.upstream.http, logger, downstream: options.downstream });
     endpoints.set(
       server.path,

@@ -4,6 +4,7 @@
  */
 import { startWarden } from '../../app.ts';
 import { configFromOptions } from '../config-options.ts';
+import { startDemoApi } from '../../config/demo.ts';
 import type { Config } from '../../config/schema.ts';
 import { canonicalResourceUri, protectedResourceMetadataUrl } from '../../kernel/resource-uri.ts';
 import { createLogger } from '../../log.ts';
@@ -25,7 +26,9 @@ export const run: Command = async (ctx) => {
     return 0;
   }
   if (ctx.checkOnly) return 0; // the invocation parsed: nothing more to do (docs tests)
-  const config: Config = configFromOptions(values, ctx.env, { create: true });
+  // --demo also serves the demo notes API over HTTP, reached by RFC 8693 token exchange at /mcp/api.
+  const demoApi = values.demo && !values.config ? await startDemoApi(ctx.env) : undefined;
+  const config: Config = configFromOptions(values, demoApi?.env ?? ctx.env, { create: true });
   const logger = createLogger(config.log.level);
   if ('embedded' in config.authorizationServer) {
     // oidc-provider's own import-time warning is held back (oidc-provider-module.ts); say it once here.
@@ -34,6 +37,7 @@ export const run: Command = async (ctx) => {
     if (note) ctx.stderr.write(`mcp-warden: note: ${note}\n`);
   }
   const warden = await startWarden(config, { logger, env: ctx.env });
+  demoApi?.trust(config, warden.url);
 
   const lines = [`mcp-warden listening on ${warden.url} (public URL ${config.publicUrl})`];
   for (const server of config.servers) {
@@ -44,6 +48,7 @@ export const run: Command = async (ctx) => {
     lines.push('', `  authorization server: ${config.authorizationServer.embedded.issuer ?? config.publicUrl}`);
     if (config.authorizationServer.embedded.demo) lines.push('  demo users are seeded: see the README (mcp-warden users list)');
   }
+  if (demoApi) lines.push('', `  demo notes API (upstream of /mcp/api; accepts only tokens the gateway exchanged for it, RFC 8693): ${demoApi.url}`);
   lines.push('', 'Ctrl-C stops.');
 
   // The handlers are in place before the banner: whoever waits for it may signal at once.
@@ -52,7 +57,7 @@ export const run: Command = async (ctx) => {
       logger.info({ signal }, 'shutting down');
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      warden.close().then(resolve, (err: unknown) => {
+      Promise.all([warden.close(), demoApi?.close()]).then(() => resolve(), (err: unknown) => {
         logger.error({ err: (err as Error).message }, 'shutdown failed');
         resolve();
       });

@@ -1,26 +1,33 @@
+// @ts-check
 /**
  * The demo MCP server that `npm start` protects: a small notes service over stdio, built with
  * the official SDK. Read tools for everyone; write and delete tools meant for admins, so the
  * policy has something to decide. It knows nothing of OAuth: the gateway does all of that.
  *
  * It reports the downstream credential it was started with (`whoami`), so tests can show that
- * each user's session gets that user's credential (issue 5) without printing a secret whole.
+ * each user's session gets that user's credential without printing a secret whole.
+ *
+ * Plain JavaScript (types in JSDoc) on purpose: the gateway starts one of these per session (or
+ * per user, with share: per-user), and running it through tsx's loader cost ~38 MB PSS and ~0.5 s
+ * of start-up per child (docs/benchmarks.md, "Footprint").
  */
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/server';
 import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
-interface Note { id: string; title: string; body: string }
+/** @typedef {{ id: string, title: string, body: string }} Note */
 
-const notes = new Map<string, Note>([
+/** @type {Map<string, Note>} */
+const notes = new Map([
   ['1', { id: '1', title: 'Welcome', body: 'mcp-warden asks of every request: is that allowed?' }],
   ['2', { id: '2', title: 'Roles', body: 'alice is an admin; bob is a member.' }],
 ]);
 let nextId = 3;
 
 const server = new McpServer({ name: 'warden-demo-notes', version: '1.0.0' });
-const text = (t: string) => ({ content: [{ type: 'text' as const, text: t }] });
+/** @param {string} t */
+const text = (t) => ({ content: [{ type: /** @type {const} */ ('text'), text: t }] });
 
 server.registerTool('list_notes', { description: 'List every note (id and title).', annotations: { readOnlyHint: true } }, async () =>
   text([...notes.values()].map((n) => `${n.id}: ${n.title}`).join('\n')),
@@ -89,11 +96,11 @@ server.registerResource('audit-log', 'notes://admin/audit', { description: 'Who 
 }));
 
 server.registerPrompt('summarize', { description: 'Summarize the notes', argsSchema: z.object({ style: z.string().optional() }) }, ({ style }) => ({
-  messages: [{ role: 'user' as const, content: { type: 'text' as const, text: `Summarize these notes${style ? ` in a ${style} style` : ''}.` } }],
+  messages: [{ role: /** @type {const} */ ('user'), content: { type: /** @type {const} */ ('text'), text: `Summarize these notes${style ? ` in a ${style} style` : ''}.` } }],
 }));
 
 server.registerPrompt('purge_plan', { description: 'Plan a clean-up of old notes (admin)' }, () => ({
-  messages: [{ role: 'user' as const, content: { type: 'text' as const, text: 'Propose which notes to delete.' } }],
+  messages: [{ role: /** @type {const} */ ('user'), content: { type: /** @type {const} */ ('text'), text: 'Propose which notes to delete.' } }],
 }));
 
 await server.connect(new StdioServerTransport());

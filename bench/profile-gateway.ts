@@ -1,0 +1,97 @@
+/**
+ * Where the gateway's own CPU goes per request: runs mcp-warden (bench/gateway-servers.ts warden)
+ * under `node --cpu-prof`, sends tools/call through /mcp/http-policy (JWT + scope + policy +
+ * audit, HTTP upstream) at concurrency 1 and 32, and summarises the samples taken while the load
+ * ran (not start-up): self time per function and per file/package, in µs per request.
+ * Run: npm run bench -- profile-gateway [--quick] [--path /mcp/http] [--proxy]
+ *   --proxy  profiles the bare undici pass-through (gateway-servers proxy-undici) instead: the floor.
+ * The .cpuprofile stays in the printed directory (open it in Chrome DevTools for a flame graph).
+ */
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { load, openSession, closeSession, startServersChild, stopChildren } from './fixtures/mcp-load.ts';
+
+const quick = process.argv.includes('--quick');
+const pathIndex = process.argv.indexOf('--path');
+const PATH = pathIndex === -1 ? '/mcp/http-policy' : process.argv[pathIndex + 1]!;
+const REQUESTS = quick ? 3000 : 12_000;
+
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+interface Profile { nodes: ProfileNode[]; startTime: number; samples: number[]; timeDeltas: number[] }
+
+/** CLOCK_MONOTONIC in µs: the clock V8's profiler stamps samples with. */
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
+function where(url: string): string {
+  if (!url) return '(native/V8)';
+  const nm = url.lastIndexOf('/node_modules/');
+  if (nm !== -1) {
+    const rest = url.slice(nm + 14).split('/');
+    return `npm:${rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]}`;
+  }
+  if (url.startsWith('node:')) return url;
+  const src = url.indexOf('/src/');
+  return src !== -1 ? url.slice(src + 1) : url.replace(/^file:\/\//, '');
+}
+
+function summarise(profile: Profile, from: number, to: number, requests: number): void {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const selfFn = new Map<string, number>();
+  const selfFile = new Map<string, number>();
+  let t = profile.startTime;
+  let total = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i]!;
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    if (t < from || t > to) continue;
+    const node = byId.get(profile.samples[i]!)!;
+    const { functionName, url, lineNumber } = node.callFrame;
+    if (functionName === '(idle)') continue;
+    const file = where(url);
+    const fn = `${functionName || '(anonymous)'} ${file}${url ? `:${lineNumber + 1}` : ''}`;
+    selfFn.set(fn, (selfFn.get(fn) ?? 0) + dt);
+    selfFile.set(file, (selfFile.get(file) ?? 0) + dt);
+    total += dt;
+  }
+  const top = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n);
+  console.log(`\nbusy (non-idle) CPU while loaded: ${(total / requests).toFixed(1)} µs/request over ${requests} requests\n`);
+  console.log('| self µs/request | share | file or package |');
+  console.log('|---|---|---|');
+  for (const [k, v] of top(selfFile, 25)) console.log(`| ${(v / requests).toFixed(2)} | ${((100 * v) / total).toFixed(1)} % | ${k} |`);
+  console.log('\n| self µs/request | share | function |');
+  console.log('|---|---|---|');
+  for (const [k, v] of top(selfFn, 40)) console.log(`| ${(v / requests).toFixed(2)} | ${((100 * v) / total).toFixed(1)} % | ${k.replace(/\|/g, '\\|')} |`);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'warden-cpu-prof-'));
+try {
+  const upstream = (await startServersChild(['upstream'])).info.url as string;
+  const proxy = process.argv.includes('--proxy');
+  const { child, info } = await startServersChild(proxy ? ['proxy-undici', upstream] : ['warden', upstream], { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  const name = PATH.split('/').pop()!;
+  const target = proxy ? { name: 'proxy', url: info.url as string } : { name: PATH, url: `${info.url}${PATH}`, token: info.tokens[name] };
+  let requests = 0;
+  let from = 0;
+  let to = 0;
+  for (const c of [1, 32]) {
+    const s = await openSession(target, c);
+    await load(s, c, 1000);
+    if (!from) from = monotonicUs();
+    await load(s, c, REQUESTS);
+    requests += REQUESTS;
+    to = monotonicUs();
+    await closeSession(s);
+  }
+  const exited = new Promise((r) => child.once('exit', r));
+  // The proxy has no SIGTERM handler of its own: exit cleanly so the profile is written.
+  if (proxy) child.kill('SIGINT');
+  else child.kill('SIGTERM');
+  await exited;
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error('no .cpuprofile written');
+  console.log(`profile: ${join(dir, file)} (${PATH}, ${requests} requests at c=1 and c=32)`);
+  summarise(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile, from, to, requests);
+} finally {
+  stopChildren();
+}
