@@ -6,12 +6,8 @@ import { GatewayError } from './errors.ts';
 import { DEFAULT_MAX_JSON_DEPTH, isTooDeep } from './json-depth.ts';
 import { checkClientMessage } from './message-schema.ts';
 
-export type JsonRpcId = string | number;
-
-export interface JsonRpcRequest { jsonrpc: '2.0'; id: JsonRpcId; method: string; params?: unknown }
-export interface JsonRpcNotification { jsonrpc: '2.0'; method: string; params?: unknown }
-export interface JsonRpcResponse { jsonrpc: '2.0'; id: JsonRpcId | null; result?: unknown; error?: { code: number; message: string; data?: unknown } }
-export type JsonRpcMessage = JsonRpcRequest | JsonRpcNotification | JsonRpcResponse;
+export type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc-types.ts';
+import type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc-types.ts';
 
 export function isRequest(m: JsonRpcMessage): m is JsonRpcRequest {
   return 'method' in m && 'id' in m && m.id !== undefined;

@@ -11,7 +11,7 @@
  * with -32601, and a newer upstream may know methods this gateway does not.
  */
 import { isSpecType } from '@modelcontextprotocol/server';
-import type { JsonRpcId, JsonRpcMessage, JsonRpcResponse } from './jsonrpc.ts';
+import type { JsonRpcId, JsonRpcMessage, JsonRpcResponse } from './jsonrpc-types.ts';
 
 /** JSON-RPC 2.0 §5.1 */
 export const INVALID_REQUEST = -32600;
