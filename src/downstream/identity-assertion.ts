@@ -4,6 +4,7 @@
  * verifiable with the gateway's JWKS at /.well-known/warden-jwks.json. Explicitly typed
  * (`warden-id+jwt`, RFC 8725 §3.11) so it can never pass for an access token.
  */
+import { type NowSeconds, systemNowSeconds } from '../kernel/clock.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JSONWebKeySet } from 'jose';
@@ -33,7 +34,7 @@ export const REUSE_MARGIN_SECONDS = 30;
 const REUSED_ENTRIES = 10_000;
 
 /** Loads the gateway's signing key from the database, generating it the first time. */
-export async function createIdentityAssertionSigner(settings: SettingsStore, issuer: string, now: () => number = () => Math.floor(Date.now() / 1000)): Promise<IdentityAssertionSigner> {
+export async function createIdentityAssertionSigner(settings: SettingsStore, issuer: string, nowSeconds: NowSeconds = systemNowSeconds): Promise<IdentityAssertionSigner> {
   // Generate before the transaction (it is async); only the first writer's key is kept.
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const candidate = await exportJWK(privateKey);
@@ -47,7 +48,7 @@ export async function createIdentityAssertionSigner(settings: SettingsStore, iss
     async current(caller, audience, ttlSeconds) {
       // Everything the assertion states is in the key: a caller whose roles or scopes changed gets a new one.
       const key = JSON.stringify([caller.subject, caller.clientId, caller.roles, caller.scopes, audience, ttlSeconds]);
-      const t = now();
+      const t = nowSeconds();
       const hit = signed.get(key);
       if (hit && t < hit.reuseUntil) return hit.jwt;
       const jwt = await signer.sign(caller, audience, ttlSeconds);
@@ -57,7 +58,7 @@ export async function createIdentityAssertionSigner(settings: SettingsStore, iss
       return jwt;
     },
     async sign(caller, audience, ttlSeconds) {
-      const iat = now();
+      const iat = nowSeconds();
       return new SignJWT({ roles: caller.roles, client_id: caller.clientId, scope: caller.scopes.join(' ') || undefined })
         .setProtectedHeader({ alg: 'ES256', typ: IDENTITY_ASSERTION_TYPE, kid: stored.kid })
         .setIssuer(issuer)

@@ -9,6 +9,7 @@
  *
  * Everything that can be wrong with the configuration or the secrets key fails here, at start-up.
  */
+import { type NowSeconds, systemNowSeconds } from '../kernel/clock.ts';
 import type { Config, ServerConfig } from '../config/schema.ts';
 import type { DownstreamStorage } from '../storage/downstream-store.ts';
 import type { Logger } from '../log.ts';
@@ -46,7 +47,7 @@ export interface DownstreamOptions {
   accountPageUrl?: string;
   /** For tests: HTTP client and clock (seconds). */
   fetch?: FetchLike;
-  now?: () => number;
+  nowSeconds?: NowSeconds;
 }
 
 /** Everything the gateway uses: the DownstreamCredentials contract plus the JWKS it serves. */
@@ -72,8 +73,8 @@ interface ExchangeTarget {
 export async function createDownstreamCredentials(options: DownstreamOptions): Promise<WardenDownstream> {
   const { config, storage, env } = options;
   const log = options.logger.child({ component: 'downstream' });
-  const now = options.now ?? (() => Math.floor(Date.now() / 1000));
-  const cache = new ExchangedTokenCache({ now });
+  const nowSeconds = options.nowSeconds ?? systemNowSeconds;
+  const cache = new ExchangedTokenCache({ nowSeconds });
   const secrets = new Map<string, ServerSecrets>();
   const exchangeTargets = new Map<string, ExchangeTarget>();
   const expiries = new WeakMap<Caller, Map<string, number>>();
@@ -127,7 +128,7 @@ export async function createDownstreamCredentials(options: DownstreamOptions): P
     }
   }
 
-  const signer: IdentityAssertionSigner = await createIdentityAssertionSigner(storage.settings, config.publicUrl, now);
+  const signer: IdentityAssertionSigner = await createIdentityAssertionSigner(storage.settings, config.publicUrl, nowSeconds);
 
   async function exchangeFor(caller: Caller, server: ServerConfig, t: DownstreamTokenExchangeConfig, fresh: boolean): Promise<ExchangedToken> {
     const target = exchangeTargets.get(server.name)!;
@@ -141,7 +142,7 @@ export async function createDownstreamCredentials(options: DownstreamOptions): P
           ...(t.audience !== undefined ? { audience: t.audience } : {}),
           ...(t.resource !== undefined ? { resource: t.resource } : {}),
           ...(t.scopes !== undefined ? { scopes: t.scopes } : {}),
-        }, { ...(options.fetch ? { fetch: options.fetch } : {}), now });
+        }, { ...(options.fetch ? { fetch: options.fetch } : {}), nowSeconds });
       } catch (err) {
         const refused = err instanceof TokenExchangeRefused ? err : undefined;
         log.warn({ server: server.name, user: caller.subject, error: refused?.error, reason: (err as Error).message }, 'token exchange for the downstream API failed');

@@ -5,6 +5,7 @@
  * until shortly before they expire; the caller's own token never leaves this request.
  * The request, client authentication and response checks are oauth4webapi's.
  */
+import { type NowSeconds, systemNowSeconds } from '../kernel/clock.ts';
 import { LRUCache } from 'lru-cache';
 import * as oauth from 'oauth4webapi';
 import { requestOptions, type FetchLike } from '../http/authorization-server-metadata.ts';
@@ -73,8 +74,8 @@ async function classify(err: unknown, tokenEndpoint: string): Promise<Error> {
 /**
  * Performs one token exchange request. @see RFC 8693 §2.1 (request), §2.2 (response)
  */
-export async function exchangeToken(request: ExchangeRequest, options: { fetch?: FetchLike; now?: () => number; timeoutMs?: number } = {}): Promise<ExchangedToken> {
-  const now = options.now ?? (() => Math.floor(Date.now() / 1000));
+export async function exchangeToken(request: ExchangeRequest, options: { fetch?: FetchLike; nowSeconds?: NowSeconds; timeoutMs?: number } = {}): Promise<ExchangedToken> {
+  const nowSeconds = options.nowSeconds ?? systemNowSeconds;
   const parameters = new URLSearchParams({
     subject_token: request.subjectToken,
     subject_token_type: ACCESS_TOKEN_TYPE,
@@ -88,7 +89,7 @@ export async function exchangeToken(request: ExchangeRequest, options: { fetch?:
 
   // expires_in counts from when the AS issued the token, which is no earlier than this moment:
   // counting from here (not from when the answer arrives) never places our expiry after the token's exp.
-  const requestedAt = now();
+  const requestedAt = nowSeconds();
   let token: oauth.TokenEndpointResponse;
   try {
     // RFC 6749 §2.3.1: client_secret_basic, the id and secret form-urlencoded before Basic encoding.
@@ -117,16 +118,16 @@ export class ExchangedTokenCache {
   /** Least recently used out; an entry is reused only until `skew` seconds before its expiry. */
   readonly #entries: LRUCache<string, ExchangedToken>;
   readonly #pending = new Map<string, Promise<ExchangedToken>>();
-  readonly #now: () => number;
+  readonly #nowSeconds: NowSeconds;
 
-  constructor(options: { now?: () => number; maxEntries?: number } = {}) {
-    this.#now = options.now ?? (() => Math.floor(Date.now() / 1000));
+  constructor(options: { nowSeconds?: NowSeconds; maxEntries?: number } = {}) {
+    this.#nowSeconds = options.nowSeconds ?? systemNowSeconds;
     this.#entries = new LRUCache({ max: options.maxEntries ?? 10_000 });
   }
 
   async get(key: string, skewSeconds: number, make: () => Promise<ExchangedToken>): Promise<ExchangedToken> {
     const hit = this.#entries.get(key);
-    if (hit && hit.expiresAt - skewSeconds > this.#now()) return hit;
+    if (hit && hit.expiresAt - skewSeconds > this.#nowSeconds()) return hit;
     if (hit) this.#entries.delete(key);
     const pending = this.#pending.get(key);
     if (pending) return pending;

@@ -3,6 +3,7 @@
  * (client_secret_basic, RFC 6749 §2.3.1), with a bounded cache that never outlives a token.
  * The request and the response checks are oauth4webapi's; the cache and its rules are ours.
  */
+import { type NowSeconds } from '../kernel/clock.ts';
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import * as oauth from 'oauth4webapi';
@@ -19,7 +20,7 @@ export interface IntrospectionOptions {
   /** Longest an active answer is reused, in seconds (never beyond the token's `exp`). */
   maxAgeSeconds?: number;
   /** Seconds since the epoch; tests move time. */
-  now?: () => number;
+  nowSeconds?: NowSeconds;
   /** Longest wait for the endpoint, in ms. Default 10 000. */
   timeoutMs?: number;
   /** For tests: the HTTP client. */
@@ -58,12 +59,13 @@ function describeFailure(err: unknown): string {
  */
 export function createIntrospector(options: IntrospectionOptions): Introspector {
   const maxAge = options.maxAgeSeconds ?? 60;
-  const now = options.now ?? (() => Date.now() / 1000);
+  // Fractional on purpose: a cached answer expires at its `exp`, not up to a second later.
+  const nowSeconds = options.nowSeconds ?? (() => Date.now() / 1000);
   const as: oauth.AuthorizationServer = { issuer: options.issuer ?? new URL(options.endpoint).origin, introspection_endpoint: options.endpoint };
   const client: oauth.Client = { client_id: options.clientId };
   const clientAuth = oauth.ClientSecretBasic(options.clientSecret);
   // Keyed by a hash so the cache never holds a token itself (MCP security: token storage).
-  // Expiry is checked against `now` (the injected clock), so entries carry their own deadline.
+  // Expiry is checked against `nowSeconds` (the injected clock), so entries carry their own deadline.
   const cache = new LRUCache<string, { until: number; result: IntrospectionResult }>({ max: options.maxEntries ?? 10_000 });
   let calls = 0;
 
@@ -91,7 +93,7 @@ export function createIntrospector(options: IntrospectionOptions): Introspector 
     },
     async introspect(token) {
       const key = createHash('sha256').update(token).digest('base64url');
-      const t = now();
+      const t = nowSeconds();
       const hit = cache.get(key);
       if (hit && hit.until > t) return hit.result;
       if (hit) cache.delete(key);

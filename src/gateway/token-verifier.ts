@@ -3,6 +3,7 @@
  * JWT access tokens (RFC 9068) with jose, opaque tokens with RFC 7662 introspection.
  * The result is a `Caller`; every failure is a GatewayError `invalid_token` (401).
  */
+import { type NowSeconds } from '../kernel/clock.ts';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { Config, ServerConfig } from '../config/schema.ts';
@@ -47,8 +48,8 @@ export interface TokenVerifierOptions {
   reloadKeys?: () => Promise<unknown>;
   /** Least time between two `reloadKeys` calls (default 5 s): bounds the work of made-up kids. */
   keysReloadCooldownMs?: number;
-  /** Seconds since the epoch; tests move time. */
-  now?: () => number;
+  /** Seconds since the epoch (RFC 7519 NumericDate); tests move time. */
+  nowSeconds?: NowSeconds;
   /** External issuers: least time between JWKS re-fetches for an unknown `kid` (default 30 s). */
   jwksCooldownMs?: number;
   /** Verified JWTs remembered (the signature is checked once; exp/nbf at every use). Default 10 000; 0 disables. */
@@ -202,7 +203,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const algorithms: string[] = external ? [...external.algorithms] : [...ASYMMETRIC_ALGORITHMS];
   const rolesClaim = external ? external.rolesClaim : 'roles';
   const rolesPath = rolesClaim.split('.');
-  const now = options.now;
+  const nowSeconds = options.nowSeconds;
   const cooldownMs = options.jwksCooldownMs ?? JWKS_COOLDOWN_MS;
 
   /**
@@ -266,7 +267,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     introspector ??= (async () => {
       const endpoint = cfg.endpoint ?? (await discover()).introspection_endpoint;
       if (!endpoint) throw new Error('no introspection endpoint configured or discovered');
-      return createIntrospector({ endpoint, issuer, clientId: cfg.clientId, clientSecret: cfg.clientSecret, now });
+      return createIntrospector({ endpoint, issuer, clientId: cfg.clientId, clientSecret: cfg.clientSecret, ...(nowSeconds ? { nowSeconds } : {}) });
     })().catch((err: unknown) => {
       introspector = undefined;
       throw err;
@@ -274,7 +275,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     return introspector;
   };
 
-  const clock = () => (now ? now() : Date.now() / 1000);
+  const clock = () => (nowSeconds ? nowSeconds() : Date.now() / 1000);
 
   const isRevoked = options.isRevoked;
   /** RFC 7009 §2: a revoked token is refused from then on, also when its verification is cached. */
@@ -321,7 +322,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
             clockTolerance: CLOCK_TOLERANCE_SECONDS,
             requiredClaims: ['exp', 'sub'],
             ...(external ? {} : { typ: 'at+jwt' }),
-            ...(now ? { currentDate: new Date(now() * 1000) } : {}),
+            ...(nowSeconds ? { currentDate: new Date(nowSeconds() * 1000) } : {}),
           }));
         } catch (err) {
           // An unreachable issuer is an outage, not a bad token: a 401 would send clients through OAuth again.
@@ -340,7 +341,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         throw unavailable(err);
       }
       const c = result.claims;
-      const t = now ? now() : Date.now() / 1000;
+      const t = nowSeconds ? nowSeconds() : Date.now() / 1000;
       if (!result.active) throw new GatewayError('invalid_token', 'the access token is not active', { reason: 'inactive' });
       if (typeof c.exp === 'number' && c.exp + CLOCK_TOLERANCE_SECONDS < t) throw new GatewayError('invalid_token', 'the access token expired', { reason: 'exp' });
       if (typeof c.nbf === 'number' && c.nbf - CLOCK_TOLERANCE_SECONDS > t) throw new GatewayError('invalid_token', 'the access token is not valid yet', { reason: 'nbf' });

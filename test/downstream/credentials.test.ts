@@ -127,7 +127,7 @@ describe('downstream credentials: per-user secrets', () => {
       servers: [{ name: 'api', path: '/mcp', upstream: { http: { url: 'http://127.0.0.1:9/mcp' } }, downstream: { identityAssertion: { ttlSeconds: 120 } } }],
     });
     let t = 1_800_000_000;
-    const d = await createDownstreamCredentials({ config: cfg, storage: createSqliteDownstreamStorage(db), logger: createLogger('silent'), env: {}, now: () => t });
+    const d = await createDownstreamCredentials({ config: cfg, storage: createSqliteDownstreamStorage(db), logger: createLogger('silent'), env: {}, nowSeconds: () => t });
     const server = cfg.servers[0]!;
     const assertionOf = async (c: Caller) => (await d.headersFor(c, server))['X-Warden-Identity']!;
     const first = await assertionOf(caller('alice', 'a1'));

@@ -148,7 +148,7 @@ describe('challenge rendering and verifier units', () => {
     const issuer = await startFixtureIssuer();
     try {
       let now = Math.floor(Date.now() / 1000);
-      const intro = createIntrospector({ endpoint: `${issuer.issuer}/introspect`, ...issuer.introspectionClient, maxEntries: 2, maxAgeSeconds: 60, now: () => now });
+      const intro = createIntrospector({ endpoint: `${issuer.issuer}/introspect`, ...issuer.introspectionClient, maxEntries: 2, maxAgeSeconds: 60, nowSeconds: () => now });
       const short = issuer.opaque({ exp: now + 5 });
       const tokens = [short, issuer.opaque({}), issuer.opaque({})];
       for (const tok of tokens) assert.equal((await intro.introspect(tok)).active, true);
@@ -193,7 +193,7 @@ describe('challenge rendering and verifier units', () => {
     try {
       const config = parseConfig({ publicUrl: 'http://127.0.0.1:9', authorizationServer: { external: { issuer: issuer.issuer } }, servers: [{ name: 's', path: '/mcp', upstream: { stdio: { command: 'x' } } }] });
       let now = Math.floor(Date.now() / 1000);
-      const verifier = createTokenVerifier({ config, now: () => now });
+      const verifier = createTokenVerifier({ config, nowSeconds: () => now });
       const token = await issuer.mint({ aud: 'http://127.0.0.1:9/mcp', exp: now + 30 });
       const first = await verifier.verify(token, config.servers[0]!);
       assert.equal(await verifier.verify(token, config.servers[0]!), first, 'served from the cache');

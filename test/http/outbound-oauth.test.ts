@@ -78,7 +78,7 @@ describe('outbound OAuth with oauth4webapi', () => {
     it('RFC 8693 §2.1 and RFC 6749 §2.3.1: the request is a form POST with client_secret_basic (id and secret form-urlencoded first)', async () => {
       as.seen.length = 0;
       as.answer((_req, res) => json(res, 200, { access_token: 'exchanged', token_type: 'Bearer', expires_in: 300, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', scope: 'a' }));
-      const token = await exchangeToken(request(), { now: () => 1000 });
+      const token = await exchangeToken(request(), { nowSeconds: () => 1000 });
       assert.deepEqual(token, { accessToken: 'exchanged', expiresAt: 1300, scope: 'a' });
       const [seen] = as.seen;
       assert.equal(seen!.method, 'POST');
@@ -140,14 +140,14 @@ describe('outbound OAuth with oauth4webapi', () => {
         assert.match(init.headers.authorization!, /^Basic /);
         return { status: 200, headers: new Headers({ 'content-type': 'application/json' }), text: async () => JSON.stringify({ access_token: 'via-fetch', token_type: 'bearer' }) };
       };
-      const token = await exchangeToken(request(), { fetch: fetchLike as never, now: () => 0 });
+      const token = await exchangeToken(request(), { fetch: fetchLike as never, nowSeconds: () => 0 });
       assert.equal(calls, 1);
       assert.deepEqual(token, { accessToken: 'via-fetch', expiresAt: 60 });
     });
 
     it('the exchanged-token cache is bounded: the least recently used entry goes first', async () => {
       let now = 0;
-      const cache = new ExchangedTokenCache({ now: () => now, maxEntries: 2 });
+      const cache = new ExchangedTokenCache({ nowSeconds: () => now, maxEntries: 2 });
       const make = (name: string) => async () => ({ accessToken: name, expiresAt: 1000 });
       await cache.get('a', 10, make('a'));
       await cache.get('b', 10, make('b'));

@@ -10,6 +10,7 @@
  * (invalid_target), the subject token (invalid_grant), `may_act` (invalid_grant), the scope
  * (invalid_scope). Errors are oidc-provider errors, rendered as JSON with Cache-Control: no-store.
  */
+import { type NowSeconds, systemNowSeconds } from '../../kernel/clock.ts';
 import { randomUUID, type KeyObject } from 'node:crypto';
 import type { CryptoKey, JWTPayload, JSONWebKeySet } from 'jose';
 import { createLocalJWKSet, createRemoteJWKSet, importJWK, jwtVerify, SignJWT, errors as joseErrors } from 'jose';
@@ -56,7 +57,7 @@ export interface TokenExchangeGrantOptions {
   /** Whether a token this server issued was revoked (RFC 7009), by its claims. Default: never. */
   isRevoked?: (claims: JWTPayload) => Promise<boolean>;
   /** For tests: the clock, in seconds. */
-  now?: () => number;
+  nowSeconds?: NowSeconds;
 }
 
 /** The verified facts of a subject token. */
@@ -70,7 +71,7 @@ interface SubjectFacts {
 export function registerTokenExchangeGrant(provider: Provider, options: TokenExchangeGrantOptions): void {
   const { config, gatewayClientId } = options;
   const allowed = new Set([gatewayClientId, ...config.allowedClients]);
-  const now = options.now ?? (() => Math.floor(Date.now() / 1000));
+  const nowSeconds = options.nowSeconds ?? systemNowSeconds;
   const mcpResources = new Set(options.mcpResources);
   const remoteSets = new Map<string, ReturnType<typeof createRemoteJWKSet>>(
     config.trustedIssuers.map((t) => [t.issuer, createRemoteJWKSet(new URL(t.jwksUri), { timeoutDuration: 5000, cooldownDuration: 30_000 })]),
@@ -86,7 +87,7 @@ export function registerTokenExchangeGrant(provider: Provider, options: TokenExc
       issuer = undefined;
     }
     if (typeof issuer !== 'string') throw invalidGrant('subject_token is not a JWT access token');
-    const currentDate = new Date(now() * 1000);
+    const currentDate = new Date(nowSeconds() * 1000);
     try {
       let payload: JWTPayload;
       if (issuer === provider.issuer) {
@@ -174,7 +175,7 @@ export function registerTokenExchangeGrant(provider: Provider, options: TokenExc
       granted = permitted;
     }
 
-    const iat = now();
+    const iat = nowSeconds();
     const ttl = Math.max(1, Math.min(target.accessTokenTtlSeconds, subject.claims.exp! - iat));
     // RFC 8693 §4.1: `act` names the current actor; a prior actor chain nests inside it.
     const act: Record<string, unknown> = { sub: client.clientId };
