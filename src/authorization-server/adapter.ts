@@ -11,6 +11,7 @@
  * - revoking a grant also revokes its access tokens, which are JWTs nobody stores (RFC 7009 §2.1,
  *   revocation.ts).
  */
+import { LRUCache } from 'lru-cache';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { ModelPayload, Store } from '../storage/store.ts';
 import { hashClientSecret, isHashedClientSecret } from './client-secret.ts';
@@ -31,7 +32,8 @@ const CLIENT_CACHE_MS = 5_000;
 export function createAdapterClass({ store, now, rotation: rotations, revocations }: AdapterOptions): new (name: string) => Adapter {
   const models = store.models;
   // Clients are read on every token request and change rarely: a short, bounded cache.
-  const clientCache = new Map<string, { payload: ModelPayload | undefined; until: number }>();
+  // Bounded, least recently used out (was: cleared whole at 1 000 entries).
+  const clientCache = new LRUCache<string, { payload: ModelPayload | undefined; until: number }>({ max: 1000 });
   return class StoreAdapter implements Adapter {
     readonly name: string;
     constructor(name: string) { this.name = name; }
@@ -56,7 +58,6 @@ export function createAdapterClass({ store, now, rotation: rotations, revocation
         const hit = clientCache.get(id);
         if (hit && hit.until > now()) return hit.payload ? (structuredClone(hit.payload) as AdapterPayload) : undefined;
         const fresh = await models.find(this.name, id);
-        if (clientCache.size >= 1000) clientCache.clear();
         clientCache.set(id, { payload: fresh, until: now() + CLIENT_CACHE_MS });
         return fresh as AdapterPayload | undefined;
       }

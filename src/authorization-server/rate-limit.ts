@@ -3,6 +3,7 @@
  * registration per address) and exponential backoff (failed sign-ins per account and per
  * address).
  */
+import { LRUCache } from 'lru-cache';
 
 export interface RateLimiter {
   /** Counts one event for `key`; false once more than `max` fell in the current window. */
@@ -16,7 +17,8 @@ export interface RateLimiter {
 const MAX_KEYS = 10_000;
 
 export function createRateLimiter({ max, windowMs }: { max: number; windowMs: number }, now: () => number = Date.now): RateLimiter {
-  const windows = new Map<string, { start: number; count: number }>();
+  // Bounded, least recently used out: a flood of new keys evicts old ones, never every window at once.
+  const windows = new LRUCache<string, { start: number; count: number }>({ max: MAX_KEYS });
   const current = (key: string, t: number) => {
     const w = windows.get(key);
     return w && t - w.start < windowMs ? w : undefined;
@@ -26,11 +28,6 @@ export function createRateLimiter({ max, windowMs }: { max: number; windowMs: nu
       const t = now();
       let w = current(key, t);
       if (!w) {
-        if (windows.size >= MAX_KEYS) {
-          // Drop expired windows first; only if all are live, start afresh (bounded memory).
-          for (const [k, v] of windows) if (t - v.start >= windowMs) windows.delete(k);
-          if (windows.size >= MAX_KEYS) windows.clear();
-        }
         w = { start: t, count: 0 };
         windows.set(key, w);
       }
@@ -66,7 +63,8 @@ export interface Backoff {
  * is forgotten.
  */
 export function createBackoff({ freeFailures, baseMs, maxMs }: { freeFailures: number; baseMs: number; maxMs: number }, now: () => number = Date.now): Backoff {
-  const keys = new Map<string, { failures: number; last: number }>();
+  // Bounded, least recently used out: the quietest keys are forgotten first.
+  const keys = new LRUCache<string, { failures: number; last: number }>({ max: MAX_KEYS });
   const live = (key: string, t: number) => {
     const k = keys.get(key);
     if (k && t - k.last > 2 * maxMs) { keys.delete(key); return undefined; }
@@ -87,12 +85,9 @@ export function createBackoff({ freeFailures, baseMs, maxMs }: { freeFailures: n
       if (k) {
         k.failures += 1;
         k.last = t;
-        // Most recently failed last: eviction below drops the quietest keys first.
-        keys.delete(key);
         keys.set(key, k);
         return;
       }
-      if (keys.size >= MAX_KEYS) for (const old of keys.keys()) { keys.delete(old); if (keys.size < MAX_KEYS) break; }
       keys.set(key, { failures: 1, last: t });
     },
     reset(key) {

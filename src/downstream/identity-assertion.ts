@@ -4,6 +4,7 @@
  * verifiable with the gateway's JWKS at /.well-known/warden-jwks.json. Explicitly typed
  * (`warden-id+jwt`, RFC 8725 §3.11) so it can never pass for an access token.
  */
+import { LRUCache } from 'lru-cache';
 import { type NowSeconds, systemNowSeconds } from '../kernel/clock.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -42,7 +43,7 @@ export async function createIdentityAssertionSigner(settings: SettingsStore, iss
   const stored = JSON.parse(await settings.getOrCreate('identity-assertion-key', () => JSON.stringify(candidate))) as JWK;
   const key = await importJWK({ ...stored, alg: 'ES256' }, 'ES256');
   const { d: _d, ...publicJwk } = stored;
-  const signed = new Map<string, { jwt: string; reuseUntil: number }>();
+  const signed = new LRUCache<string, { jwt: string; reuseUntil: number }>({ max: REUSED_ENTRIES });
   const signer: IdentityAssertionSigner = {
     jwks: { keys: [{ ...publicJwk, alg: 'ES256', use: 'sig' }] },
     async current(caller, audience, ttlSeconds) {
@@ -52,8 +53,6 @@ export async function createIdentityAssertionSigner(settings: SettingsStore, iss
       const hit = signed.get(key);
       if (hit && t < hit.reuseUntil) return hit.jwt;
       const jwt = await signer.sign(caller, audience, ttlSeconds);
-      signed.delete(key);
-      if (signed.size >= REUSED_ENTRIES) signed.delete(signed.keys().next().value as string);
       signed.set(key, { jwt, reuseUntil: t + ttlSeconds - Math.min(REUSE_MARGIN_SECONDS, ttlSeconds / 2) });
       return jwt;
     },

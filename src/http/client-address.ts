@@ -4,6 +4,7 @@
  * from a peer that is not a trusted proxy is ignored, so a client cannot pick its own address.
  * URLs are never derived from forwarding headers: publicUrl defines every canonical URI.
  */
+import { LRUCache } from 'lru-cache';
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import type { TrustProxyConfig } from './trust-proxy-schema.ts';
@@ -106,13 +107,12 @@ export function createClientAddressResolver(trust: TrustProxyConfig | undefined)
     }
     // BlockList.check costs microseconds; the same few proxy addresses recur, so answers are
     // remembered (bounded: cleared when full).
-    const known = new Map<string, boolean>();
+    const known = new LRUCache<string, boolean>({ max: 4096 });
     isTrusted = (address) => {
       let trusted = known.get(address);
       if (trusted === undefined) {
         const family = isIP(address);
         trusted = family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6');
-        if (known.size >= 4096) known.clear();
         known.set(address, trusted);
       }
       return trusted;

@@ -13,6 +13,7 @@
  *     conditions hold lacks only scopes, and the caller's scopes plus those would be allowed, the
  *     decision carries `stepUpScopes`, the union, for a 403 insufficient_scope challenge.
  */
+import { LRUCache } from 'lru-cache';
 import type { Principal } from '../kernel/caller.ts';
 import type { Decision, PolicyRequest, ServerPolicy } from './types.ts';
 import { parsePolicyRequest, templateSample, hasDotSegments, type ParsedRequest, type TargetKind } from './request.ts';
@@ -84,7 +85,7 @@ export class CompiledPolicy implements ServerPolicy {
   // The rules naming a (method, target), in order: matching names against every rule's globs is
   // most of a decision's cost, and a server has few distinct targets. Bounded, because targets
   // come from clients.
-  readonly #named = new Map<string, readonly CompiledRule[]>();
+  readonly #named = new LRUCache<string, readonly CompiledRule[]>({ max: NAMED_CACHE_SIZE });
 
   constructor(config: PolicyConfig) {
     this.mode = config.mode;
@@ -99,7 +100,6 @@ export class CompiledPolicy implements ServerPolicy {
     let found = this.#named.get(key);
     if (!found) {
       found = this.rules.filter((rule) => names(rule, request));
-      if (this.#named.size >= NAMED_CACHE_SIZE) this.#named.clear();
       this.#named.set(key, found);
     }
     return found;
