@@ -27,6 +27,8 @@ export type GatewayErrorCode =
   | 'upstream_unavailable'
   /** A caller past its session bound (servers[].maxSessionsPerUser): RFC 6585 §4. */
   | 'too_many_sessions'
+  /** A session past its pending-request caps (servers[].maxPendingRequests, maxPendingBytes): RFC 6585 §4. */
+  | 'too_many_pending_requests'
   /** The issuer's metadata, JWKS or introspection endpoint could not be reached: not the token's fault (503, no challenge). */
   | 'authorization_server_unavailable'
   /** The caller's downstream credentials could not be provided (docs/downstream.md): 403 or 502. */
@@ -52,6 +54,7 @@ const STATUS: Record<GatewayErrorCode, number> = {
   not_found: 404,
   upstream_unavailable: 502,
   too_many_sessions: 429,
+  too_many_pending_requests: 429,
   authorization_server_unavailable: 503,
   downstream_credentials: 403,
   internal_error: 500,
@@ -72,6 +75,7 @@ const JSONRPC_CODE: Partial<Record<GatewayErrorCode, number>> = {
   method_not_allowed: -32600,
   upstream_unavailable: -32603,
   too_many_sessions: -32000,
+  too_many_pending_requests: -32000,
   authorization_server_unavailable: -32603,
   downstream_credentials: -32603,
   internal_error: -32603,
@@ -86,6 +90,8 @@ export interface GatewayErrorOptions {
   allow?: string;
   /** Overrides the code's usual status (downstream credential failures carry their own). */
   status?: number;
+  /** RFC 9110 §10.2.3: seconds after which a 429 or 503 may be retried. */
+  retryAfterSeconds?: number;
 }
 
 export class GatewayError extends Error {
@@ -94,6 +100,7 @@ export class GatewayError extends Error {
   readonly reason: string;
   readonly scope: string[] | undefined;
   readonly allow: string | undefined;
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(readonly code: GatewayErrorCode, readonly description: string, options: GatewayErrorOptions = {}) {
     super(description);
@@ -101,6 +108,7 @@ export class GatewayError extends Error {
     this.reason = options.reason ?? description;
     this.scope = options.scope;
     this.allow = options.allow;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 
   get isAuthError(): boolean {
@@ -128,6 +136,7 @@ export function sendGatewayError(res: ServerResponse, err: GatewayError, ctx: Re
     return;
   }
   const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...ctx.headers };
+  if (err.retryAfterSeconds !== undefined) headers['Retry-After'] = String(err.retryAfterSeconds);
   let body: unknown;
   if (err.isAuthError && ctx.resourceMetadata) {
     const scope = err.scope ?? (err.code === 'insufficient_scope' ? undefined : ctx.challengeScope);

@@ -12,7 +12,6 @@
  * Order of checks for a new request: count cap, then byte cap (never for the only pending
  * request, so a body up to maxBodyBytes always gets through on its own).
  */
-import type { ServerResponse } from 'node:http';
 import { GatewayError } from './errors.ts';
 import type { Exchange } from './exchange.ts';
 import { idKey, type JsonRpcId, type JsonRpcResponse } from './jsonrpc.ts';
@@ -207,8 +206,7 @@ function refusal(id: JsonRpcId, message: string): JsonRpcResponse {
  * error without id every transport error carries, naming the limit. A POST with other answers to
  * give keeps 200 and carries these refusals under their ids instead.
  */
-export function tooManyPending(res: ServerResponse, session: { retryAfterSeconds(): number }, refusals: readonly JsonRpcResponse[]): GatewayError {
-  res.setHeader('Retry-After', String(session.retryAfterSeconds()));
+export function tooManyPending(session: { retryAfterSeconds(): number }, refusals: readonly JsonRpcResponse[]): GatewayError {
   const message = refusals[0]?.error?.message ?? 'Too many pending requests';
-  return new GatewayError('invalid_message', message, { status: 429, reason: `${refusals.length} request(s) refused: ${message}` });
+  return new GatewayError('too_many_pending_requests', message, { retryAfterSeconds: session.retryAfterSeconds(), reason: `${refusals.length} request(s) refused: ${message}` });
 }

@@ -17,15 +17,31 @@ const ALG_FIELDS = [
 describe('client metadata is type-checked before oidc-provider reads it (RFC 7591 §2, §3.2.2)', () => {
   let s: EmbeddedAs;
   let log = '';
+  // A client ID metadata document server on loopback, allow-listed by origin (CIMD over http is development only).
+  let documents: Server;
+  let documentsPort: number;
   before(async () => {
+    documents = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({
+        client_id: `http://localhost:${documentsPort}/client.json`, client_name: 'bad', redirect_uris: ['http://127.0.0.1:9/cb'],
+        token_endpoint_auth_method: 'none', id_token_signed_response_alg: { toString: 1 },
+      }));
+    });
+    await new Promise<void>((resolve) => documents.listen(0, '127.0.0.1', resolve));
+    documentsPort = (documents.address() as AddressInfo).port;
     const sink = new PassThrough();
     sink.on('data', (c: Buffer) => { log += c.toString('utf8'); });
     s = await startEmbeddedAs({
-      embedded: { clientIdMetadataDocuments: { enabled: true, allowHttpLocalhost: true } },
+      embedded: { clientIdMetadataDocuments: { enabled: true, allowedOrigins: [`http://localhost:${documentsPort}`], allowPrivateAddresses: true } },
       options: { logger: createLogger('info', sink), registrationRateLimit: { max: 100, windowMs: 60_000 } },
     });
   });
-  after(async () => { await s.close(); });
+  after(async () => {
+    await s.close();
+    documents.closeAllConnections();
+    await new Promise<void>((resolve) => documents.close(() => resolve()));
+  });
 
   const register = (metadata: Record<string, unknown>) => fetch(`${s.url}/oauth/register`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
@@ -76,19 +92,8 @@ describe('client metadata is type-checked before oidc-provider reads it (RFC 759
   });
 
   it('draft-ietf-oauth-client-id-metadata-document §4.1: a CIMD document with an object in an _alg field is invalid_client_metadata', async () => {
-    let server: Server | undefined;
-    try {
-      server = createServer((req, res) => {
-        const port = (server!.address() as AddressInfo).port;
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify({
-          client_id: `http://localhost:${port}/client.json`, client_name: 'bad', redirect_uris: ['http://127.0.0.1:9/cb'],
-          token_endpoint_auth_method: 'none', id_token_signed_response_alg: { toString: 1 },
-        }));
-      });
-      await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-      const port = (server.address() as AddressInfo).port;
-      const clientId = `http://localhost:${port}/client.json`;
+    {
+      const clientId = `http://localhost:${documentsPort}/client.json`;
       const res = await fetch(`${s.url}/oauth/authorize?${new URLSearchParams({
         client_id: clientId, response_type: 'code', redirect_uri: 'http://127.0.0.1:9/cb', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256',
       })}`, { redirect: 'manual' });
@@ -97,9 +102,6 @@ describe('client metadata is type-checked before oidc-provider reads it (RFC 759
       assert.equal(res.status, 400);
       assert.match(page, /<code id="error">invalid_client_metadata<\/code>/);
       assert.match(page, /id_token_signed_response_alg must be a string, not an object/);
-    } finally {
-      server?.closeAllConnections();
-      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     }
   });
 

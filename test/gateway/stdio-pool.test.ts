@@ -198,10 +198,12 @@ describe('stdio shared per user: routing, crashes and the pool limit (tiny stdio
     const a = await connectV2(limited, alice);
     const before = childProcesses(TINY).length;
     const refused = await post(limited, bob, initializeMessage());
-    assert.equal(refused.status, 502);
+    // RFC 9110 §15.6.4: a capacity refusal is 503 with Retry-After and says what is full.
+    assert.equal(refused.status, 503);
+    assert.ok(Number(refused.headers.get('retry-after')) > 0);
     const body = (await refused.json()) as { error?: { code: number; message: string } };
     assert.equal(body.error?.code, -32603);
-    assert.match(body.error!.message, /unavailable/);
+    assert.match(body.error!.message, /shared upstream processes of server .* are in use/);
     assert.equal(childProcesses(TINY).length, before);
     // Alice's own second session still fits: it joins her child.
     const a2 = await connectV2(limited, alice);

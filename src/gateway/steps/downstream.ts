@@ -10,6 +10,7 @@ import type { Caller } from '../../kernel/caller.ts';
 import { DownstreamCredentialError } from '../../downstream/errors.ts';
 import { endAtCredentialExpiry } from '../../downstream/session-expiry.ts';
 import { GatewayError } from '../errors.ts';
+import { UpstreamError } from '../upstreams/types.ts';
 import type { JsonRpcRequest } from '../jsonrpc.ts';
 import { DEFAULT_PROTOCOL_VERSION, isSupportedProtocolVersion } from '../protocol-version.ts';
 import { requestLimitsOf } from '../pending-requests.ts';
@@ -63,6 +64,9 @@ export async function openSession(ctx: EndpointContext, caller: Caller, initiali
     // RFC 9110 §15.5.2: a 401 must carry a challenge, and the caller's token for this gateway is
     // fine: a refused exchange (invalid_grant) is 403 with the client-safe message.
     if (err instanceof DownstreamCredentialError) throw new GatewayError('downstream_credentials', message, { status: err.status === 401 ? 403 : err.status, reason: err.reason });
+    // A capacity refusal (a pool limit: upstreams/stdio-pool.ts) is the gateway's own, written for
+    // the client, and temporary: 503 with Retry-After (RFC 9110 §15.6.4), not a generic failure.
+    if (err instanceof UpstreamError && err.status === 503) throw new GatewayError('upstream_unavailable', `${err.message}; try again later`, { status: 503, retryAfterSeconds: 30, reason: `session ${session.id}: ${err.message}` });
     throw new GatewayError('upstream_unavailable', message, { reason: `session ${session.id}: ${err instanceof Error ? err.message : String(err)}` });
   }
   ctx.callers.set(session, caller);

@@ -68,7 +68,7 @@ export async function forward(ctx: EndpointContext, f: Forwarding): Promise<void
   }
   const deniedRequests = [...denied.keys()].filter(isRequest);
   const answeredHere = deniedRequests.length + reused.length + body.refused.length;
-  if (overCap.length && requests.length === 0 && answeredHere === 0) throw tooManyPending(f.res, session, overCap);
+  if (overCap.length && requests.length === 0 && answeredHere === 0) throw tooManyPending(session, overCap);
 
   if (requests.length === 0 && answeredHere === 0 && overCap.length === 0) {
     // MCP transports §Sending Messages to the Server: notifications or responses only → 202, no body.
