@@ -5,7 +5,7 @@
  * streams of the session (`seq` counts every event of the session) and SHOULD encode the
  * originating stream (`stream`: 0 is the GET stream, n ≥ 1 a POST response stream). `session` is a
  * per-process session number, so an ID issued to one session never names an event of another.
- * Unguessable is not needed: a session is bound to its caller (RS-22) before any ID is read.
+ * Unguessable is not needed: a session is bound to its caller (MCP security best practices §Session Hijacking) before any ID is read.
  */
 import { GatewayError } from './errors.ts';
 
