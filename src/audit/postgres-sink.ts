@@ -10,7 +10,7 @@
  */
 import { Batch, type BatchOptions } from './batch.ts';
 import { toRow } from './sqlite-sink.ts';
-import type { AuditQuery } from './query.ts';
+import { decodeAuditEventRow, type AuditEventRow, type AuditQuery } from './query.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
 import { migrate, type PostgresDatabase } from '../storage/postgres/database.ts';
 
@@ -119,36 +119,14 @@ export async function countAuditEventsBeforePostgres(db: PostgresDatabase, befor
   return rows[0]?.n ?? 0;
 }
 
-interface Row {
-  time: string; subject: string; client_id: string; roles: string; server: string; method: string; target: string | null;
-  decision: 'allow' | 'deny'; rule: string | null; reason: string; latency_us: number; arguments: string | null;
-  session_id: string | null; count: number; remote_address: string | null;
-}
-
 /** Recorded events matching every given filter, newest first (default limit 100): `mcp-warden audit` on PostgreSQL. */
 export async function queryAuditEventsPostgres(db: PostgresDatabase, query: AuditQuery = {}): Promise<AuditEvent[]> {
   // One prepared statement for every filter combination: an absent filter is a NULL parameter.
-  const { rows } = await db.query<Row>('warden_audit_query', `SELECT time, subject, client_id, roles, server, method, target, decision, rule, reason,
+  const { rows } = await db.query<AuditEventRow>('warden_audit_query', `SELECT time, subject, client_id, roles, server, method, target, decision, rule, reason,
       latency_us, arguments, session_id, count, remote_address FROM audit_events
     WHERE ($1::text IS NULL OR subject = $1) AND ($2::text IS NULL OR client_id = $2) AND ($3::text IS NULL OR server = $3)
       AND ($4::text IS NULL OR decision = $4) AND ($5::bigint IS NULL OR time_ms >= $5) AND ($6::bigint IS NULL OR time_ms < $6)
     ORDER BY time_ms DESC, id DESC LIMIT $7`,
   [query.subject ?? null, query.clientId ?? null, query.server ?? null, query.decision ?? null, query.since ?? null, query.until ?? null, query.limit ?? 100]);
-  return rows.map((r) => ({
-    time: r.time,
-    subject: r.subject,
-    clientId: r.client_id,
-    roles: JSON.parse(r.roles) as string[],
-    server: r.server,
-    method: r.method,
-    target: r.target,
-    decision: r.decision,
-    rule: r.rule,
-    reason: r.reason,
-    latencyUs: r.latency_us,
-    ...(r.arguments !== null ? { arguments: JSON.parse(r.arguments) as unknown } : {}),
-    sessionId: r.session_id,
-    ...(r.count !== 1 ? { count: r.count } : {}),
-    ...(r.remote_address !== null ? { remoteAddress: r.remote_address } : {}),
-  }));
+  return rows.map(decodeAuditEventRow);
 }

@@ -18,7 +18,8 @@ export interface AuditQuery {
   limit?: number;
 }
 
-interface Row {
+/** One `audit_events` row as both backends return it. */
+export interface AuditEventRow {
   time: string;
   subject: string;
   client_id: string;
@@ -61,8 +62,13 @@ export function queryAuditEvents(db: SqliteDatabase, query: AuditQuery = {}): Au
   values.limit = query.limit ?? 100;
   const sql = `SELECT time, subject, client_id, roles, server, method, target, decision, rule, reason, latency_us, arguments, session_id, count, remote_address
     FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY time_ms DESC, id DESC LIMIT @limit`;
-  const rows = db.prepare(sql).all(values) as Row[];
-  return rows.map((r) => ({
+  const rows = db.prepare(sql).all(values) as AuditEventRow[];
+  return rows.map(decodeAuditEventRow);
+}
+
+/** An `audit_events` row (SQLite or PostgreSQL) as the event that was recorded. */
+export function decodeAuditEventRow(r: AuditEventRow): AuditEvent {
+  return {
     time: r.time,
     subject: r.subject,
     clientId: r.client_id,
@@ -78,5 +84,5 @@ export function queryAuditEvents(db: SqliteDatabase, query: AuditQuery = {}): Au
     sessionId: r.session_id,
     ...(r.count !== 1 ? { count: r.count } : {}),
     ...(r.remote_address !== null ? { remoteAddress: r.remote_address } : {}),
-  }));
+  };
 }
