@@ -30,11 +30,11 @@
  * Never across users: every key holds the subject and its issuer.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import type { Caller } from '../../kernel/caller.ts';
-import { idKey, isNotification, isRequest, parseJsonRpcMessage, rememberRaw, serializeLine, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../jsonrpc.ts';
+import { idKey, isNotification, isRequest, rememberRaw, serializeLine, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../jsonrpc.ts';
 import { childEnvironment, type StdioUpstreamOptions } from './stdio.ts';
 import { UpstreamError, type Upstream, type UpstreamConnection, type UpstreamConnectContext, type UpstreamEvents } from './types.ts';
+import { readStdioLines } from './stdio-lines.ts';
 
 /** Grace period between SIGTERM and SIGKILL. */
 const KILL_GRACE_MS = 2000;
@@ -177,20 +177,7 @@ export function createStdioPool(options: StdioPoolOptions): StdioPool {
     const shared = new SharedChild(key, child, options.downstream.credentialsExpireAt?.(caller, server), onExit);
     live.add(shared);
     const log = logger.child({ server: server.name, pid: child.pid });
-    createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
-      if (!line.trim()) return;
-      let message: JsonRpcMessage;
-      try {
-        message = parseJsonRpcMessage(JSON.parse(line));
-      } catch {
-        log.warn({ bytes: line.length }, 'stdio upstream wrote a line that is not a JSON-RPC message; ignored');
-        return;
-      }
-      fromChild(shared, message, line);
-    });
-    createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (line) => {
-      log.info({ stderr: line.slice(0, 4000) }, 'upstream stderr');
-    });
+    readStdioLines(child, log, (message, line) => fromChild(shared, message, line));
     log.info({ sessions: 0 }, 'shared stdio upstream started');
     return shared;
   }

@@ -4,13 +4,13 @@
  * environment plus a few basics and the caller's downstream credentials: never the gateway's env.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import type { Logger } from '../../log.ts';
 import type { ServerConfig, StdioUpstream } from '../../config/schema.ts';
 import type { DownstreamCredentials } from '../../downstream/types.ts';
 import type { Caller } from '../../kernel/caller.ts';
-import { parseJsonRpcMessage, rememberRaw, serializeLine, type JsonRpcMessage } from '../jsonrpc.ts';
+import { rememberRaw, serializeLine, type JsonRpcMessage } from '../jsonrpc.ts';
 import { UpstreamError, type Upstream, type UpstreamConnection, type UpstreamConnectContext } from './types.ts';
+import { readStdioLines } from './stdio-lines.ts';
 
 /** Variables a program needs to start at all; passed through from the gateway's environment. */
 const BASIC_ENV = ['PATH', 'HOME', 'LANG', 'SystemRoot', 'TMPDIR'] as const;
@@ -73,20 +73,9 @@ export function createStdioUpstream(options: StdioUpstreamOptions): Upstream {
         });
       });
       child.stdin.on('error', () => {});
-      createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
-        if (!line.trim()) return;
-        let message: JsonRpcMessage;
-        try {
-          message = parseJsonRpcMessage(JSON.parse(line));
-        } catch {
-          log.warn({ bytes: line.length }, 'stdio upstream wrote a line that is not a JSON-RPC message; ignored');
-          return;
-        }
+      readStdioLines(child, log, (message, line) => {
         rememberRaw(message, line);
         ctx.events.message(message);
-      });
-      createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (line) => {
-        log.info({ stderr: line.slice(0, 4000) }, 'upstream stderr');
       });
 
       const connection: UpstreamConnection = {
