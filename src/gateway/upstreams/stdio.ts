@@ -8,7 +8,7 @@ import type { Logger } from '../../log.ts';
 import type { ServerConfig, StdioUpstream } from '../../config/schema.ts';
 import type { DownstreamCredentials } from '../../downstream/types.ts';
 import type { Caller } from '../../kernel/caller.ts';
-import { rememberRaw, serializeLine, type JsonRpcMessage } from '../jsonrpc.ts';
+import { rememberRaw, serializeLine } from '../jsonrpc.ts';
 import { UpstreamError, type Upstream, type UpstreamConnection, type UpstreamConnectContext } from './types.ts';
 import { readStdioLines } from './stdio-lines.ts';
 
