@@ -1,8 +1,17 @@
 #!/usr/bin/env node
-// The published entry point. Sources are TypeScript run through tsx's ESM loader,
-// so `npm install` then `npm start` needs no build step on a fresh machine.
-import { register } from 'tsx/esm/api';
+// The `mcp-warden` command. The published package runs its build (dist/, compiled by
+// `npm run build` on prepack, plain JavaScript: no TypeScript loader at run time). A checkout,
+// where src/ sits beside bin/ (the package ships no src/), runs the TypeScript sources through
+// tsx instead, so `npm start` and the tests need no build step and never run a stale one.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/cli/main.ts');
+const source = new URL('../src/cli/main.ts', import.meta.url);
+let main;
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import(source.href));
+} else {
+  ({ main } = await import('../dist/cli/main.js'));
+}
 process.exitCode = await main(process.argv.slice(2));

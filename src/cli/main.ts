@@ -2,6 +2,7 @@
  * `mcp-warden <command>`: the only place that reads argv; each command lives in its own file
  * under commands/ and is loaded on demand, so `mcp-warden token` does not load the gateway.
  */
+import { readFileSync } from 'node:fs';
 import type { Command, CommandContext } from './command.ts';
 import { UsageError } from './options.ts';
 
@@ -33,12 +34,22 @@ function usage(): string {
   ].join('\n');
 }
 
+/** The installed package's version: package.json is two levels up from src/cli/ and from dist/cli/ alike. */
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
 export async function main(argv: string[], io: Partial<CommandContext> = {}): Promise<number> {
   const ctx: CommandContext = { args: argv.slice(1), env: process.env, stdout: process.stdout, stderr: process.stderr, ...io };
   const name = argv[0];
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     ctx.stdout.write(`${usage()}\n`);
     return name ? 0 : 2;
+  }
+  if (name === '--version') {
+    ctx.stdout.write(`mcp-warden ${packageVersion()}\n`);
+    return 0;
   }
   const command = commands[name];
   if (!command) {
