@@ -6,9 +6,9 @@
 // - Dependencies (the MCP client SDK, zod, jose) are bundled rather than installed: installed,
 //   they alone weigh ~16 MB (zod ships 8 MB of sources, locales and both module formats); bundled
 //   and tree-shaken the whole package is a small fraction of the 15 MB client budget
-//   (docs/benchmarks.md) and loads fewer files at start. Their licences go to THIRD-PARTY-NOTICES.md.
+//   (docs/benchmarks.md) and loads fewer files at start. Their licences go to dist/THIRD-PARTY-NOTICES.md.
 // - dist/types/: declarations of the library (tsc), for TypeScript users.
-// `node build.mjs [OUTDIR] [--meta FILE]`: --meta writes esbuild's record of every module bundled,
+// `node build.mjs [OUTDIR] [--meta FILE] [--no-types]`: --no-types skips the declarations; --meta writes esbuild's record of every module bundled,
 // which test/package/client-package.test.ts reads to check that none of them is a server module.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -21,7 +21,8 @@ const root = join(here, '../..');
 const args = process.argv.slice(2);
 const metaAt = args.indexOf('--meta');
 const metaFile = metaAt >= 0 ? args.splice(metaAt, 2)[1] : undefined;
-const outdir = args[0] ?? join(here, 'dist');
+const noTypes = args.includes('--no-types');
+const outdir = args.filter((a) => a !== '--no-types')[0] ?? join(here, 'dist');
 
 rmSync(outdir, { recursive: true, force: true });
 const result = await build({
@@ -59,7 +60,7 @@ for (const input of Object.keys(result.metafile.inputs)) {
 const notices = [...packages.values()]
   .sort((a, b) => a.name.localeCompare(b.name))
   .map((p) => `## ${p.name} ${p.version} (${p.license})\n\n${p.text ?? `Licensed under ${p.license}; see https://www.npmjs.com/package/${p.name}`}\n`);
-writeFileSync(join(here, 'THIRD-PARTY-NOTICES.md'), `# Third-party notices\n\nmcp-warden-client bundles these packages (dist/).\n\n${notices.join('\n')}`);
+writeFileSync(join(outdir, 'THIRD-PARTY-NOTICES.md'), `# Third-party notices\n\nmcp-warden-client bundles these packages (dist/).\n\n${notices.join('\n')}`);
 
 // Declarations of the library entry point.
-execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(here, 'tsconfig.json'), '--outDir', join(outdir, 'types')], { stdio: 'inherit' });
+if (!noTypes) execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(here, 'tsconfig.json'), '--outDir', join(outdir, 'types')], { stdio: 'inherit' });

@@ -10,10 +10,15 @@ import type { Config } from './schema.ts';
 
 const require = createRequire(import.meta.url);
 
-/** The command line that runs the demo notes server (TypeScript, through tsx's loader). */
+/**
+ * The command line that runs the demo notes server: compiled, as plain JavaScript (the installed
+ * package has no TypeScript loader: tsx is a dev dependency); from source (a checkout), the
+ * TypeScript file through tsx's loader.
+ */
 export function demoServerCommand(): { command: string; args: string[] } {
-  const tsx = require.resolve('tsx');
-  return { command: process.execPath, args: ['--import', tsx, fileURLToPath(new URL('../demo/notes-server.ts', import.meta.url))] };
+  const fromSource = import.meta.url.endsWith('.ts');
+  const server = fileURLToPath(new URL(`../demo/notes-server.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+  return { command: process.execPath, args: fromSource ? ['--import', require.resolve('tsx'), server] : [server] };
 }
 
 export function buildDemoConfig(env: NodeJS.ProcessEnv = process.env): Config {
