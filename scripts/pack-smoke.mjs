@@ -178,7 +178,7 @@ async function main() {
     if (!Array.isArray(tools)) throw new Error('tools/list answered without a tools array');
     step(`mcp-warden-client connect: tools/list answered through the bridge (${tools.length} tools: ${tools.map((t) => t.name).join(', ')})`);
   } catch (err) {
-    throw new Error(`mcp-warden-client connect failed: ${err.message}\nbridge stderr:\n${bridgeLog}\nwarden log:\n${log}`);
+    throw new Error(`mcp-warden-client connect failed: ${err.message}\nbridge stderr:\n${bridgeLog}\nwarden log:\n${log}`, { cause: err });
   } finally {
     await client.close();
   }

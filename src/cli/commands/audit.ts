@@ -3,9 +3,6 @@
  * recorded in the configured SQLite database, filtered by user, client, server, decision and time.
  */
 import { existsSync } from 'node:fs';
-import { buildDemoConfig } from '../../config/demo.ts';
-import { loadConfigFile } from '../../config/load.ts';
-import type { Config } from '../../config/schema.ts';
 import { openDatabase } from '../../storage/sqlite/database.ts';
 import { queryAuditEvents, type AuditQuery } from '../../audit/query.ts';
 import type { AuditEvent } from '../../audit/types.ts';

@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import type { Logger } from '../../log.ts';
 import type { HttpUpstream, ServerConfig } from '../../config/schema.ts';
 import type { DownstreamCredentials } from '../../downstream/types.ts';
-import { idKey, parseJsonRpcMessage, rememberRaw, serialize, type JsonRpcMessage } from '../jsonrpc.ts';
+import { idKey, parseJsonRpcMessage, rememberRaw, serialize } from '../jsonrpc.ts';
 import { createSseParser } from '../sse.ts';
 import { UpstreamError, type Upstream, type UpstreamConnection, type UpstreamConnectContext } from './types.ts';
 
