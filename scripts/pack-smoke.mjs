@@ -13,15 +13,16 @@
 // The native SQLite addon: `npm install` of the server tarball runs with --ignore-scripts and the
 // addon the checkout already built is copied in (same better-sqlite3 version, same Node ABI), because
 // compiling SQLite again takes minutes on CI; PACK_SMOKE_NATIVE=1 runs the real install scripts.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { footprint, install, pack, run } from './pack-lib.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'warden-pack-smoke-'));
@@ -30,36 +31,6 @@ const children = [];
 
 function step(message) {
   console.log(`pack-smoke: ${message}`);
-}
-
-function run(command, args, options = {}) {
-  const r = spawnSync(command, args, { encoding: 'utf8', ...options, env: { ...process.env, ...options.env } });
-  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${r.status ?? r.signal}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
-/** `npm pack` of the root package or a workspace; returns the tarball's path. */
-function pack(workspaceArgs) {
-  const out = run('npm', ['pack', '--json', '--pack-destination', work, ...workspaceArgs], { cwd: root });
-  const [info] = JSON.parse(out.slice(out.indexOf('[')));
-  return join(work, info.filename);
-}
-
-function install(folder, tarball, extra = []) {
-  mkdirSync(folder);
-  writeFileSync(join(folder, 'package.json'), '{ "name": "pack-smoke", "private": true }\n');
-  run('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock', ...extra, tarball], { cwd: folder });
-}
-
-function filesUnder(dir, out = []) {
-  for (const entry of readdirSync(dir)) {
-    const path = join(dir, entry);
-    const s = statSync(path, { throwIfNoEntry: false });
-    if (!s) continue;
-    if (s.isDirectory()) filesUnder(path, out);
-    else out.push({ path, size: s.size });
-  }
-  return out;
 }
 
 async function freePort() {
@@ -81,8 +52,8 @@ async function waitFor(condition, what, timeoutMs = 60_000) {
 
 async function main() {
   step(`working in ${work}`);
-  const serverTarball = pack([]);
-  const clientTarball = pack(['-w', 'mcp-warden-client']);
+  const serverTarball = pack(root, work);
+  const clientTarball = pack(root, work, ['-w', 'mcp-warden-client']);
   for (const tarball of [serverTarball, clientTarball]) {
     const listing = run('tar', ['tzf', tarball]).split('\n').filter(Boolean);
     const stray = listing.filter((f) => /^package\/(src|test|bench|\.ci|scripts|conformance)\//.test(f));
@@ -91,26 +62,16 @@ async function main() {
   }
 
   const serverDir = join(work, 'server');
-  install(serverDir, serverTarball, process.env.PACK_SMOKE_NATIVE ? [] : ['--ignore-scripts']);
-  if (!process.env.PACK_SMOKE_NATIVE) {
-    const addon = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node';
-    const want = JSON.parse(readFileSync(join(serverDir, 'node_modules/better-sqlite3/package.json'), 'utf8')).version;
-    const have = JSON.parse(readFileSync(join(root, 'node_modules/better-sqlite3/package.json'), 'utf8')).version;
-    if (want !== have) throw new Error(`better-sqlite3 ${want} installed, the checkout built ${have}: run with PACK_SMOKE_NATIVE=1`);
-    mkdirSync(dirname(join(serverDir, addon)), { recursive: true });
-    cpSync(join(root, addon), join(serverDir, addon));
-  }
+  install(serverDir, serverTarball, { nativeFrom: process.env.PACK_SMOKE_NATIVE ? undefined : root });
   const clientDir = join(work, 'client');
   install(clientDir, clientTarball);
-  const clientFiles = filesUnder(join(clientDir, 'node_modules'));
-  const native = clientFiles.filter((f) => f.path.endsWith('.node'));
-  if (native.length) throw new Error(`the light client installs a native addon: ${native[0].path}`);
+  const light = footprint(clientDir);
+  if (light.native.length) throw new Error(`the light client installs a native addon: ${light.native[0]}`);
   for (const server of ['better-sqlite3', 'oidc-provider', '@modelcontextprotocol/server']) {
     if (existsSync(join(clientDir, 'node_modules', server))) throw new Error(`the light client installs ${server}`);
   }
-  const clientBytes = clientFiles.reduce((n, f) => n + f.size, 0);
-  const serverBytes = filesUnder(join(serverDir, 'node_modules')).reduce((n, f) => n + f.size, 0);
-  step(`installed: mcp-warden ${(serverBytes / 1e6).toFixed(1)} MB, mcp-warden-client ${(clientBytes / 1e6).toFixed(1)} MB (no native addon)`);
+  const full = footprint(serverDir);
+  step(`installed: mcp-warden ${(full.bytes / 1e6).toFixed(1)} MB in ${full.packages.length} packages, mcp-warden-client ${(light.bytes / 1e6).toFixed(1)} MB in ${light.packages.length} (no native addon)`);
 
   const wardenBin = join(serverDir, 'node_modules/.bin/mcp-warden');
   const clientBin = join(clientDir, 'node_modules/.bin/mcp-warden-client');
