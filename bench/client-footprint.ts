@@ -16,7 +16,10 @@
  * - Per round and per package, interleaved so machine load hits all alike: the MCP SDK's stdio
  *   client spawns the installed bin (`<bin> connect <url> …`), as a host does; time from before
  *   the spawn to the answered `tools/list` (initialize, initialized, tools/list through the bridge
- *   and the gateway). Then the bridge idles 2 s and its VmRSS is read from /proc/<pid>/status.
+ *   and the gateway). Then the bridge idles 8 s (`--idle-ms`) and its VmRSS is read from /proc/<pid>/status.
+ * - The floor: the same initialize + tools/list by the SDK client inside this process, straight to
+ *   the gateway with the token: what the gateway and its upstream take (the demo's stdio upstream
+ *   starts a notes server process per session), which no client can save.
  * - Medians over the rounds (default 7; `--rounds N`). `--baseline REF` names today's package
  *   (a git commit; default: the last commit before the split). `--json` for machine output.
  */
@@ -26,7 +29,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { footprint, install, pack, run } from '../scripts/pack-lib.mjs';
 
@@ -40,6 +43,9 @@ const ROUNDS = Number(option('--rounds') ?? 7);
 /** The last commit before the package split (compiled dist/, the mcp-warden-client workspace). */
 const BASELINE = option('--baseline') ?? 'a7f5014';
 const JSON_OUT = args.includes('--json');
+/** NODE_OPTIONS for the spawned `connect` processes (to try V8 settings; none by default). */
+const NODE_OPTIONS = option('--node-options') ?? '';
+const IDLE_MS = Number(option('--idle-ms') ?? 8000);
 
 const BUDGET = { installMB: 15, idleRssMB: 60, firstListMs: 400 };
 
@@ -134,8 +140,20 @@ async function main(): Promise<void> {
     await untilUnauthorized(endpoint, warden, () => log);
 
     const clientArgs = ['--client-credentials', '--client-id', 'demo-agent', '--token-store', 'file'];
-    const clientEnv = { ...env, MCP_WARDEN_CLIENT_SECRET: secret, MCP_WARDEN_HOME: join(home, 'warden') };
-    run(systems[2]!.bin, ['token', endpoint, ...clientArgs], { env: clientEnv });
+    const clientEnv = { ...env, MCP_WARDEN_CLIENT_SECRET: secret, MCP_WARDEN_HOME: join(home, 'warden'), NODE_OPTIONS };
+    const token = run(systems[2]!.bin, ['token', endpoint, ...clientArgs], { env: clientEnv }).trim();
+
+    // The floor: the same exchange by the SDK client in this process, straight to the gateway over
+    // HTTP with the token (no process start, no bridge); what the gateway and its upstream cost.
+    const floorMs: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const client = new Client({ name: 'bench-footprint-floor', version: '0' });
+      const started = process.hrtime.bigint();
+      await client.connect(new StreamableHTTPClientTransport(new URL(endpoint), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+      await client.listTools();
+      floorMs.push(Number(process.hrtime.bigint() - started) / 1e6);
+      await client.close();
+    }
 
     for (let round = 0; round < ROUNDS; round++) {
       for (const system of systems) {
@@ -152,10 +170,27 @@ async function main(): Promise<void> {
           throw new Error(`${system.name}: ${(err as Error).message}\n${stderr}`, { cause: err });
         }
         system.firstListMs.push(Number(process.hrtime.bigint() - started) / 1e6);
-        // Idle: the bridge has answered and waits on stdin; give the GC and lazy loads time to settle.
-        await new Promise((resolve) => setTimeout(resolve, 2000));
+        // Idle: the bridge has answered and waits on stdin; V8's memory reducer runs a few seconds
+        // after allocation stops, so RSS is read once that had time to happen.
+        await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
         system.idleRssMB.push(rssMB(transport.pid!));
         await client.close();
+      }
+    }
+
+    // RSS references: what any Node bridge pays before its own code (Node alone; Node with fetch
+    // used once and zod loaded, both of which the MCP SDK's transports need).
+    const references = [
+      { name: 'reference: node alone, idle on stdin', code: 'process.stdin.resume();' },
+      { name: 'reference: node + one fetch + zod loaded', code: `await import('zod'); await fetch(${JSON.stringify(endpoint)}).catch(() => {}); process.stdin.resume();` },
+    ].map((r) => ({ ...r, rssMB: [] as number[] }));
+    for (let round = 0; round < Math.min(ROUNDS, 3); round++) {
+      for (const ref of references) {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', ref.code], { cwd: ROOT, env: { PATH: env.PATH, NODE_OPTIONS }, stdio: ['pipe', 'ignore', 'ignore'] });
+        await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+        ref.rssMB.push(rssMB(child.pid!));
+        child.kill();
+        await new Promise((resolve) => child.once('exit', resolve));
       }
     }
 
@@ -174,13 +209,16 @@ async function main(): Promise<void> {
       { goal: `idle connect ≤ ${BUDGET.idleRssMB} MB RSS`, met: light.idleRssMB <= BUDGET.idleRssMB, value: `${light.idleRssMB} MB` },
       { goal: `connect → first tools/list ≤ ${BUDGET.firstListMs} ms (stored token)`, met: light.firstListMs <= BUDGET.firstListMs, value: `${light.firstListMs} ms` },
     ];
+    const floor = Math.round(median(floorMs));
     if (JSON_OUT) {
-      console.log(JSON.stringify({ rounds: ROUNDS, node: process.version, rows, goals }, null, 2));
+      console.log(JSON.stringify({ rounds: ROUNDS, node: process.version, nodeOptions: NODE_OPTIONS, floorMs: floor, references: references.map((r) => ({ name: r.name, rssMB: median(r.rssMB) })), rows, goals }, null, 2));
     } else {
-      console.log(`client footprint, ${ROUNDS} rounds, Node ${process.version} (medians)\n`);
+      console.log(`client footprint, ${ROUNDS} rounds, Node ${process.version}${NODE_OPTIONS ? `, NODE_OPTIONS=${NODE_OPTIONS}` : ''} (medians)\n`);
       console.log('| package | install (MB) | packages | native addons | idle connect RSS (MB) | connect → tools/list (ms) [min–max] |');
       console.log('| --- | --- | --- | --- | --- | --- |');
       for (const r of rows) console.log(`| ${r.system} | ${r.installMB} | ${r.packages} | ${r.nativeAddons} | ${r.idleRssMB} | ${r.firstListMs} [${r.firstListMsRange.join('–')}] |`);
+      console.log(`| floor: SDK client in process → gateway over HTTP (no spawn, no bridge) | | | | | ${floor} [${Math.round(Math.min(...floorMs))}–${Math.round(Math.max(...floorMs))}] |`);
+      for (const r of references) console.log(`| ${r.name} | | | | ${median(r.rssMB).toFixed(1)} | |`);
       console.log('');
       for (const g of goals) console.log(`${g.met ? 'met' : 'MISSED'}: ${g.goal}: ${g.value}`);
     }
