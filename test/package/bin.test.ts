@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -59,6 +59,13 @@ describe('bin/mcp-warden.js: sources in a checkout, the build when installed', (
   it('a checkout installed without dev dependencies (no tsx) runs its build', () => {
     const r = runBin(fixture({ ...SOURCE, ...BUILT }, false));
     assert.equal(r.stdout, 'dist status --x\n', r.stderr);
+  });
+
+  it('this checkout: `node bin/mcp-warden.js --version` runs the sources and prints the package version', () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/mcp-warden.js'), '--version'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `mcp-warden ${version}\n`);
   });
 
   it('neither tsx nor a build: one line saying what to run, exit 1', () => {
