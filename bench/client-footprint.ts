@@ -200,6 +200,7 @@ async function main(): Promise<void> {
       packages: s.packages,
       nativeAddons: s.native,
       idleRssMB: Number(median(s.idleRssMB).toFixed(1)),
+      idleRssMBRange: [Math.min(...s.idleRssMB), Math.max(...s.idleRssMB)].map((x) => Number(x.toFixed(1))),
       firstListMs: Math.round(median(s.firstListMs)),
       firstListMsRange: [Math.round(Math.min(...s.firstListMs)), Math.round(Math.max(...s.firstListMs))],
     }));
@@ -214,9 +215,9 @@ async function main(): Promise<void> {
       console.log(JSON.stringify({ rounds: ROUNDS, node: process.version, nodeOptions: NODE_OPTIONS, floorMs: floor, references: references.map((r) => ({ name: r.name, rssMB: median(r.rssMB) })), rows, goals }, null, 2));
     } else {
       console.log(`client footprint, ${ROUNDS} rounds, Node ${process.version}${NODE_OPTIONS ? `, NODE_OPTIONS=${NODE_OPTIONS}` : ''} (medians)\n`);
-      console.log('| package | install (MB) | packages | native addons | idle connect RSS (MB) | connect → tools/list (ms) [min–max] |');
+      console.log('| package | install (MB) | packages | native addons | idle connect RSS (MB) [min–max] | connect → tools/list (ms) [min–max] |');
       console.log('| --- | --- | --- | --- | --- | --- |');
-      for (const r of rows) console.log(`| ${r.system} | ${r.installMB} | ${r.packages} | ${r.nativeAddons} | ${r.idleRssMB} | ${r.firstListMs} [${r.firstListMsRange.join('–')}] |`);
+      for (const r of rows) console.log(`| ${r.system} | ${r.installMB} | ${r.packages} | ${r.nativeAddons} | ${r.idleRssMB} [${r.idleRssMBRange.join('–')}] | ${r.firstListMs} [${r.firstListMsRange.join('–')}] |`);
       console.log(`| floor: SDK client in process → gateway over HTTP (no spawn, no bridge) | | | | | ${floor} [${Math.round(Math.min(...floorMs))}–${Math.round(Math.max(...floorMs))}] |`);
       for (const r of references) console.log(`| ${r.name} | | | | ${median(r.rssMB).toFixed(1)} | |`);
       console.log('');

@@ -6,7 +6,9 @@ import { dirname, join } from 'node:path';
 
 /** Runs a command to completion; throws with its output when it fails. */
 export function run(command, args, options = {}) {
-  const r = spawnSync(command, args, { encoding: 'utf8', ...options, env: { ...process.env, ...options.env } });
+  // `options.env` is the whole environment when given (a clean one, as a user's shell has).
+  const r = spawnSync(command, args, { encoding: 'utf8', ...options, env: options.env ?? process.env });
+  if (r.error) throw new Error(`${command} ${args.join(' ')}: ${r.error.message}`, { cause: r.error });
   if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${r.status ?? r.signal}\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }

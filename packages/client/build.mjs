@@ -6,7 +6,7 @@
 // - Dependencies (the MCP client SDK, zod, jose) are bundled rather than installed: installed,
 //   they alone weigh ~16 MB (zod ships 8 MB of sources, locales and both module formats); bundled
 //   and tree-shaken the whole package is a small fraction of the 15 MB client budget
-//   (docs/benchmarks.md) and loads fewer files at start. Their licences go to dist/THIRD-PARTY-NOTICES.md.
+//   (docs/benchmarks.md) and loads fewer files at start; minified, it also holds less memory. Their licences go to dist/THIRD-PARTY-NOTICES.md.
 // - dist/types/: declarations of the library (tsc), for TypeScript users.
 // `node build.mjs [OUTDIR] [--meta FILE] [--no-types]`: --no-types skips the declarations; --meta writes esbuild's record of every module bundled,
 // which test/package/client-package.test.ts reads to check that none of them is a server module.
@@ -37,6 +37,11 @@ const result = await build({
   chunkNames: 'chunks/[name]-[hash]',
   sourcemap: 'linked',
   legalComments: 'none',
+  // Minified: idle `connect` holds ~9 MB less (docs/benchmarks.md, Client footprint). Names kept
+  // (classes and functions in stack traces, `.name` checks); linked source maps map the rest
+  // (`node --enable-source-maps`).
+  minify: true,
+  keepNames: true,
   metafile: true,
   logLevel: 'warning',
   // CommonJS dependencies inside an ES module bundle call require() for Node's built-ins.
