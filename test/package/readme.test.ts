@@ -30,6 +30,14 @@ describe('README: install and test instructions', () => {
     assert.ok(manifest.bin[manifest.name], `${manifest.name} has a bin named ${manifest.name}`);
   });
 
+  it("the light package's own README gives the same host launch and only commands its bin has", () => {
+    const readme = readFileSync(join(ROOT, 'packages/client/README.md'), 'utf8');
+    const [snippet] = blocks(readme, 'json').map((b) => JSON.parse(b) as { mcpServers: Record<string, { command: string; args: string[] }> });
+    assert.deepEqual(Object.values(snippet!.mcpServers)[0]!.args.slice(0, 3), ['-y', 'mcp-warden-client', 'connect']);
+    const commands = [...blocks(readme, 'sh')[0]!.matchAll(/^npx -y mcp-warden-client (\S+) /gm)].map((m) => m[1]);
+    assert.deepEqual([...new Set(commands)].sort(), ['call', 'connect', 'login', 'logout', 'token', 'tools']);
+  });
+
   it('.ci/run runs exactly the Quick start test command, with no apt step of its own (npm test provisions)', () => {
     const quickStart = README.slice(README.indexOf('## Quick start'));
     const [first] = blocks(quickStart, 'sh');
