@@ -2,9 +2,12 @@
 // `npm test`: every *.test.ts under test/, through node's own test runner with tsx.
 // Node 20's --test takes no globs, so the files are listed here. Extra arguments
 // (file paths or a folder) narrow the run: `npm test -- test/policy`.
+// First it makes sure the system programs the tests drive are there (prerequisites.mjs:
+// chromium, secret-tool, gnome-keyring, dbus), installing them with apt-get when run as root.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensurePrerequisites } from './prerequisites.mjs';
 
 function collect(path, out) {
   if (statSync(path).isDirectory()) {
@@ -15,15 +18,19 @@ function collect(path, out) {
   return out;
 }
 
-const roots = process.argv.slice(2);
+// `--test-concurrency=N` overrides the default of 2 test files at a time (docs/benchmarks.md has
+// timings); every other argument is a file or folder.
+const concurrencyArg = process.argv.slice(2).find((a) => /^--test-concurrency=\d+$/.test(a));
+const roots = process.argv.slice(2).filter((a) => a !== concurrencyArg);
 const files = (roots.length ? roots : ['test']).flatMap((root) => collect(root, []));
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
+if (!ensurePrerequisites()) process.exit(1);
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', ...files],
+  ['--import', 'tsx', '--test', concurrencyArg ?? '--test-concurrency=2', '--test-timeout=120000', ...files],
   { stdio: 'inherit', env: { ...process.env, NODE_NO_WARNINGS: '1' } },
 );
 process.exit(result.status ?? 1);

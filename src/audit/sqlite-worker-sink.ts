@@ -2,7 +2,7 @@
  * Audit events written to SQLite by a worker thread, so the insert transactions run off the
  * event loop. The request path is unchanged: `record` pushes to the same batch (batch.ts, 100 ms
  * or 256 events); a batch becomes rows here and is posted to the writer thread
- * (sqlite-writer.worker.mjs), which owns a second connection to the same database file (WAL).
+ * (sqlite-writer.worker.ts), which owns a second connection to the same database file (WAL).
  *
  * - `flush()` posts the queue and resolves once the thread has answered for every batch posted
  *   so far, so an in-process reader (tests, `startWarden().flushAudit()`) sees them.
@@ -20,20 +20,14 @@
  *   reported through `onError` (at once, then at most every 10 s, and a summary when the thread has
  *   caught up or the sink closes), never silently.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
 import { Batch, type BatchOptions } from './batch.ts';
 import { pruneAuditEventsInChunks, PRUNE_CHUNK_SQL, type PruneResult } from './retention.ts';
 import { createRowWriter, INSERT_SQL, migrateAudit, toRow, type AuditRow } from './sqlite-sink.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
-
-const WORKER_URL = new URL('./sqlite-writer.worker.mjs', import.meta.url);
-
-type Reply =
-  | { type: 'written'; seq: number }
-  | { type: 'failed'; seq: number; message: string }
-  | { type: 'pruned'; seq: number; removed: number; chunks: number }
-  | { type: 'prune-failed'; seq: number; message: string };
+import { startModuleWorker } from './module-worker.ts';
+import type { WriterData, WriterReply as Reply } from './sqlite-writer.worker.ts';
 
 interface PendingPrune {
   beforeMs: number;
@@ -86,10 +80,9 @@ export class SqliteWorkerAuditSink implements AuditSink {
     this.#db = db;
     this.#onError = onError;
     this.#maxInFlightEvents = options.maxInFlightEvents ?? MAX_IN_FLIGHT_EVENTS;
-    this.#worker = new Worker(WORKER_URL, {
-      workerData: { path: db.name, sql: INSERT_SQL, pruneSql: PRUNE_CHUNK_SQL, busyTimeoutMs: options.busyTimeoutMs ?? 5000 },
-      // The worker is plain JavaScript: no TypeScript loader (and no test-runner flags) needed.
-      execArgv: [],
+    const workerData: WriterData = { path: db.name, sql: INSERT_SQL, pruneSql: PRUNE_CHUNK_SQL, busyTimeoutMs: options.busyTimeoutMs ?? 5000 };
+    this.#worker = startModuleWorker('sqlite-writer.worker', import.meta.url, {
+      workerData,
       stdout: false,
       stderr: false,
     });

@@ -6,12 +6,6 @@ import { readFileSync } from 'node:fs';
 import type { Command, CommandContext } from './command.ts';
 import { UsageError } from './options.ts';
 
-/** The version in package.json, read once where `--version` asks for it. */
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
-}
-
 const commands: Record<string, { summary: string; load: () => Promise<{ run: Command }> }> = {
   start: { summary: 'run the gateway and authorization server (--config FILE, or --demo)', load: () => import('./commands/start.ts') },
   users: { summary: 'manage built-in users: add|list|remove|set-role|set-password', load: () => import('./commands/users.ts') },
@@ -40,6 +34,12 @@ function usage(): string {
     '',
     'mcp-warden <command> --help shows a command\'s options; mcp-warden --version prints the version.',
   ].join('\n');
+}
+
+/** The installed package's version: package.json is two levels up from src/cli/ and from dist/cli/ alike. */
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
 }
 
 export async function main(argv: string[], io: Partial<CommandContext> = {}): Promise<number> {

@@ -10,7 +10,12 @@ export class UsageError extends Error {
 }
 
 /** Parses a command's options with node:util parseArgs, turning its errors into a usage error. */
-export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = true) {
+export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(
+  args: string[],
+  options: T,
+  allowPositionals = true,
+  // Named, not inferred: the published declarations (dist/*.d.ts) cannot name node:util's internal option type.
+): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: boolean; strict: true }>> {
   try {
     return parseArgs({ args, options, allowPositionals, strict: true });
   } catch (err) {

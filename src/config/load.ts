@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 import { ConfigError } from './errors.ts';
 import { describeIssue, keyOf } from './describe-issue.ts';

@@ -33,6 +33,7 @@ const TOO_LONG = `the target is longer than ${MAX_MATCHED_LENGTH} characters`;
  */
 export function hasDotSegments(uri: string): boolean {
   const decoded = uri.replace(/%2e/gi, '.');
+  // eslint-disable-next-line no-control-regex -- control characters are matched on purpose: such a URI is refused
   return /(^|\/)\.{1,2}(\/|$|[?#])/.test(decoded) || /[\\\u0000-\u001f]/.test(decoded);
 }
 

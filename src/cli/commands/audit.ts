@@ -3,9 +3,6 @@
  * recorded in the configured SQLite database, filtered by user, client, server, decision and time.
  */
 import { existsSync } from 'node:fs';
-import { buildDemoConfig } from '../../config/demo.ts';
-import { loadConfigFile } from '../../config/load.ts';
-import type { Config } from '../../config/schema.ts';
 import { openDatabase } from '../../storage/sqlite/database.ts';
 import { openStorage } from '../../storage/index.ts';
 import { queryAuditEventsPostgres } from '../../audit/postgres-sink.ts';

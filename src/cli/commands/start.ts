@@ -8,7 +8,7 @@ import { startDemoApi } from '../../config/demo.ts';
 import type { Config } from '../../config/schema.ts';
 import { canonicalResourceUri, protectedResourceMetadataUrl } from '../../kernel/resource-uri.ts';
 import { createLogger } from '../../log.ts';
-import { parseOptions, UsageError } from '../options.ts';
+import { parseOptions } from '../options.ts';
 import type { Command } from '../command.ts';
 
 const HELP = `usage: mcp-warden start --config FILE

@@ -1,0 +1,88 @@
+// The audit writer thread (sqlite-worker-sink.ts): its own better-sqlite3 connection on the
+// gateway's database file (WAL: the main thread's readers and this writer do not block each
+// other), inserting the rows it is sent, one transaction per batch, and answering each batch
+// with `written` or `failed` so the main thread knows what reached the disk. It also runs the
+// retention prune (retention.ts) chunk by chunk, taking new batches between chunks.
+// Started through module-worker.ts, which runs it compiled (dist/) or from source (tsx).
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import type { AuditRow } from './sqlite-sink.ts';
+
+/** What the main thread hands the thread at start. */
+export interface WriterData {
+  path: string;
+  sql: string;
+  pruneSql: string;
+  busyTimeoutMs: number;
+}
+
+/** Main thread → writer thread. */
+export type WriterRequest =
+  | { type: 'write'; seq: number; rows: AuditRow[] }
+  | { type: 'prune'; seq: number; beforeMs: number; chunk: number }
+  | { type: 'cancel-prune' }
+  | { type: 'close' };
+
+/** Writer thread → main thread: one answer per `write` and per `prune`. */
+export type WriterReply =
+  | { type: 'written'; seq: number }
+  | { type: 'failed'; seq: number; message: string }
+  | { type: 'pruned'; seq: number; removed: number; chunks: number }
+  | { type: 'prune-failed'; seq: number; message: string };
+
+if (!parentPort) throw new Error('sqlite-writer.worker runs as a worker thread (sqlite-worker-sink.ts starts it)');
+const port = parentPort;
+const { path, sql, pruneSql, busyTimeoutMs } = workerData as WriterData;
+const db = new Database(path, { timeout: busyTimeoutMs });
+db.pragma('synchronous = NORMAL');
+const insert = db.prepare(sql);
+const pruneChunk = db.prepare<[number, number]>(pruneSql);
+const writeRows = db.transaction((rows: AuditRow[]) => {
+  for (const row of rows) insert.run(row);
+});
+const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+const reply = (message: WriterReply): void => port.postMessage(message);
+
+let pruning = Promise.resolve();
+let cancelled = false;
+let closing = false;
+
+async function prune(seq: number, beforeMs: number, chunk: number): Promise<void> {
+  let removed = 0;
+  let chunks = 0;
+  try {
+    while (!cancelled && !closing) {
+      const { changes } = pruneChunk.run(beforeMs, chunk);
+      removed += changes;
+      if (changes > 0) chunks++;
+      if (changes < chunk) break;
+      // Batches posted meanwhile are written between chunks.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    reply({ type: 'pruned', seq, removed, chunks });
+  } catch (err) {
+    reply({ type: 'prune-failed', seq, message: errorMessage(err) });
+  }
+}
+
+port.on('message', (message: WriterRequest) => {
+  if (message.type === 'write') {
+    try {
+      writeRows(message.rows);
+      reply({ type: 'written', seq: message.seq });
+    } catch (err) {
+      reply({ type: 'failed', seq: message.seq, message: errorMessage(err) });
+    }
+  } else if (message.type === 'prune') {
+    cancelled = false;
+    pruning = pruning.then(() => prune(message.seq, message.beforeMs, message.chunk));
+  } else if (message.type === 'cancel-prune') {
+    cancelled = true;
+  } else if (message.type === 'close') {
+    closing = true;
+    void pruning.then(() => {
+      db.close();
+      port.close();
+    });
+  }
+});
