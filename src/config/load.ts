@@ -4,7 +4,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import type { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 import { ConfigError } from './errors.ts';
 import { describeIssue, keyOf } from './describe-issue.ts';

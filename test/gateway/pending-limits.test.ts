@@ -15,7 +15,6 @@ const ping = (id: number | string) => ({ jsonrpc: '2.0', id, method: 'ping' });
 
 describe('bounded state per session: pending requests capped in count and bytes, released at their deadline', () => {
   let t: TestWarden;
-  let token: string;
   const at = (path: string) => `${t.warden.url}${path}`;
   // streamAfterMs: a waiting answer becomes SSE at once, so the response headers arriving is the
   // positive signal that the gateway holds the request as pending.
@@ -28,7 +27,6 @@ describe('bounded state per session: pending requests capped in count and bytes,
         { name: 'idle', path: '/mcp/idle', ...common, idleTimeoutSeconds: 1, requestTimeoutSeconds: 1 },
       ],
     });
-    token = await t.issuer.mint({ aud: t.warden.url });
   });
   after(async () => t.close());
 

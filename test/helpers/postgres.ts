@@ -24,7 +24,7 @@ export function postgresUnavailable(): Promise<string | undefined> {
       return undefined;
     } catch (err) {
       const line = `PostgreSQL not reachable at ${TEST_POSTGRES_URL.replace(/\/\/[^@/]*@/, '//…@')} (${(err as Error).message}): start it (e.g. pg_ctlcluster 15 main start) or set WARDEN_TEST_POSTGRES_URL`;
-      if (process.env.CI) throw new Error(`${line}; CI requires it`);
+      if (process.env.CI) throw new Error(`${line}; CI requires it`, { cause: err });
       process.stderr.write(`# skipped PostgreSQL suites: ${line}\n`);
       return line;
     } finally {
