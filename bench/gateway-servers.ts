@@ -92,13 +92,13 @@ if (role === 'upstream') {
     config: { audit: { writer: process.argv[4] === 'inline' ? 'inline' : 'worker' } },
     servers: [
       // The memory run opens hundreds of sessions with one token: lift the per-caller limit.
-      { name: 'http', path: '/mcp/http', upstream: { http: { url: target! } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },
+      { name: 'http', path: '/mcp/http', upstream: { http: { url: target! } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000, maxSessionsPerUser: 100_000 },
       { name: 'http-policy', path: '/mcp/http-policy', upstream: { http: { url: target! } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], policy },
       { name: 'stdio', path: '/mcp/stdio', upstream: { stdio: { command: process.execPath, args: [TINY] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], policy },
       // bench/stdio-memory.ts: one child per session (stdio-mem) against one per user (stdio-shared).
-      { name: 'stdio-mem', path: '/mcp/stdio-mem', upstream: { stdio: { command: process.execPath, args: [TINY] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },
-      { name: 'stdio-shared', path: '/mcp/stdio-shared', upstream: { stdio: { command: process.execPath, args: [TINY], share: 'per-user', maxSharedProcesses: 1000, sharedIdleSeconds: 0 } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },
-      { name: 'sh', path: '/mcp/sh', upstream: { stdio: { command: 'sh', args: ['-c', SH_SERVER] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000 },
+      { name: 'stdio-mem', path: '/mcp/stdio-mem', upstream: { stdio: { command: process.execPath, args: [TINY] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000, maxSessionsPerUser: 100_000 },
+      { name: 'stdio-shared', path: '/mcp/stdio-shared', upstream: { stdio: { command: process.execPath, args: [TINY], share: 'per-user', maxSharedProcesses: 1000, sharedIdleSeconds: 0 } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000, maxSessionsPerUser: 100_000 },
+      { name: 'sh', path: '/mcp/sh', upstream: { stdio: { command: 'sh', args: ['-c', SH_SERVER] } }, scopes: ['mcp:read'], requiredScopes: ['mcp:read'], maxSessionsPerCaller: 100_000, maxSessionsPerUser: 100_000 },
     ],
   });
   const tokens: Record<string, string> = {};
