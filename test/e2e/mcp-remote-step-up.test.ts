@@ -51,6 +51,8 @@ describe('MCP 2025-11-25 authorization §Scope Challenge Handling: mcp-remote st
   let browser: Browser;
   let context: BrowserContext;
   let client: Client | undefined;
+  /** The DCR client mcp-remote registered, once the first journey has signed in. */
+  let clientId: string | undefined;
   let stderr = '';
   const configDir = () => join(dir, 'mcp-remote');
   const openedUrlsFile = () => join(dir, 'opened-urls.txt');
@@ -160,7 +162,7 @@ describe('MCP 2025-11-25 authorization §Scope Challenge Handling: mcp-remote st
     assert.ok(tools.some((t) => t.name === 'create_note'), `alice (admin) sees create_note: ${tools.map((t) => t.name).join(', ')}`);
 
     // The DCR registration recorded only the first challenge's scope.
-    const clientId = String(readMcpRemoteFile('client_info.json').client_id);
+    clientId = String(readMcpRemoteFile('client_info.json').client_id);
     const db = openDatabase(join(dir, 'warden.db'));
     const registered = await createSqliteStore(db).models.find('Client', clientId);
     db.close();
@@ -199,5 +201,40 @@ describe('MCP 2025-11-25 authorization §Scope Challenge Handling: mcp-remote st
     assert.ok(granted.includes('notes:read') && granted.includes('notes:write'), `the final access token's scope: ${granted.join(' ')}`);
     assert.equal(payload.client_id, clientId);
     assert.equal(openedUrls().length, 2, 'two sign-ins: the first and the step-up');
+  });
+
+  it('OAuth 2.1 §4.3.1: after the step-up, a refreshed access token keeps the union of scopes (no ceiling on refresh either)', async () => {
+    assert.ok(client && clientId, 'continues the session the step-up journey signed in');
+    const before = readMcpRemoteFile('tokens.json');
+    const accessToken = String(before.access_token);
+    const issuer = warden.config.publicUrl;
+    const metadata = await discover(issuer);
+
+    // RFC 7009: revoke the access token mcp-remote holds (a public client names itself by
+    // client_id), and wait until the gateway refuses it, so the next call needs a new token.
+    const revoked = await fetch(String(metadata.revocation_endpoint), {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: accessToken, token_type_hint: 'access_token', client_id: clientId }),
+    });
+    assert.equal(revoked.status, 200);
+    await waitFor(async () => (await fetch(endpoint, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+    })).status === 401, 'the gateway to refuse the revoked access token', { timeoutMs: SIGN_IN_TIMEOUT_MS, intervalMs: 100 });
+
+    // The gateway answers 401; mcp-remote spends its refresh token and retries, with no browser.
+    const called = await settle(client.callTool({ name: 'create_note', arguments: { title: 'after refresh', body: 'still allowed' } }));
+    assert.ok(!('error' in called), `create_note after the refresh: ${'error' in called ? String(called.error) : ''}\nmcp-remote stderr:\n${stderr}`);
+    assert.notEqual(called.value.isError, true, `create_note failed: ${JSON.stringify(called.value.content)}`);
+    assert.match(JSON.stringify(called.value.content), /created note \d+/);
+    assert.equal(openedUrls().length, 2, 'no new sign-in: the refresh token was enough');
+
+    const after = readMcpRemoteFile('tokens.json');
+    assert.notEqual(after.access_token, accessToken, 'mcp-remote holds a new access token');
+    const jwks = createRemoteJWKSet(new URL(String(metadata.jwks_uri)));
+    const { payload } = await jwtVerify(String(after.access_token), jwks, { issuer, audience: endpoint, typ: 'at+jwt', algorithms: ['ES256'] });
+    const granted = scopesOf(payload.scope);
+    assert.ok(granted.includes('notes:read') && granted.includes('notes:write'), `the refreshed access token's scope: ${granted.join(' ')}`);
   });
 });
