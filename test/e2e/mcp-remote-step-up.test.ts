@@ -123,7 +123,7 @@ describe('MCP 2025-11-25 authorization §Scope Challenge Handling: mcp-remote st
         }
       }
       // The authorization server answered the client's redirect URI with a code, not an error
-      // (before the fix: error=invalid_scope on the step-up request).
+      // (a registered scope enforced as a ceiling answers the step-up with error=invalid_scope).
       const callback = new URL(page.url());
       assert.ok(page.url().startsWith(redirectUri), `authorization #${nth} ended at ${page.url()}: ${(await page.textContent('body'))?.slice(0, 300)}`);
       assert.equal(callback.searchParams.get('error'), null, `authorization #${nth}: ${callback.searchParams.get('error')} ${callback.searchParams.get('error_description') ?? ''}`);
@@ -205,8 +205,7 @@ describe('MCP 2025-11-25 authorization §Scope Challenge Handling: mcp-remote st
 
   it('OAuth 2.1 §4.3.1: after the step-up, a refreshed access token keeps the union of scopes (no ceiling on refresh either)', async () => {
     assert.ok(client && clientId, 'continues the session the step-up journey signed in');
-    const before = readMcpRemoteFile('tokens.json');
-    const accessToken = String(before.access_token);
+    const accessToken = String(readMcpRemoteFile('tokens.json').access_token);
     const issuer = warden.config.publicUrl;
     const metadata = await discover(issuer);
 
@@ -230,10 +229,10 @@ describe('MCP 2025-11-25 authorization §Scope Challenge Handling: mcp-remote st
     assert.match(JSON.stringify(called.value.content), /created note \d+/);
     assert.equal(openedUrls().length, 2, 'no new sign-in: the refresh token was enough');
 
-    const after = readMcpRemoteFile('tokens.json');
-    assert.notEqual(after.access_token, accessToken, 'mcp-remote holds a new access token');
+    const refreshed = readMcpRemoteFile('tokens.json');
+    assert.notEqual(refreshed.access_token, accessToken, 'mcp-remote holds a new access token');
     const jwks = createRemoteJWKSet(new URL(String(metadata.jwks_uri)));
-    const { payload } = await jwtVerify(String(after.access_token), jwks, { issuer, audience: endpoint, typ: 'at+jwt', algorithms: ['ES256'] });
+    const { payload } = await jwtVerify(String(refreshed.access_token), jwks, { issuer, audience: endpoint, typ: 'at+jwt', algorithms: ['ES256'] });
     const granted = scopesOf(payload.scope);
     assert.ok(granted.includes('notes:read') && granted.includes('notes:write'), `the refreshed access token's scope: ${granted.join(' ')}`);
   });
