@@ -11,6 +11,8 @@
  * child process spoken to over stdio by the official MCP SDK client, and headless Chromium for the
  * login and consent pages. mcp-remote "opens the browser" through the `open` package, which runs
  * `xdg-open`, which honours `$BROWSER`: ours is a script that records the URL for the test to visit.
+ * The child's environment is only what the test passes (no DISPLAY, no desktop session), so xdg-open
+ * takes its generic path to `$BROWSER` and never starts a browser of the machine's own.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
