@@ -4,6 +4,11 @@
 // compiles only TypeScript.
 import { cpSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+// The output folder (default dist/), as tsc's --outDir: the compiled-package test builds elsewhere.
+const out = process.argv[2] ?? join(root, 'dist');
 
 function walk(dir, out = []) {
   for (const entry of readdirSync(dir)) {
@@ -14,4 +19,5 @@ function walk(dir, out = []) {
   return out;
 }
 
-for (const file of walk('src')) cpSync(file, join('dist', relative('src', file)));
+const src = join(root, 'src');
+for (const file of walk(src)) cpSync(file, join(out, relative(src, file)));

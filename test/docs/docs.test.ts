@@ -188,8 +188,9 @@ describe('docs: every configuration block parses and validates through the real 
       if (hosts) {
         for (const [name, entry] of Object.entries(hosts)) {
           const args = entry.args ?? [];
-          const at = args.indexOf('mcp-warden');
-          assert.ok(at >= 0, `${block.file}:${block.line}: ${name} does not run mcp-warden`);
+          // The full package's bin or the light client's (mcp-warden-client: the same client commands).
+          const at = args.findIndex((a) => a === 'mcp-warden' || a === 'mcp-warden-client');
+          assert.ok(at >= 0, `${block.file}:${block.line}: ${name} does not run mcp-warden or mcp-warden-client`);
           const { code, err } = await checkInvocation(args.slice(at + 1));
           assert.equal(code, 0, `${block.file}:${block.line}: ${name}: ${err}`);
         }

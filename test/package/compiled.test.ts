@@ -28,6 +28,9 @@ describe('the compiled package (dist/) on plain Node', () => {
     data = mkdtempSync(join(tmpdir(), 'warden-compiled-'));
     const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(pkg, 'dist')], { encoding: 'utf8' });
     assert.equal(tsc.status, 0, `tsc -p tsconfig.build.json failed:\n${tsc.stdout}${tsc.stderr}`);
+    // What build:dist runs after tsc: the JavaScript sources (the demo notes server) as they are.
+    const copy = spawnSync(process.execPath, [join(ROOT, 'scripts/copy-js-sources.mjs'), join(pkg, 'dist')], { encoding: 'utf8' });
+    assert.equal(copy.status, 0, copy.stderr);
     copyFileSync(join(ROOT, 'package.json'), join(pkg, 'package.json'));
     mkdirSync(join(pkg, 'bin'));
     copyFileSync(join(ROOT, 'bin/mcp-warden.js'), join(pkg, 'bin/mcp-warden.js'));
@@ -89,6 +92,8 @@ describe('the compiled package (dist/) on plain Node', () => {
     const r = plainNode(`const { demoServerCommand } = await import(${JSON.stringify(join(pkg, 'dist/config/demo.js'))}); console.log(JSON.stringify(demoServerCommand()));`, pkg);
     assert.equal(r.status, 0, r.stderr);
     const { args } = JSON.parse(r.stdout) as { command: string; args: string[] };
-    assert.deepEqual(args, [join(pkg, 'dist/demo/notes-server.js')]);
+    // The demo server is plain JavaScript (no loader in its children): copied into dist/ as it is.
+    assert.deepEqual(args, [join(pkg, 'dist/demo/notes-server.mjs')]);
+    assert.ok(existsSync(args[0]!), 'the build ships the server it names');
   });
 });
