@@ -147,8 +147,9 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
         ...(options.announce ? { announce: options.announce } : {}),
         ...account?.authorizationServer,
         extensions: [...account?.authorizationServer.extensions ?? [], ...options.authorizationServerExtensions ?? []],
-        // RFC 7009 §2.1: a revocation here reaches every instance's verified-token cache.
-        ...(cluster ? { revocationBus: cluster.revocationBus } : {}),
+        // RFC 7009 §2.1: a revocation here reaches every instance's verified-token cache; the
+        // registration limit is one budget for the whole deployment.
+        ...(cluster ? { revocationBus: cluster.revocationBus, sharedRateLimiter: cluster.rateLimiter } : {}),
       });
       closers.unshift(() => authorizationServer!.close());
     }

@@ -1,16 +1,21 @@
 /**
  * What the instances of one deployment share through Redis (config `cluster.redis`,
- * docs/deployment.md "Scale-out"). So far: the revocation fan-out.
+ * docs/deployment.md "Scale-out"). So far: the revocation fan-out and
+ * the dynamic client registration limit.
  */
 import type { Config } from '../config/schema.ts';
 import type { RevocationBus } from '../authorization-server/revocation.ts';
 import type { Logger } from '../log.ts';
 import { openRedisConnection, type RedisConnection } from './redis-connection.ts';
 import { createRedisRevocationBus } from './revocation-bus.ts';
+import { createRedisRateLimiter, type SharedRateLimiter } from './rate-limiter.ts';
+import type { RateLimiter } from '../authorization-server/rate-limit.ts';
 
 export interface Cluster {
   connection: RedisConnection;
   revocationBus: RevocationBus;
+  /** A fixed-window limit counted across every instance; `local` answers while Redis cannot. */
+  rateLimiter(name: string, limit: { max: number; windowMs: number }, local: RateLimiter): SharedRateLimiter;
   close(): Promise<void>;
 }
 
@@ -22,6 +27,7 @@ export function openCluster(config: Config, logger: Logger): Cluster | undefined
   return {
     connection,
     revocationBus: createRedisRevocationBus(connection, logger),
+    rateLimiter: (name, limit, local) => createRedisRateLimiter(connection, { name, ...limit, local, logger }),
     close: () => connection.close(),
   };
 }
