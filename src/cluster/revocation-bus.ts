@@ -62,6 +62,7 @@ export function createRedisRevocationBus(connection: RedisConnection, logger: Lo
     if (event) deliver(event);
     else log.warn({ event: 'revocation_message_refused', channel }, 'a message on the revocation channel is not a revocation; ignored');
   }).catch((err: unknown) => {
+    if (!connection.subscriber.isOpen) return; // closed before it ever connected: nothing to report
     log.warn({ event: 'revocation_subscribe_failed', reason: describeError(err).message }, 'subscribing to the revocation channel failed; revocations from other instances arrive through the database only');
   });
   return {
