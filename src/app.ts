@@ -148,8 +148,8 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
         ...account?.authorizationServer,
         extensions: [...account?.authorizationServer.extensions ?? [], ...options.authorizationServerExtensions ?? []],
         // RFC 7009 §2.1: a revocation here reaches every instance's verified-token cache; the
-        // registration limit is one budget for the whole deployment.
-        ...(cluster ? { revocationBus: cluster.revocationBus, sharedRateLimiter: cluster.rateLimiter } : {}),
+        // registration limit and the sign-in backoff are one for the whole deployment.
+        ...(cluster ? { revocationBus: cluster.revocationBus, sharedRateLimiter: cluster.rateLimiter, sharedBackoff: cluster.backoff } : {}),
       });
       closers.unshift(() => authorizationServer!.close());
     }

@@ -23,7 +23,7 @@ import { describeScopes } from '../policy/index.ts';
 import { createClientRegistry, type ClientRegistry } from './clients.ts';
 import { seedDemo } from './demo.ts';
 import { createInteractionHandler } from './interactions/routes.ts';
-import { createRateLimiter, type RateLimiter } from './rate-limit.ts';
+import { createRateLimiter, type RateLimiter, type SharedBackoffFactory } from './rate-limit.ts';
 import { createClientAddressResolver } from '../http/client-address.ts';
 import { AuthorizationServerError, fromOidcProviderError, renderAuthorizationServerError, sendAuthorizationServerError } from './errors.ts';
 import { adoptRequestId, requestIdOf } from './request-id.ts';
@@ -85,6 +85,8 @@ export interface AuthorizationServerOptions {
    * `local` is this instance's own limiter, for when the shared one cannot answer. Default: `local` alone.
    */
   sharedRateLimiter?: (name: string, limit: { max: number; windowMs: number }, local: RateLimiter) => { hit(key: string): Promise<boolean> };
+  /** Keeps the sign-in backoff in state every instance shares (src/cluster/backoff.ts); default: this instance's memory. */
+  sharedBackoff?: SharedBackoffFactory;
 }
 
 export interface AuthorizationServer {
@@ -311,6 +313,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     provider, users, consents: store.consents, cookieSecret: cookieKeys[0]!, issuerOrigin: issuerUrl.origin,
     resolveResource, defaultResource, logger, now, basePath: issuerPath,
     loginRateLimit: options.loginRateLimit ?? { maxFailures: 10, windowMs: 5 * 60_000 },
+    ...(options.sharedBackoff ? { sharedBackoff: options.sharedBackoff } : {}),
     preRegisteredClientNames,
     describeScopes: (info, roles) => (info.server ? describeScopes(info.server, roles) : {}),
   });

@@ -22,7 +22,8 @@ import { buildDemoConfig } from '../../src/config/demo.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { silentLogger } from '../../src/log.ts';
-import { clientCredentialsToken, discover } from '../helpers/oauth.ts';
+import { clientCredentialsToken, discover, registerPublicClient } from '../helpers/oauth.ts';
+import { signInHarness } from '../helpers/sign-in-browser.ts';
 import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
 import { cuttableProxy, redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -49,7 +50,7 @@ function roundRobin(targets: () => number[]): Promise<{ server: Server; port: nu
 
 const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
 
-describe('two instances on one PostgreSQL and one Redis: revocation reaches every gateway', { skip: unavailable }, () => {
+describe('two instances on one PostgreSQL and one Redis: revocation reaches every gateway, the sign-in backoff is one', { skip: unavailable }, () => {
   let pg: Awaited<ReturnType<typeof openTestPostgres>>;
   let lb: Awaited<ReturnType<typeof roundRobin>>;
   let front: string;
@@ -156,6 +157,30 @@ describe('two instances on one PostgreSQL and one Redis: revocation reaches ever
     const ms = await msUntilRefusedByB(onB, sentAt);
     t.diagnostic(`refused by B ${ms} ms after the revocation`);
     assert.ok(ms < 1000, `refused after ${ms} ms`);
+  });
+
+  it('RFC 6749 §10.10: failed sign-ins spread over both instances add up to one backoff; then the right password waits at either (429)', async () => {
+    const clientId = await registerPublicClient(front);
+    let target = wardens[A]!;
+    const h = signInHarness(() => ({ authorizationEndpoint: `http://127.0.0.1:${target.port}/oauth/authorize`, clientId, resource: `${front}/mcp` }));
+    try {
+      // The default backoff: 10 free failures per account. Five at each instance.
+      for (let i = 0; i < 10; i++) {
+        target = wardens[i % 2]!;
+        assert.equal((await h.signIn('127.0.0.1', undefined, 'bob', `guess-${i}`)).status, 401);
+      }
+      for (const w of wardens) {
+        target = w;
+        // From another address: the account's backoff alone refuses it.
+        const r = await h.signIn('127.0.0.2', undefined, 'bob', PASSWORD);
+        assert.equal(r.status, 429, 'bob waits at every instance');
+        assert.ok(Number(r.retryAfter) >= 1);
+      }
+      target = wardens[B]!;
+      assert.equal((await h.signIn('127.0.0.3', undefined, 'alice', PASSWORD)).status, 303, 'another account signs in from another address');
+    } finally {
+      await h.close();
+    }
   });
 
   it('Redis down: revocation at A still answers at once and B refuses the token through its database lookup; after Redis returns, the fan-out works again without a restart', async (t) => {

@@ -1,7 +1,7 @@
 /**
- * Rate limits counted in Redis, against the real Redis: one budget for every instance of a
- * deployment, a window that expires, and the instance's own limiter answering (with one warning)
- * while Redis is cut, until it is back.
+ * Rate limits and the sign-in backoff counted in Redis, against the real Redis: one budget for
+ * every instance of a deployment, a window that expires, and the instance's own limiter answering
+ * (with one warning) while Redis is cut, until it is back.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createClient } from 'redis';
 import { startWarden, type Warden } from '../../src/app.ts';
-import { createRateLimiter } from '../../src/authorization-server/rate-limit.ts';
+import { createBackoff, createRateLimiter } from '../../src/authorization-server/rate-limit.ts';
+import { createRedisBackoff } from '../../src/cluster/backoff.ts';
 import { openRedisConnection, type RedisConnection } from '../../src/cluster/redis-connection.ts';
 import { createRedisRateLimiter } from '../../src/cluster/rate-limiter.ts';
 import { buildDemoConfig } from '../../src/config/demo.ts';
@@ -105,6 +106,58 @@ describe('rate limits shared through Redis', { skip: await redisUnavailable() },
     assert.deepEqual([await other.hit('k2'), await other.hit('k2')], [true, true]);
     assert.equal(await l.hit('k2'), false, 'the peer\'s hits count here again');
     assert.equal(log.events('rate_limit_shared_again').length, 1);
+  });
+});
+
+describe('the sign-in backoff shared through Redis', { skip: await redisUnavailable() }, () => {
+  const open: RedisConnection[] = [];
+  const proxies: Array<{ close(): Promise<void> }> = [];
+  after(async () => {
+    for (const c of open) await c.close();
+    for (const p of proxies) await p.close();
+  });
+  const options = { freeFailures: 2, baseMs: 1000, maxMs: 60_000 };
+
+  it('RFC 6749 §10.10: failures at either instance add up to one backoff; the wait is the same at both; a sign-in at one resets it for both', async () => {
+    const prefix = testKeyPrefix();
+    let t = 5_000_000;
+    const now = () => t;
+    const [ca, cb] = [openRedisConnection({ url: TEST_REDIS_URL, keyPrefix: prefix, logger: silentLogger }), openRedisConnection({ url: TEST_REDIS_URL, keyPrefix: prefix, logger: silentLogger })];
+    open.push(ca, cb);
+    await waitFor(() => ca.isReady() && cb.isReady(), 'connections ready');
+    const a = createRedisBackoff(ca, { name: 'test', options, local: createBackoff(options, now), now, logger: silentLogger });
+    const b = createRedisBackoff(cb, { name: 'test', options, local: createBackoff(options, now), now, logger: silentLogger });
+    await a.fail('bob');
+    await b.fail('bob');
+    assert.equal(await a.retryAfter('bob'), 1, 'two free failures, then 1 s');
+    await a.fail('bob');
+    assert.equal(await b.retryAfter('bob'), 2, 'the third failure, at A, doubles the wait at B');
+    assert.equal(await b.retryAfter('alice'), 0, 'another account is unaffected');
+    t += 2_000;
+    assert.equal(await a.retryAfter('bob'), 0, 'the wait ends');
+    await b.reset('bob');
+    await a.fail('bob');
+    assert.equal(await a.retryAfter('bob'), 0, 'reset at B: A starts from zero');
+  });
+
+  it('Redis cut: the local backoff answers, with one warning; back: shared again', async () => {
+    const prefix = testKeyPrefix();
+    const proxy = await cuttableProxy();
+    proxies.push(proxy);
+    const log = capturingLogger();
+    const conn = openRedisConnection({ url: proxy.url, keyPrefix: prefix, logger: log.logger, maxBackoffMs: 200 });
+    open.push(conn);
+    await waitFor(() => conn.isReady(), 'connected');
+    const b = createRedisBackoff(conn, { name: 'outage', options, local: createBackoff(options), now: Date.now, logger: log.logger });
+    proxy.cut();
+    await waitFor(() => !conn.isReady(), 'the outage to be noticed');
+    for (let i = 0; i < 3; i++) await b.fail('mallory');
+    assert.ok((await b.retryAfter('mallory')) > 0, 'the local backoff still slows guessing');
+    assert.equal(log.events('backoff_local_fallback').length, 1);
+    proxy.restore();
+    await waitFor(() => conn.isReady(), 'reconnected');
+    assert.equal(await b.retryAfter('mallory'), 0, 'Redis answers again (its state is its own)');
+    assert.equal(log.events('backoff_shared_again').length, 1);
   });
 });
 
