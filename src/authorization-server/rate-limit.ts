@@ -1,7 +1,8 @@
 /**
  * Per-key limits, bounded in size, in memory, per process: fixed-window counters (dynamic client
  * registration per address) and exponential backoff (failed sign-ins per account and per
- * address).
+ * address). With `cluster.redis` the same limits are kept in Redis for every instance
+ * (src/cluster/rate-limiter.ts, src/cluster/backoff.ts) and these answer only while Redis cannot.
  */
 import { LRUCache } from 'lru-cache';
 
