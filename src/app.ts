@@ -18,6 +18,7 @@ import { sendStartingUp } from './http/starting-up.ts';
 import { configWarnings } from './config/warnings.ts';
 import type { AuthorizationServerExtension } from './authorization-server/extension.ts';
 import { openStorage } from './storage/index.ts';
+import { openCluster } from './cluster/index.ts';
 import { UserStore } from './users/user-store.ts';
 
 /** What app composition needs from the embedded authorization server; `createAuthorizationServer` returns more. */
@@ -123,6 +124,9 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     // Every durable store on the configured backend: SQLite (the embedded default) or PostgreSQL.
     const storage = await openStorage(config);
     closers.push(() => storage.close());
+    // cluster.redis: what the instances of a deployment share beyond the database; never waits for Redis.
+    const cluster = openCluster(config, logger);
+    if (cluster) closers.unshift(() => cluster.close());
     const as = config.authorizationServer;
     // The account page (users store their own downstream credentials) registers its client at the embedded AS.
     const account = await prepareAccountArea({ config, storage: storage.downstream, env, logger });
@@ -143,6 +147,9 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
         ...(options.announce ? { announce: options.announce } : {}),
         ...account?.authorizationServer,
         extensions: [...account?.authorizationServer.extensions ?? [], ...options.authorizationServerExtensions ?? []],
+        // RFC 7009 §2.1: a revocation here reaches every instance's verified-token cache; the
+        // registration limit and the sign-in backoff are one for the whole deployment.
+        ...(cluster ? { revocationBus: cluster.revocationBus, sharedRateLimiter: cluster.rateLimiter, sharedBackoff: cluster.backoff } : {}),
       });
       closers.unshift(() => authorizationServer!.close());
     }

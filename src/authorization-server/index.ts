@@ -23,7 +23,7 @@ import { describeScopes } from '../policy/index.ts';
 import { createClientRegistry, type ClientRegistry } from './clients.ts';
 import { seedDemo } from './demo.ts';
 import { createInteractionHandler } from './interactions/routes.ts';
-import { createRateLimiter } from './rate-limit.ts';
+import { createRateLimiter, type RateLimiter, type SharedBackoffFactory } from './rate-limit.ts';
 import { createClientAddressResolver } from '../http/client-address.ts';
 import { AuthorizationServerError, fromOidcProviderError, renderAuthorizationServerError, sendAuthorizationServerError } from './errors.ts';
 import { adoptRequestId, requestIdOf } from './request-id.ts';
@@ -80,6 +80,13 @@ export interface AuthorizationServerOptions {
   loginRateLimit?: { maxFailures: number; windowMs: number; maxConcurrent?: number };
   /** Carries revocations to the other instances of a deployment (default: this process only). */
   revocationBus?: RevocationBus;
+  /**
+   * Counts the registration limit across the instances of a deployment (src/cluster/rate-limiter.ts);
+   * `local` is this instance's own limiter, for when the shared one cannot answer. Default: `local` alone.
+   */
+  sharedRateLimiter?: (name: string, limit: { max: number; windowMs: number }, local: RateLimiter) => { hit(key: string): Promise<boolean> };
+  /** Keeps the sign-in backoff in state every instance shares (src/cluster/backoff.ts); default: this instance's memory. */
+  sharedBackoff?: SharedBackoffFactory;
 }
 
 export interface AuthorizationServer {
@@ -306,6 +313,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     provider, users, consents: store.consents, cookieSecret: cookieKeys[0]!, issuerOrigin: issuerUrl.origin,
     resolveResource, defaultResource, logger, now, basePath: issuerPath,
     loginRateLimit: options.loginRateLimit ?? { maxFailures: 10, windowMs: 5 * 60_000 },
+    ...(options.sharedBackoff ? { sharedBackoff: options.sharedBackoff } : {}),
     preRegisteredClientNames,
     describeScopes: (info, roles) => (info.server ? describeScopes(info.server, roles) : {}),
   });
@@ -335,7 +343,12 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       reloadSigningKeys().catch((err: unknown) => logger.error({ err: describeError(err) }, 'signing key check failed; new keys take effect at the next start'));
     }, checkSeconds * 1000).unref()
     : undefined;
-  const allowRegistration = createRateLimiter(options.registrationRateLimit ?? { max: 20, windowMs: 60_000 }, now);
+  // RFC 7591 §5 (abuse of open registration): per client address, across instances when shared.
+  const registrationLimit = options.registrationRateLimit ?? { max: 20, windowMs: 60_000 };
+  const localRegistrationLimiter = createRateLimiter(registrationLimit, now);
+  const allowRegistration = options.sharedRateLimiter
+    ? options.sharedRateLimiter('registration', registrationLimit, localRegistrationLimiter)
+    : { hit: async (key: string) => localRegistrationLimiter.hit(key) };
 
   const wellKnown = new Set([
     '/.well-known/openid-configuration',
@@ -375,7 +388,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     if (pathname.startsWith('/interaction/')) return interactions(req, res, pathname);
     // An endpoint oidc-provider does not serve gets our JSON 404, not Koa's text/plain one.
     if (!isProviderRoute(pathname)) throw new AuthorizationServerError('not_found', `there is no authorization server endpoint at ${pathname}`);
-    if (pathname === ROUTES.registration && req.method === 'POST' && !allowRegistration.hit(address)) {
+    if (pathname === ROUTES.registration && req.method === 'POST' && !(await allowRegistration.hit(address))) {
       throw new AuthorizationServerError('too_many_requests', 'too many client registrations from this address; retry later', { retryAfterSeconds: 60 });
     }
     if (pathname === ROUTES.authorization && req.method === 'GET') applyDefaultScope(url);

@@ -1,7 +1,8 @@
 /**
  * Per-key limits, bounded in size, in memory, per process: fixed-window counters (dynamic client
  * registration per address) and exponential backoff (failed sign-ins per account and per
- * address).
+ * address). With `cluster.redis` the same limits are kept in Redis for every instance
+ * (src/cluster/rate-limiter.ts, src/cluster/backoff.ts) and these answer only while Redis cannot.
  */
 import { LRUCache } from 'lru-cache';
 
@@ -54,6 +55,35 @@ export interface Backoff {
   reset(key: string): void;
 }
 
+export interface BackoffOptions { freeFailures: number; baseMs: number; maxMs: number }
+
+/** The wait after `failures` failures: none for the free ones, then `baseMs` doubling up to `maxMs`. */
+export function backoffWaitMs(failures: number, { freeFailures, baseMs, maxMs }: BackoffOptions): number {
+  return failures < freeFailures ? 0 : Math.min(maxMs, baseMs * 2 ** Math.min(30, failures - freeFailures));
+}
+
+/** A Backoff whose state may live elsewhere (Redis: one state for every instance), so it answers with promises. */
+export interface SharedBackoff {
+  retryAfter(key: string): Promise<number>;
+  fail(key: string): Promise<void>;
+  reset(key: string): Promise<void>;
+}
+
+/**
+ * Builds the SharedBackoff named `name` (src/cluster/backoff.ts); `local` is this instance's own
+ * Backoff, for when the shared state cannot answer.
+ */
+export type SharedBackoffFactory = (name: string, options: BackoffOptions, local: Backoff, now: () => number) => SharedBackoff;
+
+/** The instance's own Backoff as a SharedBackoff: a single instance, no cluster configured. */
+export function unsharedBackoff(local: Backoff): SharedBackoff {
+  return {
+    retryAfter: async (key) => local.retryAfter(key),
+    fail: async (key) => local.fail(key),
+    reset: async (key) => local.reset(key),
+  };
+}
+
 /**
  * Exponential backoff per key (RFC 6749 §10.10 / OWASP: slow password guessing without a lockout):
  * the first `freeFailures` failures cost nothing; after that each one doubles the wait before the
@@ -62,7 +92,8 @@ export interface Backoff {
  * after it (the account's owner with the right password) gets in. A key quiet for twice `maxMs`
  * is forgotten.
  */
-export function createBackoff({ freeFailures, baseMs, maxMs }: { freeFailures: number; baseMs: number; maxMs: number }, now: () => number = Date.now): Backoff {
+export function createBackoff(options: BackoffOptions, now: () => number = Date.now): Backoff {
+  const { maxMs } = options;
   // Bounded, least recently used out: the quietest keys are forgotten first.
   const keys = new LRUCache<string, { failures: number; last: number }>({ max: MAX_KEYS });
   const live = (key: string, t: number) => {
@@ -70,7 +101,7 @@ export function createBackoff({ freeFailures, baseMs, maxMs }: { freeFailures: n
     if (k && t - k.last > 2 * maxMs) { keys.delete(key); return undefined; }
     return k;
   };
-  const waitMs = (failures: number) => failures < freeFailures ? 0 : Math.min(maxMs, baseMs * 2 ** Math.min(30, failures - freeFailures));
+  const waitMs = (failures: number) => backoffWaitMs(failures, options);
   return {
     retryAfter(key) {
       const t = now();

@@ -229,6 +229,19 @@ export const configSchema = z.strictObject({
       }).optional(),
     })
     .prefault({}),
+  /**
+   * What several instances of one deployment share beyond the database (docs/deployment.md,
+   * "Scale-out"): for now the revocation fan-out to every instance's verified-token cache. Absent:
+   * one instance, in-process only.
+   */
+  cluster: z.strictObject({
+    redis: z.strictObject({
+      /** redis:// or rediss:// (TLS); may carry `${ENV}` placeholders for a password. */
+      url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379'),
+      /** Prefix of every key and channel, so deployments can share one Redis (default `mcp-warden:`). */
+      keyPrefix: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1-64 letters, digits, ".", "_", ":" or "-", e.g. mcp-warden:').default('mcp-warden:'),
+    }),
+  }).optional(),
   authorizationServer: authorizationServerSchema.default({ embedded: embeddedAuthorizationServerSchema.parse({}) }),
   audit: auditSchema,
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),

@@ -11,7 +11,7 @@ import type { ConsentStore } from '../../storage/store.ts';
 import type { ResourceInfo } from '../resources.ts';
 import { isUrlClientId } from '../client-id-metadata-document.ts';
 import { createCsrf } from '../../kernel/csrf.ts';
-import { createBackoff, createSemaphore } from '../rate-limit.ts';
+import { createBackoff, createSemaphore, unsharedBackoff, type SharedBackoffFactory } from '../rate-limit.ts';
 import { sendPage } from '../../kernel/html.ts';
 import { AuthorizationServerError, sendAuthorizationServerError } from '../errors.ts';
 import { consentPage, loginPage, type ClientClaim, type ConsentScope, type RedirectTarget } from './views.ts';
@@ -36,6 +36,8 @@ export interface InteractionDeps {
    * free, then each doubles the wait (from 1 s) up to `windowMs`; concurrent scrypt runs.
    */
   loginRateLimit: { maxFailures: number; windowMs: number; maxConcurrent?: number };
+  /** Keeps the sign-in backoff in state every instance shares (src/cluster/backoff.ts); default: this instance's memory. */
+  sharedBackoff?: SharedBackoffFactory;
   /** Names of the clients an administrator registered (the sign-in pages warn when a self-asserted name imitates one). */
   preRegisteredClientNames?: () => Promise<readonly string[]>;
   /** The client's address (through trusted proxies only: src/http/client-address.ts). Default: the socket's peer. */
@@ -82,8 +84,9 @@ export function createInteractionHandler(deps: InteractionDeps) {
   // most, so sign-ins cannot saturate libuv's thread pool.
   const { maxFailures, windowMs } = deps.loginRateLimit;
   const backoff = { freeFailures: maxFailures, baseMs: 1000, maxMs: windowMs };
-  const failuresByUser = createBackoff(backoff, deps.now);
-  const failuresByAddress = createBackoff(backoff, deps.now);
+  const share: SharedBackoffFactory = deps.sharedBackoff ?? ((_name, _options, local) => unsharedBackoff(local));
+  const failuresByUser = share('sign-in-account', backoff, createBackoff(backoff, deps.now), deps.now);
+  const failuresByAddress = share('sign-in-address', backoff, createBackoff(backoff, deps.now), deps.now);
   const verifications = createSemaphore(deps.loginRateLimit.maxConcurrent ?? 4, 64);
 
   /** Every error page of the interaction endpoints goes through the AS's one renderer. */
@@ -215,7 +218,7 @@ export function createInteractionHandler(deps: InteractionDeps) {
       const password = form.get('password') ?? '';
       const userKey = username.toLowerCase();
       const address = deps.clientAddress ? deps.clientAddress(req) : req.socket.remoteAddress ?? 'unknown';
-      const wait = Math.max(failuresByUser.retryAfter(userKey), failuresByAddress.retryAfter(address));
+      const wait = Math.max(...await Promise.all([failuresByUser.retryAfter(userKey), failuresByAddress.retryAfter(address)]));
       if (wait > 0) {
         logger.warn({ event: 'login_throttled', client_id: clientId }, 'sign-in refused: too many failed attempts');
         return tooManyAttempts(res, wait);
@@ -230,12 +233,11 @@ export function createInteractionHandler(deps: InteractionDeps) {
         user = verified.value;
       }
       if (!user) {
-        failuresByUser.fail(userKey);
-        failuresByAddress.fail(address);
+        await Promise.all([failuresByUser.fail(userKey), failuresByAddress.fail(address)]);
         logger.info({ event: 'login_failed', client_id: clientId }, 'sign-in failed');
         return renderLogin(res, details, 401, 'Invalid username or password.', username);
       }
-      failuresByUser.reset(userKey);
+      await failuresByUser.reset(userKey);
       logger.info({ event: 'login', client_id: clientId, user: user.username }, 'signed in');
       await provider.interactionFinished(req, res, { login: { accountId: user.username } }, { mergeWithLastSubmission: false });
       return;

@@ -1,0 +1,37 @@
+/**
+ * What the instances of one deployment share through Redis (config `cluster.redis`,
+ * docs/deployment.md "Scale-out"). So far: the revocation fan-out, the
+ * dynamic client registration limit and the sign-in backoff.
+ */
+import type { Config } from '../config/schema.ts';
+import type { RevocationBus } from '../authorization-server/revocation.ts';
+import type { Logger } from '../log.ts';
+import { openRedisConnection, type RedisConnection } from './redis-connection.ts';
+import { createRedisRevocationBus } from './revocation-bus.ts';
+import { createRedisRateLimiter, type SharedRateLimiter } from './rate-limiter.ts';
+import type { RateLimiter, SharedBackoffFactory } from '../authorization-server/rate-limit.ts';
+import { createRedisBackoff } from './backoff.ts';
+
+export interface Cluster {
+  connection: RedisConnection;
+  revocationBus: RevocationBus;
+  /** A fixed-window limit counted across every instance; `local` answers while Redis cannot. */
+  rateLimiter(name: string, limit: { max: number; windowMs: number }, local: RateLimiter): SharedRateLimiter;
+  /** The sign-in backoff kept in Redis; `local` answers while Redis cannot. */
+  backoff: SharedBackoffFactory;
+  close(): Promise<void>;
+}
+
+/** The shared parts when `cluster.redis` is configured; undefined for a single instance. Never waits for Redis. */
+export function openCluster(config: Config, logger: Logger): Cluster | undefined {
+  const redis = config.cluster?.redis;
+  if (!redis) return undefined;
+  const connection = openRedisConnection({ url: redis.url, keyPrefix: redis.keyPrefix, logger });
+  return {
+    connection,
+    revocationBus: createRedisRevocationBus(connection, logger),
+    rateLimiter: (name, limit, local) => createRedisRateLimiter(connection, { name, ...limit, local, logger }),
+    backoff: (name, options, local, now) => createRedisBackoff(connection, { name, options, local, now, logger }),
+    close: () => connection.close(),
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * The one Redis connection of an instance (config `cluster.redis`): a command client and a
+ * subscriber (RESP2 puts a subscribed connection in a mode where it runs nothing else).
+ *
+ * Outage behaviour, the same for both:
+ * - Opening never waits for Redis and never fails start-up: an instance starts, and serves, with
+ *   Redis down; what Redis carries degrades as docs/deployment.md ("Scale-out") says.
+ * - Each connection reconnects forever with exponential backoff (100 ms doubling, at most 5 s,
+ *   with jitter so a fleet does not reconnect in step); the subscriber subscribes again itself.
+ * - Commands fail at once while disconnected (no offline queue): a caller on a request path never
+ *   waits for an outage to end, it takes its fallback.
+ * - One warning when an outage starts and one info line when both connections are back, whatever
+ *   the number of failed attempts in between. Logs name the host and port, never the URL (it may
+ *   carry a password).
+ */
+import { createClient } from 'redis';
+import { describeError, type Logger } from '../log.ts';
+
+export type RedisClient = ReturnType<typeof createClient>;
+
+export interface RedisConnection {
+  /** Runs commands; fails at once while disconnected. */
+  readonly client: RedisClient;
+  /** For SUBSCRIBE only; its subscriptions survive reconnects. */
+  readonly subscriber: RedisClient;
+  /** `keyPrefix` + name: every key and channel of this deployment. */
+  key(name: string): string;
+  /** True while both connections are up. */
+  isReady(): boolean;
+  close(): Promise<void>;
+}
+
+export interface RedisConnectionOptions {
+  url: string;
+  keyPrefix: string;
+  logger: Logger;
+  /** Longest wait between reconnect attempts, ms (default 5000). */
+  maxBackoffMs?: number;
+}
+
+/** Delay before reconnect attempt `retries` (0-based): 100 ms doubling up to `maxMs`, ±20% jitter. */
+export function reconnectDelayMs(retries: number, maxMs: number, random: () => number = Math.random): number {
+  const base = Math.min(maxMs, 100 * 2 ** Math.min(retries, 16));
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/** host:port of a Redis URL, for logs (no user, no password, no query). */
+export function describeRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.hostname}:${u.port || '6379'}`;
+  } catch {
+    return 'redis (unparseable URL)';
+  }
+}
+
+/**
+ * Opens the connections in the background and returns at once.
+ * @see https://redis.io/docs/latest/develop/interact/pubsub/ (a subscribed RESP2 connection runs only SUBSCRIBE-family commands)
+ */
+export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 5000 }: RedisConnectionOptions): RedisConnection {
+  const where = describeRedisUrl(url);
+  const log = logger.child({ component: 'redis' });
+  const options = {
+    url,
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: 2000,
+      reconnectStrategy: (retries: number) => reconnectDelayMs(retries, maxBackoffMs),
+    },
+  };
+  const client: RedisClient = createClient(options);
+  const subscriber: RedisClient = client.duplicate({ ...options, disableOfflineQueue: false });
+
+  // One outage is the time from the first failure until both connections are ready again.
+  let down = false;
+  let closed = false;
+  const isReady = () => client.isReady && subscriber.isReady;
+  const onError = (err: unknown) => {
+    if (closed || down) return;
+    down = true;
+    const reason = describeError(err);
+    log.warn({ event: 'redis_unavailable', redis: where, reason: reason.message }, 'Redis unreachable: revocations reach other instances through the database only until it is back; reconnecting with backoff');
+  };
+  const onReady = () => {
+    if (closed || !isReady()) return;
+    if (down) log.info({ event: 'redis_recovered', redis: where }, 'Redis reachable again');
+    down = false;
+  };
+  for (const c of [client, subscriber]) {
+    // Without an 'error' listener node-redis' errors would be thrown as unhandled: never crash.
+    c.on('error', onError);
+    c.on('ready', onReady);
+    c.connect().catch(onError);
+  }
+
+  return {
+    client,
+    subscriber,
+    key: (name) => `${keyPrefix}${name}`,
+    isReady,
+    async close() {
+      closed = true;
+      for (const c of [client, subscriber]) {
+        // destroy: do not wait for a server that may be gone.
+        if (c.isOpen) c.destroy();
+      }
+    },
+  };
+}

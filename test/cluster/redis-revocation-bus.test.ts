@@ -1,0 +1,159 @@
+/**
+ * The Redis connection and the revocation fan-out, against the real Redis: delivery between
+ * instances on one key prefix (and not across prefixes), messages parsed at the edge, and an
+ * outage that is survived, logged once, and recovered from without a restart.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { createClient } from 'redis';
+import type { RevocationEvent } from '../../src/authorization-server/revocation.ts';
+import { describeRedisUrl, openRedisConnection, reconnectDelayMs, type RedisConnection } from '../../src/cluster/redis-connection.ts';
+import { createRedisRevocationBus, parseRevocationMessage, REVOCATION_CHANNEL } from '../../src/cluster/revocation-bus.ts';
+import { createLogger, silentLogger } from '../../src/log.ts';
+import { cuttableProxy, redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+
+/** A logger whose JSON lines the test reads back. */
+function capturingLogger() {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: createLogger('debug', stream), lines, events: (name: string) => lines.filter((l) => l.event === name) };
+}
+
+const event = (id: string): RevocationEvent => ({ kind: 'token', id, at: Date.now(), until: Date.now() + 60_000 });
+
+describe('revocation messages are parsed at the edge', () => {
+  it('RFC 7009 §2.1: a well-formed revocation is accepted as sent', () => {
+    const e = event('jti-1');
+    assert.deepEqual(parseRevocationMessage(JSON.stringify(e)), e);
+  });
+  it('anything else on the channel is refused: bad JSON, unknown kind, empty or huge id, missing times', () => {
+    for (const bad of ['not json', 'null', '[]', '{"kind":"everything","id":"x","at":1,"until":2}', '{"kind":"grant","id":"","at":1,"until":2}',
+      JSON.stringify({ kind: 'grant', id: 'x'.repeat(5000), at: 1, until: 2 }), '{"kind":"grant","id":"g","at":"1","until":2}', '{"kind":"client","id":"c"}']) {
+      assert.equal(parseRevocationMessage(bad), undefined, bad);
+    }
+  });
+  it('logs name the Redis host and port, never the credentials of its URL', () => {
+    assert.equal(describeRedisUrl('redis://user:s3cret@cache.internal:6380/2?x=1'), 'redis://cache.internal:6380');
+    assert.equal(describeRedisUrl('rediss://:s3cret@cache.internal'), 'rediss://cache.internal:6379');
+  });
+  it('reconnects back off exponentially from 100 ms to the maximum, with jitter', () => {
+    assert.deepEqual([0, 1, 2, 3, 10, 40].map((r) => reconnectDelayMs(r, 5000, () => 0.5)), [100, 200, 400, 800, 5000, 5000]);
+    assert.equal(reconnectDelayMs(0, 5000, () => 0), 80);
+    assert.equal(reconnectDelayMs(0, 5000, () => 1), 120);
+  });
+});
+
+describe('the Redis revocation bus', { skip: await redisUnavailable() }, () => {
+  const open: RedisConnection[] = [];
+  const proxies: Array<{ close(): Promise<void> }> = [];
+  const connect = (keyPrefix: string, url = TEST_REDIS_URL, logger = silentLogger) => {
+    const c = openRedisConnection({ url, keyPrefix, logger, maxBackoffMs: 200 });
+    open.push(c);
+    return c;
+  };
+  after(async () => {
+    for (const c of open) await c.close();
+    for (const p of proxies) await p.close();
+  });
+
+  it('RFC 7009 §2.1: a revocation published by one instance is heard by every instance on the same prefix, and by no other deployment', async () => {
+    const prefix = testKeyPrefix();
+    const a = createRedisRevocationBus(connect(prefix), silentLogger);
+    const b = createRedisRevocationBus(connect(prefix), silentLogger);
+    const other = createRedisRevocationBus(connect(testKeyPrefix()), silentLogger);
+    await Promise.all([a.ready, b.ready, other.ready]);
+    const heardB: RevocationEvent[] = [];
+    const heardOther: RevocationEvent[] = [];
+    b.subscribe((e) => heardB.push(e));
+    other.subscribe((e) => heardOther.push(e));
+    const heardA: RevocationEvent[] = [];
+    a.subscribe((e) => heardA.push(e));
+
+    const e = event('jti-fan-out');
+    await waitFor(() => open.every((c) => c.isReady()), 'connections ready');
+    await a.publish(e);
+    assert.deepEqual(heardA[0], e, 'the publishing instance hears it at once, without a round trip');
+    await waitFor(() => heardB.length > 0, 'instance B to hear the revocation');
+    assert.deepEqual(heardB[0], e);
+    await other.publish(event('jti-other'));
+    await waitFor(() => heardOther.length >= 1, 'the other deployment hears its own');
+    assert.deepEqual(heardB.map((x) => x.id), ['jti-fan-out'], 'nothing crosses key prefixes');
+  });
+
+  it('a malformed message on the channel is dropped with a warning; the next revocation still arrives', async () => {
+    const prefix = testKeyPrefix();
+    const log = capturingLogger();
+    const b = createRedisRevocationBus(connect(prefix, TEST_REDIS_URL, log.logger), log.logger);
+    await b.ready;
+    const heard: RevocationEvent[] = [];
+    b.subscribe((e) => heard.push(e));
+    const raw = createClient({ url: TEST_REDIS_URL });
+    await raw.connect();
+    try {
+      await raw.publish(`${prefix}${REVOCATION_CHANNEL}`, '{"kind":"grant","id":""}');
+      await raw.publish(`${prefix}${REVOCATION_CHANNEL}`, JSON.stringify(event('after-garbage')));
+    } finally {
+      raw.destroy();
+    }
+    await waitFor(() => heard.length > 0, 'the valid revocation');
+    assert.deepEqual(heard.map((e) => e.id), ['after-garbage']);
+    assert.equal(log.events('revocation_message_refused').length, 1);
+  });
+
+  it('an outage: publishing neither waits nor fails, one warning however many attempts, one recovery line, and the subscription resumes by itself', async () => {
+    const prefix = testKeyPrefix();
+    const proxy = await cuttableProxy();
+    proxies.push(proxy);
+    const log = capturingLogger();
+    // The default user has no password here, so Redis accepts any: the password must still not be logged.
+    const conn = connect(prefix, proxy.url.replace('redis://', 'redis://default:s3cret-password@'), log.logger);
+    const b = createRedisRevocationBus(conn, log.logger);
+    await b.ready;
+    const heard: RevocationEvent[] = [];
+    b.subscribe((e) => heard.push(e));
+    const peer = createRedisRevocationBus(connect(prefix), silentLogger);
+    await peer.ready;
+    await waitFor(() => conn.isReady(), 'B connected');
+
+    let attempts = 0;
+    conn.client.on('reconnecting', () => { attempts += 1; });
+    proxy.cut();
+    await waitFor(() => attempts >= 4, 'several reconnect attempts during the outage');
+    assert.equal(conn.isReady(), false);
+    await b.publish(event('during-outage'));
+    assert.deepEqual(heard.map((e) => e.id), ['during-outage'], 'local listeners still hear it; the Store carries it to others');
+    assert.equal(log.events('redis_unavailable').length, 1, 'one warning per outage');
+    assert.equal(log.events('redis_recovered').length, 0);
+
+    proxy.restore();
+    await waitFor(() => conn.isReady(), 'B reconnected');
+    await waitFor(() => log.events('redis_recovered').length === 1, 'one recovery line');
+    // The subscriber subscribed again on its own: a peer's revocation reaches B without a restart.
+    await waitFor(async () => {
+      await peer.publish(event('after-recovery'));
+      return heard.some((e) => e.id === 'after-recovery');
+    }, 'B to hear revocations again', { intervalMs: 50 });
+    const text = JSON.stringify(log.lines);
+    assert.ok(!text.includes('s3cret-password'), 'the password in the URL is not logged');
+    assert.equal(log.events('redis_unavailable').length, 1);
+  });
+
+  it('Redis unreachable from the start: opening does not wait, does not throw, and publishing resolves', async () => {
+    const proxy = await cuttableProxy();
+    proxies.push(proxy);
+    proxy.cut();
+    const log = capturingLogger();
+    const conn = connect(testKeyPrefix(), proxy.url, log.logger);
+    const bus = createRedisRevocationBus(conn, log.logger);
+    await bus.publish(event('nobody-listening'));
+    await waitFor(() => log.events('redis_unavailable').length === 1, 'the outage warning');
+    assert.equal(conn.isReady(), false);
+  });
+});
