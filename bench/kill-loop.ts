@@ -33,7 +33,7 @@ import { demoServerCommand } from '../src/config/demo.ts';
 import { openDatabase } from '../src/storage/sqlite/database.ts';
 import { createSqliteStore } from '../src/storage/sqlite/store.ts';
 import * as oauth from 'oauth4webapi';
-import { authorize, Browser, clientCredentialsToken, discover, obtainTokens, refreshTokens, registerPublicClient } from '../test/helpers/oauth.ts';
+import { authorize, Browser, discover, obtainTokens, refreshTokens } from '../test/helpers/oauth.ts';
 import { NavigatingBrowser } from './fixtures/navigating-browser.ts';
 import { createWardenChild } from './fixtures/warden-child.ts';
 
@@ -86,7 +86,8 @@ const ledger = {
 const kinds = ['register', 'sign-in', 'refresh', 'client-credentials', 'secret'] as const;
 type Kind = typeof kinds[number];
 const stats = {
-  kills: 0, killsAtRefreshCommit: 0, restarts: 0,
+  kills: 0, verifiedRestarts: 0,
+  killsBy: {} as Record<string, number>,
   acknowledged: {} as Record<string, number>,
   verified: {} as Record<string, number>,
   lost: {} as Record<string, number>,
@@ -109,6 +110,20 @@ function fail(kind: string, what: string): void {
 interface Lost { kind: Kind; step?: string; retry: () => Promise<void>; refresh?: { grant: Grant; old: string; committed?: string } }
 let lost: Lost[] = [];
 let killed = false;
+/**
+ * Kills aimed at one kind of request: SIGKILL 0–7 ms after the request is sent, so it lands
+ * before, during or after the server's commit; a rotation is aimed exactly with the test hook.
+ */
+const AIMS = ['random', 'registration', 'code redemption', 'consent', 'refresh commit', 'account secret write', 'client credentials', 'random'] as const;
+type Aim = typeof AIMS[number];
+let aimAt: Aim | undefined;
+let aimFired = false;
+let killChild: () => void = () => {};
+function aimPoint(at: Aim): void {
+  if (aimAt !== at || aimFired) return;
+  aimFired = true;
+  setTimeout(killChild, randomInt(8));
+}
 let childExited: Promise<void> = Promise.resolve();
 
 /** Runs `op`; an error after the kill is a lost answer (queued for retry), before it a real error. */
@@ -129,22 +144,31 @@ async function attempt(kind: Kind, op: () => Promise<void>, onLost: () => Lost):
 
 /** Authorization code + PKCE in a browser the user navigates themselves; the code redeemed with oauth4webapi. */
 async function signIn(clientId: string, user: User, progress: { step: string } = { step: '' }): Promise<void> {
-  progress.step = 'login and consent';
+  progress.step = 'login';
   const as = await discover(url);
   const client: oauth.Client = { client_id: clientId };
   const redirectUri = 'http://127.0.0.1/callback';
-  const { callbackUrl, state, codeVerifier } = await authorize({ issuer: url, username: user, password: PASSWORD, resource, scope: SCOPE, clientId, redirectUri, browser: new NavigatingBrowser() });
+  const { callbackUrl, state, codeVerifier } = await authorize({ issuer: url, username: user, password: PASSWORD, resource, scope: SCOPE, clientId, redirectUri, browser: new NavigatingBrowser({ onConsent: () => { progress.step = 'consent'; aimPoint('consent'); } }) });
   const params = oauth.validateAuthResponse(as, client, callbackUrl, state);
   progress.step = 'code redemption';
-  const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, redirectUri, codeVerifier, { additionalParameters: { resource }, [oauth.allowInsecureRequests]: true });
+  const redemption = oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, redirectUri, codeVerifier, { additionalParameters: { resource }, [oauth.allowInsecureRequests]: true });
+  aimPoint('code redemption');
+  const response = await redemption;
   const t = await oauth.processAuthorizationCodeResponse(as, client, response);
   if (!t.refresh_token) throw new Error('no refresh_token from the code redemption');
   ledger.grants.push({ clientId, user, latest: t.refresh_token, busy: false });
   if (!ledger.consents.some((c) => c.clientId === clientId && c.user === user)) ledger.consents.push({ clientId, user, verified: 0 });
 }
 
+/** RFC 7591 registration of a public native client (as test/helpers/oauth.ts registerPublicClient, with the kill aimed at the POST). */
 async function register(): Promise<void> {
-  ledger.clients.push(await registerPublicClient(url, 'http://127.0.0.1/callback', 'kill loop client'));
+  const as = await discover(url);
+  const posted = oauth.dynamicClientRegistrationRequest(as, {
+    client_name: 'kill loop client', application_type: 'native', redirect_uris: ['http://127.0.0.1/callback'],
+    grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none',
+  }, { [oauth.allowInsecureRequests]: true });
+  aimPoint('registration');
+  ledger.clients.push((await oauth.processDynamicClientRegistrationResponse(await posted)).client_id);
 }
 
 async function rotate(grant: Grant, token: string): Promise<string> {
@@ -154,7 +178,11 @@ async function rotate(grant: Grant, token: string): Promise<string> {
 }
 
 async function clientCredentials(): Promise<void> {
-  const r = await clientCredentialsToken({ issuer: url, clientSecret: 'kill loop client secret', resource, scope: SCOPE });
+  const as = await discover(url);
+  const client: oauth.Client = { client_id: 'demo-agent' };
+  const issued = oauth.clientCredentialsGrantRequest(as, client, oauth.ClientSecretBasic('kill loop client secret'), { resource, scope: SCOPE }, { [oauth.allowInsecureRequests]: true });
+  aimPoint('client credentials');
+  const r = await oauth.processClientCredentialsResponse(as, client, await issued);
   ledger.ccTokens.push(r.access_token);
   if (ledger.ccTokens.length > 20) ledger.ccTokens.shift();
 }
@@ -175,7 +203,9 @@ async function secretThroughAccountPage(user: User, value: string): Promise<void
   const form = await b.fetch(`${url}/account/secrets/notes`);
   const html = await form.text();
   if (form.status !== 200) throw new Error(`account form answered HTTP ${form.status}`);
-  const r = await b.submit(`${url}/account/secrets/notes`, html, { secret: value });
+  const posted = b.submit(`${url}/account/secrets/notes`, html, { secret: value });
+  aimPoint('account secret write');
+  const r = await posted;
   await r.arrayBuffer();
   if (r.status !== 303) throw new Error(`account secret post answered HTTP ${r.status}`);
 }
@@ -348,60 +378,9 @@ async function verify(): Promise<void> {
 }
 
 const endAt = Date.now() + SECONDS * 1000;
-try {
-  await warden.start();
-  while (Date.now() < endAt) {
-    const aimed = stats.restarts > 0 && stats.restarts % 4 === 3 && ledger.grants.length > 0;
-    if (stats.restarts > 0) {
-      await warden.start(aimed ? { WARDEN_TEST_KILL_AFTER_REFRESH_COMMIT: '1' } : {});
-    }
-    stats.restarts++;
-    const proc = warden.proc!;
-    const died = new Promise<void>((resolve) => proc.once('exit', () => { killed = true; resolve(); }));
-    childExited = died;
-    killed = false;
-    if (!aimed) {
-      // Lost answers first, as a client would on reconnecting; then the whole ledger.
-      const retry = lost;
-      lost = [];
-      for (const l of retry) {
-        bump(stats.retried, l.kind);
-        try {
-          await l.retry();
-          bump(stats.retriedOk, l.kind);
-          bump(stats.acknowledged, l.kind);
-        } catch (err) {
-          fail(l.kind, `retry after a lost answer failed: ${(err as Error).message}`);
-        }
-      }
-      await verify();
-    } else {
-      // The hook kills the child at the first rotation commit; the others are retried with the next start.
-      stats.restarts--;
-    }
 
-    // The mix runs until the kill: random for an ordinary start, the hook's own for an aimed one.
-    const workers = Array.from({ length: 3 }, async () => {
-      while (!killed) await operation();
-    });
-    const carried = lost.length;
-    const timer = aimed ? setTimeout(() => proc.kill('SIGKILL'), 20_000) : setTimeout(() => proc.kill('SIGKILL'), 300 + randomInt(4000));
-    await died;
-    clearTimeout(timer);
-    killed = true;
-    stats.kills++;
-    if (aimed) { stats.killsAtRefreshCommit++; stats.restarts++; }
-    await Promise.all(workers);
-    await readCommittedRotations();
-    checkAudit();
-    for (const l of lost.slice(carried)) {
-      bump(stats.lost, l.kind);
-      if (l.step) bump(stats.lostSignInSteps, l.step);
-    }
-    say(`kill ${stats.kills}${aimed ? ' (after a refresh commit)' : ''}: lost answers ${lost.length}, ledger: ${ledger.clients.length} clients, ${ledger.grants.length} grants, ${ledger.consents.length} consents, audit on disk ${auditCount()}, failures ${failures.length}`);
-  }
-  // A last start: retry what the last kill lost and check the whole ledger once more.
-  await warden.start();
+/** Retries the requests whose answers the last kill lost, as their clients would on reconnecting. */
+async function retryLost(): Promise<void> {
   const retry = lost;
   lost = [];
   for (const l of retry) {
@@ -414,13 +393,65 @@ try {
       fail(l.kind, `retry after a lost answer failed: ${(err as Error).message}`);
     }
   }
+}
+
+try {
+  for (let round = 0; Date.now() < endAt; round++) {
+    const aim = AIMS[round % AIMS.length]!;
+    const hook = aim === 'refresh commit' && ledger.grants.length > 0;
+    await warden.start(hook ? { WARDEN_TEST_KILL_AFTER_REFRESH_COMMIT: '1' } : {});
+    const proc = warden.proc!;
+    const died = new Promise<void>((resolve) => proc.once('exit', () => { killed = true; resolve(); }));
+    childExited = died;
+    killed = false;
+    // With the hook, the first rotation kills the child (the verification's rotations would):
+    // lost answers and the ledger wait for the next ordinary start.
+    if (!hook) {
+      await retryLost();
+      await verify();
+      stats.verifiedRestarts++;
+      checkAudit();
+      // Audit events are written in batches every 100 ms (src/audit/batch.ts): the verification's
+      // whoami events are on disk before any kill of this round can land.
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const carried = lost.length;
+    // The mix runs until the kill: at the aimed request for an aimed round (the hook's own for a
+    // rotation), at a random moment otherwise; an aimed request that does not come in 20 s falls back.
+    aimAt = hook || aim === 'random' ? undefined : aim;
+    aimFired = false;
+    killChild = () => proc.kill('SIGKILL');
+    const workers = Array.from({ length: 3 }, async () => {
+      while (!killed) await operation();
+    });
+    const timer = setTimeout(() => proc.kill('SIGKILL'), aim === 'random' ? 300 + randomInt(4000) : 20_000);
+    await died;
+    clearTimeout(timer);
+    killed = true;
+    aimAt = undefined;
+    stats.kills++;
+    const label = hook ? 'right after a refresh commit (test hook)' : aimFired ? `aimed at ${aim}` : 'random';
+    bump(stats.killsBy, label);
+    await Promise.all(workers);
+    await readCommittedRotations();
+    checkAudit();
+    for (const l of lost.slice(carried)) {
+      bump(stats.lost, l.kind);
+      if (l.step) bump(stats.lostSignInSteps, l.step);
+    }
+    say(`kill ${stats.kills} (${label}): lost answers ${lost.length - carried}, ledger: ${ledger.clients.length} clients, ${ledger.grants.length} grants, ${ledger.consents.length} consents, audit on disk ${auditCount()}, failures ${failures.length}`);
+  }
+  // A last start: retry what the last kill lost and check the whole ledger once more.
+  await warden.start();
+  await retryLost();
   await verify();
+  stats.verifiedRestarts++;
   await warden.stop('SIGTERM');
   checkAudit();
   const audit = auditCount();
 
   const row = (m: Record<string, number>) => kinds.map((k) => m[k] ?? 0);
-  console.log(`kill loop: ${SECONDS} s, ${stats.kills} kills (${stats.killsAtRefreshCommit} right after a refresh commit), ${stats.restarts} verified restarts`);
+  console.log(`kill loop: ${SECONDS} s, ${stats.kills} kills ${JSON.stringify(stats.killsBy)}, ${stats.verifiedRestarts} restarts verified`);
   console.log('| kind | acknowledged | verified after restart (checks) | answers lost to a kill | retried | retry succeeded |');
   console.log('|---|---|---|---|---|---|');
   for (const [i, k] of kinds.entries()) console.log(`| ${k} | ${row(stats.acknowledged)[i]} | ${row(stats.verified)[i]} | ${row(stats.lost)[i]} | ${row(stats.retried)[i]} | ${row(stats.retriedOk)[i]} |`);
