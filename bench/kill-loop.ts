@@ -410,10 +410,10 @@ try {
       await retryLost();
       await verify();
       stats.verifiedRestarts++;
-      checkAudit();
       // Audit events are written in batches every 100 ms (src/audit/batch.ts): the verification's
       // whoami events are on disk before any kill of this round can land.
       await new Promise((r) => setTimeout(r, 300));
+      checkAudit();
     }
     const carried = lost.length;
     // The mix runs until the kill: at the aimed request for an aimed round (the hook's own for a
