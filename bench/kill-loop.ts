@@ -253,6 +253,7 @@ async function operation(): Promise<void> {
     const entry: Lost = {
       kind: 'refresh', refresh: { grant, old },
       retry: async () => {
+        grant.busy = false;
         const successor = await rotate(grant, old);
         if (entry.refresh!.committed !== undefined) {
           if (successor !== entry.refresh!.committed) throw new Error('the retry got a different successor from the one committed before the kill');
@@ -262,7 +263,8 @@ async function operation(): Promise<void> {
       },
     };
     await attempt('refresh', async () => { grant.latest = await rotate(grant, old); }, () => entry);
-    grant.busy = false;
+    // A lost rotation keeps its grant out of the mix until its retry (after an ordinary restart).
+    if (!lost.includes(entry)) grant.busy = false;
   } else if (r < 85) {
     await attempt('client-credentials', clientCredentials, () => ({ kind: 'client-credentials', retry: clientCredentials }));
   } else {
