@@ -8,8 +8,12 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const dir = fileURLToPath(new URL('.', import.meta.url));
-const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const flags = process.argv.slice(2).filter((a) => a.startsWith('-'));
+// Names come first; from the first option on, everything goes to each benchmark as it is, so an
+// option's value (`--rounds 5`, `--baseline ../old`) stays with its option.
+const args = process.argv.slice(2);
+const firstOption = args.findIndex((a) => a.startsWith('-'));
+const filters = firstOption === -1 ? args : args.slice(0, firstOption);
+const flags = firstOption === -1 ? [] : args.slice(firstOption);
 // Entry points only: helpers live in bench/fixtures/ and children are named *-servers.ts.
 const benches = readdirSync(dir)
   .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.endsWith('-servers.ts'))
