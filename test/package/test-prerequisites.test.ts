@@ -17,6 +17,18 @@ const ROOT = join(import.meta.dirname, '../..');
 const TEST_SCRIPT = join(ROOT, 'scripts/test.mjs');
 const NOBODY = 65534;
 
+/**
+ * A Node that user `nobody` may run: ours, unless it lives somewhere only root can read (Node 22 in
+ * CI comes from `npx -p node@22`, under root's npm cache), then the machine's own.
+ */
+function nodeForNobody(): string {
+  for (const candidate of [process.execPath, '/usr/bin/node', '/usr/local/bin/node']) {
+    if (!existsSync(candidate)) continue;
+    if (spawnSync(candidate, ['-e', '0'], { uid: NOBODY, gid: NOBODY }).status === 0) return candidate;
+  }
+  throw new Error('no Node binary that user nobody can run: install Node system-wide to run this test as root');
+}
+
 describe('npm test provisions its system prerequisites (scripts/test.mjs)', () => {
   let dir: string;
   let tests: string;
@@ -48,8 +60,10 @@ describe('npm test provisions its system prerequisites (scripts/test.mjs)', () =
   it('not root and missing: one line naming what is missing and the exact command, exit 1, no test run', () => {
     const bin = bareBin('user-bin');
     // As root, run it as nobody; otherwise as ourselves (not root either way).
-    const user = process.getuid?.() === 0 ? { uid: NOBODY, gid: NOBODY } : {};
-    const r = spawnSync(process.execPath, [TEST_SCRIPT, tests], { cwd: ROOT, encoding: 'utf8', ...user, env: { PATH: bin, HOME: dir } });
+    const asRoot = process.getuid?.() === 0;
+    const user = asRoot ? { uid: NOBODY, gid: NOBODY } : {};
+    const r = spawnSync(asRoot ? nodeForNobody() : process.execPath, [TEST_SCRIPT, tests], { cwd: ROOT, encoding: 'utf8', ...user, env: { PATH: bin, HOME: dir } });
+    assert.equal(r.error, undefined, `the test script could not be started: ${r.error?.message}`);
     assert.equal(r.status, 1);
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, 1, r.stderr);
