@@ -3,10 +3,10 @@
  * under commands/ and is loaded on demand, so `mcp-warden token` does not load the gateway.
  */
 import { readFileSync } from 'node:fs';
-import type { Command, CommandContext } from './command.ts';
-import { UsageError } from './options.ts';
+import type { CommandContext } from './command.ts';
+import { dispatch, type CommandTable } from './dispatch.ts';
 
-const commands: Record<string, { summary: string; load: () => Promise<{ run: Command }> }> = {
+const commands: CommandTable = {
   start: { summary: 'run the gateway and authorization server (--config FILE, or --demo)', load: () => import('./commands/start.ts') },
   users: { summary: 'manage built-in users: add|list|remove|set-role|set-password', load: () => import('./commands/users.ts') },
   clients: { summary: 'manage pre-registered OAuth clients: add|list|remove', load: () => import('./commands/clients.ts') },
@@ -25,46 +25,17 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Com
   call: { summary: 'call one tool of a protected MCP server', load: () => import('./commands/call.ts') },
 };
 
-function usage(): string {
-  const width = Math.max(...Object.keys(commands).map((c) => c.length));
-  return [
-    'usage: mcp-warden <command> [options]',
-    '',
-    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
-    '',
-    'mcp-warden <command> --help shows a command\'s options; mcp-warden --version prints the version.',
-  ].join('\n');
-}
-
 /** The installed package's version: package.json is two levels up from src/cli/ and from dist/cli/ alike. */
 function packageVersion(): string {
   const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return manifest.version;
 }
 
-export async function main(argv: string[], io: Partial<CommandContext> = {}): Promise<number> {
-  const ctx: CommandContext = { args: argv.slice(1), env: process.env, stdout: process.stdout, stderr: process.stderr, ...io };
-  const name = argv[0];
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    ctx.stdout.write(`${usage()}\n`);
-    return name ? 0 : 2;
-  }
-  if (name === '--version' || name === '-v' || name === 'version') {
-    ctx.stdout.write(`mcp-warden ${packageVersion()}\n`);
-    return 0;
-  }
-  const command = commands[name];
-  if (!command) {
-    ctx.stderr.write(`mcp-warden: unknown command "${name}"\n\n${usage()}\n`);
-    return 2;
-  }
-  try {
-    const { run } = await command.load();
-    return await run(ctx);
-  } catch (err) {
-    const e = err as Error;
-    ctx.stderr.write(`mcp-warden ${name}: ${e.message}\n`);
-    if (ctx.env.WARDEN_DEBUG) ctx.stderr.write(`${e.stack}\n`);
-    return e instanceof UsageError ? 2 : 1;
-  }
+export function main(argv: string[], io: Partial<CommandContext> = {}): Promise<number> {
+  return dispatch({
+    name: 'mcp-warden',
+    commands,
+    footer: "mcp-warden <command> --help shows a command's options; mcp-warden --version prints the version.",
+    version: packageVersion,
+  }, argv, io);
 }

@@ -62,7 +62,7 @@ describe('mcp-warden-client: the light client package', () => {
     const help = spawnSync(process.execPath, [join(out, 'dist/cli.js'), '--help'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
     assert.equal(help.status, 0, help.stderr);
     const commands = [...help.stdout.matchAll(/^ {2}(\S+) /gm)].map((m) => m[1]);
-    assert.deepEqual(commands.sort(), ['call', 'connect', 'login', 'logout', 'token', 'tools']);
+    assert.deepEqual(commands.sort(), ['call', 'connect', 'login', 'logout', 'status', 'token', 'tools']);
     // The installed layout: package.json beside dist/, read for --version.
     copyFileSync(join(ROOT, 'packages/client/package.json'), join(out, 'package.json'));
     const manifest = JSON.parse(readFileSync(join(out, 'package.json'), 'utf8')) as { version: string };
