@@ -112,6 +112,18 @@ export function addClientFallback(provider: Provider, fallback: (id: string) => 
   };
 }
 
+/** 5b. Adjusts every client oidc-provider loads (Client.find), after the lookup and any fallback. */
+export function mapFoundClients(provider: Provider, map: (client: { scope?: string; metadata(): Record<string, unknown> }) => void): void {
+  const Client = clientClass(provider);
+  if (typeof Client.find !== 'function') fail('Client.find');
+  const find = Client.find.bind(Client);
+  Client.find = async (id: string) => {
+    const client = await find(id) as { scope?: string; metadata(): Record<string, unknown> } | undefined;
+    if (client) map(client);
+    return client;
+  };
+}
+
 /** 6. The adapter oidc-provider stores clients with (writes through it keep its cache coherent). */
 export function clientAdapter(provider: Provider): NonNullable<ClientClass['adapter']> {
   const adapter = clientClass(provider).adapter;

@@ -16,7 +16,7 @@ import { createOutboundFetch, enableAllowedOriginClientIds, isFetchableClientId,
 import { AuthorizationServerError, fromOidcProviderError, renderAuthorizationServerError } from './errors.ts';
 import { assertClientMetadataTypes } from './client-metadata.ts';
 import { requestIdOf } from './request-id.ts';
-import { replaceClientSecretComparison } from './oidc-provider-internals.ts';
+import { mapFoundClients, replaceClientSecretComparison } from './oidc-provider-internals.ts';
 import type { ResourceInfo } from './resources.ts';
 import { attachRevocationList, type RevocationList } from './revocation.ts';
 import { createRefreshRotation } from './grants/refresh-rotation.ts';
@@ -176,13 +176,9 @@ function consentPolicy() {
  * client's `scope` wherever it loads the client, so it is lifted where clients are loaded.
  */
 function liftSelfAssertedScopeCeiling(provider: Provider): void {
-  const Client = provider.Client as unknown as { find(id: string): Promise<unknown> };
-  const find = Client.find.bind(Client);
-  Client.find = async (id: string) => {
-    const client = await find(id) as { scope?: string; metadata(): Record<string, unknown> } | undefined;
-    if (client && isSelfAssertedClient(client)) delete client.scope;
-    return client;
-  };
+  mapFoundClients(provider, (client) => {
+    if (isSelfAssertedClient(client)) delete client.scope;
+  });
 }
 
 /** The oidc-provider instance of the embedded authorization server. @see RFC 6749, RFC 7636, RFC 8707, RFC 9068, RFC 9207 */
