@@ -14,6 +14,9 @@ export const PREREQUISITES = [
   { apt: 'libsecret-tools', programs: ['secret-tool'], for: 'keychain tests' },
   { apt: 'gnome-keyring', programs: ['gnome-keyring-daemon'], for: 'keychain tests' },
   { apt: 'dbus', programs: ['dbus-daemon', 'dbus-send'], for: 'keychain tests' },
+  // Run directly by test/helpers/nginx.ts with a generated config (`daemon off`, paths in a temp
+  // dir), never as the system service: the load balancer in front of several instances.
+  { apt: 'nginx', programs: ['/usr/sbin/nginx'], for: 'scale-out tests (nginx in front of several instances)' },
 ];
 
 function isExecutable(path) {

@@ -3,7 +3,7 @@
 // Node 20's --test takes no globs, so the files are listed here. Extra arguments
 // (file paths or a folder) narrow the run: `npm test -- test/policy`.
 // First it makes sure the system programs the tests drive are there (prerequisites.mjs:
-// chromium, secret-tool, gnome-keyring, dbus), installing them with apt-get when run as root.
+// chromium, secret-tool, gnome-keyring, dbus, nginx), installing them with apt-get when run as root.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
