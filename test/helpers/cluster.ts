@@ -67,6 +67,8 @@ export interface Cluster {
   kill(index: number): Promise<void>;
   /** Starts the instance again on its port and waits until it listens. */
   restart(index: number): Promise<void>;
+  /** SIGTERM to every instance (they flush and close), and wait until they are gone; nginx stays. */
+  stopInstances(): Promise<void>;
   /** A query on the deployment's schema (a connection of its own, closed after). */
   query<T extends pg.QueryResultRow>(sql: string, values?: unknown[]): Promise<T[]>;
   stop(): Promise<void>;
@@ -177,7 +179,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
         await client.end();
       }
     },
-    async stop() {
+    async stopInstances() {
       await Promise.all(instances.map(async ({ child }) => {
         if (child.exitCode !== null || child.signalCode !== null) return;
         const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -186,6 +188,9 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
         await gone;
         clearTimeout(timer);
       }));
+    },
+    async stop() {
+      await cluster.stopInstances();
       await nginx.stop();
       const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
       await client.connect().then(() => client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)).catch(() => {});
