@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import { freePort, startNginx, waitForPort, type Nginx } from './nginx.ts';
 import { TEST_POSTGRES_URL } from './postgres.ts';
@@ -209,4 +210,74 @@ async function waitForOk(url: string, timeoutMs = 60_000): Promise<void> {
     if (Date.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms (last ${status})`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * A TCP proxy to `target` that can be cut (every connection dropped, new ones refused) and
+ * restored: a database restart as the instances see it, without touching the server other test
+ * files share.
+ */
+export async function cuttableTcpProxy(target: { host: string; port: number }): Promise<{ port: number; cut(): void; restore(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let open = true;
+  const server: Server = createNetServer((client) => {
+    if (!open) { client.destroy(); return; }
+    const upstream = netConnect(target.port, target.host);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => { client.destroy(); upstream.destroy(); });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    cut() {
+      open = false;
+      for (const s of sockets) s.destroy();
+    },
+    restore() {
+      open = true;
+    },
+    async close() {
+      open = false;
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export interface OwnRedis {
+  url: string;
+  port: number;
+  /** SIGKILL: Redis gone as in a crash (it keeps nothing: no RDB, no AOF). */
+  kill(): Promise<void>;
+  /** Starts it again on the same port. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A redis-server of the test's own on a free port, in a temp dir: the outage tests stop and start
+ * it, which they must never do to the Redis other test files share.
+ */
+export async function startOwnRedis(dir: string): Promise<OwnRedis> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    children.add(child);
+    await waitForPort(port);
+  };
+  const kill = async () => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+    c.kill('SIGKILL');
+    await gone;
+    children.delete(c);
+  };
+  await start();
+  return { url: `redis://127.0.0.1:${port}`, port, kill, start, stop: kill };
 }
