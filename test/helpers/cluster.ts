@@ -53,12 +53,19 @@ export interface ClusterOptions {
   /** Added to the top level of the configuration (e.g. `trustProxy`). */
   extra?: Record<string, unknown>;
   dirPrefix?: string;
+  /** `sqlite`: one file in the temp dir instead of PostgreSQL (one instance only; benchmarks). */
+  storage?: 'postgres' | 'sqlite';
+  /** `direct`: no nginx, the public URL is the instance's own (one instance only; benchmarks). */
+  front?: 'nginx' | 'direct';
+  /** pino level of the instances (default info, which the fault tests read). */
+  logLevel?: string;
 }
 
 export interface Cluster {
-  /** nginx's URL: the public URL of every instance. */
+  /** nginx's URL: the public URL of every instance (the instance's own with `front: 'direct'`). */
   front: string;
-  nginx: Nginx;
+  /** Throws with `front: 'direct'`. */
+  readonly nginx: Nginx;
   instances: Instance[];
   dir: string;
   configFile: string;
@@ -88,8 +95,9 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const keyPrefix = testKeyPrefix();
   const ports: number[] = [];
   for (let i = 0; i < n; i++) ports.push(await freePort());
-  const nginx = await startNginx({ dir: join(dir, 'nginx'), upstreams: ports });
-  const front = nginx.url;
+  if ((o.storage === 'sqlite' || o.front === 'direct') && n !== 1) throw new Error('sqlite storage and a direct front need exactly one instance');
+  const nginx = o.front === 'direct' ? undefined : await startNginx({ dir: join(dir, 'nginx'), upstreams: ports });
+  const front = nginx?.url ?? `http://127.0.0.1:${ports[0]}`;
   const keyFile = join(dir, 'secrets.key');
   writeFileSync(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
 
@@ -100,8 +108,10 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const configFor = (port: number) => ({
     listen: { host: '127.0.0.1', port },
     publicUrl: front,
-    log: { level: 'info' },
-    storage: { postgres: { url: o.postgresUrl ?? TEST_POSTGRES_URL, schema, maxConnections: 8 } },
+    log: { level: o.logLevel ?? 'info' },
+    storage: o.storage === 'sqlite'
+      ? { sqlite: { path: join(dir, 'warden.db') } }
+      : { postgres: { url: o.postgresUrl ?? TEST_POSTGRES_URL, schema, maxConnections: 8 } },
     ...(o.redisUrl === false ? {} : { cluster: { redis: { url: o.redisUrl ?? TEST_REDIS_URL, keyPrefix } } }),
     authorizationServer: { embedded: { demo: true, ...o.embedded } },
     servers: [
@@ -154,12 +164,16 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     rest.forEach((child, k) => instances.push(makeInstance(k + 1, child)));
   } catch (err) {
     for (const c of children) c.kill('SIGKILL');
-    await nginx.stop();
+    await nginx?.stop();
     throw err;
   }
 
   const cluster: Cluster = {
-    front, nginx, instances, dir, configFile: files[0]!, schema, keyPrefix,
+    front, instances, dir, configFile: files[0]!, schema, keyPrefix,
+    get nginx() {
+      if (!nginx) throw new Error('this cluster has no nginx (front: direct)');
+      return nginx;
+    },
     async kill(i) {
       const { child } = instances[i]!;
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -192,7 +206,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     },
     async stop() {
       await cluster.stopInstances();
-      await nginx.stop();
+      await nginx?.stop();
       const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
       await client.connect().then(() => client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)).catch(() => {});
       await client.end().catch(() => {});

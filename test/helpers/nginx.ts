@@ -70,6 +70,8 @@ export interface Nginx {
   url: string;
   port: number;
   dir: string;
+  /** The master process and its workers (for CPU accounting). */
+  pids(): number[];
   /** The access log so far, one entry per request. */
   accessLog(): AccessLogLine[];
   /** Requests per instance port (from the access log), optionally only those matching `filter`. */
@@ -164,6 +166,16 @@ export async function startNginx(o: { dir: string; upstreams: number[]; port?: n
     url: `http://127.0.0.1:${port}`,
     port,
     dir,
+    pids() {
+      const master = child.pid!;
+      let workers: number[] = [];
+      try {
+        workers = readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      } catch {
+        // no /proc: the master only
+      }
+      return [master, ...workers];
+    },
     accessLog,
     hitsByPort(filter) {
       const hits = new Map<number, number>();
