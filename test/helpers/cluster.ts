@@ -146,6 +146,8 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     child.once('exit', () => children.delete(child));
     child.stdout!.pipe(out, { end: false });
     child.stderr!.pipe(out, { end: false });
+    // 'close': the process is gone and both pipes are drained.
+    child.once('close', () => out.end());
     const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`instance ${i} exited at start (${code ?? signal}):\n${readFileSync(logs[i]!, 'utf8').slice(-3000)}`))));
     exited.catch(() => {});
     await Promise.race([waitForPort(ports[i]!, 60_000), exited]);
