@@ -63,6 +63,14 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresDa
     query: (name, text, values) => query(pool, name, text, values),
     async transaction(fn) {
       const client = await pool.connect();
+      // pg-pool takes its own 'error' listener off a client while it is checked out, and pg emits
+      // 'error' on a client whose connection drops (database restart, network cut) even mid-query:
+      // without a listener that is an uncaught exception that ends the process. The statement in
+      // flight is rejected anyway; the broken client is handed back with the error, so the pool
+      // discards it instead of lending it out again.
+      let lost: Error | undefined;
+      const onError = (err: Error) => { lost = err; };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await fn({
@@ -75,7 +83,8 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresDa
         await client.query('ROLLBACK').catch(() => {});
         throw err;
       } finally {
-        client.release();
+        client.off('error', onError);
+        client.release(lost);
       }
     },
     close: () => pool.end(),
