@@ -58,6 +58,9 @@ describe('PostgreSQL cut for 5 s under load (a restart as the instances see it),
     // Recovery: from some point after the restore, every kind of request succeeds, on every instance.
     let recoveredAt = 0;
     await waitFor(() => {
+      // An instance that died is no recovery: say which, with the end of its log.
+      const dead = cluster.instances.find((i) => i.child.exitCode !== null || i.child.signalCode !== null);
+      if (dead) throw new Error(`instance ${dead.index} exited during the outage:\n${dead.log().slice(-2000)}`);
       const since = load.outcomes.filter((x) => x.start >= restored);
       const lastFailure = Math.max(restored, ...since.filter((x) => !x.ok).map((x) => x.end));
       const okAfter = since.filter((x) => x.ok && x.start > lastFailure);
