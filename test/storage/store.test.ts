@@ -69,8 +69,10 @@ describe('PostgreSQL store shared by several instances', { skip: await postgresU
     const second = await openPostgres({ url: TEST_POSTGRES_URL, schema: first.schema, maxConnections: 2 });
     try {
       const [a, b] = await Promise.all([createPostgresStore(first), createPostgresStore(second)]);
-      const { rows } = await first.query<{ n: number }>('count_migrations', "SELECT COUNT(*)::int AS n FROM schema_migrations WHERE owner = 'authorization-server'");
-      assert.equal(rows[0]!.n, 1);
+      const { rows } = await first.query<{ n: number; versions: number; latest: number }>('count_migrations',
+        "SELECT COUNT(*)::int AS n, COUNT(DISTINCT version)::int AS versions, MAX(version)::int AS latest FROM schema_migrations WHERE owner = 'authorization-server'");
+      assert.equal(rows[0]!.n, rows[0]!.versions, 'no step applied twice');
+      assert.equal(rows[0]!.n, rows[0]!.latest, 'every step applied');
       await a.models.upsert('Client', 'c1', { client_id: 'c1' }, undefined);
       assert.deepEqual(await b.models.find('Client', 'c1'), { client_id: 'c1' }, 'a client registered on one instance is found on the other');
     } finally {
@@ -113,6 +115,37 @@ describe('PostgreSQL store shared by several instances', { skip: await postgresU
       } finally { await again.close(); }
     } finally {
       await db.drop();
+    }
+  });
+
+  it('RFC 7009 §2.1: revocations put by two instances at once are all seen, in order, by a third following the change cursor (none skipped)', async () => {
+    const first = await openTestPostgres();
+    const second = await openPostgres({ url: TEST_POSTGRES_URL, schema: first.schema, maxConnections: 4 });
+    const third = await openPostgres({ url: TEST_POSTGRES_URL, schema: first.schema, maxConnections: 1 });
+    try {
+      const [a, b, reader] = [await createPostgresStore(first), await createPostgresStore(second), await createPostgresStore(third)];
+      const t = Date.now();
+      const seen = new Set<string>();
+      let cursor = 0;
+      let writing = true;
+      const follow = (async () => {
+        while (writing) {
+          const changed = await reader.revocations.changedSince(cursor);
+          for (const r of changed.records) seen.add(r.id);
+          cursor = changed.cursor;
+        }
+      })();
+      await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).revocations.put({ kind: 'grant', id: `g${i}`, revokedAt: t, expiresAt: t + 60_000 })));
+      writing = false;
+      await follow;
+      // What the follower read while the writes were racing, plus one last read from its cursor:
+      // a put that committed out of order would be missing here.
+      for (const r of (await reader.revocations.changedSince(cursor)).records) seen.add(r.id);
+      assert.equal(seen.size, 60);
+    } finally {
+      await third.close();
+      await second.close();
+      await first.drop();
     }
   });
 });
