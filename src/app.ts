@@ -30,7 +30,7 @@ export interface EmbeddedAuthorizationServer {
   /** Picks up a signing key added by `mcp-warden keys rotate` (src/authorization-server/keys-reload.ts). */
   reloadSigningKeys(): Promise<{ changed: boolean; kids: string[] }>;
   /** RFC 7009 §2.1: revoked access tokens, and every access token of a revoked grant, user or client. */
-  revocations: { isRevoked(claims: Record<string, unknown>): Promise<boolean> };
+  revocations: { isRevoked(claims: Record<string, unknown>): boolean };
   close(): Promise<void>;
 }
 
@@ -165,7 +165,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       // Another instance on the same database may have rotated the signing key first.
       ...(authorizationServer ? { reloadKeys: () => authorizationServer.reloadSigningKeys() } : {}),
       // RFC 7009 §2.1: a token the embedded AS revoked, or one of a revoked grant, user or client,
-      // is refused at once (point lookups by jti, grant_id, sub and client_id).
+      // is refused at once: answered from memory, synchronously (revocation.ts).
       ...(revocations ? { isRevoked: (claims: Record<string, unknown>) => revocations.isRevoked(claims) } : {}),
     });
     const gateway = createGateway({ config, verifier, audit, downstream, logger: logger.child({ component: 'gateway' }), env });

@@ -57,7 +57,8 @@ export interface TokenVerifierOptions {
   /**
    * RFC 7009 §2.1: true when the authorization server revoked this token, by its `jti` or with
    * its grant (`grant_id`), user (`sub`) or client (`client_id`). Asked at every use, cache hits
-   * included: it is on the hot path, so keep it point lookups.
+   * included: it is on the hot path, so answer synchronously from memory when you can (the
+   * embedded AS does, src/authorization-server/revocation.ts); a promise is awaited.
    */
   isRevoked?: (claims: Readonly<Record<string, unknown>>) => boolean | Promise<boolean>;
 }
@@ -278,11 +279,17 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const clock = () => (nowSeconds ? nowSeconds() : Date.now() / 1000);
 
   const isRevoked = options.isRevoked;
-  /** RFC 7009 §2: a revoked token is refused from then on, also when its verification is cached. */
-  const checkRevoked = async (caller: Caller, cacheKey: string): Promise<Caller> => {
-    if (!isRevoked) return caller;
-    const answer = isRevoked(caller.claims);
-    if (answer === false || (answer !== true && !(await answer))) return caller;
+  /**
+   * RFC 7009 §2: a revoked token is refused from then on, also when its verification is cached.
+   * A synchronous answer (the usual one) is taken without a promise or an await.
+   */
+  const refuseIfRevoked = (caller: Caller, cacheKey: string): void | Promise<void> => {
+    const answer = isRevoked!(caller.claims);
+    if (answer === false) return;
+    if (answer === true) return revoked(cacheKey);
+    return answer.then((yes) => { if (yes) revoked(cacheKey); });
+  };
+  const revoked = (cacheKey: string): never => {
     verified.delete(cacheKey);
     throw new GatewayError('invalid_token', 'the access token was revoked', { reason: 'revoked' });
   };
@@ -296,12 +303,18 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       if (hit) {
         const t = clock();
         const nbf = hit.claims.nbf;
-        if (hit.expiresAt + CLOCK_TOLERANCE_SECONDS > t && !(typeof nbf === 'number' && nbf - CLOCK_TOLERANCE_SECONDS > t)) return isRevoked ? checkRevoked(hit, cacheKey) : hit;
+        if (hit.expiresAt + CLOCK_TOLERANCE_SECONDS > t && !(typeof nbf === 'number' && nbf - CLOCK_TOLERANCE_SECONDS > t)) {
+          if (isRevoked) {
+            const pending = refuseIfRevoked(hit, cacheKey);
+            if (pending) await pending;
+          }
+          return hit;
+        }
         verified.delete(cacheKey);
       }
       const jwt = looksLikeJwt(token);
       const caller = await verifyUncached(token, server, jwt);
-      if (isRevoked) await checkRevoked(caller, cacheKey);
+      if (isRevoked) await refuseIfRevoked(caller, cacheKey);
       if (maxCached > 0 && jwt && generation === keySetGeneration) verified.set(cacheKey, caller);
       return caller;
     },

@@ -25,6 +25,9 @@ import { silentLogger } from '../../src/log.ts';
 import { clientCredentialsToken, discover, registerPublicClient } from '../helpers/oauth.ts';
 import { signInHarness } from '../helpers/sign-in-browser.ts';
 import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
+import { openPostgres } from '../../src/storage/postgres/database.ts';
+import { createPostgresStore } from '../../src/storage/postgres/store.ts';
+import { createRevocationList, revocationHorizonMs } from '../../src/authorization-server/revocation.ts';
 import { cuttableProxy, redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
@@ -159,6 +162,26 @@ describe('two instances on one PostgreSQL and one Redis: revocation reaches ever
     assert.ok(ms < 1000, `refused after ${ms} ms`);
   });
 
+  it('RFC 7009 §2.1: a revocation another process writes straight to PostgreSQL (its own pool, publishing on no shared bus, as the admin CLI does) is refused by both instances within 1 s', async (t) => {
+    const { jti, onB } = await tokenInUseOnBoth();
+    const onA = clients[clients.length - 2]!;
+    const db = await openPostgres({ url: TEST_POSTGRES_URL, schema: pg.schema, maxConnections: 1 });
+    try {
+      const cli = createRevocationList({ records: (await createPostgresStore(db)).revocations, now: Date.now, horizonMs: revocationHorizonMs(900) });
+      const before = heard.length;
+      await cli.revokeAccessToken(jti, Date.now() + 60_000);
+      const committedAt = Date.now();
+      const ms = await msUntilRefusedByB(onB, committedAt);
+      t.diagnostic(`refused by B ${ms} ms after the other process committed it`);
+      assert.ok(ms < 1000, `refused after ${ms} ms`);
+      await assert.rejects(onA.listTools(), /401|nauthorized|invalid_token/i, 'and by A');
+      assert.equal(heard.length, before, 'nothing went over Redis: the instances read it from the database');
+      await cli.close();
+    } finally {
+      await db.close();
+    }
+  });
+
   it('RFC 6749 §10.10: failed sign-ins spread over both instances add up to one backoff; then the right password waits at either (429)', async () => {
     const clientId = await registerPublicClient(front);
     let target = wardens[A]!;
@@ -183,7 +206,7 @@ describe('two instances on one PostgreSQL and one Redis: revocation reaches ever
     }
   });
 
-  it('Redis down: revocation at A still answers at once and B refuses the token through its database lookup; after Redis returns, the fan-out works again without a restart', async (t) => {
+  it('Redis down: revocation at A still answers at once and B refuses the token through its periodic read of the database; after Redis returns, the fan-out works again without a restart', async (t) => {
     const { token, onB } = await tokenInUseOnBoth();
     const second = await tokenInUseOnBoth();
     for (const p of proxies) p.cut();
