@@ -49,6 +49,27 @@ describe('SQLite store durability', () => {
     } finally { db.close(); }
   });
 
+  it('RFC 7009 §2.1: revocations kept as oidc_models rows by an older version move to as_revocations when it upgrades', async () => {
+    const db = openDatabase(':memory:');
+    try {
+      createSqliteStore(db);
+      // The database as the previous version left it: schema version 2, revocations in oidc_models.
+      db.exec(`DROP TABLE as_revocations; DELETE FROM schema_migrations WHERE owner = 'authorization-server' AND version = 3;
+        INSERT INTO oidc_models (model, id, payload, expires_at) VALUES
+          ('RevokedGrant', 'g1', '{"revokedAt":1800000000000}', 1800000900000),
+          ('RevokedSubject', 'carol', '{"revokedAt":1800000000500}', 1800000900000),
+          ('Client', 'c1', '{"client_id":"c1"}', NULL)`);
+      const store = createSqliteStore(db, () => 1_800_000_001_000);
+      const { records } = await store.revocations.changedSince(0);
+      assert.deepEqual(records, [
+        { kind: 'grant', id: 'g1', revokedAt: 1_800_000_000_000, expiresAt: 1_800_000_900_000 },
+        { kind: 'subject', id: 'carol', revokedAt: 1_800_000_000_500, expiresAt: 1_800_000_900_000 },
+      ]);
+      assert.deepEqual(await store.models.list('RevokedGrant'), [], 'moved, not copied');
+      assert.deepEqual((await store.models.list('Client')).map((c) => c.id), ['c1'], 'other models untouched');
+    } finally { db.close(); }
+  });
+
   it('data survives closing and reopening the file (migrations run once)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'warden-store-'));
     try {
@@ -97,6 +118,33 @@ describe('PostgreSQL store shared by several instances', { skip: await postgresU
     } finally {
       await second.close();
       await first.drop();
+    }
+  });
+
+  it('RFC 7009 §2.1: revocations kept as oidc_models rows by an older version move to as_revocations when it upgrades', async () => {
+    const db = await openTestPostgres();
+    try {
+      await createPostgresStore(db);
+      // The database as the previous version left it: schema version 1, revocations in oidc_models.
+      await db.query('downgrade_table', 'DROP TABLE as_revocations');
+      await db.query('downgrade_seq', 'DROP SEQUENCE as_revocations_seq');
+      await db.query('downgrade_version', "DELETE FROM schema_migrations WHERE owner = 'authorization-server' AND version = 2");
+      await db.query('old_rows', `INSERT INTO oidc_models (model, id, payload, expires_at) VALUES
+        ('RevokedAccessToken', 'j1', '{"revokedAt":1800000000000}', 1800000900000),
+        ('RevokedClient', 'agent', '{"revokedAt":1800000000500}', 1800000900000)`);
+      const store = await createPostgresStore(db, () => 1_800_000_001_000);
+      const { records } = await store.revocations.changedSince(0);
+      assert.deepEqual(records.sort((a, b) => a.id.localeCompare(b.id)), [
+        { kind: 'client', id: 'agent', revokedAt: 1_800_000_000_500, expiresAt: 1_800_000_900_000 },
+        { kind: 'token', id: 'j1', revokedAt: 1_800_000_000_000, expiresAt: 1_800_000_900_000 },
+      ]);
+      assert.deepEqual(await store.models.list('RevokedAccessToken'), [], 'moved, not copied');
+      // A put after the upgrade is listed after the moved rows.
+      const cursor = (await store.revocations.changedSince(0)).cursor;
+      await store.revocations.put({ kind: 'grant', id: 'g-new', revokedAt: 1_800_000_001_000, expiresAt: 1_800_000_900_000 });
+      assert.deepEqual((await store.revocations.changedSince(cursor)).records.map((r) => r.id), ['g-new']);
+    } finally {
+      await db.drop();
     }
   });
 
