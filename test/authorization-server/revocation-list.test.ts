@@ -66,6 +66,7 @@ describe('revocation list', () => {
     assert.equal(await list.isRevoked({ sub: 'dave', client_id: 'c1', iat: before }), false);
     // A client-credentials token has sub = client_id: a user of the same name does not revoke it.
     assert.equal(await list.isRevoked({ sub: 'carol', client_id: 'carol', iat: before }), false);
+    await list.close();
   });
 
   it('a removed client: its client-credentials and user tokens issued up to the removal are refused', async () => {
@@ -77,6 +78,7 @@ describe('revocation list', () => {
     assert.equal(await list.isRevoked({ sub: 'agent', client_id: 'agent', iat }), true);
     assert.equal(await list.isRevoked({ sub: 'alice', client_id: 'agent', iat }), true);
     assert.equal(await list.isRevoked({ sub: 'alice', client_id: 'other', iat }), false);
+    await list.close();
   });
 
   it('RFC 7009 §2.1: one access token by jti, remembered until it expires', async () => {
@@ -88,6 +90,7 @@ describe('revocation list', () => {
     assert.equal(await list.isRevoked({ jti: 'jti-2' }), false);
     clock.now += 60_000 + 60_001;
     assert.equal(await list.isRevoked({ jti: 'jti-1' }), false);
+    await list.close();
   });
 
   it('the bus carries a revocation to an instance that does not share the database', async () => {
@@ -181,6 +184,35 @@ describe('revocation list', () => {
     assert.equal(list.isRevoked({ grant_id: 'g' }), true);
     clock.now += HORIZON + 1;
     assert.equal(list.isRevoked({ grant_id: 'g' }), false, 'forgotten after one horizon');
+    await list.close();
+  });
+
+  it('the Store unreachable: memory keeps answering (bus revocations included), the failure is reported once, the recovery once, and what was missed is read then', async () => {
+    const clock = { now: 1_800_000_000_000 };
+    const store = createMemoryStore(() => clock.now);
+    let down = false;
+    const records: RevocationStore = {
+      put: (r) => store.revocations.put(r),
+      changedSince: (c) => (down ? Promise.reject(new Error('connection refused')) : store.revocations.changedSince(c)),
+    };
+    const states: string[] = [];
+    const bus = createInProcessRevocationBus();
+    const list = createRevocationList({ records, now: () => clock.now, horizonMs: HORIZON, bus, syncIntervalMs: 3_600_000, onSyncState: (s) => states.push(s.ok ? 'ok' : 'failing') });
+    await list.start();
+    await store.revocations.put({ kind: 'grant', id: 'g-before', revokedAt: clock.now, expiresAt: clock.now + HORIZON });
+    await list.sync();
+    down = true;
+    await store.revocations.put({ kind: 'grant', id: 'g-missed', revokedAt: clock.now, expiresAt: clock.now + HORIZON });
+    await assert.rejects(list.sync(), /connection refused/);
+    await assert.rejects(list.sync(), /connection refused/);
+    await bus.publish({ kind: 'token', id: 'j-heard', at: clock.now, until: clock.now + 60_000 });
+    assert.equal(list.isRevoked({ grant_id: 'g-before' }), true, 'memory still answers');
+    assert.equal(list.isRevoked({ jti: 'j-heard' }), true, 'and hears the bus');
+    assert.equal(list.isRevoked({ grant_id: 'g-missed' }), false);
+    down = false;
+    await list.sync();
+    assert.equal(list.isRevoked({ grant_id: 'g-missed' }), true, 'read once the Store answers again');
+    assert.deepEqual(states, ['failing', 'ok']);
     await list.close();
   });
 });
