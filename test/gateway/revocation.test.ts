@@ -88,7 +88,7 @@ describe('embedded AS: revoked access tokens at the gateway', () => {
   async function assertRefusedWithin1s(token: string, why: string, committedAt: number, t: TestContext): Promise<void> {
     await waitFor(async () => (await atMcp(token)) === 401, `${why}: the gateway to refuse the access token`, { timeoutMs: 5000, intervalMs: 20 });
     const ms = Date.now() - committedAt;
-    t.diagnostic(`${why}: refused ${ms} ms after the write was committed`);
+    t.diagnostic(`${why}: refused ${ms} ms after the writer (the CLI, another connection) was done`);
     assert.ok(ms < 1000, `${why}: refused after ${ms} ms`);
     assert.equal(await active(token), false, `${why}: introspection says inactive`);
   }
