@@ -13,6 +13,7 @@ import type { Session } from '../session.ts';
 import type { SessionRegistry } from '../session-registry.ts';
 import type { TokenVerifier } from '../token-verifier.ts';
 import type { Upstream } from '../upstreams/types.ts';
+import type { EndpointSessionSharing } from '../../cluster/session-routing.ts';
 
 export interface EndpointContext {
   readonly config: Config;
@@ -33,6 +34,8 @@ export interface EndpointContext {
   readonly sessions: SessionRegistry<Session>;
   /** The latest verified caller of each session: upstream messages and downstream credentials are asked for with it. */
   readonly callers: WeakMap<Session, Caller>;
+  /** Sessions shared with the other instances (`cluster.redis`); absent for one instance. */
+  readonly sharing?: EndpointSessionSharing | undefined;
 }
 
 /** Microseconds since `started` (a `performance.now()` value), for audit latencies. */
