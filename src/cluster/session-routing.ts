@@ -294,6 +294,8 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
     },
 
     async opened(session) {
+      // Before the first event: every event ID of the session names this instance (event-id.ts).
+      session.instance = self;
       watch(session);
       await register(session);
     },

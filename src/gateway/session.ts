@@ -74,8 +74,8 @@ export class Session implements EventStreamOwner, StreamSource {
   readonly id: string;
   /** Per-process number in this session's event IDs: an ID of another session never matches. */
   readonly no = ++sessionCounter;
-  /** The instance prefix of this session's event IDs (cluster only). */
-  readonly instance: string | undefined;
+  /** The instance prefix of this session's event IDs (cluster only; set before the first event). */
+  instance: string | undefined;
   /** A copy of a session opened on another instance (cluster only): never evicted, never counted against the bounds. */
   readonly adopted: boolean;
   /**

@@ -204,6 +204,14 @@ describe('three instances, one PostgreSQL, one Redis, a round-robin balancer: MC
     assert.deepEqual([...progressOf(first.events), ...progressOf(rest.events)], [1, 2, 3, 4, 5], 'every progress exactly once');
     assert.deepEqual(resultsOf(rest.events).map((m) => m.result.content[0].text), ['slow done']);
 
+    // HTTP, the instance that opened the session (a) holds the stream; resumed on another (c).
+    const own = await openSession(at(a, '/mcp/remote'), alice.http);
+    const oh = { 'mcp-session-id': own, 'mcp-protocol-version': '2025-11-25' };
+    const cut = await readEvents(await post(at(a, '/mcp/remote'), alice.http, call(3, 'count', { n: 3 }, 'r'), oh), (events) => events.length >= 1);
+    const again = await readEvents(await fetch(at(c, '/mcp/remote'), { headers: { accept: 'text/event-stream', authorization: `Bearer ${alice.http}`, ...oh, 'last-event-id': cut.events[0]!.id! } }));
+    assert.deepEqual(progressOf(again.events), [1, 2, 3]);
+    assert.deepEqual(resultsOf(again.events).map((m) => m.result.content[0].text), ['counted 3']);
+
     // HTTP: the stream of a POST served by an adopting instance (b) is resumed on another (c).
     const http = await openSession(at(a, '/mcp/remote'), alice.http);
     const hh = { 'mcp-session-id': http, 'mcp-protocol-version': '2025-11-25' };
