@@ -62,7 +62,7 @@ export interface EndpointSessionSharing {
   wrap(upstream: Upstream, ctx: () => EndpointContext): Upstream;
   /** A session opened here: written to the directory (before the client learns its ID). */
   opened(session: Session): Promise<void>;
-  /** A session served here: its directory entry is refreshed, at most every ttl/4 (never per request). */
+  /** A session served here: its directory entry is refreshed, at most every quarter of the idle timeout (never per request). */
   touched(session: Session): void;
   /** Ends the sessions of this endpoint for shutdown: stdio ones end, HTTP ones are only detached. */
   closeAll(ctx: EndpointContext): Promise<void>;
@@ -302,7 +302,7 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
 
     touched(session) {
       const own = shared.get(session);
-      if (own && Date.now() - own.refreshedAt < ttlMs / 4) return;
+      if (own && Date.now() - own.refreshedAt < idleMs / 4) return;
       void register(session);
     },
 

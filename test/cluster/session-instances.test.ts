@@ -90,6 +90,7 @@ describe('three instances, one PostgreSQL, one Redis, a round-robin balancer: MC
       servers: [
         { name: 'remote', path: '/mcp/remote', upstream: { http: { url: upstream.url } } },
         { name: 'tiny', path: '/mcp/tiny', upstream: { stdio: TINY_SERVER }, sse: { retryMs: 50 } },
+        { name: 'brief', path: '/mcp/brief', upstream: { http: { url: upstream.url } }, idleTimeoutSeconds: 1 },
       ],
     });
     for (let i = 0; i < 3; i++) wardens.push(await startWarden(config));
@@ -240,6 +241,29 @@ describe('three instances, one PostgreSQL, one Redis, a round-robin balancer: MC
       const res = await post(at(w, '/mcp/remote'), alice.http, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, h);
       assert.equal(res.status, 404, `at ${w.port}`);
     }
+  });
+
+  it('MCP 2025-11-25 transports §Session Management: idle on one instance while active on another drops only that copy; idle everywhere ends the session upstream', async () => {
+    const [a, b] = wardens as [Warden, Warden];
+    const token = await issuer.mint({ aud: `${front}/mcp/brief` });
+    const before = upstream.sessions();
+    const sid = await openSession(at(a, '/mcp/brief'), token);
+    const h = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+    const count = (w: Warden) => w.gateway.endpoints.get('/mcp/brief')!.sessionCount;
+    // Busy on b (its refreshes, every quarter of the idle timeout, tell the directory) until a's copy idles out.
+    let id = 0;
+    await waitFor(async () => {
+      const res = await post(at(b, '/mcp/brief'), token, { jsonrpc: '2.0', id: ++id, method: 'ping' }, h);
+      assert.equal(res.status, 200);
+      await res.text();
+      return count(a) === 0;
+    }, 'the copy on a to idle out', { intervalMs: 100 });
+    assert.equal(upstream.sessions(), before + 1, 'the upstream session lives on');
+    assert.equal(count(b), 1);
+    // Now idle everywhere: b ends it for good.
+    await waitFor(() => upstream.sessions() === before && count(b) === 0, 'the session to end upstream');
+    const res = await post(at(a, '/mcp/brief'), token, { jsonrpc: '2.0', id: ++id, method: 'ping' }, h);
+    assert.equal(res.status, 404, 'and its entry is gone');
   });
 
   it('"no database round trip on the hot path": requests for a session held here send no command to Redis', async () => {
