@@ -12,7 +12,8 @@ import { createRedisRateLimiter, type SharedRateLimiter } from './rate-limiter.t
 import type { RateLimiter, SharedBackoffFactory } from '../authorization-server/rate-limit.ts';
 import { createRedisBackoff } from './backoff.ts';
 import { createSessionDirectory } from './session-directory.ts';
-import type { SessionSharingConfig } from './session-routing.ts';
+import { createEndpointSessionSharing } from './session-routing.ts';
+import type { SessionSharingFactory } from '../gateway/steps/context.ts';
 
 export interface Cluster {
   connection: RedisConnection;
@@ -21,8 +22,8 @@ export interface Cluster {
   rateLimiter(name: string, limit: { max: number; windowMs: number }, local: RateLimiter): SharedRateLimiter;
   /** The sign-in backoff kept in Redis; `local` answers while Redis cannot. */
   backoff: SharedBackoffFactory;
-  /** The MCP session directory and the hop key (src/cluster/session-routing.ts). */
-  sessions: SessionSharingConfig;
+  /** MCP sessions shared by the instances, per endpoint (src/cluster/session-routing.ts). */
+  sessions: SessionSharingFactory;
   close(): Promise<void>;
 }
 
@@ -49,7 +50,7 @@ export function openCluster(config: Config, logger: Logger, port: number = confi
     revocationBus: createRedisRevocationBus(connection, logger),
     rateLimiter: (name, limit, local) => createRedisRateLimiter(connection, { name, ...limit, local, logger }),
     backoff: (name, options, local, now) => createRedisBackoff(connection, { name, options, local, now, logger }),
-    sessions: { directory, secret: config.cluster?.secret },
+    sessions: (endpoint) => createEndpointSessionSharing({ ...endpoint, directory, secret: config.cluster?.secret }),
     async close() {
       await directory.close();
       await connection.close();

@@ -25,53 +25,20 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Caller } from '../kernel/caller.ts';
-import type { Logger } from '../log.ts';
 import { GatewayError } from '../gateway/errors.ts';
 import { parseLastEventId, type EventPosition } from '../gateway/event-id.ts';
 import { requestLimitsOf } from '../gateway/pending-requests.ts';
 import { DEFAULT_PROTOCOL_VERSION, isSupportedProtocolVersion, type ProtocolVersion } from '../gateway/protocol-version.ts';
 import { isBoundTo } from '../gateway/session-registry.ts';
 import { Session } from '../gateway/session.ts';
-import type { EndpointContext } from '../gateway/steps/context.ts';
-import type { Upstream } from '../gateway/upstreams/types.ts';
+import type { EndpointContext, SessionSharing, SessionSharingEndpoint } from '../gateway/steps/context.ts';
 import { forwardToInstance, HOP_HEADER, signHop, verifyHop } from './instance-hop.ts';
-import { DirectoryUnavailable, isSessionId, type DirectoryEntry, type SessionDirectory, type UpstreamKind } from './session-directory.ts';
+import { DirectoryUnavailable, isSessionId, type DirectoryEntry, type SessionDirectory } from './session-directory.ts';
 
-/** What every endpoint of an instance shares: the directory and the hop key. */
-export interface SessionSharingConfig {
+export interface EndpointSessionSharingOptions extends SessionSharingEndpoint {
   directory: SessionDirectory;
   /** `cluster.secret`; without it no hop is made (stdio sessions held elsewhere: 404). */
   secret: string | undefined;
-}
-
-export interface EndpointSessionSharing {
-  readonly instanceId: string;
-  /**
-   * The sending instance of a verified hop, undefined for a client's request.
-   * @throws GatewayError forbidden_hop (403) for a `Warden-Hop` header that does not verify
-   */
-  verifyHop(req: IncomingMessage): string | undefined;
-  /**
-   * Serves a request whose session is held elsewhere (see the file header): true when a peer
-   * answered it; false when the local pipeline goes on (the session is here now, or it answers
-   * 400/404 as for one instance).
-   * @throws GatewayError session_not_found (404), session_directory_unavailable (503), invalid_message (410)
-   */
-  route(ctx: EndpointContext, req: IncomingMessage, res: ServerResponse, caller: Caller, header: ProtocolVersion | undefined, hopFrom: string | undefined): Promise<boolean>;
-  /** The upstream, with the hook that tells the directory an HTTP upstream's session ID. */
-  wrap(upstream: Upstream, ctx: () => EndpointContext): Upstream;
-  /** A session opened here: written to the directory (before the client learns its ID). */
-  opened(session: Session): Promise<void>;
-  /** A session served here: its directory entry is refreshed, at most every quarter of the idle timeout (never per request). */
-  touched(session: Session): void;
-  /** Ends the sessions of this endpoint for shutdown: stdio ones end, HTTP ones are only detached. */
-  closeAll(ctx: EndpointContext): Promise<void>;
-}
-
-export interface EndpointSessionSharingOptions extends SessionSharingConfig {
-  kind: UpstreamKind;
-  idleMs: number;
-  log: Logger;
 }
 
 interface Shared {
@@ -83,7 +50,7 @@ interface Shared {
 }
 
 /** @see MCP 2025-11-25 basic/transports §Session Management */
-export function createEndpointSessionSharing({ directory, secret, kind, idleMs, log }: EndpointSessionSharingOptions): EndpointSessionSharing {
+export function createEndpointSessionSharing({ directory, secret, kind, idleMs, log }: EndpointSessionSharingOptions): SessionSharing {
   const self = directory.instanceId;
   // Longer than the idle timeout: an entry outlives every copy that could still serve it.
   const ttlMs = idleMs + Math.max(60_000, Math.floor(idleMs / 4));
@@ -248,25 +215,25 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
         }
         return false;
       }
-      entry = entry!;
-      if (entry.kind === 'stdio') {
+      const held = entry!;
+      if (held.kind === 'stdio') {
         // The owner itself, or a hop to it, without the session: it ended here.
-        if (entry.instance === self || hopFrom !== undefined) {
-          if (entry.instance === self) remove(id);
+        if (held.instance === self || hopFrom !== undefined) {
+          if (held.instance === self) remove(id);
           return false;
         }
-        if (await toInstance(req, res, id, entry.instance)) return true;
+        if (await toInstance(req, res, id, held.instance)) return true;
         // No heartbeat, or the hop refused: the child is gone with its instance (or unreachable).
-        log.info({ sessionId: id, owner: entry.instance }, 'the instance holding this stdio session is gone: session ended');
+        log.info({ sessionId: id, owner: held.instance }, 'the instance holding this stdio session is gone: session ended');
         remove(id);
-        throw new GatewayError('session_not_found', 'Session not found', { reason: `owner ${entry.instance} gone` });
+        throw new GatewayError('session_not_found', 'Session not found', { reason: `owner ${held.instance} gone` });
       }
       // HTTP upstream not answered initialize yet: nothing to adopt.
-      if (!entry.upstreamSessionId) return false;
-      if (req.method === 'GET' && !position && hopFrom === undefined && entry.instance !== self && (await toInstance(req, res, id, entry.instance))) return true;
+      if (!held.upstreamSessionId) return false;
+      if (req.method === 'GET' && !position && hopFrom === undefined && held.instance !== self && (await toInstance(req, res, id, held.instance))) return true;
       let pending = adopting.get(id);
       if (!pending) {
-        pending = adopt(ctx, caller, id, entry, header);
+        pending = adopt(ctx, caller, id, held, header);
         adopting.set(id, pending);
         void pending.finally(() => adopting.delete(id)).catch(() => {});
       }

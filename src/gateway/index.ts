@@ -18,7 +18,7 @@ import { createHttpUpstream } from './upstreams/http.ts';
 import { createStdioUpstream } from './upstreams/stdio.ts';
 import { createStdioPool } from './upstreams/stdio-pool.ts';
 import type { Upstream } from './upstreams/types.ts';
-import type { SessionSharingConfig } from '../cluster/session-routing.ts';
+import type { SessionSharingFactory } from './steps/context.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -29,7 +29,7 @@ export interface GatewayOptions {
   /** The gateway's environment: only PATH, HOME and LANG are read from it, for stdio children. */
   env: NodeJS.ProcessEnv;
   /** Sessions shared across instances (`cluster.redis`, src/cluster/session-routing.ts). */
-  sessionSharing?: SessionSharingConfig | undefined;
+  sessionSharing?: SessionSharingFactory | undefined;
 }
 
 export interface Gateway {

@@ -26,7 +26,7 @@ import type { ProtocolVersion } from './protocol-version.ts';
 import { SessionRegistry } from './session-registry.ts';
 import type { Session } from './session.ts';
 import { authenticate } from './steps/authenticate.ts';
-import type { EndpointContext } from './steps/context.ts';
+import type { EndpointContext, SessionSharingFactory } from './steps/context.ts';
 import { openSession } from './steps/downstream.ts';
 import { checkEdge, type Cors } from './steps/edge.ts';
 import { findSession } from './steps/find-session.ts';
@@ -40,7 +40,6 @@ import { checkRequiredScopes } from './steps/scope.ts';
 import { checkBatchAllowed, governingVersion, readProtocolVersion } from './steps/version.ts';
 import type { TokenVerifier } from './token-verifier.ts';
 import type { Upstream } from './upstreams/types.ts';
-import { createEndpointSessionSharing, type SessionSharingConfig } from '../cluster/session-routing.ts';
 
 /** Interval of SSE keep-alive comments on open GET streams. */
 const KEEPALIVE_MS = 25_000;
@@ -59,7 +58,7 @@ export interface ServerEndpointOptions {
   /** Returns the allowed Origin (for CORS) or undefined; throws forbidden_origin. */
   checkOrigin: (origin: string | undefined) => string | undefined;
   /** Sessions shared across instances (`cluster.redis`, src/cluster/session-routing.ts). */
-  sessionSharing?: SessionSharingConfig | undefined;
+  sessionSharing?: SessionSharingFactory | undefined;
 }
 
 export interface ServerEndpoint {
@@ -87,7 +86,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     },
     onEvict: (s) => log.info({ sessionId: s.id, subject: s.binding.subject }, 'session limit per caller reached: ending the least recently used'),
   });
-  const sharing = options.sessionSharing && createEndpointSessionSharing({ ...options.sessionSharing, kind: 'stdio' in server.upstream ? 'stdio' : 'http', idleMs: server.idleTimeoutSeconds * 1000, log });
+  const sharing = options.sessionSharing?.({ kind: 'stdio' in server.upstream ? 'stdio' : 'http', idleMs: server.idleTimeoutSeconds * 1000, log });
   const ctx: EndpointContext = {
     config,
     server,

@@ -167,9 +167,16 @@ export class Session implements EventStreamOwner, StreamSource {
       void this.end('idle timeout');
       return;
     }
+    const last = this.lastActive;
+    // A request that arrives while the directory is asked keeps the session (touch restarted the clock).
+    const still = () => !this.ended && this.lastActive === last;
     void this.idleElsewhere().then(
-      (elsewhere) => (elsewhere ? this.detach('idle here, active on another instance') : this.end('idle timeout')),
-      () => this.detach('idle here; the session directory did not answer'),
+      (elsewhere) => {
+        if (still()) void (elsewhere ? this.detach('idle here, active on another instance') : this.end('idle timeout'));
+      },
+      () => {
+        if (still()) void this.detach('idle here; the session directory did not answer');
+      },
     );
   }
 
