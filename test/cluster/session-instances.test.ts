@@ -226,6 +226,37 @@ describe('three instances, one PostgreSQL, one Redis, a round-robin balancer: MC
     assert.deepEqual(resultsOf(replay.events).map((m) => m.result.content[0].text), ['counted 4']);
   });
 
+  it('MCP 2025-11-25 transports §Listening for Messages from the Server: the GET stream of an HTTP session, opened on any instance, is served by the instance that opened it: one upstream listener, server messages arrive', async () => {
+    const [a, b, c] = wardens as [Warden, Warden, Warden];
+    const sid = await openSession(at(a, '/mcp/remote'), alice.http);
+    const h = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+    // b adopts the session first, so its GET finds a local copy and still goes to a.
+    assert.equal((await post(at(b, '/mcp/remote'), alice.http, { jsonrpc: '2.0', id: 1, method: 'ping' }, h)).status, 200);
+    const gets = () => upstream.requests.filter((r) => r.method === 'GET' && r.headers['mcp-session-id'] !== undefined).length;
+    const getsBefore = gets();
+    const stream = await fetch(at(b, '/mcp/remote'), { headers: { accept: 'text/event-stream', authorization: `Bearer ${alice.http}`, ...h } });
+    assert.equal(stream.status, 200);
+    const changed = readEvents(stream, (events) => events.some((e) => messageOf(e)?.method === 'notifications/tools/list_changed'));
+    await waitFor(() => gets() > getsBefore, 'the upstream GET stream');
+    // A request on a third instance makes the upstream send a notification on its GET stream.
+    const poke = await post(at(c, '/mcp/remote'), alice.http, call(2, 'poke'), h);
+    assert.equal(poke.status, 200);
+    await poke.text();
+    const { events } = await changed;
+    assert.equal(gets() - getsBefore, 1, 'one upstream listener for the session');
+    // The events were issued by a (their IDs name the instance: its heartbeat key holds its URL).
+    const redis = createClient({ url: TEST_REDIS_URL });
+    await redis.connect();
+    try {
+      const keys = await redis.keys(`${prefix}instance:*`);
+      const urls = await Promise.all(keys.map((k) => redis.get(k)));
+      const idOfA = keys[urls.indexOf(a.url)]!.slice(`${prefix}instance:`.length);
+      assert.ok(events.every((e) => e.id!.startsWith(`${idOfA}.`)), 'served by the instance that opened the session');
+    } finally {
+      redis.destroy();
+    }
+  });
+
   it('MCP 2025-11-25 transports §Session Management: DELETE on one instance ends the session on every instance and upstream', async () => {
     const [a, b, c] = wardens as [Warden, Warden, Warden];
     const before = upstream.sessions();
