@@ -66,7 +66,9 @@ export function verifyHop(secret: string | undefined, value: string | string[] |
   return instance;
 }
 
-const agents = { http: new Agent({ keepAlive: true, maxSockets: 256 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 256 }) };
+// No cap on sockets per peer: a forwarded SSE stream holds its socket for as long as it is open,
+// and a cap would queue every other forwarded request behind them. Idle sockets are kept for reuse.
+const agents = { http: new Agent({ keepAlive: true, maxFreeSockets: 256 }), https: new HttpsAgent({ keepAlive: true, maxFreeSockets: 256 }) };
 
 function forwardedHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
