@@ -125,7 +125,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     const storage = await openStorage(config);
     closers.push(() => storage.close());
     // cluster.redis: what the instances of a deployment share beyond the database; never waits for Redis.
-    const cluster = openCluster(config, logger);
+    const cluster = openCluster(config, logger, port);
     if (cluster) closers.unshift(() => cluster.close());
     const as = config.authorizationServer;
     // The account page (users store their own downstream credentials) registers its client at the embedded AS.
@@ -168,7 +168,8 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       // is refused at once: answered from memory, synchronously (revocation.ts).
       ...(revocations ? { isRevoked: (claims: Record<string, unknown>) => revocations.isRevoked(claims) } : {}),
     });
-    const gateway = createGateway({ config, verifier, audit, downstream, logger: logger.child({ component: 'gateway' }), env });
+    // cluster: a session opened on one instance is served by every instance (src/cluster/session-routing.ts).
+    const gateway = createGateway({ config, verifier, audit, downstream, logger: logger.child({ component: 'gateway' }), env, sessionSharing: cluster?.sessions });
     closers.unshift(() => gateway.close());
     const loopback = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host === '::' ? '[::1]' : config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
     const accountArea: AccountArea | undefined = account?.start(`http://${loopback}:${port}`);

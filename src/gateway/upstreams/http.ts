@@ -125,7 +125,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
       /** The connect-time answer, used once by the first POST of the same caller instead of asking again moments later. */
       let connectCredentials: Record<string, string> | undefined = perRequest ? credentialHeaders : undefined;
       const currentCredentials = async (): Promise<Record<string, string>> => (perRequest ? options.downstream.headersFor(latestCaller, options.server) : credentialHeaders);
-      let upstreamSessionId: string | undefined;
+      let upstreamSessionId: string | undefined = ctx.upstreamSessionId;
       let closed = false;
       let streamOpen = false;
       /** The upstream GET stream (no requests of its own: reopened by openServerStream, not resumed by pump). */
@@ -305,7 +305,10 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
           }
           const body = res.body as unknown as Body;
           const sid = res.headers['mcp-session-id'];
-          if (typeof sid === 'string' && !upstreamSessionId) upstreamSessionId = sid;
+          if (typeof sid === 'string' && !upstreamSessionId) {
+            upstreamSessionId = sid;
+            await ctx.upstreamSessionStarted?.(sid);
+          }
           if (res.statusCode === 404 && upstreamSessionId) {
             await body.dump();
             end('the upstream session ended');
@@ -376,9 +379,9 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
               if (served && !closed) setTimeout(() => connection.openServerStream(protocolVersion), serverStreamReopenDelay(serverStream, emptyServerStreams)).unref();
             });
         },
-        async close() {
+        async close(closeOptions) {
           if (closed) return;
-          const sid = upstreamSessionId;
+          const sid = closeOptions?.keepSession ? undefined : upstreamSessionId;
           closed = true;
           live.delete(connection);
           for (const b of streams) b.destroy();
