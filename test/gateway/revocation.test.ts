@@ -154,7 +154,7 @@ describe('embedded AS: revoked access tokens at the gateway', () => {
   it('RFC 7009 §2.1: `mcp-warden consents revoke` revokes the access tokens of the consent\'s grant', async (t) => {
     const tokens = await obtainTokens(user());
     await inUse(tokens);
-    const out = await runCli(['consents', 'revoke', '--user', 'alice', '--client', tokens.clientId, '--config', configFile]);
+    const out = await runCli(['consents', 'revoke', '--user', 'alice', `--client=${tokens.clientId}`, '--config', configFile]);
     assert.equal(out.code, 0, out.err);
     await assertRefusedWithin1s(tokens.access_token, 'consent revoked', Date.now(), t);
   });
@@ -186,7 +186,7 @@ describe('embedded AS: revoked access tokens at the gateway', () => {
   it('RFC 7009 §2.1: `mcp-warden clients remove` revokes every token issued to that client', async (t) => {
     const tokens = await obtainTokens(user());
     await inUse(tokens);
-    const out = await runCli(['clients', 'remove', tokens.clientId, '--config', configFile]);
+    const out = await runCli(['clients', 'remove', '--config', configFile, '--', tokens.clientId]);
     assert.equal(out.code, 0, out.err);
     await assertRefusedWithin1s(tokens.access_token, 'client removed', Date.now(), t);
   });
