@@ -134,7 +134,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     let userCount: number | undefined;
     if ('embedded' in as) {
       const users = new UserStore(storage.users, as.embedded.roles);
-      userCount = (await users.list()).length;
+      userCount = await users.count();
       // Loaded on demand: external-issuer deployments never load oidc-provider.
       const { createAuthorizationServer } = await import('./authorization-server/index.ts');
       authorizationServer = await createAuthorizationServer({
