@@ -129,7 +129,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     if (cluster) closers.unshift(() => cluster.close());
     const as = config.authorizationServer;
     // The account page (users store their own downstream credentials) registers its client at the embedded AS.
-    const account = await prepareAccountArea({ config, storage: storage.downstream, env, logger });
+    const account = await prepareAccountArea({ config, storage: storage.downstream, env, logger, ...(cluster ? { sessions: cluster.accountSessions } : {}) });
     let authorizationServer: EmbeddedAuthorizationServer | undefined;
     let userCount: number | undefined;
     if ('embedded' in as) {

@@ -1,7 +1,7 @@
 /**
  * What the instances of one deployment share through Redis (config `cluster.redis`,
  * docs/deployment.md "Scale-out"). So far: the revocation fan-out, the
- * dynamic client registration limit and the sign-in backoff.
+ * dynamic client registration limit, the sign-in backoff and the account page's sessions.
  */
 import type { Config } from '../config/schema.ts';
 import type { RevocationBus } from '../authorization-server/revocation.ts';
@@ -11,6 +11,8 @@ import { createRedisRevocationBus } from './revocation-bus.ts';
 import { createRedisRateLimiter, type SharedRateLimiter } from './rate-limiter.ts';
 import type { RateLimiter, SharedBackoffFactory } from '../authorization-server/rate-limit.ts';
 import { createRedisBackoff } from './backoff.ts';
+import { createRedisAccountSessions } from './account-sessions.ts';
+import type { AccountSessions, SessionLifetime } from '../account/sessions.ts';
 
 export interface Cluster {
   connection: RedisConnection;
@@ -19,6 +21,8 @@ export interface Cluster {
   rateLimiter(name: string, limit: { max: number; windowMs: number }, local: RateLimiter): SharedRateLimiter;
   /** The sign-in backoff kept in Redis; `local` answers while Redis cannot. */
   backoff: SharedBackoffFactory;
+  /** The account page's signed-in sessions, in Redis (503 while Redis cannot answer). */
+  accountSessions(lifetime: SessionLifetime): AccountSessions;
   close(): Promise<void>;
 }
 
@@ -32,6 +36,7 @@ export function openCluster(config: Config, logger: Logger): Cluster | undefined
     revocationBus: createRedisRevocationBus(connection, logger),
     rateLimiter: (name, limit, local) => createRedisRateLimiter(connection, { name, ...limit, local, logger }),
     backoff: (name, options, local, now) => createRedisBackoff(connection, { name, options, local, now, logger }),
+    accountSessions: (lifetime) => createRedisAccountSessions(connection, { ...lifetime, logger }),
     close: () => connection.close(),
   };
 }
