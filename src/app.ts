@@ -19,6 +19,7 @@ import { configWarnings } from './config/warnings.ts';
 import type { AuthorizationServerExtension } from './authorization-server/extension.ts';
 import { openStorage } from './storage/index.ts';
 import { openCluster } from './cluster/index.ts';
+import { coalesceReloads } from './cluster/key-notices.ts';
 import { UserStore } from './users/user-store.ts';
 
 /** What app composition needs from the embedded authorization server; `createAuthorizationServer` returns more. */
@@ -153,6 +154,20 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       });
       closers.unshift(() => authorizationServer!.close());
     }
+    // RFC 7517 §5: a signing-key change announced by another process (keys rotate, a SIGHUP'd
+    // instance) is picked up now, not at the next key check (src/cluster/key-notices.ts).
+    const embeddedAs = authorizationServer;
+    let reloadSigningKeys = () => embeddedAs?.reloadSigningKeys() ?? Promise.resolve({ changed: false, kids: [] as string[] });
+    if (cluster && embeddedAs) {
+      const onNotice = coalesceReloads(() => embeddedAs.reloadSigningKeys(), (err) => logger.error({ event: 'key_notice_reload_failed', err: describeError(err) }, 'signing key reload after a key notice failed; the next key check retries'));
+      closers.unshift(cluster.keyNotices.subscribe(onNotice));
+      // A change this instance found itself (SIGHUP, an unknown kid) is announced to the others.
+      reloadSigningKeys = async () => {
+        const result = await embeddedAs.reloadSigningKeys();
+        if (result.changed) await cluster.keyNotices.publish({ kids: result.kids });
+        return result;
+      };
+    }
     // A server that starts but cannot work says so once, naming the key (config/warnings.ts).
     for (const warning of configWarnings(config, { env, userCount })) logger.warn({ event: 'config_warning', key: warning.key }, warning.message);
     const audit = createAuditSink(config, storage.audit, { logger });
@@ -163,7 +178,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       config,
       publicJwks: authorizationServer ? () => authorizationServer.publicJwks() : undefined,
       // Another instance on the same database may have rotated the signing key first.
-      ...(authorizationServer ? { reloadKeys: () => authorizationServer.reloadSigningKeys() } : {}),
+      ...(authorizationServer ? { reloadKeys: reloadSigningKeys } : {}),
       // RFC 7009 §2.1: a token the embedded AS revoked, or one of a revoked grant, user or client,
       // is refused at once (point lookups by jti, grant_id, sub and client_id).
       ...(revocations ? { isRevoked: (claims: Record<string, unknown>) => revocations.isRevoked(claims) } : {}),
@@ -205,7 +220,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       config,
       gateway,
       flushAudit: () => audit.flush(),
-      reloadSigningKeys: () => authorizationServer?.reloadSigningKeys() ?? Promise.resolve({ changed: false, kids: [] }),
+      reloadSigningKeys,
       close() {
         closing ??= (async () => {
           // Stop accepting, end sessions (kills children), then close storage.

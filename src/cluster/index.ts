@@ -1,7 +1,7 @@
 /**
  * What the instances of one deployment share through Redis (config `cluster.redis`,
  * docs/deployment.md "Scale-out"). So far: the revocation fan-out, the
- * dynamic client registration limit, the sign-in backoff and the account page's sessions.
+ * dynamic client registration limit, the sign-in backoff, the account page's sessions and key-rotation notices.
  */
 import type { Config } from '../config/schema.ts';
 import type { RevocationBus } from '../authorization-server/revocation.ts';
@@ -12,6 +12,7 @@ import { createRedisRateLimiter, type SharedRateLimiter } from './rate-limiter.t
 import type { RateLimiter, SharedBackoffFactory } from '../authorization-server/rate-limit.ts';
 import { createRedisBackoff } from './backoff.ts';
 import { createRedisAccountSessions } from './account-sessions.ts';
+import { createRedisKeyNotices, type KeyNotices } from './key-notices.ts';
 import type { AccountSessions, SessionLifetime } from '../account/sessions.ts';
 
 export interface Cluster {
@@ -23,6 +24,8 @@ export interface Cluster {
   backoff: SharedBackoffFactory;
   /** The account page's signed-in sessions, in Redis (503 while Redis cannot answer). */
   accountSessions(lifetime: SessionLifetime): AccountSessions;
+  /** Signing-key changes announced to every instance, which reload their keys from the Store. */
+  keyNotices: KeyNotices;
   close(): Promise<void>;
 }
 
@@ -37,6 +40,7 @@ export function openCluster(config: Config, logger: Logger): Cluster | undefined
     rateLimiter: (name, limit, local) => createRedisRateLimiter(connection, { name, ...limit, local, logger }),
     backoff: (name, options, local, now) => createRedisBackoff(connection, { name, options, local, now, logger }),
     accountSessions: (lifetime) => createRedisAccountSessions(connection, { ...lifetime, logger }),
+    keyNotices: createRedisKeyNotices(connection, logger),
     close: () => connection.close(),
   };
 }
