@@ -15,6 +15,7 @@ import { createTokenVerifier } from './gateway/token-verifier.ts';
 import { createHostPolicy, sendMisdirected } from './http/host.ts';
 import { describeError, silentLogger, type Logger } from './log.ts';
 import { sendStartingUp } from './http/starting-up.ts';
+import { createReadinessCheck, handleHealth, isHealthPath, type Readiness } from './http/health.ts';
 import { configWarnings } from './config/warnings.ts';
 import type { AuthorizationServerExtension } from './authorization-server/extension.ts';
 import { openStorage } from './storage/index.ts';
@@ -88,10 +89,14 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
   // The response in progress on each connection, so a parser error after it started is not
   // answered with a second status line in the middle of it.
   const inProgress = new WeakMap<Socket, ServerResponse>();
+  // /livez and /readyz answer from the first moment, before the Host allow-list (src/http/health.ts).
+  let readiness: (() => Promise<Readiness>) | 'starting' | 'stopping' = 'starting';
   const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     inProgress.set(req.socket, res);
-    if (handler) handler(req, res);
-    else sendStartingUp(res, pathOf(req.url ?? '/'));
+    const path = pathOf(req.url ?? '/');
+    if (isHealthPath(path)) handleHealth(req, res, path, readiness);
+    else if (handler) handler(req, res);
+    else sendStartingUp(res, path);
   });
   // Requests the HTTP parser refuses (a malformed chunk size, oversized headers) are answered
   // as Node would (400, 431, 408) and reported through the JSON logger, never raw to stderr.
@@ -211,6 +216,13 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       }
     };
 
+    const backend = storage.audit;
+    readiness = createReadinessCheck({
+      // SQLite is a file this process holds open; PostgreSQL is asked.
+      pingStorage: backend.kind === 'postgres' ? () => backend.db.query('warden_readiness', 'SELECT 1') : async () => undefined,
+      ...(cluster ? { redisReady: () => cluster.connection.isReady() } : {}),
+    });
+
     let closing: Promise<void> | undefined;
     const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
     return {
@@ -223,6 +235,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       reloadSigningKeys,
       close() {
         closing ??= (async () => {
+          readiness = 'stopping';
           // Stop accepting, end sessions (kills children), then close storage.
           const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
           for (const c of closers) await c();
