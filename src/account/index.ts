@@ -16,7 +16,7 @@ import { createAccountArea } from './routes.ts';
 import { ACCOUNT_PATH, resolveAccountSettings } from './settings.ts';
 import { createSignIn } from './sign-in.ts';
 import { loadAccountPageKeys } from './page-keys.ts';
-import type { AccountSessions, SessionLifetime } from './sessions.ts';
+import type { AccountSessions, SharedSessionOptions } from './sessions.ts';
 
 export { AccountConfigError, ACCOUNT_PATH } from './settings.ts';
 export { accountSchema, type AccountConfig } from './schema.ts';
@@ -46,7 +46,7 @@ export async function prepareAccountArea(o: {
   logger: Logger;
   now?: () => number;
   /** cluster.redis: signed-in sessions every instance shares (src/cluster/account-sessions.ts). */
-  sessions?: (lifetime: SessionLifetime) => AccountSessions;
+  sessions?: (options: SharedSessionOptions) => AccountSessions;
 }): Promise<PreparedAccountArea | undefined> {
   const log = o.logger.child({ component: 'account' });
   const settings = await resolveAccountSettings(o.config, o.env, o.storage.settings);

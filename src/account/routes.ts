@@ -20,7 +20,7 @@ import type { SealedSecretStore } from '../storage/downstream-store.ts';
 import { readSessionId, sessionCookie } from './cookies.ts';
 import { AccountError } from './errors.ts';
 import { parseSecret, readForm } from './form.ts';
-import { memoryAccountSessions, type AccountSession, type AccountSessions, type SessionLifetime } from './sessions.ts';
+import { memoryAccountSessions, type AccountSession, type AccountSessions, type SharedSessionOptions } from './sessions.ts';
 import type { AccountPageKeys } from './page-keys.ts';
 import { createSignInSealer, readSignInCookie, signInCookie } from './sign-in-cookie.ts';
 import type { AccountSettings, PerUserSecretServer } from './settings.ts';
@@ -38,7 +38,7 @@ export interface AccountAreaOptions {
   /** The CSRF and sign-in cookie keys every instance shares (page-keys.ts). */
   keys: AccountPageKeys;
   /** Where signed-in sessions live (cluster.redis: src/cluster/account-sessions.ts); default this process's memory. */
-  sessions?: (lifetime: SessionLifetime) => AccountSessions;
+  sessions?: (options: SharedSessionOptions) => AccountSessions;
   /** Milliseconds since the epoch. */
   now?: () => number;
 }
@@ -54,7 +54,7 @@ export function createAccountArea(o: AccountAreaOptions) {
   const now = o.now ?? Date.now;
   const lifetime = { idleMs: settings.idleTimeoutMs, maxMs: settings.maxSessionMs, now };
   const local = o.sessions ? undefined : memoryAccountSessions(lifetime);
-  const sessions = o.sessions?.(lifetime) ?? local!;
+  const sessions = o.sessions?.({ ...lifetime, recordKey: o.keys.sessionRecordKey }) ?? local!;
   // Shared keys: a form or a sign-in cookie from one instance is good at every other.
   const csrf = createCsrf(o.keys.csrfSecret);
   const sealer = createSignInSealer(o.keys.signInKey);

@@ -104,6 +104,11 @@ export interface SessionLifetime {
   now: () => number;
 }
 
+/** What a shared session store is built with: the timeouts and the key its records are authenticated with (page-keys.ts). */
+export interface SharedSessionOptions extends SessionLifetime {
+  recordKey: Buffer;
+}
+
 /** A new random session id: 32 bytes, base64url (43 characters; cookies.ts accepts only that shape). */
 export function newSessionId(): string {
   return randomBytes(32).toString('base64url');

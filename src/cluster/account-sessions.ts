@@ -5,7 +5,9 @@
  * invalidates the session at sign-out, not only the browser's cookie).
  *
  * One hash per session: `s` the subject, `c` created (ms), `l` last seen (ms), `f` a flash
- * message. The key is `account-session:` + SHA-256 of the session id: Redis (its dumps, its
+ * message, `m` an HMAC-SHA256 over the key, subject and creation time under a key derived from a
+ * secret kept in PostgreSQL (src/account/page-keys.ts): write access to Redis alone cannot mint
+ * a session for someone (a record without a valid `m` is no session, and is logged). The key is `account-session:` + SHA-256 of the session id: Redis (its dumps, its
  * MONITOR output) never holds a value a browser could present as a cookie. The key's expiry is
  * the session's remaining life, min(idle timeout, absolute lifetime left), renewed at each
  * request, so Redis itself forgets an idle or expired session; the script also checks the
@@ -16,26 +18,26 @@
  * on here, and sign-out must end the session everywhere. One warning per outage, one info line
  * when Redis answers again; nothing to restart.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { AccountError } from '../account/errors.ts';
-import { newSessionId, type AccountSession, type AccountSessions, type SessionLifetime } from '../account/sessions.ts';
+import { newSessionId, type AccountSession, type AccountSessions, type SharedSessionOptions } from '../account/sessions.ts';
 import { describeError, type Logger } from '../log.ts';
 import type { RedisConnection } from './redis-connection.ts';
 
 /** The longest an account page request waits for Redis before it answers 503. */
 const TIMEOUT_MS = 1000;
 
-// KEYS[1]: the session; ARGV: now, idleMs, maxMs. Returns {subject, created} and renews the
+// KEYS[1]: the session; ARGV: now, idleMs, maxMs. Returns {subject, created, mac} and renews the
 // expiry, or nil (deleting it) when the session is unknown or past its absolute lifetime.
 const TOUCH = `
-local v = redis.call('HMGET', KEYS[1], 's', 'c')
-if not v[1] or not v[2] then return nil end
+local v = redis.call('HMGET', KEYS[1], 's', 'c', 'm')
+if not v[1] or not v[2] or not v[3] then return nil end
 local now = tonumber(ARGV[1])
 local ttl = math.min(tonumber(ARGV[2]), tonumber(v[2]) + tonumber(ARGV[3]) - now)
 if ttl <= 0 then redis.call('DEL', KEYS[1]) return nil end
 redis.call('HSET', KEYS[1], 'l', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], math.floor(ttl))
-return {v[1], v[2]}`;
+return {v[1], v[2], v[3]}`;
 
 // KEYS[1]: the session; ARGV[1]: the message. Only a live session keeps one.
 const SET_FLASH = `
@@ -54,8 +56,10 @@ export function accountSessionKey(connection: Pick<RedisConnection, 'key'>, id: 
 }
 
 /** @see https://cheatsheetseries.owasp.org/cheatsheets/Session_Management_Cheat_Sheet.html */
-export function createRedisAccountSessions(connection: RedisConnection, { idleMs, maxMs, now, logger }: SessionLifetime & { logger: Logger }): AccountSessions {
+export function createRedisAccountSessions(connection: RedisConnection, { idleMs, maxMs, now, recordKey, logger }: SharedSessionOptions & { logger: Logger }): AccountSessions {
   const log = logger.child({ component: 'redis-account-sessions' });
+  // Bound to the key (so a record cannot be copied to another id), the subject and the creation time.
+  const macOf = (key: string, subject: string, created: string) => createHmac('sha256', recordKey).update(`${key}\u0000${subject}\u0000${created}`).digest('base64url');
   let unavailable = false;
 
   /** Runs `command` on Redis within TIMEOUT_MS, or throws the 503 the account page renders. */
@@ -88,9 +92,15 @@ export function createRedisAccountSessions(connection: RedisConnection, { idleMs
     async get(id) {
       if (id === undefined) return undefined;
       const t = now();
-      const found = await withRedis(() => connection.client.eval(TOUCH, { keys: [accountSessionKey(connection, id)], arguments: [String(t), String(idleMs), String(maxMs)] }));
-      if (!Array.isArray(found) || found.length !== 2) return undefined;
-      const [subject, created] = found.map(String) as [string, string];
+      const key = accountSessionKey(connection, id);
+      const found = await withRedis(() => connection.client.eval(TOUCH, { keys: [key], arguments: [String(t), String(idleMs), String(maxMs)] }));
+      if (!Array.isArray(found) || found.length !== 3) return undefined;
+      const [subject, created, mac] = found.map(String) as [string, string, string];
+      const expected = Buffer.from(macOf(key, subject, created));
+      if (expected.length !== Buffer.byteLength(mac) || !timingSafeEqual(expected, Buffer.from(mac))) {
+        log.warn({ event: 'account_session_forged' }, 'a session record in Redis does not carry a valid MAC (written by something other than an instance); refused');
+        return undefined;
+      }
       return { id, subject, createdAt: Number(created), lastSeenAt: t } satisfies AccountSession;
     },
     async create({ subject }) {
@@ -98,7 +108,7 @@ export function createRedisAccountSessions(connection: RedisConnection, { idleMs
       const session: AccountSession = { id: newSessionId(), subject, createdAt: t, lastSeenAt: t };
       const key = accountSessionKey(connection, session.id);
       await withRedis(() => connection.client.multi()
-        .hSet(key, { s: subject, c: String(t), l: String(t) })
+        .hSet(key, { s: subject, c: String(t), l: String(t), m: macOf(key, subject, String(t)) })
         .pExpire(key, Math.min(idleMs, maxMs))
         .exec());
       return session;

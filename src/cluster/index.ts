@@ -13,7 +13,7 @@ import type { RateLimiter, SharedBackoffFactory } from '../authorization-server/
 import { createRedisBackoff } from './backoff.ts';
 import { createRedisAccountSessions } from './account-sessions.ts';
 import { createRedisKeyNotices, type KeyNotices } from './key-notices.ts';
-import type { AccountSessions, SessionLifetime } from '../account/sessions.ts';
+import type { AccountSessions, SharedSessionOptions } from '../account/sessions.ts';
 
 export interface Cluster {
   connection: RedisConnection;
@@ -23,7 +23,7 @@ export interface Cluster {
   /** The sign-in backoff kept in Redis; `local` answers while Redis cannot. */
   backoff: SharedBackoffFactory;
   /** The account page's signed-in sessions, in Redis (503 while Redis cannot answer). */
-  accountSessions(lifetime: SessionLifetime): AccountSessions;
+  accountSessions(options: SharedSessionOptions): AccountSessions;
   /** Signing-key changes announced to every instance, which reload their keys from the Store. */
   keyNotices: KeyNotices;
   close(): Promise<void>;
@@ -39,7 +39,7 @@ export function openCluster(config: Config, logger: Logger): Cluster | undefined
     revocationBus: createRedisRevocationBus(connection, logger),
     rateLimiter: (name, limit, local) => createRedisRateLimiter(connection, { name, ...limit, local, logger }),
     backoff: (name, options, local, now) => createRedisBackoff(connection, { name, options, local, now, logger }),
-    accountSessions: (lifetime) => createRedisAccountSessions(connection, { ...lifetime, logger }),
+    accountSessions: (options) => createRedisAccountSessions(connection, { ...options, logger }),
     keyNotices: createRedisKeyNotices(connection, logger),
     close: () => connection.close(),
   };

@@ -157,6 +157,27 @@ describe('account page sessions on two instances sharing Redis', { skip: unavail
     assert.ok(ttl > 0 && ttl <= idleMs, `the key expires with the idle timeout (${ttl} ms)`);
   });
 
+  it('OWASP session management: write access to Redis alone cannot mint a session: a record without a valid MAC, or copied to another id, is refused', async () => {
+    const id = await sessionCookieOf(await signIn(A, B));
+    const keyOf = (sid: string) => `${prefix}account-session:${createHash('sha256').update(sid).digest('base64url')}`;
+    const genuine = await redis.hGetAll(keyOf(id!));
+    assert.ok(genuine.m, 'an instance writes a MAC with the record');
+    const forged = randomBytes(32).toString('base64url');
+    const copied = randomBytes(32).toString('base64url');
+    const now = String(Date.now());
+    await redis.hSet(keyOf(forged), { s: 'alice', c: now, l: now, m: 'not-a-mac' });
+    await redis.hSet(keyOf(copied), genuine);
+    for (const sid of [forged, copied]) {
+      await redis.pExpire(keyOf(sid), 60_000);
+      for (const i of [A, B]) {
+        const r = await fetch(at(i, '/account'), { headers: { cookie: `warden-account=${sid}` }, redirect: 'manual' });
+        assert.equal(r.status, 303, `instance ${i} sends ${sid === forged ? 'a forged' : 'a copied'} session to sign in`);
+      }
+    }
+    const real = await fetch(at(A, '/account'), { headers: { cookie: `warden-account=${id}` }, redirect: 'manual' });
+    assert.equal(real.status, 200, 'the genuine session still works');
+  });
+
   it('OWASP session management: a sign-out on A ends the session on B too', async () => {
     const browser = await signIn(A, A);
     const page = await (await browser.fetch(at(B, '/account'))).text();
