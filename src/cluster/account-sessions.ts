@@ -82,7 +82,8 @@ export function createRedisAccountSessions(connection: RedisConnection, { idleMs
         unavailable = true;
         log.warn({ event: 'account_sessions_unavailable', reason }, 'Redis unavailable: the account page answers 503 until it is back (its sessions live there)');
       }
-      throw new AccountError(503, 'The account page is unavailable', 'Your session cannot be checked right now. Try again in a minute.', `account sessions in Redis: ${reason}`);
+      // No log reason: the outage was logged once above, not once per request.
+      throw new AccountError(503, 'The account page is unavailable', 'Your session cannot be checked right now. Try again in a minute.');
     } finally {
       clearTimeout(timer);
     }
