@@ -19,6 +19,7 @@ import { Browser } from '../helpers/oauth.ts';
 import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
 import { cuttableProxy, redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { captureLogs } from '../downstream/e2e-fixtures.ts';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -54,6 +55,7 @@ describe('account page sessions on two instances sharing Redis', { skip: unavail
   const wardens: Warden[] = [];
   const redis = createClient({ url: TEST_REDIS_URL });
   const [A, B] = [0, 1];
+  const logsOfB = captureLogs();
   const at = (i: number, path: string) => `http://127.0.0.1:${wardens[i]!.port}${path}`;
 
   before(async () => {
@@ -77,7 +79,7 @@ describe('account page sessions on two instances sharing Redis', { skip: unavail
         });
       };
       // One after the other, as a rolling deployment starts them: the second finds the first's settings.
-      wardens.push(await startWarden(config, { env, announce: () => {} }));
+      wardens.push(await startWarden(config, { env, announce: () => {}, ...(i === B ? { logger: logsOfB.logger } : {}) }));
     }
     await redis.connect();
     await waitFor(async () => (await fetch(at(B, '/account'), { redirect: 'manual' })).status === 303, 'both instances to reach Redis');
@@ -217,5 +219,9 @@ describe('account page sessions on two instances sharing Redis', { skip: unavail
       proxies[B]!.restore();
     }
     await waitFor(async () => (await browser.fetch(at(B, '/account'))).status === 200, 'B to serve the session again once Redis is back', { timeoutMs: 15_000, intervalMs: 100 });
+    const events = logsOfB.lines().map((l) => l.event);
+    assert.equal(events.filter((e) => e === 'account_sessions_unavailable').length, 1, 'one warning for the outage, however many requests were refused');
+    assert.equal(events.filter((e) => e === 'account_sessions_available').length, 1, 'one line when Redis answers again');
+    assert.equal(events.filter((e) => e === 'account_error').length, 0, 'refusals are not logged one by one');
   });
 });
