@@ -83,7 +83,7 @@ describe('key notices on two instances sharing PostgreSQL and Redis', { skip: un
   const wardens: Warden[] = [];
   const clients: Client[] = [];
   const prefix = testKeyPrefix();
-  const files = { withRedis: '', withoutRedis: '' };
+  const files = { withRedis: '', withoutRedis: '', redisDown: '' };
   const [A, B] = [0, 1];
   const origin = (i: number) => `http://127.0.0.1:${wardens[i]!.port}`;
 
@@ -111,6 +111,9 @@ describe('key notices on two instances sharing PostgreSQL and Redis', { skip: un
     files.withoutRedis = join(dir, 'without-redis.json');
     writeFileSync(files.withRedis, JSON.stringify(document(wardens[A]!.port, true)));
     writeFileSync(files.withoutRedis, JSON.stringify(document(wardens[A]!.port, false)));
+    files.redisDown = join(dir, 'redis-down.json');
+    // Port 9 (discard): nothing answers there.
+    writeFileSync(files.redisDown, JSON.stringify({ ...document(wardens[A]!.port, true), cluster: { redis: { url: 'redis://127.0.0.1:9', keyPrefix: prefix } } }));
   });
 
   after(async () => {
@@ -181,6 +184,16 @@ describe('key notices on two instances sharing PostgreSQL and Redis', { skip: un
       }
     }, "B to refuse the retired key's token", NOTICE_WAIT);
     assert.match(String((refusal as Error).message), /401|nauthorized|invalid_token/i);
+  });
+
+  it('Redis unreachable from keys rotate: the key is still added, and the output says the instances pick it up at their next key check', async () => {
+    const { kid, out } = await rotate(files.redisDown);
+    assert.match(out, /key notice not sent \(.+\): running instances reload at their next key check/);
+    const listed = await runCli(['keys', 'list', '--config', files.withoutRedis]);
+    assert.match(listed.out, new RegExp(`^${kid}\\s.*signing$`, 'm'), 'the rotation itself is in the database');
+    // Bring the instances up to date for the next test (as their key check would).
+    await wardens[A]!.reloadSigningKeys();
+    await waitFor(async () => (await publishedKids(B))[0] === kid, 'B to follow A', NOTICE_WAIT);
   });
 
   it("an instance that picks a rotation up itself (SIGHUP) announces it: the other publishes the new key too", async () => {
