@@ -1,7 +1,8 @@
 /**
  * What the instances of one deployment share through Redis (config `cluster.redis`,
  * docs/deployment.md "Scale-out"): the revocation fan-out, the dynamic client registration limit,
- * the sign-in backoff, and the MCP session directory with the instance hop.
+ * the sign-in backoff, the MCP session directory with the instance hop, the account page's
+ * sessions and key-rotation notices.
  */
 import type { Config } from '../config/schema.ts';
 import type { RevocationBus } from '../authorization-server/revocation.ts';
@@ -14,6 +15,9 @@ import { createRedisBackoff } from './backoff.ts';
 import { createSessionDirectory } from './session-directory.ts';
 import { createEndpointSessionSharing } from './session-routing.ts';
 import type { SessionSharingFactory } from '../gateway/steps/context.ts';
+import { createRedisAccountSessions } from './account-sessions.ts';
+import { createRedisKeyNotices, type KeyNotices } from './key-notices.ts';
+import type { AccountSessions, SharedSessionOptions } from '../account/sessions.ts';
 
 export interface Cluster {
   connection: RedisConnection;
@@ -24,6 +28,10 @@ export interface Cluster {
   backoff: SharedBackoffFactory;
   /** MCP sessions shared by the instances, per endpoint (src/cluster/session-routing.ts). */
   sessions: SessionSharingFactory;
+  /** The account page's signed-in sessions, in Redis (503 while Redis cannot answer). */
+  accountSessions(options: SharedSessionOptions): AccountSessions;
+  /** Signing-key changes announced to every instance, which reload their keys from the Store. */
+  keyNotices: KeyNotices;
   close(): Promise<void>;
 }
 
@@ -50,6 +58,8 @@ export function openCluster(config: Config, logger: Logger, port: number = confi
     revocationBus: createRedisRevocationBus(connection, logger),
     rateLimiter: (name, limit, local) => createRedisRateLimiter(connection, { name, ...limit, local, logger }),
     backoff: (name, options, local, now) => createRedisBackoff(connection, { name, options, local, now, logger }),
+    accountSessions: (options) => createRedisAccountSessions(connection, { ...options, logger }),
+    keyNotices: createRedisKeyNotices(connection, logger),
     sessions: (endpoint) => createEndpointSessionSharing({ ...endpoint, directory, secret: config.cluster?.secret }),
     async close() {
       await directory.close();
