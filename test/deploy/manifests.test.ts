@@ -79,6 +79,8 @@ function configMapConfig(overrides: Record<string, string> = {}): Config {
   const env: Record<string, string> = {
     WARDEN_POSTGRES_URL: 'postgres://warden:pw@db.internal:5432/warden',
     WARDEN_REDIS_URL: 'rediss://warden:pw@redis.internal:6379',
+    WARDEN_CLUSTER_SECRET: 'an-hmac-key-of-at-least-32-characters-0123',
+    POD_IP: '10.0.3.7',
     ...overrides,
   };
   return parseConfig(substituteEnv(doc, env));
