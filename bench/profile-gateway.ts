@@ -3,7 +3,7 @@
  * under `node --cpu-prof`, sends tools/call through /mcp/http-policy (JWT + scope + policy +
  * audit, HTTP upstream) at concurrency 1 and 32, and summarises the samples taken while the load
  * ran (not start-up): self time per function and per file/package, in µs per request.
- * Run: npm run bench -- profile-gateway [--quick] [--path /mcp/http] [--proxy]
+ * Run: npm run bench -- profile-gateway [--quick] [--path /mcp/http] [--proxy] [--top N]
  *   --proxy  profiles the bare undici pass-through (gateway-servers proxy-undici) instead: the floor.
  * The .cpuprofile stays in the printed directory (open it in Chrome DevTools for a flame graph).
  */
@@ -16,6 +16,9 @@ const quick = process.argv.includes('--quick');
 const pathIndex = process.argv.indexOf('--path');
 const PATH = pathIndex === -1 ? '/mcp/http-policy' : process.argv[pathIndex + 1]!;
 const REQUESTS = quick ? 3000 : 12_000;
+const topIndex = process.argv.indexOf('--top');
+/** Rows of the per-function table (`--top N`, default 40). */
+const TOP = topIndex === -1 ? 40 : Number(process.argv[topIndex + 1]);
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface Profile { nodes: ProfileNode[]; startTime: number; samples: number[]; timeDeltas: number[] }
@@ -59,9 +62,16 @@ function summarise(profile: Profile, from: number, to: number, requests: number)
   console.log('| self µs/request | share | file or package |');
   console.log('|---|---|---|');
   for (const [k, v] of top(selfFile, 25)) console.log(`| ${(v / requests).toFixed(2)} | ${((100 * v) / total).toFixed(1)} % | ${k} |`);
+  // The project's own files, all of them: what a change to src/ can cut.
+  const own = [...selfFile].filter(([k]) => k.startsWith('src/')).sort((a, b) => b[1] - a[1]);
+  const ownTotal = own.reduce((sum, [, v]) => sum + v, 0);
+  console.log(`\nsrc/ in all: ${(ownTotal / requests).toFixed(2)} µs/request`);
+  console.log('\n| self µs/request | src/ file |');
+  console.log('|---|---|');
+  for (const [k, v] of own) console.log(`| ${(v / requests).toFixed(2)} | ${k} |`);
   console.log('\n| self µs/request | share | function |');
   console.log('|---|---|---|');
-  for (const [k, v] of top(selfFn, 40)) console.log(`| ${(v / requests).toFixed(2)} | ${((100 * v) / total).toFixed(1)} % | ${k.replace(/\|/g, '\\|')} |`);
+  for (const [k, v] of top(selfFn, TOP)) console.log(`| ${(v / requests).toFixed(2)} | ${((100 * v) / total).toFixed(1)} % | ${k.replace(/\|/g, '\\|')} |`);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'warden-cpu-prof-'));

@@ -1,12 +1,14 @@
 // The audit writer thread (sqlite-worker-sink.ts): its own better-sqlite3 connection on the
 // gateway's database file (WAL: the main thread's readers and this writer do not block each
-// other), inserting the rows it is sent, one transaction per batch, and answering each batch
+// other), turning each batch of events it is sent into rows (row.ts) and inserting them in one
+// transaction per batch, and answering each batch
 // with `written` or `failed` so the main thread knows what reached the disk. It also runs the
 // retention prune (retention.ts) chunk by chunk, taking new batches between chunks.
 // Started through module-worker.ts, which runs it compiled (dist/) or from source (tsx).
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { AuditRow } from './sqlite-sink.ts';
+import { toRow } from './row.ts';
+import type { AuditEvent } from './types.ts';
 
 /** What the main thread hands the thread at start. */
 export interface WriterData {
@@ -18,7 +20,7 @@ export interface WriterData {
 
 /** Main thread → writer thread. */
 export type WriterRequest =
-  | { type: 'write'; seq: number; rows: AuditRow[] }
+  | { type: 'write'; seq: number; events: AuditEvent[] }
   | { type: 'prune'; seq: number; beforeMs: number; chunk: number }
   | { type: 'cancel-prune' }
   | { type: 'close' };
@@ -37,8 +39,8 @@ const db = new Database(path, { timeout: busyTimeoutMs });
 db.pragma('synchronous = NORMAL');
 const insert = db.prepare(sql);
 const pruneChunk = db.prepare<[number, number]>(pruneSql);
-const writeRows = db.transaction((rows: AuditRow[]) => {
-  for (const row of rows) insert.run(row);
+const writeEvents = db.transaction((events: AuditEvent[]) => {
+  for (const event of events) insert.run(toRow(event));
 });
 const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 const reply = (message: WriterReply): void => port.postMessage(message);
@@ -68,7 +70,7 @@ async function prune(seq: number, beforeMs: number, chunk: number): Promise<void
 port.on('message', (message: WriterRequest) => {
   if (message.type === 'write') {
     try {
-      writeRows(message.rows);
+      writeEvents(message.events);
       reply({ type: 'written', seq: message.seq });
     } catch (err) {
       reply({ type: 'failed', seq: message.seq, message: errorMessage(err) });

@@ -48,6 +48,27 @@ describe('audit: SQLite writes on a worker thread', () => {
     db.close();
   });
 
+  it('one message per batch: the events go to the thread as recorded (it builds the rows), 256 at a time or on the timer, and all reach the table', async () => {
+    const { db } = fresh();
+    const sink = new SqliteWorkerAuditSink(db, () => {}, { intervalMs: 60_000 });
+    const posted: { type: string; events?: AuditEvent[] }[] = [];
+    const postMessage = sink.worker.postMessage.bind(sink.worker);
+    sink.worker.postMessage = (message: { type: string; events?: AuditEvent[] }) => {
+      posted.push(message);
+      postMessage(message);
+    };
+    for (let i = 0; i < 600; i++) sink.record(event('batched', { latencyUs: i }));
+    // Two full batches left at once; the rest waits for the timer (a minute here) or a flush.
+    assert.deepEqual(posted.map((m) => [m.type, m.events?.length]), [['write', 256], ['write', 256]]);
+    assert.deepEqual(posted[0]!.events![0], event('batched', { latencyUs: 0, time: posted[0]!.events![0]!.time }));
+    await sink.flush();
+    assert.deepEqual(posted.map((m) => m.events?.length), [256, 256, 88]);
+    const rows = queryAuditEvents(db, { subject: 'batched', limit: 1000 });
+    assert.deepEqual(rows.map((r) => r.latencyUs).sort((a, b) => a - b), Array.from({ length: 600 }, (_, i) => i));
+    await sink.close();
+    db.close();
+  });
+
   it('close drains what is still queued and ends the thread', async () => {
     const { db } = fresh();
     const sink = new SqliteWorkerAuditSink(db);
