@@ -33,7 +33,11 @@ export function redactArguments(args: unknown, include: boolean): unknown {
     if (args === null || typeof args !== 'object' || Array.isArray(args)) return REDACTED;
     // A loop, not entries/map: this runs for every audited tool call.
     const names: Record<string, unknown> = {};
-    for (const k of Object.keys(args)) names[k] = REDACTED;
+    for (const k of Object.keys(args)) {
+      // An own "__proto__" member (JSON.parse makes one) stays a member, as Object.fromEntries would keep it.
+      if (k === '__proto__') Object.defineProperty(names, k, { value: REDACTED, enumerable: true, writable: true, configurable: true });
+      else names[k] = REDACTED;
+    }
     return names;
   }
   const copied = copy(args, 0);
