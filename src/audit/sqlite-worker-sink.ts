@@ -2,9 +2,11 @@
  * Audit events written to SQLite by a worker thread, so the insert transactions run off the
  * event loop. The request path is unchanged: `record` pushes to the same batch (batch.ts, 100 ms
  * or 256 events); a batch is posted to the writer thread (sqlite-writer.worker.ts) as one message
- * holding the events as they were recorded, and the thread turns them into rows (row.ts) and
- * inserts them on a second connection to the same database file (WAL). The main thread pays one
- * array push per event and one postMessage per batch, nothing more.
+ * holding the events as one JSON text, and the thread turns them into rows (row.ts) and inserts
+ * them on a second connection to the same database file (WAL). The main thread pays one array
+ * push per event and one JSON.stringify and postMessage per batch: a string is copied whole,
+ * where the structured clone of the events' nested objects cost ~1.5 µs an event (rows ~0.9,
+ * the JSON text ~0.9 with the rows built on the thread; docs/benchmarks.md).
  *
  * - `flush()` posts the queue and resolves once the thread has answered for every batch posted
  *   so far, so an in-process reader (tests, `startWarden().flushAudit()`) sees them.
@@ -183,7 +185,7 @@ export class SqliteWorkerAuditSink implements AuditSink {
     this.#inFlight.set(seq, events);
     this.#inFlightEvents += events.length;
     this.#updateRef();
-    this.#worker.postMessage({ type: 'write', seq, events });
+    this.#worker.postMessage({ type: 'write', seq, json: JSON.stringify(events) });
   }
 
   /**

@@ -20,7 +20,8 @@ export interface WriterData {
 
 /** Main thread → writer thread. */
 export type WriterRequest =
-  | { type: 'write'; seq: number; events: AuditEvent[] }
+  /** `json`: the batch's events as one JSON array (a string crosses threads without a structured clone). */
+  | { type: 'write'; seq: number; json: string }
   | { type: 'prune'; seq: number; beforeMs: number; chunk: number }
   | { type: 'cancel-prune' }
   | { type: 'close' };
@@ -70,7 +71,7 @@ async function prune(seq: number, beforeMs: number, chunk: number): Promise<void
 port.on('message', (message: WriterRequest) => {
   if (message.type === 'write') {
     try {
-      writeEvents(message.events);
+      writeEvents(JSON.parse(message.json) as AuditEvent[]);
       reply({ type: 'written', seq: message.seq });
     } catch (err) {
       reply({ type: 'failed', seq: message.seq, message: errorMessage(err) });

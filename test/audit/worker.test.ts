@@ -48,13 +48,13 @@ describe('audit: SQLite writes on a worker thread', () => {
     db.close();
   });
 
-  it('one message per batch: the events go to the thread as recorded (it builds the rows), 256 at a time or on the timer, and all reach the table', async () => {
+  it('one message per batch: the events go to the thread as recorded, as one JSON text (it builds the rows), 256 at a time or on the timer, and all reach the table', async () => {
     const { db } = fresh();
     const sink = new SqliteWorkerAuditSink(db, () => {}, { intervalMs: 60_000 });
     const posted: { type: string; events?: AuditEvent[] }[] = [];
     const postMessage = sink.worker.postMessage.bind(sink.worker);
-    sink.worker.postMessage = (message: { type: string; events?: AuditEvent[] }) => {
-      posted.push(message);
+    sink.worker.postMessage = (message: { type: string; json?: string }) => {
+      posted.push({ type: message.type, events: message.json === undefined ? undefined : JSON.parse(message.json) });
       postMessage(message);
     };
     for (let i = 0; i < 600; i++) sink.record(event('batched', { latencyUs: i }));
