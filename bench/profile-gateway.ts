@@ -3,7 +3,7 @@
  * under `node --cpu-prof`, sends tools/call through /mcp/http-policy (JWT + scope + policy +
  * audit, HTTP upstream) at concurrency 1 and 32, and summarises the samples taken while the load
  * ran (not start-up): self time per function and per file/package, in µs per request.
- * Run: npm run bench -- profile-gateway [--quick] [--path /mcp/http] [--proxy] [--top N]
+ * Run: npm run bench -- profile-gateway [--quick] [--path /mcp/http] [--proxy] [--top N] [--interval US]
  *   --proxy  profiles the bare undici pass-through (gateway-servers proxy-undici) instead: the floor.
  * The .cpuprofile stays in the printed directory (open it in Chrome DevTools for a flame graph).
  */
@@ -19,6 +19,9 @@ const REQUESTS = quick ? 3000 : 12_000;
 const topIndex = process.argv.indexOf('--top');
 /** Rows of the per-function table (`--top N`, default 40). */
 const TOP = topIndex === -1 ? 40 : Number(process.argv[topIndex + 1]);
+const intervalIndex = process.argv.indexOf('--interval');
+/** V8's sampling interval in µs (`--interval US`, default V8's 1000): smaller gives more samples per function. */
+const INTERVAL = intervalIndex === -1 ? undefined : Number(process.argv[intervalIndex + 1]);
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface Profile { nodes: ProfileNode[]; startTime: number; samples: number[]; timeDeltas: number[] }
@@ -78,7 +81,7 @@ const dir = mkdtempSync(join(tmpdir(), 'warden-cpu-prof-'));
 try {
   const upstream = (await startServersChild(['upstream'])).info.url as string;
   const proxy = process.argv.includes('--proxy');
-  const { child, info } = await startServersChild(proxy ? ['proxy-undici', upstream] : ['warden', upstream], { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  const { child, info } = await startServersChild(proxy ? ['proxy-undici', upstream] : ['warden', upstream], { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...(INTERVAL ? [`--cpu-prof-interval=${INTERVAL}`] : [])] });
   const name = PATH.split('/').pop()!;
   const target = proxy ? { name: 'proxy', url: info.url as string } : { name: PATH, url: `${info.url}${PATH}`, token: info.tokens[name] };
   let requests = 0;

@@ -62,8 +62,11 @@ function diagnose(m: Record<string, unknown>, members: ReadonlySet<string>): { c
  * @see https://www.jsonrpc.org/specification#error_object
  * @see MCP 2025-11-25 basic §Requests: "Unlike base JSON-RPC, the ID MUST NOT be null"
  */
+function refuse(id: JsonRpcId | null, code: number, message: string): ClientMessageCheck {
+  return { ok: false, refusal: { jsonrpc: '2.0', id, error: { code, message } } };
+}
+
 export function checkClientMessage(value: unknown): ClientMessageCheck {
-  const refuse = (id: JsonRpcId | null, code: number, message: string): ClientMessageCheck => ({ ok: false, refusal: { jsonrpc: '2.0', id, error: { code, message } } });
   if (!isPlainObject(value)) return refuse(null, INVALID_REQUEST, 'Invalid Request: a message is a JSON object');
   // Not JSON-RPC 2.0 at all (1.0 has other id rules): nothing in it, its id included, is read.
   if (value.jsonrpc !== '2.0') return refuse(null, INVALID_REQUEST, 'Invalid Request: jsonrpc must be "2.0"');
