@@ -64,7 +64,7 @@ function summarise(profile: Profile, from: number, to: number, requests: number)
   console.log(`\nbusy (non-idle) CPU while loaded: ${(total / requests).toFixed(1)} µs/request over ${requests} requests\n`);
   console.log('| self µs/request | share | file or package |');
   console.log('|---|---|---|');
-  for (const [k, v] of top(selfFile, 25)) console.log(`| ${(v / requests).toFixed(2)} | ${((100 * v) / total).toFixed(1)} % | ${k} |`);
+  for (const [k, v] of top(selfFile, Math.max(25, TOP))) console.log(`| ${(v / requests).toFixed(2)} | ${((100 * v) / total).toFixed(1)} % | ${k} |`);
   // The project's own files, all of them: what a change to src/ can cut.
   const own = [...selfFile].filter(([k]) => k.startsWith('src/')).sort((a, b) => b[1] - a[1]);
   const ownTotal = own.reduce((sum, [, v]) => sum + v, 0);
