@@ -2,11 +2,11 @@
  * Audit events written to SQLite by a worker thread, so the insert transactions run off the
  * event loop. The request path is unchanged: `record` pushes to the same batch (batch.ts, 100 ms
  * or 256 events); a batch is posted to the writer thread (sqlite-writer.worker.ts) as one message
- * holding the events as one JSON text, and the thread turns them into rows (row.ts) and inserts
- * them on a second connection to the same database file (WAL). The main thread pays one array
- * push per event and one JSON.stringify and postMessage per batch: a string is copied whole,
- * where the structured clone of the events' nested objects cost ~1.5 µs an event (rows ~0.9,
- * the JSON text ~0.9 with the rows built on the thread; docs/benchmarks.md).
+ * holding the batch encoded (batch-encoding.ts: each distinct text once, the events as numbers in
+ * a transferred buffer), and the thread turns it into rows (row.ts) and inserts them on a second
+ * connection to the same database file (WAL). The main thread pays one array push per event and
+ * one encoding and postMessage per batch (docs/benchmarks.md: the structured clone of the events
+ * cost ~1.5 µs an event, rows or JSON ~0.9).
  *
  * - `flush()` posts the queue and resolves once the thread has answered for every batch posted
  *   so far, so an in-process reader (tests, `startWarden().flushAudit()`) sees them.
@@ -30,6 +30,7 @@ import { Batch, type BatchOptions } from './batch.ts';
 import { pruneAuditEventsInChunks, PRUNE_CHUNK_SQL, type PruneResult } from './retention.ts';
 import { createRowWriter, migrateAudit } from './sqlite-sink.ts';
 import { INSERT_SQL, toRow, type AuditRow } from './row.ts';
+import { encodeBatch } from './batch-encoding.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
 import { startModuleWorker } from './module-worker.ts';
 import type { WriterData, WriterReply as Reply } from './sqlite-writer.worker.ts';
@@ -185,7 +186,8 @@ export class SqliteWorkerAuditSink implements AuditSink {
     this.#inFlight.set(seq, events);
     this.#inFlightEvents += events.length;
     this.#updateRef();
-    this.#worker.postMessage({ type: 'write', seq, json: JSON.stringify(events) });
+    const { strings, values } = encodeBatch(events);
+    this.#worker.postMessage({ type: 'write', seq, strings, values }, [values.buffer as ArrayBuffer]);
   }
 
   /**
