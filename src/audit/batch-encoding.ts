@@ -27,17 +27,7 @@ const rolesJson = new WeakMap<readonly string[], string>();
 
 /** The events of one batch, encoded. The buffer of `values` is meant to be transferred. */
 export function encodeBatch(events: readonly AuditEvent[]): EncodedBatch {
-  const strings: string[] = [];
-  const index = new Map<string, number>();
-  const text = (s: string | null | undefined): number => {
-    if (s === null || s === undefined) return NONE;
-    let i = index.get(s);
-    if (i === undefined) {
-      i = strings.push(s) - 1;
-      index.set(s, i);
-    }
-    return i;
-  };
+  const table = new TextTable();
   const values = new Float64Array(events.length * SLOTS);
   let o = 0;
   for (let n = 0; n < events.length; n++) {
@@ -47,23 +37,50 @@ export function encodeBatch(events: readonly AuditEvent[]): EncodedBatch {
       roles = JSON.stringify(e.roles);
       rolesJson.set(e.roles, roles);
     }
-    values[o++] = text(e.time);
-    values[o++] = text(e.subject);
-    values[o++] = text(e.clientId);
-    values[o++] = text(roles);
-    values[o++] = text(e.server);
-    values[o++] = text(e.method);
-    values[o++] = text(e.target);
-    values[o++] = text(e.decision);
-    values[o++] = text(e.rule);
-    values[o++] = text(e.reason);
-    values[o++] = e.latencyUs;
-    values[o++] = e.arguments === undefined ? NONE : text(JSON.stringify(e.arguments));
-    values[o++] = text(e.sessionId);
-    values[o++] = e.count ?? 1;
-    values[o++] = text(e.remoteAddress);
+    values[o] = table.index(o, e.time);
+    values[o + 1] = table.index(o + 1, e.subject);
+    values[o + 2] = table.index(o + 2, e.clientId);
+    values[o + 3] = table.index(o + 3, roles);
+    values[o + 4] = table.index(o + 4, e.server);
+    values[o + 5] = table.index(o + 5, e.method);
+    values[o + 6] = table.index(o + 6, e.target);
+    values[o + 7] = table.index(o + 7, e.decision);
+    values[o + 8] = table.index(o + 8, e.rule);
+    values[o + 9] = table.index(o + 9, e.reason);
+    values[o + 10] = e.latencyUs;
+    values[o + 11] = e.arguments === undefined ? NONE : table.index(o + 11, JSON.stringify(e.arguments));
+    values[o + 12] = table.index(o + 12, e.sessionId);
+    values[o + 13] = e.count ?? 1;
+    values[o + 14] = table.index(o + 14, e.remoteAddress);
+    o += SLOTS;
   }
-  return { strings, values };
+  return { strings: table.strings, values };
+}
+
+/**
+ * The texts of one batch, each once. Consecutive events mostly repeat a slot's text (the same
+ * string object, or an equal one): that is checked against the slot's last text before the map.
+ */
+class TextTable {
+  readonly strings: string[] = [];
+  readonly #index = new Map<string, number>();
+  readonly #last: (string | undefined)[] = new Array<string | undefined>(SLOTS).fill(undefined);
+  readonly #lastIndex = new Float64Array(SLOTS);
+
+  /** The index of `s` (seen in value position `at`), NONE for null or absent. */
+  index(at: number, s: string | null | undefined): number {
+    if (s === null || s === undefined) return NONE;
+    const slot = at % SLOTS;
+    if (this.#last[slot] === s) return this.#lastIndex[slot]!;
+    let i = this.#index.get(s);
+    if (i === undefined) {
+      i = this.strings.push(s) - 1;
+      this.#index.set(s, i);
+    }
+    this.#last[slot] = s;
+    this.#lastIndex[slot] = i;
+    return i;
+  }
 }
 
 /** The rows of an encoded batch, as `toRow` makes them from the events. */
