@@ -3,7 +3,7 @@
  * under `node --cpu-prof`, sends tools/call through /mcp/http-policy (JWT + scope + policy +
  * audit, HTTP upstream) at concurrency 1 and 32, and summarises the samples taken while the load
  * ran (not start-up): self time per function and per file/package, in µs per request.
- * Run: npm run bench -- profile-gateway [--quick] [--path /mcp/http] [--proxy]
+ * Run: npm run bench -- profile-gateway [--quick] [--path /mcp/http] [--proxy] [--top N] [--interval US]
  *   --proxy  profiles the bare undici pass-through (gateway-servers proxy-undici) instead: the floor.
  * The .cpuprofile stays in the printed directory (open it in Chrome DevTools for a flame graph).
  */
@@ -16,6 +16,12 @@ const quick = process.argv.includes('--quick');
 const pathIndex = process.argv.indexOf('--path');
 const PATH = pathIndex === -1 ? '/mcp/http-policy' : process.argv[pathIndex + 1]!;
 const REQUESTS = quick ? 3000 : 12_000;
+const topIndex = process.argv.indexOf('--top');
+/** Rows of the per-function table (`--top N`, default 40). */
+const TOP = topIndex === -1 ? 40 : Number(process.argv[topIndex + 1]);
+const intervalIndex = process.argv.indexOf('--interval');
+/** V8's sampling interval in µs (`--interval US`, default V8's 1000): smaller gives more samples per function. */
+const INTERVAL = intervalIndex === -1 ? undefined : Number(process.argv[intervalIndex + 1]);
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface Profile { nodes: ProfileNode[]; startTime: number; samples: number[]; timeDeltas: number[] }
@@ -58,17 +64,24 @@ function summarise(profile: Profile, from: number, to: number, requests: number)
   console.log(`\nbusy (non-idle) CPU while loaded: ${(total / requests).toFixed(1)} µs/request over ${requests} requests\n`);
   console.log('| self µs/request | share | file or package |');
   console.log('|---|---|---|');
-  for (const [k, v] of top(selfFile, 25)) console.log(`| ${(v / requests).toFixed(2)} | ${((100 * v) / total).toFixed(1)} % | ${k} |`);
+  for (const [k, v] of top(selfFile, Math.max(25, TOP))) console.log(`| ${(v / requests).toFixed(2)} | ${((100 * v) / total).toFixed(1)} % | ${k} |`);
+  // The project's own files, all of them: what a change to src/ can cut.
+  const own = [...selfFile].filter(([k]) => k.startsWith('src/')).sort((a, b) => b[1] - a[1]);
+  const ownTotal = own.reduce((sum, [, v]) => sum + v, 0);
+  console.log(`\nsrc/ in all: ${(ownTotal / requests).toFixed(2)} µs/request`);
+  console.log('\n| self µs/request | src/ file |');
+  console.log('|---|---|');
+  for (const [k, v] of own) console.log(`| ${(v / requests).toFixed(2)} | ${k} |`);
   console.log('\n| self µs/request | share | function |');
   console.log('|---|---|---|');
-  for (const [k, v] of top(selfFn, 40)) console.log(`| ${(v / requests).toFixed(2)} | ${((100 * v) / total).toFixed(1)} % | ${k.replace(/\|/g, '\\|')} |`);
+  for (const [k, v] of top(selfFn, TOP)) console.log(`| ${(v / requests).toFixed(2)} | ${((100 * v) / total).toFixed(1)} % | ${k.replace(/\|/g, '\\|')} |`);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'warden-cpu-prof-'));
 try {
   const upstream = (await startServersChild(['upstream'])).info.url as string;
   const proxy = process.argv.includes('--proxy');
-  const { child, info } = await startServersChild(proxy ? ['proxy-undici', upstream] : ['warden', upstream], { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  const { child, info } = await startServersChild(proxy ? ['proxy-undici', upstream] : ['warden', upstream], { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...(INTERVAL ? [`--cpu-prof-interval=${INTERVAL}`] : [])] });
   const name = PATH.split('/').pop()!;
   const target = proxy ? { name: 'proxy', url: info.url as string } : { name: PATH, url: `${info.url}${PATH}`, token: info.tokens[name] };
   let requests = 0;

@@ -100,21 +100,7 @@ export class PendingRequests {
    * A refusal names the limit and the config key that sets it.
    */
   admission(bytesEach: number): Admission {
-    let count = this.byKey.size;
-    let bytes = this.held;
-    return {
-      refuse: (id) => {
-        if (count >= this.limits.maxPending) {
-          return refusal(id, `Too many pending requests: this session already has ${this.limits.maxPending} requests waiting for the upstream (servers[].maxPendingRequests); wait for their answers`);
-        }
-        if (count > 0 && bytes + bytesEach > this.limits.maxPendingBytes) {
-          return refusal(id, `Too many pending bytes: this session's requests waiting for the upstream would exceed ${this.limits.maxPendingBytes} bytes (servers[].maxPendingBytes); wait for their answers`);
-        }
-        count++;
-        bytes += bytesEach;
-        return undefined;
-      },
-    };
+    return new PostAdmission(this.limits, this.byKey.size, this.held, bytesEach);
   }
 
   /** Registers a forwarded request and starts its deadline. */
@@ -192,6 +178,28 @@ export class PendingRequests {
     if (request.progressKey !== undefined && this.byProgress.get(request.progressKey) === request) this.byProgress.delete(request.progressKey);
     if (request.timer) clearTimeout(request.timer);
     request.timer = undefined;
+  }
+}
+
+/** A class, not a closure: one is made per POST on the hot path. */
+class PostAdmission implements Admission {
+  constructor(
+    private readonly limits: RequestLimits,
+    private count: number,
+    private bytes: number,
+    private readonly bytesEach: number,
+  ) {}
+
+  refuse(id: JsonRpcId): JsonRpcResponse | undefined {
+    if (this.count >= this.limits.maxPending) {
+      return refusal(id, `Too many pending requests: this session already has ${this.limits.maxPending} requests waiting for the upstream (servers[].maxPendingRequests); wait for their answers`);
+    }
+    if (this.count > 0 && this.bytes + this.bytesEach > this.limits.maxPendingBytes) {
+      return refusal(id, `Too many pending bytes: this session's requests waiting for the upstream would exceed ${this.limits.maxPendingBytes} bytes (servers[].maxPendingBytes); wait for their answers`);
+    }
+    this.count++;
+    this.bytes += this.bytesEach;
+    return undefined;
   }
 }
 

@@ -28,7 +28,7 @@ import type { Session } from './session.ts';
 import { authenticate } from './steps/authenticate.ts';
 import type { EndpointContext, SessionSharingFactory } from './steps/context.ts';
 import { openSession } from './steps/downstream.ts';
-import { checkEdge, type Cors } from './steps/edge.ts';
+import { checkEdge, NO_CORS, type Cors } from './steps/edge.ts';
 import { findSession } from './steps/find-session.ts';
 import { forward } from './steps/forward.ts';
 import { listen } from './steps/listen.ts';
@@ -170,7 +170,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       return sessions.size;
     },
     async handle(req, res, query) {
-      let cors: Cors = {};
+      let cors: Cors = NO_CORS;
       try {
         const edge = checkEdge(ctx, req, res);
         if (!edge) return;
