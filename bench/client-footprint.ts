@@ -113,11 +113,18 @@ async function main(): Promise<void> {
     mkdirSync(previousSrc);
     run('bash', ['-c', `git -C "${ROOT}" archive ${PREVIOUS_BRIDGE} | tar -x -C "${previousSrc}"`]);
     symlinkSync(join(ROOT, 'node_modules'), join(previousSrc, 'node_modules'));
+    // Each tarball in its own folder: two packages of one name and version pack to the same file
+    // name, and the second would replace the first.
+    const packInto = (key: string, cwd: string, extra: string[] = []) => {
+      const destination = join(work, 'tarballs', key);
+      mkdirSync(destination, { recursive: true });
+      return pack(cwd, destination, extra);
+    };
     const tarballs = {
-      today: pack(todaySrc, work),
-      full: pack(ROOT, work),
-      light: pack(ROOT, work, ['-w', 'mcp-warden-client']),
-      previous: pack(previousSrc, work, ['-w', 'mcp-warden-client']),
+      today: packInto('today', todaySrc),
+      full: packInto('full', ROOT),
+      light: packInto('light', ROOT, ['-w', 'mcp-warden-client']),
+      previous: packInto('previous', previousSrc, ['-w', 'mcp-warden-client']),
     };
     const systems: System[] = [];
     for (const [key, name, bin] of [
