@@ -92,6 +92,12 @@ function mediaType(value: string | undefined): string {
   return (value ?? '').split(';', 1)[0]!.trim().toLowerCase();
 }
 
+/** A stream failure in a few words: the system error's code when no server answered, not "fetch failed". */
+function describe(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown } }).cause;
+  return typeof cause?.code === 'string' ? `no answer (${cause.code})` : (err as Error).message;
+}
+
 /** Is this JSON text a response (result or error) to `id`? */
 function isResponseTo(data: string, id: string | number): boolean {
   try {
@@ -181,7 +187,7 @@ export class StreamableHttpClient {
           lastEventId = await this.readEvents(answer, lastEventId, (data) => this.emit(data));
         } catch (err) {
           if (signal.aborted) return;
-          this.onNotice(`server stream: ${(err as Error).message}`);
+          this.onNotice(`server stream: ${describe(err)}`);
         }
         if (signal.aborted) return;
         await sleep(this.retryMs ?? Math.min(500 * 2 ** Math.max(attempt, 0), 10_000), signal);
@@ -280,7 +286,7 @@ export class StreamableHttpClient {
       lastEventId = await this.readEvents(answer, undefined, seen);
     } catch (err) {
       if (this.closed.signal.aborted) return;
-      this.onNotice(`stream: ${(err as Error).message}`);
+      this.onNotice(`stream: ${describe(err)}`);
     }
     for (let attempt = 0; !answered && lastEventId !== undefined && attempt < 5 && !this.closed.signal.aborted; attempt++) {
       await sleep(this.retryMs ?? 500 * 2 ** attempt, this.closed.signal);
@@ -294,7 +300,7 @@ export class StreamableHttpClient {
         attempt = -1;
       } catch (err) {
         if (this.closed.signal.aborted) return;
-        this.onNotice(`stream: ${(err as Error).message}`);
+        this.onNotice(`stream: ${describe(err)}`);
       }
     }
     if (!answered && !this.closed.signal.aborted) throw new Error('the server closed the stream before answering');
