@@ -2,30 +2,12 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from './errors.ts';
 
-const EMPTY = Buffer.alloc(0);
-
-/**
- * The body, or a promise of it. When the HTTP parser already has the whole message (a small POST
- * arrives with its headers in one read, and the endpoint awaited authentication before reading),
- * the buffered chunks are taken at once: no listeners, no promise. Otherwise it is read as it
- * arrives.
- */
-export function readBody(req: IncomingMessage, limit: number): Buffer | Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
     // Drain nothing: the connection is closed after the 413 so the client stops sending.
     req.resume();
-    return Promise.reject(tooLarge(limit));
-  }
-  // complete: the parser saw the end of the message, so every chunk is in the stream's buffer
-  // unless someone already read it (nobody else reads a POST body; flowing would mean they did).
-  if (req.complete && req.readableFlowing === null) {
-    if (req.readableLength > limit) {
-      req.resume();
-      return Promise.reject(tooLarge(limit));
-    }
-    // read() without a size returns the whole buffer as one Buffer (null when it is empty).
-    return (req.read() as Buffer | null) ?? EMPTY;
+    return Promise.reject(new GatewayError('payload_too_large', `the body exceeds ${limit} bytes`));
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -37,7 +19,7 @@ export function readBody(req: IncomingMessage, limit: number): Buffer | Promise<
       if (size > limit) {
         failed = true;
         req.resume();
-        reject(tooLarge(limit));
+        reject(new GatewayError('payload_too_large', `the body exceeds ${limit} bytes`));
         return;
       }
       chunks.push(chunk);
@@ -49,8 +31,4 @@ export function readBody(req: IncomingMessage, limit: number): Buffer | Promise<
       if (!failed) reject(new GatewayError('invalid_message', 'the request body could not be read', { reason: err.message }));
     });
   });
-}
-
-function tooLarge(limit: number): GatewayError {
-  return new GatewayError('payload_too_large', `the body exceeds ${limit} bytes`);
 }
