@@ -112,7 +112,7 @@ export class Session implements EventStreamOwner, StreamSource {
   private replay: ReplayBuffer | undefined;
   private seq = 0;
   private nextStream = 1;
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout;
   /** Run when the session ends (timers of things bound to it). */
   readonly cleanups: (() => void)[] = [];
   /** Called when a slow client's connection is cut (for logs). */
@@ -149,14 +149,23 @@ export class Session implements EventStreamOwner, StreamSource {
     return this.limits.drainTimeoutMs ?? DRAIN_TIMEOUT_MS;
   }
 
-  /** Activity: restarts the idle clock. */
+  /**
+   * Activity: restarts the idle clock. Only the time is written: the idle timer, when it fires,
+   * sleeps again until `lastActive + idleMs` (a timer.refresh() per request re-linked the timer
+   * in Node's timer lists every time; now that happens once per idle period).
+   */
   touch(): void {
     this.lastActive = Date.now();
-    this.timer.refresh();
   }
 
   private idle(): void {
     if (this.ended) return;
+    const left = this.lastActive + this.idleMs - Date.now();
+    if (left > 0) {
+      this.timer = setTimeout(() => this.idle(), left);
+      this.timer.unref();
+      return;
+    }
     // Busy is not idle: a request in flight or an open server stream keeps the session. A request
     // the upstream never answers leaves at its deadline, so it cannot keep a session forever.
     if (this.pending.size > 0 || this.streams.get(SERVER_STREAM)?.connected) {
