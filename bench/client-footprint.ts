@@ -21,11 +21,13 @@
  *   the gateway with the token: what the gateway and its upstream take (the demo's stdio upstream
  *   starts a notes server process per session), which no client can save.
  * - Medians over the rounds (default 7; `--rounds N`). `--baseline REF` names today's package
- *   (a git commit; default: the last commit before the split). `--json` for machine output.
+ *   (a git commit; default: the last commit before the split). `--previous-bridge REF` names the
+ *   light package to compare the bridge with (default: the last one on the MCP SDK's transports),
+ *   built from that commit's tree as its prepack does. `--json` for machine output.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +44,8 @@ const option = (name: string): string | undefined => {
 const ROUNDS = Number(option('--rounds') ?? 7);
 /** The last commit before the package split (compiled dist/, the mcp-warden-client workspace). */
 const BASELINE = option('--baseline') ?? 'a7f5014';
+/** The last commit whose bridge ran on the MCP SDK's transports (zod, fetch) in every state. */
+const PREVIOUS_BRIDGE = option('--previous-bridge') ?? 'b238c1c';
 const JSON_OUT = args.includes('--json');
 /** NODE_OPTIONS for the spawned `connect` processes (to try V8 settings; none by default). */
 const NODE_OPTIONS = option('--node-options') ?? '';
@@ -103,16 +107,31 @@ async function main(): Promise<void> {
     const todaySrc = join(work, 'today-src');
     mkdirSync(todaySrc);
     run('bash', ['-c', `git -C "${ROOT}" archive ${BASELINE} | tar -x -C "${todaySrc}"`]);
+    // The previous bridge: that commit's light package, built by its own prepack (esbuild and the
+    // bundled dependencies from this checkout's node_modules).
+    const previousSrc = join(work, 'previous-src');
+    mkdirSync(previousSrc);
+    run('bash', ['-c', `git -C "${ROOT}" archive ${PREVIOUS_BRIDGE} | tar -x -C "${previousSrc}"`]);
+    symlinkSync(join(ROOT, 'node_modules'), join(previousSrc, 'node_modules'));
+    // Each tarball in its own folder: two packages of one name and version pack to the same file
+    // name, and the second would replace the first.
+    const packInto = (key: string, cwd: string, extra: string[] = []) => {
+      const destination = join(work, 'tarballs', key);
+      mkdirSync(destination, { recursive: true });
+      return pack(cwd, destination, extra);
+    };
     const tarballs = {
-      today: pack(todaySrc, work),
-      full: pack(ROOT, work),
-      light: pack(ROOT, work, ['-w', 'mcp-warden-client']),
+      today: packInto('today', todaySrc),
+      full: packInto('full', ROOT),
+      light: packInto('light', ROOT, ['-w', 'mcp-warden-client']),
+      previous: packInto('previous', previousSrc, ['-w', 'mcp-warden-client']),
     };
     const systems: System[] = [];
     for (const [key, name, bin] of [
       ['today', `mcp-warden (today, ${BASELINE}: tsx at run time)`, 'mcp-warden'],
       ['full', 'mcp-warden (compiled dist/)', 'mcp-warden'],
       ['light', 'mcp-warden-client', 'mcp-warden-client'],
+      ['previous', `mcp-warden-client, previous bridge (${PREVIOUS_BRIDGE}: MCP SDK transports)`, 'mcp-warden-client'],
     ] as const) {
       const folder = join(work, key);
       install(folder, tarballs[key], { nativeFrom: ROOT });
@@ -179,10 +198,13 @@ async function main(): Promise<void> {
     }
 
     // RSS references: what any Node bridge pays before its own code (Node alone; Node with fetch
-    // used once and zod loaded, both of which the MCP SDK's transports need).
+    // used once and zod loaded, both of which the MCP SDK's transports need; Node with one
+    // node:http request, all the bridge's steady state needs).
     const references = [
       { name: 'reference: node alone, idle on stdin', code: 'process.stdin.resume();' },
       { name: 'reference: node + one fetch + zod loaded', code: `await import('zod'); await fetch(${JSON.stringify(endpoint)}).catch(() => {}); process.stdin.resume();` },
+      // What the bridge's steady state needs instead: one request on node:http.
+      { name: 'reference: node + one node:http request', code: `const { request } = await import('node:http'); await new Promise((done) => { const req = request(${JSON.stringify(endpoint)}, { method: 'POST' }, (res) => { res.resume(); res.on('end', done); }); req.on('error', done); req.end(); }); process.stdin.resume();` },
     ].map((r) => ({ ...r, rssMB: [] as number[] }));
     for (let round = 0; round < Math.min(ROUNDS, 3); round++) {
       for (const ref of references) {
@@ -212,7 +234,7 @@ async function main(): Promise<void> {
     ];
     const floor = Math.round(median(floorMs));
     if (JSON_OUT) {
-      console.log(JSON.stringify({ rounds: ROUNDS, node: process.version, nodeOptions: NODE_OPTIONS, floorMs: floor, references: references.map((r) => ({ name: r.name, rssMB: median(r.rssMB) })), rows, goals }, null, 2));
+      console.log(JSON.stringify({ rounds: ROUNDS, node: process.version, previousBridge: PREVIOUS_BRIDGE, nodeOptions: NODE_OPTIONS, floorMs: floor, references: references.map((r) => ({ name: r.name, rssMB: median(r.rssMB) })), rows, goals }, null, 2));
     } else {
       console.log(`client footprint, ${ROUNDS} rounds, Node ${process.version}${NODE_OPTIONS ? `, NODE_OPTIONS=${NODE_OPTIONS}` : ''} (medians)\n`);
       console.log('| package | install (MB) | packages | native addons | idle connect RSS (MB) [min–max] | connect → tools/list (ms) [min–max] |');

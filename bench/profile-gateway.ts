@@ -3,7 +3,8 @@
  * under `node --cpu-prof`, sends tools/call through /mcp/http-policy (JWT + scope + policy +
  * audit, HTTP upstream) at concurrency 1 and 32, and summarises the samples taken while the load
  * ran (not start-up): self time per function and per file/package, in µs per request.
- * Run: npm run bench -- profile-gateway [--quick] [--path /mcp/http] [--proxy]
+ * Run: npm run bench -- profile-gateway [--quick] [--path /mcp/http] [--proxy] [--top N] [--interval US]
+ * After the profile: CPU per thread of the process under test at each concurrency, from /proc.
  *   --proxy  profiles the bare undici pass-through (gateway-servers proxy-undici) instead: the floor.
  * The .cpuprofile stays in the printed directory (open it in Chrome DevTools for a flame graph).
  */
@@ -16,9 +17,55 @@ const quick = process.argv.includes('--quick');
 const pathIndex = process.argv.indexOf('--path');
 const PATH = pathIndex === -1 ? '/mcp/http-policy' : process.argv[pathIndex + 1]!;
 const REQUESTS = quick ? 3000 : 12_000;
+const topIndex = process.argv.indexOf('--top');
+/** Rows of the per-function table (`--top N`, default 40). */
+const TOP = topIndex === -1 ? 40 : Number(process.argv[topIndex + 1]);
+const intervalIndex = process.argv.indexOf('--interval');
+/** V8's sampling interval in µs (`--interval US`, default V8's 1000): smaller gives more samples per function. */
+const INTERVAL = intervalIndex === -1 ? undefined : Number(process.argv[intervalIndex + 1]);
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface Profile { nodes: ProfileNode[]; startTime: number; samples: number[]; timeDeltas: number[] }
+
+/**
+ * CPU ms of each thread of a process, by thread id, with its name (/proc/<pid>/task/<tid>/stat,
+ * proc(5)): the V8 profile covers the main thread only, the whole-process CPU also counts the
+ * audit writer thread, libuv's pool, V8's GC and compiler helpers, and tsx's loader thread.
+ */
+function threadsCpu(pid: number): Map<number, { name: string; ms: number }> {
+  const out = new Map<number, { name: string; ms: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // Field 2, the name, is in parentheses and may hold spaces; utime and stime are fields 14 and 15.
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+      out.set(Number(tid), { name: Number(tid) === pid ? `${name} (main)` : name, ms });
+    } catch {
+      // the thread ended while the list was read
+    }
+  }
+  return out;
+}
+
+function printThreads(before: Map<number, { name: string; ms: number }>, after: Map<number, { name: string; ms: number }>, requests: number, c: number): void {
+  const rows = new Map<string, number>();
+  for (const [tid, { name, ms }] of after) {
+    const used = ms - (before.get(tid)?.ms ?? 0);
+    // Node names every thread it starts "node" (worker threads, libuv's pool, V8's helpers): one row per thread.
+    if (used > 0) rows.set(`${name} [${tid}]`, used);
+  }
+  const total = [...rows.values()].reduce((a, b) => a + b, 0);
+  console.log(`
+c=${c}: CPU per thread (/proc ticks, ±${((10 * 1000) / requests).toFixed(2)} µs/request per thread): whole process ${((total * 1000) / requests).toFixed(1)} µs/request`);
+  console.log('| µs/request | thread [id] |');
+  console.log('|---|---|');
+  for (const [name, ms] of [...rows].sort((a, b) => b[1] - a[1])) console.log(`| ${((ms * 1000) / requests).toFixed(1)} | ${name} |`);
+}
+
+/** USER_HZ of Linux's /proc times (sysconf(_SC_CLK_TCK)). */
+const CLOCK_TICKS = 100;
 
 /** CLOCK_MONOTONIC in µs: the clock V8's profiler stamps samples with. */
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
@@ -58,27 +105,38 @@ function summarise(profile: Profile, from: number, to: number, requests: number)
   console.log(`\nbusy (non-idle) CPU while loaded: ${(total / requests).toFixed(1)} µs/request over ${requests} requests\n`);
   console.log('| self µs/request | share | file or package |');
   console.log('|---|---|---|');
-  for (const [k, v] of top(selfFile, 25)) console.log(`| ${(v / requests).toFixed(2)} | ${((100 * v) / total).toFixed(1)} % | ${k} |`);
+  for (const [k, v] of top(selfFile, Math.max(25, TOP))) console.log(`| ${(v / requests).toFixed(2)} | ${((100 * v) / total).toFixed(1)} % | ${k} |`);
+  // The project's own files, all of them: what a change to src/ can cut.
+  const own = [...selfFile].filter(([k]) => k.startsWith('src/')).sort((a, b) => b[1] - a[1]);
+  const ownTotal = own.reduce((sum, [, v]) => sum + v, 0);
+  console.log(`\nsrc/ in all: ${(ownTotal / requests).toFixed(2)} µs/request`);
+  console.log('\n| self µs/request | src/ file |');
+  console.log('|---|---|');
+  for (const [k, v] of own) console.log(`| ${(v / requests).toFixed(2)} | ${k} |`);
   console.log('\n| self µs/request | share | function |');
   console.log('|---|---|---|');
-  for (const [k, v] of top(selfFn, 40)) console.log(`| ${(v / requests).toFixed(2)} | ${((100 * v) / total).toFixed(1)} % | ${k.replace(/\|/g, '\\|')} |`);
+  for (const [k, v] of top(selfFn, TOP)) console.log(`| ${(v / requests).toFixed(2)} | ${((100 * v) / total).toFixed(1)} % | ${k.replace(/\|/g, '\\|')} |`);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'warden-cpu-prof-'));
 try {
   const upstream = (await startServersChild(['upstream'])).info.url as string;
   const proxy = process.argv.includes('--proxy');
-  const { child, info } = await startServersChild(proxy ? ['proxy-undici', upstream] : ['warden', upstream], { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  const { child, info } = await startServersChild(proxy ? ['proxy-undici', upstream] : ['warden', upstream], { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...(INTERVAL ? [`--cpu-prof-interval=${INTERVAL}`] : [])] });
   const name = PATH.split('/').pop()!;
   const target = proxy ? { name: 'proxy', url: info.url as string } : { name: PATH, url: `${info.url}${PATH}`, token: info.tokens[name] };
   let requests = 0;
+  const threadReports: (() => void)[] = [];
   let from = 0;
   let to = 0;
   for (const c of [1, 32]) {
     const s = await openSession(target, c);
     await load(s, c, 1000);
     if (!from) from = monotonicUs();
+    const threadsBefore = threadsCpu(child.pid!);
     await load(s, c, REQUESTS);
+    const threadsAfter = threadsCpu(child.pid!);
+    threadReports.push(() => printThreads(threadsBefore, threadsAfter, REQUESTS, c));
     requests += REQUESTS;
     to = monotonicUs();
     await closeSession(s);
@@ -92,6 +150,7 @@ try {
   if (!file) throw new Error('no .cpuprofile written');
   console.log(`profile: ${join(dir, file)} (${PATH}, ${requests} requests at c=1 and c=32)`);
   summarise(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile, from, to, requests);
+  for (const report of threadReports) report();
 } finally {
   stopChildren();
 }

@@ -15,10 +15,12 @@ import { createTokenVerifier } from './gateway/token-verifier.ts';
 import { createHostPolicy, sendMisdirected } from './http/host.ts';
 import { describeError, silentLogger, type Logger } from './log.ts';
 import { sendStartingUp } from './http/starting-up.ts';
+import { createReadinessCheck, handleHealth, isHealthPath, type Readiness } from './http/health.ts';
 import { configWarnings } from './config/warnings.ts';
 import type { AuthorizationServerExtension } from './authorization-server/extension.ts';
 import { openStorage } from './storage/index.ts';
 import { openCluster } from './cluster/index.ts';
+import { coalesceReloads } from './cluster/key-notices.ts';
 import { UserStore } from './users/user-store.ts';
 
 /** What app composition needs from the embedded authorization server; `createAuthorizationServer` returns more. */
@@ -30,7 +32,7 @@ export interface EmbeddedAuthorizationServer {
   /** Picks up a signing key added by `mcp-warden keys rotate` (src/authorization-server/keys-reload.ts). */
   reloadSigningKeys(): Promise<{ changed: boolean; kids: string[] }>;
   /** RFC 7009 §2.1: revoked access tokens, and every access token of a revoked grant, user or client. */
-  revocations: { isRevoked(claims: Record<string, unknown>): Promise<boolean> };
+  revocations: { isRevoked(claims: Record<string, unknown>): boolean };
   close(): Promise<void>;
 }
 
@@ -87,10 +89,14 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
   // The response in progress on each connection, so a parser error after it started is not
   // answered with a second status line in the middle of it.
   const inProgress = new WeakMap<Socket, ServerResponse>();
+  // /livez and /readyz answer from the first moment, before the Host allow-list (src/http/health.ts).
+  let readiness: (() => Promise<Readiness>) | 'starting' | 'stopping' = 'starting';
   const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     inProgress.set(req.socket, res);
-    if (handler) handler(req, res);
-    else sendStartingUp(res, pathOf(req.url ?? '/'));
+    const path = pathOf(req.url ?? '/');
+    if (isHealthPath(path)) handleHealth(req, res, path, readiness);
+    else if (handler) handler(req, res);
+    else sendStartingUp(res, path);
   });
   // Requests the HTTP parser refuses (a malformed chunk size, oversized headers) are answered
   // as Node would (400, 431, 408) and reported through the JSON logger, never raw to stderr.
@@ -125,16 +131,16 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     const storage = await openStorage(config);
     closers.push(() => storage.close());
     // cluster.redis: what the instances of a deployment share beyond the database; never waits for Redis.
-    const cluster = openCluster(config, logger);
+    const cluster = openCluster(config, logger, port);
     if (cluster) closers.unshift(() => cluster.close());
     const as = config.authorizationServer;
     // The account page (users store their own downstream credentials) registers its client at the embedded AS.
-    const account = await prepareAccountArea({ config, storage: storage.downstream, env, logger });
+    const account = await prepareAccountArea({ config, storage: storage.downstream, env, logger, ...(cluster ? { sessions: cluster.accountSessions } : {}) });
     let authorizationServer: EmbeddedAuthorizationServer | undefined;
     let userCount: number | undefined;
     if ('embedded' in as) {
       const users = new UserStore(storage.users, as.embedded.roles);
-      userCount = (await users.list()).length;
+      userCount = await users.count();
       // Loaded on demand: external-issuer deployments never load oidc-provider.
       const { createAuthorizationServer } = await import('./authorization-server/index.ts');
       authorizationServer = await createAuthorizationServer({
@@ -153,6 +159,20 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       });
       closers.unshift(() => authorizationServer!.close());
     }
+    // RFC 7517 §5: a signing-key change announced by another process (keys rotate, a SIGHUP'd
+    // instance) is picked up now, not at the next key check (src/cluster/key-notices.ts).
+    const embeddedAs = authorizationServer;
+    let reloadSigningKeys = () => embeddedAs?.reloadSigningKeys() ?? Promise.resolve({ changed: false, kids: [] as string[] });
+    if (cluster && embeddedAs) {
+      const onNotice = coalesceReloads(() => embeddedAs.reloadSigningKeys(), (err) => logger.error({ event: 'key_notice_reload_failed', err: describeError(err) }, 'signing key reload after a key notice failed; the next key check retries'));
+      closers.unshift(cluster.keyNotices.subscribe(onNotice));
+      // A change this instance found itself (SIGHUP, an unknown kid) is announced to the others.
+      reloadSigningKeys = async () => {
+        const result = await embeddedAs.reloadSigningKeys();
+        if (result.changed) await cluster.keyNotices.publish({ kids: result.kids });
+        return result;
+      };
+    }
     // A server that starts but cannot work says so once, naming the key (config/warnings.ts).
     for (const warning of configWarnings(config, { env, userCount })) logger.warn({ event: 'config_warning', key: warning.key }, warning.message);
     const audit = createAuditSink(config, storage.audit, { logger });
@@ -163,12 +183,13 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       config,
       publicJwks: authorizationServer ? () => authorizationServer.publicJwks() : undefined,
       // Another instance on the same database may have rotated the signing key first.
-      ...(authorizationServer ? { reloadKeys: () => authorizationServer.reloadSigningKeys() } : {}),
+      ...(authorizationServer ? { reloadKeys: reloadSigningKeys } : {}),
       // RFC 7009 §2.1: a token the embedded AS revoked, or one of a revoked grant, user or client,
-      // is refused at once (point lookups by jti, grant_id, sub and client_id).
+      // is refused at once: answered from memory, synchronously (revocation.ts).
       ...(revocations ? { isRevoked: (claims: Record<string, unknown>) => revocations.isRevoked(claims) } : {}),
     });
-    const gateway = createGateway({ config, verifier, audit, downstream, logger: logger.child({ component: 'gateway' }), env });
+    // cluster: a session opened on one instance is served by every instance (src/cluster/session-routing.ts).
+    const gateway = createGateway({ config, verifier, audit, downstream, logger: logger.child({ component: 'gateway' }), env, sessionSharing: cluster?.sessions });
     closers.unshift(() => gateway.close());
     const loopback = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host === '::' ? '[::1]' : config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
     const accountArea: AccountArea | undefined = account?.start(`http://${loopback}:${port}`);
@@ -196,6 +217,13 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       }
     };
 
+    const backend = storage.audit;
+    readiness = createReadinessCheck({
+      // SQLite is a file this process holds open; PostgreSQL is asked.
+      pingStorage: backend.kind === 'postgres' ? () => backend.db.query('warden_readiness', 'SELECT 1') : async () => undefined,
+      ...(cluster ? { redisReady: () => cluster.connection.isReady() } : {}),
+    });
+
     let closing: Promise<void> | undefined;
     const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
     return {
@@ -205,9 +233,10 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       config,
       gateway,
       flushAudit: () => audit.flush(),
-      reloadSigningKeys: () => authorizationServer?.reloadSigningKeys() ?? Promise.resolve({ changed: false, kids: [] }),
+      reloadSigningKeys,
       close() {
         closing ??= (async () => {
+          readiness = 'stopping';
           // Stop accepting, end sessions (kills children), then close storage.
           const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
           for (const c of closers) await c();

@@ -15,6 +15,8 @@ import { accountResource, ensureAccountClient } from './client-registration.ts';
 import { createAccountArea } from './routes.ts';
 import { ACCOUNT_PATH, resolveAccountSettings } from './settings.ts';
 import { createSignIn } from './sign-in.ts';
+import { loadAccountPageKeys } from './page-keys.ts';
+import type { AccountSessions, SharedSessionOptions } from './sessions.ts';
 
 export { AccountConfigError, ACCOUNT_PATH } from './settings.ts';
 export { accountSchema, type AccountConfig } from './schema.ts';
@@ -37,7 +39,15 @@ export interface PreparedAccountArea {
  * Decides whether the account area runs (logging why not) and prepares it.
  * @throws AccountConfigError when `account.enabled: true` cannot be honoured
  */
-export async function prepareAccountArea(o: { config: Config; storage: DownstreamStorage; env: NodeJS.ProcessEnv; logger: Logger; now?: () => number }): Promise<PreparedAccountArea | undefined> {
+export async function prepareAccountArea(o: {
+  config: Config;
+  storage: DownstreamStorage;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  now?: () => number;
+  /** cluster.redis: signed-in sessions every instance shares (src/cluster/account-sessions.ts). */
+  sessions?: (options: SharedSessionOptions) => AccountSessions;
+}): Promise<PreparedAccountArea | undefined> {
   const log = o.logger.child({ component: 'account' });
   const settings = await resolveAccountSettings(o.config, o.env, o.storage.settings);
   if (!settings.enabled) {
@@ -46,6 +56,7 @@ export async function prepareAccountArea(o: { config: Config; storage: Downstrea
     log[level]({ reason: settings.reason }, 'the account page is off');
     return undefined;
   }
+  const keys = await loadAccountPageKeys(o.storage.settings);
   const client = settings.resource
     ? { clientId: settings.clientId, clientSecret: settings.clientSecret, redirectUri: settings.redirectUri, resource: settings.resource }
     : undefined;
@@ -64,7 +75,7 @@ export async function prepareAccountArea(o: { config: Config; storage: Downstrea
         resource: settings.resource,
         ...(settings.embedded ? { localOrigin } : {}),
       });
-      const area = createAccountArea({ settings, signIn, secrets: o.storage.secrets, env: o.env, logger: log, ...(o.now ? { now: o.now } : {}) });
+      const area = createAccountArea({ settings, signIn, keys, secrets: o.storage.secrets, env: o.env, logger: log, ...(o.now ? { now: o.now } : {}), ...(o.sessions ? { sessions: o.sessions } : {}) });
       log.info({ url: `${settings.origin}${ACCOUNT_PATH}`, servers: settings.servers.map((s) => s.server.name) }, `users store their own downstream credentials at ${settings.origin}${ACCOUNT_PATH}`);
       return area;
     },

@@ -10,7 +10,6 @@
  *   GET  /account/signed-out
  * The user is always the session's verified ID token subject, never anything in the request.
  */
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createCsrf } from '../kernel/csrf.ts';
 import { sendPage } from '../kernel/html.ts';
@@ -21,7 +20,8 @@ import type { SealedSecretStore } from '../storage/downstream-store.ts';
 import { readSessionId, sessionCookie } from './cookies.ts';
 import { AccountError } from './errors.ts';
 import { parseSecret, readForm } from './form.ts';
-import { createSessionStore, type AccountSession } from './sessions.ts';
+import { memoryAccountSessions, type AccountSession, type AccountSessions, type SharedSessionOptions } from './sessions.ts';
+import type { AccountPageKeys } from './page-keys.ts';
 import { createSignInSealer, readSignInCookie, signInCookie } from './sign-in-cookie.ts';
 import type { AccountSettings, PerUserSecretServer } from './settings.ts';
 import { ACCOUNT_PATH, CALLBACK_PATH } from './settings.ts';
@@ -35,6 +35,10 @@ export interface AccountAreaOptions {
   secrets: SealedSecretStore;
   env: NodeJS.ProcessEnv;
   logger: Logger;
+  /** The CSRF and sign-in cookie keys every instance shares (page-keys.ts). */
+  keys: AccountPageKeys;
+  /** Where signed-in sessions live (cluster.redis: src/cluster/account-sessions.ts); default this process's memory. */
+  sessions?: (options: SharedSessionOptions) => AccountSessions;
   /** Milliseconds since the epoch. */
   now?: () => number;
 }
@@ -48,9 +52,12 @@ export function createAccountArea(o: AccountAreaOptions) {
   const { settings, signIn, logger } = o;
   const store = o.secrets;
   const now = o.now ?? Date.now;
-  const sessions = createSessionStore({ idleMs: settings.idleTimeoutMs, maxMs: settings.maxSessionMs, now });
-  const csrf = createCsrf(randomBytes(32).toString('base64url'));
-  const sealer = createSignInSealer();
+  const lifetime = { idleMs: settings.idleTimeoutMs, maxMs: settings.maxSessionMs, now };
+  const local = o.sessions ? undefined : memoryAccountSessions(lifetime);
+  const sessions = o.sessions?.({ ...lifetime, recordKey: o.keys.sessionRecordKey }) ?? local!;
+  // Shared keys: a form or a sign-in cookie from one instance is good at every other.
+  const csrf = createCsrf(o.keys.csrfSecret);
+  const sealer = createSignInSealer(o.keys.signInKey);
   const cookie = { secure: settings.secure };
   // The downstream module checked each key at start-up (a wrong one stops the gateway first).
   const targets = new Map<string, Target>(settings.servers.map((s) => [s.server.name, {
@@ -76,12 +83,6 @@ export function createAccountArea(o: AccountAreaOptions) {
     redirect(res, url, signInCookie(cookie, sealer.seal(pending, now())));
   }
 
-  function takeFlash(session: AccountSession): string | undefined {
-    const flash = session.flash;
-    delete session.flash;
-    return flash;
-  }
-
   /** POST checks, in order: same origin (when the browser says), a session, then its CSRF token. */
   async function readVerifiedForm(req: IncomingMessage, session: AccountSession | undefined): Promise<{ session: AccountSession & { subject: string }; form: Map<string, string> }> {
     const origin = req.headers.origin;
@@ -96,7 +97,7 @@ export function createAccountArea(o: AccountAreaOptions) {
 
   async function route(req: IncomingMessage, res: ServerResponse, pathname: string, query: string): Promise<void> {
     const method = req.method ?? 'GET';
-    const session = sessions.get(readSessionId(req, cookie));
+    const session = await sessions.get(readSessionId(req, cookie));
     const subject = session?.subject;
     const allow = (methods: string) => {
       if (methods.split(', ').includes(method)) return true;
@@ -109,7 +110,7 @@ export function createAccountArea(o: AccountAreaOptions) {
       if (!allow('GET, HEAD')) return;
       if (!subject) return beginSignIn(res, ACCOUNT_PATH);
       const servers = await Promise.all([...targets.values()].map((t) => status(t, subject)));
-      const flash = takeFlash(session);
+      const flash = await sessions.takeFlash(session.id);
       return sendPage(res, 200, 'Your credentials', overviewPage({ subject, servers, csrf: csrf.issue(session.id, 'account'), ...(flash ? { flash } : {}) }));
     }
     if (pathname === `${ACCOUNT_PATH}/sign-in`) {
@@ -126,17 +127,17 @@ export function createAccountArea(o: AccountAreaOptions) {
       if (!pending) {
         throw new AccountError(400, 'Sign-in expired', 'This sign-in was started too long ago or in another browser.', 'callback without a pending sign-in');
       }
-      if (session) sessions.destroy(session.id);
+      if (session) await sessions.destroy(session.id);
       const { subject: verified } = await signIn.finish(new URL(`${settings.origin}${CALLBACK_PATH}?${query}`), pending);
       // A new id at sign-in: an id known before (e.g. planted) never becomes a signed-in session.
-      const fresh = sessions.create({ subject: verified });
+      const fresh = await sessions.create({ subject: verified });
       logger.info({ event: 'account_sign_in', user: verified }, 'signed in to the account page');
       return redirect(res, pending.returnTo, [signInCookie(cookie, undefined), sessionCookie(cookie, fresh.id)]);
     }
     if (pathname === `${ACCOUNT_PATH}/sign-out`) {
       if (!allow('POST')) return;
       const { session: s } = await readVerifiedForm(req, session);
-      sessions.destroy(s.id);
+      await sessions.destroy(s.id);
       logger.info({ event: 'account_sign_out', user: s.subject }, 'signed out of the account page');
       return redirect(res, `${ACCOUNT_PATH}/signed-out`, sessionCookie(cookie, undefined));
     }
@@ -160,7 +161,7 @@ export function createAccountArea(o: AccountAreaOptions) {
       const { session: s } = await readVerifiedForm(req, session);
       const removed = await (await target.secrets).remove(s.subject);
       logger.info({ event: 'account_secret_deleted', user: s.subject, server: target.server.name, removed }, 'user deleted their downstream secret');
-      s.flash = removed ? `Your credential for ${target.server.name} was deleted.` : `You had no credential stored for ${target.server.name}.`;
+      await sessions.setFlash(s.id, removed ? `Your credential for ${target.server.name} was deleted.` : `You had no credential stored for ${target.server.name}.`);
       return redirect(res, ACCOUNT_PATH);
     }
     if (!allow('GET, HEAD, POST')) return;
@@ -179,7 +180,7 @@ export function createAccountArea(o: AccountAreaOptions) {
     const replaced = await storedSecretInfo(store, target.server.name, s.subject) !== undefined;
     await (await target.secrets).set(s.subject, secret);
     logger.info({ event: 'account_secret_set', user: s.subject, server: target.server.name, replaced }, 'user stored their downstream secret');
-    s.flash = `Your credential for ${target.server.name} was ${replaced ? 'replaced' : 'saved'}. New sessions use it; sessions already open keep the one they started with.`;
+    await sessions.setFlash(s.id, `Your credential for ${target.server.name} was ${replaced ? 'replaced' : 'saved'}. New sessions use it; sessions already open keep the one they started with.`);
     return redirect(res, ACCOUNT_PATH);
   }
 
@@ -199,9 +200,9 @@ export function createAccountArea(o: AccountAreaOptions) {
         sendPage(res, e.status, e.title, problemPage(e.title, e.message, next));
       });
     },
-    /** Live sessions (tests, metrics). */
+    /** Live sessions in this process's memory (tests, metrics); undefined when they live in Redis. */
     get sessionCount() {
-      return sessions.size;
+      return local?.size;
     },
   };
 }

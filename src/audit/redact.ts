@@ -31,7 +31,14 @@ export function redactArguments(args: unknown, include: boolean): unknown {
   if (args === undefined) return undefined;
   if (!include) {
     if (args === null || typeof args !== 'object' || Array.isArray(args)) return REDACTED;
-    return Object.fromEntries(Object.keys(args).map((k) => [k, REDACTED]));
+    // A loop, not entries/map: this runs for every audited tool call.
+    const names: Record<string, unknown> = {};
+    for (const k of Object.keys(args)) {
+      // An own "__proto__" member (JSON.parse makes one) stays a member, as Object.fromEntries would keep it.
+      if (k === '__proto__') Object.defineProperty(names, k, { value: REDACTED, enumerable: true, writable: true, configurable: true });
+      else names[k] = REDACTED;
+    }
+    return names;
   }
   const copied = copy(args, 0);
   const json = JSON.stringify(copied) ?? '';

@@ -9,6 +9,7 @@
 import { migrate, type SqliteDatabase } from '../storage/sqlite/database.ts';
 import { Batch, type BatchOptions } from './batch.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
+import { INSERT_SQL, toRow, type AuditRow } from './row.ts';
 
 export const AUDIT_MIGRATIONS: readonly string[] = [
   `CREATE TABLE audit_events (
@@ -43,35 +44,7 @@ export function migrateAudit(db: SqliteDatabase): void {
   migrate(db, 'audit', AUDIT_MIGRATIONS);
 }
 
-/** The columns an event is written to, in order: shared by the inline sink and the writer thread. */
-export const INSERT_SQL = `INSERT INTO audit_events
-  (time, time_ms, subject, client_id, roles, server, method, target, decision, rule, reason, latency_us, arguments, session_id, count, remote_address)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-
-export type AuditRow = [string, number, string, string, string, string, string, string | null, string, string | null, string, number, string | null, string | null, number, string | null];
-
-/** One event as the positional values of `INSERT_SQL`. */
-export function toRow(e: AuditEvent): AuditRow {
-  const timeMs = Date.parse(e.time);
-  return [
-    e.time,
-    Number.isNaN(timeMs) ? 0 : timeMs,
-    e.subject,
-    e.clientId,
-    JSON.stringify(e.roles),
-    e.server,
-    e.method,
-    e.target,
-    e.decision,
-    e.rule,
-    e.reason,
-    e.latencyUs,
-    e.arguments === undefined ? null : JSON.stringify(e.arguments),
-    e.sessionId ?? null,
-    e.count ?? 1,
-    e.remoteAddress ?? null,
-  ];
-}
+export { INSERT_SQL, toRow, type AuditRow } from './row.ts';
 
 /** A function writing rows in one transaction on `db`. */
 export function createRowWriter(db: SqliteDatabase): (rows: readonly AuditRow[]) => void {

@@ -1,8 +1,12 @@
 /**
  * Audit events written to SQLite by a worker thread, so the insert transactions run off the
  * event loop. The request path is unchanged: `record` pushes to the same batch (batch.ts, 100 ms
- * or 256 events); a batch becomes rows here and is posted to the writer thread
- * (sqlite-writer.worker.ts), which owns a second connection to the same database file (WAL).
+ * or 256 events); a batch is posted to the writer thread (sqlite-writer.worker.ts) as one message
+ * holding the batch encoded (batch-encoding.ts: each distinct text once, the events as numbers in
+ * a transferred buffer), and the thread turns it into rows (row.ts) and inserts them on a second
+ * connection to the same database file (WAL). The main thread pays one array push per event and
+ * one encoding and postMessage per batch (docs/benchmarks.md: the structured clone of the events
+ * cost ~1.5 µs an event, rows or JSON ~0.9).
  *
  * - `flush()` posts the queue and resolves once the thread has answered for every batch posted
  *   so far, so an in-process reader (tests, `startWarden().flushAudit()`) sees them.
@@ -24,7 +28,9 @@ import type { Worker } from 'node:worker_threads';
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
 import { Batch, type BatchOptions } from './batch.ts';
 import { pruneAuditEventsInChunks, PRUNE_CHUNK_SQL, type PruneResult } from './retention.ts';
-import { createRowWriter, INSERT_SQL, migrateAudit, toRow, type AuditRow } from './sqlite-sink.ts';
+import { createRowWriter, migrateAudit } from './sqlite-sink.ts';
+import { INSERT_SQL, toRow, type AuditRow } from './row.ts';
+import { encodeBatch } from './batch-encoding.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
 import { startModuleWorker } from './module-worker.ts';
 import type { WriterData, WriterReply as Reply } from './sqlite-writer.worker.ts';
@@ -57,7 +63,7 @@ export class SqliteWorkerAuditSink implements AuditSink {
   readonly #batch: Batch<AuditEvent>;
   readonly #worker: Worker;
   /** Batches posted and not yet answered for, by sequence number. */
-  readonly #inFlight = new Map<number, AuditRow[]>();
+  readonly #inFlight = new Map<number, AuditEvent[]>();
   /** Rows in `#inFlight`, kept at most `#maxInFlightEvents` (see the header). */
   #inFlightEvents = 0;
   readonly #maxInFlightEvents: number;
@@ -108,7 +114,7 @@ export class SqliteWorkerAuditSink implements AuditSink {
         resolve();
       });
     });
-    this.#batch = new Batch((events) => this.#post(events.map(toRow)), options);
+    this.#batch = new Batch((events) => this.#post(events), options);
   }
 
   /** The writer thread (diagnostics and tests). */
@@ -166,21 +172,22 @@ export class SqliteWorkerAuditSink implements AuditSink {
     if (!this.#dead && this.#prunes.size > 0) this.#worker.postMessage({ type: 'cancel-prune' });
   }
 
-  #post(rows: AuditRow[]): void {
+  #post(events: AuditEvent[]): void {
     if (this.#dead) {
-      this.#writeInline(rows);
+      this.#writeInline(events);
       return;
     }
     // A batch is always posted when nothing is in flight, so one larger than the bound still goes.
-    if (this.#inFlightEvents > 0 && this.#inFlightEvents + rows.length > this.#maxInFlightEvents) {
-      this.#overflow(rows);
+    if (this.#inFlightEvents > 0 && this.#inFlightEvents + events.length > this.#maxInFlightEvents) {
+      this.#overflow(events);
       return;
     }
     const seq = ++this.#seq;
-    this.#inFlight.set(seq, rows);
-    this.#inFlightEvents += rows.length;
+    this.#inFlight.set(seq, events);
+    this.#inFlightEvents += events.length;
     this.#updateRef();
-    this.#worker.postMessage({ type: 'write', seq, rows });
+    const { strings, values } = encodeBatch(events);
+    this.#worker.postMessage({ type: 'write', seq, strings, values }, [values.buffer as ArrayBuffer]);
   }
 
   /**
@@ -188,7 +195,8 @@ export class SqliteWorkerAuditSink implements AuditSink {
    * (busy timeout 0 for this one write, restored before returning, so a lock held elsewhere costs
    * no event-loop time), else drop them and report the count.
    */
-  #overflow(rows: readonly AuditRow[]): void {
+  #overflow(events: readonly AuditEvent[]): void {
+    const rows = events.map(toRow);
     const now = Date.now();
     const behind = (this.#behind ??= { written: 0, dropped: 0, unreported: 0, reportedAt: 0 });
     let busyTimeout: number | undefined;
@@ -256,12 +264,12 @@ export class SqliteWorkerAuditSink implements AuditSink {
     for (const w of done) w.resolve();
   }
 
-  #writeInline(rows: readonly AuditRow[]): void {
+  #writeInline(events: readonly AuditEvent[]): void {
     try {
       this.#inline ??= createRowWriter(this.#db);
-      this.#inline(rows);
+      this.#inline(events.map(toRow));
     } catch (err) {
-      this.#onError(new Error(`could not write ${rows.length} audit event(s) to SQLite: ${(err as Error).message}`));
+      this.#onError(new Error(`could not write ${events.length} audit event(s) to SQLite: ${(err as Error).message}`));
     }
   }
 }

@@ -1,12 +1,14 @@
 // The audit writer thread (sqlite-worker-sink.ts): its own better-sqlite3 connection on the
 // gateway's database file (WAL: the main thread's readers and this writer do not block each
-// other), inserting the rows it is sent, one transaction per batch, and answering each batch
+// other), turning each batch of events it is sent (batch-encoding.ts) into rows and inserting
+// them in one transaction per batch, and answering each batch
 // with `written` or `failed` so the main thread knows what reached the disk. It also runs the
 // retention prune (retention.ts) chunk by chunk, taking new batches between chunks.
 // Started through module-worker.ts, which runs it compiled (dist/) or from source (tsx).
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-import type { AuditRow } from './sqlite-sink.ts';
+import { decodeBatch } from './batch-encoding.ts';
+import type { AuditRow } from './row.ts';
 
 /** What the main thread hands the thread at start. */
 export interface WriterData {
@@ -18,7 +20,8 @@ export interface WriterData {
 
 /** Main thread → writer thread. */
 export type WriterRequest =
-  | { type: 'write'; seq: number; rows: AuditRow[] }
+  /** A batch of events as batch-encoding.ts encodes it (`values`' buffer is transferred). */
+  | { type: 'write'; seq: number; strings: string[]; values: Float64Array }
   | { type: 'prune'; seq: number; beforeMs: number; chunk: number }
   | { type: 'cancel-prune' }
   | { type: 'close' };
@@ -68,7 +71,7 @@ async function prune(seq: number, beforeMs: number, chunk: number): Promise<void
 port.on('message', (message: WriterRequest) => {
   if (message.type === 'write') {
     try {
-      writeRows(message.rows);
+      writeRows(decodeBatch(message));
       reply({ type: 'written', seq: message.seq });
     } catch (err) {
       reply({ type: 'failed', seq: message.seq, message: errorMessage(err) });

@@ -163,9 +163,16 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   const resolveResource = createResourceResolver(config, embedded.accessTokenTtlSeconds, options.extraResources);
   const defaultResource = defaultResourceUri(config);
   const revocations = createRevocationList({
-    models: store.models, now, horizonMs: revocationHorizonMs(longestAccessTokenTtlSeconds(embedded)),
+    records: store.revocations, now, horizonMs: revocationHorizonMs(longestAccessTokenTtlSeconds(embedded)),
     ...(options.revocationBus ? { bus: options.revocationBus } : {}),
+    onSyncState: (state) => {
+      if (state.ok) logger.info({ event: 'revocation_sync_recovered' }, 'revocations are read from the database again');
+      else logger.warn({ event: 'revocation_sync_failed', err: describeError(state.error) }, 'reading revocations from the database failed; revocations written by other processes are not seen until it works again (retried every 500 ms)');
+    },
   });
+  // Memory answers isRevoked (revocation.ts): it must hold every unexpired revocation before the
+  // first token is checked.
+  await revocations.start();
   const env = options.env ?? process.env;
   const provider = createProvider({
     config, embedded, issuer, store, users, now, revocations,
@@ -258,7 +265,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     } catch { claims = undefined; }
     const jti = typeof claims?.jti === 'string' ? claims.jti : undefined;
     // RFC 7009 §2.1: also inactive when its grant, user or client was revoked (revocation.ts).
-    const revoked = claims ? await revocations.isRevoked(claims) : false;
+    const revoked = claims ? revocations.isRevoked(claims) : false;
     ctx.status = 200;
     ctx.set('Cache-Control', 'no-store');
     if (route === 'revocation') {
@@ -450,7 +457,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     async close() {
       // The key check is the only timer; the provider holds no sockets; the database belongs to the caller.
       if (keyCheck) clearInterval(keyCheck);
-      revocations.close();
+      await revocations.close();
       await reloading;
     },
     clients,

@@ -4,23 +4,38 @@
  * access tokens valid until `exp`. This list remembers what was revoked, for as long as an access
  * token can live, and the gateway and introspection ask it at every use.
  *
- * What is remembered, each keyed so one point lookup answers:
- * - `RevokedGrant`: a grant (OAuth 2.1 §4.1.3 code replay, RFC 7009 §2.1 refresh-token
- *   revocation, RFC 9700 §4.14.2 refresh reuse, a revoked consent). Access tokens carry the grant
- *   id in their `grant_id` claim (provider.ts extraTokenClaims), so no per-token write is needed.
- * - `RevokedAccessToken`: one access token by `jti` (RFC 7009 §2.1 on the token itself).
- * - `RevokedSubject` / `RevokedClient`: a removed user or client; every token it held that was
- *   issued (`iat`) at or before the removal. Ids can be reused (a user added again), so the
- *   time, not the id alone, decides.
+ * What is remembered, each keyed so one map lookup answers:
+ * - a grant (OAuth 2.1 §4.1.3 code replay, RFC 7009 §2.1 refresh-token revocation, RFC 9700
+ *   §4.14.2 refresh reuse, a revoked consent). Access tokens carry the grant id in their
+ *   `grant_id` claim (provider.ts extraTokenClaims), so no per-token write is needed.
+ * - one access token by `jti` (RFC 7009 §2.1 on the token itself).
+ * - a removed user (`subject`) or `client`: every token it held that was issued (`iat`) at or
+ *   before the removal. Ids can be reused (a user added again), so the time, not the id alone,
+ *   decides.
  *
- * State lives in the Store, so a restart keeps it and another process on the same database (the
- * admin CLI) is seen at the next lookup. The bus tells the other instances of a deployment; the
- * in-process bus is all a single instance needs, a shared one (Redis) can replace it.
+ * Where the answer comes from, in this order of arrival:
+ * 1. Memory is what `isRevoked` reads: synchronous map lookups, no I/O and no allocation on the
+ *    common (not revoked) path, because it runs on every request the gateway serves.
+ * 2. The Store is the durable record (`RevocationStore`): `revoke*` writes it first, so a
+ *    restart keeps everything, and `start()` loads every unexpired revocation from it.
+ * 3. The bus (in-process, or Redis across instances: src/cluster/revocation-bus.ts) carries a
+ *    revocation to every listening list at once; this list applies what it hears immediately.
+ * 4. Writers that publish on no bus this process hears (the admin CLI on the same database, an
+ *    instance whose Redis subscription dropped) are caught by reading what changed in the Store
+ *    since the last read, every `syncIntervalMs` (500 ms): a revocation committed anywhere is
+ *    refused here within that interval plus one query (the "1 s everywhere" bound of
+ *    docs/deployment.md). After the bus reconnects (`onReconnect`) the whole list is read again.
+ *
+ * Bounded memory: an entry lives until the last access token it can match has expired — at most
+ * `horizonMs` (the longest access-token lifetime plus the clock tolerance) after it was heard,
+ * whatever `until` a bus message claims — and is swept within a minute after. So memory holds at
+ * most the revocations of one horizon (about 100 bytes each); nothing is ever evicted early,
+ * since memory is the only thing asked.
  */
 import type Provider from 'oidc-provider';
-import type { ModelStore } from '../storage/store.ts';
+import type { ModelStore, RevocationKind, RevocationRecord, RevocationStore } from '../storage/store.ts';
 
-export type RevocationKind = 'grant' | 'token' | 'subject' | 'client';
+export type { RevocationKind };
 
 /** One revocation: `id` of `kind` is revoked from `at` (ms) and remembered until `until` (ms). */
 export interface RevocationEvent {
@@ -35,6 +50,11 @@ export interface RevocationBus {
   publish(event: RevocationEvent): Promise<void>;
   /** Returns the unsubscribe function. */
   subscribe(listener: (event: RevocationEvent) => void): () => void;
+  /**
+   * Runs `listener` whenever the bus (re)connected after it may have missed messages (a shared
+   * bus after an outage); returns the unsubscribe function. A bus that cannot miss any omits it.
+   */
+  onReconnect?(listener: () => void): () => void;
 }
 
 /** The claims of an access token the list is asked about (RFC 9068 §2.2 plus `grant_id`). */
@@ -55,16 +75,9 @@ export interface RevocationList {
   revokeSubject(accountId: string): Promise<void>;
   /** Every token issued to the client until now (client removed). */
   revokeClient(clientId: string): Promise<void>;
-  /** True when the token must be refused. */
-  isRevoked(claims: RevocableClaims): Promise<boolean>;
+  /** True when the token must be refused. Answered from memory, synchronously (module comment). */
+  isRevoked(claims: RevocableClaims): boolean;
 }
-
-const MODEL: Record<RevocationKind, string> = {
-  grant: 'RevokedGrant',
-  token: 'RevokedAccessToken',
-  subject: 'RevokedSubject',
-  client: 'RevokedClient',
-};
 
 /** Delivers to listeners of this process only: one instance, or tests. */
 export function createInProcessRevocationBus(): RevocationBus {
@@ -81,7 +94,8 @@ export function createInProcessRevocationBus(): RevocationBus {
 }
 
 export interface RevocationListOptions {
-  models: ModelStore;
+  /** The durable record (`Store.revocations`). */
+  records: RevocationStore;
   now: () => number;
   /**
    * How long a revocation is remembered, in ms: the longest an access token may live
@@ -90,62 +104,120 @@ export interface RevocationListOptions {
    */
   horizonMs: number;
   bus?: RevocationBus;
+  /** Time between two reads of what changed in the Store (default 500 ms). */
+  syncIntervalMs?: number;
+  /** Told when reading the Store starts failing (once per outage) and when it works again. */
+  onSyncState?: (state: { ok: true } | { ok: false; error: unknown }) => void;
 }
 
-/** Revocations kept in memory at most (bounded state per instance). */
-const MAX_HEARD = 100_000;
+/** A list that follows the Store: `start` before asking it, `close` when done. */
+export interface FollowingRevocationList extends RevocationList {
+  /** Loads every unexpired revocation from the Store and starts following it. */
+  start(): Promise<void>;
+  /** Reads what changed in the Store since the last read now (`full`: everything again). */
+  sync(full?: boolean): Promise<void>;
+  /** Stops following; resolves once a read in flight has ended. */
+  close(): Promise<void>;
+}
 
 /** Clock tolerance of the gateway (RFC 9068 §4, token-verifier.ts): tokens live this much longer. */
 const CLOCK_TOLERANCE_MS = 60_000;
+
+/** Default time between two reads of what changed: half the 1 s bound (docs/deployment.md). */
+const SYNC_INTERVAL_MS = 500;
+
+/** Least time between two sweeps of expired entries from memory. */
+const SWEEP_INTERVAL_MS = 60_000;
 
 /** The revocation horizon for a longest access-token lifetime in seconds. */
 export function revocationHorizonMs(longestAccessTokenTtlSeconds: number): number {
   return longestAccessTokenTtlSeconds * 1000 + CLOCK_TOLERANCE_MS;
 }
 
+/** A user's or client's removal line: tokens issued at or before `at` are refused until `until`. */
+interface Line { at: number; until: number }
+
 /**
- * The revocation list over the Store. Revocations heard on the bus are kept in memory until they
- * expire, so an instance that does not share the database (or before its write is visible) still
- * refuses the token; everything else is a point lookup in the Store.
+ * The revocation list: memory answers, the Store remembers, the bus and a cursor over the Store
+ * keep memory current (module comment).
  * @see https://www.rfc-editor.org/rfc/rfc7009#section-2.1
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2
  */
-export function createRevocationList({ models, now, horizonMs, bus = createInProcessRevocationBus() }: RevocationListOptions): RevocationList & { close(): void } {
-  const heard = new Map<string, RevocationEvent>();
-  const key = (kind: RevocationKind, id: string) => `${kind}\u0000${id}`;
-  const unsubscribe = bus.subscribe((event) => {
-    if (heard.size >= MAX_HEARD) {
-      for (const [k, e] of heard) if (e.until <= now()) heard.delete(k);
-      // Still full: the oldest go first; the Store keeps them, so only a lookup is lost.
-      for (const k of heard.keys()) { if (heard.size < MAX_HEARD) break; heard.delete(k); }
+export function createRevocationList({ records, now, horizonMs, bus = createInProcessRevocationBus(), syncIntervalMs = SYNC_INTERVAL_MS, onSyncState }: RevocationListOptions): FollowingRevocationList {
+  // Grants and tokens: revoked whatever their time, so only `until` is kept.
+  const grants = new Map<string, number>();
+  const tokens = new Map<string, number>();
+  const subjects = new Map<string, Line>();
+  const clients = new Map<string, Line>();
+  let started = false;
+  let closed = false;
+  let cursor = 0;
+  let failing = false;
+  let lastSweep = now();
+
+  /** Merges one revocation into memory; idempotent, and order-insensitive like the Store's put. */
+  function apply(kind: RevocationKind, id: string, at: number, until: number): void {
+    const t = now();
+    // The bound of the module comment, also against a bus message claiming a later `until`.
+    const end = Math.min(until, t + horizonMs);
+    if (!(end > t) || !Number.isFinite(at)) return;
+    if (kind === 'grant' || kind === 'token') {
+      const map = kind === 'grant' ? grants : tokens;
+      const old = map.get(id);
+      if (old === undefined || old < end) map.set(id, end);
+      return;
     }
-    heard.set(key(event.kind, event.id), event);
-  });
+    const map = kind === 'subject' ? subjects : clients;
+    const old = map.get(id);
+    // A removal again moves the line forward, as the Store does; a late-heard older one does not move it back.
+    if (!old || old.until <= t) map.set(id, { at, until: end });
+    else map.set(id, { at: Math.max(old.at, at), until: Math.max(old.until, end) });
+  }
+
+  function sweep(t: number): void {
+    lastSweep = t;
+    for (const map of [grants, tokens]) for (const [id, until] of map) if (until <= t) map.delete(id);
+    for (const map of [subjects, clients]) for (const [id, line] of map) if (line.until <= t) map.delete(id);
+  }
+
+  const unsubscribe = bus.subscribe((event) => apply(event.kind, event.id, event.at, event.until));
+  const unReconnect = bus.onReconnect?.(() => { if (started) void sync(true).catch(() => undefined); });
+
+  let reading: Promise<void> | undefined;
+  let fullPending = false;
+  /** One read of what changed; `fullPending` makes it a read of everything. */
+  async function read(): Promise<void> {
+    if (fullPending) { fullPending = false; cursor = 0; }
+    try {
+      const changed = await records.changedSince(cursor);
+      for (const r of changed.records) apply(r.kind, r.id, r.revokedAt, r.expiresAt);
+      cursor = changed.cursor;
+      if (failing) { failing = false; onSyncState?.({ ok: true }); }
+    } catch (error) {
+      if (!failing) { failing = true; onSyncState?.({ ok: false, error }); }
+      throw error;
+    } finally {
+      const t = now();
+      if (t - lastSweep >= SWEEP_INTERVAL_MS) sweep(t);
+    }
+  }
+  /** A read that starts after every read already asked for has ended: one at a time, in order. */
+  function sync(full = false): Promise<void> {
+    if (full) fullPending = true;
+    const previous = reading?.catch(() => undefined) ?? Promise.resolve();
+    const mine: Promise<void> = previous.then(read).finally(() => { if (reading === mine) reading = undefined; });
+    reading = mine;
+    return mine;
+  }
+
+  let timer: NodeJS.Timeout | undefined;
 
   async function revoke(kind: RevocationKind, id: string, until: number): Promise<void> {
-    const at = now();
-    const existing = await models.find(MODEL[kind], id);
-    // A grant or token revoked once stays revoked from its first time; a user or client removed
-    // again moves the line forward (tokens of a re-added one issued in between die too).
-    const first = kind === 'grant' || kind === 'token' ? (existing?.revokedAt as number | undefined) ?? at : at;
-    // Never `grantId` in the payload: Store.revokeByGrantId deletes rows by that field.
-    await models.upsert(MODEL[kind], id, { revokedAt: first }, until);
-    await bus.publish({ kind, id, at: first, until });
-  }
-
-  function heardAt(kind: RevocationKind, id: string): number | undefined {
-    const e = heard.get(key(kind, id));
-    if (!e) return undefined;
-    if (e.until <= now()) { heard.delete(key(kind, id)); return undefined; }
-    return e.at;
-  }
-
-  async function revokedAt(kind: RevocationKind, id: unknown): Promise<number | undefined> {
-    if (typeof id !== 'string' || id === '') return undefined;
-    const local = heardAt(kind, id);
-    if (local !== undefined) return local;
-    const row = await models.find(MODEL[kind], id);
-    return row && typeof row.revokedAt === 'number' ? row.revokedAt : undefined;
+    // The Store first: once this resolves the revocation survives a restart and every instance
+    // reading the Store finds it; then memory and the bus, for this instance and the others at once.
+    const stored: RevocationRecord = await records.put({ kind, id, revokedAt: now(), expiresAt: until });
+    apply(stored.kind, stored.id, stored.revokedAt, stored.expiresAt);
+    await bus.publish({ kind: stored.kind, id: stored.id, at: stored.revokedAt, until: stored.expiresAt });
   }
 
   return {
@@ -153,18 +225,54 @@ export function createRevocationList({ models, now, horizonMs, bus = createInPro
     revokeAccessToken: (jti, expiresAt) => revoke('token', jti, Math.max(expiresAt, now()) + CLOCK_TOLERANCE_MS),
     revokeSubject: (accountId) => revoke('subject', accountId, now() + horizonMs),
     revokeClient: (clientId) => revoke('client', clientId, now() + horizonMs),
-    async isRevoked(claims) {
-      if ((await revokedAt('token', claims.jti)) !== undefined) return true;
-      if ((await revokedAt('grant', claims.grant_id)) !== undefined) return true;
+    isRevoked(claims) {
+      // Never answer "not revoked" from a memory that was not loaded: that would let every
+      // revoked token through after a restart.
+      if (!started) throw new Error('the revocation list was asked before start() loaded it from the Store');
+      const { jti, grant_id: grantId, sub, client_id: clientId } = claims;
+      // Empty maps (the usual case) cost one size check each, and `now()` is read only on a hit.
+      if (tokens.size > 0 && typeof jti === 'string') {
+        const until = tokens.get(jti);
+        if (until !== undefined && until > now()) return true;
+      }
+      if (grants.size > 0 && typeof grantId === 'string') {
+        const until = grants.get(grantId);
+        if (until !== undefined && until > now()) return true;
+      }
       // RFC 9068 §2.2: iat is in seconds; a token issued in the same second as the removal is
       // refused too (issued at or before it), as is one without iat.
-      const iat = typeof claims.iat === 'number' ? claims.iat : 0;
-      const issuedBefore = (at: number | undefined) => at !== undefined && iat <= Math.floor(at / 1000);
-      if (claims.sub !== claims.client_id && issuedBefore(await revokedAt('subject', claims.sub))) return true;
-      return issuedBefore(await revokedAt('client', claims.client_id));
+      if (subjects.size > 0 && typeof sub === 'string' && sub !== clientId) {
+        const line = subjects.get(sub);
+        if (line !== undefined && line.until > now() && issuedAtOrBefore(claims.iat, line.at)) return true;
+      }
+      if (clients.size > 0 && typeof clientId === 'string') {
+        const line = clients.get(clientId);
+        if (line !== undefined && line.until > now() && issuedAtOrBefore(claims.iat, line.at)) return true;
+      }
+      return false;
     },
-    close: unsubscribe,
+    async start() {
+      if (started || closed) return;
+      await sync(true);
+      started = true;
+      // A failed read keeps what memory has and is retried at the next tick (onSyncState reports it).
+      // A tick while a read is still running (a slow database) is skipped rather than queued.
+      timer = setInterval(() => { if (!reading) void sync().catch(() => undefined); }, syncIntervalMs).unref();
+    },
+    sync,
+    async close() {
+      closed = true;
+      if (timer) clearInterval(timer);
+      unsubscribe();
+      unReconnect?.();
+      await reading?.catch(() => undefined);
+    },
   };
+}
+
+/** RFC 9068 §2.2 `iat` (seconds) at or before `at` (ms); a token without a numeric iat counts as before. */
+function issuedAtOrBefore(iat: unknown, at: number): boolean {
+  return typeof iat !== 'number' || iat <= Math.floor(at / 1000);
 }
 
 /**

@@ -1,27 +1,20 @@
 /**
  * `mcp-warden connect`: a stdio ↔ Streamable HTTP bridge for local MCP hosts that speak only stdio.
- * Messages are relayed as they are (the host negotiates the protocol itself); the bridge adds the
- * bearer token to every HTTP request (through `WardenClient.fetch`: refresh, 401, step-up), and
- * recovers from a lost connection or an expired session:
+ * Messages are relayed as they are, as the bytes of their line (the host negotiates the protocol
+ * itself; the bridge reads only the envelope: id, method, and the negotiated protocolVersion). The
+ * HTTP side is streamable-http.ts on node:http; tokens come from the `BridgeAuthority` (refresh,
+ * 401, step-up there). The bridge recovers from a lost connection or an expired session:
  *  - a network failure is retried with backoff before the host gets a JSON-RPC error;
  *  - 404 on a request that carried a session id means the session ended (MCP Streamable HTTP
  *    §Session Management): the bridge replays the host's initialize and initialized on a new
  *    session, then resends the request.
  * On stdin's end the session is closed with DELETE (transport spec: clients SHOULD).
  */
-import {
-  ReadBuffer,
-  SdkHttpError,
-  serializeMessage,
-  StreamableHTTPClientTransport,
-  type JSONRPCMessage,
-} from '@modelcontextprotocol/client';
 import { isClientError } from './errors.ts';
-import { explainFailure, summarize } from './failure.ts';
-import type { WardenClient } from './session.ts';
+import { HttpStatusError, StreamableHttpClient, UnexpectedContentError, type BridgeAuthority } from './streamable-http.ts';
 
 export interface BridgeOptions {
-  warden: WardenClient;
+  warden: BridgeAuthority;
   stdin: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream;
   onNotice?: (message: string) => void;
@@ -30,18 +23,58 @@ export interface BridgeOptions {
   retryDelayMs?: number;
 }
 
-type Request = Extract<JSONRPCMessage, { method: string; id: string | number }>;
+/** One line from the host: its bytes, and the envelope fields the bridge reads. */
+interface Line {
+  bytes: Buffer;
+  id?: string | number;
+  method?: string;
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function isRequest(message: JSONRPCMessage): message is Request {
-  return 'method' in message && 'id' in message && message.id !== undefined;
+/** The JSON-RPC envelope of a line (JSON-RPC 2.0 §4, §5), or an error saying why it is not one. */
+function parseLine(bytes: Buffer): Line {
+  const message = JSON.parse(bytes.toString('utf8')) as unknown;
+  if (typeof message !== 'object' || message === null || Array.isArray(message) || (message as { jsonrpc?: unknown }).jsonrpc !== '2.0') {
+    throw new Error('not a JSON-RPC 2.0 message object');
+  }
+  const { id, method } = message as { id?: unknown; method?: unknown };
+  return {
+    bytes,
+    ...((typeof id === 'string' || typeof id === 'number') && { id }),
+    ...(typeof method === 'string' && { method }),
+  };
 }
+
+const isRequest = (line: Line) => line.method !== undefined && line.id !== undefined;
 
 function isNetworkError(err: unknown): boolean {
   if (isClientError(err, 'unreachable')) return true;
   const text = `${(err as Error)?.message ?? ''} ${String((err as { cause?: unknown })?.cause ?? '')}`;
   return /fetch failed|ECONNREFUSED|ECONNRESET|EPIPE|socket hang up|UND_ERR/i.test(text);
+}
+
+/** The cause of a network failure in a few words, for the retry notice. */
+function networkCause(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } })?.cause;
+  return typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : (err as Error).message;
+}
+
+/**
+ * The failure the host is shown, worded by failure.ts (loaded only now: it names the SDK's error
+ * classes, which the full client throws). This transport's own errors are given the SDK's shape.
+ */
+async function explain(err: unknown, serverUrl: string): Promise<string> {
+  const { explainFailure } = await import('./failure.ts');
+  let shaped = err;
+  if (err instanceof HttpStatusError || err instanceof UnexpectedContentError) {
+    const { SdkError, SdkErrorCode, SdkHttpError } = await import('@modelcontextprotocol/client');
+    shaped = err instanceof HttpStatusError
+      ? new SdkHttpError(SdkErrorCode.ClientHttpNotImplemented, err.message, { status: err.status, statusText: err.statusText }, { cause: err })
+      : new SdkError(SdkErrorCode.ClientHttpUnexpectedContent, err.message, { contentType: err.contentType }, { cause: err });
+  }
+  const explained = explainFailure(shaped, serverUrl);
+  return explained instanceof Error ? explained.message : String(explained);
 }
 
 /** Runs until stdin ends; resolves with the exit code. */
@@ -51,65 +84,71 @@ export async function runStdioBridge(options: BridgeOptions): Promise<number> {
   const maxRetries = options.maxRetries ?? 5;
   const retryDelayMs = options.retryDelayMs ?? 250;
 
-  let initialize: Request | undefined;
-  let initialized: JSONRPCMessage | undefined;
-  let protocolVersion: string | undefined;
-  /** Ids of internal requests (a replayed initialize) whose responses the host must not see. */
-  const swallowed = new Map<string | number, (message: JSONRPCMessage) => void>();
-  let transport = createTransport();
-  let closing = false;
+  let initialize: Line | undefined;
+  let initialized: Line | undefined;
   let announced = false;
+  let closing = false;
 
-  function write(message: JSONRPCMessage): void {
-    stdout.write(serializeMessage(message));
+  const write = (json: string) => stdout.write(`${json}\n`);
+  const http = new StreamableHttpClient(warden, write, (message) => {
+    if (!closing) notice(`connection: ${message}`);
+  });
+
+  /** The negotiated version from an initialize response (lifecycle §Version Negotiation). */
+  function negotiated(json: string): string | undefined {
+    try {
+      const version = (JSON.parse(json) as { result?: { protocolVersion?: unknown } }).result?.protocolVersion;
+      return typeof version === 'string' ? version : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
-  function createTransport(): StreamableHTTPClientTransport {
-    const t = new StreamableHTTPClientTransport(new URL(warden.serverUrl), {
-      fetch: warden.fetch,
-      ...(protocolVersion && { protocolVersion }),
-      reconnectionOptions: { initialReconnectionDelay: 500, maxReconnectionDelay: 10_000, reconnectionDelayGrowFactor: 2, maxRetries: 20 },
+  /** POSTs one line; for requests, resolves when its answer was read to the end. */
+  async function post(line: Line, intercept?: (json: string) => boolean): Promise<void> {
+    const { answered } = await http.post(line.bytes, {
+      initialize: line.method === 'initialize',
+      ...(isRequest(line) && { requestId: line.id! }),
+      ...(intercept && { intercept }),
     });
-    t.onmessage = (message) => {
-      if ('id' in message && message.id !== undefined && !('method' in message)) {
-        const internal = swallowed.get(message.id);
-        if (internal) {
-          swallowed.delete(message.id);
-          internal(message);
-          return;
-        }
-        if (initialize && message.id === initialize.id && 'result' in message) {
-          const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
-          if (typeof version === 'string') {
-            protocolVersion = version;
-            t.setProtocolVersion(version);
-          }
-          // One line for the person watching the host's log: the handshake went through.
-          if (!announced) notice(`connected to ${warden.serverUrl}${typeof version === 'string' ? ` (MCP ${version})` : ''}`);
-          announced = true;
-        }
-      }
-      write(message);
-    };
-    t.onerror = (err) => {
-      if (!closing) notice(`connection: ${summarize(err.message)}`);
-    };
-    return t;
+    await answered;
   }
 
-  /** A new session: replay the host's handshake, keep its responses from the host. */
+  /** The host's initialize: its response sets the protocol version and says the bridge is connected. */
+  function watchInitialize(json: string): boolean {
+    const version = negotiated(json);
+    if (version === undefined) return false;
+    http.protocolVersion = version;
+    // One line for the person watching the host's log: the handshake went through.
+    if (!announced) notice(`connected to ${warden.serverUrl} (MCP ${version})`);
+    announced = true;
+    return false;
+  }
+
+  /** A new session: replay the host's handshake, keep its response from the host. */
   async function reestablish(): Promise<void> {
-    await transport.close().catch(() => undefined);
-    transport = createTransport();
-    await transport.start();
+    http.reset();
     if (!initialize) return;
     const id = `mcp-warden-reinit-${Date.now()}`;
-    const answered = new Promise<JSONRPCMessage>((resolve) => swallowed.set(id, resolve));
-    await transport.send({ ...initialize, id } as JSONRPCMessage);
-    const response = await answered;
-    const version = 'result' in response ? (response.result as { protocolVersion?: unknown }).protocolVersion : undefined;
-    if (typeof version === 'string') transport.setProtocolVersion(version);
-    if (initialized) await transport.send(initialized);
+    const message = JSON.parse(initialize.bytes.toString('utf8')) as Record<string, unknown>;
+    const replay: Line = { bytes: Buffer.from(JSON.stringify({ ...message, id })), id, method: 'initialize' };
+    let version: string | undefined;
+    await post(replay, (json) => {
+      let response: { id?: unknown };
+      try {
+        response = JSON.parse(json) as { id?: unknown };
+      } catch {
+        return false;
+      }
+      if (response.id !== id) return false;
+      version = negotiated(json);
+      return true;
+    });
+    if (version !== undefined) http.protocolVersion = version;
+    if (initialized) {
+      await post(initialized);
+      http.listen();
+    }
     notice('session re-established');
   }
 
@@ -117,8 +156,8 @@ export async function runStdioBridge(options: BridgeOptions): Promise<number> {
   let needsReinit = false;
   let reinitializing: Promise<void> | undefined;
 
-  async function ensureSession(message: JSONRPCMessage): Promise<void> {
-    if (!needsReinit || message === initialize) return;
+  async function ensureSession(line: Line): Promise<void> {
+    if (!needsReinit || line === initialize) return;
     reinitializing ??= reestablish().then(
       () => {
         needsReinit = false;
@@ -132,63 +171,67 @@ export async function runStdioBridge(options: BridgeOptions): Promise<number> {
     await reinitializing;
   }
 
-  async function forward(message: JSONRPCMessage): Promise<void> {
-    if (isRequest(message) && message.method === 'initialize') initialize = message;
-    if ('method' in message && message.method === 'notifications/initialized') initialized = message;
+  async function forward(line: Line): Promise<void> {
+    if (isRequest(line) && line.method === 'initialize') initialize = line;
+    if (line.method === 'notifications/initialized') initialized = line;
     let delay = retryDelayMs;
     for (let attempt = 0; ; attempt += 1) {
       try {
-        await ensureSession(message);
-        await transport.send(message);
+        await ensureSession(line);
+        await post(line, line === initialize ? watchInitialize : undefined);
+        if (line === initialized) http.listen();
         return;
       } catch (err) {
-        const sessionGone = err instanceof SdkHttpError && err.status === 404 && initialize !== undefined;
+        if (closing && (err as Error).name === 'AbortError') return;
+        const sessionGone = err instanceof HttpStatusError && err.status === 404 && initialize !== undefined && line !== initialize;
         if (attempt < maxRetries && (sessionGone || isNetworkError(err))) {
           if (sessionGone) needsReinit = true;
-          notice(sessionGone ? 'session expired; reconnecting' : `${summarize((err as Error).message)}; retrying`);
+          notice(sessionGone ? 'session expired; reconnecting' : `cannot reach ${warden.serverUrl} (${networkCause(err)}); retrying`);
           await sleep(delay);
           delay = Math.min(delay * 2, 5_000);
           continue;
         }
         // The host shows this to a person: the URL, the cause and the next step, no response body.
-        const explained = explainFailure(err, warden.serverUrl);
-        const text = explained instanceof Error ? explained.message : String(explained);
-        if (isRequest(message)) {
-          write({ jsonrpc: '2.0', id: message.id, error: { code: -32000, message: `mcp-warden: ${text}` } });
+        const text = await explain(err, warden.serverUrl);
+        if (isRequest(line)) {
+          write(JSON.stringify({ jsonrpc: '2.0', id: line.id, error: { code: -32000, message: `mcp-warden: ${text}` } }));
         } else {
-          notice(`could not deliver ${'method' in message ? message.method : 'a response'}: ${text}`);
+          notice(`could not deliver ${line.method ?? 'a response'}: ${text}`);
         }
         return;
       }
     }
   }
 
-  await transport.start();
-  const buffer = new ReadBuffer();
   let queue = Promise.resolve();
   const inflight = new Set<Promise<void>>();
+  let pending: Buffer = Buffer.alloc(0);
   const done = new Promise<void>((resolve) => {
     stdin.on('data', (chunk: Buffer) => {
-      buffer.append(chunk);
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       for (;;) {
-        let message: JSONRPCMessage | null;
+        // transports §stdio: messages are delimited by newlines and contain none.
+        const end = pending.indexOf(10);
+        if (end < 0) break;
+        const bytes = pending.subarray(0, end > 0 && pending[end - 1] === 13 ? end - 1 : end);
+        pending = pending.subarray(end + 1);
+        if (bytes.length === 0) continue;
+        let line: Line;
         try {
-          message = buffer.readMessage();
+          line = parseLine(Buffer.from(bytes));
         } catch (err) {
           notice(`ignored a line that is not JSON-RPC: ${(err as Error).message}`);
           continue;
         }
-        if (!message) break;
-        const m = message;
         // Requests may run concurrently (a slow tool call must not block a ping), but a
-        // request is sent only after the messages before it were handed to the transport.
-        if (isRequest(m) && m.method !== 'initialize') {
+        // request is sent only after the messages before it were handed to the server.
+        if (isRequest(line) && line.method !== 'initialize') {
           queue = queue.then(() => {
-            const sent = forward(m).finally(() => inflight.delete(sent));
+            const sent = forward(line).finally(() => inflight.delete(sent));
             inflight.add(sent);
           });
         } else {
-          queue = queue.then(() => forward(m));
+          queue = queue.then(() => forward(line));
         }
       }
     });
@@ -199,7 +242,7 @@ export async function runStdioBridge(options: BridgeOptions): Promise<number> {
   await queue;
   await Promise.all(inflight);
   closing = true;
-  await transport.terminateSession().catch(() => undefined);
-  await transport.close().catch(() => undefined);
+  await http.terminate().catch(() => undefined);
+  http.close();
   return 0;
 }

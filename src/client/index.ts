@@ -7,6 +7,8 @@ export { connectClient, CLIENT_INFO } from './connect.ts';
 export { idJagAssertion } from './id-jag.ts';
 export type { AssertionContext, GrantMode } from './provider.ts';
 export { runStdioBridge, type BridgeOptions } from './bridge.ts';
+export { createDeferredWarden, type DeferredWarden } from './deferred-warden.ts';
+export type { BridgeAuthority } from './streamable-http.ts';
 export { TokenStore, type ServerRecord, type StoredTokens, type TokenStorageOptions, type TokenStoreBackend } from './token-store.ts';
 export { parseTokenStoreMode, type Keychain, type TokenStoreMode } from './keychain/types.ts';
 export { ClientError, isClientError, type ClientErrorCode } from './errors.ts';

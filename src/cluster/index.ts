@@ -1,7 +1,8 @@
 /**
  * What the instances of one deployment share through Redis (config `cluster.redis`,
- * docs/deployment.md "Scale-out"). So far: the revocation fan-out, the
- * dynamic client registration limit and the sign-in backoff.
+ * docs/deployment.md "Scale-out"): the revocation fan-out, the dynamic client registration limit,
+ * the sign-in backoff, the MCP session directory with the instance hop, the account page's
+ * sessions and key-rotation notices.
  */
 import type { Config } from '../config/schema.ts';
 import type { RevocationBus } from '../authorization-server/revocation.ts';
@@ -11,6 +12,12 @@ import { createRedisRevocationBus } from './revocation-bus.ts';
 import { createRedisRateLimiter, type SharedRateLimiter } from './rate-limiter.ts';
 import type { RateLimiter, SharedBackoffFactory } from '../authorization-server/rate-limit.ts';
 import { createRedisBackoff } from './backoff.ts';
+import { createSessionDirectory } from './session-directory.ts';
+import { createEndpointSessionSharing } from './session-routing.ts';
+import type { SessionSharingFactory } from '../gateway/steps/context.ts';
+import { createRedisAccountSessions } from './account-sessions.ts';
+import { createRedisKeyNotices, type KeyNotices } from './key-notices.ts';
+import type { AccountSessions, SharedSessionOptions } from '../account/sessions.ts';
 
 export interface Cluster {
   connection: RedisConnection;
@@ -19,19 +26,44 @@ export interface Cluster {
   rateLimiter(name: string, limit: { max: number; windowMs: number }, local: RateLimiter): SharedRateLimiter;
   /** The sign-in backoff kept in Redis; `local` answers while Redis cannot. */
   backoff: SharedBackoffFactory;
+  /** MCP sessions shared by the instances, per endpoint (src/cluster/session-routing.ts). */
+  sessions: SessionSharingFactory;
+  /** The account page's signed-in sessions, in Redis (503 while Redis cannot answer). */
+  accountSessions(options: SharedSessionOptions): AccountSessions;
+  /** Signing-key changes announced to every instance, which reload their keys from the Store. */
+  keyNotices: KeyNotices;
   close(): Promise<void>;
 }
 
+/**
+ * Where the other instances reach this one: `cluster.instanceUrl`, else the listening address and
+ * port (a wildcard address read as loopback: right for instances on one host only).
+ */
+export function instanceUrlOf(config: Config, port: number): string {
+  const configured = config.cluster?.instanceUrl;
+  if (configured) return configured;
+  const host = config.listen.host;
+  const h = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+  return `http://${h}:${port}`;
+}
+
 /** The shared parts when `cluster.redis` is configured; undefined for a single instance. Never waits for Redis. */
-export function openCluster(config: Config, logger: Logger): Cluster | undefined {
+export function openCluster(config: Config, logger: Logger, port: number = config.listen.port): Cluster | undefined {
   const redis = config.cluster?.redis;
   if (!redis) return undefined;
   const connection = openRedisConnection({ url: redis.url, keyPrefix: redis.keyPrefix, logger });
+  const directory = createSessionDirectory(connection, { instanceUrl: instanceUrlOf(config, port), logger });
   return {
     connection,
     revocationBus: createRedisRevocationBus(connection, logger),
     rateLimiter: (name, limit, local) => createRedisRateLimiter(connection, { name, ...limit, local, logger }),
     backoff: (name, options, local, now) => createRedisBackoff(connection, { name, options, local, now, logger }),
-    close: () => connection.close(),
+    accountSessions: (options) => createRedisAccountSessions(connection, { ...options, logger }),
+    keyNotices: createRedisKeyNotices(connection, logger),
+    sessions: (endpoint) => createEndpointSessionSharing({ ...endpoint, directory, secret: config.cluster?.secret }),
+    async close() {
+      await directory.close();
+      await connection.close();
+    },
   };
 }

@@ -80,7 +80,7 @@ export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 500
     if (closed || down) return;
     down = true;
     const reason = describeError(err);
-    log.warn({ event: 'redis_unavailable', redis: where, reason: reason.message }, 'Redis unreachable: revocations reach other instances through the database only until it is back; reconnecting with backoff');
+    log.warn({ event: 'redis_unavailable', redis: where, reason: reason.message }, 'Redis unreachable: revocations reach other instances through the database only, sessions held by other instances and the account page answer 503, limits are counted per instance, until it is back; reconnecting with backoff');
   };
   const onReady = () => {
     if (closed || !isReady()) return;

@@ -5,10 +5,11 @@
  * §2.1: the token is invalid from the revocation on, everywhere).
  *
  * Redis is the fast path, not the record: the revocation is written to the Store before it is
- * published, and every instance's list looks the Store up for what it has not heard. So a
- * message lost in an outage (PUBLISH is fire-and-forget; a subscriber that is reconnecting
- * misses it) still takes effect through the Store. Publishing therefore never waits for Redis
- * and never fails the revocation.
+ * published, and every instance's list reads what changed in the Store every 500 ms, and all of
+ * it again each time the subscriber is ready after a (re)connect (`onReconnect`). So a message
+ * lost in an outage (PUBLISH is fire-and-forget; a subscriber that is reconnecting misses it)
+ * still takes effect through the Store within the 1 s bound. Publishing therefore never waits
+ * for Redis and never fails the revocation.
  *
  * Messages are parsed at the edge: whoever can publish on the channel can only revoke, never
  * un-revoke or grant, and a malformed message is dropped with a warning.
@@ -52,6 +53,10 @@ export function parseRevocationMessage(message: string): RevocationEvent | undef
 export function createRedisRevocationBus(connection: RedisConnection, logger: Logger): RevocationBus & { ready: Promise<void> } {
   const channel = connection.key(REVOCATION_CHANNEL);
   const listeners = new Set<(event: RevocationEvent) => void>();
+  const reconnectListeners = new Set<() => void>();
+  // node-redis emits 'ready' at every (re)connect, after which it subscribes again: whatever was
+  // published in between was missed, so the lists read the Store in full.
+  connection.subscriber.on('ready', () => { for (const listener of reconnectListeners) listener(); });
   const log = logger.child({ component: 'redis-revocation-bus' });
   const deliver = (event: RevocationEvent) => {
     for (const listener of listeners) listener(event);
@@ -87,6 +92,10 @@ export function createRedisRevocationBus(connection: RedisConnection, logger: Lo
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    onReconnect(listener) {
+      reconnectListeners.add(listener);
+      return () => reconnectListeners.delete(listener);
     },
   };
 }

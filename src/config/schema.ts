@@ -231,7 +231,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /**
    * What several instances of one deployment share beyond the database (docs/deployment.md,
-   * "Scale-out"): for now the revocation fan-out to every instance's verified-token cache. Absent:
+   * "Scale-out"): the revocation fan-out, shared limits, and the MCP session directory. Absent:
    * one instance, in-process only.
    */
   cluster: z.strictObject({
@@ -241,6 +241,17 @@ export const configSchema = z.strictObject({
       /** Prefix of every key and channel, so deployments can share one Redis (default `mcp-warden:`). */
       keyPrefix: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1-64 letters, digits, ".", "_", ":" or "-", e.g. mcp-warden:').default('mcp-warden:'),
     }),
+    /**
+     * The key instances prove an instance-to-instance hop with (HMAC-SHA256, src/cluster/instance-hop.ts):
+     * a request for a stdio session is forwarded to the instance that holds its child. At least 32
+     * characters, the same on every instance; use `${ENV}`. Absent: no hop, such a request gets 404.
+     */
+    secret: z.string().min(32, 'must be at least 32 characters (e.g. `openssl rand -base64 32`), the same on every instance').optional(),
+    /**
+     * Where the other instances reach this one (http://host:port, no path), e.g. `http://${POD_IP}:8080`.
+     * Default: `http://<listen.host>:<port>`, with a wildcard listen host read as 127.0.0.1 (one host only).
+     */
+    instanceUrl: z.string().regex(/^https?:\/\/[^/?#]+$/, 'must be http(s)://host:port with no path, e.g. http://10.0.0.5:8080').optional(),
   }).optional(),
   authorizationServer: authorizationServerSchema.default({ embedded: embeddedAuthorizationServerSchema.parse({}) }),
   audit: auditSchema,

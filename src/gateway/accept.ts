@@ -12,6 +12,10 @@ import Negotiator from 'negotiator';
  */
 export function accepts(header: string | undefined, type: string): boolean {
   if (header === undefined) return true;
+  // What the MCP SDKs send on every POST (transports §Sending Messages: "MUST include an Accept
+  // header, listing both"), and on every GET: answered without building a key or a negotiator.
+  if (header === SDK_POST_ACCEPT || header === SDK_POST_ACCEPT_REVERSED) return type === 'application/json' || type === 'text/event-stream';
+  if (header === 'text/event-stream') return type === 'text/event-stream';
   // Clients send the same few Accept values on every request: remember the answers for short
   // ones (parsing costs ~1.5 µs a POST; a bounded map, cleared when full, costs nothing).
   const key = header.length <= MAX_CACHED_HEADER ? `${type}\n${header}` : undefined;
@@ -25,6 +29,8 @@ export function accepts(header: string | undefined, type: string): boolean {
   return ok;
 }
 
+const SDK_POST_ACCEPT = 'application/json, text/event-stream';
+const SDK_POST_ACCEPT_REVERSED = 'text/event-stream, application/json';
 const MAX_CACHED_HEADER = 256;
 const MAX_CACHED_ANSWERS = 64;
 const answers = new Map<string, boolean>();
@@ -34,5 +40,8 @@ const answers = new Map<string, boolean>();
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-8.3
  */
 export function isJsonContentType(header: string | undefined): boolean {
-  return header !== undefined && header.split(';')[0]!.trim().toLowerCase() === 'application/json';
+  if (header === 'application/json') return true;
+  if (header === undefined) return false;
+  const semicolon = header.indexOf(';');
+  return (semicolon === -1 ? header : header.slice(0, semicolon)).trim().toLowerCase() === 'application/json';
 }

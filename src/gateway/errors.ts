@@ -25,6 +25,10 @@ export type GatewayErrorCode =
   | 'method_not_allowed'
   | 'not_found'
   | 'upstream_unavailable'
+  /** Cluster (docs/deployment.md "Scale-out: MCP sessions"): a `Warden-Hop` header that does not verify. */
+  | 'forbidden_hop'
+  /** Cluster: the session is held by another instance and Redis, which says which, does not answer (503). */
+  | 'session_directory_unavailable'
   /** A caller past its session bound (servers[].maxSessionsPerUser): RFC 6585 §4. */
   | 'too_many_sessions'
   /** A session past its pending-request caps (servers[].maxPendingRequests, maxPendingBytes): RFC 6585 §4. */
@@ -53,6 +57,8 @@ const STATUS: Record<GatewayErrorCode, number> = {
   method_not_allowed: 405,
   not_found: 404,
   upstream_unavailable: 502,
+  forbidden_hop: 403,
+  session_directory_unavailable: 503,
   too_many_sessions: 429,
   too_many_pending_requests: 429,
   authorization_server_unavailable: 503,
@@ -74,6 +80,8 @@ const JSONRPC_CODE: Partial<Record<GatewayErrorCode, number>> = {
   unsupported_media_type: -32600,
   method_not_allowed: -32600,
   upstream_unavailable: -32603,
+  forbidden_hop: -32600,
+  session_directory_unavailable: -32603,
   too_many_sessions: -32000,
   too_many_pending_requests: -32000,
   authorization_server_unavailable: -32603,

@@ -13,9 +13,28 @@ import { errorResponse, serialize, type JsonRpcMessage, type JsonRpcResponse } f
 import type { EventStream } from './event-stream.ts';
 import { startSseResponse } from './sse.ts';
 import { LIST_METHODS } from '../policy/lists.ts';
+import type { Principal } from '../kernel/caller.ts';
+import type { ServerPolicy } from '../policy/types.ts';
 
+/** What filters list results on the way back: the server's policy and the caller it filters for. */
+export interface ListFilter {
+  readonly policy: Pick<ServerPolicy, 'filterList'>;
+  readonly principal: Principal;
+}
 
-export type ResponseTransform = (method: string, response: JsonRpcResponse) => JsonRpcResponse;
+/** The exchange a POST's response belongs to (one per response), read by the shared close listener. */
+const EXCHANGE = Symbol('exchange');
+
+/**
+ * A plain JSON answer has no event ID to resume from: once its connection closes, its later
+ * messages are dropped. An SSE answer goes on without a connection (transports §Sending Messages:
+ * a disconnect is not a cancellation); its events wait in the replay buffer for a GET with
+ * Last-Event-ID. One function for every response (`this` is the response), not a closure each.
+ */
+function onResponseClose(this: ServerResponse): void {
+  const exchange = (this as ServerResponse & { [EXCHANGE]?: Exchange })[EXCHANGE];
+  exchange?.connectionClosed();
+}
 
 /** Where an exchange gets its SSE stream when it becomes one (the session). */
 export interface StreamSource {
@@ -25,8 +44,9 @@ export interface StreamSource {
 export class Exchange {
   private mode: 'pending' | 'sse' | 'done' = 'pending';
   private outstanding = 0;
-  /** Response texts held while the answer is still plain JSON. */
-  private readonly collected: string[] = [];
+  /** Response texts held while the answer is still plain JSON (made for a second one only). */
+  private collected: string[] | undefined;
+  private first: string | undefined;
   /** The SSE stream once the answer is one; it outlives this POST's connection. */
   private stream: EventStream | undefined;
   /** When the POST arrived (ms since the epoch): a long wait turns the answer into a stream. */
@@ -36,18 +56,20 @@ export class Exchange {
     private readonly res: ServerResponse,
     readonly acceptsSse: boolean,
     private readonly batch: boolean,
-    private readonly headers: Record<string, string>,
-    private readonly transform: ResponseTransform,
+    private readonly headers: Readonly<Record<string, string>>,
+    /** Undefined: no policy, lists pass through. */
+    private readonly lists: ListFilter | undefined,
     private readonly source?: StreamSource,
     /** 2025-11-25 and later: the stream starts with a priming event. */
     private readonly primes = false,
   ) {
-    res.once('close', () => {
-      // A plain JSON answer has no event ID to resume from: its later messages are dropped. An SSE
-      // answer goes on without a connection (transports §Sending Messages: a disconnect is not a
-      // cancellation); its events wait in the replay buffer for a GET with Last-Event-ID.
-      if (this.mode === 'pending') this.mode = 'done';
-    });
+    (res as ServerResponse & { [EXCHANGE]?: Exchange })[EXCHANGE] = this;
+    res.on('close', onResponseClose);
+  }
+
+  /** The POST's connection closed (see onResponseClose). */
+  connectionClosed(): void {
+    if (this.mode === 'pending') this.mode = 'done';
   }
 
   get open(): boolean {
@@ -78,11 +100,12 @@ export class Exchange {
   /** The response to one of this exchange's requests; `method` is the request's (list filter). */
   deliverResponse(response: JsonRpcResponse, method: string | undefined): void {
     this.outstanding--;
-    const filtered = method !== undefined && LIST_METHODS.has(method) && response.result !== undefined;
+    const lists = this.lists;
+    const filtered = lists !== undefined && method !== undefined && LIST_METHODS.has(method) && response.result !== undefined;
     // A filtered result is a new object: serialize it afresh, never with the upstream's text.
     let text: string;
     try {
-      text = filtered ? JSON.stringify(this.transform(method, response)) : serialize(response);
+      text = filtered ? JSON.stringify({ ...response, result: lists.policy.filterList(lists.principal, method, response.result) }) : serialize(response);
     } catch {
       // A filter that fails must not crash the gateway nor leak the unfiltered list.
       text = JSON.stringify(errorResponse(response.id, -32603, 'Internal error'));
@@ -93,16 +116,18 @@ export class Exchange {
       if (this.outstanding <= 0) this.finish();
       return;
     }
-    this.collected.push(text);
+    if (this.first === undefined) this.first = text;
+    else (this.collected ??= []).push(text);
     if (this.outstanding <= 0) {
-      const body = this.batch ? `[${this.collected.join(',')}]` : this.collected[0]!;
-      this.res.writeHead(200, {
+      const body = this.batch ? `[${this.texts().join(',')}]` : this.first;
+      const headers: Record<string, string> = {
         'Content-Type': 'application/json',
         'Content-Length': String(Buffer.byteLength(body)),
         // Results may be filtered per caller: never cached or shared (RFC 9111 §5.2.2.3, §5.2.2.7).
         'Cache-Control': 'private, no-store',
-        ...this.headers,
-      });
+      };
+      for (const name in this.headers) headers[name] = this.headers[name]!;
+      this.res.writeHead(200, headers);
       this.mode = 'done';
       this.res.end(body);
     }
@@ -135,7 +160,15 @@ export class Exchange {
     this.mode = 'sse';
     this.stream = this.source!.openStream();
     this.stream.attach(this.res, undefined, this.primes);
-    for (const text of this.collected.splice(0)) this.stream.send(text);
+    for (const text of this.texts()) this.stream.send(text);
+    this.first = undefined;
+    this.collected = undefined;
+  }
+
+  /** The response texts held so far, in order. */
+  private texts(): string[] {
+    if (this.first === undefined) return [];
+    return this.collected ? [this.first, ...this.collected] : [this.first];
   }
 
   /** Ends the exchange with an error for every request still unanswered (upstream gone). */

@@ -18,6 +18,7 @@ import { createHttpUpstream } from './upstreams/http.ts';
 import { createStdioUpstream } from './upstreams/stdio.ts';
 import { createStdioPool } from './upstreams/stdio-pool.ts';
 import type { Upstream } from './upstreams/types.ts';
+import type { SessionSharingFactory } from './steps/context.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -27,6 +28,8 @@ export interface GatewayOptions {
   logger: Logger;
   /** The gateway's environment: only PATH, HOME and LANG are read from it, for stdio children. */
   env: NodeJS.ProcessEnv;
+  /** Sessions shared across instances (`cluster.redis`, src/cluster/session-routing.ts). */
+  sessionSharing?: SessionSharingFactory | undefined;
 }
 
 export interface Gateway {
@@ -55,7 +58,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         : createHttpUpstream({ server, http: server.upstream.http, logger, downstream: options.downstream });
     endpoints.set(
       server.path,
-      createServerEndpoint({ config, server, verifier: options.verifier, upstream, policy: createServerPolicy(server), audit: options.audit, downstream: options.downstream, logger, checkOrigin }),
+      createServerEndpoint({ config, server, verifier: options.verifier, upstream, policy: createServerPolicy(server), audit: options.audit, downstream: options.downstream, logger, checkOrigin, sessionSharing: options.sessionSharing }),
     );
     metadata.set(protectedResourceMetadataPath(server), JSON.stringify(buildProtectedResourceMetadata(config, server)));
   }

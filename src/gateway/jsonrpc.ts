@@ -20,9 +20,9 @@ export function isResponse(m: JsonRpcMessage): m is JsonRpcResponse {
 }
 
 /**
- * The exact JSON text an upstream message arrived as, when it arrived alone. Forwarding that text
- * to the client instead of re-serializing saves a JSON.stringify per hop on the hot path (client
- * messages are always re-serialized: see parseJsonRpcBody). Kept under a symbol key, which
+ * The exact JSON text a message arrived as, when it arrived alone. Forwarding that text instead of
+ * re-serializing saves a JSON.stringify per hop on the hot path (a client message keeps its text
+ * only when every reader reads it as JSON.parse did: see parseJsonRpcBody). Kept under a symbol key, which
  * JSON.stringify ignores; a message changed on the way (a filtered list) must be serialized with
  * JSON.stringify, since an object spread would copy the stale text.
  */
@@ -122,16 +122,85 @@ export function parseJsonRpcBody(body: Buffer, options: { maxDepth?: number } = 
     }
     return { messages, refused, batch: true, bytes: body.length };
   }
-  // The client's text is never forwarded: the upstream gets JSON.stringify of what the policy
-  // judged. Raw text can hold duplicate keys ({"name":"env","name":"echo"}) that JSON.parse reads
-  // as the last and another parser as the first (RFC 8259 §4: names SHOULD be unique).
   const check = checkClientMessage(value);
-  if (check.ok) messages.push(check.message);
+  if (check.ok) {
+    // The upstream gets the client's text only when it says exactly what the policy judged;
+    // otherwise JSON.stringify of the parsed message. Raw text can hold duplicate member names
+    // ({"name":"env","name":"echo"}) that JSON.parse reads as the last and another parser as the
+    // first (RFC 8259 §4: names SHOULD be unique), and numbers another parser reads more exactly.
+    if (isFaithful(body, value)) rememberRaw(check.message, text);
+    messages.push(check.message);
+  }
   // MCP transports §Sending Messages to the Server: input that is not a request the server can
   // answer gets an HTTP error status, with a JSON-RPC error without id as the body.
   else if (check.refusal.id === null) throw new GatewayError('invalid_message', check.refusal.error!.message);
   else refused.push(check.refusal);
   return { messages, refused, batch: false, bytes: body.length };
+}
+
+const COLON = 0x3a;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const MINUS = 0x2d;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+const DOT = 0x2e;
+const PLUS = 0x2b;
+const LOWER_E = 0x65;
+const UPPER_E = 0x45;
+/**
+ * Longest number token (sign, digits, point) passed on as written: 15 significant digits always
+ * round-trip through an IEEE 754 double, so every parser reads such a number as JSON.parse did.
+ */
+const MAX_PLAIN_NUMBER = 15;
+
+/**
+ * Whether the JSON text `body`, parsed into `value`, may be forwarded as written: every member
+ * name is unique within its object, and every number is short and without an exponent. One pass
+ * over the bytes, no allocation: a `:` outside a string ends exactly one member name (RFC 8259
+ * §4), so the text holds as many members as the parsed value has own keys unless a name repeats
+ * (JSON.parse keeps one of them, whatever escapes spell it).
+ * @see https://www.rfc-editor.org/rfc/rfc8259#section-4 (names SHOULD be unique)
+ * @see https://www.rfc-editor.org/rfc/rfc8259#section-6 (numbers beyond double precision)
+ */
+function isFaithful(body: Uint8Array, value: unknown): boolean {
+  let members = 0;
+  let inString = false;
+  let numberLength = 0;
+  for (let i = 0; i < body.length; i++) {
+    const b = body[i]!;
+    if (inString) {
+      if (b === BACKSLASH) i++;
+      else if (b === QUOTE) inString = false;
+      continue;
+    }
+    if ((b >= DIGIT_0 && b <= DIGIT_9) || b === MINUS || b === DOT) {
+      if (++numberLength > MAX_PLAIN_NUMBER) return false;
+      continue;
+    }
+    if (b === LOWER_E || b === UPPER_E || b === PLUS) {
+      // Outside a string, e/E/+ belong to a number's exponent (true, false and null hold e, but no digit precedes it there).
+      if (numberLength > 0) return false;
+      continue;
+    }
+    numberLength = 0;
+    if (b === QUOTE) inString = true;
+    else if (b === COLON) members++;
+  }
+  return members === countMembers(value);
+}
+
+/** Own keys of every object in a parsed JSON value (its depth is already bounded by maxJsonDepth). */
+function countMembers(value: unknown): number {
+  if (value === null || typeof value !== 'object') return 0;
+  let n = 0;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) n += countMembers(value[i]);
+    return n;
+  }
+  const o = value as Record<string, unknown>;
+  for (const k in o) n += 1 + countMembers(o[k]);
+  return n;
 }
 
 export function errorResponse(id: JsonRpcId | null, code: number, message: string): JsonRpcResponse {

@@ -62,11 +62,45 @@ function diagnose(m: Record<string, unknown>, members: ReadonlySet<string>): { c
  * @see https://www.jsonrpc.org/specification#error_object
  * @see MCP 2025-11-25 basic §Requests: "Unlike base JSON-RPC, the ID MUST NOT be null"
  */
+/**
+ * The plain request or notification every SDK sends, recognised without running the schemas: a
+ * subset of what `JSONRPCRequest` / `JSONRPCNotification` accept (jsonrpc "2.0", a string or
+ * safe-integer id, a string method, at most `params` besides, an object whose `_meta`, if any, is
+ * an object with at most a string or safe-integer `progressToken` of the members the schema
+ * types). Anything else, valid or not, is judged by the SDK's schemas below.
+ */
+function isPlainMessage(m: Record<string, unknown>): boolean {
+  if (typeof m.method !== 'string') return false;
+  const hasId = 'id' in m;
+  if (hasId && typeof m.id !== 'string' && !Number.isSafeInteger(m.id)) return false;
+  let members = 0;
+  for (const k in m) {
+    if (k !== 'jsonrpc' && k !== 'method' && k !== 'params' && k !== 'id') return false;
+    members++;
+  }
+  if (members !== 2 + (hasId ? 1 : 0) + ('params' in m ? 1 : 0)) return false;
+  if (!('params' in m)) return true;
+  const params = m.params;
+  if (!isPlainObject(params)) return false;
+  const meta = params._meta;
+  if (meta === undefined) return !('_meta' in params);
+  if (!isPlainObject(meta) || RELATED_TASK_META_KEY in meta) return false;
+  const token = meta.progressToken;
+  return token === undefined ? !('progressToken' in meta) : typeof token === 'string' || Number.isSafeInteger(token);
+}
+
+/** A `_meta` member the SDK's schema types (an object with a string `taskId`); left to the schema. */
+const RELATED_TASK_META_KEY = 'io.modelcontextprotocol/related-task';
+
+function refuse(id: JsonRpcId | null, code: number, message: string): ClientMessageCheck {
+  return { ok: false, refusal: { jsonrpc: '2.0', id, error: { code, message } } };
+}
+
 export function checkClientMessage(value: unknown): ClientMessageCheck {
-  const refuse = (id: JsonRpcId | null, code: number, message: string): ClientMessageCheck => ({ ok: false, refusal: { jsonrpc: '2.0', id, error: { code, message } } });
   if (!isPlainObject(value)) return refuse(null, INVALID_REQUEST, 'Invalid Request: a message is a JSON object');
   // Not JSON-RPC 2.0 at all (1.0 has other id rules): nothing in it, its id included, is read.
   if (value.jsonrpc !== '2.0') return refuse(null, INVALID_REQUEST, 'Invalid Request: jsonrpc must be "2.0"');
+  if (isPlainMessage(value)) return { ok: true, message: value as unknown as JsonRpcMessage };
   if ('method' in value) {
     if ('id' in value) {
       // MCP basic §Requests: a string or an integer; the SDK's integer is a safe integer.

@@ -53,7 +53,6 @@ export interface PendingRequest {
   /** When the gateway stops waiting (ms since the epoch); Infinity for initialize. */
   deadline: number;
   progressKey: string | undefined;
-  timer: NodeJS.Timeout | undefined;
 }
 
 /** One POST's admission: counts what it already admitted, so a batch cannot step past a cap. */
@@ -65,11 +64,23 @@ export interface Admission {
 /** setTimeout's largest delay; a later deadline is reached by sleeping again. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * One timer per session, not one per request: it is set for the earliest deadline it knows of and,
+ * when it fires, expires every request whose deadline passed and sleeps until the next one. A
+ * request added or answered touches no timer (a setTimeout + clearTimeout pair per request was
+ * the costliest part of forwarding one). Deadlines only move later (progress) and every new
+ * request's deadline is at or after the armed one (one timeout per session), so the armed time is
+ * never late; when it is early (that request was answered, or progress moved it) the sweep finds
+ * nothing due and re-arms.
+ */
 export class PendingRequests {
   private readonly byKey = new Map<string, PendingRequest>();
   /** progressToken key → the request that carried it (MCP basic/utilities §Progress). */
   private readonly byProgress = new Map<string, PendingRequest>();
   private held = 0;
+  private timer: NodeJS.Timeout | undefined;
+  /** When the armed timer fires (ms since the epoch); Infinity when none is armed. */
+  private armedFor = Infinity;
 
   constructor(
     readonly limits: RequestLimits,
@@ -100,21 +111,7 @@ export class PendingRequests {
    * A refusal names the limit and the config key that sets it.
    */
   admission(bytesEach: number): Admission {
-    let count = this.byKey.size;
-    let bytes = this.held;
-    return {
-      refuse: (id) => {
-        if (count >= this.limits.maxPending) {
-          return refusal(id, `Too many pending requests: this session already has ${this.limits.maxPending} requests waiting for the upstream (servers[].maxPendingRequests); wait for their answers`);
-        }
-        if (count > 0 && bytes + bytesEach > this.limits.maxPendingBytes) {
-          return refusal(id, `Too many pending bytes: this session's requests waiting for the upstream would exceed ${this.limits.maxPendingBytes} bytes (servers[].maxPendingBytes); wait for their answers`);
-        }
-        count++;
-        bytes += bytesEach;
-        return undefined;
-      },
-    };
+    return new PostAdmission(this.limits, this.byKey.size, this.held, bytesEach);
   }
 
   /** Registers a forwarded request and starts its deadline. */
@@ -123,7 +120,7 @@ export class PendingRequests {
     // initialize has its own, longer clock (servers[].initializeTimeoutSeconds ends the session),
     // and lifecycle §Cancellation: the initialize request MUST NOT be cancelled.
     const deadline = method === 'initialize' ? Infinity : started + Math.min(this.limits.timeoutMs, this.limits.maxTimeoutMs);
-    const request: PendingRequest = { id, key: idKey(id), method, exchange, bytes, started, deadline, progressKey: undefined, timer: undefined };
+    const request: PendingRequest = { id, key: idKey(id), method, exchange, bytes, started, deadline, progressKey: undefined };
     this.byKey.set(request.key, request);
     this.held += bytes;
     const token = (params as { _meta?: { progressToken?: unknown } } | undefined)?._meta?.progressToken;
@@ -131,7 +128,7 @@ export class PendingRequests {
       request.progressKey = idKey(token);
       this.byProgress.set(request.progressKey, request);
     }
-    if (deadline !== Infinity) this.schedule(request);
+    if (deadline < this.armedFor) this.arm(deadline);
     return request;
   }
 
@@ -150,7 +147,7 @@ export class PendingRequests {
     if (typeof token !== 'string' && typeof token !== 'number') return undefined;
     const request = this.byProgress.get(idKey(token));
     if (request && request.deadline !== Infinity) {
-      // Only the number moves; the timer, when it fires early, sleeps again until this deadline.
+      // Only the number moves; the session's timer, when it fires early, sleeps again until the next deadline.
       request.deadline = Math.min(this.now() + this.limits.timeoutMs, request.started + this.limits.maxTimeoutMs);
     }
     return request;
@@ -168,30 +165,67 @@ export class PendingRequests {
   clear(): PendingRequest[] {
     const all = [...this.byKey.values()];
     for (const r of all) this.release(r);
+    this.disarm();
     return all;
   }
 
-  private schedule(request: PendingRequest): void {
-    request.timer = setTimeout(() => {
-      request.timer = undefined;
-      if (this.byKey.get(request.key) !== request) return;
-      if (this.now() < request.deadline) {
-        this.schedule(request);
-        return;
-      }
-      this.release(request);
-      this.onDeadline(request);
-    }, Math.min(MAX_TIMER_MS, Math.max(0, request.deadline - this.now())));
+  private arm(at: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.armedFor = at;
+    this.timer = setTimeout(this.sweep, Math.min(MAX_TIMER_MS, Math.max(0, at - this.now())));
     // A deadline alone never keeps the process alive.
-    request.timer.unref();
+    this.timer.unref();
   }
+
+  private disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedFor = Infinity;
+  }
+
+  /** The timer fired: every request past its deadline leaves, then the handler runs for each. */
+  private readonly sweep = (): void => {
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    const now = this.now();
+    let expired: PendingRequest[] | undefined;
+    let next = Infinity;
+    for (const r of this.byKey.values()) {
+      if (r.deadline <= now) (expired ??= []).push(r);
+      else if (r.deadline < next) next = r.deadline;
+    }
+    if (expired) for (const r of expired) this.release(r);
+    // Armed before the handlers run: a handler may add requests (they arm for themselves if earlier).
+    if (next !== Infinity) this.arm(next);
+    if (expired) for (const r of expired) this.onDeadline(r);
+  };
 
   private release(request: PendingRequest): void {
     this.byKey.delete(request.key);
     this.held -= request.bytes;
     if (request.progressKey !== undefined && this.byProgress.get(request.progressKey) === request) this.byProgress.delete(request.progressKey);
-    if (request.timer) clearTimeout(request.timer);
-    request.timer = undefined;
+  }
+}
+
+/** A class, not a closure: one is made per POST on the hot path. */
+class PostAdmission implements Admission {
+  constructor(
+    private readonly limits: RequestLimits,
+    private count: number,
+    private bytes: number,
+    private readonly bytesEach: number,
+  ) {}
+
+  refuse(id: JsonRpcId): JsonRpcResponse | undefined {
+    if (this.count >= this.limits.maxPending) {
+      return refusal(id, `Too many pending requests: this session already has ${this.limits.maxPending} requests waiting for the upstream (servers[].maxPendingRequests); wait for their answers`);
+    }
+    if (this.count > 0 && this.bytes + this.bytesEach > this.limits.maxPendingBytes) {
+      return refusal(id, `Too many pending bytes: this session's requests waiting for the upstream would exceed ${this.limits.maxPendingBytes} bytes (servers[].maxPendingBytes); wait for their answers`);
+    }
+    this.count++;
+    this.bytes += this.bytesEach;
+    return undefined;
   }
 }
 

@@ -26,9 +26,9 @@ import type { ProtocolVersion } from './protocol-version.ts';
 import { SessionRegistry } from './session-registry.ts';
 import type { Session } from './session.ts';
 import { authenticate } from './steps/authenticate.ts';
-import type { EndpointContext } from './steps/context.ts';
+import type { EndpointContext, SessionSharingFactory } from './steps/context.ts';
 import { openSession } from './steps/downstream.ts';
-import { checkEdge, type Cors } from './steps/edge.ts';
+import { checkEdge, NO_CORS, type Cors } from './steps/edge.ts';
 import { findSession } from './steps/find-session.ts';
 import { forward } from './steps/forward.ts';
 import { listen } from './steps/listen.ts';
@@ -57,6 +57,8 @@ export interface ServerEndpointOptions {
   logger: Logger;
   /** Returns the allowed Origin (for CORS) or undefined; throws forbidden_origin. */
   checkOrigin: (origin: string | undefined) => string | undefined;
+  /** Sessions shared across instances (`cluster.redis`, src/cluster/session-routing.ts). */
+  sessionSharing?: SessionSharingFactory | undefined;
 }
 
 export interface ServerEndpoint {
@@ -84,12 +86,13 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     },
     onEvict: (s) => log.info({ sessionId: s.id, subject: s.binding.subject }, 'session limit per caller reached: ending the least recently used'),
   });
+  const sharing = options.sessionSharing?.({ kind: 'stdio' in server.upstream ? 'stdio' : 'http', idleMs: server.idleTimeoutSeconds * 1000, log });
   const ctx: EndpointContext = {
     config,
     server,
     resourceMetadataUrl: protectedResourceMetadataUrl(config, server),
     verifier: options.verifier,
-    upstream: options.upstream,
+    upstream: sharing ? sharing.wrap(options.upstream, () => ctx) : options.upstream,
     policy: options.policy,
     downstream: options.downstream,
     log,
@@ -98,6 +101,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     checkOrigin: options.checkOrigin,
     sessions,
     callers: new WeakMap<Session, Caller>(),
+    sharing,
   };
   const timers = startSessionTimers(sessions, server.sse.streamAfterMs);
 
@@ -113,6 +117,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       const denied = decideMessages(ctx, caller, [initialize], null);
       if (denied.size) return answerDeniedInitialize(ctx, { res, cors, caller, acceptsSse, initialize, reason: denied.get(initialize)! });
       const session = await openSession(ctx, caller, initialize);
+      await sharing?.opened(session);
       return forward(ctx, { res, cors, caller, acceptsSse, session, version: governingVersion(session.protocolVersion, header), body, denied });
     }
     const session = findSession(ctx, req, caller);
@@ -138,6 +143,16 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     res.writeHead(204, cors).end();
   }
 
+  /** A peer's hop (cluster): its sender; one that does not verify is refused before authentication, and audited. */
+  function verifyHop(req: IncomingMessage): string | undefined {
+    try {
+      return sharing?.verifyHop(req);
+    } catch (err) {
+      record({ method: 'http', decision: 'deny', reason: 'instance hop does not verify', remoteAddress: ctx.clientAddress(req) });
+      throw err;
+    }
+  }
+
   function fail(res: ServerResponse, err: unknown, cors: Cors): void {
     const e = err instanceof GatewayError ? err : new GatewayError('internal_error', 'internal error', { reason: err instanceof Error ? err.message : String(err) });
     if (e.status >= 500) log.error({ code: e.code, reason: e.reason }, 'request failed');
@@ -155,15 +170,18 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       return sessions.size;
     },
     async handle(req, res, query) {
-      let cors: Cors = {};
+      let cors: Cors = NO_CORS;
       try {
         const edge = checkEdge(ctx, req, res);
         if (!edge) return;
         cors = edge;
+        const hopFrom = verifyHop(req);
         const started = performance.now();
         const caller = await authenticate(ctx, req, query, started);
         checkRequiredScopes(ctx, caller, started);
         const header = readProtocolVersion(req);
+        // A session held by another instance: forwarded there, or adopted here (src/cluster/session-routing.ts).
+        if (sharing && (await sharing.route(ctx, req, res, caller, header, hopFrom))) return;
         if (req.method === 'POST') await post(req, res, cors, caller, header);
         else if (req.method === 'GET') await get(req, res, cors, caller, header);
         else await del(req, res, cors, caller);
@@ -173,6 +191,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     },
     async close() {
       timers.stop();
+      await sharing?.closeAll(ctx);
       await sessions.closeAll('gateway shutting down');
       await options.upstream.close();
     },

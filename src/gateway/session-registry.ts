@@ -16,6 +16,10 @@
  *
  * Why 429 (RFC 6585 §4) and not 503: the refusal is about this user's own sessions, not the
  * gateway's capacity; other users are served, and the user frees a slot with DELETE or by idling.
+ *
+ * With `cluster.redis` the bounds count the sessions opened on this instance: copies adopted from
+ * another instance (`adopted`, an HTTP upstream's session served here too) are neither counted
+ * nor evicted, so the bounds hold per instance, not across the deployment (docs/deployment.md).
  */
 import type { Principal } from '../kernel/caller.ts';
 import { GatewayError } from './errors.ts';
@@ -27,6 +31,8 @@ export interface RegisteredSession {
   /** Last activity, ms since the epoch: the least recently used is evicted first. */
   readonly lastActive: number;
   readonly ended: boolean;
+  /** A copy of a session opened on another instance (cluster): outside the bounds. */
+  readonly adopted?: boolean;
   end(reason: string): Promise<void>;
 }
 
@@ -74,7 +80,7 @@ export class SessionRegistry<S extends RegisteredSession> {
     let user = 0;
     let client = 0;
     for (const s of this.#sessions.values()) {
-      if (s.ended) continue;
+      if (s.ended || s.adopted) continue;
       if (s.binding.clientId === caller.clientId) client++;
       if (s.binding.subject !== caller.subject) continue;
       user++;
@@ -118,6 +124,22 @@ export class SessionRegistry<S extends RegisteredSession> {
       throw new GatewayError('session_not_found', 'Session not found', { reason: 'session bound to another caller' });
     }
     return session;
+  }
+
+  /** The live session with this ID, whoever it is bound to (the cluster's routing checks the binding itself). */
+  get(id: string): S | undefined {
+    const session = this.#sessions.get(id);
+    return session && !session.ended ? session : undefined;
+  }
+
+  /** Adds a copy of a session another instance opened (cluster), outside the bounds. */
+  adopt(session: S): void {
+    this.#sessions.set(session.id, session);
+  }
+
+  /** Reports a session ID presented by a caller it is not bound to (audit, logs). */
+  foreign(caller: Principal, sessionId: string): void {
+    this.options.onForeign?.(caller, sessionId);
   }
 
   /** Forgets an ended session (its `onEnd`). */

@@ -60,10 +60,34 @@ export function newSessionId(): string {
   return randomUUID();
 }
 
+/** How a session takes part in a cluster (`cluster.redis`, src/gateway/steps/find-session.ts). */
+export interface SessionClusterOptions {
+  /** An adopted copy carries the ID the session was opened with on another instance. */
+  id?: string;
+  /** This instance's ID, the prefix of event IDs (event-id.ts). */
+  instance?: string;
+  /** A copy of a session another instance opened (an HTTP upstream's session, served here too). */
+  adopted?: boolean;
+}
+
 export class Session implements EventStreamOwner, StreamSource {
-  readonly id = newSessionId();
+  readonly id: string;
   /** Per-process number in this session's event IDs: an ID of another session never matches. */
   readonly no = ++sessionCounter;
+  /** The instance prefix of this session's event IDs (cluster only; set before the first event). */
+  instance: string | undefined;
+  /** A copy of a session opened on another instance (cluster only): never evicted, never counted against the bounds. */
+  readonly adopted: boolean;
+  /**
+   * Ended here only (cluster): the upstream session lives on for the other instances serving it,
+   * so closing the connection does not end it upstream (no HTTP DELETE).
+   */
+  detached = false;
+  /**
+   * Asked when the idle timeout passes (cluster): true to end only this instance's copy, because
+   * another instance served the session more recently (the directory's refresh time says so).
+   */
+  idleElsewhere: (() => Promise<boolean>) | undefined;
   protocolVersion: ProtocolVersion | undefined;
   upstream: UpstreamConnection | undefined;
   ended = false;
@@ -88,7 +112,7 @@ export class Session implements EventStreamOwner, StreamSource {
   private replay: ReplayBuffer | undefined;
   private seq = 0;
   private nextStream = 1;
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout;
   /** Run when the session ends (timers of things bound to it). */
   readonly cleanups: (() => void)[] = [];
   /** Called when a slow client's connection is cut (for logs). */
@@ -100,7 +124,11 @@ export class Session implements EventStreamOwner, StreamSource {
     private readonly onEnd: (session: Session, reason: string) => void,
     private readonly limits: SseLimits = DEFAULT_SSE_LIMITS,
     requestLimits: RequestLimits = DEFAULT_REQUEST_LIMITS,
+    cluster: SessionClusterOptions = {},
   ) {
+    this.id = cluster.id ?? newSessionId();
+    this.instance = cluster.instance;
+    this.adopted = cluster.adopted ?? false;
     this.pending = new PendingRequests(requestLimits, (request) => this.expire(request));
     this.timer = setTimeout(() => this.idle(), idleMs);
     this.timer.unref();
@@ -121,21 +149,44 @@ export class Session implements EventStreamOwner, StreamSource {
     return this.limits.drainTimeoutMs ?? DRAIN_TIMEOUT_MS;
   }
 
-  /** Activity: restarts the idle clock. */
+  /**
+   * Activity: restarts the idle clock. Only the time is written: the idle timer, when it fires,
+   * sleeps again until `lastActive + idleMs` (a timer.refresh() per request re-linked the timer
+   * in Node's timer lists every time; now that happens once per idle period).
+   */
   touch(): void {
     this.lastActive = Date.now();
-    this.timer.refresh();
   }
 
   private idle(): void {
     if (this.ended) return;
+    const left = this.lastActive + this.idleMs - Date.now();
+    if (left > 0) {
+      this.timer = setTimeout(() => this.idle(), left);
+      this.timer.unref();
+      return;
+    }
     // Busy is not idle: a request in flight or an open server stream keeps the session. A request
     // the upstream never answers leaves at its deadline, so it cannot keep a session forever.
     if (this.pending.size > 0 || this.streams.get(SERVER_STREAM)?.connected) {
       this.timer.refresh();
       return;
     }
-    void this.end('idle timeout');
+    if (!this.idleElsewhere) {
+      void this.end('idle timeout');
+      return;
+    }
+    const last = this.lastActive;
+    // A request that arrives while the directory is asked keeps the session (touch restarted the clock).
+    const still = () => !this.ended && this.lastActive === last;
+    void this.idleElsewhere().then(
+      (elsewhere) => {
+        if (still()) void (elsewhere ? this.detach('idle here, active on another instance') : this.end('idle timeout'));
+      },
+      () => {
+        if (still()) void this.detach('idle here; the session directory did not answer');
+      },
+    );
   }
 
   /** MCP basic §Requests: an id MUST NOT be reused within a session; true while one is unanswered. */
@@ -207,14 +258,14 @@ export class Session implements EventStreamOwner, StreamSource {
   record(stream: number, text: string): { id: string; seq: number } {
     const seq = ++this.seq;
     this.replayBuffer().push(stream, seq, text, Date.now());
-    return { id: formatEventId(this.no, stream, seq), seq };
+    return { id: formatEventId(this.no, stream, seq, this.instance), seq };
   }
 
   primingId(stream: number): string {
     const seq = ++this.seq;
     // Known from now on: a resume from the priming ID alone replays the stream from its start.
     this.replayBuffer().open(stream);
-    return formatEventId(this.no, stream, seq);
+    return formatEventId(this.no, stream, seq, this.instance);
   }
 
   after(stream: number, seq: number): { seq: number; text: string; id: string }[] | undefined {
@@ -300,7 +351,7 @@ export class Session implements EventStreamOwner, StreamSource {
    *   garbage); 410 when events after it are no longer held (a replay would leave a gap)
    */
   resumption(position: EventPosition): EventStream | undefined {
-    if (position.session !== this.no || position.seq > this.seq || (position.stream !== SERVER_STREAM && position.stream >= this.nextStream)) {
+    if (position.instance !== this.instance || position.session !== this.no || position.seq > this.seq || (position.stream !== SERVER_STREAM && position.stream >= this.nextStream)) {
       throw new GatewayError('invalid_message', 'Bad Request: Last-Event-ID does not name an event of this session');
     }
     const live = this.streams.get(position.stream);
@@ -319,7 +370,16 @@ export class Session implements EventStreamOwner, StreamSource {
   }
 
   private replayed(e: ReplayEntry): { seq: number; text: string; id: string } {
-    return { seq: e.seq, text: e.text, id: formatEventId(this.no, e.stream, e.seq) };
+    return { seq: e.seq, text: e.text, id: formatEventId(this.no, e.stream, e.seq, this.instance) };
+  }
+
+  /**
+   * Ends this instance's copy only (cluster): the same as `end` for its clients here, but the
+   * upstream session is left to the other instances (no DELETE upstream, the directory keeps it).
+   */
+  detach(reason: string): Promise<void> {
+    if (!this.ended) this.detached = true;
+    return this.end(reason);
   }
 
   /** Ends the session: unanswered requests get a JSON-RPC error, streams close, the upstream goes. */
@@ -343,7 +403,7 @@ export class Session implements EventStreamOwner, StreamSource {
     this.replay?.clear();
     this.replay = undefined;
     this.onEnd(this, reason);
-    this.closed = this.upstream?.close().catch(() => {}) ?? Promise.resolve();
+    this.closed = this.upstream?.close(this.detached ? { keepSession: true } : undefined).catch(() => {}) ?? Promise.resolve();
     return this.closed;
   }
 }

@@ -5,10 +5,10 @@
  */
 import { type NowSeconds } from '../kernel/clock.ts';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { LRUCache } from 'lru-cache';
 import type { Config, ServerConfig } from '../config/schema.ts';
 import type { Caller } from '../kernel/caller.ts';
 import { GatewayError } from './errors.ts';
+import { VerifiedCache } from './verified-cache.ts';
 import { readClaim } from '../policy/claim-path.ts';
 import { createIntrospector, type Introspector } from './introspection.ts';
 import { authorizationServerIssuer } from './protected-resource-metadata.ts';
@@ -57,7 +57,8 @@ export interface TokenVerifierOptions {
   /**
    * RFC 7009 §2.1: true when the authorization server revoked this token, by its `jti` or with
    * its grant (`grant_id`), user (`sub`) or client (`client_id`). Asked at every use, cache hits
-   * included: it is on the hot path, so keep it point lookups.
+   * included: it is on the hot path, so answer synchronously from memory when you can (the
+   * embedded AS does, src/authorization-server/revocation.ts); a promise is awaited.
    */
   isRevoked?: (claims: Readonly<Record<string, unknown>>) => boolean | Promise<boolean>;
 }
@@ -230,9 +231,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   // A JWT is immutable: once its signature and claims verified, later uses only need the time
   // checks. Bounded, least recently used out; entries never outlive the token's exp (checked at
   // every use against the injected clock), nor the key set they were verified with (embedded AS:
-  // cleared when its keys change, see embeddedKeyResolver).
+  // cleared when its keys change, see embeddedKeyResolver). Oldest out (verified-cache.ts).
   const maxCached = options.cacheEntries ?? 10_000;
-  const verified = new LRUCache<string, Caller>({ max: Math.max(1, maxCached) });
+  const verified = new VerifiedCache(Math.max(1, maxCached));
   /** Bumped at every key-set change: a verification that straddles one is not cached. */
   let keySetGeneration = 0;
 
@@ -278,31 +279,43 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const clock = () => (nowSeconds ? nowSeconds() : Date.now() / 1000);
 
   const isRevoked = options.isRevoked;
-  /** RFC 7009 §2: a revoked token is refused from then on, also when its verification is cached. */
-  const checkRevoked = async (caller: Caller, cacheKey: string): Promise<Caller> => {
-    if (!isRevoked) return caller;
-    const answer = isRevoked(caller.claims);
-    if (answer === false || (answer !== true && !(await answer))) return caller;
-    verified.delete(cacheKey);
+  /**
+   * RFC 7009 §2: a revoked token is refused from then on, also when its verification is cached.
+   * A synchronous answer (the usual one) is taken without a promise or an await.
+   */
+  const refuseIfRevoked = (caller: Caller, path: string, token: string): void | Promise<void> => {
+    const answer = isRevoked!(caller.claims);
+    if (answer === false) return;
+    if (answer === true) return revoked(path, token);
+    return answer.then((yes) => { if (yes) revoked(path, token); });
+  };
+  const revoked = (path: string, token: string): never => {
+    verified.delete(path, token);
     throw new GatewayError('invalid_token', 'the access token was revoked', { reason: 'revoked' });
   };
 
   return {
     async verify(token, server) {
-      const cacheKey = maxCached > 0 ? `${server.path}\n${token}` : '';
+      const path = server.path;
       if (syncKeys) await syncKeys();
       const generation = keySetGeneration;
-      const hit = maxCached > 0 ? verified.get(cacheKey) : undefined;
+      const hit = maxCached > 0 ? verified.get(path, token) : undefined;
       if (hit) {
         const t = clock();
         const nbf = hit.claims.nbf;
-        if (hit.expiresAt + CLOCK_TOLERANCE_SECONDS > t && !(typeof nbf === 'number' && nbf - CLOCK_TOLERANCE_SECONDS > t)) return isRevoked ? checkRevoked(hit, cacheKey) : hit;
-        verified.delete(cacheKey);
+        if (hit.expiresAt + CLOCK_TOLERANCE_SECONDS > t && !(typeof nbf === 'number' && nbf - CLOCK_TOLERANCE_SECONDS > t)) {
+          if (isRevoked) {
+            const pending = refuseIfRevoked(hit, path, token);
+            if (pending) await pending;
+          }
+          return hit;
+        }
+        verified.delete(path, token);
       }
       const jwt = looksLikeJwt(token);
       const caller = await verifyUncached(token, server, jwt);
-      if (isRevoked) await checkRevoked(caller, cacheKey);
-      if (maxCached > 0 && jwt && generation === keySetGeneration) verified.set(cacheKey, caller);
+      if (isRevoked) await refuseIfRevoked(caller, path, token);
+      if (maxCached > 0 && jwt && generation === keySetGeneration) verified.set(path, token, caller);
       return caller;
     },
   };

@@ -12,11 +12,17 @@
  *  4. On deny, step-up (MCP 2025-11-25 §Scope Challenge Handling): if an allow rule whose other
  *     conditions hold lacks only scopes, and the caller's scopes plus those would be allowed, the
  *     decision carries `stepUpScopes`, the union, for a 403 insufficient_scope challenge.
+ *
+ * Decisions are remembered per principal and (method, target) when they cannot depend on the
+ * call's arguments (no rule naming the request has an `arguments` condition): a principal is built
+ * once per verified token and never changes, so the same question gets the same answer. A hit
+ * returns the frozen decision made the first time, without parsing the request or allocating.
  */
 import { LRUCache } from 'lru-cache';
 import type { Principal } from '../kernel/caller.ts';
 import type { Decision, PolicyRequest, ServerPolicy } from './types.ts';
 import { parsePolicyRequest, templateSample, hasDotSegments, type ParsedRequest, type TargetKind } from './request.ts';
+import { MAX_MATCHED_LENGTH } from './glob.ts';
 import {
   compileRule,
   hasScopes,
@@ -57,6 +63,55 @@ export interface Explanation {
 
 /** Distinct (method, target) pairs whose naming rules are remembered. */
 const NAMED_CACHE_SIZE = 4096;
+/** Decisions remembered per principal; targets come from clients, so the map is emptied when full. */
+const DECISIONS_PER_PRINCIPAL = 1024;
+
+/** One principal's remembered decisions: method → target ('' for a method without one) → decision. */
+interface DecisionMemo {
+  size: number;
+  readonly byMethod: Map<string, Map<string, Decision>>;
+}
+
+/** A plain object (JSON object), as parsePolicyRequest reads params and arguments. */
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/**
+ * The memo key of a request, read from its params without allocating, or undefined when its
+ * decision is not remembered (completion/complete and resources/unsubscribe are rare and read
+ * nested params; a name that parsePolicyRequest would refuse takes the full path, which says why).
+ * The key must determine everything parsePolicyRequest reads apart from tool or prompt arguments.
+ */
+function memoKey(method: string, params: unknown): string | undefined {
+  switch (method) {
+    case 'tools/call':
+    case 'prompts/get': {
+      if (!isRecord(params)) return undefined;
+      const name = params.name;
+      const args = params.arguments;
+      if (typeof name !== 'string' || name === '' || name.length > MAX_MATCHED_LENGTH) return undefined;
+      return args === undefined || isRecord(args) ? name : undefined;
+    }
+    case 'resources/read':
+    case 'resources/subscribe': {
+      if (!isRecord(params)) return undefined;
+      const uri = params.uri;
+      return typeof uri === 'string' && uri !== '' ? uri : undefined;
+    }
+    case 'resources/unsubscribe':
+    case 'completion/complete':
+      return undefined;
+    default:
+      return '';
+  }
+}
+
+/** Freezes a decision (and its step-up scopes) so a remembered one can be handed out again and again. */
+function freezeDecision(decision: Decision): Decision {
+  if (decision.effect === 'deny' && decision.stepUpScopes) Object.freeze(decision.stepUpScopes);
+  return Object.freeze(decision);
+}
 
 function noun(request: ParsedRequest): string {
   return request.kind === 'method' ? 'method' : request.kind;
@@ -86,6 +141,8 @@ export class CompiledPolicy implements ServerPolicy {
   // most of a decision's cost, and a server has few distinct targets. Bounded, because targets
   // come from clients.
   readonly #named = new LRUCache<string, readonly CompiledRule[]>({ max: NAMED_CACHE_SIZE });
+  /** Remembered decisions per principal (see the header); gone with the principal. */
+  readonly #decisions = new WeakMap<Principal, DecisionMemo>();
 
   constructor(config: PolicyConfig) {
     this.mode = config.mode;
@@ -144,8 +201,45 @@ export class CompiledPolicy implements ServerPolicy {
 
   /** @see MCP 2025-11-25 basic/authorization §Scope Challenge Handling (403 insufficient_scope). */
   decide(caller: Principal, policyRequest: PolicyRequest): Decision {
-    const request = parsePolicyRequest(policyRequest.method, policyRequest.params);
-    return this.#decideParsed(caller, request);
+    return this.decideMessage(caller, policyRequest.method, policyRequest.params);
+  }
+
+  /** `decide` for one JSON-RPC message's method and params. A remembered decision is frozen. */
+  decideMessage(caller: Principal, method: string, params: unknown): Decision {
+    const key = memoKey(method, params);
+    const memo = key === undefined ? undefined : this.#decisions.get(caller);
+    const known = memo?.byMethod.get(method)?.get(key!);
+    if (known !== undefined) return known;
+    const request = parsePolicyRequest(method, params);
+    const decision = this.#decideParsed(caller, request);
+    if (key === undefined || !this.#argumentFree(request)) return decision;
+    return this.#remember(caller, memo, method, key, decision);
+  }
+
+  /** Whether no rule naming the request looks at arguments (so its decision holds for any arguments). */
+  #argumentFree(request: ParsedRequest): boolean {
+    if (request.malformed) return true;
+    for (const rule of this.#rulesNaming(request)) if (rule.arguments.length) return false;
+    return true;
+  }
+
+  #remember(caller: Principal, memo: DecisionMemo | undefined, method: string, key: string, decision: Decision): Decision {
+    if (!memo) {
+      memo = { size: 0, byMethod: new Map() };
+      this.#decisions.set(caller, memo);
+    } else if (memo.size >= DECISIONS_PER_PRINCIPAL) {
+      memo.byMethod.clear();
+      memo.size = 0;
+    }
+    let byTarget = memo.byMethod.get(method);
+    if (!byTarget) {
+      byTarget = new Map();
+      memo.byMethod.set(method, byTarget);
+    }
+    const frozen = freezeDecision(decision);
+    byTarget.set(key, frozen);
+    memo.size++;
+    return frozen;
   }
 
   #decideParsed(caller: Principal, request: ParsedRequest): Decision {

@@ -13,6 +13,9 @@ export const TABLES: ReadonlyArray<{ table: string; columns: readonly string[]; 
   { table: 'oidc_models', columns: ['model', 'id', 'payload', 'grant_id', 'uid', 'user_code', 'expires_at', 'consumed_at'] },
   { table: 'as_keys', columns: ['kid', 'use', 'jwk', 'created_at', 'retired_at'] },
   { table: 'as_consents', columns: ['account_id', 'client_id', 'resource', 'grant_id', 'scopes', 'created_at'] },
+  // Not `seq`: the target's sequence numbers the rows anew (in the source's order), so positions
+  // drawn after the move are never below the copied ones.
+  { table: 'as_revocations', columns: ['kind', 'id', 'revoked_at', 'expires_at'] },
   { table: 'users', columns: ['username', 'password_hash', 'roles', 'created_at', 'disabled_at'] },
   { table: 'downstream_secret_keys', columns: ['server', 'kcv', 'created_at'], binary: ['kcv'] },
   { table: 'downstream_secrets', columns: ['server', 'user', 'nonce', 'ciphertext', 'tag', 'updated_at'], binary: ['nonce', 'ciphertext', 'tag'] },

@@ -78,8 +78,39 @@ export interface ConsentStore {
   remove(filter: { accountId: string; clientId?: string }): Promise<ConsentRecord[]>;
 }
 
+/** What a revocation reaches (src/authorization-server/revocation.ts). */
+export type RevocationKind = 'grant' | 'token' | 'subject' | 'client';
+
+/** `id` of `kind` revoked at `revokedAt` (ms), remembered until `expiresAt` (ms). */
+export interface RevocationRecord {
+  kind: RevocationKind;
+  id: string;
+  revokedAt: number;
+  expiresAt: number;
+}
+
+/**
+ * The durable record of revocations, read by every instance into memory (revocation.ts): once
+ * in full at start, then by what changed since a cursor, every fraction of a second.
+ */
+export interface RevocationStore {
+  /**
+   * Records a revocation atomically and returns what is stored now: a `grant` or `token` keeps
+   * its first `revokedAt`, a `subject` or `client` takes the later one (a user removed again
+   * moves the line forward); `expiresAt` only grows. Every put is a change (`changedSince`).
+   */
+  put(record: RevocationRecord): Promise<RevocationRecord>;
+  /**
+   * The unexpired revocations put after `cursor` (0: all of them), in the order they were
+   * committed, and the cursor to pass next time. No put is ever skipped: one that commits after
+   * this read has a later position than every one returned, across processes too.
+   */
+  changedSince(cursor: number): Promise<{ records: RevocationRecord[]; cursor: number }>;
+}
+
 export interface Store {
   models: ModelStore;
   keys: KeyStore;
   consents: ConsentStore;
+  revocations: RevocationStore;
 }

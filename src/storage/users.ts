@@ -19,6 +19,8 @@ export interface UserRecords {
   get(username: string): Promise<UserRecord | undefined>;
   /** Ordered by username. */
   list(): Promise<UserRecord[]>;
+  /** How many records there are, disabled ones included; reads no record (start-up asks it on every boot). */
+  count(): Promise<number>;
   /** True when a record was removed. */
   remove(username: string): Promise<boolean>;
   /** False when there is no such user. */

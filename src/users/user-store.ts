@@ -114,6 +114,11 @@ export class UserStore {
     return (await this.#records.list()).map(toUser);
   }
 
+  /** How many accounts exist (disabled ones included), without reading them. */
+  count(): Promise<number> {
+    return this.#records.count();
+  }
+
   /** Disables (at `at`, ms) or enables an account; false when there is no such user. */
   setDisabled(username: string, disabled: boolean, at: number = Date.now()): Promise<boolean> {
     return this.#records.update(username, { disabledAt: disabled ? at : null });

@@ -10,6 +10,8 @@ import { openDatabase, type SqliteDatabase } from '../../src/storage/sqlite/data
 import { createAuditSink, queryAuditEvents, SqliteAuditSink, SqliteWorkerAuditSink, type AuditEvent } from '../../src/audit/index.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { decodeBatch, encodeBatch } from '../../src/audit/batch-encoding.ts';
+import { toRow, type AuditRow } from '../../src/audit/row.ts';
 
 const UNCLOSED = fileURLToPath(new URL('./fixtures/unclosed-writer.ts', import.meta.url));
 
@@ -46,6 +48,41 @@ describe('audit: SQLite writes on a worker thread', () => {
     await sink.close();
     assert.deepEqual(errors, []);
     db.close();
+  });
+
+  it('one message per batch: the events go to the thread encoded (it builds the rows, the same as toRow), 256 at a time or on the timer, and all reach the table', async () => {
+    const { db } = fresh();
+    const sink = new SqliteWorkerAuditSink(db, () => {}, { intervalMs: 60_000 });
+    const posted: { type: string; rows?: AuditRow[] }[] = [];
+    const postMessage = sink.worker.postMessage.bind(sink.worker);
+    sink.worker.postMessage = (message: { type: string; strings?: string[]; values?: Float64Array }, transfer?: Parameters<typeof postMessage>[1]) => {
+      posted.push({ type: message.type, rows: message.values ? decodeBatch({ strings: message.strings!, values: message.values }) : undefined });
+      postMessage(message, transfer);
+    };
+    for (let i = 0; i < 600; i++) sink.record(event('batched', { latencyUs: i }));
+    // Two full batches left at once; the rest waits for the timer (a minute here) or a flush.
+    assert.deepEqual(posted.map((m) => [m.type, m.rows?.length]), [['write', 256], ['write', 256]]);
+    const first = posted[0]!.rows![0]!;
+    assert.deepEqual(first, toRow(event('batched', { latencyUs: 0, time: first[0] })));
+    await sink.flush();
+    assert.deepEqual(posted.map((m) => m.rows?.length), [256, 256, 88]);
+    const rows = queryAuditEvents(db, { subject: 'batched', limit: 1000 });
+    assert.deepEqual(rows.map((r) => r.latencyUs).sort((a, b) => a - b), Array.from({ length: 600 }, (_, i) => i));
+    await sink.close();
+    db.close();
+  });
+
+  it('the batch encoding gives the thread the same rows toRow makes, nulls, counts and repeated texts included', () => {
+    const roles = ['member', 'ünïcode'];
+    const events = [
+      event('a', { roles }),
+      event('a', { roles, target: null, rule: null, arguments: undefined, sessionId: null, latencyUs: 0.5 }),
+      event('', { subject: '', clientId: '', roles: [], method: 'http', decision: 'deny', count: 7, remoteAddress: '192.0.2.1', arguments: undefined, sessionId: undefined }),
+      event('b', { arguments: { text: 'x\u2028"y"', n: [1, null] }, reason: 'allowed by rule "echo"' }),
+    ];
+    const { strings, values } = encodeBatch(events);
+    assert.deepEqual(decodeBatch({ strings, values }), events.map(toRow));
+    assert.equal(new Set(strings).size, strings.length, 'each text once');
   });
 
   it('close drains what is still queued and ends the thread', async () => {

@@ -19,12 +19,24 @@ describe('cluster.redis configuration', () => {
     assert.deepEqual(parseConfig(base({ redis: { url: 'redis://127.0.0.1:6379' } })).cluster, { redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'mcp-warden:' } });
     assert.equal(parseConfig(base({ redis: { url: 'rediss://cache.internal:6380', keyPrefix: 'prod:' } })).cluster?.redis.keyPrefix, 'prod:');
   });
+  it('cluster.secret (the instance hop\'s key) and cluster.instanceUrl (where peers reach this instance); the default instance URL is the listening address', async () => {
+    const { instanceUrlOf } = await import('../../src/cluster/index.ts');
+    const secret = 'x'.repeat(32);
+    const config = parseConfig(base({ redis: { url: 'redis://x' }, secret, instanceUrl: 'http://10.0.0.5:8080' }));
+    assert.equal(config.cluster?.secret, secret);
+    assert.equal(instanceUrlOf(config, 8080), 'http://10.0.0.5:8080');
+    assert.equal(instanceUrlOf(parseConfig({ ...base({ redis: { url: 'redis://x' } }), listen: { host: '0.0.0.0', port: 0 } }), 4321), 'http://127.0.0.1:4321');
+    assert.equal(instanceUrlOf(parseConfig({ ...base({ redis: { url: 'redis://x' } }), listen: { host: '::1', port: 0 } }), 4321), 'http://[::1]:4321');
+  });
   it('another scheme, a bad prefix or an unknown key is refused with an error naming the key', () => {
     const cases: Array<[unknown, RegExp]> = [
       [{ redis: { url: 'http://127.0.0.1:6379' } }, /cluster\.redis\.url/],
       [{ redis: { url: 'redis://x', keyPrefix: 'has space' } }, /cluster\.redis\.keyPrefix/],
       [{ redis: { url: 'redis://x', db: 2 } }, /cluster\.redis/],
       [{ redis: {} }, /cluster\.redis\.url/],
+      [{ redis: { url: 'redis://x' }, secret: 'too short' }, /cluster\.secret/],
+      [{ redis: { url: 'redis://x' }, instanceUrl: 'http://10.0.0.5:8080/mcp' }, /cluster\.instanceUrl/],
+      [{ redis: { url: 'redis://x' }, instanceUrl: '10.0.0.5:8080' }, /cluster\.instanceUrl/],
     ];
     for (const [cluster, key] of cases) {
       assert.throws(() => parseConfig(base(cluster)), (e: unknown) => e instanceof ConfigError && key.test(e.message), JSON.stringify(cluster));

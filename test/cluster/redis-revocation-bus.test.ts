@@ -7,7 +7,8 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { createClient } from 'redis';
-import type { RevocationEvent } from '../../src/authorization-server/revocation.ts';
+import { createRevocationList, revocationHorizonMs, type RevocationEvent } from '../../src/authorization-server/revocation.ts';
+import { createMemoryStore } from '../../src/storage/memory/store.ts';
 import { describeRedisUrl, openRedisConnection, reconnectDelayMs, type RedisConnection } from '../../src/cluster/redis-connection.ts';
 import { createRedisRevocationBus, parseRevocationMessage, REVOCATION_CHANNEL } from '../../src/cluster/revocation-bus.ts';
 import { createLogger, silentLogger } from '../../src/log.ts';
@@ -143,6 +144,51 @@ describe('the Redis revocation bus', { skip: await redisUnavailable() }, () => {
     const text = JSON.stringify(log.lines);
     assert.ok(!text.includes('s3cret-password'), 'the password in the URL is not logged');
     assert.equal(log.events('redis_unavailable').length, 1);
+  });
+
+  it('RFC 7009 §2.1: a token revoked on instance A is refused by instance B within 1 s through Redis alone (separate Stores, no periodic read)', async (t) => {
+    const prefix = testKeyPrefix();
+    const busA = createRedisRevocationBus(connect(prefix), silentLogger);
+    const busB = createRedisRevocationBus(connect(prefix), silentLogger);
+    await Promise.all([busA.ready, busB.ready]);
+    await waitFor(() => open.every((c) => c.isReady()), 'connections ready');
+    // An hour between Store reads: nothing but the Redis message can tell B.
+    const options = { now: Date.now, horizonMs: revocationHorizonMs(900), syncIntervalMs: 3_600_000 };
+    const a = createRevocationList({ ...options, records: createMemoryStore().revocations, bus: busA });
+    const b = createRevocationList({ ...options, records: createMemoryStore().revocations, bus: busB });
+    await Promise.all([a.start(), b.start()]);
+    const claims = { jti: 'jti-over-redis', sub: 'alice', client_id: 'c', iat: Math.floor(Date.now() / 1000) };
+    assert.equal(b.isRevoked(claims), false);
+    const revokedAt = Date.now();
+    await a.revokeAccessToken('jti-over-redis', Date.now() + 60_000);
+    assert.equal(a.isRevoked(claims), true, 'the revoking instance refuses it at once');
+    await waitFor(() => b.isRevoked(claims), 'instance B to refuse the token', { timeoutMs: 5000, intervalMs: 5 });
+    const ms = Date.now() - revokedAt;
+    t.diagnostic(`refused by B ${ms} ms after A revoked it`);
+    assert.ok(ms < 1000, `refused after ${ms} ms`);
+    await a.close();
+    await b.close();
+  });
+
+  it('a revocation published while the subscriber was cut off reaches the list through a full Store read when it reconnects', async () => {
+    const prefix = testKeyPrefix();
+    const proxy = await cuttableProxy();
+    proxies.push(proxy);
+    const conn = connect(prefix, proxy.url);
+    const bus = createRedisRevocationBus(conn, silentLogger);
+    await bus.ready;
+    await waitFor(() => conn.isReady(), 'connected');
+    const shared = createMemoryStore();
+    const list = createRevocationList({ records: shared.revocations, now: Date.now, horizonMs: revocationHorizonMs(900), bus, syncIntervalMs: 3_600_000 });
+    await list.start();
+    proxy.cut();
+    await waitFor(() => !conn.isReady(), 'the outage seen');
+    // Another instance revokes meanwhile: it writes the Store; its PUBLISH never reaches this one.
+    await shared.revocations.put({ kind: 'grant', id: 'g-during-outage', revokedAt: Date.now(), expiresAt: Date.now() + 60_000 });
+    assert.equal(list.isRevoked({ grant_id: 'g-during-outage' }), false, 'not heard, not read yet');
+    proxy.restore();
+    await waitFor(() => list.isRevoked({ grant_id: 'g-during-outage' }), 'the full read after the reconnect');
+    await list.close();
   });
 
   it('Redis unreachable from the start: opening does not wait, does not throw, and publishing resolves', async () => {

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PendingRequests, requestLimitsOf, type PendingRequest } from '../../src/gateway/pending-requests.ts';
 import type { Exchange } from '../../src/gateway/exchange.ts';
+import type { JsonRpcId } from '../../src/gateway/jsonrpc.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 // The registry only keeps the exchange for whoever answers; it never calls it.
@@ -71,5 +72,27 @@ describe('pending requests of a session', () => {
     await waitFor(() => expired.length === 1, 'the deadline of request 1');
     assert.equal(expired[0]!.id, 1);
     assert.deepEqual([pending.size, pending.bytes], [0, 0]);
+  });
+
+  it('MCP lifecycle §Timeouts: every request expires at its own deadline, a progressed one later, and an answered one never', async () => {
+    const expired: { id: JsonRpcId; at: number }[] = [];
+    const pending = new PendingRequests({ ...limits, timeoutMs: 400, maxTimeoutMs: 10_000 }, (r) => expired.push({ id: r.id, at: Date.now() - r.started }));
+    pending.add(1, 'tools/call', undefined, exchange, 1);
+    pending.add(2, 'tools/call', { _meta: { progressToken: 'p' } }, exchange, 1);
+    pending.add(3, 'tools/call', undefined, exchange, 1);
+    await new Promise((r) => setTimeout(r, 100));
+    pending.add(4, 'tools/call', undefined, exchange, 1);
+    pending.take(1);
+    await new Promise((r) => setTimeout(r, 100));
+    pending.progressed('p');
+    await waitFor(() => expired.length === 3, 'three deadlines');
+    assert.deepEqual(expired.map((e) => e.id), [3, 4, 2], 'in deadline order; 1 was answered');
+    for (const e of expired) assert.ok(e.at >= 400, `request ${String(e.id)} not before its deadline (${e.at} ms)`);
+    assert.ok(expired[2]!.at >= 600, 'progress (at 200 ms or later) moved the deadline of 2 to 400 ms after it');
+    assert.equal(pending.size, 0);
+    // Added after the timer stopped: arms it again.
+    pending.add(5, 'tools/call', undefined, exchange, 1);
+    await waitFor(() => expired.length === 4, 'the deadline of a request added after the others expired');
+    assert.equal(expired[3]!.id, 5);
   });
 });

@@ -45,6 +45,12 @@ describe('replay buffer and event IDs (MCP 2025-11-25 transports §Resumability 
   it('event IDs round-trip; anything else is a 400 invalid_message', () => {
     assert.deepEqual(parseLastEventId(formatEventId(7, 0, 42)), { session: 7, stream: 0, seq: 42 });
     assert.equal(parseLastEventId(undefined), undefined);
+    // cluster: the instance holding the replay buffer prefixes the ID (docs/deployment.md "Scale-out").
+    assert.equal(formatEventId(7, 0, 42, 'k3x9'), 'k3x9.7-0-42');
+    assert.deepEqual(parseLastEventId(formatEventId(7, 0, 42, 'k3x9')), { instance: 'k3x9', session: 7, stream: 0, seq: 42 });
+    for (const bad of ['.7-0-42', 'K3.7-0-42', 'a-b.7-0-42', 'k3x9.7-0', 'k3x9.k3x9.7-0-42', `${'a'.repeat(17)}.7-0-42`]) {
+      assert.throws(() => parseLastEventId(bad), (err: unknown) => err instanceof GatewayError && err.status === 400, bad);
+    }
     for (const bad of ['', '7-0', '7-0-42-1', '7-x-42', '07-0-42', '-1-0-4', '7-0-4.5', `${'9'.repeat(16)}-0-1`, ['7-0-1', '7-0-2']]) {
       assert.throws(() => parseLastEventId(bad), (err: unknown) => err instanceof GatewayError && err.status === 400 && err.code === 'invalid_message', String(bad));
     }

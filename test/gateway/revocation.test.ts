@@ -1,5 +1,5 @@
 import { createSqliteUserRecords } from '../../src/storage/sqlite/users.ts';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as oauth from 'oauth4webapi';
@@ -12,6 +12,10 @@ import { openDatabase } from '../../src/storage/sqlite/database.ts';
 import { UserStore } from '../../src/users/user-store.ts';
 import { authorize, discover, obtainTokens, refreshTokens, registerPublicClient, type Tokens } from '../helpers/oauth.ts';
 import { runCli } from '../helpers/cli.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import { decodeJwt } from 'jose';
+import { openStorage } from '../../src/storage/index.ts';
+import { createRevocationList, revocationHorizonMs } from '../../src/authorization-server/revocation.ts';
 import { initializeMessage, post } from './fixtures/raw.ts';
 
 const PASSWORD = 'revocation test password';
@@ -76,6 +80,19 @@ describe('embedded AS: revoked access tokens at the gateway', () => {
     assert.equal(await active(token), false, `${why}: introspection says inactive`);
   }
 
+  /**
+   * Another process (the admin CLI) wrote the revocation to the database at `committedAt`: the
+   * gateway, which hears no bus of that process, refuses the token within 1 s (its periodic read
+   * of what changed, src/authorization-server/revocation.ts).
+   */
+  async function assertRefusedWithin1s(token: string, why: string, committedAt: number, t: TestContext): Promise<void> {
+    await waitFor(async () => (await atMcp(token)) === 401, `${why}: the gateway to refuse the access token`, { timeoutMs: 5000, intervalMs: 20 });
+    const ms = Date.now() - committedAt;
+    t.diagnostic(`${why}: refused ${ms} ms after the writer (the CLI, another connection) was done`);
+    assert.ok(ms < 1000, `${why}: refused after ${ms} ms`);
+    assert.equal(await active(token), false, `${why}: introspection says inactive`);
+  }
+
   const user = (username = 'alice') => ({ issuer: warden.config.publicUrl, username, password: PASSWORD, resource: endpoint, scope: 'notes:read' });
   after(async () => {
     await warden.close();
@@ -134,30 +151,30 @@ describe('embedded AS: revoked access tokens at the gateway', () => {
     for (const at of [tokens.access_token, r1.access_token, r2.access_token]) await assertRefused(at, 'refresh reuse');
   });
 
-  it('RFC 7009 §2.1: `mcp-warden consents revoke` revokes the access tokens of the consent\'s grant', async () => {
+  it('RFC 7009 §2.1: `mcp-warden consents revoke` revokes the access tokens of the consent\'s grant', async (t) => {
     const tokens = await obtainTokens(user());
     await inUse(tokens);
-    const out = await runCli(['consents', 'revoke', '--user', 'alice', '--client', tokens.clientId, '--config', configFile]);
+    const out = await runCli(['consents', 'revoke', '--user', 'alice', `--client=${tokens.clientId}`, '--config', configFile]);
     assert.equal(out.code, 0, out.err);
-    await assertRefused(tokens.access_token, 'consent revoked');
+    await assertRefusedWithin1s(tokens.access_token, 'consent revoked', Date.now(), t);
   });
 
-  it('RFC 7009 §2.1: `mcp-warden users remove` revokes every token issued to that user', async () => {
+  it('RFC 7009 §2.1: `mcp-warden users remove` revokes every token issued to that user', async (t) => {
     const tokens = await obtainTokens(user('carol'));
     await inUse(tokens);
     const out = await runCli(['users', 'remove', 'carol', '--config', configFile]);
     assert.equal(out.code, 0, out.err);
-    await assertRefused(tokens.access_token, 'user removed');
+    await assertRefusedWithin1s(tokens.access_token, 'user removed', Date.now(), t);
     await assert.rejects(refreshTokens({ issuer: warden.config.publicUrl, clientId: tokens.clientId, refreshToken: tokens.refresh_token!, resource: endpoint }),
       (err: oauth.ResponseBodyError) => err.error === 'invalid_grant', 'and their refresh token');
   });
 
-  it('RFC 7009 §2.1: `mcp-warden users disable` revokes every token issued to that user and refuses their sign-in until enabled', async () => {
+  it('RFC 7009 §2.1: `mcp-warden users disable` revokes every token issued to that user and refuses their sign-in until enabled', async (t) => {
     const tokens = await obtainTokens(user('dave'));
     await inUse(tokens);
     const out = await runCli(['users', 'disable', 'dave', '--config', configFile]);
     assert.equal(out.code, 0, out.err);
-    await assertRefused(tokens.access_token, 'user disabled');
+    await assertRefusedWithin1s(tokens.access_token, 'user disabled', Date.now(), t);
     await assert.rejects(refreshTokens({ issuer: warden.config.publicUrl, clientId: tokens.clientId, refreshToken: tokens.refresh_token!, resource: endpoint }),
       (err: oauth.ResponseBodyError) => err.error === 'invalid_grant', 'and their refresh token');
     await assert.rejects(obtainTokens(user('dave')), /sign-in failed with HTTP 401/, 'a disabled user cannot sign in');
@@ -166,11 +183,27 @@ describe('embedded AS: revoked access tokens at the gateway', () => {
     assert.ok((await obtainTokens(user('dave'))).access_token, 'enabled again, they sign in');
   });
 
-  it('RFC 7009 §2.1: `mcp-warden clients remove` revokes every token issued to that client', async () => {
+  it('RFC 7009 §2.1: `mcp-warden clients remove` revokes every token issued to that client', async (t) => {
     const tokens = await obtainTokens(user());
     await inUse(tokens);
-    const out = await runCli(['clients', 'remove', tokens.clientId, '--config', configFile]);
+    const out = await runCli(['clients', 'remove', '--config', configFile, '--', tokens.clientId]);
     assert.equal(out.code, 0, out.err);
-    await assertRefused(tokens.access_token, 'client removed');
+    await assertRefusedWithin1s(tokens.access_token, 'client removed', Date.now(), t);
+  });
+
+  it('RFC 7009 §2.1: a revocation another connection writes straight to the database file is refused by the gateway within 1 s, cached verification included', async (t) => {
+    const tokens = await obtainTokens(user());
+    await inUse(tokens);
+    const grantId = decodeJwt(tokens.access_token).grant_id;
+    assert.equal(typeof grantId, 'string');
+    const other = await openStorage({ ...warden.config, storage: { sqlite: { path: join(dir, 'warden.db') } } });
+    try {
+      const list = createRevocationList({ records: other.as.revocations, now: Date.now, horizonMs: revocationHorizonMs(900) });
+      await list.revokeGrant(grantId as string);
+      await assertRefusedWithin1s(tokens.access_token, 'grant revoked by another connection', Date.now(), t);
+      await list.close();
+    } finally {
+      await other.close();
+    }
   });
 });

@@ -125,6 +125,21 @@ describe('SessionRegistry (MCP 2025-11-25 transports §Session Management)', () 
     assert.equal(registry.find(again.id, principal('bob', 'shared')), again);
   });
 
+  it('cluster: a copy adopted from another instance is found like any session, but neither counted against the bounds nor evicted', () => {
+    const { registry, open, evicted } = setup({ perCaller: 1, perUser: 1 });
+    const alice = principal('alice');
+    const copy = Object.assign(new FakeSession({ subject: 'alice', clientId: 'client-1', audience: AUD, serverPath: '/mcp' }, 0, () => registry), { adopted: true });
+    registry.adopt(copy);
+    assert.equal(registry.find(copy.id, alice), copy);
+    assert.equal(registry.get(copy.id), copy);
+    const own = open(alice);
+    assert.deepEqual(evicted, [], 'the adopted copy is not the least recently used session to end');
+    assert.equal(copy.ended, false);
+    assert.equal(registry.size, 2);
+    assert.throws(() => open(principal('alice', 'client-2')), refusedWith('too_many_sessions', 429), 'the own session counts');
+    assert.equal(own.ended, false);
+  });
+
   it('closeAll ends every session', async () => {
     const { registry, open } = setup();
     const all = [open(principal('alice')), open(principal('bob'))];

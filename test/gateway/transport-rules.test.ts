@@ -249,6 +249,23 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     assert.equal(res.status, 404);
   });
 
+  it('idleTimeoutSeconds: each request restarts the idle clock; the session ends one idle period after the last one', async () => {
+    const idleUrl = url.replace(/\/mcp$/, '/mcp/idle');
+    const idleToken = await t.issuer.mint({ aud: idleUrl });
+    const sid = await openSession(idleUrl, idleToken);
+    const endpoint = t.warden.gateway.endpoints.get('/mcp/idle')!;
+    // 2.4 s of requests 400 ms apart: more than two idle periods (1 s), never one without a request.
+    for (let i = 1; i <= 6; i++) {
+      await new Promise((r) => setTimeout(r, 400));
+      const res = await post(idleUrl, idleToken, call(i, 'echo', { text: 'still here' }), { 'mcp-session-id': sid });
+      assert.equal(res.status, 200, `request ${i} finds its session`);
+      await res.text();
+    }
+    const last = Date.now();
+    await waitFor(() => endpoint.sessionCount === 0, 'the idle session to close');
+    assert.ok(Date.now() - last >= 900, 'not before an idle period since the last request');
+  });
+
   it('MCP transports §Session Management: session IDs are random UUIDs of visible ASCII', async () => {
     const a = await openSession(url, token);
     const b = await openSession(url, token);

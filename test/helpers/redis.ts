@@ -44,9 +44,12 @@ export function testKeyPrefix(): string {
   return `warden-test:${randomBytes(6).toString('hex')}:`;
 }
 
-/** A TCP proxy to the test Redis that can be cut (every connection dropped, new ones refused) and restored. */
-export async function cuttableProxy(): Promise<{ url: string; cut(): void; restore(): void; close(): Promise<void> }> {
-  const target = new URL(TEST_REDIS_URL);
+/**
+ * A TCP proxy to the test Redis (or to `targetUrl`, e.g. the test PostgreSQL) that can be cut
+ * (every connection dropped, new ones refused) and restored; `url` is `targetUrl` through it.
+ */
+export async function cuttableProxy(targetUrl: string = TEST_REDIS_URL): Promise<{ url: string; cut(): void; restore(): void; close(): Promise<void> }> {
+  const target = new URL(targetUrl);
   const sockets = new Set<Socket>();
   let open = true;
   const server: Server = createServer((client) => {

@@ -140,6 +140,26 @@ describe('policy engine decisions (docs/policy.md: rules, evaluation order, step
     assert.equal(p.decide(caller(), call('write_2')).effect, 'deny');
   });
 
+  it('a remembered decision is the one made for that principal and target; arguments still decide where a rule reads them', () => {
+    const p = policy({ mode: 'deny-overrides', rules: [{ name: 'tools', tools: ['query', 'echo'] }, { name: 'admins', tools: 'purge', roles: 'admin' }, { name: 'no-prod', effect: 'deny', tools: 'query', arguments: { db: 'prod' } }] });
+    const admin = caller({ roles: ['admin'] });
+    const member = caller({ roles: ['member'] });
+    for (let i = 0; i < 3; i++) {
+      // Same target, two principals: each keeps its own answer, however often asked and in any order.
+      assert.equal(p.decide(admin, call('purge')).effect, 'allow');
+      assert.equal(p.decide(member, call('purge')).effect, 'deny');
+      // A rule reading arguments: never answered from memory.
+      assert.equal(p.decide(member, call('query', { db: 'dev' })).effect, 'allow');
+      assert.equal(p.decide(member, call('query', { db: 'prod' })).effect, 'deny');
+      // Arguments that are not an object make the request malformed, after an allow for the same tool.
+      assert.equal(p.decide(member, call('echo', { x: 1 })).effect, 'allow');
+      assert.equal(p.decide(member, call('echo', 'not an object')).effect, 'deny');
+    }
+    const first = p.decide(admin, call('purge'));
+    assert.equal(p.decide(admin, call('purge', { any: 'thing' })), first, 'the same frozen decision for any arguments');
+    assert.ok(Object.isFrozen(first));
+  });
+
   it('MCP server/tools, resources, prompts, utilities/completion: the decision names the audit target', () => {
     const engine = policy({ ...demo, default: 'allow' });
     const who = caller({ roles: ['admin'], scopes: ['notes:read', 'notes:write'] });

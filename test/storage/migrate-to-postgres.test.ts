@@ -17,6 +17,9 @@ import { buildDemoConfig } from '../../src/config/demo.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { openDatabase } from '../../src/storage/sqlite/database.ts';
+import { createSqliteStore } from '../../src/storage/sqlite/store.ts';
+import { decodeJwt } from 'jose';
+import { initializeMessage, post } from '../gateway/fixtures/raw.ts';
 import { runCli } from '../helpers/cli.ts';
 import { obtainTokens, refreshTokens } from '../helpers/oauth.ts';
 import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
@@ -54,9 +57,11 @@ describe('mcp-warden migrate --from SQLite --to PostgreSQL', { skip: await postg
     const env = { PATH: process.env.PATH, WARDEN_DEMO_PASSWORD: PASSWORD, WARDEN_DEMO_CLIENT_SECRET: 'agent-secret-0123456789abcdef' };
     const endpoint = `http://127.0.0.1:${port}/mcp`;
     let tokens: Awaited<ReturnType<typeof obtainTokens>>;
+    let revokedTokens: Awaited<ReturnType<typeof obtainTokens>>;
     const before = await startWarden(config({ sqlite: { path: file } }), { env, announce: () => {} });
     try {
       tokens = await obtainTokens({ issuer: before.url, resource: endpoint, scope: 'notes:read', username: 'alice', password: PASSWORD });
+      revokedTokens = await obtainTokens({ issuer: before.url, resource: endpoint, scope: 'notes:read', username: 'bob', password: PASSWORD });
       const client = new Client({ name: 'before', version: '1' });
       await client.connect(new StreamableHTTPClientTransport(new URL(endpoint), { authProvider: { token: async () => tokens.access_token } }));
       await client.listTools();
@@ -66,9 +71,12 @@ describe('mcp-warden migrate --from SQLite --to PostgreSQL', { skip: await postg
       await before.close();
     }
     const db = openDatabase(file);
-    const counts = Object.fromEntries(['oidc_models', 'as_keys', 'users', 'audit_events'].map((t) => [t, (db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get() as { n: number }).n]));
+    // RFC 7009 §2.1: a grant revoked before the move stays revoked after it.
+    const now = Date.now();
+    await createSqliteStore(db).revocations.put({ kind: 'grant', id: String(decodeJwt(revokedTokens!.access_token).grant_id), revokedAt: now, expiresAt: now + 3_600_000 });
+    const counts = Object.fromEntries(['oidc_models', 'as_keys', 'as_revocations', 'users', 'audit_events'].map((t) => [t, (db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get() as { n: number }).n]));
     db.close();
-    assert.ok(counts.audit_events! > 0 && counts.users === 2 && counts.oidc_models! > 0);
+    assert.ok(counts.audit_events! > 0 && counts.users === 2 && counts.oidc_models! > 0 && counts.as_revocations === 1);
 
     const moved = await runCli(['migrate', '--from', file, '--to', TEST_POSTGRES_URL, '--schema', pg.schema]);
     assert.equal(moved.code, 0, moved.err);
@@ -84,6 +92,9 @@ describe('mcp-warden migrate --from SQLite --to PostgreSQL', { skip: await postg
       await client.close();
       const refreshed = await refreshTokens({ issuer: afterMove.url, clientId: tokens.clientId, refreshToken: tokens.refresh_token!, resource: endpoint });
       assert.ok(refreshed.access_token);
+      const refused = await post(endpoint, revokedTokens!.access_token, initializeMessage());
+      assert.equal(refused.status, 401, 'the revocation moved too');
+      await refused.text();
       // alice's password (its hash) moved too.
       await obtainTokens({ issuer: afterMove.url, resource: endpoint, scope: 'notes:read', username: 'alice', password: PASSWORD, clientId: tokens.clientId });
     } finally {

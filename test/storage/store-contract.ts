@@ -142,5 +142,40 @@ export function runStoreContract(backend: string, open: () => Promise<StoreHarne
       assert.equal((await store.consents.remove({ accountId: 'alice' })).length, 1);
       assert.deepEqual((await store.consents.list()).map((c) => c.accountId), ['bob']);
     }));
+
+    it('RFC 7009 §2.1 revocations: a grant or token keeps its first time, a user or client the latest; the expiry only grows', () => withStore(async ({ store, clock }) => {
+      const t = clock.now;
+      assert.deepEqual(await store.revocations.put({ kind: 'grant', id: 'g', revokedAt: t, expiresAt: t + 1000 }), { kind: 'grant', id: 'g', revokedAt: t, expiresAt: t + 1000 });
+      assert.deepEqual(await store.revocations.put({ kind: 'grant', id: 'g', revokedAt: t + 5, expiresAt: t + 500 }), { kind: 'grant', id: 'g', revokedAt: t, expiresAt: t + 1000 });
+      await store.revocations.put({ kind: 'subject', id: 'carol', revokedAt: t, expiresAt: t + 1000 });
+      assert.deepEqual(await store.revocations.put({ kind: 'subject', id: 'carol', revokedAt: t + 7, expiresAt: t + 2000 }), { kind: 'subject', id: 'carol', revokedAt: t + 7, expiresAt: t + 2000 });
+      assert.deepEqual(await store.revocations.put({ kind: 'subject', id: 'carol', revokedAt: t + 3, expiresAt: t + 100 }), { kind: 'subject', id: 'carol', revokedAt: t + 7, expiresAt: t + 2000 }, 'an older removal heard late does not move the line back');
+      // Kinds are separate namespaces: a client with a user's name is another revocation.
+      await store.revocations.put({ kind: 'client', id: 'carol', revokedAt: t + 1, expiresAt: t + 1000 });
+      const { records } = await store.revocations.changedSince(0);
+      assert.deepEqual(records.map((r) => `${r.kind}:${r.id}:${r.revokedAt - t}`).sort(), ['client:carol:1', 'grant:g:0', 'subject:carol:7']);
+    }));
+
+    it('revocations: changedSince lists what was put after the cursor, in put order, never an expired one', () => withStore(async ({ store, clock }) => {
+      const t = clock.now;
+      const all = await store.revocations.changedSince(0);
+      assert.deepEqual(all.records, []);
+      await store.revocations.put({ kind: 'token', id: 'j1', revokedAt: t, expiresAt: t + 1000 });
+      await store.revocations.put({ kind: 'grant', id: 'g1', revokedAt: t, expiresAt: t + 60_000 });
+      const first = await store.revocations.changedSince(all.cursor);
+      assert.deepEqual(first.records.map((r) => r.id), ['j1', 'g1']);
+      assert.deepEqual((await store.revocations.changedSince(first.cursor)).records, [], 'nothing new');
+      await store.revocations.put({ kind: 'client', id: 'c1', revokedAt: t, expiresAt: t + 60_000 });
+      // Put again: a change too (another instance must hear a moved line), listed at its new place.
+      await store.revocations.put({ kind: 'token', id: 'j1', revokedAt: t, expiresAt: t + 2000 });
+      const second = await store.revocations.changedSince(first.cursor);
+      assert.deepEqual(second.records.map((r) => r.id), ['c1', 'j1']);
+      assert.ok(second.cursor > first.cursor);
+      clock.now += 2000;
+      assert.deepEqual((await store.revocations.changedSince(0)).records.map((r) => r.id), ['g1', 'c1'], 'expired: not listed');
+      assert.deepEqual((await store.revocations.changedSince(second.cursor)).records, []);
+      await store.revocations.put({ kind: 'subject', id: 's1', revokedAt: clock.now, expiresAt: clock.now + 1000 });
+      assert.deepEqual((await store.revocations.changedSince(second.cursor)).records.map((r) => r.id), ['s1'], 'positions are not reused after expiry');
+    }));
   });
 }

@@ -49,6 +49,27 @@ describe('SQLite store durability', () => {
     } finally { db.close(); }
   });
 
+  it('RFC 7009 §2.1: revocations kept as oidc_models rows by an older version move to as_revocations when it upgrades', async () => {
+    const db = openDatabase(':memory:');
+    try {
+      createSqliteStore(db);
+      // The database as the previous version left it: schema version 2, revocations in oidc_models.
+      db.exec(`DROP TABLE as_revocations; DELETE FROM schema_migrations WHERE owner = 'authorization-server' AND version = 3;
+        INSERT INTO oidc_models (model, id, payload, expires_at) VALUES
+          ('RevokedGrant', 'g1', '{"revokedAt":1800000000000}', 1800000900000),
+          ('RevokedSubject', 'carol', '{"revokedAt":1800000000500}', 1800000900000),
+          ('Client', 'c1', '{"client_id":"c1"}', NULL)`);
+      const store = createSqliteStore(db, () => 1_800_000_001_000);
+      const { records } = await store.revocations.changedSince(0);
+      assert.deepEqual(records, [
+        { kind: 'grant', id: 'g1', revokedAt: 1_800_000_000_000, expiresAt: 1_800_000_900_000 },
+        { kind: 'subject', id: 'carol', revokedAt: 1_800_000_000_500, expiresAt: 1_800_000_900_000 },
+      ]);
+      assert.deepEqual(await store.models.list('RevokedGrant'), [], 'moved, not copied');
+      assert.deepEqual((await store.models.list('Client')).map((c) => c.id), ['c1'], 'other models untouched');
+    } finally { db.close(); }
+  });
+
   it('data survives closing and reopening the file (migrations run once)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'warden-store-'));
     try {
@@ -69,8 +90,10 @@ describe('PostgreSQL store shared by several instances', { skip: await postgresU
     const second = await openPostgres({ url: TEST_POSTGRES_URL, schema: first.schema, maxConnections: 2 });
     try {
       const [a, b] = await Promise.all([createPostgresStore(first), createPostgresStore(second)]);
-      const { rows } = await first.query<{ n: number }>('count_migrations', "SELECT COUNT(*)::int AS n FROM schema_migrations WHERE owner = 'authorization-server'");
-      assert.equal(rows[0]!.n, 1);
+      const { rows } = await first.query<{ n: number; versions: number; latest: number }>('count_migrations',
+        "SELECT COUNT(*)::int AS n, COUNT(DISTINCT version)::int AS versions, MAX(version)::int AS latest FROM schema_migrations WHERE owner = 'authorization-server'");
+      assert.equal(rows[0]!.n, rows[0]!.versions, 'no step applied twice');
+      assert.equal(rows[0]!.n, rows[0]!.latest, 'every step applied');
       await a.models.upsert('Client', 'c1', { client_id: 'c1' }, undefined);
       assert.deepEqual(await b.models.find('Client', 'c1'), { client_id: 'c1' }, 'a client registered on one instance is found on the other');
     } finally {
@@ -98,6 +121,33 @@ describe('PostgreSQL store shared by several instances', { skip: await postgresU
     }
   });
 
+  it('RFC 7009 §2.1: revocations kept as oidc_models rows by an older version move to as_revocations when it upgrades', async () => {
+    const db = await openTestPostgres();
+    try {
+      await createPostgresStore(db);
+      // The database as the previous version left it: schema version 1, revocations in oidc_models.
+      await db.query('downgrade_table', 'DROP TABLE as_revocations');
+      await db.query('downgrade_seq', 'DROP SEQUENCE as_revocations_seq');
+      await db.query('downgrade_version', "DELETE FROM schema_migrations WHERE owner = 'authorization-server' AND version = 2");
+      await db.query('old_rows', `INSERT INTO oidc_models (model, id, payload, expires_at) VALUES
+        ('RevokedAccessToken', 'j1', '{"revokedAt":1800000000000}', 1800000900000),
+        ('RevokedClient', 'agent', '{"revokedAt":1800000000500}', 1800000900000)`);
+      const store = await createPostgresStore(db, () => 1_800_000_001_000);
+      const { records } = await store.revocations.changedSince(0);
+      assert.deepEqual(records.sort((a, b) => a.id.localeCompare(b.id)), [
+        { kind: 'client', id: 'agent', revokedAt: 1_800_000_000_500, expiresAt: 1_800_000_900_000 },
+        { kind: 'token', id: 'j1', revokedAt: 1_800_000_000_000, expiresAt: 1_800_000_900_000 },
+      ]);
+      assert.deepEqual(await store.models.list('RevokedAccessToken'), [], 'moved, not copied');
+      // A put after the upgrade is listed after the moved rows.
+      const cursor = (await store.revocations.changedSince(0)).cursor;
+      await store.revocations.put({ kind: 'grant', id: 'g-new', revokedAt: 1_800_000_001_000, expiresAt: 1_800_000_900_000 });
+      assert.deepEqual((await store.revocations.changedSince(cursor)).records.map((r) => r.id), ['g-new']);
+    } finally {
+      await db.drop();
+    }
+  });
+
   it('a write the database refuses leaves the stored row intact, and the data outlives the pool', async () => {
     const db = await openTestPostgres();
     try {
@@ -113,6 +163,37 @@ describe('PostgreSQL store shared by several instances', { skip: await postgresU
       } finally { await again.close(); }
     } finally {
       await db.drop();
+    }
+  });
+
+  it('RFC 7009 §2.1: revocations put by two instances at once are all seen, in order, by a third following the change cursor (none skipped)', async () => {
+    const first = await openTestPostgres();
+    const second = await openPostgres({ url: TEST_POSTGRES_URL, schema: first.schema, maxConnections: 4 });
+    const third = await openPostgres({ url: TEST_POSTGRES_URL, schema: first.schema, maxConnections: 1 });
+    try {
+      const [a, b, reader] = [await createPostgresStore(first), await createPostgresStore(second), await createPostgresStore(third)];
+      const t = Date.now();
+      const seen = new Set<string>();
+      let cursor = 0;
+      let writing = true;
+      const follow = (async () => {
+        while (writing) {
+          const changed = await reader.revocations.changedSince(cursor);
+          for (const r of changed.records) seen.add(r.id);
+          cursor = changed.cursor;
+        }
+      })();
+      await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).revocations.put({ kind: 'grant', id: `g${i}`, revokedAt: t, expiresAt: t + 60_000 })));
+      writing = false;
+      await follow;
+      // What the follower read while the writes were racing, plus one last read from its cursor:
+      // a put that committed out of order would be missing here.
+      for (const r of (await reader.revocations.changedSince(cursor)).records) seen.add(r.id);
+      assert.equal(seen.size, 60);
+    } finally {
+      await third.close();
+      await second.close();
+      await first.drop();
     }
   });
 });

@@ -34,6 +34,17 @@ function runUserRecordsContract(backend: string, open: () => Promise<{ records: 
       assert.deepEqual((await r.list()).map((u) => u.username), ['alice']);
     }));
 
+    it('count is the number of records, disabled ones included, and follows insert and remove', () => withRecords(async (r) => {
+      assert.equal(await r.count(), 0);
+      await r.insert({ username: 'alice', passwordHash: 'h', roles: ['member'], createdAt: 1 });
+      await r.insert({ username: 'bob', passwordHash: 'h', roles: [], createdAt: 2 });
+      assert.equal(await r.insert({ username: 'bob', passwordHash: 'x', roles: [], createdAt: 3 }), false);
+      await r.update('bob', { disabledAt: 5 });
+      assert.equal(await r.count(), 2, 'a refused duplicate adds nothing; a disabled account still counts');
+      await r.remove('alice');
+      assert.equal(await r.count(), 1);
+    }));
+
     it('update changes only what it names, and says when there is no such user', () => withRecords(async (r) => {
       await r.insert({ username: 'alice', passwordHash: 'h1', roles: ['member'], createdAt: 1 });
       assert.equal(await r.update('alice', { roles: ['admin'] }), true);

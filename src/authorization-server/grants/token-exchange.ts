@@ -55,7 +55,7 @@ export interface TokenExchangeGrantOptions {
    */
   mcpResources: readonly string[];
   /** Whether a token this server issued was revoked (RFC 7009), by its claims. Default: never. */
-  isRevoked?: (claims: JWTPayload) => Promise<boolean>;
+  isRevoked?: (claims: JWTPayload) => boolean | Promise<boolean>;
   /** For tests: the clock, in seconds. */
   nowSeconds?: NowSeconds;
 }

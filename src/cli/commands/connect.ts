@@ -6,7 +6,7 @@ import { parseOptions, UsageError } from '../options.ts';
 import type { Command } from '../command.ts';
 import { clientOptionSpec, clientOptionsHelp, toClientOptions } from '../../client/cli-options.ts';
 import { runStdioBridge } from '../../client/bridge.ts';
-import { WardenClient } from '../../client/session.ts';
+import { createDeferredWarden } from '../../client/deferred-warden.ts';
 
 export const run: Command = async (ctx) => {
   const { values, positionals } = parseOptions(ctx.args, clientOptionSpec);
@@ -18,6 +18,7 @@ export const run: Command = async (ctx) => {
   if (!url || positionals.length > 1) throw new UsageError('usage: mcp-warden connect <url> [options]');
   const notice = (m: string) => ctx.stderr.write(`mcp-warden connect: ${m}\n`);
   if (ctx.checkOnly) return 0; // the invocation parsed: nothing more to do (docs tests)
-  const client = new WardenClient(toClientOptions(url, values, ctx.env, { notice, printUrl: (u) => ctx.stderr.write(`mcp-warden connect: open this URL to sign in:\n\n  ${u.href}\n\n`) }));
+  // The full client (the MCP SDK's OAuth, fetch) loads only when the stored token will not do.
+  const client = createDeferredWarden(toClientOptions(url, values, ctx.env, { notice, printUrl: (u) => ctx.stderr.write(`mcp-warden connect: open this URL to sign in:\n\n  ${u.href}\n\n`) }));
   return runStdioBridge({ warden: client, stdin: process.stdin, stdout: ctx.stdout, onNotice: notice });
 };

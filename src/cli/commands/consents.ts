@@ -37,7 +37,7 @@ export const run: Command = async (ctx) => {
         if (!values.user) throw new UsageError('consents revoke needs --user');
         const as = config.authorizationServer;
         if (!('embedded' in as)) throw new UsageError('this configuration uses an external authorization server; consents live there');
-        const revocations = createRevocationList({ models: store.models, now: Date.now, horizonMs: revocationHorizonMs(longestAccessTokenTtlSeconds(as.embedded)) });
+        const revocations = createRevocationList({ records: store.revocations, now: Date.now, horizonMs: revocationHorizonMs(longestAccessTokenTtlSeconds(as.embedded)) });
         const removed = await store.consents.remove({ accountId: values.user, ...(values.client ? { clientId: values.client } : {}) });
         for (const r of removed) {
           await revocations.revokeGrant(r.grantId);

@@ -6,7 +6,9 @@
  * are retired.
  */
 import { openAdminContext } from '../../authorization-server/admin.ts';
-import { longestAccessTokenTtlSeconds, rotateSigningKey } from '../../authorization-server/keys.ts';
+import { activeSigningKeys, longestAccessTokenTtlSeconds, rotateSigningKey } from '../../authorization-server/keys.ts';
+import { announceKeyChange } from '../../cluster/key-notices.ts';
+import { silentLogger } from '../../log.ts';
 import { parseOptions, UsageError } from '../options.ts';
 import type { Command } from '../command.ts';
 import { configFromOptions } from '../config-options.ts';
@@ -14,7 +16,8 @@ import { configFromOptions } from '../config-options.ts';
 const HELP = `usage: mcp-warden keys <list|rotate> [--config FILE | --demo] [--json]
   list     signing keys, newest first, with their state
   rotate   add a new signing key; a running warden signs with it within signingKeyCheckSeconds
-           (default 60 s) or at once on SIGHUP. Keys beyond the newest two are retired once the
+           (default 60 s), at once on SIGHUP, or at once when cluster.redis is configured (a key
+           notice reaches every instance). Keys beyond the newest two are retired once the
            tokens they signed have expired (the longest accessTokenTtlSeconds, token-exchange
            audiences included, after they stopped signing)
     --force  retire every previous key now, the signing one included (a compromised key:
@@ -51,6 +54,15 @@ export const run: Command = async (ctx) => {
         ctx.stdout.write(`new signing key ${added.kid}; a running mcp-warden signs with it at its next key check, or at once on SIGHUP\n`);
         for (const kid of retired) ctx.stdout.write(`retired ${kid}\n`);
         for (const k of kept) ctx.stdout.write(`still published ${k.kid}: tokens it signed may be valid until ${new Date(k.retireAfter).toISOString()}; the next rotation after that retires it (--force: now)\n`);
+        // cluster.redis: every running instance reloads now (src/cluster/key-notices.ts).
+        const redis = config.cluster?.redis;
+        if (redis) {
+          const kids = (await activeSigningKeys(store.keys)).map((k) => k.kid);
+          const sent = await announceKeyChange(redis, { kids }, silentLogger);
+          ctx.stdout.write('received' in sent
+            ? `key notice sent over Redis: ${sent.received} instance(s) reload their keys now\n`
+            : `key notice not sent (${sent.notSent}): running instances reload at their next key check\n`);
+        }
         return 0;
       }
       default:

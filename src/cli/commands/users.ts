@@ -40,7 +40,7 @@ export const run: Command = async (ctx) => {
       const as = config.authorizationServer;
       if (!('embedded' in as)) return;
       const store = admin.storage.as;
-      const revocations = createRevocationList({ models: store.models, now: Date.now, horizonMs: revocationHorizonMs(longestAccessTokenTtlSeconds(as.embedded)) });
+      const revocations = createRevocationList({ records: store.revocations, now: Date.now, horizonMs: revocationHorizonMs(longestAccessTokenTtlSeconds(as.embedded)) });
       await revokeUser(store, revocations, user);
     };
     const needUser = () => { if (!username) throw new UsageError(`users ${sub} needs a USER`); return username; };

@@ -17,22 +17,25 @@ import { elapsedUs, type EndpointContext } from './context.ts';
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1
  */
 export async function authenticate(ctx: EndpointContext, req: IncomingMessage, query: string, started: number): Promise<Caller> {
-  const deny = (reason: string, latencyUs: number) => ctx.record({ method: 'http', decision: 'deny', reason, latencyUs, remoteAddress: ctx.clientAddress(req) });
   let token: string | undefined;
   try {
     token = parseBearerToken(req, query);
   } catch (err) {
-    deny('malformed authorization', 0);
+    deny(ctx, req, 'malformed authorization', 0);
     throw err;
   }
   if (token === undefined) {
-    deny('no access token', 0);
+    deny(ctx, req, 'no access token', 0);
     throw new GatewayError('unauthorized', 'an access token is required', { reason: 'no token' });
   }
   try {
     return await ctx.verifier.verify(token, ctx.server);
   } catch (err) {
-    deny(`invalid token: ${err instanceof GatewayError ? err.reason : 'verification failed'}`, elapsedUs(started));
+    deny(ctx, req, `invalid token: ${err instanceof GatewayError ? err.reason : 'verification failed'}`, elapsedUs(started));
     throw err;
   }
+}
+
+function deny(ctx: EndpointContext, req: IncomingMessage, reason: string, latencyUs: number): void {
+  ctx.record({ method: 'http', decision: 'deny', reason, latencyUs, remoteAddress: ctx.clientAddress(req) });
 }

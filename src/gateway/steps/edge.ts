@@ -15,7 +15,23 @@ export const ALLOW = 'GET, POST, DELETE, OPTIONS';
 const CORS_REQUEST_HEADERS = 'Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID';
 const CORS_EXPOSED_HEADERS = 'Mcp-Session-Id, WWW-Authenticate, MCP-Protocol-Version';
 
-export type Cors = Record<string, string>;
+export type Cors = Readonly<Record<string, string>>;
+
+/** The headers of a request without an allowed Origin: none. Shared, never written to. */
+export const NO_CORS: Cors = Object.freeze({});
+/** The CORS headers per allowed Origin, built once each (the allow-list is the operator's: few values). */
+const corsByOrigin = new Map<string, Cors>();
+const MAX_CACHED_ORIGINS = 64;
+
+function corsFor(origin: string): Cors {
+  let cors = corsByOrigin.get(origin);
+  if (!cors) {
+    cors = Object.freeze({ 'Access-Control-Allow-Origin': origin, 'Access-Control-Expose-Headers': CORS_EXPOSED_HEADERS, Vary: 'Origin' });
+    if (corsByOrigin.size >= MAX_CACHED_ORIGINS) corsByOrigin.clear();
+    corsByOrigin.set(origin, cors);
+  }
+  return cors;
+}
 
 /**
  * Returns the CORS headers every later answer carries, or undefined when the request was fully
@@ -30,7 +46,7 @@ export function checkEdge(ctx: EndpointContext, req: IncomingMessage, res: Serve
     ctx.record({ method: 'http', decision: 'deny', reason: 'origin not allowed' });
     throw err;
   }
-  const cors: Cors = origin ? { 'Access-Control-Allow-Origin': origin, 'Access-Control-Expose-Headers': CORS_EXPOSED_HEADERS, Vary: 'Origin' } : {};
+  const cors = origin ? corsFor(origin) : NO_CORS;
   if (req.method === 'OPTIONS') {
     res.writeHead(204, { ...cors, 'Access-Control-Allow-Methods': ALLOW, 'Access-Control-Allow-Headers': CORS_REQUEST_HEADERS, 'Access-Control-Max-Age': '600' }).end();
     return undefined;

@@ -10,7 +10,14 @@ import type { Caller } from '../../kernel/caller.ts';
 import type { Session } from '../session.ts';
 import type { EndpointContext } from './context.ts';
 
-/** @throws GatewayError session_required (400), session_not_found (404) */
+/**
+ * The session of this request, held here (the cluster's routing ran before: a session held by
+ * another instance is adopted or forwarded by then, src/cluster/session-routing.ts). Its directory
+ * entry is refreshed now and then, never per request.
+ * @throws GatewayError session_required (400), session_not_found (404)
+ */
 export function findSession(ctx: EndpointContext, req: IncomingMessage, caller: Caller): Session {
-  return ctx.sessions.find(req.headers['mcp-session-id'], caller);
+  const session = ctx.sessions.find(req.headers['mcp-session-id'], caller);
+  ctx.sharing?.touched(session);
+  return session;
 }

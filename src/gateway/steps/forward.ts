@@ -38,7 +38,51 @@ export interface Forwarding {
 }
 
 /** @throws GatewayError session_not_found (404), upstream_unavailable (502) for notifications the upstream refused */
-export async function forward(ctx: EndpointContext, f: Forwarding): Promise<void> {
+export function forward(ctx: EndpointContext, f: Forwarding): Promise<void> {
+  const { body } = f;
+  if (!body.batch && body.messages.length === 1 && body.refused.length === 0) return forwardOne(ctx, f, body.messages[0]!);
+  return forwardMany(ctx, f);
+}
+
+/**
+ * One message, the POST every SDK sends: the same rules as forwardMany, without the sets, arrays
+ * and spreads a batch needs.
+ */
+async function forwardOne(ctx: EndpointContext, f: Forwarding, m: JsonRpcMessage): Promise<void> {
+  const { session, body } = f;
+  const reason = f.denied.get(m);
+  if (!isRequest(m)) {
+    // MCP transports §Sending Messages to the Server: a notification or response → 202, no body.
+    // A denied notification goes nowhere and is answered the same way (it has no id to answer).
+    if (reason === undefined) await sendNotifications(ctx, session, [m], f.version);
+    f.res.writeHead(202, f.cors).end();
+    return;
+  }
+  let refusal: JsonRpcResponse | undefined;
+  if (reason !== undefined) refusal = errorResponse(m.id, FORBIDDEN_CODE, `Forbidden: ${reason}`);
+  else if (session.isPending(m.id)) refusal = errorResponse(m.id, -32600, 'Invalid Request: this id is already in use in this session');
+  else {
+    const over = session.admission(body.bytes).refuse(m.id);
+    if (over) throw tooManyPending(session, [over]);
+  }
+  const headers = body.initialize ? { ...f.cors, 'Mcp-Session-Id': session.id } : f.cors;
+  const exchange = new Exchange(f.res, f.acceptsSse, false, headers, filterLists(ctx, f.caller), session, primesStreams(f.version));
+  if (refusal) {
+    exchange.answerLocally(refusal);
+    return;
+  }
+  session.track(m.id, m.method, m.params, exchange, body.bytes);
+  exchange.expect();
+  try {
+    await send(ctx, session, [m], f.version);
+  } catch (err) {
+    session.forget(m.id);
+    exchange.deliverResponse(errorResponse(m.id, -32603, reportUpstreamFailure(ctx.log, session.id, err, 'upstream refused a message')), undefined);
+    if (body.initialize) void session.end('initialize failed upstream');
+  }
+}
+
+async function forwardMany(ctx: EndpointContext, f: Forwarding): Promise<void> {
   const { session, body, denied } = f;
   const toSend: JsonRpcMessage[] = [];
   const requests: JsonRpcRequest[] = [];
@@ -72,15 +116,7 @@ export async function forward(ctx: EndpointContext, f: Forwarding): Promise<void
 
   if (requests.length === 0 && answeredHere === 0 && overCap.length === 0) {
     // MCP transports §Sending Messages to the Server: notifications or responses only → 202, no body.
-    if (toSend.length) {
-      try {
-        await send(ctx, session, toSend, f.version);
-      } catch (err) {
-        // A session whose upstream is gone is unknown from now on (404: the client re-initializes).
-        if (session.ended) throw new GatewayError('session_not_found', 'Session not found');
-        throw new GatewayError('upstream_unavailable', reportUpstreamFailure(ctx.log, session.id, err, 'upstream refused a message'));
-      }
-    }
+    if (toSend.length) await sendNotifications(ctx, session, toSend, f.version);
     f.res.writeHead(202, f.cors).end();
     return;
   }
@@ -108,6 +144,17 @@ export async function forward(ctx: EndpointContext, f: Forwarding): Promise<void
       exchange.deliverResponse(errorResponse(r.id, -32603, message), undefined);
     }
     if (body.initialize) void session.end('initialize failed upstream');
+  }
+}
+
+/** Notifications and responses, answered 202 once the upstream took them. @throws GatewayError session_not_found (404), upstream_unavailable (502) */
+async function sendNotifications(ctx: EndpointContext, session: Session, messages: JsonRpcMessage[], version: ProtocolVersion): Promise<void> {
+  try {
+    await send(ctx, session, messages, version);
+  } catch (err) {
+    // A session whose upstream is gone is unknown from now on (404: the client re-initializes).
+    if (session.ended) throw new GatewayError('session_not_found', 'Session not found');
+    throw new GatewayError('upstream_unavailable', reportUpstreamFailure(ctx.log, session.id, err, 'upstream refused a message'));
   }
 }
 

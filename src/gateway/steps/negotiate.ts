@@ -11,15 +11,19 @@ import { GatewayError } from '../errors.ts';
  * Whether a POST's answer may be an SSE stream.
  * @throws GatewayError unsupported_media_type (415), not_acceptable (406)
  */
-export function negotiatePost(req: IncomingMessage): { acceptsSse: boolean } {
+export function negotiatePost(req: IncomingMessage): { readonly acceptsSse: boolean } {
   if (!isJsonContentType(req.headers['content-type'])) throw new GatewayError('unsupported_media_type', 'Unsupported Media Type: Content-Type must be application/json');
   const accept = req.headers.accept;
-  const acceptsSse = accepts(accept, 'text/event-stream');
-  if (!acceptsSse && !accepts(accept, 'application/json')) {
+  if (accepts(accept, 'text/event-stream')) return SSE;
+  if (!accepts(accept, 'application/json')) {
     throw new GatewayError('not_acceptable', 'Not Acceptable: Accept must list application/json and text/event-stream');
   }
-  return { acceptsSse };
+  return JSON_ONLY;
 }
+
+// The two answers, built once (nothing is allocated per request for them).
+const SSE: { readonly acceptsSse: boolean } = Object.freeze({ acceptsSse: true });
+const JSON_ONLY: { readonly acceptsSse: boolean } = Object.freeze({ acceptsSse: false });
 
 /**
  * A GET opens an SSE stream: the client must say it accepts one (the clause's "MUST include").

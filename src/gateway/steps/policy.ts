@@ -8,8 +8,9 @@
  */
 import type { ServerResponse } from 'node:http';
 import { principalOf, type Caller } from '../../kernel/caller.ts';
+import type { ServerPolicy } from '../../policy/types.ts';
 import { GatewayError } from '../errors.ts';
-import { Exchange, type ResponseTransform } from '../exchange.ts';
+import { Exchange, type ListFilter } from '../exchange.ts';
 import { errorResponse, isNotification, isRequest, type JsonRpcMessage, type JsonRpcRequest } from '../jsonrpc.ts';
 import type { Cors } from './edge.ts';
 import { elapsedUs, type EndpointContext } from './context.ts';
@@ -21,12 +22,14 @@ export const FORBIDDEN_CODE = -32003;
  * The messages the policy denies, each with its reason; an empty map when all are allowed.
  * @throws GatewayError insufficient_scope (403) when more scopes would allow a denied message
  */
-export function decideMessages(ctx: EndpointContext, caller: Caller, messages: readonly JsonRpcMessage[], sessionId: string | null): Map<JsonRpcMessage, string> {
-  const denied = new Map<JsonRpcMessage, string>();
+export function decideMessages(ctx: EndpointContext, caller: Caller, messages: readonly JsonRpcMessage[], sessionId: string | null): ReadonlyMap<JsonRpcMessage, string> {
+  // The map is made only for a denial: an allowed POST shares NONE_DENIED.
+  let denied: Map<JsonRpcMessage, string> | undefined;
   const { policy } = ctx;
-  if (!policy) return denied;
+  if (!policy) return NONE_DENIED;
   const principal = principalOf(caller);
-  for (const m of messages) {
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]!;
     if (!isRequest(m) && !isNotification(m)) continue;
     const started = performance.now();
     const decision = policy.decide(principal, { server: ctx.server.name, method: m.method, params: m.params });
@@ -35,18 +38,29 @@ export function decideMessages(ctx: EndpointContext, caller: Caller, messages: r
     ctx.record({ caller: principal, method: m.method, target: decision.target ?? null, decision: decision.effect, rule: decision.rule, reason: decision.reason, latencyUs, sessionId, arguments: args });
     if (decision.effect === 'allow') continue;
     if (decision.stepUpScopes?.length) throw new GatewayError('insufficient_scope', decision.reason, { scope: decision.stepUpScopes });
-    denied.set(m, decision.reason);
+    (denied ??= new Map()).set(m, decision.reason);
   }
-  return denied;
+  return denied ?? NONE_DENIED;
 }
 
-/** The list filter for answers to this caller (policy `lists`), or the identity without a policy. */
-export function filterLists(ctx: EndpointContext, caller: Caller): ResponseTransform {
+const NONE_DENIED: ReadonlyMap<JsonRpcMessage, string> = new Map();
+
+/**
+ * The list filter for answers to this caller (policy `lists`), or undefined without a policy: the
+ * engine and the caller's principal, one object per (policy, principal), made on first use.
+ */
+export function filterLists(ctx: EndpointContext, caller: Caller): ListFilter | undefined {
   const { policy } = ctx;
-  if (!policy) return (_method, response) => response;
+  if (!policy) return undefined;
   const principal = principalOf(caller);
-  return (method, response) => ({ ...response, result: policy.filterList(principal, method, response.result) });
+  let byPrincipal = filters.get(policy);
+  if (!byPrincipal) filters.set(policy, (byPrincipal = new WeakMap()));
+  let filter = byPrincipal.get(principal);
+  if (!filter) byPrincipal.set(principal, (filter = { policy, principal }));
+  return filter;
 }
+
+const filters = new WeakMap<ServerPolicy, WeakMap<object, ListFilter>>();
 
 /** A denied `initialize` is answered here with FORBIDDEN_CODE: no session is opened and no `Mcp-Session-Id` sent. */
 export function answerDeniedInitialize(ctx: EndpointContext, a: { res: ServerResponse; cors: Cors; caller: Caller; acceptsSse: boolean; initialize: JsonRpcRequest; reason: string }): void {

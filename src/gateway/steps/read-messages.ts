@@ -26,7 +26,11 @@ export interface ClientMessages {
 /** @throws GatewayError payload_too_large (413), parse_error / invalid_message (400) */
 export async function readMessages(ctx: EndpointContext, req: IncomingMessage): Promise<ClientMessages> {
   const { messages, refused, batch, bytes } = parseJsonRpcBody(await readBody(req, ctx.config.maxBodyBytes), { maxDepth: ctx.config.maxJsonDepth });
-  const initialize = messages.find((m) => isRequest(m) && m.method === 'initialize') as JsonRpcRequest | undefined;
+  let initialize: JsonRpcRequest | undefined;
+  for (let i = 0; i < messages.length && !initialize; i++) {
+    const m = messages[i]!;
+    if (isRequest(m) && m.method === 'initialize') initialize = m;
+  }
   if (initialize && batch) throw new GatewayError('invalid_message', 'Invalid Request: initialize must not be part of a batch');
   return { messages, refused, batch, bytes, initialize };
 }

@@ -14,9 +14,15 @@ import { elapsedUs, type EndpointContext } from './context.ts';
  */
 export function checkRequiredScopes(ctx: EndpointContext, caller: Caller, started: number): void {
   const { server } = ctx;
+  if (holdsAll(caller.scopes, server.requiredScopes)) return;
   const missing = server.requiredScopes.filter((s) => !caller.scopes.includes(s));
-  if (!missing.length) return;
   ctx.record({ caller, method: 'http', decision: 'deny', reason: `missing required scope ${missing.join(' ')}`, latencyUs: elapsedUs(started) });
   const needed = [...new Set([...caller.scopes.filter((s) => server.scopes.includes(s)), ...server.requiredScopes])];
   throw new GatewayError('insufficient_scope', `this server requires the scope ${missing.join(' ')}`, { scope: needed });
+}
+
+/** Whether `granted` holds every scope of `required` (a loop: this runs on every request). */
+function holdsAll(granted: readonly string[], required: readonly string[]): boolean {
+  for (let i = 0; i < required.length; i++) if (!granted.includes(required[i]!)) return false;
+  return true;
 }

@@ -10,6 +10,7 @@ import type { HttpUpstream, ServerConfig } from '../../config/schema.ts';
 import type { DownstreamCredentials } from '../../downstream/types.ts';
 import { idKey, isRequest, parseJsonRpcMessage, rememberRaw, serialize, type JsonRpcId } from '../jsonrpc.ts';
 import { createParser } from 'eventsource-parser';
+import { postUpstream, type PostReply } from './http-post.ts';
 import { UpstreamError, type Upstream, type UpstreamConnection, type UpstreamConnectContext } from './types.ts';
 
 export interface HttpUpstreamOptions {
@@ -125,7 +126,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
       /** The connect-time answer, used once by the first POST of the same caller instead of asking again moments later. */
       let connectCredentials: Record<string, string> | undefined = perRequest ? credentialHeaders : undefined;
       const currentCredentials = async (): Promise<Record<string, string>> => (perRequest ? options.downstream.headersFor(latestCaller, options.server) : credentialHeaders);
-      let upstreamSessionId: string | undefined;
+      let upstreamSessionId: string | undefined = ctx.upstreamSessionId;
       let closed = false;
       let streamOpen = false;
       /** The upstream GET stream (no requests of its own: reopened by openServerStream, not resumed by pump). */
@@ -288,9 +289,11 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
             connectCredentials = undefined;
             requestHeaders = { ...requestHeaders, ...fresh };
           }
-          let res;
+          let res: PostReply;
           try {
-            res = await pool.request({
+            // postUpstream (http-post.ts): the reply's two headers we read, its JSON body read whole,
+            // an event stream as a stream; a body we do not read is discarded as it arrives.
+            res = await postUpstream(pool, {
               path,
               method: 'POST',
               headers: requestHeaders,
@@ -303,30 +306,26 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
             // names internal addresses and goes to the log only.
             throw new UpstreamError('the upstream server could not be reached', undefined, { reason: describeTransportError(err) });
           }
-          const body = res.body as unknown as Body;
-          const sid = res.headers['mcp-session-id'];
-          if (typeof sid === 'string' && !upstreamSessionId) upstreamSessionId = sid;
+          const sid = res.sessionId;
+          if (sid !== undefined && !upstreamSessionId) {
+            upstreamSessionId = sid;
+            await ctx.upstreamSessionStarted?.(sid);
+          }
           if (res.statusCode === 404 && upstreamSessionId) {
-            await body.dump();
             end('the upstream session ended');
             throw new UpstreamError('the upstream session ended', 404);
           }
-          if (res.statusCode === 202) {
-            await body.dump();
-            return;
-          }
+          if (res.statusCode === 202) return;
           if (res.statusCode !== 200) {
-            await body.dump();
             throw new UpstreamError('the upstream server refused the request', res.statusCode, { reason: `upstream answered HTTP ${res.statusCode}` });
           }
-          const type = String(res.headers['content-type'] ?? '');
-          if (type.startsWith('text/event-stream')) {
+          if (res.stream) {
             const unanswered = new Map<string, JsonRpcId>();
             for (const m of messages) if (isRequest(m)) unanswered.set(idKey(m.id), m.id);
-            void pump(body, { unanswered, protocolVersion, lastEventId: undefined, retryMs: undefined, fruitless: 0 });
+            void pump(res.stream as unknown as Body, { unanswered, protocolVersion, lastEventId: undefined, retryMs: undefined, fruitless: 0 });
             return;
           }
-          const text = await body.text();
+          const text = res.text;
           if (!text) return;
           try {
             emit(JSON.parse(text), text);
@@ -376,9 +375,9 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
               if (served && !closed) setTimeout(() => connection.openServerStream(protocolVersion), serverStreamReopenDelay(serverStream, emptyServerStreams)).unref();
             });
         },
-        async close() {
+        async close(closeOptions) {
           if (closed) return;
-          const sid = upstreamSessionId;
+          const sid = closeOptions?.keepSession ? undefined : upstreamSessionId;
           closed = true;
           live.delete(connection);
           for (const b of streams) b.destroy();

@@ -22,14 +22,25 @@ export interface UpstreamConnection {
   send(messages: JsonRpcMessage[], protocolVersion: string | undefined, caller: Caller): Promise<void>;
   /** Asks for the server's own message stream (HTTP: GET). Idempotent. */
   openServerStream(protocolVersion: string | undefined): void;
-  /** Ends the upstream side of the session (kills the child / DELETEs the upstream session). */
-  close(): Promise<void>;
+  /**
+   * Ends the upstream side of the session (kills the child / DELETEs the upstream session).
+   * `keepSession` (HTTP, cluster): close this instance's connection only, the upstream session
+   * lives on for the other instances serving it.
+   */
+  close(options?: { keepSession?: boolean }): Promise<void>;
 }
 
 export interface UpstreamConnectContext {
   sessionId: string;
   caller: Caller;
   events: UpstreamEvents;
+  /** HTTP (cluster): continue this upstream session, opened by another instance, instead of starting one. */
+  upstreamSessionId?: string | undefined;
+  /**
+   * HTTP (cluster): told the upstream's session ID as soon as the upstream gives it, before its
+   * answer reaches the client, so the directory knows it before the client's next request.
+   */
+  upstreamSessionStarted?: ((upstreamSessionId: string) => Promise<void>) | undefined;
 }
 
 export interface Upstream {

@@ -3,7 +3,7 @@
  * keeps nothing across restarts; production uses SQLite. It exists so the contract suite runs
  * against two backends and the interface stays honest for a third (PostgreSQL).
  */
-import type { ConsentRecord, ConsentStore, KeyRecord, KeyStore, ModelPayload, ModelStore, ModelWrite, Store } from '../store.ts';
+import type { ConsentRecord, ConsentStore, KeyRecord, KeyStore, ModelPayload, ModelStore, ModelWrite, RevocationRecord, RevocationStore, Store } from '../store.ts';
 
 interface Entry { payload: string; expiresAt: number | undefined; consumedAt: number | undefined }
 
@@ -110,7 +110,40 @@ class MemoryConsentStore implements ConsentStore {
   }
 }
 
+class MemoryRevocationStore implements RevocationStore {
+  /** Keyed by kind and id; re-inserted at every put, so iteration order is change order. */
+  readonly #rows = new Map<string, RevocationRecord & { seq: number }>();
+  readonly #now: () => number;
+  #seq = 0;
+  constructor(now: () => number) { this.#now = now; }
+
+  async put(record: RevocationRecord): Promise<RevocationRecord> {
+    const key = `${record.kind}\u0000${record.id}`;
+    const old = this.#rows.get(key);
+    const keepFirst = record.kind === 'grant' || record.kind === 'token';
+    const revokedAt = old ? (keepFirst ? Math.min(old.revokedAt, record.revokedAt) : Math.max(old.revokedAt, record.revokedAt)) : record.revokedAt;
+    const stored = { kind: record.kind, id: record.id, revokedAt, expiresAt: Math.max(old?.expiresAt ?? 0, record.expiresAt), seq: ++this.#seq };
+    this.#rows.delete(key);
+    this.#rows.set(key, stored);
+    const { seq: _seq, ...out } = stored;
+    return out;
+  }
+
+  async changedSince(cursor: number): Promise<{ records: RevocationRecord[]; cursor: number }> {
+    const now = this.#now();
+    const records: RevocationRecord[] = [];
+    let last = cursor;
+    for (const [key, { seq, ...r }] of this.#rows) {
+      if (r.expiresAt <= now) { this.#rows.delete(key); continue; }
+      if (seq <= cursor) continue;
+      records.push(r);
+      last = seq;
+    }
+    return { records, cursor: Math.max(last, cursor) };
+  }
+}
+
 /** An in-process Store (tests, diagnostics). @see src/storage/store.ts */
 export function createMemoryStore(now: () => number = Date.now): Store {
-  return { models: new MemoryModelStore(now), keys: new MemoryKeyStore(), consents: new MemoryConsentStore() };
+  return { models: new MemoryModelStore(now), keys: new MemoryKeyStore(), consents: new MemoryConsentStore(), revocations: new MemoryRevocationStore(now) };
 }

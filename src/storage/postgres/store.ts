@@ -13,7 +13,7 @@
  * background, so a sweep never holds a lock on the whole table.
  */
 import type { JWK } from 'jose';
-import type { ConsentRecord, ConsentStore, KeyRecord, KeyStore, ModelPayload, ModelStore, Store } from '../store.ts';
+import type { ConsentRecord, ConsentStore, KeyRecord, KeyStore, ModelPayload, ModelStore, RevocationKind, RevocationRecord, RevocationStore, Store } from '../store.ts';
 import { migrate, type PostgresDatabase } from './database.ts';
 
 /** Version i+1 is MIGRATIONS[i], the same tables as the SQLite backend (docs/storage.md). */
@@ -47,6 +47,24 @@ const MIGRATIONS = [
      scopes TEXT NOT NULL,
      created_at BIGINT NOT NULL,
      PRIMARY KEY (account_id, client_id, resource));`,
+  // Revocations move out of oidc_models into their own table with a change position (`seq`), so
+  // every instance can keep them in memory and read only what changed (revocation.ts).
+  `CREATE SEQUENCE as_revocations_seq;
+   CREATE TABLE as_revocations (
+     kind TEXT NOT NULL,
+     id TEXT NOT NULL,
+     revoked_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     seq BIGINT NOT NULL DEFAULT nextval('as_revocations_seq'),
+     PRIMARY KEY (kind, id));
+   CREATE INDEX as_revocations_changes ON as_revocations (seq);
+   INSERT INTO as_revocations (kind, id, revoked_at, expires_at)
+     SELECT CASE model WHEN 'RevokedGrant' THEN 'grant' WHEN 'RevokedAccessToken' THEN 'token' WHEN 'RevokedSubject' THEN 'subject' ELSE 'client' END,
+            id, (payload::jsonb->>'revokedAt')::numeric::bigint, expires_at
+     FROM oidc_models
+     WHERE model IN ('RevokedGrant', 'RevokedAccessToken', 'RevokedSubject', 'RevokedClient')
+       AND expires_at IS NOT NULL AND jsonb_typeof(payload::jsonb->'revokedAt') = 'number';
+   DELETE FROM oidc_models WHERE model IN ('RevokedGrant', 'RevokedAccessToken', 'RevokedSubject', 'RevokedClient');`,
 ];
 
 const UPSERT = `INSERT INTO oidc_models (model, id, payload, grant_id, uid, user_code, expires_at, consumed_at)
@@ -205,8 +223,57 @@ class PostgresConsentStore implements ConsentStore {
   }
 }
 
+interface RevocationRow { seq: number; kind: RevocationKind; id: string; revoked_at: number; expires_at: number }
+
+/**
+ * `seq` comes from a sequence, whose values are handed out in call order but may commit in
+ * another: a reader could see 6 before 5 commits and then skip 5. So a put takes a
+ * transaction-level advisory lock first and draws its `seq` under it: puts commit one at a time,
+ * in `seq` order, and a reader that saw position n has seen every put before it. Revocations are
+ * rare; readers never take the lock.
+ */
+class PostgresRevocationStore implements RevocationStore {
+  readonly #db: PostgresDatabase;
+  readonly #now: () => number;
+  #lastSweep = 0;
+
+  constructor(db: PostgresDatabase, now: () => number) {
+    this.#db = db;
+    this.#now = now;
+  }
+
+  async put(record: RevocationRecord): Promise<RevocationRecord> {
+    const row = await this.#db.transaction(async (tx) => {
+      await tx.query('warden_revocations_lock', 'SELECT pg_advisory_xact_lock(hashtext($1))', ['mcp-warden:revocations']);
+      const { rows } = await tx.query<RevocationRow>('warden_revocations_put', `INSERT INTO as_revocations AS r (kind, id, revoked_at, expires_at, seq)
+        VALUES ($1, $2, $3, $4, nextval('as_revocations_seq'))
+        ON CONFLICT (kind, id) DO UPDATE SET
+          revoked_at = CASE WHEN r.kind IN ('grant', 'token') THEN LEAST(r.revoked_at, excluded.revoked_at) ELSE GREATEST(r.revoked_at, excluded.revoked_at) END,
+          expires_at = GREATEST(r.expires_at, excluded.expires_at),
+          seq = excluded.seq
+        RETURNING kind, id, revoked_at, expires_at, seq`, [record.kind, record.id, record.revokedAt, record.expiresAt]);
+      return rows[0]!;
+    });
+    const now = this.#now();
+    if (now - this.#lastSweep >= SWEEP_EVERY_MS) {
+      this.#lastSweep = now;
+      // Off the caller's path; a failure is retried at the next sweep.
+      this.#db.query('warden_revocations_sweep', 'DELETE FROM as_revocations WHERE expires_at <= $1', [now]).catch(() => { this.#lastSweep = 0; });
+    }
+    return { kind: row.kind, id: row.id, revokedAt: row.revoked_at, expiresAt: row.expires_at };
+  }
+
+  async changedSince(cursor: number): Promise<{ records: RevocationRecord[]; cursor: number }> {
+    const { rows } = await this.#db.query<RevocationRow>('warden_revocations_changed',
+      'SELECT seq, kind, id, revoked_at, expires_at FROM as_revocations WHERE seq > $1 ORDER BY seq', [cursor]);
+    const now = this.#now();
+    const records = rows.filter((r) => r.expires_at > now).map((r) => ({ kind: r.kind, id: r.id, revokedAt: r.revoked_at, expiresAt: r.expires_at }));
+    return { records, cursor: rows.length > 0 ? rows[rows.length - 1]!.seq : cursor };
+  }
+}
+
 /** The Store on a PostgreSQL pool; brings up its tables under the `authorization-server` owner. @see src/storage/store.ts */
 export async function createPostgresStore(db: PostgresDatabase, now: () => number = Date.now): Promise<Store> {
   await migrate(db, 'authorization-server', MIGRATIONS);
-  return { models: new PostgresModelStore(db, now), keys: new PostgresKeyStore(db), consents: new PostgresConsentStore(db) };
+  return { models: new PostgresModelStore(db, now), keys: new PostgresKeyStore(db), consents: new PostgresConsentStore(db), revocations: new PostgresRevocationStore(db, now) };
 }

@@ -31,6 +31,11 @@ export async function createPostgresUserRecords(db: PostgresDatabase): Promise<U
       const { rows } = await db.query<Row>('warden_users_list', 'SELECT * FROM users ORDER BY username');
       return rows.map(decode);
     },
+    async count() {
+      // COUNT(*) is bigint, which node-postgres returns as a string.
+      const { rows } = await db.query<{ n: string }>('warden_users_count', 'SELECT COUNT(*) AS n FROM users');
+      return Number(rows[0]!.n);
+    },
     async remove(username) {
       const { rowCount } = await db.query('warden_users_remove', 'DELETE FROM users WHERE username = $1', [username]);
       return (rowCount ?? 0) > 0;

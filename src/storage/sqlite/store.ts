@@ -5,7 +5,7 @@
  */
 import type { JWK } from 'jose';
 import { migrate, type SqliteDatabase } from './database.ts';
-import type { ConsentRecord, ConsentStore, KeyRecord, KeyStore, ModelPayload, ModelStore, ModelWrite, Store } from '../store.ts';
+import type { ConsentRecord, ConsentStore, KeyRecord, KeyStore, ModelPayload, ModelStore, ModelWrite, RevocationKind, RevocationRecord, RevocationStore, Store } from '../store.ts';
 
 const MIGRATIONS = [
   `CREATE TABLE oidc_models (
@@ -39,6 +39,24 @@ const MIGRATIONS = [
   // The expiry index cost ~30% of every token write (bench/token-endpoint.ts); the once-a-minute
   // sweep scans instead.
   'DROP INDEX oidc_models_expiry;',
+  // Revocations move out of oidc_models into their own table with a change position (`seq`), so
+  // every instance can keep them in memory and read only what changed (revocation.ts).
+  // AUTOINCREMENT: a position is never reused, even after the newest rows expired and were swept.
+  `CREATE TABLE as_revocations (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     kind TEXT NOT NULL,
+     id TEXT NOT NULL,
+     revoked_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     UNIQUE (kind, id));
+   INSERT INTO as_revocations (kind, id, revoked_at, expires_at)
+     SELECT CASE model WHEN 'RevokedGrant' THEN 'grant' WHEN 'RevokedAccessToken' THEN 'token' WHEN 'RevokedSubject' THEN 'subject' ELSE 'client' END,
+            id, CAST(json_extract(payload, '$.revokedAt') AS INTEGER), expires_at
+     FROM oidc_models
+     WHERE model IN ('RevokedGrant', 'RevokedAccessToken', 'RevokedSubject', 'RevokedClient')
+       AND expires_at IS NOT NULL AND typeof(json_extract(payload, '$.revokedAt')) IN ('integer', 'real')
+     ORDER BY rowid;
+   DELETE FROM oidc_models WHERE model IN ('RevokedGrant', 'RevokedAccessToken', 'RevokedSubject', 'RevokedClient');`,
 ];
 
 interface ModelRow { payload: string; consumed_at: number | null }
@@ -252,8 +270,59 @@ class SqliteConsentStore implements ConsentStore {
   }
 }
 
+interface RevocationRow { seq: number; kind: RevocationKind; id: string; revoked_at: number; expires_at: number }
+
+/**
+ * A put is one IMMEDIATE transaction (the database's write lock from its first statement): it
+ * reads the stored row, deletes it and inserts the merged one, which takes the next `seq`. Writes
+ * are serialised across processes by that lock, so `seq` order is commit order and a reader
+ * that saw position n has seen every put before it.
+ */
+class SqliteRevocationStore implements RevocationStore {
+  readonly #now: () => number;
+  readonly #put;
+  readonly #changed;
+  readonly #sweep;
+  #lastSweep = 0;
+
+  constructor(db: SqliteDatabase, now: () => number) {
+    this.#now = now;
+    const find = db.prepare('SELECT revoked_at, expires_at FROM as_revocations WHERE kind = ? AND id = ?');
+    const remove = db.prepare('DELETE FROM as_revocations WHERE kind = ? AND id = ?');
+    const insert = db.prepare('INSERT INTO as_revocations (kind, id, revoked_at, expires_at) VALUES (?, ?, ?, ?)');
+    this.#put = db.transaction((r: RevocationRecord): RevocationRecord => {
+      const old = find.get(r.kind, r.id) as { revoked_at: number; expires_at: number } | undefined;
+      const keepFirst = r.kind === 'grant' || r.kind === 'token';
+      const revokedAt = old ? (keepFirst ? Math.min(old.revoked_at, r.revokedAt) : Math.max(old.revoked_at, r.revokedAt)) : r.revokedAt;
+      const expiresAt = Math.max(old?.expires_at ?? 0, r.expiresAt);
+      remove.run(r.kind, r.id);
+      insert.run(r.kind, r.id, revokedAt, expiresAt);
+      return { kind: r.kind, id: r.id, revokedAt, expiresAt };
+    });
+    this.#changed = db.prepare('SELECT seq, kind, id, revoked_at, expires_at FROM as_revocations WHERE seq > ? ORDER BY seq');
+    this.#sweep = db.prepare('DELETE FROM as_revocations WHERE expires_at <= ?');
+  }
+
+  async put(record: RevocationRecord): Promise<RevocationRecord> {
+    const stored = this.#put.immediate(record);
+    const now = this.#now();
+    if (now - this.#lastSweep >= 60_000) {
+      this.#lastSweep = now;
+      this.#sweep.run(now);
+    }
+    return stored;
+  }
+
+  async changedSince(cursor: number): Promise<{ records: RevocationRecord[]; cursor: number }> {
+    const rows = this.#changed.all(cursor) as RevocationRow[];
+    const now = this.#now();
+    const records = rows.filter((r) => r.expires_at > now).map((r) => ({ kind: r.kind, id: r.id, revokedAt: r.revoked_at, expiresAt: r.expires_at }));
+    return { records, cursor: rows.length > 0 ? rows[rows.length - 1]!.seq : cursor };
+  }
+}
+
 /** The Store on an open SQLite database; brings up its tables under the `authorization-server` owner. @see src/storage/store.ts */
 export function createSqliteStore(db: SqliteDatabase, now: () => number = Date.now): Store {
   migrate(db, 'authorization-server', MIGRATIONS);
-  return { models: new SqliteModelStore(db, now), keys: new SqliteKeyStore(db), consents: new SqliteConsentStore(db) };
+  return { models: new SqliteModelStore(db, now), keys: new SqliteKeyStore(db), consents: new SqliteConsentStore(db), revocations: new SqliteRevocationStore(db, now) };
 }

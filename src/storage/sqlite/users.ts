@@ -24,6 +24,7 @@ export function createSqliteUserRecords(db: SqliteDatabase): UserRecords {
     // Read on every token the authorization server issues (roles claim): prepared once.
     get: db.prepare('SELECT * FROM users WHERE username = ?'),
     list: db.prepare('SELECT * FROM users ORDER BY username'),
+    count: db.prepare('SELECT COUNT(*) AS n FROM users'),
     remove: db.prepare('DELETE FROM users WHERE username = ?'),
     update: db.prepare('UPDATE users SET roles = COALESCE(?, roles), password_hash = COALESCE(?, password_hash), disabled_at = CASE WHEN ? THEN ? ELSE disabled_at END WHERE username = ?'),
   };
@@ -31,6 +32,7 @@ export function createSqliteUserRecords(db: SqliteDatabase): UserRecords {
     insert: async (r) => s.insert.run(r.username, r.passwordHash, JSON.stringify(r.roles), r.createdAt).changes > 0,
     get: async (username) => { const row = s.get.get(username) as Row | undefined; return row ? decode(row) : undefined; },
     list: async () => (s.list.all() as Row[]).map(decode),
+    count: async () => Number((s.count.get() as { n: number }).n),
     remove: async (username) => s.remove.run(username).changes > 0,
     update: async (username, change) => s.update.run(change.roles ? JSON.stringify(change.roles) : null, change.passwordHash ?? null, change.disabledAt !== undefined ? 1 : 0, change.disabledAt ?? null, username).changes > 0,
   };

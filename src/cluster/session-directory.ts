@@ -1,0 +1,237 @@
+/**
+ * The MCP session directory in Redis (docs/deployment.md "Scale-out: MCP sessions"): which
+ * instance opened each session, whom it is bound to, and, for an HTTP upstream, the upstream's own
+ * session, so a request that the load balancer sends to another instance finds its session there
+ * (MCP 2025-11-25 transports §Session Management: the session ID names the session to every
+ * request, whichever process receives it).
+ *
+ * Keys and channel, after the deployment's prefix:
+ *  - `session:<id>`: JSON DirectoryEntry, expiring `ttlMs` after the last refresh. Written when a
+ *    session opens; refreshed lazily by whichever instance serves it (at most every ttl/4, never
+ *    per request); deleted when the session ends for good.
+ *  - `instance:<id>`: this instance's URL, expiring HEARTBEAT_TTL_MS after the last heartbeat: an
+ *    instance whose key is gone is dead (killed, partitioned) or shut down.
+ *  - channel `sessions-ended`: the ID of each session that ended for good, so instances drop the
+ *    copies they adopted (session-routing.ts) at once instead of at their idle timeout.
+ *
+ * Nothing here is on the path of a request for a session the instance holds: the gateway asks the
+ * directory only for a session it does not know. Every command waits at most TIMEOUT_MS; writes
+ * never fail a request (a lost write is repaired by the next refresh, and after an outage every
+ * local session is written again), lookups throw DirectoryUnavailable so the caller can answer 503.
+ *
+ * Redis is trusted as much as the configuration (whoever writes these keys can route a session
+ * to another instance, which still authenticates the bearer and checks the binding itself), and
+ * entries are parsed at the edge anyway: a malformed one is treated as absent.
+ */
+import { randomBytes } from 'node:crypto';
+import { describeError, type Logger } from '../log.ts';
+import type { RedisConnection } from './redis-connection.ts';
+
+/** Longest a directory command waits for Redis. */
+const TIMEOUT_MS = 250;
+/** How often an instance says it is alive, and how long that lasts. */
+export const HEARTBEAT_MS = 2_000;
+export const HEARTBEAT_TTL_MS = 3 * HEARTBEAT_MS;
+/** The ended-session channel's name after the key prefix. */
+export const SESSIONS_ENDED_CHANNEL = 'sessions-ended';
+
+/** Session IDs the gateway issues (session.ts newSessionId): anything else is not ours and never becomes a key. */
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Instance IDs (newInstanceId): they also appear in SSE event IDs (src/gateway/event-id.ts). */
+export const INSTANCE_ID = /^[0-9a-z]{1,16}$/;
+
+export type UpstreamKind = 'stdio' | 'http';
+
+export interface DirectoryEntry {
+  /** The instance that opened the session, and where the others reach it. */
+  instance: string;
+  url: string;
+  binding: { subject: string; clientId: string; audience: string; serverPath: string };
+  kind: UpstreamKind;
+  /** HTTP upstream: the upstream's own `Mcp-Session-Id`, once it gave one. */
+  upstreamSessionId?: string | undefined;
+  protocolVersion?: string | undefined;
+  /** Last refresh, ms since the epoch, and the instance that made it (idle decisions across instances). */
+  touchedAt: number;
+  touchedBy: string;
+}
+
+/** Redis did not answer a lookup (down, or slower than TIMEOUT_MS). */
+export class DirectoryUnavailable extends Error {
+  override name = 'DirectoryUnavailable';
+}
+
+export interface SessionDirectory {
+  readonly instanceId: string;
+  readonly instanceUrl: string;
+  /** Writes (or rewrites) a session's entry; never throws. */
+  register(id: string, entry: Omit<DirectoryEntry, 'instance' | 'url' | 'touchedAt'> & { instance?: string; url?: string }, ttlMs: number): Promise<void>;
+  /** The entry of session `id`, undefined when there is none. @throws DirectoryUnavailable */
+  lookup(id: string): Promise<DirectoryEntry | undefined>;
+  /** Deletes a session's entry and tells every instance it ended; never throws. */
+  remove(id: string): Promise<void>;
+  /** The URL of a live instance, undefined when it is gone. @throws DirectoryUnavailable */
+  instanceUrlOf(instance: string): Promise<string | undefined>;
+  /** Hears the IDs of sessions another instance ended for good. */
+  onEnded(listener: (id: string) => void): () => void;
+  /** Hears Redis becoming reachable again (to write the entries an outage lost). */
+  onRecovered(listener: () => void): () => void;
+  /** Stops the heartbeat and deletes this instance's key (the others stop forwarding to it at once). */
+  close(): Promise<void>;
+}
+
+/** A random instance ID: lower-case letters and digits, fit for keys and event IDs. */
+export function newInstanceId(): string {
+  return BigInt(`0x${randomBytes(8).toString('hex')}`).toString(36).padStart(13, '0');
+}
+
+/** Whether `id` could be a session ID this gateway issued (checked before it names a key). */
+export function isSessionId(id: string): boolean {
+  return SESSION_ID.test(id);
+}
+
+const str = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 2048;
+
+/** A directory entry read from Redis, or undefined when the text is not one. */
+export function parseDirectoryEntry(text: string | null | undefined): DirectoryEntry | undefined {
+  if (!text) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const e = v as Record<string, unknown>;
+  const b = e.binding as Record<string, unknown> | null | undefined;
+  if (!str(e.instance) || !INSTANCE_ID.test(e.instance) || !str(e.url) || !/^https?:\/\/[^/?#]+$/.test(e.url)) return undefined;
+  if (typeof b !== 'object' || b === null || !str(b.subject) || !str(b.clientId) || !str(b.audience) || !str(b.serverPath)) return undefined;
+  if (e.kind !== 'stdio' && e.kind !== 'http') return undefined;
+  if (e.upstreamSessionId !== undefined && !str(e.upstreamSessionId)) return undefined;
+  if (e.protocolVersion !== undefined && !str(e.protocolVersion)) return undefined;
+  if (typeof e.touchedAt !== 'number' || !Number.isFinite(e.touchedAt) || !str(e.touchedBy) || !INSTANCE_ID.test(e.touchedBy)) return undefined;
+  return {
+    instance: e.instance,
+    url: e.url,
+    binding: { subject: b.subject, clientId: b.clientId, audience: b.audience, serverPath: b.serverPath },
+    kind: e.kind,
+    upstreamSessionId: e.upstreamSessionId as string | undefined,
+    protocolVersion: e.protocolVersion as string | undefined,
+    touchedAt: e.touchedAt,
+    touchedBy: e.touchedBy,
+  };
+}
+
+export interface SessionDirectoryOptions {
+  instanceUrl: string;
+  logger: Logger;
+  /** Default: a new random ID. */
+  instanceId?: string;
+  now?: () => number;
+}
+
+/**
+ * Opens the directory of this instance: starts its heartbeat at once and subscribes to ended
+ * sessions. Never waits for Redis.
+ * @see MCP 2025-11-25 basic/transports §Session Management
+ */
+export function createSessionDirectory(connection: RedisConnection, { instanceUrl, logger, instanceId = newInstanceId(), now = Date.now }: SessionDirectoryOptions): SessionDirectory & { ready: Promise<void> } {
+  const log = logger.child({ component: 'session-directory', instance: instanceId });
+  const sessionKey = (id: string) => connection.key(`session:${id}`);
+  const instanceKey = (id: string) => connection.key(`instance:${id}`);
+  const channel = connection.key(SESSIONS_ENDED_CHANNEL);
+  const ended = new Set<(id: string) => void>();
+  const recovered = new Set<() => void>();
+  let failing = false;
+  let closed = false;
+
+  /** Runs one command, bounded by TIMEOUT_MS; throws DirectoryUnavailable. */
+  async function run<T>(command: () => Promise<T>): Promise<T> {
+    if (!connection.client.isReady) throw new DirectoryUnavailable('Redis not connected');
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const value = await Promise.race([
+        command(),
+        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new DirectoryUnavailable(`no answer within ${TIMEOUT_MS} ms`)), TIMEOUT_MS).unref(); }),
+      ]);
+      if (failing) {
+        failing = false;
+        log.info({ event: 'session_directory_available' }, 'the MCP session directory is reachable again');
+      }
+      return value;
+    } catch (err) {
+      if (!failing && !closed) {
+        failing = true;
+        log.warn({ event: 'session_directory_unavailable', reason: describeError(err).message }, 'Redis unavailable: sessions held here keep working; requests for sessions held elsewhere get 503 until it is back');
+      }
+      throw err instanceof DirectoryUnavailable ? err : new DirectoryUnavailable(describeError(err).message);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  const quietly = (p: Promise<unknown>) => p.then(() => {}, () => {});
+
+  const beat = () => quietly(run(() => connection.client.set(instanceKey(instanceId), instanceUrl, { expiration: { type: 'PX', value: HEARTBEAT_TTL_MS } })));
+  void beat();
+  const heartbeat = setInterval(() => void beat(), HEARTBEAT_MS);
+  heartbeat.unref();
+
+  // After an outage: heartbeat at once, and let the registry write back what it holds.
+  const onReady = () => {
+    if (closed) return;
+    void beat();
+    for (const l of recovered) l();
+  };
+  connection.client.on('ready', onReady);
+
+  const ready = connection.subscriber.subscribe(channel, (message) => {
+    if (!isSessionId(message)) {
+      log.warn({ event: 'session_message_refused', channel }, 'a message on the ended-sessions channel is not a session ID; ignored');
+      return;
+    }
+    for (const l of ended) l(message);
+  }).catch((err: unknown) => {
+    if (!connection.subscriber.isOpen) return;
+    log.warn({ event: 'session_subscribe_failed', reason: describeError(err).message }, 'subscribing to ended sessions failed; adopted copies end at their idle timeout');
+  });
+
+  return {
+    ready,
+    instanceId,
+    instanceUrl,
+    async register(id, entry, ttlMs) {
+      const value: DirectoryEntry = { instance: instanceId, url: instanceUrl, ...entry, touchedAt: now() };
+      await quietly(run(() => connection.client.set(sessionKey(id), JSON.stringify(value), { expiration: { type: 'PX', value: ttlMs } })));
+    },
+    async lookup(id) {
+      if (!isSessionId(id)) return undefined;
+      const text = await run(() => connection.client.get(sessionKey(id)));
+      const entry = parseDirectoryEntry(text);
+      if (text && !entry) log.warn({ event: 'session_entry_refused' }, 'a session directory entry is malformed; treated as absent');
+      return entry;
+    },
+    async remove(id) {
+      await quietly(run(() => connection.client.del(sessionKey(id))));
+      await quietly(run(() => connection.client.publish(channel, id)));
+    },
+    async instanceUrlOf(instance) {
+      if (!INSTANCE_ID.test(instance)) return undefined;
+      const url = await run(() => connection.client.get(instanceKey(instance)));
+      return url && /^https?:\/\/[^/?#]+$/.test(url) ? url : undefined;
+    },
+    onEnded(listener) {
+      ended.add(listener);
+      return () => ended.delete(listener);
+    },
+    onRecovered(listener) {
+      recovered.add(listener);
+      return () => recovered.delete(listener);
+    },
+    async close() {
+      closed = true;
+      clearInterval(heartbeat);
+      connection.client.off('ready', onReady);
+      await quietly(run(() => connection.client.del(instanceKey(instanceId))));
+    },
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * Health checks for a load balancer or an orchestrator (docs/deployment.md "Health checks"):
+ *
+ *   GET /livez   200 while the process answers at all, start-up included: restart only a
+ *                process that no longer answers, never one that is still opening its database.
+ *   GET /readyz  200 when the instance can serve: started, and its database answers
+ *                (PostgreSQL: `SELECT 1` within 2 s; SQLite is a local file). 503 otherwise.
+ *
+ * Redis is reported but does not make an instance unready: every instance shares one Redis, so
+ * failing readiness on a Redis outage would take the whole deployment out of the balancer at
+ * once, while an instance without Redis still serves (docs/deployment.md "What needs Redis").
+ *
+ * Both answer before the Host allow-list (a kubelet probes the pod's address, which is neither
+ * the public host nor loopback) and carry nothing but these states: no version, no hostnames,
+ * no error messages. The database answer is cached for one second so a flood of probes costs at
+ * most one query per second.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export const LIVENESS_PATH = '/livez';
+export const READINESS_PATH = '/readyz';
+
+/** How long a database check result is reused. */
+const CACHE_MS = 1000;
+/** The longest the database may take to answer `SELECT 1`. */
+const PING_TIMEOUT_MS = 2000;
+
+export type DependencyState = 'ok' | 'unavailable' | 'not configured';
+
+export interface Readiness {
+  ready: boolean;
+  storage: DependencyState;
+  redis: DependencyState;
+}
+
+export interface ReadinessSources {
+  /** Resolves when the database answers; rejects (or never settles) when it does not. */
+  pingStorage: () => Promise<unknown>;
+  /** undefined without `cluster.redis`. */
+  redisReady?: () => boolean;
+  now?: () => number;
+}
+
+/** The readiness of a started instance, its database check cached for CACHE_MS. */
+export function createReadinessCheck({ pingStorage, redisReady, now = Date.now }: ReadinessSources): () => Promise<Readiness> {
+  let cached: { at: number; storage: Promise<DependencyState> } | undefined;
+  const storage = (): Promise<DependencyState> => {
+    if (cached && now() - cached.at < CACHE_MS) return cached.storage;
+    let timer: NodeJS.Timeout | undefined;
+    const result = Promise.race([
+      pingStorage().then((): DependencyState => 'ok'),
+      new Promise<DependencyState>((resolve) => { timer = setTimeout(() => resolve('unavailable'), PING_TIMEOUT_MS).unref(); }),
+    ]).catch((): DependencyState => 'unavailable').finally(() => clearTimeout(timer));
+    cached = { at: now(), storage: result };
+    return result;
+  };
+  return async () => {
+    const s = await storage();
+    const redis: DependencyState = redisReady ? (redisReady() ? 'ok' : 'unavailable') : 'not configured';
+    return { ready: s === 'ok', storage: s, redis };
+  };
+}
+
+function send(res: ServerResponse, status: number, body: object): void {
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+/** Whether `pathname` is a health check (answered before the Host allow-list). */
+export function isHealthPath(pathname: string): boolean {
+  return pathname === LIVENESS_PATH || pathname === READINESS_PATH;
+}
+
+/**
+ * Answers a health check; `readiness` is the state's name while the instance is starting up or
+ * shutting down (a draining instance leaves the balancer before it stops listening).
+ * @see RFC 9110 §15.6.4 (503 Service Unavailable)
+ */
+export function handleHealth(req: IncomingMessage, res: ServerResponse, pathname: string, readiness: (() => Promise<Readiness>) | 'starting' | 'stopping'): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    return send(res, 405, { status: 'method not allowed' });
+  }
+  if (pathname === LIVENESS_PATH) return send(res, 200, { status: 'alive' });
+  if (typeof readiness === 'string') return send(res, 503, { status: readiness });
+  readiness().then(
+    (r) => send(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'unavailable', storage: r.storage, redis: r.redis }),
+    () => send(res, 503, { status: 'unavailable' }),
+  );
+}

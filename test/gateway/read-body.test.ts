@@ -1,0 +1,58 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readBody } from '../../src/gateway/read-body.ts';
+import { GatewayError } from '../../src/gateway/errors.ts';
+
+/** A real server: each request's handler is given by the test. */
+describe('request body read (RFC 9110 §8.6 Content-Length, §15.5.14 413 Content Too Large)', () => {
+  let server: Server;
+  let port: number;
+  let handler: (req: IncomingMessage) => Promise<string>;
+  before(async () => {
+    server = createServer((req, res) => {
+      handler(req).then(
+        (text) => res.end(text),
+        (err: unknown) => res.writeHead(err instanceof GatewayError ? err.status : 500).end(err instanceof GatewayError ? err.code : String(err)),
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  /** Sends the head and the body parts, `gapMs` apart, on one connection. */
+  function send(parts: string[], headers: Record<string, string>, gapMs = 0): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/', headers, agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: res.statusCode!, text }));
+      });
+      req.on('error', reject);
+      const write = (i: number) => {
+        if (i === parts.length) return req.end();
+        req.write(parts[i]);
+        setTimeout(() => write(i + 1), gapMs);
+      };
+      write(0);
+    });
+  }
+
+  it('a body still arriving is read as it comes, chunks joined in order; an empty body is empty', async () => {
+    handler = async (req) => (await readBody(req, 1000)).toString();
+    assert.deepEqual(await send(['{"a":', '1,', '"b":2}'], { 'transfer-encoding': 'chunked' }, 30), { status: 200, text: '{"a":1,"b":2}' });
+    assert.deepEqual(await send([], { 'content-length': '0' }), { status: 200, text: '' });
+  });
+
+  it('413 past the limit: declared, already buffered, or counted while arriving', async () => {
+    handler = async (req) => {
+      await new Promise((r) => setImmediate(r));
+      return (await readBody(req, 10)).toString();
+    };
+    assert.equal((await send(['x'.repeat(11)], { 'content-length': '11' })).status, 413, 'declared');
+    assert.equal((await send(['x'.repeat(11)], { 'transfer-encoding': 'chunked' })).status, 413, 'buffered, no length declared');
+    handler = async (req) => (await readBody(req, 10)).toString();
+    assert.equal((await send(['x'.repeat(6), 'x'.repeat(6)], { 'transfer-encoding': 'chunked' }, 30)).status, 413, 'while arriving');
+  });
+});
