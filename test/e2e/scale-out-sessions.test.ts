@@ -126,23 +126,6 @@ describe('MCP sessions across three instances behind nginx round-robin, no stick
     assert.ok(post && get && post.upstream !== get.upstream, `the stream was resumed on another instance (POST ${post?.upstream}, GET ${get?.upstream})`);
   });
 
-  it('MCP transports §Session Management: an HTTP-upstream session goes on when the instance that opened it is killed with SIGKILL', async () => {
-    const from = cluster.nginx.accessLog().length;
-    const client = new Client({ name: 'scale-out-kill', version: '1.0.0' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${cluster.front}/mcp`), { authProvider: { token: async () => http.access_token } }));
-    const opener = cluster.nginx.accessLog().slice(from).find((l) => l.uri === '/mcp' && l.method === 'POST')!;
-    const owner = cluster.instances.findIndex((i) => opener.upstream.endsWith(`:${i.port}`));
-    assert.notEqual(owner, -1);
-    await client.callTool({ name: 'echo', arguments: { message: 'before' } });
-    await cluster.kill(owner);
-    try {
-      for (let i = 0; i < 6; i++) assert.deepEqual((await client.callTool({ name: 'echo', arguments: { message: `after ${i}` } })).content, [{ type: 'text', text: `after ${i}` }]);
-      await client.close();
-    } finally {
-      await cluster.restart(owner);
-    }
-  });
-
   it('MCP authorization: `mcp-warden connect` through nginx signs in in Chromium and lists and calls tools across instances', async () => {
     const from = cluster.nginx.accessLog().length;
     const transport = new StdioClientTransport({
@@ -184,5 +167,23 @@ describe('MCP sessions across three instances behind nginx round-robin, no stick
     }
     const counts = servedBy(from, '/mcp');
     assert.ok(counts.every((n) => n >= 2), `every instance served the bridge's session: ${counts.join(', ')}`);
+  });
+
+  // Last: it kills an instance (restarted after, but nginx keeps it out for its fail_timeout).
+  it('MCP transports §Session Management: an HTTP-upstream session goes on when the instance that opened it is killed with SIGKILL', async () => {
+    const from = cluster.nginx.accessLog().length;
+    const client = new Client({ name: 'scale-out-kill', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${cluster.front}/mcp`), { authProvider: { token: async () => http.access_token } }));
+    const opener = cluster.nginx.accessLog().slice(from).find((l) => l.uri === '/mcp' && l.method === 'POST')!;
+    const owner = cluster.instances.findIndex((i) => opener.upstream.endsWith(`:${i.port}`));
+    assert.notEqual(owner, -1);
+    await client.callTool({ name: 'echo', arguments: { message: 'before' } });
+    await cluster.kill(owner);
+    try {
+      for (let i = 0; i < 6; i++) assert.deepEqual((await client.callTool({ name: 'echo', arguments: { message: `after ${i}` } })).content, [{ type: 'text', text: `after ${i}` }]);
+      await client.close();
+    } finally {
+      await cluster.restart(owner);
+    }
   });
 });

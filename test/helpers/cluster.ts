@@ -98,6 +98,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   if ((o.storage === 'sqlite' || o.front === 'direct') && n !== 1) throw new Error('sqlite storage and a direct front need exactly one instance');
   const nginx = o.front === 'direct' ? undefined : await startNginx({ dir: join(dir, 'nginx'), upstreams: ports });
   const front = nginx?.url ?? `http://127.0.0.1:${ports[0]}`;
+  const hopSecret = randomBytes(32).toString('base64');
   const keyFile = join(dir, 'secrets.key');
   writeFileSync(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
 
@@ -112,7 +113,9 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     storage: o.storage === 'sqlite'
       ? { sqlite: { path: join(dir, 'warden.db') } }
       : { postgres: { url: o.postgresUrl ?? TEST_POSTGRES_URL, schema, maxConnections: 8 } },
-    ...(o.redisUrl === false ? {} : { cluster: { redis: { url: o.redisUrl ?? TEST_REDIS_URL, keyPrefix } } }),
+    // The same hop secret on every instance: a stdio session's requests are forwarded to the
+    // instance that holds its child (src/cluster/instance-hop.ts; instanceUrl defaults to loopback:port).
+    ...(o.redisUrl === false ? {} : { cluster: { redis: { url: o.redisUrl ?? TEST_REDIS_URL, keyPrefix }, secret: hopSecret } }),
     authorizationServer: { embedded: { demo: true, ...o.embedded } },
     servers: [
       server('http', '/mcp', { http: { url: o.upstreamUrl } }),
