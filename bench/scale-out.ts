@@ -22,7 +22,7 @@
  * signing-key checks), which is part of the cost. Needs PostgreSQL (WARDEN_TEST_POSTGRES_URL),
  * redis-server and nginx (scripts/prerequisites.mjs).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
@@ -58,7 +58,34 @@ interface Target {
   redisCalls: () => Promise<number>;
 }
 
-interface Round { rps: number; p50: number; p95: number; cpu: number; nginxCpu: number; pg: number; redis: number }
+interface Round { rps: number; p50: number; p95: number; cpu: number; nginxCpu: number; pgCpu: number; pg: number; redis: number }
+
+/**
+ * The PostgreSQL server's processes (postmaster, backends, WAL writer, checkpointer): its CPU is
+ * part of what a call costs on this box although no mcp-warden process spends it (the batched
+ * audit inserts). One server serves every deployment; in a round only the target under test is
+ * loaded, so the others add only their timers (a revocation read every 500 ms).
+ */
+function postgresPids(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') pids.push(Number(entry));
+    } catch {
+      // gone between readdir and read
+    }
+  }
+  return pids;
+}
+
+/** CPU ms of the processes in `before` that still exist, since `before` was taken. */
+function cpuSince(before: Map<number, number>): number {
+  let total = 0;
+  for (const pid of postgresPids()) total += (cpuMs(pid) ?? 0) - (before.get(pid) ?? 0);
+  return total;
+}
+const cpuSnapshot = () => new Map(postgresPids().map((pid) => [pid, cpuMs(pid) ?? 0]));
 
 const sumCpu = (pids: number[]) => pids.reduce((a, p) => a + (cpuMs(p) ?? NaN), 0);
 
@@ -140,6 +167,7 @@ async function main(): Promise<void> {
           const s = sessions.get(t.name)!;
           const cpu0 = sumCpu(t.wardenPids());
           const nginx0 = sumCpu(t.nginxPids());
+          const pgCpu0 = cpuSnapshot();
           const pg0 = t.pgRoundTrips();
           const redis0 = await t.redisCalls();
           const m = await load(s, c, REQUESTS[c]);
@@ -148,11 +176,12 @@ async function main(): Promise<void> {
             rps: m.rps, p50: m.p50, p95: m.p95,
             cpu: (sumCpu(t.wardenPids()) - cpu0) / n,
             nginxCpu: t.nginxPids().length ? (sumCpu(t.nginxPids()) - nginx0) / n : NaN,
+            pgCpu: cpuSince(pgCpu0) / n,
             pg: (t.pgRoundTrips() - pg0) / n,
             redis: (await t.redisCalls() - redis0) / n,
           };
           ((results[t.name] ??= {})[c] ??= []).push(r);
-          if (!asJson) console.error(`  c=${c} round ${round + 1} ${t.name}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(3)} ms, CPU ${r.cpu.toFixed(3)} ms/req, PostgreSQL ${r.pg.toFixed(2)} and Redis ${r.redis.toFixed(2)} round trips/call`);
+          if (!asJson) console.error(`  c=${c} round ${round + 1} ${t.name}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(3)} ms, CPU ${r.cpu.toFixed(3)} ms/req (PostgreSQL server ${r.pgCpu.toFixed(3)}), PostgreSQL ${r.pg.toFixed(2)} and Redis ${r.redis.toFixed(2)} round trips/call`);
         }
       }
       for (const s of sessions.values()) await closeSession(s).catch(() => {});
@@ -163,7 +192,7 @@ async function main(): Promise<void> {
       summary[name] = {};
       for (const [c, rounds] of Object.entries(byC)) {
         const pick = (k: keyof Round) => median(rounds.map((r) => r[k]));
-        summary[name]![Number(c)] = { rps: pick('rps'), p50: pick('p50'), p95: pick('p95'), cpu: pick('cpu'), nginxCpu: pick('nginxCpu'), pg: pick('pg'), redis: pick('redis') };
+        summary[name]![Number(c)] = { rps: pick('rps'), p50: pick('p50'), p95: pick('p95'), cpu: pick('cpu'), nginxCpu: pick('nginxCpu'), pgCpu: pick('pgCpu'), pg: pick('pg'), redis: pick('redis') };
       }
     }
     const ratios: Record<string, number> = {};
@@ -181,10 +210,10 @@ async function main(): Promise<void> {
     } else {
       const f = (v: number, d = 3) => (Number.isNaN(v) ? '–' : v.toFixed(d));
       console.log(`machine: ${machine.cpus} CPUs (${machine.cpu}), ${machine.memoryGb} GB, Node ${machine.node}; ${ROUNDS} rounds, median shown`);
-      console.log('| target | c | req/s | p50 ms | p95 ms | CPU ms/req (mcp-warden) | CPU ms/req (nginx) | PostgreSQL round trips/call | Redis round trips/call |');
-      console.log('|---|---|---|---|---|---|---|---|---|');
-      for (const [name, byC] of Object.entries(summary)) for (const [c, r] of Object.entries(byC)) console.log(`| ${name} | ${c} | ${r.rps.toFixed(0)} | ${f(r.p50)} | ${f(r.p95)} | ${f(r.cpu)} | ${f(r.nginxCpu)} | ${f(r.pg, 2)} | ${f(r.redis, 2)} |`);
-      for (const [name, why] of Object.entries(unavailable)) console.log(`| ${name} | – | not measured: ${why} | | | | | | |`);
+      console.log('| target | c | req/s | p50 ms | p95 ms | CPU ms/req (mcp-warden) | CPU ms/req (nginx) | CPU ms/req (PostgreSQL server) | PostgreSQL round trips/call | Redis round trips/call |');
+      console.log('|---|---|---|---|---|---|---|---|---|---|');
+      for (const [name, byC] of Object.entries(summary)) for (const [c, r] of Object.entries(byC)) console.log(`| ${name} | ${c} | ${r.rps.toFixed(0)} | ${f(r.p50)} | ${f(r.p95)} | ${f(r.cpu)} | ${f(r.nginxCpu)} | ${f(r.pgCpu)} | ${f(r.pg, 2)} | ${f(r.redis, 2)} |`);
+      for (const [name, why] of Object.entries(unavailable)) console.log(`| ${name} | – | not measured: ${why} | | | | | | | |`);
       console.log('\nratios:');
       for (const [k, v] of Object.entries(ratios)) console.log(`  ${k}: ${v.toFixed(3)}`);
     }
