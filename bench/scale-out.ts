@@ -7,7 +7,9 @@
  *     sessions shared across instances: until then its rows say why they are missing),
  * with CPU ms per request of the mcp-warden processes (and of nginx), and PostgreSQL and Redis
  * round trips per tool call. Goal: PostgreSQL + Redis keeps >= 85 % of SQLite's throughput.
- * Run: npm run bench -- scale-out [--quick] [--json] [--rounds N]
+ * Run: npm run bench -- scale-out [--quick] [--json] [--rounds N] [--no-count]
+ *   --no-count  PostgreSQL reached directly, without the counting proxy (which runs in this
+ *               process, the load generator, and parses every message the instances send)
  *
  * Method: every instance is a real `mcp-warden start` process (test/helpers/cluster.ts); the
  * upstream is the lean HTTP MCP server in a child of its own (bench/fixtures/lean-mcp-http.ts);
@@ -34,8 +36,9 @@ import { TEST_POSTGRES_URL } from '../test/helpers/postgres.ts';
 
 const quick = process.argv.includes('--quick');
 const asJson = process.argv.includes('--json');
+const countRoundTrips = !process.argv.includes('--no-count');
 const roundsIndex = process.argv.indexOf('--rounds');
-const ROUNDS = roundsIndex !== -1 ? Number(process.argv[roundsIndex + 1]) : quick ? 1 : 5;
+const ROUNDS = roundsIndex !== -1 ? Number(process.argv[roundsIndex + 1]) : quick ? 1 : 15;
 const REQUESTS = { 1: quick ? 300 : 2000, 32: quick ? 2000 : 8000 } as const;
 const WARMUP = 200;
 
@@ -98,10 +101,12 @@ async function main(): Promise<void> {
   const pgTarget = new URL(TEST_POSTGRES_URL);
   const backends = async (name: string) => {
     const redis = await startOwnRedis(mkdtempSync(join(dir, `${name}-redis-`)));
-    const proxy = await countingPostgresProxy({ host: pgTarget.hostname, port: Number(pgTarget.port || 5432) });
+    const proxy = countRoundTrips ? await countingPostgresProxy({ host: pgTarget.hostname, port: Number(pgTarget.port || 5432) }) : undefined;
     const url = new URL(TEST_POSTGRES_URL);
-    url.hostname = '127.0.0.1';
-    url.port = String(proxy.port);
+    if (proxy) {
+      url.hostname = '127.0.0.1';
+      url.port = String(proxy.port);
+    }
     const client = createClient({ url: redis.url });
     await client.connect();
     return {
@@ -116,7 +121,7 @@ async function main(): Promise<void> {
       async close() {
         await client.quit().catch(() => {});
         await redis.stop();
-        await proxy.close();
+        await proxy?.close();
       },
     };
   };
@@ -140,7 +145,7 @@ async function main(): Promise<void> {
         name, cluster, url, token: access_token,
         wardenPids: () => cluster.instances.map((i) => i.child.pid!),
         nginxPids: () => (withNginx ? cluster.nginx.pids() : []),
-        pgRoundTrips: () => backend?.proxy.roundTrips() ?? 0,
+        pgRoundTrips: () => (backend ? (backend.proxy?.roundTrips() ?? NaN) : 0),
         redisCalls: async () => (backend ? backend.redisCalls() : 0),
       };
     };
