@@ -8,8 +8,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { request as httpRequest, createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createClient } from 'redis';
 import { startWarden, type Warden } from '../../src/app.ts';
 import { buildDemoConfig } from '../../src/config/demo.ts';
@@ -20,6 +18,9 @@ import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../hel
 import { cuttableProxy, redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { captureLogs } from '../downstream/e2e-fixtures.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { roundRobin } from '../helpers/round-robin.ts';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -27,27 +28,11 @@ const PASSWORD = 'correct horse battery staple';
  * A load balancer for the public URL: round-robin, except that the account page's callback goes
  * to `callbackTo` (the test picks which instance finishes a sign-in).
  */
-function balancer(targets: () => number[], callbackTo: () => number | undefined): Promise<{ server: Server; port: number }> {
-  let next = 0;
-  const server = createServer((req, res) => {
-    const ports = targets();
-    const pinned = req.url?.startsWith('/account/callback') ? callbackTo() : undefined;
-    const port = pinned ?? ports[next++ % ports.length]!;
-    const upstream = httpRequest({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers, agent: false }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
-    upstream.on('error', () => { res.writeHead(502).end(); });
-    req.pipe(upstream);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port })));
-}
-
 const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
 
 describe('account page sessions on two instances sharing Redis', { skip: unavailable }, () => {
   let pg: Awaited<ReturnType<typeof openTestPostgres>>;
-  let lb: Awaited<ReturnType<typeof balancer>>;
+  let lb: Awaited<ReturnType<typeof roundRobin>>;
   let front: string;
   let callbackTo: number | undefined;
   const prefix = testKeyPrefix();
@@ -60,7 +45,7 @@ describe('account page sessions on two instances sharing Redis', { skip: unavail
 
   before(async () => {
     pg = await openTestPostgres();
-    lb = await balancer(() => wardens.map((w) => w.port), () => callbackTo);
+    lb = await roundRobin(() => wardens.map((w) => w.port), (req) => (req.url?.startsWith('/account/callback') ? callbackTo : undefined));
     front = `http://127.0.0.1:${lb.port}`;
     const env = { PATH: process.env.PATH, WARDEN_DEMO_PASSWORD: PASSWORD, WARDEN_PUBLIC_URL: front, PORT: '0', WARDEN_SECRETS_KEY: randomBytes(32).toString('base64') };
     for (let i = 0; i < 2; i++) {

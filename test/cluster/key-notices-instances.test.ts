@@ -13,8 +13,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request as httpRequest, createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as oauth from 'oauth4webapi';
 import { decodeProtectedHeader } from 'jose';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -28,28 +26,13 @@ import { discover } from '../helpers/oauth.ts';
 import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
 import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { roundRobin } from '../helpers/round-robin.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const AGENT_SECRET = 'agent-secret-0123456789abcdefghij';
 const insecure = { [oauth.allowInsecureRequests]: true } as const;
 /** Far below the 60 s key check, far above a notice on a loaded machine. */
 const NOTICE_WAIT = { timeoutMs: 5000, intervalMs: 20 };
-
-/** A plain HTTP load balancer for the shared public URL: each request to the next instance in turn. */
-function roundRobin(targets: () => number[]): Promise<{ server: Server; port: number }> {
-  let next = 0;
-  const server = createServer((req, res) => {
-    const ports = targets();
-    const port = ports[next++ % ports.length]!;
-    const upstream = httpRequest({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers, agent: false }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
-    upstream.on('error', () => { res.writeHead(502).end(); });
-    req.pipe(upstream);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port })));
-}
 
 describe('key notices: parsing and coalescing', () => {
   it('RFC 7517 §5: only a list of kids is a notice; anything else is dropped', () => {

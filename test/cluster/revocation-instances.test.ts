@@ -9,8 +9,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { request as httpRequest, createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as oauth from 'oauth4webapi';
 import { decodeJwt } from 'jose';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -30,26 +28,11 @@ import { createPostgresStore } from '../../src/storage/postgres/store.ts';
 import { createRevocationList, revocationHorizonMs } from '../../src/authorization-server/revocation.ts';
 import { cuttableProxy, redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { roundRobin } from '../helpers/round-robin.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const AGENT_SECRET = 'agent-secret-0123456789abcdefghij';
 const insecure = { [oauth.allowInsecureRequests]: true } as const;
-
-/** A plain HTTP load balancer for the issuer's public URL: each request to the next instance in turn. */
-function roundRobin(targets: () => number[]): Promise<{ server: Server; port: number }> {
-  let next = 0;
-  const server = createServer((req, res) => {
-    const ports = targets();
-    const port = ports[next++ % ports.length]!;
-    const upstream = httpRequest({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers, agent: false }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
-    upstream.on('error', () => { res.writeHead(502).end(); });
-    req.pipe(upstream);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port })));
-}
 
 const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
 

@@ -8,8 +8,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { request as httpRequest, createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createClient } from 'redis';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { startWarden, type Warden } from '../../src/app.ts';
@@ -23,27 +21,9 @@ import { messageOf, readEvents, type RawEvent } from '../gateway/fixtures/sse-re
 import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
 import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { roundRobin } from '../helpers/round-robin.ts';
 
 const SECRET = 'cluster-secret-0123456789abcdefghijklmnop';
-
-/** A plain HTTP load balancer: each request to the next live instance in turn; it counts where. */
-function roundRobin(targets: () => number[]): Promise<{ server: Server; port: number; hits: Map<number, number> }> {
-  const hits = new Map<number, number>();
-  let next = 0;
-  const server = createServer((req, res) => {
-    const ports = targets();
-    const port = ports[next++ % ports.length]!;
-    hits.set(port, (hits.get(port) ?? 0) + 1);
-    const upstream = httpRequest({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers, agent: false }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
-    upstream.on('error', () => { if (!res.headersSent) res.writeHead(502).end(); else res.destroy(); });
-    res.on('close', () => upstream.destroy());
-    req.pipe(upstream);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port, hits })));
-}
 
 const call = (id: number, name: string, args: Record<string, unknown> = {}, progressToken?: string) => ({
   jsonrpc: '2.0',

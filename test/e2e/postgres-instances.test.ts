@@ -8,8 +8,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { request as httpRequest, createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { startWarden, type Warden } from '../../src/app.ts';
 import { buildDemoConfig } from '../../src/config/demo.ts';
@@ -18,27 +16,10 @@ import type { Config } from '../../src/config/schema.ts';
 import { queryAuditEventsPostgres } from '../../src/audit/postgres-sink.ts';
 import { clientCredentialsToken, obtainTokens, refreshTokens } from '../helpers/oauth.ts';
 import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
+import { roundRobin } from '../helpers/round-robin.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const AGENT_SECRET = 'agent-secret-0123456789abcdefghij';
-
-/** A plain HTTP load balancer: each request goes to the next instance in turn; it counts where. */
-function roundRobin(targets: () => number[]): Promise<{ server: Server; port: number; hits: Map<number, number> }> {
-  const hits = new Map<number, number>();
-  let next = 0;
-  const server = createServer((req, res) => {
-    const ports = targets();
-    const port = ports[next++ % ports.length]!;
-    hits.set(port, (hits.get(port) ?? 0) + 1);
-    const upstream = httpRequest({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers, agent: false }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
-    upstream.on('error', () => { res.writeHead(502).end(); });
-    req.pipe(upstream);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port, hits })));
-}
 
 describe('two instances on one PostgreSQL database, behind a round-robin balancer', { skip: await postgresUnavailable() }, () => {
   let pg: Awaited<ReturnType<typeof openTestPostgres>>;
