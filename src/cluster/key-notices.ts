@@ -16,6 +16,7 @@
  */
 import { describeError, type Logger } from '../log.ts';
 import { openRedisConnection, type RedisConnection } from './redis-connection.ts';
+import { parseJsonObject } from './json-object.ts';
 
 /** The channel's name after the key prefix. */
 export const KEY_NOTICE_CHANNEL = 'signing-keys';
@@ -34,14 +35,9 @@ export interface KeyNotice {
 
 /** A key notice from the channel, or undefined when the message is not one. */
 export function parseKeyNotice(message: string): KeyNotice | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(message);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { kids } = value as Record<string, unknown>;
+  const value = parseJsonObject(message);
+  if (!value) return undefined;
+  const { kids } = value;
   if (!Array.isArray(kids) || kids.length === 0 || kids.length > MAX_KIDS) return undefined;
   if (!kids.every((k) => typeof k === 'string' && k !== '' && k.length <= MAX_KID_LENGTH)) return undefined;
   return { kids: kids as string[] };

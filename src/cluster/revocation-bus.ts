@@ -17,6 +17,7 @@
 import type { RevocationBus, RevocationEvent, RevocationKind } from '../authorization-server/revocation.ts';
 import { describeError, type Logger } from '../log.ts';
 import type { RedisConnection } from './redis-connection.ts';
+import { parseJsonObject } from './json-object.ts';
 
 /** The channel's name after the key prefix. */
 export const REVOCATION_CHANNEL = 'revocations';
@@ -31,14 +32,9 @@ const MAX_ID_LENGTH = 2048;
 
 /** A revocation event from the channel, or undefined when the message is not one. */
 export function parseRevocationMessage(message: string): RevocationEvent | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(message);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { kind, id, at, until } = value as Record<string, unknown>;
+  const value = parseJsonObject(message);
+  if (!value) return undefined;
+  const { kind, id, at, until } = value;
   if (typeof kind !== 'string' || !KINDS.has(kind)) return undefined;
   if (typeof id !== 'string' || id === '' || id.length > MAX_ID_LENGTH) return undefined;
   if (typeof at !== 'number' || !Number.isFinite(at) || typeof until !== 'number' || !Number.isFinite(until)) return undefined;

@@ -26,6 +26,7 @@
 import { randomBytes } from 'node:crypto';
 import { describeError, type Logger } from '../log.ts';
 import type { RedisConnection } from './redis-connection.ts';
+import { parseJsonObject } from './json-object.ts';
 
 /** Longest a directory command waits for Redis. */
 const TIMEOUT_MS = 250;
@@ -95,14 +96,8 @@ const str = (v: unknown): v is string => typeof v === 'string' && v.length > 0 &
 /** A directory entry read from Redis, or undefined when the text is not one. */
 export function parseDirectoryEntry(text: string | null | undefined): DirectoryEntry | undefined {
   if (!text) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const e = v as Record<string, unknown>;
+  const e = parseJsonObject(text);
+  if (!e) return undefined;
   const b = e.binding as Record<string, unknown> | null | undefined;
   if (!str(e.instance) || !INSTANCE_ID.test(e.instance) || !str(e.url) || !/^https?:\/\/[^/?#]+$/.test(e.url)) return undefined;
   if (typeof b !== 'object' || b === null || !str(b.subject) || !str(b.clientId) || !str(b.audience) || !str(b.serverPath)) return undefined;
