@@ -52,7 +52,7 @@ export function openCluster(config: Config, logger: Logger, port: number = confi
   const redis = config.cluster?.redis;
   if (!redis) return undefined;
   const connection = openRedisConnection({ url: redis.url, keyPrefix: redis.keyPrefix, logger });
-  const directory = createSessionDirectory(connection, { instanceUrl: instanceUrlOf(config, port), logger });
+  const directory = createSessionDirectory(connection, { instanceUrl: instanceUrlOf(config, port), logger, secret: config.cluster?.secret });
   return {
     connection,
     revocationBus: createRedisRevocationBus(connection, logger),

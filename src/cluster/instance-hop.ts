@@ -83,7 +83,13 @@ function forwardedHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
  * or either side goes away (each side's close closes the other: an SSE stream ends at both).
  */
 export function forwardToInstance(req: IncomingMessage, res: ServerResponse, instanceUrl: string, hop: string): Promise<'answered' | 'unreachable'> {
-  const url = new URL(instanceUrl);
+  // A URL the directory verified and parsed (session-directory.ts parseInstanceUrl); never one read raw from Redis.
+  let url: URL;
+  try {
+    url = new URL(instanceUrl);
+  } catch {
+    return Promise.resolve('unreachable');
+  }
   const https = url.protocol === 'https:';
   return new Promise((resolve) => {
     let answered = false;

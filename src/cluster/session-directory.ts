@@ -9,8 +9,10 @@
  *  - `session:<id>`: JSON DirectoryEntry, expiring `ttlMs` after the last refresh. Written when a
  *    session opens; refreshed lazily by whichever instance serves it (at most every ttl/4, never
  *    per request); deleted when the session ends for good.
- *  - `instance:<id>`: this instance's URL, expiring HEARTBEAT_TTL_MS after the last heartbeat: an
- *    instance whose key is gone is dead (killed, partitioned) or shut down.
+ *  - `instance:<id>`: JSON `{url, mac}`, this instance's URL and an HMAC-SHA256 over `<id>\n<url>`
+ *    under a key derived from `cluster.secret` (HKDF, RFC 5869, its own info string), expiring
+ *    HEARTBEAT_TTL_MS after the last heartbeat: an instance whose key is gone is dead (killed,
+ *    partitioned) or shut down, and one whose MAC does not verify is unknown.
  *  - channel `sessions-ended`: the ID of each session that ended for good, so instances drop the
  *    copies they adopted (session-routing.ts) at once instead of at their idle timeout.
  *
@@ -19,11 +21,13 @@
  * never fail a request (a lost write is repaired by the next refresh, and after an outage every
  * local session is written again), lookups throw DirectoryUnavailable so the caller can answer 503.
  *
- * Redis is trusted as much as the configuration (whoever writes these keys can route a session
- * to another instance, which still authenticates the bearer and checks the binding itself), and
- * entries are parsed at the edge anyway: a malformed one is treated as absent.
+ * Redis is NOT trusted with where a client's request goes: a hop carries the client's bearer and
+ * body, so the URL it goes to must come from an instance, not from whoever can write the prefix's
+ * keys (docs/deployment.md "What needs Redis": an ACL user limited to the prefix). Such a writer
+ * can delete entries and end sessions, nothing more: an instance URL whose MAC does not verify is
+ * treated as a dead owner (no hop), and every entry is parsed at the edge (malformed: absent).
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { describeError, type Logger } from '../log.ts';
 import type { RedisConnection } from './redis-connection.ts';
 import { parseJsonObject } from './json-object.ts';
@@ -91,6 +95,41 @@ export function isSessionId(id: string): boolean {
   return SESSION_ID.test(id);
 }
 
+/** HKDF-SHA256 (RFC 5869) of `cluster.secret` for one use: a key for one purpose only. */
+export function derivedKey(secret: string, info: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, 'mcp-warden cluster', info, 32));
+}
+
+/** HMAC-SHA256 of `parts` (newline-joined) under `key`, base64url. */
+function macOf(key: Buffer, parts: readonly string[]): string {
+  return createHmac('sha256', key).update(parts.join('\n')).digest('base64url');
+}
+
+/** Whether `given` is the MAC `expected` (constant time: the MAC is a secret-derived value). */
+function sameMac(expected: string, given: unknown): boolean {
+  if (typeof given !== 'string') return false;
+  const a = Buffer.from(expected);
+  const b = Buffer.from(given);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * An instance URL as the hop needs it: http(s), a host, no credentials, path, query or fragment,
+ * read with the WHATWG parser the hop itself uses (so what passes here cannot make it throw).
+ * Its origin, or undefined.
+ */
+export function parseInstanceUrl(text: unknown): string | undefined {
+  if (typeof text !== 'string' || !/^https?:\/\/[^/?#\s]+$/.test(text)) return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return undefined;
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.pathname !== '/' || url.search || url.hash || !url.hostname) return undefined;
+  return url.origin;
+}
+
 const str = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 2048;
 
 /** A directory entry read from Redis, or undefined when the text is not one. */
@@ -120,6 +159,8 @@ export function parseDirectoryEntry(text: string | null | undefined): DirectoryE
 export interface SessionDirectoryOptions {
   instanceUrl: string;
   logger: Logger;
+  /** `cluster.secret`: the keys of the instance URLs' MACs are derived from it. */
+  secret: string | undefined;
   /** Default: a new random ID. */
   instanceId?: string;
   now?: () => number;
@@ -130,7 +171,7 @@ export interface SessionDirectoryOptions {
  * sessions. Never waits for Redis.
  * @see MCP 2025-11-25 basic/transports §Session Management
  */
-export function createSessionDirectory(connection: RedisConnection, { instanceUrl, logger, instanceId = newInstanceId(), now = Date.now }: SessionDirectoryOptions): SessionDirectory & { ready: Promise<void> } {
+export function createSessionDirectory(connection: RedisConnection, { instanceUrl, logger, secret, instanceId = newInstanceId(), now = Date.now }: SessionDirectoryOptions): SessionDirectory & { ready: Promise<void> } {
   const log = logger.child({ component: 'session-directory', instance: instanceId });
   const sessionKey = (id: string) => connection.key(`session:${id}`);
   const instanceKey = (id: string) => connection.key(`instance:${id}`);
@@ -139,6 +180,9 @@ export function createSessionDirectory(connection: RedisConnection, { instanceUr
   const recovered = new Set<() => void>();
   let failing = false;
   let closed = false;
+  // Without cluster.secret nothing verifies: no instance is reachable over a hop.
+  const urlKey = secret === undefined ? undefined : derivedKey(secret, 'mcp-warden instance url v1');
+  const heartbeatValue = JSON.stringify({ url: instanceUrl, ...(urlKey ? { mac: macOf(urlKey, [instanceId, instanceUrl]) } : {}) });
 
   /** Runs one command, bounded by TIMEOUT_MS; throws DirectoryUnavailable. */
   async function run<T>(command: () => Promise<T>): Promise<T> {
@@ -166,7 +210,7 @@ export function createSessionDirectory(connection: RedisConnection, { instanceUr
   }
   const quietly = (p: Promise<unknown>) => p.then(() => {}, () => {});
 
-  const beat = () => quietly(run(() => connection.client.set(instanceKey(instanceId), instanceUrl, { expiration: { type: 'PX', value: HEARTBEAT_TTL_MS } })));
+  const beat = () => quietly(run(() => connection.client.set(instanceKey(instanceId), heartbeatValue, { expiration: { type: 'PX', value: HEARTBEAT_TTL_MS } })));
   void beat();
   const heartbeat = setInterval(() => void beat(), HEARTBEAT_MS);
   heartbeat.unref();
@@ -211,8 +255,15 @@ export function createSessionDirectory(connection: RedisConnection, { instanceUr
     },
     async instanceUrlOf(instance) {
       if (!INSTANCE_ID.test(instance)) return undefined;
-      const url = await run(() => connection.client.get(instanceKey(instance)));
-      return url && /^https?:\/\/[^/?#]+$/.test(url) ? url : undefined;
+      const text = await run(() => connection.client.get(instanceKey(instance)));
+      if (!text) return undefined;
+      const value = parseJsonObject(text);
+      const url = parseInstanceUrl(value?.url);
+      if (!urlKey || !url || !sameMac(macOf(urlKey, [instance, value!.url as string]), value!.mac)) {
+        log.warn({ event: 'instance_entry_refused', owner: instance }, 'an instance entry in Redis is malformed or does not carry a valid MAC (written by something other than an instance); its sessions are treated as held by a dead instance');
+        return undefined;
+      }
+      return url;
     },
     onEnded(listener) {
       ended.add(listener);

@@ -251,7 +251,7 @@ export const configSchema = z.strictObject({
      * Where the other instances reach this one (http://host:port, no path), e.g. `http://${POD_IP}:8080`.
      * Default: `http://<listen.host>:<port>`, with a wildcard listen host read as 127.0.0.1 (one host only).
      */
-    instanceUrl: z.string().regex(/^https?:\/\/[^/?#]+$/, 'must be http(s)://host:port with no path, e.g. http://10.0.0.5:8080').optional(),
+    instanceUrl: z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'must be http(s)://host:port with no path, e.g. http://10.0.0.5:8080').refine((v) => URL.canParse(v), 'must be a URL, e.g. http://10.0.0.5:8080').optional(),
   }).optional(),
   authorizationServer: authorizationServerSchema.default({ embedded: embeddedAuthorizationServerSchema.parse({}) }),
   audit: auditSchema,

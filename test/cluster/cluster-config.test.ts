@@ -37,6 +37,7 @@ describe('cluster.redis configuration', () => {
       [{ redis: { url: 'redis://x' }, secret: 'too short' }, /cluster\.secret/],
       [{ redis: { url: 'redis://x' }, instanceUrl: 'http://10.0.0.5:8080/mcp' }, /cluster\.instanceUrl/],
       [{ redis: { url: 'redis://x' }, instanceUrl: '10.0.0.5:8080' }, /cluster\.instanceUrl/],
+      [{ redis: { url: 'redis://x' }, instanceUrl: 'http://a b' }, /cluster\.instanceUrl/],
     ];
     for (const [cluster, key] of cases) {
       assert.throws(() => parseConfig(base(cluster)), (e: unknown) => e instanceof ConfigError && key.test(e.message), JSON.stringify(cluster));

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { signHop, verifyHop, HOP_MAX_AGE_MS, type HopRequest } from '../../src/cluster/instance-hop.ts';
-import { isSessionId, newInstanceId, parseDirectoryEntry, INSTANCE_ID } from '../../src/cluster/session-directory.ts';
+import { isSessionId, newInstanceId, parseDirectoryEntry, parseInstanceUrl, INSTANCE_ID } from '../../src/cluster/session-directory.ts';
 import { newSessionId } from '../../src/gateway/session.ts';
 
 const SECRET = 'cluster-secret-0123456789abcdefghijklmnop';
@@ -68,5 +68,15 @@ describe('session directory entries (parsed at the edge)', () => {
     assert.ok(isSessionId(newSessionId()));
     for (const bad of ['', 'x', '../../etc', `${newSessionId()} `, newSessionId().toUpperCase(), '*']) assert.equal(isSessionId(bad), false, bad);
     for (let i = 0; i < 20; i++) assert.match(newInstanceId(), INSTANCE_ID);
+  });
+});
+
+describe('instance URLs read from Redis (parsed at the edge, with the parser the hop uses)', () => {
+  it('WHATWG URL: http(s) and a host only; anything the hop could not send to, or that carries more, is refused', () => {
+    assert.equal(parseInstanceUrl('http://10.0.0.5:8080'), 'http://10.0.0.5:8080');
+    assert.equal(parseInstanceUrl('https://[::1]:8443'), 'https://[::1]:8443');
+    for (const bad of ['http://a b', 'http://user:pw@10.0.0.5', 'http://10.0.0.5/x', 'http://10.0.0.5?x', 'ftp://10.0.0.5', 'http://', 'http://[::1', 7, undefined]) {
+      assert.equal(parseInstanceUrl(bad), undefined, String(bad));
+    }
   });
 });

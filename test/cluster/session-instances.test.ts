@@ -224,12 +224,12 @@ describe('three instances, one PostgreSQL, one Redis, a round-robin balancer: MC
     await poke.text();
     const { events } = await changed;
     assert.equal(gets() - getsBefore, 1, 'one upstream listener for the session');
-    // The events were issued by a (their IDs name the instance: its heartbeat key holds its URL).
+    // The events were issued by a (their IDs name the instance: its heartbeat key holds its URL, signed).
     const redis = createClient({ url: TEST_REDIS_URL });
     await redis.connect();
     try {
       const keys = await redis.keys(`${prefix}instance:*`);
-      const urls = await Promise.all(keys.map((k) => redis.get(k)));
+      const urls = await Promise.all(keys.map(async (k) => (JSON.parse((await redis.get(k))!) as { url: string }).url));
       const idOfA = keys[urls.indexOf(a.url)]!.slice(`${prefix}instance:`.length);
       assert.ok(events.every((e) => e.id!.startsWith(`${idOfA}.`)), 'served by the instance that opened the session');
     } finally {

@@ -1,0 +1,106 @@
+/**
+ * What a Redis writer cannot do with the MCP session directory (docs/deployment.md "What needs
+ * Redis"): whoever can write keys under the deployment's prefix (an ACL user limited to it) can
+ * end sessions, but cannot send a client's bearer to a URL of its choosing, nor hand a session to
+ * another caller. And a client going away mid-request does not end a stdio session held by
+ * another instance. Two in-process instances on one PostgreSQL schema and one Redis.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createClient } from 'redis';
+import { startWarden, type Warden } from '../../src/app.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
+import { startFixtureIssuer, type FixtureIssuer } from '../gateway/fixtures/issuer.ts';
+import { startHttpUpstream, type HttpUpstreamFixture } from '../gateway/fixtures/http-upstream.ts';
+import { openSession, post, TINY_SERVER } from '../gateway/fixtures/raw.ts';
+import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
+import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
+
+const SECRET = 'cluster-secret-0123456789abcdefghijklmnop';
+const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
+
+describe('a Redis writer and the MCP session directory (two instances, one Redis)', { skip: unavailable }, () => {
+  let pg: Awaited<ReturnType<typeof openTestPostgres>>;
+  let issuer: FixtureIssuer;
+  let upstream: HttpUpstreamFixture;
+  let redis: ReturnType<typeof createClient>;
+  /** The URL a forged `instance:` entry points at: it records what it receives. */
+  let evil: Server;
+  let evilUrl: string;
+  const received: IncomingHttpHeaders[] = [];
+  const prefix = testKeyPrefix();
+  const wardens: Warden[] = [];
+  let alice: { http: string; stdio: string };
+
+  before(async () => {
+    pg = await openTestPostgres();
+    issuer = await startFixtureIssuer();
+    upstream = await startHttpUpstream();
+    redis = createClient({ url: TEST_REDIS_URL });
+    await redis.connect();
+    evil = createServer((req, res) => {
+      received.push(req.headers);
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","id":1,"result":{}}');
+    });
+    await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
+    evilUrl = `http://127.0.0.1:${(evil.address() as AddressInfo).port}`;
+    const config = (port: number): Config => parseConfig({
+      listen: { host: '127.0.0.1', port },
+      publicUrl: 'http://127.0.0.1',
+      allowedHosts: ['127.0.0.1'],
+      storage: { postgres: { url: TEST_POSTGRES_URL, schema: pg.schema, maxConnections: 3 } },
+      authorizationServer: { external: { issuer: issuer.issuer } },
+      log: { level: 'silent' },
+      cluster: { redis: { url: TEST_REDIS_URL, keyPrefix: prefix }, secret: SECRET },
+      servers: [
+        { name: 'remote', path: '/mcp/remote', upstream: { http: { url: upstream.url } } },
+        { name: 'tiny', path: '/mcp/tiny', upstream: { stdio: TINY_SERVER } },
+      ],
+    });
+    for (let i = 0; i < 2; i++) wardens.push(await startWarden(config));
+    const tokens = async (sub: string) => ({
+      http: await issuer.mint({ sub, aud: 'http://127.0.0.1/mcp/remote' }),
+      stdio: await issuer.mint({ sub, aud: 'http://127.0.0.1/mcp/tiny' }),
+    });
+    alice = await tokens('alice');
+  });
+
+  after(async () => {
+    for (const w of wardens) await w.close();
+    await redis?.quit();
+    evil?.close();
+    await upstream?.close();
+    await issuer?.close();
+    await pg?.drop();
+  });
+
+  const headers = (sid: string) => ({ 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
+  const call = (id: number, name: string, args: Record<string, unknown> = {}) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
+
+  /** The Redis key naming the instance that listens at `w`'s port. */
+  async function instanceKeyOf(w: Warden): Promise<string> {
+    for (const key of await redis.keys(`${prefix}instance:*`)) {
+      const value = await redis.get(key);
+      if (value?.includes(`:${w.port}`)) return key;
+    }
+    throw new Error(`no instance key for port ${w.port}`);
+  }
+
+  it('MCP 2025-11-25 authorization §Token Handling: an instance URL written to Redis by anything but an instance receives no request and no bearer; the client gets 404', async () => {
+    const [a, b] = wardens as [Warden, Warden];
+    const key = await instanceKeyOf(a);
+    for (const forged of [evilUrl, JSON.stringify({ url: evilUrl, mac: 'AAAA' }), 'http://a b']) {
+      const sid = await openSession(`${a.url}/mcp/tiny`, alice.stdio);
+      // Right before the request: the owner's heartbeat rewrites its key every 2 s.
+      await redis.set(key, forged, { PX: 6000 });
+      const res = await post(`${b.url}/mcp/tiny`, alice.stdio, call(1, 'echo', { message: 'x' }), headers(sid));
+      await res.text();
+      assert.equal(res.status, 404, `${forged}: owner unknown, as for a dead one`);
+    }
+    assert.deepEqual(received.map((h) => h.authorization !== undefined), [], 'the forged URL received nothing');
+  });
+});
