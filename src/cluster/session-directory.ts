@@ -6,7 +6,9 @@
  * request, whichever process receives it).
  *
  * Keys and channel, after the deployment's prefix:
- *  - `session:<id>`: JSON DirectoryEntry, expiring `ttlMs` after the last refresh. Written when a
+ *  - `session:<id>`: JSON DirectoryEntry with `mac`, an HMAC-SHA256 over the session ID and
+ *    every member (owner, kind, binding, upstream session, protocol version, last refresh) under
+ *    a key derived from `cluster.secret` (HKDF, its own info string), expiring `ttlMs` after the last refresh. Written when a
  *    session opens; refreshed lazily by whichever instance serves it (at most every ttl/4, never
  *    per request); deleted when the session ends for good.
  *  - `instance:<id>`: JSON `{url, mac}`, this instance's URL and an HMAC-SHA256 over `<id>\n<url>`
@@ -25,7 +27,9 @@
  * body, so the URL it goes to must come from an instance, not from whoever can write the prefix's
  * keys (docs/deployment.md "What needs Redis": an ACL user limited to the prefix). Such a writer
  * can delete entries and end sessions, nothing more: an instance URL whose MAC does not verify is
- * treated as a dead owner (no hop), and every entry is parsed at the edge (malformed: absent).
+ * treated as a dead owner (no hop); a session entry whose MAC does not verify is no session (so
+ * no writer can bind another caller's upstream session to itself, MCP security best practices
+ * §Session Hijacking); and every entry is parsed at the edge (malformed: absent).
  */
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { describeError, type Logger } from '../log.ts';
@@ -182,6 +186,12 @@ export function createSessionDirectory(connection: RedisConnection, { instanceUr
   let closed = false;
   // Without cluster.secret nothing verifies: no instance is reachable over a hop.
   const urlKey = secret === undefined ? undefined : derivedKey(secret, 'mcp-warden instance url v1');
+  const entryKey = secret === undefined ? undefined : derivedKey(secret, 'mcp-warden session entry v1');
+  /** The MAC of session `id`'s entry: every member, in one unambiguous encoding (JSON of an array). */
+  const entryMac = (key: Buffer, id: string, e: DirectoryEntry) => macOf(key, [JSON.stringify([
+    id, e.instance, e.url, e.kind, e.binding.subject, e.binding.clientId, e.binding.audience, e.binding.serverPath,
+    e.upstreamSessionId ?? null, e.protocolVersion ?? null, e.touchedAt, e.touchedBy,
+  ])]);
   const heartbeatValue = JSON.stringify({ url: instanceUrl, ...(urlKey ? { mac: macOf(urlKey, [instanceId, instanceUrl]) } : {}) });
 
   /** Runs one command, bounded by TIMEOUT_MS; throws DirectoryUnavailable. */
@@ -240,13 +250,21 @@ export function createSessionDirectory(connection: RedisConnection, { instanceUr
     instanceUrl,
     async register(id, entry, ttlMs) {
       const value: DirectoryEntry = { instance: instanceId, url: instanceUrl, ...entry, touchedAt: now() };
-      await quietly(run(() => connection.client.set(sessionKey(id), JSON.stringify(value), { expiration: { type: 'PX', value: ttlMs } })));
+      // Without cluster.secret nothing is written: no instance could verify it (config requires the secret with Redis).
+      if (!entryKey) return;
+      const signed = { ...value, mac: entryMac(entryKey, id, value) };
+      await quietly(run(() => connection.client.set(sessionKey(id), JSON.stringify(signed), { expiration: { type: 'PX', value: ttlMs } })));
     },
     async lookup(id) {
       if (!isSessionId(id)) return undefined;
       const text = await run(() => connection.client.get(sessionKey(id)));
       const entry = parseDirectoryEntry(text);
       if (text && !entry) log.warn({ event: 'session_entry_refused' }, 'a session directory entry is malformed; treated as absent');
+      if (!entry) return undefined;
+      if (!entryKey || !sameMac(entryMac(entryKey, id, entry), parseJsonObject(text!)?.mac)) {
+        log.warn({ event: 'session_entry_forged', sessionId: id }, 'a session directory entry does not carry a valid MAC (written by something other than an instance); treated as absent');
+        return undefined;
+      }
       return entry;
     },
     async remove(id) {

@@ -244,7 +244,9 @@ export const configSchema = z.strictObject({
     /**
      * The key instances prove an instance-to-instance hop with (HMAC-SHA256, src/cluster/instance-hop.ts):
      * a request for a stdio session is forwarded to the instance that holds its child. At least 32
-     * characters, the same on every instance; use `${ENV}`. Absent: no hop, such a request gets 404.
+     * characters, the same on every instance; use `${ENV}`. Required with `redis`: the MACs of the
+     * session directory's entries and instance URLs are keyed from it too (src/cluster/session-directory.ts),
+     * so what Redis holds cannot route a bearer or bind a session to another caller.
      */
     secret: z.string().min(32, 'must be at least 32 characters (e.g. `openssl rand -base64 32`), the same on every instance').optional(),
     /**
@@ -252,6 +254,9 @@ export const configSchema = z.strictObject({
      * Default: `http://<listen.host>:<port>`, with a wildcard listen host read as 127.0.0.1 (one host only).
      */
     instanceUrl: z.string().regex(/^https?:\/\/[^/?#\s]+$/, 'must be http(s)://host:port with no path, e.g. http://10.0.0.5:8080').refine((v) => URL.canParse(v), 'must be a URL, e.g. http://10.0.0.5:8080').optional(),
+  }).superRefine((cluster, ctx) => {
+    // Optional in the type only so the message below, not zod's "expected string", names the fix.
+    if (cluster.secret === undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'is required with cluster.redis: the key of the instance hop and of the session directory\'s MACs, at least 32 characters, the same on every instance (e.g. `openssl rand -base64 32` in ${WARDEN_CLUSTER_SECRET})' });
   }).optional(),
   authorizationServer: authorizationServerSchema.default({ embedded: embeddedAuthorizationServerSchema.parse({}) }),
   audit: auditSchema,

@@ -58,7 +58,7 @@ describe('account page sessions on two instances sharing Redis', { skip: unavail
           listen: { host: '127.0.0.1', port },
           publicUrl: front,
           storage: { postgres: { url: TEST_POSTGRES_URL, schema: pg.schema, maxConnections: 4 } },
-          cluster: { redis: { url: proxy.url, keyPrefix: prefix } },
+          cluster: { redis: { url: proxy.url, keyPrefix: prefix }, secret: 'cluster-secret-0123456789abcdefghijklmnop' },
           // A server whose users store their own credential: the account page runs.
           servers: demo.servers.map((s, n) => (n === 0 ? { ...s, downstream: { perUserSecret: { env: 'NOTES_API_TOKEN' } } } : s)),
         });

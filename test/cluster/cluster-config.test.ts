@@ -5,6 +5,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, parseConfig } from '../../src/config/load.ts';
 
+const SECRET = 'cluster-secret-0123456789abcdefghijklmnop';
+
 const base = (cluster: unknown) => ({
   publicUrl: 'https://mcp.example.com',
   servers: [{ name: 'notes', path: '/mcp', upstream: { http: { url: 'http://127.0.0.1:9/mcp' } } }],
@@ -16,8 +18,11 @@ describe('cluster.redis configuration', () => {
     assert.equal(parseConfig(base(undefined)).cluster, undefined);
   });
   it('a redis:// or rediss:// URL, with the default key prefix mcp-warden:', () => {
-    assert.deepEqual(parseConfig(base({ redis: { url: 'redis://127.0.0.1:6379' } })).cluster, { redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'mcp-warden:' } });
-    assert.equal(parseConfig(base({ redis: { url: 'rediss://cache.internal:6380', keyPrefix: 'prod:' } })).cluster?.redis.keyPrefix, 'prod:');
+    assert.deepEqual(parseConfig(base({ redis: { url: 'redis://127.0.0.1:6379' }, secret: SECRET })).cluster, { redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'mcp-warden:' }, secret: SECRET });
+    assert.equal(parseConfig(base({ redis: { url: 'rediss://cache.internal:6380', keyPrefix: 'prod:' }, secret: SECRET })).cluster?.redis.keyPrefix, 'prod:');
+  });
+  it('cluster.redis without cluster.secret is refused, naming cluster.secret: the directory\'s MACs are keyed from it', () => {
+    assert.throws(() => parseConfig(base({ redis: { url: 'redis://127.0.0.1:6379' } })), (e: unknown) => e instanceof ConfigError && /cluster\.secret/.test(e.message) && /required with cluster\.redis/.test(e.message));
   });
   it('cluster.secret (the instance hop\'s key) and cluster.instanceUrl (where peers reach this instance); the default instance URL is the listening address', async () => {
     const { instanceUrlOf } = await import('../../src/cluster/index.ts');
@@ -25,8 +30,8 @@ describe('cluster.redis configuration', () => {
     const config = parseConfig(base({ redis: { url: 'redis://x' }, secret, instanceUrl: 'http://10.0.0.5:8080' }));
     assert.equal(config.cluster?.secret, secret);
     assert.equal(instanceUrlOf(config, 8080), 'http://10.0.0.5:8080');
-    assert.equal(instanceUrlOf(parseConfig({ ...base({ redis: { url: 'redis://x' } }), listen: { host: '0.0.0.0', port: 0 } }), 4321), 'http://127.0.0.1:4321');
-    assert.equal(instanceUrlOf(parseConfig({ ...base({ redis: { url: 'redis://x' } }), listen: { host: '::1', port: 0 } }), 4321), 'http://[::1]:4321');
+    assert.equal(instanceUrlOf(parseConfig({ ...base({ redis: { url: 'redis://x' }, secret }), listen: { host: '0.0.0.0', port: 0 } }), 4321), 'http://127.0.0.1:4321');
+    assert.equal(instanceUrlOf(parseConfig({ ...base({ redis: { url: 'redis://x' }, secret }), listen: { host: '::1', port: 0 } }), 4321), 'http://[::1]:4321');
   });
   it('another scheme, a bad prefix or an unknown key is refused with an error naming the key', () => {
     const cases: Array<[unknown, RegExp]> = [

@@ -83,7 +83,7 @@ describe('key notices on two instances sharing PostgreSQL and Redis', { skip: un
         listen: { host: '127.0.0.1', port },
         publicUrl: front,
         storage: { postgres: { url: TEST_POSTGRES_URL, schema: pg.schema, maxConnections: 4 } },
-        ...(redis ? { cluster: { redis: { url: TEST_REDIS_URL, keyPrefix: prefix } } } : {}),
+        ...(redis ? { cluster: { redis: { url: TEST_REDIS_URL, keyPrefix: prefix }, secret: 'cluster-secret-0123456789abcdefghijklmnop' } } : {}),
         servers: demo.servers,
       };
     };
@@ -96,7 +96,7 @@ describe('key notices on two instances sharing PostgreSQL and Redis', { skip: un
     writeFileSync(files.withoutRedis, JSON.stringify(document(wardens[A]!.port, false)));
     files.redisDown = join(dir, 'redis-down.json');
     // Port 9 (discard): nothing answers there.
-    writeFileSync(files.redisDown, JSON.stringify({ ...document(wardens[A]!.port, true), cluster: { redis: { url: 'redis://127.0.0.1:9', keyPrefix: prefix } } }));
+    writeFileSync(files.redisDown, JSON.stringify({ ...document(wardens[A]!.port, true), cluster: { redis: { url: 'redis://127.0.0.1:9', keyPrefix: prefix }, secret: 'cluster-secret-0123456789abcdefghijklmnop' } }));
   });
 
   after(async () => {

@@ -63,7 +63,7 @@ describe('two instances on one PostgreSQL and one Redis: revocation reaches ever
           listen: { host: '127.0.0.1', port },
           publicUrl: front,
           storage: { postgres: { url: TEST_POSTGRES_URL, schema: pg.schema, maxConnections: 4 } },
-          cluster: { redis: { url: proxy.url, keyPrefix: prefix } },
+          cluster: { redis: { url: proxy.url, keyPrefix: prefix }, secret: 'cluster-secret-0123456789abcdefghijklmnop' },
           servers: demo.servers,
         });
       };

@@ -9,13 +9,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
 import { startWarden, type Warden } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { startFixtureIssuer, type FixtureIssuer } from '../gateway/fixtures/issuer.ts';
 import { startHttpUpstream, type HttpUpstreamFixture } from '../gateway/fixtures/http-upstream.ts';
-import { openSession, post, TINY_SERVER } from '../gateway/fixtures/raw.ts';
+import { messagesOf, openSession, post, TINY_SERVER } from '../gateway/fixtures/raw.ts';
 import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
 import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
 
@@ -34,6 +35,7 @@ describe('a Redis writer and the MCP session directory (two instances, one Redis
   const prefix = testKeyPrefix();
   const wardens: Warden[] = [];
   let alice: { http: string; stdio: string };
+  let bob: { http: string; stdio: string };
 
   before(async () => {
     pg = await openTestPostgres();
@@ -67,6 +69,7 @@ describe('a Redis writer and the MCP session directory (two instances, one Redis
       stdio: await issuer.mint({ sub, aud: 'http://127.0.0.1/mcp/tiny' }),
     });
     alice = await tokens('alice');
+    bob = await tokens('bob');
   });
 
   after(async () => {
@@ -102,5 +105,26 @@ describe('a Redis writer and the MCP session directory (two instances, one Redis
       assert.equal(res.status, 404, `${forged}: owner unknown, as for a dead one`);
     }
     assert.deepEqual(received.map((h) => h.authorization !== undefined), [], 'the forged URL received nothing');
+  });
+
+  it('MCP security best practices §Session Hijacking: a session entry written to Redis by anything but an instance is no session, on every instance', async () => {
+    const [a, b] = wardens as [Warden, Warden];
+    // Alice's session on A, with its upstream session ID in the directory.
+    const sid = await openSession(`${a.url}/mcp/remote`, alice.http);
+    const entry = JSON.parse((await redis.get(`${prefix}session:${sid}`))!) as Record<string, unknown>;
+    assert.ok(entry.upstreamSessionId, 'the entry carries the upstream session');
+    // A forged entry binding alice's upstream session to bob.
+    const forgedId = randomUUID();
+    const forged = { ...entry, binding: { ...(entry.binding as object), subject: 'bob' } };
+    await redis.set(`${prefix}session:${forgedId}`, JSON.stringify(forged), { PX: 60_000 });
+    for (const w of [a, b]) {
+      const res = await post(`${w.url}/mcp/remote`, bob.http, call(1, 'echo', { message: 'x' }), headers(forgedId));
+      await res.text();
+      assert.equal(res.status, 404, `instance ${w.port}: a forged entry is no session`);
+    }
+    // Alice's own session still works from B (its entry was written by an instance).
+    const ok = await post(`${b.url}/mcp/remote`, alice.http, call(2, 'echo', { message: 'still here' }), headers(sid));
+    assert.equal(ok.status, 200);
+    assert.equal((await messagesOf(ok))[0]?.result?.content?.[0]?.text, 'still here');
   });
 });

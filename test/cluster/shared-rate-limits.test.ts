@@ -177,7 +177,7 @@ describe('the registration limit of two instances is one budget (RFC 7591 §3, r
           ...JSON.parse(JSON.stringify({ ...demo, servers: undefined })),
           listen: { host: '127.0.0.1', port },
           publicUrl: `http://127.0.0.1:${port}`,
-          cluster: { redis: { url: TEST_REDIS_URL, keyPrefix: prefix } },
+          cluster: { redis: { url: TEST_REDIS_URL, keyPrefix: prefix }, secret: 'cluster-secret-0123456789abcdefghijklmnop' },
           servers: demo.servers,
         });
       };

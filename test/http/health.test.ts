@@ -112,7 +112,7 @@ describe('health checks with PostgreSQL and Redis', { skip: unavailable }, () =>
     redisProxy = await cuttableProxy();
     warden = await startWarden((port) => configFor(port,
       { postgres: { url: pgProxy.url, schema: pg.schema, maxConnections: 2 } },
-      { cluster: { redis: { url: redisProxy.url, keyPrefix: testKeyPrefix() } } }), { env, announce: () => {} });
+      { cluster: { redis: { url: redisProxy.url, keyPrefix: testKeyPrefix() }, secret: 'cluster-secret-0123456789abcdefghijklmnop' } }), { env, announce: () => {} });
   });
   after(async () => {
     await warden?.close();
