@@ -16,6 +16,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { Agent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { pipeline } from 'node:stream';
 import { INSTANCE_ID } from './session-directory.ts';
 
 /** The header a peer's hop carries (lower case, as node reads it). */
@@ -77,12 +78,31 @@ function forwardedHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
 }
 
 /**
- * Sends `req` on to the instance at `instanceUrl` with `hop` as its proof, and streams the answer
- * to `res`. Resolves `'unreachable'` when no answer began (connection refused or timed out): the
- * caller decides, and `res` is untouched. Once an answer began, resolves `'answered'` when it ends
- * or either side goes away (each side's close closes the other: an SSE stream ends at both).
+ * What became of a hop: `answered` (an answer began; it ends when either side goes away),
+ * `unreachable` (no TCP connection to the owner: refused, timed out, a failure before the socket
+ * connected; `res` untouched, the caller decides whether the owner is gone), `aborted` (the
+ * client went away first: nothing is concluded about the owner, nothing more is done) or
+ * `failed` (connected, then no answer: the owner is there but this request failed; `res`
+ * untouched).
  */
-export function forwardToInstance(req: IncomingMessage, res: ServerResponse, instanceUrl: string, hop: string): Promise<'answered' | 'unreachable'> {
+export type HopOutcome = 'answered' | 'unreachable' | 'aborted' | 'failed';
+
+/**
+ * Whether the client of `res` went away (its connection closed before the answer ended). Not
+ * `req.destroyed`: a request is destroyed too once its body has been read.
+ */
+export function clientGone(res: ServerResponse): boolean {
+  return !res.writableFinished && (res.destroyed || res.socket?.destroyed === true);
+}
+
+/**
+ * Sends `req` on to the instance at `instanceUrl` with `hop` as its proof, and streams the answer
+ * to `res` (each side's close closes the other: an SSE stream ends at both).
+ * Only a failure to connect is `unreachable`: a client abort makes the socket "hang up" too, and
+ * taking that for a dead owner would end a live session for everyone (the caller deletes the
+ * entry of a session whose owner is unreachable).
+ */
+export function forwardToInstance(req: IncomingMessage, res: ServerResponse, instanceUrl: string, hop: string): Promise<HopOutcome> {
   // A URL the directory verified and parsed (session-directory.ts parseInstanceUrl); never one read raw from Redis.
   let url: URL;
   try {
@@ -90,11 +110,14 @@ export function forwardToInstance(req: IncomingMessage, res: ServerResponse, ins
   } catch {
     return Promise.resolve('unreachable');
   }
+  if (clientGone(res)) return Promise.resolve('aborted');
   const https = url.protocol === 'https:';
   return new Promise((resolve) => {
+    let connected = false;
     let answered = false;
+    let aborted = false;
     let settled = false;
-    const settle = (v: 'answered' | 'unreachable') => {
+    const settle = (v: HopOutcome) => {
       if (!settled) {
         settled = true;
         resolve(v);
@@ -111,27 +134,46 @@ export function forwardToInstance(req: IncomingMessage, res: ServerResponse, ins
       agent: https ? agents.https : agents.http,
     }, (answer) => {
       answered = true;
+      if (aborted || clientGone(res)) {
+        answer.destroy();
+        settle('aborted');
+        return;
+      }
       res.writeHead(answer.statusCode ?? 502, forwardedHeaders(answer.headers));
       // SSE: each event is written on as it arrives (no buffering in between).
       res.flushHeaders();
-      answer.pipe(res);
-      answer.on('error', () => res.destroy());
-      answer.on('close', () => settle('answered'));
+      // Either side failing or closing destroys both (the owner sees its client go); an error
+      // after the headers can only end the answer.
+      pipeline(answer, res, () => settle('answered'));
     });
     out.on('socket', (socket) => {
-      if (!socket.connecting) return;
+      // A kept-alive socket is connected already.
+      if (!socket.connecting) {
+        connected = true;
+        return;
+      }
       const timer = setTimeout(() => out.destroy(new Error('connect timeout')), CONNECT_TIMEOUT_MS);
-      socket.once('connect', () => clearTimeout(timer));
+      socket.once('connect', () => {
+        connected = true;
+        clearTimeout(timer);
+      });
       socket.once('close', () => clearTimeout(timer));
     });
     out.on('error', () => {
-      if (answered) res.destroy();
-      settle(answered ? 'answered' : 'unreachable');
+      if (answered) return; // the pipeline ends the answer
+      settle(aborted ? 'aborted' : connected ? 'failed' : 'unreachable');
     });
-    // The client went away (an SSE client disconnecting): the owner sees it go too.
+    // The client went away before the answer (after it, the pipeline closes both sides).
     res.on('close', () => {
-      if (!res.writableFinished) out.destroy();
-      if (answered) settle('answered');
+      if (answered || res.writableFinished) return;
+      aborted = true;
+      out.destroy();
+      settle('aborted');
+    });
+    req.on('error', () => {
+      aborted = true;
+      out.destroy();
+      settle('aborted');
     });
     req.pipe(out);
   });

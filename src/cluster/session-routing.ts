@@ -12,7 +12,7 @@
  *     GET goes there; if that instance is gone, so are its events: 410.
  *  3. A stdio session: its child lives on the instance that opened it; the request goes there over
  *     the instance hop (instance-hop.ts), and the answer (SSE too) comes back untouched. Owner gone
- *     (no heartbeat, or the hop refused): the entry is deleted and the client gets 404, so it
+ *     (no heartbeat, no verifiable URL, or no TCP connection): the entry is deleted and the client gets 404, so it
  *     initializes again (transports §Session Management); no other session is touched.
  *  4. An HTTP upstream's session: adopted, i.e. served here with a connection of this instance to
  *     the same upstream session (no hop, so it outlives the instance that opened it). Its GET
@@ -32,7 +32,7 @@ import { DEFAULT_PROTOCOL_VERSION, isSupportedProtocolVersion, type ProtocolVers
 import { isBoundTo } from '../gateway/session-registry.ts';
 import { Session } from '../gateway/session.ts';
 import type { EndpointContext, SessionSharing, SessionSharingEndpoint } from '../gateway/steps/context.ts';
-import { forwardToInstance, HOP_HEADER, signHop, verifyHop } from './instance-hop.ts';
+import { clientGone, forwardToInstance, HOP_HEADER, signHop, verifyHop } from './instance-hop.ts';
 import { DirectoryUnavailable, isSessionId, type DirectoryEntry, type SessionDirectory } from './session-directory.ts';
 
 export interface EndpointSessionSharingOptions extends SessionSharingEndpoint {
@@ -110,12 +110,20 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
     return signHop(secret!, self, { method: req.method ?? 'GET', target: req.url ?? '/', sessionId: id, authorization: req.headers.authorization });
   }
 
-  /** Sends the request to `instance` if it lives: true when it answered. */
+  /**
+   * Sends the request to `instance` if it lives: true when the request is dealt with (answered
+   * there, or its client went away: nothing more to do, and nothing learnt about the owner),
+   * false when the owner is unknown or unreachable (no heartbeat, no TCP connection).
+   * @throws GatewayError 502 when the owner was reached but gave no answer (it lives: not "gone")
+   */
   async function toInstance(req: IncomingMessage, res: ServerResponse, id: string, instance: string): Promise<boolean> {
     if (secret === undefined) return false;
     const url = await lookup(() => directory.instanceUrlOf(instance));
+    if (clientGone(res)) return true;
     if (!url) return false;
-    return (await forwardToInstance(req, res, url, hopFor(req, id))) === 'answered';
+    const outcome = await forwardToInstance(req, res, url, hopFor(req, id));
+    if (outcome === 'failed') throw new GatewayError('upstream_unavailable', `the instance holding session ${id} did not answer`, { reason: `hop to ${instance}: connected, no answer` });
+    return outcome !== 'unreachable';
   }
 
   async function lookup<T>(ask: () => Promise<T>): Promise<T> {
@@ -192,6 +200,7 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
         if (!isBoundTo(local.binding, caller, ctx.server.path)) return false; // the local pipeline audits and answers 404
       } else {
         entry = await lookup(() => directory.lookup(id));
+        if (clientGone(res)) return true;
         if (!entry) return false;
         if (!isBoundTo(entry.binding, caller, ctx.server.path)) {
           ctx.sessions.foreign(caller, id);
@@ -223,7 +232,8 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
           return false;
         }
         if (await toInstance(req, res, id, held.instance)) return true;
-        // No heartbeat, or the hop refused: the child is gone with its instance (or unreachable).
+        // No heartbeat, no verifiable URL, or no connection: the child is gone with its instance.
+        // (A client that went away is not this: toInstance answered true, and nothing is removed.)
         log.info({ sessionId: id, owner: held.instance }, 'the instance holding this stdio session is gone: session ended');
         remove(id);
         throw new GatewayError('session_not_found', 'Session not found', { reason: `owner ${held.instance} gone` });
@@ -238,7 +248,8 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
         void pending.finally(() => adopting.delete(id)).catch(() => {});
       }
       await pending;
-      return false;
+      // The client left while the session was adopted: nothing to serve (no stream to open for no one).
+      return clientGone(res);
     },
 
     wrap(upstream, ctx) {

@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
@@ -19,6 +19,7 @@ import { startHttpUpstream, type HttpUpstreamFixture } from '../gateway/fixtures
 import { messagesOf, openSession, post, TINY_SERVER } from '../gateway/fixtures/raw.ts';
 import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
 import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const SECRET = 'cluster-secret-0123456789abcdefghijklmnop';
 const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
@@ -81,6 +82,7 @@ describe('a Redis writer and the MCP session directory (two instances, one Redis
     await pg?.drop();
   });
 
+  const sessionsOn = (path: string) => wardens.map((w) => w.gateway.endpoints.get(path)?.sessionCount ?? 0);
   const headers = (sid: string) => ({ 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
   const call = (id: number, name: string, args: Record<string, unknown> = {}) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
 
@@ -96,6 +98,7 @@ describe('a Redis writer and the MCP session directory (two instances, one Redis
   it('MCP 2025-11-25 authorization §Token Handling: an instance URL written to Redis by anything but an instance receives no request and no bearer; the client gets 404', async () => {
     const [a, b] = wardens as [Warden, Warden];
     const key = await instanceKeyOf(a);
+    const genuine = (await redis.get(key))!;
     for (const forged of [evilUrl, JSON.stringify({ url: evilUrl, mac: 'AAAA' }), 'http://a b']) {
       const sid = await openSession(`${a.url}/mcp/tiny`, alice.stdio);
       // Right before the request: the owner's heartbeat rewrites its key every 2 s.
@@ -105,6 +108,8 @@ describe('a Redis writer and the MCP session directory (two instances, one Redis
       assert.equal(res.status, 404, `${forged}: owner unknown, as for a dead one`);
     }
     assert.deepEqual(received.map((h) => h.authorization !== undefined), [], 'the forged URL received nothing');
+    // What the owner's next heartbeat would write: the later tests hop to it.
+    await redis.set(key, genuine, { PX: 6000 });
   });
 
   it('MCP security best practices §Session Hijacking: a session entry written to Redis by anything but an instance is no session, on every instance', async () => {
@@ -126,5 +131,33 @@ describe('a Redis writer and the MCP session directory (two instances, one Redis
     const ok = await post(`${b.url}/mcp/remote`, alice.http, call(2, 'echo', { message: 'still here' }), headers(sid));
     assert.equal(ok.status, 200);
     assert.equal((await messagesOf(ok))[0]?.result?.content?.[0]?.text, 'still here');
+  });
+
+  it('MCP 2025-11-25 transports §Session Management: a client going away during a forwarded request does not end the stdio session it named', async () => {
+    const [a, b] = wardens as [Warden, Warden];
+    const sid = await openSession(`${a.url}/mcp/tiny`, alice.stdio);
+    const held = sessionsOn('/mcp/tiny')[0]!;
+    let hops = 0;
+    const seen = (req: { headers: IncomingHttpHeaders }) => { if (req.headers['warden-hop']) hops++; };
+    a.server.on('request', seen);
+    const hopsSeen = () => hops;
+    // The body arrives slowly and the client leaves before it ends: the owner has not answered yet.
+    const slow = httpRequest(`${b.url}/mcp/tiny`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${alice.stdio}`, ...headers(sid) },
+    });
+    slow.on('error', () => {});
+    const body = JSON.stringify(call(1, 'echo', { message: 'never sent whole' }));
+    slow.write(body.slice(0, 10));
+    await waitFor(() => hopsSeen() > 0, 'B forwarded the request to A');
+    slow.destroy();
+    // Long enough for the abort to reach both instances and whatever they do about it.
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(await redis.get(`${prefix}session:${sid}`), 'the directory entry is still there');
+    const next = await post(`${b.url}/mcp/tiny`, alice.stdio, call(2, 'echo', { message: 'after abort' }), headers(sid));
+    assert.equal(next.status, 200, 'the next request on the session is served');
+    assert.equal((await messagesOf(next))[0]?.result?.content?.[0]?.text, 'after abort');
+    assert.equal(sessionsOn('/mcp/tiny')[0], held, 'A still holds the child');
+    a.server.off('request', seen);
   });
 });
