@@ -28,12 +28,17 @@ import type { RedisConnection } from './redis-connection.ts';
 const TIMEOUT_MS = 1000;
 
 // KEYS[1]: the session; ARGV: now, idleMs, maxMs. Returns {subject, created, mac} and renews the
-// expiry, or nil (deleting it) when the session is unknown or past its absolute lifetime.
+// expiry, or nil (deleting it when past its absolute lifetime) when the session is unknown,
+// malformed or past its absolute lifetime.
 const TOUCH = `
 local v = redis.call('HMGET', KEYS[1], 's', 'c', 'm')
 if not v[1] or not v[2] or not v[3] then return nil end
+-- A creation time that is not a number was not written by an instance: no session (a Lua error
+-- here would reach the caller as "Redis unavailable", 503).
+local created = tonumber(v[2])
+if not created then return nil end
 local now = tonumber(ARGV[1])
-local ttl = math.min(tonumber(ARGV[2]), tonumber(v[2]) + tonumber(ARGV[3]) - now)
+local ttl = math.min(tonumber(ARGV[2]), created + tonumber(ARGV[3]) - now)
 if ttl <= 0 then redis.call('DEL', KEYS[1]) return nil end
 redis.call('HSET', KEYS[1], 'l', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], math.floor(ttl))

@@ -165,6 +165,17 @@ describe('account page sessions on two instances sharing Redis', { skip: unavail
     assert.equal(real.status, 200, 'the genuine session still works');
   });
 
+  it('OWASP session management: a record whose creation time is not a number is no session (sign in again), not an outage (503)', async () => {
+    const keyOf = (sid: string) => `${prefix}account-session:${createHash('sha256').update(sid).digest('base64url')}`;
+    const sid = randomBytes(32).toString('base64url');
+    await redis.hSet(keyOf(sid), { s: 'alice', c: 'yesterday', l: String(Date.now()), m: 'not-a-mac' });
+    await redis.pExpire(keyOf(sid), 60_000);
+    for (const i of [A, B]) {
+      const r = await fetch(at(i, '/account'), { headers: { cookie: `warden-account=${sid}` }, redirect: 'manual' });
+      assert.equal(r.status, 303, `instance ${i} sends it to sign in`);
+    }
+  });
+
   it('OWASP session management: a sign-out on A ends the session on B too', async () => {
     const browser = await signIn(A, A);
     const page = await (await browser.fetch(at(B, '/account'))).text();
