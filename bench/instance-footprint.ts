@@ -39,7 +39,7 @@ async function run(n: number): Promise<void> {
     listen: { host: '127.0.0.1', port },
     publicUrl: `http://127.0.0.1:${port}`,
     storage: { postgres: { url: postgresUrl, schema } },
-    cluster: { redis: { url: redisUrl, keyPrefix: `footprint-${process.pid}-${n}:` } },
+    cluster: { redis: { url: redisUrl, keyPrefix: `footprint-${process.pid}-${n}:` }, secret: 'footprint-secret-0123456789abcdefghijklmnop' },
     authorizationServer: { embedded: { demo: false } },
     log: { level: 'error' },
     servers: [{ name: 'notes', path: '/mcp', upstream: { http: { url: 'http://127.0.0.1:9/mcp' } }, scopes: ['notes:read'] }],
