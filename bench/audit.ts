@@ -15,7 +15,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../src/storage/sqlite/database.ts';
-import { createRowWriter, migrateAudit, toRow } from '../src/audit/sqlite-sink.ts';
+import { createRowWriter, migrateAudit } from '../src/audit/sqlite-sink.ts';
+import { toRow } from '../src/audit/row.ts';
 import { SqliteWorkerAuditSink } from '../src/audit/sqlite-worker-sink.ts';
 import type { AuditEvent } from '../src/audit/types.ts';
 

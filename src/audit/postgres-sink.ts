@@ -9,7 +9,7 @@
  * index, so pruning never locks the table against writers.
  */
 import { Batch, type BatchOptions } from './batch.ts';
-import { toRow } from './sqlite-sink.ts';
+import { toRow } from './row.ts';
 import { decodeAuditEventRow, type AuditEventRow, type AuditQuery } from './query.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
 import { migrate, type PostgresDatabase } from '../storage/postgres/database.ts';

@@ -44,8 +44,6 @@ export function migrateAudit(db: SqliteDatabase): void {
   migrate(db, 'audit', AUDIT_MIGRATIONS);
 }
 
-export { INSERT_SQL, toRow, type AuditRow } from './row.ts';
-
 /** A function writing rows in one transaction on `db`. */
 export function createRowWriter(db: SqliteDatabase): (rows: readonly AuditRow[]) => void {
   const insert = db.prepare(INSERT_SQL);
