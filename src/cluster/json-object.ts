@@ -3,6 +3,7 @@
  * (docs/deployment.md: whoever can write the prefix's keys can send anything): each reader first
  * takes it as a JSON object here, then checks every member it uses.
  */
+import { isJsonObject } from '../kernel/json-object.ts';
 
 /** The JSON text's top-level object, or undefined for anything else (not JSON, an array, null, a scalar). */
 export function parseJsonObject(text: string): Record<string, unknown> | undefined {
@@ -12,5 +13,5 @@ export function parseJsonObject(text: string): Record<string, unknown> | undefin
   } catch {
     return undefined;
   }
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  return isJsonObject(value) ? value : undefined;
 }

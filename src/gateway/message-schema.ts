@@ -12,6 +12,7 @@
  */
 import { isSpecType } from '@modelcontextprotocol/server';
 import type { JsonRpcId, JsonRpcMessage, JsonRpcResponse } from './jsonrpc-types.ts';
+import { isJsonObject } from '../kernel/json-object.ts';
 
 /** JSON-RPC 2.0 §5.1 */
 export const INVALID_REQUEST = -32600;
@@ -26,10 +27,6 @@ export type ClientMessageCheck =
 const REQUEST_MEMBERS = new Set(['jsonrpc', 'id', 'method', 'params']);
 const NOTIFICATION_MEMBERS = new Set(['jsonrpc', 'method', 'params']);
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /**
  * Why a request or notification fails the SDK's envelope schema, in words a person can act on,
  * with the JSON-RPC code: -32600 for the message's shape, -32602 for its params.
@@ -42,9 +39,9 @@ function diagnose(m: Record<string, unknown>, members: ReadonlySet<string>): { c
   }
   // MCP basic §Requests / §Notifications: params, when present, is an object.
   if (m.params === undefined) return { code: INVALID_REQUEST, message: 'Invalid Request: not a JSON-RPC 2.0 request or notification' };
-  if (!isPlainObject(m.params)) return { code: INVALID_PARAMS, message: 'Invalid params: params must be an object' };
+  if (!isJsonObject(m.params)) return { code: INVALID_PARAMS, message: 'Invalid params: params must be an object' };
   const meta = m.params._meta;
-  if (meta !== undefined && !isPlainObject(meta)) return { code: INVALID_PARAMS, message: 'Invalid params: _meta must be an object' };
+  if (meta !== undefined && !isJsonObject(meta)) return { code: INVALID_PARAMS, message: 'Invalid params: _meta must be an object' };
   // MCP basic/utilities §Progress: a progress token is a string or an integer.
   if (meta !== undefined && meta.progressToken !== undefined && !isSpecType.ProgressToken(meta.progressToken)) {
     return { code: INVALID_PARAMS, message: 'Invalid params: _meta.progressToken must be a string or an integer' };
@@ -81,10 +78,10 @@ function isPlainMessage(m: Record<string, unknown>): boolean {
   if (members !== 2 + (hasId ? 1 : 0) + ('params' in m ? 1 : 0)) return false;
   if (!('params' in m)) return true;
   const params = m.params;
-  if (!isPlainObject(params)) return false;
+  if (!isJsonObject(params)) return false;
   const meta = params._meta;
   if (meta === undefined) return !('_meta' in params);
-  if (!isPlainObject(meta) || RELATED_TASK_META_KEY in meta) return false;
+  if (!isJsonObject(meta) || RELATED_TASK_META_KEY in meta) return false;
   const token = meta.progressToken;
   return token === undefined ? !('progressToken' in meta) : typeof token === 'string' || Number.isSafeInteger(token);
 }
@@ -97,7 +94,7 @@ function refuse(id: JsonRpcId | null, code: number, message: string): ClientMess
 }
 
 export function checkClientMessage(value: unknown): ClientMessageCheck {
-  if (!isPlainObject(value)) return refuse(null, INVALID_REQUEST, 'Invalid Request: a message is a JSON object');
+  if (!isJsonObject(value)) return refuse(null, INVALID_REQUEST, 'Invalid Request: a message is a JSON object');
   // Not JSON-RPC 2.0 at all (1.0 has other id rules): nothing in it, its id included, is read.
   if (value.jsonrpc !== '2.0') return refuse(null, INVALID_REQUEST, 'Invalid Request: jsonrpc must be "2.0"');
   if (isPlainMessage(value)) return { ok: true, message: value as unknown as JsonRpcMessage };

@@ -35,6 +35,7 @@ import {
 } from './rule.ts';
 import type { PolicyConfig } from './schema.ts';
 import { LIST_FIELDS } from './lists.ts';
+import { isJsonObject } from '../kernel/json-object.ts';
 
 interface Outcome {
   effect: 'allow' | 'deny';
@@ -72,11 +73,6 @@ interface DecisionMemo {
   readonly byMethod: Map<string, Map<string, Decision>>;
 }
 
-/** A plain object (JSON object), as parsePolicyRequest reads params and arguments. */
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
 /**
  * The memo key of a request, read from its params without allocating, or undefined when its
  * decision is not remembered (completion/complete and resources/unsubscribe are rare and read
@@ -87,15 +83,15 @@ function memoKey(method: string, params: unknown): string | undefined {
   switch (method) {
     case 'tools/call':
     case 'prompts/get': {
-      if (!isRecord(params)) return undefined;
+      if (!isJsonObject(params)) return undefined;
       const name = params.name;
       const args = params.arguments;
       if (typeof name !== 'string' || name === '' || name.length > MAX_MATCHED_LENGTH) return undefined;
-      return args === undefined || isRecord(args) ? name : undefined;
+      return args === undefined || isJsonObject(args) ? name : undefined;
     }
     case 'resources/read':
     case 'resources/subscribe': {
-      if (!isRecord(params)) return undefined;
+      if (!isJsonObject(params)) return undefined;
       const uri = params.uri;
       return typeof uri === 'string' && uri !== '' ? uri : undefined;
     }
