@@ -28,8 +28,8 @@ import { GatewayError } from './errors.ts';
 export interface RegisteredSession {
   readonly id: string;
   readonly binding: { subject: string; clientId: string; audience: string; serverPath: string };
-  /** Last activity, ms since the epoch: the least recently used is evicted first. */
-  readonly lastActive: number;
+  /** Order of last use (larger is more recent): the least recently used is evicted first. */
+  readonly lastUse: number;
   readonly ended: boolean;
   /** A copy of a session opened on another instance (cluster): outside the bounds. */
   readonly adopted?: boolean;
@@ -86,7 +86,7 @@ export class SessionRegistry<S extends RegisteredSession> {
       user++;
       if (s.binding.clientId === caller.clientId) own.push(s);
     }
-    const evict = own.length >= this.options.maxSessionsPerCaller ? own.reduce((a, b) => (b.lastActive < a.lastActive ? b : a)) : undefined;
+    const evict = own.length >= this.options.maxSessionsPerCaller ? own.reduce((a, b) => (b.lastUse < a.lastUse ? b : a)) : undefined;
     const freed = evict ? 1 : 0;
     if (user - freed >= this.options.maxSessionsPerUser) {
       throw new GatewayError('too_many_sessions', `Too Many Requests: this user already holds ${user} sessions on this server, the most allowed; end one (HTTP DELETE) or let one go idle, then retry`, {

@@ -70,6 +70,11 @@ export interface SessionClusterOptions {
   adopted?: boolean;
 }
 
+let uses = 0;
+function nextUse(): number {
+  return ++uses;
+}
+
 export class Session implements EventStreamOwner, StreamSource {
   readonly id: string;
   /** Per-process number in this session's event IDs: an ID of another session never matches. */
@@ -134,8 +139,14 @@ export class Session implements EventStreamOwner, StreamSource {
     this.timer.unref();
   }
 
-  /** Last activity, ms since the epoch (least-recently-used eviction). */
+  /** Last activity, ms since the epoch (the idle clock). */
   lastActive = Date.now();
+  /**
+   * Order of last use among this process's sessions (least-recently-used eviction). A counter,
+   * not the clock: two uses within one millisecond must still be ordered, or eviction picks by
+   * insertion order and ends the session that was just used.
+   */
+  lastUse = nextUse();
 
   get maxUnreadBytes(): number {
     return this.limits.maxUnreadBytes;
@@ -156,6 +167,7 @@ export class Session implements EventStreamOwner, StreamSource {
    */
   touch(): void {
     this.lastActive = Date.now();
+    this.lastUse = nextUse();
   }
 
   private idle(): void {
@@ -176,9 +188,9 @@ export class Session implements EventStreamOwner, StreamSource {
       void this.end('idle timeout');
       return;
     }
-    const last = this.lastActive;
-    // A request that arrives while the directory is asked keeps the session (touch restarted the clock).
-    const still = () => !this.ended && this.lastActive === last;
+    const last = this.lastUse;
+    // A request that arrives while the directory is asked keeps the session (touch moved lastUse).
+    const still = () => !this.ended && this.lastUse === last;
     void this.idleElsewhere().then(
       (elsewhere) => {
         if (still()) void (elsewhere ? this.detach('idle here, active on another instance') : this.end('idle timeout'));

@@ -1,7 +1,8 @@
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { SessionRegistry, type RegisteredSession } from '../../src/gateway/session-registry.ts';
 import { GatewayError } from '../../src/gateway/errors.ts';
+import { Session } from '../../src/gateway/session.ts';
 import type { Principal } from '../../src/kernel/caller.ts';
 
 const AUD = 'https://mcp.example.com/mcp';
@@ -12,7 +13,7 @@ class FakeSession implements RegisteredSession {
   readonly id = `s${++FakeSession.next}`;
   ended = false;
   endedWith: string | undefined;
-  constructor(readonly binding: RegisteredSession['binding'], public lastActive: number, private readonly registry: () => SessionRegistry<FakeSession>) {}
+  constructor(readonly binding: RegisteredSession['binding'], public lastUse: number, private readonly registry: () => SessionRegistry<FakeSession>) {}
   async end(reason: string): Promise<void> {
     this.ended = true;
     this.endedWith = reason;
@@ -75,13 +76,31 @@ describe('SessionRegistry (MCP 2025-11-25 transports §Session Management)', () 
     const bobs = open(principal('bob'));
     const a1 = open(alice);
     const a2 = open(alice);
-    a1.lastActive = 100; // used after a2
+    a1.lastUse = 100; // used after a2
     const a3 = open(alice);
     assert.deepEqual(evicted, [a2.id]);
     assert.equal(a2.endedWith, 'replaced by a newer session of the same caller');
     assert.deepEqual([a1.ended, a3.ended, bobs.ended], [false, false, false]);
     assert.equal(registry.size, 3);
     assert.throws(() => registry.find(a2.id, alice), refusedWith('session_not_found', 404));
+  });
+
+  it('maxSessionsPerCaller with real sessions: uses within one millisecond are still ordered, so the session just used is kept', async () => {
+    // The clock does not move: only the order of use can tell the sessions apart.
+    const now = mock.method(Date, 'now', () => 1_700_000_000_000);
+    const registry = new SessionRegistry<Session>({ serverPath: '/mcp', maxSessionsPerCaller: 2, maxSessionsPerUser: 10 });
+    const alice = principal('alice');
+    const make = () => new Session({ subject: 'alice', clientId: 'client-1', audience: AUD, serverPath: '/mcp' }, 60_000, (s) => registry.delete(s.id));
+    try {
+      const first = registry.open(alice, make);
+      const second = registry.open(alice, make);
+      first.touch();
+      const third = registry.open(alice, make);
+      assert.deepEqual([first.ended, second.ended, third.ended], [false, true, false]);
+      for (const s of [first, third]) await s.end('test over');
+    } finally {
+      now.mock.restore();
+    }
   });
 
   it('maxSessionsPerUser: a user past the bound across many clients is refused with 429 and nothing is ended; the create function is not called', () => {
