@@ -1,0 +1,80 @@
+/**
+ * What the `audit_events` indexes cost per event on the writer: the table as migrated now
+ * (time, subject, client and a partial index of the denials) against the table as migrations 1–2
+ * left it (time, subject, client, server and decision), and against the time index alone (the
+ * floor: what any queryable trail pays).
+ * Run: npm run bench -- audit-indexes [--rounds N]
+ *
+ * Method: one process, a fresh database file per schema and round (WAL, `synchronous=NORMAL`, as
+ * openDatabase sets them), the real migrations and the writer's own insert transaction
+ * (createRowWriter), 200 transactions of 256 rows each (batch.ts's largest batch); rows as the
+ * gateway writes them (20 users, 3 clients, one server, one tool, 1 in 20 denied, monotonic time).
+ * CPU (user + system, so the WAL's writes count) per row, schemas interleaved in every round;
+ * medians over the rounds and the median of each round's ratio to the earlier schema.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { migrate, openDatabase, type SqliteDatabase } from '../src/storage/sqlite/database.ts';
+import { AUDIT_MIGRATIONS, createRowWriter } from '../src/audit/sqlite-sink.ts';
+import type { AuditRow } from '../src/audit/row.ts';
+
+const roundsIndex = process.argv.indexOf('--rounds');
+const ROUNDS = roundsIndex === -1 ? 9 : Number(process.argv[roundsIndex + 1]);
+const BATCHES = 200;
+const BATCH = 256;
+
+const schemas: Record<string, (db: SqliteDatabase) => void> = {
+  'before (5 indexes)': (db) => migrate(db, 'audit', AUDIT_MIGRATIONS.slice(0, 2)),
+  'now (time, subject, client, denials)': (db) => migrate(db, 'audit', AUDIT_MIGRATIONS),
+  'time index only (floor)': (db) => {
+    migrate(db, 'audit', AUDIT_MIGRATIONS);
+    db.exec('DROP INDEX audit_events_subject; DROP INDEX audit_events_client; DROP INDEX audit_events_denials;');
+  },
+};
+
+const T0 = Date.UTC(2026, 11, 1);
+function batch(start: number): AuditRow[] {
+  const rows: AuditRow[] = [];
+  for (let i = start; i < start + BATCH; i++) {
+    const deny = i % 20 === 0;
+    rows.push([new Date(T0 + i).toISOString(), T0 + i, `user-${i % 20}`, `client-${i % 3}`, '["user"]', 'notes', 'tools/call', 'echo',
+      deny ? 'deny' : 'allow', deny ? null : 'read-tools', deny ? 'no rule allows tools/call echo' : 'rule read-tools allows', 12.5,
+      '{"message":"[redacted]"}', 'a1b2c3d4-e5f6-4789-abcd-ef0123456789', 1, null]);
+  }
+  return rows;
+}
+
+const names = Object.keys(schemas);
+const perRow: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+const dir = mkdtempSync(join(tmpdir(), 'warden-audit-indexes-'));
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    // Rotate the order every round so drift in the machine's load hits every schema alike.
+    const order = names.map((_, i) => names[(i + round) % names.length]!);
+    for (const name of order) {
+      const db = openDatabase(join(dir, `r${round}-${names.indexOf(name)}.db`));
+      schemas[name]!(db);
+      const write = createRowWriter(db);
+      const batches = Array.from({ length: BATCHES }, (_, b) => batch(b * BATCH));
+      const before = process.cpuUsage();
+      for (const rows of batches) write(rows);
+      const used = process.cpuUsage(before);
+      perRow[name]!.push((used.user + used.system) / (BATCHES * BATCH));
+      db.close();
+    }
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const base = perRow[names[0]!]!;
+console.log(`${ROUNDS} rounds × ${BATCHES} transactions of ${BATCH} rows; CPU µs per row (user + system)\n`);
+console.log('| schema | median µs/row | min–max | ratio to before (paired median) |');
+console.log('|---|---|---|---|');
+for (const name of names) {
+  const xs = perRow[name]!;
+  const paired = median(xs.map((x, i) => x / base[i]!));
+  console.log(`| ${name} | ${median(xs).toFixed(2)} | ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)} | ${paired.toFixed(2)} |`);
+}
