@@ -25,6 +25,10 @@ const NONE = -1;
 /** The JSON of each roles array, made once per array (a principal's roles are one array for its life). */
 const rolesJson = new WeakMap<readonly string[], string>();
 
+/** The last arguments object encoded and its JSON (see the loop below). */
+let lastArguments: unknown;
+let lastArgumentsJson = '';
+
 /** The events of one batch, encoded. The buffer of `values` is meant to be transferred. */
 export function encodeBatch(events: readonly AuditEvent[]): EncodedBatch {
   const table = new TextTable();
@@ -48,7 +52,17 @@ export function encodeBatch(events: readonly AuditEvent[]): EncodedBatch {
     values[o + 8] = table.index(o + 8, e.rule);
     values[o + 9] = table.index(o + 9, e.reason);
     values[o + 10] = e.latencyUs;
-    values[o + 11] = e.arguments === undefined ? NONE : table.index(o + 11, JSON.stringify(e.arguments));
+    let args = NONE;
+    if (e.arguments !== undefined) {
+      // The same arguments object as the last event's (redact.ts returns one frozen object for
+      // the same argument names) is serialised once.
+      if (e.arguments !== lastArguments) {
+        lastArguments = e.arguments;
+        lastArgumentsJson = JSON.stringify(e.arguments);
+      }
+      args = table.index(o + 11, lastArgumentsJson);
+    }
+    values[o + 11] = args;
     values[o + 12] = table.index(o + 12, e.sessionId);
     values[o + 13] = e.count ?? 1;
     values[o + 14] = table.index(o + 14, e.remoteAddress);

@@ -181,6 +181,19 @@ describe('audit: argument redaction', () => {
     assert.equal(redactArguments(undefined, false), undefined);
   });
 
+  it('calls with the same argument names share one frozen redacted object; other names, order or values never leak into it', () => {
+    const first = redactArguments({ title: 'salary review', body: 'x' }, false);
+    const again = redactArguments({ title: 'another', body: 'secret y' }, false);
+    assert.equal(again, first, 'the same names in the same order: the same object');
+    assert.ok(Object.isFrozen(first));
+    const reordered = redactArguments({ body: 'x', title: 't' }, false);
+    assert.notEqual(reordered, first);
+    assert.deepEqual(Object.keys(reordered as object), ['body', 'title']);
+    assert.deepEqual(redactArguments({ title: 't', body: 'b', extra: 1 }, false), { title: REDACTED, body: REDACTED, extra: REDACTED });
+    assert.deepEqual(redactArguments({}, false), {});
+    assert.deepEqual(redactArguments({ title: 't' }, false), { title: REDACTED });
+  });
+
   it('with includeArguments keeps values but still redacts credential-like names, at any depth', () => {
     const out = redactArguments({ path: '/public/a', auth: { apiKey: 'k', password: 'p', nested: [{ access_token: 't' }] }, n: 3 }, true);
     assert.deepEqual(out, { path: '/public/a', auth: { apiKey: REDACTED, password: REDACTED, nested: [{ access_token: REDACTED }] }, n: 3 });

@@ -85,6 +85,23 @@ describe('audit: SQLite writes on a worker thread', () => {
     assert.equal(new Set(strings).size, strings.length, 'each text once');
   });
 
+  it('the batch encoding serialises a repeated arguments object once, and never gives one event another\'s arguments', () => {
+    const shared = Object.freeze({ id: '[redacted]' });
+    const events = [
+      event('a', { arguments: shared }),
+      event('a', { arguments: shared }),
+      event('b', { arguments: { id: 'x', more: true } }),
+      event('c', { arguments: shared }),
+      event('d', { arguments: 'raw' }),
+      event('e', { arguments: undefined }),
+    ];
+    const first = encodeBatch(events);
+    assert.deepEqual(decodeBatch(first), events.map(toRow));
+    // The next batch starts with the object the last one ended on, and with one it has not seen.
+    const next = [event('f', { arguments: { id: '[redacted]' } }), event('g', { arguments: shared })];
+    assert.deepEqual(decodeBatch(encodeBatch(next)), next.map(toRow));
+  });
+
   it('close drains what is still queued and ends the thread', async () => {
     const { db } = fresh();
     const sink = new SqliteWorkerAuditSink(db);
