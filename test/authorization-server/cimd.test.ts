@@ -31,7 +31,13 @@ async function startDocumentServer(): Promise<{ base: string; server: Server; hi
       case '/http-redirect.json': res.end(doc({ redirect_uris: ['http://app.example/callback'] })); return;
       case '/secret.json': res.end(doc({ token_endpoint_auth_method: 'client_secret_basic' })); return;
       case '/machine.json': res.end(doc({ grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k' }] } })); return;
-      case '/slow.json': setTimeout(() => res.end(doc()), 1500); return;
+      case '/slow.json': {
+        // Well past the authorization server's fetch timeout (2 s below), so only the timeout can
+        // refuse it; cleared when the server gives up and closes the connection.
+        const late = setTimeout(() => res.end(doc()), 5000);
+        res.on('close', () => clearTimeout(late));
+        return;
+      }
       default: res.statusCode = 404; res.end('{}');
     }
   });
@@ -59,7 +65,9 @@ describe('client ID metadata documents', () => {
   let off: EmbeddedAs;
   before(async () => {
     docs = await startDocumentServer();
-    const cimd = (o: Record<string, unknown>) => ({ embedded: { clientIdMetadataDocuments: o }, options: { fetchTimeoutMs: 500 } });
+    // The fetch timeout applies to every document, the good ones too: 2 s leaves a loaded runner
+    // time to serve them, while /slow.json still arrives only after it.
+    const cimd = (o: Record<string, unknown>) => ({ embedded: { clientIdMetadataDocuments: o }, options: { fetchTimeoutMs: 2000 } });
     dev = await startEmbeddedAs(cimd({ allowedOrigins: [docs.base], allowPrivateAddresses: true }));
     strict = await startEmbeddedAs(cimd({}));
     noPrivate = await startEmbeddedAs(cimd({ allowedOrigins: [docs.base], allowPrivateAddresses: false }));

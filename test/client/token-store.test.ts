@@ -128,16 +128,21 @@ describe('file lock heartbeat', () => {
   it('a live holder that outlasts staleMs keeps its lock: a waiter does not break in', async () => {
     const lock = join(root, 'long.lock');
     const order: string[] = [];
+    // Held for more than three stale periods, so without the heartbeat the waiter would break in;
+    // with it (every staleMs / 3) only a stall of the holder's event loop longer than 400 ms could
+    // let the lock look stale. Production's staleMs is 60 s; 150 ms here was within a loaded
+    // runner's pauses.
+    const staleMs = 600;
     const long = withFileLock(lock, async () => {
       order.push('long start');
-      await new Promise((r) => setTimeout(r, 400));
+      await new Promise((r) => setTimeout(r, 2000));
       order.push('long end');
-    }, { staleMs: 150 });
+    }, { staleMs });
     // The long holder has the lock before the waiter starts waiting (a positive signal, not a guess).
     await waitFor(() => order.includes('long start'), 'the long holder to take the lock');
     await withFileLock(lock, async () => {
       order.push('waiter');
-    }, { staleMs: 150, timeoutMs: 5000 });
+    }, { staleMs, timeoutMs: 10_000 });
     await long;
     assert.deepEqual(order, ['long start', 'long end', 'waiter']);
   });

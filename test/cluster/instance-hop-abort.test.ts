@@ -45,8 +45,10 @@ describe('instance hop: a client that went away', { timeout: 5_000 }, () => {
   });
 
   it('RFC 9112 §9.6 (tear-down): a request whose client left before the hop is not sent on, and the hop settles as aborted (not "owner unreachable")', async () => {
+    let seen = false;
     const outcome = new Promise<HopOutcome>((resolve) => {
       handle = (req, res) => {
+        seen = true;
         // The hop is attempted only once the client's connection is gone (as after a slow directory lookup).
         res.once('close', () => void forwardToInstance(req, res, ownerUrl, 'v1.x.0.y').then(resolve));
       };
@@ -54,7 +56,9 @@ describe('instance hop: a client that went away', { timeout: 5_000 }, () => {
     const client = httpRequest(`${frontUrl}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' } });
     client.on('error', () => {});
     client.write('{"jsonrpc":');
-    await new Promise((r) => setTimeout(r, 50));
+    // The client leaves only once the front has the request: destroyed before that, the handler
+    // never runs and the outcome never settles.
+    await waitFor(() => seen, 'the front to receive the request');
     client.destroy();
     assert.equal(await outcome, 'aborted');
     assert.equal(received, 0, 'the owner received nothing');

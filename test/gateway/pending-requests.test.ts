@@ -74,25 +74,45 @@ describe('pending requests of a session', () => {
     assert.deepEqual([pending.size, pending.bytes], [0, 0]);
   });
 
-  it('MCP lifecycle §Timeouts: every request expires at its own deadline, a progressed one later, and an answered one never', async () => {
+  it('MCP lifecycle §Timeouts: every request expires at its own deadline, a progressed one later, and an answered one never', (t) => {
+    // Simulated time: the registry's clock is injected and its timer mocked, advanced together one
+    // millisecond at a time, so each deadline is checked to the millisecond and a stalled machine
+    // cannot reorder them.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    let now = 1_000_000;
+    const advance = (ms: number) => {
+      for (let i = 0; i < ms; i++) {
+        now += 1;
+        t.mock.timers.tick(1);
+      }
+    };
     const expired: { id: JsonRpcId; at: number }[] = [];
-    const pending = new PendingRequests({ ...limits, timeoutMs: 400, maxTimeoutMs: 10_000 }, (r) => expired.push({ id: r.id, at: Date.now() - r.started }));
+    const pending = new PendingRequests({ ...limits, timeoutMs: 400, maxTimeoutMs: 10_000 }, (r) => expired.push({ id: r.id, at: now - r.started }), () => now);
+    const ids = () => expired.map((e) => e.id);
     pending.add(1, 'tools/call', undefined, exchange, 1);
     pending.add(2, 'tools/call', { _meta: { progressToken: 'p' } }, exchange, 1);
     pending.add(3, 'tools/call', undefined, exchange, 1);
-    await new Promise((r) => setTimeout(r, 100));
+    advance(100);
     pending.add(4, 'tools/call', undefined, exchange, 1);
     pending.take(1);
-    await new Promise((r) => setTimeout(r, 100));
+    advance(100);
     pending.progressed('p');
-    await waitFor(() => expired.length === 3, 'three deadlines');
-    assert.deepEqual(expired.map((e) => e.id), [3, 4, 2], 'in deadline order; 1 was answered');
-    for (const e of expired) assert.ok(e.at >= 400, `request ${String(e.id)} not before its deadline (${e.at} ms)`);
-    assert.ok(expired[2]!.at >= 600, 'progress (at 200 ms or later) moved the deadline of 2 to 400 ms after it');
+    advance(199);
+    assert.deepEqual(ids(), [], 'nothing before the first deadline (400 ms)');
+    advance(1);
+    assert.deepEqual(ids(), [3], '3 at 400 ms; 1 was answered, 2 progressed');
+    advance(99);
+    assert.deepEqual(ids(), [3]);
+    advance(1);
+    assert.deepEqual(ids(), [3, 4], '4, added at 100 ms, at 500 ms');
+    advance(99);
+    assert.deepEqual(ids(), [3, 4]);
+    advance(1);
+    assert.deepEqual(expired, [{ id: 3, at: 400 }, { id: 4, at: 400 }, { id: 2, at: 600 }], 'progress at 200 ms moved the deadline of 2 to 400 ms after it');
     assert.equal(pending.size, 0);
     // Added after the timer stopped: arms it again.
     pending.add(5, 'tools/call', undefined, exchange, 1);
-    await waitFor(() => expired.length === 4, 'the deadline of a request added after the others expired');
-    assert.equal(expired[3]!.id, 5);
+    advance(400);
+    assert.deepEqual(expired[3], { id: 5, at: 400 });
   });
 });

@@ -255,13 +255,16 @@ describe('Streamable HTTP front: transport rules (MCP 2025-11-25 basic/transport
     const sid = await openSession(idleUrl, idleToken);
     const endpoint = t.warden.gateway.endpoints.get('/mcp/idle')!;
     // 2.4 s of requests 400 ms apart: more than two idle periods (1 s), never one without a request.
+    // `last` is read before the last request is sent: its arrival restarts the idle clock, so the
+    // session cannot end sooner than an idle period after this instant, however long the answer takes.
+    let last = 0;
     for (let i = 1; i <= 6; i++) {
       await new Promise((r) => setTimeout(r, 400));
+      last = Date.now();
       const res = await post(idleUrl, idleToken, call(i, 'echo', { text: 'still here' }), { 'mcp-session-id': sid });
       assert.equal(res.status, 200, `request ${i} finds its session`);
       await res.text();
     }
-    const last = Date.now();
     await waitFor(() => endpoint.sessionCount === 0, 'the idle session to close');
     assert.ok(Date.now() - last >= 900, 'not before an idle period since the last request');
   });
