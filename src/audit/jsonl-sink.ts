@@ -5,8 +5,9 @@
  * write per event; `close` writes what is left and waits until the file has it.
  *
  * Rotation by size (`maxBytes`, off unless configured): before a batch would take the file past
- * `maxBytes`, `audit.jsonl` is renamed to `audit.jsonl.<UTC time>` (`audit.jsonl.2026-11-26T15-21-09.123Z`,
- * `-1`, `-2` … appended should that name exist) and a new file is started. Writes still queued on
+ * `maxBytes`, `audit.jsonl` is renamed to `audit.jsonl.<UTC time>` (`audit.jsonl.2026-11-26T15-21-09.123Z`;
+ * should that time already have a file, `-N` appended, N above any already used for it, so names
+ * sort by age) and a new file is started. Writes still queued on
  * the old stream land in the renamed file (same inode), so no line is lost or split across files.
  * Log shippers that follow renames (Vector, Fluent Bit, Filebeat) read on.
  *
@@ -39,6 +40,13 @@ const ROTATED = /^\.(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z)(?:-(\d+))?$/;
  * Everything else beside it, logrotate's `path.1` or `path.1.gz` included, is not listed.
  */
 export function listRotatedFiles(path: string): string[] {
+  const found = rotatedEntries(path);
+  found.sort((a, b) => (a.stamp < b.stamp ? -1 : a.stamp > b.stamp ? 1 : a.n - b.n));
+  return found.map((f) => join(dirname(path), f.name));
+}
+
+/** The names `path.<UTC time>[-N]` beside `path`, parsed (no suffix: N = 0), in directory order. */
+function rotatedEntries(path: string): { name: string; stamp: string; n: number }[] {
   const base = basename(path);
   const found: { name: string; stamp: string; n: number }[] = [];
   for (const name of readdirSync(dirname(path))) {
@@ -46,8 +54,7 @@ export function listRotatedFiles(path: string): string[] {
     const m = ROTATED.exec(name.slice(base.length));
     if (m) found.push({ name, stamp: m[1]!, n: Number(m[2] ?? 0) });
   }
-  found.sort((a, b) => (a.stamp < b.stamp ? -1 : a.stamp > b.stamp ? 1 : a.n - b.n));
-  return found.map((f) => join(dirname(path), f.name));
+  return found;
 }
 
 export class JsonlAuditSink implements AuditSink {
@@ -129,15 +136,22 @@ export class JsonlAuditSink implements AuditSink {
     this.#stream = this.#open();
   }
 
-  /** Moves the live file to `path.<UTC time>[-N]`, never onto an existing file (linkSync fails with EEXIST where renameSync would replace it). */
+  /**
+   * Moves the live file to `path.<UTC time>[-N]`, never onto an existing file (linkSync fails with
+   * EEXIST where renameSync would replace it). N starts above the highest N already used for that
+   * time, not at the first free one: pruning may have deleted a lower N, and reusing it would give
+   * the newest file a name that sorts as the oldest, which the next pruning then deletes.
+   */
   #renameAside(): void {
     const stamp = new Date(this.#now()).toISOString().replaceAll(':', '-');
-    for (let n = 0; ; n++) {
+    const taken = rotatedEntries(this.#path).filter((f) => f.stamp === stamp).map((f) => f.n);
+    const first = taken.length > 0 ? Math.max(...taken) + 1 : 0;
+    for (let n = first; ; n++) {
       const target = `${this.#path}.${stamp}${n === 0 ? '' : `-${n}`}`;
       try {
         linkSync(this.#path, target);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST' && n < 1000) continue;
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST' && n < first + 1000) continue;
         throw err;
       }
       unlinkSync(this.#path);

@@ -3,10 +3,13 @@
  * budget (an address that spreads its registrations over N instances behind a load balancer gets
  * the configured limit, not N times it).
  *
- * One key per (limit, subject, window): INCR, with the window's expiry set on the first hit, in one
- * script, so concurrent hits from any instance are counted exactly once and a key never outlives
- * its window. The subject (an address, an account name) is hashed into the key: Redis holds no
- * personal data and keys stay short.
+ * One key per (limit, subject): INCR, with the window's expiry set on the first hit, in one script,
+ * so concurrent hits from any instance are counted exactly once and a key never outlives its
+ * window. The window starts at the first hit and the key's expiry ends it, as the local limiter's
+ * window does (src/authorization-server/rate-limit.ts); its remaining time is the key's PTTL.
+ * Windows aligned to the clock instead would split a burst across a boundary into two counts
+ * (up to twice the limit within moments). The subject (an address, an account name) is hashed into
+ * the key: Redis holds no personal data and keys stay short.
  *
  * When Redis is down, or does not answer within `TIMEOUT_MS`, the instance's own limiter answers
  * (the limit then holds per instance, as with one instance), with one warning per outage.
@@ -20,7 +23,9 @@ import type { RedisConnection } from './redis-connection.ts';
 const TIMEOUT_MS = 250;
 
 // KEYS[1]: the counter; ARGV[1]: the window in ms. Returns the count in the current window.
-// PTTL < 0 also repairs a counter left without expiry, so no key is kept forever.
+// The first hit sets the expiry and later hits (refused ones too) leave it, so the window is
+// windowMs from the first hit. PTTL < 0 also repairs a counter left without expiry, so no key is
+// kept forever.
 const INCR_WITH_EXPIRY = `
 local n = redis.call('INCR', KEYS[1])
 if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
@@ -40,15 +45,13 @@ export interface SharedRateLimiterOptions {
   /** Answers while Redis cannot. */
   local: RateLimiter;
   logger: Logger;
-  /** Milliseconds clock; windows are aligned to it. */
-  now?: () => number;
 }
 
 /**
  * @see https://www.rfc-editor.org/rfc/rfc6585#section-4 (429 Too Many Requests)
  * @see https://redis.io/docs/latest/commands/incr/ (the rate-limiter pattern)
  */
-export function createRedisRateLimiter(connection: RedisConnection, { name, max, windowMs, local, logger, now = Date.now }: SharedRateLimiterOptions): SharedRateLimiter {
+export function createRedisRateLimiter(connection: RedisConnection, { name, max, windowMs, local, logger }: SharedRateLimiterOptions): SharedRateLimiter {
   const log = logger.child({ component: 'redis-rate-limit', limit: name });
   let fallingBack = false;
   const fallback = (key: string, reason: string): boolean => {
@@ -61,9 +64,8 @@ export function createRedisRateLimiter(connection: RedisConnection, { name, max,
   return {
     async hit(key) {
       if (!connection.client.isReady) return fallback(key, 'not connected');
-      const window = Math.floor(now() / windowMs);
       const digest = createHash('sha256').update(key).digest('base64url').slice(0, 22);
-      const redisKey = connection.key(`rate:${name}:${window}:${digest}`);
+      const redisKey = connection.key(`rate:${name}:${digest}`);
       let timer: NodeJS.Timeout | undefined;
       try {
         const count = await Promise.race([

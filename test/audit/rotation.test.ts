@@ -82,6 +82,26 @@ describe('audit: JSON Lines rotation by size', () => {
     assert.equal(readdirSync(sub).length, Object.keys(theirs).length + 3, 'their files, two rotated, the live one');
   });
 
+  it('rotations within one millisecond keep the newest files: a name freed by pruning is not reused, so names still sort by age', async () => {
+    const sub = join(dir, 'same-millisecond');
+    mkdirSync(sub);
+    const file = join(sub, 'audit.jsonl');
+    const lineBytes = Buffer.byteLength(`${JSON.stringify(event(10))}\n`);
+    const now = Date.UTC(2026, 10, 26, 15, 0, 0); // a fixed clock: every rotation gets the same UTC time
+    const errors: Error[] = [];
+    // One event per file: each flush after the first rotates, seven rotations in all, keep + 5.
+    const sink = new JsonlAuditSink(file, (e) => errors.push(e), { maxBytes: lineBytes, keep: 2, now: () => now });
+    for (let n = 10; n < 18; n++) {
+      sink.record(event(n));
+      sink.flush();
+    }
+    await sink.close();
+    assert.deepEqual(errors, []);
+    const rotated = listRotatedFiles(file);
+    assert.equal(rotated.length, 2);
+    assert.deepEqual([...rotated, file].map((f) => lines(f).map((e) => e.subject)), [['user-15'], ['user-16'], ['user-17']], 'the two newest rotated files, oldest first, then the live one');
+  });
+
   it('upgrade: rotation is off and retention keeps forever unless configured', () => {
     const config = parseConfig({ publicUrl: 'https://m.example.com', audit: { jsonl: '/var/log/mcp-warden/audit.jsonl' }, servers: [{ name: 'n', path: '/mcp', upstream: { http: { url: 'https://u.example.com/' } } }] });
     assert.equal(config.audit.jsonlMaxBytes, 0);

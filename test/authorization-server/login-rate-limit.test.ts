@@ -12,7 +12,11 @@ describe('sign-in backoff (password guessing, scrypt cost)', () => {
   let authorizationEndpoint: string;
   const h = signInHarness(() => ({ authorizationEndpoint, clientId, resource: s.resource }));
   before(async () => {
-    s = await startEmbeddedAs({ options: { loginRateLimit: { maxFailures: 3, windowMs: 60_000 }, now: () => Date.now() + skewMs } });
+    // A clock that moves only when a test moves it: the waits asserted below (1 s; 1, 2, 4, 8 s)
+    // count from the last failure, and with the real clock underneath, a check arriving late (a
+    // slow scrypt on a loaded machine) would see a shorter Retry-After, or none.
+    const t0 = Date.now();
+    s = await startEmbeddedAs({ options: { loginRateLimit: { maxFailures: 3, windowMs: 60_000 }, now: () => t0 + skewMs } });
     clientId = await registerPublicClient(s.issuer);
     authorizationEndpoint = (await discover(s.issuer)).authorization_endpoint!;
   });

@@ -72,16 +72,32 @@ describe('rate limits shared through Redis', { skip: await redisUnavailable() },
     }
   });
 
-  it('a new window starts a new count', async () => {
-    let t = 1_000_000;
-    const limit = { max: 1, windowMs: 60_000 };
-    const c = connect(testKeyPrefix());
+  it('RFC 6585 §4: the window starts at the first hit, as the local limiter\'s does: a burst across a clock-aligned boundary is one count; once the window has expired a new count starts', async () => {
+    const prefix = testKeyPrefix();
+    const limit = { max: 1, windowMs: 2_000 };
+    const c = connect(prefix);
     await waitFor(() => c.isReady(), 'connection ready');
-    const l = createRedisRateLimiter(c, { name: 'window', ...limit, local: createRateLimiter(limit), logger: silentLogger, now: () => t });
+    const l = createRedisRateLimiter(c, { name: 'window', ...limit, local: createRateLimiter(limit), logger: silentLogger });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // First hit 200 ms before a multiple of the window on the clock, the second 50 ms after it:
+    // windows aligned to the clock would count them apart, each the first of its window.
+    await sleep((limit.windowMs + limit.windowMs - 200 - (Date.now() % limit.windowMs)) % limit.windowMs);
     assert.equal(await l.hit('k'), true);
-    assert.equal(await l.hit('k'), false);
-    t += 60_000;
-    assert.equal(await l.hit('k'), true);
+    await sleep(limit.windowMs - (Date.now() % limit.windowMs) + 50);
+    assert.equal(await l.hit('k'), false, 'the second hit, 250 ms after the first, falls in its window');
+
+    const raw = createClient({ url: TEST_REDIS_URL });
+    await raw.connect();
+    try {
+      const [key] = await raw.keys(`${prefix}rate:window:*`);
+      assert.ok(key !== undefined);
+      const ttl = await raw.pTTL(key);
+      assert.ok(ttl > 0 && ttl <= limit.windowMs, `the counter expires when its window ends (${ttl} ms)`);
+      await waitFor(async () => (await raw.exists(key)) === 0, 'the window to expire');
+    } finally {
+      raw.destroy();
+    }
+    assert.equal(await l.hit('k'), true, 'a new window, a new count');
   });
 
   it('Redis cut: the local limiter answers, with one warning for the outage; once Redis is back the count is shared again', async () => {
