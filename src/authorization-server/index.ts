@@ -396,7 +396,9 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     // An endpoint oidc-provider does not serve gets our JSON 404, not Koa's text/plain one.
     if (!isProviderRoute(pathname)) throw new AuthorizationServerError('not_found', `there is no authorization server endpoint at ${pathname}`);
     if (pathname === ROUTES.registration && req.method === 'POST' && !(await allowRegistration.hit(address))) {
-      throw new AuthorizationServerError('too_many_requests', 'too many client registrations from this address; retry later', { retryAfterSeconds: 60 });
+      // RFC 6585 §4 Retry-After: the window runs from the first registration, so one window from now
+      // is never too early, whichever limiter (this instance's or Redis's) counted.
+      throw new AuthorizationServerError('too_many_requests', 'too many client registrations from this address; retry later', { retryAfterSeconds: Math.ceil(registrationLimit.windowMs / 1000) });
     }
     if (pathname === ROUTES.authorization && req.method === 'GET') applyDefaultScope(url);
     req.url = `${pathname}${url.search}`;

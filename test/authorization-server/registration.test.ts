@@ -10,7 +10,7 @@ async function register(s: EmbeddedAs, metadata: Record<string, unknown>): Promi
 
 describe('dynamic client registration (RFC 7591)', () => {
   let s: EmbeddedAs;
-  before(async () => { s = await startEmbeddedAs({ options: { registrationRateLimit: { max: 16, windowMs: 60_000 } } }); });
+  before(async () => { s = await startEmbeddedAs({ options: { registrationRateLimit: { max: 16, windowMs: 90_000 } } }); });
   after(async () => { await s.close(); });
 
   it('RFC 7591 §3.2.1: a native client with a loopback redirect registers and completes the flow', async () => {
@@ -82,14 +82,14 @@ describe('dynamic client registration (RFC 7591)', () => {
     assert.match((await res.json() as { error: string }).error, /^invalid_(request|client_metadata)$/);
   });
 
-  it('registration is rate-limited per address (429 with Retry-After)', async () => {
+  it('registration is rate-limited per address (RFC 6585 §4: 429 with Retry-After of one window)', async () => {
     let limited: Response | undefined;
     for (let i = 0; i < 20 && !limited; i++) {
       const res = await register(s, { redirect_uris: ['https://app.example/cb'], token_endpoint_auth_method: 'none' });
       if (res.status === 429) limited = res; else await res.arrayBuffer();
     }
     assert.ok(limited, 'a 429 arrived within 20 registrations');
-    assert.equal(limited.headers.get('retry-after'), '60');
+    assert.equal(limited.headers.get('retry-after'), '90', 'the configured 90 s window');
     assert.equal(limited.headers.get('cache-control'), 'no-store');
   });
 });
