@@ -39,11 +39,6 @@ const MIGRATIONS = [
    CREATE INDEX audit_events_client ON audit_events (client_id, time_ms);
    CREATE INDEX audit_events_server ON audit_events (server, time_ms);
    CREATE INDEX audit_events_decision ON audit_events (decision, time_ms);`,
-  // 2: as SQLite's migration 3 (sqlite-sink.ts): no index for the few servers and decisions, one
-  // partial index for the rare denials, so an allowed event updates three B-trees, not five.
-  `DROP INDEX IF EXISTS audit_events_server;
-   DROP INDEX IF EXISTS audit_events_decision;
-   CREATE INDEX IF NOT EXISTS audit_events_denials ON audit_events (time_ms) WHERE decision = 'deny';`,
 ];
 
 /** Rows queued or being written at most; past it a batch is dropped and reported. */

@@ -1,7 +1,6 @@
 /**
  * Reading audit events back, for `mcp-warden audit`: filters by user, client, server, decision
- * and time range, newest first. User and client filters use their own index, denials the partial
- * index on them (sqlite-sink.ts migration 3); the rest walk the time index newest first.
+ * and time range, newest first, each using an index of the `audit_events` table.
  */
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
 import { migrateAudit } from './sqlite-sink.ts';

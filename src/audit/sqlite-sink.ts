@@ -1,7 +1,7 @@
 /**
  * Audit events in SQLite: the `audit_events` table, owned by the `audit` migrations, indexed for
- * the queries `mcp-warden audit` makes (by time; by user or client within a time range; denials
- * by time: migration 3 says why servers and decisions have no index of their own). Inserts are batched (batch.ts): `record` only queues, and the queue is written in
+ * the queries `mcp-warden audit` makes (by time, and by user, client, server or decision within
+ * a time range). Inserts are batched (batch.ts): `record` only queues, and the queue is written in
  * one transaction every 100 ms or at 256 queued events, so a request never waits for the disk and
  * requests arriving one at a time do not each pay for a transaction. A reader in another process
  * (`mcp-warden audit`) sees an event at most one interval late; a crash loses at most that much.
@@ -37,14 +37,6 @@ export const AUDIT_MIGRATIONS: readonly string[] = [
   `ALTER TABLE audit_events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
    ALTER TABLE audit_events ADD COLUMN remote_address TEXT;
    CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events (time_ms);`,
-  // 3: every event updated five B-trees. Servers and decisions are few values, so their indexes
-  // bought little: a server or "allow" filter walks the time index newest first and stops at the
-  // limit. Denials are the rare rows people look for, so they keep an index of their own, which an
-  // allowed event (nearly all of them) never touches. Measured: ~16 % less insert CPU per event
-  // (docs/benchmarks.md, "The audit trail's indexes").
-  `DROP INDEX IF EXISTS audit_events_server;
-   DROP INDEX IF EXISTS audit_events_decision;
-   CREATE INDEX IF NOT EXISTS audit_events_denials ON audit_events (time_ms) WHERE decision = 'deny';`,
 ];
 
 /** Brings up the `audit_events` table (owner `audit`); idempotent. */

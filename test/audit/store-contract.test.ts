@@ -9,8 +9,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../../src/storage/sqlite/database.ts';
-import { AUDIT_MIGRATIONS, migrateAudit } from '../../src/audit/sqlite-sink.ts';
-import { migrate } from '../../src/storage/sqlite/database.ts';
 import { SqliteAuditSink, queryAuditEvents, pruneAuditEvents, type AuditEvent, type AuditQuery } from '../../src/audit/index.ts';
 import { MAX_IN_FLIGHT, migrateAuditPostgres, PostgresAuditSink, pruneAuditEventsPostgres, queryAuditEventsPostgres } from '../../src/audit/postgres-sink.ts';
 import { openTestPostgres, postgresUnavailable } from '../helpers/postgres.ts';
@@ -129,34 +127,6 @@ runAuditContract('postgres', async () => {
     close: async () => { await sink.close(); await db.drop(); assert.deepEqual(errors, []); },
   };
 }, await postgresUnavailable());
-
-describe('audit indexes on SQLite', () => {
-  const indexes = (db: ReturnType<typeof openDatabase>) =>
-    (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-
-  it('an existing audit table is migrated in place: the server and decision indexes go, denials get a partial index, every row stays', async () => {
-    const db = openDatabase(':memory:');
-    migrate(db, 'audit', AUDIT_MIGRATIONS.slice(0, 2));
-    assert.ok(indexes(db).includes('audit_events_server'), 'the table as the earlier release left it');
-    const old = new SqliteAuditSink(db);
-    for (let i = 0; i < 20; i++) old.record(event(i));
-    await old.close();
-    migrateAudit(db);
-    assert.deepEqual(indexes(db), ['audit_events_client', 'audit_events_denials', 'audit_events_subject', 'audit_events_time']);
-    assert.equal(queryAuditEvents(db, { limit: 1000 }).length, 20);
-    db.close();
-  });
-
-  it('a denials query is answered from the partial index (sqlite.org/partialindex.html), with the decision bound as query.ts binds it', () => {
-    const db = openDatabase(':memory:');
-    migrateAudit(db);
-    const plan = (sql: string, ...params: unknown[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail).join('; ');
-    const query = 'SELECT time FROM audit_events WHERE decision = @decision AND time_ms >= @since ORDER BY time_ms DESC, id DESC LIMIT 100';
-    assert.match(plan(query, { decision: 'deny', since: 0 }), /USING INDEX audit_events_denials/);
-    assert.doesNotMatch(plan(query, { decision: 'allow', since: 0 }), /audit_events_denials/, 'allowed events are not in it');
-    db.close();
-  });
-});
 
 describe('audit on PostgreSQL off the request path', { skip: await postgresUnavailable() }, () => {
   it('a database that refuses writes costs the request path nothing: record returns at once, the failure is reported with its count', async () => {
