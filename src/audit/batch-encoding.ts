@@ -54,9 +54,10 @@ export function encodeBatch(events: readonly AuditEvent[]): EncodedBatch {
     values[o + 10] = e.latencyUs;
     let args = NONE;
     if (e.arguments !== undefined) {
-      // The same arguments object as the last event's (redact.ts returns one frozen object for
-      // the same argument names) is serialised once.
-      if (e.arguments !== lastArguments) {
+      // The same frozen arguments object as the last event's (redact.ts returns one for the same
+      // argument names) is serialised once. Only a frozen one: an object changed between two
+      // events must not be written with its earlier JSON.
+      if (e.arguments !== lastArguments || !Object.isFrozen(e.arguments)) {
         lastArguments = e.arguments;
         lastArgumentsJson = JSON.stringify(e.arguments);
       }

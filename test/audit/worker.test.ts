@@ -100,6 +100,16 @@ describe('audit: SQLite writes on a worker thread', () => {
     // The next batch starts with the object the last one ended on, and with one it has not seen.
     const next = [event('f', { arguments: { id: '[redacted]' } }), event('g', { arguments: shared })];
     assert.deepEqual(decodeBatch(encodeBatch(next)), next.map(toRow));
+    // A mutable object recorded twice and changed in between is written as it is each time.
+    const mutable: Record<string, unknown> = { id: 'first' };
+    const a = event('h', { arguments: mutable });
+    const rowA = toRow(a);
+    const encodedA = encodeBatch([a]);
+    mutable.id = 'second';
+    const b = event('i', { arguments: mutable });
+    assert.deepEqual(decodeBatch(encodedA), [rowA]);
+    assert.deepEqual(decodeBatch(encodeBatch([b])), [toRow(b)]);
+    assert.match(decodeBatch(encodeBatch([b]))[0]![12]!, /second/);
   });
 
   it('close drains what is still queued and ends the thread', async () => {
