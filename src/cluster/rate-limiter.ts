@@ -7,8 +7,10 @@
  * so concurrent hits from any instance are counted exactly once and a key never outlives its
  * window. The window starts at the first hit and the key's expiry ends it, as the local limiter's
  * window does (src/authorization-server/rate-limit.ts); its remaining time is the key's PTTL.
- * Windows aligned to the clock instead would split a burst across a boundary into two counts
- * (up to twice the limit within moments). The subject (an address, an account name) is hashed into
+ * Windows aligned to the clock instead split a burst that happens to straddle a boundary into two
+ * counts. (Any fixed window, this one too, still lets a client that times its hits get up to twice
+ * the limit around the end of a window; a sliding window would not, at a sorted set per subject.)
+ * The subject (an address, an account name) is hashed into
  * the key: Redis holds no personal data and keys stay short.
  *
  * When Redis is down, or does not answer within `TIMEOUT_MS`, the instance's own limiter answers

@@ -74,17 +74,22 @@ describe('rate limits shared through Redis', { skip: await redisUnavailable() },
 
   it('RFC 6585 §4: the window starts at the first hit, as the local limiter\'s does: a burst across a clock-aligned boundary is one count; once the window has expired a new count starts', async () => {
     const prefix = testKeyPrefix();
-    const limit = { max: 1, windowMs: 2_000 };
+    const limit = { max: 1, windowMs: 3_000 };
     const c = connect(prefix);
     await waitFor(() => c.isReady(), 'connection ready');
     const l = createRedisRateLimiter(c, { name: 'window', ...limit, local: createRateLimiter(limit), logger: silentLogger });
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    // First hit 200 ms before a multiple of the window on the clock, the second 50 ms after it:
+    // First hit ~200 ms before a multiple of the window on the clock, the second 50 ms after the
+    // multiple that follows it (timed from that multiple, not from when a late timer fired):
     // windows aligned to the clock would count them apart, each the first of its window.
     await sleep((limit.windowMs + limit.windowMs - 200 - (Date.now() % limit.windowMs)) % limit.windowMs);
+    const first = Date.now();
     assert.equal(await l.hit('k'), true);
-    await sleep(limit.windowMs - (Date.now() % limit.windowMs) + 50);
-    assert.equal(await l.hit('k'), false, 'the second hit, 250 ms after the first, falls in its window');
+    const boundary = Math.floor(first / limit.windowMs) * limit.windowMs + limit.windowMs;
+    await sleep(Math.max(0, boundary + 50 - Date.now()));
+    const apart = Date.now() - first;
+    assert.ok(apart < limit.windowMs, `both hits within one window of each other (${apart} ms): the test itself was held up`);
+    assert.equal(await l.hit('k'), false, `the second hit, ${apart} ms after the first and past a clock-aligned boundary, falls in its window`);
 
     const raw = createClient({ url: TEST_REDIS_URL });
     await raw.connect();
