@@ -59,6 +59,20 @@ describe('MCP sessions across three instances behind nginx round-robin, no stick
     return counts;
   }
 
+  /**
+   * nginx writes an access-log line when it has finished a request, which can be just after its
+   * client saw the end of the answer: the lines are read again until `enough` holds (or 5 s).
+   */
+  async function settled<T>(read: () => T, enough: (value: T) => boolean): Promise<T> {
+    const deadline = Date.now() + 5_000;
+    let value = read();
+    while (!enough(value) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      value = read();
+    }
+    return value;
+  }
+
   it('MCP transports §Session Management: SDK v2 lists and calls tools in one session whose requests land on all three instances', async () => {
     const from = cluster.nginx.accessLog().length;
     const client = new Client({ name: 'scale-out-v2', version: '1.0.0' });
@@ -66,7 +80,7 @@ describe('MCP sessions across three instances behind nginx round-robin, no stick
     assert.ok((await client.listTools()).tools.some((t) => t.name === 'echo'));
     for (let i = 0; i < 9; i++) assert.deepEqual((await client.callTool({ name: 'echo', arguments: { message: `m${i}` } })).content, [{ type: 'text', text: `m${i}` }]);
     await client.close();
-    const counts = servedBy(from, '/mcp');
+    const counts = await settled(() => servedBy(from, '/mcp'), (c) => c.every((n) => n >= 3));
     assert.ok(counts.every((n) => n >= 3), `every instance served the session: ${counts.join(', ')}`);
   });
 
@@ -77,7 +91,7 @@ describe('MCP sessions across three instances behind nginx round-robin, no stick
     assert.ok((await client.listTools()).tools.some((t) => t.name === 'echo'));
     for (let i = 0; i < 9; i++) assert.deepEqual((await client.callTool({ name: 'echo', arguments: { message: `m${i}` } })).content, [{ type: 'text', text: `m${i}` }]);
     await client.close();
-    const counts = servedBy(from, '/mcp');
+    const counts = await settled(() => servedBy(from, '/mcp'), (c) => c.every((n) => n >= 3));
     assert.ok(counts.every((n) => n >= 3), `every instance served the session: ${counts.join(', ')}`);
   });
 
@@ -92,7 +106,7 @@ describe('MCP sessions across three instances behind nginx round-robin, no stick
     }
     await client.close();
     assert.equal(pids.size, 1, 'one upstream child for the session, whichever instance took the request');
-    const counts = servedBy(from, '/mcp/stdio');
+    const counts = await settled(() => servedBy(from, '/mcp/stdio'), (c) => c.every((n) => n >= 2));
     assert.ok(counts.every((n) => n >= 2), `every instance served the session: ${counts.join(', ')}`);
   });
 
@@ -120,7 +134,7 @@ describe('MCP sessions across three instances behind nginx round-robin, no stick
     const rest = await readEvents(resumed);
     assert.deepEqual([...progressOf(first.events), ...progressOf(rest.events)], [1, 2, 3, 4, 5, 6], 'every progress exactly once');
     assert.deepEqual(rest.events.map(messageOf).filter((m) => m && 'result' in m).map((m) => m.id), [1]);
-    const lines = cluster.nginx.accessLog().slice(from).filter((l) => l.uri === '/mcp/stdio');
+    const lines = await settled(() => cluster.nginx.accessLog().slice(from).filter((l) => l.uri === '/mcp/stdio'), (ls) => ls.some((l) => l.method === 'POST') && ls.some((l) => l.method === 'GET'));
     const post = lines.find((l) => l.method === 'POST');
     const get = lines.find((l) => l.method === 'GET');
     assert.ok(post && get && post.upstream !== get.upstream, `the stream was resumed on another instance (POST ${post?.upstream}, GET ${get?.upstream})`);
@@ -165,7 +179,7 @@ describe('MCP sessions across three instances behind nginx round-robin, no stick
     } finally {
       await client.close();
     }
-    const counts = servedBy(from, '/mcp');
+    const counts = await settled(() => servedBy(from, '/mcp'), (c) => c.every((n) => n >= 2));
     assert.ok(counts.every((n) => n >= 2), `every instance served the bridge's session: ${counts.join(', ')}`);
   });
 
@@ -174,7 +188,7 @@ describe('MCP sessions across three instances behind nginx round-robin, no stick
     const from = cluster.nginx.accessLog().length;
     const client = new Client({ name: 'scale-out-kill', version: '1.0.0' });
     await client.connect(new StreamableHTTPClientTransport(new URL(`${cluster.front}/mcp`), { authProvider: { token: async () => http.access_token } }));
-    const opener = cluster.nginx.accessLog().slice(from).find((l) => l.uri === '/mcp' && l.method === 'POST')!;
+    const opener = (await settled(() => cluster.nginx.accessLog().slice(from).find((l) => l.uri === '/mcp' && l.method === 'POST'), (l) => l !== undefined))!;
     const owner = cluster.instances.findIndex((i) => opener.upstream.endsWith(`:${i.port}`));
     assert.notEqual(owner, -1);
     await client.callTool({ name: 'echo', arguments: { message: 'before' } });
