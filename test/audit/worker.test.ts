@@ -257,7 +257,8 @@ describe('audit: SQLite writes on a worker thread', () => {
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
     let code: number | null = null;
-    child.once('exit', (c) => (code = c));
+    // 'close': exited and its stdout read to the end.
+    child.once('close', (c) => (code = c));
     try {
       await waitFor(() => code !== null, 'the child to exit on its own', { timeoutMs: 20_000 });
     } finally {

@@ -57,7 +57,8 @@ describe('Koa and Node parser errors go through the JSON logger', () => {
       assert.match(both, /HTTP\/1\.1 400 Bad Request/);
     } finally {
       child.kill('SIGTERM');
-      if (child.exitCode === null) await once(child, 'exit');
+      // 'close': exited and its stderr read to the end.
+      if (child.exitCode === null || child.stderr?.readableEnded === false) await once(child, 'close');
       if (dir) rmSync(dir, { recursive: true, force: true });
     }
     const lines = stderr.split('\n').filter((l) => l.trim() !== '');

@@ -26,7 +26,8 @@ function run(args: string[], cwd: string, env: Record<string, string> = {}): Pro
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    // 'close', not 'exit': the child's pipes may still hold output when it has exited (node:child_process).
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 

@@ -20,7 +20,8 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    // 'close', not 'exit': the child's pipes may still hold output when it has exited (node:child_process).
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 

@@ -22,6 +22,7 @@ import { startHttpUpstream, type HttpUpstreamFixture } from '../gateway/fixtures
 import { messagesOf, openSession, post, TINY_SERVER } from '../gateway/fixtures/raw.ts';
 import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
 import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/mcp-warden.js', import.meta.url));
 const SECRET = 'cluster-secret-0123456789abcdefghijklmnop';
@@ -122,7 +123,8 @@ describe('kill -9 of the instance holding sessions', { skip: unavailable }, () =
       assert.ok(await redis.get(`${prefix}session:${stdio}`));
 
       assert.equal((await pid(`${c.url}/mcp/tiny`, stdio, 4)).status, 404);
-      assert.equal(await redis.get(`${prefix}session:${stdio}`), null, 'its entry is gone');
+      // The 404 does not wait for the entry's removal (the DEL is sent beside it).
+      await waitFor(async () => (await redis.get(`${prefix}session:${stdio}`)) === null, 'its entry to be gone');
       assert.equal((await pid(`${b.url}/mcp/tiny`, stdio, 5)).status, 404, 'and 404 at every instance');
     } finally {
       redis.destroy();

@@ -21,6 +21,7 @@ import { UserStore } from '../../src/users/user-store.ts';
 import { main } from '../../src/cli/main.ts';
 import type { AuditEvent } from '../../src/audit/types.ts';
 import { obtainTokens } from '../helpers/oauth.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const PASSWORD = 'policy e2e password';
 const FIXTURE = { command: process.execPath, args: [fileURLToPath(new URL('./policy-upstream.mjs', import.meta.url))] };
@@ -234,6 +235,8 @@ describe('policy end to end: filtered lists, denial, step-up and audit', () => {
     assert.equal(code, 3, explained);
     assert.match(explained, /decision: DENY[\s\S]*reason:\s+this tool requires a role you do not have/);
 
+    // The JSON Lines sink's flush hands the lines to the file stream; they land a moment later.
+    await waitFor(() => readFileSync(jsonl, 'utf8').includes('"delete_note"'), 'the JSON Lines sink to write the denial');
     const lines = readFileSync(jsonl, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as AuditEvent);
     assert.ok(lines.some((e) => e.subject === bobDelete.subject && e.target === 'delete_note' && e.decision === 'deny'), 'the JSON Lines sink has the same events');
   });

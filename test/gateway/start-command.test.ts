@@ -64,7 +64,8 @@ describe('mcp-warden start', () => {
     const child = spawn(process.execPath, [BIN, 'start', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    // 'close': exited and its stderr read to the end.
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
     assert.equal(code, 1);
     assert.match(err, /publicUrl/);
     assert.match(err, /servers/);

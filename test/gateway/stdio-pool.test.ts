@@ -86,8 +86,10 @@ describe('stdio shared per user: routing, crashes and the pool limit (tiny stdio
   before(async () => {
     t = await startTestWarden({
       servers: [
-        { name: 'tiny', path: '/mcp', upstream: { stdio: { ...TINY_SERVER, share: 'per-user' } }, scopes: ['mcp:read'] },
-        { name: 'limited', path: '/mcp/limited', upstream: { stdio: { ...TINY_SERVER, share: 'per-user', maxSharedProcesses: 1 } }, scopes: ['mcp:read'] },
+        // Children outlive their sessions for 600 s, not the default 30: the tests count this
+        // server's processes, and an earlier test's child reaped mid-count would be miscounted.
+        { name: 'tiny', path: '/mcp', upstream: { stdio: { ...TINY_SERVER, share: 'per-user', sharedIdleSeconds: 600 } }, scopes: ['mcp:read'] },
+        { name: 'limited', path: '/mcp/limited', upstream: { stdio: { ...TINY_SERVER, share: 'per-user', maxSharedProcesses: 1, sharedIdleSeconds: 600 } }, scopes: ['mcp:read'] },
       ],
     });
     endpoint = t.endpoint;
