@@ -71,13 +71,33 @@ export function createOutboundFetch(options: CimdOptions, timeoutMs: number): (u
     const origin = URL.parse(String(url))?.origin;
     return origin !== undefined && options.allowedOrigins.includes(origin);
   };
-  return (url, init) => {
+  const failed = new Map<string, { error: Error; until: number }>();
+  return async (url, init) => {
+    const key = String(url);
+    const now = Date.now();
+    // oidc-provider looks a client up twice when its authorization request fails (the endpoint,
+    // then its error handler), so a document that times out held the request for two timeouts and
+    // cost its host two requests: a URL that failed within FAILED_FOR_MS fails again at once.
+    const recent = failed.get(key);
+    if (recent && recent.until > now) throw new Error(recent.error.message, { cause: recent.error });
+    if (recent) failed.delete(key);
     // The library passes its own after-connect dispatcher; ours replaces it.
     const dispatcher = trusted(url) ? (open ??= new Agent({ keepAliveTimeout: 1000, keepAliveMaxTimeout: 1000 })) : guarded;
     const next = { ...init, dispatcher, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' as const };
-    return undiciFetch(url, next as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>;
+    try {
+      return await (undiciFetch(url, next as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>);
+    } catch (err) {
+      if (failed.size >= MAX_FAILED) failed.delete(failed.keys().next().value!);
+      failed.set(key, { error: err instanceof Error ? err : new Error(String(err)), until: now + FAILED_FOR_MS });
+      throw err;
+    }
   };
 }
+
+/** How long a fetch that failed (timeout, refused address, network error) is not tried again. */
+const FAILED_FOR_MS = 5_000;
+/** Failed URLs remembered at most (the oldest forgotten first): client IDs are attacker-chosen. */
+const MAX_FAILED = 1_000;
 
 /**
  * Lets http client IDs at an allowed origin (which the library refuses outright: https only) go

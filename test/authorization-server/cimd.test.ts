@@ -31,7 +31,7 @@ async function startDocumentServer(): Promise<{ base: string; server: Server; hi
       case '/http-redirect.json': res.end(doc({ redirect_uris: ['http://app.example/callback'] })); return;
       case '/secret.json': res.end(doc({ token_endpoint_auth_method: 'client_secret_basic' })); return;
       case '/machine.json': res.end(doc({ grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'k' }] } })); return;
-      case '/slow.json': {
+      case '/slow.json': case '/slow2.json': {
         // Well past the authorization server's fetch timeout (2 s below), so only the timeout can
         // refuse it; cleared when the server gives up and closes the connection.
         const late = setTimeout(() => res.end(doc()), 5000);
@@ -135,6 +135,14 @@ describe('client ID metadata documents', () => {
       assert.doesNotMatch(r.body, /node_modules|at \w+ \(/);
     });
   }
+
+  it('draft-ietf-oauth-client-id-metadata-document §6: a document that times out is fetched once per authorization request, not once per lookup (the error page looks the client up again)', async () => {
+    const before = docs.hits.get('/slow2.json') ?? 0;
+    const r = await firstResponse(dev, `${docs.base}/slow2.json`);
+    assert.equal(r.status, 400);
+    assert.match(r.body, /invalid_client/);
+    assert.equal((docs.hits.get('/slow2.json') ?? 0) - before, 1, 'one fetch of the slow document');
+  });
 
   it('MCP client credentials extension: a CIMD client cannot use client_credentials', async () => {
     const res = await fetch(`${dev.url}/oauth/token`, {
