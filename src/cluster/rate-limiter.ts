@@ -10,8 +10,8 @@
  * Windows aligned to the clock instead split a burst that happens to straddle a boundary into two
  * counts. (Any fixed window, this one too, still lets a client that times its hits get up to twice
  * the limit around the end of a window; a sliding window would not, at a sorted set per subject.)
- * The subject (an address, an account name) is hashed into
- * the key: Redis holds no personal data and keys stay short.
+ * The subject (an address, an account name) is hashed into the key: Redis holds no personal data
+ * and keys stay short.
  *
  * When Redis is down, or does not answer within `TIMEOUT_MS`, the instance's own limiter answers
  * (the limit then holds per instance, as with one instance), with one warning per outage.
