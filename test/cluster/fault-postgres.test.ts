@@ -10,11 +10,11 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { startHttpUpstream, type HttpUpstreamFixture } from '../gateway/fixtures/http-upstream.ts';
-import { CLUSTER_PASSWORD, cuttableTcpProxy, startCluster, type Cluster } from '../helpers/cluster.ts';
+import { CLUSTER_PASSWORD, startCluster, type Cluster } from '../helpers/cluster.ts';
 import { nginxUnavailable } from '../helpers/nginx.ts';
 import { obtainTokens, registerPublicClient } from '../helpers/oauth.ts';
 import { postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
-import { redisUnavailable } from '../helpers/redis.ts';
+import { cuttableProxy, redisUnavailable } from '../helpers/redis.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { describeTally, mixedLoad, sleep, tally } from './fault-load.ts';
 
@@ -22,17 +22,13 @@ const skip = nginxUnavailable() ?? await postgresUnavailable() ?? await redisUna
 
 describe('PostgreSQL cut for 5 s under load (a restart as the instances see it), then back: bounded errors, recovery without restarting mcp-warden', { skip }, () => {
   let upstream: HttpUpstreamFixture;
-  let proxy: Awaited<ReturnType<typeof cuttableTcpProxy>>;
+  let proxy: Awaited<ReturnType<typeof cuttableProxy>>;
   let cluster: Cluster;
 
   before(async () => {
     upstream = await startHttpUpstream();
-    const target = new URL(TEST_POSTGRES_URL);
-    proxy = await cuttableTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    const viaProxy = new URL(TEST_POSTGRES_URL);
-    viaProxy.hostname = '127.0.0.1';
-    viaProxy.port = String(proxy.port);
-    cluster = await startCluster({ upstreamUrl: upstream.url, postgresUrl: viaProxy.href, dirPrefix: 'warden-fault-postgres-', extra: { trustProxy: { hops: 1 } } });
+    proxy = await cuttableProxy(TEST_POSTGRES_URL);
+    cluster = await startCluster({ upstreamUrl: upstream.url, postgresUrl: proxy.url, dirPrefix: 'warden-fault-postgres-', extra: { trustProxy: { hops: 1 } } });
   });
   after(async () => {
     await cluster?.stop();

@@ -17,7 +17,6 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import { freePort, startNginx, waitForPort, type Nginx } from './nginx.ts';
 import { TEST_POSTGRES_URL } from './postgres.ts';
@@ -229,42 +228,6 @@ async function waitForOk(url: string, timeoutMs = 60_000): Promise<void> {
     if (Date.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms (last ${status})`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-}
-
-/**
- * A TCP proxy to `target` that can be cut (every connection dropped, new ones refused) and
- * restored: a database restart as the instances see it, without touching the server other test
- * files share.
- */
-export async function cuttableTcpProxy(target: { host: string; port: number }): Promise<{ port: number; cut(): void; restore(): void; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  let open = true;
-  const server: Server = createNetServer((client) => {
-    if (!open) { client.destroy(); return; }
-    const upstream = netConnect(target.port, target.host);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => { client.destroy(); upstream.destroy(); });
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    cut() {
-      open = false;
-      for (const s of sockets) s.destroy();
-    },
-    restore() {
-      open = true;
-    },
-    async close() {
-      open = false;
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 export interface OwnRedis {

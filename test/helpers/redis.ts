@@ -54,7 +54,7 @@ export async function cuttableProxy(targetUrl: string = TEST_REDIS_URL): Promise
   let open = true;
   const server: Server = createServer((client) => {
     if (!open) { client.destroy(); return; }
-    const upstream = connect(Number(target.port || 6379), target.hostname);
+    const upstream = connect(Number(target.port || (target.protocol === 'postgres:' || target.protocol === 'postgresql:' ? 5432 : 6379)), target.hostname);
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));

@@ -8,21 +8,17 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { openPostgres, type PostgresDatabase } from '../../src/storage/postgres/database.ts';
-import { cuttableTcpProxy } from '../helpers/cluster.ts';
 import { postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
+import { cuttableProxy } from '../helpers/redis.ts';
 
 describe('PostgreSQL: a connection lost during a transaction', { skip: await postgresUnavailable() }, () => {
-  let proxy: Awaited<ReturnType<typeof cuttableTcpProxy>>;
+  let proxy: Awaited<ReturnType<typeof cuttableProxy>>;
   let db: PostgresDatabase;
   const schema = `warden_test_${randomBytes(6).toString('hex')}`;
 
   before(async () => {
-    const target = new URL(TEST_POSTGRES_URL);
-    proxy = await cuttableTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    const url = new URL(TEST_POSTGRES_URL);
-    url.hostname = '127.0.0.1';
-    url.port = String(proxy.port);
-    db = await openPostgres({ url: url.href, schema, maxConnections: 2 });
+    proxy = await cuttableProxy(TEST_POSTGRES_URL);
+    db = await openPostgres({ url: proxy.url, schema, maxConnections: 2 });
   });
   after(async () => {
     await db?.query('drop_schema', `DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
