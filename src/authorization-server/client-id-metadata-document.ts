@@ -88,7 +88,8 @@ export function createOutboundFetch(options: CimdOptions, timeoutMs: number): (u
       return await (undiciFetch(url, next as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>);
     } catch (err) {
       if (failed.size >= MAX_FAILED) failed.delete(failed.keys().next().value!);
-      failed.set(key, { error: err instanceof Error ? err : new Error(String(err)), until: now + FAILED_FOR_MS });
+      // From when it failed, not when it started: a timeout takes as long as FAILED_FOR_MS by default.
+      failed.set(key, { error: err instanceof Error ? err : new Error(String(err)), until: Date.now() + FAILED_FOR_MS });
       throw err;
     }
   };
