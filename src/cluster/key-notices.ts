@@ -16,7 +16,7 @@
  */
 import { describeError, type Logger } from '../log.ts';
 import { openRedisConnection, type RedisConnection } from './redis-connection.ts';
-import { parseJsonObject } from './json-object.ts';
+import { parseJsonObject } from '../kernel/json-object.ts';
 
 /** The channel's name after the key prefix. */
 export const KEY_NOTICE_CHANNEL = 'signing-keys';

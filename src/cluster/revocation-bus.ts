@@ -17,7 +17,7 @@
 import type { RevocationBus, RevocationEvent, RevocationKind } from '../authorization-server/revocation.ts';
 import { describeError, type Logger } from '../log.ts';
 import type { RedisConnection } from './redis-connection.ts';
-import { parseJsonObject } from './json-object.ts';
+import { parseJsonObject } from '../kernel/json-object.ts';
 
 /** The channel's name after the key prefix. */
 export const REVOCATION_CHANNEL = 'revocations';

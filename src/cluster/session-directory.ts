@@ -34,7 +34,7 @@
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { describeError, type Logger } from '../log.ts';
 import type { RedisConnection } from './redis-connection.ts';
-import { parseJsonObject } from './json-object.ts';
+import { parseJsonObject } from '../kernel/json-object.ts';
 
 /** Longest a directory command waits for Redis. */
 const TIMEOUT_MS = 250;
