@@ -11,10 +11,8 @@ import type { WardenClient, WardenClientOptions } from './session.ts';
 import type { BridgeAuthority } from './streamable-http.ts';
 import { TokenStore } from './token-store.ts';
 
-export interface DeferredWarden extends BridgeAuthority {
-  /** The full client, loaded on first call. */
-  full(): Promise<WardenClient>;
-}
+/** The bridge's authority; the full client behind it is loaded on first need. */
+export type DeferredWarden = BridgeAuthority;
 
 /** @see MCP 2025-11-25 Authorization §Token Requirements; RFC 6750 §2.1 */
 export function createDeferredWarden(options: WardenClientOptions): DeferredWarden {
@@ -27,7 +25,6 @@ export function createDeferredWarden(options: WardenClientOptions): DeferredWard
 
   return {
     serverUrl,
-    full,
     fetch: async (input, init) => (await full()).fetch(input, init),
     async storedBearerToken() {
       // DPoP-bound tokens need a proof per request (RFC 9449 §7.1), a custom fetch its own path:
