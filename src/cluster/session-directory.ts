@@ -138,9 +138,12 @@ const str = (v: unknown): v is string => typeof v === 'string' && v.length > 0 &
 
 /** A directory entry read from Redis, or undefined when the text is not one. */
 export function parseDirectoryEntry(text: string | null | undefined): DirectoryEntry | undefined {
-  if (!text) return undefined;
-  const e = parseJsonObject(text);
-  if (!e) return undefined;
+  const e = text ? parseJsonObject(text) : undefined;
+  return e && directoryEntryOf(e);
+}
+
+/** The entry an already parsed JSON object holds, checked member by member (see parseDirectoryEntry). */
+function directoryEntryOf(e: Record<string, unknown>): DirectoryEntry | undefined {
   const b = e.binding as Record<string, unknown> | null | undefined;
   if (!str(e.instance) || !INSTANCE_ID.test(e.instance) || !str(e.url) || !/^https?:\/\/[^/?#]+$/.test(e.url)) return undefined;
   if (typeof b !== 'object' || b === null || !str(b.subject) || !str(b.clientId) || !str(b.audience) || !str(b.serverPath)) return undefined;
@@ -258,10 +261,12 @@ export function createSessionDirectory(connection: RedisConnection, { instanceUr
     async lookup(id) {
       if (!isSessionId(id)) return undefined;
       const text = await run(() => connection.client.get(sessionKey(id)));
-      const entry = parseDirectoryEntry(text);
+      // Parsed once: the entry's members and its MAC come from the same object.
+      const object = text ? parseJsonObject(text) : undefined;
+      const entry = object && directoryEntryOf(object);
       if (text && !entry) log.warn({ event: 'session_entry_refused' }, 'a session directory entry is malformed; treated as absent');
       if (!entry) return undefined;
-      if (!entryKey || !sameMac(entryMac(entryKey, id, entry), parseJsonObject(text!)?.mac)) {
+      if (!entryKey || !sameMac(entryMac(entryKey, id, entry), object!.mac)) {
         log.warn({ event: 'session_entry_forged', sessionId: id }, 'a session directory entry does not carry a valid MAC (written by something other than an instance); treated as absent');
         return undefined;
       }
