@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -25,8 +25,15 @@ const SERVER_MODULES: [RegExp, string][] = [
 
 interface Metafile {
   inputs: Record<string, unknown>;
-  outputs: Record<string, { bytes: number }>;
+  outputs: Record<string, { bytes: number; inputs: Record<string, unknown>; imports: { path: string; kind: string }[] }>;
 }
+
+/** Loaded by `connect` only when the stored token will not do (src/client/deferred-warden.ts) or on failure. */
+const DEFERRED: [RegExp, string][] = [
+  [/node_modules\/@modelcontextprotocol\//, 'the MCP SDK'],
+  [/^src\/client\/(session|provider|failure|connect|dpop|loopback|browser|id-jag)\.ts$/, 'the full client'],
+  [/node_modules\/(oauth4webapi|jose|undici)\//, 'an OAuth or HTTP library'],
+];
 
 describe('mcp-warden-client: the light client package', () => {
   let out: string;
@@ -77,5 +84,34 @@ describe('mcp-warden-client: the light client package', () => {
     assert.match(r.stderr, /unknown command "start"/);
     assert.match(r.stderr, /server side is the mcp-warden package/);
     assert.deepEqual(readdirSync(join(out, 'dist')).filter((f) => f.endsWith('.node')), []);
+  });
+  /** Every source module evaluated once the outputs `from` are loaded, following static imports only. */
+  function staticallyLoaded(from: string[]): Set<string> {
+    const chunks = new Set<string>();
+    const visit = (path: string) => {
+      if (chunks.has(path) || !meta.outputs[path]) return;
+      chunks.add(path);
+      for (const imported of meta.outputs[path].imports) if (imported.kind === 'import-statement') visit(imported.path);
+    };
+    from.forEach(visit);
+    return new Set([...chunks].flatMap((chunk) => Object.keys(meta.outputs[chunk]!.inputs)));
+  }
+
+  // What an idle `connect` loads: the modules reachable by static imports from the command's entry
+  // and the `connect` chunk are what every `connect` evaluates (docs/benchmarks.md, Client
+  // footprint: the 60 MB budget).
+  it('MCP 2025-11-25 transports §Streamable HTTP: connect relays with its own client; the MCP SDK, the full OAuth client and undici load only on demand', () => {
+    const outputs = meta.outputs;
+    const names = Object.keys(outputs).filter((name) => name.endsWith('.js'));
+    const cli = names.find((name) => relative(out, name).replaceAll('\\', '/').endsWith('dist/cli.js'));
+    const connect = names.find((name) => Object.keys(outputs[name]!.inputs).includes('src/cli/commands/connect.ts'));
+    assert.ok(cli && connect, `the cli entry and the connect chunk: ${names.join(', ')}`);
+    const loaded = staticallyLoaded([cli, connect]);
+    assert.ok(loaded.has('src/client/streamable-http.ts') && loaded.has('src/client/bridge.ts'), 'the graph walked is the bridge\'s');
+    const early = [...loaded].flatMap((input) => DEFERRED.filter(([pattern]) => pattern.test(input)).map(([, what]) => `${input} (${what})`));
+    assert.deepEqual(early, [], 'modules the steady state must not load');
+    // And they are still in the package, behind a dynamic import: the full client is one away.
+    const everything = new Set(Object.values(outputs).flatMap((o) => Object.keys(o.inputs)));
+    assert.ok(everything.has('src/client/session.ts'));
   });
 });
