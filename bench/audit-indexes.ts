@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { openDatabase, type SqliteDatabase } from '../src/storage/sqlite/database.ts';
 import { createRowWriter, migrateAudit } from '../src/audit/sqlite-sink.ts';
 import type { AuditRow } from '../src/audit/row.ts';
+import { median } from './fixtures/mcp-load.ts';
 
 const roundsIndex = process.argv.indexOf('--rounds');
 const ROUNDS = roundsIndex === -1 ? 9 : Number(process.argv[roundsIndex + 1]);
@@ -73,7 +74,6 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const base = perRow[names[0]!]!;
 console.log(`${ROUNDS} rounds × ${BATCHES} transactions of ${BATCH} rows; CPU µs per row (user + system)\n`);
 console.log('| schema | median µs/row | min–max | ratio to as migrated (paired median) |');

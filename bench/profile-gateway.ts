@@ -11,7 +11,7 @@
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { load, openSession, closeSession, startServersChild, stopChildren } from './fixtures/mcp-load.ts';
+import { load, openSession, closeSession, startServersChild, statCpu, stopChildren } from './fixtures/mcp-load.ts';
 
 const quick = process.argv.includes('--quick');
 const pathIndex = process.argv.indexOf('--path');
@@ -36,11 +36,7 @@ function threadsCpu(pid: number): Map<number, { name: string; ms: number }> {
   const out = new Map<number, { name: string; ms: number }>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      // Field 2, the name, is in parentheses and may hold spaces; utime and stime are fields 14 and 15.
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+      const { name, ms } = statCpu(`/proc/${pid}/task/${tid}/stat`);
       out.set(Number(tid), { name: Number(tid) === pid ? `${name} (main)` : name, ms });
     } catch {
       // the thread ended while the list was read
@@ -63,9 +59,6 @@ c=${c}: CPU per thread (/proc ticks, ±${((10 * 1000) / requests).toFixed(2)} µ
   console.log('|---|---|');
   for (const [name, ms] of [...rows].sort((a, b) => b[1] - a[1])) console.log(`| ${((ms * 1000) / requests).toFixed(1)} | ${name} |`);
 }
-
-/** USER_HZ of Linux's /proc times (sysconf(_SC_CLK_TCK)). */
-const CLOCK_TICKS = 100;
 
 /** CLOCK_MONOTONIC in µs: the clock V8's profiler stamps samples with. */
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
