@@ -64,13 +64,9 @@ describe('MCP sessions across three instances behind nginx round-robin, no stick
    * client saw the end of the answer: the lines are read again until `enough` holds (or 5 s).
    */
   async function settled<T>(read: () => T, enough: (value: T) => boolean): Promise<T> {
-    const deadline = Date.now() + 5_000;
-    let value = read();
-    while (!enough(value) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-      value = read();
-    }
-    return value;
+    // Past the wait the caller's own assertion says what is missing.
+    await waitFor(() => enough(read()), 'the access log to settle', { timeoutMs: 5_000, intervalMs: 20 }).catch(() => {});
+    return read();
   }
 
   it('MCP transports §Session Management: SDK v2 lists and calls tools in one session whose requests land on all three instances', async () => {

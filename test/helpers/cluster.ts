@@ -21,6 +21,7 @@ import pg from 'pg';
 import { freePort, startNginx, waitForPort, type Nginx } from './nginx.ts';
 import { TEST_POSTGRES_URL } from './postgres.ts';
 import { TEST_REDIS_URL, testKeyPrefix } from './redis.ts';
+import { waitFor } from './wait-for.ts';
 
 const BIN = join(import.meta.dirname, '../../bin/mcp-warden.js');
 const TINY = join(import.meta.dirname, '../gateway/fixtures/tiny-server.mjs');
@@ -221,13 +222,8 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
 }
 
 async function waitForOk(url: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = await fetch(url).then((r) => { void r.arrayBuffer(); return r.status; }, () => 0);
-    if (status === 200) return;
-    if (Date.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms (last ${status})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const ok = () => fetch(url).then((r) => { void r.arrayBuffer(); return r.status === 200; }, () => false);
+  await waitFor(ok, `${url} to answer 200`, { timeoutMs, intervalMs: 100 });
 }
 
 export interface OwnRedis {

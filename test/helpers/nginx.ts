@@ -15,6 +15,7 @@ import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'n
 import { createServer, connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { waitFor } from './wait-for.ts';
 
 export const NGINX = '/usr/sbin/nginx';
 
@@ -42,17 +43,12 @@ export async function freePort(): Promise<number> {
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:port. */
 export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); resolve(true); });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const listening = () => new Promise<boolean>((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+  await waitFor(listening, `something listening on 127.0.0.1:${port}`, { timeoutMs, intervalMs: 50 });
 }
 
 export interface AccessLogLine {
