@@ -24,10 +24,6 @@ import { roundRobin } from '../helpers/round-robin.ts';
 
 const PASSWORD = 'correct horse battery staple';
 
-/**
- * A load balancer for the public URL: round-robin, except that the account page's callback goes
- * to `callbackTo` (the test picks which instance finishes a sign-in).
- */
 const unavailable = (await postgresUnavailable()) ?? (await redisUnavailable());
 
 describe('account page sessions on two instances sharing Redis', { skip: unavailable }, () => {
@@ -45,6 +41,8 @@ describe('account page sessions on two instances sharing Redis', { skip: unavail
 
   before(async () => {
     pg = await openTestPostgres();
+    // The public URL's balancer: round-robin, except that the account page's callback goes to
+    // `callbackTo` (the test picks which instance finishes a sign-in).
     lb = await roundRobin(() => wardens.map((w) => w.port), (req) => (req.url?.startsWith('/account/callback') ? callbackTo : undefined));
     front = `http://127.0.0.1:${lb.port}`;
     const env = { PATH: process.env.PATH, WARDEN_DEMO_PASSWORD: PASSWORD, WARDEN_PUBLIC_URL: front, PORT: '0', WARDEN_SECRETS_KEY: randomBytes(32).toString('base64') };
