@@ -1,9 +1,14 @@
 /**
  * Reading audit events back, for `mcp-warden audit`: filters by user, client, server, decision
- * and time range, newest first, each using an index of the `audit_events` table.
+ * and time range, newest first. On SQLite the events are stored in batches (sqlite-batches.ts):
+ * the query walks the batches holding the first given of user, client, server and decision (their
+ * key rows, newest batch first) or all batches by their latest time, and filters each batch's
+ * events; it stops as soon as no older batch can hold an event newer than the `limit`-th found.
  */
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
+import type { AuditRow } from './row.ts';
 import { migrateAudit } from './sqlite-sink.ts';
+import { KEY_COLUMNS, MAX_EVENTS_PER_BATCH, type KeyColumn, type StoredBatch } from './sqlite-batches.ts';
 import type { AuditEvent } from './types.ts';
 
 export interface AuditQuery {
@@ -37,33 +42,62 @@ export interface AuditEventRow {
   remote_address: string | null;
 }
 
+/** The batches holding a value of one key column (`kind`, `value`), newest first, over the key rows' primary key. */
+export const BATCHES_BY_KEY_SQL = `SELECT b.id, b.first_ms, b.last_ms, b.events FROM audit_batch_keys k JOIN audit_batches b ON b.id = k.batch_id
+  WHERE k.kind = ? AND k.value = ? AND k.last_ms >= ? AND b.first_ms < ? ORDER BY k.last_ms DESC, k.batch_id DESC`;
+/** Every batch that may hold events of [since, until), newest first, over the `last_ms` index. */
+export const BATCHES_SQL = 'SELECT id, first_ms, last_ms, events FROM audit_batches WHERE last_ms >= ? AND first_ms < ? ORDER BY last_ms DESC, id DESC';
+
+/** An event found, with where it sorts: by time, then insertion order (the view's `id`). */
+interface Found {
+  row: AuditRow;
+  order: number;
+}
+
+const newestFirst = (a: Found, b: Found) => b.row[1] - a.row[1] || b.order - a.order;
+
 /** Recorded events matching every given filter, newest first (default limit 100). */
 export function queryAuditEvents(db: SqliteDatabase, query: AuditQuery = {}): AuditEvent[] {
   migrateAudit(db);
-  const where: string[] = [];
-  const values: Record<string, string | number> = {};
-  const eq = (column: string, key: string, value: string | undefined) => {
-    if (value === undefined) return;
-    where.push(`${column} = @${key}`);
-    values[key] = value;
+  const limit = query.limit ?? 100;
+  if (limit <= 0) return [];
+  const since = query.since ?? Number.MIN_SAFE_INTEGER;
+  const until = query.until ?? Number.MAX_SAFE_INTEGER;
+  const filters: [number, string][] = [];
+  const filter = (column: KeyColumn, value: string | undefined) => {
+    if (value !== undefined) filters.push([KEY_COLUMNS[column], value]);
   };
-  eq('subject', 'subject', query.subject);
-  eq('client_id', 'clientId', query.clientId);
-  eq('server', 'server', query.server);
-  eq('decision', 'decision', query.decision);
-  if (query.since !== undefined) {
-    where.push('time_ms >= @since');
-    values.since = query.since;
+  filter('subject', query.subject);
+  filter('client_id', query.clientId);
+  filter('server', query.server);
+  filter('decision', query.decision);
+  const key = query.subject !== undefined ? ['subject', query.subject] : query.clientId !== undefined ? ['client_id', query.clientId] : query.server !== undefined ? ['server', query.server] : query.decision !== undefined ? ['decision', query.decision] : undefined;
+  const batches = key
+    ? db.prepare<[string, string, number, number]>(BATCHES_BY_KEY_SQL).iterate(key[0]!, key[1]!, since, until)
+    : db.prepare<[number, number]>(BATCHES_SQL).iterate(since, until);
+  let found: Found[] = [];
+  for (const batch of batches as IterableIterator<StoredBatch>) {
+    // Every later batch's events are no newer than its `last_ms`: once `limit` events newer than
+    // that are found, none of them can still make the list.
+    if (found.length >= limit && batch.last_ms < found[limit - 1]!.row[1]) break;
+    const rows = JSON.parse(batch.events) as AuditRow[];
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      if (row[1] < since || row[1] >= until) continue;
+      if (!filters.every(([at, value]) => row[at] === value)) continue;
+      found.push({ row, order: batch.id * MAX_EVENTS_PER_BATCH + i });
+    }
+    if (found.length >= limit) found = found.sort(newestFirst).slice(0, limit);
   }
-  if (query.until !== undefined) {
-    where.push('time_ms < @until');
-    values.until = query.until;
-  }
-  values.limit = query.limit ?? 100;
-  const sql = `SELECT time, subject, client_id, roles, server, method, target, decision, rule, reason, latency_us, arguments, session_id, count, remote_address
-    FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY time_ms DESC, id DESC LIMIT @limit`;
-  const rows = db.prepare(sql).all(values) as AuditEventRow[];
-  return rows.map(decodeAuditEventRow);
+  return found.sort(newestFirst).map(({ row }) => decodeAuditEventRow(rowValues(row)));
+}
+
+/** A stored event's positional values under the column names both backends return. */
+function rowValues(r: AuditRow): AuditEventRow {
+  return {
+    time: r[0], subject: r[2], client_id: r[3], roles: r[4], server: r[5], method: r[6], target: r[7], decision: r[8] as 'allow' | 'deny',
+    rule: r[9], reason: r[10], latency_us: r[11], arguments: r[12], session_id: r[13], count: r[14], remote_address: r[15],
+  };
 }
 
 /** An `audit_events` row (SQLite or PostgreSQL) as the event that was recorded. */

@@ -1,18 +1,19 @@
 /**
  * Audit retention: events older than `audit.retention` are deleted from SQLite at start and then
- * periodically. Deletion goes in bounded chunks (`DELETE … WHERE id IN (SELECT id … LIMIT n)`
- * over the `audit_events_time` index), each its own short transaction, and the periodic pruner
- * yields to the event loop between chunks, so removing a million old rows never holds the
- * database or the process for more than one chunk at a time.
+ * periodically. Deletion goes in bounded chunks (whole batches oldest first over the batches' time
+ * index, then the batch straddling the cut rewritten: sqlite-batches.ts), each its own short
+ * transaction, and the periodic pruner yields to the event loop between chunks, so removing a
+ * million old events never holds the database or the process for more than one chunk at a time.
  */
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
 import { migrateAudit } from './sqlite-sink.ts';
+import { createPruneChunk, createPruneCount } from './sqlite-batches.ts';
 
-/** Rows deleted per transaction by `mcp-warden audit prune` (its own process): ~35 ms each on our loaded machine. */
+/** Events deleted per transaction by `mcp-warden audit prune` (its own process). */
 export const PRUNE_CHUNK = 5000;
 /**
- * Rows deleted per transaction by the running gateway, which yields between chunks: 1 000 rows
- * (six B-trees each) measured ~8 ms median on our loaded 2-core machine, so requests wait at most that.
+ * Events deleted per transaction by the running gateway, which yields between chunks: at most
+ * 1 000 batches (usually four of 256 events), so requests wait at most one short transaction.
  */
 export const GATEWAY_PRUNE_CHUNK = 1000;
 /** How often the running gateway prunes (after the prune at start). */
@@ -32,26 +33,20 @@ export interface PruneResult {
   chunks: number;
 }
 
-/** One chunk of a prune: at most `?2` events strictly older than `?1` (ms), oldest first, over the time index. */
-export const PRUNE_CHUNK_SQL = 'DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE time_ms < ? ORDER BY time_ms LIMIT ?)';
-
 function statements(db: SqliteDatabase) {
   migrateAudit(db);
-  return {
-    count: db.prepare('SELECT COUNT(*) AS n FROM audit_events WHERE time_ms < ?').pluck(),
-    chunk: db.prepare(PRUNE_CHUNK_SQL),
-  };
+  return { count: createPruneCount(db), chunk: createPruneChunk(db) };
 }
 
 /** Deletes every event strictly older than `beforeMs` (an event at exactly `beforeMs` is kept), chunk by chunk. */
 export function pruneAuditEvents(db: SqliteDatabase, beforeMs: number, options: PruneOptions = {}): PruneResult {
   const s = statements(db);
-  if (options.dryRun) return { removed: s.count.get(beforeMs) as number, chunks: 0 };
+  if (options.dryRun) return { removed: s.count(beforeMs), chunks: 0 };
   const size = options.chunk ?? PRUNE_CHUNK;
   let removed = 0;
   let chunks = 0;
   for (;;) {
-    const { changes } = s.chunk.run(beforeMs, size);
+    const changes = s.chunk(beforeMs, size);
     if (changes === 0) break;
     removed += changes;
     chunks++;
@@ -67,7 +62,7 @@ export async function pruneAuditEventsInChunks(db: SqliteDatabase, beforeMs: num
   let removed = 0;
   let chunks = 0;
   while (!options.isStopped?.()) {
-    const { changes } = s.chunk.run(beforeMs, size);
+    const changes = s.chunk(beforeMs, size);
     removed += changes;
     if (changes > 0) chunks++;
     if (changes < size) break;

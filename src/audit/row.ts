@@ -1,18 +1,15 @@
 /**
- * An audit event as the positional values of one `audit_events` row: shared by the inline SQLite
- * writer, the writer thread (which builds the rows of the events it is posted) and PostgreSQL.
- * Its own module, without the database code, so the writer thread loads only what it needs.
+ * An audit event as the positional values of one `audit_events` row (the columns of
+ * sqlite-batches.ts's `AUDIT_COLUMNS`, in order): what a SQLite batch stores per event, built by
+ * the inline writer and by the writer thread (from the events it is posted), and the values of
+ * PostgreSQL's insert. Its own module, without the database code, so the writer thread loads only
+ * what it needs.
  */
 import type { AuditEvent } from './types.ts';
 
-/** The columns an event is written to, in order: shared by the inline sink and the writer thread. */
-export const INSERT_SQL = `INSERT INTO audit_events
-  (time, time_ms, subject, client_id, roles, server, method, target, decision, rule, reason, latency_us, arguments, session_id, count, remote_address)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-
 export type AuditRow = [string, number, string, string, string, string, string, string | null, string, string | null, string, number, string | null, string | null, number, string | null];
 
-/** One event as the positional values of `INSERT_SQL`. */
+/** One event as the positional values of an `audit_events` row. */
 export function toRow(e: AuditEvent): AuditRow {
   const timeMs = Date.parse(e.time);
   return [

@@ -1,7 +1,7 @@
 /**
- * Audit events in SQLite: the `audit_events` table, owned by the `audit` migrations, indexed for
- * the queries `mcp-warden audit` makes (by time, and by user, client, server or decision within
- * a time range). Inserts are batched (batch.ts): `record` only queues, and the queue is written in
+ * Audit events in SQLite, owned by the `audit` migrations: stored as batches (sqlite-batches.ts),
+ * readable as the `audit_events` view, queried by time and by user, client, server or decision
+ * (query.ts). Writes are batched (batch.ts): `record` only queues, and the queue is written in
  * one transaction every 100 ms or at 256 queued events, so a request never waits for the disk and
  * requests arriving one at a time do not each pay for a transaction. A reader in another process
  * (`mcp-warden audit`) sees an event at most one interval late; a crash loses at most that much.
@@ -9,7 +9,8 @@
 import { migrate, type SqliteDatabase } from '../storage/sqlite/database.ts';
 import { Batch, type BatchOptions } from './batch.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
-import { INSERT_SQL, toRow, type AuditRow } from './row.ts';
+import { toRow, type AuditRow } from './row.ts';
+import { BATCHES_MIGRATION, createBatchWriter } from './sqlite-batches.ts';
 
 export const AUDIT_MIGRATIONS: readonly string[] = [
   `CREATE TABLE audit_events (
@@ -37,19 +38,18 @@ export const AUDIT_MIGRATIONS: readonly string[] = [
   `ALTER TABLE audit_events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
    ALTER TABLE audit_events ADD COLUMN remote_address TEXT;
    CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events (time_ms);`,
+  // 3: one row per batch instead of one per event; `audit_events` becomes a view (sqlite-batches.ts).
+  BATCHES_MIGRATION,
 ];
 
-/** Brings up the `audit_events` table (owner `audit`); idempotent. */
+/** Brings up the audit tables and the `audit_events` view (owner `audit`); idempotent. */
 export function migrateAudit(db: SqliteDatabase): void {
   migrate(db, 'audit', AUDIT_MIGRATIONS);
 }
 
-/** A function writing rows in one transaction on `db`. */
+/** A function writing rows (as batches) in one transaction on `db`. */
 export function createRowWriter(db: SqliteDatabase): (rows: readonly AuditRow[]) => void {
-  const insert = db.prepare(INSERT_SQL);
-  return db.transaction((rows: readonly AuditRow[]) => {
-    for (const row of rows) insert.run(row);
-  });
+  return createBatchWriter(db);
 }
 
 /** Batched writer of audit events to SQLite on this thread; `close` writes what is queued. */

@@ -3,8 +3,8 @@
  * event loop. The request path is unchanged: `record` pushes to the same batch (batch.ts, 100 ms
  * or 256 events); a batch is posted to the writer thread (sqlite-writer.worker.ts) as one message
  * holding the batch encoded (batch-encoding.ts: each distinct text once, the events as numbers in
- * a transferred buffer), and the thread turns it into rows (row.ts) and inserts them on a second
- * connection to the same database file (WAL). The main thread pays one array push per event and
+ * a transferred buffer), and the thread turns it into rows (row.ts) and stores them as one batch
+ * (sqlite-batches.ts) on a second connection to the same database file (WAL). The main thread pays one array push per event and
  * one encoding and postMessage per batch (docs/benchmarks.md: the structured clone of the events
  * cost ~1.5 µs an event, rows or JSON ~0.9).
  *
@@ -27,9 +27,9 @@
 import type { Worker } from 'node:worker_threads';
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
 import { Batch, type BatchOptions } from './batch.ts';
-import { pruneAuditEventsInChunks, PRUNE_CHUNK_SQL, type PruneResult } from './retention.ts';
+import { pruneAuditEventsInChunks, type PruneResult } from './retention.ts';
 import { createRowWriter, migrateAudit } from './sqlite-sink.ts';
-import { INSERT_SQL, toRow, type AuditRow } from './row.ts';
+import { toRow, type AuditRow } from './row.ts';
 import { encodeBatch } from './batch-encoding.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
 import { startModuleWorker } from './module-worker.ts';
@@ -86,7 +86,7 @@ export class SqliteWorkerAuditSink implements AuditSink {
     this.#db = db;
     this.#onError = onError;
     this.#maxInFlightEvents = options.maxInFlightEvents ?? MAX_IN_FLIGHT_EVENTS;
-    const workerData: WriterData = { path: db.name, sql: INSERT_SQL, pruneSql: PRUNE_CHUNK_SQL, busyTimeoutMs: options.busyTimeoutMs ?? 5000 };
+    const workerData: WriterData = { path: db.name, busyTimeoutMs: options.busyTimeoutMs ?? 5000 };
     this.#worker = startModuleWorker('sqlite-writer.worker', import.meta.url, {
       workerData,
       stdout: false,

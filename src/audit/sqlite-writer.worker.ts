@@ -1,20 +1,18 @@
 // The audit writer thread (sqlite-worker-sink.ts): its own better-sqlite3 connection on the
 // gateway's database file (WAL: the main thread's readers and this writer do not block each
-// other), turning each batch of events it is sent (batch-encoding.ts) into rows and inserting
-// them in one transaction per batch, and answering each batch
+// other), turning each batch of events it is sent (batch-encoding.ts) into rows and storing them
+// as one batch row (sqlite-batches.ts) in one transaction per batch, and answering each batch
 // with `written` or `failed` so the main thread knows what reached the disk. It also runs the
 // retention prune (retention.ts) chunk by chunk, taking new batches between chunks.
 // Started through module-worker.ts, which runs it compiled (dist/) or from source (tsx).
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { decodeBatch } from './batch-encoding.ts';
-import type { AuditRow } from './row.ts';
+import { createBatchWriter, createPruneChunk } from './sqlite-batches.ts';
 
-/** What the main thread hands the thread at start. */
+/** What the main thread hands the thread at start (the database is migrated by then). */
 export interface WriterData {
   path: string;
-  sql: string;
-  pruneSql: string;
   busyTimeoutMs: number;
 }
 
@@ -35,14 +33,11 @@ export type WriterReply =
 
 if (!parentPort) throw new Error('sqlite-writer.worker runs as a worker thread (sqlite-worker-sink.ts starts it)');
 const port = parentPort;
-const { path, sql, pruneSql, busyTimeoutMs } = workerData as WriterData;
+const { path, busyTimeoutMs } = workerData as WriterData;
 const db = new Database(path, { timeout: busyTimeoutMs });
 db.pragma('synchronous = NORMAL');
-const insert = db.prepare(sql);
-const pruneChunk = db.prepare<[number, number]>(pruneSql);
-const writeRows = db.transaction((rows: AuditRow[]) => {
-  for (const row of rows) insert.run(row);
-});
+const writeRows = createBatchWriter(db);
+const pruneChunk = createPruneChunk(db);
 const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 const reply = (message: WriterReply): void => port.postMessage(message);
 
@@ -55,7 +50,7 @@ async function prune(seq: number, beforeMs: number, chunk: number): Promise<void
   let chunks = 0;
   try {
     while (!cancelled && !closing) {
-      const { changes } = pruneChunk.run(beforeMs, chunk);
+      const changes = pruneChunk(beforeMs, chunk);
       removed += changes;
       if (changes > 0) chunks++;
       if (changes < chunk) break;

@@ -20,6 +20,7 @@ export const TABLES: ReadonlyArray<{ table: string; columns: readonly string[]; 
   { table: 'downstream_secret_keys', columns: ['server', 'kcv', 'created_at'], binary: ['kcv'] },
   { table: 'downstream_secrets', columns: ['server', 'user', 'nonce', 'ciphertext', 'tag', 'updated_at'], binary: ['nonce', 'ciphertext', 'tag'] },
   { table: 'downstream_settings', columns: ['name', 'value'] },
+  // On SQLite a view over the stored batches (src/audit/sqlite-batches.ts); PostgreSQL keeps a row per event.
   { table: 'audit_events', columns: ['time', 'time_ms', 'subject', 'client_id', 'roles', 'server', 'method', 'target', 'decision', 'rule', 'reason', 'latency_us', 'arguments', 'session_id', 'count', 'remote_address'] },
 ];
 
@@ -34,7 +35,7 @@ const quote = (c: string) => `"${c}"`;
 
 /** Copies every table; throws MigrationError (nothing committed) on a non-empty target or a count mismatch. */
 export async function copySqliteToPostgres(source: SqliteDatabase, target: PostgresDatabase): Promise<CopyResult[]> {
-  const present = new Set((source.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((r) => r.name));
+  const present = new Set((source.prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')").all() as Array<{ name: string }>).map((r) => r.name));
   return target.transaction(async (tx) => {
     const results: CopyResult[] = [];
     for (const { table, columns, binary = [] } of TABLES) {
@@ -44,8 +45,10 @@ export async function copySqliteToPostgres(source: SqliteDatabase, target: Postg
         results.push({ table, source: 0, copied: 0 });
         continue;
       }
-      // In insertion order, so audit events keep their order under the new ids.
-      const rows = source.prepare(`SELECT ${columns.map(quote).join(', ')} FROM ${table} ORDER BY rowid`).raw().all() as unknown[][];
+      // In insertion order, so audit events keep their order under the new ids (a view has no
+      // rowid: the audit view's `id` is its insertion order).
+      const order = table === 'audit_events' ? 'id' : 'rowid';
+      const rows = source.prepare(`SELECT ${columns.map(quote).join(', ')} FROM ${table} ORDER BY ${order}`).raw().all() as unknown[][];
       for (let i = 0; i < rows.length; i += BATCH) {
         const batch = rows.slice(i, i + BATCH);
         const values: unknown[] = [];

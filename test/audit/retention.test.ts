@@ -58,7 +58,24 @@ describe('audit retention: pruning old events in bounded chunks', () => {
     db.close();
   });
 
-  it('deletes in chunks of the given size, one transaction each, and yields between chunks', async () => {
+  it('a batch straddling the cut-off is rewritten with its newer events, and its key rows name only what it still holds', () => {
+    const db = openDatabase(':memory:');
+    const cut = Date.UTC(2026, 0, 10);
+    const sink = new SqliteAuditSink(db, (err) => assert.fail(err));
+    sink.record(event(cut - 2, 'gone'));
+    sink.record({ ...event(cut - 1, 'kept'), server: 'old-server' });
+    sink.record(event(cut, 'kept'));
+    sink.record(event(cut + 5, 'kept'));
+    sink.flush();
+    assert.equal(pruneAuditEvents(db, cut).removed, 2);
+    assert.deepEqual(db.prepare('SELECT first_ms, last_ms, count FROM audit_batches').all(), [{ first_ms: cut, last_ms: cut + 5, count: 2 }]);
+    assert.deepEqual(db.prepare('SELECT kind, value FROM audit_batch_keys ORDER BY kind, value').all(), [
+      { kind: 'client_id', value: 'client-1' }, { kind: 'decision', value: 'allow' }, { kind: 'server', value: 'notes' }, { kind: 'subject', value: 'kept' },
+    ]);
+    db.close();
+  });
+
+  it('deletes in chunks of whole batches of at least the given size, one transaction each, and yields between chunks', async () => {
     const db = openDatabase(':memory:');
     const old = Date.UTC(2025, 0, 1);
     seed(db, Array.from({ length: 1050 }, (_, i) => old + i));
@@ -68,11 +85,18 @@ describe('audit retention: pruning old events in bounded chunks', () => {
     const ticker = setInterval(() => turns++, 0);
     const result = await pruneAuditEventsInChunks(db, Date.UTC(2026, 0, 1), { chunk: 100 });
     clearInterval(ticker);
-    assert.deepEqual(result, { removed: 1050, chunks: 11 });
+    // Written as batches of 256 (batch.ts): four of 256 and one of 26, one batch per chunk here.
+    assert.deepEqual(result, { removed: 1050, chunks: 5 });
     assert.ok(turns > 0, 'other work ran between chunks');
     assert.deepEqual(queryAuditEvents(db).map((e) => e.subject), ['recent']);
     seed(db, Array.from({ length: 250 }, (_, i) => old + i));
-    assert.deepEqual(pruneAuditEvents(db, Date.UTC(2026, 0, 1), { chunk: 100 }), { removed: 250, chunks: 3 });
+    seed(db, Array.from({ length: 250 }, (_, i) => old + i));
+    assert.deepEqual(pruneAuditEvents(db, Date.UTC(2026, 0, 1), { chunk: 300 }), { removed: 500, chunks: 1 }, 'whole batches until at least 300 events');
+    seed(db, Array.from({ length: 5 }, (_, i) => old + i));
+    seed(db, Array.from({ length: 5 }, (_, i) => old + i));
+    seed(db, Array.from({ length: 5 }, (_, i) => old + i));
+    assert.deepEqual(pruneAuditEvents(db, Date.UTC(2026, 0, 1), { chunk: 6 }), { removed: 15, chunks: 2 }, 'two batches, then the last one');
+    assert.deepEqual(queryAuditEvents(db).map((e) => e.subject), ['recent']);
     db.close();
   });
 
@@ -128,10 +152,8 @@ describe('audit retention: pruning old events in bounded chunks', () => {
     now += 100;
     await waitFor(() => pruned.length === 2, 'the periodic prune');
     assert.deepEqual(pruned, [1, 1]);
-    db.exec('DROP TABLE audit_events');
-    db.exec("DELETE FROM schema_migrations WHERE owner = 'audit'");
-    db.exec('CREATE TABLE audit_events (id INTEGER PRIMARY KEY)');
-    db.exec("INSERT INTO schema_migrations (owner, version, applied_at) VALUES ('audit', 2, 0)");
+    db.exec('DROP TABLE audit_batches');
+    db.exec('CREATE TABLE audit_batches (id INTEGER PRIMARY KEY)');
     await waitFor(() => errors.length > 0, 'a failed prune reported');
     assert.match(errors[0]!.message, /audit retention prune failed/);
     await pruner.stop();
@@ -224,10 +246,45 @@ describe('audit schema upgrade', () => {
     assert.equal(old!.subject, 'old');
     assert.equal(old!.count, undefined, 'count 1 is not shown');
     assert.equal(old!.remoteAddress, undefined);
-    const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events'").pluck().all();
-    assert.ok(indexes.includes('audit_events_time'), 'pruning uses the time index');
-    const plan = db.prepare('EXPLAIN QUERY PLAN SELECT id FROM audit_events WHERE time_ms < ? ORDER BY time_ms LIMIT 1000').all(0) as { detail: string }[];
-    assert.match(plan.map((p) => p.detail).join(' '), /audit_events_time/);
+    db.close();
+  });
+
+  it('rows of audit_events as a table (migration 2) move into batches: every field, their order and the view\'s ids kept; the view takes inserts', async () => {
+    const { migrate } = await import('../../src/storage/sqlite/database.ts');
+    const { AUDIT_MIGRATIONS, migrateAudit } = await import('../../src/audit/sqlite-sink.ts');
+    const db = openDatabase(':memory:');
+    migrate(db, 'audit', AUDIT_MIGRATIONS.slice(0, 2));
+    const insert = db.prepare(`INSERT INTO audit_events
+      (time, time_ms, subject, client_id, roles, server, method, target, decision, rule, reason, latency_us, arguments, session_id, count, remote_address)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    const t0 = Date.UTC(2026, 0, 1);
+    // 300 rows: two batches after the move (256 + 44); times not in id order, as clocks allow.
+    const rows = Array.from({ length: 300 }, (_, i) => {
+      const t = t0 + (i % 7 === 0 ? i - 3 : i) * 1000;
+      return [new Date(t).toISOString(), t, `user-${i % 4}`, `client-${i % 3}`, '["admin"]', i % 5 === 0 ? 'other' : 'notes', 'tools/call', i % 2 ? 'read_note' : null,
+        i % 6 === 0 ? 'deny' : 'allow', i % 6 === 0 ? null : 'read', `reason ${i}`, i + 0.5, i % 2 ? '{"id":"[redacted]"}' : null, i % 3 ? `s-${i}` : null, i % 10 === 0 ? 4 : 1, i % 10 === 0 ? '203.0.113.9' : null];
+    });
+    for (const row of rows) insert.run(row);
+    const before = db.prepare('SELECT * FROM audit_events ORDER BY id').all() as Record<string, unknown>[];
+    const queriedBefore = [queryAuditEvents(db, { limit: 1000 }), queryAuditEvents(db, { subject: 'user-1', limit: 7 }), queryAuditEvents(db, { decision: 'deny', server: 'other' }), queryAuditEvents(db, { clientId: 'client-2', since: t0 + 100_000, until: t0 + 200_000 })];
+
+    migrateAudit(db);
+    assert.equal(db.prepare("SELECT type FROM sqlite_master WHERE name = 'audit_events'").pluck().get(), 'view');
+    assert.deepEqual(db.prepare('SELECT count, json_array_length(events) AS n FROM audit_batches ORDER BY id').all(), [{ count: 256, n: 256 }, { count: 44, n: 44 }]);
+    const after = db.prepare('SELECT * FROM audit_events ORDER BY id').all() as Record<string, unknown>[];
+    assert.deepEqual(after.map(({ id: _, ...r }) => r), before.map(({ id: _, ...r }) => r), 'every column of every row, in insertion order');
+    assert.deepEqual(
+      [queryAuditEvents(db, { limit: 1000 }), queryAuditEvents(db, { subject: 'user-1', limit: 7 }), queryAuditEvents(db, { decision: 'deny', server: 'other' }), queryAuditEvents(db, { clientId: 'client-2', since: t0 + 100_000, until: t0 + 200_000 })],
+      queriedBefore,
+      'the same answers as from the table',
+    );
+
+    // An older mcp-warden (or another tool) inserting into audit_events as into the table.
+    insert.run([new Date(t0 + 10_000_000).toISOString(), t0 + 10_000_000, 'via-view', 'c', '[]', 'notes', 'ping', null, 'allow', null, 'ok', 1, null, null, 1, null]);
+    assert.deepEqual(queryAuditEvents(db, { subject: 'via-view' }).map((e) => e.method), ['ping']);
+    assert.equal(queryAuditEvents(db, { limit: 1 })[0]!.subject, 'via-view');
+    assert.equal(pruneAuditEvents(db, t0 + 150_000).removed, (before as { time_ms: number }[]).filter((r) => r.time_ms < t0 + 150_000).length);
+    assert.ok(queryAuditEvents(db, { limit: 1000 }).every((e) => Date.parse(e.time) >= t0 + 150_000));
     db.close();
   });
 });

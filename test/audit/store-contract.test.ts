@@ -77,6 +77,33 @@ function runAuditContract(backend: string, open: () => Promise<AuditHarness>, sk
       assert.equal((await h.query()).length, 40, 'default limit 100');
     }));
 
+    it('written over many batches with times out of write order: newest first, and every limit cuts at the right event', () => withAudit(async (h) => {
+      // 60 events in 12 writes of 5; event n's time is a permutation of 0..59 s, so later writes
+      // hold older events than earlier ones (clocks of several sessions, a slow decision).
+      const order = Array.from({ length: 60 }, (_, n) => (n * 37) % 60);
+      for (let n = 0; n < 60; n++) {
+        h.record(event(order[n]!));
+        if (n % 5 === 4) await h.flush();
+      }
+      const newest = (pred: (i: number) => boolean) => [...order].filter(pred).sort((a, b) => b - a);
+      const got = async (q: AuditQuery) => (await h.query(q)).map((e) => Number(e.target!.slice(5)));
+      for (const limit of [1, 2, 7, 13, 59, 60, 100]) {
+        assert.deepEqual(await got({ limit }), newest(() => true).slice(0, limit), `limit ${limit}`);
+        assert.deepEqual(await got({ subject: 'bob', limit }), newest((i) => i % 2 === 1).slice(0, limit), `bob, limit ${limit}`);
+        assert.deepEqual(await got({ decision: 'deny', server: 'files', limit }), newest((i) => i % 5 === 0 && i % 4 === 0).slice(0, limit), `denials on files, limit ${limit}`);
+        assert.deepEqual(await got({ since: T0 + 20_000, until: T0 + 45_000, limit }), newest((i) => i >= 20 && i < 45).slice(0, limit), `time range, limit ${limit}`);
+      }
+    }));
+
+    it('a prune whose cut falls inside a write keeps that write\'s newer events, and a user left with no events is gone from the filters', () => withAudit(async (h) => {
+      for (let i = 0; i < 10; i++) h.record(event(i, { subject: i < 4 ? 'early' : 'late' }));
+      await h.flush();
+      assert.equal(await h.prune(T0 + 4_000, 1000), 4);
+      assert.deepEqual(await h.query({ subject: 'early' }), []);
+      assert.deepEqual((await h.query({ subject: 'late' })).map((e) => e.target), ['tool_9', 'tool_8', 'tool_7', 'tool_6', 'tool_5', 'tool_4']);
+      assert.deepEqual((await h.query({ server: 'files' })).map((e) => e.target), ['tool_8', 'tool_4'], 'the kept events keep their other keys');
+    }));
+
     it('retention removes exactly the events older than the cut-off, chunk by chunk', () => withAudit(async (h) => {
       for (let i = 0; i < 25; i++) h.record(event(i));
       await h.flush();

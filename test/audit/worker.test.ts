@@ -217,13 +217,17 @@ describe('audit: SQLite writes on a worker thread', () => {
     const pruning = sink.prune(cut, 100);
     sink.record(event('during-prune'));
     const flushed = sink.flush();
-    assert.deepEqual(await pruning, { removed: 3000, chunks: 30 });
+    // Whole batches of 256 (batch.ts), one per chunk of 100: eleven of 256 and one of 184.
+    assert.deepEqual(await pruning, { removed: 3000, chunks: 12 });
     await flushed;
     assert.equal(queryAuditEvents(db, { subject: 'during-prune' }).length, 1);
     assert.equal(queryAuditEvents(db, { subject: 'old' }).length, 0);
 
-    for (let i = 0; i < 3000; i++) sink.record(event('old', { time: new Date(old + i).toISOString() }));
-    await sink.flush();
+    // 300 batches of 10, so the prune below takes 300 chunks and the cancel finds it running.
+    for (let i = 0; i < 3000; i++) {
+      sink.record(event('old', { time: new Date(old + i).toISOString() }));
+      if (i % 10 === 9) await sink.flush();
+    }
     const cancelled = sink.prune(cut, 10);
     sink.cancelPrune();
     const partial = await cancelled;

@@ -1,0 +1,182 @@
+/**
+ * How SQLite stores audit events: one row per written batch, not one row per event.
+ *
+ * `audit_batches` holds each batch's events as one JSON array of rows (row.ts's columns, in
+ * order), with the batch's earliest and latest `time_ms` and its number of events;
+ * `audit_batch_keys` holds, for every user, client, server and decision that occurs in a batch,
+ * one row pointing at it, ordered by the batch's latest time. A query walks the batches of one key
+ * (or all batches) newest first and filters their events (query.ts); pruning deletes whole
+ * batches older than the cut and rewrites the one or two that straddle it (retention.ts).
+ *
+ * Why: with one row per event every event updated five B-trees (the table and four indexes) on the
+ * audit writer thread, ~12 µs of CPU per event on a 2-vCPU VM, the largest part of what policy and
+ * audit added to a tool call at saturation (docs/benchmarks.md, "The audit trail as batches"). A
+ * batch of 256 events is one row of ~60 KB and a few key rows: ~3 µs per event, JSON included.
+ *
+ * `audit_events` stays readable by SQL as a view over the batches (`json_each`), with the columns
+ * it had as a table, `id` in insertion order; an `INSERT` into it (another tool's, or an older
+ * mcp-warden's after a downgrade) is stored as a batch of one. Reading through the view decodes
+ * every batch it touches: `mcp-warden audit` and query.ts use the key rows instead.
+ *
+ * Types only from better-sqlite3, so the writer thread (sqlite-writer.worker.ts) loads nothing else.
+ */
+import type BetterSqlite3 from 'better-sqlite3';
+import type { AuditRow } from './row.ts';
+
+/**
+ * Events per `audit_batches` row at most: the view's `id` is `batch id × 65 536 + position`, so
+ * positions must stay below that. batch.ts's batches are 256; only a writer catching up after its
+ * thread died writes more at once.
+ */
+export const MAX_EVENTS_PER_BATCH = 65_536;
+
+/** The columns of `audit_events` (the view) and of each event's JSON array, in order. */
+export const AUDIT_COLUMNS = ['time', 'time_ms', 'subject', 'client_id', 'roles', 'server', 'method', 'target', 'decision', 'rule', 'reason', 'latency_us', 'arguments', 'session_id', 'count', 'remote_address'] as const;
+
+/** The columns `audit_batch_keys` indexes, as they are named there (`kind`) and as `AUDIT_COLUMNS` positions. */
+export const KEY_COLUMNS = { subject: 2, client_id: 3, server: 5, decision: 8 } as const;
+export type KeyColumn = keyof typeof KEY_COLUMNS;
+
+const eventJson = `json_array(${AUDIT_COLUMNS.map((c) => (c === 'count' ? 'coalesce(NEW.count, 1)' : `NEW.${c}`)).join(', ')})`;
+const keyValues = Object.keys(KEY_COLUMNS).map((k) => `SELECT '${k}' AS kind, NEW.${k} AS value`).join(' UNION ALL ');
+
+/**
+ * The `audit` owner's third migration (sqlite-sink.ts): the batch tables, every existing
+ * `audit_events` row moved into them in groups of 256 consecutive ids (their order kept: the
+ * view's ids sort as the old ones did), then the table replaced by the view. One transaction, as
+ * every migration step (src/storage/sqlite/database.ts): a crash leaves the old table whole.
+ */
+export const BATCHES_MIGRATION = `
+  CREATE TABLE audit_batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    first_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    events TEXT NOT NULL);
+  CREATE INDEX audit_batches_last ON audit_batches (last_ms);
+  CREATE INDEX audit_batches_first ON audit_batches (first_ms);
+  CREATE TABLE audit_batch_keys (
+    kind TEXT NOT NULL CHECK (kind IN (${Object.keys(KEY_COLUMNS).map((k) => `'${k}'`).join(', ')})),
+    value TEXT NOT NULL,
+    last_ms INTEGER NOT NULL,
+    batch_id INTEGER NOT NULL,
+    PRIMARY KEY (kind, value, last_ms, batch_id)) WITHOUT ROWID;
+  CREATE INDEX audit_batch_keys_batch ON audit_batch_keys (batch_id);
+
+  INSERT INTO audit_batches (id, first_ms, last_ms, count, events)
+    SELECT (id - 1) / 256 + 1, MIN(time_ms), MAX(time_ms), COUNT(*),
+      json_group_array(json_array(${AUDIT_COLUMNS.join(', ')}) ORDER BY id)
+    FROM audit_events GROUP BY (id - 1) / 256;
+${Object.keys(KEY_COLUMNS).map((k) => `
+  INSERT OR IGNORE INTO audit_batch_keys (kind, value, last_ms, batch_id)
+    SELECT DISTINCT '${k}', e.${k}, b.last_ms, b.id FROM audit_events e JOIN audit_batches b ON b.id = (e.id - 1) / 256 + 1;`).join('')}
+
+  DROP TABLE audit_events;
+  CREATE VIEW audit_events (id, ${AUDIT_COLUMNS.join(', ')}) AS
+    SELECT b.id * ${MAX_EVENTS_PER_BATCH} + e.key, ${AUDIT_COLUMNS.map((_, i) => `e.value ->> ${i}`).join(', ')}
+    FROM audit_batches b, json_each(b.events) e;
+  CREATE TRIGGER audit_events_insert INSTEAD OF INSERT ON audit_events BEGIN
+    INSERT INTO audit_batches (first_ms, last_ms, count, events) VALUES (NEW.time_ms, NEW.time_ms, 1, json_array(${eventJson}));
+    INSERT OR IGNORE INTO audit_batch_keys (kind, value, last_ms, batch_id)
+      SELECT k.kind, k.value, NEW.time_ms, b.id FROM (SELECT last_insert_rowid() AS id) b, (${keyValues}) k;
+  END;`;
+
+/** A better-sqlite3 connection (the main thread's wrapper or the writer thread's own). */
+type Connection = Pick<BetterSqlite3.Database, 'prepare' | 'transaction'>;
+
+/** A function writing rows as batches, in one transaction, on `db`. */
+export function createBatchWriter(db: Connection): (rows: readonly AuditRow[]) => void {
+  const insertBatch = db.prepare<[number, number, number, string]>('INSERT INTO audit_batches (first_ms, last_ms, count, events) VALUES (?, ?, ?, ?)');
+  const insertKey = db.prepare<[string, string, number, number | bigint]>('INSERT OR IGNORE INTO audit_batch_keys (kind, value, last_ms, batch_id) VALUES (?, ?, ?, ?)');
+  const writeOne = (rows: readonly AuditRow[]) => {
+    let first = rows[0]![1];
+    let last = first;
+    for (const row of rows) {
+      if (row[1] < first) first = row[1];
+      if (row[1] > last) last = row[1];
+    }
+    const id = insertBatch.run(first, last, rows.length, JSON.stringify(rows)).lastInsertRowid;
+    insertKeys(insertKey, rows, last, id);
+  };
+  return db.transaction((rows: readonly AuditRow[]) => {
+    for (let i = 0; i < rows.length; i += MAX_EVENTS_PER_BATCH) writeOne(i === 0 && rows.length <= MAX_EVENTS_PER_BATCH ? rows : rows.slice(i, i + MAX_EVENTS_PER_BATCH));
+  });
+}
+
+/** One key row per distinct user, client, server and decision of `rows`. */
+function insertKeys(insertKey: BetterSqlite3.Statement<[string, string, number, number | bigint]>, rows: readonly AuditRow[], last: number, id: number | bigint): void {
+  for (const kind of Object.keys(KEY_COLUMNS) as KeyColumn[]) {
+    const at = KEY_COLUMNS[kind];
+    // Consecutive events mostly share a value: compare with the last one before the set.
+    let previous: unknown;
+    const seen = new Set<string>();
+    for (const row of rows) {
+      const value = row[at] as string;
+      if (value === previous) continue;
+      previous = value;
+      if (seen.has(value)) continue;
+      seen.add(value);
+      insertKey.run(kind, value, last, id);
+    }
+  }
+}
+
+/** A batch as query.ts and the pruner read it. */
+export interface StoredBatch {
+  id: number;
+  first_ms: number;
+  last_ms: number;
+  events: string;
+}
+
+/**
+ * One chunk of a prune: whole batches whose every event is strictly older than `beforeMs`,
+ * oldest first, until at least `chunk` events are removed; when fewer than that remain, the
+ * batches that straddle `beforeMs` are rewritten without their older events. Returns the events
+ * removed, so a caller repeating chunks stops at the first one that removed fewer than `chunk`.
+ */
+export function createPruneChunk(db: Connection): (beforeMs: number, chunk: number) => number {
+  const oldest = db.prepare<[number, number]>('SELECT id, count FROM audit_batches WHERE last_ms < ? ORDER BY last_ms LIMIT ?');
+  const deleteKeys = db.prepare<[number]>('DELETE FROM audit_batch_keys WHERE batch_id = ?');
+  const deleteBatch = db.prepare<[number]>('DELETE FROM audit_batches WHERE id = ?');
+  // After the whole batches are gone, every batch starting before the cut ends after it.
+  const straddling = db.prepare<[number]>('SELECT id, first_ms, last_ms, events FROM audit_batches WHERE first_ms < ?');
+  const rewrite = db.prepare<[number, number, string, number]>('UPDATE audit_batches SET first_ms = ?, count = ?, events = ? WHERE id = ?');
+  const insertKey = db.prepare<[string, string, number, number | bigint]>('INSERT OR IGNORE INTO audit_batch_keys (kind, value, last_ms, batch_id) VALUES (?, ?, ?, ?)');
+  return db.transaction((beforeMs: number, chunk: number): number => {
+    let removed = 0;
+    // A batch holds at least one event: `chunk` batches always cover `chunk` events.
+    for (const { id, count } of oldest.all(beforeMs, chunk) as { id: number; count: number }[]) {
+      deleteKeys.run(id);
+      deleteBatch.run(id);
+      removed += count;
+      if (removed >= chunk) return removed;
+    }
+    for (const batch of straddling.all(beforeMs) as StoredBatch[]) {
+      const rows = JSON.parse(batch.events) as AuditRow[];
+      const kept = rows.filter((row) => row[1] >= beforeMs);
+      if (kept.length === rows.length) continue;
+      let first = kept[0]![1];
+      for (const row of kept) if (row[1] < first) first = row[1];
+      rewrite.run(first, kept.length, JSON.stringify(kept), batch.id);
+      // The values only the removed events had must no longer lead a query to this batch.
+      deleteKeys.run(batch.id);
+      insertKeys(insertKey, kept, batch.last_ms, batch.id);
+      removed += rows.length - kept.length;
+    }
+    return removed;
+  });
+}
+
+/** How many events are strictly older than `beforeMs` (a dry-run prune). */
+export function createPruneCount(db: Connection): (beforeMs: number) => number {
+  const whole = db.prepare<[number]>('SELECT COALESCE(SUM(count), 0) FROM audit_batches WHERE last_ms < ?').pluck();
+  const straddling = db.prepare<[number, number]>('SELECT events FROM audit_batches WHERE first_ms < ? AND last_ms >= ?').pluck();
+  return (beforeMs) => {
+    let n = whole.get(beforeMs) as number;
+    for (const events of straddling.all(beforeMs, beforeMs) as string[]) {
+      for (const row of JSON.parse(events) as AuditRow[]) if (row[1] < beforeMs) n++;
+    }
+    return n;
+  };
+}
