@@ -1,0 +1,119 @@
+/**
+ * What storing an audit event costs the writer thread, and what reading it back costs
+ * `mcp-warden audit`: the SQLite store as shipped (one row per batch of events plus key rows,
+ * src/audit/sqlite-batches.ts) against the store it replaced (one row per event in `audit_events`,
+ * indexed by time and by subject, client, server and decision each with time) and against that
+ * table with the time index alone (the floor of any one-row-per-event store).
+ * Run: npm run bench -- audit-store [--rounds N]
+ *
+ * Method: one process, a fresh database file per store and round (WAL, `synchronous=NORMAL`, as
+ * openDatabase sets them), 200 transactions of 256 events each (batch.ts's largest batch); events
+ * as the gateway writes them (20 users, 3 clients, one server, one tool, 1 in 20 denied,
+ * monotonic time, redacted arguments). Writes: CPU (user + system, so the WAL's writes count) per
+ * event. Reads: wall time of the queries `mcp-warden audit` makes over the 51 200 events, the
+ * one-row-per-event stores through the SQL the query used to run. Stores interleaved in every
+ * round; medians over the rounds, and the median of each round's ratio to the shipped store.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { migrate, openDatabase, type SqliteDatabase } from '../src/storage/sqlite/database.ts';
+import { AUDIT_MIGRATIONS, createRowWriter, migrateAudit } from '../src/audit/sqlite-sink.ts';
+import { queryAuditEvents, type AuditQuery } from '../src/audit/query.ts';
+import type { AuditRow } from '../src/audit/row.ts';
+import { median } from './fixtures/mcp-load.ts';
+
+const roundsIndex = process.argv.indexOf('--rounds');
+const ROUNDS = roundsIndex === -1 ? 9 : Number(process.argv[roundsIndex + 1]);
+const BATCHES = 200;
+const BATCH = 256;
+
+/** The table as audit migrations 1 and 2 left it, written a row per event as before. */
+function rowStore(db: SqliteDatabase, timeIndexOnly: boolean) {
+  migrate(db, 'audit', AUDIT_MIGRATIONS.slice(0, 2));
+  if (timeIndexOnly) db.exec('DROP INDEX audit_events_subject; DROP INDEX audit_events_client; DROP INDEX audit_events_server; DROP INDEX audit_events_decision;');
+  const insert = db.prepare(`INSERT INTO audit_events
+    (time, time_ms, subject, client_id, roles, server, method, target, decision, rule, reason, latency_us, arguments, session_id, count, remote_address)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const write = db.transaction((rows: AuditRow[]) => {
+    for (const row of rows) insert.run(row);
+  });
+  // The query as it was (one index range per filter, newest first).
+  const query = (q: AuditQuery) => {
+    const where: string[] = [];
+    const values: Record<string, string | number> = { limit: q.limit ?? 100 };
+    if (q.subject !== undefined) (where.push('subject = @subject'), (values.subject = q.subject));
+    if (q.since !== undefined) (where.push('time_ms >= @since'), (values.since = q.since));
+    if (q.until !== undefined) (where.push('time_ms < @until'), (values.until = q.until));
+    return db.prepare(`SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY time_ms DESC, id DESC LIMIT @limit`).all(values).length;
+  };
+  return { write, query };
+}
+
+const stores: Record<string, (db: SqliteDatabase) => { write(rows: AuditRow[]): void; query(q: AuditQuery): number }> = {
+  'batches (shipped)': (db) => {
+    migrateAudit(db);
+    return { write: createRowWriter(db), query: (q) => queryAuditEvents(db, q).length };
+  },
+  'row per event, 5 indexes (before)': (db) => rowStore(db, false),
+  'row per event, time index only (floor)': (db) => rowStore(db, true),
+};
+
+const T0 = Date.UTC(2026, 11, 1);
+function batch(start: number): AuditRow[] {
+  const rows: AuditRow[] = [];
+  for (let i = start; i < start + BATCH; i++) {
+    const deny = i % 20 === 0;
+    rows.push([new Date(T0 + i).toISOString(), T0 + i, `user-${i % 20}`, `client-${i % 3}`, '["user"]', 'notes', 'tools/call', 'echo',
+      deny ? 'deny' : 'allow', deny ? null : 'read-tools', deny ? 'no rule allows tools/call echo' : 'rule read-tools allows', 12.5,
+      '{"message":"[redacted]"}', 'a1b2c3d4-e5f6-4789-abcd-ef0123456789', 1, null]);
+  }
+  return rows;
+}
+
+const QUERIES: Record<string, AuditQuery> = {
+  'newest 100': {},
+  'newest 100 of one user': { subject: 'user-7' },
+  'a user with no events': { subject: 'nobody' },
+  '100 from the middle (since/until)': { since: T0 + 20_000, until: T0 + 30_000 },
+};
+
+const names = Object.keys(stores);
+const write: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+const read: Record<string, Record<string, number[]>> = Object.fromEntries(names.map((n) => [n, Object.fromEntries(Object.keys(QUERIES).map((q) => [q, []]))]));
+const dir = mkdtempSync(join(tmpdir(), 'warden-audit-store-'));
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    // Rotate the order every round so drift in the machine's load hits every store alike.
+    const order = names.map((_, i) => names[(i + round) % names.length]!);
+    for (const name of order) {
+      const db = openDatabase(join(dir, `r${round}-${names.indexOf(name)}.db`));
+      const store = stores[name]!(db);
+      const batches = Array.from({ length: BATCHES }, (_, b) => batch(b * BATCH));
+      const before = process.cpuUsage();
+      for (const rows of batches) store.write(rows);
+      const used = process.cpuUsage(before);
+      write[name]!.push((used.user + used.system) / (BATCHES * BATCH));
+      for (const [q, query] of Object.entries(QUERIES)) {
+        const start = process.hrtime.bigint();
+        for (let i = 0; i < 5; i++) store.query(query);
+        read[name]![q]!.push(Number(process.hrtime.bigint() - start) / 5 / 1e6);
+      }
+      db.close();
+    }
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const base = write[names[0]!]!;
+console.log(`${ROUNDS} rounds × ${BATCHES} transactions of ${BATCH} events\n`);
+console.log('| store | write: median CPU µs/event | min–max | ratio to batches (paired median) |');
+console.log('|---|---|---|---|');
+for (const name of names) {
+  const xs = write[name]!;
+  console.log(`| ${name} | ${median(xs).toFixed(2)} | ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)} | ${median(xs.map((x, i) => x / base[i]!)).toFixed(2)} |`);
+}
+console.log(`\n| query (median ms, ${BATCHES * BATCH} events) | ${names.join(' | ')} |`);
+console.log(`|---|${names.map(() => '---|').join('')}`);
+for (const q of Object.keys(QUERIES)) console.log(`| ${q} | ${names.map((n) => median(read[n]![q]!).toFixed(2)).join(' | ')} |`);
