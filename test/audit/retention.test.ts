@@ -4,6 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { openDatabase, type SqliteDatabase } from '../../src/storage/sqlite/database.ts';
 import { createAuditSink, queryAuditEvents, type AuditEvent } from '../../src/audit/index.ts';
 import { pruneAuditEvents, pruneAuditEventsInChunks, startRetention } from '../../src/audit/retention.ts';
@@ -247,6 +250,41 @@ describe('audit schema upgrade', () => {
     assert.equal(old!.count, undefined, 'count 1 is not shown');
     assert.equal(old!.remoteAddress, undefined);
     db.close();
+  });
+
+  it('two processes migrating one file at once: the one that waited for the lock finds the step applied (no "table already exists")', async () => {
+    const { migrate } = await import('../../src/storage/sqlite/database.ts');
+    const { AUDIT_MIGRATIONS } = await import('../../src/audit/sqlite-sink.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'warden-migrate-race-'));
+    const file = join(dir, 'race.db');
+    const holder = openDatabase(file);
+    migrate(holder, 'audit', AUDIT_MIGRATIONS.slice(0, 2));
+    // This connection is mid-way through applying step 3 (not committed) when the other process
+    // reads the applied version and asks for the write lock.
+    holder.exec('BEGIN IMMEDIATE');
+    holder.exec(AUDIT_MIGRATIONS[2]!);
+    holder.prepare("INSERT INTO schema_migrations (owner, version, applied_at) VALUES ('audit', 3, 0)").run();
+    const script = `
+      import { openDatabase } from ${JSON.stringify(new URL('../../src/storage/sqlite/database.ts', import.meta.url).href)};
+      import { migrateAudit } from ${JSON.stringify(new URL('../../src/audit/sqlite-sink.ts', import.meta.url).href)};
+      const db = openDatabase(${JSON.stringify(file)});
+      process.stdout.write('migrating\\n');
+      migrateAudit(db);
+      process.stdout.write('done\\n');`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    await waitFor(() => out.includes('migrating'), 'the other process to start migrating');
+    await sleep(300);
+    holder.exec('COMMIT');
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0, err);
+    assert.match(out, /done/);
+    assert.deepEqual(holder.prepare("SELECT version FROM schema_migrations WHERE owner = 'audit' ORDER BY version").pluck().all(), [1, 2, 3]);
+    holder.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('rows of audit_events as a table (migration 2) move into batches: every field, their order and the view\'s ids kept; the view takes inserts', async () => {

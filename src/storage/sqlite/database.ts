@@ -26,14 +26,19 @@ export function openDatabase(path: string): SqliteDatabase {
 /**
  * Applies, in one transaction each, the migrations of `owner` not yet applied.
  * `steps[i]` is version i+1; never edit a released step, append a new one.
+ *
+ * Each step's transaction is IMMEDIATE (it takes the write lock first) and reads the applied
+ * version again inside it: two processes opening the same file together (the gateway starting
+ * while `mcp-warden audit` runs) apply a step once, the second one waiting for the first's commit
+ * (the busy timeout) and then finding it done, instead of failing on a table that already exists.
  */
 export function migrate(db: SqliteDatabase, owner: string, steps: readonly string[]): void {
-  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations WHERE owner = ?').get(owner) as { v: number | null };
-  const current = row.v ?? 0;
-  for (let version = current + 1; version <= steps.length; version++) {
-    db.transaction(() => {
-      db.exec(steps[version - 1]!);
-      db.prepare('INSERT INTO schema_migrations (owner, version, applied_at) VALUES (?, ?, ?)').run(owner, version, Date.now());
-    })();
-  }
+  const applied = db.prepare('SELECT MAX(version) AS v FROM schema_migrations WHERE owner = ?').pluck();
+  const record = db.prepare('INSERT INTO schema_migrations (owner, version, applied_at) VALUES (?, ?, ?)');
+  const step = db.transaction((version: number) => {
+    if (((applied.get(owner) as number | null) ?? 0) >= version) return;
+    db.exec(steps[version - 1]!);
+    record.run(owner, version, Date.now());
+  });
+  for (let version = ((applied.get(owner) as number | null) ?? 0) + 1; version <= steps.length; version++) step.immediate(version);
 }
