@@ -6,27 +6,32 @@
  * table with the time index alone (the floor of any one-row-per-event store).
  * Run: npm run bench -- audit-store [--rounds N]
  *
- * Method: one process, a fresh database file per store and round (WAL, `synchronous=NORMAL`, as
- * openDatabase sets them), 200 transactions of 256 events each (batch.ts's largest batch); events
- * as the gateway writes them (20 users, 3 clients, one server, one tool, 1 in 20 denied,
- * monotonic time, redacted arguments). Writes: CPU (user + system, so the WAL's writes count) per
- * event. Reads: wall time of the queries `mcp-warden audit` makes over the 51 200 events, the
- * one-row-per-event stores through the SQL the query used to run. Stores interleaved in every
- * round; medians over the rounds, and the median of each round's ratio to the shipped store.
+ * Method: one process, a fresh database file per store, load and round (WAL, `synchronous=NORMAL`,
+ * as openDatabase sets them). Three loads, as batch.ts makes them: busy, 200 transactions of 256
+ * events (its largest batch); moderate, 500 of 16 (~160 events/s, flushed every 100 ms); quiet,
+ * 2 000 of 1 (under 10 events/s, each flush holds one). Events as the gateway writes them
+ * (20 users, 3 clients, one server, one tool, 1 in 20 denied, monotonic time, redacted
+ * arguments). Writes: CPU (user + system, so the WAL's writes count) per event, and the file's
+ * bytes in use per event after a checkpoint. Reads: wall time of the queries `mcp-warden audit`
+ * makes over the busy load's 51 200 events, the one-row-per-event stores through the SQL the
+ * query used to run. Stores interleaved in every round; medians over the rounds, and the median
+ * of each round's ratio to the shipped store.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate, openDatabase, type SqliteDatabase } from '../src/storage/sqlite/database.ts';
-import { AUDIT_MIGRATIONS, createRowWriter, migrateAudit } from '../src/audit/sqlite-sink.ts';
+import { AUDIT_MIGRATIONS, migrateAudit } from '../src/audit/sqlite-sink.ts';
+import { createBatchWriter } from '../src/audit/sqlite-batches.ts';
 import { queryAuditEvents, type AuditQuery } from '../src/audit/query.ts';
 import type { AuditRow } from '../src/audit/row.ts';
 import { median } from './fixtures/mcp-load.ts';
 
 const roundsIndex = process.argv.indexOf('--rounds');
 const ROUNDS = roundsIndex === -1 ? 9 : Number(process.argv[roundsIndex + 1]);
-const BATCHES = 200;
-const BATCH = 256;
+/** [transactions, events each] per load. */
+const LOADS: Record<string, [number, number]> = { busy: [200, 256], moderate: [500, 16], quiet: [2000, 1] };
+const [BATCHES, BATCH] = LOADS.busy!;
 
 /** The table as audit migrations 1 and 2 left it, written a row per event as before. */
 function rowStore(db: SqliteDatabase, timeIndexOnly: boolean) {
@@ -42,9 +47,14 @@ function rowStore(db: SqliteDatabase, timeIndexOnly: boolean) {
   const query = (q: AuditQuery) => {
     const where: string[] = [];
     const values: Record<string, string | number> = { limit: q.limit ?? 100 };
-    if (q.subject !== undefined) (where.push('subject = @subject'), (values.subject = q.subject));
-    if (q.since !== undefined) (where.push('time_ms >= @since'), (values.since = q.since));
-    if (q.until !== undefined) (where.push('time_ms < @until'), (values.until = q.until));
+    const add = (condition: string, key: string, value: string | number | undefined) => {
+      if (value === undefined) return;
+      where.push(condition);
+      values[key] = value;
+    };
+    add('subject = @subject', 'subject', q.subject);
+    add('time_ms >= @since', 'since', q.since);
+    add('time_ms < @until', 'until', q.until);
     return db.prepare(`SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY time_ms DESC, id DESC LIMIT @limit`).all(values).length;
   };
   return { write, query };
@@ -53,16 +63,16 @@ function rowStore(db: SqliteDatabase, timeIndexOnly: boolean) {
 const stores: Record<string, (db: SqliteDatabase) => { write(rows: AuditRow[]): void; query(q: AuditQuery): number }> = {
   'batches (shipped)': (db) => {
     migrateAudit(db);
-    return { write: createRowWriter(db), query: (q) => queryAuditEvents(db, q).length };
+    return { write: createBatchWriter(db), query: (q) => queryAuditEvents(db, q).length };
   },
   'row per event, 5 indexes (before)': (db) => rowStore(db, false),
   'row per event, time index only (floor)': (db) => rowStore(db, true),
 };
 
 const T0 = Date.UTC(2026, 11, 1);
-function batch(start: number): AuditRow[] {
+function batch(start: number, size: number): AuditRow[] {
   const rows: AuditRow[] = [];
-  for (let i = start; i < start + BATCH; i++) {
+  for (let i = start; i < start + size; i++) {
     const deny = i % 20 === 0;
     rows.push([new Date(T0 + i).toISOString(), T0 + i, `user-${i % 20}`, `client-${i % 3}`, '["user"]', 'notes', 'tools/call', 'echo',
       deny ? 'deny' : 'allow', deny ? null : 'read-tools', deny ? 'no rule allows tools/call echo' : 'rule read-tools allows', 12.5,
@@ -79,40 +89,52 @@ const QUERIES: Record<string, AuditQuery> = {
 };
 
 const names = Object.keys(stores);
-const write: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+const loads = Object.keys(LOADS);
+const write: Record<string, Record<string, number[]>> = Object.fromEntries(names.map((n) => [n, Object.fromEntries(loads.map((l) => [l, []]))]));
+const bytes: Record<string, Record<string, number[]>> = Object.fromEntries(names.map((n) => [n, Object.fromEntries(loads.map((l) => [l, []]))]));
 const read: Record<string, Record<string, number[]>> = Object.fromEntries(names.map((n) => [n, Object.fromEntries(Object.keys(QUERIES).map((q) => [q, []]))]));
 const dir = mkdtempSync(join(tmpdir(), 'warden-audit-store-'));
 try {
   for (let round = 0; round < ROUNDS; round++) {
     // Rotate the order every round so drift in the machine's load hits every store alike.
     const order = names.map((_, i) => names[(i + round) % names.length]!);
-    for (const name of order) {
-      const db = openDatabase(join(dir, `r${round}-${names.indexOf(name)}.db`));
-      const store = stores[name]!(db);
-      const batches = Array.from({ length: BATCHES }, (_, b) => batch(b * BATCH));
-      const before = process.cpuUsage();
-      for (const rows of batches) store.write(rows);
-      const used = process.cpuUsage(before);
-      write[name]!.push((used.user + used.system) / (BATCHES * BATCH));
-      for (const [q, query] of Object.entries(QUERIES)) {
-        const start = process.hrtime.bigint();
-        for (let i = 0; i < 5; i++) store.query(query);
-        read[name]![q]!.push(Number(process.hrtime.bigint() - start) / 5 / 1e6);
+    for (const load of loads) {
+      const [transactions, size] = LOADS[load]!;
+      for (const name of order) {
+        const db = openDatabase(join(dir, `r${round}-${load}-${names.indexOf(name)}.db`));
+        const store = stores[name]!(db);
+        const batches = Array.from({ length: transactions }, (_, b) => batch(b * size, size));
+        const before = process.cpuUsage();
+        for (const rows of batches) store.write(rows);
+        const used = process.cpuUsage(before);
+        write[name]![load]!.push((used.user + used.system) / (transactions * size));
+        db.pragma('wal_checkpoint(TRUNCATE)');
+        const pages = (db.pragma('page_count', { simple: true }) as number) - (db.pragma('freelist_count', { simple: true }) as number);
+        bytes[name]![load]!.push((pages * (db.pragma('page_size', { simple: true }) as number)) / (transactions * size));
+        if (load === 'busy') {
+          for (const [q, query] of Object.entries(QUERIES)) {
+            const start = process.hrtime.bigint();
+            for (let i = 0; i < 5; i++) store.query(query);
+            read[name]![q]!.push(Number(process.hrtime.bigint() - start) / 5 / 1e6);
+          }
+        }
+        db.close();
       }
-      db.close();
     }
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const base = write[names[0]!]!;
-console.log(`${ROUNDS} rounds × ${BATCHES} transactions of ${BATCH} events\n`);
-console.log('| store | write: median CPU µs/event | min–max | ratio to batches (paired median) |');
-console.log('|---|---|---|---|');
-for (const name of names) {
-  const xs = write[name]!;
-  console.log(`| ${name} | ${median(xs).toFixed(2)} | ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)} | ${median(xs.map((x, i) => x / base[i]!)).toFixed(2)} |`);
+console.log(`${ROUNDS} rounds; loads (transactions × events): ${loads.map((l) => `${l} ${LOADS[l]![0]} × ${LOADS[l]![1]}`).join(', ')}\n`);
+console.log('| store | load | write: median CPU µs/event | min–max | ratio to batches (paired median) | bytes/event on disk |');
+console.log('|---|---|---|---|---|---|');
+for (const load of loads) {
+  const base = write[names[0]!]![load]!;
+  for (const name of names) {
+    const xs = write[name]![load]!;
+    console.log(`| ${name} | ${load} | ${median(xs).toFixed(2)} | ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)} | ${median(xs.map((x, i) => x / base[i]!)).toFixed(2)} | ${median(bytes[name]![load]!).toFixed(0)} |`);
+  }
 }
 console.log(`\n| query (median ms, ${BATCHES * BATCH} events) | ${names.join(' | ')} |`);
 console.log(`|---|${names.map(() => '---|').join('')}`);

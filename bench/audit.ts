@@ -15,7 +15,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../src/storage/sqlite/database.ts';
-import { createRowWriter, migrateAudit } from '../src/audit/sqlite-sink.ts';
+import { migrateAudit } from '../src/audit/sqlite-sink.ts';
+import { createBatchWriter } from '../src/audit/sqlite-batches.ts';
 import { toRow } from '../src/audit/row.ts';
 import { SqliteWorkerAuditSink } from '../src/audit/sqlite-worker-sink.ts';
 import type { AuditEvent } from '../src/audit/types.ts';
@@ -46,7 +47,7 @@ const dir = mkdtempSync(join(tmpdir(), 'warden-bench-audit-'));
 try {
   const inlineDb = openDatabase(join(dir, 'inline.db'));
   migrateAudit(inlineDb);
-  const writeInline = createRowWriter(inlineDb);
+  const writeInline = createBatchWriter(inlineDb);
   const workerDb = openDatabase(join(dir, 'worker.db'));
   const sink = new SqliteWorkerAuditSink(workerDb);
   const rows: string[] = [];

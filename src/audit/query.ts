@@ -1,14 +1,14 @@
 /**
  * Reading audit events back, for `mcp-warden audit`: filters by user, client, server, decision
  * and time range, newest first. On SQLite the events are stored in batches (sqlite-batches.ts):
- * the query walks the batches holding the first given of user, client, server and decision (their
+ * the query walks the batches holding the first given of user, client, server and denial (their
  * key rows, newest batch first) or all batches by their latest time, and filters each batch's
  * events; it stops as soon as no older batch can hold an event newer than the `limit`-th found.
  */
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
 import type { AuditRow } from './row.ts';
 import { migrateAudit } from './sqlite-sink.ts';
-import { KEY_COLUMNS, MAX_EVENTS_PER_BATCH, type KeyColumn, type StoredBatch } from './sqlite-batches.ts';
+import { eventsOf, isKeyed, KEY_COLUMNS, MAX_EVENTS_PER_BATCH, type KeyColumn, type StoredBatch } from './sqlite-batches.ts';
 import type { AuditEvent } from './types.ts';
 
 export interface AuditQuery {
@@ -43,10 +43,10 @@ export interface AuditEventRow {
 }
 
 /** The batches holding a value of one key column (`kind`, `value`), newest first, over the key rows' primary key. */
-export const BATCHES_BY_KEY_SQL = `SELECT b.id, b.first_ms, b.last_ms, b.events FROM audit_batch_keys k JOIN audit_batches b ON b.id = k.batch_id
+export const BATCHES_BY_KEY_SQL = `SELECT b.id, b.last_ms, b.events FROM audit_batch_keys k JOIN audit_batches b ON b.id = k.batch_id
   WHERE k.kind = ? AND k.value = ? AND k.last_ms >= ? AND b.first_ms < ? ORDER BY k.last_ms DESC, k.batch_id DESC`;
 /** Every batch that may hold events of [since, until), newest first, over the `last_ms` index. */
-export const BATCHES_SQL = 'SELECT id, first_ms, last_ms, events FROM audit_batches WHERE last_ms >= ? AND first_ms < ? ORDER BY last_ms DESC, id DESC';
+export const BATCHES_SQL = 'SELECT id, last_ms, events FROM audit_batches WHERE last_ms >= ? AND first_ms < ? ORDER BY last_ms DESC, id DESC';
 
 /** An event found, with where it sorts: by time, then insertion order (the view's `id`). */
 interface Found {
@@ -60,7 +60,8 @@ const newestFirst = (a: Found, b: Found) => b.row[1] - a.row[1] || b.order - a.o
 export function queryAuditEvents(db: SqliteDatabase, query: AuditQuery = {}): AuditEvent[] {
   migrateAudit(db);
   const limit = query.limit ?? 100;
-  if (limit <= 0) return [];
+  // A limit that is not a positive number (0, negative, NaN) answers nothing.
+  if (!(limit > 0)) return [];
   const since = query.since ?? Number.MIN_SAFE_INTEGER;
   const until = query.until ?? Number.MAX_SAFE_INTEGER;
   const filters: [number, string][] = [];
@@ -71,19 +72,21 @@ export function queryAuditEvents(db: SqliteDatabase, query: AuditQuery = {}): Au
   filter('client_id', query.clientId);
   filter('server', query.server);
   filter('decision', query.decision);
-  const key = query.subject !== undefined ? ['subject', query.subject] : query.clientId !== undefined ? ['client_id', query.clientId] : query.server !== undefined ? ['server', query.server] : query.decision !== undefined ? ['decision', query.decision] : undefined;
+  // The first filter with key rows leads to the batches to read; the others are checked per event.
+  const keyed: [KeyColumn, string | undefined][] = [['subject', query.subject], ['client_id', query.clientId], ['server', query.server], ['decision', query.decision]];
+  const key = keyed.find((k): k is [KeyColumn, string] => k[1] !== undefined && isKeyed(k[0], k[1]));
   const batches = key
-    ? db.prepare<[string, string, number, number]>(BATCHES_BY_KEY_SQL).iterate(key[0]!, key[1]!, since, until)
+    ? db.prepare<[string, string, number, number]>(BATCHES_BY_KEY_SQL).iterate(key[0], key[1], since, until)
     : db.prepare<[number, number]>(BATCHES_SQL).iterate(since, until);
   let found: Found[] = [];
   for (const batch of batches as IterableIterator<StoredBatch>) {
     // Every later batch's events are no newer than its `last_ms`: once `limit` events newer than
     // that are found, none of them can still make the list.
     if (found.length >= limit && batch.last_ms < found[limit - 1]!.row[1]) break;
-    const rows = JSON.parse(batch.events) as AuditRow[];
+    const rows = eventsOf(batch);
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
-      if (row[1] < since || row[1] >= until) continue;
+      if (row === null || row[1] < since || row[1] >= until) continue;
       if (!filters.every(([at, value]) => row[at] === value)) continue;
       found.push({ row, order: batch.id * MAX_EVENTS_PER_BATCH + i });
     }

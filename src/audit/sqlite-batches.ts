@@ -6,17 +6,19 @@
  * `audit_batch_keys` holds, for every user, client, server and decision that occurs in a batch,
  * one row pointing at it, ordered by the batch's latest time. A query walks the batches of one key
  * (or all batches) newest first and filters their events (query.ts); pruning deletes whole
- * batches older than the cut and rewrites the one or two that straddle it (retention.ts).
+ * batches older than the cut and rewrites the one or two that straddle it (`createPruneChunk`).
  *
  * Why: with one row per event every event updated five B-trees (the table and four indexes) on the
  * audit writer thread, ~12 µs of CPU per event on a 2-vCPU VM, the largest part of what policy and
  * audit added to a tool call at saturation (docs/benchmarks.md, "The audit trail as batches"). A
  * batch of 256 events is one row of ~60 KB and a few key rows: ~3 µs per event, JSON included.
  *
- * `audit_events` stays readable by SQL as a view over the batches (`json_each`), with the columns
- * it had as a table, `id` in insertion order; an `INSERT` into it (another tool's, or an older
- * mcp-warden's after a downgrade) is stored as a batch of one. Reading through the view decodes
- * every batch it touches: `mcp-warden audit` and query.ts use the key rows instead.
+ * `audit_events` stays usable by SQL as a view over the batches (`json_each`), with the columns,
+ * types and constraints it had as a table, `id` in insertion order: an `INSERT` into it is stored
+ * as a batch of one, and a `DELETE` (erasing one user's events; an older mcp-warden's prune after
+ * a downgrade) leaves a JSON `null` in its place in the batch, which every reader skips, and drops
+ * the key rows that no longer lead to an event. Reading through the view decodes every batch it
+ * touches, so it suits ad-hoc SQL; `mcp-warden audit` (query.ts) uses the key rows instead.
  *
  * Types only from better-sqlite3, so the writer thread (sqlite-writer.worker.ts) loads nothing else.
  */
@@ -33,12 +35,26 @@ export const MAX_EVENTS_PER_BATCH = 65_536;
 /** The columns of `audit_events` (the view) and of each event's JSON array, in order. */
 export const AUDIT_COLUMNS = ['time', 'time_ms', 'subject', 'client_id', 'roles', 'server', 'method', 'target', 'decision', 'rule', 'reason', 'latency_us', 'arguments', 'session_id', 'count', 'remote_address'] as const;
 
-/** The columns `audit_batch_keys` indexes, as they are named there (`kind`) and as `AUDIT_COLUMNS` positions. */
+/**
+ * The columns `audit_batch_keys` indexes, as they are named there (`kind`) and as `AUDIT_COLUMNS`
+ * positions. Of the decision only `deny` is keyed: nearly every batch holds an `allow`, so its key
+ * rows would lead a query to every batch, which walking all batches does without them.
+ */
 export const KEY_COLUMNS = { subject: 2, client_id: 3, server: 5, decision: 8 } as const;
 export type KeyColumn = keyof typeof KEY_COLUMNS;
+/** Whether a value of `kind` has key rows. */
+export const isKeyed = (kind: KeyColumn, value: string): boolean => kind !== 'decision' || value === 'deny';
+const KEYED = Object.entries(KEY_COLUMNS) as [KeyColumn, number][];
+/** SQL: whether `column` (holding a value of `kind`) has key rows, as `isKeyed`. */
+const keyedSql = (kind: KeyColumn, column: string) => (kind === 'decision' ? `${column} = 'deny'` : '1');
 
-const eventJson = `json_array(${AUDIT_COLUMNS.map((c) => (c === 'count' ? 'coalesce(NEW.count, 1)' : `NEW.${c}`)).join(', ')})`;
-const keyValues = Object.keys(KEY_COLUMNS).map((k) => `SELECT '${k}' AS kind, NEW.${k} AS value`).join(' UNION ALL ');
+const eventJson = `json_array(${AUDIT_COLUMNS.map((c) => (c === 'count' ? 'coalesce(NEW.count, 1)' : c === 'latency_us' ? 'CAST(NEW.latency_us AS REAL)' : `NEW.${c}`)).join(', ')})`;
+/** The old table's NOT NULL columns (audit migrations 1 and 2). */
+const REQUIRED = ['time', 'time_ms', 'subject', 'client_id', 'roles', 'server', 'method', 'decision', 'reason', 'latency_us'];
+/** The view's column `i` from the JSON array `e.value`, with the SQL type the table's column had. */
+const column = (name: string, i: number) => (name === 'latency_us' ? `CAST(e.value ->> ${i} AS REAL)` : `e.value ->> ${i}`);
+const batchOf = (id: string) => `(${id} / ${MAX_EVENTS_PER_BATCH})`;
+const keyValues = KEYED.map(([k]) => `SELECT '${k}' AS kind, NEW.${k} AS value WHERE ${keyedSql(k, `NEW.${k}`)}`).join(' UNION ALL ');
 
 /**
  * The `audit` owner's third migration (sqlite-sink.ts): the batch tables, every existing
@@ -61,24 +77,33 @@ export const BATCHES_MIGRATION = `
     last_ms INTEGER NOT NULL,
     batch_id INTEGER NOT NULL,
     PRIMARY KEY (kind, value, last_ms, batch_id)) WITHOUT ROWID;
-  CREATE INDEX audit_batch_keys_batch ON audit_batch_keys (batch_id);
 
   INSERT INTO audit_batches (id, first_ms, last_ms, count, events)
     SELECT (id - 1) / 256 + 1, MIN(time_ms), MAX(time_ms), COUNT(*),
       json_group_array(json_array(${AUDIT_COLUMNS.join(', ')}) ORDER BY id)
     FROM audit_events GROUP BY (id - 1) / 256;
-${Object.keys(KEY_COLUMNS).map((k) => `
+${KEYED.map(([k]) => `
   INSERT OR IGNORE INTO audit_batch_keys (kind, value, last_ms, batch_id)
-    SELECT DISTINCT '${k}', e.${k}, b.last_ms, b.id FROM audit_events e JOIN audit_batches b ON b.id = (e.id - 1) / 256 + 1;`).join('')}
+    SELECT DISTINCT '${k}', e.${k}, b.last_ms, b.id FROM audit_events e JOIN audit_batches b ON b.id = (e.id - 1) / 256 + 1 WHERE ${keyedSql(k, `e.${k}`)};`).join('')}
 
   DROP TABLE audit_events;
   CREATE VIEW audit_events (id, ${AUDIT_COLUMNS.join(', ')}) AS
-    SELECT b.id * ${MAX_EVENTS_PER_BATCH} + e.key, ${AUDIT_COLUMNS.map((_, i) => `e.value ->> ${i}`).join(', ')}
-    FROM audit_batches b, json_each(b.events) e;
+    SELECT b.id * ${MAX_EVENTS_PER_BATCH} + e.key, ${AUDIT_COLUMNS.map(column).join(', ')}
+    FROM audit_batches b, json_each(b.events) e WHERE e.type = 'array';
   CREATE TRIGGER audit_events_insert INSTEAD OF INSERT ON audit_events BEGIN
+    SELECT RAISE(ABORT, 'NOT NULL constraint failed: audit_events') WHERE ${REQUIRED.map((c) => `NEW.${c} IS NULL`).join(' OR ')};
+    SELECT RAISE(ABORT, 'CHECK constraint failed: decision IN (''allow'', ''deny'')') WHERE NEW.decision NOT IN ('allow', 'deny');
     INSERT INTO audit_batches (first_ms, last_ms, count, events) VALUES (NEW.time_ms, NEW.time_ms, 1, json_array(${eventJson}));
     INSERT OR IGNORE INTO audit_batch_keys (kind, value, last_ms, batch_id)
       SELECT k.kind, k.value, NEW.time_ms, b.id FROM (SELECT last_insert_rowid() AS id) b, (${keyValues}) k;
+  END;
+  CREATE TRIGGER audit_events_delete INSTEAD OF DELETE ON audit_events BEGIN
+    UPDATE audit_batches SET events = json_replace(events, '$[' || (OLD.id % ${MAX_EVENTS_PER_BATCH}) || ']', json('null')), count = count - 1
+      WHERE id = ${batchOf('OLD.id')};${KEYED.map(([k, i]) => `
+    DELETE FROM audit_batch_keys WHERE kind = '${k}' AND value = OLD.${k}
+      AND last_ms = (SELECT last_ms FROM audit_batches WHERE id = ${batchOf('OLD.id')}) AND batch_id = ${batchOf('OLD.id')} AND NOT EXISTS (
+      SELECT 1 FROM audit_batches b, json_each(b.events) e WHERE b.id = ${batchOf('OLD.id')} AND e.type = 'array' AND e.value ->> ${i} = OLD.${k});`).join('')}
+    DELETE FROM audit_batches WHERE id = ${batchOf('OLD.id')} AND count = 0;
   END;`;
 
 /** A better-sqlite3 connection (the main thread's wrapper or the writer thread's own). */
@@ -87,7 +112,7 @@ type Connection = Pick<BetterSqlite3.Database, 'prepare' | 'transaction'>;
 /** A function writing rows as batches, in one transaction, on `db`. */
 export function createBatchWriter(db: Connection): (rows: readonly AuditRow[]) => void {
   const insertBatch = db.prepare<[number, number, number, string]>('INSERT INTO audit_batches (first_ms, last_ms, count, events) VALUES (?, ?, ?, ?)');
-  const insertKey = db.prepare<[string, string, number, number | bigint]>('INSERT OR IGNORE INTO audit_batch_keys (kind, value, last_ms, batch_id) VALUES (?, ?, ?, ?)');
+  const keys = keyStatements(db);
   const writeOne = (rows: readonly AuditRow[]) => {
     let first = rows[0]![1];
     let last = first;
@@ -96,38 +121,50 @@ export function createBatchWriter(db: Connection): (rows: readonly AuditRow[]) =
       if (row[1] > last) last = row[1];
     }
     const id = insertBatch.run(first, last, rows.length, JSON.stringify(rows)).lastInsertRowid;
-    insertKeys(insertKey, rows, last, id);
+    for (const [kind, value] of keysOf(rows)) keys.insert.run(kind, value, last, id);
   };
   return db.transaction((rows: readonly AuditRow[]) => {
     for (let i = 0; i < rows.length; i += MAX_EVENTS_PER_BATCH) writeOne(i === 0 && rows.length <= MAX_EVENTS_PER_BATCH ? rows : rows.slice(i, i + MAX_EVENTS_PER_BATCH));
   });
 }
 
-/** One key row per distinct user, client, server and decision of `rows`. */
-function insertKeys(insertKey: BetterSqlite3.Statement<[string, string, number, number | bigint]>, rows: readonly AuditRow[], last: number, id: number | bigint): void {
-  for (const kind of Object.keys(KEY_COLUMNS) as KeyColumn[]) {
-    const at = KEY_COLUMNS[kind];
+function keyStatements(db: Connection) {
+  return {
+    insert: db.prepare<[string, string, number, number | bigint]>('INSERT OR IGNORE INTO audit_batch_keys (kind, value, last_ms, batch_id) VALUES (?, ?, ?, ?)'),
+    delete: db.prepare<[string, string, number, number]>('DELETE FROM audit_batch_keys WHERE kind = ? AND value = ? AND last_ms = ? AND batch_id = ?'),
+  };
+}
+
+/** The key rows `rows` call for (`isKeyed`), each once; a deleted event's place is skipped. */
+function keysOf(rows: readonly (AuditRow | null)[]): [KeyColumn, string][] {
+  const keys: [KeyColumn, string][] = [];
+  for (const [kind, at] of KEYED) {
     // Consecutive events mostly share a value: compare with the last one before the set.
     let previous: unknown;
     const seen = new Set<string>();
     for (const row of rows) {
+      if (row === null) continue;
       const value = row[at] as string;
       if (value === previous) continue;
       previous = value;
-      if (seen.has(value)) continue;
+      if (seen.has(value) || !isKeyed(kind, value)) continue;
       seen.add(value);
-      insertKey.run(kind, value, last, id);
+      keys.push([kind, value]);
     }
   }
+  return keys;
 }
 
 /** A batch as query.ts and the pruner read it. */
 export interface StoredBatch {
   id: number;
-  first_ms: number;
   last_ms: number;
+  /** A JSON array of rows; a deleted event's place holds `null` (the view's `DELETE`). */
   events: string;
 }
+
+/** The events of a stored batch, a deleted event's place holding `null`. */
+export const eventsOf = (batch: Pick<StoredBatch, 'events'>): (AuditRow | null)[] => JSON.parse(batch.events) as (AuditRow | null)[];
 
 /**
  * One chunk of a prune: whole batches whose every event is strictly older than `beforeMs`,
@@ -137,32 +174,41 @@ export interface StoredBatch {
  */
 export function createPruneChunk(db: Connection): (beforeMs: number, chunk: number) => number {
   const oldest = db.prepare<[number, number]>('SELECT id, count FROM audit_batches WHERE last_ms < ? ORDER BY last_ms LIMIT ?');
-  const deleteKeys = db.prepare<[number]>('DELETE FROM audit_batch_keys WHERE batch_id = ?');
+  const batchById = db.prepare<[number]>('SELECT id, last_ms, events FROM audit_batches WHERE id = ?');
   const deleteBatch = db.prepare<[number]>('DELETE FROM audit_batches WHERE id = ?');
   // After the whole batches are gone, every batch starting before the cut ends after it.
-  const straddling = db.prepare<[number]>('SELECT id, first_ms, last_ms, events FROM audit_batches WHERE first_ms < ?');
+  const straddling = db.prepare<[number]>('SELECT id, last_ms, events FROM audit_batches WHERE first_ms < ?');
   const rewrite = db.prepare<[number, number, string, number]>('UPDATE audit_batches SET first_ms = ?, count = ?, events = ? WHERE id = ?');
-  const insertKey = db.prepare<[string, string, number, number | bigint]>('INSERT OR IGNORE INTO audit_batch_keys (kind, value, last_ms, batch_id) VALUES (?, ?, ?, ?)');
+  const keys = keyStatements(db);
+  // A batch's key rows are found from its events (the key rows' primary key), not from an index
+  // on `batch_id`, which every write would pay for.
+  const deleteKeys = (batch: StoredBatch, rows: readonly (AuditRow | null)[]) => {
+    for (const [kind, value] of keysOf(rows)) keys.delete.run(kind, value, batch.last_ms, batch.id);
+  };
   return db.transaction((beforeMs: number, chunk: number): number => {
     let removed = 0;
     // A batch holds at least one event: `chunk` batches always cover `chunk` events.
     for (const { id, count } of oldest.all(beforeMs, chunk) as { id: number; count: number }[]) {
-      deleteKeys.run(id);
+      const batch = batchById.get(id) as StoredBatch;
+      deleteKeys(batch, eventsOf(batch));
       deleteBatch.run(id);
       removed += count;
       if (removed >= chunk) return removed;
     }
     for (const batch of straddling.all(beforeMs) as StoredBatch[]) {
-      const rows = JSON.parse(batch.events) as AuditRow[];
-      const kept = rows.filter((row) => row[1] >= beforeMs);
-      if (kept.length === rows.length) continue;
+      const rows = eventsOf(batch);
+      const kept = rows.filter((row): row is AuditRow => row !== null && row[1] >= beforeMs);
+      const older = rows.filter((row) => row !== null && row[1] < beforeMs).length;
+      if (older === 0) continue;
       let first = kept[0]![1];
       for (const row of kept) if (row[1] < first) first = row[1];
+      // Rewritten without the deleted events' places too: positions change, which only the view's
+      // ids show (they stay in insertion order).
       rewrite.run(first, kept.length, JSON.stringify(kept), batch.id);
       // The values only the removed events had must no longer lead a query to this batch.
-      deleteKeys.run(batch.id);
-      insertKeys(insertKey, kept, batch.last_ms, batch.id);
-      removed += rows.length - kept.length;
+      deleteKeys(batch, rows);
+      for (const [kind, value] of keysOf(kept)) keys.insert.run(kind, value, batch.last_ms, batch.id);
+      removed += older;
     }
     return removed;
   });
@@ -171,11 +217,11 @@ export function createPruneChunk(db: Connection): (beforeMs: number, chunk: numb
 /** How many events are strictly older than `beforeMs` (a dry-run prune). */
 export function createPruneCount(db: Connection): (beforeMs: number) => number {
   const whole = db.prepare<[number]>('SELECT COALESCE(SUM(count), 0) FROM audit_batches WHERE last_ms < ?').pluck();
-  const straddling = db.prepare<[number, number]>('SELECT events FROM audit_batches WHERE first_ms < ? AND last_ms >= ?').pluck();
+  const straddling = db.prepare<[number, number]>('SELECT events FROM audit_batches WHERE first_ms < ? AND last_ms >= ?');
   return (beforeMs) => {
     let n = whole.get(beforeMs) as number;
-    for (const events of straddling.all(beforeMs, beforeMs) as string[]) {
-      for (const row of JSON.parse(events) as AuditRow[]) if (row[1] < beforeMs) n++;
+    for (const batch of straddling.all(beforeMs, beforeMs) as StoredBatch[]) {
+      for (const row of eventsOf(batch)) if (row !== null && row[1] < beforeMs) n++;
     }
     return n;
   };

@@ -47,10 +47,6 @@ export function migrateAudit(db: SqliteDatabase): void {
   migrate(db, 'audit', AUDIT_MIGRATIONS);
 }
 
-/** A function writing rows (as batches) in one transaction on `db`. */
-export function createRowWriter(db: SqliteDatabase): (rows: readonly AuditRow[]) => void {
-  return createBatchWriter(db);
-}
 
 /** Batched writer of audit events to SQLite on this thread; `close` writes what is queued. */
 export class SqliteAuditSink implements AuditSink {
@@ -61,7 +57,7 @@ export class SqliteAuditSink implements AuditSink {
   constructor(db: SqliteDatabase, onError: (err: Error) => void = () => {}, options: BatchOptions = {}) {
     migrateAudit(db);
     this.#onError = onError;
-    this.#writeRows = createRowWriter(db);
+    this.#writeRows = createBatchWriter(db);
     this.#batch = new Batch((batch) => {
       try {
         this.#writeRows(batch.map(toRow));

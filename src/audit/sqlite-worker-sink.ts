@@ -28,7 +28,8 @@ import type { Worker } from 'node:worker_threads';
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
 import { Batch, type BatchOptions } from './batch.ts';
 import { pruneAuditEventsInChunks, type PruneResult } from './retention.ts';
-import { createRowWriter, migrateAudit } from './sqlite-sink.ts';
+import { migrateAudit } from './sqlite-sink.ts';
+import { createBatchWriter } from './sqlite-batches.ts';
 import { toRow, type AuditRow } from './row.ts';
 import { encodeBatch } from './batch-encoding.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
@@ -203,7 +204,7 @@ export class SqliteWorkerAuditSink implements AuditSink {
     try {
       busyTimeout = this.#db.pragma('busy_timeout', { simple: true }) as number;
       this.#db.pragma('busy_timeout = 0');
-      this.#inline ??= createRowWriter(this.#db);
+      this.#inline ??= createBatchWriter(this.#db);
       this.#inline(rows);
       behind.written += rows.length;
     } catch (err) {
@@ -266,7 +267,7 @@ export class SqliteWorkerAuditSink implements AuditSink {
 
   #writeInline(events: readonly AuditEvent[]): void {
     try {
-      this.#inline ??= createRowWriter(this.#db);
+      this.#inline ??= createBatchWriter(this.#db);
       this.#inline(events.map(toRow));
     } catch (err) {
       this.#onError(new Error(`could not write ${events.length} audit event(s) to SQLite: ${(err as Error).message}`));

@@ -6,6 +6,7 @@
  * installations' clients, users and keys.
  */
 import type { SqliteDatabase } from './sqlite/database.ts';
+import { AUDIT_COLUMNS, eventsOf, type StoredBatch } from '../audit/sqlite-batches.ts';
 import type { PostgresDatabase } from './postgres/database.ts';
 
 /** The tables of every owner (docs/storage.md), in an order that satisfies no constraint but is stable. */
@@ -20,9 +21,22 @@ export const TABLES: ReadonlyArray<{ table: string; columns: readonly string[]; 
   { table: 'downstream_secret_keys', columns: ['server', 'kcv', 'created_at'], binary: ['kcv'] },
   { table: 'downstream_secrets', columns: ['server', 'user', 'nonce', 'ciphertext', 'tag', 'updated_at'], binary: ['nonce', 'ciphertext', 'tag'] },
   { table: 'downstream_settings', columns: ['name', 'value'] },
-  // On SQLite a view over the stored batches (src/audit/sqlite-batches.ts); PostgreSQL keeps a row per event.
-  { table: 'audit_events', columns: ['time', 'time_ms', 'subject', 'client_id', 'roles', 'server', 'method', 'target', 'decision', 'rule', 'reason', 'latency_us', 'arguments', 'session_id', 'count', 'remote_address'] },
+  // On SQLite the events of `audit_batches` (src/audit/sqlite-batches.ts); PostgreSQL keeps a row per event.
+  { table: 'audit_events', columns: AUDIT_COLUMNS },
 ];
+
+/**
+ * The audit events of a SQLite file whose audit is stored as batches, in insertion order, as
+ * rows of `AUDIT_COLUMNS`: read from the batches rather than the `audit_events` view, which would
+ * decode and sort every event in SQL before the first one is copied.
+ */
+function auditRows(source: SqliteDatabase): unknown[][] {
+  const rows: unknown[][] = [];
+  for (const batch of source.prepare('SELECT events FROM audit_batches ORDER BY id').iterate() as IterableIterator<Pick<StoredBatch, 'events'>>) {
+    for (const row of eventsOf(batch)) if (row !== null) rows.push(row);
+  }
+  return rows;
+}
 
 export class MigrationError extends Error {
   override name = 'MigrationError';
@@ -45,10 +59,8 @@ export async function copySqliteToPostgres(source: SqliteDatabase, target: Postg
         results.push({ table, source: 0, copied: 0 });
         continue;
       }
-      // In insertion order, so audit events keep their order under the new ids (a view has no
-      // rowid: the audit view's `id` is its insertion order).
-      const order = table === 'audit_events' ? 'id' : 'rowid';
-      const rows = source.prepare(`SELECT ${columns.map(quote).join(', ')} FROM ${table} ORDER BY ${order}`).raw().all() as unknown[][];
+      // In insertion order, so audit events keep their order under the new ids.
+      const rows = table === 'audit_events' && present.has('audit_batches') ? auditRows(source) : source.prepare(`SELECT ${columns.map(quote).join(', ')} FROM ${table} ORDER BY rowid`).raw().all() as unknown[][];
       for (let i = 0; i < rows.length; i += BATCH) {
         const batch = rows.slice(i, i + BATCH);
         const values: unknown[] = [];

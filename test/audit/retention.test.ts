@@ -65,15 +65,16 @@ describe('audit retention: pruning old events in bounded chunks', () => {
     const db = openDatabase(':memory:');
     const cut = Date.UTC(2026, 0, 10);
     const sink = new SqliteAuditSink(db, (err) => assert.fail(err));
-    sink.record(event(cut - 2, 'gone'));
+    sink.record({ ...event(cut - 2, 'gone'), decision: 'deny' });
     sink.record({ ...event(cut - 1, 'kept'), server: 'old-server' });
     sink.record(event(cut, 'kept'));
     sink.record(event(cut + 5, 'kept'));
     sink.flush();
+    assert.deepEqual(db.prepare("SELECT value FROM audit_batch_keys WHERE kind = 'decision'").pluck().all(), ['deny'], 'denials are keyed, allows are not');
     assert.equal(pruneAuditEvents(db, cut).removed, 2);
     assert.deepEqual(db.prepare('SELECT first_ms, last_ms, count FROM audit_batches').all(), [{ first_ms: cut, last_ms: cut + 5, count: 2 }]);
     assert.deepEqual(db.prepare('SELECT kind, value FROM audit_batch_keys ORDER BY kind, value').all(), [
-      { kind: 'client_id', value: 'client-1' }, { kind: 'decision', value: 'allow' }, { kind: 'server', value: 'notes' }, { kind: 'subject', value: 'kept' },
+      { kind: 'client_id', value: 'client-1' }, { kind: 'server', value: 'notes' }, { kind: 'subject', value: 'kept' },
     ]);
     db.close();
   });
@@ -249,6 +250,34 @@ describe('audit schema upgrade', () => {
     assert.equal(old!.subject, 'old');
     assert.equal(old!.count, undefined, 'count 1 is not shown');
     assert.equal(old!.remoteAddress, undefined);
+    db.close();
+  });
+
+  it('SQL on the audit_events view: the table\'s types and constraints on INSERT, and DELETE erases events, their key rows and emptied batches', () => {
+    const db = openDatabase(':memory:');
+    const t0 = Date.UTC(2026, 0, 1);
+    const sink = new SqliteAuditSink(db, (err) => assert.fail(err));
+    for (let i = 0; i < 6; i++) sink.record({ ...event(t0 + i, i % 3 === 0 ? 'erase-me' : 'keep'), latencyUs: 7 });
+    sink.flush();
+    sink.record(event(t0 + 100, 'erase-me'));
+    sink.flush();
+    assert.deepEqual(db.prepare('SELECT DISTINCT typeof(latency_us) AS t, typeof(time_ms) AS ms, typeof(count) AS n FROM audit_events').all(), [{ t: 'real', ms: 'integer', n: 'integer' }], 'as the table\'s REAL and INTEGER columns');
+
+    const insert = (values: Record<string, unknown>) => db.prepare(`INSERT INTO audit_events (time, time_ms, subject, client_id, roles, server, method, target, decision, rule, reason, latency_us)
+      VALUES (@time, @time_ms, @subject, 'c', '[]', 'notes', 'ping', NULL, @decision, NULL, 'ok', 1)`).run({ time: 'x', time_ms: t0, subject: 's', decision: 'allow', ...values });
+    assert.throws(() => insert({ subject: null }), /NOT NULL constraint failed/);
+    assert.throws(() => insert({ decision: 'maybe' }), /CHECK constraint failed/);
+
+    db.prepare("DELETE FROM audit_events WHERE subject = 'erase-me'").run();
+    assert.deepEqual(queryAuditEvents(db, { subject: 'erase-me' }), []);
+    assert.equal(queryAuditEvents(db, { subject: 'keep' }).length, 4);
+    assert.equal(db.prepare("SELECT COUNT(*) FROM audit_events").pluck().get(), 4);
+    assert.equal(db.prepare("SELECT COUNT(*) FROM audit_batch_keys WHERE value = 'erase-me'").pluck().get(), 0, 'no key row names an erased user');
+    assert.deepEqual(db.prepare('SELECT count FROM audit_batches').pluck().all(), [4], 'the batch left empty is gone');
+    assert.equal(db.prepare("SELECT COUNT(*) FROM audit_batches WHERE events LIKE '%erase-me%'").pluck().get(), 0, 'nothing of the erased events is stored');
+    assert.deepEqual(pruneAuditEvents(db, t0 + 3, { dryRun: true }), { removed: 2, chunks: 0 }, 'erased places are not counted');
+    assert.equal(pruneAuditEvents(db, t0 + 3).removed, 2);
+    assert.deepEqual(queryAuditEvents(db).map((e) => Date.parse(e.time) - t0), [5, 4]);
     db.close();
   });
 
