@@ -12,8 +12,9 @@ import { createPruneChunk, createPruneCount } from './sqlite-batches.ts';
 /** Events deleted per transaction by `mcp-warden audit prune` (its own process). */
 export const PRUNE_CHUNK = 5000;
 /**
- * Events deleted per transaction by the running gateway, which yields between chunks: at most
- * 1 000 batches (usually four of 256 events), so requests wait at most one short transaction.
+ * Events deleted per transaction by the running gateway, which yields between chunks: whole
+ * batches until 1 000 events (four batches of 256 on a busy gateway, up to 1 000 batches of one
+ * on a quiet one), so requests wait at most one short transaction.
  */
 export const GATEWAY_PRUNE_CHUNK = 1000;
 /** How often the running gateway prunes (after the prune at start). */

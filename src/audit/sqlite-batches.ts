@@ -3,22 +3,23 @@
  *
  * `audit_batches` holds each batch's events as one JSON array of rows (row.ts's columns, in
  * order), with the batch's earliest and latest `time_ms` and its number of events;
- * `audit_batch_keys` holds, for every user, client, server and decision that occurs in a batch,
+ * `audit_batch_keys` holds, for every user, client and server that occurs in a batch (and for a denial),
  * one row pointing at it, ordered by the batch's latest time. A query walks the batches of one key
  * (or all batches) newest first and filters their events (query.ts); pruning deletes whole
  * batches older than the cut and rewrites the one or two that straddle it (`createPruneChunk`).
  *
  * Why: with one row per event every event updated five B-trees (the table and four indexes) on the
- * audit writer thread, ~12 µs of CPU per event on a 2-vCPU VM, the largest part of what policy and
- * audit added to a tool call at saturation (docs/benchmarks.md, "The audit trail as batches"). A
- * batch of 256 events is one row of ~60 KB and a few key rows: ~3 µs per event, JSON included.
+ * audit writer thread, ~12.5 µs of CPU per event on a 2-vCPU VM, the largest part of what policy
+ * and audit added to a tool call at saturation (docs/benchmarks.md, "The audit trail as
+ * batches"). A batch of 256 events is one row of ~60 KB and a few key rows: ~2.4 µs per event,
+ * JSON included. A batch of one (a quiet gateway's 100 ms flush) costs about what a row did.
  *
  * `audit_events` stays usable by SQL as a view over the batches (`json_each`), with the columns,
  * types and constraints it had as a table, `id` in insertion order: an `INSERT` into it is stored
- * as a batch of one, and a `DELETE` (erasing one user's events; an older mcp-warden's prune after
- * a downgrade) leaves a JSON `null` in its place in the batch, which every reader skips, and drops
- * the key rows that no longer lead to an event. Reading through the view decodes every batch it
- * touches, so it suits ad-hoc SQL; `mcp-warden audit` (query.ts) uses the key rows instead.
+ * as a batch of one, and a `DELETE` (erasing one user's events) leaves a JSON `null` in its place
+ * in the batch, which every reader skips, and drops the key rows that no longer lead to an event.
+ * Reading through the view decodes every batch it touches, so it suits ad-hoc SQL;
+ * `mcp-warden audit` (query.ts) uses the key rows instead.
  *
  * Types only from better-sqlite3, so the writer thread (sqlite-writer.worker.ts) loads nothing else.
  */
