@@ -49,13 +49,20 @@ const KEYED = Object.entries(KEY_COLUMNS) as [KeyColumn, number][];
 /** SQL: whether `column` (holding a value of `kind`) has key rows, as `isKeyed`. */
 const keyedSql = (kind: KeyColumn, column: string) => (kind === 'decision' ? `${column} = 'deny'` : '1');
 
-const eventJson = `json_array(${AUDIT_COLUMNS.map((c) => (c === 'count' ? 'coalesce(NEW.count, 1)' : c === 'latency_us' ? 'CAST(NEW.latency_us AS REAL)' : `NEW.${c}`)).join(', ')})`;
+/**
+ * A value of the inserted row as the old table's column would have stored it: numbers for its
+ * INTEGER and REAL columns, text for the rest (`|| ''` also drops the JSON subtype a `json(…)`
+ * argument carries, which `json_array` would otherwise nest as JSON instead of text; NULL stays NULL).
+ */
+const inserted = (c: string) =>
+  c === 'count' ? 'CAST(coalesce(NEW.count, 1) AS INTEGER)' : c === 'time_ms' ? 'CAST(NEW.time_ms AS INTEGER)' : c === 'latency_us' ? 'CAST(NEW.latency_us AS REAL)' : `(NEW.${c} || '')`;
+const eventJson = `json_array(${AUDIT_COLUMNS.map(inserted).join(', ')})`;
 /** The old table's NOT NULL columns (audit migrations 1 and 2). */
 const REQUIRED = ['time', 'time_ms', 'subject', 'client_id', 'roles', 'server', 'method', 'decision', 'reason', 'latency_us'];
 /** The view's column `i` from the JSON array `e.value`, with the SQL type the table's column had. */
 const column = (name: string, i: number) => (name === 'latency_us' ? `CAST(e.value ->> ${i} AS REAL)` : `e.value ->> ${i}`);
 const batchOf = (id: string) => `(${id} / ${MAX_EVENTS_PER_BATCH})`;
-const keyValues = KEYED.map(([k]) => `SELECT '${k}' AS kind, NEW.${k} AS value WHERE ${keyedSql(k, `NEW.${k}`)}`).join(' UNION ALL ');
+const keyValues = KEYED.map(([k]) => `SELECT '${k}' AS kind, ${inserted(k)} AS value WHERE ${keyedSql(k, `NEW.${k}`)}`).join(' UNION ALL ');
 
 /**
  * The `audit` owner's third migration (sqlite-sink.ts): the batch tables, every existing
@@ -94,9 +101,9 @@ ${KEYED.map(([k]) => `
   CREATE TRIGGER audit_events_insert INSTEAD OF INSERT ON audit_events BEGIN
     SELECT RAISE(ABORT, 'NOT NULL constraint failed: audit_events') WHERE ${REQUIRED.map((c) => `NEW.${c} IS NULL`).join(' OR ')};
     SELECT RAISE(ABORT, 'CHECK constraint failed: decision IN (''allow'', ''deny'')') WHERE NEW.decision NOT IN ('allow', 'deny');
-    INSERT INTO audit_batches (first_ms, last_ms, count, events) VALUES (NEW.time_ms, NEW.time_ms, 1, json_array(${eventJson}));
+    INSERT INTO audit_batches (first_ms, last_ms, count, events) VALUES (${inserted('time_ms')}, ${inserted('time_ms')}, 1, json_array(${eventJson}));
     INSERT OR IGNORE INTO audit_batch_keys (kind, value, last_ms, batch_id)
-      SELECT k.kind, k.value, NEW.time_ms, b.id FROM (SELECT last_insert_rowid() AS id) b, (${keyValues}) k;
+      SELECT k.kind, k.value, ${inserted('time_ms')}, b.id FROM (SELECT last_insert_rowid() AS id) b, (${keyValues}) k;
   END;
   CREATE TRIGGER audit_events_delete INSTEAD OF DELETE ON audit_events BEGIN
     UPDATE audit_batches SET events = json_replace(events, '$[' || (OLD.id % ${MAX_EVENTS_PER_BATCH}) || ']', json('null')), count = count - 1
@@ -201,6 +208,13 @@ export function createPruneChunk(db: Connection): (beforeMs: number, chunk: numb
       const kept = rows.filter((row): row is AuditRow => row !== null && row[1] >= beforeMs);
       const older = rows.filter((row) => row !== null && row[1] < beforeMs).length;
       if (older === 0) continue;
+      removed += older;
+      if (kept.length === 0) {
+        // Its newer events were erased through the view, which leaves `last_ms` as it was.
+        deleteKeys(batch, rows);
+        deleteBatch.run(batch.id);
+        continue;
+      }
       let first = kept[0]![1];
       for (const row of kept) if (row[1] < first) first = row[1];
       // Rewritten without the deleted events' places too: positions change, which only the view's
@@ -209,7 +223,6 @@ export function createPruneChunk(db: Connection): (beforeMs: number, chunk: numb
       // The values only the removed events had must no longer lead a query to this batch.
       deleteKeys(batch, rows);
       for (const [kind, value] of keysOf(kept)) keys.insert.run(kind, value, batch.last_ms, batch.id);
-      removed += older;
     }
     return removed;
   });

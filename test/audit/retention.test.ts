@@ -278,10 +278,31 @@ describe('audit schema upgrade', () => {
     assert.deepEqual(pruneAuditEvents(db, t0 + 3, { dryRun: true }), { removed: 2, chunks: 0 }, 'erased places are not counted');
     assert.equal(pruneAuditEvents(db, t0 + 3).removed, 2);
     assert.deepEqual(queryAuditEvents(db).map((e) => Date.parse(e.time) - t0), [5, 4]);
+
+    // Values as the table's columns stored them: json(…) and numbers as text, numeric text as a number.
+    db.prepare(`INSERT INTO audit_events (time, time_ms, subject, client_id, roles, server, method, target, decision, rule, reason, latency_us, arguments)
+      VALUES ('t', ?, 42, 'c', json('["r"]'), 'notes', 'ping', NULL, 'allow', NULL, 'ok', '3', json('{"a":1}'))`).run(String(t0 + 50));
+    const [typed] = queryAuditEvents(db, { subject: '42' });
+    assert.deepEqual([typed!.roles, typed!.arguments, typed!.latencyUs, Date.parse(typed!.time)], [['r'], { a: 1 }, 3, NaN]);
+    assert.deepEqual(db.prepare("SELECT typeof(time_ms) AS ms, typeof(subject) AS s, typeof(arguments) AS a FROM audit_events WHERE subject = '42'").get(), { ms: 'integer', s: 'text', a: 'text' });
     db.close();
   });
 
-  it('two processes migrating one file at once: the one that waited for the lock finds the step applied (no "table already exists")', async () => {
+  it('a batch whose newer events were erased through the view is pruned whole once its older ones are past the cut-off', () => {
+    const db = openDatabase(':memory:');
+    const cut = Date.UTC(2026, 0, 10);
+    const sink = new SqliteAuditSink(db, (err) => assert.fail(err));
+    sink.record(event(cut - 100, 'old'));
+    sink.record(event(cut + 100, 'erase-me'));
+    sink.flush();
+    db.prepare("DELETE FROM audit_events WHERE subject = 'erase-me'").run();
+    assert.deepEqual(pruneAuditEvents(db, cut, { dryRun: true }), { removed: 1, chunks: 0 });
+    assert.equal(pruneAuditEvents(db, cut).removed, 1);
+    assert.deepEqual(db.prepare('SELECT COUNT(*) AS batches, (SELECT COUNT(*) FROM audit_batch_keys) AS keys FROM audit_batches').get(), { batches: 0, keys: 0 });
+    db.close();
+  });
+
+  it('two processes migrating one file at once: the one that waited for the lock (past its busy timeout) finds the step applied (no "table already exists")', async () => {
     const { migrate } = await import('../../src/storage/sqlite/database.ts');
     const { AUDIT_MIGRATIONS } = await import('../../src/audit/sqlite-sink.ts');
     const dir = mkdtempSync(join(tmpdir(), 'warden-migrate-race-'));
@@ -297,20 +318,23 @@ describe('audit schema upgrade', () => {
       import { openDatabase } from ${JSON.stringify(new URL('../../src/storage/sqlite/database.ts', import.meta.url).href)};
       import { migrateAudit } from ${JSON.stringify(new URL('../../src/audit/sqlite-sink.ts', import.meta.url).href)};
       const db = openDatabase(${JSON.stringify(file)});
+      // Shorter than the other process holds the lock: migrations wait for it all the same.
+      db.pragma('busy_timeout = 100');
       process.stdout.write('migrating\\n');
       migrateAudit(db);
-      process.stdout.write('done\\n');`;
+      process.stdout.write('done ' + db.pragma('busy_timeout', { simple: true }) + '\\n');`;
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = once(child, 'exit');
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d));
     child.stderr.on('data', (d: Buffer) => (err += d));
     await waitFor(() => out.includes('migrating'), 'the other process to start migrating');
-    await sleep(300);
+    await sleep(600);
     holder.exec('COMMIT');
-    const [code] = (await once(child, 'exit')) as [number | null];
+    const [code] = (await exited) as [number | null];
     assert.equal(code, 0, err);
-    assert.match(out, /done/);
+    assert.match(out, /done 100\b/, 'the connection\'s own busy timeout is back afterwards');
     assert.deepEqual(holder.prepare("SELECT version FROM schema_migrations WHERE owner = 'audit' ORDER BY version").pluck().all(), [1, 2, 3]);
     holder.close();
     rmSync(dir, { recursive: true, force: true });

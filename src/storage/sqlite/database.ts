@@ -24,21 +24,36 @@ export function openDatabase(path: string): SqliteDatabase {
 }
 
 /**
+ * How long `migrate` waits for another connection's write lock: longer than any step takes (the
+ * audit step that moves rows into batches takes ~5 s per million rows on a 2-vCPU VM), so a
+ * process opening the file while another migrates it waits for that migration, not 5 s.
+ */
+const MIGRATION_BUSY_TIMEOUT_MS = 15 * 60_000;
+
+/**
  * Applies, in one transaction each, the migrations of `owner` not yet applied.
  * `steps[i]` is version i+1; never edit a released step, append a new one.
  *
  * Each step's transaction is IMMEDIATE (it takes the write lock first) and reads the applied
  * version again inside it: two processes opening the same file together (the gateway starting
  * while `mcp-warden audit` runs) apply a step once, the second one waiting for the first's commit
- * (the busy timeout) and then finding it done, instead of failing on a table that already exists.
+ * and then finding it done, instead of failing on a table that already exists.
  */
 export function migrate(db: SqliteDatabase, owner: string, steps: readonly string[]): void {
   const applied = db.prepare('SELECT MAX(version) AS v FROM schema_migrations WHERE owner = ?').pluck();
+  const pending = () => ((applied.get(owner) as number | null) ?? 0) < steps.length;
+  if (!pending()) return;
   const record = db.prepare('INSERT INTO schema_migrations (owner, version, applied_at) VALUES (?, ?, ?)');
   const step = db.transaction((version: number) => {
     if (((applied.get(owner) as number | null) ?? 0) >= version) return;
     db.exec(steps[version - 1]!);
     record.run(owner, version, Date.now());
   });
-  for (let version = ((applied.get(owner) as number | null) ?? 0) + 1; version <= steps.length; version++) step.immediate(version);
+  const busyTimeout = db.pragma('busy_timeout', { simple: true }) as number;
+  db.pragma(`busy_timeout = ${Math.max(busyTimeout, MIGRATION_BUSY_TIMEOUT_MS)}`);
+  try {
+    for (let version = ((applied.get(owner) as number | null) ?? 0) + 1; version <= steps.length; version++) step.immediate(version);
+  } finally {
+    db.pragma(`busy_timeout = ${busyTimeout}`);
+  }
 }
