@@ -64,17 +64,11 @@ export function queryAuditEvents(db: SqliteDatabase, query: AuditQuery = {}): Au
   if (!(limit > 0)) return [];
   const since = query.since ?? Number.MIN_SAFE_INTEGER;
   const until = query.until ?? Number.MAX_SAFE_INTEGER;
-  const filters: [number, string][] = [];
-  const filter = (column: KeyColumn, value: string | undefined) => {
-    if (value !== undefined) filters.push([KEY_COLUMNS[column], value]);
-  };
-  filter('subject', query.subject);
-  filter('client_id', query.clientId);
-  filter('server', query.server);
-  filter('decision', query.decision);
-  // The first filter with key rows leads to the batches to read; the others are checked per event.
-  const keyed: [KeyColumn, string | undefined][] = [['subject', query.subject], ['client_id', query.clientId], ['server', query.server], ['decision', query.decision]];
-  const key = keyed.find((k): k is [KeyColumn, string] => k[1] !== undefined && isKeyed(k[0], k[1]));
+  const asked: [KeyColumn, string | undefined][] = [['subject', query.subject], ['client_id', query.clientId], ['server', query.server], ['decision', query.decision]];
+  const given = asked.filter((f): f is [KeyColumn, string] => f[1] !== undefined);
+  const filters = given.map(([column, value]) => [KEY_COLUMNS[column], value] as const);
+  // The first filter with key rows leads to the batches to read; every filter is checked per event.
+  const key = given.find(([column, value]) => isKeyed(column, value));
   const batches = key
     ? db.prepare<[string, string, number, number]>(BATCHES_BY_KEY_SQL).iterate(key[0], key[1], since, until)
     : db.prepare<[number, number]>(BATCHES_SQL).iterate(since, until);
