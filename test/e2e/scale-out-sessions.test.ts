@@ -50,13 +50,8 @@ describe('MCP sessions across three instances behind nginx round-robin, no stick
 
   /** Instances (by index) that served requests to `path` among the access-log lines after `from`. */
   function servedBy(from: number, path: string): number[] {
-    const counts = cluster.instances.map(() => 0);
-    for (const line of cluster.nginx.accessLog().slice(from)) {
-      if (line.uri !== path) continue;
-      const i = cluster.instances.findIndex((x) => line.upstream.endsWith(`:${x.port}`));
-      if (i !== -1) counts[i]!++;
-    }
-    return counts;
+    const counts = cluster.nginx.hitsByPort(from, (line) => line.uri === path);
+    return cluster.instances.map((x) => counts.get(x.port) ?? 0);
   }
 
   /**

@@ -50,12 +50,7 @@ function chromiumProvider(chromium: ChromiumSignIn, name: string) {
 
 /** Hits per instance port of the access-log lines after `from`. */
 function hitsSince(cluster: Cluster, from: number, filter: (uri: string, method: string) => boolean = () => true): number[] {
-  const counts = new Map<number, number>();
-  for (const line of cluster.nginx.accessLog().slice(from)) {
-    if (!filter(line.uri, line.method)) continue;
-    const port = Number(line.upstream.split(':').at(-1));
-    counts.set(port, (counts.get(port) ?? 0) + 1);
-  }
+  const counts = cluster.nginx.hitsByPort(from, (line) => filter(line.uri, line.method));
   return cluster.instances.map((i) => counts.get(i.port) ?? 0);
 }
 

@@ -70,8 +70,8 @@ export interface Nginx {
   pids(): number[];
   /** The access log so far, one entry per request. */
   accessLog(): AccessLogLine[];
-  /** Requests per instance port (from the access log), optionally only those matching `filter`. */
-  hitsByPort(filter?: (line: AccessLogLine) => boolean): Map<number, number>;
+  /** Requests per instance port among the access-log lines after the first `from`, optionally only those matching `filter`. */
+  hitsByPort(from?: number, filter?: (line: AccessLogLine) => boolean): Map<number, number>;
   stop(): Promise<void>;
 }
 
@@ -173,9 +173,9 @@ export async function startNginx(o: { dir: string; upstreams: number[]; port?: n
       return [master, ...workers];
     },
     accessLog,
-    hitsByPort(filter) {
+    hitsByPort(from = 0, filter) {
       const hits = new Map<number, number>();
-      for (const line of accessLog()) {
+      for (const line of accessLog().slice(from)) {
         if (filter && !filter(line)) continue;
         const p = Number(line.upstream.split(':').at(-1));
         if (Number.isFinite(p)) hits.set(p, (hits.get(p) ?? 0) + 1);
