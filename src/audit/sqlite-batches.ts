@@ -122,18 +122,25 @@ export function createBatchWriter(db: Connection): (rows: readonly AuditRow[]) =
   const insertBatch = db.prepare<[number, number, number, string]>('INSERT INTO audit_batches (first_ms, last_ms, count, events) VALUES (?, ?, ?, ?)');
   const keys = keyStatements(db);
   const writeOne = (rows: readonly AuditRow[]) => {
-    let first = rows[0]![1];
-    let last = first;
-    for (const row of rows) {
-      if (row[1] < first) first = row[1];
-      if (row[1] > last) last = row[1];
-    }
+    const { first, last } = timeSpan(rows);
     const id = insertBatch.run(first, last, rows.length, JSON.stringify(rows)).lastInsertRowid;
     for (const [kind, value] of keysOf(rows)) keys.insert.run(kind, value, last, id);
   };
   return db.transaction((rows: readonly AuditRow[]) => {
-    for (let i = 0; i < rows.length; i += MAX_EVENTS_PER_BATCH) writeOne(i === 0 && rows.length <= MAX_EVENTS_PER_BATCH ? rows : rows.slice(i, i + MAX_EVENTS_PER_BATCH));
+    if (rows.length <= MAX_EVENTS_PER_BATCH) writeOne(rows);
+    else for (let i = 0; i < rows.length; i += MAX_EVENTS_PER_BATCH) writeOne(rows.slice(i, i + MAX_EVENTS_PER_BATCH));
   });
+}
+
+/** The earliest and latest `time_ms` of `rows` (at least one). */
+function timeSpan(rows: readonly AuditRow[]): { first: number; last: number } {
+  let first = rows[0]![1];
+  let last = first;
+  for (const row of rows) {
+    if (row[1] < first) first = row[1];
+    if (row[1] > last) last = row[1];
+  }
+  return { first, last };
 }
 
 function keyStatements(db: Connection) {
@@ -215,11 +222,9 @@ export function createPruneChunk(db: Connection): (beforeMs: number, chunk: numb
         deleteBatch.run(batch.id);
         continue;
       }
-      let first = kept[0]![1];
-      for (const row of kept) if (row[1] < first) first = row[1];
       // Rewritten without the deleted events' places too: positions change, which only the view's
       // ids show (they stay in insertion order).
-      rewrite.run(first, kept.length, JSON.stringify(kept), batch.id);
+      rewrite.run(timeSpan(kept).first, kept.length, JSON.stringify(kept), batch.id);
       // The values only the removed events had must no longer lead a query to this batch.
       deleteKeys(batch, rows);
       for (const [kind, value] of keysOf(kept)) keys.insert.run(kind, value, batch.last_ms, batch.id);

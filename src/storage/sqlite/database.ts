@@ -40,19 +40,20 @@ const MIGRATION_BUSY_TIMEOUT_MS = 15 * 60_000;
  * and then finding it done, instead of failing on a table that already exists.
  */
 export function migrate(db: SqliteDatabase, owner: string, steps: readonly string[]): void {
-  const applied = db.prepare('SELECT MAX(version) AS v FROM schema_migrations WHERE owner = ?').pluck();
-  const pending = () => ((applied.get(owner) as number | null) ?? 0) < steps.length;
-  if (!pending()) return;
+  const latest = db.prepare('SELECT MAX(version) AS v FROM schema_migrations WHERE owner = ?').pluck();
+  const applied = () => (latest.get(owner) as number | null) ?? 0;
+  const from = applied() + 1;
+  if (from > steps.length) return;
   const record = db.prepare('INSERT INTO schema_migrations (owner, version, applied_at) VALUES (?, ?, ?)');
   const step = db.transaction((version: number) => {
-    if (((applied.get(owner) as number | null) ?? 0) >= version) return;
+    if (applied() >= version) return;
     db.exec(steps[version - 1]!);
     record.run(owner, version, Date.now());
   });
   const busyTimeout = db.pragma('busy_timeout', { simple: true }) as number;
   db.pragma(`busy_timeout = ${Math.max(busyTimeout, MIGRATION_BUSY_TIMEOUT_MS)}`);
   try {
-    for (let version = ((applied.get(owner) as number | null) ?? 0) + 1; version <= steps.length; version++) step.immediate(version);
+    for (let version = from; version <= steps.length; version++) step.immediate(version);
   } finally {
     db.pragma(`busy_timeout = ${busyTimeout}`);
   }
