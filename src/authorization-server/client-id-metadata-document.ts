@@ -58,9 +58,11 @@ export function isFetchableClientId(options: CimdOptions, id: string): boolean {
 }
 
 /**
- * The `fetch` oidc-provider uses for outbound requests (CIMD, jwks_uri). Every URL goes through
- * the connect-time address guard except those at an allowed origin (or all of them when
- * `allowPrivateAddresses`); never follows redirects; gives up after `timeoutMs`.
+ * The `fetch` oidc-provider uses for outbound requests (CIMD documents, `jwks_uri`,
+ * `sector_identifier_uri`). Every URL goes through the connect-time address guard except those at
+ * an allowed origin (or all of them when `allowPrivateAddresses`); never follows redirects; gives
+ * up after `timeoutMs`; and a URL whose fetch failed is answered with that failure for 5 s,
+ * whichever of these it is (below).
  * @see draft-ietf-oauth-client-id-metadata-document §6 (SSRF)
  */
 export function createOutboundFetch(options: CimdOptions, timeoutMs: number): (url: URL | string, init: RequestInit & { dispatcher?: unknown }) => Promise<Response> {

@@ -64,9 +64,12 @@ export async function cuttableProxy(targetUrl: string = TEST_REDIS_URL): Promise
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  const auth = target.username || target.password ? `${target.username}:${target.password}@` : '';
+  // The target's URL with only the host and port changed: credentials, database and options kept.
+  const via = new URL(target.href);
+  via.hostname = '127.0.0.1';
+  via.port = String(port);
   return {
-    url: `${target.protocol}//${auth}127.0.0.1:${port}${target.pathname}`,
+    url: via.href,
     cut() {
       open = false;
       for (const s of sockets) s.destroy();
