@@ -20,7 +20,8 @@ import { auth as authV1 } from '@modelcontextprotocol/sdk/client/auth.js';
 import { startHttpUpstream, type HttpUpstreamFixture } from '../gateway/fixtures/http-upstream.ts';
 import { CLUSTER_PASSWORD, startCluster, type Cluster } from '../helpers/cluster.ts';
 import { launchChromium, type ChromiumSignIn } from '../helpers/chromium-sign-in.ts';
-import { nginxUnavailable } from '../helpers/nginx.ts';
+import { nginxUnavailable, type AccessLogLine } from '../helpers/nginx.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { obtainTokens, refreshTokens } from '../helpers/oauth.ts';
 import { postgresUnavailable } from '../helpers/postgres.ts';
 import { redisUnavailable } from '../helpers/redis.ts';
@@ -48,9 +49,11 @@ function chromiumProvider(chromium: ChromiumSignIn, name: string) {
   return { provider, state };
 }
 
+const tokenRequest = (line: AccessLogLine) => line.method === 'POST' && line.uri === '/oauth/token';
+
 /** Hits per instance port of the access-log lines after `from`. */
-function hitsSince(cluster: Cluster, from: number, filter: (uri: string, method: string) => boolean = () => true): number[] {
-  const counts = cluster.nginx.hitsByPort(from, (line) => filter(line.uri, line.method));
+function hitsSince(cluster: Cluster, from: number, filter?: (line: AccessLogLine) => boolean): number[] {
+  const counts = cluster.nginx.hitsByPort(from, filter);
   return cluster.instances.map((i) => counts.get(i.port) ?? 0);
 }
 
@@ -121,7 +124,11 @@ describe('three instances behind nginx round-robin, no stickiness: sign-in and r
     const resource = `${cluster.front}/mcp`;
     // Six grants, each refreshed eight times in a row; the grants run at once, with tool calls
     // pinned to each instance alongside, so refreshes and MCP requests interleave on all three.
+    const beforeGrants = cluster.nginx.accessLog().length;
     const grants = await Promise.all(Array.from({ length: 6 }, () => obtainTokens({ issuer: cluster.front, resource, scope: 'notes:read', username: 'alice', password: CLUSTER_PASSWORD })));
+    // nginx logs a request once it has finished it, which can be just after its client read the
+    // answer: the grants' own token requests must be in the log before counting starts.
+    await waitFor(() => hitsSince(cluster, beforeGrants, tokenRequest).reduce((a, b) => a + b, 0) >= grants.length, 'the grants\' token requests in the access log');
     const from = cluster.nginx.accessLog().length;
     let refreshed = 0;
     let stop = false;
@@ -156,7 +163,7 @@ describe('three instances behind nginx round-robin, no stickiness: sign-in and r
     stop = true;
     const calls = await Promise.all(background);
     assert.equal(refreshed, 48);
-    const tokenHits = hitsSince(cluster, from, (uri, method) => method === 'POST' && uri === '/oauth/token');
+    const tokenHits = hitsSince(cluster, from, tokenRequest);
     assert.equal(tokenHits.reduce((a, b) => a + b, 0), 48);
     assert.ok(tokenHits.every((n) => n >= 8), `refreshes spread over every instance: ${tokenHits.join(', ')}`);
     assert.ok(calls.every((n) => n > 0), `tool calls ran on every instance meanwhile: ${calls.join(', ')}`);
