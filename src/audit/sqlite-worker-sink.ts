@@ -26,6 +26,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import type { SqliteDatabase } from '../storage/sqlite/database.ts';
+import { ChurnMap } from '../kernel/churn-map.ts';
 import { Batch, type BatchOptions } from './batch.ts';
 import { pruneAuditEventsInChunks, type PruneResult } from './retention.ts';
 import { migrateAudit } from './sqlite-sink.ts';
@@ -64,7 +65,7 @@ export class SqliteWorkerAuditSink implements AuditSink {
   readonly #batch: Batch<AuditEvent>;
   readonly #worker: Worker;
   /** Batches posted and not yet answered for, by sequence number. */
-  readonly #inFlight = new Map<number, AuditEvent[]>();
+  readonly #inFlight = new ChurnMap<number, AuditEvent[]>();
   /** Rows in `#inFlight`, kept at most `#maxInFlightEvents` (see the header). */
   #inFlightEvents = 0;
   readonly #maxInFlightEvents: number;

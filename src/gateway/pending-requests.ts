@@ -12,6 +12,7 @@
  * Order of checks for a new request: count cap, then byte cap (never for the only pending
  * request, so a body up to maxBodyBytes always gets through on its own).
  */
+import { ChurnMap } from '../kernel/churn-map.ts';
 import { GatewayError } from './errors.ts';
 import type { Exchange } from './exchange.ts';
 import { idKey, type JsonRpcId, type JsonRpcResponse } from './jsonrpc.ts';
@@ -74,9 +75,10 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * nothing due and re-arms.
  */
 export class PendingRequests {
-  private readonly byKey = new Map<string, PendingRequest>();
+  // ChurnMap: a request is added and removed on every call (kernel/churn-map.ts says why not a Map).
+  private readonly byKey = new ChurnMap<string, PendingRequest>();
   /** progressToken key → the request that carried it (MCP basic/utilities §Progress). */
-  private readonly byProgress = new Map<string, PendingRequest>();
+  private readonly byProgress = new ChurnMap<string, PendingRequest>();
   private held = 0;
   private timer: NodeJS.Timeout | undefined;
   /** When the armed timer fires (ms since the epoch); Infinity when none is armed. */

@@ -4,6 +4,7 @@
  * by count, bytes and age. What falls out is remembered per stream as a watermark, so a resume
  * that would skip an evicted event is refused instead of silently leaving a gap.
  */
+import { ChurnMap } from '../kernel/churn-map.ts';
 
 export interface ReplayLimits {
   maxEvents: number;
@@ -32,7 +33,7 @@ export class ReplayBuffer {
   private entries: ReplayEntry[] = [];
   private head = 0;
   private bytes = 0;
-  private readonly streams = new Map<number, StreamState>();
+  private readonly streams = new ChurnMap<number, StreamState>();
 
   constructor(private readonly limits: ReplayLimits) {}
 

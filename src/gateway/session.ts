@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import { ChurnMap } from '../kernel/churn-map.ts';
 import { GatewayError } from './errors.ts';
 import { formatEventId, type EventPosition } from './event-id.ts';
 import { EventStream, type EventStreamOwner } from './event-stream.ts';
@@ -107,7 +108,7 @@ export class Session implements EventStreamOwner, StreamSource {
   /** Called when a request passes its deadline (for logs). */
   onTimeout: ((request: PendingRequest) => void) | undefined;
   /** Live SSE streams by number (the GET stream once opened or needed, POST streams until answered). */
-  private readonly streams = new Map<number, EventStream>();
+  private readonly streams = new ChurnMap<number, EventStream>();
   /**
    * Ended streams (answered POST streams, replays of answered ones) still writing to a client that
    * is not reading: out of `streams`, yet their connections are destroyed when the session ends.

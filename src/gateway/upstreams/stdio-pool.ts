@@ -31,6 +31,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Caller } from '../../kernel/caller.ts';
+import { ChurnMap } from '../../kernel/churn-map.ts';
 import { idKey, isNotification, isRequest, rememberRaw, serializeLine, type JsonRpcId, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../jsonrpc.ts';
 import { childEnvironment, type StdioUpstreamOptions } from './stdio.ts';
 import { UpstreamError, type Upstream, type UpstreamConnection, type UpstreamConnectContext, type UpstreamEvents } from './types.ts';
@@ -52,7 +53,7 @@ interface Attached {
   sessionId: string;
   events: UpstreamEvents;
   /** Original request id (idKey) → the id it has in the child, for the client's cancellations. */
-  outgoing: Map<string, number>;
+  outgoing: ChurnMap<string, number>;
   /** When this session last sent a request: server-to-client requests go to the latest caller. */
   lastRequestAt: number;
 }
@@ -76,7 +77,8 @@ export interface StdioPool extends Upstream {
 
 class SharedChild {
   readonly sessions = new Map<string, Attached>();
-  readonly pending = new Map<number, PendingRequest>();
+  // ChurnMaps: an entry per request, added and removed all the time (kernel/churn-map.ts).
+  readonly pending = new ChurnMap<number, PendingRequest>();
   /** Rewritten progress token → the session and the token it chose. */
   readonly progress = new Map<string, { session: Attached; token: string | number }>();
   /** Child's server-to-client request id (idKey) → the session it was sent to. */
@@ -347,7 +349,7 @@ export function createStdioPool(options: StdioPoolOptions): StdioPool {
       if (closed) throw new UpstreamError('the gateway is shutting down');
       const shared = await childFor(ctx.caller);
       clearTimeout(shared.idleTimer);
-      const session: Attached = { sessionId: ctx.sessionId, events: ctx.events, outgoing: new Map(), lastRequestAt: 0 };
+      const session: Attached = { sessionId: ctx.sessionId, events: ctx.events, outgoing: new ChurnMap(), lastRequestAt: 0 };
       shared.sessions.set(ctx.sessionId, session);
       logger.debug({ server: server.name, sessionId: ctx.sessionId, pid: shared.child.pid, sessions: shared.sessions.size }, 'session joined a shared stdio upstream');
       return {
