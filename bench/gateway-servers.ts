@@ -5,6 +5,9 @@
  *   proxy <url>         a bare node:http pass-through proxy to <url> (keep-alive http.Agent, .pipe() both ways)
  *   proxy-pipeline <url> the same with stream.pipeline() (bench/proxies.ts: costs ~0.07 ms CPU/request more)
  *   proxy-undici <url>  the same pass-through with undici's Pool as the client side (what the gateway uses)
+ *   proxy-dispatch <url> undici's Pool through `dispatch` with a handler of its own, the request body read
+ *                       whole and sent as one buffer, the reply streamed to the client as it arrives: the
+ *                       gateway's own way of calling the upstream, with nothing else (no parsing, no auth)
  *   warden <url> [w]    mcp-warden (external fixture issuer, JWT + required scope) with /mcp/http → <url>,
  *                       /mcp/http-policy → <url> with a policy (and so an audit event per call),
  *                       /mcp/stdio → the tiny stdio server (policy on), /mcp/sh → a shell
@@ -31,7 +34,7 @@ function print(v: unknown): void {
 if (role === 'upstream') {
   const { url } = await startLeanMcpHttp();
   print({ url });
-} else if (role === 'proxy' || role === 'proxy-undici' || role === 'proxy-pipeline') {
+} else if (role === 'proxy' || role === 'proxy-undici' || role === 'proxy-pipeline' || role === 'proxy-dispatch') {
   // The ceiling for any gateway: a correct pass-through that does nothing but move bytes. Both
   // directions stream (pipeline: back-pressure and error handling, no buffering); the client side
   // keeps one socket per concurrent request alive (maxSockets far above the benchmark's 32), so
@@ -67,6 +70,19 @@ if (role === 'upstream') {
       });
       pipeline(req, out, (err) => {
         if (err && !res.headersSent) res.writeHead(502).end();
+      });
+    };
+  } else if (role === 'proxy-dispatch') {
+    // No stream on the upstream side: undici writes a buffer body with the request head at once
+    // and adds no listeners to its socket per request (a stream body does, and V8 then promotes
+    // each request's objects: docs/benchmarks.md, "Young tables for churning maps").
+    const pool = new Pool(upstream.origin, { connections: 256, pipelining: 1, keepAliveTimeout: 60_000 });
+    handler = (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        pool.dispatch({ path: req.url!, method: req.method as 'POST', headers: hopByHop(req.headers), body }, new PassThroughHandler(res));
       });
     };
   } else {
@@ -119,4 +135,48 @@ if (role === 'upstream') {
 } else {
   console.error(`unknown role ${role}`);
   process.exit(2);
+}
+
+/**
+ * proxy-dispatch's reply handler (undici's dispatch contract): the upstream's status and headers,
+ * hop-by-hop fields dropped (RFC 9110 §7.6.1), then its body chunk by chunk; a full client socket
+ * pauses the upstream read until it drains.
+ */
+class PassThroughHandler {
+  readonly #res: import('node:http').ServerResponse;
+  #resume: (() => void) | undefined;
+
+  constructor(res: import('node:http').ServerResponse) {
+    this.#res = res;
+  }
+
+  onConnect(): void {}
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    const headers: string[] = [];
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1');
+      const lower = name.toLowerCase();
+      if (lower === 'connection' || lower === 'keep-alive' || lower === 'transfer-encoding') continue;
+      headers.push(name, rawHeaders[i + 1]!.toString('latin1'));
+    }
+    this.#res.writeHead(statusCode, headers);
+    this.#resume = resume;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#res.write(chunk)) return true;
+    this.#res.once('drain', this.#resume!);
+    return false;
+  }
+
+  onComplete(): void {
+    this.#res.end();
+  }
+
+  onError(): void {
+    if (!this.#res.headersSent) this.#res.writeHead(502).end();
+    else this.#res.destroy();
+  }
 }
