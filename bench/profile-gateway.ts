@@ -3,9 +3,11 @@
  * under `node --cpu-prof`, sends tools/call through /mcp/http-policy (JWT + scope + policy +
  * audit, HTTP upstream) at concurrency 1 and 32, and summarises the samples taken while the load
  * ran (not start-up): self time per function and per file/package, in µs per request.
- * Run: npm run bench -- profile-gateway [--quick] [--path /mcp/http] [--proxy] [--top N] [--interval US]
+ * Run: npm run bench -- profile-gateway [--quick] [--path /mcp/http] [--proxy [ROLE]] [--only-c N] [--top N] [--interval US]
  * After the profile: CPU per thread of the process under test at each concurrency, from /proc.
- *   --proxy  profiles the bare undici pass-through (gateway-servers proxy-undici) instead: the floor.
+ *   --proxy [ROLE]  profiles a bare pass-through instead (a bench/gateway-servers.ts proxy role:
+ *                   proxy-undici by default, proxy-dispatch for the stricter line, proxy).
+ *   --only-c N      one concurrency (1 or 32) instead of both.
  * The .cpuprofile stays in the printed directory (open it in Chrome DevTools for a flame graph).
  */
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -114,15 +116,18 @@ function summarise(profile: Profile, from: number, to: number, requests: number)
 const dir = mkdtempSync(join(tmpdir(), 'warden-cpu-prof-'));
 try {
   const upstream = (await startServersChild(['upstream'])).info.url as string;
-  const proxy = process.argv.includes('--proxy');
-  const { child, info } = await startServersChild(proxy ? ['proxy-undici', upstream] : ['warden', upstream], { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...(INTERVAL ? [`--cpu-prof-interval=${INTERVAL}`] : [])] });
+  const proxyIndex = process.argv.indexOf('--proxy');
+  const proxy = proxyIndex !== -1;
+  const proxyRole = proxy && process.argv[proxyIndex + 1]?.startsWith('proxy') ? process.argv[proxyIndex + 1]! : 'proxy-undici';
+  const { child, info } = await startServersChild(proxy ? [proxyRole, upstream] : ['warden', upstream], { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...(INTERVAL ? [`--cpu-prof-interval=${INTERVAL}`] : [])] });
   const name = PATH.split('/').pop()!;
   const target = proxy ? { name: 'proxy', url: info.url as string } : { name: PATH, url: `${info.url}${PATH}`, token: info.tokens[name] };
   let requests = 0;
   const threadReports: (() => void)[] = [];
   let from = 0;
   let to = 0;
-  for (const c of [1, 32]) {
+  const onlyIndex = process.argv.indexOf('--only-c');
+  for (const c of onlyIndex === -1 ? [1, 32] : [Number(process.argv[onlyIndex + 1])]) {
     const s = await openSession(target, c);
     await load(s, c, 1000);
     if (!from) from = monotonicUs();
@@ -141,7 +146,7 @@ try {
   await exited;
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error('no .cpuprofile written');
-  console.log(`profile: ${join(dir, file)} (${PATH}, ${requests} requests at c=1 and c=32)`);
+  console.log(`profile: ${join(dir, file)} (${proxy ? proxyRole : PATH}, ${requests} requests)`);
   summarise(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile, from, to, requests);
   for (const report of threadReports) report();
 } finally {
