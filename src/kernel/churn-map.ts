@@ -11,7 +11,7 @@
  * generation (it lived across two scavenges: a quiet session, a long request), every later table
  * is allocated old too, and each one, when it is replaced, still points to the young values put
  * in it. A scavenge takes such pointers from old objects as roots without knowing the old table is
- * garbage (only a full collection would), so every value that passed through the table, and
+ * garbage (only a full collection would), so every value a table held when it was rebuilt, and
  * everything it references (a request's parsed body, its exchange, its `ServerResponse`), is
  * copied and then promoted to the old generation, where it stays until the next full collection.
  *
@@ -61,8 +61,11 @@ export class ChurnMap<K, V> implements Iterable<[K, V]> {
   }
 
   clear(): void {
+    const old = this.#map;
     this.#map = new Map();
     this.#madeAt = performance.now();
+    // As Map.clear(): iterators still on the old table end.
+    old.clear();
   }
 
   keys(): MapIterator<K> {

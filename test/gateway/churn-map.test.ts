@@ -30,7 +30,12 @@ describe('ChurnMap', () => {
     assert.equal(m.has('c'), true);
     assert.equal(m.delete('c'), true);
     assert.equal(m.delete('c'), false);
+    m.set('e', 5);
+    // As with a Map, an iterator under way ends when the map is cleared.
+    const running = m.values();
+    assert.equal(running.next().value, 10);
     m.clear();
+    assert.equal(running.next().done, true);
     assert.equal(m.size, 0);
     assert.deepEqual([...m.entries()], []);
   });

@@ -80,9 +80,9 @@ class SharedChild {
   // ChurnMaps: an entry per request, added and removed all the time (kernel/churn-map.ts).
   readonly pending = new ChurnMap<number, PendingRequest>();
   /** Rewritten progress token → the session and the token it chose. */
-  readonly progress = new Map<string, { session: Attached; token: string | number }>();
+  readonly progress = new ChurnMap<string, { session: Attached; token: string | number }>();
   /** Child's server-to-client request id (idKey) → the session it was sent to. */
-  readonly serverRequests = new Map<string, Attached>();
+  readonly serverRequests = new ChurnMap<string, Attached>();
   initializeResult: unknown;
   /** Sessions whose `initialize` waits for the first one's answer. */
   initializeWaiters: { session: Attached; id: JsonRpcId }[] | undefined;
