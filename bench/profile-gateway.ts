@@ -127,7 +127,9 @@ try {
   let from = 0;
   let to = 0;
   const onlyIndex = process.argv.indexOf('--only-c');
-  for (const c of onlyIndex === -1 ? [1, 32] : [Number(process.argv[onlyIndex + 1])]) {
+  const only = onlyIndex === -1 ? undefined : Number(process.argv[onlyIndex + 1]);
+  if (only !== undefined && !(Number.isInteger(only) && only > 0)) throw new Error('--only-c takes a concurrency, e.g. --only-c 1');
+  for (const c of only === undefined ? [1, 32] : [only]) {
     const s = await openSession(target, c);
     await load(s, c, 1000);
     if (!from) from = monotonicUs();
