@@ -33,6 +33,9 @@ function rawExchange(port: number, data: string): Promise<string> {
 describe('Koa and Node parser errors go through the JSON logger', () => {
   it('RFC 9112 §7.1: a malformed chunked body leaves only JSON lines on stderr, and each request gets a 4xx', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
+    // 'close' comes once the process exited and its stdout and stderr were read to the end: awaited
+    // below from a promise made now, so it cannot have fired before anyone listened.
+    const closed = once(child, 'close');
     let stderr = '';
     let stdout = '';
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
@@ -57,8 +60,7 @@ describe('Koa and Node parser errors go through the JSON logger', () => {
       assert.match(both, /HTTP\/1\.1 400 Bad Request/);
     } finally {
       child.kill('SIGTERM');
-      // 'close': exited and its stderr read to the end.
-      if (child.exitCode === null || child.stderr?.readableEnded === false) await once(child, 'close');
+      await closed;
       if (dir) rmSync(dir, { recursive: true, force: true });
     }
     const lines = stderr.split('\n').filter((l) => l.trim() !== '');
