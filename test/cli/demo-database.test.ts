@@ -5,7 +5,6 @@ import { createSqliteUserRecords } from '../../src/storage/sqlite/users.ts';
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,20 +14,11 @@ import { main } from '../../src/cli/main.ts';
 import { findDemoDatabase, PACKAGE_DEMO_DB } from '../../src/cli/config-options.ts';
 import { openDatabase } from '../../src/storage/sqlite/database.ts';
 import { UserStore } from '../../src/users/user-store.ts';
+import { runBin } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/mcp-warden.js', import.meta.url));
 
 function run(args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.once('error', reject);
-    // 'close', not 'exit': the child's pipes may still hold output when it has exited (node:child_process).
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runBin(args, { cwd, env: { HOME: process.env.HOME, ...env } });
 }
 
 async function seed(path: string, user: string): Promise<void> {

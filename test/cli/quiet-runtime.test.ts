@@ -4,25 +4,15 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { waitFor } from '../helpers/wait-for.ts';
 import { runtimeNote } from '../../src/authorization-server/oidc-provider-module.ts';
+import { BIN, runBin } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/mcp-warden.js', import.meta.url));
 const WARNING = /oidc-provider WARNING/;
 
 /** Runs `mcp-warden <args>` as a child process on the current Node; its exit code and output. */
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, HOME: process.env.HOME } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.once('error', reject);
-    // 'close', not 'exit': the child's pipes may still hold output when it has exited (node:child_process).
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runBin(args, { env: { HOME: process.env.HOME } });
 }
 
 describe(`quiet CLI on Node ${process.versions.node}: commands that do not serve print nothing extra`, () => {

@@ -1,11 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import { main } from '../../src/cli/main.ts';
 import { startWarden, type Warden } from '../../src/app.ts';
@@ -15,20 +13,11 @@ import { SecretsKeyError } from '../../src/downstream/index.ts';
 import { obtainTokens } from '../helpers/oauth.ts';
 import { captureLogs, connectClient, PASSWORD, seedUsers, textOf } from '../downstream/e2e-fixtures.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { runBin } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/mcp-warden.js', import.meta.url));
 
-function cli(args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
+function cli(args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runBin(args, { env, stdin });
 }
 
 /** `mcp-warden …` through main(), for commands that do not read standard input. */
