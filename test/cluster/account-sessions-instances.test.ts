@@ -15,7 +15,8 @@ import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { Browser } from '../helpers/oauth.ts';
 import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
-import { cuttableProxy, redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
+import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
+import { cuttableProxy } from '../helpers/tcp-proxy.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { captureLogs } from '../downstream/e2e-fixtures.ts';
 import { createServer } from 'node:http';
@@ -47,7 +48,7 @@ describe('account page sessions on two instances sharing Redis', { skip: unavail
     front = `http://127.0.0.1:${lb.port}`;
     const env = { PATH: process.env.PATH, WARDEN_DEMO_PASSWORD: PASSWORD, WARDEN_PUBLIC_URL: front, PORT: '0', WARDEN_SECRETS_KEY: randomBytes(32).toString('base64') };
     for (let i = 0; i < 2; i++) {
-      const proxy = await cuttableProxy();
+      const proxy = await cuttableProxy(TEST_REDIS_URL);
       proxies.push(proxy);
       const config = (port: number): Config => {
         const demo = buildDemoConfig(env);

@@ -14,7 +14,8 @@ import { CLUSTER_PASSWORD, startCluster, type Cluster } from '../helpers/cluster
 import { nginxUnavailable } from '../helpers/nginx.ts';
 import { obtainTokens, registerPublicClient } from '../helpers/oauth.ts';
 import { postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
-import { cuttableProxy, redisUnavailable } from '../helpers/redis.ts';
+import { redisUnavailable } from '../helpers/redis.ts';
+import { cuttableProxy } from '../helpers/tcp-proxy.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { describeTally, mixedLoad, sleep, tally } from './fault-load.ts';
 

@@ -12,7 +12,8 @@ import { createMemoryStore } from '../../src/storage/memory/store.ts';
 import { describeRedisUrl, openRedisConnection, reconnectDelayMs, type RedisConnection } from '../../src/cluster/redis-connection.ts';
 import { createRedisRevocationBus, parseRevocationMessage, REVOCATION_CHANNEL } from '../../src/cluster/revocation-bus.ts';
 import { createLogger, silentLogger } from '../../src/log.ts';
-import { cuttableProxy, redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
+import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
+import { cuttableProxy } from '../helpers/tcp-proxy.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 /** A logger whose JSON lines the test reads back. */
@@ -110,7 +111,7 @@ describe('the Redis revocation bus', { skip: await redisUnavailable() }, () => {
 
   it('an outage: publishing neither waits nor fails, one warning however many attempts, one recovery line, and the subscription resumes by itself', async () => {
     const prefix = testKeyPrefix();
-    const proxy = await cuttableProxy();
+    const proxy = await cuttableProxy(TEST_REDIS_URL);
     proxies.push(proxy);
     const log = capturingLogger();
     // The default user has no password here, so Redis accepts any: the password must still not be logged.
@@ -172,7 +173,7 @@ describe('the Redis revocation bus', { skip: await redisUnavailable() }, () => {
 
   it('a revocation published while the subscriber was cut off reaches the list through a full Store read when it reconnects', async () => {
     const prefix = testKeyPrefix();
-    const proxy = await cuttableProxy();
+    const proxy = await cuttableProxy(TEST_REDIS_URL);
     proxies.push(proxy);
     const conn = connect(prefix, proxy.url);
     const bus = createRedisRevocationBus(conn, silentLogger);
@@ -192,7 +193,7 @@ describe('the Redis revocation bus', { skip: await redisUnavailable() }, () => {
   });
 
   it('Redis unreachable from the start: opening does not wait, does not throw, and publishing resolves', async () => {
-    const proxy = await cuttableProxy();
+    const proxy = await cuttableProxy(TEST_REDIS_URL);
     proxies.push(proxy);
     proxy.cut();
     const log = capturingLogger();

@@ -26,7 +26,8 @@ import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../hel
 import { openPostgres } from '../../src/storage/postgres/database.ts';
 import { createPostgresStore } from '../../src/storage/postgres/store.ts';
 import { createRevocationList, revocationHorizonMs } from '../../src/authorization-server/revocation.ts';
-import { cuttableProxy, redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
+import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
+import { cuttableProxy } from '../helpers/tcp-proxy.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { roundRobin } from '../helpers/round-robin.ts';
 
@@ -54,7 +55,7 @@ describe('two instances on one PostgreSQL and one Redis: revocation reaches ever
     front = `http://127.0.0.1:${lb.port}`;
     const env = { PATH: process.env.PATH, WARDEN_DEMO_PASSWORD: PASSWORD, WARDEN_DEMO_CLIENT_SECRET: AGENT_SECRET, WARDEN_PUBLIC_URL: front, PORT: '0' };
     for (let i = 0; i < 2; i++) {
-      const proxy = await cuttableProxy();
+      const proxy = await cuttableProxy(TEST_REDIS_URL);
       proxies.push(proxy);
       const config = (port: number): Config => {
         const demo = buildDemoConfig(env);

@@ -15,7 +15,8 @@ import { startWarden, type Warden } from '../../src/app.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { startFixtureIssuer, type FixtureIssuer } from '../gateway/fixtures/issuer.ts';
 import { messagesOf, openSession, post, TINY_SERVER } from '../gateway/fixtures/raw.ts';
-import { cuttableProxy, redisUnavailable, testKeyPrefix } from '../helpers/redis.ts';
+import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
+import { cuttableProxy } from '../helpers/tcp-proxy.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const SECRET = 'cluster-secret-0123456789abcdefghijklmnop';
@@ -33,7 +34,7 @@ describe('the session directory during a Redis outage', { skip: await redisUnava
     issuer = await startFixtureIssuer();
     dir = mkdtempSync(join(tmpdir(), 'warden-outage-'));
     for (let i = 0; i < 2; i++) {
-      const proxy = await cuttableProxy();
+      const proxy = await cuttableProxy(TEST_REDIS_URL);
       proxies.push(proxy);
       wardens.push(await startWarden((port) => parseConfig({
         listen: { host: '127.0.0.1', port },

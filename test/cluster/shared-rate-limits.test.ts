@@ -19,7 +19,8 @@ import { buildDemoConfig } from '../../src/config/demo.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { createLogger, silentLogger } from '../../src/log.ts';
-import { cuttableProxy, redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
+import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
+import { cuttableProxy } from '../helpers/tcp-proxy.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 function capturingLogger() {
@@ -107,7 +108,7 @@ describe('rate limits shared through Redis', { skip: await redisUnavailable() },
 
   it('Redis cut: the local limiter answers, with one warning for the outage; once Redis is back the count is shared again', async () => {
     const prefix = testKeyPrefix();
-    const proxy = await cuttableProxy();
+    const proxy = await cuttableProxy(TEST_REDIS_URL);
     proxies.push(proxy);
     const log = capturingLogger();
     const limit = { max: 2, windowMs: 60_000 };
@@ -163,7 +164,7 @@ describe('the sign-in backoff shared through Redis', { skip: await redisUnavaila
 
   it('Redis cut: the local backoff answers, with one warning; back: shared again', async () => {
     const prefix = testKeyPrefix();
-    const proxy = await cuttableProxy();
+    const proxy = await cuttableProxy(TEST_REDIS_URL);
     proxies.push(proxy);
     const log = capturingLogger();
     const conn = openRedisConnection({ url: proxy.url, keyPrefix: prefix, logger: log.logger, maxBackoffMs: 200 });

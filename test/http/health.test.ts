@@ -15,7 +15,8 @@ import { buildDemoConfig } from '../../src/config/demo.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { handleHealth } from '../../src/http/health.ts';
 import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
-import { cuttableProxy, redisUnavailable, testKeyPrefix } from '../helpers/redis.ts';
+import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
+import { cuttableProxy } from '../helpers/tcp-proxy.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const env = { PATH: process.env.PATH, WARDEN_DEMO_PASSWORD: 'correct horse battery staple', PORT: '0' };
@@ -109,7 +110,7 @@ describe('health checks with PostgreSQL and Redis', { skip: unavailable }, () =>
   before(async () => {
     pg = await openTestPostgres();
     pgProxy = await cuttableProxy(TEST_POSTGRES_URL);
-    redisProxy = await cuttableProxy();
+    redisProxy = await cuttableProxy(TEST_REDIS_URL);
     warden = await startWarden((port) => configFor(port,
       { postgres: { url: pgProxy.url, schema: pg.schema, maxConnections: 2 } },
       { cluster: { redis: { url: redisProxy.url, keyPrefix: testKeyPrefix() }, secret: 'cluster-secret-0123456789abcdefghijklmnop' } }), { env, announce: () => {} });

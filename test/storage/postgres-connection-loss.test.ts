@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { openPostgres, type PostgresDatabase } from '../../src/storage/postgres/database.ts';
 import { postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
-import { cuttableProxy } from '../helpers/redis.ts';
+import { cuttableProxy } from '../helpers/tcp-proxy.ts';
 
 describe('PostgreSQL: a connection lost during a transaction', { skip: await postgresUnavailable() }, () => {
   let proxy: Awaited<ReturnType<typeof cuttableProxy>>;
