@@ -49,10 +49,7 @@ describe('MCP sessions across three instances behind nginx round-robin, no stick
   });
 
   /** Instances (by index) that served requests to `path` among the access-log lines after `from`. */
-  function servedBy(from: number, path: string): number[] {
-    const counts = cluster.nginx.hitsByPort(from, (line) => line.uri === path);
-    return cluster.instances.map((x) => counts.get(x.port) ?? 0);
-  }
+  const servedBy = (from: number, path: string) => cluster.hitsPerInstance(from, (line) => line.uri === path);
 
   /**
    * nginx writes an access-log line when it has finished a request, which can be just after its

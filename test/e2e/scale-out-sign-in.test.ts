@@ -51,11 +51,6 @@ function chromiumProvider(chromium: ChromiumSignIn, name: string) {
 
 const tokenRequest = (line: AccessLogLine) => line.method === 'POST' && line.uri === '/oauth/token';
 
-/** Hits per instance port of the access-log lines after `from`. */
-function hitsSince(cluster: Cluster, from: number, filter?: (line: AccessLogLine) => boolean): number[] {
-  const counts = cluster.nginx.hitsByPort(from, filter);
-  return cluster.instances.map((i) => counts.get(i.port) ?? 0);
-}
 
 describe('three instances behind nginx round-robin, no stickiness: sign-in and refresh', { skip }, () => {
   let upstream: HttpUpstreamFixture;
@@ -103,7 +98,7 @@ describe('three instances behind nginx round-robin, no stickiness: sign-in and r
     // RFC 9207 §2.4: the SDK checks the callback's `iss` against the issuer it discovered.
     const callback = state.callback!.searchParams;
     assert.equal(await authV2(provider as OAuthClientProvider, { serverUrl, authorizationCode: callback.get('code')!, iss: callback.get('iss') ?? undefined }), 'AUTHORIZED');
-    const hits = hitsSince(cluster, from);
+    const hits = cluster.hitsPerInstance(from);
     assert.ok(hits.every((n) => n >= 1), `each instance served part of the sign-in: ${hits.join(', ')}`);
     await useAtEachInstance(state.tokens!.access_token, 'v2');
   });
@@ -115,7 +110,7 @@ describe('three instances behind nginx round-robin, no stickiness: sign-in and r
     assert.equal(await authV1(provider as never, { serverUrl }), 'REDIRECT');
     assert.equal(state.callback?.searchParams.get('error'), null, `authorization failed: ${state.callback?.href}`);
     assert.equal(await authV1(provider as never, { serverUrl, authorizationCode: state.callback!.searchParams.get('code')! }), 'AUTHORIZED');
-    const hits = hitsSince(cluster, from);
+    const hits = cluster.hitsPerInstance(from);
     assert.ok(hits.every((n) => n >= 1), `each instance served part of the sign-in: ${hits.join(', ')}`);
     await useAtEachInstance(state.tokens!.access_token, 'v1');
   });
@@ -128,7 +123,7 @@ describe('three instances behind nginx round-robin, no stickiness: sign-in and r
     const grants = await Promise.all(Array.from({ length: 6 }, () => obtainTokens({ issuer: cluster.front, resource, scope: 'notes:read', username: 'alice', password: CLUSTER_PASSWORD })));
     // nginx logs a request once it has finished it, which can be just after its client read the
     // answer: the grants' own token requests must be in the log before counting starts.
-    await waitFor(() => hitsSince(cluster, beforeGrants, tokenRequest).reduce((a, b) => a + b, 0) >= grants.length, 'the grants\' token requests in the access log');
+    await waitFor(() => cluster.hitsPerInstance(beforeGrants, tokenRequest).reduce((a, b) => a + b, 0) >= grants.length, 'the grants\' token requests in the access log');
     const from = cluster.nginx.accessLog().length;
     let refreshed = 0;
     let stop = false;
@@ -163,7 +158,7 @@ describe('three instances behind nginx round-robin, no stickiness: sign-in and r
     stop = true;
     const calls = await Promise.all(background);
     assert.equal(refreshed, 48);
-    const tokenHits = hitsSince(cluster, from, tokenRequest);
+    const tokenHits = cluster.hitsPerInstance(from, tokenRequest);
     assert.equal(tokenHits.reduce((a, b) => a + b, 0), 48);
     assert.ok(tokenHits.every((n) => n >= 8), `refreshes spread over every instance: ${tokenHits.join(', ')}`);
     assert.ok(calls.every((n) => n > 0), `tool calls ran on every instance meanwhile: ${calls.join(', ')}`);

@@ -18,7 +18,7 @@ import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort, startNginx, waitForPort, type Nginx } from './nginx.ts';
+import { freePort, startNginx, waitForPort, type AccessLogLine, type Nginx } from './nginx.ts';
 import { TEST_POSTGRES_URL } from './postgres.ts';
 import { TEST_REDIS_URL, testKeyPrefix } from './redis.ts';
 import { waitFor } from './wait-for.ts';
@@ -77,6 +77,8 @@ export interface Cluster {
   restart(index: number): Promise<void>;
   /** SIGTERM to every instance (they flush and close), and wait until they are gone; nginx stays. */
   stopInstances(): Promise<void>;
+  /** Requests each instance (by index) served among nginx's access-log lines after the first `from`, optionally only those matching `filter`. */
+  hitsPerInstance(from: number, filter?: (line: AccessLogLine) => boolean): number[];
   /** A query on the deployment's schema (a connection of its own, closed after). */
   query<T extends pg.QueryResultRow>(sql: string, values?: unknown[]): Promise<T[]>;
   stop(): Promise<void>;
@@ -178,6 +180,10 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     get nginx() {
       if (!nginx) throw new Error('this cluster has no nginx (front: direct)');
       return nginx;
+    },
+    hitsPerInstance(from, filter) {
+      const counts = cluster.nginx.hitsByPort(from, filter);
+      return instances.map((x) => counts.get(x.port) ?? 0);
     },
     async kill(i) {
       const { child } = instances[i]!;
