@@ -8,9 +8,10 @@ import { Pool } from 'undici';
 import type { Logger } from '../../log.ts';
 import type { HttpUpstream, ServerConfig } from '../../config/schema.ts';
 import type { DownstreamCredentials } from '../../downstream/types.ts';
-import { idKey, isRequest, parseJsonRpcMessage, rememberRaw, serialize, type JsonRpcId } from '../jsonrpc.ts';
+import { idKey, isRequest, parseJsonRpcMessage, rememberRaw, serialize, type JsonRpcId, type JsonRpcMessage } from '../jsonrpc.ts';
 import { createParser } from 'eventsource-parser';
 import { postUpstream, type PostReply } from './http-post.ts';
+import { scanResponse, ScannedResponse } from '../response-envelope.ts';
 import { UpstreamError, type Upstream, type UpstreamConnection, type UpstreamConnectContext } from './types.ts';
 
 export interface HttpUpstreamOptions {
@@ -160,16 +161,27 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         ctx.events.closed(reason);
       };
 
+      /** Hands one upstream message to the session; a failure to route it is logged, never thrown into the reader of the upstream's reply. */
+      const deliver = (message: JsonRpcMessage) => {
+        try {
+          ctx.events.message(message);
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, 'a message from the HTTP upstream could not be routed; ignored');
+        }
+      };
+
       const emit = (value: unknown, text?: string) => {
         const list = Array.isArray(value) ? value : [value];
         for (const v of list) {
+          let message: JsonRpcMessage;
           try {
-            const message = parseJsonRpcMessage(v);
-            if (text !== undefined && list.length === 1) rememberRaw(message, text);
-            ctx.events.message(message);
+            message = parseJsonRpcMessage(v);
           } catch {
             log.warn('HTTP upstream sent something that is not a JSON-RPC message; ignored');
+            continue;
           }
+          if (text !== undefined && list.length === 1) rememberRaw(message, text);
+          deliver(message);
         }
       };
 
@@ -327,6 +339,13 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
           }
           const text = res.text;
           if (!text) return;
+          // The usual answer, one response, is routed by its envelope and forwarded as its text,
+          // without building its value (response-envelope.ts); anything else is parsed in full.
+          const envelope = scanResponse(text);
+          if (envelope) {
+            deliver(new ScannedResponse(envelope, text));
+            return;
+          }
           try {
             emit(JSON.parse(text), text);
           } catch {
