@@ -28,7 +28,7 @@ export interface EmbeddedAuthorizationServer {
   issuer: string;
   handles(pathname: string): boolean;
   handle(req: IncomingMessage, res: ServerResponse): void;
-  publicJwks(): Promise<JSONWebKeySet>;
+  publicJwks(): JSONWebKeySet;
   /** Picks up a signing key added by `mcp-warden keys rotate` (src/authorization-server/keys-reload.ts). */
   reloadSigningKeys(): Promise<{ changed: boolean; kids: string[] }>;
   /** RFC 7009 §2.1: revoked access tokens, and every access token of a revoked grant, user or client. */

@@ -95,7 +95,7 @@ export interface AuthorizationServer {
   handles(pathname: string): boolean;
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** The published keys (newest first). The same object until the signing keys change. */
-  publicJwks(): Promise<{ keys: JWK[] }>;
+  publicJwks(): { keys: JWK[] };
   /**
    * Re-reads the keys table and, when `mcp-warden keys rotate` changed it, signs with the new
    * key from now on while still publishing the previous one. Runs every
@@ -452,7 +452,8 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
         sendAuthorizationServerError(res, err instanceof AuthorizationServerError ? err : new AuthorizationServerError('server_error', 'unexpected error'), format, requestId);
       });
     },
-    async publicJwks() {
+    // Synchronous: the gateway's token verifier reads it for every request (cache hits included).
+    publicJwks() {
       return publicSet;
     },
     reloadSigningKeys,

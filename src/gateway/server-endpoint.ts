@@ -177,7 +177,8 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
         cors = edge;
         const hopFrom = verifyHop(req);
         const started = performance.now();
-        const caller = await authenticate(ctx, req, query, started);
+        const authenticated = authenticate(ctx, req, query, started);
+        const caller = authenticated instanceof Promise ? await authenticated : authenticated;
         checkRequiredScopes(ctx, caller, started);
         const header = readProtocolVersion(req);
         // A session held by another instance: forwarded there, or adopted here (src/cluster/session-routing.ts).

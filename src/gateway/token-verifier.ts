@@ -31,6 +31,13 @@ export interface TokenVerifier {
    * @throws GatewayError invalid_token
    */
   verify(token: string, server: ServerConfig): Promise<Caller>;
+  /**
+   * The caller of a token verified before, answered without a promise: a cache hit still within
+   * its exp/nbf, under the current key set, that the revocation check clears synchronously.
+   * Undefined whenever `verify` must decide (a miss, an expired or revoked entry, keys or a
+   * revocation answer still on their way): it never refuses on its own.
+   */
+  verifyNow(token: string, server: ServerConfig): Caller | undefined;
 }
 
 export interface TokenVerifierOptions {
@@ -40,7 +47,7 @@ export interface TokenVerifierOptions {
    * Read at every verification, cache hits included (so keep it a memory read), and compared by
    * identity: return the same object while the keys are unchanged, a new one when they change.
    */
-  publicJwks?: () => Promise<JSONWebKeySet>;
+  publicJwks?: () => JSONWebKeySet | Promise<JSONWebKeySet>;
   /**
    * Embedded AS: re-reads its keys table (`reloadSigningKeys`), for a token whose `kid` is not
    * in `publicJwks` yet because another instance on the same database rotated first.
@@ -127,20 +134,34 @@ export async function discoverIssuerMetadata(issuer: string): Promise<Discovered
  * database may have rotated first.
  */
 function embeddedKeyResolver(
-  publicJwks: () => Promise<JSONWebKeySet>,
+  publicJwks: () => JSONWebKeySet | Promise<JSONWebKeySet>,
   reloadKeys: (() => Promise<unknown>) | undefined,
   reloadCooldownMs: number,
   onChange: () => void,
-): { getKey: JWTVerifyGetKey; sync: () => Promise<void> } {
+): { getKey: JWTVerifyGetKey; sync: () => Promise<void>; syncNow: () => boolean } {
   let current: { jwks: JSONWebKeySet; getKey: JWTVerifyGetKey } | undefined;
   let lastReload = -Infinity;
-  /** Brings the local set up to date with the AS; true when it changed. */
-  const load = async () => {
-    const jwks = await publicJwks();
+  /** Takes `jwks` as the local set; true when it changed. */
+  const adopt = (jwks: JSONWebKeySet) => {
     if (current?.jwks === jwks) return false;
     const first = current === undefined;
     current = { jwks, getKey: createLocalJWKSet(jwks) };
     if (!first) onChange();
+    return true;
+  };
+  /** Brings the local set up to date with the AS; true when it changed. */
+  const load = async () => adopt(await publicJwks());
+  /**
+   * The same without a promise, when the AS answers synchronously (the embedded AS holds its set
+   * in memory); false when the answer is a promise, which then updates the set when it settles.
+   */
+  const syncNow = () => {
+    const jwks = publicJwks();
+    if (jwks instanceof Promise) {
+      jwks.then(adopt, () => undefined);
+      return false;
+    }
+    adopt(jwks);
     return true;
   };
   const refresh = async () => {
@@ -162,7 +183,7 @@ function embeddedKeyResolver(
       throw err;
     }
   };
-  return { getKey, sync: async () => { await load(); } };
+  return { getKey, sync: async () => { await load(); }, syncNow };
 }
 
 /**
@@ -240,6 +261,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   let getKey: JWTVerifyGetKey;
   /** Embedded AS: brings the key set up to date before a cache lookup. */
   let syncKeys: (() => Promise<void>) | undefined;
+  /** Embedded AS: the same without a promise; false when that cannot be done now. */
+  let syncKeysNow: (() => boolean) | undefined;
   if (external) {
     let remote: JWTVerifyGetKey | undefined;
     getKey = async (header, token) => {
@@ -255,7 +278,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     if (!options.publicJwks) throw new Error('embedded authorization server mode needs publicJwks');
     // RFC 7517 §5: a token verified with a key that has since left the set (`keys rotate
     // --force`) is not served from the cache: with a compromised key the attacker chose its exp.
-    ({ getKey, sync: syncKeys } = embeddedKeyResolver(options.publicJwks, options.reloadKeys, options.keysReloadCooldownMs ?? KEYS_RELOAD_COOLDOWN_MS, () => {
+    ({ getKey, sync: syncKeys, syncNow: syncKeysNow } = embeddedKeyResolver(options.publicJwks, options.reloadKeys, options.keysReloadCooldownMs ?? KEYS_RELOAD_COOLDOWN_MS, () => {
       keySetGeneration++;
       verified.clear();
     }));
@@ -294,16 +317,29 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     throw new GatewayError('invalid_token', 'the access token was revoked', { reason: 'revoked' });
   };
 
+  /** RFC 7519 §4.1.4, §4.1.5: a remembered verification is used only while its exp and nbf allow. */
+  const stillValid = (hit: Caller) => {
+    const t = clock();
+    const nbf = hit.claims.nbf;
+    return hit.expiresAt + CLOCK_TOLERANCE_SECONDS > t && !(typeof nbf === 'number' && nbf - CLOCK_TOLERANCE_SECONDS > t);
+  };
+
   return {
+    verifyNow(token, server) {
+      if (maxCached === 0 || (syncKeysNow && !syncKeysNow())) return undefined;
+      const hit = verified.get(server.path, token);
+      if (!hit || !stillValid(hit)) return undefined;
+      // Any answer but a synchronous "not revoked" (a promise, or revoked) is verify's to handle.
+      if (isRevoked && isRevoked(hit.claims) !== false) return undefined;
+      return hit;
+    },
     async verify(token, server) {
       const path = server.path;
       if (syncKeys) await syncKeys();
       const generation = keySetGeneration;
       const hit = maxCached > 0 ? verified.get(path, token) : undefined;
       if (hit) {
-        const t = clock();
-        const nbf = hit.claims.nbf;
-        if (hit.expiresAt + CLOCK_TOLERANCE_SECONDS > t && !(typeof nbf === 'number' && nbf - CLOCK_TOLERANCE_SECONDS > t)) {
+        if (stillValid(hit)) {
           if (isRevoked) {
             const pending = refuseIfRevoked(hit, path, token);
             if (pending) await pending;

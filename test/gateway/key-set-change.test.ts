@@ -69,4 +69,21 @@ describe('gateway verifier: the embedded AS key set is read at every verificatio
     await verifier.verify(await a.mint(), server);
     await verifier.verify(await b.mint(), server);
   });
+
+  it('the synchronous path reads the key set too: after a forced rotation a cached token is not answered at once; with keys behind a promise nothing is', async () => {
+    const a = await signingKey('A');
+    const b = await signingKey('B');
+    let set: JSONWebKeySet = Object.freeze({ keys: [b.jwk, a.jwk] });
+    const verifier = createTokenVerifier({ config, publicJwks: () => set });
+    const used = await a.mint();
+    await verifier.verify(used, server);
+    assert.equal(verifier.verifyNow(used, server)?.subject, 'u', 'cached, and A still published');
+    set = Object.freeze({ keys: [b.jwk] });
+    assert.equal(verifier.verifyNow(used, server), undefined, 'the set changed: the cache was cleared');
+    assert.equal(await refusal(verifier.verify(used, server)), 'invalid_token');
+    const later = createTokenVerifier({ config, publicJwks: async () => set });
+    const current = await b.mint();
+    await later.verify(current, server);
+    assert.equal(later.verifyNow(current, server), undefined, 'a key set that comes as a promise cannot be checked at once');
+  });
 });

@@ -78,6 +78,7 @@ describe('per-server audience: introspected (opaque) tokens and configuration', 
       const verifier = createTokenVerifier({ config });
       const token = issuer.opaque({ aud: 'api://server-a' });
       assert.equal((await verifier.verify(token, config.servers[0]!)).subject, 'alice');
+      assert.equal(verifier.verifyNow(token, config.servers[0]!), undefined, 'an introspected token is not remembered: it is asked about at every use');
       await assert.rejects(verifier.verify(token, config.servers[1]!), (e: unknown) => e instanceof GatewayError && e.code === 'invalid_token');
     } finally {
       await issuer.close();

@@ -197,7 +197,9 @@ describe('challenge rendering and verifier units', () => {
       const token = await issuer.mint({ aud: 'http://127.0.0.1:9/mcp', exp: now + 30 });
       const first = await verifier.verify(token, config.servers[0]!);
       assert.equal(await verifier.verify(token, config.servers[0]!), first, 'served from the cache');
+      assert.equal(verifier.verifyNow(token, config.servers[0]!), first, 'and answered at once');
       now += 95;
+      assert.equal(verifier.verifyNow(token, config.servers[0]!), undefined, 'past exp: verify decides');
       await assert.rejects(verifier.verify(token, config.servers[0]!), (e: unknown) => e instanceof GatewayError && e.code === 'invalid_token');
     } finally {
       await issuer.close();

@@ -32,7 +32,7 @@ function context(overrides: Partial<EndpointContext> & { requiredScopes?: string
     config,
     server: config.servers[0]!,
     resourceMetadataUrl: 'https://mcp.example.com/.well-known/oauth-protected-resource/mcp',
-    verifier: { verify: async () => caller },
+    verifier: { verify: async () => caller, verifyNow: () => undefined },
     policy: undefined,
     log: silentLogger,
     record: (r: DecisionRecord) => records.push(r),
@@ -70,9 +70,10 @@ describe('endpoint steps', () => {
 
   it('authenticate, RFC 6750 §3.1: no token is 401 with no error code, audited under the client address; a verified token yields the caller', async () => {
     const { ctx, records } = context();
-    await assert.rejects(authenticate(ctx, req('POST'), '', performance.now()), code('unauthorized', 401));
+    // Refused before any verification: thrown at once, not through a promise.
+    assert.throws(() => authenticate(ctx, req('POST'), '', performance.now()), code('unauthorized', 401));
     assert.deepEqual(records.at(-1), { method: 'http', decision: 'deny', reason: 'no access token', latencyUs: 0, remoteAddress: '192.0.2.1' });
-    await assert.rejects(authenticate(ctx, req('POST', { authorization: 'Basic abc' }), '', performance.now()), code('invalid_request', 400));
+    assert.throws(() => authenticate(ctx, req('POST', { authorization: 'Basic abc' }), '', performance.now()), code('invalid_request', 400));
     assert.equal(records.at(-1)?.reason, 'malformed authorization');
     assert.equal(await authenticate(ctx, req('POST', { authorization: 'Bearer abc.def' }), '', performance.now()), caller);
   });

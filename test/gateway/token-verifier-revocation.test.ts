@@ -44,7 +44,8 @@ describe('gateway verifier with the revocation list (RFC 7009 §2.1)', () => {
     };
     const list = createRevocationList({ records: counted, now: Date.now, horizonMs: revocationHorizonMs(300), syncIntervalMs: 3_600_000 });
     await list.start();
-    const verifier = createTokenVerifier({ config, publicJwks: async () => jwks, isRevoked: (claims) => list.isRevoked(claims) });
+    // The embedded AS answers with its key set in memory, synchronously, as src/authorization-server/index.ts does.
+    const verifier = createTokenVerifier({ config, publicJwks: () => jwks, isRevoked: (claims) => list.isRevoked(claims) });
 
     const first = await mint('jti-1', 'grant-1');
     const second = await mint('jti-2', 'grant-2');
@@ -54,10 +55,12 @@ describe('gateway verifier with the revocation list (RFC 7009 §2.1)', () => {
       await verifier.verify(second, server);
     }
     assert.deepEqual(calls, [], 'no Store call for 100 verifications (2 uncached, 98 cache hits)');
+    assert.equal(verifier.verifyNow(first, server)?.subject, 'alice', 'a cache hit the list clears is answered at once');
 
     // Revoked here: the list writes the Store once, then the cached token is refused without a read.
     await list.revokeAccessToken('jti-1', Date.now() + 300_000);
     calls.length = 0;
+    assert.equal(verifier.verifyNow(first, server), undefined, 'a revoked token is never answered at once: verify refuses it');
     assert.match(await refusal(verifier.verify(first, server)), /^invalid_token: the access token was revoked/);
     assert.match(await refusal(verifier.verify(first, server)), /^invalid_token/, 'and at every later use');
     await verifier.verify(second, server);
@@ -67,7 +70,25 @@ describe('gateway verifier with the revocation list (RFC 7009 §2.1)', () => {
     await store.revocations.put({ kind: 'grant', id: 'grant-2', revokedAt: Date.now(), expiresAt: Date.now() + 300_000 });
     assert.equal(await refusal(verifier.verify(second, server)), 'accepted', 'not read yet');
     await list.sync();
+    assert.equal(verifier.verifyNow(second, server), undefined);
     assert.match(await refusal(verifier.verify(second, server)), /^invalid_token/);
     await list.close();
+  });
+
+  it('a revocation answer still on its way (a promise) is never taken for "not revoked" by the synchronous path', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwks: JSONWebKeySet = Object.freeze({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k', alg: 'ES256', use: 'sig' }] });
+    const token = await new SignJWT({ scope: '', client_id: 'c', jti: 'j' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k', typ: 'at+jwt' })
+      .setSubject('alice').setIssuer(ISSUER).setAudience(`${ISSUER}/s`).setIssuedAt().setExpirationTime('5m')
+      .sign(privateKey);
+    let answer: boolean | Promise<boolean> = false;
+    const verifier = createTokenVerifier({ config, publicJwks: () => jwks, isRevoked: () => answer });
+    assert.equal(verifier.verifyNow(token, server), undefined, 'never verified: verify must check the signature');
+    await verifier.verify(token, server);
+    assert.equal(verifier.verifyNow(token, server)?.subject, 'alice');
+    answer = Promise.resolve(true);
+    assert.equal(verifier.verifyNow(token, server), undefined);
+    assert.match(await refusal(verifier.verify(token, server)), /^invalid_token: the access token was revoked/);
   });
 });
