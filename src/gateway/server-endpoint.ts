@@ -107,7 +107,8 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
 
   async function post(req: IncomingMessage, res: ServerResponse, cors: Cors, caller: Caller, header: ProtocolVersion | undefined): Promise<void> {
     const { acceptsSse } = negotiatePost(req);
-    const body = await readMessages(ctx, req);
+    const read = readMessages(ctx, req);
+    const body = read instanceof Promise ? await read : read;
     // Every message failed the envelope schema: answered here, without a session.
     if (body.messages.length === 0) return new Exchange(res, acceptsSse, body.batch, cors, filterLists(ctx, caller)).answerAllLocally(body.refused);
     const { initialize } = body;

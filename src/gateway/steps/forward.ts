@@ -158,7 +158,8 @@ async function sendNotifications(ctx: EndpointContext, session: Session, message
   }
 }
 
-async function send(ctx: EndpointContext, session: Session, messages: JsonRpcMessage[], version: ProtocolVersion): Promise<void> {
-  if (!session.upstream) throw new UpstreamError('no upstream');
-  await session.upstream.send(messages, version, ctx.callers.get(session)!);
+/** The upstream's own promise, not one more around it (this runs for every message). */
+function send(ctx: EndpointContext, session: Session, messages: JsonRpcMessage[], version: ProtocolVersion): Promise<void> {
+  if (!session.upstream) return Promise.reject(new UpstreamError('no upstream'));
+  return session.upstream.send(messages, version, ctx.callers.get(session)!);
 }

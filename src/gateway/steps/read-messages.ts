@@ -23,11 +23,18 @@ export interface ClientMessages {
   initialize: JsonRpcRequest | undefined;
 }
 
-/** @throws GatewayError payload_too_large (413), parse_error / invalid_message (400) */
-export async function readMessages(ctx: EndpointContext, req: IncomingMessage): Promise<ClientMessages> {
+/**
+ * The messages of the POST: at once when its body had already arrived whole (read-body.ts), no
+ * promise and no turn of the microtask queue; else when it has.
+ * @throws GatewayError payload_too_large (413), parse_error / invalid_message (400)
+ */
+export function readMessages(ctx: EndpointContext, req: IncomingMessage): ClientMessages | Promise<ClientMessages> {
   const read = readBody(req, ctx.config.maxBodyBytes);
-  // A body that had already arrived is here now: no await, no turn of the microtask queue.
-  const { messages, refused, batch, bytes } = parseJsonRpcBody(read instanceof Promise ? await read : read, { maxDepth: ctx.config.maxJsonDepth });
+  return read instanceof Promise ? read.then((body) => messagesOf(ctx, body)) : messagesOf(ctx, read);
+}
+
+function messagesOf(ctx: EndpointContext, body: Buffer): ClientMessages {
+  const { messages, refused, batch, bytes } = parseJsonRpcBody(body, { maxDepth: ctx.config.maxJsonDepth });
   let initialize: JsonRpcRequest | undefined;
   for (let i = 0; i < messages.length && !initialize; i++) {
     const m = messages[i]!;
