@@ -6,12 +6,12 @@ import { GatewayError } from './errors.ts';
 const EMPTY = Buffer.alloc(0);
 
 /**
- * The body, at once when it has already arrived whole, else as it arrives. A small POST comes in
- * the packet that carries its head, and Node's HTTP parser has pushed all of it into the
- * request's buffer by the time a step of ours resumes after an await (authentication): it is
- * taken with one `read()` instead of a promise and three listeners that would wait for flowing
- * mode to hand over what is already here. (The parser reports the message complete later, in
- * another turn of the event loop; the end of the stream then finds nothing left to read.)
+ * The body, taken whole when it has arrived, else read as it arrives. A small POST comes in the
+ * packet that carries its head; once the microtask queue turns after the request event, Node's
+ * HTTP parser has pushed all of it into the request's buffer, and it is taken with one `read()`
+ * instead of three listeners that would wait for flowing mode to hand over what is already here.
+ * (The parser reports the message complete later, in another turn of the event loop; the end of
+ * the stream then finds nothing left to read.) A Buffer, not a promise, when it was whole already.
  */
 export function readBody(req: IncomingMessage, limit: number): Buffer | Promise<Buffer> {
   const declared = req.headers['content-length'];
@@ -20,12 +20,27 @@ export function readBody(req: IncomingMessage, limit: number): Buffer | Promise<
     req.resume();
     return Promise.reject(new GatewayError('payload_too_large', `the body exceeds ${limit} bytes`));
   }
-  // Whole: every declared byte is buffered (the parser passes no byte past Content-Length to the
-  // body, RFC 9112 §6.2), or the end of a chunked body was seen. Nothing has read from it yet.
+  const now = takeWhole(req, declared, limit);
+  if (now) return now;
+  // Called within the request event (no await before it: a token verified before is answered at
+  // once), the parser has not yet pushed the body of this very packet; it has once the microtask
+  // queue turns. Only a body still missing then is waited for.
+  return Promise.resolve().then(() => takeWhole(req, declared, limit) ?? arriving(req, limit));
+}
+
+/**
+ * The body when it is all here and nothing has read from it: every declared byte is buffered (the
+ * parser passes no byte past Content-Length to the body, RFC 9112 §6.2), or the end of a chunked
+ * body was seen. Undefined otherwise.
+ */
+function takeWhole(req: IncomingMessage, declared: string | undefined, limit: number): Buffer | undefined {
   const whole = req.complete || (declared !== undefined && req.readableLength === Number(declared));
-  if (whole && req.readableFlowing === null && !req.readableEnded && req.readableLength <= limit) {
-    return (req.read() as Buffer | null) ?? EMPTY;
-  }
+  if (!whole || req.readableFlowing !== null || req.readableEnded || req.readableLength > limit) return undefined;
+  return (req.read() as Buffer | null) ?? EMPTY;
+}
+
+/** The body as it arrives, counted against the limit while it does. */
+function arriving(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -45,29 +45,37 @@ describe('request body read (RFC 9110 §8.6 Content-Length, §15.5.14 413 Conten
     assert.deepEqual(await send([], { 'content-length': '0' }), { status: 200, text: '' });
   });
 
-  it('a body that arrived with its head is taken at once, its chunks joined; the connection goes on to the next request', async () => {
-    const taken: boolean[] = [];
+  it('a body that arrived with its head is taken whole, without listeners, its chunks joined; the connection goes on to the next request', async () => {
+    const taken: string[] = [];
+    const whole = (req: IncomingMessage) => (req.listenerCount('data') === 0 ? 'whole' : 'arriving');
     handler = async (req) => {
-      // As in the gateway, the body is read after a turn of the microtask queue (authentication):
-      // by then the parser has run to the end of the packet.
-      await null;
-      const body = readBody(req, 1000);
-      taken.push(!(body instanceof Promise));
-      return (await body).toString();
+      if (req.url === '/later') {
+        // After a turn of the microtask queue (as after an await): the body is here, and it is handed over as it is.
+        await null;
+        const body = readBody(req, 1000);
+        taken.push(body instanceof Promise ? 'promise' : whole(req));
+        return (await body).toString();
+      }
+      // Within the request event itself: the parser has not pushed this packet's body yet, it has after one microtask.
+      const body = await readBody(req, 1000);
+      taken.push(whole(req));
+      return body.toString();
     };
-    // Three requests written in one packet on one connection: two with Content-Length, then one
-    // chunked (three chunks), whose end the parser reports only in a later turn: it is read as it comes.
+    // Four requests written in one packet on one connection: three with Content-Length (one read
+    // later, one empty), then one chunked (three chunks), whose end the parser reports only in a
+    // later turn: that one is read as it comes.
     const first = 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{"c":3}';
+    const later = 'POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{"d":4}';
     const empty = 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n';
     const chunked = 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n{"a":\r\n2\r\n1,\r\n6\r\n"b":2}\r\n0\r\n\r\n';
     const socket = connect(port, '127.0.0.1');
     let reply = '';
     socket.setEncoding('utf8').on('data', (c: string) => (reply += c));
-    socket.write(first + empty + chunked);
+    socket.write(first + later + empty + chunked);
     await new Promise((r) => socket.once('close', r));
     const bodies = reply.split('\r\n\r\n').slice(1).map((part) => part.split('HTTP/1.1')[0]);
-    assert.deepEqual(bodies, ['{"c":3}', '', '{"a":1,"b":2}'], reply);
-    assert.deepEqual(taken, [true, true, false], 'the bodies of declared length were whole when read');
+    assert.deepEqual(bodies, ['{"c":3}', '{"d":4}', '', '{"a":1,"b":2}'], reply);
+    assert.deepEqual(taken, ['whole', 'whole', 'whole', 'arriving'], 'the bodies of declared length were whole when read');
   });
 
   it('413 past the limit: declared, already buffered, or counted while arriving', async () => {
