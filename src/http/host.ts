@@ -76,11 +76,24 @@ export function createHostPolicy(options: HostPolicyOptions): (req: IncomingMess
   if (acceptsLoopback(options.listenHost)) {
     for (const name of ['localhost', '127.0.0.1', '[::1]']) allow(name, String(options.port));
   }
-  return (req) => {
-    const h = parseHost(req.headers.host);
+  const judge = (value: string | undefined): boolean => {
+    const h = parseHost(value);
     if (!h) return false;
     const ports = allowed.get(h.name);
     return ports !== undefined && (ports.has('*') || ports.has(h.port));
+  };
+  // The allow-list is fixed, and a client names the same Host on every request of a connection:
+  // the last value's answer is kept, so a repeat is one string comparison, not a regex and a split.
+  let lastValue: string | undefined;
+  let lastAnswer = false;
+  return (req) => {
+    const value = req.headers.host;
+    if (value === undefined) return false;
+    if (value !== lastValue) {
+      lastAnswer = judge(value);
+      lastValue = value;
+    }
+    return lastAnswer;
   };
 }
 

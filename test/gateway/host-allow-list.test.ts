@@ -47,6 +47,10 @@ describe('Host allow-list (MCP security best practices, DNS rebinding; RFC 9110 
     const local = createHostPolicy({ publicUrl: 'http://localhost:8080', allowedHosts: [], listenHost: '127.0.0.1', port: 8080 });
     for (const ok of ['localhost:8080', '127.0.0.1:8080', '[::1]:8080']) assert.ok(local(fakeReq(ok)), ok);
     for (const no of ['localhost:9999', '127.0.0.1', 'evil.example:8080']) assert.ok(!local(fakeReq(no)), no);
+    // The same values again, interleaved: a remembered answer never outlives its value.
+    for (const value of ['localhost:8080', 'localhost:9999', 'localhost:9999', 'localhost:8080', 'localhost:8080', 'evil.example:8080', '127.0.0.1:8080']) {
+      assert.equal(local(fakeReq(value)), value !== 'localhost:9999' && value !== 'evil.example:8080', value);
+    }
     const wildcard = createHostPolicy({ publicUrl: 'https://mcp.example.com', allowedHosts: [], listenHost: '0.0.0.0', port: 8080 });
     assert.ok(wildcard(fakeReq('127.0.0.1:8080')));
   });
