@@ -10,8 +10,7 @@ const EMPTY = Buffer.alloc(0);
  * packet that carries its head; once the microtask queue turns after the request event, Node's
  * HTTP parser has pushed all of it into the request's buffer, and it is taken with one `read()`
  * instead of three listeners that would wait for flowing mode to hand over what is already here.
- * (The parser reports the message complete later, in another turn of the event loop; the end of
- * the stream then finds nothing left to read.) A Buffer, not a promise, when it was whole already.
+ * A Buffer, not a promise, when it was whole already.
  */
 export function readBody(req: IncomingMessage, limit: number): Buffer | Promise<Buffer> {
   const declared = req.headers['content-length'];
@@ -36,7 +35,12 @@ export function readBody(req: IncomingMessage, limit: number): Buffer | Promise<
 function takeWhole(req: IncomingMessage, declared: string | undefined, limit: number): Buffer | undefined {
   const whole = req.complete || (declared !== undefined && req.readableLength === Number(declared));
   if (!whole || req.readableFlowing !== null || req.readableEnded || req.readableLength > limit) return undefined;
-  return (req.read() as Buffer | null) ?? EMPTY;
+  const body = (req.read() as Buffer | null) ?? EMPTY;
+  // The parser reports the end of the message later, in another turn of the event loop: flowing,
+  // the emptied stream then ends ('end', 'close') as a stream read to its end does. No byte can
+  // follow the declared length.
+  if (!req.complete) req.resume();
+  return body;
 }
 
 /** The body as it arrives, counted against the limit while it does. */

@@ -35,9 +35,10 @@ export interface TokenVerifier {
    * The caller of a token verified before, answered without a promise: a cache hit still within
    * its exp/nbf, under the current key set, that the revocation check clears synchronously.
    * Undefined whenever `verify` must decide (a miss, an expired or revoked entry, keys or a
-   * revocation answer still on their way): it never refuses on its own.
+   * revocation answer still on their way): it never refuses on its own. Optional: a verifier of
+   * one's own (`createGateway({ verifier })`) may have only `verify`.
    */
-  verifyNow(token: string, server: ServerConfig): Caller | undefined;
+  verifyNow?(token: string, server: ServerConfig): Caller | undefined;
 }
 
 export interface TokenVerifierOptions {
@@ -217,7 +218,7 @@ function describeJoseError(err: unknown): { description: string; reason: string 
  * @see https://www.rfc-editor.org/rfc/rfc9068#section-4
  * @see https://www.rfc-editor.org/rfc/rfc7662#section-2
  */
-export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+export function createTokenVerifier(options: TokenVerifierOptions): Required<TokenVerifier> {
   const { config } = options;
   const issuer = authorizationServerIssuer(config);
   const as = config.authorizationServer;
@@ -329,8 +330,13 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       if (maxCached === 0 || (syncKeysNow && !syncKeysNow())) return undefined;
       const hit = verified.get(server.path, token);
       if (!hit || !stillValid(hit)) return undefined;
-      // Any answer but a synchronous "not revoked" (a promise, or revoked) is verify's to handle.
-      if (isRevoked && isRevoked(hit.claims) !== false) return undefined;
+      if (isRevoked) {
+        const answer = isRevoked(hit.claims);
+        // Any answer but a synchronous "not revoked" is verify's to handle; it asks again. A
+        // promise is left settled quietly here: verify reports its failure, not this one.
+        if (answer instanceof Promise) answer.catch(() => undefined);
+        if (answer !== false) return undefined;
+      }
       return hit;
     },
     async verify(token, server) {

@@ -17,7 +17,7 @@ function jsonUpstream(): Server {
     if (m.method === 'initialize') return `{"result":{"protocolVersion":"2025-03-26","capabilities":{"tools":{}},"serverInfo":{"name":"json","version":"1"}},"jsonrpc":"2.0","id":${id}}`;
     if (m.method === 'tools/list') return `{"jsonrpc":"2.0","id":${id},"result":{"tools":[{"name":"echo","inputSchema":{"type":"object"}},{"name":"secret","inputSchema":{"type":"object"}}]}}`;
     if (m.params?.name === 'fail') return `{"jsonrpc":"2.0","error":{"code":-32001,"message":"tool failed","data":{"why":"\\u00e9"}},"id":${id}}`;
-    // RFC 8259 §4: JSON.parse keeps the last of repeated members; the answer is this request's.
+    // RFC 8259 §4 leaves repeated names to the parser; JavaScript's JSON.parse keeps the last: the answer is this request's.
     if (m.params?.name === 'repeated-id') return `{"jsonrpc":"2.0","id":"someone-else","result":{"content":[]},"id":${id}}`;
     return ` { "jsonrpc" : "2.0" ,\n "id" : ${id} , "result" : { "content" : [ { "type" : "text" , "text" : "caf\u00e9 \\"q\\" \\ud83d\\ude00" } ] } } `;
   };
@@ -92,7 +92,7 @@ describe('HTTP upstream answering JSON (MCP 2025-11-25 transports §Sending Mess
     assert.equal(answers.find((a) => a.id === 52)!.error!.message, 'tool failed');
   });
 
-  it('RFC 8259 §4: an answer with a repeated id is routed by the id JSON.parse reads (the last)', async () => {
+  it('RFC 8259 §4 leaves repeated names to the parser: an answer with a repeated id is routed by the one JavaScript\'s JSON.parse reads (the last), as the client reads it', async () => {
     const res = await post(t.endpoint, token, { jsonrpc: '2.0', id: 61, method: 'tools/call', params: { name: 'repeated-id', arguments: {} } }, headers());
     assert.equal(res.status, 200);
     assert.equal((await res.json()).id, 61);

@@ -20,7 +20,11 @@ describe('request body read (RFC 9110 §8.6 Content-Length, §15.5.14 413 Conten
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
   });
-  after(() => new Promise<void>((r) => server.close(() => r())));
+  after(() => {
+    // A request stream that never ended must not hold the test file open.
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
 
   /** Sends the head and the body parts, `gapMs` apart, on one connection. */
   function send(parts: string[], headers: Record<string, string>, gapMs = 0): Promise<{ status: number; text: string }> {
@@ -45,25 +49,32 @@ describe('request body read (RFC 9110 §8.6 Content-Length, §15.5.14 413 Conten
     assert.deepEqual(await send([], { 'content-length': '0' }), { status: 200, text: '' });
   });
 
-  it('a body that arrived with its head is taken whole, without listeners, its chunks joined; the connection goes on to the next request', async () => {
+  it('a body that arrived with its head is taken whole, without listeners, its chunks joined, its stream ended; the connection goes on to the next request', { timeout: 10_000 }, async () => {
     const taken: string[] = [];
     const whole = (req: IncomingMessage) => (req.listenerCount('data') === 0 ? 'whole' : 'arriving');
+    // Every request's stream still ends, as one read to its end does ('end', then 'close'): the
+    // answer is sent only then, so a stream left open would leave the test waiting.
+    const ended = (req: IncomingMessage) => new Promise<void>((resolve) => (req.readableEnded ? resolve() : req.once('end', resolve))).then(() => new Promise((r) => (req.destroyed ? r(undefined) : req.once('close', r))));
     handler = async (req) => {
+      let text: string;
       if (req.url === '/later') {
         // After a turn of the microtask queue (as after an await): the body is here, and it is handed over as it is.
         await null;
         const body = readBody(req, 1000);
         taken.push(body instanceof Promise ? 'promise' : whole(req));
-        return (await body).toString();
+        text = (await body).toString();
+      } else {
+        // Within the request event itself: the parser has not pushed this packet's body yet, it has after one microtask.
+        const body = await readBody(req, 1000);
+        taken.push(whole(req));
+        text = body.toString();
       }
-      // Within the request event itself: the parser has not pushed this packet's body yet, it has after one microtask.
-      const body = await readBody(req, 1000);
-      taken.push(whole(req));
-      return body.toString();
+      await ended(req);
+      return text;
     };
     // Four requests written in one packet on one connection: three with Content-Length (one read
-    // later, one empty), then one chunked (three chunks), whose end the parser reports only in a
-    // later turn: that one is read as it comes.
+    // later, one empty), then one chunked (three chunks), whole only once the parser has reported
+    // its end (on Node 20 and 22 in a later turn: it is then read as it comes).
     const first = 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{"c":3}';
     const later = 'POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\n{"d":4}';
     const empty = 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n';
@@ -75,7 +86,7 @@ describe('request body read (RFC 9110 §8.6 Content-Length, §15.5.14 413 Conten
     await new Promise((r) => socket.once('close', r));
     const bodies = reply.split('\r\n\r\n').slice(1).map((part) => part.split('HTTP/1.1')[0]);
     assert.deepEqual(bodies, ['{"c":3}', '{"d":4}', '', '{"a":1,"b":2}'], reply);
-    assert.deepEqual(taken, ['whole', 'whole', 'whole', 'arriving'], 'the bodies of declared length were whole when read');
+    assert.deepEqual(taken.slice(0, 3), ['whole', 'whole', 'whole'], 'the bodies of declared length were whole when read');
   });
 
   it('413 past the limit: declared, already buffered, or counted while arriving', async () => {

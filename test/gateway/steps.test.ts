@@ -32,7 +32,7 @@ function context(overrides: Partial<EndpointContext> & { requiredScopes?: string
     config,
     server: config.servers[0]!,
     resourceMetadataUrl: 'https://mcp.example.com/.well-known/oauth-protected-resource/mcp',
-    verifier: { verify: async () => caller, verifyNow: () => undefined },
+    verifier: { verify: async () => caller },
     policy: undefined,
     log: silentLogger,
     record: (r: DecisionRecord) => records.push(r),
@@ -76,6 +76,28 @@ describe('endpoint steps', () => {
     assert.throws(() => authenticate(ctx, req('POST', { authorization: 'Basic abc' }), '', performance.now()), code('invalid_request', 400));
     assert.equal(records.at(-1)?.reason, 'malformed authorization');
     assert.equal(await authenticate(ctx, req('POST', { authorization: 'Bearer abc.def' }), '', performance.now()), caller);
+  });
+
+  it('authenticate: a token the verifier knows is answered at once; what it cannot answer, or fails on, goes to verify, whose refusal is audited', async () => {
+    const asked: string[] = [];
+    const known = context({ verifier: { verifyNow: () => caller, verify: async () => (asked.push('verify'), caller) } } as Partial<EndpointContext>);
+    const now = authenticate(known.ctx, req('POST', { authorization: 'Bearer abc.def' }), '', performance.now());
+    assert.equal(now, caller, 'the caller itself, not a promise');
+    assert.deepEqual(asked, []);
+    const failing = context({
+      verifier: {
+        verifyNow: () => {
+          throw new Error('key source broke');
+        },
+        verify: async () => {
+          throw new GatewayError('invalid_token', 'the access token is invalid', { reason: 'signature' });
+        },
+      },
+    } as Partial<EndpointContext>);
+    const later = authenticate(failing.ctx, req('POST', { authorization: 'Bearer abc.def' }), '', performance.now());
+    assert.ok(later instanceof Promise);
+    await assert.rejects(later, code('invalid_token', 401));
+    assert.equal(failing.records.at(-1)?.reason, 'invalid token: signature');
   });
 
   it('scope, MCP authorization §Scope Selection Strategy: a missing required scope is 403 naming the scopes held here plus every required one', () => {

@@ -90,5 +90,25 @@ describe('gateway verifier with the revocation list (RFC 7009 §2.1)', () => {
     answer = Promise.resolve(true);
     assert.equal(verifier.verifyNow(token, server), undefined);
     assert.match(await refusal(verifier.verify(token, server)), /^invalid_token: the access token was revoked/);
+    // A check that fails (its store is down) fails verify, which reports it; the synchronous path
+    // leaves its own copy of the promise settled quietly: no unhandled rejection ends the process.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let down = false;
+      const asking = createTokenVerifier({ config, publicJwks: () => jwks, isRevoked: async () => {
+        if (down) throw new Error('revocation store down');
+        return false;
+      } });
+      await asking.verify(token, server);
+      down = true;
+      assert.equal(asking.verifyNow(token, server), undefined);
+      await assert.rejects(asking.verify(token, server), /revocation store down/);
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });

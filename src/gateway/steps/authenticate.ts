@@ -29,7 +29,14 @@ export function authenticate(ctx: EndpointContext, req: IncomingMessage, query: 
     throw new GatewayError('unauthorized', 'an access token is required', { reason: 'no token' });
   }
   // A token verified before is answered at once: no promise, no turn of the microtask queue.
-  return ctx.verifier.verifyNow(token, ctx.server) ?? verify(ctx, req, token, started);
+  // Whatever the synchronous path cannot answer, or fails on, verify decides (and audits).
+  let known: Caller | undefined;
+  try {
+    known = ctx.verifier.verifyNow?.(token, ctx.server);
+  } catch {
+    known = undefined;
+  }
+  return known ?? verify(ctx, req, token, started);
 }
 
 async function verify(ctx: EndpointContext, req: IncomingMessage, token: string, started: number): Promise<Caller> {
