@@ -66,15 +66,19 @@ async function forwardOne(ctx: EndpointContext, f: Forwarding, m: JsonRpcMessage
     if (over) throw tooManyPending(session, [over]);
   }
   const headers = body.initialize ? { ...f.cors, 'Mcp-Session-Id': session.id } : f.cors;
-  const exchange = new Exchange(f.res, f.acceptsSse, false, headers, filterLists(ctx, f.caller), session, primesStreams(f.version));
   if (refusal) {
-    exchange.answerLocally(refusal);
+    new Exchange(f.res, f.acceptsSse, false, headers, filterLists(ctx, f.caller), session, primesStreams(f.version)).answerLocally(refusal);
     return;
   }
+  // send() starts the write at once (an HTTP or stdio upstream writes before its first await), and
+  // no upstream's answer can come before a later turn of the event loop: the exchange and the
+  // pending entry the answer is routed by are made right after, while the upstream works.
+  const sending = send(ctx, session, [m], f.version);
+  const exchange = new Exchange(f.res, f.acceptsSse, false, headers, filterLists(ctx, f.caller), session, primesStreams(f.version));
   session.track(m.id, m.method, m.params, exchange, body.bytes);
   exchange.expect();
   try {
-    await send(ctx, session, [m], f.version);
+    await sending;
   } catch (err) {
     session.forget(m.id);
     exchange.deliverResponse(errorResponse(m.id, -32603, reportUpstreamFailure(ctx.log, session.id, err, 'upstream refused a message')), undefined);
