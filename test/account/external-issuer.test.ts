@@ -2,8 +2,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -16,17 +14,11 @@ import { createSqliteDownstreamStorage } from '../../src/storage/sqlite/downstre
 import { openServerSecrets } from '../../src/downstream/secret-store.ts';
 import { openDatabase } from '../../src/storage/sqlite/database.ts';
 import { captureLogs, PASSWORD, seedUsers } from '../downstream/e2e-fixtures.ts';
+import { freePort } from '../helpers/free-port.ts';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 /** A free ephemeral port for a warden whose redirect URI must be registered before it starts. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('account page with an external issuer (a client registered there, account.client)', () => {
   let dir: string;

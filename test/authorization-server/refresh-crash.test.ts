@@ -9,7 +9,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,18 +17,12 @@ import { runCli } from '../helpers/cli.ts';
 import { obtainTokens, type Tokens } from '../helpers/oauth.ts';
 import { openDatabase } from '../../src/storage/sqlite/database.ts';
 import { createSqliteStore } from '../../src/storage/sqlite/store.ts';
+import { freePort } from '../helpers/free-port.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/mcp-warden.js', import.meta.url));
 const PASSWORD = 'crash test password';
 
 /** A port the OS hands out now, so every restart serves the same issuer and resource URIs. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('refresh rotation across a crash (OAuth 2.1 §4.3.1)', () => {
   let dir: string;
