@@ -3,8 +3,8 @@
  * of `result` and `error`) without building its value. The gateway forwards an answer as the text
  * it arrived as (jsonrpc.ts `rememberRaw`) and routes it by its id; the result itself is read only
  * when the policy filters a list, or when it answers `initialize`. `JSON.parse` of even a short
- * answer costs the gateway ~3.5 µs per request in place (docs/benchmarks.md, "The upstream answer
- * read by its envelope"): it internalizes every member name and looks up a hidden class for every
+ * answer costs the gateway ~3.5 µs per request in place (docs/benchmarks.md, "The upstream's
+ * answer read by its envelope"): it internalizes every member name and looks up a hidden class for every
  * object, in tables that are cold between requests. A scan of the text costs a fraction of that.
  *
  * The scan is a strict subset of `JSON.parse`: it accepts only a text that is valid JSON (RFC 8259

@@ -211,6 +211,13 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
             }
             if ((event.event ?? 'message') !== 'message' || !event.data) return;
             messages++;
+            // One response, as in a JSON answer: routed by its envelope (response-envelope.ts).
+            const envelope = scanResponse(event.data);
+            if (envelope) {
+              stream.unanswered?.delete(idKey(envelope.id));
+              deliver(new ScannedResponse(envelope, event.data));
+              return;
+            }
             let value: unknown;
             try {
               value = JSON.parse(event.data);
