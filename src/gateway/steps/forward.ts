@@ -67,14 +67,14 @@ async function forwardOne(ctx: EndpointContext, f: Forwarding, m: JsonRpcMessage
   }
   const headers = body.initialize ? { ...f.cors, 'Mcp-Session-Id': session.id } : f.cors;
   if (refusal) {
-    new Exchange(f.res, f.acceptsSse, false, headers, filterLists(ctx, f.caller), session, primesStreams(f.version)).answerLocally(refusal);
+    openExchange(ctx, f, false, headers).answerLocally(refusal);
     return;
   }
   // send() starts the write at once (an HTTP or stdio upstream writes before its first await), and
   // no upstream's answer can come before a later turn of the event loop: the exchange and the
   // pending entry the answer is routed by are made right after, while the upstream works.
   const sending = send(ctx, session, [m], f.version);
-  const exchange = new Exchange(f.res, f.acceptsSse, false, headers, filterLists(ctx, f.caller), session, primesStreams(f.version));
+  const exchange = openExchange(ctx, f, false, headers);
   session.track(m.id, m.method, m.params, exchange, body.bytes);
   exchange.expect();
   try {
@@ -126,7 +126,7 @@ async function forwardMany(ctx: EndpointContext, f: Forwarding): Promise<void> {
   }
 
   const headers = body.initialize ? { ...f.cors, 'Mcp-Session-Id': session.id } : f.cors;
-  const exchange = new Exchange(f.res, f.acceptsSse, body.batch, headers, filterLists(ctx, f.caller), session, primesStreams(f.version));
+  const exchange = openExchange(ctx, f, body.batch, headers);
   for (const r of requests) {
     session.track(r.id, r.method, r.params, exchange, share);
     exchange.expect();
@@ -149,6 +149,11 @@ async function forwardMany(ctx: EndpointContext, f: Forwarding): Promise<void> {
     }
     if (body.initialize) void session.end('initialize failed upstream');
   }
+}
+
+/** The exchange that answers this POST's requests (exchange.ts), its lists filtered for the caller. */
+function openExchange(ctx: EndpointContext, f: Forwarding, batch: boolean, headers: Readonly<Record<string, string>>): Exchange {
+  return new Exchange(f.res, f.acceptsSse, batch, headers, filterLists(ctx, f.caller), f.session, primesStreams(f.version));
 }
 
 /** Notifications and responses, answered 202 once the upstream took them. @throws GatewayError session_not_found (404), upstream_unavailable (502) */
