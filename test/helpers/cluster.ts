@@ -18,7 +18,8 @@ import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort, startNginx, waitForPort, type AccessLogLine, type Nginx } from './nginx.ts';
+import { freePort } from './free-port.ts';
+import { startNginx, waitForPort, type AccessLogLine, type Nginx } from './nginx.ts';
 import { TEST_POSTGRES_URL } from './postgres.ts';
 import { TEST_REDIS_URL, testKeyPrefix } from './redis.ts';
 import { waitFor } from './wait-for.ts';

@@ -32,9 +32,6 @@ export function nginxUnavailable(): string | undefined {
   }
 }
 
-/** A TCP port free on 127.0.0.1 right now (the kernel's pick, released at once). */
-export { freePort } from './free-port.ts';
-
 /** Resolves once something accepts TCP connections on 127.0.0.1:port. */
 export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
   const listening = () => new Promise<boolean>((resolve) => {
