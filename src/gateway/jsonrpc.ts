@@ -3,7 +3,7 @@
  * shape; params and results stay opaque (the upstream and the policy engine read them).
  */
 import { GatewayError } from './errors.ts';
-import { DEFAULT_MAX_JSON_DEPTH, isTooDeep } from './json-depth.ts';
+import { DEFAULT_MAX_JSON_DEPTH, scanShape } from './json-depth.ts';
 import { checkClientMessage } from './message-schema.ts';
 
 export type { JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from './jsonrpc-types.ts';
@@ -102,8 +102,11 @@ export interface ParsedBody {
  */
 export function parseJsonRpcBody(body: Buffer, options: { maxDepth?: number } = {}): ParsedBody {
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
-  // RFC 8259 §9: a parser may limit nesting. Checked before any step that recurses per level.
-  if (isTooDeep(body, maxDepth)) throw invalid(`nesting deeper than ${maxDepth}`);
+  // RFC 8259 §9: a parser may limit nesting. Checked before any step that recurses per level. The
+  // same pass counts the member names and checks the numbers (forwarding the text as written, below).
+  const shape = scanShape(body, maxDepth);
+  if (shape.depth > maxDepth) throw invalid(`nesting deeper than ${maxDepth}`);
+  const { members, plainNumbers } = shape;
   let value: unknown;
   const text = body.toString('utf8');
   try {
@@ -128,7 +131,10 @@ export function parseJsonRpcBody(body: Buffer, options: { maxDepth?: number } = 
     // otherwise JSON.stringify of the parsed message. Raw text can hold duplicate member names
     // ({"name":"env","name":"echo"}) that JSON.parse reads as the last and another parser as the
     // first (RFC 8259 §4: names SHOULD be unique), and numbers another parser reads more exactly.
-    if (isFaithful(body, value)) rememberRaw(check.message, text);
+    // The text holds as many member names as the parsed value has own keys unless a name repeats
+    // (JSON.parse keeps one of them, whatever escapes spell it).
+    // @see https://www.rfc-editor.org/rfc/rfc8259#section-6 (numbers beyond double precision)
+    if (plainNumbers && members === countMembers(value)) rememberRaw(check.message, text);
     messages.push(check.message);
   }
   // MCP transports §Sending Messages to the Server: input that is not a request the server can
@@ -136,58 +142,6 @@ export function parseJsonRpcBody(body: Buffer, options: { maxDepth?: number } = 
   else if (check.refusal.id === null) throw new GatewayError('invalid_message', check.refusal.error!.message);
   else refused.push(check.refusal);
   return { messages, refused, batch: false, bytes: body.length };
-}
-
-const COLON = 0x3a;
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const MINUS = 0x2d;
-const DIGIT_0 = 0x30;
-const DIGIT_9 = 0x39;
-const DOT = 0x2e;
-const PLUS = 0x2b;
-const LOWER_E = 0x65;
-const UPPER_E = 0x45;
-/**
- * Longest number token (sign, digits, point) passed on as written: 15 significant digits always
- * round-trip through an IEEE 754 double, so every parser reads such a number as JSON.parse did.
- */
-const MAX_PLAIN_NUMBER = 15;
-
-/**
- * Whether the JSON text `body`, parsed into `value`, may be forwarded as written: every member
- * name is unique within its object, and every number is short and without an exponent. One pass
- * over the bytes, no allocation: a `:` outside a string ends exactly one member name (RFC 8259
- * §4), so the text holds as many members as the parsed value has own keys unless a name repeats
- * (JSON.parse keeps one of them, whatever escapes spell it).
- * @see https://www.rfc-editor.org/rfc/rfc8259#section-4 (names SHOULD be unique)
- * @see https://www.rfc-editor.org/rfc/rfc8259#section-6 (numbers beyond double precision)
- */
-function isFaithful(body: Uint8Array, value: unknown): boolean {
-  let members = 0;
-  let inString = false;
-  let numberLength = 0;
-  for (let i = 0; i < body.length; i++) {
-    const b = body[i]!;
-    if (inString) {
-      if (b === BACKSLASH) i++;
-      else if (b === QUOTE) inString = false;
-      continue;
-    }
-    if ((b >= DIGIT_0 && b <= DIGIT_9) || b === MINUS || b === DOT) {
-      if (++numberLength > MAX_PLAIN_NUMBER) return false;
-      continue;
-    }
-    if (b === LOWER_E || b === UPPER_E || b === PLUS) {
-      // Outside a string, e/E/+ belong to a number's exponent (true, false and null hold e, but no digit precedes it there).
-      if (numberLength > 0) return false;
-      continue;
-    }
-    numberLength = 0;
-    if (b === QUOTE) inString = true;
-    else if (b === COLON) members++;
-  }
-  return members === countMembers(value);
 }
 
 /** Own keys of every object in a parsed JSON value (its depth is already bounded by maxJsonDepth). */
