@@ -18,13 +18,15 @@
  * MCP session (initialize + notifications/initialized), a warm-up, then a fixed number of
  * requests; rounds are interleaved across targets, the order rotating each round, and the median
  * round is reported. Loopback only.
+ * c=1 is measured a second way too: each gateway taking turns with each line request by request
+ * (`alternate`), which keeps the VM's drift between rounds out of the p50 ratio.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
-import { closeSession, measureRounds, median, openSession, printSummary, startServersChild, stopChildren, summarize, trackChild, type Session, type Target } from './fixtures/mcp-load.ts';
+import { alternate, closeSession, measureRounds, median, openSession, printSummary, startServersChild, stopChildren, summarize, trackChild, type Session, type Target } from './fixtures/mcp-load.ts';
 
 const require = createRequire(import.meta.url);
 const quick = process.argv.includes('--quick');
@@ -121,6 +123,31 @@ async function main(): Promise<void> {
   const order = (round: number) => targets.map((_, i) => targets[(i + round) % targets.length]!);
   const results = await measureRounds(targets, { rounds: ROUNDS, requests: REQUESTS, warmup: WARMUP, order, close: closeSession, quiet: asJson });
 
+  // c=1 once more, each gateway taking turns request by request with each line (fixtures/mcp-load.ts
+  // `alternate`): the p50 ratio of each round, and their median. Pairwise, so every process of a
+  // pair serves half the requests (the two gateway routes share one process: alternating all
+  // targets at once would keep that process busier, and warmer, than the lines').
+  const alternated: Record<string, number> = {};
+  const lineNames = [PROXY_DISPATCH, PROXY, PROXY_UNDICI];
+  const gatewayTargets = targets.filter((t) => [WARDEN, WARDEN_POLICY, BASE_WARDEN, BASE_WARDEN_POLICY].includes(t.name));
+  for (const lineName of lineNames) {
+    const line = targets.find((t) => t.name === lineName)!;
+    for (const g of gatewayTargets) {
+      const ls = await openSession(line, 1);
+      const gs = await openSession(g, 1);
+      await alternate(ls, gs, WARMUP);
+      const ratios: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const [lp, gp] = await alternate(ls, gs, REQUESTS[1]);
+        ratios.push(gp / lp);
+      }
+      await closeSession(ls);
+      await closeSession(gs);
+      alternated[`c1 ${g.name} / ${lineName}: p50, alternating request by request (median of ${ROUNDS} rounds)`] = median(ratios);
+      if (!asJson) console.error(`  c=1 alternating ${g.name} with ${lineName}: p50 ratios ${ratios.map((r) => r.toFixed(3)).join(' ')}`);
+    }
+  }
+
   const memHttp = await measureMemory(wardenChild, `${warden.url}/mcp/http`, warden.tokens.http, MEMORY_SESSIONS.http);
   const memStdio = withStdio ? await measureMemory(wardenChild, `${warden.url}/mcp/sh`, warden.tokens.sh, MEMORY_SESSIONS.sh) : undefined;
 
@@ -153,6 +180,7 @@ async function main(): Promise<void> {
     }
     if (withStdio) ratios[`c${c} mcp-warden stdio / supergateway: throughput`] = get(WARDEN_STDIO, c).rps / get(SUPERGATEWAY, c).rps;
   }
+  Object.assign(ratios, alternated);
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version };
   const memory = { httpUpstream: memHttp, stdioUpstream: memStdio };
   if (asJson) {
