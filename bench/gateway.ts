@@ -9,7 +9,9 @@
  *   - stdio upstreams: mcp-warden (auth on) against supergateway (no auth), same stdio server;
  * plus gateway memory per idle session, and CPU ms per request of each process under test (and of
  * the upstream behind it), read from /proc/<pid>/stat before and after each round.
- * Run: npm run bench -- gateway [--quick] [--json] [--rounds N] [--baseline <dir>] [--no-stdio]
+ * Run: npm run bench -- gateway [--quick] [--json] [--rounds N] [--processes N] [--baseline <dir>] [--no-stdio]
+ *   --processes N     runs every system under test in N processes, round r served by process r mod N
+ *                     (the upstream and the stdio systems stay one): a process's placement and heap move its cost by itself.
  *   --baseline <dir>  also runs <dir>'s own bench/gateway-servers.ts warden (another checkout of
  *                     mcp-warden, e.g. the tree before a change) on the same upstream, interleaved.
  *
@@ -26,7 +28,7 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
-import { alternate, closeSession, measureRounds, median, openSession, printSummary, startServersChild, stopChildren, summarize, trackChild, type Session, type Target } from './fixtures/mcp-load.ts';
+import { alternate, closeSession, measureRounds, median, openSession, printSummary, processesOf, startServersChild, stopChildren, summarize, trackChild, type Session, type Target } from './fixtures/mcp-load.ts';
 
 const require = createRequire(import.meta.url);
 const quick = process.argv.includes('--quick');
@@ -36,6 +38,9 @@ const ROUNDS = roundsIndex !== -1 ? Number(process.argv[roundsIndex + 1]) : quic
 const baselineIndex = process.argv.indexOf('--baseline');
 const BASELINE = baselineIndex === -1 ? process.env.BENCH_BASELINE : process.argv[baselineIndex + 1];
 const withStdio = !process.argv.includes('--no-stdio');
+const processesIndex = process.argv.indexOf('--processes');
+/** Processes per system under test (`--processes N`): round r is served by process r mod N of each. */
+const PROCESSES = processesIndex === -1 ? 1 : Math.max(1, Number(process.argv[processesIndex + 1]));
 const REQUESTS = { 1: quick ? 500 : 2000, 32: quick ? 3000 : 8000 } as const;
 const WARMUP = 300;
 const MEMORY_SESSIONS = { http: quick ? 100 : 500, sh: quick ? 30 : 100 };
@@ -90,24 +95,37 @@ async function main(): Promise<void> {
   const { child: upstreamChild, info: upstreamInfo } = await startChild(['upstream']);
   const upstream = upstreamInfo.url as string;
   const up = upstreamChild.pid;
-  const proxy = await startChild(['proxy', upstream]);
-  const proxyUndici = await startChild(['proxy-undici', upstream]);
-  const proxyDispatch = await startChild(['proxy-dispatch', upstream]);
-  const { child: wardenChild, info: warden } = await startChild(['warden', upstream], true);
+  // Each system under test runs in PROCESSES processes, the rounds taking them in turn: a process's
+  // own placement and heap layout move its CPU per request by up to ±15 % on these VMs, the same
+  // code in another process differing as much as two trees do.
+  const many = async (start: () => Promise<{ child: ChildProcess; info: any }>) => {
+    const list: { child: ChildProcess; info: any }[] = [];
+    for (let i = 0; i < PROCESSES; i++) list.push(await start());
+    return list;
+  };
+  const system = (name: string, list: { child: ChildProcess; info: any }[], url: (info: any) => string, token?: (info: any) => string): Target => {
+    const [first, ...rest] = list.map(({ child, info }) => ({ url: url(info), ...(token ? { token: token(info) } : {}), pid: child.pid, upstreamPid: up }));
+    return { name, ...first!, replicas: rest };
+  };
+  const proxies = await many(() => startChild(['proxy', upstream]));
+  const proxiesUndici = await many(() => startChild(['proxy-undici', upstream]));
+  const proxiesDispatch = await many(() => startChild(['proxy-dispatch', upstream]));
+  const wardens = await many(() => startChild(['warden', upstream], true));
+  const { child: wardenChild, info: warden } = wardens[0]!;
   const targets: Target[] = [
     { name: 'upstream directly', url: upstream, pid: up },
-    { name: PROXY, url: proxy.info.url, pid: proxy.child.pid, upstreamPid: up },
-    { name: PROXY_UNDICI, url: proxyUndici.info.url, pid: proxyUndici.child.pid, upstreamPid: up },
-    { name: PROXY_DISPATCH, url: proxyDispatch.info.url, pid: proxyDispatch.child.pid, upstreamPid: up },
-    { name: WARDEN, url: `${warden.url}/mcp/http`, token: warden.tokens.http, pid: wardenChild.pid, upstreamPid: up },
-    { name: WARDEN_POLICY, url: `${warden.url}/mcp/http-policy`, token: warden.tokens['http-policy'], pid: wardenChild.pid, upstreamPid: up },
+    system(PROXY, proxies, (i) => i.url),
+    system(PROXY_UNDICI, proxiesUndici, (i) => i.url),
+    system(PROXY_DISPATCH, proxiesDispatch, (i) => i.url),
+    system(WARDEN, wardens, (i) => `${i.url}/mcp/http`, (i) => i.tokens.http),
+    system(WARDEN_POLICY, wardens, (i) => `${i.url}/mcp/http-policy`, (i) => i.tokens['http-policy']),
   ];
   if (BASELINE) {
     const dir = resolvePath(BASELINE);
-    const base = await startServersChild(['warden', upstream], { servers: `${dir}/bench/gateway-servers.ts`, cwd: dir });
+    const bases = await many(() => startServersChild(['warden', upstream], { servers: `${dir}/bench/gateway-servers.ts`, cwd: dir }));
     targets.push(
-      { name: BASE_WARDEN, url: `${base.info.url}/mcp/http`, token: base.info.tokens.http, pid: base.child.pid, upstreamPid: up },
-      { name: BASE_WARDEN_POLICY, url: `${base.info.url}/mcp/http-policy`, token: base.info.tokens['http-policy'], pid: base.child.pid, upstreamPid: up },
+      system(BASE_WARDEN, bases, (i) => `${i.url}/mcp/http`, (i) => i.tokens.http),
+      system(BASE_WARDEN_POLICY, bases, (i) => `${i.url}/mcp/http-policy`, (i) => i.tokens['http-policy']),
     );
   }
   if (withStdio) {
@@ -127,24 +145,33 @@ async function main(): Promise<void> {
   // `alternate`): the p50 ratio of each round, and their median. Pairwise, so every process of a
   // pair serves half the requests (the two gateway routes share one process: alternating all
   // targets at once would keep that process busier, and warmer, than the lines').
+  // The lines: the stricter one, and the ceiling at c=1 (the cheaper streaming pass-through there).
   const alternated: Record<string, number> = {};
-  const lineNames = [PROXY_DISPATCH, PROXY, PROXY_UNDICI];
+  const c1 = summarize(results);
+  const lineNames = [PROXY_DISPATCH, c1[PROXY_UNDICI]![1]!.cpu < c1[PROXY]![1]!.cpu ? PROXY_UNDICI : PROXY];
   const gatewayTargets = targets.filter((t) => [WARDEN, WARDEN_POLICY, BASE_WARDEN, BASE_WARDEN_POLICY].includes(t.name));
   for (const lineName of lineNames) {
-    const line = targets.find((t) => t.name === lineName)!;
-    for (const g of gatewayTargets) {
-      const ls = await openSession(line, 1);
-      const gs = await openSession(g, 1);
-      await alternate(ls, gs, WARMUP);
+    const line = processesOf(targets.find((t) => t.name === lineName)!);
+    for (const target of gatewayTargets) {
+      const g = processesOf(target);
+      const pairs: [Session, Session][] = [];
+      for (let i = 0; i < PROCESSES; i++) {
+        const pair: [Session, Session] = [await openSession(line[i]!, 1), await openSession(g[i]!, 1)];
+        await alternate(pair[0], pair[1], WARMUP);
+        pairs.push(pair);
+      }
       const ratios: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
+        const [ls, gs] = pairs[round % PROCESSES]!;
         const [lp, gp] = await alternate(ls, gs, REQUESTS[1]);
         ratios.push(gp / lp);
       }
-      await closeSession(ls);
-      await closeSession(gs);
-      alternated[`c1 ${g.name} / ${lineName}: p50, alternating request by request (median of ${ROUNDS} rounds)`] = median(ratios);
-      if (!asJson) console.error(`  c=1 alternating ${g.name} with ${lineName}: p50 ratios ${ratios.map((r) => r.toFixed(3)).join(' ')}`);
+      for (const [ls, gs] of pairs) {
+        await closeSession(ls);
+        await closeSession(gs);
+      }
+      alternated[`c1 ${target.name} / ${lineName}: p50, alternating request by request (median of ${ROUNDS} rounds)`] = median(ratios);
+      if (!asJson) console.error(`  c=1 alternating ${target.name} with ${lineName}: p50 ratios ${ratios.map((r) => r.toFixed(3)).join(' ')}`);
     }
   }
 
