@@ -298,6 +298,20 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         }
       };
 
+      /**
+       * The usual answer, routed inside undici's onComplete (http-post.ts `EarlyReply`): a 200 with
+       * one JSON-RPC response the envelope scan vouches for (response-envelope.ts), in a session
+       * whose upstream session id is already known (a first id is recorded by `send`, which
+       * awaits that). The same steps `send` takes for it after its await, one turn sooner.
+       */
+      const routeAtOnce = (reply: PostReply): boolean => {
+        if (reply.statusCode !== 200 || reply.text === '' || (reply.sessionId !== undefined && !upstreamSessionId)) return false;
+        const envelope = scanResponse(reply.text);
+        if (!envelope) return false;
+        deliver(new ScannedResponse(envelope, reply.text));
+        return true;
+      };
+
       const connection: UpstreamConnection = {
         async send(messages, protocolVersion, caller) {
           if (closed) throw new UpstreamError('the upstream session has ended');
@@ -308,23 +322,29 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
             connectCredentials = undefined;
             requestHeaders = { ...requestHeaders, ...fresh };
           }
-          let res: PostReply;
+          let res: PostReply | undefined;
           try {
             // postUpstream (http-post.ts): the reply's two headers we read, its JSON body read whole,
-            // an event stream as a stream; a body we do not read is discarded as it arrives.
-            res = await postUpstream(pool, {
-              path,
-              method: 'POST',
-              headers: requestHeaders,
-              body: messages.length === 1 ? serialize(messages[0]!) : `[${messages.map(serialize).join(',')}]`,
-              headersTimeout: 60_000,
-              bodyTimeout: 0,
-            });
+            // an event stream as a stream; a body we do not read is discarded as it arrives. The
+            // usual answer is routed as undici completes it (routeAtOnce); anything else comes back here.
+            res = await postUpstream(
+              pool,
+              {
+                path,
+                method: 'POST',
+                headers: requestHeaders,
+                body: messages.length === 1 ? serialize(messages[0]!) : `[${messages.map(serialize).join(',')}]`,
+                headersTimeout: 60_000,
+                bodyTimeout: 0,
+              },
+              routeAtOnce,
+            );
           } catch (err) {
             // The client gets a sentence; undici's message (`connect ECONNREFUSED 10.0.3.7:8080`)
             // names internal addresses and goes to the log only.
             throw new UpstreamError('the upstream server could not be reached', undefined, { reason: describeTransportError(err) });
           }
+          if (res === undefined) return;
           const sid = res.sessionId;
           if (sid !== undefined && !upstreamSessionId) {
             upstreamSessionId = sid;
