@@ -157,14 +157,13 @@ async function main(): Promise<void> {
       const pairs: [Session, Session][] = [];
       for (let i = 0; i < PROCESSES; i++) {
         const pair: [Session, Session] = [await openSession(line[i]!, 1), await openSession(g[i]!, 1)];
-        await alternate(pair[0], pair[1], WARMUP);
+        await alternate(pair, WARMUP);
         pairs.push(pair);
       }
       const ratios: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
-        const [ls, gs] = pairs[round % PROCESSES]!;
-        const [lp, gp] = await alternate(ls, gs, REQUESTS[1]);
-        ratios.push(gp / lp);
+        const [lp, gp] = await alternate(pairs[round % PROCESSES]!, REQUESTS[1]);
+        ratios.push(gp! / lp!);
       }
       for (const [ls, gs] of pairs) {
         await closeSession(ls);

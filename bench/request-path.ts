@@ -1,27 +1,29 @@
 /**
  * Where a request's time goes inside the process at concurrency 1: the gateway (/mcp/http-policy:
  * JWT, scope, policy, audit) against the stricter line (bench/gateway-servers.ts proxy-dispatch:
- * undici `dispatch`, body read whole), both with the same preloaded timers
- * (bench/fixtures/request-path-timer.mjs) and neither's code touched:
+ * undici `dispatch`, body read whole), and `--baseline`'s gateway (another checkout), all with the
+ * same preloaded timers (bench/fixtures/request-path-timer.mjs) and none's code touched:
  *   A    request event → upstream request handed to undici
  *   U    → undici's onComplete for the upstream's reply
  *   B    → res.end() called
  *   end  the res.end() call (the write to the client)
- * plus the client's p50 for each. The two take turns request by request (fixtures/mcp-load.ts
- * `alternate`), so both see the same moment of the machine. Medians per round, then the median
- * over rounds, in µs. The timers cost both the same few calls of performance.now() per request.
- * Run: npm run bench -- request-path [--rounds N] [--processes N]
+ * plus the client's p50 for each. They take turns request by request (fixtures/mcp-load.ts
+ * `alternate`), so all see the same moment of the machine. Medians per round, then the median
+ * over rounds, in µs. The timers cost each the same few calls of performance.now() per request.
+ * Run: npm run bench -- request-path [--rounds N] [--processes N] [--baseline <dir>]
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { alternate, closeSession, load, median, openSession, startServersChild, stopChildren, type Session } from './fixtures/mcp-load.ts';
+import { alternate, closeSession, median, openSession, startServersChild, stopChildren, type Session } from './fixtures/mcp-load.ts';
 
 const roundsIndex = process.argv.indexOf('--rounds');
 const ROUNDS = roundsIndex === -1 ? 9 : Number(process.argv[roundsIndex + 1]);
 const processesIndex = process.argv.indexOf('--processes');
 const PROCESSES = processesIndex === -1 ? 3 : Math.max(1, Number(process.argv[processesIndex + 1]));
+const baselineIndex = process.argv.indexOf('--baseline');
+const BASELINE = baselineIndex === -1 ? undefined : resolvePath(process.argv[baselineIndex + 1]!);
 const REQUESTS = 2000;
 const TIMER = fileURLToPath(new URL('./fixtures/request-path-timer.mjs', import.meta.url));
 process.env.REQUEST_PATH_OUT = join(mkdtempSync(join(tmpdir(), 'warden-request-path-')), 'medians');
@@ -43,48 +45,39 @@ async function phasesOf(pid: number): Promise<Phases> {
   throw new Error(`process ${pid} wrote no timings`);
 }
 
+const systems = ['stricter line (undici dispatch)', 'gateway (JWT+scope+policy+audit)', ...(BASELINE ? ['baseline gateway'] : [])];
+
 try {
   const upstream = (await startServersChild(['upstream'])).info.url as string;
   const options = { nodeArgs: ['--import', TIMER] };
-  const pairs: { line: Session; gateway: Session; linePid: number; gatewayPid: number }[] = [];
+  const sets: { sessions: Session[]; pids: number[] }[] = [];
   for (let i = 0; i < PROCESSES; i++) {
     const line = await startServersChild(['proxy-dispatch', upstream], options);
-    const gateway = await startServersChild(['warden', upstream], options);
-    const pair = {
-      line: await openSession({ name: 'line', url: line.info.url }, 1),
-      gateway: await openSession({ name: 'gateway', url: `${gateway.info.url}/mcp/http-policy`, token: gateway.info.tokens['http-policy'] }, 1),
-      linePid: line.child.pid!,
-      gatewayPid: gateway.child.pid!,
-    };
-    await load(pair.line, 1, 300);
-    await load(pair.gateway, 1, 300);
-    pairs.push(pair);
+    const gateways = [await startServersChild(['warden', upstream], options)];
+    // The baseline's own bench/gateway-servers.ts, from its own tree; the timers are this tree's.
+    if (BASELINE) gateways.push(await startServersChild(['warden', upstream], { ...options, servers: `${BASELINE}/bench/gateway-servers.ts`, cwd: BASELINE }));
+    const sessions = [await openSession({ name: 'line', url: line.info.url }, 1)];
+    for (const g of gateways) sessions.push(await openSession({ name: 'gateway', url: `${g.info.url}/mcp/http-policy`, token: g.info.tokens['http-policy'] }, 1));
+    // A warm-up as long as a round: with 300 requests, a set's first round still ran cold (B up to 4×).
+    await alternate(sessions, REQUESTS);
+    sets.push({ sessions, pids: [line.child.pid!, ...gateways.map((g) => g.child.pid!)] });
   }
-  const rows: Record<'line' | 'gateway', Record<keyof Phases | 'client p50', number[]>> = {
-    line: { A: [], U: [], B: [], end: [], 'client p50': [] },
-    gateway: { A: [], U: [], B: [], end: [], 'client p50': [] },
-  };
+  const rows = systems.map(() => ({ A: [] as number[], U: [] as number[], B: [] as number[], end: [] as number[], 'client p50': [] as number[] }));
   for (let round = 0; round < ROUNDS; round++) {
-    const pair = pairs[round % PROCESSES]!;
-    const [lineP50, gatewayP50] = await alternate(pair.line, pair.gateway, REQUESTS);
-    const phases = { line: await phasesOf(pair.linePid), gateway: await phasesOf(pair.gatewayPid) };
-    rows.line['client p50'].push(lineP50 * 1000);
-    rows.gateway['client p50'].push(gatewayP50 * 1000);
-    for (const who of ['line', 'gateway'] as const) for (const p of PHASES) rows[who][p].push(phases[who][p]);
-    console.error(`  round ${round + 1}: line ${JSON.stringify(phases.line)} gateway ${JSON.stringify(phases.gateway)}`);
+    const set = sets[round % PROCESSES]!;
+    const p50s = await alternate(set.sessions, REQUESTS);
+    for (let k = 0; k < systems.length; k++) {
+      const phases = await phasesOf(set.pids[k]!);
+      rows[k]!['client p50'].push(p50s[k]! * 1000);
+      for (const p of PHASES) rows[k]![p].push(phases[p]);
+    }
+    console.error(`  round ${round + 1}: ${systems.map((name, k) => `${name} B ${rows[k]!.B.at(-1)}`).join(', ')}`);
   }
-  for (const pair of pairs) {
-    await closeSession(pair.line);
-    await closeSession(pair.gateway);
-  }
+  for (const set of sets) for (const s of set.sessions) await closeSession(s);
   console.log(`c=1, ${ROUNDS} rounds of ${REQUESTS} requests each, taking turns; ${PROCESSES} process(es) each; medians in µs`);
-  console.log('| phase | stricter line (undici dispatch) | gateway (JWT+scope+policy+audit) | difference |');
-  console.log('|---|---|---|---|');
-  for (const p of [...PHASES, 'client p50'] as const) {
-    const l = median(rows.line[p]);
-    const g = median(rows.gateway[p]);
-    console.log(`| ${p} | ${l.toFixed(1)} | ${g.toFixed(1)} | ${(g - l).toFixed(1)} |`);
-  }
+  console.log(`| phase | ${systems.join(' | ')} |`);
+  console.log(`|---|${systems.map(() => '---|').join('')}`);
+  for (const p of [...PHASES, 'client p50'] as const) console.log(`| ${p} | ${rows.map((r) => median(r[p]).toFixed(1)).join(' | ')} |`);
 } finally {
   stopChildren();
 }
