@@ -43,13 +43,24 @@ describe('POST to an HTTP upstream: a reply taken as undici completes it (MCP 20
     assert.equal(accepted?.statusCode, 202);
   });
 
-  it('the early reader runs before the promise settles, within undici\'s completion of the reply', async () => {
+  it('the early reader runs before the promise settles', async () => {
     const order: string[] = [];
     const pending = postUpstream(pool, options('/json'), () => (order.push('early'), true));
     void pending.then(() => order.push('settled'));
     await pending;
     await Promise.resolve();
     assert.deepEqual(order, ['early', 'settled']);
+  });
+
+  it('an early reader that throws rejects the promise with its error: the request is not left waiting', { timeout: 5000 }, async () => {
+    await assert.rejects(
+      postUpstream(pool, options('/json'), () => {
+        throw new Error('reader failed');
+      }),
+      /reader failed/,
+    );
+    // The connection serves the next request.
+    assert.equal((await postUpstream(pool, options('/json')))?.statusCode, 200);
   });
 
   it('an event stream never goes to the early reader: it is handed back as a stream', async () => {

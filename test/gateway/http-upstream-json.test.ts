@@ -26,6 +26,10 @@ function jsonUpstream(): Server {
     req.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => {
       if (req.method !== 'POST') return void res.writeHead(405).end();
       const value = JSON.parse(body);
+      // MCP 2025-11-25 transports §Session Management: after initialize, every request carries the
+      // session id the server gave (a server may answer 400 without it). The gateway records the
+      // id of the initialize answer before routing that answer.
+      if (value.method !== 'initialize' && req.headers['mcp-session-id'] !== 'upstream-1') return void res.writeHead(400).end();
       // A 2025-03-26 batch is answered with an array of the answers to its requests (JSON-RPC 2.0 §6).
       const requests = (Array.isArray(value) ? value : [value]).filter((m) => m.id !== undefined);
       if (requests.length === 0) return void res.writeHead(202).end();

@@ -49,7 +49,9 @@ export interface PostReply {
  * Takes a reply as undici completes it, or declines it (false). It runs inside undici's
  * `onComplete`, before undici's own work after a reply and before the promise's turn of the
  * microtask queue: an answer the caller can route at once reaches the client that much sooner.
- * It must not throw.
+ * Whatever it does runs inside undici's callback: a new request it dispatched at once would find
+ * this connection still busy, and the pool would open another. If it throws, the promise rejects
+ * with that error (undici's own error path would find the request settled and drop it).
  */
 export type EarlyReply = (reply: PostReply) => boolean;
 
@@ -149,7 +151,14 @@ class PostHandler {
     this.#settled = true;
     const reply: PostReply = { statusCode: this.#statusCode, contentType: this.#contentType, sessionId: this.#sessionId, text: this.#text(), stream: this.#stream };
     // An event stream is settled at its headers, and goes to the caller as a stream.
-    this.#resolve(this.#early !== undefined && reply.stream === undefined && this.#early(reply) ? undefined : reply);
+    let taken: boolean;
+    try {
+      taken = this.#early !== undefined && reply.stream === undefined && this.#early(reply);
+    } catch (err) {
+      this.#reject(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    this.#resolve(taken ? undefined : reply);
   }
 
   #text(): string {

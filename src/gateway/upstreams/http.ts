@@ -299,17 +299,26 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
       };
 
       /**
-       * The usual answer, routed inside undici's onComplete (http-post.ts `EarlyReply`): a 200 with
-       * one JSON-RPC response the envelope scan vouches for (response-envelope.ts), in a session
-       * whose upstream session id is already known (a first id is recorded by `send`, which
-       * awaits that). The same steps `send` takes for it after its await, one turn sooner.
+       * The usual answer, one response, routed by its envelope and forwarded as its text without
+       * building its value (response-envelope.ts); false when the scan cannot vouch for it.
+       */
+      const routeScanned = (text: string): boolean => {
+        const envelope = scanResponse(text);
+        if (!envelope) return false;
+        deliver(new ScannedResponse(envelope, text));
+        return true;
+      };
+
+      /**
+       * The usual answer routed inside undici's onComplete (http-post.ts `EarlyReply`), a turn
+       * sooner than `send` would after its await: a 200 with a JSON body `routeScanned` takes. Not
+       * a reply that brings the upstream's first session id: `send` records that id, and awaits
+       * its recording (MCP 2025-11-25 transports §Session Management: every later request carries
+       * it), before the answer is routed.
        */
       const routeAtOnce = (reply: PostReply): boolean => {
         if (reply.statusCode !== 200 || reply.text === '' || (reply.sessionId !== undefined && !upstreamSessionId)) return false;
-        const envelope = scanResponse(reply.text);
-        if (!envelope) return false;
-        deliver(new ScannedResponse(envelope, reply.text));
-        return true;
+        return routeScanned(reply.text);
       };
 
       const connection: UpstreamConnection = {
@@ -365,14 +374,8 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
             return;
           }
           const text = res.text;
-          if (!text) return;
-          // The usual answer, one response, is routed by its envelope and forwarded as its text,
-          // without building its value (response-envelope.ts); anything else is parsed in full.
-          const envelope = scanResponse(text);
-          if (envelope) {
-            deliver(new ScannedResponse(envelope, text));
-            return;
-          }
+          if (!text || routeScanned(text)) return;
+          // Anything else (a batch's answers, what the scan leaves to JSON.parse) is parsed in full.
           try {
             emit(JSON.parse(text), text);
           } catch {
