@@ -90,17 +90,3 @@ export function scanShape(text: Uint8Array, limit: number): Readonly<TextShape> 
   shape.plainNumbers = plainNumbers;
   return shape;
 }
-
-/**
- * The deepest nesting of objects and arrays in JSON text, or `limit + 1` as soon as it exceeds
- * `limit` (the scan stops there). Brackets inside strings do not count.
- * @see https://www.rfc-editor.org/rfc/rfc8259#section-9 (implementations may limit nesting depth)
- */
-export function jsonDepth(text: Uint8Array, limit: number): number {
-  return scanShape(text, limit).depth;
-}
-
-/** True when the JSON text nests objects and arrays deeper than `limit` (RFC 8259 §9). */
-export function isTooDeep(text: Uint8Array, limit: number): boolean {
-  return jsonDepth(text, limit) > limit;
-}

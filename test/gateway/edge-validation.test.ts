@@ -2,7 +2,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { demoServerCommand } from '../../src/config/demo.ts';
 import { parseJsonRpcBody } from '../../src/gateway/jsonrpc.ts';
-import { jsonDepth } from '../../src/gateway/json-depth.ts';
+import { scanShape } from '../../src/gateway/json-depth.ts';
+
+const jsonDepth = (text: Uint8Array, limit: number) => scanShape(text, limit).depth;
 import { GatewayError } from '../../src/gateway/errors.ts';
 import { startTestWarden, type TestWarden } from './fixtures/warden.ts';
 import { openSession, post } from './fixtures/raw.ts';
