@@ -11,7 +11,8 @@
  * the upstream behind it), read from /proc/<pid>/stat before and after each round.
  * Run: npm run bench -- gateway [--quick] [--json] [--rounds N] [--processes N] [--baseline <dir>] [--no-stdio]
  *   --processes N     runs every system under test in N processes, round r served by process r mod N
- *                     (the upstream and the stdio systems stay one): a process's placement and heap move its cost by itself.
+ *                     (the upstream and supergateway stay one; rounds are rounded up to a multiple of
+ *                     N): a process's placement and heap move its cost by itself.
  *   --baseline <dir>  also runs <dir>'s own bench/gateway-servers.ts warden (another checkout of
  *                     mcp-warden, e.g. the tree before a change) on the same upstream, interleaved.
  *
@@ -28,19 +29,18 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
-import { alternate, closeSession, measureRounds, median, openSession, printSummary, processesOf, startServersChild, stopChildren, summarize, trackChild, type Session, type Target } from './fixtures/mcp-load.ts';
+import { alternate, closeSession, countOption, measureRounds, median, openSession, printSummary, processesOf, startServersChild, stopChildren, summarize, trackChild, type Session, type Target } from './fixtures/mcp-load.ts';
 
 const require = createRequire(import.meta.url);
 const quick = process.argv.includes('--quick');
 const asJson = process.argv.includes('--json');
-const roundsIndex = process.argv.indexOf('--rounds');
-const ROUNDS = roundsIndex !== -1 ? Number(process.argv[roundsIndex + 1]) : quick ? 1 : 3;
+/** Processes per system under test (`--processes N`): round r is served by process r mod N of each. */
+const PROCESSES = countOption('--processes', 1);
+// Every process serves as many rounds as the others.
+const ROUNDS = Math.ceil(countOption('--rounds', quick ? 1 : 3) / PROCESSES) * PROCESSES;
 const baselineIndex = process.argv.indexOf('--baseline');
 const BASELINE = baselineIndex === -1 ? process.env.BENCH_BASELINE : process.argv[baselineIndex + 1];
 const withStdio = !process.argv.includes('--no-stdio');
-const processesIndex = process.argv.indexOf('--processes');
-/** Processes per system under test (`--processes N`): round r is served by process r mod N of each. */
-const PROCESSES = processesIndex === -1 ? 1 : Math.max(1, Number(process.argv[processesIndex + 1]));
 const REQUESTS = { 1: quick ? 500 : 2000, 32: quick ? 3000 : 8000 } as const;
 const WARMUP = 300;
 const MEMORY_SESSIONS = { http: quick ? 100 : 500, sh: quick ? 30 : 100 };
@@ -103,8 +103,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < PROCESSES; i++) list.push(await start());
     return list;
   };
-  const system = (name: string, list: { child: ChildProcess; info: any }[], url: (info: any) => string, token?: (info: any) => string): Target => {
-    const [first, ...rest] = list.map(({ child, info }) => ({ url: url(info), ...(token ? { token: token(info) } : {}), pid: child.pid, upstreamPid: up }));
+  /** A target served by each process of `list` in turn; `upstreamPid` undefined for a stdio upstream (its children are its own). */
+  const system = (name: string, list: { child: ChildProcess; info: any }[], url: (info: any) => string, token?: (info: any) => string, upstreamPid: number | undefined = up): Target => {
+    const [first, ...rest] = list.map(({ child, info }) => ({ url: url(info), ...(token ? { token: token(info) } : {}), pid: child.pid, upstreamPid }));
     return { name, ...first!, replicas: rest };
   };
   const proxies = await many(() => startChild(['proxy', upstream]));
@@ -132,7 +133,7 @@ async function main(): Promise<void> {
     const supergateway = await startSupergateway();
     targets.push(
       { name: SUPERGATEWAY, url: supergateway.url, pid: supergateway.pid },
-      { name: WARDEN_STDIO, url: `${warden.url}/mcp/stdio`, token: warden.tokens.stdio, pid: wardenChild.pid },
+      system(WARDEN_STDIO, wardens, (i) => `${i.url}/mcp/stdio`, (i) => i.tokens.stdio, undefined),
     );
   }
 
@@ -157,7 +158,8 @@ async function main(): Promise<void> {
       const pairs: [Session, Session][] = [];
       for (let i = 0; i < PROCESSES; i++) {
         const pair: [Session, Session] = [await openSession(line[i]!, 1), await openSession(g[i]!, 1)];
-        await alternate(pair, WARMUP);
+        // As long as a round: shorter, a pair's first round ran cold (bench/request-path.ts).
+        await alternate(pair, REQUESTS[1]);
         pairs.push(pair);
       }
       const ratios: number[] = [];

@@ -3,8 +3,8 @@
  * JWT, scope, policy, audit) against the stricter line (bench/gateway-servers.ts proxy-dispatch:
  * undici `dispatch`, body read whole), and `--baseline`'s gateway (another checkout), all with the
  * same preloaded timers (bench/fixtures/request-path-timer.mjs) and none's code touched:
- *   A    request event → upstream request handed to undici
- *   U    → undici's onComplete for the upstream's reply
+ *   A    request event → upstream request created in undici
+ *   U    → undici completing the upstream's reply (right before the handler's onComplete)
  *   B    → res.end() called
  *   end  the res.end() call (the write to the client)
  * plus the client's p50 for each. They take turns request by request (fixtures/mcp-load.ts
@@ -12,16 +12,15 @@
  * over rounds, in µs. The timers cost each the same few calls of performance.now() per request.
  * Run: npm run bench -- request-path [--rounds N] [--processes N] [--baseline <dir>]
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { alternate, closeSession, median, openSession, startServersChild, stopChildren, type Session } from './fixtures/mcp-load.ts';
+import { alternate, closeSession, countOption, median, openSession, startServersChild, stopChildren, type Session } from './fixtures/mcp-load.ts';
 
-const roundsIndex = process.argv.indexOf('--rounds');
-const ROUNDS = roundsIndex === -1 ? 9 : Number(process.argv[roundsIndex + 1]);
-const processesIndex = process.argv.indexOf('--processes');
-const PROCESSES = processesIndex === -1 ? 3 : Math.max(1, Number(process.argv[processesIndex + 1]));
+const PROCESSES = countOption('--processes', 3);
+// Every process serves as many rounds as the others.
+const ROUNDS = Math.ceil(countOption('--rounds', 9) / PROCESSES) * PROCESSES;
 const baselineIndex = process.argv.indexOf('--baseline');
 const BASELINE = baselineIndex === -1 ? undefined : resolvePath(process.argv[baselineIndex + 1]!);
 const REQUESTS = 2000;
@@ -33,6 +32,8 @@ const PHASES = ['A', 'U', 'B', 'end'] as const;
 
 /** The medians the timer of `pid` wrote for the requests it served last. */
 async function phasesOf(pid: number): Promise<Phases> {
+  // The last round's file goes first: a read can only find what this signal made.
+  rmSync(`${process.env.REQUEST_PATH_OUT}.${pid}`, { force: true });
   process.kill(pid, 'SIGUSR2');
   for (let i = 0; i < 50; i++) {
     await new Promise((r) => setTimeout(r, 20));
