@@ -11,7 +11,7 @@ import type { DownstreamCredentials } from '../../downstream/types.ts';
 import { idKey, isRequest, parseJsonRpcMessage, rememberRaw, serialize, type JsonRpcId, type JsonRpcMessage } from '../jsonrpc.ts';
 import { createParser } from 'eventsource-parser';
 import { postUpstream, type PostReply } from './http-post.ts';
-import { scanResponse, ScannedResponse } from '../response-envelope.ts';
+import { scanResponse, ScannedResponse, type ResponseEnvelope } from '../response-envelope.ts';
 import { UpstreamError, type Upstream, type UpstreamConnection, type UpstreamConnectContext } from './types.ts';
 
 export interface HttpUpstreamOptions {
@@ -170,6 +170,17 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         }
       };
 
+      /**
+       * The usual answer, one response (a JSON body, or one SSE event), routed by its envelope and
+       * forwarded as its text without building its value (response-envelope.ts). Its envelope, or
+       * undefined when the scan cannot vouch for it (nothing is delivered then).
+       */
+      const routeScanned = (text: string): ResponseEnvelope | undefined => {
+        const envelope = scanResponse(text);
+        if (envelope) deliver(new ScannedResponse(envelope, text));
+        return envelope;
+      };
+
       const emit = (value: unknown, text?: string) => {
         const list = Array.isArray(value) ? value : [value];
         for (const v of list) {
@@ -211,11 +222,9 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
             }
             if ((event.event ?? 'message') !== 'message' || !event.data) return;
             messages++;
-            // One response, as in a JSON answer: routed by its envelope (response-envelope.ts).
-            const envelope = scanResponse(event.data);
-            if (envelope) {
-              stream.unanswered?.delete(idKey(envelope.id));
-              deliver(new ScannedResponse(envelope, event.data));
+            const routed = routeScanned(event.data);
+            if (routed) {
+              stream.unanswered?.delete(idKey(routed.id));
               return;
             }
             let value: unknown;
@@ -299,17 +308,6 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
       };
 
       /**
-       * The usual answer, one response, routed by its envelope and forwarded as its text without
-       * building its value (response-envelope.ts); false when the scan cannot vouch for it.
-       */
-      const routeScanned = (text: string): boolean => {
-        const envelope = scanResponse(text);
-        if (!envelope) return false;
-        deliver(new ScannedResponse(envelope, text));
-        return true;
-      };
-
-      /**
        * The usual answer routed inside undici's onComplete (http-post.ts `EarlyReply`), a turn
        * sooner than `send` would after its await: a 200 with a JSON body `routeScanned` takes. Not
        * a reply that brings the upstream's first session id: `send` records that id, and awaits
@@ -318,7 +316,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
        */
       const routeAtOnce = (reply: PostReply): boolean => {
         if (reply.statusCode !== 200 || reply.text === '' || (reply.sessionId !== undefined && !upstreamSessionId)) return false;
-        return routeScanned(reply.text);
+        return routeScanned(reply.text) !== undefined;
       };
 
       const connection: UpstreamConnection = {
