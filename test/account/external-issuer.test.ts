@@ -18,8 +18,6 @@ import { freePort } from '../helpers/free-port.ts';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
-/** A free ephemeral port for a warden whose redirect URI must be registered before it starts. */
-
 describe('account page with an external issuer (a client registered there, account.client)', () => {
   let dir: string;
   let idp: Warden;

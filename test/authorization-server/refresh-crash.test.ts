@@ -22,8 +22,6 @@ import { freePort } from '../helpers/free-port.ts';
 const BIN = fileURLToPath(new URL('../../bin/mcp-warden.js', import.meta.url));
 const PASSWORD = 'crash test password';
 
-/** A port the OS hands out now, so every restart serves the same issuer and resource URIs. */
-
 describe('refresh rotation across a crash (OAuth 2.1 §4.3.1)', () => {
   let dir: string;
   let configFile: string;

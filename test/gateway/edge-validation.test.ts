@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { demoServerCommand } from '../../src/config/demo.ts';
 import { parseJsonRpcBody } from '../../src/gateway/jsonrpc.ts';
 import { scanShape } from '../../src/gateway/json-depth.ts';
-
-const jsonDepth = (text: Uint8Array, limit: number) => scanShape(text, limit).depth;
 import { GatewayError } from '../../src/gateway/errors.ts';
 import { startTestWarden, type TestWarden } from './fixtures/warden.ts';
 import { openSession, post } from './fixtures/raw.ts';
+
+/** RFC 8259 §9: the nesting depth the one-pass scan reports. */
+const jsonDepth = (text: Uint8Array, limit: number) => scanShape(text, limit).depth;
 
 /** A message whose `params.a` nests `depth` arrays (about 2 bytes per level). */
 function deeplyNested(depth: number, id?: number): string {
