@@ -28,9 +28,20 @@ if (files.length === 0) {
   process.exit(1);
 }
 if (!ensurePrerequisites()) process.exit(1);
+// The spec reporter, not TAP (node's default when stdout is a pipe): it ends with a "failing
+// tests" list that repeats each failure with its error, so a log cut to its last lines (as CI
+// keeps it) still says what failed.
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', concurrencyArg ?? '--test-concurrency=2', '--test-timeout=120000', ...files],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-reporter=spec',
+    concurrencyArg ?? '--test-concurrency=2',
+    '--test-timeout=120000',
+    ...files,
+  ],
   { stdio: 'inherit', env: { ...process.env, NODE_NO_WARNINGS: '1' } },
 );
 process.exit(result.status ?? 1);

@@ -57,6 +57,22 @@ describe('npm test provisions its system prerequisites (scripts/test.mjs)', () =
     assert.doesNotMatch(r.stderr, /provisioning|missing/);
   });
 
+  it('a failing test is named again, with its error, in the last lines of the output (what a CI log keeps)', () => {
+    const failing = join(dir, 'failing');
+    mkdirSync(failing);
+    writeFileSync(join(failing, 'a.test.ts'), "import { it } from 'node:test';\nit('passes first', () => {});\nit('the one that fails', () => { throw new Error('the reason it failed'); });\n");
+    // More passing output after the failure, as in a long run where it scrolls away.
+    writeFileSync(join(failing, 'b.test.ts'), `import { it } from 'node:test';\n${Array.from({ length: 40 }, (_, i) => `it('later ${i}', () => {});`).join('\n')}\n`);
+    // Without this runner's NODE_TEST_CONTEXT, which would make the inner run report to it as a child.
+    const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+    const r = spawnSync(process.execPath, [TEST_SCRIPT, failing], { cwd: ROOT, encoding: 'utf8', env });
+    assert.equal(r.status, 1, r.stderr);
+    const tail = r.stdout.trimEnd().split('\n').slice(-20).join('\n');
+    assert.match(tail, /failing tests:/);
+    assert.match(tail, /the one that fails/);
+    assert.match(tail, /the reason it failed/);
+  });
+
   it('not root and missing: one line naming what is missing and the exact command, exit 1, no test run', () => {
     const bin = bareBin('user-bin');
     // As root, run it as nobody; otherwise as ourselves (not root either way).
@@ -71,7 +87,8 @@ describe('npm test provisions its system prerequisites (scripts/test.mjs)', () =
     const missing = PREREQUISITES.filter((p) => !p.programs.every((program) => program.startsWith('/') && existsSync(program)));
     const expected = `npm test: missing ${missing.map((p) => `${p.apt} (${p.for})`).join(', ')}; install them with: sudo apt-get update && sudo apt-get install -y ${missing.map((p) => p.apt).join(' ')}`;
     assert.equal(lines[0], expected);
-    assert.doesNotMatch(r.stdout, /# tests/, 'no test ran');
+    // The spec reporter's summary (scripts/test.mjs), as the root test below sees it.
+    assert.doesNotMatch(r.stdout, /^ℹ tests \d+$/m, 'no test ran');
   });
 
   it('root with apt-get: apt-get update, then install of exactly the missing packages, said on stderr, then the tests run', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
@@ -95,6 +112,6 @@ if (process.argv[2] === 'install') for (const p of ${JSON.stringify(programs)}) 
     assert.match(r.stderr, /npm test: provisioning test prerequisites with apt-get: libsecret-tools \(keychain tests\), gnome-keyring \(keychain tests\), dbus \(keychain tests\)/);
     assert.match(r.stderr, /npm test: installed libsecret-tools, gnome-keyring, dbus/);
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, /# pass 1/);
+    assert.match(r.stdout, /^ℹ pass 1$/m);
   });
 });
