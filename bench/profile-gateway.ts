@@ -3,11 +3,15 @@
  * under `node --cpu-prof`, sends tools/call through /mcp/http-policy (JWT + scope + policy +
  * audit, HTTP upstream) at concurrency 1 and 32, and summarises the samples taken while the load
  * ran (not start-up): self time per function and per file/package, in µs per request.
- * Run: npm run bench -- profile-gateway [--quick] [--path /mcp/http] [--proxy [ROLE]] [--only-c N] [--top N] [--interval US]
+ * Run: npm run bench -- profile-gateway [--quick] [--path /mcp/http] [--proxy [ROLE]] [--only-c N] [--top N] [--interval US] [--warmup N]
  * After the profile: CPU per thread of the process under test at each concurrency, from /proc.
  *   --proxy [ROLE]  profiles a bare pass-through instead (a bench/gateway-servers.ts proxy role:
  *                   proxy-undici by default, proxy-dispatch for the stricter line, proxy).
  *   --only-c N      one concurrency (1 or 32) instead of both.
+ *   --warmup N      requests before the profiled ones at each concurrency (default 12 000, as many
+ *                   as are profiled): with 1 000, V8's compiler and collector threads were still
+ *                   busy with start-up in the profiled window (c=32, per thread: 33 µs/request
+ *                   on the gateway's helper threads in the first 12 000 requests, 3 afterwards).
  * The .cpuprofile stays in the printed directory (open it in Chrome DevTools for a flame graph).
  */
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -19,6 +23,9 @@ const quick = process.argv.includes('--quick');
 const pathIndex = process.argv.indexOf('--path');
 const PATH = pathIndex === -1 ? '/mcp/http-policy' : process.argv[pathIndex + 1]!;
 const REQUESTS = quick ? 3000 : 12_000;
+const warmupIndex = process.argv.indexOf('--warmup');
+const WARMUP = warmupIndex === -1 ? REQUESTS : Number(process.argv[warmupIndex + 1]);
+if (!(Number.isInteger(WARMUP) && WARMUP >= 0)) throw new Error('--warmup takes a number of requests, e.g. --warmup 12000');
 const topIndex = process.argv.indexOf('--top');
 /** Rows of the per-function table (`--top N`, default 40). */
 const TOP = topIndex === -1 ? 40 : Number(process.argv[topIndex + 1]);
@@ -131,7 +138,7 @@ try {
   if (only !== undefined && !(Number.isInteger(only) && only > 0)) throw new Error('--only-c takes a concurrency, e.g. --only-c 1');
   for (const c of only === undefined ? [1, 32] : [only]) {
     const s = await openSession(target, c);
-    await load(s, c, 1000);
+    await load(s, c, WARMUP);
     if (!from) from = monotonicUs();
     const threadsBefore = threadsCpu(child.pid!);
     await load(s, c, REQUESTS);
