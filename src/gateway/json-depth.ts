@@ -1,7 +1,7 @@
 /**
  * A nesting limit for JSON text, checked on the raw bytes before `JSON.parse` (and, in the same
- * pass, what jsonrpc.ts needs to forward a client's text as written: its member count and whether
- * its numbers are plain).
+ * pass, what jsonrpc.ts needs to forward a client's text as written: its member count, whether
+ * its numbers are plain, and whether it is all ASCII).
  *
  * V8's `JSON.parse` is iterative, but everything after it is not: `JSON.stringify` (the stdio line
  * for the child, the HTTP body for an HTTP upstream), structured logging and schema validation
@@ -43,10 +43,15 @@ export interface TextShape {
   members: number;
   /** Every number is at most 15 characters and has no exponent (RFC 8259 §6: within double precision). */
   plainNumbers: boolean;
+  /**
+   * Every byte inside a string is ASCII (below 0x80); outside strings JSON allows no other. ASCII
+   * is valid UTF-8 as it is, so such bytes need no UTF-8 check before they are forwarded as the text.
+   */
+  ascii: boolean;
 }
 
 /** The result of the last `scanShape` (one scan at a time on the main thread: nothing is allocated). */
-const shape: TextShape = { depth: 0, members: 0, plainNumbers: true };
+const shape: TextShape = { depth: 0, members: 0, plainNumbers: true, ascii: true };
 
 /**
  * Depth, member count and number form of JSON text in one pass over its bytes, with no recursion
@@ -62,9 +67,12 @@ export function scanShape(text: Uint8Array, limit: number): Readonly<TextShape> 
   let numberLength = 0;
   let plainNumbers = true;
   let inString = false;
+  // The bits of every byte inside a string, OR-ed: no branch per byte for the ASCII check.
+  let stringBits = 0;
   for (let i = 0; i < text.length; i++) {
     const b = text[i]!;
     if (inString) {
+      stringBits |= b;
       if (b === BACKSLASH) i++;
       else if (b === QUOTE) inString = false;
       continue;
@@ -88,5 +96,6 @@ export function scanShape(text: Uint8Array, limit: number): Readonly<TextShape> 
   shape.depth = deepest;
   shape.members = members;
   shape.plainNumbers = plainNumbers;
+  shape.ascii = stringBits < 0x80;
   return shape;
 }

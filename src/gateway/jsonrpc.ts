@@ -2,6 +2,7 @@
  * JSON-RPC 2.0 messages as the gateway sees them: parsed once at the edge into a small typed
  * shape; params and results stay opaque (the upstream and the policy engine read them).
  */
+import { isUtf8 } from 'node:buffer';
 import { GatewayError } from './errors.ts';
 import { DEFAULT_MAX_JSON_DEPTH, scanShape } from './json-depth.ts';
 import { checkClientMessage } from './message-schema.ts';
@@ -27,14 +28,32 @@ export function isResponse(m: JsonRpcMessage): m is JsonRpcResponse {
  * JSON.stringify, since an object spread would copy the stale text.
  */
 const RAW = Symbol('raw JSON text');
+/** The bytes that text was decoded from, when they are its exact UTF-8 encoding (`serializeBody`). */
+const RAW_BYTES = Symbol('raw JSON bytes');
 
-export function rememberRaw(message: JsonRpcMessage, text: string): void {
+/**
+ * Remembers the text `message` arrived as and, when given, the bytes that text was decoded from.
+ * The bytes must be valid UTF-8 (RFC 3629), so that they are exactly the text's encoding: a
+ * decoder replaces an invalid sequence with U+FFFD, and the bytes would then say something other
+ * than what was parsed and judged. Without bytes, any remembered earlier are forgotten (a message
+ * given a new text, such as a rewritten id, must not be sent as its old bytes).
+ */
+export function rememberRaw(message: JsonRpcMessage, text: string, bytes?: Buffer): void {
   (message as { [RAW]?: string })[RAW] = text;
+  (message as { [RAW_BYTES]?: Buffer | undefined })[RAW_BYTES] = bytes;
 }
 
 /** The message as JSON text: the text it arrived as when known, else JSON.stringify. */
 export function serialize(message: JsonRpcMessage): string {
   return (message as { [RAW]?: string })[RAW] ?? JSON.stringify(message);
+}
+
+/**
+ * The message as a request body: the bytes it arrived as when known, so an HTTP upstream is sent
+ * the client's own bytes and nothing is encoded again; else `serialize`'s text.
+ */
+export function serializeBody(message: JsonRpcMessage): string | Buffer {
+  return (message as { [RAW_BYTES]?: Buffer })[RAW_BYTES] ?? serialize(message);
 }
 
 /** As `serialize`, on one line (newline-delimited stdio framing). */
@@ -106,7 +125,7 @@ export function parseJsonRpcBody(body: Buffer, options: { maxDepth?: number } = 
   // same pass counts the member names and checks the numbers (forwarding the text as written, below).
   const shape = scanShape(body, maxDepth);
   if (shape.depth > maxDepth) throw invalid(`nesting deeper than ${maxDepth}`);
-  const { members, plainNumbers } = shape;
+  const { members, plainNumbers, ascii } = shape;
   let value: unknown;
   const text = body.toString('utf8');
   try {
@@ -134,7 +153,7 @@ export function parseJsonRpcBody(body: Buffer, options: { maxDepth?: number } = 
     // The text holds as many member names as the parsed value has own keys unless a name repeats
     // (JSON.parse keeps one of them, whatever escapes spell it).
     // @see https://www.rfc-editor.org/rfc/rfc8259#section-6 (numbers beyond double precision)
-    if (plainNumbers && members === countMembers(value)) rememberRaw(check.message, text);
+    if (plainNumbers && members === countMembers(value)) rememberRaw(check.message, text, ascii || isUtf8(body) ? body : undefined);
     messages.push(check.message);
   }
   // MCP transports §Sending Messages to the Server: input that is not a request the server can

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseJsonRpcBody, parseJsonRpcMessage, rememberRaw, serialize, serializeLine } from '../../src/gateway/jsonrpc.ts';
+import { parseJsonRpcBody, parseJsonRpcMessage, rememberRaw, serialize, serializeBody, serializeLine } from '../../src/gateway/jsonrpc.ts';
 import { GatewayError } from '../../src/gateway/errors.ts';
 
 describe('JSON-RPC messages: parsing and what is forwarded', () => {
@@ -24,6 +24,36 @@ describe('JSON-RPC messages: parsing and what is forwarded', () => {
       const { messages } = parseJsonRpcBody(Buffer.from(text));
       assert.equal(serialize(messages[0]!), JSON.stringify(JSON.parse(text)), text);
     }
+  });
+
+  it('an HTTP upstream is sent the client\'s own bytes (the same buffer, nothing encoded again) when they are valid UTF-8 (RFC 3629)', () => {
+    const body = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"h\u00e9llo ✓"}}}');
+    const { messages } = parseJsonRpcBody(body);
+    assert.equal(serializeBody(messages[0]!), body);
+    const ascii = Buffer.from('{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"h\\u00e9llo"}}}');
+    assert.equal(serializeBody(parseJsonRpcBody(ascii).messages[0]!), ascii);
+    // A batch is sent as its messages' texts joined, and a re-serialized message as its JSON.stringify.
+    const repeated = parseJsonRpcBody(Buffer.from('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"env","name":"echo"}}')).messages[0]!;
+    assert.equal(serializeBody(repeated), JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo' } }));
+  });
+
+  it('RFC 3629 §3: a body with an invalid UTF-8 sequence is sent as the text that was parsed and judged (its U+FFFD), never as its bytes', () => {
+    // A truncated four-byte sequence (F1 80 80) decodes to one U+FFFD, itself three bytes: the same
+    // length as the bytes it replaced, so a length comparison would not tell.
+    const body = Buffer.concat([Buffer.from('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"a'), Buffer.from([0xf1, 0x80, 0x80]), Buffer.from('b"}}}')]);
+    const { messages } = parseJsonRpcBody(body);
+    const sent = serializeBody(messages[0]!);
+    assert.equal(typeof sent, 'string');
+    assert.equal(sent, body.toString('utf8'));
+    assert.ok((sent as string).includes('a\ufffdb'));
+    assert.equal(Buffer.byteLength(sent as string), body.length);
+  });
+
+  it('a message given a new text (a rewritten id) is never sent as the bytes it arrived as', () => {
+    const body = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}');
+    const message = parseJsonRpcBody(body).messages[0]!;
+    rememberRaw(message, '{"jsonrpc":"2.0","id":"s1-1","method":"tools/call","params":{"name":"echo"}}');
+    assert.equal(serializeBody(message), '{"jsonrpc":"2.0","id":"s1-1","method":"tools/call","params":{"name":"echo"}}');
   });
 
   it('an upstream message remembered with its text is passed through as that text; on stdio a multi-line text goes onto one line', () => {

@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import type { Logger } from '../../log.ts';
 import type { HttpUpstream, ServerConfig } from '../../config/schema.ts';
 import type { DownstreamCredentials } from '../../downstream/types.ts';
-import { idKey, isRequest, parseJsonRpcMessage, rememberRaw, serialize, type JsonRpcId, type JsonRpcMessage } from '../jsonrpc.ts';
+import { idKey, isRequest, parseJsonRpcMessage, rememberRaw, serialize, serializeBody, type JsonRpcId, type JsonRpcMessage } from '../jsonrpc.ts';
 import { createParser } from 'eventsource-parser';
 import { postUpstream, type PostReply } from './http-post.ts';
 import { scanResponse, ScannedResponse, type ResponseEnvelope } from '../response-envelope.ts';
@@ -340,7 +340,7 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
                 path,
                 method: 'POST',
                 headers: requestHeaders,
-                body: messages.length === 1 ? serialize(messages[0]!) : `[${messages.map(serialize).join(',')}]`,
+                body: messages.length === 1 ? serializeBody(messages[0]!) : `[${messages.map(serialize).join(',')}]`,
                 headersTimeout: 60_000,
                 bodyTimeout: 0,
               },
