@@ -43,6 +43,15 @@ describe('npm test provisions its system prerequisites (scripts/test.mjs)', () =
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  /**
+   * This environment without the runner's NODE_TEST_CONTEXT: with it, the inner `node --test`
+   * reports to this runner as its child and runs no file of its own (exit 0, nothing printed).
+   */
+  function outsideThisRunner(): NodeJS.ProcessEnv {
+    const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+    return env;
+  }
+
   /** A bin folder holding only `node`. */
   function bareBin(name: string): string {
     const bin = join(dir, name);
@@ -52,8 +61,9 @@ describe('npm test provisions its system prerequisites (scripts/test.mjs)', () =
   }
 
   it('all present: the tests run, nothing is provisioned', () => {
-    const r = spawnSync(process.execPath, [TEST_SCRIPT, tests], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [TEST_SCRIPT, tests], { cwd: ROOT, encoding: 'utf8', env: outsideThisRunner() });
     assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^ℹ pass 1$/m);
     assert.doesNotMatch(r.stderr, /provisioning|missing/);
   });
 
@@ -63,9 +73,7 @@ describe('npm test provisions its system prerequisites (scripts/test.mjs)', () =
     writeFileSync(join(failing, 'a.test.ts'), "import { it } from 'node:test';\nit('passes first', () => {});\nit('the one that fails', () => { throw new Error('the reason it failed'); });\n");
     // More passing output after the failure, as in a long run where it scrolls away.
     writeFileSync(join(failing, 'b.test.ts'), `import { it } from 'node:test';\n${Array.from({ length: 40 }, (_, i) => `it('later ${i}', () => {});`).join('\n')}\n`);
-    // Without this runner's NODE_TEST_CONTEXT, which would make the inner run report to it as a child.
-    const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-    const r = spawnSync(process.execPath, [TEST_SCRIPT, failing], { cwd: ROOT, encoding: 'utf8', env });
+    const r = spawnSync(process.execPath, [TEST_SCRIPT, failing], { cwd: ROOT, encoding: 'utf8', env: outsideThisRunner() });
     assert.equal(r.status, 1, r.stderr);
     const tail = r.stdout.trimEnd().split('\n').slice(-20).join('\n');
     assert.match(tail, /failing tests:/);
