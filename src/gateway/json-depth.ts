@@ -44,8 +44,10 @@ export interface TextShape {
   /** Every number is at most 15 characters and has no exponent (RFC 8259 §6: within double precision). */
   plainNumbers: boolean;
   /**
-   * Every byte inside a string is ASCII (below 0x80); outside strings JSON allows no other. ASCII
-   * is valid UTF-8 as it is, so such bytes need no UTF-8 check before they are forwarded as the text.
+   * Every byte inside a string (but the one after each backslash) is ASCII, below 0x80. Once
+   * `JSON.parse` has taken the text, that makes the whole text ASCII: JSON allows no other byte
+   * outside strings, nor after a backslash. ASCII is its own UTF-8 encoding, so such bytes need no
+   * UTF-8 check before they are forwarded in place of the text.
    */
   ascii: boolean;
 }
@@ -54,7 +56,7 @@ export interface TextShape {
 const shape: TextShape = { depth: 0, members: 0, plainNumbers: true, ascii: true };
 
 /**
- * Depth, member count and number form of JSON text in one pass over its bytes, with no recursion
+ * Depth, member count, number form and ASCII-ness of JSON text in one pass over its bytes, with no recursion
  * and no allocation: UTF-8 continuation bytes are never ASCII, so brackets, quotes and colons are
  * found byte by byte, and nothing inside a string counts. Invalid JSON is not judged here:
  * `JSON.parse` refuses it next. The returned object is reused by the next call.

@@ -33,14 +33,16 @@ const RAW_BYTES = Symbol('raw JSON bytes');
 
 /**
  * Remembers the text `message` arrived as and, when given, the bytes that text was decoded from.
- * The bytes must be valid UTF-8 (RFC 3629), so that they are exactly the text's encoding: a
- * decoder replaces an invalid sequence with U+FFFD, and the bytes would then say something other
- * than what was parsed and judged. Without bytes, any remembered earlier are forgotten (a message
- * given a new text, such as a rewritten id, must not be sent as its old bytes).
+ * The bytes must be valid UTF-8 (RFC 3629), so that they are exactly the text's encoding: the
+ * decoder (`Buffer#toString`) replaces each ill-formed sequence with U+FFFD (Unicode §3.9, "U+FFFD
+ * Substitution of Maximal Subparts"), and the bytes would then say something other than what was
+ * parsed and judged. Without bytes, any remembered earlier are forgotten (a message given a new
+ * text, such as a rewritten id, must not be sent as its old bytes); a message that never had bytes
+ * gets no such member, so the messages read from an upstream keep one shape.
  */
 export function rememberRaw(message: JsonRpcMessage, text: string, bytes?: Buffer): void {
   (message as { [RAW]?: string })[RAW] = text;
-  (message as { [RAW_BYTES]?: Buffer | undefined })[RAW_BYTES] = bytes;
+  if (bytes !== undefined || RAW_BYTES in message) (message as { [RAW_BYTES]?: Buffer | undefined })[RAW_BYTES] = bytes;
 }
 
 /** The message as JSON text: the text it arrived as when known, else JSON.stringify. */

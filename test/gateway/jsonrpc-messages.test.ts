@@ -32,12 +32,14 @@ describe('JSON-RPC messages: parsing and what is forwarded', () => {
     assert.equal(serializeBody(messages[0]!), body);
     const ascii = Buffer.from('{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"h\\u00e9llo"}}}');
     assert.equal(serializeBody(parseJsonRpcBody(ascii).messages[0]!), ascii);
-    // A batch is sent as its messages' texts joined, and a re-serialized message as its JSON.stringify.
+    // A batch's messages have no bytes of their own (the HTTP upstream joins their texts), and a
+    // re-serialized message is sent as its JSON.stringify.
+    for (const m of parseJsonRpcBody(Buffer.from('[{"jsonrpc":"2.0","id":3,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/initialized"}]')).messages) assert.equal(typeof serializeBody(m), 'string');
     const repeated = parseJsonRpcBody(Buffer.from('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"env","name":"echo"}}')).messages[0]!;
     assert.equal(serializeBody(repeated), JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo' } }));
   });
 
-  it('RFC 3629 §3: a body with an invalid UTF-8 sequence is sent as the text that was parsed and judged (its U+FFFD), never as its bytes', () => {
+  it('Unicode §3.9 (U+FFFD for a maximal subpart): a body with an ill-formed UTF-8 sequence (RFC 3629) is sent as the text that was parsed and judged (its U+FFFD), never as its bytes', () => {
     // A truncated four-byte sequence (F1 80 80) decodes to one U+FFFD, itself three bytes: the same
     // length as the bytes it replaced, so a length comparison would not tell.
     const body = Buffer.concat([Buffer.from('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"a'), Buffer.from([0xf1, 0x80, 0x80]), Buffer.from('b"}}}')]);
