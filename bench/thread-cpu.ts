@@ -1,0 +1,99 @@
+/**
+ * The gateway's own CPU per request at c=32 once it is warm, thread by thread, side by side with
+ * the stricter line (bench/gateway-servers.ts proxy-dispatch: undici `dispatch`, body read whole,
+ * no parsing, no token, no policy). CPU is read from outside (/proc/<pid>/task/<tid>/stat,
+ * proc(5)), so what is measured costs the measured process nothing, and every thread counts: the
+ * main thread, the audit writer, V8's collector and compiler helpers.
+ * Run: npm run bench -- thread-cpu [--rounds N] [--requests N] [--baseline <dir>]
+ *
+ * Targets: this tree's gateway through /mcp/http-policy (JWT, scope, policy, audit) and /mcp/http
+ * (JWT, scope), the same two of `--baseline`'s gateway (another checkout, its own
+ * bench/gateway-servers.ts) and the line. Each is first warmed with a round's worth of requests
+ * (V8 tiers up and the first collections run: in the first 12 000 requests the helper threads
+ * spend ~10× what they spend later). Then rounds of `--requests` (default 12 000) at
+ * concurrency 32 per target, in turn, the order reversed every other round; a round's figures are
+ * µs of CPU per request. Shown: medians over rounds, and the median of each round's ratio of the
+ * target's whole-process CPU to the line's in the same round.
+ *
+ * Why it exists: bench/gateway.ts's throughput at c=32 takes the client and the upstream's CPU too
+ * and moves ±0.05 between runs on a noisy 2-core VM; this is the gateway's part of it, and moves
+ * ±1 µs.
+ */
+import { resolve as resolvePath } from 'node:path';
+import { closeSession, countOption, load, median, openSession, startServersChild, stopChildren, threadsCpu, type Session } from './fixtures/mcp-load.ts';
+
+const ROUNDS = countOption('--rounds', 8);
+const REQUESTS = countOption('--requests', 12_000);
+const C = 32;
+const baselineIndex = process.argv.indexOf('--baseline');
+const BASELINE = baselineIndex === -1 ? undefined : resolvePath(process.argv[baselineIndex + 1]!);
+
+interface Target {
+  name: string;
+  session: Session;
+  pid: number;
+  /** µs per request, one entry per round. */
+  main: number[];
+  others: number[];
+  total: number[];
+}
+
+/** How long a process is left idle before a window opens: past the audit batch's 100 ms flush. */
+const SETTLE_MS = 250;
+
+/**
+ * CPU µs per request of the main thread and of all other threads of `pid` while `run` ran. The
+ * window opens after SETTLE_MS of quiet, so work left from the load before it (the audit writer's
+ * last batch, a concurrent collection) is not counted here; the two routes of a gateway share one
+ * process. A thread that ends within the window is not counted (none does in this benchmark).
+ */
+async function measure(pid: number, requests: number, run: () => Promise<unknown>): Promise<{ main: number; others: number }> {
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  const before = threadsCpu(pid);
+  await run();
+  const after = threadsCpu(pid);
+  let main = 0;
+  let others = 0;
+  for (const [tid, { ms }] of after) {
+    const us = ((ms - (before.get(tid)?.ms ?? 0)) * 1000) / requests;
+    if (tid === pid) main = us;
+    else others += us;
+  }
+  return { main, others };
+}
+
+try {
+  const upstream = (await startServersChild(['upstream'])).info.url as string;
+  const targets: Target[] = [];
+  const add = async (name: string, url: string, pid: number, token?: string) =>
+    targets.push({ name, session: await openSession({ name, url, token }, C), pid, main: [], others: [], total: [] });
+  for (const [label, dir] of [['gateway', undefined], ...(BASELINE ? [['baseline', BASELINE]] : [])] as [string, string | undefined][]) {
+    const warden = await startServersChild(['warden', upstream], dir ? { servers: `${dir}/bench/gateway-servers.ts`, cwd: dir } : {});
+    await add(`${label} JWT+scope+policy+audit`, `${warden.info.url}/mcp/http-policy`, warden.child.pid!, warden.info.tokens['http-policy']);
+    await add(`${label} JWT+scope`, `${warden.info.url}/mcp/http`, warden.child.pid!, warden.info.tokens.http);
+  }
+  const line = await startServersChild(['proxy-dispatch', upstream]);
+  await add('stricter line (undici dispatch)', line.info.url as string, line.child.pid!);
+
+  for (const t of targets) await load(t.session, C, REQUESTS);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const t of round % 2 ? [...targets].reverse() : targets) {
+      const { main, others } = await measure(t.pid, REQUESTS, () => load(t.session, C, REQUESTS));
+      t.main.push(main);
+      t.others.push(others);
+      t.total.push(main + others);
+    }
+    console.error(`  round ${round + 1}/${ROUNDS}: ${targets.map((t) => `${t.name} ${t.total.at(-1)!.toFixed(1)}`).join(', ')} µs/request`);
+  }
+  const lineTarget = targets.at(-1)!;
+  console.log(`\nc=${C}, ${ROUNDS} rounds of ${REQUESTS} requests per target after a warm-up of as many; CPU µs per request (/proc ticks: ±${((10 * 1000) / REQUESTS).toFixed(2)} per thread and round), medians`);
+  console.log('\n| target | main thread | other threads | whole process | whole process / the line, paired per round |');
+  console.log('|---|---|---|---|---|');
+  for (const t of targets) {
+    const ratio = median(t.total.map((v, i) => v / lineTarget.total[i]!));
+    console.log(`| ${t.name} | ${median(t.main).toFixed(1)} | ${median(t.others).toFixed(1)} | ${median(t.total).toFixed(1)} | ${ratio.toFixed(3)} |`);
+  }
+  for (const t of targets) await closeSession(t.session);
+} finally {
+  stopChildren();
+}
