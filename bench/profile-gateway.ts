@@ -8,16 +8,17 @@
  *   --proxy [ROLE]  profiles a bare pass-through instead (a bench/gateway-servers.ts proxy role:
  *                   proxy-undici by default, proxy-dispatch for the stricter line, proxy).
  *   --only-c N      one concurrency (1 or 32) instead of both.
- *   --warmup N      requests before the profiled ones at each concurrency (default 12 000, as many
- *                   as are profiled): with 1 000, V8's compiler and collector threads were still
- *                   busy with start-up in the profiled window (c=32, per thread: 33 µs/request
- *                   on the gateway's helper threads in the first 12 000 requests, 3 afterwards).
+ *   --warmup N      requests before the profiled ones at each concurrency (default: as many as are
+ *                   profiled, 12 000, or 3 000 with --quick). With 1 000, V8's compiler and
+ *                   collector threads were still busy with start-up in the profiled window (c=32,
+ *                   per thread: 33 µs/request on the gateway's helper threads in the first 12 000
+ *                   requests, 3 afterwards).
  * The .cpuprofile stays in the printed directory (open it in Chrome DevTools for a flame graph).
  */
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { load, openSession, closeSession, startServersChild, statCpu, stopChildren } from './fixtures/mcp-load.ts';
+import { load, openSession, closeSession, startServersChild, stopChildren, threadsCpu } from './fixtures/mcp-load.ts';
 
 const quick = process.argv.includes('--quick');
 const pathIndex = process.argv.indexOf('--path');
@@ -35,24 +36,6 @@ const INTERVAL = intervalIndex === -1 ? undefined : Number(process.argv[interval
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface Profile { nodes: ProfileNode[]; startTime: number; samples: number[]; timeDeltas: number[] }
-
-/**
- * CPU ms of each thread of a process, by thread id, with its name (/proc/<pid>/task/<tid>/stat,
- * proc(5)): the V8 profile covers the main thread only, the whole-process CPU also counts the
- * audit writer thread, libuv's pool, V8's GC and compiler helpers, and tsx's loader thread.
- */
-function threadsCpu(pid: number): Map<number, { name: string; ms: number }> {
-  const out = new Map<number, { name: string; ms: number }>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const { name, ms } = statCpu(`/proc/${pid}/task/${tid}/stat`);
-      out.set(Number(tid), { name: Number(tid) === pid ? `${name} (main)` : name, ms });
-    } catch {
-      // the thread ended while the list was read
-    }
-  }
-  return out;
-}
 
 function printThreads(before: Map<number, { name: string; ms: number }>, after: Map<number, { name: string; ms: number }>, requests: number, c: number): void {
   const rows = new Map<string, number>();
@@ -84,7 +67,8 @@ function where(url: string): string {
   return src !== -1 ? url.slice(src + 1) : url.replace(/^file:\/\//, '');
 }
 
-function summarise(profile: Profile, from: number, to: number, requests: number): void {
+/** Summarises the samples taken inside `windows` (each [from, to], µs on the profile's clock): the loads, not what came between them. */
+function summarise(profile: Profile, windows: readonly [number, number][], requests: number): void {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfFn = new Map<string, number>();
   const selfFile = new Map<string, number>();
@@ -93,7 +77,7 @@ function summarise(profile: Profile, from: number, to: number, requests: number)
   for (let i = 0; i < profile.samples.length; i++) {
     t += profile.timeDeltas[i]!;
     const dt = profile.timeDeltas[i + 1] ?? 0;
-    if (t < from || t > to) continue;
+    if (!windows.some(([from, to]) => t >= from && t <= to)) continue;
     const node = byId.get(profile.samples[i]!)!;
     const { functionName, url, lineNumber } = node.callFrame;
     if (functionName === '(idle)') continue;
@@ -131,21 +115,22 @@ try {
   const target = proxy ? { name: 'proxy', url: info.url as string } : { name: PATH, url: `${info.url}${PATH}`, token: info.tokens[name] };
   let requests = 0;
   const threadReports: (() => void)[] = [];
-  let from = 0;
-  let to = 0;
+  // One window per concurrency: a warm-up (as long as the load) and the session changes between
+  // them are not what is measured.
+  const windows: [number, number][] = [];
   const onlyIndex = process.argv.indexOf('--only-c');
   const only = onlyIndex === -1 ? undefined : Number(process.argv[onlyIndex + 1]);
   if (only !== undefined && !(Number.isInteger(only) && only > 0)) throw new Error('--only-c takes a concurrency, e.g. --only-c 1');
   for (const c of only === undefined ? [1, 32] : [only]) {
     const s = await openSession(target, c);
     await load(s, c, WARMUP);
-    if (!from) from = monotonicUs();
+    const from = monotonicUs();
     const threadsBefore = threadsCpu(child.pid!);
     await load(s, c, REQUESTS);
     const threadsAfter = threadsCpu(child.pid!);
     threadReports.push(() => printThreads(threadsBefore, threadsAfter, REQUESTS, c));
     requests += REQUESTS;
-    to = monotonicUs();
+    windows.push([from, monotonicUs()]);
     await closeSession(s);
   }
   const exited = new Promise((r) => child.once('exit', r));
@@ -156,7 +141,7 @@ try {
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error('no .cpuprofile written');
   console.log(`profile: ${join(dir, file)} (${proxy ? proxyRole : PATH}, ${requests} requests)`);
-  summarise(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile, from, to, requests);
+  summarise(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile, windows, requests);
   for (const report of threadReports) report();
 } finally {
   stopChildren();
