@@ -22,14 +22,17 @@
  * requests; rounds are interleaved across targets, the order rotating each round, and the median
  * round is reported. Loopback only.
  * c=1 is measured a second way too: each gateway taking turns with each line request by request
- * (`alternate`), which keeps the VM's drift between rounds out of the p50 ratio.
+ * (`alternate`), which keeps the VM's drift between rounds out of the p50 ratio; and c=32 with
+ * each gateway taking turns with each line in slices of 2 000 requests (`inSlices`), for the same
+ * reason: one round of each, one after the other, moved their throughput ratio from 0.64 to 1.35
+ * within a run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
-import { alternate, closeSession, countOption, measureRounds, median, openSession, printSummary, processesOf, startServersChild, stopChildren, summarize, trackChild, type Session, type Target } from './fixtures/mcp-load.ts';
+import { alternate, closeSession, inSlices, countOption, measureRounds, median, openSession, printSummary, processesOf, startServersChild, stopChildren, summarize, trackChild, type Session, type Target } from './fixtures/mcp-load.ts';
 
 const require = createRequire(import.meta.url);
 const quick = process.argv.includes('--quick');
@@ -43,6 +46,8 @@ const BASELINE = baselineIndex === -1 ? process.env.BENCH_BASELINE : process.arg
 const withStdio = !process.argv.includes('--no-stdio');
 const REQUESTS = { 1: quick ? 500 : 2000, 32: quick ? 3000 : 8000 } as const;
 const WARMUP = 300;
+/** Requests per slice of the c=32 pass taking turns (`inSlices`): ~0.1 s at this VM's rates. */
+const SLICE = quick ? 500 : 2000;
 const MEMORY_SESSIONS = { http: quick ? 100 : 500, sh: quick ? 30 : 100 };
 const TINY = fileURLToPath(new URL('../test/gateway/fixtures/tiny-server.mjs', import.meta.url));
 
@@ -148,8 +153,8 @@ async function main(): Promise<void> {
   // targets at once would keep that process busier, and warmer, than the lines').
   // The lines: the stricter one, and the ceiling at c=1 (the cheaper streaming pass-through there).
   const alternated: Record<string, number> = {};
-  const c1 = summarize(results);
-  const lineNames = [PROXY_DISPATCH, c1[PROXY_UNDICI]![1]!.cpu < c1[PROXY]![1]!.cpu ? PROXY_UNDICI : PROXY];
+  const measured = summarize(results);
+  const lineNames = [PROXY_DISPATCH, measured[PROXY_UNDICI]![1]!.cpu < measured[PROXY]![1]!.cpu ? PROXY_UNDICI : PROXY];
   const gatewayTargets = targets.filter((t) => [WARDEN, WARDEN_POLICY, BASE_WARDEN, BASE_WARDEN_POLICY].includes(t.name));
   for (const lineName of lineNames) {
     const line = processesOf(targets.find((t) => t.name === lineName)!);
@@ -173,6 +178,34 @@ async function main(): Promise<void> {
       }
       alternated[`c1 ${target.name} / ${lineName}: p50, alternating request by request (median of ${ROUNDS} rounds)`] = median(ratios);
       if (!asJson) console.error(`  c=1 alternating ${target.name} with ${lineName}: p50 ratios ${ratios.map((r) => r.toFixed(3)).join(' ')}`);
+    }
+  }
+
+  // c=32 once more, each gateway taking turns with each line in slices (fixtures/mcp-load.ts
+  // `inSlices`), pairwise and per process as above: the throughput ratio of each round, and their
+  // median. The lines: the stricter one, and the ceiling at c=32.
+  const c32Lines = [PROXY_DISPATCH, measured[PROXY_UNDICI]![32]!.cpu < measured[PROXY]![32]!.cpu ? PROXY_UNDICI : PROXY];
+  for (const lineName of c32Lines) {
+    const line = processesOf(targets.find((t) => t.name === lineName)!);
+    for (const target of gatewayTargets) {
+      const g = processesOf(target);
+      const pairs: [Session, Session][] = [];
+      for (let i = 0; i < PROCESSES; i++) {
+        const pair: [Session, Session] = [await openSession(line[i]!, 32), await openSession(g[i]!, 32)];
+        await inSlices(pair, 32, SLICE, SLICE);
+        pairs.push(pair);
+      }
+      const ratios: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const [lr, gr] = await inSlices(pairs[round % PROCESSES]!, 32, REQUESTS[32], SLICE);
+        ratios.push(gr / lr);
+      }
+      for (const [ls, gs] of pairs) {
+        await closeSession(ls);
+        await closeSession(gs);
+      }
+      alternated[`c32 ${target.name} / ${lineName}: throughput, taking turns in slices of ${SLICE} (median of ${ROUNDS} rounds)`] = median(ratios);
+      if (!asJson) console.error(`  c=32 in slices ${target.name} with ${lineName}: throughput ratios ${ratios.map((r) => r.toFixed(3)).join(' ')}`);
     }
   }
 
