@@ -308,15 +308,32 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
       };
 
       /**
+       * A 200's JSON body: routed by its envelope when the scan vouches for it (`routeScanned`),
+       * else parsed in full (a batch's answers, what the scan leaves to JSON.parse). False when it
+       * is not JSON: nothing was delivered.
+       */
+      const routeJson = (text: string): boolean => {
+        if (routeScanned(text)) return true;
+        let value: unknown;
+        try {
+          value = JSON.parse(text);
+        } catch {
+          return false;
+        }
+        emit(value, text);
+        return true;
+      };
+
+      /**
        * The usual answer routed inside undici's onComplete (http-post.ts `EarlyReply`), a turn
-       * sooner than `send` would after its await: a 200 with a JSON body `routeScanned` takes. Not
-       * a reply that brings the upstream's first session id: `send` records that id, and awaits
-       * its recording (MCP 2025-11-25 transports §Session Management: every later request carries
-       * it), before the answer is routed.
+       * sooner than `send` would after its await: a 200 with a JSON body. Not a reply that brings
+       * the upstream's first session id: `send` records that id, and awaits its recording (MCP
+       * 2025-11-25 transports §Session Management: every later request carries it), before the
+       * answer is routed. A body that is not JSON goes back to `send`, which refuses it.
        */
       const routeAtOnce = (reply: PostReply): boolean => {
         if (reply.statusCode !== 200 || reply.text === '' || (reply.sessionId !== undefined && !upstreamSessionId)) return false;
-        return routeScanned(reply.text) !== undefined;
+        return routeJson(reply.text);
       };
 
       const connection: UpstreamConnection = {
@@ -371,14 +388,8 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
             void pump(res.stream as unknown as Body, { unanswered, protocolVersion, lastEventId: undefined, retryMs: undefined, fruitless: 0 });
             return;
           }
-          const text = res.text;
-          if (!text || routeScanned(text)) return;
-          // Anything else (a batch's answers, what the scan leaves to JSON.parse) is parsed in full.
-          try {
-            emit(JSON.parse(text), text);
-          } catch {
-            throw new UpstreamError('the upstream server sent an invalid answer', 502, { reason: 'upstream answered with a body that is not JSON' });
-          }
+          if (!res.text || routeJson(res.text)) return;
+          throw new UpstreamError('the upstream server sent an invalid answer', 502, { reason: 'upstream answered with a body that is not JSON' });
         },
         openServerStream(protocolVersion) {
           if (closed || streamOpen || !upstreamSessionId) return;
