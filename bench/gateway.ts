@@ -147,67 +147,45 @@ async function main(): Promise<void> {
   const order = (round: number) => targets.map((_, i) => targets[(i + round) % targets.length]!);
   const results = await measureRounds(targets, { rounds: ROUNDS, requests: REQUESTS, warmup: WARMUP, order, close: closeSession, quiet: asJson });
 
-  // c=1 once more, each gateway taking turns request by request with each line (fixtures/mcp-load.ts
-  // `alternate`): the p50 ratio of each round, and their median. Pairwise, so every process of a
-  // pair serves half the requests (the two gateway routes share one process: alternating all
-  // targets at once would keep that process busier, and warmer, than the lines').
-  // The lines: the stricter one, and the ceiling at c=1 (the cheaper streaming pass-through there).
+  // Each gateway once more against each line, the two taking turns: pairwise, so every process of
+  // a pair serves half the requests (the two gateway routes share one process: alternating all
+  // targets at once would keep that process busier, and warmer, than the lines'), per process as
+  // the rounds above, after a warm-up. `turns` gives the line's figure and the gateway's; each
+  // round's ratio of the two is kept, and their median reported.
   const alternated: Record<string, number> = {};
   const measured = summarize(results);
-  const lineNames = [PROXY_DISPATCH, measured[PROXY_UNDICI]![1]!.cpu < measured[PROXY]![1]!.cpu ? PROXY_UNDICI : PROXY];
   const gatewayTargets = targets.filter((t) => [WARDEN, WARDEN_POLICY, BASE_WARDEN, BASE_WARDEN_POLICY].includes(t.name));
-  for (const lineName of lineNames) {
-    const line = processesOf(targets.find((t) => t.name === lineName)!);
-    for (const target of gatewayTargets) {
-      const g = processesOf(target);
-      const pairs: [Session, Session][] = [];
-      for (let i = 0; i < PROCESSES; i++) {
-        const pair: [Session, Session] = [await openSession(line[i]!, 1), await openSession(g[i]!, 1)];
-        // As long as a round: shorter, a pair's first round ran cold (bench/request-path.ts).
-        await alternate(pair, REQUESTS[1]);
-        pairs.push(pair);
+  const inTurns = async (c: 1 | 32, warmup: number, turns: (pair: [Session, Session], total: number) => Promise<number[]>, label: (target: string, line: string) => string): Promise<void> => {
+    // The lines: the stricter one, and the ceiling at this concurrency (the cheaper streaming pass-through there).
+    for (const lineName of [PROXY_DISPATCH, measured[PROXY_UNDICI]![c]!.cpu < measured[PROXY]![c]!.cpu ? PROXY_UNDICI : PROXY]) {
+      const line = processesOf(targets.find((t) => t.name === lineName)!);
+      for (const target of gatewayTargets) {
+        const g = processesOf(target);
+        const pairs: [Session, Session][] = [];
+        for (let i = 0; i < PROCESSES; i++) {
+          const pair: [Session, Session] = [await openSession(line[i]!, c), await openSession(g[i]!, c)];
+          await turns(pair, warmup);
+          pairs.push(pair);
+        }
+        const ratios: number[] = [];
+        for (let round = 0; round < ROUNDS; round++) {
+          const [lineFigure, gatewayFigure] = await turns(pairs[round % PROCESSES]!, REQUESTS[c]);
+          ratios.push(gatewayFigure! / lineFigure!);
+        }
+        for (const [ls, gs] of pairs) {
+          await closeSession(ls);
+          await closeSession(gs);
+        }
+        alternated[label(target.name, lineName)] = median(ratios);
+        if (!asJson) console.error(`  ${label(target.name, lineName)}, per round: ${ratios.map((r) => r.toFixed(3)).join(' ')}`);
       }
-      const ratios: number[] = [];
-      for (let round = 0; round < ROUNDS; round++) {
-        const [lp, gp] = await alternate(pairs[round % PROCESSES]!, REQUESTS[1]);
-        ratios.push(gp! / lp!);
-      }
-      for (const [ls, gs] of pairs) {
-        await closeSession(ls);
-        await closeSession(gs);
-      }
-      alternated[`c1 ${target.name} / ${lineName}: p50, alternating request by request (median of ${ROUNDS} rounds)`] = median(ratios);
-      if (!asJson) console.error(`  c=1 alternating ${target.name} with ${lineName}: p50 ratios ${ratios.map((r) => r.toFixed(3)).join(' ')}`);
     }
-  }
-
-  // c=32 once more, each gateway taking turns with each line in slices (fixtures/mcp-load.ts
-  // `inSlices`), pairwise and per process as above: the throughput ratio of each round, and their
-  // median. The lines: the stricter one, and the ceiling at c=32.
-  const c32Lines = [PROXY_DISPATCH, measured[PROXY_UNDICI]![32]!.cpu < measured[PROXY]![32]!.cpu ? PROXY_UNDICI : PROXY];
-  for (const lineName of c32Lines) {
-    const line = processesOf(targets.find((t) => t.name === lineName)!);
-    for (const target of gatewayTargets) {
-      const g = processesOf(target);
-      const pairs: [Session, Session][] = [];
-      for (let i = 0; i < PROCESSES; i++) {
-        const pair: [Session, Session] = [await openSession(line[i]!, 32), await openSession(g[i]!, 32)];
-        await inSlices(pair, 32, SLICE, SLICE);
-        pairs.push(pair);
-      }
-      const ratios: number[] = [];
-      for (let round = 0; round < ROUNDS; round++) {
-        const [lr, gr] = await inSlices(pairs[round % PROCESSES]!, 32, REQUESTS[32], SLICE);
-        ratios.push(gr / lr);
-      }
-      for (const [ls, gs] of pairs) {
-        await closeSession(ls);
-        await closeSession(gs);
-      }
-      alternated[`c32 ${target.name} / ${lineName}: throughput, taking turns in slices of ${SLICE} (median of ${ROUNDS} rounds)`] = median(ratios);
-      if (!asJson) console.error(`  c=32 in slices ${target.name} with ${lineName}: throughput ratios ${ratios.map((r) => r.toFixed(3)).join(' ')}`);
-    }
-  }
+  };
+  // c=1 request by request (fixtures/mcp-load.ts `alternate`): the p50 ratio. A warm-up as long as
+  // a round: shorter, a pair's first round ran cold (bench/request-path.ts).
+  await inTurns(1, REQUESTS[1], (pair, total) => alternate(pair, total), (t, l) => `c1 ${t} / ${l}: p50, alternating request by request (median of ${ROUNDS} rounds)`);
+  // c=32 in slices (`inSlices`): the throughput ratio.
+  await inTurns(32, SLICE, (pair, total) => inSlices(pair, 32, total, SLICE), (t, l) => `c32 ${t} / ${l}: throughput, taking turns in slices of ${SLICE} (median of ${ROUNDS} rounds)`);
 
   const memHttp = await measureMemory(wardenChild, `${warden.url}/mcp/http`, warden.tokens.http, MEMORY_SESSIONS.http);
   const memStdio = withStdio ? await measureMemory(wardenChild, `${warden.url}/mcp/sh`, warden.tokens.sh, MEMORY_SESSIONS.sh) : undefined;
