@@ -32,7 +32,7 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
-import { alternate, closeSession, inSlices, countOption, measureRounds, median, openSession, printSummary, processesOf, startServersChild, stopChildren, summarize, trackChild, type Session, type Target } from './fixtures/mcp-load.ts';
+import { alternate, closeSession, inSlices, countOption, measureRounds, median, openSession, pathOption, printSummary, processesOf, startServersChild, stopChildren, summarize, trackChild, type Session, type Target } from './fixtures/mcp-load.ts';
 
 const require = createRequire(import.meta.url);
 const quick = process.argv.includes('--quick');
@@ -41,8 +41,7 @@ const asJson = process.argv.includes('--json');
 const PROCESSES = countOption('--processes', 1);
 // Every process serves as many rounds as the others.
 const ROUNDS = Math.ceil(countOption('--rounds', quick ? 1 : 3) / PROCESSES) * PROCESSES;
-const baselineIndex = process.argv.indexOf('--baseline');
-const BASELINE = baselineIndex === -1 ? process.env.BENCH_BASELINE : process.argv[baselineIndex + 1];
+const BASELINE = pathOption('--baseline') ?? process.env.BENCH_BASELINE;
 const withStdio = !process.argv.includes('--no-stdio');
 const REQUESTS = { 1: quick ? 500 : 2000, 32: quick ? 3000 : 8000 } as const;
 const WARMUP = 300;

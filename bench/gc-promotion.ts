@@ -12,14 +12,12 @@
  * over rounds. A round's scavenges are those its busiest isolate (the main thread) logged between
  * its start and its end (the log is read 100 ms after the load stops).
  */
-import { resolve as resolvePath } from 'node:path';
 import { cpus } from 'node:os';
-import { closeSession, load, median, openSession, startServersChild, stopChildren, type Session } from './fixtures/mcp-load.ts';
+import { closeSession, load, median, openSession, pathOption, startServersChild, stopChildren, type Session } from './fixtures/mcp-load.ts';
 
 const roundsIndex = process.argv.indexOf('--rounds');
 const ROUNDS = roundsIndex === -1 ? 9 : Number(process.argv[roundsIndex + 1]);
-const baselineIndex = process.argv.indexOf('--baseline');
-const BASELINE = baselineIndex === -1 ? undefined : resolvePath(process.argv[baselineIndex + 1]!);
+const BASELINE = pathOption('--baseline');
 const REQUESTS = 4000;
 const C = 32;
 

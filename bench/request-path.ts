@@ -14,15 +14,14 @@
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve as resolvePath } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { alternate, closeSession, countOption, median, openSession, startServersChild, stopChildren, type Session } from './fixtures/mcp-load.ts';
+import { alternate, closeSession, countOption, median, openSession, pathOption, startServersChild, stopChildren, type Session } from './fixtures/mcp-load.ts';
 
 const PROCESSES = countOption('--processes', 3);
 // Every process serves as many rounds as the others.
 const ROUNDS = Math.ceil(countOption('--rounds', 9) / PROCESSES) * PROCESSES;
-const baselineIndex = process.argv.indexOf('--baseline');
-const BASELINE = baselineIndex === -1 ? undefined : resolvePath(process.argv[baselineIndex + 1]!);
+const BASELINE = pathOption('--baseline');
 const REQUESTS = 2000;
 const TIMER = fileURLToPath(new URL('./fixtures/request-path-timer.mjs', import.meta.url));
 process.env.REQUEST_PATH_OUT = join(mkdtempSync(join(tmpdir(), 'warden-request-path-')), 'medians');

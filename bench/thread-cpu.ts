@@ -19,14 +19,12 @@
  * and moves ±0.05 between runs on a noisy 2-core VM; this is the gateway's part of it, and moves
  * ±1 µs.
  */
-import { resolve as resolvePath } from 'node:path';
-import { closeSession, countOption, load, median, openSession, startServersChild, stopChildren, threadsCpu, type Session } from './fixtures/mcp-load.ts';
+import { closeSession, countOption, load, median, openSession, pathOption, startServersChild, stopChildren, threadsCpu, type Session } from './fixtures/mcp-load.ts';
 
 const ROUNDS = countOption('--rounds', 8);
 const REQUESTS = countOption('--requests', 12_000);
 const C = 32;
-const baselineIndex = process.argv.indexOf('--baseline');
-const BASELINE = baselineIndex === -1 ? undefined : resolvePath(process.argv[baselineIndex + 1]!);
+const BASELINE = pathOption('--baseline');
 
 interface Target {
   name: string;
