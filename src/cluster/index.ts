@@ -51,8 +51,11 @@ export function instanceUrlOf(config: Config, port: number): string {
 export function openCluster(config: Config, logger: Logger, port: number = config.listen.port): Cluster | undefined {
   const redis = config.cluster?.redis;
   if (!redis) return undefined;
+  // The configuration refuses `cluster.redis` without it (src/config/schema.ts); optional there only for its message.
+  const secret = config.cluster!.secret;
+  if (secret === undefined) throw new Error('cluster.secret is required with cluster.redis');
   const connection = openRedisConnection({ url: redis.url, keyPrefix: redis.keyPrefix, logger });
-  const directory = createSessionDirectory(connection, { instanceUrl: instanceUrlOf(config, port), logger, secret: config.cluster?.secret });
+  const directory = createSessionDirectory(connection, { instanceUrl: instanceUrlOf(config, port), logger, secret });
   return {
     connection,
     revocationBus: createRedisRevocationBus(connection, logger),
@@ -60,7 +63,7 @@ export function openCluster(config: Config, logger: Logger, port: number = confi
     backoff: (name, options, local, now) => createRedisBackoff(connection, { name, options, local, now, logger }),
     accountSessions: (options) => createRedisAccountSessions(connection, { ...options, logger }),
     keyNotices: createRedisKeyNotices(connection, logger),
-    sessions: (endpoint) => createEndpointSessionSharing({ ...endpoint, directory, secret: config.cluster?.secret }),
+    sessions: (endpoint) => createEndpointSessionSharing({ ...endpoint, directory, secret }),
     async close() {
       await directory.close();
       await connection.close();

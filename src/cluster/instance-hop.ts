@@ -52,9 +52,8 @@ export function signHop(secret: string, instance: string, r: HopRequest, now: nu
  * Verifies a `Warden-Hop` value: the sending instance, or undefined when the value is absent.
  * @throws Error with a log-only reason when it is present and not a valid, fresh hop for `r`
  */
-export function verifyHop(secret: string | undefined, value: string | string[] | undefined, r: HopRequest, now: number = Date.now()): string | undefined {
+export function verifyHop(secret: string, value: string | string[] | undefined, r: HopRequest, now: number = Date.now()): string | undefined {
   if (value === undefined) return undefined;
-  if (secret === undefined) throw new Error('a hop arrived, but cluster.secret is not set here');
   if (typeof value !== 'string') throw new Error('more than one Warden-Hop header');
   const parts = value.split('.');
   const [version, instance, at, given] = parts;

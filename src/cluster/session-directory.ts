@@ -35,6 +35,9 @@ import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import { describeError, type Logger } from '../log.ts';
 import type { RedisConnection } from './redis-connection.ts';
 import { parseJsonObject } from '../kernel/json-object.ts';
+import { parseInstanceUrl } from './instance-url.ts';
+
+export { parseInstanceUrl };
 
 /** Longest a directory command waits for Redis. */
 const TIMEOUT_MS = 250;
@@ -117,23 +120,6 @@ function sameMac(expected: string, given: unknown): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/**
- * An instance URL as the hop needs it: http(s), a host, no credentials, path, query or fragment,
- * read with the WHATWG parser the hop itself uses (so what passes here cannot make it throw).
- * Its origin, or undefined.
- */
-export function parseInstanceUrl(text: unknown): string | undefined {
-  if (typeof text !== 'string' || !/^https?:\/\/[^/?#\s]+$/.test(text)) return undefined;
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return undefined;
-  }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.pathname !== '/' || url.search || url.hash || !url.hostname) return undefined;
-  return url.origin;
-}
-
 const str = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 2048;
 
 /** A directory entry read from Redis, or undefined when the text is not one. */
@@ -145,7 +131,7 @@ export function parseDirectoryEntry(text: string | null | undefined): DirectoryE
 /** The entry an already parsed JSON object holds, checked member by member (see parseDirectoryEntry). */
 function directoryEntryOf(e: Record<string, unknown>): DirectoryEntry | undefined {
   const b = e.binding as Record<string, unknown> | null | undefined;
-  if (!str(e.instance) || !INSTANCE_ID.test(e.instance) || !str(e.url) || !/^https?:\/\/[^/?#]+$/.test(e.url)) return undefined;
+  if (!str(e.instance) || !INSTANCE_ID.test(e.instance) || parseInstanceUrl(e.url) === undefined) return undefined;
   if (typeof b !== 'object' || b === null || !str(b.subject) || !str(b.clientId) || !str(b.audience) || !str(b.serverPath)) return undefined;
   if (e.kind !== 'stdio' && e.kind !== 'http') return undefined;
   if (e.upstreamSessionId !== undefined && !str(e.upstreamSessionId)) return undefined;
@@ -153,7 +139,7 @@ function directoryEntryOf(e: Record<string, unknown>): DirectoryEntry | undefine
   if (typeof e.touchedAt !== 'number' || !Number.isFinite(e.touchedAt) || !str(e.touchedBy) || !INSTANCE_ID.test(e.touchedBy)) return undefined;
   return {
     instance: e.instance,
-    url: e.url,
+    url: e.url as string,
     binding: { subject: b.subject, clientId: b.clientId, audience: b.audience, serverPath: b.serverPath },
     kind: e.kind,
     upstreamSessionId: e.upstreamSessionId as string | undefined,
@@ -166,8 +152,8 @@ function directoryEntryOf(e: Record<string, unknown>): DirectoryEntry | undefine
 export interface SessionDirectoryOptions {
   instanceUrl: string;
   logger: Logger;
-  /** `cluster.secret`: the keys of the instance URLs' MACs are derived from it. */
-  secret: string | undefined;
+  /** `cluster.secret` (required with `cluster.redis`): the keys of the entries' and instance URLs' MACs are derived from it. */
+  secret: string;
   /** Default: a new random ID. */
   instanceId?: string;
   now?: () => number;
@@ -187,15 +173,14 @@ export function createSessionDirectory(connection: RedisConnection, { instanceUr
   const recovered = new Set<() => void>();
   let failing = false;
   let closed = false;
-  // Without cluster.secret nothing verifies: no instance is reachable over a hop.
-  const urlKey = secret === undefined ? undefined : derivedKey(secret, 'mcp-warden instance url v1');
-  const entryKey = secret === undefined ? undefined : derivedKey(secret, 'mcp-warden session entry v1');
+  const urlKey = derivedKey(secret, 'mcp-warden instance url v1');
+  const entryKey = derivedKey(secret, 'mcp-warden session entry v1');
   /** The MAC of session `id`'s entry: every member, in one unambiguous encoding (JSON of an array). */
   const entryMac = (key: Buffer, id: string, e: DirectoryEntry) => macOf(key, [JSON.stringify([
     id, e.instance, e.url, e.kind, e.binding.subject, e.binding.clientId, e.binding.audience, e.binding.serverPath,
     e.upstreamSessionId ?? null, e.protocolVersion ?? null, e.touchedAt, e.touchedBy,
   ])]);
-  const heartbeatValue = JSON.stringify({ url: instanceUrl, ...(urlKey ? { mac: macOf(urlKey, [instanceId, instanceUrl]) } : {}) });
+  const heartbeatValue = JSON.stringify({ url: instanceUrl, mac: macOf(urlKey, [instanceId, instanceUrl]) });
 
   /** Runs one command, bounded by TIMEOUT_MS; throws DirectoryUnavailable. */
   async function run<T>(command: () => Promise<T>): Promise<T> {
@@ -253,8 +238,6 @@ export function createSessionDirectory(connection: RedisConnection, { instanceUr
     instanceUrl,
     async register(id, entry, ttlMs) {
       const value: DirectoryEntry = { instance: instanceId, url: instanceUrl, ...entry, touchedAt: now() };
-      // Without cluster.secret nothing is written: no instance could verify it (config requires the secret with Redis).
-      if (!entryKey) return;
       const signed = { ...value, mac: entryMac(entryKey, id, value) };
       await quietly(run(() => connection.client.set(sessionKey(id), JSON.stringify(signed), { expiration: { type: 'PX', value: ttlMs } })));
     },
@@ -266,7 +249,7 @@ export function createSessionDirectory(connection: RedisConnection, { instanceUr
       const entry = object && directoryEntryOf(object);
       if (text && !entry) log.warn({ event: 'session_entry_refused' }, 'a session directory entry is malformed; treated as absent');
       if (!entry) return undefined;
-      if (!entryKey || !sameMac(entryMac(entryKey, id, entry), object!.mac)) {
+      if (!sameMac(entryMac(entryKey, id, entry), object!.mac)) {
         log.warn({ event: 'session_entry_forged', sessionId: id }, 'a session directory entry does not carry a valid MAC (written by something other than an instance); treated as absent');
         return undefined;
       }
@@ -282,7 +265,7 @@ export function createSessionDirectory(connection: RedisConnection, { instanceUr
       if (!text) return undefined;
       const value = parseJsonObject(text);
       const url = parseInstanceUrl(value?.url);
-      if (!urlKey || !url || !sameMac(macOf(urlKey, [instance, value!.url as string]), value!.mac)) {
+      if (!url || !sameMac(macOf(urlKey, [instance, value!.url as string]), value!.mac)) {
         log.warn({ event: 'instance_entry_refused', owner: instance }, 'an instance entry in Redis is malformed or does not carry a valid MAC (written by something other than an instance); its sessions are treated as held by a dead instance');
         return undefined;
       }

@@ -37,8 +37,8 @@ import { DirectoryUnavailable, isSessionId, type DirectoryEntry, type SessionDir
 
 export interface EndpointSessionSharingOptions extends SessionSharingEndpoint {
   directory: SessionDirectory;
-  /** `cluster.secret`; without it no hop is made (stdio sessions held elsewhere: 404). */
-  secret: string | undefined;
+  /** `cluster.secret` (required with `cluster.redis`): the key of the hop's proof. */
+  secret: string;
 }
 
 interface Shared {
@@ -107,7 +107,7 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
   }
 
   function hopFor(req: IncomingMessage, id: string): string {
-    return signHop(secret!, self, { method: req.method ?? 'GET', target: req.url ?? '/', sessionId: id, authorization: req.headers.authorization });
+    return signHop(secret, self, { method: req.method ?? 'GET', target: req.url ?? '/', sessionId: id, authorization: req.headers.authorization });
   }
 
   /**
@@ -117,7 +117,6 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
    * @throws GatewayError 502 when the owner was reached but gave no answer (it lives: not "gone")
    */
   async function toInstance(req: IncomingMessage, res: ServerResponse, id: string, instance: string): Promise<boolean> {
-    if (secret === undefined) return false;
     const url = await lookup(() => directory.instanceUrlOf(instance));
     if (clientGone(res)) return true;
     if (!url) return false;

@@ -30,6 +30,8 @@ describe('cluster.redis configuration', () => {
     const config = parseConfig(base({ redis: { url: 'redis://x' }, secret, instanceUrl: 'http://10.0.0.5:8080' }));
     assert.equal(config.cluster?.secret, secret);
     assert.equal(instanceUrlOf(config, 8080), 'http://10.0.0.5:8080');
+    // Kept as its WHATWG origin, the form a peer reads it in.
+    assert.equal(parseConfig(base({ redis: { url: 'redis://x' }, secret, instanceUrl: 'http://Node-A.internal:8080' })).cluster?.instanceUrl, 'http://node-a.internal:8080');
     assert.equal(instanceUrlOf(parseConfig({ ...base({ redis: { url: 'redis://x' }, secret }), listen: { host: '0.0.0.0', port: 0 } }), 4321), 'http://127.0.0.1:4321');
     assert.equal(instanceUrlOf(parseConfig({ ...base({ redis: { url: 'redis://x' }, secret }), listen: { host: '::1', port: 0 } }), 4321), 'http://[::1]:4321');
   });
@@ -43,6 +45,10 @@ describe('cluster.redis configuration', () => {
       [{ redis: { url: 'redis://x' }, instanceUrl: 'http://10.0.0.5:8080/mcp' }, /cluster\.instanceUrl/],
       [{ redis: { url: 'redis://x' }, instanceUrl: '10.0.0.5:8080' }, /cluster\.instanceUrl/],
       [{ redis: { url: 'redis://x' }, instanceUrl: 'http://a b' }, /cluster\.instanceUrl/],
+      // What a peer refuses to send a hop to (src/cluster/instance-url.ts) is refused here too.
+      [{ redis: { url: 'redis://x' }, instanceUrl: 'http://user:pw@10.0.0.5:8080' }, /cluster\.instanceUrl/],
+      [{ redis: { url: 'redis://x' }, instanceUrl: 'http://10.0.0.5:8080?x' }, /cluster\.instanceUrl/],
+      [{ redis: { url: 'redis://x' }, instanceUrl: 'ftp://10.0.0.5' }, /cluster\.instanceUrl/],
     ];
     for (const [cluster, key] of cases) {
       assert.throws(() => parseConfig(base(cluster)), (e: unknown) => e instanceof ConfigError && key.test(e.message), JSON.stringify(cluster));
