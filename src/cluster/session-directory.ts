@@ -37,8 +37,6 @@ import type { RedisConnection } from './redis-connection.ts';
 import { parseJsonObject } from '../kernel/json-object.ts';
 import { parseInstanceUrl } from './instance-url.ts';
 
-export { parseInstanceUrl };
-
 /** Longest a directory command waits for Redis. */
 const TIMEOUT_MS = 250;
 /** How often an instance says it is alive, and how long that lasts. */

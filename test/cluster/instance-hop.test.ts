@@ -1,11 +1,12 @@
 /**
  * The instance hop's proof (src/cluster/instance-hop.ts) and the session directory's edge parsing
- * (src/cluster/session-directory.ts): pure functions, no Redis.
+ * (src/cluster/session-directory.ts, src/cluster/instance-url.ts): pure functions, no Redis.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { signHop, verifyHop, HOP_MAX_AGE_MS, type HopRequest } from '../../src/cluster/instance-hop.ts';
-import { isSessionId, newInstanceId, parseDirectoryEntry, parseInstanceUrl, INSTANCE_ID } from '../../src/cluster/session-directory.ts';
+import { isSessionId, newInstanceId, parseDirectoryEntry, INSTANCE_ID } from '../../src/cluster/session-directory.ts';
+import { parseInstanceUrl } from '../../src/cluster/instance-url.ts';
 import { newSessionId } from '../../src/gateway/session.ts';
 
 const SECRET = 'cluster-secret-0123456789abcdefghijklmnop';
