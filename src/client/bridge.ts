@@ -11,7 +11,8 @@
  * On stdin's end the session is closed with DELETE (transport spec: clients SHOULD).
  */
 import { isClientError } from './errors.ts';
-import { HttpStatusError, StreamableHttpClient, UnexpectedContentError, type BridgeAuthority } from './streamable-http.ts';
+import { StreamableHttpClient, type BridgeAuthority } from './streamable-http.ts';
+import { HttpStatusError } from './errors.ts';
 
 export interface BridgeOptions {
   warden: BridgeAuthority;
@@ -62,18 +63,11 @@ function networkCause(err: unknown): string {
 
 /**
  * The failure the host is shown, worded by failure.ts (loaded only now: it names the SDK's error
- * classes, which the full client throws). This transport's own errors are given the SDK's shape.
+ * classes, which the full client throws, beside this transport's own).
  */
 async function explain(err: unknown, serverUrl: string): Promise<string> {
   const { explainFailure } = await import('./failure.ts');
-  let shaped = err;
-  if (err instanceof HttpStatusError || err instanceof UnexpectedContentError) {
-    const { SdkError, SdkErrorCode, SdkHttpError } = await import('@modelcontextprotocol/client');
-    shaped = err instanceof HttpStatusError
-      ? new SdkHttpError(SdkErrorCode.ClientHttpNotImplemented, err.message, { status: err.status, statusText: err.statusText }, { cause: err })
-      : new SdkError(SdkErrorCode.ClientHttpUnexpectedContent, err.message, { contentType: err.contentType }, { cause: err });
-  }
-  const explained = explainFailure(shaped, serverUrl);
+  const explained = explainFailure(err, serverUrl);
   return explained instanceof Error ? explained.message : String(explained);
 }
 

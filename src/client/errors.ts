@@ -1,5 +1,6 @@
 /**
- * The client's one error type. "The server said no" (an OAuth error response, kept as the SDK's
+ * The client's one error type, ClientError, and the two errors the stdio bridge's transport throws
+ * for failure.ts to word. "The server said no" (an OAuth error response, kept as the SDK's
  * OAuthError) stays apart from the failures below: the server broke the protocol, the local store
  * is unusable, or the user/browser step failed.
  */
@@ -33,4 +34,27 @@ export class ClientError extends Error {
 
 export function isClientError(value: unknown, code?: ClientErrorCode): value is ClientError {
   return value instanceof ClientError && (code === undefined || value.code === code);
+}
+
+/**
+ * An HTTP status the stdio bridge's transport (streamable-http.ts) cannot carry on from (401 and
+ * 403 were already the full client's). failure.ts words it as it words the SDK's SdkHttpError.
+ */
+export class HttpStatusError extends Error {
+  override name = 'HttpStatusError';
+  constructor(
+    readonly status: number,
+    readonly statusText: string,
+    readonly method: string,
+  ) {
+    super(`${method} answered HTTP ${status}${statusText ? ` ${statusText}` : ''}`);
+  }
+}
+
+/** The bridge's transport got a 2xx answer that is neither JSON nor an event stream (transports: one of the two). */
+export class UnexpectedContentError extends Error {
+  override name = 'UnexpectedContentError';
+  constructor(readonly contentType: string) {
+    super(`Unexpected content type: ${contentType || 'none'}`);
+  }
 }

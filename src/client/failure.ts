@@ -6,7 +6,7 @@
  * are told apart from it.
  */
 import { ProtocolError, SdkError, SdkHttpError } from '@modelcontextprotocol/client';
-import { ClientError } from './errors.ts';
+import { ClientError, HttpStatusError, UnexpectedContentError } from './errors.ts';
 
 /** Network error codes (Node's and undici's) in words. */
 const NETWORK_CAUSES: Record<string, string> = {
@@ -65,7 +65,8 @@ export function explainFailure(err: unknown, serverUrl: string): unknown {
   if (err instanceof ClientError) return err;
   const network = networkFailure(serverUrl, err);
   if (network) return network;
-  if (err instanceof SdkHttpError) {
+  // The SDK's transport (the full client) and the bridge's own (streamable-http.ts) fail alike.
+  if (err instanceof SdkHttpError || err instanceof HttpStatusError) {
     const status = err.status;
     if (status === 404 || status === 405 || status === 501) {
       return new ClientError('not_mcp_endpoint', `${serverUrl} is not an MCP endpoint: it answered an MCP request with HTTP ${status}. Check the URL, including its path (mcp-warden serves MCP at the paths in its config, e.g. /mcp).`, { cause: err });
@@ -75,7 +76,7 @@ export function explainFailure(err: unknown, serverUrl: string): unknown {
     }
     return new ClientError('server_error', `${serverUrl} answered HTTP ${status}${err.message ? ` (${summarize(err.message).replace(/^Error POSTing to endpoint\s*/, '') || 'no detail'})` : ''}. Try again later; if it persists, ask the server's administrator.`, { cause: err });
   }
-  if (err instanceof SdkError && /Unexpected content type/i.test(err.message)) {
+  if (err instanceof UnexpectedContentError || (err instanceof SdkError && /Unexpected content type/i.test(err.message))) {
     return new ClientError('not_mcp_endpoint', `${serverUrl} is not an MCP endpoint: it answered with ${summarize(err.message).replace(/^Unexpected content type:?\s*/i, '') || 'an unexpected content type'} instead of JSON or an event stream. Check the URL.`, { cause: err });
   }
   if (err instanceof ProtocolError) {

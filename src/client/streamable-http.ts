@@ -27,6 +27,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createParser } from 'eventsource-parser';
+import { HttpStatusError, UnexpectedContentError } from './errors.ts';
 
 /** What the bridge needs of the client that holds the tokens (WardenClient satisfies it). */
 export interface BridgeAuthority {
@@ -36,26 +37,6 @@ export interface BridgeAuthority {
   fetch(input: string, init: RequestInit): Promise<Response>;
   /** The stored access token when it is usable now as a Bearer token; otherwise `fetch` decides. */
   storedBearerToken?(): Promise<string | undefined>;
-}
-
-/** An HTTP status the bridge cannot carry on from (401 and 403 were already the full client's). */
-export class HttpStatusError extends Error {
-  override name = 'HttpStatusError';
-  constructor(
-    readonly status: number,
-    readonly statusText: string,
-    readonly method: string,
-  ) {
-    super(`${method} answered HTTP ${status}${statusText ? ` ${statusText}` : ''}`);
-  }
-}
-
-/** A 2xx answer to a request that is neither JSON nor an event stream (transports: one of the two). */
-export class UnexpectedContentError extends Error {
-  override name = 'UnexpectedContentError';
-  constructor(readonly contentType: string) {
-    super(`Unexpected content type: ${contentType || 'none'}`);
-  }
 }
 
 /** An answer read the same way whether node:http or the full client's fetch produced it. */

@@ -46,8 +46,10 @@ describe('client errors name the URL, the cause and the next step', () => {
     const port = await listen(closed);
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     refusedUrl = `http://127.0.0.1:${port}/mcp`;
-    // A web server that is not an MCP endpoint: HTML 404 for everything.
-    notMcp = createServer((_req, res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<!DOCTYPE html><html><body><h1>Not Found</h1></body></html>'));
+    // A web server that is not an MCP endpoint: an HTML page at /page, HTML 404 for everything else.
+    notMcp = createServer((req, res) => req.url === '/page'
+      ? res.writeHead(200, { 'content-type': 'text/html' }).end('<!DOCTYPE html><html><body><h1>Welcome</h1></body></html>')
+      : res.writeHead(404, { 'content-type': 'text/html' }).end('<!DOCTYPE html><html><body><h1>Not Found</h1></body></html>'));
     notMcpUrl = `http://127.0.0.1:${await listen(notMcp)}/mcp`;
   });
   after(async () => {
@@ -122,6 +124,20 @@ describe('client errors name the URL, the cause and the next step', () => {
     assert.equal(answer.id, 1);
     assert.match(answer.error.message, new RegExp(`^mcp-warden: ${notMcpUrl.replace(/[.]/g, '\\.')} is not an MCP endpoint: it answered an MCP request with HTTP 404`));
     assert.doesNotMatch(answer.error.message, /<html|Error POSTing/i);
+  });
+
+  it('connect: a URL answering with a web page (MCP transports: JSON or an event stream only) gets a JSON-RPC error saying it is not an MCP endpoint', async () => {
+    const pageUrl = new URL('/page', notMcpUrl).href;
+    const stdin = new PassThrough();
+    const stdout = new Capture();
+    const warden = new WardenClient({ serverUrl: pageUrl, home: join(demo.dir, 'bridge-page'), tokenStore: 'file', env: {}, interactive: false });
+    const done = runStdioBridge({ warden, stdin, stdout, onNotice: () => undefined });
+    stdin.end(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'host', version: '1' } } })}\n`);
+    assert.equal(await done, 0);
+    const answer = JSON.parse(stdout.text.trim()) as { id: number; error: { message: string } };
+    assert.equal(answer.id, 1);
+    assert.match(answer.error.message, new RegExp(`^mcp-warden: ${pageUrl.replace(/[.]/g, '\\.')} is not an MCP endpoint: it answered with text/html instead of JSON or an event stream`));
+    assert.doesNotMatch(answer.error.message, /<html|Welcome/i);
   });
 
   it('a stack trace appears only with WARDEN_DEBUG', async () => {
