@@ -10,9 +10,8 @@
  *    session, then resends the request.
  * On stdin's end the session is closed with DELETE (transport spec: clients SHOULD).
  */
-import { isClientError } from './errors.ts';
+import { HttpStatusError, isClientError } from './errors.ts';
 import { StreamableHttpClient, type BridgeAuthority } from './streamable-http.ts';
-import { HttpStatusError } from './errors.ts';
 
 export interface BridgeOptions {
   warden: BridgeAuthority;

@@ -13,6 +13,8 @@ import { createRedisRateLimiter, type SharedRateLimiter } from './rate-limiter.t
 import type { RateLimiter, SharedBackoffFactory } from '../authorization-server/rate-limit.ts';
 import { createRedisBackoff } from './backoff.ts';
 import { createSessionDirectory } from './session-directory.ts';
+import { parseInstanceUrl } from './instance-url.ts';
+import { ConfigError } from '../config/errors.ts';
 import { createEndpointSessionSharing } from './session-routing.ts';
 import type { SessionSharingFactory } from '../gateway/steps/context.ts';
 import { createRedisAccountSessions } from './account-sessions.ts';
@@ -54,8 +56,14 @@ export function openCluster(config: Config, logger: Logger, port: number = confi
   // The configuration refuses `cluster.redis` without it (src/config/schema.ts); optional there only for its message.
   const secret = config.cluster!.secret;
   if (secret === undefined) throw new Error('cluster.secret is required with cluster.redis');
+  const instanceUrl = instanceUrlOf(config, port);
+  // A default built from listen.host that peers refuse to send a hop to (an IPv6 zone, as in
+  // fe80::1%eth0) is said at start, not found later as sessions no other instance can reach.
+  if (parseInstanceUrl(instanceUrl) === undefined) {
+    throw new ConfigError(`cluster.instanceUrl: the default ${instanceUrl} (from listen.host) is not an address the other instances can send a request to; set cluster.instanceUrl, e.g. http://10.0.0.5:8080`);
+  }
   const connection = openRedisConnection({ url: redis.url, keyPrefix: redis.keyPrefix, logger });
-  const directory = createSessionDirectory(connection, { instanceUrl: instanceUrlOf(config, port), logger, secret });
+  const directory = createSessionDirectory(connection, { instanceUrl, logger, secret });
   return {
     connection,
     revocationBus: createRedisRevocationBus(connection, logger),

@@ -129,7 +129,7 @@ export function parseDirectoryEntry(text: string | null | undefined): DirectoryE
 /** The entry an already parsed JSON object holds, checked member by member (see parseDirectoryEntry). */
 function directoryEntryOf(e: Record<string, unknown>): DirectoryEntry | undefined {
   const b = e.binding as Record<string, unknown> | null | undefined;
-  if (!str(e.instance) || !INSTANCE_ID.test(e.instance) || parseInstanceUrl(e.url) === undefined) return undefined;
+  if (!str(e.instance) || !INSTANCE_ID.test(e.instance) || !str(e.url) || !/^https?:\/\/[^/?#]+$/.test(e.url)) return undefined;
   if (typeof b !== 'object' || b === null || !str(b.subject) || !str(b.clientId) || !str(b.audience) || !str(b.serverPath)) return undefined;
   if (e.kind !== 'stdio' && e.kind !== 'http') return undefined;
   if (e.upstreamSessionId !== undefined && !str(e.upstreamSessionId)) return undefined;
@@ -137,7 +137,7 @@ function directoryEntryOf(e: Record<string, unknown>): DirectoryEntry | undefine
   if (typeof e.touchedAt !== 'number' || !Number.isFinite(e.touchedAt) || !str(e.touchedBy) || !INSTANCE_ID.test(e.touchedBy)) return undefined;
   return {
     instance: e.instance,
-    url: e.url as string,
+    url: e.url,
     binding: { subject: b.subject, clientId: b.clientId, audience: b.audience, serverPath: b.serverPath },
     kind: e.kind,
     upstreamSessionId: e.upstreamSessionId as string | undefined,

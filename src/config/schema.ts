@@ -255,7 +255,7 @@ export const configSchema = z.strictObject({
      * Default: `http://<listen.host>:<port>`, with a wildcard listen host read as 127.0.0.1 (one host only).
      * Checked as a peer checks the URL this instance announces (src/cluster/instance-url.ts), and kept as its origin.
      */
-    instanceUrl: z.string().transform((v, ctx) => parseInstanceUrl(v) ?? (ctx.addIssue({ code: 'custom', message: 'must be http(s)://host:port with no path, query, fragment or user name, e.g. http://10.0.0.5:8080' }), z.NEVER)).optional(),
+    instanceUrl: z.string().refine((v) => parseInstanceUrl(v) !== undefined, 'must be http(s)://host:port with no path, query, fragment or user name, e.g. http://10.0.0.5:8080').transform((v) => parseInstanceUrl(v)!).optional(),
   }).superRefine((cluster, ctx) => {
     // Optional in the type only so the message below, not zod's "expected string", names the fix.
     if (cluster.secret === undefined) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'is required with cluster.redis: the key of the instance hop and of the session directory\'s MACs, at least 32 characters, the same on every instance (e.g. `openssl rand -base64 32` in ${WARDEN_CLUSTER_SECRET})' });

@@ -4,6 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, parseConfig } from '../../src/config/load.ts';
+import { silentLogger } from '../../src/log.ts';
 
 const SECRET = 'cluster-secret-0123456789abcdefghijklmnop';
 
@@ -35,6 +36,16 @@ describe('cluster.redis configuration', () => {
     assert.equal(instanceUrlOf(parseConfig({ ...base({ redis: { url: 'redis://x' }, secret }), listen: { host: '0.0.0.0', port: 0 } }), 4321), 'http://127.0.0.1:4321');
     assert.equal(instanceUrlOf(parseConfig({ ...base({ redis: { url: 'redis://x' }, secret }), listen: { host: '::1', port: 0 } }), 4321), 'http://[::1]:4321');
   });
+  it('a default instance URL peers could not send a hop to (an IPv6 zone in listen.host) stops the start, naming cluster.instanceUrl', async () => {
+    const { openCluster } = await import('../../src/cluster/index.ts');
+    const config = parseConfig({ ...base({ redis: { url: 'redis://127.0.0.1:1' }, secret: 'x'.repeat(32) }), listen: { host: 'fe80::1%eth0', port: 0 } });
+    let opened: Awaited<ReturnType<typeof openCluster>>;
+    try {
+      assert.throws(() => { opened = openCluster(config, silentLogger, 4321); }, (e: unknown) => e instanceof ConfigError && /cluster\.instanceUrl/.test(e.message) && /http:\/\/\[fe80::1%eth0\]:4321/.test(e.message));
+    } finally {
+      await opened?.close();
+    }
+  });
   it('another scheme, a bad prefix or an unknown key is refused with an error naming the key', () => {
     const cases: Array<[unknown, RegExp]> = [
       [{ redis: { url: 'http://127.0.0.1:6379' } }, /cluster\.redis\.url/],
@@ -53,5 +64,7 @@ describe('cluster.redis configuration', () => {
     for (const [cluster, key] of cases) {
       assert.throws(() => parseConfig(base(cluster)), (e: unknown) => e instanceof ConfigError && key.test(e.message), JSON.stringify(cluster));
     }
+    // Every problem at once: a refused instance URL does not hide the missing secret.
+    assert.throws(() => parseConfig(base({ redis: { url: 'redis://x' }, instanceUrl: 'http://user@10.0.0.5:8080' })), (e: unknown) => e instanceof ConfigError && /cluster\.instanceUrl/.test(e.message) && /cluster\.secret/.test(e.message));
   });
 });

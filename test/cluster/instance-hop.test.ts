@@ -53,7 +53,6 @@ describe('session directory entries (parsed at the edge)', () => {
       { ...entry, instance: 'A-B' },
       { ...entry, url: 'http://10.0.0.5:8080/path' },
       { ...entry, url: 'file:///etc/passwd' },
-      { ...entry, url: 'http://user@10.0.0.5:8080' },
       { ...entry, kind: 'ssh' },
       { ...entry, binding: { ...entry.binding, subject: 7 } },
       { ...entry, touchedAt: 'now' },
