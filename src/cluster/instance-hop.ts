@@ -114,7 +114,7 @@ export function forwardToInstance(req: IncomingMessage, res: ServerResponse, ins
   return new Promise((resolve) => {
     let connected = false;
     let answered = false;
-    let aborted = false;
+    // Settled before an answer began: the client went away, or the request failed.
     let settled = false;
     const settle = (v: HopOutcome) => {
       if (!settled) {
@@ -133,7 +133,7 @@ export function forwardToInstance(req: IncomingMessage, res: ServerResponse, ins
       agent: https ? agents.https : agents.http,
     }, (answer) => {
       answered = true;
-      if (aborted || clientGone(res)) {
+      if (settled || clientGone(res)) {
         answer.destroy();
         settle('aborted');
         return;
@@ -160,19 +160,18 @@ export function forwardToInstance(req: IncomingMessage, res: ServerResponse, ins
     });
     out.on('error', () => {
       if (answered) return; // the pipeline ends the answer
-      settle(aborted ? 'aborted' : connected ? 'failed' : 'unreachable');
+      // After the client went away this is the destroy below, and the outcome is already 'aborted'.
+      settle(connected ? 'failed' : 'unreachable');
     });
     // The client went away before the answer (after it, the pipeline closes both sides).
     res.on('close', () => {
       if (answered || res.writableFinished) return;
-      aborted = true;
-      out.destroy();
       settle('aborted');
+      out.destroy();
     });
     req.on('error', () => {
-      aborted = true;
-      out.destroy();
       settle('aborted');
+      out.destroy();
     });
     req.pipe(out);
   });
