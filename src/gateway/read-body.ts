@@ -13,6 +13,15 @@ const EMPTY = Buffer.alloc(0);
  * A Buffer, not a promise, when it was whole already.
  */
 export function readBody(req: IncomingMessage, limit: number): Buffer | Promise<Buffer> {
+  return readBodyThen(req, limit, (body) => body);
+}
+
+/**
+ * As `readBody`, with the body handed to `use`: its result, or one promise of it when the body
+ * comes a turn later (a `then` on readBody's promise would make a second one per request, on the
+ * path every POST takes). What `use` throws is thrown, or rejects that promise.
+ */
+export function readBodyThen<T>(req: IncomingMessage, limit: number, use: (body: Buffer) => T): T | Promise<T> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
     // Drain nothing: the connection is closed after the 413 so the client stops sending.
@@ -20,11 +29,21 @@ export function readBody(req: IncomingMessage, limit: number): Buffer | Promise<
     return Promise.reject(new GatewayError('payload_too_large', `the body exceeds ${limit} bytes`));
   }
   const now = takeWhole(req, declared, limit);
-  if (now) return now;
+  if (now) return use(now);
   // Called within the request event (no await before it: a token verified before is answered at
   // once), the parser has not yet pushed the body of this very packet; it has once the microtask
   // queue turns. Only a body still missing then is waited for.
-  return Promise.resolve().then(() => takeWhole(req, declared, limit) ?? arriving(req, limit));
+  return new Promise<T>((resolve, reject) => {
+    queueMicrotask(() => {
+      try {
+        const body = takeWhole(req, declared, limit);
+        if (body) resolve(use(body));
+        else arriving(req, limit).then(use).then(resolve, reject);
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
 }
 
 /**
