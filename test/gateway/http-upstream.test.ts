@@ -178,3 +178,61 @@ describe('HTTP upstream GET stream: reconnect pacing (HTML §9.2.6 retry, MCP 20
     assert.equal(del.status, 204);
   });
 });
+
+describe('MCP basic §Requests: a request ID within a session (an HTTP upstream that fails one request and is slow to answer another)', () => {
+  let upstream: Server;
+  let t: TestWarden;
+  let token: string;
+  /** Called when the upstream receives a `slow` request. */
+  let slowArrived: () => void = () => {};
+  before(async () => {
+    // `fail` drops the connection before any answer; `slow` answers after 300 ms; the rest at once.
+    upstream = createServer((req, res) => {
+      if (req.method !== 'POST') return void res.writeHead(405).end();
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        const m = JSON.parse(body) as { id?: number | string; method?: string; params?: { protocolVersion?: string } };
+        if (m.id === undefined) return void res.writeHead(202).end();
+        if (m.method === 'fail') return void req.socket.destroy();
+        const result = m.method === 'initialize' ? { protocolVersion: m.params?.protocolVersion, capabilities: {}, serverInfo: { name: 'ids', version: '1' } } : { method: m.method };
+        const answer = () => res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'upstream-1' }).end(JSON.stringify({ jsonrpc: '2.0', id: m.id, result }));
+        if (m.method === 'slow') {
+          slowArrived();
+          setTimeout(answer, 300);
+        } else answer();
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`;
+    t = await startTestWarden({ servers: [{ name: 'ids', path: '/mcp', upstream: { http: { url: upstreamUrl } } }] });
+    token = await t.issuer.mint({ aud: t.endpoint });
+  });
+  after(async () => {
+    await t.close();
+    upstream.closeAllConnections();
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  });
+
+  it('an ID still pending is refused (-32600); the ID of a request the upstream failed (-32603) is free again', async () => {
+    const sid = await openSession(t.endpoint, token);
+    const headers = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+    const [failed] = await messagesOf(await post(t.endpoint, token, { jsonrpc: '2.0', id: 5, method: 'fail' }, headers));
+    assert.equal(failed.id, 5);
+    assert.equal(failed.error.code, -32603);
+    const [again] = await messagesOf(await post(t.endpoint, token, { jsonrpc: '2.0', id: 5, method: 'ping' }, headers));
+    assert.deepEqual(again, { jsonrpc: '2.0', id: 5, result: { method: 'ping' } });
+
+    // The slow request is pending in the session from the moment the gateway sends it upstream.
+    const arrived = new Promise<void>((resolve) => (slowArrived = resolve));
+    const slow = post(t.endpoint, token, { jsonrpc: '2.0', id: 7, method: 'slow' }, headers);
+    await arrived;
+    const [reused] = await messagesOf(await post(t.endpoint, token, { jsonrpc: '2.0', id: 7, method: 'ping' }, headers));
+    assert.equal(reused.id, 7);
+    assert.equal(reused.error.code, -32600);
+    assert.match(reused.error.message, /already in use/);
+    const [answered] = await messagesOf(await slow);
+    assert.deepEqual(answered, { jsonrpc: '2.0', id: 7, result: { method: 'slow' } });
+  });
+});

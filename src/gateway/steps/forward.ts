@@ -46,18 +46,14 @@ export function forward(ctx: EndpointContext, f: Forwarding): Promise<void> {
 
 /**
  * One message, the POST every SDK sends: the same rules as forwardMany, without the sets, arrays
- * and spreads a batch needs.
+ * and spreads a batch needs. Not an async function: a request costs one promise here, the `then`
+ * on the upstream's (bench/async-resources.ts counts them); what is refused before the upstream
+ * is thrown, which `post`, an async function, turns into its rejection.
  */
-async function forwardOne(ctx: EndpointContext, f: Forwarding, m: JsonRpcMessage): Promise<void> {
+function forwardOne(ctx: EndpointContext, f: Forwarding, m: JsonRpcMessage): Promise<void> {
   const { session, body } = f;
   const reason = f.denied.get(m);
-  if (!isRequest(m)) {
-    // MCP transports §Sending Messages to the Server: a notification or response → 202, no body.
-    // A denied notification goes nowhere and is answered the same way (it has no id to answer).
-    if (reason === undefined) await sendNotifications(ctx, session, [m], f.version);
-    f.res.writeHead(202, f.cors).end();
-    return;
-  }
+  if (!isRequest(m)) return acceptOne(ctx, f, m, reason);
   let refusal: JsonRpcResponse | undefined;
   if (reason !== undefined) refusal = errorResponse(m.id, FORBIDDEN_CODE, `Forbidden: ${reason}`);
   else if (session.isPending(m.id)) refusal = errorResponse(m.id, -32600, 'Invalid Request: this id is already in use in this session');
@@ -68,7 +64,7 @@ async function forwardOne(ctx: EndpointContext, f: Forwarding, m: JsonRpcMessage
   const headers = body.initialize ? { ...f.cors, 'Mcp-Session-Id': session.id } : f.cors;
   if (refusal) {
     openExchange(ctx, f, false, headers).answerLocally(refusal);
-    return;
+    return DONE;
   }
   // send() starts the write at once (an HTTP or stdio upstream writes before its first await), and
   // no upstream's answer can come before a later turn of the event loop: the exchange and the
@@ -77,13 +73,23 @@ async function forwardOne(ctx: EndpointContext, f: Forwarding, m: JsonRpcMessage
   const exchange = openExchange(ctx, f, false, headers);
   session.track(m.id, m.method, m.params, exchange, body.bytes);
   exchange.expect();
-  try {
-    await sending;
-  } catch (err) {
+  return sending.then(undefined, (err: unknown) => {
     session.forget(m.id);
     exchange.deliverResponse(errorResponse(m.id, -32603, reportUpstreamFailure(ctx.log, session.id, err, 'upstream refused a message')), undefined);
     if (body.initialize) void session.end('initialize failed upstream');
-  }
+  });
+}
+
+/** A settled promise for what is answered without waiting. */
+const DONE: Promise<void> = Promise.resolve();
+
+/**
+ * MCP transports §Sending Messages to the Server: a notification or response → 202, no body. A
+ * denied notification goes nowhere and is answered the same way (it has no id to answer).
+ */
+async function acceptOne(ctx: EndpointContext, f: Forwarding, m: JsonRpcMessage, reason: string | undefined): Promise<void> {
+  if (reason === undefined) await sendNotifications(ctx, f.session, [m], f.version);
+  f.res.writeHead(202, f.cors).end();
 }
 
 async function forwardMany(ctx: EndpointContext, f: Forwarding): Promise<void> {
