@@ -28,7 +28,8 @@ try {
     const counts = async (): Promise<Record<string, number>> => {
       output = '';
       child.kill('SIGUSR2');
-      for (let i = 0; i < 250 && !output.includes('\n'); i++) await new Promise((r) => setTimeout(r, 20));
+      // The counts' whole line, not the first output: the child may print other lines too.
+      for (let i = 0; i < 250 && !/^ASYNC-RESOURCES [^\n]*\n/m.test(output); i++) await new Promise((r) => setTimeout(r, 20));
       const line = output.split('\n').find((l) => l.startsWith('ASYNC-RESOURCES '));
       if (!line) throw new Error(`${name}: no counts from the child`);
       return JSON.parse(line.slice('ASYNC-RESOURCES '.length)) as Record<string, number>;

@@ -183,10 +183,10 @@ describe('MCP basic §Requests: a request ID within a session (an HTTP upstream 
   let upstream: Server;
   let t: TestWarden;
   let token: string;
-  /** Called when the upstream receives a `slow` request. */
-  let slowArrived: () => void = () => {};
+  /** Called when the upstream receives a `slow` request, with the function that answers it. */
+  let slowArrived: (answer: () => void) => void = () => {};
   before(async () => {
-    // `fail` drops the connection before any answer; `slow` answers after 300 ms; the rest at once.
+    // `fail` drops the connection before any answer; `slow` answers when the test says so; the rest at once.
     upstream = createServer((req, res) => {
       if (req.method !== 'POST') return void res.writeHead(405).end();
       let body = '';
@@ -198,10 +198,8 @@ describe('MCP basic §Requests: a request ID within a session (an HTTP upstream 
         if (m.method === 'fail') return void req.socket.destroy();
         const result = m.method === 'initialize' ? { protocolVersion: m.params?.protocolVersion, capabilities: {}, serverInfo: { name: 'ids', version: '1' } } : { method: m.method };
         const answer = () => res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'upstream-1' }).end(JSON.stringify({ jsonrpc: '2.0', id: m.id, result }));
-        if (m.method === 'slow') {
-          slowArrived();
-          setTimeout(answer, 300);
-        } else answer();
+        if (m.method === 'slow') slowArrived(answer);
+        else answer();
       });
     });
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
@@ -224,14 +222,16 @@ describe('MCP basic §Requests: a request ID within a session (an HTTP upstream 
     const [again] = await messagesOf(await post(t.endpoint, token, { jsonrpc: '2.0', id: 5, method: 'ping' }, headers));
     assert.deepEqual(again, { jsonrpc: '2.0', id: 5, result: { method: 'ping' } });
 
-    // The slow request is pending in the session from the moment the gateway sends it upstream.
-    const arrived = new Promise<void>((resolve) => (slowArrived = resolve));
+    // The slow request is pending in the session from the moment the gateway sends it upstream
+    // until the upstream answers, which it does only once the reused ID has been refused.
+    const arrived = new Promise<() => void>((resolve) => (slowArrived = resolve));
     const slow = post(t.endpoint, token, { jsonrpc: '2.0', id: 7, method: 'slow' }, headers);
-    await arrived;
+    const answerSlow = await arrived;
     const [reused] = await messagesOf(await post(t.endpoint, token, { jsonrpc: '2.0', id: 7, method: 'ping' }, headers));
     assert.equal(reused.id, 7);
     assert.equal(reused.error.code, -32600);
     assert.match(reused.error.message, /already in use/);
+    answerSlow();
     const [answered] = await messagesOf(await slow);
     assert.deepEqual(answered, { jsonrpc: '2.0', id: 7, result: { method: 'slow' } });
   });

@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { readBody } from '../../src/gateway/read-body.ts';
+import { readBody, readBodyThen } from '../../src/gateway/read-body.ts';
 import { GatewayError } from '../../src/gateway/errors.ts';
 
 /** A real server: each request's handler is given by the test. */
@@ -87,6 +87,20 @@ describe('request body read (RFC 9110 §8.6 Content-Length, §15.5.14 413 Conten
     const bodies = reply.split('\r\n\r\n').slice(1).map((part) => part.split('HTTP/1.1')[0]);
     assert.deepEqual(bodies, ['{"c":3}', '{"d":4}', '', '{"a":1,"b":2}'], reply);
     assert.deepEqual(taken.slice(0, 3), ['whole', 'whole', 'whole'], 'the bodies of declared length were whole when read');
+  });
+
+  it('what the body is handed to gets it once, and what it throws is the answer: taken a turn later, or arriving in parts', async () => {
+    let calls = 0;
+    handler = async (req) => readBodyThen(req, 1000, (body) => {
+      calls++;
+      if (body.toString() === 'bad') throw new GatewayError('parse_error', 'Parse error');
+      return `parsed ${body.toString()}`;
+    });
+    assert.deepEqual(await send(['ok'], { 'content-length': '2' }), { status: 200, text: 'parsed ok' });
+    assert.deepEqual(await send(['bad'], { 'content-length': '3' }), { status: 400, text: 'parse_error' });
+    assert.deepEqual(await send(['b', 'a', 'd'], { 'transfer-encoding': 'chunked' }, 30), { status: 400, text: 'parse_error' });
+    assert.deepEqual(await send(['o', 'k'], { 'transfer-encoding': 'chunked' }, 30), { status: 200, text: 'parsed ok' });
+    assert.equal(calls, 4);
   });
 
   it('413 past the limit: declared, already buffered, or counted while arriving', async () => {

@@ -37,7 +37,10 @@ export interface Forwarding {
   denied: ReadonlyMap<JsonRpcMessage, string>;
 }
 
-/** @throws GatewayError session_not_found (404), upstream_unavailable (502) for notifications the upstream refused */
+/**
+ * @throws GatewayError session_not_found (404), upstream_unavailable (502) for notifications the upstream refused;
+ *   too many pending (429, pending-requests.ts), thrown at once for a single message and as a rejection for a batch
+ */
 export function forward(ctx: EndpointContext, f: Forwarding): Promise<void> {
   const { body } = f;
   if (!body.batch && body.messages.length === 1 && body.refused.length === 0) return forwardOne(ctx, f, body.messages[0]!);
