@@ -6,22 +6,15 @@ import { GatewayError } from './errors.ts';
 const EMPTY = Buffer.alloc(0);
 
 /**
- * The body, taken whole when it has arrived, else read as it arrives. A small POST comes in the
- * packet that carries its head; once the microtask queue turns after the request event, Node's
- * HTTP parser has pushed all of it into the request's buffer, and it is taken with one `read()`
- * instead of three listeners that would wait for flowing mode to hand over what is already here.
- * A Buffer, not a promise, when it was whole already.
+ * The body, taken whole when it has arrived, else read as it arrives, handed to `use`: its
+ * result, or one promise of it when the body comes a turn later (a `then` on a promise of the body
+ * would make a second one per request, on the path every POST takes). What `use` throws is
+ * thrown, or rejects that promise. A small POST comes in the packet that carries its head; once
+ * the microtask queue turns after the request event, Node's HTTP parser has pushed all of it into
+ * the request's buffer, and it is taken with one `read()` instead of three listeners that would
+ * wait for flowing mode to hand over what is already here.
  */
-export function readBody(req: IncomingMessage, limit: number): Buffer | Promise<Buffer> {
-  return readBodyThen(req, limit, (body) => body);
-}
-
-/**
- * As `readBody`, with the body handed to `use`: its result, or one promise of it when the body
- * comes a turn later (a `then` on readBody's promise would make a second one per request, on the
- * path every POST takes). What `use` throws is thrown, or rejects that promise.
- */
-export function readBodyThen<T>(req: IncomingMessage, limit: number, use: (body: Buffer) => T): T | Promise<T> {
+export function readBody<T>(req: IncomingMessage, limit: number, use: (body: Buffer) => T): T | Promise<T> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
     // Drain nothing: the connection is closed after the 413 so the client stops sending.

@@ -2,8 +2,11 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { readBody, readBodyThen } from '../../src/gateway/read-body.ts';
+import { readBody } from '../../src/gateway/read-body.ts';
 import { GatewayError } from '../../src/gateway/errors.ts';
+
+/** The body itself, for tests of how it is read. */
+const asIs = (body: Buffer): Buffer => body;
 
 /** A real server: each request's handler is given by the test. */
 describe('request body read (RFC 9110 §8.6 Content-Length, §15.5.14 413 Content Too Large)', () => {
@@ -44,7 +47,7 @@ describe('request body read (RFC 9110 §8.6 Content-Length, §15.5.14 413 Conten
   }
 
   it('a body still arriving is read as it comes, chunks joined in order; an empty body is empty', async () => {
-    handler = async (req) => (await readBody(req, 1000)).toString();
+    handler = async (req) => (await readBody(req, 1000, asIs)).toString();
     assert.deepEqual(await send(['{"a":', '1,', '"b":2}'], { 'transfer-encoding': 'chunked' }, 30), { status: 200, text: '{"a":1,"b":2}' });
     assert.deepEqual(await send([], { 'content-length': '0' }), { status: 200, text: '' });
   });
@@ -60,12 +63,12 @@ describe('request body read (RFC 9110 §8.6 Content-Length, §15.5.14 413 Conten
       if (req.url === '/later') {
         // After a turn of the microtask queue (as after an await): the body is here, and it is handed over as it is.
         await null;
-        const body = readBody(req, 1000);
+        const body = readBody(req, 1000, asIs);
         taken.push(body instanceof Promise ? 'promise' : whole(req));
         text = (await body).toString();
       } else {
         // Within the request event itself: the parser has not pushed this packet's body yet, it has after one microtask.
-        const body = await readBody(req, 1000);
+        const body = await readBody(req, 1000, asIs);
         taken.push(whole(req));
         text = body.toString();
       }
@@ -91,7 +94,7 @@ describe('request body read (RFC 9110 §8.6 Content-Length, §15.5.14 413 Conten
 
   it('what the body is handed to gets it once, and what it throws is the answer: taken a turn later, or arriving in parts', async () => {
     let calls = 0;
-    handler = async (req) => readBodyThen(req, 1000, (body) => {
+    handler = async (req) => readBody(req, 1000, (body) => {
       calls++;
       if (body.toString() === 'bad') throw new GatewayError('parse_error', 'Parse error');
       return `parsed ${body.toString()}`;
@@ -106,11 +109,11 @@ describe('request body read (RFC 9110 §8.6 Content-Length, §15.5.14 413 Conten
   it('413 past the limit: declared, already buffered, or counted while arriving', async () => {
     handler = async (req) => {
       await new Promise((r) => setImmediate(r));
-      return (await readBody(req, 10)).toString();
+      return (await readBody(req, 10, asIs)).toString();
     };
     assert.equal((await send(['x'.repeat(11)], { 'content-length': '11' })).status, 413, 'declared');
     assert.equal((await send(['x'.repeat(11)], { 'transfer-encoding': 'chunked' })).status, 413, 'buffered, no length declared');
-    handler = async (req) => (await readBody(req, 10)).toString();
+    handler = async (req) => (await readBody(req, 10, asIs)).toString();
     assert.equal((await send(['x'.repeat(6), 'x'.repeat(6)], { 'transfer-encoding': 'chunked' }, 30)).status, 413, 'while arriving');
   });
 });

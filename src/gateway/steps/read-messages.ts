@@ -9,7 +9,7 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.ts';
 import { isRequest, parseJsonRpcBody, type JsonRpcMessage, type JsonRpcRequest, type JsonRpcResponse } from '../jsonrpc.ts';
-import { readBodyThen } from '../read-body.ts';
+import { readBody } from '../read-body.ts';
 import type { EndpointContext } from './context.ts';
 
 export interface ClientMessages {
@@ -29,7 +29,7 @@ export interface ClientMessages {
  * @throws GatewayError payload_too_large (413), parse_error / invalid_message (400)
  */
 export function readMessages(ctx: EndpointContext, req: IncomingMessage): ClientMessages | Promise<ClientMessages> {
-  return readBodyThen(req, ctx.config.maxBodyBytes, (body) => messagesOf(ctx, body));
+  return readBody(req, ctx.config.maxBodyBytes, (body) => messagesOf(ctx, body));
 }
 
 function messagesOf(ctx: EndpointContext, body: Buffer): ClientMessages {
