@@ -48,12 +48,13 @@ describe('ChurnMap', () => {
     };
     const map = promoted('map');
     const churn = promoted('churn');
-    // ChurnMap: the entries die young, only the last table's few are promoted.
-    assert.ok(churn.promotedBytes < churn.allocatedBytes / 20, `ChurnMap promoted ${churn.promotedBytes} of ${churn.allocatedBytes} bytes`);
-    // The control, so this test can fail: a plain Map, same churn, promotes several times as much
-    // (Node 20: ~70 % of what passed through, 37 times ChurnMap; Node 22: ~12 %, 6 times). If a V8
-    // release stops doing so, this fails, and ChurnMap can go back to being a Map.
-    assert.ok(map.promotedBytes > 3 * churn.promotedBytes, `a Map promoted ${map.promotedBytes} bytes, ChurnMap ${churn.promotedBytes}: V8 no longer keeps the values of a replaced table alive`);
+    // ChurnMap: the entries die young, only the last tables' few are promoted (~0.4 MB of 21 MB
+    // here, ~0.55 MB with the machine's cores busy).
+    assert.ok(churn.promotedBytes < churn.allocatedBytes / 10, `ChurnMap promoted ${churn.promotedBytes} of ${churn.allocatedBytes} bytes`);
+    // The control, so this test can fail: a plain Map, same churn, promotes nearly all that passed
+    // through (Node 20 and 22: ~21 MB, 40 to 50 times ChurnMap). If a V8 release stops doing so,
+    // this fails, and ChurnMap can go back to being a Map.
+    assert.ok(map.promotedBytes > 10 * churn.promotedBytes, `a Map promoted ${map.promotedBytes} bytes, ChurnMap ${churn.promotedBytes}: V8 no longer keeps the values of a replaced table alive`);
   });
 });
 
