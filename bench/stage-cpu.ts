@@ -6,12 +6,13 @@
  * CPU per request is what the throughput ratio follows.
  * Run: npm run bench -- stage-cpu [--rounds N] [--requests N]
  *
- * Targets: the gateway's /mcp/http-policy (JWT, scope, policy, audit) and /mcp/http (JWT, scope),
- * and the stricter line (bench/gateway-servers.ts proxy-dispatch), each warmed with a round's
- * worth of requests, then in turn per round (the order reversed every other round). Medians.
+ * Targets (bench/fixtures/mcp-load.ts startCpuTargets): the gateway's /mcp/http-policy (JWT,
+ * scope, policy, audit) and /mcp/http (JWT, scope), and the stricter line (bench/gateway-servers.ts
+ * proxy-dispatch), each warmed with a round's worth of requests, then in turn per round (the order
+ * reversed every other round). Medians.
  */
 import { readFileSync } from 'node:fs';
-import { closeSession, countOption, load, median, openSession, startServersChild, stopChildren, threadsCpu, type Session } from './fixtures/mcp-load.ts';
+import { closeSession, countOption, inTurn, load, median, startCpuTargets, startServersChild, stopChildren, threadsCpu, type CpuTarget } from './fixtures/mcp-load.ts';
 
 const ROUNDS = countOption('--rounds', 6);
 const REQUESTS = countOption('--requests', 20_000);
@@ -31,26 +32,16 @@ function machine(): { total: number; idle: number } {
   return { total: ticks.reduce((a, b) => a + b, 0), idle: ticks[3]! + ticks[4]! };
 }
 
-interface Target {
-  name: string;
-  session: Session;
-  pid: number;
+interface Target extends CpuTarget {
   rows: Record<string, number[]>;
 }
 
 try {
   const upstream = await startServersChild(['upstream']);
-  const warden = await startServersChild(['warden', upstream.info.url as string]);
-  const line = await startServersChild(['proxy-dispatch', upstream.info.url as string]);
-  const targets: Target[] = [];
-  const add = async (name: string, url: string, pid: number, token?: string) => targets.push({ name, session: await openSession({ name, url, token }, C), pid, rows: {} });
-  await add('gateway, JWT+scope+policy+audit', `${warden.info.url}/mcp/http-policy`, warden.child.pid!, warden.info.tokens['http-policy']);
-  await add('gateway, JWT+scope', `${warden.info.url}/mcp/http`, warden.child.pid!, warden.info.tokens.http);
-  await add('stricter line (undici dispatch)', line.info.url as string, line.child.pid!);
-  for (const t of targets) await load(t.session, C, REQUESTS);
+  const targets: Target[] = (await startCpuTargets(upstream.info.url as string, { connections: C, warmup: REQUESTS })).map((t) => ({ ...t, rows: {} }));
 
   for (let round = 0; round < ROUNDS; round++) {
-    for (const t of round % 2 ? [...targets].reverse() : targets) {
+    for (const t of inTurn(targets, round)) {
       const pids = { client: process.pid, proxy: t.pid, upstream: upstream.child.pid! };
       const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuOf(pid)]));
       const m0 = machine();

@@ -6,11 +6,11 @@
  * main thread, the audit writer, V8's collector and compiler helpers.
  * Run: npm run bench -- thread-cpu [--rounds N] [--requests N] [--baseline <dir>]
  *
- * Targets: this tree's gateway through /mcp/http-policy (JWT, scope, policy, audit) and /mcp/http
- * (JWT, scope), the same two of `--baseline`'s gateway (another checkout, its own
- * bench/gateway-servers.ts) and the line. Each is first warmed with a round's worth of requests
- * (V8 tiers up and the first collections run: in the first 12 000 requests the helper threads
- * spend ~10× what they spend later). Then rounds of `--requests` (default 12 000) at
+ * Targets (bench/fixtures/mcp-load.ts startCpuTargets): this tree's gateway through
+ * /mcp/http-policy (JWT, scope, policy, audit) and /mcp/http (JWT, scope), the same two of
+ * `--baseline`'s gateway and the line. Each is first warmed with a round's worth of requests (in
+ * the first 12 000 requests the helper threads spend ~10× what they spend later). Then rounds of
+ * `--requests` (default 12 000) at
  * concurrency 32 per target, in turn, the order reversed every other round; a round's figures are
  * µs of CPU per request. Shown: medians over rounds, and the median of each round's ratio of the
  * target's whole-process CPU to the line's in the same round.
@@ -19,17 +19,14 @@
  * and moves ±0.05 between runs on a noisy 2-core VM; this is the gateway's part of it, and moves
  * ±1 µs.
  */
-import { closeSession, countOption, load, median, openSession, pathOption, startServersChild, stopChildren, threadsCpu, type Session } from './fixtures/mcp-load.ts';
+import { closeSession, countOption, inTurn, load, median, pathOption, startCpuTargets, startServersChild, stopChildren, threadsCpu, type CpuTarget } from './fixtures/mcp-load.ts';
 
 const ROUNDS = countOption('--rounds', 8);
 const REQUESTS = countOption('--requests', 12_000);
 const C = 32;
 const BASELINE = pathOption('--baseline');
 
-interface Target {
-  name: string;
-  session: Session;
-  pid: number;
+interface Target extends CpuTarget {
   /** µs per request, one entry per round. */
   main: number[];
   others: number[];
@@ -62,20 +59,9 @@ async function measure(pid: number, requests: number, run: () => Promise<unknown
 
 try {
   const upstream = (await startServersChild(['upstream'])).info.url as string;
-  const targets: Target[] = [];
-  const add = async (name: string, url: string, pid: number, token?: string) =>
-    targets.push({ name, session: await openSession({ name, url, token }, C), pid, main: [], others: [], total: [] });
-  for (const [label, dir] of [['gateway', undefined], ...(BASELINE ? [['baseline', BASELINE]] : [])] as [string, string | undefined][]) {
-    const warden = await startServersChild(['warden', upstream], dir ? { servers: `${dir}/bench/gateway-servers.ts`, cwd: dir } : {});
-    await add(`${label} JWT+scope+policy+audit`, `${warden.info.url}/mcp/http-policy`, warden.child.pid!, warden.info.tokens['http-policy']);
-    await add(`${label} JWT+scope`, `${warden.info.url}/mcp/http`, warden.child.pid!, warden.info.tokens.http);
-  }
-  const line = await startServersChild(['proxy-dispatch', upstream]);
-  await add('stricter line (undici dispatch)', line.info.url as string, line.child.pid!);
-
-  for (const t of targets) await load(t.session, C, REQUESTS);
+  const targets: Target[] = (await startCpuTargets(upstream, { connections: C, warmup: REQUESTS, baseline: BASELINE })).map((t) => ({ ...t, main: [], others: [], total: [] }));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const t of round % 2 ? [...targets].reverse() : targets) {
+    for (const t of inTurn(targets, round)) {
       const { main, others } = await measure(t.pid, REQUESTS, () => load(t.session, C, REQUESTS));
       t.main.push(main);
       t.others.push(others);
