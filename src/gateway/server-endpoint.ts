@@ -22,6 +22,7 @@ import { canonicalResourceUri, protectedResourceMetadataUrl } from '../kernel/re
 import type { Logger } from '../log.ts';
 import type { ServerPolicy } from '../policy/types.ts';
 import { GatewayError, sendGatewayError } from './errors.ts';
+import type { JsonRpcRequest } from './jsonrpc.ts';
 import type { ProtocolVersion } from './protocol-version.ts';
 import { SessionRegistry } from './session-registry.ts';
 import type { Session } from './session.ts';
@@ -35,7 +36,7 @@ import { listen } from './steps/listen.ts';
 import { negotiateGet, negotiatePost } from './steps/negotiate.ts';
 import { answerDeniedInitialize, decideMessages, filterLists, FORBIDDEN_CODE } from './steps/policy.ts';
 import { Exchange } from './exchange.ts';
-import { readMessages } from './steps/read-messages.ts';
+import { readMessages, type ClientMessages } from './steps/read-messages.ts';
 import { checkRequiredScopes } from './steps/scope.ts';
 import { checkBatchAllowed, governingVersion, readProtocolVersion } from './steps/version.ts';
 import type { TokenVerifier } from './token-verifier.ts';
@@ -105,22 +106,15 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
   };
   const timers = startSessionTimers(sessions, server.sse.streamAfterMs);
 
-  async function post(req: IncomingMessage, res: ServerResponse, cors: Cors, caller: Caller, header: ProtocolVersion | undefined): Promise<void> {
-    const { acceptsSse } = negotiatePost(req);
-    const read = readMessages(ctx, req);
-    const body = read instanceof Promise ? await read : read;
+  /**
+   * POST once its body is read. Not an async function: what it refuses is thrown, and what it
+   * forwards is forward's own promise, which `handle` awaits. Returned from an async function, that
+   * promise would cost one more (a thenable's resolution job and the promise its `then` makes).
+   */
+  function post(req: IncomingMessage, res: ServerResponse, cors: Cors, caller: Caller, header: ProtocolVersion | undefined, acceptsSse: boolean, body: ClientMessages): Promise<void> | void {
     // Every message failed the envelope schema: answered here, without a session.
     if (body.messages.length === 0) return new Exchange(res, acceptsSse, body.batch, cors, filterLists(ctx, caller)).answerAllLocally(body.refused);
-    const { initialize } = body;
-    if (initialize) {
-      // The policy decides before any upstream work: a denied caller spawns no child, gets no
-      // token exchange and evicts none of its sessions.
-      const denied = decideMessages(ctx, caller, [initialize], null);
-      if (denied.size) return answerDeniedInitialize(ctx, { res, cors, caller, acceptsSse, initialize, reason: denied.get(initialize)! });
-      const session = await openSession(ctx, caller, initialize);
-      await sharing?.opened(session);
-      return forward(ctx, { res, cors, caller, acceptsSse, session, version: governingVersion(session.protocolVersion, header), body, denied });
-    }
+    if (body.initialize) return postInitialize(res, cors, caller, header, acceptsSse, body, body.initialize);
     const session = findSession(ctx, req, caller);
     session.touch();
     ctx.callers.set(session, caller);
@@ -130,7 +124,17 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     return forward(ctx, { res, cors, caller, acceptsSse, session, version, body, denied });
   }
 
-  async function get(req: IncomingMessage, res: ServerResponse, cors: Cors, caller: Caller, header: ProtocolVersion | undefined): Promise<void> {
+  async function postInitialize(res: ServerResponse, cors: Cors, caller: Caller, header: ProtocolVersion | undefined, acceptsSse: boolean, body: ClientMessages, initialize: JsonRpcRequest): Promise<void> {
+    // The policy decides before any upstream work: a denied caller spawns no child, gets no
+    // token exchange and evicts none of its sessions.
+    const denied = decideMessages(ctx, caller, [initialize], null);
+    if (denied.size) return answerDeniedInitialize(ctx, { res, cors, caller, acceptsSse, initialize, reason: denied.get(initialize)! });
+    const session = await openSession(ctx, caller, initialize);
+    await sharing?.opened(session);
+    await forward(ctx, { res, cors, caller, acceptsSse, session, version: governingVersion(session.protocolVersion, header), body, denied });
+  }
+
+  function get(req: IncomingMessage, res: ServerResponse, cors: Cors, caller: Caller, header: ProtocolVersion | undefined): void {
     negotiateGet(req);
     const session = findSession(ctx, req, caller);
     session.touch();
@@ -184,8 +188,12 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
         const header = readProtocolVersion(req);
         // A session held by another instance: forwarded there, or adopted here (src/cluster/session-routing.ts).
         if (sharing && (await sharing.route(ctx, req, res, caller, header, hopFrom))) return;
-        if (req.method === 'POST') await post(req, res, cors, caller, header);
-        else if (req.method === 'GET') await get(req, res, cors, caller, header);
+        if (req.method === 'POST') {
+          const { acceptsSse } = negotiatePost(req);
+          const read = readMessages(ctx, req);
+          const posted = post(req, res, cors, caller, header, acceptsSse, read instanceof Promise ? await read : read);
+          if (posted) await posted;
+        } else if (req.method === 'GET') get(req, res, cors, caller, header);
         else await del(req, res, cors, caller);
       } catch (err) {
         fail(res, err, cors);
