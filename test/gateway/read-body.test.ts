@@ -92,18 +92,36 @@ describe('request body read (RFC 9110 §8.6 Content-Length, §15.5.14 413 Conten
     assert.deepEqual(taken.slice(0, 3), ['whole', 'whole', 'whole'], 'the bodies of declared length were whole when read');
   });
 
-  it('what the body is handed to gets it once, and what it throws is the answer: taken a turn later, or arriving in parts', async () => {
+  it('what the body is handed to gets it once, and what it throws is the answer: taken at once, a turn later, or arriving in parts', async () => {
     let calls = 0;
-    handler = async (req) => readBody(req, 1000, (body) => {
+    const ways: string[] = [];
+    const parse = (body: Buffer) => {
       calls++;
       if (body.toString() === 'bad') throw new GatewayError('parse_error', 'Parse error');
       return `parsed ${body.toString()}`;
-    });
+    };
+    handler = async (req) => {
+      if (req.headers['x-later'] === undefined) return readBody(req, 1000, parse);
+      // A turn later the body is whole: it is handed over at once, and what `use` throws is thrown, not a rejection.
+      await null;
+      let read: string | Promise<string>;
+      try {
+        read = readBody(req, 1000, parse);
+      } catch (err) {
+        ways.push('thrown');
+        throw err;
+      }
+      ways.push(read instanceof Promise ? 'promise' : 'at once');
+      return read;
+    };
     assert.deepEqual(await send(['ok'], { 'content-length': '2' }), { status: 200, text: 'parsed ok' });
     assert.deepEqual(await send(['bad'], { 'content-length': '3' }), { status: 400, text: 'parse_error' });
     assert.deepEqual(await send(['b', 'a', 'd'], { 'transfer-encoding': 'chunked' }, 30), { status: 400, text: 'parse_error' });
     assert.deepEqual(await send(['o', 'k'], { 'transfer-encoding': 'chunked' }, 30), { status: 200, text: 'parsed ok' });
-    assert.equal(calls, 4);
+    assert.deepEqual(await send(['ok'], { 'content-length': '2', 'x-later': '1' }), { status: 200, text: 'parsed ok' });
+    assert.deepEqual(await send(['bad'], { 'content-length': '3', 'x-later': '1' }), { status: 400, text: 'parse_error' });
+    assert.deepEqual(ways, ['at once', 'thrown']);
+    assert.equal(calls, 6);
   });
 
   it('413 past the limit: declared, already buffered, or counted while arriving', async () => {
