@@ -55,7 +55,7 @@ export function openCluster(config: Config, logger: Logger, port: number = confi
   if (!redis) return undefined;
   // The configuration refuses `cluster.redis` without it (src/config/schema.ts); optional there only for its message.
   const secret = config.cluster!.secret;
-  if (secret === undefined) throw new Error('cluster.secret is required with cluster.redis');
+  if (secret === undefined) throw new ConfigError('cluster.secret: required with cluster.redis');
   const instanceUrl = instanceUrlOf(config, port);
   // A default built from listen.host that peers refuse to send a hop to (an IPv6 zone, as in
   // fe80::1%eth0) is said at start, not found later as sessions no other instance can reach.

@@ -102,7 +102,7 @@ export function clientGone(res: ServerResponse): boolean {
  * entry of a session whose owner is unreachable).
  */
 export function forwardToInstance(req: IncomingMessage, res: ServerResponse, instanceUrl: string, hop: string): Promise<HopOutcome> {
-  // A URL the directory verified and parsed (session-directory.ts parseInstanceUrl); never one read raw from Redis.
+  // A URL the directory verified and parsed (instance-url.ts parseInstanceUrl); never one read raw from Redis.
   let url: URL;
   try {
     url = new URL(instanceUrl);

@@ -49,9 +49,10 @@ export function forward(ctx: EndpointContext, f: Forwarding): Promise<void> {
 
 /**
  * One message, the POST every SDK sends: the same rules as forwardMany, without the sets, arrays
- * and spreads a batch needs. Not an async function: a request costs one promise here, the `then`
- * on the upstream's (bench/async-resources.ts counts them); what is refused before the upstream
- * is thrown, which `post`, an async function, turns into its rejection.
+ * and spreads a batch needs. Not an async function: its one promise is the `then` on the
+ * upstream's, as an async function's own would be, without the state an async function keeps
+ * across its `await`. What is refused before the upstream is thrown, to the endpoint's `handle`,
+ * which answers it.
  */
 function forwardOne(ctx: EndpointContext, f: Forwarding, m: JsonRpcMessage): Promise<void> {
   const { session, body } = f;
