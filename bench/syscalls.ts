@@ -1,8 +1,10 @@
 /**
- * System calls per request: the gateway against the bare undici pass-through, counted with
- * `strace -c -f` (all threads) while N tools/call requests run at concurrency 1. Counts, not
- * times, are the result: strace slows the traced process. Linux with strace installed only.
- * Run: npm run bench -- syscalls [--quick]
+ * System calls per request: the gateway against the bare undici pass-through (the ceiling) and
+ * the stricter line (undici dispatch, body read whole), counted with `strace -c -f` (all threads)
+ * while N tools/call requests run at concurrency 1, or at `--concurrency C`. Counts, not times,
+ * are the result: strace slows the traced process, and at C > 1 it changes how requests batch
+ * into reads and writes, so compare columns of one run only. Linux with strace installed only.
+ * Run: npm run bench -- syscalls [--quick] [--concurrency C]
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, mkdtempSync } from 'node:fs';
@@ -11,15 +13,18 @@ import { join } from 'node:path';
 import { closeSession, load, openSession, startServersChild, stopChildren, type Target } from './fixtures/mcp-load.ts';
 
 const N = process.argv.includes('--quick') ? 1000 : 4000;
+const at = process.argv.indexOf('--concurrency');
+const C = at > 0 ? Number(process.argv[at + 1]) : 1;
+if (!Number.isInteger(C) || C < 1) throw new Error('--concurrency takes a whole number of at least 1');
 const dir = mkdtempSync(join(tmpdir(), 'warden-strace-'));
 
 async function count(target: Target, pid: number): Promise<Map<string, number>> {
-  const s = await openSession(target, 1);
-  await load(s, 1, 300);
+  const s = await openSession(target, C);
+  await load(s, C, 300 * C);
   const out = join(dir, `${pid}.txt`);
   const strace = spawn('strace', ['-c', '-f', '-p', String(pid), '-o', out], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 500));
-  await load(s, 1, N);
+  await load(s, C, N);
   const done = new Promise((r) => strace.once('exit', r));
   strace.kill('SIGINT');
   await done;
@@ -35,14 +40,16 @@ async function count(target: Target, pid: number): Promise<Map<string, number>> 
 try {
   const upstream = (await startServersChild(['upstream'])).info.url as string;
   const proxy = await startServersChild(['proxy-undici', upstream]);
+  const line = await startServersChild(['proxy-dispatch', upstream]);
   const warden = await startServersChild(['warden', upstream]);
   const results = {
-    'bare proxy (undici)': await count({ name: 'proxy', url: proxy.info.url }, proxy.child.pid!),
+    'bare proxy (undici Pool)': await count({ name: 'proxy', url: proxy.info.url }, proxy.child.pid!),
+    'stricter line (undici dispatch)': await count({ name: 'line', url: line.info.url }, line.child.pid!),
     'mcp-warden /mcp/http (JWT+scope)': await count({ name: 'http', url: `${warden.info.url}/mcp/http`, token: warden.info.tokens.http }, warden.child.pid!),
     'mcp-warden /mcp/http-policy (+policy+audit)': await count({ name: 'http-policy', url: `${warden.info.url}/mcp/http-policy`, token: warden.info.tokens['http-policy'] }, warden.child.pid!),
   };
   const names = [...new Set(Object.values(results).flatMap((m) => [...m.keys()]))].sort();
-  console.log(`| syscall (per request, ${N} requests at c=1) | ${Object.keys(results).join(' | ')} |`);
+  console.log(`| syscall (per request, ${N} requests at c=${C}) | ${Object.keys(results).join(' | ')} |`);
   console.log(`|---|${Object.keys(results).map(() => '---').join('|')}|`);
   for (const n of names) {
     const row = Object.values(results).map((m) => ((m.get(n) ?? 0) / N).toFixed(2));
