@@ -7,6 +7,7 @@
  * C++; a `cpu-clock` sample is taken only while the thread runs, wherever it runs. So this is the
  * profile to compare two processes by on a busy 2-core machine.
  * Run: npm run bench -- oncpu-profile [--rounds N] [--requests N] [--top N]   (needs `perf`)
+ * (docs/benchmarks.md quotes `--rounds 3`, the default).
  *
  * Per round, in turn (the order reversed every other round): the line, the gateway's
  * /mcp/http-policy (JWT, scope, policy, audit) and its /mcp/http (JWT, scope), each warmed first,
@@ -19,18 +20,21 @@
  *     `parseJsonRpcBody` includes the `JSON.parse` it runs.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeSession, countOption, inTurn, load, median, openSession, startServersChild, stopChildren, type Target } from './fixtures/mcp-load.ts';
 
-const ROUNDS = countOption('--rounds', 2);
+const ROUNDS = countOption('--rounds', 3);
 const REQUESTS = countOption('--requests', 20_000);
 const TOP = countOption('--top', 25);
 const C = 32;
-/** Samples per second: 4 kHz gives ~40 000 samples per target and round at ~15 µs each. */
+/**
+ * Samples per second per thread (one every 250 µs on a CPU: ~15 000–20 000 per target and round
+ * here). Asked with --strict-freq, so perf fails rather than sampling less often than asked when
+ * the kernel's perf_event_max_sample_rate is lower; figures are from each sample's own period.
+ */
 const FREQUENCY = 4000;
-const SAMPLE_US = 1e6 / FREQUENCY;
 
 if (spawnSync('perf', ['--version']).status !== 0) {
   console.error('oncpu-profile needs Linux perf (Debian: apt-get install linux-perf)');
@@ -60,7 +64,7 @@ function origin(frame: string): string {
     const src = /\/(src|bench)\/(.*?)(\?.*)?$/.exec(file);
     return src ? `js: ${src[1]}/${src[2]}` : `js: ${file}`;
   }
-  if (/JS:|wasm-function|RegExp:/.test(frame)) return 'js: other JIT code (wasm, regexps, stubs)';
+  if (/ (?:JS:|wasm-function|RegExp:)/.test(frame)) return 'js: other JIT code (wasm, regexps, stubs)';
   if (frame.includes('(/usr/bin/node)') || /\(\S*\/node\)$/.test(frame)) {
     if (/ Builtins_/.test(frame)) return 'node: V8 builtins (property access, promises, maps, calls)';
     if (/JsonParser|JsonStringifier/.test(frame)) return 'node: V8 JSON.parse and JSON.stringify';
@@ -73,42 +77,49 @@ function origin(frame: string): string {
   return 'shared libraries (libc, libstdc++, addons)';
 }
 
-/** A gateway function's name and place, from a JIT frame of src/. */
+/**
+ * A gateway function's name and place, from a JIT frame of this tree's src/ (not a package's):
+ * `JS:<tier>name file:///…/src/x.ts:1:2 (…)`, the name possibly of two words (`get x`) or empty;
+ * the tier is one of V8's markers (`*` optimized, `~` interpreted, `^` baseline, `+` Maglev).
+ */
 function ownFunction(frame: string): string | undefined {
-  const m = /JS:[*~^]?(\S*)\s+file:\/\/\S*\/src\/(\S+?)(\?\S*)?:\d+:\d+ \(/.exec(frame);
-  return m ? `${m[1] || '(anonymous)'} (src/${m[2]})` : undefined;
+  const m = /JS:[*~^+]?(.*?)\s*file:\/\/(\S*?)\/src\/(\S+?)(\?\S*)?:\d+:\d+ \(/.exec(frame);
+  if (!m || m[2]!.includes('/node_modules/')) return undefined;
+  return `${m[1] || '(anonymous)'} (src/${m[3]})`;
 }
 
 function analyse(data: string, pid: number): Profile {
-  const r = spawnSync('perf', ['script', '-i', data, '-F', 'tid,ip,sym,dso'], { encoding: 'utf8', maxBuffer: 1 << 30 });
-  if (r.status !== 0) throw new Error(`perf script failed: ${r.stderr}`);
+  const script = spawnSync('perf', ['script', '-i', data, '-F', 'tid,period,ip,sym,dso'], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  if (script.status !== 0) throw new Error(`perf script failed: ${script.stderr}`);
   const origins = new Map<string, number>();
   const own = new Map<string, number>();
   let main = 0;
   let others = 0;
-  for (const sample of r.stdout.split('\n\n')) {
+  // One sample per block: a line `<tid> <period in ns>`, then its stack, innermost frame first.
+  for (const sample of script.stdout.split('\n\n')) {
     const lines = sample.split('\n').filter((l) => l.trim() !== '');
     if (lines.length === 0) continue;
-    const tid = Number(lines[0]!.trim().split(/\s+/)[0]);
+    const [tid, period] = lines[0]!.trim().split(/\s+/).map(Number) as [number, number];
+    if (!Number.isFinite(period)) throw new Error(`perf script: no period in "${lines[0]}"`);
     if (tid !== pid) {
-      others++;
+      others += period;
       continue;
     }
-    main++;
+    main += period;
     const frames = lines.slice(1).map((l) => l.trim());
     if (frames.length === 0) continue;
-    const o = origin(frames[0]!);
-    origins.set(o, (origins.get(o) ?? 0) + 1);
+    const where = origin(frames[0]!);
+    origins.set(where, (origins.get(where) ?? 0) + period);
     const seen = new Set<string>();
     for (const f of frames) {
       const name = ownFunction(f);
       if (name !== undefined && !seen.has(name)) {
         seen.add(name);
-        own.set(name, (own.get(name) ?? 0) + 1);
+        own.set(name, (own.get(name) ?? 0) + period);
       }
     }
   }
-  const perRequest = (n: number): number => (n * SAMPLE_US) / REQUESTS;
+  const perRequest = (ns: number): number => ns / 1000 / REQUESTS;
   return {
     main: perRequest(main),
     others: perRequest(others),
@@ -121,14 +132,19 @@ async function record(target: Target & { pid: number }, label: string): Promise<
   const s = await openSession(target, C);
   await load(s, C, REQUESTS);
   const data = join(dir, `${label}.data`);
-  const perf = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', String(FREQUENCY), '-g', '-p', String(target.pid), '-o', data], { stdio: 'ignore' });
-  // perf attaches to every thread before it samples; give it a moment.
-  await new Promise((r) => setTimeout(r, 700));
+  const perf = spawn('perf', ['record', '-q', '--strict-freq', '-e', 'cpu-clock', '-F', String(FREQUENCY), '-g', '-p', String(target.pid), '-o', data], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  perf.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const exited = new Promise<number | null>((resolve) => perf.once('exit', (code) => resolve(code)));
+  // perf attaches to every thread before it samples; give it a moment, and stop if it could not.
+  const early = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 700))]);
+  if (early !== 'running') throw new Error(`perf record exited (${early}) before the load: ${stderr.trim()}`);
   await load(s, C, REQUESTS);
-  const exited = new Promise((r) => perf.once('exit', r));
   perf.kill('SIGINT');
-  await exited;
+  const code = await exited;
   await closeSession(s);
+  // SIGINT is how perf record is told to stop; it then exits 0 (or by that signal).
+  if (code !== 0 && code !== null) throw new Error(`perf record failed (${code}): ${stderr.trim()}`);
   return data;
 }
 
@@ -136,8 +152,10 @@ async function record(target: Target & { pid: number }, label: string): Promise<
  * V8 appends a line to /tmp/perf-<pid>.map for each piece of code it makes, and never says when
  * one is freed; a later function compiled at the same address then shares it with the earlier one,
  * and perf may name a sample after the one that is gone. Once the process has exited, each
- * address is given to the newest code that covered it (later lines win; earlier ones that overlap
- * are dropped), which is what ran once the targets were warm.
+ * address is given to the newest code that covered it: read newest first, an entry is kept only
+ * where nothing newer (kept or not) covered any of its bytes. What ran once the targets were warm
+ * is the newest code, mostly; a sample of a function freed before the end may still go unnamed or
+ * be named after its successor, and perf's `--jit` injection would be needed to date each one.
  */
 function newestCodeOnly(pid: number): void {
   const path = `/tmp/perf-${pid}.map`;
@@ -146,31 +164,41 @@ function newestCodeOnly(pid: number): void {
     const from = parseInt(start, 16);
     return { line, from, to: from + parseInt(size, 16) };
   });
-  const kept: typeof entries = [];
-  // Newest first; an entry is kept when no newer one overlaps it (`taken` sorted by start).
-  const taken: { from: number; to: number }[] = [];
+  const kept: string[] = [];
+  // Every range seen so far (newer than the current entry), merged, sorted by start.
+  const covered: { from: number; to: number }[] = [];
   for (let i = entries.length - 1; i >= 0; i--) {
     const e = entries[i]!;
+    // The first covered range that ends after e starts: the only one that can overlap e first.
     let lo = 0;
-    let hi = taken.length;
+    let hi = covered.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (taken[mid]!.from < e.to) lo = mid + 1;
+      if (covered[mid]!.to <= e.from) lo = mid + 1;
       else hi = mid;
     }
-    // taken[lo - 1] is the last one starting before e ends: it overlaps when it ends after e starts.
-    if (lo > 0 && taken[lo - 1]!.to > e.from) continue;
-    taken.splice(lo, 0, { from: e.from, to: e.to });
-    kept.push(e);
+    if (lo === covered.length || covered[lo]!.from >= e.to) kept.push(e.line);
+    // Merge e into `covered`: every range from `lo` on that touches it becomes one.
+    let end = lo;
+    let from = e.from;
+    let to = e.to;
+    while (end < covered.length && covered[end]!.from <= to) {
+      from = Math.min(from, covered[end]!.from);
+      to = Math.max(to, covered[end]!.to);
+      end++;
+    }
+    covered.splice(lo, end - lo, { from, to });
   }
-  writeFileSync(path, kept.reverse().map((e) => e.line).join('\n') + '\n');
+  writeFileSync(path, kept.reverse().join('\n') + '\n');
 }
 
 try {
   const upstream = (await startServersChild(['upstream'])).info.url as string;
-  const nodeArgs = ['--perf-basic-prof'];
-  const line = await startServersChild(['proxy-dispatch', upstream], { nodeArgs });
-  const warden = await startServersChild(['warden', upstream], { nodeArgs });
+  // --perf-basic-prof also has V8 write a log of its code events, by default into the working
+  // directory: into the run's directory instead, one file per process.
+  const nodeArgs = (name: string): string[] => ['--perf-basic-prof', `--logfile=${join(dir, `${name}-v8.log`)}`, '--no-logfile-per-isolate'];
+  const line = await startServersChild(['proxy-dispatch', upstream], { nodeArgs: nodeArgs('line') });
+  const warden = await startServersChild(['warden', upstream], { nodeArgs: nodeArgs('gateway') });
   const targets = [
     { label: 'stricter line (undici dispatch)', name: 'line', url: line.info.url as string, pid: line.child.pid! },
     { label: 'gateway JWT+scope+policy+audit', name: 'policy', url: `${warden.info.url}/mcp/http-policy`, token: warden.info.tokens['http-policy'] as string, pid: warden.child.pid! },
@@ -185,12 +213,14 @@ try {
   }
   // The maps are read once the processes are gone and write no more to them.
   for (const child of [line.child, warden.child]) {
-    const exited = new Promise((r) => child.once('exit', r));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;
   }
-  for (const pid of new Set(targets.map((t) => t.pid))) newestCodeOnly(pid);
+  const pids = [...new Set(targets.map((t) => t.pid))];
+  for (const pid of pids) newestCodeOnly(pid);
   const profiles = new Map<string, Profile[]>(targets.map((t) => [t.label, recorded.get(t.label)!.map((data) => analyse(data, t.pid))]));
+  for (const pid of pids) rmSync(`/tmp/perf-${pid}.map`, { force: true });
 
   const med = (label: string, pick: (p: Profile) => number): number => median(profiles.get(label)!.map(pick));
   console.log(`\nc=${C}, ${ROUNDS} rounds of ${REQUESTS} tools/call per target, perf cpu-clock at ${FREQUENCY} Hz; µs on a CPU per request, medians over rounds\n`);
@@ -206,22 +236,24 @@ try {
   const [lineLabel, policyLabel] = [targets[0]!.label, targets[1]!.label];
   const originNames = [...new Set([...profiles.values()].flat().flatMap((p) => [...p.origins.keys()]))];
   const rows = originNames
-    .map((o) => ({ o, line: med(lineLabel, (p) => p.origins.get(o) ?? 0), policy: med(policyLabel, (p) => p.origins.get(o) ?? 0) }))
+    .map((origin) => ({ origin, line: med(lineLabel, (p) => p.origins.get(origin) ?? 0), policy: med(policyLabel, (p) => p.origins.get(origin) ?? 0) }))
     .sort((a, b) => b.policy - b.line - (a.policy - a.line));
   console.log(`\nMain thread, self time by origin (the policy route against the line; µs per request):\n`);
   console.log('| origin | the line | policy route | difference |');
   console.log('|---|---|---|---|');
-  for (const r of rows.slice(0, TOP)) {
-    if (Math.max(r.line, r.policy) < 0.1) continue;
-    console.log(`| ${r.o} | ${r.line.toFixed(2)} | ${r.policy.toFixed(2)} | ${(r.policy - r.line >= 0 ? '+' : '') + (r.policy - r.line).toFixed(2)} |`);
+  // Every origin, those where the line spends more included (its own handler, bench/gateway-servers.ts).
+  for (const row of rows) {
+    if (Math.max(row.line, row.policy) < 0.1) continue;
+    const difference = row.policy - row.line;
+    console.log(`| ${row.origin} | ${row.line.toFixed(2)} | ${row.policy.toFixed(2)} | ${(difference >= 0 ? '+' : '') + difference.toFixed(2)} |`);
   }
 
   const ownNames = [...new Set(profiles.get(policyLabel)!.flatMap((p) => [...p.own.keys()]))];
-  const own = ownNames.map((n) => ({ n, us: med(policyLabel, (p) => p.own.get(n) ?? 0) })).sort((a, b) => b.us - a.us);
+  const own = ownNames.map((name) => ({ name, us: med(policyLabel, (p) => p.own.get(name) ?? 0) })).sort((a, b) => b.us - a.us);
   console.log(`\nThe gateway's own functions on the policy route, main thread, inclusive (with what they call; nested ones counted in each): µs per request\n`);
   console.log('| function | µs per request |');
   console.log('|---|---|');
-  for (const r of own.slice(0, TOP)) console.log(`| ${r.n} | ${r.us.toFixed(2)} |`);
+  for (const row of own.slice(0, TOP)) console.log(`| ${row.name} | ${row.us.toFixed(2)} |`);
   console.log(`\nperf data: ${dir}`);
 } finally {
   stopChildren();

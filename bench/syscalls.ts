@@ -10,12 +10,10 @@ import { spawn } from 'node:child_process';
 import { readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closeSession, load, openSession, startServersChild, stopChildren, type Target } from './fixtures/mcp-load.ts';
+import { closeSession, countOption, load, openSession, startServersChild, stopChildren, type Target } from './fixtures/mcp-load.ts';
 
 const N = process.argv.includes('--quick') ? 1000 : 4000;
-const at = process.argv.indexOf('--concurrency');
-const C = at > 0 ? Number(process.argv[at + 1]) : 1;
-if (!Number.isInteger(C) || C < 1) throw new Error('--concurrency takes a whole number of at least 1');
+const C = countOption('--concurrency', 1);
 const dir = mkdtempSync(join(tmpdir(), 'warden-strace-'));
 
 async function count(target: Target, pid: number): Promise<Map<string, number>> {
@@ -23,11 +21,13 @@ async function count(target: Target, pid: number): Promise<Map<string, number>> 
   await load(s, C, 300 * C);
   const out = join(dir, `${pid}.txt`);
   const strace = spawn('strace', ['-c', '-f', '-p', String(pid), '-o', out], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 500));
+  const exited = new Promise<number | null>((resolve) => strace.once('exit', (code) => resolve(code)));
+  // strace attaches before it counts; stop if it could not (not installed, not permitted).
+  const early = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 500))]);
+  if (early !== 'running') throw new Error(`strace exited (${early}) before the load`);
   await load(s, C, N);
-  const done = new Promise((r) => strace.once('exit', r));
   strace.kill('SIGINT');
-  await done;
+  await exited;
   await closeSession(s);
   const calls = new Map<string, number>();
   for (const line of readFileSync(out, 'utf8').split('\n')) {
