@@ -9,21 +9,22 @@
  * Run: npm run bench -- oncpu-profile [--rounds N] [--requests N] [--top N]   (needs `perf`)
  * (docs/benchmarks.md quotes `--rounds 3`, the default).
  *
- * Per round, in turn (the order reversed every other round): the line, the gateway's
- * /mcp/http-policy (JWT, scope, policy, audit) and its /mcp/http (JWT, scope), each warmed first,
- * then recorded for `--requests` tools/call at c=32. perf slows what it records (~1.3× here), the
- * same for each target. Shown:
+ * Targets (bench/fixtures/mcp-load.ts startCpuTargets): the line, the gateway's /mcp/http-policy
+ * (JWT, scope, policy, audit) and its /mcp/http (JWT, scope), each warmed once with `--requests`
+ * tools/call; then per round, in turn (the order reversed every other round), each recorded for
+ * `--requests` tools/call at c=32. perf slows what it records; every target is recorded alike.
+ * Shown:
  *   - µs on a CPU per request, the main thread and the other threads, per round;
  *   - the main thread's samples by origin (the kernel, the node binary: V8, its builtins, libuv,
  *     llhttp; JavaScript by file) for the policy route against the line, medians over rounds;
  *   - the gateway's own functions (src/) by inclusive time: each with what it calls, so
  *     `parseJsonRpcBody` includes the `JSON.parse` it runs.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closeSession, countOption, inTurn, load, median, openSession, startServersChild, stopChildren, type Target } from './fixtures/mcp-load.ts';
+import { attachTracer, closeSession, countOption, inTurn, load, median, startCpuTargets, startServersChild, stopChildren, type CpuTarget } from './fixtures/mcp-load.ts';
 
 const ROUNDS = countOption('--rounds', 3);
 const REQUESTS = countOption('--requests', 20_000);
@@ -128,23 +129,13 @@ function analyse(data: string, pid: number): Profile {
   };
 }
 
-async function record(target: Target & { pid: number }, label: string): Promise<string> {
-  const s = await openSession(target, C);
-  await load(s, C, REQUESTS);
-  const data = join(dir, `${label}.data`);
-  const perf = spawn('perf', ['record', '-q', '--strict-freq', '-e', 'cpu-clock', '-F', String(FREQUENCY), '-g', '-p', String(target.pid), '-o', data], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  perf.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const exited = new Promise<number | null>((resolve) => perf.once('exit', (code) => resolve(code)));
-  // perf attaches to every thread before it samples; give it a moment, and stop if it could not.
-  const early = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 700))]);
-  if (early !== 'running') throw new Error(`perf record exited (${early}) before the load: ${stderr.trim()}`);
-  await load(s, C, REQUESTS);
-  perf.kill('SIGINT');
-  const code = await exited;
-  await closeSession(s);
-  // SIGINT is how perf record is told to stop; it then exits 0 (or by that signal).
-  if (code !== 0 && code !== null) throw new Error(`perf record failed (${code}): ${stderr.trim()}`);
+/** perf's data file of `target` over `REQUESTS` tools/call at c=32. */
+async function record(target: CpuTarget, file: string): Promise<string> {
+  const data = join(dir, `${file}.data`);
+  // perf attaches to every thread before it samples: 700 ms to do so.
+  const perf = await attachTracer('perf', ['record', '-q', '--strict-freq', '-e', 'cpu-clock', '-F', String(FREQUENCY), '-g', '-p', String(target.pid), '-o', data], 700);
+  await load(target.session, C, REQUESTS);
+  await perf.stop();
   return data;
 }
 
@@ -196,44 +187,40 @@ try {
   const upstream = (await startServersChild(['upstream'])).info.url as string;
   // --perf-basic-prof also has V8 write a log of its code events, by default into the working
   // directory: into the run's directory instead, one file per process.
-  const nodeArgs = (name: string): string[] => ['--perf-basic-prof', `--logfile=${join(dir, `${name}-v8.log`)}`, '--no-logfile-per-isolate'];
-  const line = await startServersChild(['proxy-dispatch', upstream], { nodeArgs: nodeArgs('line') });
-  const warden = await startServersChild(['warden', upstream], { nodeArgs: nodeArgs('gateway') });
-  const targets = [
-    { label: 'stricter line (undici dispatch)', name: 'line', url: line.info.url as string, pid: line.child.pid! },
-    { label: 'gateway JWT+scope+policy+audit', name: 'policy', url: `${warden.info.url}/mcp/http-policy`, token: warden.info.tokens['http-policy'] as string, pid: warden.child.pid! },
-    { label: 'gateway JWT+scope', name: 'jwt', url: `${warden.info.url}/mcp/http`, token: warden.info.tokens.http as string, pid: warden.child.pid! },
-  ];
-  const recorded = new Map<string, string[]>(targets.map((t) => [t.label, []]));
+  const nodeArgs = (label: string): string[] => ['--perf-basic-prof', `--logfile=${join(dir, `${label}-v8.log`)}`, '--no-logfile-per-isolate'];
+  // The line first: the tables below read each target against it.
+  const [policy, jwt, line] = await startCpuTargets(upstream, { connections: C, warmup: REQUESTS, nodeArgs }) as [CpuTarget, CpuTarget, CpuTarget];
+  const targets = [line, policy, jwt];
+  const recorded = new Map<string, string[]>(targets.map((t) => [t.name, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const t of inTurn(targets, round)) {
-      recorded.get(t.label)!.push(await record(t, `${t.name}-${round}`));
-      console.error(`  round ${round + 1}/${ROUNDS}: ${t.label} recorded`);
+      recorded.get(t.name)!.push(await record(t, `target${targets.indexOf(t)}-round${round}`));
+      console.error(`  round ${round + 1}/${ROUNDS}: ${t.name} recorded`);
     }
   }
+  for (const t of targets) await closeSession(t.session);
   // The maps are read once the processes are gone and write no more to them.
-  for (const child of [line.child, warden.child]) {
+  for (const child of new Set(targets.map((t) => t.child))) {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;
   }
   const pids = [...new Set(targets.map((t) => t.pid))];
   for (const pid of pids) newestCodeOnly(pid);
-  const profiles = new Map<string, Profile[]>(targets.map((t) => [t.label, recorded.get(t.label)!.map((data) => analyse(data, t.pid))]));
+  const profiles = new Map<string, Profile[]>(targets.map((t) => [t.name, recorded.get(t.name)!.map((data) => analyse(data, t.pid))]));
   for (const pid of pids) rmSync(`/tmp/perf-${pid}.map`, { force: true });
 
   const med = (label: string, pick: (p: Profile) => number): number => median(profiles.get(label)!.map(pick));
   console.log(`\nc=${C}, ${ROUNDS} rounds of ${REQUESTS} tools/call per target, perf cpu-clock at ${FREQUENCY} Hz; µs on a CPU per request, medians over rounds\n`);
   console.log('| target | main thread | other threads | main thread / the line\'s, per round |');
   console.log('|---|---|---|---|');
-  const lineMain = profiles.get(targets[0]!.label)!.map((p) => p.main);
+  const lineMain = profiles.get(line.name)!.map((p) => p.main);
   for (const t of targets) {
-    const ps = profiles.get(t.label)!;
-    const ratios = ps.map((p, i) => (p.main / lineMain[i]!).toFixed(3)).join(', ');
-    console.log(`| ${t.label} | ${med(t.label, (p) => p.main).toFixed(1)} | ${med(t.label, (p) => p.others).toFixed(1)} | ${ratios} |`);
+    const ratios = profiles.get(t.name)!.map((p, i) => (p.main / lineMain[i]!).toFixed(3)).join(', ');
+    console.log(`| ${t.name} | ${med(t.name, (p) => p.main).toFixed(1)} | ${med(t.name, (p) => p.others).toFixed(1)} | ${ratios} |`);
   }
 
-  const [lineLabel, policyLabel] = [targets[0]!.label, targets[1]!.label];
+  const [lineLabel, policyLabel] = [line.name, policy.name];
   const originNames = [...new Set([...profiles.values()].flat().flatMap((p) => [...p.origins.keys()]))];
   const rows = originNames
     .map((origin) => ({ origin, line: med(lineLabel, (p) => p.origins.get(origin) ?? 0), policy: med(policyLabel, (p) => p.origins.get(origin) ?? 0) }))

@@ -6,11 +6,10 @@
  * into reads and writes, so compare columns of one run only. Linux with strace installed only.
  * Run: npm run bench -- syscalls [--quick] [--concurrency C]
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closeSession, countOption, load, openSession, startServersChild, stopChildren, type Target } from './fixtures/mcp-load.ts';
+import { attachTracer, closeSession, countOption, load, openSession, startServersChild, stopChildren, type Target } from './fixtures/mcp-load.ts';
 
 const N = process.argv.includes('--quick') ? 1000 : 4000;
 const C = countOption('--concurrency', 1);
@@ -20,14 +19,9 @@ async function count(target: Target, pid: number): Promise<Map<string, number>> 
   const s = await openSession(target, C);
   await load(s, C, 300 * C);
   const out = join(dir, `${pid}.txt`);
-  const strace = spawn('strace', ['-c', '-f', '-p', String(pid), '-o', out], { stdio: 'ignore' });
-  const exited = new Promise<number | null>((resolve) => strace.once('exit', (code) => resolve(code)));
-  // strace attaches before it counts; stop if it could not (not installed, not permitted).
-  const early = await Promise.race([exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 500))]);
-  if (early !== 'running') throw new Error(`strace exited (${early}) before the load`);
+  const strace = await attachTracer('strace', ['-c', '-f', '-p', String(pid), '-o', out], 500);
   await load(s, C, N);
-  strace.kill('SIGINT');
-  await exited;
+  await strace.stop();
   await closeSession(s);
   const calls = new Map<string, number>();
   for (const line of readFileSync(out, 'utf8').split('\n')) {

@@ -11,8 +11,8 @@
  * `--baseline`'s gateway and the line. Each is first warmed with a round's worth of requests (in
  * the first 12 000 requests the helper threads spend ~10× what they spend later). Then rounds of
  * `--requests` (default 12 000) at concurrency 32 per target, in turn, the order reversed every
- * other round; a round's figures are µs of CPU per request. Shown: medians over rounds, and the median of each round's ratio of the
- * target's whole-process CPU to the line's in the same round.
+ * other round; a round's figures are µs of CPU per request. Shown: medians over rounds, and the
+ * median of each round's ratio of the target's whole-process CPU to the line's in the same round.
  *
  * Why it exists: bench/gateway.ts's throughput at c=32 takes the client and the upstream's CPU too
  * and moves ±0.05 between runs on a noisy 2-core VM; this is the gateway's part of it, and moves
