@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { startTestWarden } from '../test/gateway/fixtures/warden.ts';
+import { median } from './fixtures/median.ts';
 
 const quick = process.argv.includes('--quick');
 const asJson = process.argv.includes('--json');
@@ -53,7 +54,6 @@ async function round(sids: string[]): Promise<number> {
   return (EVENTS * sids.length) / seconds;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const heap = () => {
   for (let i = 0; i < 3; i++) gc();
   const m = process.memoryUsage();

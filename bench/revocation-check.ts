@@ -28,6 +28,7 @@ import { createMemoryStore } from '../src/storage/memory/store.ts';
 import { openDatabase } from '../src/storage/sqlite/database.ts';
 import { createSqliteStore } from '../src/storage/sqlite/store.ts';
 import type { ModelStore } from '../src/storage/store.ts';
+import { median } from './fixtures/median.ts';
 
 const argv = process.argv.slice(2);
 const json = argv.includes('--json');
@@ -116,7 +117,6 @@ for (let round = 0; round < ROUNDS; round++) {
     perOp[v.name]!.push(Number(process.hrtime.bigint() - start) / 1e3 / n);
   }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const floor = median(perOp.none!);
 const results = variants.map((v) => ({ variant: v.name, medianUsPerVerify: +median(perOp[v.name]!).toFixed(2), aboveNoneUs: +(median(perOp[v.name]!) - floor).toFixed(2) }));
 if (json) console.log(JSON.stringify({ ops: OPS, rounds: ROUNDS, results }));

@@ -31,6 +31,7 @@ import { UserStore } from '../src/users/user-store.ts';
 import { silentLogger } from '../src/log.ts';
 import { createAuthorizationServer } from '../src/authorization-server/index.ts';
 import { createMemoryStore } from '../src/storage/memory/store.ts';
+import { median } from './fixtures/median.ts';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '600' }, concurrency: { type: 'string', default: '8' }, rounds: { type: 'string', default: '3' } } });
 const ROUNDS = Number(values.rounds);
@@ -190,7 +191,6 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const names = ['bare oidc-provider (memory adapter)', 'mcp-warden embedded AS (SQLite store)', 'mcp-warden embedded AS (memory store, diagnostic)'] as const;
 const grants = ['authorization_code', 'refresh_token'] as const;
 const pick = (name: string, grant: string, f: 'rps' | 'p50' | 'p99' | 'cpu') => median(rounds.map((r) => r[name]![grant]![f]));
