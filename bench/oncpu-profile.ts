@@ -6,7 +6,7 @@
  * that was preempted as busy in whatever it last ran, and it sees neither the kernel nor V8's own
  * C++; a `cpu-clock` sample is taken only while the thread runs, wherever it runs. So this is the
  * profile to compare two processes by on a busy 2-core machine.
- * Run: npm run bench -- oncpu-profile [--rounds N] [--requests N] [--top N]   (needs `perf`)
+ * Run: npm run bench -- oncpu-profile [--rounds N] [--requests N] [--top N] [--symbols N]   (needs `perf`)
  * (docs/benchmarks.md quotes `--rounds 3`, the default).
  *
  * Targets (bench/fixtures/mcp-load.ts startCpuTargets): the line, the gateway's /mcp/http-policy
@@ -18,7 +18,10 @@
  *   - the main thread's samples by origin (the kernel, the node binary: V8, its builtins, libuv,
  *     llhttp; JavaScript by file) for the policy route against the line, medians over rounds;
  *   - the gateway's own functions (src/) by inclusive time: each with what it calls, so
- *     `parseJsonRpcBody` includes the `JSON.parse` it runs.
+ *     `parseJsonRpcBody` includes the `JSON.parse` it runs;
+ *   - with `--symbols N`, the N symbols (a builtin, a kernel function, a node: internal) whose
+ *     self time differs most between the policy route and the line, within each origin that
+ *     differs by 1 µs or more: which of V8's or node's own steps the gateway runs more of.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +32,7 @@ import { attachTracer, closeSession, countOption, inTurn, load, median, startCpu
 const ROUNDS = countOption('--rounds', 3);
 const REQUESTS = countOption('--requests', 20_000);
 const TOP = countOption('--top', 25);
+const SYMBOLS = countOption('--symbols', 0);
 const C = 32;
 /**
  * Samples per second per thread (one every 250 µs on a CPU: ~15 000–20 000 per target and round
@@ -51,6 +55,13 @@ interface Profile {
   origins: Map<string, number>;
   /** Main thread, inclusive time per function of the gateway's own source, µs per request. */
   own: Map<string, number>;
+  /** Main thread, self time per symbol (origin, tab, symbol), µs per request. */
+  symbols: Map<string, number>;
+}
+
+/** A frame of `perf script` (`<ip> <symbol> (<dso>)`) without its address and its object file. */
+function symbolOf(frame: string): string {
+  return frame.replace(/^[0-9a-f]+ /, '').replace(/ \([^()]*\)$/, '').replace(/\+0x[0-9a-f]+$/, '');
 }
 
 /** The origin a frame's time is counted under: the kernel, the node binary, or a JavaScript file. */
@@ -94,6 +105,7 @@ function analyse(data: string, pid: number): Profile {
   if (script.status !== 0) throw new Error(`perf script failed: ${script.stderr}`);
   const origins = new Map<string, number>();
   const own = new Map<string, number>();
+  const symbols = new Map<string, number>();
   let main = 0;
   let others = 0;
   // One sample per block: a line `<tid> <period in ns>`, then its stack, innermost frame first.
@@ -111,6 +123,8 @@ function analyse(data: string, pid: number): Profile {
     if (frames.length === 0) continue;
     const where = origin(frames[0]!);
     origins.set(where, (origins.get(where) ?? 0) + period);
+    const symbol = `${where}\t${symbolOf(frames[0]!)}`;
+    symbols.set(symbol, (symbols.get(symbol) ?? 0) + period);
     const seen = new Set<string>();
     for (const f of frames) {
       const name = ownFunction(f);
@@ -126,6 +140,7 @@ function analyse(data: string, pid: number): Profile {
     others: perRequest(others),
     origins: new Map([...origins].map(([k, v]) => [k, perRequest(v)])),
     own: new Map([...own].map(([k, v]) => [k, perRequest(v)])),
+    symbols: new Map([...symbols].map(([k, v]) => [k, perRequest(v)])),
   };
 }
 
@@ -241,6 +256,21 @@ try {
   console.log('| function | µs per request |');
   console.log('|---|---|');
   for (const row of own.slice(0, TOP)) console.log(`| ${row.name} | ${row.us.toFixed(2)} |`);
+  if (SYMBOLS > 0) {
+    const names = [...new Set([...profiles.values()].flat().flatMap((p) => [...p.symbols.keys()]))];
+    const bySymbol = names.map((key) => {
+      const [where, symbol] = key.split('\t') as [string, string];
+      return { where, symbol, line: med(lineLabel, (p) => p.symbols.get(key) ?? 0), policy: med(policyLabel, (p) => p.symbols.get(key) ?? 0) };
+    });
+    for (const row of rows) {
+      if (Math.abs(row.policy - row.line) < 1 || row.origin.startsWith('js: src/') || row.origin.startsWith('js: bench/')) continue;
+      const top = bySymbol.filter((x) => x.where === row.origin).sort((a, b) => Math.abs(b.policy - b.line) - Math.abs(a.policy - a.line)).slice(0, SYMBOLS);
+      console.log(`\n${row.origin}: self time by symbol, the policy route against the line (µs per request)\n`);
+      console.log('| symbol | the line | policy route | difference |');
+      console.log('|---|---|---|---|');
+      for (const x of top) console.log(`| ${x.symbol.replaceAll('|', '\\|')} | ${x.line.toFixed(2)} | ${x.policy.toFixed(2)} | ${(x.policy >= x.line ? '+' : '') + (x.policy - x.line).toFixed(2)} |`);
+    }
+  }
   console.log(`\nperf data: ${dir}`);
 } finally {
   stopChildren();
