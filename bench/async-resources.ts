@@ -16,6 +16,7 @@ const COUNTER = fileURLToPath(new URL('./fixtures/async-resource-counter.mjs', i
 try {
   const upstream = (await startServersChild(['upstream'])).info.url as string;
   const rows: [string, Record<string, number>][] = [];
+  let lineToken: string | undefined;
   const systems = [
     ['gateway, JWT+scope+policy+audit', ['warden', upstream], 'http-policy'],
     ['gateway, JWT+scope', ['warden', upstream], 'http'],
@@ -34,7 +35,9 @@ try {
       if (!line) throw new Error(`${name}: no counts from the child`);
       return JSON.parse(line.slice('ASYNC-RESOURCES '.length)) as Record<string, number>;
     };
-    const session = await openSession({ name, url: path ? `${info.url}/mcp/${path}` : (info.url as string), token: path ? info.tokens[path] : undefined }, 1);
+    // The line's client sends the gateway's bearer token too (the same request bytes); the line drops it.
+    if (path) lineToken ??= info.tokens['http-policy'] as string;
+    const session = await openSession({ name, url: path ? `${info.url}/mcp/${path}` : (info.url as string), token: path ? info.tokens[path] : lineToken }, 1);
     await load(session, 1, 500);
     const before = await counts();
     await load(session, 1, REQUESTS);

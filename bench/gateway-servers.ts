@@ -8,12 +8,17 @@
  *   proxy-dispatch <url> undici's Pool through `dispatch` with a handler of its own, the request body read
  *                       whole and sent as one buffer, the reply streamed to the client as it arrives: the
  *                       gateway's own way of calling the upstream, with nothing else (no parsing, no auth)
- *   warden <url> [w]    mcp-warden (external fixture issuer, JWT + required scope) with /mcp/http → <url>,
+ *   warden <url> [w] [--line-in-process] [--async-local-storage]
+ *                       mcp-warden (external fixture issuer, JWT + required scope) with /mcp/http → <url>,
  *                       /mcp/http-policy → <url> with a policy (and so an audit event per call),
  *                       /mcp/stdio → the tiny stdio server (policy on), /mcp/sh → a shell
  *                       stdio server (memory runs). With IPC: answers {measure:true} with memory use after GC.
  *                       w: the SQLite audit writer, `worker` (default) or `inline` (bench/gateway-audit.ts).
+ *                       --line-in-process: the proxy-dispatch line too, in this process (`lineUrl`);
+ *                       --async-local-storage: SIGUSR2 runs an AsyncLocalStorage, or disables the one
+ *                       running; each prints {asyncLocalStorage} (bench/process-share.ts).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, request, Agent, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream';
@@ -35,72 +40,10 @@ if (role === 'upstream') {
   const { url } = await startLeanMcpHttp();
   print({ url });
 } else if (role === 'proxy' || role === 'proxy-undici' || role === 'proxy-pipeline' || role === 'proxy-dispatch') {
-  // The ceiling for any gateway: a correct pass-through that does nothing but move bytes. Both
-  // directions stream (pipeline: back-pressure and error handling, no buffering); the client side
-  // keeps one socket per concurrent request alive (maxSockets far above the benchmark's 32), so
-  // no request waits for a socket or pays a TCP handshake; the only per-request work is the
-  // header object Node builds anyway and the removal of hop-by-hop fields (RFC 9110 §7.6.1).
-  const upstream = new URL(target!);
-  const hopByHop = (h: IncomingHttpHeaders) => {
-    delete h.connection;
-    delete h['keep-alive'];
-    delete h['transfer-encoding'];
-    return h;
-  };
-  const ignore = () => {};
-  let handler: Parameters<typeof createServer>[1];
-  if (role === 'proxy') {
-    // .pipe() rather than pipeline(): same streaming and back-pressure, without pipeline's
-    // per-request end-of-stream tracking and destroy wiring (measured in bench/proxies.ts).
-    const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' });
-    handler = (req, res) => {
-      const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: hopByHop(req.headers), agent }, (up) => {
-        res.writeHead(up.statusCode ?? 502, hopByHop(up.headers));
-        up.pipe(res);
-      });
-      out.on('error', () => res.headersSent || res.writeHead(502).end());
-      req.pipe(out);
-    };
-  } else if (role === 'proxy-pipeline') {
-    const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' });
-    handler = (req, res) => {
-      const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: hopByHop(req.headers), agent }, (up) => {
-        res.writeHead(up.statusCode ?? 502, hopByHop(up.headers));
-        pipeline(up, res, ignore);
-      });
-      pipeline(req, out, (err) => {
-        if (err && !res.headersSent) res.writeHead(502).end();
-      });
-    };
-  } else if (role === 'proxy-dispatch') {
-    // No stream on the upstream side: undici writes a buffer body with the request head at once
-    // and wires no stream per request (with a stream body, each scavenge of proxy-undici promotes
-    // ~2 MB: docs/benchmarks.md, "Young tables for churning maps").
-    const pool = new Pool(upstream.origin, { connections: 256, pipelining: 1, keepAliveTimeout: 60_000 });
-    handler = (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-        pool.dispatch({ path: req.url!, method: req.method as 'POST', headers: hopByHop(req.headers), body }, new PassThroughHandler(res));
-      });
-    };
-  } else {
-    const pool = new Pool(upstream.origin, { connections: 256, pipelining: 1, keepAliveTimeout: 60_000 });
-    handler = (req, res) => {
-      pool.stream({ path: req.url!, method: req.method as 'POST', headers: hopByHop(req.headers), body: req }, ({ statusCode, headers }) => {
-        res.writeHead(statusCode, hopByHop(headers as IncomingHttpHeaders));
-        return res;
-      }, (err) => {
-        if (err && !res.headersSent) res.writeHead(502).end();
-      });
-    };
-  }
-  const server = createServer({ keepAliveTimeout: 60_000, noDelay: true }, handler);
+  const url = await startLine(role, target!);
   // A clean exit (bench/profile-gateway.ts --proxy: node --cpu-prof writes its profile at exit).
   process.once('SIGINT', () => process.exit(0));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  print({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}${upstream.pathname}` });
+  print({ url });
 } else if (role === 'warden') {
   const policy = { default: 'deny', rules: [{ name: 'all', methods: ['*'], scopes: 'mcp:read' }, { name: 'echo', tools: 'echo', scopes: 'mcp:read' }] };
   const { warden, issuer, close } = await startTestWarden({
@@ -131,10 +74,105 @@ if (role === 'upstream') {
   process.on('SIGTERM', () => {
     void close().then(() => process.exit(0));
   });
-  print({ url: warden.url, tokens });
+  // bench/process-share.ts: what the gateway's process costs the line's code, and the gateway with
+  // an AsyncLocalStorage in use, as once the embedded authorization server has served a request
+  // (oidc-provider runs each of its requests in one: lib/helpers/als.js, initialize_app.js). On
+  // Node 20 and 22 an AsyncLocalStorage that has run once keeps async_hooks' promise hook on for
+  // the life of the process.
+  const lineUrl = process.argv.includes('--line-in-process') ? await startLine('proxy-dispatch', target!) : undefined;
+  if (process.argv.includes('--async-local-storage')) {
+    // SIGUSR2 turns it on and off: one process measured both ways, its placement the same.
+    let storage: AsyncLocalStorage<object> | undefined;
+    process.on('SIGUSR2', () => {
+      if (storage) {
+        storage.disable();
+        storage = undefined;
+      } else {
+        storage = new AsyncLocalStorage();
+        storage.run({}, () => {});
+      }
+      print({ asyncLocalStorage: storage !== undefined });
+    });
+  }
+  print({ url: warden.url, tokens, lineUrl });
 } else {
   console.error(`unknown role ${role}`);
   process.exit(2);
+}
+
+/** A line (`role`: proxy, proxy-pipeline, proxy-undici, proxy-dispatch) to `upstreamUrl`, listening; its URL. */
+async function startLine(role: string, upstreamUrl: string): Promise<string> {
+  // The ceiling for any gateway: a correct pass-through that does nothing but move bytes. Both
+  // directions stream (pipeline: back-pressure and error handling, no buffering); the client side
+  // keeps one socket per concurrent request alive (maxSockets far above the benchmark's 32), so
+  // no request waits for a socket or pays a TCP handshake; the only per-request work is the
+  // header object Node builds anyway and the removal of hop-by-hop fields (RFC 9110 §7.6.1).
+  // Its clients send what the gateway's send, a bearer token included (bench/fixtures/mcp-load.ts
+  // `lineToken`), and the token stays here: MCP 2025-11-25 security best practices §Token
+  // Passthrough forbid forwarding it, and the upstream then reads what the gateway sends it.
+  const upstream = new URL(upstreamUrl);
+  const hopByHop = (h: IncomingHttpHeaders) => {
+    delete h.connection;
+    delete h['keep-alive'];
+    delete h['transfer-encoding'];
+    return h;
+  };
+  const toUpstream = (h: IncomingHttpHeaders) => {
+    delete h.authorization;
+    return hopByHop(h);
+  };
+  const ignore = () => {};
+  let handler: Parameters<typeof createServer>[1];
+  if (role === 'proxy') {
+    // .pipe() rather than pipeline(): same streaming and back-pressure, without pipeline's
+    // per-request end-of-stream tracking and destroy wiring (measured in bench/proxies.ts).
+    const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' });
+    handler = (req, res) => {
+      const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: toUpstream(req.headers), agent }, (up) => {
+        res.writeHead(up.statusCode ?? 502, hopByHop(up.headers));
+        up.pipe(res);
+      });
+      out.on('error', () => res.headersSent || res.writeHead(502).end());
+      req.pipe(out);
+    };
+  } else if (role === 'proxy-pipeline') {
+    const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' });
+    handler = (req, res) => {
+      const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: toUpstream(req.headers), agent }, (up) => {
+        res.writeHead(up.statusCode ?? 502, hopByHop(up.headers));
+        pipeline(up, res, ignore);
+      });
+      pipeline(req, out, (err) => {
+        if (err && !res.headersSent) res.writeHead(502).end();
+      });
+    };
+  } else if (role === 'proxy-dispatch') {
+    // No stream on the upstream side: undici writes a buffer body with the request head at once
+    // and wires no stream per request (with a stream body, each scavenge of proxy-undici promotes
+    // ~2 MB: docs/benchmarks.md, "Young tables for churning maps").
+    const pool = new Pool(upstream.origin, { connections: 256, pipelining: 1, keepAliveTimeout: 60_000 });
+    handler = (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        pool.dispatch({ path: req.url!, method: req.method as 'POST', headers: toUpstream(req.headers), body }, new PassThroughHandler(res));
+      });
+    };
+  } else {
+    const pool = new Pool(upstream.origin, { connections: 256, pipelining: 1, keepAliveTimeout: 60_000 });
+    handler = (req, res) => {
+      pool.stream({ path: req.url!, method: req.method as 'POST', headers: toUpstream(req.headers), body: req }, ({ statusCode, headers }) => {
+        res.writeHead(statusCode, hopByHop(headers as IncomingHttpHeaders));
+        return res;
+      }, (err) => {
+        if (err && !res.headersSent) res.writeHead(502).end();
+      });
+    };
+  }
+  const server = createServer({ keepAliveTimeout: 60_000, noDelay: true }, handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}${upstream.pathname}`;
 }
 
 /**

@@ -117,11 +117,15 @@ async function main(): Promise<void> {
   const proxiesDispatch = await many(() => startChild(['proxy-dispatch', upstream]));
   const wardens = await many(() => startChild(['warden', upstream], true));
   const { child: wardenChild, info: warden } = wardens[0]!;
+  // The lines' clients send the gateway's bearer token too: every target reads the same request
+  // bytes, as any server in the gateway's place would (a client sends its token whatever stands
+  // there). The lines drop it before the upstream (bench/gateway-servers.ts).
+  const lineToken = () => warden.tokens['http-policy'] as string;
   const targets: Target[] = [
     { name: 'upstream directly', url: upstream, pid: up },
-    system(PROXY, proxies, (i) => i.url),
-    system(PROXY_UNDICI, proxiesUndici, (i) => i.url),
-    system(PROXY_DISPATCH, proxiesDispatch, (i) => i.url),
+    system(PROXY, proxies, (i) => i.url, lineToken),
+    system(PROXY_UNDICI, proxiesUndici, (i) => i.url, lineToken),
+    system(PROXY_DISPATCH, proxiesDispatch, (i) => i.url, lineToken),
     system(WARDEN, wardens, (i) => `${i.url}/mcp/http`, (i) => i.tokens.http),
     system(WARDEN_POLICY, wardens, (i) => `${i.url}/mcp/http-policy`, (i) => i.tokens['http-policy']),
   ];
@@ -136,7 +140,7 @@ async function main(): Promise<void> {
   if (withStdio) {
     const supergateway = await startSupergateway();
     targets.push(
-      { name: SUPERGATEWAY, url: supergateway.url, pid: supergateway.pid },
+      { name: SUPERGATEWAY, url: supergateway.url, pid: supergateway.pid, token: lineToken() },
       system(WARDEN_STDIO, wardens, (i) => `${i.url}/mcp/stdio`, (i) => i.tokens.stdio, undefined),
     );
   }

@@ -81,14 +81,19 @@ const settle = () => new Promise((r) => setTimeout(r, 100));
 
 try {
   const upstream = (await startServersChild(['upstream'])).info.url as string;
-  const wardenPaths = (info: any) => [
-    { url: `${info.url}/mcp/http`, token: info.tokens.http as string },
-    { url: `${info.url}/mcp/http-policy`, token: info.tokens['http-policy'] as string },
-  ];
+  let lineToken: string | undefined;
+  const wardenPaths = (info: any) => {
+    lineToken ??= info.tokens['http-policy'] as string;
+    return [
+      { url: `${info.url}/mcp/http`, token: info.tokens.http as string },
+      { url: `${info.url}/mcp/http-policy`, token: info.tokens['http-policy'] as string },
+    ];
+  };
   const systems: System[] = [await start('mcp-warden, two sessions in turn', ['warden', upstream], wardenPaths)];
   if (BASELINE) systems.push(await start('baseline mcp-warden, two sessions in turn', ['warden', upstream], wardenPaths, BASELINE));
   for (const [role, name] of [['proxy', 'bare proxy (http.Agent, pipe)'], ['proxy-undici', 'bare proxy (undici Pool, streaming)'], ['proxy-dispatch', 'bare proxy (undici dispatch, body read whole)']] as const) {
-    systems.push(await start(name, [role, upstream], (info) => [{ url: info.url as string }]));
+    // The lines' client sends the gateway's bearer token too (the same request bytes); they drop it.
+    systems.push(await start(name, [role, upstream], (info) => [{ url: info.url as string, token: lineToken }]));
   }
   for (let round = 0; round < ROUNDS; round++) {
     // The order rotates every round, so no system always follows the same one.

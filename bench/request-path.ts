@@ -56,7 +56,8 @@ try {
     const gateways = [await startServersChild(['warden', upstream], options)];
     // The baseline's own bench/gateway-servers.ts, from its own tree; the timers are this tree's.
     if (BASELINE) gateways.push(await startServersChild(['warden', upstream], { ...options, servers: `${BASELINE}/bench/gateway-servers.ts`, cwd: BASELINE }));
-    const sessions = [await openSession({ name: 'line', url: line.info.url }, 1)];
+    // The line's client sends the gateway's bearer token too (the same request bytes); the line drops it.
+    const sessions = [await openSession({ name: 'line', url: line.info.url, token: gateways[0]!.info.tokens['http-policy'] }, 1)];
     for (const g of gateways) sessions.push(await openSession({ name: 'gateway', url: `${g.info.url}/mcp/http-policy`, token: g.info.tokens['http-policy'] }, 1));
     // A warm-up as long as a round: with 300 requests, a set's first round still ran cold (B up to 4×).
     await alternate(sessions, REQUESTS);

@@ -37,8 +37,9 @@ try {
   const line = await startServersChild(['proxy-dispatch', upstream]);
   const warden = await startServersChild(['warden', upstream]);
   const results = {
-    'bare proxy (undici Pool)': await count({ name: 'proxy', url: proxy.info.url }, proxy.child.pid!),
-    'stricter line (undici dispatch)': await count({ name: 'line', url: line.info.url }, line.child.pid!),
+    // The lines' client sends the gateway's bearer token too (the same request bytes); they drop it.
+    'bare proxy (undici Pool)': await count({ name: 'proxy', url: proxy.info.url, token: warden.info.tokens['http-policy'] }, proxy.child.pid!),
+    'stricter line (undici dispatch)': await count({ name: 'line', url: line.info.url, token: warden.info.tokens['http-policy'] }, line.child.pid!),
     'mcp-warden /mcp/http (JWT+scope)': await count({ name: 'http', url: `${warden.info.url}/mcp/http`, token: warden.info.tokens.http }, warden.child.pid!),
     'mcp-warden /mcp/http-policy (+policy+audit)': await count({ name: 'http-policy', url: `${warden.info.url}/mcp/http-policy`, token: warden.info.tokens['http-policy'] }, warden.child.pid!),
   };

@@ -18,7 +18,7 @@
  * and moves ±0.05 between runs on a noisy 2-core VM; this is the gateway's part of it, and moves
  * ±1 µs.
  */
-import { closeSession, countOption, inTurn, load, median, pathOption, startCpuTargets, startServersChild, stopChildren, threadsCpu, type CpuTarget } from './fixtures/mcp-load.ts';
+import { closeSession, countOption, cpuWindow, inTurn, load, median, pathOption, startCpuTargets, startServersChild, stopChildren, type CpuTarget } from './fixtures/mcp-load.ts';
 
 const ROUNDS = countOption('--rounds', 8);
 const REQUESTS = countOption('--requests', 12_000);
@@ -32,36 +32,12 @@ interface Target extends CpuTarget {
   total: number[];
 }
 
-/** How long a process is left idle before a window opens: past the audit batch's 100 ms flush. */
-const SETTLE_MS = 250;
-
-/**
- * CPU µs per request of the main thread and of all other threads of `pid` while `run` ran. The
- * window opens after SETTLE_MS of quiet, so work left from the load before it (the audit writer's
- * last batch, a concurrent collection) is not counted here; the two routes of a gateway share one
- * process. A thread that ends within the window is not counted (none does in this benchmark).
- */
-async function measure(pid: number, requests: number, run: () => Promise<unknown>): Promise<{ main: number; others: number }> {
-  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-  const before = threadsCpu(pid);
-  await run();
-  const after = threadsCpu(pid);
-  let main = 0;
-  let others = 0;
-  for (const [tid, { ms }] of after) {
-    const us = ((ms - (before.get(tid)?.ms ?? 0)) * 1000) / requests;
-    if (tid === pid) main = us;
-    else others += us;
-  }
-  return { main, others };
-}
-
 try {
   const upstream = (await startServersChild(['upstream'])).info.url as string;
   const targets: Target[] = (await startCpuTargets(upstream, { connections: C, warmup: REQUESTS, baseline: BASELINE })).map((t) => ({ ...t, main: [], others: [], total: [] }));
   for (let round = 0; round < ROUNDS; round++) {
     for (const t of inTurn(targets, round)) {
-      const { main, others } = await measure(t.pid, REQUESTS, () => load(t.session, C, REQUESTS));
+      const { main, others } = await cpuWindow(t.pid, REQUESTS, () => load(t.session, C, REQUESTS));
       t.main.push(main);
       t.others.push(others);
       t.total.push(main + others);
