@@ -100,6 +100,9 @@ if (role === 'upstream') {
   process.exit(2);
 }
 
+/** Request fields a line does not forward: hop-by-hop ones (RFC 9110 §7.6.1) and the client's token. */
+const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'authorization']);
+
 /** A line (`role`: proxy, proxy-pipeline, proxy-undici, proxy-dispatch) to `upstreamUrl`, listening; its URL. */
 async function startLine(role: string, upstreamUrl: string): Promise<string> {
   // The ceiling for any gateway: a correct pass-through that does nothing but move bytes. Both
@@ -107,9 +110,11 @@ async function startLine(role: string, upstreamUrl: string): Promise<string> {
   // keeps one socket per concurrent request alive (maxSockets far above the benchmark's 32), so
   // no request waits for a socket or pays a TCP handshake; the only per-request work is the
   // header object Node builds anyway and the removal of hop-by-hop fields (RFC 9110 §7.6.1).
-  // Its clients send what the gateway's send, a bearer token included (bench/fixtures/mcp-load.ts
-  // `lineToken`), and the token stays here: MCP 2025-11-25 security best practices §Token
-  // Passthrough forbid forwarding it, and the upstream then reads what the gateway sends it.
+  // Its clients send what the gateway's send, a bearer token included, and the token stays here:
+  // MCP 2025-11-25 security best practices §Token Passthrough forbid forwarding it, and the
+  // upstream then reads what the gateway sends it. The request's fields go upstream as a list
+  // taken from the raw ones, the dropped ones skipped: `delete` on the header object would turn
+  // it into a dictionary, which every later read of it pays for.
   const upstream = new URL(upstreamUrl);
   const hopByHop = (h: IncomingHttpHeaders) => {
     delete h.connection;
@@ -117,9 +122,13 @@ async function startLine(role: string, upstreamUrl: string): Promise<string> {
     delete h['transfer-encoding'];
     return h;
   };
-  const toUpstream = (h: IncomingHttpHeaders) => {
-    delete h.authorization;
-    return hopByHop(h);
+  const toUpstream = (raw: string[]): string[] => {
+    const fields: string[] = [];
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (!NOT_FORWARDED.has(name.toLowerCase())) fields.push(name, raw[i + 1]!);
+    }
+    return fields;
   };
   const ignore = () => {};
   let handler: Parameters<typeof createServer>[1];
@@ -128,7 +137,7 @@ async function startLine(role: string, upstreamUrl: string): Promise<string> {
     // per-request end-of-stream tracking and destroy wiring (measured in bench/proxies.ts).
     const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' });
     handler = (req, res) => {
-      const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: toUpstream(req.headers), agent }, (up) => {
+      const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: toUpstream(req.rawHeaders), agent }, (up) => {
         res.writeHead(up.statusCode ?? 502, hopByHop(up.headers));
         up.pipe(res);
       });
@@ -138,7 +147,7 @@ async function startLine(role: string, upstreamUrl: string): Promise<string> {
   } else if (role === 'proxy-pipeline') {
     const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' });
     handler = (req, res) => {
-      const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: toUpstream(req.headers), agent }, (up) => {
+      const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: toUpstream(req.rawHeaders), agent }, (up) => {
         res.writeHead(up.statusCode ?? 502, hopByHop(up.headers));
         pipeline(up, res, ignore);
       });
@@ -156,13 +165,13 @@ async function startLine(role: string, upstreamUrl: string): Promise<string> {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-        pool.dispatch({ path: req.url!, method: req.method as 'POST', headers: toUpstream(req.headers), body }, new PassThroughHandler(res));
+        pool.dispatch({ path: req.url!, method: req.method as 'POST', headers: toUpstream(req.rawHeaders), body }, new PassThroughHandler(res));
       });
     };
   } else {
     const pool = new Pool(upstream.origin, { connections: 256, pipelining: 1, keepAliveTimeout: 60_000 });
     handler = (req, res) => {
-      pool.stream({ path: req.url!, method: req.method as 'POST', headers: toUpstream(req.headers), body: req }, ({ statusCode, headers }) => {
+      pool.stream({ path: req.url!, method: req.method as 'POST', headers: toUpstream(req.rawHeaders), body: req }, ({ statusCode, headers }) => {
         res.writeHead(statusCode, hopByHop(headers as IncomingHttpHeaders));
         return res;
       }, (err) => {
