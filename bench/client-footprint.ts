@@ -64,7 +64,6 @@ interface System {
   idleRssMB: number[];
 }
 
-
 async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -34,7 +34,8 @@ async function main(): Promise<void> {
   const INLINE = 'mcp-warden (+policy+audit, inline writer)';
   const WORKER = 'mcp-warden (+policy+audit, worker writer)';
   const targets: Target[] = [
-    { name: PROXY, url: proxy },
+    // The proxy's client sends the gateway's bearer token too (the same request bytes); it drops it.
+    { name: PROXY, url: proxy, token: inline.tokens['http-policy'] },
     { name: NO_AUDIT, url: `${inline.url}/mcp/http`, token: inline.tokens.http },
     { name: INLINE, url: `${inline.url}/mcp/http-policy`, token: inline.tokens['http-policy'] },
     { name: WORKER, url: `${worker.url}/mcp/http-policy`, token: worker.tokens['http-policy'] },

@@ -59,9 +59,13 @@ interface Profile {
   symbols: Map<string, number>;
 }
 
-/** A frame of `perf script` (`<ip> <symbol> (<dso>)`) without its address and its object file. */
+/**
+ * A frame of `perf script` (`<ip> <symbol> (<dso>)`) without its address and its object file, and
+ * a JavaScript frame without V8's tier marker (`JS:*f`, `JS:~f`): one function is one symbol
+ * whether it ran optimized in one process and interpreted in the other.
+ */
 function symbolOf(frame: string): string {
-  return frame.replace(/^[0-9a-f]+ /, '').replace(/ \([^()]*\)$/, '').replace(/\+0x[0-9a-f]+$/, '');
+  return frame.replace(/^[0-9a-f]+ /, '').replace(/ \([^()]*\)$/, '').replace(/\+0x[0-9a-f]+$/, '').replace(/^JS:[*~^+]/, 'JS:');
 }
 
 /** The origin a frame's time is counted under: the kernel, the node binary, or a JavaScript file. */

@@ -112,7 +112,10 @@ try {
   const proxyRole = proxy && process.argv[proxyIndex + 1]?.startsWith('proxy') ? process.argv[proxyIndex + 1]! : 'proxy-undici';
   const { child, info } = await startServersChild(proxy ? [proxyRole, upstream] : ['warden', upstream], { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...(INTERVAL ? [`--cpu-prof-interval=${INTERVAL}`] : [])] });
   const name = PATH.split('/').pop()!;
-  const target = proxy ? { name: 'proxy', url: info.url as string } : { name: PATH, url: `${info.url}${PATH}`, token: info.tokens[name] };
+  // A proxy's client sends a gateway's bearer token too (the same request bytes; the proxy drops
+  // it): a warden started for its token only, not profiled.
+  const proxyToken = proxy ? ((await startServersChild(['warden', upstream])).info.tokens['http-policy'] as string) : undefined;
+  const target = proxy ? { name: 'proxy', url: info.url as string, token: proxyToken } : { name: PATH, url: `${info.url}${PATH}`, token: info.tokens[name] };
   let requests = 0;
   const threadReports: (() => void)[] = [];
   // One window per concurrency: a warm-up (as long as the load) and the session changes between

@@ -29,6 +29,7 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { demoServerCommand } from '../src/config/demo.ts';
 import { obtainTokens, refreshTokens } from '../test/helpers/oauth.ts';
 import { createWardenChild, rssKb } from './fixtures/warden-child.ts';
+import { median } from './fixtures/median.ts';
 
 const require = createRequire(import.meta.url);
 /** `--name value` or `--name=value` (bench/run.ts passes only arguments that start with a dash: use the second form there). */
@@ -295,7 +296,7 @@ try {
   const WINDOW = 60_000 / SAMPLE_MS;
   const stat = (xs: number[]) => {
     const sorted = [...xs].sort((a, b) => a - b);
-    return { median: sorted[Math.floor(sorted.length / 2)]!, max: sorted.at(-1)! };
+    return { median: median(sorted), max: sorted.at(-1)! };
   };
   const mid = Math.floor(measured.length / 2);
   const start = stat(measured.slice(0, WINDOW));

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TokenStore } from '../src/client/token-store.ts';
 import { startSecretService } from '../test/client/secret-service.ts';
+import { median } from './fixtures/median.ts';
 
 const json = process.argv.includes('--json');
 const SERVER = 'https://mcp.example.com/mcp';
@@ -36,7 +37,7 @@ async function time(label: string, n: number, fn: () => Promise<unknown>): Promi
 }
 const stats = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return { medianMs: s[Math.floor(s.length / 2)]!, p95Ms: s[Math.floor(s.length * 0.95)]! };
+  return { medianMs: median(s), p95Ms: s[Math.floor(s.length * 0.95)]! };
 };
 const tokens = () => ({ access_token: `at-${crypto.randomUUID()}`, refresh_token: `rt-${crypto.randomUUID()}`, expires_at: Date.now() + 900_000 });
 
