@@ -200,7 +200,7 @@ export function createPruneChunk(db: Connection): (beforeMs: number, chunk: numb
   const deleteKeys = (batch: StoredBatch, rows: readonly (AuditRow | null)[]) => {
     for (const [kind, value] of keysOf(rows)) keys.delete.run(kind, value, batch.last_ms, batch.id);
   };
-  return db.transaction((beforeMs: number, chunk: number): number => {
+  const prune = db.transaction((beforeMs: number, chunk: number): number => {
     let removed = 0;
     // A batch holds at least one event: `chunk` batches always cover `chunk` events.
     for (const { id, count } of oldest.all(beforeMs, chunk) as { id: number; count: number }[]) {
@@ -231,6 +231,11 @@ export function createPruneChunk(db: Connection): (beforeMs: number, chunk: numb
     }
     return removed;
   });
+  // BEGIN IMMEDIATE: a prune reads, then writes. A deferred transaction would read from a
+  // snapshot that a write committed meanwhile by another connection to the file makes stale, and
+  // SQLite then refuses its upgrade to a write at once (SQLITE_BUSY, without the busy_timeout wait).
+  // @see https://www.sqlite.org/lang_transaction.html#deferred_immediate_and_exclusive_transactions
+  return (beforeMs, chunk) => prune.immediate(beforeMs, chunk);
 }
 
 /** How many events are strictly older than `beforeMs` (a dry-run prune). */

@@ -130,7 +130,8 @@ describe('keys and consents across restarts', () => {
       writeFileSync(file, JSON.stringify({ publicUrl: s.url, storage: { sqlite: { path: join(dir, 'warden.db') } }, servers: [{ name: 'notes', path: '/mcp', upstream: { stdio: { command: 'true' } } }] }));
       const list = await cli(['consents', 'list', '--user', 'bob', '--config', file]);
       assert.match(list.out, new RegExp(`bob\\s+${t.clientId}\\s+${s.resource}\\s+notes:read`));
-      assert.match((await cli(['consents', 'revoke', '--user', 'bob', '--client', t.clientId, '--config', file])).out, /revoked 1 consent/);
+      const revoke = await cli(['consents', 'revoke', '--user', 'bob', '--client', t.clientId, '--config', file]);
+      assert.match(revoke.out, /revoked 1 consent/, `exit ${revoke.code}, stderr: ${revoke.err}`);
       const res = await fetch(`${s.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: t.refresh_token!, client_id: t.clientId, resource: s.resource }).toString() });
       assert.equal((await res.json() as { error: string }).error, 'invalid_grant');
     } finally { await s.close(); rmSync(dir, { recursive: true, force: true }); }

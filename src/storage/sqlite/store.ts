@@ -260,13 +260,18 @@ class SqliteConsentStore implements ConsentStore {
   }
 
   async remove(filter: { accountId: string; clientId?: string }): Promise<ConsentRecord[]> {
+    // BEGIN IMMEDIATE: it reads, then writes. A deferred transaction would read from a snapshot,
+    // and once another connection (the running gateway, while `mcp-warden consents revoke` runs)
+    // committed meanwhile, SQLite refuses the upgrade to a write at once (SQLITE_BUSY, no
+    // busy_timeout wait). Taking the write lock first waits for the other connection instead.
+    // @see https://www.sqlite.org/lang_transaction.html#deferred_immediate_and_exclusive_transactions
     return this.#db.transaction(() => {
       const rows = this.#db.prepare('SELECT * FROM as_consents WHERE account_id = @accountId AND (@clientId IS NULL OR client_id = @clientId)')
         .all({ accountId: filter.accountId, clientId: filter.clientId ?? null });
       this.#db.prepare('DELETE FROM as_consents WHERE account_id = @accountId AND (@clientId IS NULL OR client_id = @clientId)')
         .run({ accountId: filter.accountId, clientId: filter.clientId ?? null });
       return rows.map((r) => SqliteConsentStore.#decode(r as never));
-    })();
+    }).immediate();
   }
 }
 
