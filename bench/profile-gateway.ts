@@ -113,8 +113,14 @@ try {
   const { child, info } = await startServersChild(proxy ? [proxyRole, upstream] : ['warden', upstream], { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...(INTERVAL ? [`--cpu-prof-interval=${INTERVAL}`] : [])] });
   const name = PATH.split('/').pop()!;
   // A proxy's client sends a gateway's bearer token too (the same request bytes; the proxy drops
-  // it): a warden started for its token only, not profiled.
-  const proxyToken = proxy ? ((await startServersChild(['warden', upstream])).info.tokens['http-policy'] as string) : undefined;
+  // it): a warden started for its token only, and stopped at once so that no idle process of its
+  // own (timers, audit writer) shares the CPUs with the profiled one.
+  let proxyToken: string | undefined;
+  if (proxy) {
+    const minter = await startServersChild(['warden', upstream]);
+    proxyToken = minter.info.tokens['http-policy'] as string;
+    minter.child.kill('SIGTERM');
+  }
   const target = proxy ? { name: 'proxy', url: info.url as string, token: proxyToken } : { name: PATH, url: `${info.url}${PATH}`, token: info.tokens[name] };
   let requests = 0;
   const threadReports: (() => void)[] = [];
