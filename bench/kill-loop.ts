@@ -27,10 +27,10 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { demoServerCommand } from '../src/config/demo.ts';
 import { openDatabase } from '../src/storage/sqlite/database.ts';
+import { sqliteDriver } from '../src/storage/sqlite/driver.ts';
 import { createSqliteStore } from '../src/storage/sqlite/store.ts';
 import * as oauth from 'oauth4webapi';
 import { authorize, Browser, discover, obtainTokens, refreshTokens } from '../test/helpers/oauth.ts';
@@ -281,6 +281,7 @@ function auditedWhoami(): number {
   return auditQuery("SELECT count(*) AS n FROM audit_events WHERE method = 'tools/call' AND target = 'whoami'");
 }
 function auditQuery(sql: string): number {
+  const Database = sqliteDriver();
   const db = new Database(warden.dbFile, { readonly: true, fileMustExist: true });
   try {
     return (db.prepare(sql).get() as { n: number }).n;

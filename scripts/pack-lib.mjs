@@ -20,22 +20,25 @@ export function pack(cwd, destination, extraArgs = []) {
   return join(destination, info.filename);
 }
 
-const ADDON = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node';
+// better-sqlite3 13 (Node 22 and later) ships its addons prebuilt in the package; 12 (Node 20,
+// installed as the alias better-sqlite3-12: src/storage/sqlite/driver.ts) builds one at install.
+const LEGACY = 'node_modules/better-sqlite3-12';
+const ADDON = `${LEGACY}/build/Release/better_sqlite3.node`;
 
 /**
  * Installs `tarball` into the new empty folder `folder`, as `npm install <tarball>` in a fresh
  * project does. With `nativeFrom` (a checkout whose node_modules holds a built better-sqlite3),
  * install scripts are skipped and that addon is copied in instead of compiling SQLite again
- * (minutes on CI); it must be the same better-sqlite3 version, built for this Node.
+ * (minutes on CI); it must be the same better-sqlite3 12 version, built for this Node.
  */
 export function install(folder, tarball, { nativeFrom } = {}) {
   mkdirSync(folder, { recursive: true });
   writeFileSync(join(folder, 'package.json'), '{ "name": "install-probe", "private": true }\n');
   run('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock', ...(nativeFrom ? ['--ignore-scripts'] : []), tarball], { cwd: folder });
-  const installed = join(folder, 'node_modules/better-sqlite3/package.json');
+  const installed = join(folder, LEGACY, 'package.json');
   if (!nativeFrom || !statSync(installed, { throwIfNoEntry: false })) return;
   const want = JSON.parse(readFileSync(installed, 'utf8')).version;
-  const have = JSON.parse(readFileSync(join(nativeFrom, 'node_modules/better-sqlite3/package.json'), 'utf8')).version;
+  const have = JSON.parse(readFileSync(join(nativeFrom, LEGACY, 'package.json'), 'utf8')).version;
   if (want !== have) throw new Error(`better-sqlite3 ${want} installed but ${have} built in ${nativeFrom}: install with scripts instead`);
   mkdirSync(dirname(join(folder, ADDON)), { recursive: true });
   cpSync(join(nativeFrom, ADDON), join(folder, ADDON));

@@ -11,7 +11,8 @@
 // Exit status 0 when every step passed; each step prints one line.
 //
 // The native SQLite addon: `npm install` of the server tarball runs with --ignore-scripts and the
-// addon the checkout already built is copied in (same better-sqlite3 version, same Node ABI), because
+// addon the checkout already built is copied in (the same better-sqlite3 12, the one Node 20 loads,
+// built for the same ABI; 13 ships prebuilt addons in its package), because
 // compiling SQLite again takes minutes on CI; PACK_SMOKE_NATIVE=1 runs the real install scripts.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

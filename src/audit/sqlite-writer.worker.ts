@@ -6,7 +6,7 @@
 // retention prune (retention.ts) chunk by chunk, taking new batches between chunks.
 // Started through module-worker.ts, which runs it compiled (dist/) or from source (tsx).
 import { parentPort, workerData } from 'node:worker_threads';
-import Database from 'better-sqlite3';
+import { sqliteDriver } from '../storage/sqlite/driver.ts';
 import { decodeBatch } from './batch-encoding.ts';
 import { createBatchWriter, createPruneChunk } from './sqlite-batches.ts';
 
@@ -34,6 +34,7 @@ export type WriterReply =
 if (!parentPort) throw new Error('sqlite-writer.worker runs as a worker thread (sqlite-worker-sink.ts starts it)');
 const port = parentPort;
 const { path, busyTimeoutMs } = workerData as WriterData;
+const Database = sqliteDriver();
 const db = new Database(path, { timeout: busyTimeoutMs });
 db.pragma('synchronous = NORMAL');
 const writeRows = createBatchWriter(db);

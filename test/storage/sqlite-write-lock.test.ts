@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { openDatabase } from '../../src/storage/sqlite/database.ts';
+import { SQLITE_DRIVER } from '../../src/storage/sqlite/driver.ts';
 import { createSqliteStore } from '../../src/storage/sqlite/store.ts';
 
 /**
@@ -13,7 +14,7 @@ import { createSqliteStore } from '../../src/storage/sqlite/store.ts';
  */
 const HOLDER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const Database = require('better-sqlite3');
+const Database = require(workerData.driver);
 const db = new Database(workerData.path);
 db.pragma('busy_timeout = 5000');
 db.exec('BEGIN IMMEDIATE');
@@ -32,7 +33,7 @@ test('SQLite consents.remove takes the write lock before it reads (BEGIN IMMEDIA
   try {
     const store = createSqliteStore(db);
     await store.consents.put({ accountId: 'bob', clientId: 'c1', grantId: 'g1', resource: 'https://r', scopes: ['notes:read'], createdAt: 1 });
-    const holder = new Worker(HOLDER, { eval: true, workerData: { path } });
+    const holder = new Worker(HOLDER, { eval: true, workerData: { path, driver: SQLITE_DRIVER } });
     const committed = new Promise<void>((resolve, reject) => {
       holder.on('message', (m) => m === 'committed' && resolve());
       holder.once('error', reject);

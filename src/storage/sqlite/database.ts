@@ -1,16 +1,19 @@
 /**
- * The embedded SQLite database (better-sqlite3 v12). One file holds everything the project keeps;
- * each concern owns its tables and brings them up with `migrate` under its own name, so the
- * authorization server, the user store, audit and downstream secrets evolve independently.
+ * The embedded SQLite database (better-sqlite3; driver.ts says which major this Node.js loads).
+ * One file holds everything the project keeps; each concern owns its tables and brings them up
+ * with `migrate` under its own name, so the authorization server, the user store, audit and
+ * downstream secrets evolve independently.
  */
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { sqliteDriver } from './driver.ts';
 
-export type SqliteDatabase = Database.Database;
+export type SqliteDatabase = BetterSqlite3.Database;
 
 export function openDatabase(path: string): SqliteDatabase {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const Database = sqliteDriver();
   const db = new Database(path);
   // WAL: readers never block the writer; a crash mid-write loses nothing already committed.
   db.pragma('journal_mode = WAL');
