@@ -8,8 +8,9 @@
  * Method:
  * - Each package is packed (`npm pack`) and installed from its tarball into its own empty folder
  *   with `npm install` (registry resolution, no lock file), as a user's `npx -y` does. Size is the
- *   sum of file sizes under node_modules (better-sqlite3's addon copied from the checkout: only
- *   the `.node` file, as a prebuilt install has, not the checkout's compile leftovers).
+ *   sum of file sizes under node_modules (on Node 20, better-sqlite3 12's addon copied from the
+ *   checkout: only the `.node` file, as a prebuilt install has, not the checkout's compile
+ *   leftovers; better-sqlite3 13 ships its addons, for eight platforms, in its package).
  * - One gateway: the compiled `mcp-warden start --demo` from its install, on a free loopback port.
  * - A token is stored once (`mcp-warden-client token --client-credentials` as `demo-agent`, file
  *   store in a temp MCP_WARDEN_HOME); every `connect` after that finds it fresh in the store.

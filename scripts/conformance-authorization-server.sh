@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The official MCP conformance suite, authorization-server mode, against our embedded AS.
 #
-# Starts `mcp-warden start --demo` (under this machine's Node, for better-sqlite3) on an
+# Starts `mcp-warden start --demo` (under this machine's Node, the one npm ci installed for) on an
 # ephemeral port with a temporary database, pre-registers a public client for the suite's
 # loopback callback, runs `conformance authorization` under Node 22 (npm package node@22), plays
 # the user in the authorization-code scenario (signs in as alice and clicks Allow through the

@@ -20,23 +20,25 @@ export function pack(cwd, destination, extraArgs = []) {
   return join(destination, info.filename);
 }
 
-// better-sqlite3 13 (Node 22 and later) ships its addons prebuilt in the package; 12 (Node 20,
-// installed as the alias better-sqlite3-12: src/storage/sqlite/driver.ts) builds one at install.
+// better-sqlite3 13 ships its addons prebuilt in the package; 12 (installed as the alias
+// better-sqlite3-12) builds one at install. A Node with Node-API 10 loads 13, one without loads 12
+// (src/storage/sqlite/driver.ts), so only then is 12's addon needed.
 const LEGACY = 'node_modules/better-sqlite3-12';
 const ADDON = `${LEGACY}/build/Release/better_sqlite3.node`;
+const LOADS_LEGACY = Number(process.versions.napi) < 10;
 
 /**
  * Installs `tarball` into the new empty folder `folder`, as `npm install <tarball>` in a fresh
  * project does. With `nativeFrom` (a checkout whose node_modules holds a built better-sqlite3),
- * install scripts are skipped and that addon is copied in instead of compiling SQLite again
- * (minutes on CI); it must be the same better-sqlite3 12 version, built for this Node.
+ * install scripts are skipped and, on a Node that loads better-sqlite3 12, that addon is copied in
+ * instead of compiling SQLite again (minutes on CI); it must be the same 12.x, built for this Node.
  */
 export function install(folder, tarball, { nativeFrom } = {}) {
   mkdirSync(folder, { recursive: true });
   writeFileSync(join(folder, 'package.json'), '{ "name": "install-probe", "private": true }\n');
   run('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock', ...(nativeFrom ? ['--ignore-scripts'] : []), tarball], { cwd: folder });
   const installed = join(folder, LEGACY, 'package.json');
-  if (!nativeFrom || !statSync(installed, { throwIfNoEntry: false })) return;
+  if (!nativeFrom || !LOADS_LEGACY || !statSync(installed, { throwIfNoEntry: false })) return;
   const want = JSON.parse(readFileSync(installed, 'utf8')).version;
   const have = JSON.parse(readFileSync(join(nativeFrom, LEGACY, 'package.json'), 'utf8')).version;
   if (want !== have) throw new Error(`better-sqlite3 ${want} installed but ${have} built in ${nativeFrom}: install with scripts instead`);

@@ -10,10 +10,11 @@
 // It also checks that the light client's install holds no native addon and no server package.
 // Exit status 0 when every step passed; each step prints one line.
 //
-// The native SQLite addon: `npm install` of the server tarball runs with --ignore-scripts and the
-// addon the checkout already built is copied in (the same better-sqlite3 12, the one Node 20 loads,
-// built for the same ABI; 13 ships prebuilt addons in its package), because
-// compiling SQLite again takes minutes on CI; PACK_SMOKE_NATIVE=1 runs the real install scripts.
+// The native SQLite addon: `npm install` of the server tarball runs with --ignore-scripts. On a
+// Node that loads better-sqlite3 13 (Node-API 10: Node 22.14 and later) nothing more is needed, its
+// addons ship in the package; on one that loads 12 (Node 20) the addon the checkout already built
+// is copied in, because compiling SQLite again takes minutes on CI. PACK_SMOKE_NATIVE=1 runs the
+// real install scripts.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -68,7 +69,7 @@ async function main() {
   install(clientDir, clientTarball);
   const light = footprint(clientDir);
   if (light.native.length) throw new Error(`the light client installs a native addon: ${light.native[0]}`);
-  for (const server of ['better-sqlite3', 'oidc-provider', '@modelcontextprotocol/server']) {
+  for (const server of ['better-sqlite3', 'better-sqlite3-12', 'oidc-provider', '@modelcontextprotocol/server']) {
     if (existsSync(join(clientDir, 'node_modules', server))) throw new Error(`the light client installs ${server}`);
   }
   const full = footprint(serverDir);

@@ -15,7 +15,10 @@ export type ConfigErrorCode =
   | 'invalid_value'
   /** Settings that are each valid but cannot work together (two servers on one path, …). */
   | 'conflicting_settings'
-  /** A feature switched on explicitly whose prerequisites are missing (account area, downstream credentials). */
+  /**
+   * A feature whose prerequisites are missing: one switched on explicitly (account area,
+   * downstream credentials), or the embedded SQLite store's driver, which does not load.
+   */
   | 'unavailable_feature';
 
 export class ConfigError extends Error {

@@ -20,7 +20,7 @@ const SERVER_MODULES: [RegExp, string][] = [
   [/^src\/(gateway|authorization-server|account|storage|audit|policy|downstream|users|config|demo|http)\//, 'a server folder of src/'],
   [/^src\/(app|index|log)\.ts$/, 'the server entry points of src/'],
   [/^src\/cli\/commands\/(start|users|clients|keys|consents|audit|audit-prune|explain|secrets)\.ts$/, 'a server command'],
-  [/node_modules\/(better-sqlite3|bindings|oidc-provider|koa|@modelcontextprotocol\/server|@modelcontextprotocol\/sdk|pino|yaml|undici|express|hono)\//, 'a server dependency'],
+  [/node_modules\/(better-sqlite3(-12)?|bindings|oidc-provider|koa|@modelcontextprotocol\/server|@modelcontextprotocol\/sdk|pino|yaml|undici|express|hono)\//, 'a server dependency'],
 ];
 
 interface Metafile {

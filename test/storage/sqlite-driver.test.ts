@@ -1,8 +1,9 @@
 /**
- * The better-sqlite3 each Node.js loads (src/storage/sqlite/driver.ts): 13, built on Node-API, on
- * Node 22 and later; 12 on Node 20. From Node 24.19 on, 12's `node::ObjectWrap` destructor
- * CHECKs for a current Environment, and a statement finalized outside one (a worker thread's
- * teardown, the process's exit) aborts the process. CI runs this file under Node 20, 22 and 24.
+ * The better-sqlite3 each Node.js loads (src/storage/sqlite/driver.ts): 13, built on Node-API 10,
+ * where Node-API 10 is (Node 22.14 and later); 12 elsewhere (Node 20). 12 built against Node
+ * 24.19's or later headers aborts the process when V8 finalizes a statement while no Node.js
+ * context is current (a collection while an ES module's code runs). CI runs this file under
+ * Node 20, 22 and 24.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -12,10 +13,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openDatabase } from '../../src/storage/sqlite/database.ts';
-import { SQLITE_DRIVER, sqliteDriver } from '../../src/storage/sqlite/driver.ts';
+import { SQLITE_DRIVER, SQLITE_DRIVERS, sqliteDriver } from '../../src/storage/sqlite/driver.ts';
+import { freePort } from '../helpers/free-port.ts';
 import { runBin } from '../helpers/cli.ts';
 
 const require = createRequire(import.meta.url);
+const NAPI = Number(process.versions.napi);
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
 /**
@@ -69,9 +72,10 @@ describe('the SQLite driver for this Node.js', () => {
   before(() => { dir = mkdtempSync(join(tmpdir(), 'warden-sqlite-driver-')); });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('is better-sqlite3 13 on Node.js 22 and later and 12 on Node 20, and the store opens, migrates and writes through it', () => {
+  it('is better-sqlite3 13 where Node-API 10 is and 12 where it is not, and the store opens, migrates and writes through it', () => {
+    assert.deepEqual(SQLITE_DRIVERS, NAPI >= 10 ? (NODE_MAJOR < 24 ? ['better-sqlite3', 'better-sqlite3-12'] : ['better-sqlite3']) : ['better-sqlite3-12']);
     const { version } = require(`${SQLITE_DRIVER}/package.json`) as { version: string };
-    assert.equal(Number(version.split('.')[0]), NODE_MAJOR >= 22 ? 13 : 12, `${SQLITE_DRIVER} ${version} on Node ${process.versions.node}`);
+    assert.equal(Number(version.split('.')[0]), NAPI >= 10 ? 13 : 12, `${SQLITE_DRIVER} ${version} on Node ${process.versions.node} (Node-API ${NAPI})`);
     assert.equal(sqliteDriver(), require(SQLITE_DRIVER));
     const db = openDatabase(join(dir, 'open.db'));
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
@@ -91,29 +95,52 @@ describe('the SQLite driver for this Node.js', () => {
     assert.deepEqual(JSON.parse(r.stdout), { worker: 0, rows: 20 });
   });
 
-  it('one that does not load stops start-up with a ConfigError naming it and the ways out, not a stack trace', async () => {
-    // The driver made unresolvable, as an install with --omit=optional leaves Node 20.
-    const preload = join(dir, 'no-driver.cjs');
-    writeFileSync(preload, `
-const Module = require('node:module');
+  /** A `--require` preload that makes the driver's package unresolvable, or its addon fail to load. */
+  function preload(kind: 'package' | 'addon'): string {
+    const file = join(dir, `no-${kind}.cjs`);
+    writeFileSync(file, kind === 'package'
+      ? `const Module = require('node:module');
 const resolve = Module._resolveFilename;
 Module._resolveFilename = function (request, ...rest) {
-  if (request === ${JSON.stringify(SQLITE_DRIVER)}) throw Object.assign(new Error("Cannot find module '" + request + "'"), { code: 'MODULE_NOT_FOUND' });
+  if (/^better-sqlite3(-12)?$/.test(request)) throw Object.assign(new Error("Cannot find module '" + request + "'"), { code: 'MODULE_NOT_FOUND' });
   return resolve.call(this, request, ...rest);
+};`
+      : `const dlopen = process.dlopen;
+process.dlopen = function (module, filename, ...rest) {
+  if (/better[-_]sqlite3/.test(filename)) throw new Error(filename + ': invalid ELF header');
+  return dlopen.call(this, module, filename, ...rest);
 };`);
-    const config = join(dir, 'warden.yaml');
-    writeFileSync(config, [
-      'publicUrl: http://127.0.0.1:1',
+    return file;
+  }
+
+  function config(port: number): string {
+    const file = join(dir, 'warden.yaml');
+    writeFileSync(file, [
+      `listen: { host: 127.0.0.1, port: ${port} }`,
+      `publicUrl: http://127.0.0.1:${port}`,
       'servers:',
       '  - { name: notes, path: /mcp, upstream: { http: { url: "http://127.0.0.1:1/mcp" } } }',
       'storage:',
       `  sqlite: { path: ${JSON.stringify(join(dir, 'never.db'))} }`,
     ].join('\n'));
-    const r = await runBin(['users', 'list', '--config', config], { env: { HOME: dir, NODE_OPTIONS: `--require ${preload}` } });
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, new RegExp(`the embedded SQLite store needs ${SQLITE_DRIVER} on Node\\.js ${process.versions.node.replace(/\./g, '\\.')}, and it did not load \\(Cannot find module '${SQLITE_DRIVER}'\\)`));
-    assert.match(r.stderr, /Node\.js 22 or later/);
-    assert.match(r.stderr, /storage\.postgres\.url/);
-    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
-  });
+    return file;
+  }
+
+  for (const kind of ['package', 'addon'] as const) {
+    it(`a driver whose ${kind} does not load: users list, start --config and start --demo stop with a ConfigError naming it and the ways out, no stack trace, nothing left running`, async () => {
+      const port = await freePort();
+      const env = { HOME: dir, PORT: String(port), WARDEN_DB: join(dir, 'demo', 'warden.db'), NODE_OPTIONS: `--require "${preload(kind)}"` };
+      for (const args of [['users', 'list', '--config', config(port)], ['start', '--config', config(port)], ['start', '--demo']]) {
+        const r = await runBin(args, { cwd: dir, env });
+        assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, new RegExp(`mcp-warden ${args[0]}: the embedded SQLite store did not load on Node\\.js ${process.versions.node.replace(/\./g, '\\.')} \\(`));
+        for (const name of SQLITE_DRIVERS) {
+          assert.match(r.stderr, kind === 'package' ? new RegExp(`${name}: Cannot find module '${name}'`) : new RegExp(`${name}: \\S*better[-_]sqlite3\\S*\\.node: invalid ELF header`), `${args.join(' ')} names ${name}`);
+        }
+        assert.match(r.stderr, NAPI >= 10 ? /better-sqlite3 13 ships prebuilt addons/ : /without --omit=optional or --ignore-scripts\), or run it on Node\.js 22\.14 or later/);
+        assert.match(r.stderr, /storage\.postgres\.url/);
+        assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      }
+    });
+  }
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -33,7 +34,7 @@ test('SQLite consents.remove takes the write lock before it reads (BEGIN IMMEDIA
   try {
     const store = createSqliteStore(db);
     await store.consents.put({ accountId: 'bob', clientId: 'c1', grantId: 'g1', resource: 'https://r', scopes: ['notes:read'], createdAt: 1 });
-    const holder = new Worker(HOLDER, { eval: true, workerData: { path, driver: SQLITE_DRIVER } });
+    const holder = new Worker(HOLDER, { eval: true, workerData: { path, driver: createRequire(import.meta.url).resolve(SQLITE_DRIVER) } });
     const committed = new Promise<void>((resolve, reject) => {
       holder.on('message', (m) => m === 'committed' && resolve());
       holder.once('error', reject);

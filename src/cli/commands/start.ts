@@ -28,15 +28,25 @@ export const run: Command = async (ctx) => {
   if (ctx.checkOnly) return 0; // the invocation parsed: nothing more to do (docs tests)
   // --demo also serves the demo notes API over HTTP, reached by RFC 8693 token exchange at /mcp/api.
   const demoApi = values.demo && !values.config ? await startDemoApi(ctx.env) : undefined;
-  const config: Config = configFromOptions(values, demoApi?.env ?? ctx.env, { create: true });
-  const logger = createLogger(config.log.level);
-  if ('embedded' in config.authorizationServer) {
-    // oidc-provider's own import-time warning is held back (oidc-provider-module.ts); say it once here.
-    const { runtimeNote } = await import('../../authorization-server/oidc-provider-module.ts');
-    const note = runtimeNote();
-    if (note) ctx.stderr.write(`mcp-warden: note: ${note}\n`);
+  let config: Config;
+  let logger: ReturnType<typeof createLogger>;
+  let warden: Awaited<ReturnType<typeof startWarden>>;
+  try {
+    config = configFromOptions(values, demoApi?.env ?? ctx.env, { create: true });
+    logger = createLogger(config.log.level);
+    if ('embedded' in config.authorizationServer) {
+      // oidc-provider's own import-time warning is held back (oidc-provider-module.ts); say it once here.
+      const { runtimeNote } = await import('../../authorization-server/oidc-provider-module.ts');
+      const note = runtimeNote();
+      if (note) ctx.stderr.write(`mcp-warden: note: ${note}\n`);
+    }
+    warden = await startWarden(config, { logger, env: ctx.env });
+  } catch (err) {
+    // The demo API listens already: a start-up that fails closes it, so the process ends with
+    // the error instead of waiting on a server nobody will use.
+    await demoApi?.close();
+    throw err;
   }
-  const warden = await startWarden(config, { logger, env: ctx.env });
   demoApi?.trust(config, warden.url);
 
   const lines = [`mcp-warden listening on ${warden.url} (public URL ${config.publicUrl})`];

@@ -2,15 +2,18 @@
  * Which better-sqlite3 this Node.js loads. Two majors are installed, and each runs only where it
  * is safe:
  *
- * - **13 (`better-sqlite3`) on Node.js 22 and later.** It is written against Node-API
- *   (node-addon-api) and ships its prebuilt addons in the package. 12 and earlier derive
- *   `Database` and `Statement` from Node's own `node::ObjectWrap`, whose destructor, from Node.js
- *   24.19 on, removes an environment cleanup hook and CHECKs that an Environment is current; a
- *   Statement collected by a GC that runs outside one (an idle GC, a worker's teardown) aborts the
- *   whole process with `Assertion failed: (env) != nullptr`. 13 declares `engines.node >= 22`.
- * - **12 (`better-sqlite3-12`, an npm alias, an optional dependency) on Node.js 20.** 13 crashes
- *   there (a segmentation fault on its first statements), and Node 20's `node::ObjectWrap` has no
- *   such CHECK.
+ * - **13 (`better-sqlite3`) where Node-API 10 is (Node.js 22.14, 23.6 and later).** It is built on
+ *   Node-API (node-addon-api, `NAPI_VERSION=10`) and ships prebuilt addons for eight platforms in
+ *   the package. 12 and earlier derive `Database` and `Statement` from Node's own header-only
+ *   `node::ObjectWrap`. Built against Node.js 24.19's or later headers, its destructor removes an
+ *   environment cleanup hook and CHECKs that a Node.js context is current. V8 can finalize a
+ *   statement when none is (a collection while an ES module's code runs, on the main thread or in
+ *   a worker thread), and the process aborts with `Assertion failed: (env) != nullptr`.
+ * - **12 (`better-sqlite3-12`, an npm alias, an optional dependency) where Node-API 10 is not**
+ *   (Node 20, and 22 before 22.14): 13's addon does not run there (on Node 20 it crashes with a
+ *   segmentation fault). 12 builds its addon at install, against that older Node's headers.
+ *   It is also the fallback when 13's addon does not load (a platform it ships none for) on Node
+ *   22 or 23, whose `node::ObjectWrap` has no such CHECK.
  *
  * Both have the same API, so the store's code and `@types/better-sqlite3` serve either. The
  * module loads on first use: a deployment on PostgreSQL never loads either.
@@ -21,25 +24,50 @@ import { ConfigError } from '../../config/errors.ts';
 
 const require = createRequire(import.meta.url);
 
-/** The package name this Node.js loads (see above). */
-export const SQLITE_DRIVER = Number(process.versions.node.split('.')[0]) >= 22 ? 'better-sqlite3' : 'better-sqlite3-12';
+type Driver = 'better-sqlite3' | 'better-sqlite3-12';
+
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+
+/** The packages to try, in order, on this Node.js (see above). */
+export const SQLITE_DRIVERS: readonly Driver[] = Number(process.versions.napi) >= 10
+  ? (NODE_MAJOR < 24 ? ['better-sqlite3', 'better-sqlite3-12'] : ['better-sqlite3'])
+  : ['better-sqlite3-12'];
+
+/** The package this Node.js loads when its addon is there: the first of SQLITE_DRIVERS. */
+export const SQLITE_DRIVER: Driver = SQLITE_DRIVERS[0]!;
 
 let loaded: typeof BetterSqlite3 | undefined;
 
-/** better-sqlite3's `Database` constructor for this Node.js; a ConfigError when it does not load. */
+/**
+ * Loads `name` and its addon: both majors load the addon lazily, in the first `new Database()`,
+ * so an in-memory database is opened and closed here to find out now. Literal `require`s, so a
+ * bundler embedding mcp-warden sees both packages.
+ */
+function load(name: Driver): typeof BetterSqlite3 {
+  const Database = (name === 'better-sqlite3' ? require('better-sqlite3') : require('better-sqlite3-12')) as typeof BetterSqlite3;
+  new Database(':memory:').close();
+  return Database;
+}
+
+/** better-sqlite3's `Database` constructor for this Node.js; a ConfigError when none loads. */
 export function sqliteDriver(): typeof BetterSqlite3 {
   if (loaded) return loaded;
-  try {
-    loaded = require(SQLITE_DRIVER) as typeof BetterSqlite3;
-  } catch (err) {
-    // The usual causes: an install with --omit=optional on Node 20, or a platform with no prebuilt
-    // addon and no compiler. The loader's message names the file it looked for.
-    const reason = (err as Error).message.split('\n')[0];
-    throw new ConfigError(
-      `the embedded SQLite store needs ${SQLITE_DRIVER} on Node.js ${process.versions.node}, and it did not load (${reason}). ` +
-      'Reinstall mcp-warden with its optional dependencies (npm install), run it on Node.js 22 or later, or use PostgreSQL (storage.postgres.url).',
-      'unavailable_feature',
-    );
+  const failures: string[] = [];
+  for (const name of SQLITE_DRIVERS) {
+    try {
+      loaded = load(name);
+      return loaded;
+    } catch (err) {
+      // The loader's first line: the module or the addon file it did not find, or why the addon
+      // did not load. The rest (a require stack, the paths tried) is for WARDEN_DEBUG.
+      failures.push(`${name}: ${(err as Error).message.split('\n')[0]}`);
+    }
   }
-  return loaded;
+  const fix = SQLITE_DRIVER === 'better-sqlite3-12'
+    ? 'Reinstall mcp-warden with its optional dependencies and their install scripts (npm install, without --omit=optional or --ignore-scripts), or run it on Node.js 22.14 or later'
+    : 'Reinstall mcp-warden (npm install); better-sqlite3 13 ships prebuilt addons for Linux (glibc and musl), macOS and Windows on x64 and arm64';
+  throw new ConfigError(
+    `the embedded SQLite store did not load on Node.js ${process.versions.node} (${failures.join('; ')}). ${fix}, or keep the state in PostgreSQL (storage.postgres.url).`,
+    'unavailable_feature',
+  );
 }
