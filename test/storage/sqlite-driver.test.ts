@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,22 +95,37 @@ describe('the SQLite driver for this Node.js', () => {
     assert.deepEqual(JSON.parse(r.stdout), { worker: 0, rows: 20 });
   });
 
-  /** A `--require` preload that makes the driver's package unresolvable, or its addon fail to load. */
-  function preload(kind: 'package' | 'addon'): string {
-    const file = join(dir, `no-${kind}.cjs`);
-    writeFileSync(file, kind === 'package'
-      ? `const Module = require('node:module');
+  type Failure = 'package' | 'missing addon' | 'corrupt addon';
+
+  /** A `--require` preload that makes the drivers' packages unresolvable, their addon files missing, or their addons fail to load. */
+  function preload(kind: Failure): string {
+    const file = join(dir, `${kind.replace(' ', '-')}.cjs`);
+    const resolveFails = (pattern: string) => `const Module = require('node:module');
 const resolve = Module._resolveFilename;
 Module._resolveFilename = function (request, ...rest) {
-  if (/^better-sqlite3(-12)?$/.test(request)) throw Object.assign(new Error("Cannot find module '" + request + "'"), { code: 'MODULE_NOT_FOUND' });
+  if (${pattern}.test(request)) throw Object.assign(new Error("Cannot find module '" + request + "'"), { code: 'MODULE_NOT_FOUND' });
   return resolve.call(this, request, ...rest);
-};`
-      : `const dlopen = process.dlopen;
+};`;
+    writeFileSync(file, {
+      package: resolveFails('/^better-sqlite3(-12)?$/'),
+      // As an install with --ignore-scripts leaves 12, and a platform 13 ships no addon for.
+      'missing addon': resolveFails('/better[-_]sqlite3.*[.]node$/'),
+      'corrupt addon': `const dlopen = process.dlopen;
 process.dlopen = function (module, filename, ...rest) {
   if (/better[-_]sqlite3/.test(filename)) throw new Error(filename + ': invalid ELF header');
   return dlopen.call(this, module, filename, ...rest);
-};`);
+};`,
+    }[kind]);
     return file;
+  }
+
+  /** The first line of what `name` reports for `kind`, as the error shows it. */
+  function expected(kind: Failure, name: string): RegExp {
+    if (kind === 'package') return new RegExp(`${name}: Cannot find module '${name}'`);
+    if (kind === 'corrupt addon') return new RegExp(`${name}: \\S*better[-_]sqlite3\\S*\\.node: invalid ELF header`);
+    return name === 'better-sqlite3-12'
+      ? /better-sqlite3-12: no build\/Release\/better_sqlite3\.node: its install script did not run or failed/
+      : /better-sqlite3: Cannot find module '\S*better-sqlite3\S*\.node'/;
   }
 
   function config(port: number): string {
@@ -126,21 +141,22 @@ process.dlopen = function (module, filename, ...rest) {
     return file;
   }
 
-  for (const kind of ['package', 'addon'] as const) {
-    it(`a driver whose ${kind} does not load: users list, start --config and start --demo stop with a ConfigError naming it and the ways out, no stack trace, nothing left running`, async () => {
+  for (const kind of ['package', 'missing addon', 'corrupt addon'] as const) {
+    it(`a driver whose ${{ package: 'package is not installed', 'missing addon': 'addon file is missing', 'corrupt addon': 'addon does not load' }[kind]}: users list, start --config and start --demo stop with a ConfigError naming it and the ways out, no stack trace, nothing left running or created`, async () => {
       const port = await freePort();
-      const env = { HOME: dir, PORT: String(port), WARDEN_DB: join(dir, 'demo', 'warden.db'), NODE_OPTIONS: `--require "${preload(kind)}"` };
+      const demoDb = join(dir, 'demo', 'warden.db');
+      const env = { HOME: dir, PORT: String(port), WARDEN_DB: demoDb, NODE_OPTIONS: `--require "${preload(kind)}"` };
       for (const args of [['users', 'list', '--config', config(port)], ['start', '--config', config(port)], ['start', '--demo']]) {
         const r = await runBin(args, { cwd: dir, env });
         assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
         assert.match(r.stderr, new RegExp(`mcp-warden ${args[0]}: the embedded SQLite store did not load on Node\\.js ${process.versions.node.replace(/\./g, '\\.')} \\(`));
-        for (const name of SQLITE_DRIVERS) {
-          assert.match(r.stderr, kind === 'package' ? new RegExp(`${name}: Cannot find module '${name}'`) : new RegExp(`${name}: \\S*better[-_]sqlite3\\S*\\.node: invalid ELF header`), `${args.join(' ')} names ${name}`);
-        }
+        for (const name of SQLITE_DRIVERS) assert.match(r.stderr, expected(kind, name), `${args.join(' ')} names ${name}`);
         assert.match(r.stderr, NAPI >= 10 ? /better-sqlite3 13 ships prebuilt addons/ : /without --omit=optional or --ignore-scripts\), or run it on Node\.js 22\.14 or later/);
         assert.match(r.stderr, /storage\.postgres\.url/);
         assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+        assert.equal(r.stderr.trim().split('\n').filter((line) => !line.startsWith('mcp-warden: note:')).length, 1, `one line: ${r.stderr}`);
       }
+      assert.equal(existsSync(join(dir, 'demo')), false, 'the demo database folder was not created');
     });
   }
 });

@@ -44,7 +44,7 @@ export const run: Command = async (ctx) => {
   } catch (err) {
     // The demo API listens already: a start-up that fails closes it, so the process ends with
     // the error instead of waiting on a server nobody will use.
-    await demoApi?.close();
+    await demoApi?.close().catch(() => {});
     throw err;
   }
   demoApi?.trust(config, warden.url);

@@ -12,8 +12,9 @@ import { sqliteDriver } from './driver.ts';
 export type SqliteDatabase = BetterSqlite3.Database;
 
 export function openDatabase(path: string): SqliteDatabase {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  // The driver first: when it does not load, the command fails without creating the folder.
   const Database = sqliteDriver();
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   // WAL: readers never block the writer; a crash mid-write loses nothing already committed.
   db.pragma('journal_mode = WAL');

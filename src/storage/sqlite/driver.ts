@@ -49,7 +49,30 @@ function load(name: Driver): typeof BetterSqlite3 {
   return Database;
 }
 
-/** better-sqlite3's `Database` constructor for this Node.js; a ConfigError when none loads. */
+/** What a loader's error says, in one line: the module or addon it did not find, or why the addon did not load. */
+function reason(err: unknown): string {
+  const message = (err as Error).message;
+  // 12 finds its addon through the `bindings` package, whose message lists every path it tried.
+  if (message.startsWith('Could not locate the bindings file')) return 'no build/Release/better_sqlite3.node: its install script did not run or failed';
+  return message.split('\n')[0]!;
+}
+
+/** The way out of a store that did not load, for the drivers this Node.js tries. */
+function remedy(): string {
+  const platforms = 'better-sqlite3 13 ships prebuilt addons for Linux (glibc and musl), macOS and Windows on x64 and arm64';
+  if (SQLITE_DRIVER === 'better-sqlite3-12') {
+    return 'Reinstall mcp-warden with its optional dependencies and their install scripts (npm install, without --omit=optional or --ignore-scripts), or run it on Node.js 22.14 or later';
+  }
+  if (SQLITE_DRIVERS.includes('better-sqlite3-12')) {
+    return `Reinstall mcp-warden (npm install); ${platforms}, and on other platforms the optional better-sqlite3-12 builds its own at install (needs its install scripts and a C++ toolchain)`;
+  }
+  return `Reinstall mcp-warden (npm install); ${platforms}. On another platform build it from source (npx node-gyp rebuild in node_modules/better-sqlite3) or run Node.js 22 or 23, where better-sqlite3-12 can build its own`;
+}
+
+/**
+ * better-sqlite3's `Database` constructor for this Node.js; a ConfigError when none loads.
+ * (The fallback to 12 on Node 22 and 23 is not exercised by CI, whose 12 is built for Node 20.)
+ */
 export function sqliteDriver(): typeof BetterSqlite3 {
   if (loaded) return loaded;
   const failures: string[] = [];
@@ -58,16 +81,12 @@ export function sqliteDriver(): typeof BetterSqlite3 {
       loaded = load(name);
       return loaded;
     } catch (err) {
-      // The loader's first line: the module or the addon file it did not find, or why the addon
-      // did not load. The rest (a require stack, the paths tried) is for WARDEN_DEBUG.
-      failures.push(`${name}: ${(err as Error).message.split('\n')[0]}`);
+      // Only the first line: the rest of a loader's message is a require stack or the paths tried.
+      failures.push(`${name}: ${reason(err)}`);
     }
   }
-  const fix = SQLITE_DRIVER === 'better-sqlite3-12'
-    ? 'Reinstall mcp-warden with its optional dependencies and their install scripts (npm install, without --omit=optional or --ignore-scripts), or run it on Node.js 22.14 or later'
-    : 'Reinstall mcp-warden (npm install); better-sqlite3 13 ships prebuilt addons for Linux (glibc and musl), macOS and Windows on x64 and arm64';
   throw new ConfigError(
-    `the embedded SQLite store did not load on Node.js ${process.versions.node} (${failures.join('; ')}). ${fix}, or keep the state in PostgreSQL (storage.postgres.url).`,
+    `the embedded SQLite store did not load on Node.js ${process.versions.node} (${failures.join('; ')}). ${remedy()}, or keep the state in PostgreSQL (storage.postgres.url).`,
     'unavailable_feature',
   );
 }
