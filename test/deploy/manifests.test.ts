@@ -172,7 +172,8 @@ describe('deploy/Dockerfile', () => {
     assert.match(build, /npm ci\b/);
     assert.match(build, /npm run build:dist\b/);
     assert.match(build, /npm prune --omit=dev\b/);
-    // Node 24 loads better-sqlite3 13 only: the optional 12 (for Node 20) is not in the image.
+    // Node 24 loads better-sqlite3 13 only: the optional 12 (for Node 20) is neither built nor kept.
+    assert.match(build, /npm ci\b[^&]*--omit=optional\b/);
     assert.match(build, /npm prune\b[^&]*--omit=optional\b/);
     assert.ok(build.indexOf('npm prune') > build.indexOf('build:dist'), 'pruned after the build needed the dev dependencies');
     const user = runtime.instructions.filter((i) => i.op === 'USER').at(-1)?.args;
