@@ -18,14 +18,26 @@ export async function runCli(args: string[], stdin = ''): Promise<{ code: number
   return { code, out, err };
 }
 
+interface RunOptions { cwd?: string; env?: NodeJS.ProcessEnv; stdin?: string }
+
+/** What a child process left: exit code (null when a signal ended it), the signal, stdout and stderr. */
+export interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
 /**
- * `mcp-warden <args>` as a child process, as a user runs it: exit code (null when a signal ended
- * it), stdout and stderr. The child's environment is PATH plus `env` only, so nothing of the test
- * runner's leaks in; `stdin`, when given, is written and closed (otherwise stdin is /dev/null).
+ * `mcp-warden <args>` as a child process, as a user runs it (runNode with the package's bin).
  */
-export function runBin(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; stdin?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runBin(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return runNode([BIN, ...args], options);
+}
+
+/**
+ * `node <args>` as a child process. The child's environment is PATH plus `env` only, so nothing
+ * of the test runner's leaks in; `stdin`, when given, is written and closed (otherwise stdin is
+ * /dev/null).
+ */
+export function runNode(args: string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, args, {
       cwd: options.cwd,
       stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       env: { PATH: process.env.PATH, ...options.env },
@@ -36,7 +48,7 @@ export function runBin(args: string[], options: { cwd?: string; env?: NodeJS.Pro
     child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     child.once('error', reject);
     // 'close', not 'exit': the child's pipes may still hold output when it has exited (node:child_process).
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
     if (options.stdin !== undefined) child.stdin!.end(options.stdin);
   });
 }

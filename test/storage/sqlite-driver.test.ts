@@ -6,7 +6,6 @@
  * Node 20, 22 and 24.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -15,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { openDatabase } from '../../src/storage/sqlite/database.ts';
 import { SQLITE_DRIVER, SQLITE_DRIVERS, sqliteDriver } from '../../src/storage/sqlite/driver.ts';
 import { freePort } from '../helpers/free-port.ts';
-import { runBin } from '../helpers/cli.ts';
+import { runBin, runNode } from '../helpers/cli.ts';
 
 const require = createRequire(import.meta.url);
 const NAPI = Number(process.versions.napi);
@@ -54,18 +53,6 @@ if (isMainThread) {
   parentPort.close();
 }
 `;
-
-function runNode(args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
 
 describe('the SQLite driver for this Node.js', () => {
   let dir: string;
