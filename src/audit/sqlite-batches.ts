@@ -114,6 +114,31 @@ ${KEYED.map(([k]) => `
     DELETE FROM audit_batches WHERE id = ${batchOf('OLD.id')} AND count = 0;
   END;`;
 
+/**
+ * The writer thread's page cache, in pages (`PRAGMA cache_size`; better-sqlite3 builds SQLite with
+ * 16 MB). The writer appends: what it reads again is the right edge of each B-tree and the leaves
+ * of the key rows it adds, a few dozen pages a batch; a batch's own ~15 overflow pages are never
+ * read again. With 16 MB the cache grew for the first ~60 000 events, each new page a fresh
+ * allocation the kernel faulted in, and then held ~16 MB that nothing reads (docs/benchmarks.md,
+ * "The audit writer's page cache"). 256 pages (1 MB at 4 KB) hold what a batch with ~200 distinct
+ * key values touches; past that, pages come back from the operating system's file cache, and a
+ * transaction larger than the cache spills its pages to the WAL before it commits.
+ * @see https://www.sqlite.org/pragma.html#pragma_cache_size
+ */
+export const WRITER_CACHE_PAGES = 256;
+
+/**
+ * The writer thread's own connection to the gateway's database file (already migrated, in WAL
+ * mode): `busyTimeoutMs` for another connection's lock, `synchronous = NORMAL` as openDatabase
+ * sets it (durable at each checkpoint), and the small page cache above.
+ */
+export function openWriterConnection(Database: typeof BetterSqlite3, path: string, busyTimeoutMs: number): BetterSqlite3.Database {
+  const db = new Database(path, { timeout: busyTimeoutMs });
+  db.pragma('synchronous = NORMAL');
+  db.pragma(`cache_size = ${WRITER_CACHE_PAGES}`);
+  return db;
+}
+
 /** A better-sqlite3 connection (the main thread's wrapper or the writer thread's own). */
 type Connection = Pick<BetterSqlite3.Database, 'prepare' | 'transaction'>;
 

@@ -8,7 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { sqliteDriver } from '../storage/sqlite/driver.ts';
 import { decodeBatch } from './batch-encoding.ts';
-import { createBatchWriter, createPruneChunk } from './sqlite-batches.ts';
+import { createBatchWriter, createPruneChunk, openWriterConnection } from './sqlite-batches.ts';
 
 /** What the main thread hands the thread at start (the database is migrated by then). */
 export interface WriterData {
@@ -34,9 +34,7 @@ export type WriterReply =
 if (!parentPort) throw new Error('sqlite-writer.worker runs as a worker thread (sqlite-worker-sink.ts starts it)');
 const port = parentPort;
 const { path, busyTimeoutMs } = workerData as WriterData;
-const Database = sqliteDriver();
-const db = new Database(path, { timeout: busyTimeoutMs });
-db.pragma('synchronous = NORMAL');
+const db = openWriterConnection(sqliteDriver(), path, busyTimeoutMs);
 const writeRows = createBatchWriter(db);
 const pruneChunk = createPruneChunk(db);
 const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));

@@ -12,6 +12,8 @@ import { parseConfig } from '../../src/config/load.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { decodeBatch, encodeBatch } from '../../src/audit/batch-encoding.ts';
 import { toRow, type AuditRow } from '../../src/audit/row.ts';
+import { createBatchWriter, openWriterConnection, WRITER_CACHE_PAGES } from '../../src/audit/sqlite-batches.ts';
+import { sqliteDriver } from '../../src/storage/sqlite/driver.ts';
 
 const UNCLOSED = fileURLToPath(new URL('./fixtures/unclosed-writer.ts', import.meta.url));
 
@@ -69,6 +71,27 @@ describe('audit: SQLite writes on a worker thread', () => {
     const rows = queryAuditEvents(db, { subject: 'batched', limit: 1000 });
     assert.deepEqual(rows.map((r) => r.latencyUs).sort((a, b) => a - b), Array.from({ length: 600 }, (_, i) => i));
     await sink.close();
+    db.close();
+  });
+
+  it('the writer thread\'s connection keeps a small page cache (PRAGMA cache_size), and a batch larger than that cache spills to the WAL and commits whole', async () => {
+    const { db, path } = fresh();
+    // The sink migrates the file; the thread's connection is opened as the thread opens it.
+    await new SqliteWorkerAuditSink(db).close();
+    const writer = openWriterConnection(sqliteDriver(), path, 5000);
+    try {
+      assert.equal(writer.pragma('cache_size', { simple: true }), WRITER_CACHE_PAGES);
+      assert.equal(writer.pragma('synchronous', { simple: true }), 1, 'NORMAL');
+      // ~20 000 events are ~4.6 MB of JSON, over a thousand pages: more than the cache holds.
+      const rows = Array.from({ length: 20_000 }, (_, i) => toRow(event('catching-up', { latencyUs: i })));
+      createBatchWriter(writer)(rows);
+      createBatchWriter(writer)(rows.slice(0, 3));
+    } finally {
+      writer.close();
+    }
+    const back = queryAuditEvents(db, { subject: 'catching-up', limit: 30_000 });
+    assert.equal(back.length, 20_003);
+    assert.deepEqual(back.map((r) => r.latencyUs).sort((a, b) => a - b).slice(0, 5), [0, 0, 1, 1, 2]);
     db.close();
   });
 
