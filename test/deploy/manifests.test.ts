@@ -164,7 +164,7 @@ describe('deploy/kubernetes', () => {
 });
 
 describe('deploy/Dockerfile', () => {
-  it('multi-stage on node:24-slim: npm ci, build, npm prune --omit=dev; the runtime stage runs as a non-root user', () => {
+  it('multi-stage on node:24-slim: npm ci without install scripts or toolchain, build, npm prune --omit=dev; the runtime stage runs as a non-root user', () => {
     assert.ok(stages.length >= 2);
     assert.match(stages[0]!.from, /^node:24-slim AS build$/);
     assert.equal(runtime.from, 'node:24-slim');
@@ -175,9 +175,29 @@ describe('deploy/Dockerfile', () => {
     // Node 24 loads better-sqlite3 13 only: the optional 12 (for Node 20) is neither built nor kept.
     assert.match(build, /npm ci\b[^&]*--omit=optional\b/);
     assert.match(build, /npm prune\b[^&]*--omit=optional\b/);
+    // node:24-slim has no python3 or make: npm ci runs better-sqlite3 13's implicit node-gyp
+    // rebuild despite its "gypfile": false (npm/cli#3341) unless scripts are off, and nothing the
+    // runtime keeps needs one. Nor is a toolchain installed to make up for it.
+    assert.match(build, /npm ci\b[^&]*--ignore-scripts\b/);
+    assert.doesNotMatch(build, /apt-get|apk add|python3|g\+\+|build-essential/);
     assert.ok(build.indexOf('npm prune') > build.indexOf('build:dist'), 'pruned after the build needed the dev dependencies');
     const user = runtime.instructions.filter((i) => i.op === 'USER').at(-1)?.args;
     assert.ok(user && user !== 'root' && user !== '0', `runs as ${user}`);
+  });
+
+  it('no package the image keeps needs an install script: better-sqlite3 13 loads the addon its package ships', () => {
+    // The build stage installs with --ignore-scripts (above). A runtime dependency whose install
+    // script does real work (downloads or compiles its addon) would be broken in the image.
+    const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; optional?: boolean; devOptional?: boolean; hasInstallScript?: boolean; link?: boolean }> };
+    const kept = Object.entries(lock.packages).filter(([path, p]) => path.startsWith('node_modules/') && !p.dev && !p.optional && !p.devOptional && !p.link);
+    assert.ok(kept.some(([path]) => path === 'node_modules/better-sqlite3'), 'better-sqlite3 is a runtime dependency');
+    // better-sqlite3 13: only npm's implicit node-gyp rebuild (npm/cli#3341), which builds nothing without --force_build.
+    const scripted = kept.filter(([path, p]) => p.hasInstallScript && path !== 'node_modules/better-sqlite3').map(([path]) => path);
+    assert.deepEqual(scripted, []);
+    const sqlite = JSON.parse(readFileSync(join(root, 'node_modules/better-sqlite3/package.json'), 'utf8')) as { scripts?: Record<string, string>; gypfile?: boolean };
+    assert.equal(sqlite.scripts?.install ?? sqlite.scripts?.preinstall ?? sqlite.scripts?.postinstall, undefined);
+    assert.equal(sqlite.gypfile, false);
+    assert.ok(existsSync(join(root, 'node_modules/better-sqlite3/prebuilds/linux-x64.node')) && existsSync(join(root, 'node_modules/better-sqlite3/prebuilds/linuxmusl-arm64.node')));
   });
 
   it("the entrypoint is package.json's bin, and the runtime stage holds every path package.json `files` ships", () => {
