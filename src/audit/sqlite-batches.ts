@@ -118,7 +118,7 @@ ${KEYED.map(([k]) => `
  * The writer thread's page cache, in pages (`PRAGMA cache_size`; better-sqlite3 builds SQLite with
  * 16 MB). The writer appends: what it reads again is the right edge of each B-tree and the leaves
  * of the key rows it adds, a few dozen pages a batch; a batch's own ~15 overflow pages are never
- * read again. With 16 MB the cache grew for the first ~60 000 events, each new page a fresh
+ * read again. With 16 MB the cache grew for the first ~50 000 events, each new page a fresh
  * allocation the kernel faulted in, and then held ~16 MB that nothing reads (docs/benchmarks.md,
  * "The audit writer's page cache"). 256 pages (1 MB at 4 KB) hold what a batch with ~200 distinct
  * key values touches; past that, pages come back from the operating system's file cache, and a
