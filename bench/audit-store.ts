@@ -26,6 +26,7 @@ import { createBatchWriter } from '../src/audit/sqlite-batches.ts';
 import { queryAuditEvents, type AuditQuery } from '../src/audit/query.ts';
 import type { AuditRow } from '../src/audit/row.ts';
 import { median } from './fixtures/mcp-load.ts';
+import { auditRows, T0 } from './fixtures/audit-rows.ts';
 
 const roundsIndex = process.argv.indexOf('--rounds');
 const ROUNDS = roundsIndex === -1 ? 9 : Number(process.argv[roundsIndex + 1]);
@@ -69,17 +70,6 @@ const stores: Record<string, (db: SqliteDatabase) => { write(rows: AuditRow[]): 
   'row per event, time index only (floor)': (db) => rowStore(db, true),
 };
 
-const T0 = Date.UTC(2026, 11, 1);
-function batch(start: number, size: number): AuditRow[] {
-  const rows: AuditRow[] = [];
-  for (let i = start; i < start + size; i++) {
-    const deny = i % 20 === 0;
-    rows.push([new Date(T0 + i).toISOString(), T0 + i, `user-${i % 20}`, `client-${i % 3}`, '["user"]', 'notes', 'tools/call', 'echo',
-      deny ? 'deny' : 'allow', deny ? null : 'read-tools', deny ? 'no rule allows tools/call echo' : 'rule read-tools allows', 12.5,
-      '{"message":"[redacted]"}', 'a1b2c3d4-e5f6-4789-abcd-ef0123456789', 1, null]);
-  }
-  return rows;
-}
 
 const QUERIES: Record<string, AuditQuery> = {
   'newest 100': {},
@@ -103,7 +93,7 @@ try {
       for (const name of order) {
         const db = openDatabase(join(dir, `r${round}-${load}-${names.indexOf(name)}.db`));
         const store = stores[name]!(db);
-        const batches = Array.from({ length: transactions }, (_, b) => batch(b * size, size));
+        const batches = Array.from({ length: transactions }, (_, b) => auditRows(b * size, size));
         const before = process.cpuUsage();
         for (const rows of batches) store.write(rows);
         const used = process.cpuUsage(before);

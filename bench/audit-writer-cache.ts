@@ -20,9 +20,9 @@ import { fileURLToPath } from 'node:url';
 import { openDatabase } from '../src/storage/sqlite/database.ts';
 import { migrateAudit } from '../src/audit/sqlite-sink.ts';
 import { createBatchWriter, openWriterConnection, WRITER_CACHE_PAGES } from '../src/audit/sqlite-batches.ts';
-import type { AuditRow } from '../src/audit/row.ts';
 import { sqliteDriver } from '../src/storage/sqlite/driver.ts';
 import { median } from './fixtures/median.ts';
+import { auditRows } from './fixtures/audit-rows.ts';
 
 const option = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(name);
@@ -40,18 +40,6 @@ interface Result {
   cpuUsPerEvent: number;
 }
 
-const T0 = Date.UTC(2026, 11, 1);
-/** Events as audit-store writes them: 20 users, 3 clients, one tool, 1 in 20 denied. */
-function batch(start: number, size: number): AuditRow[] {
-  const rows: AuditRow[] = [];
-  for (let i = start; i < start + size; i++) {
-    const deny = i % 20 === 0;
-    rows.push([new Date(T0 + i).toISOString(), T0 + i, `user-${i % 20}`, `client-${i % 3}`, '["user"]', 'notes', 'tools/call', 'echo',
-      deny ? 'deny' : 'allow', deny ? null : 'read-tools', deny ? 'no rule allows tools/call echo' : 'rule read-tools allows', 12.5,
-      '{"message":"[redacted]"}', 'a1b2c3d4-e5f6-4789-abcd-ef0123456789', 1, null]);
-  }
-  return rows;
-}
 
 const minorFaults = (): number => {
   const stat = readFileSync('/proc/thread-self/stat', 'utf8');
@@ -74,7 +62,7 @@ function measure(cachePages: string): Result {
     let faultsFirst = 0;
     let faultsLast = 0;
     for (let b = 0; b < BATCHES; b++) {
-      const rows = batch(b * 256, 256);
+      const rows = auditRows(b * 256, 256);
       const before = minorFaults();
       write(rows);
       const faults = minorFaults() - before;
