@@ -21,6 +21,9 @@
  * Reading through the view decodes every batch it touches, so it suits ad-hoc SQL;
  * `mcp-warden audit` (query.ts) uses the key rows instead.
  *
+ * The writer thread's connection is opened here too (`openWriterConnection`): the thread's module
+ * starts a thread's work when imported, so what a test must check of it lives beside the writes.
+ *
  * Types only from better-sqlite3, so the writer thread (sqlite-writer.worker.ts) loads nothing else.
  */
 import type BetterSqlite3 from 'better-sqlite3';
@@ -121,8 +124,9 @@ ${KEYED.map(([k]) => `
  * read again. With 16 MB the cache grew for the first ~50 000 events, each new page a fresh
  * allocation the kernel faulted in, and then held ~16 MB that nothing reads (docs/benchmarks.md,
  * "The audit writer's page cache"). 256 pages (1 MB at 4 KB) hold what a batch with ~200 distinct
- * key values touches; past that, pages come back from the operating system's file cache, and a
- * transaction larger than the cache spills its pages to the WAL before it commits.
+ * key values touches; past that, pages come back from the operating system's file cache. The
+ * thread's transactions are batches of at most 256 events (~27 pages) and retention chunks; one
+ * larger than the cache would spill its pages to the WAL before it commits.
  * @see https://www.sqlite.org/pragma.html#pragma_cache_size
  */
 export const WRITER_CACHE_PAGES = 256;
