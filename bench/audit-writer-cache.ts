@@ -21,15 +21,12 @@ import { openDatabase } from '../src/storage/sqlite/database.ts';
 import { migrateAudit } from '../src/audit/sqlite-sink.ts';
 import { createBatchWriter, openWriterConnection, WRITER_CACHE_PAGES } from '../src/audit/sqlite-batches.ts';
 import { sqliteDriver } from '../src/storage/sqlite/driver.ts';
+import { countOption } from './fixtures/mcp-load.ts';
 import { median } from './fixtures/median.ts';
 import { auditRows } from './fixtures/audit-rows.ts';
 
-const option = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(name);
-  return i === -1 ? fallback : Number(process.argv[i + 1]);
-};
-const ROUNDS = option('--rounds', 5);
-const BATCHES = option('--batches', 800);
+const ROUNDS = countOption('--rounds', 5);
+const BATCHES = countOption('--batches', 800);
 const WINDOW = 200;
 const CACHES = { 'shipped (WRITER_CACHE_PAGES)': String(WRITER_CACHE_PAGES), 'better-sqlite3 default (16 MB)': '-16000' } as const;
 
@@ -39,7 +36,6 @@ interface Result {
   faultsLast: number;
   cpuUsPerEvent: number;
 }
-
 
 const minorFaults = (): number => {
   const stat = readFileSync('/proc/thread-self/stat', 'utf8');
