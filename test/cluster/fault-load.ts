@@ -12,14 +12,30 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 export type Op = 'tools/call' | 'sign-in' | 'refresh' | 'registration';
 export interface Outcome { op: Op; start: number; end: number; ok: boolean; error?: string }
 
+/** The longest a load runs when nobody stops it: the test runner's per-test limit (scripts/test.mjs). */
+const MAX_LOAD_MS = 120_000;
+
+export interface MixedLoad {
+  outcomes: Outcome[];
+  /** Ends every loop and waits for the requests in flight; safe to call again (from an `after` hook). */
+  stop(): Promise<void>;
+}
+
 /**
  * Mixed load until `stop()` says so: one tool-call session per instance (reopened on failure),
  * sign-ins with a registered client, a refresh chain and registrations, all but the tool calls
  * through nginx. Every request's outcome is recorded with its start and end time.
+ *
+ * A test that fails before it calls `stop()` must not leave the loops running: they would retry
+ * against a cluster its `after` hook stopped, forever, and the test file would never end. So the
+ * tests stop the load in `after` too, and the loops end by themselves after `MAX_LOAD_MS`.
  */
-export function mixedLoad(cluster: Cluster, o: { accessToken: string; clientId: string; refreshToken: string; addressBase: number }) {
+export function mixedLoad(cluster: Cluster, o: { accessToken: string; clientId: string; refreshToken: string; addressBase: number }): MixedLoad {
   const outcomes: Outcome[] = [];
-  let stopped = false;
+  const deadline = Date.now() + MAX_LOAD_MS;
+  let halted = false;
+  // Read by every loop before each request.
+  const stoppedNow = () => halted || Date.now() > deadline;
   const timed = async (op: Op, f: () => Promise<unknown>) => {
     const start = Date.now();
     try {
@@ -34,19 +50,19 @@ export function mixedLoad(cluster: Cluster, o: { accessToken: string; clientId: 
   };
   const resource = `${cluster.front}/mcp`;
   const caller = async (i: number) => {
-    while (!stopped) {
+    while (!stoppedNow()) {
       const client = new Client({ name: `outage-${i}`, version: '1.0.0' });
       if (!await timed('tools/call', () => client.connect(new StreamableHTTPClientTransport(new URL(`${cluster.instances[i]!.url}/mcp`), { authProvider: { token: async () => o.accessToken } })))) continue;
-      while (!stopped && await timed('tools/call', () => client.callTool({ name: 'echo', arguments: { message: 'x' } })));
+      while (!stoppedNow() && await timed('tools/call', () => client.callTool({ name: 'echo', arguments: { message: 'x' } })));
       await client.close().catch(() => {});
     }
   };
   const signer = async () => {
-    while (!stopped) await timed('sign-in', () => obtainTokens({ issuer: cluster.front, resource, scope: 'notes:read', username: 'alice', password: CLUSTER_PASSWORD, clientId: o.clientId }));
+    while (!stoppedNow()) await timed('sign-in', () => obtainTokens({ issuer: cluster.front, resource, scope: 'notes:read', username: 'alice', password: CLUSTER_PASSWORD, clientId: o.clientId }));
   };
   let refreshToken = o.refreshToken;
   const refresher = async () => {
-    while (!stopped) {
+    while (!stoppedNow()) {
       const ok = await timed('refresh', async () => {
         refreshToken = (await refreshTokens({ issuer: cluster.front, clientId: o.clientId, refreshToken, resource })).refresh_token!;
       });
@@ -62,7 +78,7 @@ export function mixedLoad(cluster: Cluster, o: { accessToken: string; clientId: 
   };
   const agents: Agent[] = [];
   const registrar = async () => {
-    for (let n = 0; !stopped; n++) {
+    for (let n = 0; !stoppedNow(); n++) {
       // A fresh loopback source address every 15 registrations: under the limit of 20 per minute.
       if (n % 15 === 0) agents.push(new Agent({ localAddress: `127.0.${o.addressBase}.${1 + n / 15}` }));
       await timed('registration', async () => {
@@ -76,12 +92,16 @@ export function mixedLoad(cluster: Cluster, o: { accessToken: string; clientId: 
     }
   };
   const running = [...cluster.instances.map((_, i) => caller(i)), signer(), refresher(), registrar()];
+  let stopping: Promise<void> | undefined;
   return {
     outcomes,
-    async stop() {
-      stopped = true;
-      await Promise.all(running);
-      for (const a of agents) await a.close();
+    stop() {
+      halted = true;
+      stopping ??= (async () => {
+        await Promise.all(running);
+        for (const a of agents) await a.close();
+      })();
+      return stopping;
     },
   };
 }

@@ -17,7 +17,7 @@ import { postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
 import { redisUnavailable } from '../helpers/redis.ts';
 import { cuttableProxy } from '../helpers/tcp-proxy.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-import { describeTally, mixedLoad, sleep, tally } from './fault-load.ts';
+import { describeTally, mixedLoad, sleep, tally, type MixedLoad } from './fault-load.ts';
 
 const skip = nginxUnavailable() ?? await postgresUnavailable() ?? await redisUnavailable();
 
@@ -25,6 +25,7 @@ describe('PostgreSQL cut for 5 s under load (a restart as the instances see it),
   let upstream: HttpUpstreamFixture;
   let proxy: Awaited<ReturnType<typeof cuttableProxy>>;
   let cluster: Cluster;
+  let loadStarted: MixedLoad | undefined;
 
   before(async () => {
     upstream = await startHttpUpstream();
@@ -32,6 +33,8 @@ describe('PostgreSQL cut for 5 s under load (a restart as the instances see it),
     cluster = await startCluster({ upstreamUrl: upstream.url, postgresUrl: proxy.url, dirPrefix: 'warden-fault-postgres-', extra: { trustProxy: { hops: 1 } } });
   });
   after(async () => {
+    // First the load: a test that failed midway left it running (test/cluster/fault-load.ts).
+    await loadStarted?.stop();
     await cluster?.stop();
     await proxy?.close();
     await upstream?.close();
@@ -45,6 +48,7 @@ describe('PostgreSQL cut for 5 s under load (a restart as the instances see it),
     const chain = await obtainTokens({ issuer: cluster.front, resource, scope: 'notes:read', username: 'alice', password: CLUSTER_PASSWORD, clientId });
     const pids = cluster.instances.map((i) => i.child.pid);
     const load = mixedLoad(cluster, { accessToken: tokens.access_token, clientId, refreshToken: chain.refresh_token!, addressBase: 50 });
+    loadStarted = load;
     const t0 = Date.now();
     await sleep(2000);
     const cut = Date.now();

@@ -19,7 +19,7 @@ import { obtainTokens, registerPublicClient } from '../helpers/oauth.ts';
 import { postgresUnavailable } from '../helpers/postgres.ts';
 import { redisUnavailable } from '../helpers/redis.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-import { describeTally, mixedLoad, sleep, tally } from './fault-load.ts';
+import { describeTally, mixedLoad, sleep, tally, type MixedLoad } from './fault-load.ts';
 
 const skip = nginxUnavailable() ?? await postgresUnavailable() ?? await redisUnavailable();
 
@@ -28,6 +28,7 @@ describe('Redis down for 10 s under load, then back: no errors, recovery without
   let redisDir: string;
   let redis: OwnRedis;
   let cluster: Cluster;
+  let loadStarted: MixedLoad | undefined;
 
   before(async () => {
     upstream = await startHttpUpstream();
@@ -36,6 +37,8 @@ describe('Redis down for 10 s under load, then back: no errors, recovery without
     cluster = await startCluster({ upstreamUrl: upstream.url, redisUrl: redis.url, dirPrefix: 'warden-fault-redis-', extra: { trustProxy: { hops: 1 } } });
   });
   after(async () => {
+    // First the load: a test that failed midway left it running (test/cluster/fault-load.ts).
+    await loadStarted?.stop();
     await cluster?.stop();
     await redis?.stop();
     await upstream?.close();
@@ -50,6 +53,7 @@ describe('Redis down for 10 s under load, then back: no errors, recovery without
     const chain = await obtainTokens({ issuer: cluster.front, resource, scope: 'notes:read', username: 'alice', password: CLUSTER_PASSWORD, clientId });
     const pids = cluster.instances.map((i) => i.child.pid);
     const load = mixedLoad(cluster, { accessToken: tokens.access_token, clientId, refreshToken: chain.refresh_token!, addressBase: 40 });
+    loadStarted = load;
     const t0 = Date.now();
     await sleep(2000);
     const down = Date.now();
@@ -58,7 +62,14 @@ describe('Redis down for 10 s under load, then back: no errors, recovery without
     const up = Date.now();
     await redis.start();
     // Reconnection backs off to at most 5 s (docs/deployment.md): wait for every instance to say so.
-    await waitFor(() => cluster.instances.every((i) => /redis_recovered/.test(i.log())), 'redis_recovered from every instance', { timeoutMs: 30_000 });
+    await waitFor(() => cluster.instances.every((i) => /redis_recovered/.test(i.log())), 'redis_recovered from every instance', { timeoutMs: 30_000 }).catch((err: Error) => {
+      // Say which instance did not recover, with what it last logged about Redis.
+      const state = cluster.instances.map((i) => {
+        const lines = i.log().split('\n').filter((l) => /"component":"redis"/.test(l)).slice(-3);
+        return `instance ${i.index}${/redis_recovered/.test(i.log()) ? ' recovered' : ' not recovered'}:\n  ${lines.join('\n  ')}`;
+      });
+      throw new Error(`${err.message}\n${state.join('\n')}`);
+    });
     const recovered = Date.now();
     await sleep(2000);
     await load.stop();
