@@ -57,14 +57,13 @@ export function createRedisKeyNotices(connection: RedisConnection, logger: Logge
   const channel = connection.key(KEY_NOTICE_CHANNEL);
   const listeners = new Set<(notice: KeyNotice) => void>();
   const log = logger.child({ component: 'redis-key-notices' });
-  // Queued on the subscriber until its first connection; node-redis subscribes again after each reconnect.
-  const ready = connection.subscriber.subscribe(channel, (message) => {
+  // Queued on the subscriber until its first connection, sent again until Redis confirms it; node-redis subscribes again after each reconnect.
+  const ready = connection.subscribe(channel, (message) => {
     const notice = parseKeyNotice(message);
     if (!notice) return void log.warn({ event: 'key_notice_refused', channel }, 'a message on the signing-keys channel is not a key notice; ignored');
     for (const listener of listeners) listener(notice);
-  }).catch((err: unknown) => {
-    if (!connection.subscriber.isOpen) return;
-    log.warn({ event: 'key_notice_subscribe_failed', reason: describeError(err).message }, 'subscribing to key notices failed; rotations reach this instance at its next key check');
+  }, (err) => {
+    log.warn({ event: 'key_notice_subscribe_failed', reason: describeError(err).message }, 'subscribing to key notices failed; trying again, and until then rotations reach this instance at its next key check');
   });
   return {
     ready,

@@ -7,6 +7,12 @@
  *   Redis down; what Redis carries degrades as docs/deployment.md ("Scale-out") says.
  * - Each connection reconnects forever with exponential backoff (100 ms doubling, at most 5 s,
  *   with jitter so a fleet does not reconnect in step); the subscriber subscribes again itself.
+ * - A Redis that stops answering is an outage too, not only one that refuses connections: a
+ *   frozen server, or a network path that drops packets, keeps the TCP connection open and
+ *   silent, and node-redis alone would wait on it for ever (its connect timeout ends at the TCP
+ *   connect; a handshake sent after it, or a command, is never given up on). So each connection
+ *   pings Redis every `pingIntervalMs`, and one over which nothing has passed for
+ *   `silenceTimeoutMs` is dropped and reconnected like any other lost connection.
  * - Commands fail at once while disconnected (no offline queue): a caller on a request path never
  *   waits for an outage to end, it takes its fallback.
  * - One warning when an outage starts and one info line when both connections are back, whatever
@@ -21,8 +27,16 @@ export type RedisClient = ReturnType<typeof createClient>;
 export interface RedisConnection {
   /** Runs commands; fails at once while disconnected. */
   readonly client: RedisClient;
-  /** For SUBSCRIBE only; its subscriptions survive reconnects. */
+  /** For SUBSCRIBE only, through `subscribe`; its subscriptions survive reconnects. */
   readonly subscriber: RedisClient;
+  /**
+   * SUBSCRIBE that holds until Redis confirms it. node-redis keeps a channel's listener (and
+   * subscribes it again after each reconnect) only once Redis has answered the SUBSCRIBE; one lost
+   * with its connection is dropped for good. So a failed SUBSCRIBE is sent again once the
+   * subscriber is ready, backing off like a reconnect. `onFailure` hears each failed attempt.
+   * Settles after the first attempt, either way: start-up never waits for Redis.
+   */
+  subscribe(channel: string, listener: (message: string) => void, onFailure: (err: unknown) => void): Promise<void>;
   /** `keyPrefix` + name: every key and channel of this deployment. */
   key(name: string): string;
   /** True while both connections are up. */
@@ -36,6 +50,14 @@ export interface RedisConnectionOptions {
   logger: Logger;
   /** Longest wait between reconnect attempts, ms (default 5000). */
   maxBackoffMs?: number;
+  /** How often a ready connection pings Redis, ms (default 5000). */
+  pingIntervalMs?: number;
+  /**
+   * A connection over which nothing has passed for this long is dropped and reconnected, ms
+   * (default 15 000). Longer than `pingIntervalMs`, so a connection whose pings are
+   * answered never reaches it; a handshake or a ping left unanswered does.
+   */
+  silenceTimeoutMs?: number;
 }
 
 /** Delay before reconnect attempt `retries` (0-based): 100 ms doubling up to `maxMs`, ±20% jitter. */
@@ -58,14 +80,22 @@ export function describeRedisUrl(url: string): string {
  * Opens the connections in the background and returns at once.
  * @see https://redis.io/docs/latest/develop/interact/pubsub/ (a subscribed RESP2 connection runs only SUBSCRIBE-family commands)
  */
-export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 5000 }: RedisConnectionOptions): RedisConnection {
+export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 5000, pingIntervalMs = 5000, silenceTimeoutMs = 15_000 }: RedisConnectionOptions): RedisConnection {
+  if (!(silenceTimeoutMs > pingIntervalMs)) throw new RangeError('silenceTimeoutMs must be longer than pingIntervalMs, or idle connections would be dropped between pings');
   const where = describeRedisUrl(url);
   const log = logger.child({ component: 'redis' });
   const options = {
     url,
     disableOfflineQueue: true,
+    // PING is one of the commands a RESP2 connection in subscribed mode may send, so the
+    // subscriber pings too (https://redis.io/docs/latest/commands/ping/).
+    pingInterval: pingIntervalMs,
     socket: {
       connectTimeout: 2000,
+      // node-redis arms this once the TCP connection is up (Node's socket inactivity timeout): a
+      // handshake or a PING that gets no answer ends the connection, and the reconnect strategy
+      // takes over.
+      socketTimeout: silenceTimeoutMs,
       reconnectStrategy: (retries: number) => reconnectDelayMs(retries, maxBackoffMs),
     },
   };
@@ -94,9 +124,27 @@ export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 500
     c.connect().catch(onError);
   }
 
+  const subscribe = (channel: string, listener: (message: string) => void, onFailure: (err: unknown) => void): Promise<void> => {
+    let failures = 0;
+    const attempt = (): Promise<void> => subscriber.subscribe(channel, listener).then(() => { failures = 0; }, (err: unknown) => {
+      // Closed (before it ever connected, or since): nothing to keep.
+      if (closed || !subscriber.isOpen) return;
+      onFailure(err);
+      // Backed off even when the subscriber is still ready (Redis refused the command itself, an
+      // ACL for one): no loop of refused SUBSCRIBEs.
+      setTimeout(() => {
+        if (closed) return;
+        if (subscriber.isReady) void attempt();
+        else subscriber.once('ready', () => { if (!closed) void attempt(); });
+      }, reconnectDelayMs(failures++, maxBackoffMs)).unref();
+    });
+    return attempt();
+  };
+
   return {
     client,
     subscriber,
+    subscribe,
     key: (name) => `${keyPrefix}${name}`,
     isReady,
     async close() {

@@ -57,14 +57,13 @@ export function createRedisRevocationBus(connection: RedisConnection, logger: Lo
   const deliver = (event: RevocationEvent) => {
     for (const listener of listeners) listener(event);
   };
-  // Queued on the subscriber until its first connection; node-redis subscribes again after each reconnect.
-  const ready = connection.subscriber.subscribe(channel, (message) => {
+  // Queued on the subscriber until its first connection, sent again until Redis confirms it; node-redis subscribes again after each reconnect.
+  const ready = connection.subscribe(channel, (message) => {
     const event = parseRevocationMessage(message);
     if (event) deliver(event);
     else log.warn({ event: 'revocation_message_refused', channel }, 'a message on the revocation channel is not a revocation; ignored');
-  }).catch((err: unknown) => {
-    if (!connection.subscriber.isOpen) return; // closed before it ever connected: nothing to report
-    log.warn({ event: 'revocation_subscribe_failed', reason: describeError(err).message }, 'subscribing to the revocation channel failed; revocations from other instances arrive through the database only');
+  }, (err) => {
+    log.warn({ event: 'revocation_subscribe_failed', reason: describeError(err).message }, 'subscribing to the revocation channel failed; trying again, and until then revocations from other instances arrive through the database only');
   });
   return {
     ready,

@@ -219,15 +219,14 @@ export function createSessionDirectory(connection: RedisConnection, { instanceUr
   };
   connection.client.on('ready', onReady);
 
-  const ready = connection.subscriber.subscribe(channel, (message) => {
+  const ready = connection.subscribe(channel, (message) => {
     if (!isSessionId(message)) {
       log.warn({ event: 'session_message_refused', channel }, 'a message on the ended-sessions channel is not a session ID; ignored');
       return;
     }
     for (const l of ended) l(message);
-  }).catch((err: unknown) => {
-    if (!connection.subscriber.isOpen) return;
-    log.warn({ event: 'session_subscribe_failed', reason: describeError(err).message }, 'subscribing to ended sessions failed; adopted copies end at their idle timeout');
+  }, (err) => {
+    log.warn({ event: 'session_subscribe_failed', reason: describeError(err).message }, 'subscribing to ended sessions failed; trying again, and until then adopted copies end at their idle timeout');
   });
 
   return {

@@ -55,8 +55,8 @@ describe('revocation messages are parsed at the edge', () => {
 describe('the Redis revocation bus', { skip: await redisUnavailable() }, () => {
   const open: RedisConnection[] = [];
   const proxies: Array<{ close(): Promise<void> }> = [];
-  const connect = (keyPrefix: string, url = TEST_REDIS_URL, logger = silentLogger) => {
-    const c = openRedisConnection({ url, keyPrefix, logger, maxBackoffMs: 200 });
+  const connect = (keyPrefix: string, url = TEST_REDIS_URL, logger = silentLogger, timing: { pingIntervalMs?: number; silenceTimeoutMs?: number } = {}) => {
+    const c = openRedisConnection({ url, keyPrefix, logger, maxBackoffMs: 200, ...timing });
     open.push(c);
     return c;
   };
@@ -145,6 +145,67 @@ describe('the Redis revocation bus', { skip: await redisUnavailable() }, () => {
     const text = JSON.stringify(log.lines);
     assert.ok(!text.includes('s3cret-password'), 'the password in the URL is not logged');
     assert.equal(log.events('redis_unavailable').length, 1);
+  });
+
+  it('a Redis that stops answering is an outage too: a connection silent past the silence timeout is dropped with one warning, and once Redis answers again both connections are back and the subscription resumes', async () => {
+    const prefix = testKeyPrefix();
+    const proxy = await cuttableProxy(TEST_REDIS_URL);
+    proxies.push(proxy);
+    const log = capturingLogger();
+    const conn = connect(prefix, proxy.url, log.logger, { pingIntervalMs: 100, silenceTimeoutMs: 400 });
+    const b = createRedisRevocationBus(conn, log.logger);
+    await b.ready;
+    const heard: RevocationEvent[] = [];
+    b.subscribe((e) => heard.push(e));
+    const peer = createRedisRevocationBus(connect(prefix), silentLogger);
+    await peer.ready;
+    await waitFor(() => conn.isReady(), 'B connected');
+    // Idle but answered: pings keep both connections open well past the silence timeout.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(log.events('redis_unavailable').length, 0, 'an idle connection whose pings are answered is not dropped');
+    assert.ok(conn.isReady());
+
+    proxy.freeze();
+    await waitFor(() => log.events('redis_unavailable').length === 1, 'the silent connection to be given up', { timeoutMs: 5000 });
+    assert.match(String(log.events('redis_unavailable')[0]!.reason), /timeout/i);
+    proxy.restore();
+    await waitFor(() => log.events('redis_recovered').length === 1, 'one recovery line');
+    assert.ok(conn.isReady());
+    await waitFor(async () => {
+      await peer.publish(event('after-silence'));
+      return heard.some((e) => e.id === 'after-silence');
+    }, 'B to hear revocations again', { intervalMs: 50 });
+    assert.equal(log.events('redis_unavailable').length, 1, 'one warning for the outage');
+  });
+
+  it('a handshake Redis never answers does not hold the connection for ever, and a SUBSCRIBE lost with that connection is sent again: revocations arrive once Redis answers', async () => {
+    const prefix = testKeyPrefix();
+    const proxy = await cuttableProxy(TEST_REDIS_URL);
+    proxies.push(proxy);
+    // Accepted and never answered, from the first connection on.
+    proxy.freeze();
+    const log = capturingLogger();
+    const conn = connect(prefix, proxy.url, log.logger, { pingIntervalMs: 100, silenceTimeoutMs: 400 });
+    const b = createRedisRevocationBus(conn, log.logger);
+    const heard: RevocationEvent[] = [];
+    b.subscribe((e) => heard.push(e));
+    // Opening still does not wait: `ready` settles once the first SUBSCRIBE has failed.
+    await b.ready;
+    assert.equal(log.events('revocation_subscribe_failed').length, 1);
+    assert.equal(conn.isReady(), false);
+
+    proxy.restore();
+    await waitFor(() => conn.isReady(), 'B connected once Redis answers');
+    const peer = createRedisRevocationBus(connect(prefix), silentLogger);
+    await peer.ready;
+    await waitFor(async () => {
+      await peer.publish(event('after-handshake'));
+      return heard.some((e) => e.id === 'after-handshake');
+    }, 'B subscribed after all', { intervalMs: 50 });
+  });
+
+  it('the silence timeout must be longer than the ping interval, or idle connections would be dropped between pings', () => {
+    assert.throws(() => openRedisConnection({ url: TEST_REDIS_URL, keyPrefix: testKeyPrefix(), logger: silentLogger, pingIntervalMs: 500, silenceTimeoutMs: 500 }), RangeError);
   });
 
   it('RFC 7009 §2.1: a token revoked on instance A is refused by instance B within 1 s through Redis alone (separate Stores, no periodic read)', async (t) => {
