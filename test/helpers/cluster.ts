@@ -15,6 +15,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -250,10 +251,29 @@ export interface OwnRedis {
 export async function startOwnRedis(dir: string): Promise<OwnRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
+  const logFile = join(dir, 'redis-server.log');
   const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-    children.add(child);
+    const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', logFile], { stdio: 'ignore' });
+    child = c;
+    children.add(c);
     await waitForPort(port);
+    // Something listening is not yet this Redis: had another process taken the port while it was
+    // down, redis-server would have failed to bind and the test would talk to that process. So
+    // this child must still run, and the port must answer PING as Redis does.
+    const pong = await new Promise<string>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      let reply = '';
+      s.setTimeout(2000, () => s.destroy());
+      s.on('data', (d) => { reply += d.toString('latin1'); if (reply.includes('\r\n')) s.end(); });
+      s.on('close', () => resolve(reply));
+      s.on('error', () => {});
+      s.write('PING\r\n');
+    });
+    if (c.exitCode !== null || c.signalCode !== null || pong !== '+PONG\r\n') {
+      let log = '';
+      try { log = readFileSync(logFile, 'utf8').slice(-1500); } catch { /* not written */ }
+      throw new Error(`redis-server on port ${port} did not start (exit ${c.exitCode ?? c.signalCode}, PING answered ${JSON.stringify(pong.slice(0, 80))}):\n${log}`);
+    }
   };
   const kill = async () => {
     const c = child;

@@ -9,9 +9,16 @@
  * the port (another test's warden or nginx). So the port is chosen below that range, where nothing
  * is handed out on its own. It is also checked free by binding it, which skips ports another
  * test's child holds.
+ *
+ * A port is also reserved for as long as the test process that chose it runs (a file named after
+ * it in the system's temp folder, holding that process's ID): a server a test stops and starts
+ * again on its port (an outage test's Redis, a killed instance) leaves it free meanwhile, and
+ * another test file's `freePort` must not choose it then.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const LOWEST = 20_000;
 
@@ -33,12 +40,57 @@ function canBind(port: number): Promise<boolean> {
   });
 }
 
-/** A port on 127.0.0.1 that nothing listens on now, outside the ephemeral range. */
+const RESERVATIONS = join(tmpdir(), 'mcp-warden-test-ports');
+const reserved = new Set<string>();
+process.once('exit', () => {
+  for (const file of reserved) {
+    try { unlinkSync(file); } catch { /* gone already */ }
+  }
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Reserves `port` for this process; false when a running process holds it. */
+function reserve(port: number): boolean {
+  mkdirSync(RESERVATIONS, { recursive: true });
+  const file = join(RESERVATIONS, String(port));
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      reserved.add(file);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(readFileSync(file, 'utf8'));
+      // Left by a process that ended without cleaning up (killed): take it over.
+      if (Number.isInteger(holder) && holder > 0 && alive(holder)) return false;
+      try { unlinkSync(file); } catch { /* another process took it over first */ }
+    }
+  }
+  return false;
+}
+
+function release(port: number): void {
+  const file = join(RESERVATIONS, String(port));
+  reserved.delete(file);
+  try { unlinkSync(file); } catch { /* gone already */ }
+}
+
+/** A port on 127.0.0.1 that nothing listens on now, outside the ephemeral range, reserved for this process. */
 export async function freePort(): Promise<number> {
   const highest = ephemeralStart() - 1;
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = LOWEST + Math.floor(Math.random() * (highest - LOWEST + 1));
+    if (!reserve(port)) continue;
     if (await canBind(port)) return port;
+    release(port);
   }
   throw new Error(`no free port between ${LOWEST} and ${highest}`);
 }
