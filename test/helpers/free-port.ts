@@ -58,7 +58,7 @@ function alive(pid: number): boolean {
 }
 
 /** Reserves `port` for this process; false when a running process holds it. */
-function reserve(port: number): boolean {
+export function reservePort(port: number): boolean {
   mkdirSync(RESERVATIONS, { recursive: true });
   const file = join(RESERVATIONS, String(port));
   for (let tries = 0; tries < 2; tries++) {
@@ -88,7 +88,7 @@ export async function freePort(): Promise<number> {
   const highest = ephemeralStart() - 1;
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = LOWEST + Math.floor(Math.random() * (highest - LOWEST + 1));
-    if (!reserve(port)) continue;
+    if (!reservePort(port)) continue;
     if (await canBind(port)) return port;
     release(port);
   }
