@@ -1,6 +1,8 @@
 /**
  * The one Redis connection of an instance (config `cluster.redis`): a command client and a
- * subscriber (RESP2 puts a subscribed connection in a mode where it runs nothing else).
+ * subscriber (over RESP2 a subscribed connection runs nothing but SUBSCRIBE-family commands and
+ * PING; node-redis speaks RESP3, where it could, but on a connection of their own messages never
+ * wait behind commands).
  *
  * Outage behaviour, the same for both:
  * - Opening never waits for Redis and never fails start-up: an instance starts, and serves, with
@@ -11,8 +13,11 @@
  *   frozen server, or a network path that drops packets, keeps the TCP connection open and
  *   silent, and node-redis alone would wait on it for ever (its connect timeout ends at the TCP
  *   connect; a handshake sent after it, or a command, is never given up on). So each connection
- *   pings Redis every `pingIntervalMs`, and one over which nothing has passed for
- *   `silenceTimeoutMs` is dropped and reconnected like any other lost connection.
+ *   pings Redis every `pingIntervalMs`, and is dropped and reconnected, like any other lost
+ *   connection, once Redis has not answered for `silenceTimeoutMs`: the subscriber when nothing
+ *   has passed either way for that long (a handshake included), the command client when no PING
+ *   has been answered for that long (it is written to all the time, and a write counts as
+ *   traffic to the socket's own timeout).
  * - Commands fail at once while disconnected (no offline queue): a caller on a request path never
  *   waits for an outage to end, it takes its fallback.
  * - One warning when an outage starts and one info line when both connections are back, whatever
@@ -33,8 +38,10 @@ export interface RedisConnection {
    * SUBSCRIBE that holds until Redis confirms it. node-redis keeps a channel's listener (and
    * subscribes it again after each reconnect) only once Redis has answered the SUBSCRIBE; one lost
    * with its connection is dropped for good. So a failed SUBSCRIBE is sent again once the
-   * subscriber is ready, backing off like a reconnect. `onFailure` hears each failed attempt.
-   * Settles after the first attempt, either way: start-up never waits for Redis.
+   * subscriber is ready, backing off like a reconnect. `onFailure` hears the first failure of a
+   * run of failed attempts (a refusal Redis repeats, an ACL for one, is reported once). Settles
+   * once the first attempt is answered or fails; while Redis has never been reached it waits in
+   * the subscriber's queue, so start-up must not wait for it.
    */
   subscribe(channel: string, listener: (message: string) => void, onFailure: (err: unknown) => void): Promise<void>;
   /** `keyPrefix` + name: every key and channel of this deployment. */
@@ -53,9 +60,9 @@ export interface RedisConnectionOptions {
   /** How often a ready connection pings Redis, ms (default 5000). */
   pingIntervalMs?: number;
   /**
-   * A connection over which nothing has passed for this long is dropped and reconnected, ms
-   * (default 15 000). Longer than `pingIntervalMs`, so a connection whose pings are
-   * answered never reaches it; a handshake or a ping left unanswered does.
+   * How long Redis may leave a connection unanswered before it is dropped and reconnected, ms
+   * (default 15 000). Longer than `pingIntervalMs`, so a connection whose pings are answered
+   * never reaches it; a handshake or a PING left unanswered does.
    */
   silenceTimeoutMs?: number;
 }
@@ -78,24 +85,27 @@ export function describeRedisUrl(url: string): string {
 
 /**
  * Opens the connections in the background and returns at once.
- * @see https://redis.io/docs/latest/develop/interact/pubsub/ (a subscribed RESP2 connection runs only SUBSCRIBE-family commands)
+ * @see https://redis.io/docs/latest/develop/interact/pubsub/ (a subscribed connection runs only SUBSCRIBE-family commands, and PING)
  */
 export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 5000, pingIntervalMs = 5000, silenceTimeoutMs = 15_000 }: RedisConnectionOptions): RedisConnection {
-  if (!(silenceTimeoutMs > pingIntervalMs)) throw new RangeError('silenceTimeoutMs must be longer than pingIntervalMs, or idle connections would be dropped between pings');
+  // 0 would mean no PING at all (node-redis), and idle connections would be dropped.
+  if (!(pingIntervalMs > 0 && silenceTimeoutMs > pingIntervalMs)) throw new RangeError('pingIntervalMs must be positive and silenceTimeoutMs longer, or idle connections would be dropped between pings');
   const where = describeRedisUrl(url);
   const log = logger.child({ component: 'redis' });
   const options = {
     url,
     disableOfflineQueue: true,
-    // PING is one of the commands a RESP2 connection in subscribed mode may send, so the
-    // subscriber pings too (https://redis.io/docs/latest/commands/ping/).
+    // PING is allowed on a subscribed connection too, so the subscriber pings as well
+    // (https://redis.io/docs/latest/commands/ping/).
     pingInterval: pingIntervalMs,
     socket: {
       connectTimeout: 2000,
       // node-redis arms this once the TCP connection is up (Node's socket inactivity timeout): a
-      // handshake or a PING that gets no answer ends the connection, and the reconnect strategy
-      // takes over.
+      // handshake, or a PING on an otherwise quiet connection, that gets no answer ends the
+      // connection.
       socketTimeout: silenceTimeoutMs,
+      // Our own strategy is what reconnects after that: node-redis' default gives up for good
+      // on a socket timeout.
       reconnectStrategy: (retries: number) => reconnectDelayMs(retries, maxBackoffMs),
     },
   };
@@ -124,14 +134,29 @@ export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 500
     c.connect().catch(onError);
   }
 
+  // The command client's PINGs must be answered (module comment). node-redis sends the next PING
+  // only once the last is answered, so a frozen server leaves `answeredAt` behind. The client
+  // holds no subscriptions, so dropping it is destroy() and connect() again.
+  let answeredAt = Date.now();
+  client.on('ready', () => { answeredAt = Date.now(); });
+  client.on('ping-interval', () => { answeredAt = Date.now(); });
+  const watchdog = setInterval(() => {
+    if (closed || !client.isReady || Date.now() - answeredAt <= silenceTimeoutMs) return;
+    onError(new Error(`no answer to PING within ${silenceTimeoutMs} ms`));
+    client.destroy();
+    answeredAt = Date.now();
+    client.connect().catch(onError);
+  }, Math.min(1000, pingIntervalMs));
+  watchdog.unref();
+
   const subscribe = (channel: string, listener: (message: string) => void, onFailure: (err: unknown) => void): Promise<void> => {
     let failures = 0;
     const attempt = (): Promise<void> => subscriber.subscribe(channel, listener).then(() => { failures = 0; }, (err: unknown) => {
       // Closed (before it ever connected, or since): nothing to keep.
       if (closed || !subscriber.isOpen) return;
-      onFailure(err);
-      // Backed off even when the subscriber is still ready (Redis refused the command itself, an
-      // ACL for one): no loop of refused SUBSCRIBEs.
+      if (failures === 0) onFailure(err);
+      // Backed off, at most `maxBackoffMs` apart, even when the subscriber is still ready (Redis
+      // refused the command itself, an ACL for one).
       setTimeout(() => {
         if (closed) return;
         if (subscriber.isReady) void attempt();
@@ -149,6 +174,7 @@ export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 500
     isReady,
     async close() {
       closed = true;
+      clearInterval(watchdog);
       for (const c of [client, subscriber]) {
         // destroy: do not wait for a server that may be gone.
         if (c.isOpen) c.destroy();
