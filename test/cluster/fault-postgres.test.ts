@@ -25,7 +25,7 @@ describe('PostgreSQL cut for 5 s under load (a restart as the instances see it),
   let upstream: HttpUpstreamFixture;
   let proxy: Awaited<ReturnType<typeof cuttableProxy>>;
   let cluster: Cluster;
-  let loadStarted: MixedLoad | undefined;
+  let runningLoad: MixedLoad | undefined;
 
   before(async () => {
     upstream = await startHttpUpstream();
@@ -34,7 +34,7 @@ describe('PostgreSQL cut for 5 s under load (a restart as the instances see it),
   });
   after(async () => {
     // First the load: a test that failed midway left it running (test/cluster/fault-load.ts).
-    await loadStarted?.stop();
+    await runningLoad?.stop();
     await cluster?.stop();
     await proxy?.close();
     await upstream?.close();
@@ -48,7 +48,7 @@ describe('PostgreSQL cut for 5 s under load (a restart as the instances see it),
     const chain = await obtainTokens({ issuer: cluster.front, resource, scope: 'notes:read', username: 'alice', password: CLUSTER_PASSWORD, clientId });
     const pids = cluster.instances.map((i) => i.child.pid);
     const load = mixedLoad(cluster, { accessToken: tokens.access_token, clientId, refreshToken: chain.refresh_token!, addressBase: 50 });
-    loadStarted = load;
+    runningLoad = load;
     const t0 = Date.now();
     await sleep(2000);
     const cut = Date.now();

@@ -28,7 +28,7 @@ describe('Redis down for 10 s under load, then back: no errors, recovery without
   let redisDir: string;
   let redis: OwnRedis;
   let cluster: Cluster;
-  let loadStarted: MixedLoad | undefined;
+  let runningLoad: MixedLoad | undefined;
 
   before(async () => {
     upstream = await startHttpUpstream();
@@ -38,7 +38,7 @@ describe('Redis down for 10 s under load, then back: no errors, recovery without
   });
   after(async () => {
     // First the load: a test that failed midway left it running (test/cluster/fault-load.ts).
-    await loadStarted?.stop();
+    await runningLoad?.stop();
     await cluster?.stop();
     await redis?.stop();
     await upstream?.close();
@@ -53,7 +53,7 @@ describe('Redis down for 10 s under load, then back: no errors, recovery without
     const chain = await obtainTokens({ issuer: cluster.front, resource, scope: 'notes:read', username: 'alice', password: CLUSTER_PASSWORD, clientId });
     const pids = cluster.instances.map((i) => i.child.pid);
     const load = mixedLoad(cluster, { accessToken: tokens.access_token, clientId, refreshToken: chain.refresh_token!, addressBase: 40 });
-    loadStarted = load;
+    runningLoad = load;
     const t0 = Date.now();
     await sleep(2000);
     const down = Date.now();

@@ -256,24 +256,27 @@ export async function startOwnRedis(dir: string): Promise<OwnRedis> {
     const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', logFile], { stdio: 'ignore' });
     child = c;
     children.add(c);
-    await waitForPort(port);
+    const failed = (why: string) => {
+      let log = '';
+      try { log = readFileSync(logFile, 'utf8').slice(-1500); } catch { /* not written */ }
+      return new Error(`redis-server on port ${port} did not start (${why}):\n${log}`);
+    };
+    const exited = new Promise<never>((_, reject) => c.once('exit', (code, signal) => reject(failed(`exited: ${code ?? signal}`))));
+    exited.catch(() => {});
+    await Promise.race([waitForPort(port), exited]);
     // Something listening is not yet this Redis: had another process taken the port while it was
     // down, redis-server would have failed to bind and the test would talk to that process. So
-    // this child must still run, and the port must answer PING as Redis does.
-    const pong = await new Promise<string>((resolve) => {
+    // the port must answer INFO as Redis does, with this child's process ID.
+    const info = await new Promise<string>((resolve) => {
       const s = connect(port, '127.0.0.1');
       let reply = '';
       s.setTimeout(2000, () => s.destroy());
-      s.on('data', (d) => { reply += d.toString('latin1'); if (reply.includes('\r\n')) s.end(); });
+      s.on('data', (d) => { reply += d.toString('latin1'); if (/process_id:\d+\r\n/.test(reply)) s.end(); });
       s.on('close', () => resolve(reply));
       s.on('error', () => {});
-      s.write('PING\r\n');
+      s.write('INFO server\r\n');
     });
-    if (c.exitCode !== null || c.signalCode !== null || pong !== '+PONG\r\n') {
-      let log = '';
-      try { log = readFileSync(logFile, 'utf8').slice(-1500); } catch { /* not written */ }
-      throw new Error(`redis-server on port ${port} did not start (exit ${c.exitCode ?? c.signalCode}, PING answered ${JSON.stringify(pong.slice(0, 80))}):\n${log}`);
-    }
+    if (!info.includes(`process_id:${c.pid}\r\n`)) throw failed(`port ${port} is not answered by this redis-server (process ${c.pid})`);
   };
   const kill = async () => {
     const c = child;

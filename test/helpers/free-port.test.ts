@@ -18,8 +18,11 @@ async function holder(): Promise<{ child: ChildProcess; port: number }> {
     process.stdin.resume();
     process.stdin.on('end', () => process.exit(0));
   `], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const [line] = await once(child.stdout!, 'data') as [Buffer];
-  return { child, port: Number(line.toString().trim()) };
+  const line = await Promise.race([
+    once(child.stdout!, 'data').then(([data]) => String(data)),
+    once(child, 'exit').then(([code]) => { throw new Error(`the holder process exited (${code}) before printing its port`); }),
+  ]);
+  return { child, port: Number(line.trim()) };
 }
 
 describe('freePort', () => {

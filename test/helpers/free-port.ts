@@ -15,7 +15,8 @@
  * again on its port (an outage test's Redis, a killed instance) leaves it free meanwhile, and
  * another test file's `freePort` must not choose it then.
  */
-import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +41,8 @@ function canBind(port: number): Promise<boolean> {
   });
 }
 
-const RESERVATIONS = join(tmpdir(), 'mcp-warden-test-ports');
+// One folder per user: another user's would not be writable.
+const RESERVATIONS = join(tmpdir(), `mcp-warden-test-ports-${process.getuid?.() ?? 'user'}`);
 const reserved = new Set<string>();
 process.once('exit', () => {
   for (const file of reserved) {
@@ -57,24 +59,52 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Reserves `port` for this process; false when a running process holds it. */
+/** The process holding a reservation file; undefined when it names none that runs. */
+function holderOf(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8'));
+    return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reserves `port` for this process; false when another running process holds it.
+ * The file appears with its content in one step (written aside, then hard-linked into place, which
+ * fails if the name exists), so no process ever reads a reservation half written. A stale one (its
+ * process ended without removing it: killed) is renamed aside before it is judged, so of two
+ * processes taking it over at once only one moves it, and the other finds the port taken.
+ */
 export function reservePort(port: number): boolean {
   mkdirSync(RESERVATIONS, { recursive: true });
   const file = join(RESERVATIONS, String(port));
-  for (let tries = 0; tries < 2; tries++) {
-    try {
-      writeFileSync(file, String(process.pid), { flag: 'wx' });
-      reserved.add(file);
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = Number(readFileSync(file, 'utf8'));
-      // Left by a process that ended without cleaning up (killed): take it over.
-      if (Number.isInteger(holder) && holder > 0 && alive(holder)) return false;
-      try { unlinkSync(file); } catch { /* another process took it over first */ }
+  const mine = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(mine, String(process.pid));
+  try {
+    for (let tries = 0; tries < 2; tries++) {
+      try {
+        linkSync(mine, file);
+        reserved.add(file);
+        return true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        if (holderOf(file) !== undefined) return false;
+        const aside = `${mine}.stale`;
+        try { renameSync(file, aside); } catch { return false; }
+        // Between our read and the rename another process may have taken it over: put theirs back.
+        if (holderOf(aside) !== undefined) {
+          try { linkSync(aside, file); } catch { /* taken again meanwhile */ }
+          unlinkSync(aside);
+          return false;
+        }
+        unlinkSync(aside);
+      }
     }
+    return false;
+  } finally {
+    unlinkSync(mine);
   }
-  return false;
 }
 
 function release(port: number): void {

@@ -35,8 +35,10 @@ export async function cuttableProxy(targetUrl: string): Promise<CuttableProxy> {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
     s.on('error', () => s.destroy());
-    // Read and drop: nothing reaches the other side, and nothing comes back.
+    // Read and drop: nothing reaches the other side, and nothing comes back. (resume: a socket
+    // just unpiped is paused, and a 'data' listener alone would not make it flow again.)
     s.on('data', () => {});
+    s.resume();
   };
   const server: Server = createServer((client) => {
     if (!open) { client.destroy(); return; }
