@@ -24,7 +24,8 @@
  *   the number of failed attempts in between. Logs name the host and port, never the URL (it may
  *   carry a password).
  */
-import { createClient } from 'redis';
+import { performance } from 'node:perf_hooks';
+import { createClient, ErrorReply } from 'redis';
 import { describeError, type Logger } from '../log.ts';
 
 export type RedisClient = ReturnType<typeof createClient>;
@@ -127,25 +128,40 @@ export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 500
     if (down) log.info({ event: 'redis_recovered', redis: where }, 'Redis reachable again');
     down = false;
   };
+  // The command client's PINGs must be answered (module comment). node-redis sends the next PING
+  // only once the last is answered, so a frozen server leaves `answeredAt` behind.
+  let answeredAt = performance.now();
   for (const c of [client, subscriber]) {
     // Without an 'error' listener node-redis' errors would be thrown as unhandled: never crash.
-    c.on('error', onError);
+    c.on('error', (err: unknown) => {
+      // An error reply on a ready connection is Redis answering (BUSY while a script runs, a
+      // refused command), not an outage; on one that is not ready (a refused handshake: a wrong
+      // password) it is one.
+      if (err instanceof ErrorReply && c.isReady) {
+        if (c === client) answeredAt = performance.now();
+        return;
+      }
+      onError(err);
+    });
     c.on('ready', onReady);
     c.connect().catch(onError);
   }
 
-  // The command client's PINGs must be answered (module comment). node-redis sends the next PING
-  // only once the last is answered, so a frozen server leaves `answeredAt` behind. The client
-  // holds no subscriptions, so dropping it is destroy() and connect() again.
-  let answeredAt = Date.now();
-  client.on('ready', () => { answeredAt = Date.now(); });
-  client.on('ping-interval', () => { answeredAt = Date.now(); });
+  // The client holds no subscriptions, so dropping it is destroy() and connect() again.
+  client.on('ready', () => { answeredAt = performance.now(); });
+  client.on('ping-interval', () => { answeredAt = performance.now(); });
+  const overdue = () => !closed && client.isReady && performance.now() - answeredAt > silenceTimeoutMs;
   const watchdog = setInterval(() => {
-    if (closed || !client.isReady || Date.now() - answeredAt <= silenceTimeoutMs) return;
-    onError(new Error(`no answer to PING within ${silenceTimeoutMs} ms`));
-    client.destroy();
-    answeredAt = Date.now();
-    client.connect().catch(onError);
+    if (!overdue()) return;
+    // After a stalled event loop, timers run before what arrived meanwhile is read: look again
+    // once the poll phase has run (setImmediate), so a PONG already received counts.
+    setImmediate(() => {
+      if (!overdue()) return;
+      onError(new Error(`no answer to PING within ${silenceTimeoutMs} ms`));
+      client.destroy();
+      answeredAt = performance.now();
+      client.connect().catch(onError);
+    });
   }, Math.min(1000, pingIntervalMs));
   watchdog.unref();
 

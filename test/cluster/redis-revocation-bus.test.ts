@@ -5,6 +5,9 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createClient } from 'redis';
 import { createRevocationList, revocationHorizonMs, type RevocationEvent } from '../../src/authorization-server/revocation.ts';
@@ -13,6 +16,7 @@ import { describeRedisUrl, openRedisConnection, reconnectDelayMs, type RedisConn
 import { createRedisRevocationBus, parseRevocationMessage, REVOCATION_CHANNEL } from '../../src/cluster/revocation-bus.ts';
 import { createLogger, silentLogger } from '../../src/log.ts';
 import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
+import { startOwnRedis } from '../helpers/cluster.ts';
 import { cuttableProxy } from '../helpers/tcp-proxy.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
@@ -224,11 +228,45 @@ describe('the Redis revocation bus', { skip: await redisUnavailable() }, () => {
       return heard.some((e) => e.id === 'after-handshake');
     }, 'B subscribed after all', { intervalMs: 50 });
     // A second revocation, once the first is in: heard once, not once per attempt to subscribe.
-    const before = heard.length;
     await peer.publish(event('exactly-once'));
-    await waitFor(() => heard.length > before, 'the second revocation');
+    await waitFor(() => heard.some((e) => e.id === 'exactly-once'), 'the second revocation');
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(heard.filter((e) => e.id === 'exactly-once').length, 1);
+  });
+
+  it('a Redis busy with a long script answers PING with an error: that is an answer, not an outage (no warning, neither connection dropped)', async () => {
+    // A redis-server of the test's own: a busy script blocks every client of that server.
+    const dir = mkdtempSync(join(tmpdir(), 'warden-busy-redis-'));
+    const own = await startOwnRedis(dir);
+    const raw = createClient({ url: own.url });
+    let opened: RedisConnection | undefined;
+    try {
+      await raw.connect();
+      await raw.configSet('busy-reply-threshold', '100');
+      const log = capturingLogger();
+      // Not through connect(): closed here, with the Redis it uses.
+      const conn = openRedisConnection({ url: own.url, keyPrefix: testKeyPrefix(), logger: log.logger, maxBackoffMs: 200, ...silence });
+      opened = conn;
+      const bus = createRedisRevocationBus(conn, log.logger);
+      await bus.ready;
+      await waitFor(() => conn.isReady(), 'connected');
+      let pongs = 0;
+      conn.client.on('ping-interval', () => { pongs += 1; });
+      const busyErrors: string[] = [];
+      for (const c of [conn.client, conn.subscriber]) c.on('error', (err: Error) => busyErrors.push(err.message));
+      // Busy for longer than the silence timeout, answering every other client -BUSY.
+      const script = "local t = redis.call('TIME'); local stop = tonumber(t[1]) * 1000000 + tonumber(t[2]) + ARGV[1] * 1000; repeat t = redis.call('TIME') until tonumber(t[1]) * 1000000 + tonumber(t[2]) >= stop; return 1";
+      await raw.eval(script, { arguments: [String(silence.silenceTimeoutMs + 1500)] });
+      await waitFor(() => pongs > 0, 'a PING answered after the script');
+      assert.ok(busyErrors.some((m) => /BUSY/.test(m)), `PINGs were answered BUSY meanwhile (errors seen: ${busyErrors.join(' | ')})`);
+      assert.deepEqual(log.events('redis_unavailable'), [], 'no outage reported');
+      assert.ok(conn.isReady(), 'both connections kept');
+    } finally {
+      await opened?.close();
+      await raw.quit().catch(() => {});
+      await own.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the ping interval must be positive and the silence timeout longer, or idle connections would be dropped between pings', () => {
