@@ -261,7 +261,11 @@ export async function startOwnRedis(dir: string): Promise<OwnRedis> {
       try { log = readFileSync(logFile, 'utf8').slice(-1500); } catch { /* not written */ }
       return new Error(`redis-server on port ${port} did not start (${why}):\n${log}`);
     };
-    const exited = new Promise<never>((_, reject) => c.once('exit', (code, signal) => reject(failed(`exited: ${code ?? signal}`))));
+    const exited = new Promise<never>((_, reject) => {
+      c.once('exit', (code, signal) => reject(failed(`exited: ${code ?? signal}`)));
+      // Not installed: no 'exit', only 'error'.
+      c.once('error', (err) => reject(failed(err.message)));
+    });
     exited.catch(() => {});
     await Promise.race([waitForPort(port), exited]);
     // Something listening is not yet this Redis: had another process taken the port while it was
@@ -276,7 +280,10 @@ export async function startOwnRedis(dir: string): Promise<OwnRedis> {
       s.on('error', () => {});
       s.write('INFO server\r\n');
     });
-    if (!info.includes(`process_id:${c.pid}\r\n`)) throw failed(`port ${port} is not answered by this redis-server (process ${c.pid})`);
+    if (!info.includes(`process_id:${c.pid}\r\n`)) {
+      c.kill('SIGKILL');
+      throw failed(`port ${port} is not answered by this redis-server (process ${c.pid})`);
+    }
   };
   const kill = async () => {
     const c = child;
