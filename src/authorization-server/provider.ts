@@ -11,6 +11,7 @@ import type { Config, EmbeddedAuthorizationServerConfig } from '../config/schema
 import type { UserStore } from '../users/user-store.ts';
 import type { Store } from '../storage/store.ts';
 import { createAdapterClass } from './adapter.ts';
+import { generateClientId } from './client-id.ts';
 import { verifyClientSecret } from './client-secret.ts';
 import { createOutboundFetch, enableAllowedOriginClientIds, isFetchableClientId, isUrlClientId } from './client-id-metadata-document.ts';
 import { AuthorizationServerError, fromOidcProviderError, renderAuthorizationServerError } from './errors.ts';
@@ -285,7 +286,7 @@ export function createProvider(o: ProviderOptions): Provider {
       rpInitiatedLogout: { enabled: false },
       userinfo: { enabled: false },
       // RFC 7591; MCP 2025-11-25 §Dynamic Client Registration. No RFC 7592 management: secrets are hashed at rest.
-      registration: { enabled: embedded.dynamicClientRegistration, initialAccessToken: false, issueRegistrationAccessToken: false },
+      registration: { enabled: embedded.dynamicClientRegistration, initialAccessToken: false, issueRegistrationAccessToken: false, idFactory: () => generateClientId() },
       revocation: { enabled: true },
       introspection: {
         enabled: true,

@@ -23,6 +23,8 @@ describe('dynamic client registration (RFC 7591)', () => {
     assert.equal(res.headers.get('cache-control'), 'no-store');
     const client = await oauth.processDynamicClientRegistrationResponse(res);
     assert.equal(client.application_type, 'native');
+    // 128 random bits, base64url, never a leading '-' (src/authorization-server/client-id.ts).
+    assert.match(client.client_id, /^[A-Za-z0-9][A-Za-z0-9_-]{21}$/);
     const t = await obtainTokens({ issuer: s.issuer, clientId: client.client_id, username: 'bob', password: TEST_PASSWORD, resource: s.resource, scope: 'notes:read' });
     assert.ok(t.access_token);
   });
