@@ -13,11 +13,11 @@
  *   frozen server, or a network path that drops packets, keeps the TCP connection open and
  *   silent, and node-redis alone would wait on it for ever (its connect timeout ends at the TCP
  *   connect; a handshake sent after it, or a command, is never given up on). So each connection
- *   pings Redis every `pingIntervalMs`, and is dropped and reconnected, like any other lost
- *   connection, once Redis has not answered for `silenceTimeoutMs`: the subscriber when nothing
- *   has passed either way for that long (a handshake included), the command client when no PING
- *   has been answered for that long (it is written to all the time, and a write counts as
- *   traffic to the socket's own timeout).
+ *   pings Redis `pingIntervalMs` after its last answer, and is dropped and reconnected, like any
+ *   other lost connection, once Redis has not answered for `silenceTimeoutMs`: the subscriber
+ *   when nothing has passed either way for that long (a handshake included), the command client
+ *   when no PING has been answered for that long (it is written to all the time, and a write
+ *   counts as traffic to the socket's own timeout). An error reply is an answer.
  * - Commands fail at once while disconnected (no offline queue): a caller on a request path never
  *   waits for an outage to end, it takes its fallback.
  * - One warning when an outage starts and one info line when both connections are back, whatever
@@ -58,7 +58,7 @@ export interface RedisConnectionOptions {
   logger: Logger;
   /** Longest wait between reconnect attempts, ms (default 5000). */
   maxBackoffMs?: number;
-  /** How often a ready connection pings Redis, ms (default 5000). */
+  /** How long after Redis last answered a PING a ready connection sends the next, ms (default 5000). */
   pingIntervalMs?: number;
   /**
    * How long Redis may leave a connection unanswered before it is dropped and reconnected, ms
