@@ -65,8 +65,9 @@ describe('Redis down for 10 s under load, then back: no errors, recovery without
     await waitFor(() => cluster.instances.every((i) => /redis_recovered/.test(i.log())), 'redis_recovered from every instance', { timeoutMs: 30_000 }).catch((err: Error) => {
       // Say which instance did not recover, with what it last logged about Redis.
       const state = cluster.instances.map((i) => {
-        const lines = i.log().split('\n').filter((l) => /"component":"redis"/.test(l)).slice(-3);
-        return `instance ${i.index}${/redis_recovered/.test(i.log()) ? ' recovered' : ' not recovered'}:\n  ${lines.join('\n  ')}`;
+        const log = i.log();
+        const lines = log.split('\n').filter((l) => /"component":"redis"/.test(l)).slice(-3);
+        return `instance ${i.index}${/redis_recovered/.test(log) ? ' recovered' : ' not recovered'}:\n  ${lines.join('\n  ')}`;
       });
       throw new Error(`${err.message}\n${state.join('\n')}`);
     });

@@ -211,11 +211,9 @@ describe('the Redis revocation bus', { skip: await redisUnavailable() }, () => {
     const heard: RevocationEvent[] = [];
     b.subscribe((e) => heard.push(e));
     // `ready` settles once the first SUBSCRIBE has failed: the handshake was given up.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      b.ready,
-      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('the unanswered handshake was never given up')), 15_000); }),
-    ]).finally(() => clearTimeout(timer));
+    let settled = false;
+    void b.ready.then(() => { settled = true; });
+    await waitFor(() => settled, 'the unanswered handshake to be given up', { timeoutMs: 15_000 });
     assert.equal(log.events('revocation_subscribe_failed').length, 1);
     assert.equal(conn.isReady(), false);
 

@@ -15,10 +15,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { createClient } from 'redis';
 import { freePort } from './free-port.ts';
 import { startNginx, waitForPort, type AccessLogLine, type Nginx } from './nginx.ts';
 import { TEST_POSTGRES_URL } from './postgres.ts';
@@ -271,15 +271,9 @@ export async function startOwnRedis(dir: string): Promise<OwnRedis> {
     // Something listening is not yet this Redis: had another process taken the port while it was
     // down, redis-server would have failed to bind and the test would talk to that process. So
     // the port must answer INFO as Redis does, with this child's process ID.
-    const info = await new Promise<string>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      let reply = '';
-      s.setTimeout(2000, () => s.destroy());
-      s.on('data', (d) => { reply += d.toString('latin1'); if (/process_id:\d+\r\n/.test(reply)) s.end(); });
-      s.on('close', () => resolve(reply));
-      s.on('error', () => {});
-      s.write('INFO server\r\n');
-    });
+    const probe = createClient({ url: `redis://127.0.0.1:${port}`, socket: { connectTimeout: 2000, reconnectStrategy: false } });
+    probe.on('error', () => {});
+    const info = await probe.connect().then(() => probe.info('server'), () => '').catch(() => '').finally(() => probe.destroy());
     if (!info.includes(`process_id:${c.pid}\r\n`)) {
       c.kill('SIGKILL');
       throw failed(`port ${port} is not answered by this redis-server (process ${c.pid})`);

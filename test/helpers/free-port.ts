@@ -44,6 +44,7 @@ function canBind(port: number): Promise<boolean> {
 // One folder per user: another user's would not be writable.
 const RESERVATIONS = join(tmpdir(), `mcp-warden-test-ports-${process.getuid?.() ?? 'user'}`);
 const reserved = new Set<string>();
+const fileOf = (port: number) => join(RESERVATIONS, String(port));
 process.once('exit', () => {
   for (const file of reserved) {
     try { unlinkSync(file); } catch { /* gone already */ }
@@ -78,7 +79,7 @@ function holderOf(file: string): number | undefined {
  */
 export function reservePort(port: number): boolean {
   mkdirSync(RESERVATIONS, { recursive: true });
-  const file = join(RESERVATIONS, String(port));
+  const file = fileOf(port);
   const mine = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
   writeFileSync(mine, String(process.pid));
   try {
@@ -108,7 +109,7 @@ export function reservePort(port: number): boolean {
 }
 
 function release(port: number): void {
-  const file = join(RESERVATIONS, String(port));
+  const file = fileOf(port);
   reserved.delete(file);
   try { unlinkSync(file); } catch { /* gone already */ }
 }
