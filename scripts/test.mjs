@@ -3,10 +3,12 @@
 // Node 20's --test takes no globs, so the files are listed here. Extra arguments
 // (file paths or a folder) narrow the run: `npm test -- test/policy`.
 // First it makes sure the system programs the tests drive are there (prerequisites.mjs:
-// chromium, secret-tool, gnome-keyring, dbus, nginx), installing them with apt-get when run as root.
+// chromium, secret-tool, gnome-keyring, dbus, nginx), installing them with apt-get when run as root,
+// and on Node 22 and 23 builds better-sqlite3 12 for that Node (legacy-sqlite-driver.mjs).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureLegacySqliteDriver } from './legacy-sqlite-driver.mjs';
 import { ensurePrerequisites } from './prerequisites.mjs';
 
 function collect(path, out) {
@@ -28,6 +30,8 @@ if (files.length === 0) {
   process.exit(1);
 }
 if (!ensurePrerequisites()) process.exit(1);
+// The SQLite driver's fallback test needs better-sqlite3 12 built for this Node (Node 22 and 23 only).
+if (files.some((f) => f.endsWith('sqlite-driver.test.ts')) && !ensureLegacySqliteDriver()) process.exit(1);
 // The spec reporter, not TAP (node's default when stdout is a pipe): it ends with a "failing
 // tests" list that repeats each failure with its error, so a log cut to its last lines (as CI
 // keeps it) still says what failed.

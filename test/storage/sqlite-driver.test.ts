@@ -3,22 +3,27 @@
  * where Node-API 10 is (Node 22.14 and later); 12 elsewhere (Node 20). 12 built against Node
  * 24.19's or later headers aborts the process when V8 finalizes a statement while no Node.js
  * context is current (a collection while an ES module's code runs). CI runs this file under
- * Node 20, 22 and 24.
+ * Node 20, 22 and 24. On Node 22 and 23, 12 is the fallback when 13's addon does not load: that
+ * test uses a 12 built for the Node it runs on (scripts/legacy-sqlite-driver.mjs, which `npm test`
+ * runs first), as npm install builds it on a platform 13 ships no addon for.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openDatabase } from '../../src/storage/sqlite/database.ts';
 import { SQLITE_DRIVER, SQLITE_DRIVERS, sqliteDriver } from '../../src/storage/sqlite/driver.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { runBin, runNode } from '../helpers/cli.ts';
+import { fallsBackToLegacyDriver, legacySqliteDriverDir } from '../../scripts/legacy-sqlite-driver.mjs';
 
 const require = createRequire(import.meta.url);
 const NAPI = Number(process.versions.napi);
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+/** Where this Node tries 12 after 13 (Node-API 10, before 24): see driver.ts. */
+const FALLS_BACK_TO_12 = SQLITE_DRIVERS.length === 2;
 
 /**
  * A process that makes and drops statements in an ES module on its main thread and in a worker
@@ -115,17 +120,62 @@ process.dlopen = function (module, filename, ...rest) {
       : /better-sqlite3: Cannot find module '\S*better-sqlite3\S*\.node'/;
   }
 
-  function config(port: number): string {
-    const file = join(dir, 'warden.yaml');
+  function config(port: number, db = 'never.db'): string {
+    const file = join(dir, `${db}.yaml`);
     writeFileSync(file, [
       `listen: { host: 127.0.0.1, port: ${port} }`,
       `publicUrl: http://127.0.0.1:${port}`,
       'servers:',
       '  - { name: notes, path: /mcp, upstream: { http: { url: "http://127.0.0.1:1/mcp" } } }',
       'storage:',
-      `  sqlite: { path: ${JSON.stringify(join(dir, 'never.db'))} }`,
+      `  sqlite: { path: ${JSON.stringify(join(dir, db))} }`,
     ].join('\n'));
     return file;
+  }
+
+  // Node 22 and 23 only: on Node 20, 12 is the first choice (the test above), and Node 24 never
+  // tries 12 (its node::ObjectWrap aborts there; the tests below show the refusal).
+  if (FALLS_BACK_TO_12) {
+    it('on Node.js 22 and 23, better-sqlite3 12 built for this Node serves the store when 13\'s addon does not load: users add and list through it, and statements collected while an ES module runs', async () => {
+      // scripts/test.mjs builds it before the tests (about a minute of compiling, once per Node version).
+      assert.equal(fallsBackToLegacyDriver(), true, 'scripts/legacy-sqlite-driver.mjs repeats the driver\'s rule');
+      const legacy = legacySqliteDriverDir();
+      assert.ok(existsSync(join(legacy, 'build', 'Release', 'better_sqlite3.node')), `no better-sqlite3 12 built for Node.js ${process.versions.node} at ${legacy}: run the tests through npm test`);
+      const loaded = join(dir, 'dlopened.txt');
+      const port = await freePort();
+      // 13's addon fails as on a platform it ships none for; `better-sqlite3-12` resolves to the
+      // copy built above; every addon file loaded is written down.
+      const redirect = join(dir, 'fallback.cjs');
+      writeFileSync(redirect, `const Module = require('node:module');
+const fs = require('node:fs');
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  return resolve.call(this, request === 'better-sqlite3-12' ? ${JSON.stringify(legacy)} : request, ...rest);
+};
+const dlopen = process.dlopen;
+process.dlopen = function (module, filename, ...rest) {
+  if (/better[-_]sqlite3/.test(filename) && filename.startsWith(${JSON.stringify(dirname(require.resolve('better-sqlite3/package.json')))})) throw new Error(filename + ': invalid ELF header');
+  dlopen.call(this, module, filename, ...rest);
+  fs.appendFileSync(${JSON.stringify(loaded)}, filename + '\\n');
+};`);
+      const env = { HOME: dir, NODE_OPTIONS: `--require "${redirect}"` };
+      const yaml = config(port, 'fallback.db');
+      const add = await runBin(['users', 'add', 'erin', '--role', 'admin', '--config', yaml], { cwd: dir, env, stdin: 'a long enough password\n' });
+      assert.equal(add.code, 0, add.stderr);
+      const list = await runBin(['users', 'list', '--json', '--config', yaml], { cwd: dir, env });
+      assert.equal(list.code, 0, list.stderr);
+      assert.deepEqual(list.stdout.trim().split('\n').map((line) => JSON.parse(line) as { username: string; roles: string[] }).map((u) => [u.username, u.roles]), [['erin', ['admin']]]);
+      const addons = readFileSync(loaded, 'utf8').trim().split('\n').filter((f) => /better[-_]sqlite3/.test(f));
+      assert.ok(addons.length >= 2 && addons.every((f) => f.startsWith(legacy)), `only 12's addon built for this Node was loaded: ${addons.join(', ')}`);
+      assert.ok(existsSync(join(dir, 'fallback.db')), 'the store was created through 12');
+      // 12 on this Node keeps statements V8 collects while an ES module runs (the abort is Node 24.19's).
+      const script = join(dir, 'finalizers-12.mjs');
+      writeFileSync(script, FINALIZERS);
+      const r = await runNode([script, legacy, join(dir, 'finalizers-12.db')]);
+      assert.equal(r.signal, null, `ended by ${r.signal}: ${r.stderr.slice(0, 400)}`);
+      assert.equal(r.code, 0, r.stderr.slice(0, 400));
+      assert.deepEqual(JSON.parse(r.stdout), { worker: 0, rows: 20 });
+    });
   }
 
   for (const kind of ['package', 'missing addon', 'corrupt addon'] as const) {

@@ -71,7 +71,7 @@ function remedy(): string {
 
 /**
  * better-sqlite3's `Database` constructor for this Node.js; a ConfigError when none loads.
- * (The fallback to 12 on Node 22 and 23 is not exercised by CI, whose 12 is built for Node 20.)
+ * (test/storage/sqlite-driver.test.ts runs the fallback on Node 22 with a 12 built for it.)
  */
 export function sqliteDriver(): typeof BetterSqlite3 {
   if (loaded) return loaded;
