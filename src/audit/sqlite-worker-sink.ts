@@ -35,7 +35,7 @@ import { toRow, type AuditRow } from './row.ts';
 import { encodeBatch } from './batch-encoding.ts';
 import type { AuditEvent, AuditSink } from './types.ts';
 import { startModuleWorker } from './module-worker.ts';
-import type { WriterData, WriterReply as Reply } from './sqlite-writer.worker.ts';
+import type { WriterConnectionSettings, WriterData, WriterReply as Reply } from './sqlite-writer.worker.ts';
 
 interface PendingPrune {
   beforeMs: number;
@@ -80,6 +80,7 @@ export class SqliteWorkerAuditSink implements AuditSink {
   #closing = false;
   #exited: Promise<void>;
   #inline: ((rows: readonly AuditRow[]) => void) | undefined;
+  #writerConnection: WriterConnectionSettings | undefined;
 
   /** `db` is the main thread's connection: used for the migration and, should the thread die, for writing. */
   constructor(db: SqliteDatabase, onError: (err: Error) => void = () => {}, options: SqliteWorkerOptions = {}) {
@@ -122,6 +123,14 @@ export class SqliteWorkerAuditSink implements AuditSink {
   /** The writer thread (diagnostics and tests). */
   get worker(): Worker {
     return this.#worker;
+  }
+
+  /**
+   * How the thread's connection was opened, as SQLite reports it (diagnostics and tests); undefined
+   * until the thread has opened it (its first message, before any batch is answered).
+   */
+  get writerConnection(): WriterConnectionSettings | undefined {
+    return this.#writerConnection;
   }
 
   /** Rows posted to the thread and not yet answered for (diagnostics and tests). */
@@ -231,6 +240,10 @@ export class SqliteWorkerAuditSink implements AuditSink {
   }
 
   #answered(reply: Reply): void {
+    if (reply.type === 'opened') {
+      this.#writerConnection = reply.settings;
+      return;
+    }
     if (reply.type === 'pruned' || reply.type === 'prune-failed') {
       const pending = this.#prunes.get(reply.seq);
       this.#prunes.delete(reply.seq);

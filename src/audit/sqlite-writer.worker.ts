@@ -24,8 +24,21 @@ export type WriterRequest =
   | { type: 'cancel-prune' }
   | { type: 'close' };
 
-/** Writer thread → main thread: one answer per `write` and per `prune`. */
+/** How the thread's connection was opened (`openWriterConnection`), read back from SQLite. */
+export interface WriterConnectionSettings {
+  /** `PRAGMA cache_size`: pages when positive, KiB when negative. */
+  cacheSize: number;
+  /** `PRAGMA synchronous`: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA. */
+  synchronous: number;
+  /** `PRAGMA busy_timeout`, ms. */
+  busyTimeoutMs: number;
+  /** `PRAGMA journal_mode`. */
+  journalMode: string;
+}
+
+/** Writer thread → main thread: `opened` once, first; then one answer per `write` and per `prune`. */
 export type WriterReply =
+  | { type: 'opened'; settings: WriterConnectionSettings }
   | { type: 'written'; seq: number }
   | { type: 'failed'; seq: number; message: string }
   | { type: 'pruned'; seq: number; removed: number; chunks: number }
@@ -39,6 +52,8 @@ const writeRows = createBatchWriter(db);
 const pruneChunk = createPruneChunk(db);
 const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 const reply = (message: WriterReply): void => port.postMessage(message);
+const pragma = (name: string): unknown => db.pragma(name, { simple: true });
+reply({ type: 'opened', settings: { cacheSize: pragma('cache_size') as number, synchronous: pragma('synchronous') as number, busyTimeoutMs: pragma('busy_timeout') as number, journalMode: pragma('journal_mode') as string } });
 
 let pruning = Promise.resolve();
 let cancelled = false;

@@ -74,6 +74,17 @@ describe('audit: SQLite writes on a worker thread', () => {
     db.close();
   });
 
+  it('the writer thread opens its connection as openWriterConnection does: the small page cache, synchronous NORMAL, the busy timeout it is given, WAL', async () => {
+    const { db } = fresh();
+    const sink = new SqliteWorkerAuditSink(db, () => {}, { busyTimeoutMs: 1234 });
+    sink.record(event('settings'));
+    // The thread reports its connection first; every answer comes after it.
+    await sink.flush();
+    assert.deepEqual(sink.writerConnection, { cacheSize: WRITER_CACHE_PAGES, synchronous: 1, busyTimeoutMs: 1234, journalMode: 'wal' });
+    await sink.close();
+    db.close();
+  });
+
   it('the writer thread\'s connection keeps a small page cache (PRAGMA cache_size): a transaction larger than the cache spills its pages to the WAL before it commits, and commits whole', async () => {
     const { db, path } = fresh();
     // The sink migrates the file; the thread's connection is opened as the thread opens it.
