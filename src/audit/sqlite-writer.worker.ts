@@ -2,7 +2,8 @@
 // gateway's database file (WAL: the main thread's readers and this writer do not block each
 // other), turning each batch of events it is sent (batch-encoding.ts) into rows and storing them
 // as one batch row (sqlite-batches.ts) in one transaction per batch, and answering each batch
-// with `written` or `failed` so the main thread knows what reached the disk. It also runs the
+// with `written` or `failed` so the main thread knows what reached the disk. Its first message,
+// `opened`, says how its connection was opened. It also runs the
 // retention prune (retention.ts) chunk by chunk, taking new batches between chunks.
 // Started through module-worker.ts, which runs it compiled (dist/) or from source (tsx).
 import { parentPort, workerData } from 'node:worker_threads';

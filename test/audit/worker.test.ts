@@ -74,13 +74,22 @@ describe('audit: SQLite writes on a worker thread', () => {
     db.close();
   });
 
-  it('the writer thread opens its connection as openWriterConnection does: the small page cache, synchronous NORMAL, the busy timeout it is given, WAL', async () => {
-    const { db } = fresh();
+  it('the writer thread opens its connection with openWriterConnection: its small page cache (a plain connection has better-sqlite3\'s 16 MB), the busy timeout it is given', async () => {
+    const { db, path } = fresh();
     const sink = new SqliteWorkerAuditSink(db, () => {}, { busyTimeoutMs: 1234 });
     sink.record(event('settings'));
     // The thread reports its connection first; every answer comes after it.
     await sink.flush();
-    assert.deepEqual(sink.writerConnection, { cacheSize: WRITER_CACHE_PAGES, synchronous: 1, busyTimeoutMs: 1234, journalMode: 'wal' });
+    const Database = sqliteDriver();
+    const plain = new Database(path);
+    try {
+      // synchronous NORMAL is also what better-sqlite3 builds SQLite to use in WAL mode, and WAL
+      // is the file's (openDatabase set it): only the page cache tells the two connections apart.
+      assert.equal(plain.pragma('cache_size', { simple: true }), -16_000);
+      assert.deepEqual(sink.writerConnection, { cacheSize: WRITER_CACHE_PAGES, synchronous: 1, busyTimeoutMs: 1234, journalMode: 'wal' });
+    } finally {
+      plain.close();
+    }
     await sink.close();
     db.close();
   });

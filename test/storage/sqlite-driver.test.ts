@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openDatabase } from '../../src/storage/sqlite/database.ts';
 import { SQLITE_DRIVER, SQLITE_DRIVERS, sqliteDriver } from '../../src/storage/sqlite/driver.ts';
@@ -66,6 +66,8 @@ describe('the SQLite driver for this Node.js', () => {
 
   it('is better-sqlite3 13 where Node-API 10 is and 12 where it is not, and the store opens, migrates and writes through it', () => {
     assert.deepEqual(SQLITE_DRIVERS, NAPI >= 10 ? (NODE_MAJOR < 24 ? ['better-sqlite3', 'better-sqlite3-12'] : ['better-sqlite3']) : ['better-sqlite3-12']);
+    // scripts/legacy-sqlite-driver.mjs repeats the rule (plain JavaScript, run before the tests).
+    assert.equal(fallsBackToLegacyDriver(), FALLS_BACK_TO_12);
     const { version } = require(`${SQLITE_DRIVER}/package.json`) as { version: string };
     assert.equal(Number(version.split('.')[0]), NAPI >= 10 ? 13 : 12, `${SQLITE_DRIVER} ${version} on Node ${process.versions.node} (Node-API ${NAPI})`);
     assert.equal(sqliteDriver(), require(SQLITE_DRIVER));
@@ -133,14 +135,13 @@ process.dlopen = function (module, filename, ...rest) {
     return file;
   }
 
-  // Node 22 and 23 only: on Node 20, 12 is the first choice (the test above), and Node 24 never
-  // tries 12 (its node::ObjectWrap aborts there; the tests below show the refusal).
+  // Node 22 and 23 only: on Node 20, 12 is the first choice, and Node 24 never tries 12 (its
+  // node::ObjectWrap aborts there): the first test holds SQLITE_DRIVERS to that.
   if (FALLS_BACK_TO_12) {
-    it('on Node.js 22 and 23, better-sqlite3 12 built for this Node serves the store when 13\'s addon does not load: users add and list through it, and statements collected while an ES module runs', async () => {
-      // scripts/test.mjs builds it before the tests (about a minute of compiling, once per Node version).
-      assert.equal(fallsBackToLegacyDriver(), true, 'scripts/legacy-sqlite-driver.mjs repeats the driver\'s rule');
+    it('on Node.js 22 and 23, better-sqlite3 12 built for this Node serves the store when 13\'s addon does not load: users add and list through it, and statements collected while an ES module runs do not abort the process', async () => {
+      // scripts/test.mjs builds it before the tests (scripts/legacy-sqlite-driver.mjs), and says here why when it could not.
       const legacy = legacySqliteDriverDir();
-      assert.ok(existsSync(join(legacy, 'build', 'Release', 'better_sqlite3.node')), `no better-sqlite3 12 built for Node.js ${process.versions.node} at ${legacy}: run the tests through npm test`);
+      assert.ok(existsSync(join(legacy, 'build', 'Release', 'better_sqlite3.node')), process.env.MCP_WARDEN_TEST_LEGACY_SQLITE_FAILURE ?? `no better-sqlite3 12 built for Node.js ${process.versions.node} at ${legacy}: run the tests with npm test`);
       const loaded = join(dir, 'dlopened.txt');
       const port = await freePort();
       // 13's addon fails as on a platform it ships none for; `better-sqlite3-12` resolves to the
@@ -154,7 +155,7 @@ Module._resolveFilename = function (request, ...rest) {
 };
 const dlopen = process.dlopen;
 process.dlopen = function (module, filename, ...rest) {
-  if (/better[-_]sqlite3/.test(filename) && filename.startsWith(${JSON.stringify(dirname(require.resolve('better-sqlite3/package.json')))})) throw new Error(filename + ': invalid ELF header');
+  if (/better[-_]sqlite3/.test(filename) && filename.startsWith(${JSON.stringify(dirname(require.resolve('better-sqlite3/package.json')) + sep)})) throw new Error(filename + ': invalid ELF header');
   dlopen.call(this, module, filename, ...rest);
   fs.appendFileSync(${JSON.stringify(loaded)}, filename + '\\n');
 };`);
