@@ -169,7 +169,7 @@ process.dlopen = function (module, filename, ...rest) {
       const addons = readFileSync(loaded, 'utf8').trim().split('\n').filter((f) => /better[-_]sqlite3/.test(f));
       assert.ok(addons.length >= 2 && addons.every((f) => f.startsWith(legacy)), `only 12's addon built for this Node was loaded: ${addons.join(', ')}`);
       assert.ok(existsSync(join(dir, 'fallback.db')), 'the store was created through 12');
-      // 12 on this Node keeps statements V8 collects while an ES module runs (the abort is Node 24.19's).
+      // 12 built for this Node does not abort when V8 collects statements while an ES module runs (that abort is Node 24.19's).
       const script = join(dir, 'finalizers-12.mjs');
       writeFileSync(script, FINALIZERS);
       const r = await runNode([script, legacy, join(dir, 'finalizers-12.db')]);
