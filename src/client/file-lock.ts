@@ -26,7 +26,8 @@ export interface WaitOptions<T> extends LockOptions {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function isAlive(pid: number): boolean {
+/** Whether process `pid` runs (kill(2) with signal 0; EPERM: it runs as another user). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
