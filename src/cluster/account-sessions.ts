@@ -69,13 +69,8 @@ export function createRedisAccountSessions(connection: RedisConnection, { idleMs
 
   /** Runs `command` on Redis within TIMEOUT_MS, or throws the 503 the account page renders. */
   async function withRedis<T>(command: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      if (!connection.client.isReady) throw new Error('not connected');
-      const value = await Promise.race([
-        command(),
-        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${TIMEOUT_MS} ms`)), TIMEOUT_MS).unref(); }),
-      ]);
+      const value = await connection.command(command, TIMEOUT_MS);
       if (unavailable) {
         unavailable = false;
         log.info({ event: 'account_sessions_available' }, 'account page sessions are reachable in Redis again');
@@ -89,8 +84,6 @@ export function createRedisAccountSessions(connection: RedisConnection, { idleMs
       }
       // No log reason: the outage was logged once above, not once per request.
       throw new AccountError(503, 'The account page is unavailable', 'Your session cannot be checked right now. Try again in a minute.');
-    } finally {
-      clearTimeout(timer);
     }
   }
 

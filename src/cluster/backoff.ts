@@ -40,13 +40,8 @@ export function createRedisBackoff(connection: RedisConnection, { name, options,
 
   /** Runs `shared` on Redis, or `fallback` while Redis cannot answer. */
   async function withRedis<T>(shared: () => Promise<T>, fallback: () => T): Promise<T> {
-    if (!connection.client.isReady) return useLocal(fallback, 'not connected');
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const value = await Promise.race([
-        shared(),
-        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${TIMEOUT_MS} ms`)), TIMEOUT_MS).unref(); }),
-      ]);
+      const value = await connection.command(shared, TIMEOUT_MS);
       if (fallingBack) {
         fallingBack = false;
         log.info({ event: 'backoff_shared_again' }, `the ${name} backoff is shared across instances again`);
@@ -54,8 +49,6 @@ export function createRedisBackoff(connection: RedisConnection, { name, options,
       return value;
     } catch (err) {
       return useLocal(fallback, describeError(err).message);
-    } finally {
-      clearTimeout(timer);
     }
   }
   function useLocal<T>(fallback: () => T, reason: string): T {

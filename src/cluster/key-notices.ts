@@ -84,16 +84,8 @@ export function createRedisKeyNotices(connection: RedisConnection, logger: Logge
 }
 
 /** PUBLISH within PUBLISH_TIMEOUT_MS; the number of subscribed connections that received it. */
-async function publishWithin(connection: RedisConnection, channel: string, notice: KeyNotice): Promise<number> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      connection.client.publish(channel, JSON.stringify({ kids: notice.kids })),
-      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${PUBLISH_TIMEOUT_MS} ms`)), PUBLISH_TIMEOUT_MS).unref(); }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+function publishWithin(connection: RedisConnection, channel: string, notice: KeyNotice): Promise<number> {
+  return connection.command(() => connection.client.publish(channel, JSON.stringify({ kids: notice.kids })), PUBLISH_TIMEOUT_MS);
 }
 
 /**

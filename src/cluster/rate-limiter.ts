@@ -65,15 +65,10 @@ export function createRedisRateLimiter(connection: RedisConnection, { name, max,
   };
   return {
     async hit(key) {
-      if (!connection.client.isReady) return fallback(key, 'not connected');
       const digest = createHash('sha256').update(key).digest('base64url').slice(0, 22);
       const redisKey = connection.key(`rate:${name}:${digest}`);
-      let timer: NodeJS.Timeout | undefined;
       try {
-        const count = await Promise.race([
-          connection.client.eval(INCR_WITH_EXPIRY, { keys: [redisKey], arguments: [String(windowMs)] }),
-          new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${TIMEOUT_MS} ms`)), TIMEOUT_MS).unref(); }),
-        ]);
+        const count = await connection.command(() => connection.client.eval(INCR_WITH_EXPIRY, { keys: [redisKey], arguments: [String(windowMs)] }), TIMEOUT_MS);
         if (fallingBack) {
           fallingBack = false;
           log.info({ event: 'rate_limit_shared_again' }, `the ${name} limit is counted across instances again`);
@@ -81,8 +76,6 @@ export function createRedisRateLimiter(connection: RedisConnection, { name, max,
         return Number(count) <= max;
       } catch (err) {
         return fallback(key, describeError(err).message);
-      } finally {
-        clearTimeout(timer);
       }
     },
   };

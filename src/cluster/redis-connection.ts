@@ -20,6 +20,12 @@
  *   counts as traffic to the socket's own timeout). An error reply is an answer.
  * - Commands fail at once while disconnected (no offline queue): a caller on a request path never
  *   waits for an outage to end, it takes its fallback.
+ * - A caller on a request path runs its commands through `command`, which bounds each by the
+ *   caller's own limit. A command given up unanswered means Redis may be frozen, and every later
+ *   command would then wait its whole limit too, until the watchdog above ends the connection
+ *   (up to `silenceTimeoutMs`). So from then on bounded commands fail at once, until Redis answers
+ *   anything on the command client: the late answer itself, a PING, or a new connection's
+ *   handshake. A Redis that was only slow is used again as soon as it has caught up.
  * - One warning when an outage starts and one info line when both connections are back, whatever
  *   the number of failed attempts in between. Logs name the host and port, never the URL (it may
  *   carry a password).
@@ -29,6 +35,21 @@ import { createClient, ErrorReply } from 'redis';
 import { describeError, type Logger } from '../log.ts';
 
 export type RedisClient = ReturnType<typeof createClient>;
+
+/** Why a bounded command (`RedisConnection.command`) did not run, or was given up. */
+export class RedisUnavailable extends Error {
+  constructor(
+    /**
+     * `not-connected`: the client is down; `no-answer`: Redis did not answer within the command's
+     * limit; `still-no-answer`: not sent, as Redis has answered nothing since a command was given up.
+     */
+    readonly kind: 'not-connected' | 'no-answer' | 'still-no-answer',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RedisUnavailable';
+  }
+}
 
 export interface RedisConnection {
   /** Runs commands; fails at once while disconnected. */
@@ -45,6 +66,13 @@ export interface RedisConnection {
    * the subscriber's queue, so start-up must not wait for it.
    */
   subscribe(channel: string, listener: (message: string) => void, onFailure: (err: unknown) => void): Promise<void>;
+  /**
+   * Runs `run` (commands on `client`) within `timeoutMs`, the caller's budget on its request path.
+   * Rejects with RedisUnavailable at once while the client is down or while Redis has answered
+   * nothing since a bounded command was given up (see the module comment), and when the limit
+   * passes; with Redis' own error for an error reply.
+   */
+  command<T>(run: () => Promise<T>, timeoutMs: number): Promise<T>;
   /** `keyPrefix` + name: every key and channel of this deployment. */
   key(name: string): string;
   /** True while both connections are up. */
@@ -131,6 +159,13 @@ export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 500
   // The command client's PINGs must be answered (module comment). node-redis sends the next PING
   // only once the last is answered, so a frozen server leaves `answeredAt` behind.
   let answeredAt = performance.now();
+  // Answers on the command client, counted for `command`: a command given up at count n leaves
+  // later ones refused while the count is still n.
+  let answers = 0;
+  let givenUpAt = -1;
+  const heard = () => { answers++; };
+  const heardIfReply = (err: unknown) => { if (err instanceof ErrorReply) answers++; };
+
   for (const c of [client, subscriber]) {
     // Without an 'error' listener node-redis' errors would be thrown as unhandled: never crash.
     c.on('error', (err: unknown) => {
@@ -138,7 +173,10 @@ export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 500
       // refused command), not an outage; on one that is not ready (a refused handshake: a wrong
       // password) it is one.
       if (err instanceof ErrorReply && c.isReady) {
-        if (c === client) answeredAt = performance.now();
+        if (c === client) {
+          answeredAt = performance.now();
+          heard();
+        }
         return;
       }
       onError(err);
@@ -148,8 +186,8 @@ export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 500
   }
 
   // The client holds no subscriptions, so dropping it is destroy() and connect() again.
-  client.on('ready', () => { answeredAt = performance.now(); });
-  client.on('ping-interval', () => { answeredAt = performance.now(); });
+  client.on('ready', () => { answeredAt = performance.now(); heard(); });
+  client.on('ping-interval', () => { answeredAt = performance.now(); heard(); });
   const overdue = () => !closed && client.isReady && performance.now() - answeredAt > silenceTimeoutMs;
   const watchdog = setInterval(() => {
     if (!overdue()) return;
@@ -182,10 +220,40 @@ export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 500
     return attempt();
   };
 
+  const command = <T>(run: () => Promise<T>, timeoutMs: number): Promise<T> => {
+    if (!client.isReady) return Promise.reject(new RedisUnavailable('not-connected', 'Redis not connected'));
+    if (givenUpAt === answers) return Promise.reject(new RedisUnavailable('still-no-answer', 'Redis has not answered since an earlier command was given up'));
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        givenUpAt = answers;
+        reject(new RedisUnavailable('no-answer', `no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      let running: Promise<T>;
+      try {
+        running = run();
+      } catch (err) {
+        clearTimeout(timer);
+        reject(err);
+        return;
+      }
+      running.then((value) => {
+        clearTimeout(timer);
+        heard();
+        resolve(value);
+      }, (err: unknown) => {
+        clearTimeout(timer);
+        heardIfReply(err);
+        reject(err);
+      });
+    });
+  };
+
   return {
     client,
     subscriber,
     subscribe,
+    command,
     key: (name) => `${keyPrefix}${name}`,
     isReady,
     async close() {

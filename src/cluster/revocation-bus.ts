@@ -71,17 +71,11 @@ export function createRedisRevocationBus(connection: RedisConnection, logger: Lo
       deliver(event);
       // Disconnected: the Store already has it, and the others look it up there (module comment).
       if (!connection.client.isReady) return;
-      let timer: NodeJS.Timeout | undefined;
       try {
         // A connection that looks up but no longer answers (a half-open socket) holds nobody up.
-        await Promise.race([
-          connection.client.publish(channel, JSON.stringify(event)),
-          new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${PUBLISH_TIMEOUT_MS} ms`)), PUBLISH_TIMEOUT_MS).unref(); }),
-        ]);
+        await connection.command(() => connection.client.publish(channel, JSON.stringify(event)), PUBLISH_TIMEOUT_MS);
       } catch (err) {
         log.debug({ event: 'revocation_publish_failed', reason: describeError(err).message }, 'revocation not published; other instances find it in the database');
-      } finally {
-        clearTimeout(timer);
       }
     },
     subscribe(listener) {

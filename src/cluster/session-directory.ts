@@ -183,12 +183,8 @@ export function createSessionDirectory(connection: RedisConnection, { instanceUr
   /** Runs one command, bounded by TIMEOUT_MS; throws DirectoryUnavailable. */
   async function run<T>(command: () => Promise<T>): Promise<T> {
     if (!connection.client.isReady) throw new DirectoryUnavailable('Redis not connected');
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const value = await Promise.race([
-        command(),
-        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new DirectoryUnavailable(`no answer within ${TIMEOUT_MS} ms`)), TIMEOUT_MS).unref(); }),
-      ]);
+      const value = await connection.command(command, TIMEOUT_MS);
       if (failing) {
         failing = false;
         log.info({ event: 'session_directory_available' }, 'the MCP session directory is reachable again');
@@ -199,9 +195,7 @@ export function createSessionDirectory(connection: RedisConnection, { instanceUr
         failing = true;
         log.warn({ event: 'session_directory_unavailable', reason: describeError(err).message }, 'Redis unavailable: sessions held here keep working; requests for sessions held elsewhere get 503 until it is back');
       }
-      throw err instanceof DirectoryUnavailable ? err : new DirectoryUnavailable(describeError(err).message);
-    } finally {
-      clearTimeout(timer);
+      throw new DirectoryUnavailable(describeError(err).message);
     }
   }
   const quietly = (p: Promise<unknown>) => p.then(() => {}, () => {});
