@@ -13,7 +13,8 @@
  * The subject (an address, an account name) is hashed into the key: Redis holds no personal data
  * and keys stay short.
  *
- * When Redis is down, or does not answer within `TIMEOUT_MS`, the instance's own limiter answers
+ * When Redis is down, or does not answer within `TIMEOUT_MS` (or has left an earlier command
+ * unanswered: redis-connection.ts `command`), the instance's own limiter answers
  * (the limit then holds per instance, as with one instance), with one warning per outage.
  */
 import { createHash } from 'node:crypto';

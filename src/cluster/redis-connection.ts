@@ -23,9 +23,11 @@
  * - A caller on a request path runs its commands through `command`, which bounds each by the
  *   caller's own limit. A command given up unanswered means Redis may be frozen, and every later
  *   command would then wait its whole limit too, until the watchdog above ends the connection
- *   (up to `silenceTimeoutMs`). So from then on bounded commands fail at once, until Redis answers
- *   anything on the command client: the late answer itself, a PING, or a new connection's
- *   handshake. A Redis that was only slow is used again as soon as it has caught up.
+ *   (up to `silenceTimeoutMs`). So from then on a command whose limit is no longer than the one
+ *   given up is not waited for (it fails at once; it is still sent, so a write lands if Redis was
+ *   only slow), until Redis answers anything on the command client: a late answer, a PING, or a
+ *   new connection's handshake. A caller with a longer limit still waits it out once. A Redis
+ *   that was only slow is waited for again as soon as it has caught up.
  * - One warning when an outage starts and one info line when both connections are back, whatever
  *   the number of failed attempts in between. Logs name the host and port, never the URL (it may
  *   carry a password).
@@ -40,8 +42,9 @@ export type RedisClient = ReturnType<typeof createClient>;
 export class RedisUnavailable extends Error {
   constructor(
     /**
-     * `not-connected`: the client is down; `no-answer`: Redis did not answer within the command's
-     * limit; `still-no-answer`: not sent, as Redis has answered nothing since a command was given up.
+     * `not-connected`: the client is down (nothing sent); `no-answer`: Redis did not answer within
+     * the command's limit; `still-no-answer`: sent, not waited for, as Redis has answered nothing
+     * since a command with at least this limit was given up.
      */
     readonly kind: 'not-connected' | 'no-answer' | 'still-no-answer',
     message: string,
@@ -68,9 +71,11 @@ export interface RedisConnection {
   subscribe(channel: string, listener: (message: string) => void, onFailure: (err: unknown) => void): Promise<void>;
   /**
    * Runs `run` (commands on `client`) within `timeoutMs`, the caller's budget on its request path.
-   * Rejects with RedisUnavailable at once while the client is down or while Redis has answered
-   * nothing since a bounded command was given up (see the module comment), and when the limit
-   * passes; with Redis' own error for an error reply.
+   * Rejects with RedisUnavailable: at once while the client is down (`run` is not called), at once
+   * while Redis has answered nothing since a command with a limit no shorter than `timeoutMs` was
+   * given up (`run` is called, its answer not waited for; see the module comment), and when the
+   * limit passes. Otherwise rejects as `run` does: Redis' own error for an error reply, node-redis'
+   * for a connection lost meanwhile.
    */
   command<T>(run: () => Promise<T>, timeoutMs: number): Promise<T>;
   /** `keyPrefix` + name: every key and channel of this deployment. */
@@ -159,10 +164,11 @@ export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 500
   // The command client's PINGs must be answered (module comment). node-redis sends the next PING
   // only once the last is answered, so a frozen server leaves `answeredAt` behind.
   let answeredAt = performance.now();
-  // Answers on the command client, counted for `command`: a command given up at count n leaves
-  // later ones refused while the count is still n.
+  // Answers on the command client, counted for `command`: a command with a limit of L ms given
+  // up at count n leaves later ones with limits up to L not waited for while the count is n.
   let answers = 0;
   let givenUpAt = -1;
+  let givenUpLimitMs = 0;
   const heard = () => { answers++; };
   const heardIfReply = (err: unknown) => { if (err instanceof ErrorReply) answers++; };
 
@@ -222,28 +228,47 @@ export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 500
 
   const command = <T>(run: () => Promise<T>, timeoutMs: number): Promise<T> => {
     if (!client.isReady) return Promise.reject(new RedisUnavailable('not-connected', 'Redis not connected'));
-    if (givenUpAt === answers) return Promise.reject(new RedisUnavailable('still-no-answer', 'Redis has not answered since an earlier command was given up'));
+    let running: Promise<T>;
+    try {
+      running = run();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (givenUpAt === answers && timeoutMs <= givenUpLimitMs) {
+      // Sent all the same, so a write still lands if Redis was only slow (as a command given up
+      // does), and its answer counts; only not waited for.
+      running.then(heard, heardIfReply);
+      return Promise.reject(new RedisUnavailable('still-no-answer', `not waited for: Redis has not answered since a command with a limit of ${givenUpLimitMs} ms was given up`));
+    }
     return new Promise<T>((resolve, reject) => {
+      let settled = false;
       const timer = setTimeout(() => {
-        givenUpAt = answers;
-        reject(new RedisUnavailable('no-answer', `no answer within ${timeoutMs} ms`));
+        // After a stalled event loop timers run before what arrived meanwhile is read: look again
+        // once the poll phase has run (setImmediate), so an answer already received counts.
+        setImmediate(() => {
+          if (settled) return;
+          settled = true;
+          // Later commands with no longer a limit are not waited for (the module comment).
+          if (givenUpAt === answers) givenUpLimitMs = Math.max(givenUpLimitMs, timeoutMs);
+          else {
+            givenUpAt = answers;
+            givenUpLimitMs = timeoutMs;
+          }
+          reject(new RedisUnavailable('no-answer', `no answer within ${timeoutMs} ms`));
+        });
       }, timeoutMs);
       timer.unref();
-      let running: Promise<T>;
-      try {
-        running = run();
-      } catch (err) {
-        clearTimeout(timer);
-        reject(err);
-        return;
-      }
       running.then((value) => {
-        clearTimeout(timer);
         heard();
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
         resolve(value);
       }, (err: unknown) => {
-        clearTimeout(timer);
         heardIfReply(err);
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
         reject(err);
       });
     });

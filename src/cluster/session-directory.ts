@@ -19,7 +19,8 @@
  *    copies they adopted (session-routing.ts) at once instead of at their idle timeout.
  *
  * Nothing here is on the path of a request for a session the instance holds: the gateway asks the
- * directory only for a session it does not know. Every command waits at most TIMEOUT_MS; writes
+ * directory only for a session it does not know. Every command waits at most TIMEOUT_MS, and not
+ * at all while Redis has left an earlier one unanswered (redis-connection.ts `command`); writes
  * never fail a request (a lost write is repaired by the next refresh, and after an outage every
  * local session is written again), lookups throw DirectoryUnavailable so the caller can answer 503.
  *
@@ -66,7 +67,7 @@ export interface DirectoryEntry {
   touchedBy: string;
 }
 
-/** Redis did not answer a lookup (down, or slower than TIMEOUT_MS). */
+/** Redis did not answer a lookup (down, slower than TIMEOUT_MS, or silent since an earlier command was given up). */
 export class DirectoryUnavailable extends Error {
   override name = 'DirectoryUnavailable';
 }
@@ -180,7 +181,7 @@ export function createSessionDirectory(connection: RedisConnection, { instanceUr
   ])]);
   const heartbeatValue = JSON.stringify({ url: instanceUrl, mac: macOf(urlKey, [instanceId, instanceUrl]) });
 
-  /** Runs one command, bounded by TIMEOUT_MS; throws DirectoryUnavailable. */
+  /** Runs one command, bounded by TIMEOUT_MS (redis-connection.ts `command`); throws DirectoryUnavailable. */
   async function run<T>(command: () => Promise<T>): Promise<T> {
     if (!connection.client.isReady) throw new DirectoryUnavailable('Redis not connected');
     try {

@@ -2,9 +2,8 @@
  * Bounded Redis commands (src/cluster/redis-connection.ts `command`), against real Redis servers:
  * what a caller on a request path (the session directory, the shared rate limits and sign-in
  * backoff, the account page's sessions, the revocation and key-notice fan-out) meets when Redis
- * stops answering. Each command has its own limit; once one has been given up unanswered, the
- * next ones are refused at once instead of each waiting out its own limit, until Redis answers
- * again.
+ * stops answering. Each command has its own limit; once one has been given up unanswered, later
+ * ones with no longer a limit are not waited for, until Redis answers again.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +20,8 @@ import { waitFor } from '../helpers/wait-for.ts';
 
 /** The limit the session directory, the rate limits and the backoff give each command. */
 const LIMIT_MS = 250;
+/** No PING answered during a test: only the commands' own answers count. */
+const NO_PINGS = { pingIntervalMs: 60_000, silenceTimeoutMs: 120_000 };
 
 /** The kind of RedisUnavailable `promise` rejects with (fails the test if it resolves or rejects otherwise). */
 async function refusal(promise: Promise<unknown>): Promise<RedisUnavailable['kind']> {
@@ -33,7 +34,15 @@ async function refusal(promise: Promise<unknown>): Promise<RedisUnavailable['kin
   assert.fail('the command was expected to fail');
 }
 
-describe('bounded Redis commands: a Redis that stops answering costs one command limit, not one per command', { skip: await redisUnavailable() }, () => {
+/** Blocks the server `url` (every client of it) for `ms` with a script; resolves when it has ended. */
+function busyFor(raw: ReturnType<typeof createClient>, ms: number): Promise<unknown> {
+  const script = "local t = redis.call('TIME'); local stop = tonumber(t[1]) * 1000000 + tonumber(t[2]) + ARGV[1] * 1000; repeat t = redis.call('TIME') until tonumber(t[1]) * 1000000 + tonumber(t[2]) >= stop; return 1";
+  return raw.eval(script, { arguments: [String(ms)] });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('bounded Redis commands: a Redis that stops answering is waited for once per limit, not once per command', { skip: await redisUnavailable() }, () => {
   const open: RedisConnection[] = [];
   const proxies: CuttableProxy[] = [];
   after(async () => {
@@ -44,9 +53,8 @@ describe('bounded Redis commands: a Redis that stops answering costs one command
   it('frozen: the first command fails at its limit, the next ones at once; once a new connection answers, commands run again', async () => {
     const proxy = await cuttableProxy(TEST_REDIS_URL);
     proxies.push(proxy);
-    const prefix = testKeyPrefix();
     // PINGs a second apart: a new connection is usable before its first PING is answered.
-    const conn = openRedisConnection({ url: proxy.url, keyPrefix: prefix, logger: silentLogger, maxBackoffMs: 200, pingIntervalMs: 1000, silenceTimeoutMs: 2000 });
+    const conn = openRedisConnection({ url: proxy.url, keyPrefix: testKeyPrefix(), logger: silentLogger, maxBackoffMs: 200, pingIntervalMs: 1000, silenceTimeoutMs: 2000 });
     open.push(conn);
     await waitFor(() => conn.isReady(), 'connected');
     const key = conn.key('bounded');
@@ -56,11 +64,11 @@ describe('bounded Redis commands: a Redis that stops answering costs one command
     assert.equal(await refusal(conn.command(() => conn.client.get(key), LIMIT_MS)), 'no-answer', 'the first command waits out its limit');
     const kinds: string[] = [];
     for (let i = 0; i < 20; i++) kinds.push(await refusal(conn.command(() => conn.client.get(key), LIMIT_MS)));
-    assert.deepEqual(new Set(kinds), new Set(['still-no-answer']), 'every later command is refused without waiting');
+    assert.deepEqual(new Set(kinds), new Set(['still-no-answer']), 'every later command is not waited for');
 
     // The watchdog drops the silent connection (silenceTimeoutMs), and the new one's handshake
-    // is Redis answering: the next command runs.
-    // (Counted by its event: the drop and the new handshake may both fall between two polls.)
+    // is Redis answering: the next command runs. (Counted by its event: the drop and the new
+    // handshake may both fall between two polls.)
     let readies = 0;
     conn.client.on('ready', () => { readies += 1; });
     proxy.restore();
@@ -68,54 +76,93 @@ describe('bounded Redis commands: a Redis that stops answering costs one command
     assert.equal(await conn.command(() => conn.client.get(key), LIMIT_MS), 'v');
   });
 
-  it('only slow (a long script): commands are refused while Redis is busy, and run again once it has caught up, on the same connection', async () => {
-    // A redis-server of the test's own: the script blocks every client of its server.
-    const dir = mkdtempSync(join(tmpdir(), 'warden-slow-redis-'));
-    const own = await startOwnRedis(dir);
-    const raw = createClient({ url: own.url });
-    let conn: RedisConnection | undefined;
-    try {
-      await raw.connect();
-      // A silence timeout far beyond the script: the connection must never be dropped here.
-      conn = openRedisConnection({ url: own.url, keyPrefix: testKeyPrefix(), logger: silentLogger, maxBackoffMs: 200, pingIntervalMs: 250, silenceTimeoutMs: 10_000 });
-      const c = conn;
+  describe('a Redis of the test\'s own, kept busy by a script (it blocks every client of its server)', () => {
+    let dir: string;
+    let own: Awaited<ReturnType<typeof startOwnRedis>>;
+    let raw: ReturnType<typeof createClient>;
+    const opened: RedisConnection[] = [];
+    const connect = async (timing: { pingIntervalMs: number; silenceTimeoutMs: number }) => {
+      dir ??= mkdtempSync(join(tmpdir(), 'warden-slow-redis-'));
+      if (!own) {
+        own = await startOwnRedis(dir);
+        raw = createClient({ url: own.url });
+        await raw.connect();
+      }
+      const c = openRedisConnection({ url: own.url, keyPrefix: testKeyPrefix(), logger: silentLogger, maxBackoffMs: 200, ...timing });
+      opened.push(c);
       await waitFor(() => c.isReady(), 'connected');
+      return c;
+    };
+    after(async () => {
+      for (const c of opened) await c.close();
+      await raw?.quit().catch(() => {});
+      await own?.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('only slow: commands are not waited for while it is busy, the late answer of the one given up ends that, on the same connection, and what was sent meanwhile was written', async () => {
+      const c = await connect(NO_PINGS);
       let readies = 0;
       c.client.on('ready', () => { readies += 1; });
       const key = c.key('slow');
       await c.command(() => c.client.set(key, 'v'), LIMIT_MS);
 
-      // Busy for 1.5 s (under busy-reply-threshold's 5 s default: other clients wait, unanswered).
-      const script = "local t = redis.call('TIME'); local stop = tonumber(t[1]) * 1000000 + tonumber(t[2]) + ARGV[1] * 1000; repeat t = redis.call('TIME') until tonumber(t[1]) * 1000000 + tonumber(t[2]) >= stop; return 1";
-      const busy = raw.eval(script, { arguments: ['1500'] });
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      assert.equal(await refusal(c.command(() => c.client.get(key), LIMIT_MS)), 'no-answer');
-      assert.equal(await refusal(c.command(() => c.client.get(key), LIMIT_MS)), 'still-no-answer');
+      const busy = busyFor(raw, 1500);
+      await sleep(200);
+      let late: Promise<unknown> | undefined;
+      assert.equal(await refusal(c.command(() => (late = c.client.get(key)), LIMIT_MS)), 'no-answer');
+      assert.equal(await refusal(c.command(() => c.client.set(key, 'written while busy'), LIMIT_MS)), 'still-no-answer');
       await busy;
-      await waitFor(async () => {
-        try {
-          return (await c.command(() => c.client.get(key), LIMIT_MS)) === 'v';
-        } catch {
-          return false;
-        }
-      }, 'commands to run again once the script has ended', { intervalMs: 20 });
+      // The given-up command's own answer: once it is in, the connection is waited for again.
+      await late;
+      assert.equal(await c.command(() => c.client.get(key), LIMIT_MS), 'written while busy', 'the command not waited for was still sent');
       assert.equal(readies, 0, 'the same connection throughout: a slow Redis is not an outage');
-    } finally {
-      await conn?.close();
-      await raw.quit().catch(() => {});
-      await own.stop();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
+
+    it('a command with a longer limit than the one given up still waits it out, and gets its answer', async () => {
+      const c = await connect(NO_PINGS);
+      const key = c.key('longer');
+      await c.command(() => c.client.set(key, 'v'), LIMIT_MS);
+      const busy = busyFor(raw, 800);
+      await sleep(100);
+      assert.equal(await refusal(c.command(() => c.client.get(key), LIMIT_MS)), 'no-answer');
+      assert.equal(await refusal(c.command(() => c.client.get(key), LIMIT_MS)), 'still-no-answer', 'the same limit is not waited for');
+      // As the account page's 1 s, or a publish's: the script ends well within it.
+      assert.equal(await c.command(() => c.client.get(key), 3000), 'v');
+      await busy;
+    });
+
+    it('an error reply is an answer: a late one ends the wait-free state, and Redis\' own error reaches the caller', async () => {
+      const c = await connect(NO_PINGS);
+      const key = c.key('wrong-type');
+      await c.command(() => c.client.set(key, 'text'), LIMIT_MS);
+      await assert.rejects(c.command(() => c.client.lPush(key, 'x'), LIMIT_MS), (err: Error) => !(err instanceof RedisUnavailable) && /WRONGTYPE/.test(err.message));
+
+      const busy = busyFor(raw, 1000);
+      await sleep(100);
+      let late: Promise<unknown> | undefined;
+      assert.equal(await refusal(c.command(() => (late = c.client.lPush(key, 'x')), LIMIT_MS)), 'no-answer');
+      await busy;
+      await assert.rejects(late!, /WRONGTYPE/);
+      assert.equal(await c.command(() => c.client.get(key), LIMIT_MS), 'text', 'waited for again after the late error reply');
+    });
   });
 
-  it('an error reply is an answer: the command fails with Redis\' own error, and the next one runs', async () => {
-    const conn = openRedisConnection({ url: TEST_REDIS_URL, keyPrefix: testKeyPrefix(), logger: silentLogger, maxBackoffMs: 200 });
+  it('an event loop that stalls past a command\'s limit does not give up an answer that arrived meanwhile', async () => {
+    const conn = openRedisConnection({ url: TEST_REDIS_URL, keyPrefix: testKeyPrefix(), logger: silentLogger, maxBackoffMs: 200, ...NO_PINGS });
     open.push(conn);
     await waitFor(() => conn.isReady(), 'connected');
-    const key = conn.key('wrong-type');
-    await conn.command(() => conn.client.set(key, 'text', { expiration: { type: 'PX', value: 60_000 } }), LIMIT_MS);
-    await assert.rejects(conn.command(() => conn.client.lPush(key, 'x'), LIMIT_MS), (err: Error) => !(err instanceof RedisUnavailable) && /WRONGTYPE/.test(err.message));
-    assert.equal(await conn.command(() => conn.client.get(key), LIMIT_MS), 'text');
+    const key = conn.key('stall');
+    await conn.command(() => conn.client.set(key, 'v', { expiration: { type: 'PX', value: 60_000 } }), LIMIT_MS);
+    const pending = conn.command(() => conn.client.get(key), LIMIT_MS);
+    // node-redis writes its commands in a setImmediate: once that has run, the command is out.
+    await new Promise((resolve) => setImmediate(resolve));
+    // Busy on this thread past the limit (as a long synchronous task would): Redis answers
+    // meanwhile, and the timer comes due before the answer is read.
+    const until = performance.now() + 2 * LIMIT_MS;
+    while (performance.now() < until);
+    assert.equal(await pending, 'v');
+    assert.equal(await conn.command(() => conn.client.get(key), LIMIT_MS), 'v');
   });
 
   it('not connected: refused at once, as not-connected', async () => {
