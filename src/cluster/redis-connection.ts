@@ -26,8 +26,8 @@
  *   (up to `silenceTimeoutMs`). So from then on a command whose limit is no longer than the one
  *   given up is not waited for (it fails at once; it is still sent, so a write lands if Redis was
  *   only slow), until Redis answers anything on the command client: a late answer, a PING, or a
- *   new connection's handshake. A caller with a longer limit still waits it out once. A Redis
- *   that was only slow is waited for again as soon as it has caught up.
+ *   new connection's handshake. Commands already waiting, and the first with a longer limit, still
+ *   wait theirs out. A Redis that was only slow is waited for again as soon as it answers again.
  * - One warning when an outage starts and one info line when both connections are back, whatever
  *   the number of failed attempts in between. Logs name the host and port, never the URL (it may
  *   carry a password).
@@ -38,7 +38,10 @@ import { describeError, type Logger } from '../log.ts';
 
 export type RedisClient = ReturnType<typeof createClient>;
 
-/** Why a bounded command (`RedisConnection.command`) did not run, or was given up. */
+/** Commands sent on the command client and not yet answered, at most (see `openRedisConnection`). */
+export const MAX_QUEUED_COMMANDS = 10_000;
+
+/** Why a bounded command (`RedisConnection.command`) was not sent, not waited for, or given up. */
 export class RedisUnavailable extends Error {
   constructor(
     /**
@@ -129,6 +132,10 @@ export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 500
   const options = {
     url,
     disableOfflineQueue: true,
+    // Commands sent and not yet answered, at most: a frozen Redis holds every one until the
+    // watchdog drops the connection (commands not waited for are still sent: `command`), so the
+    // memory they hold is bounded (~1.5 KB each); past it a command fails at once.
+    commandsQueueMaxLength: MAX_QUEUED_COMMANDS,
     // PING is allowed on a subscribed connection too, so the subscriber pings as well
     // (https://redis.io/docs/latest/commands/ping/).
     pingInterval: pingIntervalMs,
@@ -242,7 +249,8 @@ export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 500
     }
     return new Promise<T>((resolve, reject) => {
       let settled = false;
-      const timer = setTimeout(() => {
+      let timer: NodeJS.Timeout | undefined;
+      const giveUp = () => {
         // After a stalled event loop timers run before what arrived meanwhile is read: look again
         // once the poll phase has run (setImmediate), so an answer already received counts.
         setImmediate(() => {
@@ -256,8 +264,14 @@ export function openRedisConnection({ url, keyPrefix, logger, maxBackoffMs = 500
           }
           reject(new RedisUnavailable('no-answer', `no answer within ${timeoutMs} ms`));
         });
-      }, timeoutMs);
-      timer.unref();
+      };
+      // The limit runs from when the command is written: node-redis writes in a setImmediate,
+      // queued by `run` before this one, so a stall before the write is not counted against Redis.
+      setImmediate(() => {
+        if (settled) return;
+        timer = setTimeout(giveUp, timeoutMs);
+        timer.unref();
+      });
       running.then((value) => {
         heard();
         if (settled) return;

@@ -148,29 +148,88 @@ describe('bounded Redis commands: a Redis that stops answering is waited for onc
     });
   });
 
-  it('an event loop that stalls past a command\'s limit does not give up an answer that arrived meanwhile', async () => {
-    const conn = openRedisConnection({ url: TEST_REDIS_URL, keyPrefix: testKeyPrefix(), logger: silentLogger, maxBackoffMs: 200, ...NO_PINGS });
+  /** A connection to the shared test Redis, ready; `timing` defaults to no PINGs during a test. */
+  const ready = async (timing: { pingIntervalMs: number; silenceTimeoutMs: number } = NO_PINGS) => {
+    const conn = openRedisConnection({ url: TEST_REDIS_URL, keyPrefix: testKeyPrefix(), logger: silentLogger, maxBackoffMs: 200, ...timing });
     open.push(conn);
     await waitFor(() => conn.isReady(), 'connected');
-    const key = conn.key('stall');
+    return conn;
+  };
+  /** A command Redis never answers, as far as `command` can tell: its promise never settles. */
+  const unanswered = () => new Promise<never>(() => {});
+
+  for (const when of ['after', 'before'] as const) {
+    it(`an event loop that stalls past a command's limit ${when} the command is written does not give up an answer that arrived meanwhile`, async () => {
+      const conn = await ready();
+      const key = conn.key('stall');
+      await conn.command(() => conn.client.set(key, 'v', { expiration: { type: 'PX', value: 60_000 } }), LIMIT_MS);
+      // Redis takes 20 ms over it, as one a network away would: an answer that cannot have
+      // arrived by the turn of the event loop after the command is written.
+      const slowGet = "local t = redis.call('TIME'); local stop = tonumber(t[1]) * 1000000 + tonumber(t[2]) + 20000; repeat t = redis.call('TIME') until tonumber(t[1]) * 1000000 + tonumber(t[2]) >= stop; return redis.call('GET', KEYS[1])";
+      const pending = conn.command(() => conn.client.eval(slowGet, { keys: [key] }), LIMIT_MS);
+      // node-redis writes its commands in a setImmediate: once that has run, the command is out.
+      if (when === 'after') await new Promise((resolve) => setImmediate(resolve));
+      // Busy on this thread past the limit (as a long synchronous task would). After the write,
+      // Redis answers meanwhile and the timer comes due before the answer is read; before it,
+      // the command is written only once the thread is free again, and its limit starts then.
+      const until = performance.now() + 2 * LIMIT_MS;
+      while (performance.now() < until);
+      assert.equal(await pending, 'v');
+      assert.equal(await conn.command(() => conn.client.get(key), LIMIT_MS), 'v');
+    });
+  }
+
+  it('a command with a shorter limit than the one given up is not waited for either; one with a longer limit is, and its answer ends the state', async () => {
+    const conn = await ready();
+    const key = conn.key('limits');
     await conn.command(() => conn.client.set(key, 'v', { expiration: { type: 'PX', value: 60_000 } }), LIMIT_MS);
-    const pending = conn.command(() => conn.client.get(key), LIMIT_MS);
-    // node-redis writes its commands in a setImmediate: once that has run, the command is out.
-    await new Promise((resolve) => setImmediate(resolve));
-    // Busy on this thread past the limit (as a long synchronous task would): Redis answers
-    // meanwhile, and the timer comes due before the answer is read.
-    const until = performance.now() + 2 * LIMIT_MS;
-    while (performance.now() < until);
-    assert.equal(await pending, 'v');
+    assert.equal(await refusal(conn.command(unanswered, LIMIT_MS)), 'no-answer');
+    assert.equal(await refusal(conn.command(() => conn.client.get(key), 100)), 'still-no-answer');
+    assert.equal(await conn.command(() => conn.client.get(key), 4 * LIMIT_MS), 'v');
     assert.equal(await conn.command(() => conn.client.get(key), LIMIT_MS), 'v');
   });
 
-  it('not connected: refused at once, as not-connected', async () => {
+  it('a longer limit given up later raises the bar; a shorter one given up after it does not lower it', async () => {
+    const conn = await ready();
+    const key = conn.key('bar');
+    await conn.command(() => conn.client.set(key, 'v', { expiration: { type: 'PX', value: 60_000 } }), LIMIT_MS);
+    // Both waiting, nothing given up yet: the longer one (2 s) gives up first, then the shorter (1.5 s).
+    const longer = conn.command(unanswered, 2000);
+    await sleep(1000);
+    const shorter = conn.command(unanswered, 1500);
+    assert.equal(await refusal(longer), 'no-answer');
+    assert.equal(await refusal(shorter), 'no-answer');
+    assert.equal(await refusal(conn.command(() => conn.client.get(key), 2000)), 'still-no-answer', 'a 2 s limit is not waited for');
+  });
+
+  it('the answer to a command not waited for ends the state', async () => {
+    const conn = await ready();
+    const key = conn.key('not-waited');
+    await conn.command(() => conn.client.set(key, 'v', { expiration: { type: 'PX', value: 60_000 } }), LIMIT_MS);
+    assert.equal(await refusal(conn.command(unanswered, LIMIT_MS)), 'no-answer');
+    let sent: Promise<unknown> | undefined;
+    assert.equal(await refusal(conn.command(() => (sent = conn.client.get(key)), LIMIT_MS)), 'still-no-answer');
+    assert.equal(await sent, 'v', 'it was sent, and answered');
+    assert.equal(await conn.command(() => conn.client.get(key), LIMIT_MS), 'v');
+  });
+
+  it('an answered PING ends the state', async () => {
+    const conn = await ready({ pingIntervalMs: 200, silenceTimeoutMs: 10_000 });
+    const key = conn.key('ping');
+    await conn.command(() => conn.client.set(key, 'v', { expiration: { type: 'PX', value: 60_000 } }), LIMIT_MS);
+    assert.equal(await refusal(conn.command(unanswered, LIMIT_MS)), 'no-answer');
+    await new Promise((resolve) => conn.client.once('ping-interval', resolve));
+    assert.equal(await conn.command(() => conn.client.get(key), LIMIT_MS), 'v');
+  });
+
+  it('not connected: refused at once, as not-connected, and nothing is sent', async () => {
     const proxy = await cuttableProxy(TEST_REDIS_URL);
     proxies.push(proxy);
     proxy.cut();
     const conn = openRedisConnection({ url: proxy.url, keyPrefix: testKeyPrefix(), logger: silentLogger, maxBackoffMs: 200 });
     open.push(conn);
-    assert.equal(await refusal(conn.command(() => conn.client.get('k'), LIMIT_MS)), 'not-connected');
+    let sent = false;
+    assert.equal(await refusal(conn.command(() => { sent = true; return conn.client.get('k'); }, LIMIT_MS)), 'not-connected');
+    assert.equal(sent, false);
   });
 });
