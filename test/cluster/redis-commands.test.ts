@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
-import { openRedisConnection, RedisUnavailable, type RedisConnection } from '../../src/cluster/redis-connection.ts';
+import { MAX_QUEUED_COMMANDS, openRedisConnection, RedisUnavailable, type RedisConnection } from '../../src/cluster/redis-connection.ts';
 import { silentLogger } from '../../src/log.ts';
 import { startOwnRedis } from '../helpers/cluster.ts';
 import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
@@ -74,6 +74,20 @@ describe('bounded Redis commands: a Redis that stops answering is waited for onc
     proxy.restore();
     await waitFor(() => readies > 0, 'a new connection', { timeoutMs: 15_000 });
     assert.equal(await conn.command(() => conn.client.get(key), LIMIT_MS), 'v');
+  });
+
+  it(`at most ${MAX_QUEUED_COMMANDS} commands wait for a frozen Redis on one connection: the next fails at once`, async () => {
+    const proxy = await cuttableProxy(TEST_REDIS_URL);
+    proxies.push(proxy);
+    const conn = openRedisConnection({ url: proxy.url, keyPrefix: testKeyPrefix(), logger: silentLogger, maxBackoffMs: 200, ...NO_PINGS });
+    open.push(conn);
+    await waitFor(() => conn.isReady(), 'connected');
+    proxy.freeze();
+    const key = conn.key('queue');
+    // All sent at once, before any is given up: every one waits.
+    const waiting = Array.from({ length: MAX_QUEUED_COMMANDS }, () => refusal(conn.command(() => conn.client.get(key), 1000)));
+    await assert.rejects(conn.command(() => conn.client.get(key), 1000), (err: Error) => !(err instanceof RedisUnavailable) && /queue is full/.test(err.message));
+    assert.deepEqual(new Set(await Promise.all(waiting)), new Set(['no-answer']));
   });
 
   describe('a Redis of the test\'s own, kept busy by a script (it blocks every client of its server)', () => {
