@@ -8,29 +8,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { createClient } from 'redis';
 import { createRevocationList, revocationHorizonMs, type RevocationEvent } from '../../src/authorization-server/revocation.ts';
 import { createMemoryStore } from '../../src/storage/memory/store.ts';
 import { describeRedisUrl, openRedisConnection, reconnectDelayMs, type RedisConnection } from '../../src/cluster/redis-connection.ts';
 import { createRedisRevocationBus, parseRevocationMessage, REVOCATION_CHANNEL } from '../../src/cluster/revocation-bus.ts';
-import { createLogger, silentLogger } from '../../src/log.ts';
+import { silentLogger } from '../../src/log.ts';
 import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { startOwnRedis } from '../helpers/cluster.ts';
 import { cuttableProxy } from '../helpers/tcp-proxy.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-
-/** A logger whose JSON lines the test reads back. */
-function capturingLogger() {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: createLogger('debug', stream), lines, events: (name: string) => lines.filter((l) => l.event === name) };
-}
+import { capturingLogger } from '../helpers/capturing-logger.ts';
 
 const event = (id: string): RevocationEvent => ({ kind: 'token', id, at: Date.now(), until: Date.now() + 60_000 });
 

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { createClient } from 'redis';
 import { startWarden, type Warden } from '../../src/app.ts';
 import { createBackoff, createRateLimiter } from '../../src/authorization-server/rate-limit.ts';
@@ -18,21 +17,11 @@ import { createRedisRateLimiter } from '../../src/cluster/rate-limiter.ts';
 import { buildDemoConfig } from '../../src/config/demo.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
-import { createLogger, silentLogger } from '../../src/log.ts';
+import { silentLogger } from '../../src/log.ts';
 import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { cuttableProxy } from '../helpers/tcp-proxy.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-
-function capturingLogger() {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { logger: createLogger('debug', stream), events: (name: string) => lines.filter((l) => l.event === name) };
-}
+import { capturingLogger } from '../helpers/capturing-logger.ts';
 
 describe('rate limits shared through Redis', { skip: await redisUnavailable() }, () => {
   const open: RedisConnection[] = [];
