@@ -188,6 +188,12 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       // is refused at once: answered from memory, synchronously (revocation.ts).
       ...(revocations ? { isRevoked: (claims: Record<string, unknown>) => revocations.isRevoked(claims) } : {}),
     });
+    // An external issuer's metadata and keys are fetched now, in the background, not on the first
+    // request's path (with a remote IdP that is two or three round trips per instance start); an
+    // issuer that cannot be reached is reported at start, and each verification tries again.
+    verifier.warm().catch((err: unknown) => {
+      logger.warn({ event: 'issuer_unavailable_at_start', err: describeError(err) }, 'the authorization server\'s metadata or keys could not be fetched at start; access tokens are verified once it answers');
+    });
     // cluster: a session opened on one instance is served by every instance (src/cluster/session-routing.ts).
     const gateway = createGateway({ config, verifier, audit, downstream, logger: logger.child({ component: 'gateway' }), env, sessionSharing: cluster?.sessions });
     closers.unshift(() => gateway.close());

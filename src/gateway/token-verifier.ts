@@ -39,6 +39,13 @@ export interface TokenVerifier {
    * one's own (`createGateway({ verifier })`) may have only `verify`.
    */
   verifyNow?(token: string, server: ServerConfig): Caller | undefined;
+  /**
+   * Fetches now what the first verification would otherwise fetch on a request's path: an
+   * external issuer's RFC 8414 metadata, its JWKS, and its introspection endpoint when one is
+   * configured (nothing, for the embedded AS). Rejects with why they could not be had; a
+   * verification then tries again. Optional, as `verifyNow`.
+   */
+  warm?(): Promise<void>;
 }
 
 export interface TokenVerifierOptions {
@@ -260,20 +267,26 @@ export function createTokenVerifier(options: TokenVerifierOptions): Required<Tok
   let keySetGeneration = 0;
 
   let getKey: JWTVerifyGetKey;
+  /** External issuer: its key set, fetched unless jose holds a fresh one. */
+  let warmKeys: (() => Promise<void>) | undefined;
   /** Embedded AS: brings the key set up to date before a cache lookup. */
   let syncKeys: (() => Promise<void>) | undefined;
   /** Embedded AS: the same without a promise; false when that cannot be done now. */
   let syncKeysNow: (() => boolean) | undefined;
   if (external) {
-    let remote: JWTVerifyGetKey | undefined;
-    getKey = async (header, token) => {
-      if (!remote) {
-        const meta = await discover();
-        if (!meta.jwks_uri) throw new Error('issuer metadata has no jwks_uri');
-        // jose caches the set and re-fetches on an unknown kid no more than once per cooldown.
-        remote = createRemoteJWKSet(new URL(meta.jwks_uri), { cooldownDuration: cooldownMs, cacheMaxAge: 10 * 60_000, timeoutDuration: 10_000 });
-      }
-      return remote(header, token);
+    let remote: ReturnType<typeof createRemoteJWKSet> | undefined;
+    const remoteKeys = async () => {
+      if (remote) return remote;
+      const meta = await discover();
+      if (!meta.jwks_uri) throw new Error('issuer metadata has no jwks_uri');
+      // jose caches the set and re-fetches on an unknown kid no more than once per cooldown.
+      remote ??= createRemoteJWKSet(new URL(meta.jwks_uri), { cooldownDuration: cooldownMs, cacheMaxAge: 10 * 60_000, timeoutDuration: 10_000 });
+      return remote;
+    };
+    getKey = async (header, token) => (await remoteKeys())(header, token);
+    warmKeys = async () => {
+      const keys = await remoteKeys();
+      if (!keys.fresh) await keys.reload();
     };
   } else {
     if (!options.publicJwks) throw new Error('embedded authorization server mode needs publicJwks');
@@ -326,6 +339,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): Required<Tok
   };
 
   return {
+    async warm() {
+      await Promise.all([warmKeys?.(), getIntrospector()]);
+    },
     verifyNow(token, server) {
       if (maxCached === 0 || (syncKeysNow && !syncKeysNow())) return undefined;
       const hit = verified.get(server.path, token);

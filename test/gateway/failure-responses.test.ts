@@ -11,21 +11,41 @@ import { createTokenVerifier } from '../../src/gateway/token-verifier.ts';
 import { createStdioUpstream } from '../../src/gateway/upstreams/stdio.ts';
 import { DownstreamCredentialError } from '../../src/downstream/errors.ts';
 import type { DownstreamCredentials } from '../../src/downstream/types.ts';
-import { Writable } from 'node:stream';
-import { createLogger, silentLogger } from '../../src/log.ts';
+import { silentLogger } from '../../src/log.ts';
 import { messagesOf } from './fixtures/raw.ts';
+import { capturingLogger } from '../helpers/capturing-logger.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 describe('errors a client sees when something behind the gateway fails', () => {
-  it('RFC 6750 §3.1: an unreachable issuer (discovery/JWKS down) is 503 without a challenge, not 401 invalid_token', async () => {
-    const other = await startTestWarden({ servers: [{ name: 'tiny', path: '/mcp', upstream: { stdio: TINY_SERVER }, scopes: ['mcp:read'] }] });
+  it('RFC 6750 §3.1: an issuer unreachable from the start (discovery/JWKS down) is reported once at start, and a request is 503 without a challenge, not 401 invalid_token', async () => {
+    // Closed before the gateway starts: its keys are never fetched (mint signs locally).
+    const issuer = await startFixtureIssuer();
+    await issuer.close();
+    const { logger, lines } = capturingLogger();
+    const other = await startTestWarden({ servers: [{ name: 'tiny', path: '/mcp', upstream: { stdio: TINY_SERVER }, scopes: ['mcp:read'] }], issuer, logger });
     try {
-      const token = await other.issuer.mint({ aud: other.endpoint, scope: 'mcp:read' });
-      await other.issuer.close();
+      await waitFor(() => lines.some((l) => l.event === 'issuer_unavailable_at_start'), 'the start-up warning');
+      const token = await issuer.mint({ aud: other.endpoint, scope: 'mcp:read' });
       const res = await post(other.endpoint, token, initializeMessage());
       assert.equal(res.status, 503);
       assert.equal(res.headers.get('www-authenticate'), null);
       const body = await res.json();
       assert.equal(body.error.code, -32603);
+      assert.equal(lines.filter((l) => l.event === 'issuer_unavailable_at_start').length, 1);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('RFC 8414 §3 / RFC 7517: an external issuer\'s metadata and keys are fetched at start, so a first request verifies with no fetch on its path, and with the issuer gone since', async () => {
+    const other = await startTestWarden({ servers: [{ name: 'tiny', path: '/mcp', upstream: { stdio: TINY_SERVER }, scopes: ['mcp:read'] }] });
+    try {
+      await waitFor(() => other.issuer.jwksCalls === 1, 'the JWKS fetched at start, before any request');
+      const token = await other.issuer.mint({ aud: other.endpoint, scope: 'mcp:read' });
+      await other.issuer.close();
+      const res = await post(other.endpoint, token, initializeMessage());
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal(other.issuer.jwksCalls, 1);
     } finally {
       await other.close();
     }
@@ -71,14 +91,8 @@ describe('errors a client sees when something behind the gateway fails', () => {
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
     const closedPort = (probe.address() as AddressInfo).port;
     await new Promise((r) => probe.close(r));
-    const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l));
-        done();
-      },
-    });
-    const t = await startTestWarden({ servers: [{ name: 'down', path: '/mcp', upstream: { http: { url: `http://127.0.0.1:${closedPort}/mcp` } } }], logger: createLogger('debug', sink) });
+    const { logger, lines } = capturingLogger();
+    const t = await startTestWarden({ servers: [{ name: 'down', path: '/mcp', upstream: { http: { url: `http://127.0.0.1:${closedPort}/mcp` } } }], logger });
     try {
       const token = await t.issuer.mint({ aud: t.endpoint });
       const res = await post(t.endpoint, token, initializeMessage());
