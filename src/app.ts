@@ -15,7 +15,7 @@ import { createTokenVerifier } from './gateway/token-verifier.ts';
 import { createHostPolicy, sendMisdirected } from './http/host.ts';
 import { describeError, silentLogger, type Logger } from './log.ts';
 import { sendStartingUp } from './http/starting-up.ts';
-import { createReadinessCheck, handleHealth, isHealthPath, type Readiness } from './http/health.ts';
+import { createReadinessCheck, handleHealth, isHealthPath, type IssuerState, type Readiness } from './http/health.ts';
 import { configWarnings } from './config/warnings.ts';
 import type { AuthorizationServerExtension } from './authorization-server/extension.ts';
 import { openStorage } from './storage/index.ts';
@@ -189,9 +189,12 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       ...(revocations ? { isRevoked: (claims: Record<string, unknown>) => revocations.isRevoked(claims) } : {}),
     });
     // An external issuer's metadata and keys are fetched now, in the background, not on the first
-    // request's path (with a remote IdP that is two or three round trips per instance start); an
-    // issuer that cannot be reached is reported at start, and each verification tries again.
-    verifier.warm().catch((err: unknown) => {
+    // request's path (with a remote IdP that is two or three round trips per instance start):
+    // /readyz waits for this first fetch to end, not for it to succeed. An issuer that cannot be
+    // reached is reported at start, and each verification tries again.
+    let issuerState: IssuerState = 'loading';
+    verifier.warm().then(() => { issuerState = 'ok'; }, (err: unknown) => {
+      issuerState = 'unavailable';
       logger.warn({ event: 'issuer_unavailable_at_start', err: describeError(err) }, 'the authorization server\'s metadata or keys could not be fetched at start; access tokens are verified once it answers');
     });
     // cluster: a session opened on one instance is served by every instance (src/cluster/session-routing.ts).
@@ -228,6 +231,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       // SQLite is a file this process holds open; PostgreSQL is asked.
       pingStorage: backend.kind === 'postgres' ? () => backend.db.query('warden_readiness', 'SELECT 1') : async () => undefined,
       ...(cluster ? { redisReady: () => cluster.connection.isReady() } : {}),
+      ...('external' in config.authorizationServer ? { issuerState: () => issuerState } : {}),
     });
 
     let closing: Promise<void> | undefined;

@@ -3,12 +3,16 @@
  *
  *   GET /livez   200 while the process answers at all, start-up included: restart only a
  *                process that no longer answers, never one that is still opening its database.
- *   GET /readyz  200 when the instance can serve: started, and its database answers
- *                (PostgreSQL: `SELECT 1` within 2 s; SQLite is a local file). 503 otherwise.
+ *   GET /readyz  200 when the instance can serve: started, its database answers (PostgreSQL:
+ *                `SELECT 1` within 2 s; SQLite is a local file), and, with an external issuer,
+ *                the first fetch of its metadata and keys has ended. 503 otherwise.
  *
  * Redis is reported but does not make an instance unready: every instance shares one Redis, so
  * failing readiness on a Redis outage would take the whole deployment out of the balancer at
- * once, while an instance without Redis still serves (docs/deployment.md "What needs Redis").
+ * once, while an instance without Redis still serves (docs/deployment.md "What needs Redis"). An
+ * external issuer likewise: readiness waits for its first fetch to end, so a new instance gets no
+ * request it would hold up for the IdP's round trips, but not for it to succeed (bounded by the
+ * fetches' timeouts), since every instance depends on the one IdP.
  *
  * Both answer before the Host allow-list (a kubelet probes the pod's address, which is neither
  * the public host nor loopback) and carry nothing but these states: no version, no hostnames,
@@ -26,11 +30,15 @@ const CACHE_MS = 1000;
 const PING_TIMEOUT_MS = 2000;
 
 export type DependencyState = 'ok' | 'unavailable' | 'not configured';
+/** An external issuer's metadata and keys: `loading` until the first fetch at start has ended. */
+export type IssuerState = 'loading' | 'ok' | 'unavailable';
 
 export interface Readiness {
   ready: boolean;
   storage: DependencyState;
   redis: DependencyState;
+  /** Only with an external issuer. */
+  issuer?: IssuerState;
 }
 
 export interface ReadinessSources {
@@ -38,11 +46,13 @@ export interface ReadinessSources {
   pingStorage: () => Promise<unknown>;
   /** undefined without `cluster.redis`. */
   redisReady?: () => boolean;
+  /** undefined with the embedded authorization server. */
+  issuerState?: () => IssuerState;
   now?: () => number;
 }
 
 /** The readiness of a started instance, its database check cached for CACHE_MS. */
-export function createReadinessCheck({ pingStorage, redisReady, now = Date.now }: ReadinessSources): () => Promise<Readiness> {
+export function createReadinessCheck({ pingStorage, redisReady, issuerState, now = Date.now }: ReadinessSources): () => Promise<Readiness> {
   let cached: { at: number; storage: Promise<DependencyState> } | undefined;
   const storage = (): Promise<DependencyState> => {
     if (cached && now() - cached.at < CACHE_MS) return cached.storage;
@@ -57,7 +67,9 @@ export function createReadinessCheck({ pingStorage, redisReady, now = Date.now }
   return async () => {
     const s = await storage();
     const redis: DependencyState = redisReady ? (redisReady() ? 'ok' : 'unavailable') : 'not configured';
-    return { ready: s === 'ok', storage: s, redis };
+    if (!issuerState) return { ready: s === 'ok', storage: s, redis };
+    const issuer = issuerState();
+    return { ready: s === 'ok' && issuer !== 'loading', storage: s, redis, issuer };
   };
 }
 
@@ -84,7 +96,7 @@ export function handleHealth(req: IncomingMessage, res: ServerResponse, pathname
   if (pathname === LIVENESS_PATH) return send(res, 200, { status: 'alive' });
   if (typeof readiness === 'string') return send(res, 503, { status: readiness });
   readiness().then(
-    (r) => send(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'unavailable', storage: r.storage, redis: r.redis }),
+    (r) => send(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'unavailable', storage: r.storage, redis: r.redis, ...(r.issuer ? { issuer: r.issuer } : {}) }),
     () => send(res, 503, { status: 'unavailable' }),
   );
 }

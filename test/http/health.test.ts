@@ -1,7 +1,8 @@
 /**
  * /livez and /readyz (src/http/health.ts): what a load balancer or a kubelet probes. Readiness
  * follows the database (a real PostgreSQL reached through a proxy the test cuts), reports Redis
- * without depending on it, and both answer whatever Host the prober sends.
+ * without depending on it, waits for an external issuer's keys to be fetched once at start, and
+ * both answer whatever Host the prober sends.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +19,9 @@ import { openTestPostgres, postgresUnavailable, TEST_POSTGRES_URL } from '../hel
 import { redisUnavailable, testKeyPrefix, TEST_REDIS_URL } from '../helpers/redis.ts';
 import { cuttableProxy } from '../helpers/tcp-proxy.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { startFixtureIssuer } from '../gateway/fixtures/issuer.ts';
+import { initializeMessage, post, TINY_SERVER } from '../gateway/fixtures/raw.ts';
+import { startTestWarden } from '../gateway/fixtures/warden.ts';
 
 const env = { PATH: process.env.PATH, WARDEN_DEMO_PASSWORD: 'correct horse battery staple', PORT: '0' };
 
@@ -147,5 +151,41 @@ describe('health checks with PostgreSQL and Redis', { skip: unavailable }, () =>
       pgProxy.restore();
     }
     await waitFor(async () => (await probe(warden.port, '/readyz')).status === 200, 'readiness once the database answers again', { timeoutMs: 15_000, intervalMs: 100 });
+  });
+});
+
+describe('health checks with an external issuer (RFC 8414 metadata and JWKS fetched at start)', () => {
+  const servers = [{ name: 'tiny', path: '/mcp', upstream: { stdio: TINY_SERVER }, scopes: ['mcp:read'] }];
+
+  it('not ready until the first fetch of its metadata and keys has ended; then ready, and the first request fetches nothing', async () => {
+    // Answering after 1 s each, as an IdP some way off: the fetch at start takes ~2 s.
+    const issuer = await startFixtureIssuer({ delayMs: 1000 });
+    const t = await startTestWarden({ servers, issuer });
+    try {
+      const early = await probe(t.warden.port, '/readyz');
+      assert.equal(early.status, 503);
+      assert.deepEqual(early.body, { status: 'unavailable', storage: 'ok', redis: 'not configured', issuer: 'loading' });
+      await waitFor(async () => (await probe(t.warden.port, '/readyz')).status === 200, 'ready once the keys are in', { intervalMs: 50 });
+      assert.equal((await probe(t.warden.port, '/readyz')).body.issuer, 'ok');
+      assert.equal(issuer.jwksCalls, 1);
+      const res = await post(t.endpoint, await issuer.mint({ aud: t.endpoint, scope: 'mcp:read' }), initializeMessage());
+      assert.equal(res.status, 200);
+      assert.equal(issuer.jwksCalls, 1, 'no fetch on the request\'s path');
+    } finally {
+      await t.close();
+      await issuer.close();
+    }
+  });
+
+  it('an issuer that cannot be reached at start does not keep the instance out of the balancer: ready, issuer unavailable', async () => {
+    const issuer = await startFixtureIssuer();
+    await issuer.close();
+    const t = await startTestWarden({ servers, issuer });
+    try {
+      await waitFor(async () => (await probe(t.warden.port, '/readyz')).status === 200, 'ready once the fetch has failed', { intervalMs: 50 });
+      assert.deepEqual((await probe(t.warden.port, '/readyz')).body, { status: 'ready', storage: 'ok', redis: 'not configured', issuer: 'unavailable' });
+    } finally {
+      await t.close();
+    }
   });
 });
