@@ -8,15 +8,17 @@
  *   proxy-dispatch <url> undici's Pool through `dispatch` with a handler of its own, the request body read
  *                       whole and sent as one buffer, the reply streamed to the client as it arrives: the
  *                       gateway's own way of calling the upstream, with nothing else (no parsing, no auth)
- *   warden <url> [w] [--line-in-process] [--async-local-storage]
+ *   warden <url> [w] [--line-in-process] [--async-local-storage] [--issuer-delay-ms N]
  *                       mcp-warden (external fixture issuer, JWT + required scope) with /mcp/http → <url>,
  *                       /mcp/http-policy → <url> with a policy (and so an audit event per call),
  *                       /mcp/stdio → the tiny stdio server (policy on), /mcp/sh → a shell
- *                       stdio server (memory runs). With IPC: answers {measure:true} with memory use after GC.
+ *                       stdio server (memory runs). With IPC: answers {measure:true} with memory use after GC,
+ *                       and {mint:n} with n new tokens for /mcp/http-policy ({minted}: bench/cold-path.ts).
  *                       w: the SQLite audit writer, `worker` (default) or `inline` (bench/gateway-audit.ts).
  *                       --line-in-process: the proxy-dispatch line too, in this process (`lineUrl`);
  *                       --async-local-storage: SIGUSR2 runs an AsyncLocalStorage, or disables the one
  *                       running; each prints {asyncLocalStorage} (bench/process-share.ts).
+ *                       --issuer-delay-ms N: its fixture issuer answers after N ms (bench/cold-path.ts).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer, request, Agent, type IncomingHttpHeaders } from 'node:http';
@@ -26,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { startLeanMcpHttp } from './fixtures/lean-mcp-http.ts';
 import { startTestWarden } from '../test/gateway/fixtures/warden.ts';
+import { startFixtureIssuer } from '../test/gateway/fixtures/issuer.ts';
 
 /**
  * Request fields a line does not forward: the hop-by-hop ones RFC 9110 §7.6.1 names, and the
@@ -53,7 +56,11 @@ if (role === 'upstream') {
   print({ url });
 } else if (role === 'warden') {
   const policy = { default: 'deny', rules: [{ name: 'all', methods: ['*'], scopes: 'mcp:read' }, { name: 'echo', tools: 'echo', scopes: 'mcp:read' }] };
+  // --issuer-delay-ms N: the issuer answers after N ms, as a remote IdP would (bench/cold-path.ts).
+  const delayArg = process.argv.indexOf('--issuer-delay-ms');
+  const ownIssuer = delayArg === -1 ? undefined : await startFixtureIssuer({ delayMs: Number(process.argv[delayArg + 1]) });
   const { warden, issuer, close } = await startTestWarden({
+    ...(ownIssuer ? { issuer: ownIssuer } : {}),
     // bench/gateway-audit.ts starts one warden per SQLite audit writer (worker thread or inline).
     config: { audit: { writer: process.argv[4] === 'inline' ? 'inline' : 'worker' } },
     servers: [
@@ -71,7 +78,13 @@ if (role === 'upstream') {
   for (const p of ['http', 'http-policy', 'stdio', 'sh', 'stdio-mem', 'stdio-shared']) tokens[p] = await issuer.mint({ aud: `${warden.url}/mcp/${p}`, scope: 'mcp:read', exp: Math.floor(Date.now() / 1000) + 3600 });
   // Twenty users for the per-user sharing run.
   for (let i = 0; i < 20; i++) tokens[`stdio-shared-user${i}`] = await issuer.mint({ aud: `${warden.url}/mcp/stdio-shared`, sub: `user${i}`, scope: 'mcp:read', exp: Math.floor(Date.now() / 1000) + 3600 });
-  process.on('message', (m: { measure?: boolean }) => {
+  process.on('message', (m: { measure?: boolean; mint?: number }) => {
+    // bench/cold-path.ts: tokens for /mcp/http-policy the gateway has never seen (each its own jti).
+    if (m.mint) {
+      const exp = Math.floor(Date.now() / 1000) + 3600;
+      void Promise.all(Array.from({ length: m.mint }, () => issuer.mint({ aud: `${warden.url}/mcp/http-policy`, scope: 'mcp:read', exp }))).then((minted) => process.send!({ minted }));
+      return;
+    }
     if (!m.measure) return;
     for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
     const mem = process.memoryUsage();
@@ -79,7 +92,7 @@ if (role === 'upstream') {
     process.send!({ heapUsed: mem.heapUsed, external: mem.external, arrayBuffers: mem.arrayBuffers, rss: mem.rss, sessions });
   });
   process.on('SIGTERM', () => {
-    void close().then(() => process.exit(0));
+    void close().then(() => ownIssuer?.close()).then(() => process.exit(0));
   });
   // bench/process-share.ts: what the gateway's process costs the line's code, and the gateway with
   // an AsyncLocalStorage in use, as once the embedded authorization server has served a request
