@@ -179,8 +179,13 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     closers.unshift(() => audit.close());
     const downstream = await createDownstreamCredentials({ config, storage: storage.downstream, logger, env, ...(account ? { accountPageUrl: account.url } : {}) });
     const revocations = authorizationServer?.revocations;
+    // Closing ends the issuer's fetches in flight (the one at start may wait on a silent IdP for
+    // its whole timeout, and would keep a stopped process alive until then).
+    const issuerFetches = new AbortController();
+    closers.unshift(() => issuerFetches.abort());
     const verifier = createTokenVerifier({
       config,
+      signal: issuerFetches.signal,
       publicJwks: authorizationServer ? () => authorizationServer.publicJwks() : undefined,
       // Another instance on the same database may have rotated the signing key first.
       ...(authorizationServer ? { reloadKeys: reloadSigningKeys } : {}),
@@ -195,6 +200,7 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     let issuerState: IssuerState = 'loading';
     verifier.warm().then(() => { issuerState = 'ok'; }, (err: unknown) => {
       issuerState = 'unavailable';
+      if (issuerFetches.signal.aborted) return;
       logger.warn({ event: 'issuer_unavailable_at_start', err: describeError(err) }, 'the authorization server\'s metadata or keys could not be fetched at start; access tokens are verified once it answers');
     });
     // cluster: a session opened on one instance is served by every instance (src/cluster/session-routing.ts).

@@ -4,7 +4,7 @@
  * The result is a `Caller`; every failure is a GatewayError `invalid_token` (401).
  */
 import { type NowSeconds } from '../kernel/clock.ts';
-import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Config, ServerConfig } from '../config/schema.ts';
 import type { Caller } from '../kernel/caller.ts';
 import { GatewayError } from './errors.ts';
@@ -76,6 +76,8 @@ export interface TokenVerifierOptions {
    * embedded AS does, src/authorization-server/revocation.ts); a promise is awaited.
    */
   isRevoked?: (claims: Readonly<Record<string, unknown>>) => boolean | Promise<boolean>;
+  /** Aborted when the owner closes: ends an external issuer's metadata and JWKS fetches in flight. */
+  signal?: AbortSignal;
 }
 
 function stringList(v: unknown): string[] {
@@ -124,8 +126,8 @@ interface DiscoveredMetadata {
  * `issuer` must equal the configured issuer (RFC 8414 §3.3). oauth4webapi does the requests and
  * the checks (src/http/authorization-server-metadata.ts).
  */
-export async function discoverIssuerMetadata(issuer: string): Promise<DiscoveredMetadata> {
-  const as = await discoverAuthorizationServer(issuer);
+export async function discoverIssuerMetadata(issuer: string, signal?: AbortSignal): Promise<DiscoveredMetadata> {
+  const as = await discoverAuthorizationServer(issuer, { signal });
   return { jwks_uri: as.jwks_uri, introspection_endpoint: as.introspection_endpoint };
 }
 
@@ -250,7 +252,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): Required<Tok
 
   let discovered: Promise<DiscoveredMetadata> | undefined;
   const discover = () => {
-    discovered ??= discoverIssuerMetadata(issuer).catch((err: unknown) => {
+    discovered ??= discoverIssuerMetadata(issuer, options.signal).catch((err: unknown) => {
       discovered = undefined;
       throw err;
     });
@@ -275,18 +277,41 @@ export function createTokenVerifier(options: TokenVerifierOptions): Required<Tok
   let syncKeysNow: (() => boolean) | undefined;
   if (external) {
     let remote: ReturnType<typeof createRemoteJWKSet> | undefined;
+    const signal = options.signal;
+    // The owner's close ends a JWKS fetch in flight too (jose's own timeout still applies).
+    const fetchJwks = signal ? { [customFetch]: (url: string, init: RequestInit) => fetch(url, { ...init, signal: init.signal ? AbortSignal.any([init.signal, signal]) : signal }) } : {};
     const remoteKeys = async () => {
       if (remote) return remote;
       const meta = await discover();
       if (!meta.jwks_uri) throw new Error('issuer metadata has no jwks_uri');
       // jose caches the set and re-fetches on an unknown kid no more than once per cooldown.
-      remote ??= createRemoteJWKSet(new URL(meta.jwks_uri), { cooldownDuration: cooldownMs, cacheMaxAge: 10 * 60_000, timeoutDuration: 10_000 });
+      remote ??= createRemoteJWKSet(new URL(meta.jwks_uri), { cooldownDuration: cooldownMs, cacheMaxAge: 10 * 60_000, timeoutDuration: 10_000, ...fetchJwks });
       return remote;
     };
-    getKey = async (header, token) => (await remoteKeys())(header, token);
-    warmKeys = async () => {
+    // The set fetched at start stands in for the fetch the first verification would have made:
+    // jose's cooldown counts from it, so a key the issuer published in between would be refused
+    // as unknown. The first verification after start that names an unknown kid re-fetches once.
+    let fetchedOnlyAtStart = false;
+    getKey = async (header, token) => {
       const keys = await remoteKeys();
-      if (!keys.fresh) await keys.reload();
+      const first = fetchedOnlyAtStart;
+      fetchedOnlyAtStart = false;
+      try {
+        return await keys(header, token);
+      } catch (err) {
+        if (!first || !(err instanceof joseErrors.JWKSNoMatchingKey)) throw err;
+        await keys.reload();
+        return keys(header, token);
+      }
+    };
+    warmKeys = async () => {
+      const meta = await discover();
+      // RFC 8414 §2: jwks_uri is optional; an issuer whose tokens are all introspected needs none.
+      if (!meta.jwks_uri && external.introspection) return;
+      const keys = await remoteKeys();
+      if (keys.fresh) return;
+      await keys.reload();
+      fetchedOnlyAtStart = true;
     };
   } else {
     if (!options.publicJwks) throw new Error('embedded authorization server mode needs publicJwks');

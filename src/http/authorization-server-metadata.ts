@@ -46,6 +46,8 @@ export interface OutboundOAuthOptions {
   timeoutMs?: number;
   /** For tests: the HTTP client (default: the global fetch). */
   fetch?: FetchLike;
+  /** Ends the request early when aborted (the owner is closing), besides the timeout. */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -55,7 +57,7 @@ export interface OutboundOAuthOptions {
  */
 export function requestOptions(options: OutboundOAuthOptions): { signal: AbortSignal; [oauth.allowInsecureRequests]: boolean; [oauth.customFetch]?: CustomFetch } {
   return {
-    signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
+    signal: options.signal ? AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? 10_000), options.signal]) : AbortSignal.timeout(options.timeoutMs ?? 10_000),
     [oauth.allowInsecureRequests]: true,
     ...(options.fetch ? { [oauth.customFetch]: toCustomFetch(options.fetch) } : {}),
   };
@@ -78,6 +80,7 @@ export async function discoverAuthorizationServer(issuer: string, options: Outbo
   const url = new URL(issuer);
   let lastError: unknown;
   for (const algorithm of ['oauth2', 'oidc'] as const) {
+    options.signal?.throwIfAborted();
     try {
       const response = await oauth.discoveryRequest(url, { algorithm, ...requestOptions(options) });
       const as = await oauth.processDiscoveryResponse(url, response);

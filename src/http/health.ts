@@ -5,7 +5,9 @@
  *                process that no longer answers, never one that is still opening its database.
  *   GET /readyz  200 when the instance can serve: started, its database answers (PostgreSQL:
  *                `SELECT 1` within 2 s; SQLite is a local file), and, with an external issuer,
- *                the first fetch of its metadata and keys has ended. 503 otherwise.
+ *                the first fetch of its metadata and keys has ended (`starting` until then: at
+ *                most the fetches' timeouts, ~30 s against an issuer that never answers). 503
+ *                otherwise.
  *
  * Redis is reported but does not make an instance unready: every instance shares one Redis, so
  * failing readiness on a Redis outage would take the whole deployment out of the balancer at
@@ -96,7 +98,8 @@ export function handleHealth(req: IncomingMessage, res: ServerResponse, pathname
   if (pathname === LIVENESS_PATH) return send(res, 200, { status: 'alive' });
   if (typeof readiness === 'string') return send(res, 503, { status: readiness });
   readiness().then(
-    (r) => send(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'unavailable', storage: r.storage, redis: r.redis, ...(r.issuer ? { issuer: r.issuer } : {}) }),
+    // Still fetching the issuer's keys, with everything else in place: starting, not failing.
+    (r) => send(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : r.storage === 'ok' && r.issuer === 'loading' ? 'starting' : 'unavailable', storage: r.storage, redis: r.redis, ...(r.issuer ? { issuer: r.issuer } : {}) }),
     () => send(res, 503, { status: 'unavailable' }),
   );
 }

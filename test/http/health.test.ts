@@ -164,7 +164,7 @@ describe('health checks with an external issuer (RFC 8414 metadata and JWKS fetc
     try {
       const early = await probe(t.warden.port, '/readyz');
       assert.equal(early.status, 503);
-      assert.deepEqual(early.body, { status: 'unavailable', storage: 'ok', redis: 'not configured', issuer: 'loading' });
+      assert.deepEqual(early.body, { status: 'starting', storage: 'ok', redis: 'not configured', issuer: 'loading' });
       await waitFor(async () => (await probe(t.warden.port, '/readyz')).status === 200, 'ready once the keys are in', { intervalMs: 50 });
       assert.equal((await probe(t.warden.port, '/readyz')).body.issuer, 'ok');
       assert.equal(issuer.jwksCalls, 1);
