@@ -18,7 +18,9 @@
  * 2. A new process's first request. `--starts` times, a new gateway process (its fixture issuer
  *    answering after `--issuer-delay-ms`, default 50, as a remote IdP one round trip away would)
  *    and a new line process, each asked as a balancer would: the gateway once `/readyz` answers
- *    200 (polled every 5 ms from when it printed its URL; the time is reported), the line at once.
+ *    200 (polled every 5 ms from when it printed its URL, on a connection of its own; the time is
+ *    reported, and with the first answer's), the line at once; each first request on a new
+ *    connection.
  *    Then the first session's `initialize`, its `tools/call`, and the second session's
  *    `initialize`. With `--baseline DIR`, DIR's gateway too (another checkout, its own
  *    bench/gateway-servers.ts).
@@ -159,24 +161,28 @@ try {
     ...(BASELINE ? [{ name: 'baseline gateway', start: () => startServersChild(['warden', upstreamUrl, '--issuer-delay-ms', String(ISSUER_DELAY_MS)], { servers: `${BASELINE}/bench/gateway-servers.ts`, cwd: BASELINE }), gateway: true }] : []),
     { name: 'stricter line', start: () => startServersChild(['proxy-dispatch', upstreamUrl]), gateway: false },
   ];
-  const firsts = new Map(kinds.map((k) => [k.name, { ready: [] as number[], first: [] as number[], call: [] as number[], second: [] as number[] }]));
+  const firsts = new Map(kinds.map((k) => [k.name, { ready: [] as number[], first: [] as number[], answered: [] as number[], call: [] as number[], second: [] as number[] }]));
   for (let i = 0; i < STARTS; i++) {
     for (const kind of inTurn(kinds, i)) {
       const started = await kind.start();
       const url = new URL(kind.gateway ? `${started.info.url}/mcp/http-policy` : (started.info.url as string));
       const token = (kind.gateway ? started.info.tokens['http-policy'] : shared) as string;
-      const pool = new Pool(url.origin, { connections: 1, pipelining: 1, keepAliveTimeout: 60_000 });
-      // As a balancer would: the first request once /readyz says ready (the line has none).
+      if (kind.gateway && started.info.issuerDelayMs !== ISSUER_DELAY_MS) throw new Error(`${kind.name}: its bench/gateway-servers.ts does not take --issuer-delay-ms (a checkout too old for this benchmark)`);
+      // As a balancer would: the first request once /readyz says ready (the line has none),
+      // polled on a connection of its own, so every target's first request opens its connection.
       const t0 = performance.now();
       if (kind.gateway) {
+        const probe = new Pool(url.origin, { connections: 1 });
         for (;;) {
-          const r = await pool.request({ path: '/readyz', method: 'GET' });
+          const r = await probe.request({ path: '/readyz', method: 'GET' });
           await r.body.text();
           if (r.statusCode === 200) break;
           await new Promise((resolve) => setTimeout(resolve, 5));
         }
+        await probe.close();
       }
       const readyMs = performance.now() - t0;
+      const pool = new Pool(url.origin, { connections: 1, pipelining: 1, keepAliveTimeout: 60_000 });
       const a = await oneSession(pool, url.pathname, token);
       const b = await oneSession(pool, url.pathname, token);
       await pool.close();
@@ -184,17 +190,18 @@ try {
       await new Promise((resolve) => started.child.once('exit', resolve));
       const v = firsts.get(kind.name)!;
       v.ready.push(readyMs);
+      v.answered.push(readyMs + a.initialize);
       v.first.push(a.initialize);
       v.call.push(a['tools/call']);
       v.second.push(b.initialize);
     }
   }
   console.log(`\nA new process's first requests, ${STARTS} starts each, the gateway's issuer answering after ${ISSUER_DELAY_MS} ms; ms at the client (median; min–max)`);
-  console.log('| process | URL printed → /readyz 200 | first initialize | its tools/call | second session\'s initialize |');
-  console.log('|---|---|---|---|---|');
+  console.log('| process | URL printed → /readyz 200 | first initialize | URL printed → its answer | its tools/call | second session\'s initialize |');
+  console.log('|---|---|---|---|---|---|');
   for (const [name, v] of firsts) {
     const cell = (xs: number[]) => `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`;
-    console.log(`| ${name} | ${name.includes('gateway') ? cell(v.ready) : '–'} | ${cell(v.first)} | ${cell(v.call)} | ${cell(v.second)} |`);
+    console.log(`| ${name} | ${name.includes('gateway') ? cell(v.ready) : '–'} | ${cell(v.first)} | ${cell(v.answered)} | ${cell(v.call)} | ${cell(v.second)} |`);
   }
 } finally {
   stopChildren();

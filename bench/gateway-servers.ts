@@ -114,7 +114,7 @@ if (role === 'upstream') {
       print({ asyncLocalStorage: storage !== undefined });
     });
   }
-  print({ url: warden.url, tokens, lineUrl });
+  print({ url: warden.url, tokens, lineUrl, issuerDelayMs: delayArg === -1 ? 0 : Number(process.argv[delayArg + 1]) });
 } else {
   console.error(`unknown role ${role}`);
   process.exit(2);
