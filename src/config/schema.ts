@@ -227,6 +227,10 @@ export const configSchema = z.strictObject({
         schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier').optional(),
         /** Connections per instance. */
         maxConnections: z.number().int().min(1).max(1000).default(10),
+        /** Longest wait for one statement's answer (src/storage/postgres/database.ts); migrations wait longer. */
+        queryTimeoutMs: z.number().int().min(100).max(600_000).default(15_000),
+        /** Longest wait for a connection: a new one, or a free one of the pool. */
+        connectTimeoutMs: z.number().int().min(100).max(600_000).default(5_000),
       }).optional(),
     })
     .prefault({}),

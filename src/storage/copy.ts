@@ -7,7 +7,7 @@
  */
 import type { SqliteDatabase } from './sqlite/database.ts';
 import { AUDIT_COLUMNS, eventsOf, type StoredBatch } from '../audit/sqlite-batches.ts';
-import type { PostgresDatabase } from './postgres/database.ts';
+import { MIGRATION_TIMEOUT_MS, type PostgresDatabase } from './postgres/database.ts';
 
 /** The tables of every owner (docs/storage.md), in an order that satisfies no constraint but is stable. */
 export const TABLES: ReadonlyArray<{ table: string; columns: readonly string[]; binary?: readonly string[] }> = [
@@ -75,5 +75,6 @@ export async function copySqliteToPostgres(source: SqliteDatabase, target: Postg
       results.push({ table, source: rows.length, copied: after[0]!.n });
     }
     return results;
-  });
+    // Moving an installation is a migration: its counts of large tables may take longer than a request's statement.
+  }, { timeoutMs: MIGRATION_TIMEOUT_MS });
 }

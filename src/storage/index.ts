@@ -48,7 +48,7 @@ export async function openStorage(config: Config, options: { now?: () => number 
     const [{ openPostgres }, { createPostgresStore }, { createPostgresUserRecords }, { createPostgresDownstreamStorage }, { migrateAuditPostgres }] = await Promise.all([
       import('./postgres/database.ts'), import('./postgres/store.ts'), import('./postgres/users.ts'), import('./postgres/downstream-store.ts'), import('../audit/postgres-sink.ts'),
     ]);
-    const db = await openPostgres({ url: pgConfig.url, ...(pgConfig.schema ? { schema: pgConfig.schema } : {}), maxConnections: pgConfig.maxConnections });
+    const db = await openPostgres({ url: pgConfig.url, ...(pgConfig.schema ? { schema: pgConfig.schema } : {}), maxConnections: pgConfig.maxConnections, queryTimeoutMs: pgConfig.queryTimeoutMs, connectTimeoutMs: pgConfig.connectTimeoutMs });
     try {
       const [as, users, downstream] = await Promise.all([createPostgresStore(db, options.now), createPostgresUserRecords(db), createPostgresDownstreamStorage(db)]);
       await migrateAuditPostgres(db);

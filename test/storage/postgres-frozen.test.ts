@@ -1,0 +1,69 @@
+/**
+ * A PostgreSQL that stops answering (src/storage/postgres/database.ts): a frozen server, or a
+ * failover whose old address now drops packets, keeps TCP connections open and silent. Against
+ * the real test PostgreSQL behind a TCP proxy the test freezes: statements and waits for a
+ * connection fail at their limits instead of hanging, and once the database answers again (on
+ * new connections: the frozen ones stay silent) the same pool serves again, transactions too.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { openPostgres, type PostgresDatabase } from '../../src/storage/postgres/database.ts';
+import { postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
+import { cuttableProxy, type CuttableProxy } from '../helpers/tcp-proxy.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+
+const LIMIT_MS = 300;
+
+/** `promise`'s outcome, or 'still waiting' after `ms`: what the test would otherwise hang on. */
+function within(promise: Promise<unknown>, ms: number): Promise<'resolved' | 'rejected' | 'still waiting'> {
+  return Promise.race([
+    promise.then(() => 'resolved' as const, () => 'rejected' as const),
+    new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), ms).unref()),
+  ]);
+}
+
+describe('a PostgreSQL that stops answering: every wait is bounded, and the pool recovers on new connections', { skip: await postgresUnavailable() }, () => {
+  const proxies: CuttableProxy[] = [];
+  const pools: PostgresDatabase[] = [];
+  after(async () => {
+    for (const p of proxies) await p.close();
+    for (const db of pools) await db.close().catch(() => {});
+  });
+
+  const open = async (maxConnections: number) => {
+    const proxy = await cuttableProxy(TEST_POSTGRES_URL);
+    proxies.push(proxy);
+    const db = await openPostgres({ url: proxy.url, maxConnections, queryTimeoutMs: LIMIT_MS, connectTimeoutMs: LIMIT_MS });
+    pools.push(db);
+    return { proxy, db };
+  };
+  const answers = async (db: PostgresDatabase) => (await db.query<{ n: number }>('frozen_probe', 'SELECT 1 AS n')).rows[0]!.n === 1;
+
+  it('statements: more of them than the pool has connections each fail at the limit, and the pool serves again once the database answers', async () => {
+    const { proxy, db } = await open(2);
+    assert.ok(await answers(db));
+    proxy.freeze();
+    // Twice the pool: the first two wait on frozen connections, the others for a free connection.
+    const outcomes = await Promise.all(Array.from({ length: 4 }, () => within(db.query('frozen_select', 'SELECT 1'), 10 * LIMIT_MS)));
+    assert.deepEqual(outcomes, ['rejected', 'rejected', 'rejected', 'rejected'], 'none is left waiting');
+    proxy.restore();
+    await waitFor(() => answers(db).catch(() => false), 'the pool to answer on new connections', { timeoutMs: 10_000, intervalMs: 50 });
+  });
+
+  it('transactions: one whose statement times out gives its connection up, so the next transaction on a one-connection pool is not stuck behind it', async () => {
+    const { proxy, db } = await open(1);
+    assert.equal(await db.transaction(async (tx) => (await tx.query<{ n: number }>('tx_probe', 'SELECT 1 AS n')).rows[0]!.n), 1);
+    proxy.freeze();
+    assert.equal(await within(db.transaction((tx) => tx.query('tx_frozen', 'SELECT 1')), 10 * LIMIT_MS), 'rejected');
+    proxy.restore();
+    await waitFor(async () => (await within(db.transaction(async (tx) => (await tx.query<{ n: number }>('tx_probe', 'SELECT 1 AS n')).rows[0]!.n), 10 * LIMIT_MS)) === 'resolved', 'a transaction to commit on a new connection', { timeoutMs: 10_000, intervalMs: 50 });
+  });
+
+  it('a statement PostgreSQL refuses keeps its connection: the transaction is rolled back on it, and the pool goes on', async () => {
+    const { db } = await open(1);
+    const backend = async () => (await db.query<{ pid: number }>('backend_pid', 'SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    const before = await backend();
+    await assert.rejects(db.transaction((tx) => tx.query('tx_bad', 'SELECT * FROM no_such_table_here')), (err: { code?: string }) => err.code === '42P01');
+    assert.equal(await backend(), before, 'the same connection (server process) serves on');
+  });
+});
