@@ -235,7 +235,8 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     const backend = storage.audit;
     readiness = createReadinessCheck({
       // SQLite is a file this process holds open; PostgreSQL is asked.
-      pingStorage: backend.kind === 'postgres' ? () => backend.db.query('warden_readiness', 'SELECT 1') : async () => undefined,
+      // Given up with the probe (2 s, src/http/health.ts): a frozen database holds no pool slot longer.
+      pingStorage: backend.kind === 'postgres' ? () => backend.db.query('warden_readiness', 'SELECT 1', undefined, 2000) : async () => undefined,
       ...(cluster ? { redisReady: () => cluster.connection.isReady() } : {}),
       ...('external' in config.authorizationServer ? { issuerState: () => issuerState } : {}),
     });

@@ -12,7 +12,8 @@ import { postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
 import { cuttableProxy, type CuttableProxy } from '../helpers/tcp-proxy.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const LIMIT_MS = 300;
+/** The client's limit; the server's is half of it (src/storage/postgres/database.ts `serverLimit`). */
+const LIMIT_MS = 1000;
 
 /** `promise`'s outcome, or 'still waiting' after `ms`: what the test would otherwise hang on. */
 function within(promise: Promise<unknown>, ms: number): Promise<'resolved' | 'rejected' | 'still waiting'> {
@@ -57,6 +58,40 @@ describe('a PostgreSQL that stops answering: every wait is bounded, and the pool
     assert.equal(await within(db.transaction((tx) => tx.query('tx_frozen', 'SELECT 1')), 10 * LIMIT_MS), 'rejected');
     proxy.restore();
     await waitFor(async () => (await within(db.transaction(async (tx) => (await tx.query<{ n: number }>('tx_probe', 'SELECT 1 AS n')).rows[0]!.n), 10 * LIMIT_MS)) === 'resolved', 'a transaction to commit on a new connection', { timeoutMs: 10_000, intervalMs: 50 });
+  });
+
+  it('a statement that runs too long on a live server is cancelled there (57014): nothing keeps running that nobody waits for', async () => {
+    const { db } = await open(1);
+    const marker = `slow_${process.pid}_${Date.now()}`;
+    await assert.rejects(db.query('slow', `SELECT pg_sleep(5) AS ${marker}`), (err: { code?: string }) => err.code === '57014');
+    const { rows } = await db.query<{ n: number }>('slow_left', "SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1", [`%AS ${marker}`]);
+    assert.equal(rows[0]!.n, 0, 'no backend still running it');
+  });
+
+  it('a transaction whose ROLLBACK gets no answer gives its connection up too', async () => {
+    const { proxy, db } = await open(1);
+    // The statement is refused, and the database falls silent before the ROLLBACK.
+    await assert.rejects(db.transaction(async (tx) => {
+      try {
+        await tx.query('tx_bad', 'SELECT * FROM no_such_table_here');
+      } finally {
+        proxy.freeze();
+      }
+    }), (err: { code?: string }) => err.code === '42P01');
+    proxy.restore();
+    // The first statement after: on a new connection, not queued behind the unanswered ROLLBACK.
+    assert.ok(await answers(db));
+  });
+
+  it('an error of the transaction\'s own code rolls back on its connection, which serves on', async () => {
+    const { db } = await open(1);
+    const backend = async () => (await db.query<{ pid: number }>('backend_pid', 'SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    const before = await backend();
+    await assert.rejects(db.transaction(async (tx) => {
+      await tx.query('tx_probe', 'SELECT 1 AS n');
+      throw new Error('the caller changed its mind');
+    }), /changed its mind/);
+    assert.equal(await backend(), before);
   });
 
   it('a statement PostgreSQL refuses keeps its connection: the transaction is rolled back on it, and the pool goes on', async () => {

@@ -27,8 +27,11 @@ export const CONNECT_TIMEOUT_MS = 5_000;
 export const MIGRATION_TIMEOUT_MS = 15 * 60_000;
 
 export interface PostgresDatabase {
-  /** One statement. `name` makes it a prepared statement, parsed once per pooled connection. */
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(name: string, text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  /**
+   * One statement. `name` makes it a prepared statement, parsed once per pooled connection.
+   * `timeoutMs` replaces the pool's limit for it (the client's wait; the server's stays the pool's).
+   */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(name: string, text: string, values?: unknown[], timeoutMs?: number): Promise<pg.QueryResult<R>>;
   /**
    * Runs `fn` in one transaction on one connection: all of it commits, or none of it. `timeoutMs`
    * replaces the pool's limit for each of its statements.
@@ -57,25 +60,35 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresDa
   // packets) leaves TCP connections open and silent: without limits, each statement would wait
   // for ever, the pool would fill with them, and the instance would not recover even once the
   // database answers again on new connections. So every statement and every wait for a
-  // connection is bounded; a statement that times out takes its connection with it (pg-pool
-  // discards a client released with an error, and pg.Pool.query releases it so), and TCP
-  // keep-alive notices a dead peer on an idle connection.
+  // connection is bounded:
+  //  - the server cancels a statement that runs too long (`statement_timeout`, 57014), a little
+  //    before the client gives up on it, so a slow but live database keeps its connections and
+  //    runs nothing we no longer wait for;
+  //  - the client gives up on a statement a silent server never answers (`query_timeout`), and
+  //    the connection goes with it (pg-pool discards a client released with an error, and
+  //    pg.Pool.query releases it so; `transaction` below does the same);
+  //  - TCP keep-alive probes an idle connection after 10 s (pg's default 0 leaves the system's
+  //    two hours).
+  const queryTimeoutMs = options.queryTimeoutMs ?? QUERY_TIMEOUT_MS;
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.maxConnections ?? 10,
-    query_timeout: options.queryTimeoutMs ?? QUERY_TIMEOUT_MS,
+    statement_timeout: serverLimit(queryTimeoutMs),
+    query_timeout: queryTimeoutMs,
     connectionTimeoutMillis: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     // The search_path is set per connection at start-up, so every pooled connection sees our schema.
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
   // An idle connection that dies (database restart) emits 'error' on the pool: without a listener
   // that would crash the process. The next query opens a fresh connection.
   pool.on('error', () => {});
-  if (options.schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${options.schema}`);
-  await pool.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+  // Before any migration: the same limits as a migration's statements (another instance may hold a lock).
+  if (options.schema) await pool.query(timed({ text: `SET statement_timeout = ${MIGRATION_TIMEOUT_MS - 1000}; CREATE SCHEMA IF NOT EXISTS ${options.schema}; RESET statement_timeout` }, MIGRATION_TIMEOUT_MS));
+  await pool.query(timed({ text: `SET statement_timeout = ${MIGRATION_TIMEOUT_MS - 1000}; CREATE TABLE IF NOT EXISTS schema_migrations (
     owner TEXT NOT NULL, version INTEGER NOT NULL, applied_at BIGINT NOT NULL,
-    PRIMARY KEY (owner, version))`).catch((err: { code?: string }) => {
+    PRIMARY KEY (owner, version)); RESET statement_timeout` }, MIGRATION_TIMEOUT_MS)).catch((err: { code?: string }) => {
     // Two instances starting at once may race on CREATE TABLE IF NOT EXISTS (a unique violation
     // on the catalog): the other one created it, which is all we wanted.
     if (err.code !== '23505' && err.code !== '42P07') throw err;
@@ -84,11 +97,19 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresDa
     client.query<R>(timed({ name, text, values }, timeoutMs));
   return {
     pool,
-    query: (name, text, values) => query(pool, name, text, values),
+    query: (name, text, values, timeoutMs) => query(pool, name, text, values, timeoutMs),
     async transaction(fn, options = {}) {
       const timeoutMs = options.timeoutMs;
-      const run = (text: string) => client.query(timed({ text }, timeoutMs));
       const client = await pool.connect();
+      // A statement of this transaction that failed other than with PostgreSQL's own error (a
+      // timeout, a lost connection): its connection's state is unknown, possibly still waiting
+      // for an answer.
+      let broken: Error | undefined;
+      const watch = <T>(p: Promise<T>): Promise<T> => p.catch((err: unknown) => {
+        if (!(err instanceof pg.DatabaseError)) broken ??= err instanceof Error ? err : new Error(String(err));
+        throw err;
+      });
+      const run = (text: string) => watch(client.query(timed({ text }, timeoutMs)));
       // pg-pool takes its own 'error' listener off a client while it is checked out, and pg emits
       // 'error' on a client whose connection drops (database restart, network cut) even mid-query:
       // without a listener that is an uncaught exception that ends the process. The statement in
@@ -99,19 +120,20 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresDa
       client.on('error', onError);
       try {
         await run('BEGIN');
+        // The server's limit follows the client's for this transaction (set back at its end).
+        if (timeoutMs !== undefined) await run(`SET LOCAL statement_timeout = ${serverLimit(timeoutMs)}`);
         const result = await fn({
-          query: (name, text, values) => query(client, name, text, values, timeoutMs),
+          query: (name, text, values) => watch(query(client, name, text, values, timeoutMs)),
           exec: async (sql) => { await run(sql); },
         });
         await run('COMMIT');
         return result;
       } catch (err) {
-        // A statement PostgreSQL refused (an SQLSTATE) leaves a working connection to roll back
-        // on. Anything else (a timeout, a lost connection) leaves one whose state is unknown,
-        // possibly still waiting for an answer: it is discarded, and the server rolls the
-        // transaction back when the connection ends.
-        if (isStatementError(err)) await run('ROLLBACK').catch(() => {});
-        else lost ??= err instanceof Error ? err : new Error(String(err));
+        // A statement PostgreSQL refused, or an error of `fn`'s own, leaves a working connection
+        // to roll back on. A broken one is discarded, and the server rolls the transaction back
+        // when the connection ends; so is one whose ROLLBACK fails (it may still be waiting).
+        if (!broken && !lost) await run('ROLLBACK').catch((e: unknown) => { lost ??= e instanceof Error ? e : new Error(String(e)); });
+        lost ??= broken;
         throw err;
       } finally {
         client.off('error', onError);
@@ -130,9 +152,12 @@ function timed(config: pg.QueryConfig, timeoutMs: number | undefined): pg.QueryC
   return timeoutMs === undefined ? config : ({ ...config, query_timeout: timeoutMs } as pg.QueryConfig);
 }
 
-/** An error PostgreSQL answered with (an SQLSTATE, PostgreSQL Appendix A), not one of the connection. */
-function isStatementError(err: unknown): boolean {
-  return typeof (err as { code?: unknown } | null)?.code === 'string' && /^[0-9A-Z]{5}$/.test((err as { code: string }).code);
+/**
+ * The server's limit for a statement the client waits `clientMs` for: a second less (half, for a
+ * limit of 2 s or less), so a live server cancels it (57014) before the client gives up.
+ */
+function serverLimit(clientMs: number): number {
+  return clientMs > 2000 ? clientMs - 1000 : Math.max(1, Math.floor(clientMs / 2));
 }
 
 /**
