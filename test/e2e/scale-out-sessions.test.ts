@@ -164,6 +164,10 @@ describe('MCP sessions across three instances behind nginx round-robin, no stick
     try {
       assert.ok((await client.listTools()).tools.some((t) => t.name === 'echo'));
       for (let i = 0; i < 6; i++) assert.deepEqual((await client.callTool({ name: 'echo', arguments: { message: `b${i}` } })).content, [{ type: 'text', text: `b${i}` }]);
+    } catch (err) {
+      // An upstream failure names only the session to the client; its cause is in an instance's log.
+      const warnings = cluster.instances.map((i) => `instance ${i.index}:\n${i.log().split('\n').filter((l) => /"level":(4|5)0/.test(l)).slice(-6).join('\n')}`);
+      throw new Error(`${(err as Error).message}\nwarnings and errors the instances logged:\n${warnings.join('\n')}`, { cause: err });
     } finally {
       await client.close();
     }
