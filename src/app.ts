@@ -15,7 +15,7 @@ import { createTokenVerifier } from './gateway/token-verifier.ts';
 import { createHostPolicy, sendMisdirected } from './http/host.ts';
 import { describeError, silentLogger, type Logger } from './log.ts';
 import { sendStartingUp } from './http/starting-up.ts';
-import { createReadinessCheck, handleHealth, isHealthPath, type IssuerState, type Readiness } from './http/health.ts';
+import { createReadinessCheck, handleHealth, isHealthPath, PING_TIMEOUT_MS, type IssuerState, type Readiness } from './http/health.ts';
 import { configWarnings } from './config/warnings.ts';
 import type { AuthorizationServerExtension } from './authorization-server/extension.ts';
 import { openStorage } from './storage/index.ts';
@@ -235,8 +235,8 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     const backend = storage.audit;
     readiness = createReadinessCheck({
       // SQLite is a file this process holds open; PostgreSQL is asked.
-      // Given up with the probe (2 s, src/http/health.ts): a frozen database holds no pool slot longer.
-      pingStorage: backend.kind === 'postgres' ? () => backend.db.query('warden_readiness', 'SELECT 1', undefined, 2000) : async () => undefined,
+      // Given up with the probe: a frozen database holds no pool slot longer.
+      pingStorage: backend.kind === 'postgres' ? () => backend.db.query('warden_readiness', 'SELECT 1', undefined, PING_TIMEOUT_MS) : async () => undefined,
       ...(cluster ? { redisReady: () => cluster.connection.isReady() } : {}),
       ...('external' in config.authorizationServer ? { issuerState: () => issuerState } : {}),
     });

@@ -29,7 +29,7 @@ export const READINESS_PATH = '/readyz';
 /** How long a database check result is reused. */
 const CACHE_MS = 1000;
 /** The longest the database may take to answer `SELECT 1`. */
-const PING_TIMEOUT_MS = 2000;
+export const PING_TIMEOUT_MS = 2000;
 
 export type DependencyState = 'ok' | 'unavailable' | 'not configured';
 /** An external issuer's metadata and keys: `loading` until the first fetch at start has ended. */

@@ -85,10 +85,10 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresDa
   // that would crash the process. The next query opens a fresh connection.
   pool.on('error', () => {});
   // Before any migration: the same limits as a migration's statements (another instance may hold a lock).
-  if (options.schema) await pool.query(timed({ text: `SET statement_timeout = ${MIGRATION_TIMEOUT_MS - 1000}; CREATE SCHEMA IF NOT EXISTS ${options.schema}; RESET statement_timeout` }, MIGRATION_TIMEOUT_MS));
-  await pool.query(timed({ text: `SET statement_timeout = ${MIGRATION_TIMEOUT_MS - 1000}; CREATE TABLE IF NOT EXISTS schema_migrations (
+  if (options.schema) await pool.query(underMigrationLimit(`CREATE SCHEMA IF NOT EXISTS ${options.schema}`));
+  await pool.query(underMigrationLimit(`CREATE TABLE IF NOT EXISTS schema_migrations (
     owner TEXT NOT NULL, version INTEGER NOT NULL, applied_at BIGINT NOT NULL,
-    PRIMARY KEY (owner, version)); RESET statement_timeout` }, MIGRATION_TIMEOUT_MS)).catch((err: { code?: string }) => {
+    PRIMARY KEY (owner, version))`)).catch((err: { code?: string }) => {
     // Two instances starting at once may race on CREATE TABLE IF NOT EXISTS (a unique violation
     // on the catalog): the other one created it, which is all we wanted.
     if (err.code !== '23505' && err.code !== '42P07') throw err;
@@ -150,6 +150,14 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresDa
  */
 function timed(config: pg.QueryConfig, timeoutMs: number | undefined): pg.QueryConfig {
   return timeoutMs === undefined ? config : ({ ...config, query_timeout: timeoutMs } as pg.QueryConfig);
+}
+
+/**
+ * One DDL statement outside `migrate`'s transactions, with a migration's limits on both sides (the
+ * session's `statement_timeout` set back after it; rolled back with it if it fails).
+ */
+function underMigrationLimit(sql: string): pg.QueryConfig {
+  return timed({ text: `SET statement_timeout = ${serverLimit(MIGRATION_TIMEOUT_MS)}; ${sql}; RESET statement_timeout` }, MIGRATION_TIMEOUT_MS);
 }
 
 /**
