@@ -14,7 +14,8 @@ export interface CuttableProxy {
   /**
    * A server that stops answering (frozen, or a network path that drops packets): connections
    * stay open and nothing passes either way; new ones are accepted and get nothing back. What
-   * was held stays silent after `restore`, like a half-open connection.
+   * was held stays silent after `restore`, like a half-open connection. Nor is a held connection
+   * closed when the instance ends its side: a frozen server never closes one.
    */
   freeze(): void;
   /** New connections reach the target again. */
@@ -40,7 +41,9 @@ export async function cuttableProxy(targetUrl: string): Promise<CuttableProxy> {
     s.on('data', () => {});
     s.resume();
   };
-  const server: Server = createServer((client) => {
+  // allowHalfOpen: a held connection the instance ends stays open on this side, as on a frozen
+  // server (Node would otherwise end it in turn). A piped one still closes: the end goes through.
+  const server: Server = createServer({ allowHalfOpen: true }, (client) => {
     if (!open) { client.destroy(); return; }
     if (frozen) { hold(client); return; }
     const upstream = connect(Number(target.port || (target.protocol === 'postgres:' || target.protocol === 'postgresql:' ? 5432 : 6379)), target.hostname);

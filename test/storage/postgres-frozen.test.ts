@@ -4,10 +4,13 @@
  * the real test PostgreSQL behind a TCP proxy the test freezes: statements and waits for a
  * connection fail at their limits instead of hanging, and once the database answers again (on
  * new connections: the frozen ones stay silent) the same pool serves again, transactions too.
+ * The connections it gives up are closed on this side after a grace, since a frozen server never
+ * closes them, and closing the pool lets go of every one.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { openPostgres, type PostgresDatabase } from '../../src/storage/postgres/database.ts';
+import { CLOSE_GRACE_MS } from '../../src/storage/postgres/sockets.ts';
 import { postgresUnavailable, TEST_POSTGRES_URL } from '../helpers/postgres.ts';
 import { cuttableProxy, type CuttableProxy } from '../helpers/tcp-proxy.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -31,10 +34,10 @@ describe('a PostgreSQL that stops answering: every wait is bounded, and the pool
     for (const db of pools) await db.close().catch(() => {});
   });
 
-  const open = async (maxConnections: number) => {
+  const open = async (maxConnections: number, more: { idleTimeoutMs?: number; queryTimeoutMs?: number } = {}) => {
     const proxy = await cuttableProxy(TEST_POSTGRES_URL);
     proxies.push(proxy);
-    const db = await openPostgres({ url: proxy.url, maxConnections, queryTimeoutMs: LIMIT_MS, connectTimeoutMs: LIMIT_MS });
+    const db = await openPostgres({ url: proxy.url, maxConnections, queryTimeoutMs: LIMIT_MS, connectTimeoutMs: LIMIT_MS, ...more });
     pools.push(db);
     return { proxy, db };
   };
@@ -100,5 +103,40 @@ describe('a PostgreSQL that stops answering: every wait is bounded, and the pool
     const before = await backend();
     await assert.rejects(db.transaction((tx) => tx.query('tx_bad', 'SELECT * FROM no_such_table_here')), (err: { code?: string }) => err.code === '42P01');
     assert.equal(await backend(), before, 'the same connection (server process) serves on');
+  });
+
+  it('an idle connection the pool ends while the server does not answer is closed within the grace, though the server never closes it', async () => {
+    const { proxy, db } = await open(1, { idleTimeoutMs: 200 });
+    assert.ok(await answers(db));
+    proxy.freeze();
+    // pg-pool ends the idle connection (Terminate, then its side of the socket) and forgets it;
+    // the silent server holds the socket open.
+    await waitFor(() => db.pool.totalCount === 0, 'the pool to end its idle connection', { timeoutMs: 5_000, intervalMs: 10 });
+    assert.equal(db.sockets.size, 1, 'the server has not closed it');
+    await waitFor(() => db.sockets.size === 0, 'the ended connection to be closed on this side', { timeoutMs: CLOSE_GRACE_MS + 5_000, intervalMs: 20 });
+  });
+
+  it('closing the pool while the server does not answer lets go of every connection, idle or in a statement, within the grace', async () => {
+    // A statement limit far beyond the grace: only letting go of its connection ends it in time.
+    const { proxy, db } = await open(2, { queryTimeoutMs: 60_000 });
+    await Promise.all([answers(db), answers(db)]);
+    assert.equal(db.sockets.size, 2);
+    proxy.freeze();
+    const stuck = db.query('frozen_select', 'SELECT 1');
+    stuck.catch(() => {});
+    // On its connection (checked out), not still waiting for one.
+    await waitFor(() => db.pool.idleCount === 1, 'the statement to take a connection', { timeoutMs: 5_000, intervalMs: 5 });
+    assert.equal(await within(db.close(), CLOSE_GRACE_MS + 3_000), 'resolved', 'close did not wait on the silent server');
+    assert.equal(db.sockets.size, 0, 'no socket left open (an open one would keep the process from exiting)');
+    assert.equal(await within(stuck, 1_000), 'rejected', 'the statement in flight failed with its connection');
+    pools.splice(pools.indexOf(db), 1);
+  });
+
+  it('closing the pool of a server that answers does not wait out the grace: it closes each connection on Terminate', async () => {
+    const { db } = await open(2);
+    await Promise.all([answers(db), answers(db)]);
+    assert.equal(await within(db.close(), CLOSE_GRACE_MS / 2), 'resolved');
+    assert.equal(db.sockets.size, 0);
+    pools.splice(pools.indexOf(db), 1);
   });
 });

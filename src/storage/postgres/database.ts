@@ -5,6 +5,7 @@
  * name, exactly like the SQLite backend (src/storage/sqlite/database.ts), so both evolve in step.
  */
 import pg from 'pg';
+import { poolSockets, type PoolSockets } from './sockets.ts';
 
 export interface PostgresOptions {
   /** A libpq connection URI: `postgres://user@host:5432/db`. */
@@ -17,6 +18,8 @@ export interface PostgresOptions {
   queryTimeoutMs?: number;
   /** Longest wait for a connection, a new one or a free one of the pool, ms (default `CONNECT_TIMEOUT_MS`). */
   connectTimeoutMs?: number;
+  /** How long a connection stays idle in the pool before it is ended, ms (default pg-pool's, 10 s). */
+  idleTimeoutMs?: number;
 }
 
 /** Default longest wait for one statement's answer: far above any statement of ours, far below a TCP timeout. */
@@ -37,8 +40,11 @@ export interface PostgresDatabase {
    * replaces the pool's limit for each of its statements.
    */
   transaction<T>(fn: (tx: PostgresTransaction) => Promise<T>, options?: { timeoutMs?: number }): Promise<T>;
+  /** Ends every connection; those a silent server holds are destroyed after a grace (sockets.ts). */
   close(): Promise<void>;
   readonly pool: pg.Pool;
+  /** The pool's sockets, open or closing. */
+  readonly sockets: Pick<PoolSockets, 'size'>;
 }
 
 export interface PostgresTransaction {
@@ -69,13 +75,19 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresDa
   //    pg.Pool.query releases it so; `transaction` below does the same);
   //  - TCP keep-alive probes an idle connection after 10 s (pg's default 0 leaves the system's
   //    two hours).
+  //  - a connection ended (discarded, or the pool closing) is destroyed when a silent server does
+  //    not close it within a second (sockets.ts), so it does not stay open, nor keep the process
+  //    from exiting.
   const queryTimeoutMs = options.queryTimeoutMs ?? QUERY_TIMEOUT_MS;
+  const sockets = poolSockets();
   const pool = new pg.Pool({
+    stream: () => sockets.open(),
     connectionString: options.url,
     max: options.maxConnections ?? 10,
     statement_timeout: serverLimit(queryTimeoutMs),
     query_timeout: queryTimeoutMs,
     connectionTimeoutMillis: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+    ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMillis: options.idleTimeoutMs } : {}),
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
     // The search_path is set per connection at start-up, so every pooled connection sees our schema.
@@ -140,7 +152,15 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresDa
         client.release(lost);
       }
     },
-    close: () => pool.end(),
+    sockets,
+    async close() {
+      // pg-pool's `end` resolves once every connection is back in the pool and asked to end, not
+      // once they have ended; one still in a statement holds it up to that statement's limit.
+      // Both are bounded by the grace (sockets.ts): past it, what is still open is destroyed.
+      const ended = pool.end();
+      await sockets.closeAll();
+      await ended;
+    },
   };
 }
 
