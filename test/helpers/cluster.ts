@@ -48,6 +48,8 @@ export interface ClusterOptions {
   upstreamUrl: string;
   /** PostgreSQL to use (e.g. a cuttable proxy in front of the test server). */
   postgresUrl?: string;
+  /** Added to `storage.postgres` (e.g. `queryTimeoutMs`). */
+  postgres?: Record<string, unknown>;
   /** Redis to use (e.g. a redis-server of the test's own); `false`: no cluster.redis. */
   redisUrl?: string | false;
   /** Added to the embedded authorization server's settings. */
@@ -116,7 +118,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     log: { level: o.logLevel ?? 'info' },
     storage: o.storage === 'sqlite'
       ? { sqlite: { path: join(dir, 'warden.db') } }
-      : { postgres: { url: o.postgresUrl ?? TEST_POSTGRES_URL, schema, maxConnections: 8 } },
+      : { postgres: { url: o.postgresUrl ?? TEST_POSTGRES_URL, schema, maxConnections: 8, ...o.postgres } },
     // The same hop secret on every instance: a stdio session's requests are forwarded to the
     // instance that holds its child (src/cluster/instance-hop.ts; instanceUrl defaults to loopback:port).
     ...(o.redisUrl === false ? {} : { cluster: { redis: { url: o.redisUrl ?? TEST_REDIS_URL, keyPrefix }, secret: hopSecret } }),
