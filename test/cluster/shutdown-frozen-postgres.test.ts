@@ -40,7 +40,7 @@ describe('SIGTERM while PostgreSQL does not answer', { skip: await postgresUnava
     // Sign-ins side by side: the pool opens several connections, idle when the database falls silent.
     const [tokens] = await Promise.all(Array.from({ length: 4 }, () => obtainTokens({ issuer: cluster.front, resource, scope: 'notes:read', username: 'alice', password: CLUSTER_PASSWORD })));
     const client = new Client({ name: 'shutdown-frozen-postgres', version: '1.0.0' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(resource), { requestInit: { headers: { Authorization: `Bearer ${tokens.access_token}` } } }));
+    await client.connect(new StreamableHTTPClientTransport(new URL(resource), { requestInit: { headers: { Authorization: `Bearer ${tokens!.access_token}` } } }));
     assert.ok((await client.listTools()).tools.some((t) => t.name === 'echo'));
     proxy.freeze();
     // Served while the database is silent (the token is verified from memory); its audit event waits.
