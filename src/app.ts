@@ -12,6 +12,7 @@ import { createDownstreamCredentials, WARDEN_JWKS_PATH } from './downstream/inde
 import { createGateway, type Gateway } from './gateway/index.ts';
 import { GatewayError, sendGatewayError } from './gateway/errors.ts';
 import { createTokenVerifier } from './gateway/token-verifier.ts';
+import { drain } from './http/drain.ts';
 import { createHostPolicy, sendMisdirected } from './http/host.ts';
 import { describeError, silentLogger, type Logger } from './log.ts';
 import { sendStartingUp } from './http/starting-up.ts';
@@ -60,7 +61,12 @@ export interface Warden {
    * `mcp-warden start`). `changed: false` when the keys are unchanged or the AS is external.
    */
   reloadSigningKeys(): Promise<{ changed: boolean; kids: string[] }>;
-  close(): Promise<void>;
+  /**
+   * Stops: no new connections, `/readyz` 503, and responses say `Connection: close`; with
+   * `drainMs`, requests already sent upstream get up to that long to be answered (src/http/drain.ts);
+   * then every session ends, the audit trail is flushed and storage closed.
+   */
+  close(options?: { drainMs?: number }): Promise<void>;
 }
 
 function pathOf(target: string): string {
@@ -93,6 +99,8 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
   let readiness: (() => Promise<Readiness>) | 'starting' | 'stopping' = 'starting';
   const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     inProgress.set(req.socket, res);
+    // Stopping: a client reuses no connection to this instance (RFC 9112 §9.6).
+    if (readiness === 'stopping') res.setHeader('Connection', 'close');
     const path = pathOf(req.url ?? '/');
     if (isHealthPath(path)) handleHealth(req, res, path, readiness);
     else if (handler) handler(req, res);
@@ -251,11 +259,19 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       gateway,
       flushAudit: () => audit.flush(),
       reloadSigningKeys,
-      close() {
+      close(options = {}) {
         closing ??= (async () => {
           readiness = 'stopping';
-          // Stop accepting, end sessions (kills children), then close storage.
+          // Stop accepting, let requests in flight upstream be answered (drainMs), end sessions
+          // (kills children), then close storage.
           const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+          const pending = gateway.pendingRequests();
+          if (options.drainMs && pending > 0) {
+            logger.info({ event: 'shutdown_drain', pending, drain_ms: options.drainMs }, `waiting up to ${options.drainMs} ms for ${pending} request(s) in flight upstream to be answered`);
+            const { left, waitedMs } = await drain(() => gateway.pendingRequests(), options.drainMs);
+            if (left > 0) logger.warn({ event: 'shutdown_drain_ended', left, waited_ms: waitedMs }, `${left} request(s) still in flight upstream after the drain: their clients get an error`);
+            else logger.info({ event: 'shutdown_drained', waited_ms: waitedMs }, 'every request in flight upstream was answered');
+          }
           for (const c of closers) await c();
           server.closeAllConnections();
           await stopped;

@@ -267,6 +267,11 @@ export const configSchema = z.strictObject({
   authorizationServer: authorizationServerSchema.default({ embedded: embeddedAuthorizationServerSchema.parse({}) }),
   audit: auditSchema,
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+  /**
+   * SIGTERM/SIGINT (`mcp-warden start`): requests already sent upstream get up to `drainSeconds`
+   * to be answered before the sessions end (src/http/drain.ts); 0 ends them at once.
+   */
+  shutdown: z.strictObject({ drainSeconds: z.number().int().min(0).max(3600).default(10) }).prefault({}),
   /** The account area where users store their own downstream credentials (src/account/schema.ts). */
   account: accountSchema.prefault({}),
   servers: z.array(serverSchema).min(1, 'list at least one MCP server to protect'),

@@ -38,6 +38,8 @@ export interface Gateway {
   handle(req: IncomingMessage, res: ServerResponse, pathname: string, query: string): void;
   /** Endpoints by server path. */
   readonly endpoints: ReadonlyMap<string, ServerEndpoint>;
+  /** Requests sent to upstream servers and not answered yet, over every session. */
+  pendingRequests(): number;
   close(): Promise<void>;
 }
 
@@ -100,6 +102,11 @@ export function createGateway(options: GatewayOptions): Gateway {
         return;
       }
       void endpoint.handle(req, res, query);
+    },
+    pendingRequests() {
+      let n = 0;
+      for (const e of endpoints.values()) n += e.pendingRequests;
+      return n;
     },
     async close() {
       await Promise.all([...endpoints.values()].map((e) => e.close()));

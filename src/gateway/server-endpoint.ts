@@ -69,6 +69,8 @@ export interface ServerEndpoint {
   handle(req: IncomingMessage, res: ServerResponse, query: string): Promise<void>;
   /** Sessions alive now. */
   readonly sessionCount: number;
+  /** Requests of this endpoint's sessions sent upstream and not answered yet. */
+  readonly pendingRequests: number;
   close(): Promise<void>;
 }
 
@@ -173,6 +175,11 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     resourceMetadataUrl: ctx.resourceMetadataUrl,
     get sessionCount() {
       return sessions.size;
+    },
+    get pendingRequests() {
+      let n = 0;
+      for (const s of sessions.values()) n += s.pendingCount;
+      return n;
     },
     async handle(req, res, query) {
       let cors: Cors = NO_CORS;

@@ -202,6 +202,11 @@ export class Session implements EventStreamOwner, StreamSource {
     );
   }
 
+  /** Requests sent upstream and not answered yet. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
   /** MCP basic §Requests: an id MUST NOT be reused within a session; true while one is unanswered. */
   isPending(id: JsonRpcId): boolean {
     return this.pending.has(id);

@@ -37,7 +37,7 @@ describe('HTTP upstream: SDK clients through the gateway to an SDK Streamable HT
     assert.equal(upstream.sessions(), 1);
     const ourId = transport.sessionId;
     const tools = await client.listTools();
-    assert.deepEqual(tools.tools.map((x) => x.name).sort(), ['admin_reset', 'count', 'echo', 'poke']);
+    assert.deepEqual(tools.tools.map((x) => x.name).sort(), ['admin_reset', 'count', 'echo', 'poke', 'wait']);
     const result = await client.callTool({ name: 'echo', arguments: { message: 'over http' } });
     assert.deepEqual(result.content, [{ type: 'text', text: 'over http' }]);
     const upstreamIds = new Set(upstream.requests.map((r) => r.headers['mcp-session-id']).filter(Boolean));

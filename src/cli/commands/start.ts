@@ -67,7 +67,7 @@ export const run: Command = async (ctx) => {
       logger.info({ signal }, 'shutting down');
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      Promise.all([warden.close(), demoApi?.close()]).then(() => resolve(), (err: unknown) => {
+      Promise.all([warden.close({ drainMs: config.shutdown.drainSeconds * 1000 }), demoApi?.close()]).then(() => resolve(), (err: unknown) => {
         logger.error({ err: (err as Error).message }, 'shutdown failed');
         resolve();
       });
