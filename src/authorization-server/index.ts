@@ -328,6 +328,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
 
   // Live key rotation (keys-reload.ts): one reload at a time; a no-op unless the active kids changed.
   let reloading: Promise<void> = Promise.resolve();
+  let closed = false;
   function reloadSigningKeys(): Promise<{ changed: boolean; kids: string[] }> {
     const run = async () => {
       const next = await activeSigningKeys(store.keys);
@@ -347,7 +348,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   const checkSeconds = embedded.signingKeyCheckSeconds;
   const keyCheck = checkSeconds > 0
     ? setInterval(() => {
-      reloadSigningKeys().catch((err: unknown) => logger.error({ err: describeError(err) }, 'signing key check failed; new keys take effect at the next start'));
+      reloadSigningKeys().catch((err: unknown) => { if (!closed) logger.error({ err: describeError(err) }, 'signing key check failed; new keys take effect at the next start'); });
     }, checkSeconds * 1000).unref()
     : undefined;
   // RFC 7591 §5 (abuse of open registration): per client address, across instances when shared.
@@ -459,9 +460,11 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     reloadSigningKeys,
     async close() {
       // The key check is the only timer; the provider holds no sockets; the database belongs to the caller.
+      // A key reload in flight is not waited for, as a revocation read is not (revocation.ts `close`):
+      // it only reads, and ends when the storage closes its connections.
+      closed = true;
       if (keyCheck) clearInterval(keyCheck);
       await revocations.close();
-      await reloading;
     },
     clients,
     consents: {

@@ -194,7 +194,8 @@ export function createRevocationList({ records, now, horizonMs, bus = createInPr
       cursor = changed.cursor;
       if (failing) { failing = false; onSyncState?.({ ok: true }); }
     } catch (error) {
-      if (!failing) { failing = true; onSyncState?.({ ok: false, error }); }
+      // After close, a read the database never answered fails as the pool lets go: not an outage.
+      if (!failing && !closed) { failing = true; onSyncState?.({ ok: false, error }); }
       throw error;
     } finally {
       const t = now();
@@ -265,7 +266,10 @@ export function createRevocationList({ records, now, horizonMs, bus = createInPr
       if (timer) clearInterval(timer);
       unsubscribe();
       unReconnect?.();
-      await reading?.catch(() => undefined);
+      // A read in flight is not waited for: against a database that does not answer it would hold
+      // a shutdown for a statement's whole limit, after the audit trail's own wait. It only
+      // updates memory, and ends when the storage closes its connections.
+      void reading?.catch(() => undefined);
     },
   };
 }

@@ -215,4 +215,28 @@ describe('revocation list', () => {
     assert.deepEqual(states, ['failing', 'ok']);
     await list.close();
   });
+
+  it('close does not wait for a read the database never answers (a shutdown is not held for its limit), and its failure then is no outage', async () => {
+    const clock = { now: 1_800_000_000_000 };
+    const store = createMemoryStore(() => clock.now);
+    let frozen = false;
+    let fail: ((err: Error) => void) | undefined;
+    const records: RevocationStore = {
+      put: (r) => store.revocations.put(r),
+      changedSince: (c) => (frozen ? new Promise((_, reject) => { fail = reject; }) : store.revocations.changedSince(c)),
+    };
+    const states: string[] = [];
+    const list = createRevocationList({ records, now: () => clock.now, horizonMs: HORIZON, syncIntervalMs: 3_600_000, onSyncState: (s) => states.push(s.ok ? 'ok' : 'failing') });
+    await list.start();
+    frozen = true;
+    const reading = list.sync();
+    reading.catch(() => {});
+    await waitFor(() => fail !== undefined, 'the read to be in flight', { timeoutMs: 2_000, intervalMs: 1 });
+    const closed = await Promise.race([list.close().then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 1_000))]);
+    assert.equal(closed, 'closed');
+    // The storage closing lets go of the connection: the read fails, reported as nothing.
+    fail!(new Error('Connection terminated'));
+    await assert.rejects(reading, /Connection terminated/);
+    assert.deepEqual(states, []);
+  });
 });
