@@ -18,8 +18,10 @@ export interface PostgresOptions {
   queryTimeoutMs?: number;
   /** Longest wait for a connection, a new one or a free one of the pool, ms (default `CONNECT_TIMEOUT_MS`). */
   connectTimeoutMs?: number;
-  /** How long a connection stays idle in the pool before it is ended, ms (default pg-pool's, 10 s). */
+  /** How long a connection stays idle in the pool before it is ended, ms (default pg-pool's, 10 s; tests shorten it). */
   idleTimeoutMs?: number;
+  /** How long a server has to close a connection we ended, ms (default `CLOSE_GRACE_MS`, sockets.ts; tests lengthen it). */
+  closeGraceMs?: number;
 }
 
 /** Default longest wait for one statement's answer: far above any statement of ours, far below a TCP timeout. */
@@ -43,7 +45,7 @@ export interface PostgresDatabase {
   /** Ends every connection; those a silent server holds are destroyed after a grace (sockets.ts). */
   close(): Promise<void>;
   readonly pool: pg.Pool;
-  /** The pool's sockets, open or closing. */
+  /** The pool's sockets, open or closing (what the tests of sockets.ts observe). */
   readonly sockets: Pick<PoolSockets, 'size'>;
 }
 
@@ -79,7 +81,7 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresDa
   //    not close it within a second (sockets.ts), so it does not stay open, nor keep the process
   //    from exiting.
   const queryTimeoutMs = options.queryTimeoutMs ?? QUERY_TIMEOUT_MS;
-  const sockets = poolSockets();
+  const sockets = poolSockets(options.closeGraceMs);
   const pool = new pg.Pool({
     stream: () => sockets.open(),
     connectionString: options.url,
@@ -105,6 +107,7 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresDa
     // on the catalog): the other one created it, which is all we wanted.
     if (err.code !== '23505' && err.code !== '42P07') throw err;
   });
+  let closing: Promise<void> | undefined;
   const query = <R extends pg.QueryResultRow>(client: pg.Pool | pg.PoolClient, name: string, text: string, values?: unknown[], timeoutMs?: number) =>
     client.query<R>(timed({ name, text, values }, timeoutMs));
   return {
@@ -153,13 +156,18 @@ export async function openPostgres(options: PostgresOptions): Promise<PostgresDa
       }
     },
     sockets,
-    async close() {
+    close() {
       // pg-pool's `end` resolves once every connection is back in the pool and asked to end, not
       // once they have ended; one still in a statement holds it up to that statement's limit.
-      // Both are bounded by the grace (sockets.ts): past it, what is still open is destroyed.
-      const ended = pool.end();
-      await sockets.closeAll();
-      await ended;
+      // Both are bounded by the grace (sockets.ts): past it, what is still open is destroyed (a
+      // statement still running then, even on a live server, fails). Once: pg-pool's second
+      // `end` rejects.
+      closing ??= (async () => {
+        const ended = pool.end();
+        await sockets.closeAll();
+        await ended;
+      })();
+      return closing;
     },
   };
 }

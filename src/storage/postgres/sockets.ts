@@ -6,8 +6,13 @@
  * Terminate (PostgreSQL Frontend/Backend Protocol, Message Flow §Termination). A frozen one, or
  * a failover whose old address drops packets, never does: the socket stays open (a frozen
  * server's kernel answers TCP keep-alive probes; on a path that drops packets they fail only after
- * minutes), and an open socket keeps the process from exiting after SIGTERM. pg-pool's `end` does not wait for its connections to close either
- * (pg-pool `_remove`), so nothing else would notice.
+ * minutes), and an open socket keeps the process from exiting after SIGTERM. pg-pool's `end`
+ * does not wait for its connections to close either (pg-pool `_remove`), so nothing else would
+ * notice.
+ *
+ * On a TLS connection pg ends the TLS socket, not the one it was layered on: such a connection
+ * ended during a freeze (an idle one the pool let go of) stays open until the pool closes, when
+ * `closeAll` destroys it.
  */
 import { Socket } from 'node:net';
 
@@ -15,7 +20,10 @@ import { Socket } from 'node:net';
 export const CLOSE_GRACE_MS = 1_000;
 
 export interface PoolSockets {
-  /** pg's `stream` option: a new socket, followed until it closes (a TLS connection is layered on it, and ends with it). */
+  /**
+   * pg's `stream` option: a new socket, followed until it closes. A TLS connection is layered on
+   * it: destroying this socket closes that one, but pg ends the TLS socket, not this one.
+   */
   open(): Socket;
   /** Waits up to the grace for every socket to close, then destroys those still open. */
   closeAll(): Promise<void>;
