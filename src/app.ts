@@ -172,7 +172,8 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
     const embeddedAs = authorizationServer;
     let reloadSigningKeys = () => embeddedAs?.reloadSigningKeys() ?? Promise.resolve({ changed: false, kids: [] as string[] });
     if (cluster && embeddedAs) {
-      const onNotice = coalesceReloads(() => embeddedAs.reloadSigningKeys(), (err) => logger.error({ event: 'key_notice_reload_failed', err: describeError(err) }, 'signing key reload after a key notice failed; the next key check retries'));
+      // A reload still running when the instance stops fails as the storage closes: not reported.
+      const onNotice = coalesceReloads(() => embeddedAs.reloadSigningKeys(), (err) => { if (readiness !== 'stopping') logger.error({ event: 'key_notice_reload_failed', err: describeError(err) }, 'signing key reload after a key notice failed; the next key check retries'); });
       closers.unshift(cluster.keyNotices.subscribe(onNotice));
       // A change this instance found itself (SIGHUP, an unknown kid) is announced to the others.
       reloadSigningKeys = async () => {
@@ -261,10 +262,16 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
       reloadSigningKeys,
       close(options = {}) {
         closing ??= (async () => {
+          // /readyz answers 503 (the balancer takes the instance out), every answer from now on
+          // closes its connection, and no session is opened (src/http/drain.ts).
           readiness = 'stopping';
-          // Stop accepting, let requests in flight upstream be answered (drainMs), end sessions
-          // (kills children), then close storage.
-          const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+          gateway.stop();
+          // While requests in flight upstream are answered (drainMs), the instance still listens:
+          // what a drained call may wait for comes on new connections too (the client's answer
+          // to an elicitation or sampling request, a cancellation, a stream resumed), as may a
+          // peer's hop. Idle keep-alive connections are left open meanwhile: closing one races
+          // a client that reuses it at that moment (its request fails unanswered), where a
+          // request that arrives on it is answered with `Connection: close`.
           const pending = gateway.pendingRequests();
           if (options.drainMs && pending > 0) {
             logger.info({ event: 'shutdown_drain', pending, drain_ms: options.drainMs }, `waiting up to ${options.drainMs} ms for ${pending} request(s) in flight upstream to be answered`);
@@ -272,6 +279,8 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
             if (left > 0) logger.warn({ event: 'shutdown_drain_ended', left, waited_ms: waitedMs }, `${left} request(s) still in flight upstream after the drain: their clients get an error`);
             else logger.info({ event: 'shutdown_drained', waited_ms: waitedMs }, 'every request in flight upstream was answered');
           }
+          // Then: no new connection, sessions end (children killed), audit flushed, storage closed.
+          const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
           for (const c of closers) await c();
           server.closeAllConnections();
           await stopped;

@@ -187,6 +187,8 @@ export function createRevocationList({ records, now, horizonMs, bus = createInPr
   let fullPending = false;
   /** One read of what changed; `fullPending` makes it a read of everything. */
   async function read(): Promise<void> {
+    // A read queued behind one in flight when the list closed does not start.
+    if (closed) return;
     if (fullPending) { fullPending = false; cursor = 0; }
     try {
       const changed = await records.changedSince(cursor);

@@ -59,6 +59,8 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
   const removals = new Set<Promise<void>>();
   /** Adoptions in flight by session ID: concurrent requests for one session adopt it once. */
   const adopting = new Map<string, Promise<Session>>();
+  /** Requests other than GET this instance sent on to another, whose answers are still coming. */
+  let hopsInFlight = 0;
   let sessionsOf: (() => EndpointContext) | undefined;
 
   directory.onEnded((id) => {
@@ -120,7 +122,15 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
     const url = await lookup(() => directory.instanceUrlOf(instance));
     if (clientGone(res)) return true;
     if (!url) return false;
-    const outcome = await forwardToInstance(req, res, url, hopFor(req, id));
+    // A request other than a GET stream is counted while its answer comes: a shutdown drains it.
+    const counted = req.method !== 'GET';
+    if (counted) hopsInFlight++;
+    let outcome: Awaited<ReturnType<typeof forwardToInstance>>;
+    try {
+      outcome = await forwardToInstance(req, res, url, hopFor(req, id));
+    } finally {
+      if (counted) hopsInFlight--;
+    }
     if (outcome === 'failed') throw new GatewayError('upstream_unavailable', `the instance holding session ${id} did not answer`, { reason: `hop to ${instance}: connected, no answer` });
     return outcome !== 'unreachable';
   }
@@ -170,6 +180,9 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
 
   return {
     instanceId: self,
+    get hopsInFlight() {
+      return hopsInFlight;
+    },
     verifyHop(req) {
       const value = req.headers[HOP_HEADER];
       if (value === undefined) return undefined;

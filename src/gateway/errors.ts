@@ -35,6 +35,8 @@ export type GatewayErrorCode =
   | 'too_many_pending_requests'
   /** The issuer's metadata, JWKS or introspection endpoint could not be reached: not the token's fault (503, no challenge). */
   | 'authorization_server_unavailable'
+  /** An `initialize` at an instance that is stopping (src/http/drain.ts): another instance, or this one restarted, opens it (503). */
+  | 'shutting_down'
   /** The caller's downstream credentials could not be provided (docs/downstream.md): 403 or 502. */
   | 'downstream_credentials'
   | 'internal_error';
@@ -62,6 +64,7 @@ const STATUS: Record<GatewayErrorCode, number> = {
   too_many_sessions: 429,
   too_many_pending_requests: 429,
   authorization_server_unavailable: 503,
+  shutting_down: 503,
   downstream_credentials: 403,
   internal_error: 500,
 };
@@ -85,6 +88,7 @@ const JSONRPC_CODE: Partial<Record<GatewayErrorCode, number>> = {
   too_many_sessions: -32000,
   too_many_pending_requests: -32000,
   authorization_server_unavailable: -32603,
+  shutting_down: -32603,
   downstream_credentials: -32603,
   internal_error: -32603,
 };

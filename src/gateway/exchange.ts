@@ -67,6 +67,15 @@ export class Exchange {
     res.on('close', onResponseClose);
   }
 
+  /**
+   * The instance is stopping: this answer is the last on its connection (RFC 9112 §9.6
+   * `Connection: close`), so the client opens its next request elsewhere. An answer already
+   * streaming (SSE) has sent its headers; its connection closes once it ends and is idle.
+   */
+  lastOnConnection(): void {
+    if (!this.res.headersSent) this.res.setHeader('Connection', 'close');
+  }
+
   /** The POST's connection closed (see onResponseClose). */
   connectionClosed(): void {
     if (this.mode === 'pending') this.mode = 'done';

@@ -38,8 +38,10 @@ export interface Gateway {
   handle(req: IncomingMessage, res: ServerResponse, pathname: string, query: string): void;
   /** Endpoints by server path. */
   readonly endpoints: ReadonlyMap<string, ServerEndpoint>;
-  /** Requests sent to upstream servers and not answered yet, over every session. */
+  /** Requests sent to upstream servers (or to the instance holding their session) and not answered yet. */
   pendingRequests(): number;
+  /** The instance is stopping: every endpoint refuses `initialize` and closes connections after the answers it still owes. */
+  stop(): void;
   close(): Promise<void>;
 }
 
@@ -107,6 +109,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       let n = 0;
       for (const e of endpoints.values()) n += e.pendingRequests;
       return n;
+    },
+    stop() {
+      for (const e of endpoints.values()) e.stop();
     },
     async close() {
       await Promise.all([...endpoints.values()].map((e) => e.close()));

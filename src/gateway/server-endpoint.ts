@@ -69,8 +69,13 @@ export interface ServerEndpoint {
   handle(req: IncomingMessage, res: ServerResponse, query: string): Promise<void>;
   /** Sessions alive now. */
   readonly sessionCount: number;
-  /** Requests of this endpoint's sessions sent upstream and not answered yet. */
+  /** Requests of this endpoint's sessions sent upstream, or to the instance holding their session, and not answered yet. */
   readonly pendingRequests: number;
+  /**
+   * The instance is stopping (src/http/drain.ts): `initialize` is refused (503, `shutting_down`)
+   * while the sessions it has are served, and the answers still awaited close their connections.
+   */
+  stop(): void;
   close(): Promise<void>;
 }
 
@@ -107,6 +112,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     sharing,
   };
   const timers = startSessionTimers(sessions, server.sse.streamAfterMs);
+  let stopping = false;
 
   /**
    * POST once its body is read. Not an async function: what it refuses is thrown, and what it
@@ -127,6 +133,8 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
   }
 
   async function postInitialize(res: ServerResponse, cors: Cors, caller: Caller, header: ProtocolVersion | undefined, acceptsSse: boolean, body: ClientMessages, initialize: JsonRpcRequest): Promise<void> {
+    // A stopping instance opens no session (nor spawns a child it would kill seconds later).
+    if (stopping) throw new GatewayError('shutting_down', 'Service Unavailable: this instance is stopping; retry to reach another', { retryAfterSeconds: 1 });
     // The policy decides before any upstream work: a denied caller spawns no child, gets no
     // token exchange and evicts none of its sessions.
     const denied = decideMessages(ctx, caller, [initialize], null);
@@ -177,9 +185,13 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       return sessions.size;
     },
     get pendingRequests() {
-      let n = 0;
+      let n = sharing?.hopsInFlight ?? 0;
       for (const s of sessions.values()) n += s.pendingCount;
       return n;
+    },
+    stop() {
+      stopping = true;
+      for (const s of sessions.values()) s.lastAnswersOnConnections();
     },
     async handle(req, res, query) {
       let cors: Cors = NO_CORS;

@@ -13,7 +13,8 @@ export function startSseResponse(res: ServerResponse, headers: Record<string, st
     'Content-Type': 'text/event-stream',
     'Cache-Control': 'no-cache, no-transform',
     'X-Accel-Buffering': 'no',
-    Connection: 'keep-alive',
+    // No `Connection` of our own: keep-alive is HTTP/1.1's default, which Node states itself, and
+    // a `Connection: close` set on a stopping instance's answer must stand (RFC 9112 §9.6).
     ...headers,
   });
   // Headers go out now, not with the first event, so the client sees the stream open.

@@ -47,6 +47,8 @@ describe('three instances, one PostgreSQL, one Redis, a round-robin balancer: MC
   /** Instances the balancer sends to (a test narrows it to pick which instance opens a session). */
   let live: Warden[] = [];
   let alice: { http: string; stdio: string };
+  /** One more instance's configuration (it joins the deployment; the balancer does not send to it). */
+  let makeConfig: (port: number) => Config;
   let bob: { http: string; stdio: string };
 
   const at = (w: Warden, path: string) => `${w.url}${path}`;
@@ -73,6 +75,7 @@ describe('three instances, one PostgreSQL, one Redis, a round-robin balancer: MC
         { name: 'brief', path: '/mcp/brief', upstream: { http: { url: upstream.url } }, idleTimeoutSeconds: 1 },
       ],
     });
+    makeConfig = config;
     for (let i = 0; i < 3; i++) wardens.push(await startWarden(config));
     live = [...wardens];
     const tokens = async (sub: string) => ({
@@ -310,6 +313,30 @@ describe('three instances, one PostgreSQL, one Redis, a round-robin balancer: MC
       await waitFor(() => seen.some((l) => l.includes(`session:${sids.stdio}`)), 'the lookup from the other instance');
     } finally {
       monitor.destroy();
+    }
+  });
+
+  it('MCP lifecycle §Shutdown: an instance that stops while a call it forwarded over the hop is in flight drains it: the call is answered, then it closes', async () => {
+    const [owner] = wardens as [Warden];
+    // A fourth instance of the deployment, outside the balancer: the one that forwards, and stops.
+    const forwarder = await startWarden(makeConfig);
+    try {
+      const sid = await openSession(at(owner, '/mcp/tiny'), alice.stdio);
+      const h = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+      // The child answers after 1.5 s; the request reaches the forwarder, which holds no session.
+      const answer = post(at(forwarder, '/mcp/tiny'), alice.stdio, call(7, 'slow', { ticks: 1, intervalMs: 1_500 }), h);
+      await waitFor(() => forwarder.gateway.pendingRequests() === 1, 'the forwarded call to be counted in flight', { timeoutMs: 10_000, intervalMs: 5 });
+      assert.equal(forwarder.gateway.endpoints.get('/mcp/tiny')!.sessionCount, 0, 'the forwarder holds no session: only the hop is in flight');
+      const closing = forwarder.close({ drainMs: 10_000 });
+      const res = await answer;
+      assert.equal(res.status, 200);
+      assert.deepEqual((await messagesOf(res)).map((m) => m.result?.content?.[0]?.text), ['slow done']);
+      await closing;
+      assert.equal(forwarder.gateway.pendingRequests(), 0);
+      const end = await fetch(at(owner, '/mcp/tiny'), { method: 'DELETE', headers: { authorization: `Bearer ${alice.stdio}`, ...h } });
+      assert.equal(end.status, 204);
+    } finally {
+      await forwarder.close();
     }
   });
 

@@ -14,10 +14,10 @@ import { obtainTokens } from '../helpers/oauth.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 describe('SIGTERM with a tool call in flight upstream: the drain', () => {
-  const started: { upstream: HttpUpstreamFixture; cluster: Cluster }[] = [];
+  const started: { upstream: HttpUpstreamFixture; cluster?: Cluster }[] = [];
   after(async () => {
     for (const { upstream, cluster } of started) {
-      await cluster.stop();
+      await cluster?.stop();
       await upstream.close();
     }
   });
@@ -25,8 +25,10 @@ describe('SIGTERM with a tool call in flight upstream: the drain', () => {
   /** One instance, a session, and a `wait` call of `ms` sent upstream; then SIGTERM. */
   async function stopDuringCall(ms: number, shutdown?: { drainSeconds: number }) {
     const upstream = await startHttpUpstream();
+    const entry: { upstream: HttpUpstreamFixture; cluster?: Cluster } = { upstream };
+    started.push(entry);
     const cluster = await startCluster({ instances: 1, front: 'direct', storage: 'sqlite', redisUrl: false, upstreamUrl: upstream.url, dirPrefix: 'warden-shutdown-drain-', ...(shutdown ? { extra: { shutdown } } : {}) });
-    started.push({ upstream, cluster });
+    entry.cluster = cluster;
     const resource = `${cluster.front}/mcp`;
     const tokens = await obtainTokens({ issuer: cluster.front, resource, scope: 'notes:read', username: 'alice', password: CLUSTER_PASSWORD });
     const client = new Client({ name: 'shutdown-drain', version: '1.0.0' });
@@ -51,9 +53,9 @@ describe('SIGTERM with a tool call in flight upstream: the drain', () => {
   }
 
   it('a call answered within the drain reaches its client, and the instance exits 0 after it', async () => {
-    const { outcome, exit, log } = await stopDuringCall(1_500);
+    const { outcome, exit, log } = await stopDuringCall(3_000);
     assert.equal(outcome.error, undefined, `the call failed: ${outcome.error?.message}`);
-    assert.deepEqual(outcome.result!.content, [{ type: 'text', text: 'waited 1500' }]);
+    assert.deepEqual(outcome.result!.content, [{ type: 'text', text: 'waited 3000' }]);
     assert.equal(exit.code, 0);
     assert.match(log, /"event":"shutdown_drain","pending":1/);
     assert.match(log, /"event":"shutdown_drained"/);

@@ -1,28 +1,20 @@
 /**
- * An instance that drains (src/http/drain.ts, `Warden.close({ drainMs })`): it takes no new
- * connection, answers `/readyz` 503 so a balancer stops sending to it (RFC 9110 §15.6.4), tells
- * clients on the connections it still has not to reuse them (`Connection: close`, RFC 9112 §9.6),
- * and a call already sent upstream is answered before the sessions end.
+ * An instance that drains (src/http/drain.ts, `Warden.close({ drainMs })`). It answers `/readyz`
+ * 503 so a balancer stops sending to it (RFC 9110 §15.6.4), opens no session (503
+ * `shutting_down`, Retry-After), closes every connection after its answer (`Connection: close`,
+ * RFC 9112 §9.6) including the answers it still owes, and still serves the sessions it has: a call
+ * already sent upstream is answered, and so is a new request of that session, which may be what
+ * the call waits for (an answer to an elicitation, a cancellation). Then it takes no connection.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
-import { connect } from 'node:net';
-import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { startHttpUpstream, type HttpUpstreamFixture } from '../gateway/fixtures/http-upstream.ts';
+import { initializeMessage, messagesOf, openSession, post } from '../gateway/fixtures/raw.ts';
 import { startTestWarden, type TestWarden } from '../gateway/fixtures/warden.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-function readyz(port: number): Promise<{ status: number }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/readyz', agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode! }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const call = (id: number, name: string, args: Record<string, unknown>) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
+const textOf = async (res: Response) => (await messagesOf(res)).map((m) => m.result?.content?.[0]?.text as string);
 
 describe('draining at shutdown', () => {
   let upstream: HttpUpstreamFixture;
@@ -36,40 +28,44 @@ describe('draining at shutdown', () => {
     await upstream.close();
   });
 
-  it('MCP lifecycle §Shutdown: while a call in flight upstream is awaited, /readyz is 503 with Connection: close, no new connection is taken, and the call is answered', async () => {
+  it('MCP lifecycle §Shutdown: while a call in flight upstream is awaited, the session is served, nothing new is opened, every answer closes its connection; then no connection is taken', async () => {
     const token = await t.issuer.mint({ aud: t.endpoint });
-    const { port } = t.warden;
-    // A connection in the middle of its request when the drain starts: Node closes idle ones at
-    // once (server.close), and this one is answered.
-    const socket = connect(port, '127.0.0.1');
-    let answer = '';
-    socket.on('data', (chunk: Buffer) => { answer += chunk.toString('latin1'); });
-    const answered = new Promise<void>((resolve) => socket.on('end', resolve));
-    try {
-      // Ready once its issuer's keys are fetched (src/http/health.ts).
-      await waitFor(async () => (await readyz(port)).status === 200, 'the instance to be ready', { timeoutMs: 10_000, intervalMs: 20 });
-      const client = new Client({ name: 'drain', version: '1.0.0' });
-      await client.connect(new StreamableHTTPClientTransport(new URL(t.endpoint), { authProvider: { token: async () => token } }));
-      const posts = () => upstream.requests.filter((r) => r.method === 'POST').length;
-      const before = posts();
-      const call = client.callTool({ name: 'wait', arguments: { ms: 1_000 } });
-      await waitFor(() => posts() > before, 'the call to reach the upstream', { timeoutMs: 10_000, intervalMs: 5 });
-      assert.equal(t.warden.gateway.pendingRequests(), 1);
+    const readyz = () => fetch(`${t.warden.url}/readyz`);
+    // Ready once its issuer's keys are fetched (src/http/health.ts).
+    await waitFor(async () => (await readyz()).status === 200, 'the instance to be ready', { timeoutMs: 10_000, intervalMs: 20 });
+    const sid = await openSession(t.endpoint, token);
+    const h = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+    const posts = () => upstream.requests.filter((r) => r.method === 'POST').length;
+    const before = posts();
+    const inFlight = post(t.endpoint, token, call(2, 'wait', { ms: 1_500 }), h);
+    await waitFor(() => posts() > before, 'the call to reach the upstream', { timeoutMs: 10_000, intervalMs: 5 });
+    assert.equal(t.warden.gateway.pendingRequests(), 1);
 
-      await new Promise<void>((resolve) => socket.write(`GET /readyz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`, () => resolve()));
-      const closing = t.warden.close({ drainMs: 10_000 });
-      socket.write('\r\n');
-      await answered;
-      // Not ready, and the connection not to be reused (the server ends it after the answer).
-      assert.match(answer, /^HTTP\/1\.1 503 /);
-      assert.match(answer, /\r\nConnection: close\r\n/i);
-      await assert.rejects(readyz(port), /ECONNREFUSED/, 'a new connection is refused');
-      assert.deepEqual((await call).content, [{ type: 'text', text: 'waited 1000' }]);
-      await closing;
-      assert.equal(t.warden.gateway.pendingRequests(), 0);
-      await client.close().catch(() => {});
-    } finally {
-      socket.destroy();
-    }
+    const closing = t.warden.close({ drainMs: 10_000 });
+    const ready = await readyz();
+    assert.equal(ready.status, 503);
+    assert.equal(ready.headers.get('connection'), 'close');
+    const opening = await post(t.endpoint, token, initializeMessage());
+    assert.equal(opening.status, 503);
+    assert.equal(opening.headers.get('retry-after'), '1');
+    assert.equal((await opening.json() as { error: { code: number } }).error.code, -32603);
+    // A request of the session it has, during the drain: served.
+    const during = await post(t.endpoint, token, call(3, 'echo', { message: 'during the drain' }), h);
+    assert.equal(during.status, 200);
+    assert.equal(during.headers.get('connection'), 'close');
+    assert.deepEqual(await textOf(during), ['during the drain']);
+    // Answered as a stream (progress first): it closes its connection too.
+    const streamed = await post(t.endpoint, token, { ...call(4, 'count', { n: 2 }), params: { name: 'count', arguments: { n: 2 }, _meta: { progressToken: 'p' } } }, h);
+    assert.match(streamed.headers.get('content-type') ?? '', /^text\/event-stream/);
+    assert.equal(streamed.headers.get('connection'), 'close');
+    assert.deepEqual((await messagesOf(streamed)).map((m) => m.method ?? m.result?.content?.[0]?.text), ['notifications/progress', 'notifications/progress', 'counted 2']);
+
+    const answered = await inFlight;
+    assert.equal(answered.status, 200);
+    assert.equal(answered.headers.get('connection'), 'close', 'the answer owed when the drain began closes its connection too');
+    assert.deepEqual(await textOf(answered), ['waited 1500']);
+    await closing;
+    assert.equal(t.warden.gateway.pendingRequests(), 0);
+    await assert.rejects(readyz(), (err: Error & { cause?: { code?: string } }) => err.cause?.code === 'ECONNREFUSED', 'a new connection is refused');
   });
 });
