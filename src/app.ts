@@ -62,9 +62,10 @@ export interface Warden {
    */
   reloadSigningKeys(): Promise<{ changed: boolean; kids: string[] }>;
   /**
-   * Stops: no new connections, `/readyz` 503, and responses say `Connection: close`; with
-   * `drainMs`, requests already sent upstream get up to that long to be answered (src/http/drain.ts);
-   * then every session ends, the audit trail is flushed and storage closed.
+   * Stops: `/readyz` 503, no new session, and every answer says `Connection: close`; with
+   * `drainMs`, requests already sent upstream get up to that long to be answered while the
+   * instance still listens (src/http/drain.ts); then it stops listening, every session ends, the
+   * audit trail is flushed and storage closed.
    */
   close(options?: { drainMs?: number }): Promise<void>;
 }

@@ -99,9 +99,10 @@ export function clientGone(res: ServerResponse): boolean {
  * to `res` (each side's close closes the other: an SSE stream ends at both).
  * Only a failure to connect is `unreachable`: a client abort makes the socket "hang up" too, and
  * taking that for a dead owner would end a live session for everyone (the caller deletes the
- * entry of a session whose owner is unreachable).
+ * entry of a session whose owner is unreachable). `lastOnConnection`, asked when the answer
+ * begins: whether it closes the client's connection (this instance is stopping).
  */
-export function forwardToInstance(req: IncomingMessage, res: ServerResponse, instanceUrl: string, hop: string): Promise<HopOutcome> {
+export function forwardToInstance(req: IncomingMessage, res: ServerResponse, instanceUrl: string, hop: string, lastOnConnection: () => boolean = () => false): Promise<HopOutcome> {
   // A URL the directory verified and parsed (instance-url.ts parseInstanceUrl); never one read raw from Redis.
   let url: URL;
   try {
@@ -138,6 +139,8 @@ export function forwardToInstance(req: IncomingMessage, res: ServerResponse, ins
         settle('aborted');
         return;
       }
+      // This instance stopping (src/http/drain.ts): the answer closes the client's connection (RFC 9112 §9.6).
+      if (lastOnConnection()) res.setHeader('Connection', 'close');
       res.writeHead(answer.statusCode ?? 502, forwardedHeaders(answer.headers));
       // SSE: each event is written on as it arrives (no buffering in between).
       res.flushHeaders();

@@ -118,7 +118,7 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
    * false when the owner is unknown or unreachable (no heartbeat, no TCP connection).
    * @throws GatewayError 502 when the owner was reached but gave no answer (it lives: not "gone")
    */
-  async function toInstance(req: IncomingMessage, res: ServerResponse, id: string, instance: string): Promise<boolean> {
+  async function toInstance(ctx: EndpointContext, req: IncomingMessage, res: ServerResponse, id: string, instance: string): Promise<boolean> {
     const url = await lookup(() => directory.instanceUrlOf(instance));
     if (clientGone(res)) return true;
     if (!url) return false;
@@ -127,7 +127,7 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
     if (counted) hopsInFlight++;
     let outcome: Awaited<ReturnType<typeof forwardToInstance>>;
     try {
-      outcome = await forwardToInstance(req, res, url, hopFor(req, id));
+      outcome = await forwardToInstance(req, res, url, hopFor(req, id), () => ctx.stopping);
     } finally {
       if (counted) hopsInFlight--;
     }
@@ -221,7 +221,7 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
       }
       // Last-Event-ID issued by another instance: the replay buffer is there.
       if (position?.instance !== undefined && position.instance !== self) {
-        if (hopFrom === undefined && (await toInstance(req, res, id, position.instance))) return true;
+        if (hopFrom === undefined && (await toInstance(ctx, req, res, id, position.instance))) return true;
         if (position.stream !== 0) throw gone(position);
         // The GET stream's replay went with its instance. Resumption is best effort (transports
         // §Resumability: the server MAY replay): the client listens afresh rather than failing.
@@ -232,7 +232,7 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
         // An adopted copy's GET stream belongs to the instance that opened the session, while it lives.
         if (!position && local.adopted && hopFrom === undefined) {
           const owner = shared.get(local)?.instance;
-          if (owner && owner !== self && (await toInstance(req, res, id, owner))) return true;
+          if (owner && owner !== self && (await toInstance(ctx, req, res, id, owner))) return true;
         }
         return false;
       }
@@ -243,7 +243,7 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
           if (held.instance === self) remove(id);
           return false;
         }
-        if (await toInstance(req, res, id, held.instance)) return true;
+        if (await toInstance(ctx, req, res, id, held.instance)) return true;
         // No heartbeat, no verifiable URL, or no connection: the child is gone with its instance.
         // (A client that went away is not this: toInstance answered true, and nothing is removed.)
         log.info({ sessionId: id, owner: held.instance }, 'the instance holding this stdio session is gone: session ended');
@@ -252,7 +252,7 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
       }
       // HTTP upstream not answered initialize yet: nothing to adopt.
       if (!held.upstreamSessionId) return false;
-      if (req.method === 'GET' && !position && hopFrom === undefined && held.instance !== self && (await toInstance(req, res, id, held.instance))) return true;
+      if (req.method === 'GET' && !position && hopFrom === undefined && held.instance !== self && (await toInstance(ctx, req, res, id, held.instance))) return true;
       let pending = adopting.get(id);
       if (!pending) {
         pending = adopt(ctx, caller, id, held, header);

@@ -110,9 +110,11 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     sessions,
     callers: new WeakMap<Session, Caller>(),
     sharing,
+    stopping: false,
   };
   const timers = startSessionTimers(sessions, server.sse.streamAfterMs);
-  let stopping = false;
+  /** `initialize`s whose upstream is still starting: no request is pending yet, but a drain waits for them. */
+  let opening = 0;
 
   /**
    * POST once its body is read. Not an async function: what it refuses is thrown, and what it
@@ -134,12 +136,18 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
 
   async function postInitialize(res: ServerResponse, cors: Cors, caller: Caller, header: ProtocolVersion | undefined, acceptsSse: boolean, body: ClientMessages, initialize: JsonRpcRequest): Promise<void> {
     // A stopping instance opens no session (nor spawns a child it would kill seconds later).
-    if (stopping) throw new GatewayError('shutting_down', 'Service Unavailable: this instance is stopping; retry to reach another', { retryAfterSeconds: 1 });
+    if (ctx.stopping) throw new GatewayError('shutting_down', 'Service Unavailable: this instance is stopping; retry to reach another', { retryAfterSeconds: 1 });
     // The policy decides before any upstream work: a denied caller spawns no child, gets no
     // token exchange and evicts none of its sessions.
     const denied = decideMessages(ctx, caller, [initialize], null);
     if (denied.size) return answerDeniedInitialize(ctx, { res, cors, caller, acceptsSse, initialize, reason: denied.get(initialize)! });
-    const session = await openSession(ctx, caller, initialize);
+    opening++;
+    let session: Session;
+    try {
+      session = await openSession(ctx, caller, initialize);
+    } finally {
+      opening--;
+    }
     await sharing?.opened(session);
     await forward(ctx, { res, cors, caller, acceptsSse, session, version: governingVersion(session.protocolVersion, header), body, denied });
   }
@@ -170,7 +178,8 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
 
   function fail(res: ServerResponse, err: unknown, cors: Cors): void {
     const e = err instanceof GatewayError ? err : new GatewayError('internal_error', 'internal error', { reason: err instanceof Error ? err.message : String(err) });
-    if (e.status >= 500) log.error({ code: e.code, reason: e.reason }, 'request failed');
+    // A stopping instance refusing a new session is the plan, not a failure.
+    if (e.status >= 500 && e.code !== 'shutting_down') log.error({ code: e.code, reason: e.reason }, 'request failed');
     else log.debug({ code: e.code, reason: e.reason }, 'request refused');
     // Closing after a 413 stops a client still streaming a body we will not read.
     if (e.code === 'payload_too_large') res.setHeader('Connection', 'close');
@@ -185,12 +194,12 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       return sessions.size;
     },
     get pendingRequests() {
-      let n = sharing?.hopsInFlight ?? 0;
+      let n = opening + (sharing?.hopsInFlight ?? 0);
       for (const s of sessions.values()) n += s.pendingCount;
       return n;
     },
     stop() {
-      stopping = true;
+      ctx.stopping = true;
       for (const s of sessions.values()) s.lastAnswersOnConnections();
     },
     async handle(req, res, query) {

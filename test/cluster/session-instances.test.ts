@@ -330,6 +330,7 @@ describe('three instances, one PostgreSQL, one Redis, a round-robin balancer: MC
       const closing = forwarder.close({ drainMs: 10_000 });
       const res = await answer;
       assert.equal(res.status, 200);
+      assert.equal(res.headers.get('connection'), 'close', 'the forwarded answer closes the client\'s connection to the stopping instance');
       assert.deepEqual((await messagesOf(res)).map((m) => m.result?.content?.[0]?.text), ['slow done']);
       await closing;
       assert.equal(forwarder.gateway.pendingRequests(), 0);

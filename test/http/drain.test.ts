@@ -8,8 +8,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startHttpUpstream, type HttpUpstreamFixture } from '../gateway/fixtures/http-upstream.ts';
-import { initializeMessage, messagesOf, openSession, post } from '../gateway/fixtures/raw.ts';
+import { initializeMessage, messagesOf, openSession, post, TINY_SERVER } from '../gateway/fixtures/raw.ts';
 import { startTestWarden, type TestWarden } from '../gateway/fixtures/warden.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
@@ -67,5 +69,39 @@ describe('draining at shutdown', () => {
     await closing;
     assert.equal(t.warden.gateway.pendingRequests(), 0);
     await assert.rejects(readyz(), (err: Error & { cause?: { code?: string } }) => err.cause?.code === 'ECONNREFUSED', 'a new connection is refused');
+  });
+
+  it('MCP lifecycle §Shutdown: an initialize whose upstream is still starting when the drain begins is waited for and answered', async () => {
+    // The child's token comes from an RFC 8693 exchange at an authorization server that takes 800 ms.
+    let exchanges = 0;
+    const as = createServer((req, res) => {
+      exchanges++;
+      req.resume();
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(JSON.stringify({ access_token: 'exchanged-token-for-the-child', issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: 300 }));
+      }, 800);
+    });
+    await new Promise<void>((resolve) => as.listen(0, '127.0.0.1', resolve));
+    const w = await startTestWarden({ servers: [{
+      name: 'exchanged', path: '/mcp/exchanged', upstream: { stdio: TINY_SERVER },
+      downstream: { tokenExchange: { audience: 'https://api.example', tokenEndpoint: `http://127.0.0.1:${(as.address() as AddressInfo).port}/token`, clientId: 'gateway', clientSecret: 'gateway-secret', env: 'API_TOKEN' } },
+    }] });
+    try {
+      const token = await w.issuer.mint({ aud: w.endpoint });
+      const opening = post(w.endpoint, token, initializeMessage());
+      await waitFor(() => exchanges === 1, 'the exchange for the child to begin', { timeoutMs: 10_000, intervalMs: 5 });
+      assert.equal(w.warden.gateway.pendingRequests(), 1, 'the initialize still starting its upstream is counted');
+      const closing = w.warden.close({ drainMs: 10_000 });
+      const res = await opening;
+      assert.equal(res.status, 200);
+      assert.ok(res.headers.get('mcp-session-id'));
+      assert.equal(res.headers.get('connection'), 'close');
+      assert.equal((await messagesOf(res))[0]?.result?.serverInfo?.name !== undefined, true);
+      await closing;
+    } finally {
+      await w.close();
+      as.close();
+    }
   });
 });

@@ -37,6 +37,11 @@ export interface EndpointContext {
   readonly callers: WeakMap<Session, Caller>;
   /** Sessions shared with the other instances (`cluster.redis`); absent for one instance. */
   readonly sharing?: SessionSharing | undefined;
+  /**
+   * The instance is stopping (src/http/drain.ts): no session is opened, and every answer made
+   * from now on closes its connection (RFC 9112 §9.6).
+   */
+  stopping: boolean;
 }
 
 /**

@@ -69,6 +69,12 @@ export async function openSession(ctx: EndpointContext, caller: Caller, initiali
     if (err instanceof UpstreamError && err.status === 503) throw new GatewayError('upstream_unavailable', `${err.message}; try again later`, { status: 503, retryAfterSeconds: 30, reason: `session ${session.id}: ${err.message}` });
     throw new GatewayError('upstream_unavailable', message, { reason: `session ${session.id}: ${err instanceof Error ? err.message : String(err)}` });
   }
+  // Ended while its upstream started (the gateway closed, say): what started is let go of, or a
+  // child spawned after the close would outlive it.
+  if (session.ended) {
+    void session.upstream.close();
+    throw new GatewayError(ctx.stopping ? 'shutting_down' : 'upstream_unavailable', ctx.stopping ? 'Service Unavailable: this instance is stopping; retry to reach another' : `the upstream MCP server failed (session ${session.id})`, { reason: `session ${session.id} ended while its upstream started`, ...(ctx.stopping ? { retryAfterSeconds: 1 } : {}) });
+  }
   ctx.callers.set(session, caller);
   // MCP lifecycle §Timeouts: a request past its deadline gets notifications/cancelled upstream.
   session.notifyUpstream = async (m) => {

@@ -175,6 +175,8 @@ export function createStdioPool(options: StdioPoolOptions): StdioPool {
       throw new UpstreamError(`all ${maxProcesses} shared upstream processes of server ${server.name} are in use (servers[].upstream.stdio.maxSharedProcesses)`, 503);
     }
     const env = await childEnvironment(options, caller);
+    // Closed while the environment was made: no child after close.
+    if (closed) throw new UpstreamError('the gateway is shutting down');
     const child: ChildProcessWithoutNullStreams = spawn(stdio.command, stdio.args, { env, cwd: stdio.cwd, stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
     const shared = new SharedChild(key, child, options.downstream.credentialsExpireAt?.(caller, server), onExit);
     live.add(shared);

@@ -39,10 +39,13 @@ export async function childEnvironment(options: StdioUpstreamOptions, caller: Ca
 
 export function createStdioUpstream(options: StdioUpstreamOptions): Upstream {
   const live = new Set<UpstreamConnection>();
+  let closed = false;
   return {
     async connect(ctx: UpstreamConnectContext): Promise<UpstreamConnection> {
       const log = options.logger.child({ server: options.server.name, sessionId: ctx.sessionId });
       const env = await childEnvironment(options, ctx.caller);
+      // Closed while the environment was made (a token exchange takes a while): no child after close.
+      if (closed) throw new UpstreamError('the gateway is shutting down');
       const child: ChildProcessWithoutNullStreams = spawn(options.stdio.command, options.stdio.args, {
         env,
         cwd: options.stdio.cwd,
@@ -100,6 +103,7 @@ export function createStdioUpstream(options: StdioUpstreamOptions): Upstream {
       return connection;
     },
     async close() {
+      closed = true;
       await Promise.all([...live].map((c) => c.close()));
     },
   };
