@@ -22,8 +22,8 @@ describe('SIGTERM with a tool call in flight upstream: the drain', () => {
     }
   });
 
-  /** One instance, a session, and a `wait` call of `ms` sent upstream; then SIGTERM. */
-  async function stopDuringCall(ms: number, shutdown?: { drainSeconds: number }) {
+  /** One instance, a session, and a `wait` call of `ms` sent upstream; then SIGTERM (twice with `again`). */
+  async function stopDuringCall(ms: number, shutdown?: { drainSeconds: number }, again = false) {
     const upstream = await startHttpUpstream();
     const entry: { upstream: HttpUpstreamFixture; cluster?: Cluster } = { upstream };
     started.push(entry);
@@ -41,11 +41,15 @@ describe('SIGTERM with a tool call in flight upstream: the drain', () => {
     );
     await waitFor(() => posts() > before, 'the tool call to reach the upstream', { timeoutMs: 10_000, intervalMs: 5 });
     const { child } = cluster.instances[0]!;
-    const exited = new Promise<{ code: number | null; ms: number }>((resolve) => {
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>((resolve) => {
       const t0 = Date.now();
-      child.once('exit', (code) => resolve({ code, ms: Date.now() - t0 }));
+      child.once('exit', (code, signal) => resolve({ code, signal, ms: Date.now() - t0 }));
     });
     child.kill('SIGTERM');
+    if (again) {
+      await waitFor(() => /"event":"shutdown_drain"/.test(cluster.instances[0]!.log()), 'the drain to begin', { timeoutMs: 10_000, intervalMs: 20 });
+      child.kill('SIGTERM');
+    }
     const outcome = await call;
     const exit = await exited;
     await client.close().catch(() => {});
@@ -68,5 +72,12 @@ describe('SIGTERM with a tool call in flight upstream: the drain', () => {
     assert.equal(exit.code, 0);
     assert.ok(exit.ms < 15_000, `exited ${exit.ms} ms after SIGTERM, not after the drain's second`);
     assert.match(log, /"event":"shutdown_drain_ended","left":1/);
+  });
+
+  it('a second SIGTERM during the drain stops the instance at once (the operator\'s way out of a long drain)', async () => {
+    const { outcome, exit } = await stopDuringCall(60_000, undefined, true);
+    assert.ok(outcome.error, 'the call was answered');
+    assert.equal(exit.signal, 'SIGTERM', 'ended by the second signal, not by a drain that ran its course');
+    assert.ok(exit.ms < 8_000, `exited ${exit.ms} ms after the first SIGTERM, within the 10 s drain`);
   });
 });
