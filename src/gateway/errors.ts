@@ -128,6 +128,11 @@ export class GatewayError extends Error {
   }
 }
 
+/** `initialize` at a stopping instance (src/http/drain.ts): 503 with Retry-After, so the client tries again and reaches another. */
+export function shuttingDown(reason?: string): GatewayError {
+  return new GatewayError('shutting_down', 'Service Unavailable: this instance is stopping; retry to reach another', { retryAfterSeconds: 1, ...(reason !== undefined ? { reason } : {}) });
+}
+
 export interface RenderContext {
   /** RFC 9728 metadata URL of the server the request was for (challenges need it). */
   resourceMetadata?: string;

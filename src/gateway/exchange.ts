@@ -62,18 +62,16 @@ export class Exchange {
     private readonly source?: StreamSource,
     /** 2025-11-25 and later: the stream starts with a priming event. */
     private readonly primes = false,
+    /**
+     * The endpoint, read when the answer's headers are written: once the instance is stopping
+     * (src/http/drain.ts), the answer is the last on its connection (RFC 9112 §9.6
+     * `Connection: close`), so the client opens its next request elsewhere. An answer already
+     * streaming (SSE) has sent its headers.
+     */
+    private readonly endpoint?: { readonly stopping: boolean },
   ) {
     (res as ServerResponse & { [EXCHANGE]?: Exchange })[EXCHANGE] = this;
     res.on('close', onResponseClose);
-  }
-
-  /**
-   * The instance is stopping: this answer is the last on its connection (RFC 9112 §9.6
-   * `Connection: close`), so the client opens its next request elsewhere. An answer already
-   * streaming (SSE) has sent its headers; its connection closes once it ends and is idle.
-   */
-  lastOnConnection(): void {
-    if (!this.res.headersSent) this.res.setHeader('Connection', 'close');
   }
 
   /** The POST's connection closed (see onResponseClose). */
@@ -136,6 +134,7 @@ export class Exchange {
         'Cache-Control': 'private, no-store',
       };
       for (const name in this.headers) headers[name] = this.headers[name]!;
+      if (this.endpoint?.stopping) headers.Connection = 'close';
       this.res.writeHead(200, headers);
       this.mode = 'done';
       this.res.end(body);
@@ -165,7 +164,7 @@ export class Exchange {
   }
 
   private toSse(): void {
-    startSseResponse(this.res, { 'Cache-Control': 'no-cache, no-store, private', ...this.headers });
+    startSseResponse(this.res, { 'Cache-Control': 'no-cache, no-store, private', ...this.headers, ...(this.endpoint?.stopping ? { Connection: 'close' } : {}) });
     this.mode = 'sse';
     this.stream = this.source!.openStream();
     this.stream.attach(this.res, undefined, this.primes);

@@ -21,7 +21,7 @@ import type { Caller } from '../kernel/caller.ts';
 import { canonicalResourceUri, protectedResourceMetadataUrl } from '../kernel/resource-uri.ts';
 import type { Logger } from '../log.ts';
 import type { ServerPolicy } from '../policy/types.ts';
-import { GatewayError, sendGatewayError } from './errors.ts';
+import { GatewayError, sendGatewayError, shuttingDown } from './errors.ts';
 import type { JsonRpcRequest } from './jsonrpc.ts';
 import type { ProtocolVersion } from './protocol-version.ts';
 import { SessionRegistry } from './session-registry.ts';
@@ -73,7 +73,8 @@ export interface ServerEndpoint {
   readonly pendingRequests: number;
   /**
    * The instance is stopping (src/http/drain.ts): `initialize` is refused (503, `shutting_down`)
-   * while the sessions it has are served, and the answers still awaited close their connections.
+   * while the sessions it has are served, and every answer written from now on closes its
+   * connection (exchange.ts).
    */
   stop(): void;
   close(): Promise<void>;
@@ -136,7 +137,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
 
   async function postInitialize(res: ServerResponse, cors: Cors, caller: Caller, header: ProtocolVersion | undefined, acceptsSse: boolean, body: ClientMessages, initialize: JsonRpcRequest): Promise<void> {
     // A stopping instance opens no session (nor spawns a child it would kill seconds later).
-    if (ctx.stopping) throw new GatewayError('shutting_down', 'Service Unavailable: this instance is stopping; retry to reach another', { retryAfterSeconds: 1 });
+    if (ctx.stopping) throw shuttingDown();
     // The policy decides before any upstream work: a denied caller spawns no child, gets no
     // token exchange and evicts none of its sessions.
     const denied = decideMessages(ctx, caller, [initialize], null);
@@ -200,7 +201,6 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     },
     stop() {
       ctx.stopping = true;
-      for (const s of sessions.values()) s.lastAnswersOnConnections();
     },
     async handle(req, res, query) {
       let cors: Cors = NO_CORS;

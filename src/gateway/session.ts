@@ -207,11 +207,6 @@ export class Session implements EventStreamOwner, StreamSource {
     return this.pending.size;
   }
 
-  /** Stopping: the answers still awaited close their connection once sent (exchange.ts `lastOnConnection`). */
-  lastAnswersOnConnections(): void {
-    for (const r of this.pending.values()) r.exchange.lastOnConnection();
-  }
-
   /** MCP basic §Requests: an id MUST NOT be reused within a session; true while one is unanswered. */
   isPending(id: JsonRpcId): boolean {
     return this.pending.has(id);

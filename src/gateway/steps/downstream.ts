@@ -9,7 +9,7 @@
 import type { Caller } from '../../kernel/caller.ts';
 import { DownstreamCredentialError } from '../../downstream/errors.ts';
 import { endAtCredentialExpiry } from '../../downstream/session-expiry.ts';
-import { GatewayError } from '../errors.ts';
+import { GatewayError, shuttingDown } from '../errors.ts';
 import { UpstreamError } from '../upstreams/types.ts';
 import type { JsonRpcRequest } from '../jsonrpc.ts';
 import { DEFAULT_PROTOCOL_VERSION, isSupportedProtocolVersion } from '../protocol-version.ts';
@@ -73,7 +73,8 @@ export async function openSession(ctx: EndpointContext, caller: Caller, initiali
   // child spawned after the close would outlive it.
   if (session.ended) {
     void session.upstream.close();
-    throw new GatewayError(ctx.stopping ? 'shutting_down' : 'upstream_unavailable', ctx.stopping ? 'Service Unavailable: this instance is stopping; retry to reach another' : `the upstream MCP server failed (session ${session.id})`, { reason: `session ${session.id} ended while its upstream started`, ...(ctx.stopping ? { retryAfterSeconds: 1 } : {}) });
+    const reason = `session ${session.id} ended while its upstream started`;
+    throw ctx.stopping ? shuttingDown(reason) : new GatewayError('upstream_unavailable', `the upstream MCP server failed (session ${session.id})`, { reason });
   }
   ctx.callers.set(session, caller);
   // MCP lifecycle §Timeouts: a request past its deadline gets notifications/cancelled upstream.

@@ -163,10 +163,7 @@ async function forwardMany(ctx: EndpointContext, f: Forwarding): Promise<void> {
 
 /** The exchange that answers this POST's requests (exchange.ts), its lists filtered for the caller. */
 function openExchange(ctx: EndpointContext, f: Forwarding, batch: boolean, headers: Readonly<Record<string, string>>): Exchange {
-  const exchange = new Exchange(f.res, f.acceptsSse, batch, headers, filterLists(ctx, f.caller), f.session, primesStreams(f.version));
-  // A request that arrived before the instance began to stop, answered after (session.ts marks those already waiting).
-  if (ctx.stopping) exchange.lastOnConnection();
-  return exchange;
+  return new Exchange(f.res, f.acceptsSse, batch, headers, filterLists(ctx, f.caller), f.session, primesStreams(f.version), ctx);
 }
 
 /** Notifications and responses, answered 202 once the upstream took them. @throws GatewayError session_not_found (404), upstream_unavailable (502) */
