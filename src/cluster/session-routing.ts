@@ -17,7 +17,8 @@
  *  4. An HTTP upstream's session: adopted, i.e. served here with a connection of this instance to
  *     the same upstream session (no hop, so it outlives the instance that opened it). Its GET
  *     stream (server-initiated messages) is the exception: it goes to the instance that opened the
- *     session while that one lives, so the upstream sees one listener, not one per instance.
+ *     session while that one lives, so the upstream sees one listener, not one per instance. So
+ *     does every request while this instance is stopping: it adopts only from an owner that is gone.
  *
  * Ends: a session ended for good (DELETE, idle everywhere, evicted, its upstream gone) is removed
  * from the directory and announced, and every instance drops its copy. An instance shutting down
@@ -25,7 +26,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Caller } from '../kernel/caller.ts';
-import { GatewayError } from '../gateway/errors.ts';
+import { GatewayError, shuttingDown } from '../gateway/errors.ts';
 import { parseLastEventId, type EventPosition } from '../gateway/event-id.ts';
 import { requestLimitsOf } from '../gateway/pending-requests.ts';
 import { DEFAULT_PROTOCOL_VERSION, isSupportedProtocolVersion, type ProtocolVersion } from '../gateway/protocol-version.ts';
@@ -61,6 +62,8 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
   const adopting = new Map<string, Promise<Session>>();
   /** Requests other than GET this instance sent on to another, whose answers are still coming. */
   let hopsInFlight = 0;
+  /** closeAll has run: an adoption that ends after it is detached at once. */
+  let closed = false;
   let sessionsOf: (() => EndpointContext) | undefined;
 
   directory.onEnded((id) => {
@@ -168,6 +171,12 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
       log.warn({ sessionId: id, reason: err instanceof Error ? err.message : String(err) }, 'adopting a session failed');
       throw new GatewayError('upstream_unavailable', `the upstream MCP server failed (session ${id})`, { reason: `adopting session ${id}: ${err instanceof Error ? err.message : String(err)}` });
     }
+    // The endpoint closed while the upstream connected (its downstream credentials can take a
+    // token exchange): closeAll has detached every copy it saw, and would never see this one.
+    if (closed) {
+      void session.detach('instance shutting down');
+      throw shuttingDown(`session ${id} adopted after the endpoint closed`);
+    }
     ctx.callers.set(session, caller);
     session.notifyUpstream = async (m) => {
       await session.upstream!.send([m], session.protocolVersion ?? DEFAULT_PROTOCOL_VERSION, ctx.callers.get(session)!);
@@ -182,6 +191,9 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
     instanceId: self,
     get hopsInFlight() {
       return hopsInFlight;
+    },
+    get adoptionsInFlight() {
+      return adopting.size;
     },
     verifyHop(req) {
       const value = req.headers[HOP_HEADER];
@@ -252,7 +264,10 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
       }
       // HTTP upstream not answered initialize yet: nothing to adopt.
       if (!held.upstreamSessionId) return false;
-      if (req.method === 'GET' && !position && hopFrom === undefined && held.instance !== self && (await toInstance(ctx, req, res, id, held.instance))) return true;
+      // The GET stream goes to its owner; so does every request while this instance is stopping
+      // (src/http/drain.ts): a copy adopted now would be detached again in seconds, and the hop is
+      // counted by the drain like any request in flight. Only an owner that is gone is adopted from.
+      if ((ctx.stopping || (req.method === 'GET' && !position)) && hopFrom === undefined && held.instance !== self && (await toInstance(ctx, req, res, id, held.instance))) return true;
       let pending = adopting.get(id);
       if (!pending) {
         pending = adopt(ctx, caller, id, held, header);
@@ -297,6 +312,7 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
     },
 
     async closeAll(ctx) {
+      closed = true;
       const ending: Promise<void>[] = [];
       for (const s of ctx.sessions.values()) ending.push(kind === 'http' ? s.detach('instance shutting down; other instances go on serving it') : s.end('gateway shutting down'));
       await Promise.all(ending);

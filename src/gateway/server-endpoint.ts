@@ -69,7 +69,7 @@ export interface ServerEndpoint {
   handle(req: IncomingMessage, res: ServerResponse, query: string): Promise<void>;
   /** Sessions alive now. */
   readonly sessionCount: number;
-  /** Requests of this endpoint's sessions sent upstream, or to the instance holding their session, and not answered yet. */
+  /** Requests of this endpoint's sessions sent upstream, or to the instance holding their session, and not answered yet; sessions being opened or adopted count too. */
   readonly pendingRequests: number;
   /**
    * The instance is stopping (src/http/drain.ts): `initialize` is refused (503, `shutting_down`)
@@ -195,7 +195,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       return sessions.size;
     },
     get pendingRequests() {
-      let n = opening + (sharing?.hopsInFlight ?? 0);
+      let n = opening + (sharing ? sharing.hopsInFlight + sharing.adoptionsInFlight : 0);
       for (const s of sessions.values()) n += s.pendingCount;
       return n;
     },

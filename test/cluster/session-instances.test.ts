@@ -341,6 +341,29 @@ describe('three instances, one PostgreSQL, one Redis, a round-robin balancer: MC
     }
   });
 
+  it('MCP lifecycle §Shutdown: a stopping instance adopts no HTTP-upstream session: the request goes to the instance that opened it, and its answer closes the client\'s connection', async () => {
+    const [owner] = wardens as [Warden];
+    // A fourth instance of the deployment, outside the balancer: it holds no copy of the session.
+    const stopping = await startWarden(makeConfig);
+    try {
+      const sid = await openSession(at(owner, '/mcp/remote'), alice.http);
+      const h = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
+      const sessions = upstream.sessions();
+      // What close({ drainMs }) does first (src/app.ts): from now on the instance is stopping.
+      stopping.gateway.stop();
+      const res = await post(at(stopping, '/mcp/remote'), alice.http, call(8, 'echo', { message: 'while stopping' }), h);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('connection'), 'close', 'the answer is the last on the connection to the stopping instance');
+      assert.deepEqual((await messagesOf(res)).map((m) => m.result?.content?.[0]?.text), ['while stopping']);
+      assert.equal(stopping.gateway.endpoints.get('/mcp/remote')!.sessionCount, 0, 'no copy adopted by the stopping instance');
+      assert.equal(upstream.sessions(), sessions, 'the same upstream session served it');
+      const end = await fetch(at(owner, '/mcp/remote'), { method: 'DELETE', headers: { authorization: `Bearer ${alice.http}`, ...h } });
+      assert.equal(end.status, 204);
+    } finally {
+      await stopping.close();
+    }
+  });
+
   it('an instance that goes away: its stdio sessions end (404, and a new initialize works) while HTTP-upstream sessions go on at the survivors', async () => {
     const [a] = wardens as [Warden];
     // Both sessions open on `a`: the balancer sends everything there for the initialize.
