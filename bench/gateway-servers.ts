@@ -21,7 +21,7 @@
  *                       --issuer-delay-ms N: its fixture issuer answers after N ms (bench/cold-path.ts).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { createServer, request, Agent, type IncomingHttpHeaders } from 'node:http';
+import { createServer, request, Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,8 @@ import { startFixtureIssuer } from '../test/gateway/fixtures/issuer.ts';
  * name none.
  */
 const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'authorization']);
+/** Reply fields a line does not pass back (RFC 9110 §7.6.1); Node frames the reply itself. */
+const HOP_BY_HOP_REPLY = new Set(['connection', 'keep-alive', 'transfer-encoding']);
 
 const [role, target] = process.argv.slice(2);
 const TINY = fileURLToPath(new URL('../test/gateway/fixtures/tiny-server.mjs', import.meta.url));
@@ -134,11 +136,16 @@ async function startLine(role: string, upstreamUrl: string): Promise<string> {
   // object instead, one run measured the line at 1.18x its CPU per request without a token, and
   // with the list at 1.04x (docs/benchmarks.md, "The same request bytes for every line").
   const upstream = new URL(upstreamUrl);
-  const hopByHop = (h: IncomingHttpHeaders) => {
-    delete h.connection;
-    delete h['keep-alive'];
-    delete h['transfer-encoding'];
-    return h;
+  // The reply's fields go back as a list taken from the raw ones, the hop-by-hop ones skipped:
+  // Node builds a response's header object only when asked for it, and a `delete` from one turns
+  // it into a slow dictionary that writeHead then walks.
+  const fromUpstream = (raw: string[]): string[] => {
+    const fields: string[] = [];
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (!HOP_BY_HOP_REPLY.has(name.toLowerCase())) fields.push(name, raw[i + 1]!);
+    }
+    return fields;
   };
   const toUpstream = (raw: string[]): string[] => {
     const fields: string[] = [];
@@ -156,7 +163,7 @@ async function startLine(role: string, upstreamUrl: string): Promise<string> {
     const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' });
     handler = (req, res) => {
       const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: toUpstream(req.rawHeaders), agent }, (up) => {
-        res.writeHead(up.statusCode ?? 502, hopByHop(up.headers));
+        res.writeHead(up.statusCode ?? 502, fromUpstream(up.rawHeaders));
         up.pipe(res);
       });
       out.on('error', () => res.headersSent || res.writeHead(502).end());
@@ -166,7 +173,7 @@ async function startLine(role: string, upstreamUrl: string): Promise<string> {
     const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' });
     handler = (req, res) => {
       const out = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: toUpstream(req.rawHeaders), agent }, (up) => {
-        res.writeHead(up.statusCode ?? 502, hopByHop(up.headers));
+        res.writeHead(up.statusCode ?? 502, fromUpstream(up.rawHeaders));
         pipeline(up, res, ignore);
       });
       pipeline(req, out, (err) => {
@@ -189,8 +196,9 @@ async function startLine(role: string, upstreamUrl: string): Promise<string> {
   } else {
     const pool = new Pool(upstream.origin, { connections: 256, pipelining: 1, keepAliveTimeout: 60_000 });
     handler = (req, res) => {
-      pool.stream({ path: req.url!, method: req.method as 'POST', headers: toUpstream(req.rawHeaders), body: req }, ({ statusCode, headers }) => {
-        res.writeHead(statusCode, hopByHop(headers as IncomingHttpHeaders));
+      // responseHeaders 'raw': the reply's fields as undici read them, a list, not an object.
+      pool.stream({ path: req.url!, method: req.method as 'POST', headers: toUpstream(req.rawHeaders), body: req, responseHeaders: 'raw' }, ({ statusCode, headers }) => {
+        res.writeHead(statusCode, fromUpstream(headers as unknown as string[]));
         return res;
       }, (err) => {
         if (err && !res.headersSent) res.writeHead(502).end();
