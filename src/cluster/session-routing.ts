@@ -17,8 +17,7 @@
  *  4. An HTTP upstream's session: adopted, i.e. served here with a connection of this instance to
  *     the same upstream session (no hop, so it outlives the instance that opened it). Its GET
  *     stream (server-initiated messages) is the exception: it goes to the instance that opened the
- *     session while that one lives, so the upstream sees one listener, not one per instance. So
- *     does every request while this instance is stopping: it adopts only from an owner that is gone.
+ *     session while that one lives, so the upstream sees one listener, not one per instance.
  *
  * Ends: a session ended for good (DELETE, idle everywhere, evicted, its upstream gone) is removed
  * from the directory and announced, and every instance drops its copy. An instance shutting down
@@ -60,9 +59,7 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
   const removals = new Set<Promise<void>>();
   /** Adoptions in flight by session ID: concurrent requests for one session adopt it once. */
   const adopting = new Map<string, Promise<Session>>();
-  /** Requests other than GET this instance sent on to another, whose answers are still coming. */
-  let hopsInFlight = 0;
-  /** closeAll has run: an adoption that ends after it is detached at once. */
+  /** closeAll has run: no adoption starts, and one that ends after it is detached at once. */
   let closed = false;
   let sessionsOf: (() => EndpointContext) | undefined;
 
@@ -125,15 +122,8 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
     const url = await lookup(() => directory.instanceUrlOf(instance));
     if (clientGone(res)) return true;
     if (!url) return false;
-    // A request other than a GET stream is counted while its answer comes: a shutdown drains it.
-    const counted = req.method !== 'GET';
-    if (counted) hopsInFlight++;
-    let outcome: Awaited<ReturnType<typeof forwardToInstance>>;
-    try {
-      outcome = await forwardToInstance(req, res, url, hopFor(req, id), () => ctx.stopping);
-    } finally {
-      if (counted) hopsInFlight--;
-    }
+    // While the answer comes, the request is in the endpoint's `handle`: a drain waits for it.
+    const outcome = await forwardToInstance(req, res, url, hopFor(req, id), () => ctx.stopping);
     if (outcome === 'failed') throw new GatewayError('upstream_unavailable', `the instance holding session ${id} did not answer`, { reason: `hop to ${instance}: connected, no answer` });
     return outcome !== 'unreachable';
   }
@@ -168,6 +158,8 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
       });
     } catch (err) {
       void session.detach('adoption failed');
+      // Its credentials or connection failed because the instance closed meanwhile: that is the answer.
+      if (closed) throw shuttingDown(`session ${id} adopted as the endpoint closed`);
       log.warn({ sessionId: id, reason: err instanceof Error ? err.message : String(err) }, 'adopting a session failed');
       throw new GatewayError('upstream_unavailable', `the upstream MCP server failed (session ${id})`, { reason: `adopting session ${id}: ${err instanceof Error ? err.message : String(err)}` });
     }
@@ -189,12 +181,6 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
 
   return {
     instanceId: self,
-    get hopsInFlight() {
-      return hopsInFlight;
-    },
-    get adoptionsInFlight() {
-      return adopting.size;
-    },
     verifyHop(req) {
       const value = req.headers[HOP_HEADER];
       if (value === undefined) return undefined;
@@ -264,10 +250,11 @@ export function createEndpointSessionSharing({ directory, secret, kind, idleMs, 
       }
       // HTTP upstream not answered initialize yet: nothing to adopt.
       if (!held.upstreamSessionId) return false;
-      // The GET stream goes to its owner; so does every request while this instance is stopping
-      // (src/http/drain.ts): a copy adopted now would be detached again in seconds, and the hop is
-      // counted by the drain like any request in flight. Only an owner that is gone is adopted from.
-      if ((ctx.stopping || (req.method === 'GET' && !position)) && hopFrom === undefined && held.instance !== self && (await toInstance(ctx, req, res, id, held.instance))) return true;
+      if (req.method === 'GET' && !position && hopFrom === undefined && held.instance !== self && (await toInstance(ctx, req, res, id, held.instance))) return true;
+      // Adopted meanwhile by a request whose lookup answered first: one copy, the local pipeline's.
+      if (ctx.sessions.get(id)) return false;
+      // The endpoint has closed its sessions (the instance is stopping): no copy is made now.
+      if (closed) throw shuttingDown(`session ${id} not adopted: the endpoint has closed`);
       let pending = adopting.get(id);
       if (!pending) {
         pending = adopt(ctx, caller, id, held, header);

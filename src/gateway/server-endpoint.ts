@@ -22,7 +22,7 @@ import { canonicalResourceUri, protectedResourceMetadataUrl } from '../kernel/re
 import type { Logger } from '../log.ts';
 import type { ServerPolicy } from '../policy/types.ts';
 import { GatewayError, sendGatewayError, shuttingDown } from './errors.ts';
-import type { JsonRpcRequest } from './jsonrpc.ts';
+import { isRequest, type JsonRpcRequest } from './jsonrpc.ts';
 import type { ProtocolVersion } from './protocol-version.ts';
 import { SessionRegistry } from './session-registry.ts';
 import type { Session } from './session.ts';
@@ -69,7 +69,7 @@ export interface ServerEndpoint {
   handle(req: IncomingMessage, res: ServerResponse, query: string): Promise<void>;
   /** Sessions alive now. */
   readonly sessionCount: number;
-  /** Requests of this endpoint's sessions sent upstream, or to the instance holding their session, and not answered yet; sessions being opened or adopted count too. */
+  /** Requests of this endpoint not answered yet: those its sessions sent upstream, and every request other than GET still in `handle` (its body arriving, its session opening or adopted, or sent to the instance holding it). */
   readonly pendingRequests: number;
   /**
    * The instance is stopping (src/http/drain.ts): `initialize` is refused (503, `shutting_down`)
@@ -114,8 +114,15 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     stopping: false,
   };
   const timers = startSessionTimers(sessions, server.sse.streamAfterMs);
-  /** `initialize`s whose upstream is still starting: no request is pending yet, but a drain waits for them. */
-  let opening = 0;
+  /**
+   * Requests other than GET inside `handle` whose JSON-RPC requests are not yet their session's
+   * pending ones: from arrival, through whatever they wait for (a body still arriving, an upstream
+   * starting for `initialize`, an adoption or a hop to another instance), until they are answered
+   * or their requests are pending in the session, which counts them from then on. A drain waits
+   * for both (src/http/drain.ts), so no request is cut between them; a GET is a stream, which the
+   * close ends.
+   */
+  let handling = 0;
 
   /**
    * POST once its body is read. Not an async function: what it refuses is thrown, and what it
@@ -142,13 +149,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     // token exchange and evicts none of its sessions.
     const denied = decideMessages(ctx, caller, [initialize], null);
     if (denied.size) return answerDeniedInitialize(ctx, { res, cors, caller, acceptsSse, initialize, reason: denied.get(initialize)! });
-    opening++;
-    let session: Session;
-    try {
-      session = await openSession(ctx, caller, initialize);
-    } finally {
-      opening--;
-    }
+    const session = await openSession(ctx, caller, initialize);
     await sharing?.opened(session);
     await forward(ctx, { res, cors, caller, acceptsSse, session, version: governingVersion(session.protocolVersion, header), body, denied });
   }
@@ -195,7 +196,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       return sessions.size;
     },
     get pendingRequests() {
-      let n = opening + (sharing ? sharing.hopsInFlight + sharing.adoptionsInFlight : 0);
+      let n = handling;
       for (const s of sessions.values()) n += s.pendingCount;
       return n;
     },
@@ -204,6 +205,8 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
     },
     async handle(req, res, query) {
       let cors: Cors = NO_CORS;
+      let counted = req.method !== 'GET';
+      if (counted) handling++;
       try {
         const edge = checkEdge(ctx, req, res);
         if (!edge) return;
@@ -219,12 +222,21 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
         if (req.method === 'POST') {
           const { acceptsSse } = negotiatePost(req);
           const read = readMessages(ctx, req);
-          const posted = post(req, res, cors, caller, header, acceptsSse, read instanceof Promise ? await read : read);
+          const body = read instanceof Promise ? await read : read;
+          const posted = post(req, res, cors, caller, header, acceptsSse, body);
+          // Its requests are now pending in their session, or answered: counted there, not twice
+          // (an initialize's session is still opening; notifications are owed their 202).
+          if (!body.initialize && body.messages.some(isRequest)) {
+            handling--;
+            counted = false;
+          }
           if (posted) await posted;
         } else if (req.method === 'GET') get(req, res, cors, caller, header);
         else await del(req, res, cors, caller);
       } catch (err) {
         fail(res, err, cors);
+      } finally {
+        if (counted) handling--;
       }
     },
     async close() {

@@ -1,10 +1,11 @@
 /**
  * Adopting another instance's HTTP-upstream session (src/cluster/session-routing.ts) while this
- * instance stops: the upstream connection of the copy can take a while (its downstream
- * credentials may need an RFC 8693 exchange), and the endpoint can close meanwhile. The drain
- * waits for an adoption in flight; one that ends after the endpoint closed is detached at once and
- * its request answered 503 `shutting_down`, never left as a copy nothing will ever end.
- * A directory and an upstream of our own, so the moment of each step is the test's.
+ * instance stops, and two requests adopting one session: the upstream connection of the copy can
+ * take a while (its downstream credentials may need an RFC 8693 exchange), and the endpoint can
+ * close meanwhile. An adoption that ends after the endpoint closed is detached at once and its
+ * request answered 503 `shutting_down`; none starts after; and one session has one copy, never a
+ * second one nothing will ever end. A directory and an upstream of our own, so the moment of each
+ * step is the test's.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,8 +15,6 @@ import { createEndpointSessionSharing } from '../../src/cluster/session-routing.
 import type { DirectoryEntry, SessionDirectory } from '../../src/cluster/session-directory.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { GatewayError } from '../../src/gateway/errors.ts';
-import { createServerEndpoint } from '../../src/gateway/server-endpoint.ts';
-import { createTokenVerifier } from '../../src/gateway/token-verifier.ts';
 import { SessionRegistry } from '../../src/gateway/session-registry.ts';
 import type { Session } from '../../src/gateway/session.ts';
 import type { EndpointContext } from '../../src/gateway/steps/context.ts';
@@ -38,11 +37,18 @@ function setUp() {
     binding: { subject: caller.subject, clientId: caller.clientId, audience: caller.audience, serverPath: server.path }, touchedAt: Date.now(), touchedBy: 'owner',
   };
   const removed: string[] = [];
+  /** Lookups answered when the test says (each in the order asked), or at once when `held` is false. */
+  const lookups: (() => void)[] = [];
+  let held = false;
   const directory: SessionDirectory = {
     instanceId: 'self',
     instanceUrl: 'http://127.0.0.1:8',
     register: async () => {},
-    lookup: async (asked) => (asked === id ? entry : undefined),
+    lookup: (asked) => {
+      const answer = asked === id ? entry : undefined;
+      if (!held) return Promise.resolve(answer);
+      return new Promise((resolve) => lookups.push(() => resolve(answer)));
+    },
     remove: async (gone) => void removed.push(gone),
     instanceUrlOf: async () => undefined, // the owner is gone: the session is adopted here
     onEnded: () => () => {},
@@ -50,43 +56,60 @@ function setUp() {
     close: async () => {},
   };
   const sharing = createEndpointSessionSharing({ directory, secret: 'cluster-secret-0123456789abcdefghijklmnop', kind: 'http', idleMs: 60_000, log: silentLogger });
-  /** The copy's upstream connection: made when the test says. */
-  let connected!: () => void;
+  /** Each copy's upstream connection: made when the test says. */
+  const connects: (() => void)[] = [];
   const closes: { keepSession?: boolean | undefined }[] = [];
   const connection: UpstreamConnection = { send: async () => {}, openServerStream: () => {}, close: async (o) => void closes.push({ keepSession: o?.keepSession }) };
   const upstream: Upstream = {
-    connect: () => new Promise((resolve) => { connected = () => resolve(connection); }),
+    connect: () => new Promise((resolve) => { connects.push(() => resolve(connection)); }),
     close: async () => {},
   };
   const sessions = new SessionRegistry<Session>({ serverPath: server.path, maxSessionsPerCaller: 10, maxSessionsPerUser: 10 });
   const ctx = { config, server, log: silentLogger, sessions, callers: new WeakMap(), upstream, stopping: false, sharing } as unknown as EndpointContext;
-  const req = { method: 'POST', url: '/mcp', headers: { 'mcp-session-id': id } } as unknown as IncomingMessage;
-  const res = { destroyed: false, writableFinished: false, socket: { destroyed: false } } as unknown as ServerResponse;
-  return { id, sharing, ctx, req, res, closes, removed, connect: () => connected() };
+  const req = () => ({ method: 'POST', url: '/mcp', headers: { 'mcp-session-id': id } }) as unknown as IncomingMessage;
+  const res = () => ({ destroyed: false, writableFinished: false, socket: { destroyed: false } }) as unknown as ServerResponse;
+  const route = () => sharing.route(ctx, req(), res(), caller, '2025-11-25', undefined);
+  const hold = () => { held = true; };
+  return { id, sharing, ctx, route, closes, removed, connects, lookups, hold };
 }
 
-describe('adopting a session of another instance while this one stops (MCP lifecycle §Shutdown)', () => {
-  it('an adoption in flight is counted for the drain; one that ends after the endpoint closed is detached and answered 503 shutting_down', async () => {
-    const { id, sharing, ctx, req, res, closes, removed, connect } = setUp();
-    const routed = sharing.route(ctx, req, res, caller, '2025-11-25', undefined);
+const shuttingDown = (err: unknown) => err instanceof GatewayError && err.code === 'shutting_down' && err.status === 503 && err.retryAfterSeconds === 1;
+/** `p`, or a rejection after 2 s: a request left waiting fails its test instead of hanging it. */
+const within = <T>(p: Promise<T>): Promise<T> => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('still waiting after 2 s')), 2_000))]);
+const turns = async (n = 10) => {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+describe('adopting a session of another instance (MCP 2025-11-25 transports §Session Management; lifecycle §Shutdown)', () => {
+  it('an adoption that ends after the endpoint closed is detached and its request answered 503 shutting_down', async () => {
+    const { id, sharing, ctx, route, closes, removed, connects } = setUp();
+    const routed = route();
     routed.catch(() => {});
-    // The lookup, then the owner found gone: the adoption starts.
-    for (let i = 0; i < 10 && sharing.adoptionsInFlight === 0; i++) await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(sharing.adoptionsInFlight, 1, 'the drain sees the adoption in flight');
+    await turns();
+    assert.equal(connects.length, 1, 'the copy\'s upstream connection is being made');
+    // What the instance's close does: stopping, then the endpoint's sessions closed.
+    ctx.stopping = true;
     await sharing.closeAll(ctx);
-    connect();
-    await assert.rejects(routed, (err: unknown) => err instanceof GatewayError && err.code === 'shutting_down' && err.status === 503 && err.retryAfterSeconds === 1);
+    connects[0]!();
+    await assert.rejects(within(routed), shuttingDown);
     assert.equal(ctx.sessions.get(id), undefined, 'no copy left in the endpoint');
     assert.deepEqual(closes, [{ keepSession: true }], 'the copy\'s upstream connection is closed, the upstream session kept for the other instances');
     assert.deepEqual(removed, [], 'the session stays in the directory: it lives on elsewhere');
-    assert.equal(sharing.adoptionsInFlight, 0);
+  });
+
+  it('after the endpoint closed, no adoption starts: 503 shutting_down, no upstream connection', async () => {
+    const { sharing, ctx, route, connects } = setUp();
+    ctx.stopping = true;
+    await sharing.closeAll(ctx);
+    await assert.rejects(within(route()), shuttingDown);
+    assert.equal(connects.length, 0);
   });
 
   it('an adoption that ends before the endpoint closes serves its request, and closeAll detaches the copy', async () => {
-    const { id, sharing, ctx, req, res, closes, connect } = setUp();
-    const routed = sharing.route(ctx, req, res, caller, '2025-11-25', undefined);
-    for (let i = 0; i < 10 && sharing.adoptionsInFlight === 0; i++) await new Promise((resolve) => setImmediate(resolve));
-    connect();
+    const { id, sharing, ctx, route, closes, connects } = setUp();
+    const routed = route();
+    await turns();
+    connects[0]!();
     assert.equal(await routed, false, 'the local pipeline serves the request with the adopted copy');
     assert.ok(ctx.sessions.get(id)?.adopted);
     await sharing.closeAll(ctx);
@@ -94,20 +117,24 @@ describe('adopting a session of another instance while this one stops (MCP lifec
     assert.deepEqual(closes, [{ keepSession: true }]);
   });
 
-  it('the endpoint counts adoptions in flight among the requests a drain waits for', async () => {
-    const upstream: Upstream = { connect: async () => { throw new Error('not used'); }, close: async () => {} };
-    const endpoint = createServerEndpoint({
-      config, server, verifier: createTokenVerifier({ config }), policy: undefined, logger: silentLogger, upstream,
-      audit: { record() {}, close: async () => {} }, downstream: { envFor: async () => ({}), headersFor: async () => ({}) }, checkOrigin: () => undefined,
-      sessionSharing: () => ({
-        instanceId: 'self', verifyHop: () => undefined, route: async () => false, wrap: (u) => u, opened: async () => {}, touched: () => {}, closeAll: async () => {},
-        hopsInFlight: 1, adoptionsInFlight: 2,
-      }),
-    });
-    try {
-      assert.equal(endpoint.pendingRequests, 3, 'one hop and two adoptions in flight');
-    } finally {
-      await endpoint.close();
-    }
+  it('a request whose lookup answers after another adopted the session uses that copy: one copy, one upstream connection', async () => {
+    const { id, sharing, ctx, route, closes, connects, lookups, hold } = setUp();
+    hold();
+    const first = route();
+    const second = route();
+    await turns();
+    assert.equal(lookups.length, 2, 'both requests look the session up');
+    lookups[0]!();
+    await turns();
+    connects[0]!();
+    assert.equal(await first, false);
+    const copy = ctx.sessions.get(id);
+    assert.ok(copy?.adopted);
+    lookups[1]!();
+    assert.equal(await within(second), false);
+    assert.equal(connects.length, 1, 'no second adoption');
+    assert.equal(ctx.sessions.get(id), copy, 'the first copy serves both');
+    await sharing.closeAll(ctx);
+    assert.deepEqual(closes, [{ keepSession: true }], 'the one copy is detached; none is left open');
   });
 });

@@ -341,10 +341,11 @@ describe('three instances, one PostgreSQL, one Redis, a round-robin balancer: MC
     }
   });
 
-  it('MCP lifecycle §Shutdown: a stopping instance adopts no HTTP-upstream session: the request goes to the instance that opened it, and its answer closes the client\'s connection', async () => {
+  it('MCP lifecycle §Shutdown: a stopping instance still serves an HTTP-upstream session held elsewhere, closing the connection after its answer; its close leaves the session to the others', async () => {
     const [owner] = wardens as [Warden];
     // A fourth instance of the deployment, outside the balancer: it holds no copy of the session.
     const stopping = await startWarden(makeConfig);
+    let closed = false;
     try {
       const sid = await openSession(at(owner, '/mcp/remote'), alice.http);
       const h = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
@@ -355,12 +356,17 @@ describe('three instances, one PostgreSQL, one Redis, a round-robin balancer: MC
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('connection'), 'close', 'the answer is the last on the connection to the stopping instance');
       assert.deepEqual((await messagesOf(res)).map((m) => m.result?.content?.[0]?.text), ['while stopping']);
-      assert.equal(stopping.gateway.endpoints.get('/mcp/remote')!.sessionCount, 0, 'no copy adopted by the stopping instance');
-      assert.equal(upstream.sessions(), sessions, 'the same upstream session served it');
+      closed = true;
+      await stopping.close();
+      // Detached, not ended: the same upstream session goes on at the instance that opened it.
+      const after = await post(at(owner, '/mcp/remote'), alice.http, call(9, 'echo', { message: 'after the stop' }), h);
+      assert.equal(after.status, 200);
+      assert.deepEqual((await messagesOf(after)).map((m) => m.result?.content?.[0]?.text), ['after the stop']);
+      assert.equal(upstream.sessions(), sessions, 'the same upstream session served them');
       const end = await fetch(at(owner, '/mcp/remote'), { method: 'DELETE', headers: { authorization: `Bearer ${alice.http}`, ...h } });
       assert.equal(end.status, 204);
     } finally {
-      await stopping.close();
+      if (!closed) await stopping.close();
     }
   });
 

@@ -8,7 +8,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startHttpUpstream, type HttpUpstreamFixture } from '../gateway/fixtures/http-upstream.ts';
 import { initializeMessage, messagesOf, openSession, post, TINY_SERVER } from '../gateway/fixtures/raw.ts';
@@ -102,6 +102,43 @@ describe('draining at shutdown', () => {
     } finally {
       await w.close();
       as.close();
+    }
+  });
+
+  it('MCP lifecycle §Shutdown: a request whose body is still arriving when the drain begins is waited for and answered', async () => {
+    const w = await startTestWarden({ servers: [{ name: 'remote', path: '/mcp/remote', upstream: { http: { url: upstream.url } } }] });
+    try {
+      const token = await w.issuer.mint({ aud: w.endpoint });
+      const sid = await openSession(w.endpoint, token);
+      const body = Buffer.from(JSON.stringify(call(5, 'echo', { message: 'sent slowly' })));
+      const url = new URL(w.endpoint);
+      let rest!: () => void;
+      const answer = new Promise<{ status: number; connection: string | undefined; text: string }>((resolve, reject) => {
+        const req = request({
+          host: url.hostname, port: url.port, path: url.pathname, method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': String(body.length), 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' },
+        }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (c: string) => { text += c; }).on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection, text }));
+        });
+        req.on('error', reject);
+        // Part of the body now, the rest once the drain has begun.
+        req.write(body.subarray(0, 10));
+        rest = () => req.end(body.subarray(10));
+      });
+      await waitFor(() => w.warden.gateway.pendingRequests() === 1, 'the request to be counted while its body arrives', { timeoutMs: 5_000, intervalMs: 5 });
+      const closing = w.warden.close({ drainMs: 10_000 });
+      // The drain's first look (every 50 ms) finds it still arriving.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      rest();
+      const res = await answer;
+      assert.equal(res.status, 200);
+      assert.equal(res.connection, 'close');
+      assert.match(res.text, /sent slowly/);
+      await closing;
+      assert.equal(w.warden.gateway.pendingRequests(), 0);
+    } finally {
+      await w.close();
     }
   });
 });

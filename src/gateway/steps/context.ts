@@ -70,10 +70,6 @@ export interface SessionSharing {
   touched(session: Session): void;
   /** Ends the sessions of this endpoint for shutdown: stdio ones end, HTTP ones are only detached. */
   closeAll(ctx: EndpointContext): Promise<void>;
-  /** Requests other than GET sent on to the instance holding their session, whose answers are still coming (a shutdown drains them). */
-  readonly hopsInFlight: number;
-  /** Sessions of another instance being adopted here: the requests that wait for them are not sent upstream yet, and a drain waits for them too. */
-  readonly adoptionsInFlight: number;
 }
 
 /** What an endpoint tells the cluster about itself. */
