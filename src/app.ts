@@ -275,10 +275,10 @@ export async function startWarden(configOrFactory: Config | ((port: number) => C
           // request that arrives on it is answered with `Connection: close`.
           const pending = gateway.pendingRequests();
           if (options.drainMs && pending > 0) {
-            logger.info({ event: 'shutdown_drain', pending, drain_ms: options.drainMs }, `waiting up to ${options.drainMs} ms for ${pending} request(s) in flight upstream to be answered`);
+            logger.info({ event: 'shutdown_drain', pending, drain_ms: options.drainMs }, `waiting up to ${options.drainMs} ms for ${pending} request(s) in flight to be answered`);
             const { left, waitedMs } = await drain(() => gateway.pendingRequests(), options.drainMs);
-            if (left > 0) logger.warn({ event: 'shutdown_drain_ended', left, waited_ms: waitedMs }, `${left} request(s) still in flight upstream after the drain: their clients get an error`);
-            else logger.info({ event: 'shutdown_drained', waited_ms: waitedMs }, 'every request in flight upstream was answered');
+            if (left > 0) logger.warn({ event: 'shutdown_drain_ended', left, waited_ms: waitedMs }, `${left} request(s) still in flight after the drain: their clients get an error`);
+            else logger.info({ event: 'shutdown_drained', waited_ms: waitedMs }, 'every request in flight was answered');
           }
           // Then: no new connection, sessions end (children killed), audit flushed, storage closed.
           const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -22,7 +22,7 @@ import { canonicalResourceUri, protectedResourceMetadataUrl } from '../kernel/re
 import type { Logger } from '../log.ts';
 import type { ServerPolicy } from '../policy/types.ts';
 import { GatewayError, sendGatewayError, shuttingDown } from './errors.ts';
-import { isRequest, type JsonRpcRequest } from './jsonrpc.ts';
+import type { JsonRpcRequest } from './jsonrpc.ts';
 import type { ProtocolVersion } from './protocol-version.ts';
 import { SessionRegistry } from './session-registry.ts';
 import type { Session } from './session.ts';
@@ -226,7 +226,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
           const posted = post(req, res, cors, caller, header, acceptsSse, body);
           // Its requests are now pending in their session, or answered: counted there, not twice
           // (an initialize's session is still opening; notifications are owed their 202).
-          if (!body.initialize && body.messages.some(isRequest)) {
+          if (body.hasRequest && !body.initialize) {
             handling--;
             counted = false;
           }

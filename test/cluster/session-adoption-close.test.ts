@@ -57,11 +57,11 @@ function setUp() {
   };
   const sharing = createEndpointSessionSharing({ directory, secret: 'cluster-secret-0123456789abcdefghijklmnop', kind: 'http', idleMs: 60_000, log: silentLogger });
   /** Each copy's upstream connection: made when the test says. */
-  const connects: (() => void)[] = [];
+  const connects: ((err?: Error) => void)[] = [];
   const closes: { keepSession?: boolean | undefined }[] = [];
   const connection: UpstreamConnection = { send: async () => {}, openServerStream: () => {}, close: async (o) => void closes.push({ keepSession: o?.keepSession }) };
   const upstream: Upstream = {
-    connect: () => new Promise((resolve) => { connects.push(() => resolve(connection)); }),
+    connect: () => new Promise((resolve, reject) => { connects.push((err) => (err ? reject(err) : resolve(connection))); }),
     close: async () => {},
   };
   const sessions = new SessionRegistry<Session>({ serverPath: server.path, maxSessionsPerCaller: 10, maxSessionsPerUser: 10 });
@@ -95,6 +95,19 @@ describe('adopting a session of another instance (MCP 2025-11-25 transports §Se
     assert.equal(ctx.sessions.get(id), undefined, 'no copy left in the endpoint');
     assert.deepEqual(closes, [{ keepSession: true }], 'the copy\'s upstream connection is closed, the upstream session kept for the other instances');
     assert.deepEqual(removed, [], 'the session stays in the directory: it lives on elsewhere');
+  });
+
+  it('an adoption whose upstream connection fails because the endpoint closed meanwhile is answered 503 shutting_down, not 502', async () => {
+    const { id, sharing, ctx, route, connects } = setUp();
+    const routed = route();
+    routed.catch(() => {});
+    await turns();
+    ctx.stopping = true;
+    await sharing.closeAll(ctx);
+    // As a token exchange does once the instance's storage has closed.
+    connects[0]!(new Error('the database is closed'));
+    await assert.rejects(within(routed), shuttingDown);
+    assert.equal(ctx.sessions.get(id), undefined);
   });
 
   it('after the endpoint closed, no adoption starts: 503 shutting_down, no upstream connection', async () => {

@@ -356,8 +356,10 @@ describe('three instances, one PostgreSQL, one Redis, a round-robin balancer: MC
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('connection'), 'close', 'the answer is the last on the connection to the stopping instance');
       assert.deepEqual((await messagesOf(res)).map((m) => m.result?.content?.[0]?.text), ['while stopping']);
+      assert.equal(stopping.gateway.endpoints.get('/mcp/remote')!.sessionCount, 1, 'served by a copy adopted here');
       closed = true;
       await stopping.close();
+      assert.equal(stopping.gateway.endpoints.get('/mcp/remote')!.sessionCount, 0, 'the copy is detached at close');
       // Detached, not ended: the same upstream session goes on at the instance that opened it.
       const after = await post(at(owner, '/mcp/remote'), alice.http, call(9, 'echo', { message: 'after the stop' }), h);
       assert.equal(after.status, 200);

@@ -21,6 +21,8 @@ export interface ClientMessages {
   bytes: number;
   /** The initialize request, when this POST opens a session. */
   initialize: JsonRpcRequest | undefined;
+  /** Whether any message is a request (one that is answered), initialize included. */
+  hasRequest: boolean;
 }
 
 /**
@@ -35,10 +37,13 @@ export function readMessages(ctx: EndpointContext, req: IncomingMessage): Client
 function messagesOf(ctx: EndpointContext, body: Buffer): ClientMessages {
   const { messages, refused, batch, bytes } = parseJsonRpcBody(body, { maxDepth: ctx.config.maxJsonDepth });
   let initialize: JsonRpcRequest | undefined;
-  for (let i = 0; i < messages.length && !initialize; i++) {
+  let hasRequest = false;
+  for (let i = 0; i < messages.length; i++) {
     const m = messages[i]!;
-    if (isRequest(m) && m.method === 'initialize') initialize = m;
+    if (!isRequest(m)) continue;
+    hasRequest = true;
+    if (!initialize && m.method === 'initialize') initialize = m;
   }
   if (initialize && batch) throw new GatewayError('invalid_message', 'Invalid Request: initialize must not be part of a batch');
-  return { messages, refused, batch, bytes, initialize };
+  return { messages, refused, batch, bytes, initialize, hasRequest };
 }
