@@ -127,14 +127,15 @@ export class Exchange {
     else (this.collected ??= []).push(text);
     if (this.outstanding <= 0) {
       const body = this.batch ? `[${this.texts().join(',')}]` : this.first;
-      const headers: Record<string, string> = {
-        'Content-Type': 'application/json',
-        'Content-Length': String(Buffer.byteLength(body)),
+      // A flat name/value list, which Node writes by index, not an object it walks with for-in.
+      const headers = [
+        'Content-Type', 'application/json',
+        'Content-Length', String(Buffer.byteLength(body)),
         // Results may be filtered per caller: never cached or shared (RFC 9111 §5.2.2.3, §5.2.2.7).
-        'Cache-Control': 'private, no-store',
-      };
-      for (const name in this.headers) headers[name] = this.headers[name]!;
-      if (this.endpoint?.stopping) headers.Connection = 'close';
+        'Cache-Control', 'private, no-store',
+      ];
+      for (const name in this.headers) headers.push(name, this.headers[name]!);
+      if (this.endpoint?.stopping) headers.push('Connection', 'close');
       this.res.writeHead(200, headers);
       this.mode = 'done';
       this.res.end(body);

@@ -97,6 +97,13 @@ export function completeTrailingCr(feed: (text: string) => void): (text: string)
   };
 }
 
+/** Header fields as the flat name/value list undici takes (`Dispatcher.DispatchOptions.headers`). */
+function fieldList(headers: Record<string, string>): string[] {
+  const list: string[] = [];
+  for (const name of Object.keys(headers)) list.push(name, headers[name]!);
+  return list;
+}
+
 /** A transport failure for the log: the error's message and, when undici wraps one, its cause's. */
 function describeTransportError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
@@ -144,13 +151,16 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         if (protocolVersion) h['mcp-protocol-version'] = protocolVersion;
         return h;
       };
-      // POST headers are the same for every message of a session at one version: built once.
-      let post: { sid: string | undefined; version: string | undefined; headers: Record<string, string> } | undefined;
+      // POST headers are the same for every message of a session at one version: built once, as
+      // the flat name/value list undici reads by index (an object costs it Object.keys and a
+      // lookup per field on every request).
+      let post: { sid: string | undefined; version: string | undefined; headers: Record<string, string>; list: string[] } | undefined;
       const postHeaders = (protocolVersion: string | undefined) => {
         if (!post || post.sid !== upstreamSessionId || post.version !== protocolVersion) {
-          post = { sid: upstreamSessionId, version: protocolVersion, headers: { ...headers(protocolVersion, 'application/json, text/event-stream'), 'content-type': 'application/json' } };
+          const h = { ...headers(protocolVersion, 'application/json, text/event-stream'), 'content-type': 'application/json' };
+          post = { sid: upstreamSessionId, version: protocolVersion, headers: h, list: fieldList(h) };
         }
-        return post.headers;
+        return post;
       };
 
       const end = (reason: string) => {
@@ -340,11 +350,12 @@ export function createHttpUpstream(options: HttpUpstreamOptions): Upstream {
         async send(messages, protocolVersion, caller) {
           if (closed) throw new UpstreamError('the upstream session has ended');
           latestCaller = caller;
-          let requestHeaders = postHeaders(protocolVersion);
+          const cached = postHeaders(protocolVersion);
+          let requestHeaders = cached.list;
           if (perRequest) {
             const fresh = connectCredentials && caller === ctx.caller ? connectCredentials : await options.downstream.headersFor(caller, options.server);
             connectCredentials = undefined;
-            requestHeaders = { ...requestHeaders, ...fresh };
+            requestHeaders = fieldList({ ...cached.headers, ...fresh });
           }
           let res: PostReply | undefined;
           try {
