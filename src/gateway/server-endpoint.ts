@@ -123,6 +123,8 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
    * close ends.
    */
   let handling = 0;
+  /** close() has begun: the endpoint's sessions are ending or gone. */
+  let closed = false;
 
   /**
    * POST once its body is read. Not an async function: what it refuses is thrown, and what it
@@ -179,7 +181,11 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
   }
 
   function fail(res: ServerResponse, err: unknown, cors: Cors): void {
-    const e = err instanceof GatewayError ? err : new GatewayError('internal_error', 'internal error', { reason: err instanceof Error ? err.message : String(err) });
+    let e = err instanceof GatewayError ? err : new GatewayError('internal_error', 'internal error', { reason: err instanceof Error ? err.message : String(err) });
+    // A session the close has just ended is not unknown: 404 would have the client initialize
+    // again, where a retry elsewhere finds it (a cluster's other instances) or a new instance
+    // answers for itself.
+    if (closed && e.code === 'session_not_found') e = shuttingDown(`session ended by the close: ${e.reason}`);
     // A stopping instance refusing a new session is the plan, not a failure.
     if (e.status >= 500 && e.code !== 'shutting_down') log.error({ code: e.code, reason: e.reason }, 'request failed');
     else log.debug({ code: e.code, reason: e.reason }, 'request refused');
@@ -240,6 +246,7 @@ export function createServerEndpoint(options: ServerEndpointOptions): ServerEndp
       }
     },
     async close() {
+      closed = true;
       timers.stop();
       await sharing?.closeAll(ctx);
       await sessions.closeAll('gateway shutting down');
