@@ -68,7 +68,7 @@ describe('a closed endpoint', () => {
       assert.equal(cut.status, 503);
       assert.equal(cut.retryAfter, '1');
       assert.match(cut.text, /stopping/);
-      // A request after the close, on a connection the instance has not let go of yet.
+      // A request after the close, which this test's listener still accepts.
       const after = await post(`${base}/mcp`, token, call(3), h);
       assert.equal(after.status, 503);
       assert.equal(after.headers.get('retry-after'), '1');

@@ -1,9 +1,10 @@
 /**
  * Step 7, session (MCP 2025-11-25 transports §Session Management): every request after
  * initialization names its session in `Mcp-Session-Id`. Without it: 400; unknown, ended, or bound
- * to another caller: 404, so the client re-initializes. A session presented by another caller is
- * audited and logged (session-registry.ts), never served: a session ID is not authentication
- * (MCP security best practices §Session Hijacking).
+ * to another caller: 404, so the client re-initializes (503 once the endpoint's close has begun:
+ * server-endpoint.ts `fail`). A session presented by another caller is audited and logged
+ * (session-registry.ts), never served: a session ID is not authentication (MCP security best
+ * practices §Session Hijacking).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Caller } from '../../kernel/caller.ts';
