@@ -39,6 +39,16 @@ const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'proxy-connection', '
 /** Reply fields a line does not pass back (RFC 9110 §7.6.1); Node frames the reply itself. */
 const HOP_BY_HOP_REPLY = new Set(['connection', 'keep-alive', 'transfer-encoding']);
 
+/** A raw name/value list without the fields `dropped` names (lower case). */
+function fieldsWithout(raw: string[], dropped: ReadonlySet<string>): string[] {
+  const fields: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (!dropped.has(name.toLowerCase())) fields.push(name, raw[i + 1]!);
+  }
+  return fields;
+}
+
 const [role, target] = process.argv.slice(2);
 const TINY = fileURLToPath(new URL('../test/gateway/fixtures/tiny-server.mjs', import.meta.url));
 /** A stdio MCP server in sh: answers initialize (id 0) and nothing else; a few MB per child. */
@@ -139,22 +149,8 @@ async function startLine(role: string, upstreamUrl: string): Promise<string> {
   // The reply's fields go back as a list taken from the raw ones, the hop-by-hop ones skipped:
   // Node builds a response's header object only when asked for it, and a `delete` from one turns
   // it into a slow dictionary that writeHead then walks.
-  const fromUpstream = (raw: string[]): string[] => {
-    const fields: string[] = [];
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i]!;
-      if (!HOP_BY_HOP_REPLY.has(name.toLowerCase())) fields.push(name, raw[i + 1]!);
-    }
-    return fields;
-  };
-  const toUpstream = (raw: string[]): string[] => {
-    const fields: string[] = [];
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i]!;
-      if (!NOT_FORWARDED.has(name.toLowerCase())) fields.push(name, raw[i + 1]!);
-    }
-    return fields;
-  };
+  const fromUpstream = (raw: string[]): string[] => fieldsWithout(raw, HOP_BY_HOP_REPLY);
+  const toUpstream = (raw: string[]): string[] => fieldsWithout(raw, NOT_FORWARDED);
   const ignore = () => {};
   let handler: Parameters<typeof createServer>[1];
   if (role === 'proxy') {

@@ -128,7 +128,7 @@ export class GatewayError extends Error {
   }
 }
 
-/** `initialize` at a stopping instance (src/http/drain.ts): 503 with Retry-After, so the client tries again and reaches another. */
+/** What a stopping instance refuses (src/http/drain.ts): a new session, an adoption after its close, a session its close ended. 503 with Retry-After, so the client tries again and reaches another. */
 export function shuttingDown(reason?: string): GatewayError {
   return new GatewayError('shutting_down', 'Service Unavailable: this instance is stopping; retry to reach another', { retryAfterSeconds: 1, ...(reason !== undefined ? { reason } : {}) });
 }
