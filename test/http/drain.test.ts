@@ -8,10 +8,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, request } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startHttpUpstream, type HttpUpstreamFixture } from '../gateway/fixtures/http-upstream.ts';
-import { initializeMessage, messagesOf, openSession, post, TINY_SERVER } from '../gateway/fixtures/raw.ts';
+import { initializeMessage, messagesOf, openSession, post, postInParts, TINY_SERVER } from '../gateway/fixtures/raw.ts';
 import { startTestWarden, type TestWarden } from '../gateway/fixtures/warden.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
@@ -110,30 +110,16 @@ describe('draining at shutdown', () => {
     try {
       const token = await w.issuer.mint({ aud: w.endpoint });
       const sid = await openSession(w.endpoint, token);
-      const body = Buffer.from(JSON.stringify(call(5, 'echo', { message: 'sent slowly' })));
-      const url = new URL(w.endpoint);
-      let rest!: () => void;
-      const answer = new Promise<{ status: number; connection: string | undefined; text: string }>((resolve, reject) => {
-        const req = request({
-          host: url.hostname, port: url.port, path: url.pathname, method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': String(body.length), 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' },
-        }, (res) => {
-          let text = '';
-          res.setEncoding('utf8').on('data', (c: string) => { text += c; }).on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection, text }));
-        });
-        req.on('error', reject);
-        // Part of the body now, the rest once the drain has begun.
-        req.write(body.subarray(0, 10));
-        rest = () => req.end(body.subarray(10));
-      });
+      // Part of the body now, the rest once the drain has begun.
+      const arriving = postInParts(w.endpoint, token, call(5, 'echo', { message: 'sent slowly' }), { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' });
       await waitFor(() => w.warden.gateway.pendingRequests() === 1, 'the request to be counted while its body arrives', { timeoutMs: 5_000, intervalMs: 5 });
       const closing = w.warden.close({ drainMs: 10_000 });
       // The drain's first look (every 50 ms) finds it still arriving.
       await new Promise((resolve) => setTimeout(resolve, 200));
-      rest();
-      const res = await answer;
+      arriving.rest();
+      const res = await arriving.answer;
       assert.equal(res.status, 200);
-      assert.equal(res.connection, 'close');
+      assert.equal(res.headers.connection, 'close');
       assert.match(res.text, /sent slowly/);
       await closing;
       assert.equal(w.warden.gateway.pendingRequests(), 0);
